@@ -1,0 +1,10 @@
+//! Pure domain logic: no I/O, no clock, no id generation. Everything here is
+//! unit-tested without the table.
+
+pub mod audit;
+pub mod catalog;
+pub mod defaults;
+pub mod money;
+pub mod permissions;
+pub mod tier;
+pub mod validation;

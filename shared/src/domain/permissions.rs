@@ -1,0 +1,117 @@
+//! Roles and permissions from seed 000 "Permission Updates".
+//!
+//! The seed gives `tier_management` to both sales reps and managers but its Phase 1
+//! tests say reps *view* and managers *modify*; that split is `TierView` /
+//! `TierManage` here.
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    SalesRep,
+    SalesManager,
+    Admin,
+    Partner,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "sales_rep" => Some(Self::SalesRep),
+            "sales_manager" => Some(Self::SalesManager),
+            "admin" => Some(Self::Admin),
+            "partner" => Some(Self::Partner),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SalesRep => "sales_rep",
+            Self::SalesManager => "sales_manager",
+            Self::Admin => "admin",
+            Self::Partner => "partner",
+        }
+    }
+
+    pub const ALL: [Role; 4] = [Role::SalesRep, Role::SalesManager, Role::Admin, Role::Partner];
+
+    pub fn grants(self, permission: Permission) -> bool {
+        use Permission::*;
+        match self {
+            Self::Admin => true,
+            Self::SalesManager => permission != SystemConfig,
+            Self::SalesRep => matches!(
+                permission,
+                TierView | TierAnalytics | QuoteGeneration | ViewCustomerInfo | ViewLeads
+            ),
+            // Partners act only on their own records, checked by ownership, not by permission.
+            Self::Partner => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Permission {
+    /// `tier_management` as a sales rep has it: read the catalog.
+    TierView,
+    /// `tier_management` at manager level: edit tiers and features.
+    TierManage,
+    PricingManagement,
+    PromotionManagement,
+    QuoteGeneration,
+    ExperimentManagement,
+    TierAnalytics,
+    ViewCustomerInfo,
+    ViewLeads,
+    ApproveCustomPricing,
+    ViewRevenueMetrics,
+    SystemConfig,
+}
+
+impl Permission {
+    pub fn as_str(self) -> &'static str {
+        use Permission::*;
+        match self {
+            TierView | TierManage => "tier_management",
+            PricingManagement => "pricing_management",
+            PromotionManagement => "promotion_management",
+            QuoteGeneration => "quote_generation",
+            ExperimentManagement => "experiment_management",
+            TierAnalytics => "tier_analytics",
+            ViewCustomerInfo => "view_customer_info",
+            ViewLeads => "view_leads",
+            ApproveCustomPricing => "approve_custom_pricing",
+            ViewRevenueMetrics => "view_revenue_metrics",
+            SystemConfig => "system_config",
+        }
+    }
+}
+
+impl std::fmt::Display for Permission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Permission::*;
+    use super::*;
+
+    #[test]
+    fn seed_000_team_assignment() {
+        for p in [TierView, TierAnalytics, QuoteGeneration, ViewCustomerInfo, ViewLeads] {
+            assert!(Role::SalesRep.grants(p), "{p:?}");
+            assert!(Role::SalesManager.grants(p), "{p:?}");
+        }
+        for p in [TierManage, PricingManagement, PromotionManagement, ExperimentManagement, ApproveCustomPricing, ViewRevenueMetrics] {
+            assert!(!Role::SalesRep.grants(p), "{p:?}");
+            assert!(Role::SalesManager.grants(p), "{p:?}");
+        }
+        assert!(!Role::SalesManager.grants(SystemConfig));
+        assert!(Role::Admin.grants(SystemConfig));
+        assert!(!Role::Partner.grants(TierView));
+    }
+}

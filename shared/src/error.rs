@@ -1,0 +1,150 @@
+//! The one place where every area's error becomes an HTTP status and the JSON shape
+//! `{"error":{"code","message","details","requestId"}}` (DESIGN §2).
+
+use crate::domain::tier::TierError;
+use crate::domain::validation::ValidationError;
+use crate::http::identity::AuthError;
+use crate::http::request::RequestError;
+use crate::store::{StoreError, TierListError};
+use http::StatusCode;
+use serde_json::{json, Value};
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub details: Option<Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), details: None }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+    }
+
+    pub fn body(&self, request_id: &str) -> Value {
+        let mut error = json!({
+            "code": self.code,
+            "message": self.message,
+            "requestId": request_id,
+        });
+        if let Some(details) = &self.details {
+            error["details"] = details.clone();
+        }
+        json!({ "error": error })
+    }
+}
+
+impl From<ValidationError> for ApiError {
+    fn from(e: ValidationError) -> Self {
+        let fields: serde_json::Map<String, Value> =
+            e.fields.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+        ApiError::new(StatusCode::BAD_REQUEST, "validation_failed", "the request has invalid fields")
+            .with_details(json!({ "fields": fields }))
+    }
+}
+
+impl From<RequestError> for ApiError {
+    fn from(e: RequestError) -> Self {
+        match e {
+            RequestError::BodyTooLarge { limit } => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("the request body is larger than {limit} bytes"),
+            ),
+            RequestError::InvalidJson(reason) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", "the request body is not valid JSON")
+                    .with_details(json!({ "fields": { "body": reason } }))
+            }
+            RequestError::NotFound => ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route"),
+            RequestError::MethodNotAllowed => {
+                ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+            }
+            RequestError::Invalid(v) => v.into(),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Unauthenticated => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", "a valid token is required")
+            }
+            AuthError::Forbidden(permission) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("this action needs the {permission} permission"),
+            )
+            .with_details(json!({ "permission": permission })),
+        }
+    }
+}
+
+impl From<TierError> for ApiError {
+    fn from(e: TierError) -> Self {
+        let message = e.to_string();
+        let (status, code) = match &e {
+            TierError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            TierError::FeatureNotFound => (StatusCode::NOT_FOUND, "feature_not_found"),
+            TierError::AlreadyExists => (StatusCode::CONFLICT, "already_exists"),
+            TierError::FeatureExists => (StatusCode::CONFLICT, "feature_exists"),
+            TierError::VersionConflict { .. } => (StatusCode::CONFLICT, "version_conflict"),
+            TierError::HasPartners => (StatusCode::CONFLICT, "tier_has_partners"),
+            TierError::DefaultTier => (StatusCode::CONFLICT, "default_tier"),
+            TierError::Archived => (StatusCode::CONFLICT, "tier_archived"),
+            TierError::NotAnUpgrade => (StatusCode::UNPROCESSABLE_ENTITY, "not_an_upgrade"),
+            TierError::CurrencyMismatch => (StatusCode::UNPROCESSABLE_ENTITY, "currency_mismatch"),
+            TierError::Store(inner) => return ApiError::from_store(inner),
+        };
+        let mut api = ApiError::new(status, code, message);
+        if let TierError::VersionConflict { current } = e {
+            api = api.with_details(json!({ "currentVersion": current }));
+        }
+        api
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        Self::from_store(&e)
+    }
+}
+
+impl ApiError {
+    fn from_store(e: &StoreError) -> Self {
+        // The cause chain goes to the log (ids only); the client gets a generic answer.
+        tracing::error!(error = %e, "store failure");
+        match e {
+            StoreError::Throttled => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the service is busy, retry shortly",
+            ),
+            StoreError::TransactionConflict => ApiError::new(
+                StatusCode::CONFLICT,
+                "concurrent_update",
+                "another change to the same data was in progress; retry",
+            ),
+            _ => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error"),
+        }
+    }
+}
+
+impl From<TierListError> for ApiError {
+    fn from(e: TierListError) -> Self {
+        match e {
+            TierListError::Request(r) => r.into(),
+            TierListError::Store(s) => s.into(),
+        }
+    }
+}

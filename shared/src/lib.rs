@@ -1,0 +1,14 @@
+//! Tierdesk's domain crate: pure pricing and catalog logic (`domain`), the one
+//! DynamoDB adapter (`store`), and the plumbing every HTTP Lambda shares (`http`).
+
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod store;
+pub mod telemetry;
+
+pub use clock::{Clock, IdGen, SystemClock, UlidGen};
+pub use config::Config;
+pub use error::ApiError;

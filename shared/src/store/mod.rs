@@ -1,0 +1,212 @@
+//! The one DynamoDB adapter. Key formats live in `keys`; this module holds the
+//! client, the call counter, error mapping, transactions and paging; each area
+//! (`tiers`, …) adds its access patterns on `Store`.
+
+pub mod keys;
+pub mod table;
+mod tiers;
+
+pub use tiers::{TierFilter, TierListError};
+
+use crate::config::Config;
+use crate::http::cursor::{self, CursorKey};
+use crate::http::RequestError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_types::config_bag::ConfigBag;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("dynamodb {operation} failed: {source}")]
+    Sdk {
+        operation: &'static str,
+        #[source]
+        source: BoxError,
+    },
+    #[error("dynamodb throttled the request")]
+    Throttled,
+    #[error("another transaction touched the same items")]
+    TransactionConflict,
+    #[error("item mapping failed: {0}")]
+    Mapping(#[from] serde_dynamo::Error),
+}
+
+impl StoreError {
+    fn sdk<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        match err.code() {
+            Some("ThrottlingException" | "ProvisionedThroughputExceededException" | "RequestLimitExceeded") => {
+                Self::Throttled
+            }
+            _ => Self::Sdk { operation, source: Box::new(err) },
+        }
+    }
+}
+
+/// Which item of a transaction failed its condition, with its old image when
+/// DynamoDB returned one (missing image = the item did not exist).
+#[derive(Debug)]
+pub struct ConditionFailed {
+    pub index: usize,
+    pub old_item: Option<Item>,
+}
+
+tokio::task_local! {
+    static REQUEST_CALLS: Arc<AtomicU64>;
+}
+
+static TOTAL_CALLS: AtomicU64 = AtomicU64::new(0);
+
+/// Counts every DynamoDB operation (not retry attempts): per request, through a
+/// task-local scope set by `count_calls`, and in total for the process.
+#[derive(Debug, Default)]
+struct CallCounter;
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "tierdesk.CallCounter"
+    }
+
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        TOTAL_CALLS.fetch_add(1, Ordering::Relaxed);
+        let _ = REQUEST_CALLS.try_with(|c| c.fetch_add(1, Ordering::Relaxed));
+        Ok(())
+    }
+}
+
+/// Runs `f` and returns how many DynamoDB operations it made.
+pub async fn count_calls<F: Future>(f: F) -> (F::Output, u64) {
+    let counter = Arc::new(AtomicU64::new(0));
+    let out = REQUEST_CALLS.scope(counter.clone(), f).await;
+    (out, counter.load(Ordering::Relaxed))
+}
+
+/// DynamoDB operations made by this process so far.
+pub fn total_calls() -> u64 {
+    TOTAL_CALLS.load(Ordering::Relaxed)
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+impl Store {
+    /// Builds the client once, at init. With `DYNAMODB_ENDPOINT` set (local stack,
+    /// tests) it uses fixed dummy credentials and skips the AWS credential chain,
+    /// whose instance-metadata probes would add seconds to every cold start.
+    pub async fn connect(config: &Config) -> Self {
+        let builder = match &config.dynamodb_endpoint {
+            Some(endpoint) => aws_sdk_dynamodb::Config::builder()
+                .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+                .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+                .credentials_provider(aws_credential_types::Credentials::new("local", "local", None, None, "local"))
+                .endpoint_url(endpoint),
+            None => {
+                let shared = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                aws_sdk_dynamodb::config::Builder::from(&shared)
+            }
+        };
+        let client = Client::from_conf(builder.interceptor(CallCounter).build());
+        Self { client, table: config.table_name.clone() }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub(crate) async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("PK", AttributeValue::S(pk))
+            .key("SK", AttributeValue::S(sk.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("GetItem", e))?;
+        Ok(out.item)
+    }
+
+    /// One `TransactWriteItems`. `Ok(Err(..))` is a business outcome (a condition
+    /// did not hold); `Err` is infrastructure.
+    pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Result<(), ConditionFailed>, StoreError> {
+        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        match result {
+            Ok(_) => Ok(Ok(())),
+            Err(err) => {
+                if let Some(TransactWriteItemsError::TransactionCanceledException(canceled)) = err.as_service_error() {
+                    let reasons = canceled.cancellation_reasons();
+                    if let Some(index) = reasons.iter().position(|r| r.code() == Some("ConditionalCheckFailed")) {
+                        return Ok(Err(ConditionFailed { index, old_item: reasons[index].item().cloned() }));
+                    }
+                    if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
+                        return Err(StoreError::TransactionConflict);
+                    }
+                }
+                Err(StoreError::sdk("TransactWriteItems", err))
+            }
+        }
+    }
+
+    /// The item to write for `value` with its key attributes added.
+    pub(crate) fn item<T: Serialize>(value: &T, keys: &[(&str, String)]) -> Result<Item, StoreError> {
+        let mut item: Item = serde_dynamo::to_item(value)?;
+        for (name, v) in keys {
+            item.insert((*name).to_string(), AttributeValue::S(v.clone()));
+        }
+        Ok(item)
+    }
+}
+
+/// LastEvaluatedKey → opaque cursor. Only string key attributes exist in this table.
+pub(crate) fn cursor_out(last: Option<&Item>) -> Option<String> {
+    let last = last?;
+    let key: CursorKey = last
+        .iter()
+        .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.clone(), s.clone())))
+        .collect();
+    Some(cursor::encode(&key))
+}
+
+pub(crate) fn cursor_in(
+    raw: Option<&str>,
+    attrs: &[&str],
+    partition: (&str, &str),
+) -> Result<Option<Item>, RequestError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let key = cursor::decode(raw, attrs, partition)?;
+    Ok(Some(key.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect()))
+}

@@ -1,0 +1,275 @@
+//! Tier access patterns (keys and their purpose are in `keys`).
+
+use super::keys::{self, GSI1, META};
+use super::{cursor_in, cursor_out, ConditionFailed, Item, Page, Store, StoreError};
+use crate::domain::audit::AuditEntry;
+use crate::domain::tier::{Tier, TierError, TierStatus, TierUpdate};
+use crate::http::{PageRequest, RequestError};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
+use serde::Serialize;
+use std::collections::HashMap;
+
+#[derive(Debug, Default, Clone)]
+pub struct TierFilter {
+    pub segment: Option<String>,
+    pub status: Option<TierStatus>,
+}
+
+/// A price version: what the tier cost from `effectiveFrom` on.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PriceVersion<'a> {
+    tier_id: &'a str,
+    price_version: u32,
+    prices: crate::domain::tier::Prices,
+    currency: &'a str,
+    effective_from: &'a str,
+    created_by: &'a str,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+impl Store {
+    fn tier_item(tier: &Tier) -> Result<Item, StoreError> {
+        Self::item(
+            tier,
+            &[
+                ("PK", keys::tier_pk(&tier.tier_id)),
+                ("SK", META.to_string()),
+                ("GSI1PK", keys::TIER_CATALOG_PARTITION.to_string()),
+                ("GSI1SK", keys::tier_catalog_sk(&tier.segment, tier.tier_level, tier.sort_order, &tier.tier_id)),
+            ],
+        )
+    }
+
+    fn price_put(&self, tier: &Tier) -> Result<TransactWriteItem, StoreError> {
+        let version = PriceVersion {
+            tier_id: &tier.tier_id,
+            price_version: tier.price_version,
+            prices: tier.prices,
+            currency: &tier.currency,
+            effective_from: &tier.updated_at,
+            created_by: &tier.updated_by,
+        };
+        let item = Self::item(
+            &version,
+            &[("PK", keys::tier_pk(&tier.tier_id)), ("SK", keys::tier_price_sk(tier.price_version))],
+        )?;
+        // Price versions are immutable: a second write of the same version is a bug.
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(|e| StoreError::Sdk { operation: "Put", source: Box::new(e) })?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    pub(crate) fn audit_put(&self, entry: &AuditEntry) -> Result<TransactWriteItem, StoreError> {
+        let item = Self::item(
+            entry,
+            &[
+                ("PK", keys::audit_pk(entry.entity_type, &entry.entity_id)),
+                ("SK", keys::audit_sk(&entry.at, &entry.audit_id)),
+                ("GSI1PK", keys::audit_day_pk(&entry.at)),
+                ("GSI1SK", keys::audit_sk(&entry.at, &entry.audit_id)),
+                ("GSI2PK", keys::audit_actor_pk(&entry.actor)),
+                ("GSI2SK", keys::audit_sk(&entry.at, &entry.audit_id)),
+            ],
+        )?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .build()
+            .map_err(|e| StoreError::Sdk { operation: "Put", source: Box::new(e) })?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    pub async fn get_tier(&self, tier_id: &str) -> Result<Option<Tier>, StoreError> {
+        match self.get(keys::tier_pk(tier_id), META).await? {
+            Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Several tiers in one BatchGetItem, in the order asked for; missing ones are
+    /// left out. Callers pass at most a handful of ids (compare takes 2–3).
+    pub async fn get_tiers(&self, ids: &[String]) -> Result<Vec<Tier>, StoreError> {
+        let mut keys_and_attrs = KeysAndAttributes::builder().consistent_read(true);
+        for id in ids {
+            keys_and_attrs = keys_and_attrs.keys(HashMap::from([
+                ("PK".to_string(), s(keys::tier_pk(id))),
+                ("SK".to_string(), s(META)),
+            ]));
+        }
+        let request = keys_and_attrs
+            .build()
+            .map_err(|e| StoreError::Sdk { operation: "BatchGetItem", source: Box::new(e) })?;
+        let mut pending = HashMap::from([(self.table.clone(), request)]);
+        let mut found: Vec<Tier> = Vec::new();
+        // UnprocessedKeys only appear under throttling; retry them a bounded number of times.
+        for _ in 0..3 {
+            let out = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(pending))
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk("BatchGetItem", e))?;
+            for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                found.push(serde_dynamo::from_item(item)?);
+            }
+            match out.unprocessed_keys.filter(|u| !u.is_empty()) {
+                Some(rest) => pending = rest,
+                None => break,
+            }
+        }
+        found.sort_by_key(|t| ids.iter().position(|id| *id == t.tier_id));
+        Ok(found)
+    }
+
+    /// The catalog in display order (segment, tier level, sort order), one page.
+    pub async fn list_tiers(&self, filter: &TierFilter, page: &PageRequest) -> Result<Page<Tier>, TierListError> {
+        let start = cursor_in(
+            page.cursor.as_deref(),
+            &["PK", "SK", "GSI1PK", "GSI1SK"],
+            ("GSI1PK", keys::TIER_CATALOG_PARTITION),
+        )?;
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .limit(page.limit as i32)
+            .set_exclusive_start_key(start)
+            .expression_attribute_values(":pk", s(keys::TIER_CATALOG_PARTITION));
+        query = match &filter.segment {
+            Some(segment) => query
+                .key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :segment)")
+                .expression_attribute_values(":segment", s(keys::tier_segment_prefix(segment))),
+            None => query.key_condition_expression("GSI1PK = :pk"),
+        };
+        if let Some(status) = filter.status {
+            let status = match status {
+                TierStatus::Active => "active",
+                TierStatus::Archived => "archived",
+            };
+            query = query
+                .filter_expression("#status = :status")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", s(status));
+        }
+        let out = query.send().await.map_err(|e| StoreError::sdk("Query", e))?;
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(serde_dynamo::from_item)
+            .collect::<Result<Vec<Tier>, _>>()
+            .map_err(StoreError::from)?;
+        Ok(Page { items, next_cursor: cursor_out(out.last_evaluated_key.as_ref()) })
+    }
+
+    /// Every active tier of one segment (small by nature: a segment holds a few tiers).
+    pub async fn segment_tiers(&self, segment: &str) -> Result<Vec<Tier>, StoreError> {
+        let mut tiers = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :segment)")
+                .expression_attribute_values(":pk", s(keys::TIER_CATALOG_PARTITION))
+                .expression_attribute_values(":segment", s(keys::tier_segment_prefix(segment)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk("Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                let tier: Tier = serde_dynamo::from_item(item)?;
+                if tier.status == TierStatus::Active {
+                    tiers.push(tier);
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok(tiers),
+            }
+        }
+    }
+
+    /// Creates a tier with its first price version and the audit entry, atomically.
+    pub async fn create_tier(&self, tier: &Tier, audit: &AuditEntry) -> Result<(), TierError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(Self::tier_item(tier)?))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .map_err(|e| StoreError::Sdk { operation: "Put", source: Box::new(e) })?;
+        let items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            self.price_put(tier)?,
+            self.audit_put(audit)?,
+        ];
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(TierError::AlreadyExists),
+        }
+    }
+
+    /// Writes a computed change. The write is conditional on the version the change
+    /// was computed from (optimistic locking); a price change adds a price version;
+    /// archiving additionally requires that no partner is on the tier.
+    pub async fn save_tier(&self, update: &TierUpdate, audit: &AuditEntry) -> Result<(), TierError> {
+        let tier = &update.after;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(Self::tier_item(tier)?))
+            .condition_expression("version = :expected")
+            .expression_attribute_values(":expected", AttributeValue::N(update.before.version.to_string()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| StoreError::Sdk { operation: "Put", source: Box::new(e) })?;
+        let mut items = vec![TransactWriteItem::builder().put(put).build(), self.audit_put(audit)?];
+        if tier.price_version != update.before.price_version {
+            items.push(self.price_put(tier)?);
+        }
+        let archiving = update.before.status == TierStatus::Active && tier.status == TierStatus::Archived;
+        let members_check_index = items.len();
+        if archiving {
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .key("PK", s(keys::tier_stats_pk(&tier.tier_id)))
+                .key("SK", s(keys::STATS_CURRENT))
+                .condition_expression("attribute_not_exists(PK) OR memberCount = :zero")
+                .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+                .build()
+                .map_err(|e| StoreError::Sdk { operation: "ConditionCheck", source: Box::new(e) })?;
+            items.push(TransactWriteItem::builder().condition_check(check).build());
+        }
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(ConditionFailed { index: 0, old_item: None }) => Err(TierError::NotFound),
+            Err(ConditionFailed { index: 0, old_item: Some(old) }) => {
+                let current = old.get("version").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
+                Err(TierError::VersionConflict { current })
+            }
+            Err(ConditionFailed { index, .. }) if archiving && index == members_check_index => Err(TierError::HasPartners),
+            Err(ConditionFailed { .. }) => Err(TierError::VersionConflict { current: None }),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TierListError {
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
