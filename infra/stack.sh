@@ -303,7 +303,7 @@ ses_ready() {
 
 start_all() {
     [ $# -eq 3 ] || usage
-    local statedir="$1" ddb_port="$2" ses_port="$3" dir name pidfile pid
+    local statedir="$1" ddb_port="$2" ses_port="$3" dir name pidfile pid port
     check_port "$ddb_port"
     check_port "$ses_port"
     [ "$ddb_port" != "$ses_port" ] || die "ddb_port and ses_port must differ"
@@ -320,8 +320,11 @@ start_all() {
         fi
         rm -f "$pidfile"
     done
-    port_in_use "$ddb_port" && die "port $ddb_port on 127.0.0.1 is already in use"
-    port_in_use "$ses_port" && die "port $ses_port on 127.0.0.1 is already in use"
+    for port in "$ddb_port" "$ses_port"; do
+        if port_in_use "$port"; then
+            die "port $port on 127.0.0.1 is already in use"
+        fi
+    done
 
     dir="$(ddb_jar_dir)" || die "DynamoDBLocal.jar not found; run: infra/stack.sh install"
     spawn "$statedir/dynamodb.pid" "$statedir/dynamodb.log" \
@@ -364,7 +367,9 @@ stop_one() {
             while alive "$pid" && [ "$SECONDS" -lt "$deadline" ]; do
                 sleep 0.2
             done
-            alive "$pid" && die "could not stop pid $pid ($pidfile)"
+            if alive "$pid"; then
+                die "could not stop pid $pid ($pidfile)"
+            fi
         fi
         log "stopped pid $pid ($(basename "$pidfile" .pid))"
     fi

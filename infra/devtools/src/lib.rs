@@ -1,1 +1,9 @@
+//! Local-only tooling: dev tokens, API Gateway v2 event building, the dev gateway
+//! that serves every route of `template.yaml`, table bootstrap and demo seeding.
+//! Nothing here ships in a Lambda.
 
+pub mod event;
+pub mod gateway;
+pub mod jwt;
+pub mod routes;
+pub mod seed;

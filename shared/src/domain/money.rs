@@ -58,7 +58,7 @@ impl Percent {
 
 impl Serialize for Percent {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.basis_points % 100 == 0 {
+        if self.basis_points.is_multiple_of(100) {
             s.serialize_u32(self.basis_points / 100)
         } else {
             s.serialize_f64(self.as_number())

@@ -174,8 +174,9 @@ impl Store {
         Ok(Page { items, next_cursor: cursor_out(out.last_evaluated_key.as_ref()) })
     }
 
-    /// Every active tier of one segment (small by nature: a segment holds a few tiers).
-    pub async fn segment_tiers(&self, segment: &str) -> Result<Vec<Tier>, StoreError> {
+    /// Every active tier, all segments. The catalog is small by nature (tens of tiers), so
+    /// one Query on the catalog partition serves pricing reads in a single call.
+    pub async fn active_catalog(&self) -> Result<Vec<Tier>, StoreError> {
         let mut tiers = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -184,9 +185,8 @@ impl Store {
                 .query()
                 .table_name(&self.table)
                 .index_name(GSI1)
-                .key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :segment)")
+                .key_condition_expression("GSI1PK = :pk")
                 .expression_attribute_values(":pk", s(keys::TIER_CATALOG_PARTITION))
-                .expression_attribute_values(":segment", s(keys::tier_segment_prefix(segment)))
                 .set_exclusive_start_key(start)
                 .send()
                 .await

@@ -1,0 +1,51 @@
+# Tierdesk — the two commands are `make run` and `make test`; both install what
+# they need (see README). Variables can be overridden: `make run PORT=3100`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PORT     ?= 3000
+DDB_PORT ?= 8000
+SES_PORT ?= 8005
+TABLE    ?= tierdesk-local
+STATE    ?= .stack
+ROLE     ?= admin
+PARTNER  ?=
+EVENT    ?= events/tiers-public-catalog.json
+export PORT DDB_PORT SES_PORT TABLE STATE
+
+.PHONY: help run stop test lint fmt build bench deploy token invoke
+
+help:
+	@echo "make run | stop | test | lint | build | bench | deploy | token ROLE=.. [PARTNER=..] | invoke EVENT=.."
+
+run: ## start emulators, create + seed the table, serve the API on 127.0.0.1:$(PORT)
+	@infra/run.sh
+
+stop: ## stop everything `make run` started
+	@infra/run.sh stop
+
+test: ## lint, then every test against a private stack on free ports
+	@infra/test.sh
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	"$$(infra/stack.sh venv-bin cfn-lint)" template.yaml
+
+fmt:
+	cargo fmt --all
+
+build: ## arm64 Lambda bootstraps under target/lambda/<function>/
+	"$$(infra/stack.sh venv-bin cargo-lambda)" lambda build --release --arm64 --workspace --exclude devtools --exclude tierdesk-tests --exclude tierdesk
+
+bench: ## DynamoDB calls per route, cold init, binary size, loopback load
+	@infra/bench.sh
+
+deploy: build ## needs AWS credentials; see README "Deployment"
+	sam deploy --guided
+
+token: ## a dev token for ROLE (and PARTNER); the token is the last line
+	@cargo run -q -p devtools --bin devctl -- token $(ROLE) $(PARTNER)
+
+invoke: ## feed an events/*.json through its function in-process against the local table
+	@TABLE_NAME=$(TABLE) DYNAMODB_ENDPOINT=http://127.0.0.1:$(DDB_PORT) cargo run -q -p devtools --bin devctl -- invoke $(EVENT)

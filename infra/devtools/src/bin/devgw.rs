@@ -1,0 +1,19 @@
+//! `devgw`: serves every HTTP route of template.yaml on 127.0.0.1.
+
+use devtools::{gateway, jwt, routes};
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tierdesk::telemetry::init();
+    let config = tierdesk::Config::from_env()?;
+    let template_path = std::env::var("TIERDESK_TEMPLATE").unwrap_or_else(|_| "template.yaml".into());
+    let port: u16 = std::env::var("TIERDESK_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
+    let routes = routes::from_template(&std::fs::read_to_string(&template_path)?)?;
+    let handlers = gateway::handlers(&config).await;
+    let gw = Arc::new(gateway::Gateway::new(routes, &handlers, jwt::secret_from_env())?);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    tracing::info!(port, "dev gateway listening on 127.0.0.1");
+    axum::serve(listener, gw.router()).await?;
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! The dev gateway: what API Gateway does in front of the Lambdas, on loopback.
+//! It matches each request against the routes of `template.yaml`, verifies the
+//! bearer token on non-public routes (HS256 dev tokens), builds the payload-2.0
+//! event and hands the resulting lambda_http request to the function's handler.
+
+use crate::event::{self, HttpCall, RouteMatch};
+use crate::jwt;
+use crate::routes::TemplateRoute;
+use axum::body::Bytes;
+use axum::extract::State;
+use futures::future::BoxFuture;
+use http::{HeaderValue, StatusCode};
+use lambda_http::{Body, Request, Response};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub type Handler = Arc<dyn Fn(Request) -> BoxFuture<'static, Response<Body>> + Send + Sync>;
+
+/// API Gateway's own payload limit for HTTP APIs.
+const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
+
+pub struct Gateway {
+    routes: Vec<(TemplateRoute, Handler)>,
+    secret: String,
+}
+
+impl Gateway {
+    /// Fails if the template names a function no handler was given for.
+    pub fn new(mut routes: Vec<TemplateRoute>, handlers: &HashMap<String, Handler>, secret: String) -> Result<Self, String> {
+        // API Gateway prefers the most specific route: static segments beat `{param}`.
+        routes.sort_by_key(|r| r.path.matches('{').count());
+        let routes = routes
+            .into_iter()
+            .map(|r| {
+                let handler = handlers.get(&r.function).cloned().ok_or_else(|| format!("no handler for {}", r.function))?;
+                Ok((r, handler))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(Self { routes, secret })
+    }
+
+    fn find(&self, method: &str, path: &str) -> Option<(&TemplateRoute, &Handler, Vec<(String, String)>)> {
+        let path = path.trim_end_matches('/');
+        self.routes.iter().find_map(|(route, handler)| {
+            if route.method != method {
+                return None;
+            }
+            let mut params = Vec::new();
+            let mut pattern = route.path.split('/');
+            let mut actual = path.split('/');
+            loop {
+                match (pattern.next(), actual.next()) {
+                    (None, None) => return Some((route, handler, params)),
+                    (Some(p), Some(a)) if p.starts_with('{') && p.ends_with('}') && !a.is_empty() => {
+                        let value = percent_decode(a);
+                        params.push((p[1..p.len() - 1].to_string(), value));
+                    }
+                    (Some(p), Some(a)) if p == a => {}
+                    _ => return None,
+                }
+            }
+        })
+    }
+
+    /// One request, start to finish, the way API Gateway would answer it.
+    pub async fn call(&self, call: HttpCall) -> Response<Body> {
+        let Some((route, handler, path_params)) = self.find(&call.method, &call.path) else {
+            return gateway_message(StatusCode::NOT_FOUND, "Not Found");
+        };
+        let claims = if route.public {
+            None
+        } else {
+            let token = call
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+                .map(|(_, v)| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_string());
+            let now = chrono::Utc::now().timestamp();
+            match token.map(|t| jwt::verify(&t, &self.secret, now)) {
+                Some(Ok(claims)) => Some(claims),
+                _ => return gateway_message(StatusCode::UNAUTHORIZED, "Unauthorized"),
+            }
+        };
+        let route_match = RouteMatch { route_key: format!("{} {}", route.method, route.path), path_params, claims };
+        let request_id = ulid::Ulid::new().to_string();
+        let event = event::build(&call, &route_match, &request_id, chrono::Utc::now());
+        match event::to_request(&event) {
+            Ok(req) => handler(req).await,
+            Err(_) => gateway_message(StatusCode::BAD_REQUEST, "Bad Request"),
+        }
+    }
+
+    pub fn router(self: Arc<Self>) -> axum::Router {
+        axum::Router::new().fallback(proxy).with_state(self)
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
+/// API Gateway's own answers (no route, bad token) have this shape, not ours.
+fn gateway_message(status: StatusCode, message: &str) -> Response<Body> {
+    let mut r = Response::new(Body::Text(serde_json::json!({ "message": message }).to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+async fn proxy(State(gateway): State<Arc<Gateway>>, req: axum::extract::Request) -> axum::response::Response {
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_PAYLOAD).await {
+        Ok(b) => b,
+        Err(_) => return to_axum(gateway_message(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large")),
+    };
+    let call = HttpCall {
+        method: parts.method.as_str().to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or_default().to_string(),
+        headers: parts
+            .headers
+            .iter()
+            .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
+            .collect(),
+        body: (!body.is_empty()).then(|| body.to_vec()),
+    };
+    to_axum(gateway.call(call).await)
+}
+
+fn to_axum(response: Response<Body>) -> axum::response::Response {
+    let (parts, body) = response.into_parts();
+    let bytes = match body {
+        Body::Text(s) => Bytes::from(s),
+        Body::Binary(b) => Bytes::from(b),
+        _ => Bytes::new(),
+    };
+    axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// Every function this gateway can host, keyed by its logical id in `template.yaml`.
+pub async fn handlers(config: &tierdesk::Config) -> HashMap<String, Handler> {
+    let tiers_app = Arc::new(tiers::Tiers::connect(config.clone()).await);
+    let tiers_handler: Handler = Arc::new(move |req| {
+        let app = tiers_app.clone();
+        Box::pin(async move { tiers::handle(&app, req).await })
+    });
+    HashMap::from([("TiersFunction".to_string(), tiers_handler)])
+}

@@ -1,0 +1,62 @@
+//! `template.yaml`, `infra/openapi.yaml` and the function routers list the same
+//! routes, with the same public/authenticated split.
+
+use devtools::routes::from_template;
+use std::collections::BTreeSet;
+use tierdesk_tests::read_repo_file;
+
+type RouteSet = BTreeSet<(String, String, bool)>;
+
+fn openapi_routes() -> RouteSet {
+    let doc: serde_yaml::Value = serde_yaml::from_str(&read_repo_file("infra/openapi.yaml")).expect("openapi parses");
+    let global_security = doc["security"].as_sequence().is_some_and(|s| !s.is_empty());
+    let mut routes = RouteSet::new();
+    for (path, item) in doc["paths"].as_mapping().expect("paths") {
+        for (method, op) in item.as_mapping().expect("path item") {
+            let method = method.as_str().unwrap().to_uppercase();
+            if !["GET", "POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
+                continue;
+            }
+            let public = match op["security"].as_sequence() {
+                Some(s) => s.is_empty(),
+                None => !global_security,
+            };
+            routes.insert((method, path.as_str().unwrap().to_string(), public));
+        }
+    }
+    routes
+}
+
+fn template_routes(function: &str) -> RouteSet {
+    from_template(&read_repo_file("template.yaml"))
+        .expect("template parses")
+        .into_iter()
+        .filter(|r| r.function == function)
+        .map(|r| (r.method, r.path, r.public))
+        .collect()
+}
+
+#[test]
+fn template_openapi_and_router_agree() {
+    let router: BTreeSet<(String, String)> =
+        tiers::ROUTES.iter().map(|r| (r.method.to_string(), r.path.to_string())).collect();
+    let template = template_routes("TiersFunction");
+    let template_no_auth: BTreeSet<(String, String)> = template.iter().map(|(m, p, _)| (m.clone(), p.clone())).collect();
+    assert_eq!(template_no_auth, router, "template.yaml vs tiers::ROUTES");
+
+    let all_template: RouteSet = from_template(&read_repo_file("template.yaml"))
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.method, r.path, r.public))
+        .collect();
+    assert_eq!(openapi_routes(), all_template, "infra/openapi.yaml vs template.yaml (method, path, public)");
+}
+
+#[test]
+fn only_the_catalog_reads_are_public() {
+    let public: BTreeSet<String> =
+        template_routes("TiersFunction").into_iter().filter(|(_, _, p)| *p).map(|(m, p, _)| format!("{m} {p}")).collect();
+    let expected: BTreeSet<String> =
+        ["GET /api/tiers", "GET /api/tiers/compare", "POST /api/tiers/upgrade-price"].into_iter().map(String::from).collect();
+    assert_eq!(public, expected);
+}

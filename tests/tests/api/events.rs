@@ -1,0 +1,51 @@
+//! `events/*.json` are real API Gateway v2 event shapes. Each is fed through the
+//! tiers handler exactly as Lambda would deliver it.
+
+use lambda_http::Body;
+use serde_json::Value;
+use tierdesk_tests::{read_repo_file, TestApp};
+
+async fn invoke(tiers_app: &tiers::Tiers, file: &str) -> (u16, Value) {
+    let req = lambda_http::request::from_str(&read_repo_file(&format!("events/{file}"))).expect("event parses");
+    let response = tiers::handle(tiers_app, req).await;
+    let body = match response.body() {
+        Body::Text(s) => serde_json::from_str(s).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    (response.status().as_u16(), body)
+}
+
+#[tokio::test]
+async fn event_fixtures_through_the_handler() {
+    let app = TestApp::seeded().await;
+    let handler_app = tiers::Tiers::connect(app.config.clone()).await;
+
+    let (status, body) = invoke(&handler_app, "tiers-public-catalog.json").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["items"].as_array().unwrap().len(), 3);
+
+    // Claims in API Gateway's flattened "[sales_rep]" form.
+    let (status, body) = invoke(&handler_app, "tiers-list-sales-rep.json").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["items"].as_array().unwrap().iter().all(|t| t["segment"] == "standard"));
+
+    // Claims with the groups as JSON array text.
+    let (status, body) = invoke(&handler_app, "tiers-create-sales-manager.json").await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["createdBy"], "7f1c2e3a-0000-4000-8000-00000000a002");
+    let audit = app.partition("AUDIT#tier#silver").await;
+    assert_eq!(audit[0]["requestId"].as_s().unwrap(), "Jx1a2b3cIAMEbQ=");
+
+    let (status, body) = invoke(&handler_app, "tiers-compare.json").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["tiers"].as_array().unwrap().len(), 3);
+
+    // A base64-encoded body.
+    let (status, body) = invoke(&handler_app, "tiers-upgrade-price.json").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["upgradePrice"], 210000);
+
+    let (status, body) = invoke(&handler_app, "tiers-get-as-partner.json").await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["requestId"], "Jx1a2b3cIAMEbQ=");
+}

@@ -1,0 +1,12 @@
+//! The integration tests: one binary, one module per area. Each test builds its
+//! own `TestApp` (private table, gateway and secret) against the local stack that
+//! `make test` starts.
+
+mod concurrency;
+mod contract;
+mod events;
+mod gateway_http;
+mod malformed;
+mod permissions;
+mod tiers_admin;
+mod tiers_public;
