@@ -28,10 +28,7 @@ impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         let table_name = env::var("TABLE_NAME").map_err(|_| ConfigError::Missing("TABLE_NAME"))?;
         if table_name.len() < 3 {
-            return Err(ConfigError::Invalid {
-                name: "TABLE_NAME",
-                reason: "must be at least 3 characters".into(),
-            });
+            return Err(ConfigError::Invalid { name: "TABLE_NAME", reason: "must be at least 3 characters".into() });
         }
         let config = Self {
             table_name,
@@ -66,9 +63,9 @@ where
     T::Err: std::fmt::Display,
 {
     match env::var(name) {
-        Ok(raw) if !raw.is_empty() => raw
-            .parse()
-            .map_err(|e: T::Err| ConfigError::Invalid { name, reason: e.to_string() }),
+        Ok(raw) if !raw.is_empty() => {
+            raw.parse().map_err(|e: T::Err| ConfigError::Invalid { name, reason: e.to_string() })
+        }
         _ => Ok(default),
     }
 }

@@ -46,8 +46,7 @@ impl ApiError {
 
 impl From<ValidationError> for ApiError {
     fn from(e: ValidationError) -> Self {
-        let fields: serde_json::Map<String, Value> =
-            e.fields.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+        let fields: serde_json::Map<String, Value> = e.fields.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
         ApiError::new(StatusCode::BAD_REQUEST, "validation_failed", "the request has invalid fields")
             .with_details(json!({ "fields": fields }))
     }

@@ -75,7 +75,14 @@ impl Tiers {
         Change { actor: who.subject.clone(), at: rfc3339(self.clock.now()) }
     }
 
-    fn audit(&self, ctx: &Ctx, change: &Change, action: &'static str, before: Option<&Tier>, after: &Tier) -> AuditEntry {
+    fn audit(
+        &self,
+        ctx: &Ctx,
+        change: &Change,
+        action: &'static str,
+        before: Option<&Tier>,
+        after: &Tier,
+    ) -> AuditEntry {
         AuditEntry {
             audit_id: self.ids.new_id(),
             entity_type: "tier",
@@ -170,7 +177,13 @@ async fn initialize(app: &Tiers, ctx: &Ctx) -> Result<Response<Body>, ApiError> 
     json(StatusCode::OK, &json!({ "created": created, "existing": existing }))
 }
 
-async fn save(app: &Tiers, ctx: &Ctx, change: &Change, update: TierUpdate, action: &'static str) -> Result<Response<Body>, ApiError> {
+async fn save(
+    app: &Tiers,
+    ctx: &Ctx,
+    change: &Change,
+    update: TierUpdate,
+    action: &'static str,
+) -> Result<Response<Body>, ApiError> {
     let action = if update.prices_changed() { "tier.price_change" } else { action };
     let audit = app.audit(ctx, change, action, Some(&update.before), &update.after);
     app.store.save_tier(&update, &audit).await?;

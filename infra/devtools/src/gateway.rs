@@ -19,6 +19,9 @@ pub type Handler = Arc<dyn Fn(Request) -> BoxFuture<'static, Response<Body>> + S
 /// API Gateway's own payload limit for HTTP APIs.
 const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
 
+/// A matched route: its template entry, its handler and the path parameters.
+type Matched<'a> = (&'a TemplateRoute, &'a Handler, Vec<(String, String)>);
+
 pub struct Gateway {
     routes: Vec<(TemplateRoute, Handler)>,
     secret: String,
@@ -26,20 +29,25 @@ pub struct Gateway {
 
 impl Gateway {
     /// Fails if the template names a function no handler was given for.
-    pub fn new(mut routes: Vec<TemplateRoute>, handlers: &HashMap<String, Handler>, secret: String) -> Result<Self, String> {
+    pub fn new(
+        mut routes: Vec<TemplateRoute>,
+        handlers: &HashMap<String, Handler>,
+        secret: String,
+    ) -> Result<Self, String> {
         // API Gateway prefers the most specific route: static segments beat `{param}`.
         routes.sort_by_key(|r| r.path.matches('{').count());
         let routes = routes
             .into_iter()
             .map(|r| {
-                let handler = handlers.get(&r.function).cloned().ok_or_else(|| format!("no handler for {}", r.function))?;
+                let handler =
+                    handlers.get(&r.function).cloned().ok_or_else(|| format!("no handler for {}", r.function))?;
                 Ok((r, handler))
             })
             .collect::<Result<Vec<_>, String>>()?;
         Ok(Self { routes, secret })
     }
 
-    fn find(&self, method: &str, path: &str) -> Option<(&TemplateRoute, &Handler, Vec<(String, String)>)> {
+    fn find(&self, method: &str, path: &str) -> Option<Matched<'_>> {
         let path = path.trim_end_matches('/');
         self.routes.iter().find_map(|(route, handler)| {
             if route.method != method {

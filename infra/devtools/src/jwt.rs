@@ -33,7 +33,14 @@ pub fn sign(claims: &Value, secret: &str) -> String {
 }
 
 /// A token for `role` (and the partner it acts for), valid for `ttl_secs`.
-pub fn token_for(role: &str, partner_id: Option<&str>, subject: &str, now_epoch: i64, ttl_secs: i64, secret: &str) -> String {
+pub fn token_for(
+    role: &str,
+    partner_id: Option<&str>,
+    subject: &str,
+    now_epoch: i64,
+    ttl_secs: i64,
+    secret: &str,
+) -> String {
     let mut claims = json!({
         "sub": subject,
         "iss": ISSUER,
@@ -69,8 +76,8 @@ pub fn verify(token: &str, secret: &str, now_epoch: i64) -> Result<Map<String, V
     let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(JwtError::Malformed);
     };
-    let header: Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).map_err(|_| JwtError::Malformed)?).map_err(|_| JwtError::Malformed)?;
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).map_err(|_| JwtError::Malformed)?)
+        .map_err(|_| JwtError::Malformed)?;
     if header["alg"] != "HS256" {
         return Err(JwtError::Algorithm);
     }
@@ -79,7 +86,8 @@ pub fn verify(token: &str, secret: &str, now_epoch: i64) -> Result<Map<String, V
     m.update(format!("{h}.{p}").as_bytes());
     m.verify_slice(&signature).map_err(|_| JwtError::Signature)?;
     let claims: Map<String, Value> =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).map_err(|_| JwtError::Malformed)?).map_err(|_| JwtError::Malformed)?;
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p).map_err(|_| JwtError::Malformed)?)
+            .map_err(|_| JwtError::Malformed)?;
     match claims.get("exp").and_then(Value::as_i64) {
         Some(exp) if exp > now_epoch => {}
         _ => return Err(JwtError::Expired),

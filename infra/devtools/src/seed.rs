@@ -8,7 +8,13 @@ use crate::jwt;
 use lambda_http::Body;
 use serde_json::{json, Value};
 
-pub async fn call_json(gateway: &Gateway, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+pub async fn call_json(
+    gateway: &Gateway,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
     if let Some(t) = token {
         headers.push(("authorization".into(), format!("Bearer {t}")));
@@ -45,14 +51,49 @@ fn demo_tiers() -> Vec<Value> {
     };
     let f = |id: &str, name: &str| json!({"featureId": id, "name": name});
     vec![
-        tier("signature-essential", "Signature Essential", 1, 500_000, false, 50,
-            json!([f("coverage_4h", "4hr coverage"), f("photos_200", "200 photos"), f("online_gallery", "Online gallery")])),
-        tier("signature-select", "Signature Select", 2, 750_000, true, 100,
-            json!([f("coverage_6h", "6hr coverage"), f("photos_400", "400 photos"), f("online_gallery", "Online gallery"),
-                   f("album", "Album"), f("engagement_shoot", "Engagement shoot")])),
-        tier("signature-complete", "Signature Complete", 3, 1_000_000, false, 150,
-            json!([f("coverage_8h", "8hr coverage"), f("photos_unlimited", "Unlimited photos"), f("online_gallery", "Online gallery"),
-                   f("album", "Two albums"), f("video", "Video")])),
+        tier(
+            "signature-essential",
+            "Signature Essential",
+            1,
+            500_000,
+            false,
+            50,
+            json!([
+                f("coverage_4h", "4hr coverage"),
+                f("photos_200", "200 photos"),
+                f("online_gallery", "Online gallery")
+            ]),
+        ),
+        tier(
+            "signature-select",
+            "Signature Select",
+            2,
+            750_000,
+            true,
+            100,
+            json!([
+                f("coverage_6h", "6hr coverage"),
+                f("photos_400", "400 photos"),
+                f("online_gallery", "Online gallery"),
+                f("album", "Album"),
+                f("engagement_shoot", "Engagement shoot")
+            ]),
+        ),
+        tier(
+            "signature-complete",
+            "Signature Complete",
+            3,
+            1_000_000,
+            false,
+            150,
+            json!([
+                f("coverage_8h", "8hr coverage"),
+                f("photos_unlimited", "Unlimited photos"),
+                f("online_gallery", "Online gallery"),
+                f("album", "Two albums"),
+                f("video", "Video")
+            ]),
+        ),
     ]
 }
 

@@ -95,10 +95,7 @@ pub fn compare(tiers: &[Tier]) -> TierComparison {
         .into_iter()
         .map(|name| LimitRow {
             limit: name.clone(),
-            by_tier: tiers
-                .iter()
-                .map(|t| LimitCell { tier_id: t.tier_id.clone(), value: limit_of(t, name) })
-                .collect(),
+            by_tier: tiers.iter().map(|t| LimitCell { tier_id: t.tier_id.clone(), value: limit_of(t, name) }).collect(),
         })
         .collect();
     TierComparison { tiers: tiers.iter().map(PublicTier::from).collect(), features, limits }
@@ -330,9 +327,11 @@ mod tests {
     #[test]
     fn upgrade_request_parse() {
         use serde_json::json;
-        assert!(UpgradeRequest::parse(&json!({"fromTierId": "free", "toTierId": "gold", "billingPeriod": "monthly"})).is_ok());
+        assert!(UpgradeRequest::parse(&json!({"fromTierId": "free", "toTierId": "gold", "billingPeriod": "monthly"}))
+            .is_ok());
         let e = UpgradeRequest::parse(&json!({"fromTierId": "free", "billingPeriod": "weekly", "x": 1})).unwrap_err();
         assert_eq!(e.fields.keys().collect::<Vec<_>>(), vec!["billingPeriod", "toTierId", "x"]);
-        assert!(UpgradeRequest::parse(&json!({"fromTierId": "gold", "toTierId": "gold", "billingPeriod": "monthly"})).is_err());
+        assert!(UpgradeRequest::parse(&json!({"fromTierId": "gold", "toTierId": "gold", "billingPeriod": "monthly"}))
+            .is_err());
     }
 }

@@ -6,13 +6,7 @@ use super::tier::{Feature, NewTier, Prices, TierSpec, TierType};
 use std::collections::BTreeMap;
 
 fn feature(id: &str, name: &str, description: &str, usage_limit: Option<u64>) -> Feature {
-    Feature {
-        feature_id: id.into(),
-        name: name.into(),
-        description: description.into(),
-        enabled: true,
-        usage_limit,
-    }
+    Feature { feature_id: id.into(), name: name.into(), description: description.into(), enabled: true, usage_limit }
 }
 
 fn limits(entries: [(&str, Option<u64>); 5]) -> BTreeMap<String, Option<u64>> {

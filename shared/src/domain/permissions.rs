@@ -42,10 +42,9 @@ impl Role {
         match self {
             Self::Admin => true,
             Self::SalesManager => permission != SystemConfig,
-            Self::SalesRep => matches!(
-                permission,
-                TierView | TierAnalytics | QuoteGeneration | ViewCustomerInfo | ViewLeads
-            ),
+            Self::SalesRep => {
+                matches!(permission, TierView | TierAnalytics | QuoteGeneration | ViewCustomerInfo | ViewLeads)
+            }
             // Partners act only on their own records, checked by ownership, not by permission.
             Self::Partner => false,
         }
@@ -106,7 +105,14 @@ mod tests {
             assert!(Role::SalesRep.grants(p), "{p:?}");
             assert!(Role::SalesManager.grants(p), "{p:?}");
         }
-        for p in [TierManage, PricingManagement, PromotionManagement, ExperimentManagement, ApproveCustomPricing, ViewRevenueMetrics] {
+        for p in [
+            TierManage,
+            PricingManagement,
+            PromotionManagement,
+            ExperimentManagement,
+            ApproveCustomPricing,
+            ViewRevenueMetrics,
+        ] {
             assert!(!Role::SalesRep.grants(p), "{p:?}");
             assert!(Role::SalesManager.grants(p), "{p:?}");
         }

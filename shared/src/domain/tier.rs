@@ -502,7 +502,12 @@ impl Tier {
         Ok(TierUpdate { before: self.clone(), after: t })
     }
 
-    pub fn update_feature(&self, feature_id: &str, patch: FeaturePatch, change: &Change) -> Result<TierUpdate, TierError> {
+    pub fn update_feature(
+        &self,
+        feature_id: &str,
+        patch: FeaturePatch,
+        change: &Change,
+    ) -> Result<TierUpdate, TierError> {
         self.check_version(patch.expected_version)?;
         if self.status == TierStatus::Archived {
             return Err(TierError::Archived);
@@ -524,7 +529,12 @@ impl Tier {
         Ok(TierUpdate { before: self.clone(), after: t })
     }
 
-    pub fn remove_feature(&self, feature_id: &str, expected_version: Option<u64>, change: &Change) -> Result<TierUpdate, TierError> {
+    pub fn remove_feature(
+        &self,
+        feature_id: &str,
+        expected_version: Option<u64>,
+        change: &Change,
+    ) -> Result<TierUpdate, TierError> {
         self.check_version(expected_version)?;
         if self.status == TierStatus::Archived {
             return Err(TierError::Archived);

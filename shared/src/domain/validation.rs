@@ -223,7 +223,11 @@ pub mod parse {
         let trimmed = s.trim();
         let len = trimmed.chars().count();
         if len < min {
-            return Err(if min == 1 { "must not be empty".into() } else { format!("must be at least {min} characters") });
+            return Err(if min == 1 {
+                "must not be empty".into()
+            } else {
+                format!("must be at least {min} characters")
+            });
         }
         if len > max {
             return Err(format!("must be at most {max} characters"));

@@ -61,7 +61,8 @@ pub fn json_body(req: &Request, limit: usize) -> Result<Value, RequestError> {
         return Err(RequestError::InvalidJson("a JSON body is required".into()));
     }
     // serde_json's default recursion limit (128) bounds nesting depth.
-    serde_json::from_slice(bytes).map_err(|e| RequestError::InvalidJson(format!("line {} column {}", e.line(), e.column())))
+    serde_json::from_slice(bytes)
+        .map_err(|e| RequestError::InvalidJson(format!("line {} column {}", e.line(), e.column())))
 }
 
 pub fn query(req: &Request, key: &str) -> Option<String> {
@@ -81,7 +82,9 @@ impl PageRequest {
             Some(raw) => match raw.parse::<u32>() {
                 Ok(n) if (1..=max).contains(&n) => n,
                 _ => {
-                    return Err(ValidationError::single("limit", format!("must be an integer between 1 and {max}")).into())
+                    return Err(
+                        ValidationError::single("limit", format!("must be an integer between 1 and {max}")).into()
+                    )
                 }
             },
         };

@@ -21,7 +21,11 @@ impl PathParams {
     }
 }
 
-pub fn match_route<Op: Copy>(routes: &[Route<Op>], method: &Method, path: &str) -> Result<(Op, PathParams), RequestError> {
+pub fn match_route<Op: Copy>(
+    routes: &[Route<Op>],
+    method: &Method,
+    path: &str,
+) -> Result<(Op, PathParams), RequestError> {
     let path = path.trim_end_matches('/');
     let mut path_matched = false;
     for route in routes {
@@ -71,7 +75,10 @@ mod tests {
         assert_eq!(match_route(ROUTES, &Method::POST, "/api/admin/tiers/initialize").unwrap().0, 2);
         let (op, p) = match_route(ROUTES, &Method::PUT, "/api/admin/tiers/gold/features/ai").unwrap();
         assert_eq!((op, p.get("tierId"), p.get("featureId")), (4, "gold", "ai"));
-        assert!(matches!(match_route(ROUTES, &Method::DELETE, "/api/admin/tiers"), Err(RequestError::MethodNotAllowed)));
+        assert!(matches!(
+            match_route(ROUTES, &Method::DELETE, "/api/admin/tiers"),
+            Err(RequestError::MethodNotAllowed)
+        ));
         assert!(matches!(match_route(ROUTES, &Method::GET, "/api/nope"), Err(RequestError::NotFound)));
     }
 }

@@ -162,7 +162,10 @@ impl Store {
 
     /// One `TransactWriteItems`. `Ok(Err(..))` is a business outcome (a condition
     /// did not hold); `Err` is infrastructure.
-    pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Result<(), ConditionFailed>, StoreError> {
+    pub(crate) async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<Result<(), ConditionFailed>, StoreError> {
         let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
         match result {
             Ok(_) => Ok(Ok(())),
@@ -194,10 +197,7 @@ impl Store {
 /// LastEvaluatedKey → opaque cursor. Only string key attributes exist in this table.
 pub(crate) fn cursor_out(last: Option<&Item>) -> Option<String> {
     let last = last?;
-    let key: CursorKey = last
-        .iter()
-        .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.clone(), s.clone())))
-        .collect();
+    let key: CursorKey = last.iter().filter_map(|(k, v)| v.as_s().ok().map(|s| (k.clone(), s.clone()))).collect();
     Some(cursor::encode(&key))
 }
 

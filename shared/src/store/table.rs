@@ -44,7 +44,11 @@ fn key_schema(v: &Value) -> Result<Vec<KeySchemaElement>, TableDefinitionError> 
 
 /// Creates `table_name` with the keys, attributes and GSIs of `Resources.Table` in
 /// the template text. An existing table is left as it is.
-pub async fn create_from_template(client: &Client, template: &str, table_name: &str) -> Result<(), TableDefinitionError> {
+pub async fn create_from_template(
+    client: &Client,
+    template: &str,
+    table_name: &str,
+) -> Result<(), TableDefinitionError> {
     let doc: Value = serde_yaml::from_str(template)?;
     let props = &doc["Resources"]["Table"]["Properties"];
     let attrs = props["AttributeDefinitions"]

@@ -101,14 +101,11 @@ impl Store {
     pub async fn get_tiers(&self, ids: &[String]) -> Result<Vec<Tier>, StoreError> {
         let mut keys_and_attrs = KeysAndAttributes::builder().consistent_read(true);
         for id in ids {
-            keys_and_attrs = keys_and_attrs.keys(HashMap::from([
-                ("PK".to_string(), s(keys::tier_pk(id))),
-                ("SK".to_string(), s(META)),
-            ]));
+            keys_and_attrs = keys_and_attrs
+                .keys(HashMap::from([("PK".to_string(), s(keys::tier_pk(id))), ("SK".to_string(), s(META))]));
         }
-        let request = keys_and_attrs
-            .build()
-            .map_err(|e| StoreError::Sdk { operation: "BatchGetItem", source: Box::new(e) })?;
+        let request =
+            keys_and_attrs.build().map_err(|e| StoreError::Sdk { operation: "BatchGetItem", source: Box::new(e) })?;
         let mut pending = HashMap::from([(self.table.clone(), request)]);
         let mut found: Vec<Tier> = Vec::new();
         // UnprocessedKeys only appear under throttling; retry them a bounded number of times.
@@ -212,11 +209,7 @@ impl Store {
             .condition_expression("attribute_not_exists(PK)")
             .build()
             .map_err(|e| StoreError::Sdk { operation: "Put", source: Box::new(e) })?;
-        let items = vec![
-            TransactWriteItem::builder().put(put).build(),
-            self.price_put(tier)?,
-            self.audit_put(audit)?,
-        ];
+        let items = vec![TransactWriteItem::builder().put(put).build(), self.price_put(tier)?, self.audit_put(audit)?];
         match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(_) => Err(TierError::AlreadyExists),
@@ -260,7 +253,9 @@ impl Store {
                 let current = old.get("version").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
                 Err(TierError::VersionConflict { current })
             }
-            Err(ConditionFailed { index, .. }) if archiving && index == members_check_index => Err(TierError::HasPartners),
+            Err(ConditionFailed { index, .. }) if archiving && index == members_check_index => {
+                Err(TierError::HasPartners)
+            }
             Err(ConditionFailed { .. }) => Err(TierError::VersionConflict { current: None }),
         }
     }

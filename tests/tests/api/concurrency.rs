@@ -7,8 +7,18 @@ async fn two_updates_at_the_same_version_one_wins() {
     for round in 0..5 {
         let (_, gold) = app.call("GET", "/api/admin/tiers/gold", Some("admin"), None).await;
         let version = gold["version"].clone();
-        let a = app.call("PUT", "/api/admin/tiers/gold", Some("sales_manager"), Some(json!({"version": version, "name": format!("A{round}")})));
-        let b = app.call("PUT", "/api/admin/tiers/gold", Some("admin"), Some(json!({"version": version, "name": format!("B{round}")})));
+        let a = app.call(
+            "PUT",
+            "/api/admin/tiers/gold",
+            Some("sales_manager"),
+            Some(json!({"version": version, "name": format!("A{round}")})),
+        );
+        let b = app.call(
+            "PUT",
+            "/api/admin/tiers/gold",
+            Some("admin"),
+            Some(json!({"version": version, "name": format!("B{round}")})),
+        );
         let ((sa, ba), (sb, bb)) = tokio::join!(a, b);
         let mut statuses = [sa, sb];
         statuses.sort();

@@ -41,7 +41,8 @@ fn template_openapi_and_router_agree() {
     let router: BTreeSet<(String, String)> =
         tiers::ROUTES.iter().map(|r| (r.method.to_string(), r.path.to_string())).collect();
     let template = template_routes("TiersFunction");
-    let template_no_auth: BTreeSet<(String, String)> = template.iter().map(|(m, p, _)| (m.clone(), p.clone())).collect();
+    let template_no_auth: BTreeSet<(String, String)> =
+        template.iter().map(|(m, p, _)| (m.clone(), p.clone())).collect();
     assert_eq!(template_no_auth, router, "template.yaml vs tiers::ROUTES");
 
     let all_template: RouteSet = from_template(&read_repo_file("template.yaml"))
@@ -54,9 +55,14 @@ fn template_openapi_and_router_agree() {
 
 #[test]
 fn only_the_catalog_reads_are_public() {
-    let public: BTreeSet<String> =
-        template_routes("TiersFunction").into_iter().filter(|(_, _, p)| *p).map(|(m, p, _)| format!("{m} {p}")).collect();
-    let expected: BTreeSet<String> =
-        ["GET /api/tiers", "GET /api/tiers/compare", "POST /api/tiers/upgrade-price"].into_iter().map(String::from).collect();
+    let public: BTreeSet<String> = template_routes("TiersFunction")
+        .into_iter()
+        .filter(|(_, _, p)| *p)
+        .map(|(m, p, _)| format!("{m} {p}"))
+        .collect();
+    let expected: BTreeSet<String> = ["GET /api/tiers", "GET /api/tiers/compare", "POST /api/tiers/upgrade-price"]
+        .into_iter()
+        .map(String::from)
+        .collect();
     assert_eq!(public, expected);
 }

@@ -39,7 +39,12 @@ async fn tokens_are_verified_before_any_handler_runs() {
     let now = chrono::Utc::now().timestamp();
     let forged = jwt::token_for("admin", None, "mallory", now, 600, "not-the-secret");
     let expired = jwt::token_for("admin", None, "u", now - 7200, 600, "irrelevant");
-    for (case, token) in [("none", None), ("forged", Some(forged.as_str())), ("expired", Some(expired.as_str())), ("junk", Some("a.b.c"))] {
+    for (case, token) in [
+        ("none", None),
+        ("forged", Some(forged.as_str())),
+        ("expired", Some(expired.as_str())),
+        ("junk", Some("a.b.c")),
+    ] {
         let (status, body) = get(&base, "/api/admin/tiers", token).await;
         assert_eq!(status, 401, "{case}: {body}");
         assert_eq!(body["message"], "Unauthorized");

@@ -2,8 +2,8 @@
 //! `match` on the route's `Op`, so a new route cannot ship without a row here.
 
 use serde_json::{json, Value};
-use tiers::{Op, ROUTES};
 use tierdesk_tests::TestApp;
+use tiers::{Op, ROUTES};
 
 const ROLES: [Option<&str>; 5] = [None, Some("sales_rep"), Some("sales_manager"), Some("admin"), Some("partner")];
 
@@ -34,12 +34,18 @@ fn request(op: Op, id: &str) -> (&'static str, String, Option<Value>) {
         Op::GetTier => ("GET", format!("/api/admin/tiers/{id}"), None),
         Op::UpdateTier => ("PUT", format!("/api/admin/tiers/{id}"), Some(json!({"version": 1, "name": "Renamed"}))),
         Op::ArchiveTier => ("DELETE", format!("/api/admin/tiers/{id}"), None),
-        Op::AddFeature => ("POST", format!("/api/admin/tiers/{id}/features"), Some(json!({"featureId": "f2", "name": "F2"}))),
+        Op::AddFeature => {
+            ("POST", format!("/api/admin/tiers/{id}/features"), Some(json!({"featureId": "f2", "name": "F2"})))
+        }
         Op::UpdateFeature => ("PUT", format!("/api/admin/tiers/{id}/features/f1"), Some(json!({"enabled": false}))),
         Op::RemoveFeature => ("DELETE", format!("/api/admin/tiers/{id}/features/f1"), None),
         Op::PublicCatalog => ("GET", "/api/tiers".into(), None),
         Op::Compare => ("GET", "/api/tiers/compare?ids=free,gold".into(), None),
-        Op::UpgradePrice => ("POST", "/api/tiers/upgrade-price".into(), Some(json!({"fromTierId": "free", "toTierId": "gold", "billingPeriod": "monthly"}))),
+        Op::UpgradePrice => (
+            "POST",
+            "/api/tiers/upgrade-price".into(),
+            Some(json!({"fromTierId": "free", "toTierId": "gold", "billingPeriod": "monthly"})),
+        ),
     }
 }
 
@@ -81,11 +87,21 @@ async fn price_changes_need_pricing_management_even_inside_an_edit() {
     // edit touching price fields is judged on pricing_management, which managers
     // and admins hold and nobody else does.
     let (status, _) = app
-        .call("PUT", "/api/admin/tiers/gold", Some("sales_rep"), Some(json!({"version": 1, "prices": {"monthly": 1, "yearly": 1}})))
+        .call(
+            "PUT",
+            "/api/admin/tiers/gold",
+            Some("sales_rep"),
+            Some(json!({"version": 1, "prices": {"monthly": 1, "yearly": 1}})),
+        )
         .await;
     assert_eq!(status, 403);
     let (status, body) = app
-        .call("PUT", "/api/admin/tiers/gold", Some("sales_manager"), Some(json!({"version": 1, "prices": {"monthly": 370000, "yearly": 4440000}})))
+        .call(
+            "PUT",
+            "/api/admin/tiers/gold",
+            Some("sales_manager"),
+            Some(json!({"version": 1, "prices": {"monthly": 370000, "yearly": 4440000}})),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
 }

@@ -56,27 +56,34 @@ async fn update_is_versioned_and_price_changes_keep_history() {
     let app = TestApp::new().await;
     app.call("POST", "/api/admin/tiers", Some("admin"), Some(new_tier("bronze"))).await;
 
-    let (status, updated) =
-        app.call("PUT", "/api/admin/tiers/bronze", Some("sales_manager"), Some(json!({"version": 1, "name": "Bronze+"}))).await;
+    let (status, updated) = app
+        .call("PUT", "/api/admin/tiers/bronze", Some("sales_manager"), Some(json!({"version": 1, "name": "Bronze+"})))
+        .await;
     assert_eq!(status, 200, "{updated}");
     assert_eq!(updated["version"], 2);
     assert_eq!(updated["name"], "Bronze+");
     assert_eq!(updated["priceVersion"], 1);
 
-    let (status, stale) =
-        app.call("PUT", "/api/admin/tiers/bronze", Some("sales_manager"), Some(json!({"version": 1, "name": "x"}))).await;
+    let (status, stale) = app
+        .call("PUT", "/api/admin/tiers/bronze", Some("sales_manager"), Some(json!({"version": 1, "name": "x"})))
+        .await;
     assert_eq!(status, 409);
     assert_eq!(stale["error"]["code"], "version_conflict");
     assert_eq!(stale["error"]["details"]["currentVersion"], 2);
 
     let (status, repriced) = app
-        .call("PUT", "/api/admin/tiers/bronze", Some("sales_manager"),
-            Some(json!({"version": 2, "prices": {"monthly": 12900, "yearly": 129000}})))
+        .call(
+            "PUT",
+            "/api/admin/tiers/bronze",
+            Some("sales_manager"),
+            Some(json!({"version": 2, "prices": {"monthly": 12900, "yearly": 129000}})),
+        )
         .await;
     assert_eq!(status, 200, "{repriced}");
     assert_eq!(repriced["priceVersion"], 2);
     let tier_items = app.partition("TIER#bronze").await;
-    let price_versions: Vec<_> = tier_items.iter().filter(|i| i["SK"].as_s().is_ok_and(|s| s.starts_with("PRICE#"))).collect();
+    let price_versions: Vec<_> =
+        tier_items.iter().filter(|i| i["SK"].as_s().is_ok_and(|s| s.starts_with("PRICE#"))).collect();
     assert_eq!(price_versions.len(), 2, "the old price version is kept");
     assert_eq!(price_versions[0]["prices"].as_m().unwrap()["monthly"], n(9900));
     assert_eq!(price_versions[1]["prices"].as_m().unwrap()["monthly"], n(12900));
@@ -106,7 +113,8 @@ async fn list_orders_filters_and_pages() {
     assert_eq!(ids, vec!["b2", "b1", "old", "free", "gold", "platinum"], "segment, then level");
     assert_eq!(all["nextCursor"], Value::Null);
 
-    let (_, essential) = app.call("GET", "/api/admin/tiers?segment=essential&status=active", Some("sales_rep"), None).await;
+    let (_, essential) =
+        app.call("GET", "/api/admin/tiers?segment=essential&status=active", Some("sales_rep"), None).await;
     let ids: Vec<&str> = essential["items"].as_array().unwrap().iter().map(|t| t["tierId"].as_str().unwrap()).collect();
     assert_eq!(ids, vec!["b2", "b1"]);
 
@@ -162,7 +170,10 @@ async fn archive_rules() {
 
     // Partners on gold (as the partners area records them in the tier's live stats).
     app.put_raw(
-        [("PK", s("STATS#gold")), ("SK", s("CURRENT")), ("memberCount", n(2))].into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        [("PK", s("STATS#gold")), ("SK", s("CURRENT")), ("memberCount", n(2))]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
     )
     .await;
     let before = app.snapshot().await;
@@ -196,36 +207,57 @@ async fn features_add_update_remove() {
     app.call("POST", "/api/admin/tiers", Some("admin"), Some(new_tier("bronze"))).await;
 
     let (status, t) = app
-        .call("POST", "/api/admin/tiers/bronze/features", Some("sales_manager"),
-            Some(json!({"featureId": "ai_replies", "name": "AI replies", "usageLimit": 100})))
+        .call(
+            "POST",
+            "/api/admin/tiers/bronze/features",
+            Some("sales_manager"),
+            Some(json!({"featureId": "ai_replies", "name": "AI replies", "usageLimit": 100})),
+        )
         .await;
     assert_eq!(status, 200, "{t}");
     assert_eq!(t["version"], 2);
     assert_eq!(t["features"][1]["usageLimit"], 100);
 
     let (status, body) = app
-        .call("POST", "/api/admin/tiers/bronze/features", Some("sales_manager"), Some(json!({"featureId": "ai_replies", "name": "Again"})))
+        .call(
+            "POST",
+            "/api/admin/tiers/bronze/features",
+            Some("sales_manager"),
+            Some(json!({"featureId": "ai_replies", "name": "Again"})),
+        )
         .await;
     assert_eq!(status, 409);
     assert_eq!(body["error"]["code"], "feature_exists");
 
     let (status, body) = app
-        .call("POST", "/api/admin/tiers/bronze/features", Some("sales_manager"), Some(json!({"featureId": "x", "name": "X", "version": 1})))
+        .call(
+            "POST",
+            "/api/admin/tiers/bronze/features",
+            Some("sales_manager"),
+            Some(json!({"featureId": "x", "name": "X", "version": 1})),
+        )
         .await;
     assert_eq!(status, 409, "a stale version is refused: {body}");
 
     let (status, t) = app
-        .call("PUT", "/api/admin/tiers/bronze/features/ai_replies", Some("sales_manager"), Some(json!({"usageLimit": null, "enabled": false})))
+        .call(
+            "PUT",
+            "/api/admin/tiers/bronze/features/ai_replies",
+            Some("sales_manager"),
+            Some(json!({"usageLimit": null, "enabled": false})),
+        )
         .await;
     assert_eq!(status, 200, "{t}");
     assert_eq!(t["features"][1]["usageLimit"], Value::Null);
     assert_eq!(t["features"][1]["enabled"], false);
 
-    let (status, body) = app.call("PUT", "/api/admin/tiers/bronze/features/nope", Some("admin"), Some(json!({"enabled": true}))).await;
+    let (status, body) =
+        app.call("PUT", "/api/admin/tiers/bronze/features/nope", Some("admin"), Some(json!({"enabled": true}))).await;
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "feature_not_found");
 
-    let (status, t) = app.call("DELETE", "/api/admin/tiers/bronze/features/ai_replies?version=3", Some("admin"), None).await;
+    let (status, t) =
+        app.call("DELETE", "/api/admin/tiers/bronze/features/ai_replies?version=3", Some("admin"), None).await;
     assert_eq!(status, 200, "{t}");
     assert_eq!(t["features"].as_array().unwrap().len(), 1);
     assert_eq!(app.partition("AUDIT#tier#bronze").await.len(), 4);

@@ -30,7 +30,9 @@ async fn compare_builds_a_feature_by_tier_matrix() {
     let tiers: Vec<&str> = m["tiers"].as_array().unwrap().iter().map(|t| t["tierId"].as_str().unwrap()).collect();
     assert_eq!(tiers, vec!["free", "gold", "platinum"]);
     let row = |id: &str| m["features"].as_array().unwrap().iter().find(|r| r["featureId"] == id).cloned().unwrap();
-    let included = |r: &Value| r["byTier"].as_array().unwrap().iter().map(|c| c["included"].as_bool().unwrap()).collect::<Vec<_>>();
+    let included = |r: &Value| {
+        r["byTier"].as_array().unwrap().iter().map(|c| c["included"].as_bool().unwrap()).collect::<Vec<_>>()
+    };
     assert_eq!(included(&row("basic_profile")), vec![true, true, true]);
     assert_eq!(included(&row("pcr_boost")), vec![false, true, true]);
     assert_eq!(included(&row("priority_placement")), vec![false, false, true]);
@@ -56,19 +58,34 @@ async fn compare_refuses_bad_id_lists_and_unknown_tiers() {
 async fn upgrade_price_applies_the_next_tier_incentive() {
     let app = TestApp::seeded().await;
     let (status, up) = app
-        .call("POST", "/api/tiers/upgrade-price", None, Some(json!({"fromTierId": "gold", "toTierId": "platinum", "billingPeriod": "monthly"})))
+        .call(
+            "POST",
+            "/api/tiers/upgrade-price",
+            None,
+            Some(json!({"fromTierId": "gold", "toTierId": "platinum", "billingPeriod": "monthly"})),
+        )
         .await;
     assert_eq!(status, 200, "{up}");
     assert_eq!(up["priceDifference"], 240000);
     assert_eq!(up["incentive"], json!({"percentOff": 5, "discountAmount": 30000}));
     assert_eq!(up["upgradePrice"], 210000);
-    let gained: Vec<&str> = up["featuresGained"].as_array().unwrap().iter().map(|f| f["featureId"].as_str().unwrap()).collect();
+    let gained: Vec<&str> =
+        up["featuresGained"].as_array().unwrap().iter().map(|f| f["featureId"].as_str().unwrap()).collect();
     assert_eq!(gained, vec!["transparency_package", "priority_placement"]);
-    assert!(up["limitsRaised"].as_array().unwrap().iter().any(|l| l["limit"] == "leads" && l["from"] == 200 && l["to"].is_null()));
+    assert!(up["limitsRaised"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["limit"] == "leads" && l["from"] == 200 && l["to"].is_null()));
 
     // Yearly, skipping a tier: no incentive.
     let (status, up) = app
-        .call("POST", "/api/tiers/upgrade-price", None, Some(json!({"fromTierId": "free", "toTierId": "platinum", "billingPeriod": "yearly"})))
+        .call(
+            "POST",
+            "/api/tiers/upgrade-price",
+            None,
+            Some(json!({"fromTierId": "free", "toTierId": "platinum", "billingPeriod": "yearly"})),
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(up["incentive"], Value::Null);
@@ -77,12 +94,21 @@ async fn upgrade_price_applies_the_next_tier_incentive() {
     // Changing the incentive is a pricing change and shows up at once.
     let (_, platinum) = app.call("GET", "/api/admin/tiers/platinum", Some("admin"), None).await;
     let (status, body) = app
-        .call("PUT", "/api/admin/tiers/platinum", Some("sales_manager"),
-            Some(json!({"version": platinum["version"], "upgradeIncentivePercent": 12.5})))
+        .call(
+            "PUT",
+            "/api/admin/tiers/platinum",
+            Some("sales_manager"),
+            Some(json!({"version": platinum["version"], "upgradeIncentivePercent": 12.5})),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let (_, up) = app
-        .call("POST", "/api/tiers/upgrade-price", None, Some(json!({"fromTierId": "gold", "toTierId": "platinum", "billingPeriod": "monthly"})))
+        .call(
+            "POST",
+            "/api/tiers/upgrade-price",
+            None,
+            Some(json!({"fromTierId": "gold", "toTierId": "platinum", "billingPeriod": "monthly"})),
+        )
         .await;
     assert_eq!(up["incentive"], json!({"percentOff": 12.5, "discountAmount": 75000}));
 }
@@ -91,16 +117,31 @@ async fn upgrade_price_applies_the_next_tier_incentive() {
 async fn upgrade_price_refusals() {
     let app = TestApp::seeded().await;
     let (status, body) = app
-        .call("POST", "/api/tiers/upgrade-price", None, Some(json!({"fromTierId": "platinum", "toTierId": "gold", "billingPeriod": "monthly"})))
+        .call(
+            "POST",
+            "/api/tiers/upgrade-price",
+            None,
+            Some(json!({"fromTierId": "platinum", "toTierId": "gold", "billingPeriod": "monthly"})),
+        )
         .await;
     assert_eq!(status, 422);
     assert_eq!(body["error"]["code"], "not_an_upgrade");
     let (status, _) = app
-        .call("POST", "/api/tiers/upgrade-price", None, Some(json!({"fromTierId": "free", "toTierId": "ghost", "billingPeriod": "monthly"})))
+        .call(
+            "POST",
+            "/api/tiers/upgrade-price",
+            None,
+            Some(json!({"fromTierId": "free", "toTierId": "ghost", "billingPeriod": "monthly"})),
+        )
         .await;
     assert_eq!(status, 404);
     let (status, body) = app
-        .call("POST", "/api/tiers/upgrade-price", None, Some(json!({"fromTierId": "free", "toTierId": "gold", "billingPeriod": "weekly"})))
+        .call(
+            "POST",
+            "/api/tiers/upgrade-price",
+            None,
+            Some(json!({"fromTierId": "free", "toTierId": "gold", "billingPeriod": "weekly"})),
+        )
         .await;
     assert_eq!(status, 400);
     assert!(body["error"]["details"]["fields"]["billingPeriod"].is_string());

@@ -19,7 +19,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 None => format!("dev-{role}"),
             };
             let now = chrono::Utc::now().timestamp();
-            println!("{}", jwt::token_for(role, partner.map(String::as_str), &subject, now, 12 * 3600, &jwt::secret_from_env()));
+            println!(
+                "{}",
+                jwt::token_for(role, partner.map(String::as_str), &subject, now, 12 * 3600, &jwt::secret_from_env())
+            );
         }
         Some("create-table") => {
             let config = tierdesk::Config::from_env()?;
