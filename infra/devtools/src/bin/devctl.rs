@@ -1,4 +1,4 @@
-//! `devctl create-table | seed | token ROLE [PARTNER]`: local stack chores.
+//! `devctl create-table | seed | invoke EVENT.json | token ROLE [PARTNER]`: local stack chores.
 
 use devtools::{gateway, jwt, routes, seed};
 use std::sync::Arc;
@@ -40,7 +40,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 println!("{line}");
             }
         }
-        _ => return Err("usage: devctl create-table | seed | token ROLE [PARTNER]".into()),
+        Some("invoke") => {
+            // Feeds a payload-2.0 event file straight to the function that owns its
+            // routeKey, as Lambda would (no gateway, no token check).
+            let path = args.get(1).ok_or("usage: devctl invoke EVENT.json")?;
+            let raw = std::fs::read_to_string(path)?;
+            let event: serde_json::Value = serde_json::from_str(&raw)?;
+            let route_key = event["routeKey"].as_str().ok_or("event has no routeKey")?;
+            let routes = routes::from_template(&std::fs::read_to_string(&template_path)?)?;
+            let route = routes
+                .iter()
+                .find(|r| format!("{} {}", r.method, r.path) == route_key)
+                .ok_or_else(|| format!("no function in the template serves {route_key}"))?;
+            let config = tierdesk::Config::from_env()?;
+            let handlers = gateway::handlers(&config).await;
+            let handler = handlers.get(&route.function).ok_or("function not hosted locally")?;
+            let response = handler(lambda_http::request::from_str(&raw)?).await;
+            let body = match response.body() {
+                lambda_http::Body::Text(t) => t.clone(),
+                _ => String::new(),
+            };
+            println!("{} {}\n{body}", route.function, response.status());
+        }
+        _ => return Err("usage: devctl create-table | seed | invoke EVENT.json | token ROLE [PARTNER]".into()),
     }
     Ok(())
 }
