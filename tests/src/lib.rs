@@ -156,3 +156,80 @@ pub fn s(v: &str) -> AttributeValue {
 pub fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
+
+/// Makes DynamoDB answer one operation with a service error, as real DynamoDB
+/// does under load and DynamoDB Local never does.
+#[derive(Debug)]
+pub struct FaultInjector {
+    pub operation: &'static str,
+    /// e.g. `ThrottlingException`, `TransactionConflict` (inside a cancellation).
+    pub body: String,
+}
+
+impl FaultInjector {
+    pub fn throttle(operation: &'static str) -> Self {
+        Self {
+            operation,
+            body: r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#.into(),
+        }
+    }
+
+    pub fn transaction_conflict() -> Self {
+        Self {
+            operation: "TransactWriteItems",
+            body: r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","message":"Transaction cancelled","CancellationReasons":[{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"},{"Code":"None"}]}"#.into(),
+        }
+    }
+}
+
+impl FaultInjector {
+    fn applies(&self, cfg: &aws_smithy_types::config_bag::ConfigBag) -> bool {
+        cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>().is_some_and(|m| m.name() == self.operation)
+    }
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for FaultInjector {
+    fn name(&self) -> &'static str {
+        "test.FaultInjector"
+    }
+
+    /// The request must not be applied, as a throttled or conflicted request is not:
+    /// pointing it at an operation that does not exist makes DynamoDB Local refuse it.
+    fn modify_before_transmit(
+        &self,
+        context: &mut aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut<'_>,
+        _rc: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        if self.applies(cfg) {
+            context.request_mut().headers_mut().insert("x-amz-target", "DynamoDB_20120810.InjectedFault");
+        }
+        Ok(())
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextMut<
+            '_,
+        >,
+        _rc: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        if self.applies(cfg) {
+            let response = context.response_mut();
+            *response.status_mut() = 400u16.try_into()?;
+            *response.body_mut() = aws_smithy_types::body::SdkBody::from(self.body.clone());
+        }
+        Ok(())
+    }
+}
+
+impl TestApp {
+    /// The same app, but its functions talk to DynamoDB through `fault`.
+    pub async fn with_fault(&self, fault: FaultInjector) -> Arc<Gateway> {
+        let store = Store::connect_with_interceptor(&self.config, fault).await;
+        let handlers = gateway::handlers_on(store, &self.config);
+        let routes = routes::from_template(&read_repo_file("template.yaml")).expect("template routes");
+        Arc::new(Gateway::new(routes, &handlers, self.secret.clone()).expect("gateway"))
+    }
+}

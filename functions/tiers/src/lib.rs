@@ -64,6 +64,10 @@ pub struct Tiers {
 impl Tiers {
     pub async fn connect(config: Config) -> Self {
         let store = Store::connect(&config).await;
+        Self::with_store(store, config)
+    }
+
+    pub fn with_store(store: Store, config: Config) -> Self {
         Self::new(store, config, Arc::new(SystemClock), Arc::new(UlidGen))
     }
 

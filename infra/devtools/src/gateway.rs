@@ -150,7 +150,12 @@ fn to_axum(response: Response<Body>) -> axum::response::Response {
 
 /// Every function this gateway can host, keyed by its logical id in `template.yaml`.
 pub async fn handlers(config: &tierdesk::Config) -> HashMap<String, Handler> {
-    let tiers_app = Arc::new(tiers::Tiers::connect(config.clone()).await);
+    handlers_on(tierdesk::store::Store::connect(config).await, config)
+}
+
+/// As `handlers`, over a store the caller built (tests inject faults this way).
+pub fn handlers_on(store: tierdesk::store::Store, config: &tierdesk::Config) -> HashMap<String, Handler> {
+    let tiers_app = Arc::new(tiers::Tiers::with_store(store, config.clone()));
     let tiers_handler: Handler = Arc::new(move |req| {
         let app = tiers_app.clone();
         Box::pin(async move { tiers::handle(&app, req).await })

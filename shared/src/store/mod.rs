@@ -123,6 +123,18 @@ impl Store {
     /// tests) it uses fixed dummy credentials and skips the AWS credential chain,
     /// whose instance-metadata probes would add seconds to every cold start.
     pub async fn connect(config: &Config) -> Self {
+        let client = Client::from_conf(Self::sdk_config(config).await.build());
+        Self { client, table: config.table_name.clone() }
+    }
+
+    /// As `connect`, with one more interceptor: tests use it to inject the faults
+    /// DynamoDB Local never produces (throttling, transaction conflicts).
+    pub async fn connect_with_interceptor(config: &Config, extra: impl Intercept + 'static) -> Self {
+        let client = Client::from_conf(Self::sdk_config(config).await.interceptor(extra).build());
+        Self { client, table: config.table_name.clone() }
+    }
+
+    async fn sdk_config(config: &Config) -> aws_sdk_dynamodb::config::Builder {
         let builder = match &config.dynamodb_endpoint {
             Some(endpoint) => aws_sdk_dynamodb::Config::builder()
                 .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
@@ -134,8 +146,7 @@ impl Store {
                 aws_sdk_dynamodb::config::Builder::from(&shared)
             }
         };
-        let client = Client::from_conf(builder.interceptor(CallCounter).build());
-        Self { client, table: config.table_name.clone() }
+        builder.interceptor(CallCounter)
     }
 
     pub fn client(&self) -> &Client {

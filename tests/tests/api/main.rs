@@ -5,6 +5,7 @@
 mod concurrency;
 mod contract;
 mod events;
+mod faults;
 mod gateway_http;
 mod malformed;
 mod permissions;

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# `make bench`: DynamoDB calls per route, cold init and size of the tiers
+# bootstrap, raw DynamoDB Local latency, and a bounded loopback load of 1,000
+# concurrent users through the dev gateway. Runs on its own stack on free ports;
+# everything stops by itself. The report is also written to target/bench/report.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+infra/stack.sh install
+STATE_DIR="$(mktemp -d -t tierdesk-bench.XXXXXX)"
+GW_PID=""
+cleanup() {
+  [[ -n "$GW_PID" ]] && kill "$GW_PID" 2>/dev/null || true
+  infra/stack.sh stop "$STATE_DIR" || true
+  rm -rf "$STATE_DIR"
+}
+trap cleanup EXIT
+
+DDB_PORT="$(infra/stack.sh freeport)"; SES_PORT="$(infra/stack.sh freeport)"; GW_PORT="$(infra/stack.sh freeport)"
+infra/stack.sh start "$STATE_DIR" "$DDB_PORT" "$SES_PORT"
+
+# A separate target dir keeps release artefacts from blocking debug builds.
+export CARGO_TARGET_DIR="$PWD/target/bench"
+echo "building release binaries (several minutes on 2 cores the first time)..." >&2
+cargo build -q --release -p tiers -p devtools
+BIN="$CARGO_TARGET_DIR/release"
+
+export TABLE_NAME=tierdesk-bench DYNAMODB_ENDPOINT="http://127.0.0.1:$DDB_PORT" TIERDESK_TEMPLATE="$PWD/template.yaml"
+export AWS_EC2_METADATA_DISABLED=true RUST_LOG=warn
+"$BIN/devctl" create-table >/dev/null
+"$BIN/devctl" seed >/dev/null
+
+TIERDESK_PORT="$GW_PORT" "$BIN/devgw" >"$STATE_DIR/devgw.log" 2>&1 &
+GW_PID=$!
+for _ in $(seq 1 100); do
+  curl -s --noproxy '*' -o /dev/null "http://127.0.0.1:$GW_PORT/api/tiers" && break
+  sleep 0.1
+done
+ulimit -n 16384 2>/dev/null || true
+
+{
+  echo "## DynamoDB calls per tiers route"
+  echo
+  "$BIN/bench" calls
+  echo
+  echo "## tiers bootstrap: cold init (process start → first Runtime API poll, fake Runtime API on loopback, x86_64 release build)"
+  echo
+  "$BIN/bench" cold-init "$BIN/tiers"
+  if [[ -f target/lambda/tiers/bootstrap ]]; then
+    echo
+    echo "arm64 bootstrap from \`make build\`: $(du -h target/lambda/tiers/bootstrap | cut -f1)"
+  fi
+  echo
+  echo "## Loopback load through the dev gateway (release build, DynamoDB Local, same 2-core machine)"
+  echo
+  "$BIN/bench" ddb-get
+  echo
+  "$BIN/bench" load "http://127.0.0.1:$GW_PORT"
+} | tee "$CARGO_TARGET_DIR/report.md"

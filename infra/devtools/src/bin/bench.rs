@@ -1,0 +1,269 @@
+//! `bench`: the figures `make bench` reports. Every stage is bounded in count and
+//! time and stops by itself.
+//!
+//!   bench calls                     DynamoDB calls per tiers route (in-process)
+//!   bench cold-init BINARY          start → first Runtime API poll, peak RSS, size
+//!   bench load BASE_URL             1,000 concurrent users through the dev gateway
+//!   bench ddb-get                   raw DynamoDB Local GetItem latency
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use devtools::gateway::{self, Gateway};
+use devtools::{jwt, routes, seed};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tierdesk::store::total_calls;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx].as_secs_f64() * 1000.0
+}
+
+async fn gateway_from_env() -> Result<(Arc<Gateway>, String), Error> {
+    let config = tierdesk::Config::from_env()?;
+    let template = std::env::var("TIERDESK_TEMPLATE").unwrap_or_else(|_| "template.yaml".into());
+    let routes = routes::from_template(&std::fs::read_to_string(template)?)?;
+    let handlers = gateway::handlers(&config).await;
+    let secret = jwt::secret_from_env();
+    Ok((Arc::new(Gateway::new(routes, &handlers, secret.clone())?), secret))
+}
+
+/// Sequential calls, so the process-wide counter's delta is exactly one request's.
+async fn calls_of(gw: &Gateway, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, u64) {
+    let before = total_calls();
+    let (status, _) = seed::call_json(gw, method, path, token, body).await;
+    (status, total_calls() - before)
+}
+
+async fn bench_calls() -> Result<(), Error> {
+    let (gw, secret) = gateway_from_env().await?;
+    let now = chrono::Utc::now().timestamp();
+    let admin = jwt::token_for("admin", None, "bench-admin", now, 600, &secret);
+    let tok = Some(admin.as_str());
+    let upgrade = json!({"fromTierId": "gold", "toTierId": "platinum", "billingPeriod": "monthly"});
+    let suffix = ulid::Ulid::new().to_string().to_lowercase();
+    let id = format!("bench-{suffix}");
+    let body = json!({"tierId": id, "name": "Bench", "tierLevel": 9, "prices": {"monthly": 100, "yearly": 1000},
+                      "features": [{"featureId": "f1", "name": "F1"}]});
+    let cases: Vec<(&str, String, Option<Value>)> = vec![
+        ("GET", "/api/tiers".into(), None),
+        ("GET", "/api/tiers/compare?ids=free,gold,platinum".into(), None),
+        ("POST", "/api/tiers/upgrade-price".into(), Some(upgrade.clone())),
+        ("GET", "/api/admin/tiers".into(), None),
+        ("GET", "/api/admin/tiers/gold".into(), None),
+        ("POST", "/api/admin/tiers".into(), Some(body)),
+        ("PUT", format!("/api/admin/tiers/{id}"), Some(json!({"version": 1, "name": "Renamed"}))),
+        (
+            "PUT",
+            format!("/api/admin/tiers/{id}"),
+            Some(json!({"version": 2, "prices": {"monthly": 200, "yearly": 2000}})),
+        ),
+        ("POST", format!("/api/admin/tiers/{id}/features"), Some(json!({"featureId": "f2", "name": "F2"}))),
+        ("PUT", format!("/api/admin/tiers/{id}/features/f2"), Some(json!({"enabled": false}))),
+        ("DELETE", format!("/api/admin/tiers/{id}/features/f2"), None),
+        ("DELETE", format!("/api/admin/tiers/{id}"), None),
+        ("POST", "/api/admin/tiers/initialize".into(), None),
+    ];
+    println!("| route | status | DynamoDB calls |\n|---|---|---|");
+    for (method, path, body) in cases {
+        let (status, calls) = calls_of(&gw, method, &path, tok, body).await;
+        let shown = path.replace(&id, "{tierId}");
+        println!("| `{method} {shown}` | {status} | {calls} |");
+    }
+    // The catalog reads stay one call as the catalog grows.
+    for i in 0..200 {
+        let t = json!({"tierId": format!("grow-{suffix}-{i}"), "name": "Grow", "segment": "zz", "tierLevel": 1 + (i % 50),
+                       "prices": {"monthly": 100 * i, "yearly": 1000 * i}});
+        seed::call_json(&gw, "POST", "/api/admin/tiers", tok, Some(t)).await;
+    }
+    let (_, list) = calls_of(&gw, "GET", "/api/tiers", None, None).await;
+    let (_, up) = calls_of(&gw, "POST", "/api/tiers/upgrade-price", None, Some(upgrade)).await;
+    println!("\nWith 200 more tiers in the catalog: `GET /api/tiers` {list} call(s), `POST /api/tiers/upgrade-price` {up} call(s).");
+    Ok(())
+}
+
+async fn bench_cold_init(binary: &str) -> Result<(), Error> {
+    use axum::routing::get;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+    let app = axum::Router::new().route(
+        "/2018-06-01/runtime/invocation/next",
+        get(move || {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(Instant::now());
+                // Hold the poll open, like a real Runtime API with no invocation.
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                ""
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let size = std::fs::metadata(binary)?.len();
+    let mut inits = Vec::new();
+    let mut rss_kib = Vec::new();
+    for _ in 0..20 {
+        let started = Instant::now();
+        let mut child = tokio::process::Command::new(binary)
+            .env_clear()
+            .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+            .env("AWS_LAMBDA_FUNCTION_NAME", "tiers")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+            .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+            .env("TABLE_NAME", "tierdesk-bench")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "bench")
+            .env("AWS_SECRET_ACCESS_KEY", "bench")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        let polled = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await?.ok_or("no poll")?;
+        inits.push(polled - started);
+        if let Some(pid) = child.id() {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            if let Some(kib) =
+                status.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1))
+            {
+                rss_kib.push(kib.parse::<u64>().unwrap_or(0));
+            }
+        }
+        child.kill().await?;
+    }
+    inits.sort();
+    rss_kib.sort();
+    println!(
+        "| tiers bootstrap | init p50 {:.1} ms, p95 {:.1} ms (20 starts) | peak RSS at first poll {:.1} MiB | stripped size {:.1} MiB |",
+        percentile(&inits, 0.5),
+        percentile(&inits, 0.95),
+        rss_kib.get(rss_kib.len() / 2).copied().unwrap_or(0) as f64 / 1024.0,
+        size as f64 / 1024.0 / 1024.0
+    );
+    Ok(())
+}
+
+const USERS: usize = 1_000;
+const REQUESTS_PER_USER: usize = 5;
+const STAGE_DEADLINE: Duration = Duration::from_secs(120);
+
+async fn load_route(base: &str, path: &str) -> Result<(), Error> {
+    let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(USERS).build_http::<Empty<Bytes>>();
+    let url: hyper::Uri = format!("{base}{path}").parse()?;
+    let started = Instant::now();
+    let mut users = tokio::task::JoinSet::new();
+    for _ in 0..USERS {
+        let client = client.clone();
+        let url = url.clone();
+        users.spawn(async move {
+            let mut samples = Vec::with_capacity(REQUESTS_PER_USER);
+            let mut errors = 0usize;
+            for _ in 0..REQUESTS_PER_USER {
+                let t = Instant::now();
+                let ok = match client.get(url.clone()).await {
+                    Ok(resp) => {
+                        let status = resp.status();
+                        let body_ok = resp.into_body().collect().await.is_ok();
+                        status.is_success() && body_ok
+                    }
+                    Err(_) => false,
+                };
+                samples.push(t.elapsed());
+                if !ok {
+                    errors += 1;
+                }
+            }
+            (samples, errors)
+        });
+    }
+    let mut all = Vec::with_capacity(USERS * REQUESTS_PER_USER);
+    let mut errors = 0;
+    let collected = tokio::time::timeout(STAGE_DEADLINE, async {
+        while let Some(joined) = users.join_next().await {
+            if let Ok((samples, e)) = joined {
+                all.extend(samples);
+                errors += e;
+            }
+        }
+    })
+    .await;
+    if collected.is_err() {
+        users.abort_all();
+        errors += USERS * REQUESTS_PER_USER - all.len();
+    }
+    let elapsed = started.elapsed();
+    all.sort();
+    println!(
+        "| `GET {path}` | {} | {} | {:.1} | {:.1} | {:.1} | {:.0} | {} |",
+        USERS,
+        all.len(),
+        percentile(&all, 0.5),
+        percentile(&all, 0.95),
+        percentile(&all, 0.99),
+        all.len() as f64 / elapsed.as_secs_f64(),
+        errors
+    );
+    Ok(())
+}
+
+async fn bench_load(base: &str) -> Result<(), Error> {
+    println!("| route | concurrent users | requests | p50 ms | p95 ms | p99 ms | req/s | errors |\n|---|---|---|---|---|---|---|---|");
+    load_route(base, "/api/tiers").await?;
+    load_route(base, "/api/tiers/compare?ids=free,gold,platinum").await?;
+    Ok(())
+}
+
+async fn bench_ddb_get() -> Result<(), Error> {
+    let config = tierdesk::Config::from_env()?;
+    let store = tierdesk::store::Store::connect(&config).await;
+    let get = || {
+        store
+            .client()
+            .get_item()
+            .table_name(&config.table_name)
+            .key("PK", AttributeValue::S("TIER#gold".into()))
+            .key("SK", AttributeValue::S("META".into()))
+            .send()
+    };
+    for _ in 0..50 {
+        get().await?;
+    }
+    let mut samples = Vec::with_capacity(2_000);
+    for _ in 0..2_000 {
+        let t = Instant::now();
+        get().await?;
+        samples.push(t.elapsed());
+    }
+    samples.sort();
+    println!(
+        "| DynamoDB Local GetItem (sequential, 2,000) | p50 {:.2} ms | p95 {:.2} ms | p99 {:.2} ms |",
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.95),
+        percentile(&samples, 0.99)
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("calls") => bench_calls().await,
+        Some("cold-init") => bench_cold_init(args.get(1).ok_or("usage: bench cold-init BINARY")?).await,
+        Some("load") => bench_load(args.get(1).ok_or("usage: bench load BASE_URL")?).await,
+        Some("ddb-get") => bench_ddb_get().await,
+        _ => Err("usage: bench calls | cold-init BINARY | load BASE_URL | ddb-get".into()),
+    }
+}
