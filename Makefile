@@ -11,6 +11,8 @@ STATE    ?= .stack
 ROLE     ?= admin
 PARTNER  ?=
 EVENT    ?= events/tiers-public-catalog.json
+# Lambda crates under functions/ that `make build` packages.
+FUNCTIONS ?= tiers
 export PORT DDB_PORT SES_PORT TABLE STATE
 
 .PHONY: help run stop test lint fmt build bench deploy token invoke
@@ -36,7 +38,7 @@ fmt:
 	cargo fmt --all
 
 build: ## arm64 Lambda bootstraps under target/lambda/<function>/
-	"$$(infra/stack.sh venv-bin cargo-lambda)" lambda build --release --arm64 --workspace --exclude devtools --exclude tierdesk-tests --exclude tierdesk
+	"$$(infra/stack.sh venv-bin cargo-lambda)" lambda build --release --arm64 $(addprefix -p ,$(FUNCTIONS))
 
 bench: ## DynamoDB calls per route, cold init, binary size, loopback load
 	@infra/bench.sh

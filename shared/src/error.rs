@@ -102,6 +102,7 @@ impl From<TierError> for ApiError {
             TierError::DefaultTier => (StatusCode::CONFLICT, "default_tier"),
             TierError::Archived => (StatusCode::CONFLICT, "tier_archived"),
             TierError::NotAnUpgrade => (StatusCode::UNPROCESSABLE_ENTITY, "not_an_upgrade"),
+            TierError::TooManyFeatures => (StatusCode::UNPROCESSABLE_ENTITY, "too_many_features"),
             TierError::CurrencyMismatch => (StatusCode::UNPROCESSABLE_ENTITY, "currency_mismatch"),
             TierError::Store(inner) => return ApiError::from_store(inner),
         };

@@ -38,6 +38,8 @@ pub enum TierError {
     Archived,
     #[error("the target tier does not rank above the current tier")]
     NotAnUpgrade,
+    #[error("a tier holds at most 100 features")]
+    TooManyFeatures,
     #[error("the two tiers are priced in different currencies")]
     CurrencyMismatch,
     #[error(transparent)]
@@ -495,7 +497,7 @@ impl Tier {
             return Err(TierError::FeatureExists);
         }
         if self.features.len() >= MAX_FEATURES {
-            return Err(TierError::FeatureExists);
+            return Err(TierError::TooManyFeatures);
         }
         let mut t = self.next(change);
         t.features.push(new.feature);
@@ -735,6 +737,22 @@ mod tests {
         assert!(!t3.features[1].enabled);
         assert!(matches!(t3.remove_feature("nope", None, &change()), Err(TierError::FeatureNotFound)));
         assert_eq!(t3.remove_feature("ai", Some(3), &change()).unwrap().after.features.len(), 1);
+    }
+
+    #[test]
+    fn feature_count_is_capped() {
+        let mut t = gold();
+        t.features = (0..MAX_FEATURES)
+            .map(|i| Feature {
+                feature_id: format!("f{i}"),
+                name: "F".into(),
+                description: String::new(),
+                enabled: true,
+                usage_limit: None,
+            })
+            .collect();
+        let add = NewFeature::parse(&json!({"featureId": "one_more", "name": "X"})).unwrap();
+        assert!(matches!(t.add_feature(add, &change()), Err(TierError::TooManyFeatures)));
     }
 
     #[test]

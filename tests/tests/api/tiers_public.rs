@@ -1,6 +1,11 @@
 use serde_json::{json, Value};
 use tierdesk_tests::TestApp;
 
+async fn upgrade(app: &TestApp, from: &str, to: &str, period: &str) -> (u16, Value) {
+    let body = json!({"fromTierId": from, "toTierId": to, "billingPeriod": period});
+    app.call("POST", "/api/tiers/upgrade-price", None, Some(body)).await
+}
+
 #[tokio::test]
 async fn public_catalog_shows_active_tiers_without_internal_fields() {
     let app = TestApp::seeded().await;
@@ -57,14 +62,7 @@ async fn compare_refuses_bad_id_lists_and_unknown_tiers() {
 #[tokio::test]
 async fn upgrade_price_applies_the_next_tier_incentive() {
     let app = TestApp::seeded().await;
-    let (status, up) = app
-        .call(
-            "POST",
-            "/api/tiers/upgrade-price",
-            None,
-            Some(json!({"fromTierId": "gold", "toTierId": "platinum", "billingPeriod": "monthly"})),
-        )
-        .await;
+    let (status, up) = upgrade(&app, "gold", "platinum", "monthly").await;
     assert_eq!(status, 200, "{up}");
     assert_eq!(up["priceDifference"], 240000);
     assert_eq!(up["incentive"], json!({"percentOff": 5, "discountAmount": 30000}));
@@ -79,14 +77,7 @@ async fn upgrade_price_applies_the_next_tier_incentive() {
         .any(|l| l["limit"] == "leads" && l["from"] == 200 && l["to"].is_null()));
 
     // Yearly, skipping a tier: no incentive.
-    let (status, up) = app
-        .call(
-            "POST",
-            "/api/tiers/upgrade-price",
-            None,
-            Some(json!({"fromTierId": "free", "toTierId": "platinum", "billingPeriod": "yearly"})),
-        )
-        .await;
+    let (status, up) = upgrade(&app, "free", "platinum", "yearly").await;
     assert_eq!(status, 200);
     assert_eq!(up["incentive"], Value::Null);
     assert_eq!(up["upgradePrice"], 7200000);
@@ -102,47 +93,19 @@ async fn upgrade_price_applies_the_next_tier_incentive() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let (_, up) = app
-        .call(
-            "POST",
-            "/api/tiers/upgrade-price",
-            None,
-            Some(json!({"fromTierId": "gold", "toTierId": "platinum", "billingPeriod": "monthly"})),
-        )
-        .await;
+    let (_, up) = upgrade(&app, "gold", "platinum", "monthly").await;
     assert_eq!(up["incentive"], json!({"percentOff": 12.5, "discountAmount": 75000}));
 }
 
 #[tokio::test]
 async fn upgrade_price_refusals() {
     let app = TestApp::seeded().await;
-    let (status, body) = app
-        .call(
-            "POST",
-            "/api/tiers/upgrade-price",
-            None,
-            Some(json!({"fromTierId": "platinum", "toTierId": "gold", "billingPeriod": "monthly"})),
-        )
-        .await;
+    let (status, body) = upgrade(&app, "platinum", "gold", "monthly").await;
     assert_eq!(status, 422);
     assert_eq!(body["error"]["code"], "not_an_upgrade");
-    let (status, _) = app
-        .call(
-            "POST",
-            "/api/tiers/upgrade-price",
-            None,
-            Some(json!({"fromTierId": "free", "toTierId": "ghost", "billingPeriod": "monthly"})),
-        )
-        .await;
+    let (status, _) = upgrade(&app, "free", "ghost", "monthly").await;
     assert_eq!(status, 404);
-    let (status, body) = app
-        .call(
-            "POST",
-            "/api/tiers/upgrade-price",
-            None,
-            Some(json!({"fromTierId": "free", "toTierId": "gold", "billingPeriod": "weekly"})),
-        )
-        .await;
+    let (status, body) = upgrade(&app, "free", "gold", "weekly").await;
     assert_eq!(status, 400);
     assert!(body["error"]["details"]["fields"]["billingPeriod"].is_string());
 }

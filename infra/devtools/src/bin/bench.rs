@@ -159,18 +159,27 @@ const USERS: usize = 1_000;
 const REQUESTS_PER_USER: usize = 5;
 const STAGE_DEADLINE: Duration = Duration::from_secs(120);
 
-async fn load_route(base: &str, path: &str) -> Result<(), Error> {
+/// Think time between one user's requests: 0.5–1.5 s (mean 1 s), spread
+/// deterministically over users so runs are comparable. `None` = closed loop.
+fn think_time(user: usize, request: usize) -> Duration {
+    Duration::from_millis(500 + ((user * 7_919 + request * 104_729) % 1_000) as u64)
+}
+
+async fn load_route(base: &str, path: &str, with_think_time: bool) -> Result<(), Error> {
     let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(USERS).build_http::<Empty<Bytes>>();
     let url: hyper::Uri = format!("{base}{path}").parse()?;
     let started = Instant::now();
     let mut users = tokio::task::JoinSet::new();
-    for _ in 0..USERS {
+    for user in 0..USERS {
         let client = client.clone();
         let url = url.clone();
         users.spawn(async move {
             let mut samples = Vec::with_capacity(REQUESTS_PER_USER);
             let mut errors = 0usize;
-            for _ in 0..REQUESTS_PER_USER {
+            for request in 0..REQUESTS_PER_USER {
+                if with_think_time {
+                    tokio::time::sleep(think_time(user, request)).await;
+                }
                 let t = Instant::now();
                 let ok = match client.get(url.clone()).await {
                     Ok(resp) => {
@@ -206,8 +215,9 @@ async fn load_route(base: &str, path: &str) -> Result<(), Error> {
     let elapsed = started.elapsed();
     all.sort();
     println!(
-        "| `GET {path}` | {} | {} | {:.1} | {:.1} | {:.1} | {:.0} | {} |",
+        "| `GET {path}` | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.0} | {} |",
         USERS,
+        if with_think_time { "0.5–1.5 s" } else { "none (closed loop)" },
         all.len(),
         percentile(&all, 0.5),
         percentile(&all, 0.95),
@@ -219,9 +229,13 @@ async fn load_route(base: &str, path: &str) -> Result<(), Error> {
 }
 
 async fn bench_load(base: &str) -> Result<(), Error> {
-    println!("| route | concurrent users | requests | p50 ms | p95 ms | p99 ms | req/s | errors |\n|---|---|---|---|---|---|---|---|");
-    load_route(base, "/api/tiers").await?;
-    load_route(base, "/api/tiers/compare?ids=free,gold,platinum").await?;
+    println!(
+        "| route | concurrent users | think time | requests | p50 ms | p95 ms | p99 ms | req/s | errors |\n|---|---|---|---|---|---|---|---|---|"
+    );
+    for with_think_time in [true, false] {
+        load_route(base, "/api/tiers", with_think_time).await?;
+        load_route(base, "/api/tiers/compare?ids=free,gold,platinum", with_think_time).await?;
+    }
     Ok(())
 }
 
