@@ -14,6 +14,9 @@ pub struct Config {
     pub default_page_size: u32,
     /// Largest page a client may ask for (`MAX_PAGE_SIZE`).
     pub max_page_size: u32,
+    /// How long an instance may serve a public catalog response from memory
+    /// (`PUBLIC_CACHE_TTL_SECS`; 0 turns the cache off).
+    pub public_cache_ttl_secs: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +39,7 @@ impl Config {
             max_body_bytes: parse_or("MAX_BODY_BYTES", 64 * 1024)?,
             default_page_size: parse_or("DEFAULT_PAGE_SIZE", 50)?,
             max_page_size: parse_or("MAX_PAGE_SIZE", 100)?,
+            public_cache_ttl_secs: parse_or("PUBLIC_CACHE_TTL_SECS", 5)?,
         };
         if config.default_page_size == 0 || config.default_page_size > config.max_page_size {
             return Err(ConfigError::Invalid {
@@ -54,6 +58,7 @@ impl Config {
             max_body_bytes: 64 * 1024,
             default_page_size: 50,
             max_page_size: 100,
+            public_cache_ttl_secs: 5,
         }
     }
 }

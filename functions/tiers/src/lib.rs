@@ -6,6 +6,7 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tierdesk::clock::rfc3339;
 use tierdesk::domain::audit::AuditEntry;
 use tierdesk::domain::catalog::{self, UpgradeRequest};
@@ -15,8 +16,10 @@ use tierdesk::domain::tier::{
     Change, FeaturePatch, NewFeature, NewTier, PublicTier, Tier, TierError, TierPatch, TierStatus, TierUpdate,
 };
 use tierdesk::domain::validation::{parse, ValidationError};
+use tierdesk::http::cache::PublicCache;
 use tierdesk::http::identity::Identity;
 use tierdesk::http::request::{json_body, query};
+use tierdesk::http::response::{json_text, to_json};
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, PageRequest, PathParams, Route};
 use tierdesk::store::{Page, Store, TierFilter};
@@ -59,7 +62,11 @@ pub struct Tiers {
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGen>,
     pub config: Config,
+    public_cache: PublicCache,
 }
+
+/// Distinct public responses one instance keeps (catalog pages, comparisons, quotes).
+const PUBLIC_CACHE_ENTRIES: usize = 512;
 
 impl Tiers {
     pub async fn connect(config: Config) -> Self {
@@ -72,7 +79,8 @@ impl Tiers {
     }
 
     pub fn new(store: Store, config: Config, clock: Arc<dyn Clock>, ids: Arc<dyn IdGen>) -> Self {
-        Self { store, clock, ids, config }
+        let public_cache = PublicCache::new(Duration::from_secs(config.public_cache_ttl_secs), PUBLIC_CACHE_ENTRIES);
+        Self { store, clock, ids, config, public_cache }
     }
 
     fn change(&self, who: &Identity) -> Change {
@@ -118,10 +126,31 @@ async fn dispatch(app: &Tiers, ctx: Ctx, req: Request) -> Result<Response<Body>,
         Op::UpdateTier => update_tier(app, &ctx, &req, &params).await,
         Op::ArchiveTier => archive_tier(app, &ctx, &params).await,
         Op::AddFeature | Op::UpdateFeature | Op::RemoveFeature => change_feature(app, &ctx, &req, &params, op).await,
-        Op::PublicCatalog => public_catalog(app, &req).await,
-        Op::Compare => compare(app, &req).await,
-        Op::UpgradePrice => upgrade_price(app, &req).await,
+        Op::PublicCatalog | Op::Compare | Op::UpgradePrice => public_read(app, &req, op).await,
     }
+}
+
+/// The anonymous read routes, served from the instance's cache while fresh. The key
+/// is the route plus what selects the answer (query string, or the parsed body).
+async fn public_read(app: &Tiers, req: &Request, op: Op) -> Result<Response<Body>, ApiError> {
+    let upgrade = match op {
+        Op::UpgradePrice => Some(UpgradeRequest::parse(&json_body(req, app.config.max_body_bytes)?)?),
+        _ => None,
+    };
+    let key = match &upgrade {
+        Some(u) => format!("{op:?} {} {} {:?}", u.from_tier_id, u.to_tier_id, u.billing_period),
+        None => format!("{op:?} {}", req.uri().query().unwrap_or_default()),
+    };
+    if let Some(body) = app.public_cache.get(&key, Instant::now()) {
+        return Ok(json_text(body));
+    }
+    let body = match upgrade {
+        Some(ask) => upgrade_price(app, ask).await?,
+        None if op == Op::Compare => compare(app, req).await?,
+        None => public_catalog(app, req).await?,
+    };
+    app.public_cache.put(key, body.clone(), Instant::now());
+    Ok(json_text(body))
 }
 
 /// A tier named in the path. An id that could never exist is simply not found.
@@ -161,6 +190,7 @@ async fn create_tier(app: &Tiers, ctx: &Ctx, req: &Request) -> Result<Response<B
     let change = app.change(who);
     let tier = new.into_tier(&change);
     app.store.create_tier(&tier, &app.audit(ctx, &change, "tier.create", None, &tier)).await?;
+    app.public_cache.clear();
     json(StatusCode::CREATED, &tier)
 }
 
@@ -178,6 +208,7 @@ async fn initialize(app: &Tiers, ctx: &Ctx) -> Result<Response<Body>, ApiError> 
             Err(e) => return Err(e.into()),
         }
     }
+    app.public_cache.clear();
     json(StatusCode::OK, &json!({ "created": created, "existing": existing }))
 }
 
@@ -191,6 +222,7 @@ async fn save(
     let action = if update.prices_changed() { "tier.price_change" } else { action };
     let audit = app.audit(ctx, change, action, Some(&update.before), &update.after);
     app.store.save_tier(&update, &audit).await?;
+    app.public_cache.clear();
     json(StatusCode::OK, &update.after)
 }
 
@@ -245,15 +277,15 @@ async fn change_feature(
     save(app, ctx, &change, update, "tier.feature_change").await
 }
 
-async fn public_catalog(app: &Tiers, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn public_catalog(app: &Tiers, req: &Request) -> Result<String, ApiError> {
     let mut filter = list_filter(req)?;
     filter.status = Some(TierStatus::Active);
     let page = app.store.list_tiers(&filter, &page(app, req)?).await?;
     let public = Page { items: page.items.iter().map(PublicTier::from).collect(), next_cursor: page.next_cursor };
-    json(StatusCode::OK, &public)
+    to_json(&public)
 }
 
-async fn compare(app: &Tiers, req: &Request) -> Result<Response<Body>, ApiError> {
+async fn compare(app: &Tiers, req: &Request) -> Result<String, ApiError> {
     let ids = catalog::parse_compare_ids(query(req, "ids").as_deref())?;
     let tiers: Vec<Tier> =
         app.store.get_tiers(&ids).await?.into_iter().filter(|t| t.status == TierStatus::Active).collect();
@@ -261,13 +293,12 @@ async fn compare(app: &Tiers, req: &Request) -> Result<Response<Body>, ApiError>
     if !missing.is_empty() {
         return Err(ApiError::not_found("tier").with_details(json!({ "missing": missing })));
     }
-    json(StatusCode::OK, &catalog::compare(&tiers))
+    to_json(&catalog::compare(&tiers))
 }
 
-async fn upgrade_price(app: &Tiers, req: &Request) -> Result<Response<Body>, ApiError> {
-    let ask = UpgradeRequest::parse(&json_body(req, app.config.max_body_bytes)?)?;
+async fn upgrade_price(app: &Tiers, ask: UpgradeRequest) -> Result<String, ApiError> {
     let active = app.store.active_catalog().await?;
     let find = |id: &str| active.iter().find(|t| t.tier_id == id).ok_or(TierError::NotFound);
     let priced = catalog::upgrade_price(find(&ask.from_tier_id)?, find(&ask.to_tier_id)?, ask.billing_period, &active)?;
-    json(StatusCode::OK, &priced)
+    to_json(&priced)
 }

@@ -1,6 +1,7 @@
 //! Plumbing every HTTP function shares: identity, permission checks, body and
 //! query parsing with caps, routing, cursors, and the response/error envelope.
 
+pub mod cache;
 pub mod cursor;
 pub mod identity;
 pub mod request;

@@ -11,9 +11,17 @@ use std::future::Future;
 use std::time::Instant;
 
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Response<Body>, ApiError> {
-    let body = serde_json::to_string(value)
-        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error"))?;
-    Ok(with_headers(status, body))
+    Ok(with_headers(status, to_json(value)?))
+}
+
+pub fn to_json<T: Serialize>(value: &T) -> Result<String, ApiError> {
+    serde_json::to_string(value)
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error"))
+}
+
+/// A 200 with an already-serialized JSON body.
+pub fn json_text(body: String) -> Response<Body> {
+    with_headers(StatusCode::OK, body)
 }
 
 fn with_headers(status: StatusCode, body: String) -> Response<Body> {

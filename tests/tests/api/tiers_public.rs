@@ -109,3 +109,35 @@ async fn upgrade_price_refusals() {
     assert_eq!(status, 400);
     assert!(body["error"]["details"]["fields"]["billingPeriod"].is_string());
 }
+
+#[tokio::test]
+async fn public_reads_are_cached_per_instance_and_cleared_by_its_writes() {
+    let app = TestApp::seeded().await;
+    let (_, first) = app.call("GET", "/api/tiers", None, None).await;
+    // A change made behind this instance's back (as another Lambda instance would)
+    // is not visible while the cached answer is fresh (PUBLIC_CACHE_TTL_SECS, 5 s)...
+    app.store
+        .client()
+        .update_item()
+        .table_name(&app.table)
+        .key("PK", tierdesk_tests::s("TIER#gold"))
+        .key("SK", tierdesk_tests::s("META"))
+        .update_expression("SET #n = :n")
+        .expression_attribute_names("#n", "name")
+        .expression_attribute_values(":n", tierdesk_tests::s("Changed elsewhere"))
+        .send()
+        .await
+        .unwrap();
+    let (_, cached) = app.call("GET", "/api/tiers", None, None).await;
+    assert_eq!(cached, first);
+    // ...a different query is its own entry and reads the table...
+    let (_, segment) = app.call("GET", "/api/tiers?segment=standard", None, None).await;
+    assert_eq!(segment["items"][1]["name"], "Changed elsewhere");
+    // ...and a write through this instance clears the cache at once.
+    let (status, _) = app
+        .call("PUT", "/api/admin/tiers/gold", Some("admin"), Some(json!({"version": 1, "name": "Gold Renamed"})))
+        .await;
+    assert_eq!(status, 200);
+    let (_, fresh) = app.call("GET", "/api/tiers", None, None).await;
+    assert_eq!(fresh["items"][1]["name"], "Gold Renamed");
+}
