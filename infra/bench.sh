@@ -8,15 +8,16 @@ cd "$(dirname "$0")/.."
 
 infra/stack.sh install
 STATE_DIR="$(mktemp -d -t tierdesk-bench.XXXXXX)"
-GW_PID=""
+GW_PIDS=()
 cleanup() {
-  [[ -n "$GW_PID" ]] && kill "$GW_PID" 2>/dev/null || true
+  for pid in "${GW_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   infra/stack.sh stop "$STATE_DIR" || true
   rm -rf "$STATE_DIR"
 }
 trap cleanup EXIT
 
-DDB_PORT="$(infra/stack.sh freeport)"; SES_PORT="$(infra/stack.sh freeport)"; GW_PORT="$(infra/stack.sh freeport)"
+DDB_PORT="$(infra/stack.sh freeport)"; SES_PORT="$(infra/stack.sh freeport)"
+GW_PORT="$(infra/stack.sh freeport)"; GW_NOCACHE_PORT="$(infra/stack.sh freeport)"
 infra/stack.sh start "$STATE_DIR" "$DDB_PORT" "$SES_PORT"
 
 # A separate target dir keeps release artefacts from blocking debug builds.
@@ -30,11 +31,16 @@ export AWS_EC2_METADATA_DISABLED=true RUST_LOG=warn
 "$BIN/devctl" create-table >/dev/null
 "$BIN/devctl" seed >/dev/null
 
+# Two gateways over the same table: the default public-read cache, and none.
 TIERDESK_PORT="$GW_PORT" "$BIN/devgw" >"$STATE_DIR/devgw.log" 2>&1 &
-GW_PID=$!
-for _ in $(seq 1 100); do
-  curl -s --noproxy '*' -o /dev/null "http://127.0.0.1:$GW_PORT/api/tiers" && break
-  sleep 0.1
+GW_PIDS+=($!)
+PUBLIC_CACHE_TTL_SECS=0 TIERDESK_PORT="$GW_NOCACHE_PORT" "$BIN/devgw" >"$STATE_DIR/devgw-nocache.log" 2>&1 &
+GW_PIDS+=($!)
+for port in "$GW_PORT" "$GW_NOCACHE_PORT"; do
+  for _ in $(seq 1 100); do
+    curl -s --noproxy '*' -o /dev/null "http://127.0.0.1:$port/api/tiers" && break
+    sleep 0.1
+  done
 done
 ulimit -n 16384 2>/dev/null || true
 
@@ -45,7 +51,7 @@ ulimit -n 16384 2>/dev/null || true
   echo
   "$BIN/bench" ddb-get
   echo
-  "$BIN/bench" load "http://127.0.0.1:$GW_PORT"
+  "$BIN/bench" load "cache 5 s=http://127.0.0.1:$GW_PORT" "no cache=http://127.0.0.1:$GW_NOCACHE_PORT"
   echo
   echo "## DynamoDB calls per tiers route"
   echo

@@ -3,7 +3,7 @@
 //!
 //!   bench calls                     DynamoDB calls per tiers route (in-process)
 //!   bench cold-init BINARY          start → first Runtime API poll, peak RSS, size
-//!   bench load BASE_URL             1,000 concurrent users through the dev gateway
+//!   bench load LABEL=URL...         1,000 concurrent users through each dev gateway
 //!   bench ddb-get                   raw DynamoDB Local GetItem latency
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -165,7 +165,7 @@ fn think_time(user: usize, request: usize) -> Duration {
     Duration::from_millis(500 + ((user * 7_919 + request * 104_729) % 1_000) as u64)
 }
 
-async fn load_route(base: &str, path: &str, with_think_time: bool) -> Result<(), Error> {
+async fn load_route(base: &str, label: &str, path: &str, with_think_time: bool) -> Result<(), Error> {
     let client = Client::builder(TokioExecutor::new()).pool_max_idle_per_host(USERS).build_http::<Empty<Bytes>>();
     let url: hyper::Uri = format!("{base}{path}").parse()?;
     let started = Instant::now();
@@ -215,7 +215,7 @@ async fn load_route(base: &str, path: &str, with_think_time: bool) -> Result<(),
     let elapsed = started.elapsed();
     all.sort();
     println!(
-        "| `GET {path}` | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.0} | {} |",
+        "| `GET {path}` | {label} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.0} | {} |",
         USERS,
         if with_think_time { "0.5–1.5 s" } else { "none (closed loop)" },
         all.len(),
@@ -228,13 +228,17 @@ async fn load_route(base: &str, path: &str, with_think_time: bool) -> Result<(),
     Ok(())
 }
 
-async fn bench_load(base: &str) -> Result<(), Error> {
+/// `targets`: `label=base_url` pairs, e.g. the gateway with and without the cache.
+async fn bench_load(targets: &[String]) -> Result<(), Error> {
     println!(
-        "| route | concurrent users | think time | requests | p50 ms | p95 ms | p99 ms | req/s | errors |\n|---|---|---|---|---|---|---|---|---|"
+        "| route | gateway | concurrent users | think time | requests | p50 ms | p95 ms | p99 ms | req/s | errors |\n|---|---|---|---|---|---|---|---|---|---|"
     );
-    for with_think_time in [true, false] {
-        load_route(base, "/api/tiers", with_think_time).await?;
-        load_route(base, "/api/tiers/compare?ids=free,gold,platinum", with_think_time).await?;
+    for target in targets {
+        let (label, base) = target.split_once('=').ok_or("load targets are label=url")?;
+        for with_think_time in [true, false] {
+            load_route(base, label, "/api/tiers", with_think_time).await?;
+            load_route(base, label, "/api/tiers/compare?ids=free,gold,platinum", with_think_time).await?;
+        }
     }
     Ok(())
 }
@@ -276,8 +280,8 @@ async fn main() -> Result<(), Error> {
     match args.first().map(String::as_str) {
         Some("calls") => bench_calls().await,
         Some("cold-init") => bench_cold_init(args.get(1).ok_or("usage: bench cold-init BINARY")?).await,
-        Some("load") => bench_load(args.get(1).ok_or("usage: bench load BASE_URL")?).await,
+        Some("load") if args.len() > 1 => bench_load(&args[1..]).await,
         Some("ddb-get") => bench_ddb_get().await,
-        _ => Err("usage: bench calls | cold-init BINARY | load BASE_URL | ddb-get".into()),
+        _ => Err("usage: bench calls | cold-init BINARY | load LABEL=BASE_URL... | ddb-get".into()),
     }
 }
