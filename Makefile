@@ -38,7 +38,9 @@ fmt:
 	cargo fmt --all
 
 build: ## arm64 Lambda bootstraps under target/lambda/<function>/
-	"$$(infra/stack.sh venv-bin cargo-lambda)" lambda build --release --arm64 $(addprefix -p ,$(FUNCTIONS))
+	@# cargo-lambda finds zig (pip package `ziglang`) through the venv's python3.
+	PATH="$$(dirname "$$(infra/stack.sh venv-bin cargo-lambda)"):$$PATH" \
+	  cargo-lambda lambda build --release --arm64 $(addprefix -p ,$(FUNCTIONS))
 
 bench: ## DynamoDB calls per route, cold init, binary size, loopback load
 	@infra/bench.sh

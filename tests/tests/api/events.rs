@@ -49,3 +49,28 @@ async fn event_fixtures_through_the_handler() {
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"]["requestId"], "Jx1a2b3cIAMEbQ=");
 }
+
+#[tokio::test]
+async fn clock_and_ids_are_injected() {
+    use std::sync::Arc;
+    use tierdesk::clock::{FixedClock, SequentialIds};
+    let app = TestApp::new().await;
+    let at = chrono::DateTime::parse_from_rfc3339("2027-01-15T08:30:00Z").unwrap().with_timezone(&chrono::Utc);
+    let store = tierdesk::store::Store::connect(&app.config).await;
+    let pinned = tiers::Tiers::new(
+        store,
+        app.config.clone(),
+        Arc::new(FixedClock::new(at)),
+        Arc::new(SequentialIds::new("aud")),
+    );
+    let (status, body) = invoke(&pinned, "tiers-create-sales-manager.json").await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["createdAt"], "2027-01-15T08:30:00.000Z");
+    let audit = app.partition("AUDIT#tier#silver").await;
+    assert_eq!(audit[0]["auditId"].as_s().unwrap(), "aud000001");
+    assert_eq!(audit[0]["SK"].as_s().unwrap(), "2027-01-15T08:30:00.000Z#aud000001");
+    let prices = app.partition("TIER#silver").await;
+    assert!(prices
+        .iter()
+        .any(|i| i.get("effectiveFrom").and_then(|v| v.as_s().ok()).is_some_and(|s| s == "2027-01-15T08:30:00.000Z")));
+}
