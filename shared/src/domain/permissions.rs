@@ -35,8 +35,6 @@ impl Role {
         }
     }
 
-    pub const ALL: [Role; 4] = [Role::SalesRep, Role::SalesManager, Role::Admin, Role::Partner];
-
     pub fn grants(self, permission: Permission) -> bool {
         use Permission::*;
         match self {

@@ -441,9 +441,11 @@ impl Tier {
         (self.tier_level, self.prices.monthly)
     }
 
-    fn check_version(&self, expected: Option<u64>) -> Result<(), TierError> {
+    /// Every edit needs a live tier and, when the caller names one, the version it read.
+    fn ensure_editable(&self, expected: Option<u64>) -> Result<(), TierError> {
         match expected {
             Some(v) if v != self.version => Err(TierError::VersionConflict { current: Some(self.version) }),
+            _ if self.status == TierStatus::Archived => Err(TierError::Archived),
             _ => Ok(()),
         }
     }
@@ -457,10 +459,7 @@ impl Tier {
     }
 
     pub fn apply(&self, patch: TierPatch, change: &Change) -> Result<TierUpdate, TierError> {
-        self.check_version(Some(patch.version))?;
-        if self.status == TierStatus::Archived {
-            return Err(TierError::Archived);
-        }
+        self.ensure_editable(Some(patch.version))?;
         let mut t = self.next(change);
         macro_rules! set {
             ($($field:ident),*) => { $( if let Some(v) = patch.$field { t.$field = v; } )* };
@@ -489,10 +488,7 @@ impl Tier {
     }
 
     pub fn add_feature(&self, new: NewFeature, change: &Change) -> Result<TierUpdate, TierError> {
-        self.check_version(new.expected_version)?;
-        if self.status == TierStatus::Archived {
-            return Err(TierError::Archived);
-        }
+        self.ensure_editable(new.expected_version)?;
         if self.features.iter().any(|f| f.feature_id == new.feature.feature_id) {
             return Err(TierError::FeatureExists);
         }
@@ -510,10 +506,7 @@ impl Tier {
         patch: FeaturePatch,
         change: &Change,
     ) -> Result<TierUpdate, TierError> {
-        self.check_version(patch.expected_version)?;
-        if self.status == TierStatus::Archived {
-            return Err(TierError::Archived);
-        }
+        self.ensure_editable(patch.expected_version)?;
         let mut t = self.next(change);
         let feature = t.features.iter_mut().find(|f| f.feature_id == feature_id).ok_or(TierError::FeatureNotFound)?;
         if let Some(v) = patch.name {
@@ -537,10 +530,7 @@ impl Tier {
         expected_version: Option<u64>,
         change: &Change,
     ) -> Result<TierUpdate, TierError> {
-        self.check_version(expected_version)?;
-        if self.status == TierStatus::Archived {
-            return Err(TierError::Archived);
-        }
+        self.ensure_editable(expected_version)?;
         let mut t = self.next(change);
         let before = t.features.len();
         t.features.retain(|f| f.feature_id != feature_id);

@@ -153,10 +153,6 @@ impl Store {
         &self.client
     }
 
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
     pub(crate) async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
