@@ -12,7 +12,7 @@ ROLE     ?= admin
 PARTNER  ?=
 EVENT    ?= events/tiers-public-catalog.json
 # Lambda crates under functions/ that `make build` packages.
-FUNCTIONS ?= tiers
+FUNCTIONS ?= tiers partners
 export PORT DDB_PORT SES_PORT TABLE STATE
 
 .PHONY: help run stop test lint fmt build bench deploy token invoke

@@ -1,11 +1,12 @@
 //! The one place where every area's error becomes an HTTP status and the JSON shape
 //! `{"error":{"code","message","details","requestId"}}` (DESIGN §2).
 
+use crate::domain::subscription::SubscriptionError;
 use crate::domain::tier::TierError;
 use crate::domain::validation::ValidationError;
 use crate::http::identity::AuthError;
 use crate::http::request::RequestError;
-use crate::store::{StoreError, TierListError};
+use crate::store::{PartnerListError, StoreError, TierListError};
 use http::StatusCode;
 use serde_json::{json, Value};
 
@@ -145,6 +146,40 @@ impl From<TierListError> for ApiError {
         match e {
             TierListError::Request(r) => r.into(),
             TierListError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<SubscriptionError> for ApiError {
+    fn from(e: SubscriptionError) -> Self {
+        let message = e.to_string();
+        let (status, code) = match &e {
+            SubscriptionError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            SubscriptionError::VersionConflict { current } => {
+                return ApiError::new(StatusCode::CONFLICT, "version_conflict", message)
+                    .with_details(json!({ "currentVersion": current }))
+            }
+            SubscriptionError::Invalid(v) => return v.clone().into(),
+            SubscriptionError::NoChange => (StatusCode::UNPROCESSABLE_ENTITY, "no_change"),
+            SubscriptionError::NoPaidSubscription => (StatusCode::UNPROCESSABLE_ENTITY, "no_paid_subscription"),
+            SubscriptionError::AlreadyEnded(_) => (StatusCode::CONFLICT, "subscription_ended"),
+            SubscriptionError::Cancelled => (StatusCode::CONFLICT, "subscription_cancelled"),
+            SubscriptionError::DefaultTierMissing => (StatusCode::CONFLICT, "default_tier_missing"),
+            SubscriptionError::DuplicateEmail => {
+                return ApiError::new(StatusCode::CONFLICT, "duplicate_email", message)
+                    .with_details(json!({ "fields": { "primaryEmail": "is already used by another partner" } }))
+            }
+            SubscriptionError::Store(inner) => return ApiError::from_store(inner),
+        };
+        ApiError::new(status, code, message)
+    }
+}
+
+impl From<PartnerListError> for ApiError {
+    fn from(e: PartnerListError) -> Self {
+        match e {
+            PartnerListError::Request(r) => r.into(),
+            PartnerListError::Store(s) => s.into(),
         }
     }
 }

@@ -76,6 +76,59 @@ impl TestApp {
         seed::call_json(&self.gateway, method, path, Some(token), body).await
     }
 
+    pub fn partner_token(&self, partner_id: &str) -> String {
+        jwt::token_for(
+            "partner",
+            Some(partner_id),
+            &format!("user-{partner_id}"),
+            chrono::Utc::now().timestamp(),
+            600,
+            &self.secret,
+        )
+    }
+
+    /// A call whose answer is read as text with its headers (CSV exports).
+    pub async fn call_text(&self, method: &str, path: &str, role: &str) -> (u16, http::HeaderMap, String) {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let call = devtools::event::HttpCall {
+            method: method.into(),
+            path: path.into(),
+            query: query.into(),
+            headers: vec![("authorization".into(), format!("Bearer {}", self.token(role)))],
+            body: None,
+        };
+        let response = self.gateway.call(call).await;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = match response.body() {
+            lambda_http::Body::Text(s) => s.clone(),
+            lambda_http::Body::Binary(b) => String::from_utf8_lossy(b).into_owned(),
+            _ => String::new(),
+        };
+        (status, headers, text)
+    }
+
+    /// Creates a partner as an admin and returns it.
+    pub async fn create_partner(&self, company: &str) -> Value {
+        let local: String = company.chars().filter(char::is_ascii_alphanumeric).collect();
+        let email = format!("{local}-{}@example.com", ulid::Ulid::new());
+        let (status, body) = self
+            .call(
+                "POST",
+                "/api/admin/partners",
+                Some("admin"),
+                Some(serde_json::json!({"companyName": company, "primaryEmail": email.to_lowercase()})),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+        body
+    }
+
+    /// Every item of this test's table as JSON (Scan: a test reading its own table).
+    pub async fn items(&self) -> Vec<Value> {
+        self.snapshot().await.iter().map(|s| serde_json::from_str(s).expect("item json")).collect()
+    }
+
     /// A call with a raw body (for malformed JSON).
     pub async fn call_raw(&self, method: &str, path: &str, role: &str, body: &[u8]) -> (u16, Value) {
         let call = devtools::event::HttpCall {

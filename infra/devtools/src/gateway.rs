@@ -155,10 +155,15 @@ pub async fn handlers(config: &tierdesk::Config) -> HashMap<String, Handler> {
 
 /// As `handlers`, over a store the caller built (tests inject faults this way).
 pub fn handlers_on(store: tierdesk::store::Store, config: &tierdesk::Config) -> HashMap<String, Handler> {
-    let tiers_app = Arc::new(tiers::Tiers::with_store(store, config.clone()));
+    let tiers_app = Arc::new(tiers::Tiers::with_store(store.clone(), config.clone()));
     let tiers_handler: Handler = Arc::new(move |req| {
         let app = tiers_app.clone();
         Box::pin(async move { tiers::handle(&app, req).await })
     });
-    HashMap::from([("TiersFunction".to_string(), tiers_handler)])
+    let partners_app = Arc::new(partners::Partners::with_store(store, config.clone()));
+    let partners_handler: Handler = Arc::new(move |req| {
+        let app = partners_app.clone();
+        Box::pin(async move { partners::handle(&app, req).await })
+    });
+    HashMap::from([("TiersFunction".to_string(), tiers_handler), ("PartnersFunction".to_string(), partners_handler)])
 }

@@ -4,7 +4,12 @@
 pub mod audit;
 pub mod catalog;
 pub mod defaults;
+pub mod journey;
 pub mod money;
+pub mod partner;
 pub mod permissions;
+pub mod revenue;
+pub mod scoring;
+pub mod subscription;
 pub mod tier;
 pub mod validation;

@@ -81,6 +81,13 @@ pub enum BillingPeriod {
 }
 
 impl BillingPeriod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Monthly => "monthly",
+            Self::Yearly => "yearly",
+        }
+    }
+
     pub fn parse(v: &Value) -> Result<Self, String> {
         match v.as_str() {
             Some("monthly") => Ok(Self::Monthly),

@@ -36,6 +36,11 @@ impl Identity {
         Some(Self { subject, roles, partner_id })
     }
 
+    /// A partner acting for itself only: no staff role alongside.
+    pub fn is_partner_only(&self) -> bool {
+        self.roles.contains(&Role::Partner) && self.roles.iter().all(|r| *r == Role::Partner)
+    }
+
     pub fn can(&self, permission: Permission) -> bool {
         self.roles.iter().any(|r| r.grants(permission))
     }

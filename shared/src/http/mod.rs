@@ -2,6 +2,7 @@
 //! query parsing with caps, routing, cursors, and the response/error envelope.
 
 pub mod cache;
+pub mod csv;
 pub mod cursor;
 pub mod identity;
 pub mod request;

@@ -50,7 +50,15 @@ where
     let request_id = ctx.request_id.clone();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let (result, ddb_calls) = count_calls(dispatch(ctx, req)).await;
+    // The admin surface does not exist for partners: 404, never a 403 that would
+    // confirm what is behind it.
+    let partner_on_admin =
+        path.starts_with("/api/admin/") && ctx.identity.as_ref().is_some_and(|i| i.is_partner_only());
+    let (result, ddb_calls) = if partner_on_admin {
+        (Err(ApiError::not_found("resource")), 0)
+    } else {
+        count_calls(dispatch(ctx, req)).await
+    };
     let response = match result {
         Ok(r) => r,
         Err(e) => error_response(&e, &request_id),

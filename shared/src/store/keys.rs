@@ -50,6 +50,110 @@ pub fn tier_stats_pk(tier_id: &str) -> String {
 
 pub const STATS_CURRENT: &str = "CURRENT";
 
+// ---- Partner ------------------------------------------------------------------
+// One partition per partner holds the record, its two index copies and its history,
+// so the journey is a single Query.
+//
+// PARTNER#{id} / META                    the partner (GetItem); every write is
+//                                        conditional on its `version`
+//   GSI1 TIERMEMBERS#{tier} / {id}       partners on a tier (list ?tier=)
+//   GSI2 SUBEND#{yyyy-mm} / {yyyy-mm-dd}#{id}
+//                                        paid terms ending in a month: the cron's
+//                                        reminder and expiry windows, never a Scan
+//   GSI3 REP#{salesRep} / {id}           a rep's book (list ?salesRep=)
+// PARTNER#{id} / VIEW                    the same record, keyed for the dashboard
+//   GSI1 PARTNERS / {id}                 every partner, newest first (ids are ULIDs)
+//   GSI2 SUBVIEW#{tab} / {date}#{id}     dashboard tab (active | cancelled | expired)
+//                                        in expiration order; `expiring` is the
+//                                        active tab's next 30 days as a key range
+//   GSI3 SUBVIEW#{tab}#{tier} / {date}#{id}   the same, for one tier
+// PARTNER#{id} / SIGNALS                 the same record, keyed by its scores
+//   GSI1 CHURNRISK / {probability:03}#{id}    sparse (probability > 0), highest first
+//   GSI2 UPSELL / {score:03}#{id}             sparse (upsell opportunity), highest first
+//   GSI3 WINBACK / {churnedDate}#{id}         sparse (churned, not paying), newest first
+// PARTNER#{id} / EVENT#{ts}#{transitionId}    tier transitions, newest first; the
+//                                        outbox DynamoDB Streams carries to PCR scoring
+//   GSI1 TIEREVENTS#{toTier} / {ts}#{transitionId}   history of one tier
+//   GSI2 EVENTLOG / {ts}#{transitionId}             every transition (dashboard history);
+//                                        one partition is enough: transitions are
+//                                        human- and billing-paced, far below a
+//                                        partition's write limit
+// PARTNER#{id} / NOTE#{ts}#{noteId}      sales notes
+// EMAIL#{lower(email)} / LOOKUP          unique primary email, written with the partner
+// MOVEMENTS#{yyyy-mm} / {ts}#{partnerId}#{movementId}
+//                                        the MRR ledger, a month per partition
+
+pub const GSI2: &str = "GSI2";
+pub const GSI3: &str = "GSI3";
+
+pub const PARTNER_VIEW: &str = "VIEW";
+pub const PARTNER_SIGNALS: &str = "SIGNALS";
+pub const LOOKUP: &str = "LOOKUP";
+pub const EVENT_PREFIX: &str = "EVENT#";
+pub const NOTE_PREFIX: &str = "NOTE#";
+pub const ALL_PARTNERS_PARTITION: &str = "PARTNERS";
+pub const CHURN_RISK_PARTITION: &str = "CHURNRISK";
+pub const UPSELL_PARTITION: &str = "UPSELL";
+pub const WIN_BACK_PARTITION: &str = "WINBACK";
+pub const EVENT_LOG_PARTITION: &str = "EVENTLOG";
+
+pub fn partner_pk(partner_id: &str) -> String {
+    format!("PARTNER#{partner_id}")
+}
+
+pub fn tier_members_pk(tier_id: &str) -> String {
+    format!("TIERMEMBERS#{tier_id}")
+}
+
+pub fn sub_end_pk(end: chrono::NaiveDate) -> String {
+    format!("SUBEND#{}", end.format("%Y-%m"))
+}
+
+pub fn dated_sk(date: chrono::NaiveDate, id: &str) -> String {
+    format!("{}#{id}", date.format("%Y-%m-%d"))
+}
+
+pub fn rep_pk(rep: &str) -> String {
+    format!("REP#{rep}")
+}
+
+pub fn dashboard_pk(tab: &str) -> String {
+    format!("SUBVIEW#{tab}")
+}
+
+pub fn dashboard_tier_pk(tab: &str, tier_id: &str) -> String {
+    format!("SUBVIEW#{tab}#{tier_id}")
+}
+
+/// Zero-padded so that text order is score order.
+pub fn score_sk(score: u32, id: &str) -> String {
+    format!("{score:03}#{id}")
+}
+
+pub fn event_sk(at: &str, transition_id: &str) -> String {
+    format!("{EVENT_PREFIX}{at}#{transition_id}")
+}
+
+pub fn tier_events_pk(tier_id: &str) -> String {
+    format!("TIEREVENTS#{tier_id}")
+}
+
+pub fn note_sk(at: &str, note_id: &str) -> String {
+    format!("{NOTE_PREFIX}{at}#{note_id}")
+}
+
+pub fn email_pk(email: &str) -> String {
+    format!("EMAIL#{}", email.to_lowercase())
+}
+
+pub fn movements_pk(at: &str) -> String {
+    format!("MOVEMENTS#{}", at.get(..7).unwrap_or(at))
+}
+
+pub fn movement_sk(at: &str, partner_id: &str, movement_id: &str) -> String {
+    format!("{at}#{partner_id}#{movement_id}")
+}
+
 // ---- Audit --------------------------------------------------------------------
 // AUDIT#{type}#{id} / {ts}#{auditId}     an entity's change history, oldest first
 // GSI1 AUDITLOG#{yyyy-mm-dd} / {ts}#{auditId}   everything changed on a day

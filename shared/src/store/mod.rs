@@ -3,9 +3,11 @@
 //! (`tiers`, …) adds its access patterns on `Store`.
 
 pub mod keys;
+mod partners;
 pub mod table;
 mod tiers;
 
+pub use partners::{IndexQuery, PartnerHistory, PartnerList, PartnerListError, SortRange};
 pub use tiers::{TierFilter, TierListError};
 
 use crate::config::Config;

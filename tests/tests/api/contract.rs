@@ -36,14 +36,19 @@ fn template_routes(function: &str) -> RouteSet {
         .collect()
 }
 
+fn router_routes<Op>(routes: &[tierdesk::http::Route<Op>]) -> BTreeSet<(String, String)> {
+    routes.iter().map(|r| (r.method.to_string(), r.path.to_string())).collect()
+}
+
 #[test]
 fn template_openapi_and_router_agree() {
-    let router: BTreeSet<(String, String)> =
-        tiers::ROUTES.iter().map(|r| (r.method.to_string(), r.path.to_string())).collect();
-    let template = template_routes("TiersFunction");
-    let template_no_auth: BTreeSet<(String, String)> =
-        template.iter().map(|(m, p, _)| (m.clone(), p.clone())).collect();
-    assert_eq!(template_no_auth, router, "template.yaml vs tiers::ROUTES");
+    for (function, router) in
+        [("TiersFunction", router_routes(tiers::ROUTES)), ("PartnersFunction", router_routes(partners::ROUTES))]
+    {
+        let template_no_auth: BTreeSet<(String, String)> =
+            template_routes(function).iter().map(|(m, p, _)| (m.clone(), p.clone())).collect();
+        assert_eq!(template_no_auth, router, "template.yaml vs the router of {function}");
+    }
 
     let all_template: RouteSet = from_template(&read_repo_file("template.yaml"))
         .unwrap()
@@ -55,8 +60,9 @@ fn template_openapi_and_router_agree() {
 
 #[test]
 fn only_the_catalog_reads_are_public() {
-    let public: BTreeSet<String> = template_routes("TiersFunction")
+    let public: BTreeSet<String> = ["TiersFunction", "PartnersFunction"]
         .into_iter()
+        .flat_map(template_routes)
         .filter(|(_, _, p)| *p)
         .map(|(m, p, _)| format!("{m} {p}"))
         .collect();

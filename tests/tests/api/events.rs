@@ -45,8 +45,9 @@ async fn event_fixtures_through_the_handler() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["upgradePrice"], 210000);
 
+    // The admin surface does not exist for a partner: 404, not a revealing 403.
     let (status, body) = invoke(&handler_app, "tiers-get-as-partner.json").await;
-    assert_eq!(status, 403, "{body}");
+    assert_eq!(status, 404, "{body}");
     assert_eq!(body["error"]["requestId"], "Jx1a2b3cIAMEbQ=");
 }
 

@@ -8,6 +8,8 @@ mod events;
 mod faults;
 mod gateway_http;
 mod malformed;
+mod partners;
+mod partners_permissions;
 mod permissions;
 mod tiers_admin;
 mod tiers_public;

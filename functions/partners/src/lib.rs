@@ -1,0 +1,619 @@
+//! The partners Lambda: partner records, tier changes and cancellations (the one
+//! transition mechanism), the subscription dashboard, history, the customer
+//! journey with notes and assignment, and the churn-risk, upsell and win-back
+//! lists. Routes are data (`ROUTES`) so a test can hold them against
+//! `template.yaml` and `infra/openapi.yaml`.
+
+use chrono::{Days, NaiveDate};
+use http::{header, HeaderValue, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+use std::sync::Arc;
+use tierdesk::clock::rfc3339;
+use tierdesk::domain::audit::AuditEntry;
+use tierdesk::domain::journey;
+use tierdesk::domain::partner::{Assignment, NewNote, NewPartner, Partner, PartnerPatch, SubscriptionStatus};
+use tierdesk::domain::permissions::Permission;
+use tierdesk::domain::scoring::{HIGH_RISK_AT, MEDIUM_RISK_AT, UPSELL_AT};
+use tierdesk::domain::subscription::{
+    self, Cancellation, Catalog, EditContext, SubscriptionError, TierChange, TierTransition, Transition,
+    TransitionContext, Trigger, TriggerType,
+};
+use tierdesk::domain::tier::Tier;
+use tierdesk::domain::validation::{parse, ValidationError};
+use tierdesk::http::csv::{Cell, CsvWriter};
+use tierdesk::http::identity::Identity;
+use tierdesk::http::request::{json_body, query};
+use tierdesk::http::router::match_route;
+use tierdesk::http::{json, serve, Ctx, PageRequest, PathParams, Route};
+use tierdesk::store::{keys, IndexQuery, Page, PartnerList, SortRange, Store};
+use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    ListPartners,
+    CreatePartner,
+    UpsellOpportunities,
+    ChurnRisk,
+    WinBack,
+    GetPartner,
+    UpdatePartner,
+    ChangeTier,
+    Cancel,
+    History,
+    Journey,
+    AddNote,
+    Assign,
+    Subscriptions,
+}
+
+/// Static segments come before `{partnerId}` so `/churn-risk` is never read as an id.
+pub const ROUTES: &[Route<Op>] = &[
+    Route { method: "GET", path: "/api/admin/partners", op: Op::ListPartners },
+    Route { method: "POST", path: "/api/admin/partners", op: Op::CreatePartner },
+    Route { method: "GET", path: "/api/admin/partners/upsell-opportunities", op: Op::UpsellOpportunities },
+    Route { method: "GET", path: "/api/admin/partners/churn-risk", op: Op::ChurnRisk },
+    Route { method: "GET", path: "/api/admin/partners/win-back", op: Op::WinBack },
+    Route { method: "GET", path: "/api/admin/partners/{partnerId}", op: Op::GetPartner },
+    Route { method: "PATCH", path: "/api/admin/partners/{partnerId}", op: Op::UpdatePartner },
+    Route { method: "PATCH", path: "/api/admin/partners/{partnerId}/engagement-tier", op: Op::ChangeTier },
+    Route { method: "POST", path: "/api/admin/partners/{partnerId}/cancel", op: Op::Cancel },
+    Route { method: "GET", path: "/api/admin/partners/{partnerId}/history", op: Op::History },
+    Route { method: "GET", path: "/api/admin/partners/{partnerId}/journey", op: Op::Journey },
+    Route { method: "POST", path: "/api/admin/partners/{partnerId}/notes", op: Op::AddNote },
+    Route { method: "POST", path: "/api/admin/partners/{partnerId}/assign", op: Op::Assign },
+    Route { method: "GET", path: "/api/admin/subscriptions", op: Op::Subscriptions },
+];
+
+/// Rows a CSV export may hold per request; the rest is reached with the cursor
+/// returned in `x-next-cursor`.
+const MAX_CSV_ROWS: u32 = 1000;
+/// Attempts at adding a note when the partner changes underneath it.
+const NOTE_ATTEMPTS: usize = 3;
+
+pub struct Partners {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGen>,
+    pub config: Config,
+}
+
+impl Partners {
+    pub async fn connect(config: Config) -> Self {
+        let store = Store::connect(&config).await;
+        Self::with_store(store, config)
+    }
+
+    pub fn with_store(store: Store, config: Config) -> Self {
+        Self::new(store, config, Arc::new(SystemClock), Arc::new(UlidGen))
+    }
+
+    pub fn new(store: Store, config: Config, clock: Arc<dyn Clock>, ids: Arc<dyn IdGen>) -> Self {
+        Self { store, clock, ids, config }
+    }
+
+    fn today(&self) -> NaiveDate {
+        self.clock.now().date_naive()
+    }
+
+    fn transition_context(&self, ctx: &Ctx, who: &Identity, reason: Option<String>) -> TransitionContext {
+        TransitionContext {
+            today: self.today(),
+            at: rfc3339(self.clock.now()),
+            actor: who.subject.clone(),
+            request_id: Some(ctx.request_id.clone()),
+            transition_id: self.ids.new_id(),
+            movement_id: self.ids.new_id(),
+            trigger: Trigger {
+                trigger_type: TriggerType::SalesAssisted,
+                sales_rep: Some(who.subject.clone()),
+                promotion_id: None,
+                reason,
+            },
+        }
+    }
+
+    fn edit_context(&self, who: &Identity) -> EditContext {
+        EditContext { today: self.today(), at: rfc3339(self.clock.now()), actor: who.subject.clone() }
+    }
+
+    fn audit(&self, ctx: &Ctx, action: &'static str, before: Option<&Partner>, after: &Partner) -> AuditEntry {
+        AuditEntry {
+            audit_id: self.ids.new_id(),
+            entity_type: "partner",
+            entity_id: after.partner_id.clone(),
+            action,
+            actor: after.updated_by.clone(),
+            at: after.updated_at.clone(),
+            request_id: ctx.request_id.clone(),
+            before: before.and_then(|p| serde_json::to_value(p).ok()),
+            after: serde_json::to_value(after).ok(),
+        }
+    }
+}
+
+pub async fn handle(app: &Partners, req: Request) -> Response<Body> {
+    serve(req, |ctx, req| dispatch(app, ctx, req)).await
+}
+
+async fn dispatch(app: &Partners, ctx: Ctx, req: Request) -> Result<Response<Body>, ApiError> {
+    let (op, params) = match_route(ROUTES, req.method(), req.uri().path())?;
+    match op {
+        Op::ListPartners => list_partners(app, &ctx, &req).await,
+        Op::CreatePartner => create_partner(app, &ctx, &req).await,
+        Op::UpsellOpportunities | Op::ChurnRisk | Op::WinBack => score_list(app, &ctx, &req, op).await,
+        Op::GetPartner => {
+            ctx.require(Permission::ViewCustomerInfo)?;
+            json(StatusCode::OK, &load(app, &params).await?)
+        }
+        Op::UpdatePartner => update_partner(app, &ctx, &req, &params).await,
+        Op::ChangeTier => change_tier(app, &ctx, &req, &params).await,
+        Op::Cancel => cancel(app, &ctx, &req, &params).await,
+        Op::History => history(app, &ctx, &req, &params).await,
+        Op::Journey => customer_journey(app, &ctx, &params).await,
+        Op::AddNote => add_note(app, &ctx, &req, &params).await,
+        Op::Assign => assign(app, &ctx, &req, &params).await,
+        Op::Subscriptions => subscriptions(app, &ctx, &req).await,
+    }
+}
+
+/// A partner named in the path. An id that could never exist is simply not found.
+async fn load(app: &Partners, params: &PathParams) -> Result<Partner, ApiError> {
+    let id = params.get("partnerId");
+    if !parse::is_slug(id) {
+        return Err(SubscriptionError::NotFound.into());
+    }
+    app.store.get_partner(id).await?.ok_or_else(|| SubscriptionError::NotFound.into())
+}
+
+fn page(app: &Partners, req: &Request) -> Result<PageRequest, ApiError> {
+    Ok(PageRequest::from_request(req, app.config.default_page_size, app.config.max_page_size)?)
+}
+
+fn query_param<T>(
+    req: &Request,
+    name: &str,
+    parse: fn(&serde_json::Value) -> Result<T, String>,
+) -> Result<Option<T>, ApiError> {
+    query(req, name)
+        .map(|raw| parse(&serde_json::Value::String(raw)).map_err(|e| ValidationError::single(name, e).into()))
+        .transpose()
+}
+
+fn int_param(req: &Request, name: &str, min: u32, max: u32) -> Result<Option<u32>, ApiError> {
+    query(req, name)
+        .map(|raw| match raw.parse::<u32>() {
+            Ok(n) if (min..=max).contains(&n) => Ok(n),
+            _ => Err(ValidationError::single(name, format!("must be an integer between {min} and {max}")).into()),
+        })
+        .transpose()
+}
+
+async fn list_partners(app: &Partners, ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
+    ctx.require(Permission::ViewCustomerInfo)?;
+    let tier = query_param(req, "tier", parse::slug)?;
+    let rep = query_param(req, "salesRep", tierdesk::domain::partner::fields::user_id)?;
+    let status = query_param(req, "status", SubscriptionStatus::parse)?;
+    let email = query_param(req, "email", tierdesk::domain::partner::fields::email)?;
+    let page = page(app, req)?;
+    if let Some(email) = email {
+        // Exact lookup through the unique-email item: at most one partner.
+        let found = match app.store.partner_id_by_email(&email).await? {
+            Some(id) => app.store.get_partner(&id).await?,
+            None => None,
+        };
+        let items: Vec<Partner> =
+            found.into_iter().filter(|p| status.is_none_or(|s| p.subscription_status == s)).collect();
+        return json(StatusCode::OK, &Page { items, next_cursor: None });
+    }
+    if tier.is_some() && rep.is_some() {
+        return Err(ValidationError::single("salesRep", "cannot be combined with tier").into());
+    }
+    let list = match (tier, rep) {
+        (Some(t), _) => PartnerList::Tier(t),
+        (_, Some(r)) => PartnerList::Rep(r),
+        _ => PartnerList::All,
+    };
+    let mut q = Store::partner_list_query(&list);
+    if let Some(s) = status {
+        q.filters.push(("subscriptionStatus", s.as_str().to_string()));
+    }
+    let partners: Page<Partner> = app.store.query_page(&q, &page).await?;
+    json(StatusCode::OK, &partners)
+}
+
+async fn create_partner(app: &Partners, ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
+    let who = ctx.require(Permission::ViewCustomerInfo)?;
+    let new = NewPartner::parse(&json_body(req, app.config.max_body_bytes)?)?;
+    if new.assigned_sales_rep.as_deref().is_some_and(|rep| rep != who.subject) {
+        who.require(Permission::TierManage)?;
+    }
+    let catalog = app.store.active_catalog().await?;
+    let partner_id = format!("prt_{}", app.ids.new_id());
+    let tctx = app.transition_context(ctx, who, None);
+    let transition = subscription::plan_signup(&partner_id, new, Catalog::new(&catalog), &tctx)?;
+    app.store.apply_transition(&transition, &app.audit(ctx, "partner.create", None, &transition.after)).await?;
+    json(StatusCode::CREATED, &transition.after)
+}
+
+async fn update_partner(
+    app: &Partners,
+    ctx: &Ctx,
+    req: &Request,
+    params: &PathParams,
+) -> Result<Response<Body>, ApiError> {
+    let who = ctx.require(Permission::ViewCustomerInfo)?;
+    let patch = PartnerPatch::parse(&json_body(req, app.config.max_body_bytes)?)?;
+    if patch.auto_renewal.is_some() {
+        who.require(Permission::TierManage)?;
+    }
+    let partner = load(app, params).await?;
+    let catalog = app.store.active_catalog().await?;
+    let after = subscription::edit_profile(&partner, &patch, Catalog::new(&catalog), &app.edit_context(who))?;
+    let action = if patch.auto_renewal.is_some() { "partner.auto_renewal" } else { "partner.update" };
+    app.store.save_partner(&partner, &after, &app.audit(ctx, action, Some(&partner), &after), None).await?;
+    json(StatusCode::OK, &after)
+}
+
+/// Reads the partner and the catalog (two reads), plans, and either previews or
+/// writes the transition in one transaction.
+async fn change_tier(
+    app: &Partners,
+    ctx: &Ctx,
+    req: &Request,
+    params: &PathParams,
+) -> Result<Response<Body>, ApiError> {
+    let who = ctx.require(Permission::TierManage)?;
+    let change = TierChange::parse(&json_body(req, app.config.max_body_bytes)?)?;
+    if change.discount_percent.is_some() {
+        who.require(Permission::ApproveCustomPricing)?;
+    }
+    let dry_run = match query(req, "dryRun").as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(ValidationError::single("dryRun", "must be true or false").into()),
+    };
+    let partner = load(app, params).await?;
+    let catalog = app.store.active_catalog().await?;
+    let tctx = app.transition_context(ctx, who, change.reason.clone());
+    let transition = subscription::plan_tier_change(&partner, &change, Catalog::new(&catalog), &tctx)?;
+    if dry_run {
+        return json(StatusCode::OK, &transition.preview(Catalog::new(&catalog)));
+    }
+    commit(app, ctx, &transition, "partner.tier_change").await
+}
+
+async fn cancel(app: &Partners, ctx: &Ctx, req: &Request, params: &PathParams) -> Result<Response<Body>, ApiError> {
+    let who = ctx.require(Permission::TierManage)?;
+    let cancellation = Cancellation::parse(&json_body(req, app.config.max_body_bytes)?)?;
+    let partner = load(app, params).await?;
+    let catalog = app.store.active_catalog().await?;
+    let tctx = app.transition_context(ctx, who, Some(cancellation.reason.clone()));
+    let transition = subscription::plan_cancel(&partner, &cancellation, Catalog::new(&catalog), &tctx)?;
+    commit(app, ctx, &transition, "partner.cancel").await
+}
+
+async fn commit(app: &Partners, ctx: &Ctx, t: &Transition, action: &'static str) -> Result<Response<Body>, ApiError> {
+    let audit = app.audit(ctx, action, t.before.as_ref(), &t.after);
+    app.store.apply_transition(t, &audit).await?;
+    json(StatusCode::OK, &t.after)
+}
+
+async fn history(app: &Partners, ctx: &Ctx, req: &Request, params: &PathParams) -> Result<Response<Body>, ApiError> {
+    ctx.require(Permission::ViewCustomerInfo)?;
+    let page = page(app, req)?;
+    let id = params.get("partnerId");
+    if !parse::is_slug(id) {
+        return Err(SubscriptionError::NotFound.into());
+    }
+    let events: Page<TierTransition> = app.store.query_page(&Store::history_query(id), &page).await?;
+    // Every partner has at least its signup event, so an empty first page means
+    // there is no such partner.
+    if events.items.is_empty() && page.cursor.is_none() {
+        return Err(SubscriptionError::NotFound.into());
+    }
+    json(StatusCode::OK, &events)
+}
+
+async fn customer_journey(app: &Partners, ctx: &Ctx, params: &PathParams) -> Result<Response<Body>, ApiError> {
+    ctx.require(Permission::ViewCustomerInfo)?;
+    let id = params.get("partnerId");
+    if !parse::is_slug(id) {
+        return Err(SubscriptionError::NotFound.into());
+    }
+    let history = app.store.partner_history(id).await?;
+    let partner = history.partner.ok_or(SubscriptionError::NotFound)?;
+    let catalog = app.store.active_catalog().await?;
+    let journey = journey::build(&partner, history.transitions, history.notes, Catalog::new(&catalog), app.today());
+    json(StatusCode::OK, &journey)
+}
+
+async fn add_note(app: &Partners, ctx: &Ctx, req: &Request, params: &PathParams) -> Result<Response<Body>, ApiError> {
+    let who = ctx.require(Permission::ViewCustomerInfo)?;
+    let new = NewNote::parse(&json_body(req, app.config.max_body_bytes)?)?;
+    let catalog = app.store.active_catalog().await?;
+    let note_id = app.ids.new_id();
+    // A note does not depend on the partner's state, so a concurrent change is
+    // no reason to fail: reload and append again, a bounded number of times.
+    for attempt in 1..=NOTE_ATTEMPTS {
+        let partner = load(app, params).await?;
+        let (after, note) =
+            subscription::add_note(&partner, &new, note_id.clone(), Catalog::new(&catalog), &app.edit_context(who));
+        let audit = app.audit(ctx, "partner.note", None, &after);
+        match app.store.save_partner(&partner, &after, &audit, Some(&note)).await {
+            Ok(()) => return json(StatusCode::CREATED, &note),
+            Err(SubscriptionError::VersionConflict { .. }) if attempt < NOTE_ATTEMPTS => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(SubscriptionError::VersionConflict { current: None }.into())
+}
+
+async fn assign(app: &Partners, ctx: &Ctx, req: &Request, params: &PathParams) -> Result<Response<Body>, ApiError> {
+    let who = ctx.require(Permission::ViewCustomerInfo)?;
+    let assignment = Assignment::parse(&json_body(req, app.config.max_body_bytes)?)?;
+    // A rep may take a partner ("Assign to Me"); handing one to someone else is a manager's call.
+    if assignment.sales_rep != who.subject {
+        who.require(Permission::TierManage)?;
+    }
+    let partner = load(app, params).await?;
+    let catalog = app.store.active_catalog().await?;
+    let after = subscription::assign_rep(&partner, &assignment, Catalog::new(&catalog), &app.edit_context(who))?;
+    app.store.save_partner(&partner, &after, &app.audit(ctx, "partner.assign", Some(&partner), &after), None).await?;
+    json(StatusCode::OK, &after)
+}
+
+/// A partner row as the dashboard and the score lists show it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PartnerRow {
+    #[serde(flatten)]
+    partner: Partner,
+    days_until_expiration: Option<i64>,
+}
+
+fn rows(partners: Vec<Partner>, today: NaiveDate) -> Vec<PartnerRow> {
+    partners
+        .into_iter()
+        .map(|partner| PartnerRow {
+            days_until_expiration: partner.subscription_end_date.map(|end| (end - today).num_days()),
+            partner,
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum View {
+    Active,
+    Expiring,
+    Expired,
+    Cancelled,
+    History,
+}
+
+impl View {
+    fn parse(v: &serde_json::Value) -> Result<Self, String> {
+        match v.as_str() {
+            Some("active") => Ok(Self::Active),
+            Some("expiring") => Ok(Self::Expiring),
+            Some("expired") => Ok(Self::Expired),
+            Some("cancelled") => Ok(Self::Cancelled),
+            Some("history") => Ok(Self::History),
+            _ => Err("must be one of active, expiring, expired, cancelled, history".into()),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Expiring => "expiring",
+            Self::Expired => "expired",
+            Self::Cancelled => "cancelled",
+            Self::History => "history",
+        }
+    }
+}
+
+/// Days ahead that count as "expiring soon" (seed 003: less than 30 days left).
+const EXPIRING_WITHIN_DAYS: u64 = 29;
+
+/// `GET /api/admin/subscriptions`: each tab is one Query on one index partition,
+/// so a page costs the same whatever the number of partners.
+async fn subscriptions(app: &Partners, ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
+    ctx.require(Permission::ViewCustomerInfo)?;
+    let view = query_param(req, "view", View::parse)?.unwrap_or(View::Active);
+    let tier = query_param(req, "tier", parse::slug)?;
+    let newest_first = match query(req, "sort").as_deref() {
+        None | Some("expiration") => view == View::History,
+        Some("-expiration") => view != View::History,
+        Some(_) => return Err(ValidationError::single("sort", "must be expiration or -expiration").into()),
+    };
+    let csv = match query(req, "format").as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => return Err(ValidationError::single("format", "must be json or csv").into()),
+    };
+    let max = if csv { MAX_CSV_ROWS } else { app.config.max_page_size };
+    let page = PageRequest::from_request(req, app.config.default_page_size, max)?;
+    let today = app.today();
+    if view == View::History {
+        let (index, partition) = match &tier {
+            Some(t) => (keys::GSI1, keys::tier_events_pk(t)),
+            None => (keys::GSI2, keys::EVENT_LOG_PARTITION.to_string()),
+        };
+        let q = IndexQuery { index: Some(index), partition, range: SortRange::All, newest_first, filters: Vec::new() };
+        let events: Page<TierTransition> = app.store.query_page(&q, &page).await?;
+        return if csv {
+            Ok(csv_response(history_csv(&events.items), events.next_cursor))
+        } else {
+            json(
+                StatusCode::OK,
+                &serde_json::json!({"view": view.as_str(), "items": events.items, "nextCursor": events.next_cursor}),
+            )
+        };
+    }
+    let tab = match view {
+        View::Active | View::Expiring => "active",
+        View::Expired => "expired",
+        _ => "cancelled",
+    };
+    let (index, partition) = match &tier {
+        Some(t) => (keys::GSI3, keys::dashboard_tier_pk(tab, t)),
+        None => (keys::GSI2, keys::dashboard_pk(tab)),
+    };
+    let range = if view == View::Expiring {
+        let last = today.checked_add_days(Days::new(EXPIRING_WITHIN_DAYS)).unwrap_or(today);
+        SortRange::Between(keys::dated_sk(today, ""), keys::dated_sk(last, "~"))
+    } else {
+        SortRange::All
+    };
+    let q = IndexQuery { index: Some(index), partition, range, newest_first, filters: Vec::new() };
+    let partners: Page<Partner> = app.store.query_page(&q, &page).await?;
+    let items = rows(partners.items, today);
+    if csv {
+        Ok(csv_response(partners_csv(&items), partners.next_cursor))
+    } else {
+        json(
+            StatusCode::OK,
+            &serde_json::json!({"view": view.as_str(), "items": items, "nextCursor": partners.next_cursor}),
+        )
+    }
+}
+
+fn date_cell(d: Option<NaiveDate>) -> Cell {
+    d.map_or(Cell::Empty, |d| Cell::Text(d.format("%Y-%m-%d").to_string()))
+}
+
+fn partners_csv(rows: &[PartnerRow]) -> String {
+    let mut out = CsvWriter::new(&[
+        "partnerId",
+        "companyName",
+        "primaryEmail",
+        "engagementTier",
+        "subscriptionStatus",
+        "subscriptionStartDate",
+        "subscriptionEndDate",
+        "daysUntilExpiration",
+        "billingPeriod",
+        "autoRenewal",
+        "pricePerPeriod",
+        "mrr",
+        "currency",
+        "assignedSalesRep",
+        "cancellationDate",
+        "cancellationReason",
+    ]);
+    for row in rows {
+        let p = &row.partner;
+        out.row(vec![
+            p.partner_id.as_str().into(),
+            p.company_name.as_str().into(),
+            p.primary_email.as_str().into(),
+            p.engagement_tier.as_str().into(),
+            p.subscription_status.as_str().into(),
+            date_cell(p.subscription_start_date),
+            date_cell(p.subscription_end_date),
+            row.days_until_expiration.into(),
+            p.billing_period.map(|b| b.as_str().to_string()).into(),
+            (if p.auto_renewal { "true" } else { "false" }).into(),
+            p.price_per_period.into(),
+            p.mrr.into(),
+            p.currency.as_str().into(),
+            p.assigned_sales_rep.clone().into(),
+            date_cell(p.cancellation_date),
+            p.cancellation_reason.clone().into(),
+        ]);
+    }
+    out.finish()
+}
+
+fn history_csv(events: &[TierTransition]) -> String {
+    let mut out = CsvWriter::new(&[
+        "timestamp",
+        "transitionId",
+        "partnerId",
+        "event",
+        "fromTier",
+        "toTier",
+        "triggerType",
+        "salesRep",
+        "reason",
+        "previousMRR",
+        "newMRR",
+        "mrrChange",
+    ]);
+    let text = |v: serde_json::Value| v.as_str().map(String::from);
+    for e in events {
+        out.row(vec![
+            e.timestamp.as_str().into(),
+            e.transition_id.as_str().into(),
+            e.partner_id.as_str().into(),
+            text(serde_json::to_value(e.event).unwrap_or_default()).into(),
+            e.from_tier.clone().into(),
+            e.to_tier.as_str().into(),
+            text(serde_json::to_value(e.trigger.trigger_type).unwrap_or_default()).into(),
+            e.trigger.sales_rep.clone().into(),
+            e.trigger.reason.clone().into(),
+            e.financial_impact.previous_mrr.into(),
+            e.financial_impact.new_mrr.into(),
+            e.financial_impact.mrr_change.into(),
+        ]);
+    }
+    out.finish()
+}
+
+fn csv_response(body: String, next_cursor: Option<String>) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"subscriptions.csv\""));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    if let Some(cursor) = next_cursor.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        headers.insert("x-next-cursor", cursor);
+    }
+    response
+}
+
+/// Churn risk (highest first, from `?level=`), upsell opportunities (highest first,
+/// from `?minScore=`) and win-back (churned within `?days=`, newest first): each a
+/// key range on its own sparse index, kept current on every write.
+async fn score_list(app: &Partners, ctx: &Ctx, req: &Request, op: Op) -> Result<Response<Body>, ApiError> {
+    ctx.require(Permission::ViewCustomerInfo)?;
+    let page = page(app, req)?;
+    let today = app.today();
+    let (index, partition, from) = match op {
+        Op::ChurnRisk => {
+            let min = match query(req, "level").as_deref() {
+                None | Some("medium") => MEDIUM_RISK_AT,
+                Some("high") => HIGH_RISK_AT,
+                Some("low") => 1,
+                Some(_) => return Err(ValidationError::single("level", "must be low, medium or high").into()),
+            };
+            (keys::GSI1, keys::CHURN_RISK_PARTITION, keys::score_sk(min, ""))
+        }
+        Op::UpsellOpportunities => {
+            let min = int_param(req, "minScore", UPSELL_AT, 100)?.unwrap_or(UPSELL_AT);
+            (keys::GSI2, keys::UPSELL_PARTITION, keys::score_sk(min, ""))
+        }
+        _ => {
+            let days = int_param(req, "days", 1, 730)?.unwrap_or(90);
+            let since = today.checked_sub_days(Days::new(u64::from(days))).unwrap_or(today);
+            (keys::GSI3, keys::WIN_BACK_PARTITION, keys::dated_sk(since, ""))
+        }
+    };
+    let q = IndexQuery {
+        index: Some(index),
+        partition: partition.to_string(),
+        range: SortRange::AtLeast(from),
+        newest_first: true,
+        filters: Vec::new(),
+    };
+    let partners: Page<Partner> = app.store.query_page(&q, &page).await?;
+    json(StatusCode::OK, &Page { items: rows(partners.items, today), next_cursor: partners.next_cursor })
+}
+
+/// Tier lookups for callers outside this crate (the dev seed, tests).
+pub fn catalog_of(tiers: &[Tier]) -> Catalog<'_> {
+    Catalog::new(tiers)
+}

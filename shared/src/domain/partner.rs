@@ -1,0 +1,373 @@
+//! A strategic partner (seed 003 `strategic_partners`, camelCase): who they are,
+//! which tier they are on, and where their subscription stands. Changes of tier
+//! and status go through `subscription`; this module holds the record and the
+//! edits that are not transitions.
+
+use super::money::{BillingPeriod, Percent};
+use super::scoring::{ChurnRisk, Upsell};
+use super::validation::{parse, Fields, ValidationError};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionStatus {
+    Active,
+    Trialing,
+    PastDue,
+    Cancelled,
+    Expired,
+}
+
+impl SubscriptionStatus {
+    pub const ALL: [Self; 5] = [Self::Active, Self::Trialing, Self::PastDue, Self::Cancelled, Self::Expired];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Trialing => "trialing",
+            Self::PastDue => "past_due",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+        }
+    }
+
+    pub fn parse(v: &Value) -> Result<Self, String> {
+        let s = v.as_str().unwrap_or_default();
+        Self::ALL
+            .into_iter()
+            .find(|x| x.as_str() == s)
+            .ok_or_else(|| "must be one of active, trialing, past_due, cancelled, expired".into())
+    }
+
+    /// Cancelled and expired partners have no running subscription to renew.
+    pub fn is_lapsed(self) -> bool {
+        matches!(self, Self::Cancelled | Self::Expired)
+    }
+}
+
+/// Seed 003 `payment_status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    Current,
+    PastDue,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Partner {
+    pub partner_id: String,
+    pub company_name: String,
+    pub primary_email: String,
+    pub engagement_tier: String,
+    pub subscription_status: SubscriptionStatus,
+    pub subscription_start_date: Option<NaiveDate>,
+    pub subscription_end_date: Option<NaiveDate>,
+    /// Last day of a free trial; trial days are not MRR.
+    pub trial_end_date: Option<NaiveDate>,
+    pub billing_period: Option<BillingPeriod>,
+    pub auto_renewal: bool,
+    pub cancellation_date: Option<NaiveDate>,
+    pub cancellation_reason: Option<String>,
+    pub subscription_notes: Option<String>,
+    pub stripe_customer_id: Option<String>,
+    pub stripe_subscription_id: Option<String>,
+    pub last_payment_date: Option<NaiveDate>,
+    pub last_payment_amount: Option<i64>,
+    pub payment_status: Option<PaymentStatus>,
+    pub assigned_sales_rep: Option<String>,
+    pub signup_date: NaiveDate,
+    /// What the partner pays per billing period after discount, in cents, locked
+    /// at the price version in force when the term started (grandfathering).
+    pub price_per_period: i64,
+    pub price_version: Option<u32>,
+    pub discount_percent: Option<Percent>,
+    /// This partner's contribution to MRR in cents (ChartMogul rules; see `revenue`).
+    pub mrr: i64,
+    pub currency: String,
+    pub first_paid_date: Option<NaiveDate>,
+    /// When the partner last stopped paying (churn), for win-back lists.
+    pub churned_date: Option<NaiveDate>,
+    /// The tier and MRR lost at the last churn, for win-back lists.
+    pub churned_from_tier: Option<String>,
+    pub churned_mrr: Option<i64>,
+    /// Payments received over the partner's lifetime, in cents.
+    pub total_paid: i64,
+    /// Failed payment attempts in the current dunning run (0 once paid).
+    pub payment_failures: u32,
+    /// Dates of the most recent downgrades (newest last), for churn and upsell signals.
+    pub recent_downgrades: Vec<NaiveDate>,
+    pub last_contact_date: Option<String>,
+    pub last_contact_type: Option<String>,
+    /// Last transition, note or assignment: the "recent activity" churn signal.
+    pub last_activity_at: String,
+    /// Scores as of `scored_on`, recomputed on every write and indexed for the
+    /// churn-risk and upsell lists.
+    pub churn_risk: ChurnRisk,
+    pub upsell: Upsell,
+    pub scored_on: NaiveDate,
+    pub version: u64,
+    pub created_at: String,
+    pub created_by: String,
+    pub updated_at: String,
+    pub updated_by: String,
+}
+
+impl Partner {
+    /// True while a paid tier is held (including a cancelled term still running).
+    pub fn on_paid_term(&self) -> bool {
+        self.subscription_end_date.is_some()
+    }
+
+    /// The subscription-dashboard tab this partner belongs to (seed 003 §2.3), with
+    /// the date the tab sorts by. Free partners with no lapsed subscription are on
+    /// no tab.
+    pub fn dashboard_tab(&self) -> Option<(DashboardTab, NaiveDate)> {
+        let ended = self.churned_date.or(self.cancellation_date).unwrap_or(self.signup_date);
+        match self.subscription_status {
+            SubscriptionStatus::Expired => Some((DashboardTab::Expired, ended)),
+            SubscriptionStatus::Cancelled => {
+                Some((DashboardTab::Cancelled, self.subscription_end_date.unwrap_or(ended)))
+            }
+            _ => self.subscription_end_date.map(|end| (DashboardTab::Active, end)),
+        }
+    }
+}
+
+/// Tabs stored in the dashboard index; `expiring` and `history` are derived views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DashboardTab {
+    Active,
+    Cancelled,
+    Expired,
+}
+
+impl DashboardTab {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+/// `POST /api/admin/partners`. Partners start on the free tier; paid tiers come
+/// through a tier change, so every paid term has a transition behind it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewPartner {
+    pub company_name: String,
+    pub primary_email: String,
+    pub assigned_sales_rep: Option<String>,
+    pub subscription_notes: Option<String>,
+}
+
+/// `PATCH /api/admin/partners/{id}`: profile fields and the auto-renew switch.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PartnerPatch {
+    pub version: Option<u64>,
+    pub company_name: Option<String>,
+    pub primary_email: Option<String>,
+    pub subscription_notes: Option<Option<String>>,
+    pub auto_renewal: Option<bool>,
+}
+
+pub mod fields {
+    use super::*;
+
+    pub fn company_name(v: &Value) -> Result<String, String> {
+        parse::text(v, 1, 200)
+    }
+
+    pub fn notes(v: &Value) -> Result<String, String> {
+        parse::text(v, 1, 2000)
+    }
+
+    /// An address as a mail system would accept it; stored as given (trimmed),
+    /// compared case-insensitively through the lower-cased `EMAIL#` lookup.
+    pub fn email(v: &Value) -> Result<String, String> {
+        let s = v.as_str().ok_or("must be a string")?.trim();
+        let valid = s.len() <= 254
+            && s.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && local.len() <= 64
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && !domain.contains("..")
+                    && domain.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+            })
+            && !s.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>' || c == ',')
+            && s.matches('@').count() == 1;
+        if valid {
+            Ok(s.to_string())
+        } else {
+            Err("must be an email address such as ops@example.com".into())
+        }
+    }
+
+    /// A staff member's id as it appears in tokens (`sub`): printable, no `#`.
+    pub fn user_id(v: &Value) -> Result<String, String> {
+        let s = v.as_str().ok_or("must be a string")?;
+        let ok = !s.is_empty()
+            && s.len() <= 128
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'@' | b':' | b'|'));
+        if ok {
+            Ok(s.to_string())
+        } else {
+            Err("must be a user id of 1-128 letters, digits or - _ . @ : |".into())
+        }
+    }
+
+    pub fn date(v: &Value) -> Result<NaiveDate, String> {
+        let s = v.as_str().ok_or("must be a date string YYYY-MM-DD")?;
+        if s.len() != 10 {
+            return Err("must be a date YYYY-MM-DD".into());
+        }
+        let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| "must be a real date YYYY-MM-DD".to_string())?;
+        let year = chrono::Datelike::year(&d);
+        if !(2000..=2100).contains(&year) {
+            return Err("must be between 2000 and 2100".into());
+        }
+        Ok(d)
+    }
+
+    pub fn version(v: &Value) -> Result<u64, String> {
+        v.as_u64().filter(|n| *n >= 1).ok_or_else(|| "must be a positive integer".into())
+    }
+}
+
+impl NewPartner {
+    pub fn parse(body: &Value) -> Result<Self, ValidationError> {
+        let mut f = Fields::new(body, &["companyName", "primaryEmail", "assignedSalesRep", "subscriptionNotes"]);
+        let company_name = f.required("companyName", fields::company_name);
+        let primary_email = f.required("primaryEmail", fields::email);
+        let assigned_sales_rep = f.optional("assignedSalesRep", fields::user_id);
+        let subscription_notes = f.optional("subscriptionNotes", fields::notes);
+        f.finish()?;
+        match (company_name, primary_email) {
+            (Some(company_name), Some(primary_email)) => {
+                Ok(Self { company_name, primary_email, assigned_sales_rep, subscription_notes })
+            }
+            _ => Err(ValidationError::single("body", "is incomplete")),
+        }
+    }
+}
+
+impl PartnerPatch {
+    pub fn parse(body: &Value) -> Result<Self, ValidationError> {
+        let mut f = Fields::new(body, &["version", "companyName", "primaryEmail", "subscriptionNotes", "autoRenewal"]);
+        let patch = Self {
+            version: f.optional("version", fields::version),
+            company_name: f.optional("companyName", fields::company_name),
+            primary_email: f.optional("primaryEmail", fields::email),
+            subscription_notes: f.nullable("subscriptionNotes", fields::notes),
+            auto_renewal: f.optional("autoRenewal", parse::boolean),
+        };
+        f.finish()?;
+        if patch == (Self { version: patch.version, ..Self::default() }) {
+            return Err(ValidationError::single("body", "names no field to change"));
+        }
+        Ok(patch)
+    }
+}
+
+/// A sales note (seed 000 `salesNotes`): who wrote it is the caller, never the body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SalesNote {
+    pub note_id: String,
+    pub partner_id: String,
+    pub timestamp: String,
+    pub rep: String,
+    pub note: String,
+    pub next_action: Option<String>,
+    /// `call`, `email`, `meeting` or `note`: the journey's `lastContactType`.
+    pub contact_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewNote {
+    pub note: String,
+    pub next_action: Option<String>,
+    pub contact_type: String,
+}
+
+impl NewNote {
+    pub fn parse(body: &Value) -> Result<Self, ValidationError> {
+        let mut f = Fields::new(body, &["note", "nextAction", "contactType"]);
+        let note = f.required("note", fields::notes);
+        let next_action = f.optional("nextAction", |v| parse::text(v, 1, 500));
+        let contact_type = f.optional("contactType", |v| match v.as_str() {
+            Some(s @ ("call" | "email" | "meeting" | "note")) => Ok(s.to_string()),
+            _ => Err("must be call, email, meeting or note".into()),
+        });
+        f.finish()?;
+        let note = note.ok_or_else(|| ValidationError::single("note", "is required"))?;
+        Ok(Self { note, next_action, contact_type: contact_type.unwrap_or_else(|| "note".into()) })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assignment {
+    pub sales_rep: String,
+    pub version: Option<u64>,
+}
+
+impl Assignment {
+    pub fn parse(body: &Value) -> Result<Self, ValidationError> {
+        let mut f = Fields::new(body, &["salesRep", "version"]);
+        let sales_rep = f.required("salesRep", fields::user_id);
+        let version = f.optional("version", fields::version);
+        f.finish()?;
+        let sales_rep = sales_rep.ok_or_else(|| ValidationError::single("salesRep", "is required"))?;
+        Ok(Self { sales_rep, version })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn emails_are_checked_at_the_edge() {
+        for good in ["ops@example.com", "a.b+tag@sub.example.co", "X@Y.io"] {
+            assert!(fields::email(&json!(good)).is_ok(), "{good}");
+        }
+        for bad in ["", "no-at", "@example.com", "a@b", "a@@b.com", "a b@c.com", "a@b..com", "a@.b.com", "a@b.com."] {
+            assert!(fields::email(&json!(bad)).is_err(), "{bad}");
+        }
+        assert!(fields::email(&json!(format!("{}@example.com", "a".repeat(65)))).is_err());
+    }
+
+    #[test]
+    fn dates_must_be_real_calendar_days() {
+        assert_eq!(fields::date(&json!("2026-02-28")), Ok(NaiveDate::from_ymd_opt(2026, 2, 28).unwrap()));
+        assert!(fields::date(&json!("2026-02-29")).is_err());
+        assert!(fields::date(&json!("2026-2-1")).is_err());
+        assert!(fields::date(&json!("1999-12-31")).is_err());
+        assert!(fields::date(&json!(20260101)).is_err());
+    }
+
+    #[test]
+    fn new_partner_names_every_bad_field() {
+        let err = NewPartner::parse(&json!({"companyName": "", "primaryEmail": "x", "status": "active"})).unwrap_err();
+        assert_eq!(err.fields.len(), 3, "{err:?}");
+        assert!(err.fields.contains_key("status"));
+        let ok = NewPartner::parse(&json!({"companyName": " BuildPro ", "primaryEmail": "ops@buildpro.com"})).unwrap();
+        assert_eq!(ok.company_name, "BuildPro");
+    }
+
+    #[test]
+    fn an_empty_patch_is_refused() {
+        assert!(PartnerPatch::parse(&json!({"version": 3})).is_err());
+        let p = PartnerPatch::parse(&json!({"autoRenewal": false})).unwrap();
+        assert_eq!(p.auto_renewal, Some(false));
+        let p = PartnerPatch::parse(&json!({"subscriptionNotes": null})).unwrap();
+        assert_eq!(p.subscription_notes, Some(None));
+    }
+}

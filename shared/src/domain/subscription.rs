@@ -1,0 +1,1055 @@
+//! The subscription state machine. Every change of a partner's tier or status
+//! (admin tier change, cancellation, Stripe renewal or dunning, the expiry cron,
+//! an accepted quote, a redeemed promotion) is planned here as a `Transition`:
+//! the partner before and after, the `TierTransition` history record (seed 000),
+//! the MRR movement, and the tier-statistics deltas. The store writes a
+//! transition as one transaction, so these always agree.
+
+use super::money::{BillingPeriod, Percent};
+use super::partner::{fields, NewPartner, Partner, SubscriptionStatus};
+use super::revenue::{mrr_of, stats_deltas, Movement, MovementKind, TierCounts};
+use super::scoring::{self, ChurnRisk, ScoringInput, Upsell, UsageSnapshot};
+use super::tier::{Tier, TierStatus, DEFAULT_TIER_ID};
+use super::validation::{parse, Fields, ValidationError};
+use chrono::{Datelike, Months, NaiveDate};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Downgrade dates kept on the partner for scoring (the signal looks back a year).
+const RECENT_DOWNGRADES_KEPT: usize = 5;
+const MAX_TRIAL_DAYS: i64 = 90;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubscriptionError {
+    #[error("partner not found")]
+    NotFound,
+    #[error("the partner was changed by someone else; reload it and retry")]
+    VersionConflict { current: Option<u64> },
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("the request changes nothing")]
+    NoChange,
+    #[error("the partner has no paid subscription to cancel")]
+    NoPaidSubscription,
+    #[error("the subscription is already {0}")]
+    AlreadyEnded(&'static str),
+    #[error("the subscription is cancelled; reactivate it with a tier change")]
+    Cancelled,
+    #[error("the default tier is missing from the catalog; initialize the tiers first")]
+    DefaultTierMissing,
+    #[error("another partner already uses this email address")]
+    DuplicateEmail,
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransitionEvent {
+    Signup,
+    Upgrade,
+    Downgrade,
+    Cancel,
+    Reactivate,
+    Renewal,
+    Expiration,
+    PaymentFailureDowngrade,
+}
+
+impl TransitionEvent {
+    fn is_downgrade(self) -> bool {
+        matches!(self, Self::Downgrade | Self::PaymentFailureDowngrade)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerType {
+    SelfService,
+    SalesAssisted,
+    Automated,
+    Promotion,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Trigger {
+    #[serde(rename = "type")]
+    pub trigger_type: TriggerType,
+    pub sales_rep: Option<String>,
+    pub promotion_id: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FinancialImpact {
+    #[serde(rename = "previousMRR")]
+    pub previous_mrr: i64,
+    #[serde(rename = "newMRR")]
+    pub new_mrr: i64,
+    #[serde(rename = "mrrChange")]
+    pub mrr_change: i64,
+    /// The contracted value of the new term: new MRR × the term's months.
+    #[serde(rename = "expectedLTV")]
+    pub expected_ltv: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TransitionMetadata {
+    pub billing_period: Option<BillingPeriod>,
+    pub previous_status: Option<SubscriptionStatus>,
+    pub new_status: SubscriptionStatus,
+    pub subscription_start_date: Option<NaiveDate>,
+    pub subscription_end_date: Option<NaiveDate>,
+    pub previous_end_date: Option<NaiveDate>,
+    pub price_per_period: i64,
+    pub price_version: Option<u32>,
+    pub currency: String,
+    /// PCR multipliers before and after: what the scoring system recalculates with.
+    pub previous_multiplier: Option<f64>,
+    pub new_multiplier: f64,
+    pub movement: Option<MovementKind>,
+    pub actor: String,
+    pub request_id: Option<String>,
+}
+
+/// Seed 000 `TierTransition`. Stored under the partner and streamed to the PCR
+/// scoring system as the outbox (see docs/events.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TierTransition {
+    pub transition_id: String,
+    pub partner_id: String,
+    /// Seed 000 names the subject `userId`; here it is the partner.
+    pub user_id: String,
+    pub timestamp: String,
+    pub event: TransitionEvent,
+    pub from_tier: Option<String>,
+    pub to_tier: String,
+    pub trigger: Trigger,
+    pub financial_impact: FinancialImpact,
+    pub metadata: TransitionMetadata,
+}
+
+/// Who and when, plus the ids a transition needs; all supplied by the caller.
+#[derive(Debug, Clone)]
+pub struct TransitionContext {
+    pub today: NaiveDate,
+    pub at: String,
+    pub actor: String,
+    pub request_id: Option<String>,
+    pub transition_id: String,
+    pub movement_id: String,
+    pub trigger: Trigger,
+}
+
+/// A planned change, complete: the store writes exactly this.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    pub before: Option<Partner>,
+    pub after: Partner,
+    pub record: TierTransition,
+    pub movement: Option<Movement>,
+    pub stats: Vec<(String, TierCounts)>,
+}
+
+/// The active catalog, with the lookups transitions need.
+#[derive(Debug, Clone, Copy)]
+pub struct Catalog<'a> {
+    pub tiers: &'a [Tier],
+}
+
+impl<'a> Catalog<'a> {
+    pub fn new(tiers: &'a [Tier]) -> Self {
+        Self { tiers }
+    }
+
+    pub fn active(&self, tier_id: &str) -> Option<&'a Tier> {
+        self.tiers.iter().find(|t| t.tier_id == tier_id && t.status == TierStatus::Active)
+    }
+
+    /// Any tier by id, archived or not: a partner may sit on a tier archived later
+    /// only if archiving raced nothing, which the stats check prevents, but history
+    /// must still resolve names.
+    pub fn any(&self, tier_id: &str) -> Option<&'a Tier> {
+        self.tiers.iter().find(|t| t.tier_id == tier_id)
+    }
+
+    /// The lowest-ranked active tier above `tier` in its segment.
+    pub fn next_up(&self, tier: &Tier) -> Option<&'a Tier> {
+        self.tiers
+            .iter()
+            .filter(|t| t.status == TierStatus::Active && t.segment == tier.segment && t.rank() > tier.rank())
+            .min_by_key(|t| t.rank())
+    }
+}
+
+pub fn is_paid(tier: &Tier) -> bool {
+    tier.prices.monthly > 0 || tier.prices.yearly > 0
+}
+
+/// `PATCH /api/admin/partners/{id}/engagement-tier`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TierChange {
+    pub tier: String,
+    pub subscription_start_date: Option<NaiveDate>,
+    pub subscription_end_date: Option<NaiveDate>,
+    pub billing_period: Option<BillingPeriod>,
+    pub auto_renewal: Option<bool>,
+    pub reason: Option<String>,
+    pub version: Option<u64>,
+    pub trial_days: Option<u32>,
+    pub discount_percent: Option<Percent>,
+}
+
+fn reason(v: &Value) -> Result<String, String> {
+    parse::text(v, 1, 500)
+}
+
+impl TierChange {
+    pub fn parse(body: &Value) -> Result<Self, ValidationError> {
+        let mut f = Fields::new(
+            body,
+            &[
+                "tier",
+                "subscriptionStartDate",
+                "subscriptionEndDate",
+                "billingPeriod",
+                "autoRenewal",
+                "reason",
+                "version",
+                "trialDays",
+                "discountPercent",
+            ],
+        );
+        let tier = f.required("tier", parse::slug);
+        let change = Self {
+            tier: tier.unwrap_or_default(),
+            subscription_start_date: f.optional("subscriptionStartDate", fields::date),
+            subscription_end_date: f.optional("subscriptionEndDate", fields::date),
+            billing_period: f.optional("billingPeriod", BillingPeriod::parse),
+            auto_renewal: f.optional("autoRenewal", parse::boolean),
+            reason: f.optional("reason", reason),
+            version: f.optional("version", fields::version),
+            trial_days: f.optional("trialDays", |v| parse::int_in(v, 1, MAX_TRIAL_DAYS).map(|n| n as u32)),
+            discount_percent: f.optional("discountPercent", Percent::parse),
+        };
+        if let (Some(start), Some(end)) = (change.subscription_start_date, change.subscription_end_date) {
+            if end <= start {
+                f.fail("subscriptionEndDate", "must be after subscriptionStartDate");
+            }
+        }
+        f.finish()?;
+        Ok(change)
+    }
+
+    /// Fields that only make sense for a paid tier, as given.
+    fn paid_only_fields(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.subscription_start_date.is_some() {
+            out.push("subscriptionStartDate");
+        }
+        if self.subscription_end_date.is_some() {
+            out.push("subscriptionEndDate");
+        }
+        if self.billing_period.is_some() {
+            out.push("billingPeriod");
+        }
+        if self.trial_days.is_some() {
+            out.push("trialDays");
+        }
+        if self.discount_percent.is_some() {
+            out.push("discountPercent");
+        }
+        out
+    }
+}
+
+/// `POST /api/admin/partners/{id}/cancel`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cancellation {
+    pub reason: String,
+    pub immediate: bool,
+    pub version: Option<u64>,
+}
+
+impl Cancellation {
+    pub fn parse(body: &Value) -> Result<Self, ValidationError> {
+        let mut f = Fields::new(body, &["reason", "immediate", "version"]);
+        let reason = f.required("reason", reason);
+        let immediate = f.optional("immediate", parse::boolean).unwrap_or(false);
+        let version = f.optional("version", fields::version);
+        f.finish()?;
+        let reason = reason.ok_or_else(|| ValidationError::single("reason", "is required"))?;
+        Ok(Self { reason, immediate, version })
+    }
+}
+
+fn check_version(partner: &Partner, expected: Option<u64>) -> Result<(), SubscriptionError> {
+    match expected {
+        Some(v) if v != partner.version => Err(SubscriptionError::VersionConflict { current: Some(partner.version) }),
+        _ => Ok(()),
+    }
+}
+
+fn add_months(date: NaiveDate, months: u32) -> NaiveDate {
+    date.checked_add_months(Months::new(months)).unwrap_or(NaiveDate::MAX)
+}
+
+/// Whole months from `start` to `end`, a started month counting as one.
+fn term_months(start: NaiveDate, end: NaiveDate) -> i64 {
+    let mut months = i64::from(end.year() - start.year()) * 12 + i64::from(end.month()) - i64::from(start.month());
+    if end.day() > start.day() {
+        months += 1;
+    }
+    months.max(1)
+}
+
+/// The default term of a paid tier: its commitment, or one billing period.
+fn default_term_months(tier: &Tier, period: BillingPeriod) -> u32 {
+    match (tier.commitment_months, period) {
+        (0, BillingPeriod::Monthly) => 1,
+        (0, BillingPeriod::Yearly) => 12,
+        (n, _) => n,
+    }
+}
+
+/// Plans a tier change. Upgrade or downgrade is decided by tier rank (level, then
+/// monthly price), never by price per day; moving back onto a paid tier from a
+/// cancelled or expired subscription is a reactivation; the same tier again is a
+/// renewal (new term, current price).
+pub fn plan_tier_change(
+    partner: &Partner,
+    change: &TierChange,
+    catalog: Catalog<'_>,
+    ctx: &TransitionContext,
+) -> Result<Transition, SubscriptionError> {
+    check_version(partner, change.version)?;
+    let to =
+        catalog.active(&change.tier).ok_or_else(|| ValidationError::single("tier", "no active tier with this id"))?;
+    let from = catalog.any(&partner.engagement_tier);
+    let mut after = partner.clone();
+    after.engagement_tier = to.tier_id.clone();
+    after.currency = to.currency.clone();
+    after.cancellation_date = None;
+    after.cancellation_reason = None;
+    if let Some(reason) = &change.reason {
+        after.subscription_notes = after.subscription_notes.clone().or(Some(reason.clone()));
+    }
+
+    if is_paid(to) {
+        let period = change.billing_period.or(partner.billing_period).unwrap_or(BillingPeriod::Monthly);
+        let start = change.subscription_start_date.unwrap_or(ctx.today);
+        let end = change.subscription_end_date.unwrap_or_else(|| add_months(start, default_term_months(to, period)));
+        let mut errors = ValidationError::default();
+        if end <= start {
+            errors.fields.insert("subscriptionEndDate".into(), "must be after subscriptionStartDate".into());
+        }
+        if end <= ctx.today {
+            errors.fields.insert("subscriptionEndDate".into(), "must be in the future".into());
+        }
+        let trial_end = change.trial_days.map(|d| start + chrono::Days::new(u64::from(d)));
+        if trial_end.is_some_and(|t| t >= end) {
+            errors.fields.insert("trialDays".into(), "the trial must end before the subscription does".into());
+        }
+        if !errors.fields.is_empty() {
+            return Err(errors.into());
+        }
+        let list_price = to.prices.for_period(period);
+        let discount = change.discount_percent.filter(|p| p.basis_points() > 0);
+        after.billing_period = Some(period);
+        after.subscription_start_date = Some(start);
+        after.subscription_end_date = Some(end);
+        after.trial_end_date = trial_end.filter(|t| *t > ctx.today);
+        after.subscription_status =
+            if after.trial_end_date.is_some() { SubscriptionStatus::Trialing } else { SubscriptionStatus::Active };
+        after.auto_renewal = change.auto_renewal.unwrap_or(true);
+        after.discount_percent = discount;
+        after.price_per_period = list_price - discount.map_or(0, |d| d.of(list_price));
+        after.price_version = Some(to.price_version);
+    } else {
+        let paid_only = change.paid_only_fields();
+        if !paid_only.is_empty() {
+            let fields = paid_only.into_iter().map(|f| (f.to_string(), "must not be set for a free tier".into()));
+            return Err(ValidationError { fields: fields.collect() }.into());
+        }
+        clear_term(&mut after);
+        after.subscription_status = SubscriptionStatus::Active;
+        after.auto_renewal = change.auto_renewal.unwrap_or(partner.auto_renewal);
+    }
+
+    let event = if partner.subscription_status.is_lapsed() && is_paid(to) {
+        TransitionEvent::Reactivate
+    } else {
+        match from.map(|f| f.rank().cmp(&to.rank())) {
+            Some(std::cmp::Ordering::Less) | None => TransitionEvent::Upgrade,
+            Some(std::cmp::Ordering::Greater) => TransitionEvent::Downgrade,
+            Some(std::cmp::Ordering::Equal) => TransitionEvent::Renewal,
+        }
+    };
+    if same_subscription(partner, &after) {
+        return Err(SubscriptionError::NoChange);
+    }
+    Ok(finish(Some(partner), after, event, from, to, catalog, ctx))
+}
+
+/// Cancels a paid subscription. Without `immediate` the partner keeps the tier to
+/// the end of the term (and keeps counting as MRR until then); with it, the
+/// partner moves to the default tier now.
+pub fn plan_cancel(
+    partner: &Partner,
+    cancel: &Cancellation,
+    catalog: Catalog<'_>,
+    ctx: &TransitionContext,
+) -> Result<Transition, SubscriptionError> {
+    check_version(partner, cancel.version)?;
+    match partner.subscription_status {
+        SubscriptionStatus::Expired => return Err(SubscriptionError::AlreadyEnded("expired")),
+        SubscriptionStatus::Cancelled if !(cancel.immediate && partner.on_paid_term()) => {
+            return Err(SubscriptionError::AlreadyEnded("cancelled"))
+        }
+        _ if !partner.on_paid_term() => return Err(SubscriptionError::NoPaidSubscription),
+        _ => {}
+    }
+    let from = catalog.any(&partner.engagement_tier);
+    let mut after = partner.clone();
+    after.subscription_status = SubscriptionStatus::Cancelled;
+    after.auto_renewal = false;
+    after.cancellation_date = Some(ctx.today);
+    after.cancellation_reason = Some(cancel.reason.clone());
+    let to = if cancel.immediate {
+        let fallback = catalog.active(DEFAULT_TIER_ID).ok_or(SubscriptionError::DefaultTierMissing)?;
+        after.engagement_tier = fallback.tier_id.clone();
+        clear_term(&mut after);
+        fallback
+    } else {
+        from.ok_or(SubscriptionError::DefaultTierMissing)?
+    };
+    Ok(finish(Some(partner), after, TransitionEvent::Cancel, from, to, catalog, ctx))
+}
+
+/// The end of a term that will not renew: the partner moves to the default tier
+/// as `expired`. `None` when the partner is not due (already free, still inside
+/// the term, or renewing), so the cron can call it blindly and repeatedly.
+pub fn plan_expiration(
+    partner: &Partner,
+    catalog: Catalog<'_>,
+    ctx: &TransitionContext,
+) -> Result<Option<Transition>, SubscriptionError> {
+    let Some(end) = partner.subscription_end_date else { return Ok(None) };
+    let renewing = partner.auto_renewal && partner.subscription_status != SubscriptionStatus::Cancelled;
+    if end >= ctx.today || renewing {
+        return Ok(None);
+    }
+    let from = catalog.any(&partner.engagement_tier);
+    let fallback = catalog.active(DEFAULT_TIER_ID).ok_or(SubscriptionError::DefaultTierMissing)?;
+    let mut after = partner.clone();
+    after.engagement_tier = fallback.tier_id.clone();
+    clear_term(&mut after);
+    after.subscription_status = SubscriptionStatus::Expired;
+    Ok(Some(finish(Some(partner), after, TransitionEvent::Expiration, from, fallback, catalog, ctx)))
+}
+
+/// A new partner on the default tier: the `signup` transition.
+pub fn plan_signup(
+    partner_id: &str,
+    new: NewPartner,
+    catalog: Catalog<'_>,
+    ctx: &TransitionContext,
+) -> Result<Transition, SubscriptionError> {
+    let free = catalog.active(DEFAULT_TIER_ID).ok_or(SubscriptionError::DefaultTierMissing)?;
+    let partner = Partner {
+        partner_id: partner_id.to_string(),
+        company_name: new.company_name,
+        primary_email: new.primary_email,
+        engagement_tier: free.tier_id.clone(),
+        subscription_status: SubscriptionStatus::Active,
+        subscription_start_date: None,
+        subscription_end_date: None,
+        trial_end_date: None,
+        billing_period: None,
+        auto_renewal: true,
+        cancellation_date: None,
+        cancellation_reason: None,
+        subscription_notes: new.subscription_notes,
+        stripe_customer_id: None,
+        stripe_subscription_id: None,
+        last_payment_date: None,
+        last_payment_amount: None,
+        payment_status: None,
+        assigned_sales_rep: new.assigned_sales_rep,
+        signup_date: ctx.today,
+        price_per_period: 0,
+        price_version: None,
+        discount_percent: None,
+        mrr: 0,
+        currency: free.currency.clone(),
+        first_paid_date: None,
+        churned_date: None,
+        churned_from_tier: None,
+        churned_mrr: None,
+        total_paid: 0,
+        payment_failures: 0,
+        recent_downgrades: Vec::new(),
+        last_contact_date: None,
+        last_contact_type: None,
+        last_activity_at: ctx.at.clone(),
+        churn_risk: ChurnRisk::none(),
+        upsell: Upsell::none(),
+        scored_on: ctx.today,
+        version: 0,
+        created_at: ctx.at.clone(),
+        created_by: ctx.actor.clone(),
+        updated_at: ctx.at.clone(),
+        updated_by: ctx.actor.clone(),
+    };
+    Ok(finish(None, partner, TransitionEvent::Signup, None, free, catalog, ctx))
+}
+
+fn clear_term(p: &mut Partner) {
+    p.subscription_start_date = None;
+    p.subscription_end_date = None;
+    p.trial_end_date = None;
+    p.billing_period = None;
+    p.price_per_period = 0;
+    p.price_version = None;
+    p.discount_percent = None;
+}
+
+/// True when `after` would be the same subscription as `before`.
+fn same_subscription(before: &Partner, after: &Partner) -> bool {
+    before.engagement_tier == after.engagement_tier
+        && before.subscription_status == after.subscription_status
+        && before.subscription_start_date == after.subscription_start_date
+        && before.subscription_end_date == after.subscription_end_date
+        && before.trial_end_date == after.trial_end_date
+        && before.billing_period == after.billing_period
+        && before.auto_renewal == after.auto_renewal
+        && before.price_per_period == after.price_per_period
+}
+
+/// Completes a transition: MRR, movement, history record, statistics, scores and
+/// the server-owned bookkeeping fields.
+fn finish(
+    before: Option<&Partner>,
+    mut after: Partner,
+    event: TransitionEvent,
+    from: Option<&Tier>,
+    to: &Tier,
+    catalog: Catalog<'_>,
+    ctx: &TransitionContext,
+) -> Transition {
+    let previous_mrr = before.map_or(0, |b| b.mrr);
+    after.mrr = mrr_of(after.subscription_status, after.price_per_period, after.billing_period);
+    let paid_before = before.is_some_and(|b| b.first_paid_date.is_some());
+    let kind = MovementKind::classify(previous_mrr, after.mrr, paid_before);
+    match kind {
+        Some(MovementKind::New) => after.first_paid_date = Some(ctx.today),
+        Some(MovementKind::Churn) => {
+            after.churned_date = Some(ctx.today);
+            after.churned_from_tier = before.map(|b| b.engagement_tier.clone());
+            after.churned_mrr = Some(previous_mrr);
+        }
+        Some(MovementKind::Reactivation) => {
+            after.churned_date = None;
+            after.churned_from_tier = None;
+            after.churned_mrr = None;
+        }
+        _ => {}
+    }
+    if event.is_downgrade() {
+        after.recent_downgrades.push(ctx.today);
+        let excess = after.recent_downgrades.len().saturating_sub(RECENT_DOWNGRADES_KEPT);
+        after.recent_downgrades.drain(..excess);
+    }
+    after.version = before.map_or(1, |b| b.version + 1);
+    after.updated_at = ctx.at.clone();
+    after.updated_by = ctx.actor.clone();
+    after.last_activity_at = ctx.at.clone();
+    rescore(&mut after, catalog, ctx.today, None);
+
+    let expected_ltv = match (after.subscription_start_date, after.subscription_end_date) {
+        (Some(start), Some(end)) => after.mrr * term_months(start, end),
+        _ => 0,
+    };
+    let movement = kind.map(|kind| Movement {
+        movement_id: ctx.movement_id.clone(),
+        partner_id: after.partner_id.clone(),
+        kind,
+        amount: after.mrr - previous_mrr,
+        previous_mrr,
+        new_mrr: after.mrr,
+        from_tier: before.map_or_else(|| after.engagement_tier.clone(), |b| b.engagement_tier.clone()),
+        to_tier: after.engagement_tier.clone(),
+        currency: after.currency.clone(),
+        at: ctx.at.clone(),
+        transition_id: ctx.transition_id.clone(),
+    });
+    let record = TierTransition {
+        transition_id: ctx.transition_id.clone(),
+        partner_id: after.partner_id.clone(),
+        user_id: after.partner_id.clone(),
+        timestamp: ctx.at.clone(),
+        event,
+        from_tier: before.map(|b| b.engagement_tier.clone()),
+        to_tier: after.engagement_tier.clone(),
+        trigger: ctx.trigger.clone(),
+        financial_impact: FinancialImpact {
+            previous_mrr,
+            new_mrr: after.mrr,
+            mrr_change: after.mrr - previous_mrr,
+            expected_ltv,
+        },
+        metadata: TransitionMetadata {
+            billing_period: after.billing_period,
+            previous_status: before.map(|b| b.subscription_status),
+            new_status: after.subscription_status,
+            subscription_start_date: after.subscription_start_date,
+            subscription_end_date: after.subscription_end_date,
+            previous_end_date: before.and_then(|b| b.subscription_end_date),
+            price_per_period: after.price_per_period,
+            price_version: after.price_version,
+            currency: after.currency.clone(),
+            previous_multiplier: before.and(from).map(|t| t.pcr_multiplier),
+            new_multiplier: to.pcr_multiplier,
+            movement: kind,
+            actor: ctx.actor.clone(),
+            request_id: ctx.request_id.clone(),
+        },
+    };
+    let stats = stats_deltas(before, &after);
+    Transition { before: before.cloned(), after, record, movement, stats }
+}
+
+/// Recomputes the stored churn-risk and upsell scores as of `today`. Called on
+/// every write to the partner, so the indexed lists are current as of the last
+/// change; `usage` is None until usage tracking has data.
+pub fn rescore(partner: &mut Partner, catalog: Catalog<'_>, today: NaiveDate, usage: Option<UsageSnapshot>) {
+    let tier = catalog.any(&partner.engagement_tier);
+    let next = tier.and_then(|t| catalog.next_up(t));
+    let last_activity = last_activity_date(partner).unwrap_or(today);
+    let input = ScoringInput {
+        today,
+        tier_id: &partner.engagement_tier,
+        paid_tier: tier.is_some_and(is_paid),
+        status: partner.subscription_status,
+        payment_status: partner.payment_status,
+        payment_failures: partner.payment_failures,
+        auto_renewal: partner.auto_renewal,
+        billing_period: partner.billing_period,
+        subscription_end_date: partner.subscription_end_date,
+        downgrade_dates: &partner.recent_downgrades,
+        last_activity,
+        usage,
+        next_tier_id: next.map(|t| t.tier_id.as_str()),
+    };
+    partner.churn_risk = scoring::churn_risk(&input);
+    partner.upsell = scoring::upsell(&input);
+    partner.scored_on = today;
+}
+
+pub fn last_activity_date(partner: &Partner) -> Option<NaiveDate> {
+    partner.last_activity_at.get(..10).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+}
+
+/// Who and when for an edit that is not a transition.
+#[derive(Debug, Clone)]
+pub struct EditContext {
+    pub today: NaiveDate,
+    pub at: String,
+    pub actor: String,
+}
+
+fn touched(before: &Partner, mut after: Partner, catalog: Catalog<'_>, ctx: &EditContext) -> Partner {
+    after.version = before.version + 1;
+    after.updated_at = ctx.at.clone();
+    after.updated_by = ctx.actor.clone();
+    rescore(&mut after, catalog, ctx.today, None);
+    after
+}
+
+/// Profile fields and the auto-renew switch. Turning auto-renewal back on for a
+/// cancelled subscription is refused: undoing a cancellation is a reactivation
+/// and goes through a tier change, so it lands in the history.
+pub fn edit_profile(
+    partner: &Partner,
+    patch: &super::partner::PartnerPatch,
+    catalog: Catalog<'_>,
+    ctx: &EditContext,
+) -> Result<Partner, SubscriptionError> {
+    check_version(partner, patch.version)?;
+    let mut after = partner.clone();
+    if let Some(name) = &patch.company_name {
+        after.company_name = name.clone();
+    }
+    if let Some(email) = &patch.primary_email {
+        after.primary_email = email.clone();
+    }
+    if let Some(notes) = &patch.subscription_notes {
+        after.subscription_notes = notes.clone();
+    }
+    if let Some(auto) = patch.auto_renewal {
+        if auto && partner.subscription_status == SubscriptionStatus::Cancelled {
+            return Err(SubscriptionError::Cancelled);
+        }
+        after.auto_renewal = auto;
+    }
+    if after == *partner {
+        return Err(SubscriptionError::NoChange);
+    }
+    Ok(touched(partner, after, catalog, ctx))
+}
+
+pub fn assign_rep(
+    partner: &Partner,
+    assignment: &super::partner::Assignment,
+    catalog: Catalog<'_>,
+    ctx: &EditContext,
+) -> Result<Partner, SubscriptionError> {
+    check_version(partner, assignment.version)?;
+    if partner.assigned_sales_rep.as_deref() == Some(assignment.sales_rep.as_str()) {
+        return Err(SubscriptionError::NoChange);
+    }
+    let mut after = partner.clone();
+    after.assigned_sales_rep = Some(assignment.sales_rep.clone());
+    after.last_activity_at = ctx.at.clone();
+    Ok(touched(partner, after, catalog, ctx))
+}
+
+/// A sales note, and the partner with its last contact and activity moved on.
+pub fn add_note(
+    partner: &Partner,
+    new: &super::partner::NewNote,
+    note_id: String,
+    catalog: Catalog<'_>,
+    ctx: &EditContext,
+) -> (Partner, super::partner::SalesNote) {
+    let note = super::partner::SalesNote {
+        note_id,
+        partner_id: partner.partner_id.clone(),
+        timestamp: ctx.at.clone(),
+        rep: ctx.actor.clone(),
+        note: new.note.clone(),
+        next_action: new.next_action.clone(),
+        contact_type: new.contact_type.clone(),
+    };
+    let mut after = partner.clone();
+    after.last_contact_date = Some(ctx.at.clone());
+    after.last_contact_type = Some(new.contact_type.clone());
+    after.last_activity_at = ctx.at.clone();
+    (touched(partner, after, catalog, ctx), note)
+}
+
+/// The `?dryRun=true` answer (seed 003 §1.3): what the change would do, with
+/// nothing written.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TierChangePreview {
+    pub dry_run: bool,
+    pub partner_id: String,
+    pub event: TransitionEvent,
+    pub current_tier: TierSide,
+    pub new_tier: TierSide,
+    pub multiplier_change: f64,
+    /// Change of the price per billing period, in cents.
+    pub price_change: i64,
+    #[serde(rename = "currentMRR")]
+    pub current_mrr: i64,
+    #[serde(rename = "newMRR")]
+    pub new_mrr: i64,
+    #[serde(rename = "mrrChange")]
+    pub mrr_change: i64,
+    pub movement: Option<MovementKind>,
+    #[serde(rename = "expectedLTV")]
+    pub expected_ltv: i64,
+    pub subscription_status: SubscriptionStatus,
+    pub subscription_start_date: Option<NaiveDate>,
+    pub subscription_end_date: Option<NaiveDate>,
+    pub trial_end_date: Option<NaiveDate>,
+    pub billing_period: Option<BillingPeriod>,
+    pub auto_renewal: bool,
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TierSide {
+    pub tier_id: String,
+    pub name: Option<String>,
+    pub pcr_multiplier: Option<f64>,
+    pub price_per_period: i64,
+    pub billing_period: Option<BillingPeriod>,
+}
+
+impl Transition {
+    pub fn preview(&self, catalog: Catalog<'_>) -> TierChangePreview {
+        let side = |p: &Partner| {
+            let tier = catalog.any(&p.engagement_tier);
+            TierSide {
+                tier_id: p.engagement_tier.clone(),
+                name: tier.map(|t| t.name.clone()),
+                pcr_multiplier: tier.map(|t| t.pcr_multiplier),
+                price_per_period: p.price_per_period,
+                billing_period: p.billing_period,
+            }
+        };
+        let before = self.before.as_ref().unwrap_or(&self.after);
+        let (current, new) = (side(before), side(&self.after));
+        let multiplier_change = match (current.pcr_multiplier, new.pcr_multiplier) {
+            (Some(a), Some(b)) => ((b - a) * 100.0).round() / 100.0,
+            _ => 0.0,
+        };
+        let a = &self.after;
+        TierChangePreview {
+            dry_run: true,
+            partner_id: a.partner_id.clone(),
+            event: self.record.event,
+            price_change: new.price_per_period - current.price_per_period,
+            current_tier: current,
+            new_tier: new,
+            multiplier_change,
+            current_mrr: self.record.financial_impact.previous_mrr,
+            new_mrr: self.record.financial_impact.new_mrr,
+            mrr_change: self.record.financial_impact.mrr_change,
+            movement: self.record.metadata.movement,
+            expected_ltv: self.record.financial_impact.expected_ltv,
+            subscription_status: a.subscription_status,
+            subscription_start_date: a.subscription_start_date,
+            subscription_end_date: a.subscription_end_date,
+            trial_end_date: a.trial_end_date,
+            billing_period: a.billing_period,
+            auto_renewal: a.auto_renewal,
+            version: before.version,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::defaults::default_tiers;
+    use crate::domain::tier::Change;
+    use serde_json::json;
+
+    fn catalog() -> Vec<Tier> {
+        let change = Change { actor: "seed".into(), at: "2026-01-01T00:00:00Z".into() };
+        default_tiers().into_iter().map(|t| t.into_tier(&change)).collect()
+    }
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn ctx(today: &str) -> TransitionContext {
+        TransitionContext {
+            today: day(today),
+            at: format!("{today}T10:00:00.000Z"),
+            actor: "mgr-1".into(),
+            request_id: None,
+            transition_id: format!("tr-{today}"),
+            movement_id: format!("mv-{today}"),
+            trigger: Trigger {
+                trigger_type: TriggerType::SalesAssisted,
+                sales_rep: Some("mgr-1".into()),
+                promotion_id: None,
+                reason: None,
+            },
+        }
+    }
+
+    fn signup(tiers: &[Tier]) -> Partner {
+        let new = NewPartner::parse(&json!({"companyName": "BuildPro", "primaryEmail": "ops@buildpro.com"})).unwrap();
+        plan_signup("prt_1", new, Catalog::new(tiers), &ctx("2026-01-10")).unwrap().after
+    }
+
+    fn change(tier: &str) -> TierChange {
+        TierChange { tier: tier.into(), ..TierChange::default() }
+    }
+
+    #[test]
+    fn signup_lands_on_free_with_one_member_and_no_mrr() {
+        let tiers = catalog();
+        let t = plan_signup(
+            "prt_1",
+            NewPartner::parse(&json!({"companyName": "A", "primaryEmail": "a@b.co"})).unwrap(),
+            Catalog::new(&tiers),
+            &ctx("2026-01-10"),
+        )
+        .unwrap();
+        assert_eq!(t.after.engagement_tier, "free");
+        assert_eq!(t.after.version, 1);
+        assert_eq!(t.record.event, TransitionEvent::Signup);
+        assert!(t.movement.is_none());
+        assert_eq!(t.stats.len(), 1);
+        assert_eq!(t.stats[0].1.member_count, 1);
+        assert_eq!(t.stats[0].1.mrr, 0);
+    }
+
+    #[test]
+    fn first_paid_tier_is_an_upgrade_and_new_mrr_with_commitment_dates() {
+        let tiers = catalog();
+        let p = signup(&tiers);
+        let t = plan_tier_change(&p, &change("gold"), Catalog::new(&tiers), &ctx("2026-01-31")).unwrap();
+        assert_eq!(t.record.event, TransitionEvent::Upgrade);
+        assert_eq!(t.after.subscription_start_date, Some(day("2026-01-31")));
+        // 12-month commitment, end of month clamped by the calendar.
+        assert_eq!(t.after.subscription_end_date, Some(day("2027-01-31")));
+        assert_eq!(t.after.mrr, 360_000);
+        let m = t.movement.as_ref().unwrap();
+        assert_eq!((m.kind, m.amount), (MovementKind::New, 360_000));
+        assert_eq!(t.record.financial_impact.expected_ltv, 360_000 * 12);
+        assert_eq!(t.after.first_paid_date, Some(day("2026-01-31")));
+        // free loses a member, gold gains one with its MRR.
+        let free = t.stats.iter().find(|(k, _)| k == "free").unwrap().1;
+        let gold = t.stats.iter().find(|(k, _)| k == "gold").unwrap().1;
+        assert_eq!((free.member_count, gold.member_count, gold.mrr, gold.monthly_count), (-1, 1, 360_000, 1));
+    }
+
+    #[test]
+    fn rank_decides_direction_not_price_per_day() {
+        let tiers = catalog();
+        let p = signup(&tiers);
+        let c = Catalog::new(&tiers);
+        let plat = plan_tier_change(&p, &change("platinum"), c, &ctx("2026-02-01")).unwrap().after;
+        // Platinum yearly costs less per day than gold monthly would not matter: rank rules.
+        let gold_yearly = TierChange { billing_period: Some(BillingPeriod::Yearly), ..change("gold") };
+        let down = plan_tier_change(&plat, &gold_yearly, c, &ctx("2026-03-01")).unwrap();
+        assert_eq!(down.record.event, TransitionEvent::Downgrade);
+        assert_eq!(down.movement.as_ref().unwrap().kind, MovementKind::Contraction);
+        assert_eq!(down.after.mrr, 360_000); // 4,320,000 / 12
+        assert_eq!(down.after.recent_downgrades, vec![day("2026-03-01")]);
+    }
+
+    #[test]
+    fn trials_are_not_mrr_and_discounts_to_zero_are_not_paying() {
+        let tiers = catalog();
+        let p = signup(&tiers);
+        let c = Catalog::new(&tiers);
+        let trial = TierChange { trial_days: Some(14), ..change("gold") };
+        let t = plan_tier_change(&p, &trial, c, &ctx("2026-02-01")).unwrap();
+        assert_eq!(t.after.subscription_status, SubscriptionStatus::Trialing);
+        assert_eq!(t.after.mrr, 0);
+        assert!(t.movement.is_none());
+        let free_ride =
+            TierChange { discount_percent: Some(Percent::from_basis_points(10_000).unwrap()), ..change("gold") };
+        let t = plan_tier_change(&p, &free_ride, c, &ctx("2026-02-01")).unwrap();
+        assert_eq!((t.after.price_per_period, t.after.mrr), (0, 0));
+        let half = TierChange { discount_percent: Some(Percent::from_basis_points(1250).unwrap()), ..change("gold") };
+        let t = plan_tier_change(&p, &half, c, &ctx("2026-02-01")).unwrap();
+        assert_eq!(t.after.price_per_period, 315_000); // 360,000 − 45,000
+    }
+
+    #[test]
+    fn free_tier_clears_dates_and_refuses_paid_only_fields() {
+        let tiers = catalog();
+        let c = Catalog::new(&tiers);
+        let gold = plan_tier_change(&signup(&tiers), &change("gold"), c, &ctx("2026-02-01")).unwrap().after;
+        let t = plan_tier_change(&gold, &change("free"), c, &ctx("2026-03-01")).unwrap();
+        assert_eq!(t.after.subscription_end_date, None);
+        assert_eq!(t.after.billing_period, None);
+        assert_eq!(t.movement.as_ref().unwrap().kind, MovementKind::Churn);
+        assert_eq!(t.after.churned_date, Some(day("2026-03-01")));
+        let bad = TierChange { subscription_end_date: Some(day("2027-01-01")), ..change("free") };
+        let Err(SubscriptionError::Invalid(e)) = plan_tier_change(&gold, &bad, c, &ctx("2026-03-01")) else {
+            panic!("expected a field error")
+        };
+        assert!(e.fields.contains_key("subscriptionEndDate"));
+    }
+
+    #[test]
+    fn unknown_or_archived_tiers_and_stale_versions_are_refused() {
+        let mut tiers = catalog();
+        tiers[2].status = TierStatus::Archived;
+        let c = Catalog::new(&tiers);
+        let p = signup(&tiers);
+        assert!(matches!(
+            plan_tier_change(&p, &change("platinum"), c, &ctx("2026-02-01")),
+            Err(SubscriptionError::Invalid(_))
+        ));
+        assert!(matches!(
+            plan_tier_change(&p, &change("nope"), c, &ctx("2026-02-01")),
+            Err(SubscriptionError::Invalid(_))
+        ));
+        let stale = TierChange { version: Some(7), ..change("gold") };
+        assert!(matches!(
+            plan_tier_change(&p, &stale, c, &ctx("2026-02-01")),
+            Err(SubscriptionError::VersionConflict { current: Some(1) })
+        ));
+        assert!(matches!(
+            plan_tier_change(&p, &change("free"), c, &ctx("2026-02-01")),
+            Err(SubscriptionError::NoChange)
+        ));
+    }
+
+    #[test]
+    fn end_dates_must_follow_start_and_lie_ahead() {
+        let tiers = catalog();
+        let c = Catalog::new(&tiers);
+        let p = signup(&tiers);
+        let past = TierChange {
+            subscription_start_date: Some(day("2025-01-01")),
+            subscription_end_date: Some(day("2025-06-01")),
+            ..change("gold")
+        };
+        assert!(matches!(plan_tier_change(&p, &past, c, &ctx("2026-02-01")), Err(SubscriptionError::Invalid(_))));
+        let backwards =
+            json!({"tier": "gold", "subscriptionStartDate": "2026-05-01", "subscriptionEndDate": "2026-04-01"});
+        assert!(TierChange::parse(&backwards).unwrap_err().fields.contains_key("subscriptionEndDate"));
+    }
+
+    #[test]
+    fn cancel_keeps_the_term_unless_immediate_then_expiry_churns() {
+        let tiers = catalog();
+        let c = Catalog::new(&tiers);
+        let gold = plan_tier_change(&signup(&tiers), &change("gold"), c, &ctx("2026-02-01")).unwrap().after;
+        let notice = Cancellation { reason: "budget".into(), immediate: false, version: None };
+        let t = plan_cancel(&gold, &notice, c, &ctx("2026-03-01")).unwrap();
+        assert_eq!(t.after.engagement_tier, "gold");
+        assert_eq!(t.after.subscription_status, SubscriptionStatus::Cancelled);
+        assert_eq!(t.after.mrr, 360_000);
+        assert!(t.movement.is_none());
+        let cancelled = t.after;
+        assert!(matches!(
+            plan_cancel(&cancelled, &notice, c, &ctx("2026-03-02")),
+            Err(SubscriptionError::AlreadyEnded(_))
+        ));
+        // Nothing is due inside the term; after it the partner expires to free.
+        assert!(plan_expiration(&cancelled, c, &ctx("2027-02-01")).unwrap().is_none());
+        let e = plan_expiration(&cancelled, c, &ctx("2027-02-02")).unwrap().unwrap();
+        assert_eq!(
+            (e.after.engagement_tier.as_str(), e.after.subscription_status),
+            ("free", SubscriptionStatus::Expired)
+        );
+        assert_eq!(e.movement.as_ref().unwrap().kind, MovementKind::Churn);
+        // Coming back is a reactivation, both as event and as movement.
+        let back = plan_tier_change(&e.after, &change("gold"), c, &ctx("2027-03-01")).unwrap();
+        assert_eq!(back.record.event, TransitionEvent::Reactivate);
+        assert_eq!(back.movement.as_ref().unwrap().kind, MovementKind::Reactivation);
+        assert_eq!(back.after.churned_date, None);
+
+        let now = Cancellation { immediate: true, ..notice };
+        let t = plan_cancel(&gold, &now, c, &ctx("2026-03-01")).unwrap();
+        assert_eq!(t.after.engagement_tier, "free");
+        assert_eq!(t.movement.as_ref().unwrap().amount, -360_000);
+        let free = signup(&tiers);
+        assert!(matches!(plan_cancel(&free, &now, c, &ctx("2026-03-01")), Err(SubscriptionError::NoPaidSubscription)));
+    }
+
+    #[test]
+    fn renewing_subscriptions_never_expire() {
+        let tiers = catalog();
+        let c = Catalog::new(&tiers);
+        let gold = plan_tier_change(&signup(&tiers), &change("gold"), c, &ctx("2026-02-01")).unwrap().after;
+        assert!(gold.auto_renewal);
+        assert!(plan_expiration(&gold, c, &ctx("2030-01-01")).unwrap().is_none());
+    }
+
+    #[test]
+    fn term_months_count_started_months() {
+        assert_eq!(term_months(day("2026-01-31"), day("2027-01-31")), 12);
+        assert_eq!(term_months(day("2026-01-15"), day("2026-02-20")), 2);
+        assert_eq!(term_months(day("2026-01-15"), day("2026-01-16")), 1);
+    }
+}

@@ -1,0 +1,434 @@
+//! Partner access patterns: transitions as one transaction, the index copies, and
+//! the paged lists behind the dashboard (keys and their purpose are in `keys`).
+
+use super::keys::{self, GSI1, GSI2, GSI3, META};
+use super::{cursor_in, cursor_out, ConditionFailed, Item, Page, Store, StoreError};
+use crate::domain::audit::AuditEntry;
+use crate::domain::partner::{Partner, SalesNote};
+use crate::domain::subscription::{SubscriptionError, TierTransition, Transition};
+use crate::domain::validation::ValidationError;
+use crate::http::{PageRequest, RequestError};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn build_err(operation: &'static str) -> impl Fn(aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    move |e| StoreError::Sdk { operation, source: Box::new(e) }
+}
+
+/// One index to page through: which GSI, which partition, an optional sort-key
+/// range, and the direction.
+#[derive(Debug, Clone)]
+pub struct IndexQuery {
+    pub index: Option<&'static str>,
+    pub partition: String,
+    pub range: SortRange,
+    pub newest_first: bool,
+    /// Extra equality filters (attribute, value); they narrow a page but never widen
+    /// what is read, so list cost still follows the page size.
+    pub filters: Vec<(&'static str, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub enum SortRange {
+    All,
+    Prefix(String),
+    AtLeast(String),
+    Between(String, String),
+}
+
+/// Lists served by the partner indexes.
+#[derive(Debug, Clone)]
+pub enum PartnerList {
+    All,
+    Tier(String),
+    Rep(String),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EmailLookup {
+    partner_id: String,
+}
+
+/// Everything stored under one partner's partition, for the journey.
+#[derive(Debug, Default)]
+pub struct PartnerHistory {
+    pub partner: Option<Partner>,
+    pub transitions: Vec<TierTransition>,
+    pub notes: Vec<SalesNote>,
+}
+
+impl Store {
+    fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_string))
+            .build()
+            .map_err(build_err("Put"))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The partner record and its two index copies, each with its own index keys.
+    fn partner_items(p: &Partner) -> Result<[Item; 3], StoreError> {
+        let id = &p.partner_id;
+        let pk = keys::partner_pk(id);
+        let mut meta = vec![
+            ("PK", pk.clone()),
+            ("SK", META.to_string()),
+            ("GSI1PK", keys::tier_members_pk(&p.engagement_tier)),
+            ("GSI1SK", id.clone()),
+        ];
+        if let Some(end) = p.subscription_end_date {
+            meta.extend([("GSI2PK", keys::sub_end_pk(end)), ("GSI2SK", keys::dated_sk(end, id))]);
+        }
+        if let Some(rep) = &p.assigned_sales_rep {
+            meta.extend([("GSI3PK", keys::rep_pk(rep)), ("GSI3SK", id.clone())]);
+        }
+        let mut view = vec![
+            ("PK", pk.clone()),
+            ("SK", keys::PARTNER_VIEW.to_string()),
+            ("GSI1PK", keys::ALL_PARTNERS_PARTITION.to_string()),
+            ("GSI1SK", id.clone()),
+        ];
+        if let Some((tab, date)) = p.dashboard_tab() {
+            view.extend([
+                ("GSI2PK", keys::dashboard_pk(tab.as_str())),
+                ("GSI2SK", keys::dated_sk(date, id)),
+                ("GSI3PK", keys::dashboard_tier_pk(tab.as_str(), &p.engagement_tier)),
+                ("GSI3SK", keys::dated_sk(date, id)),
+            ]);
+        }
+        let mut signals = vec![("PK", pk), ("SK", keys::PARTNER_SIGNALS.to_string())];
+        if p.churn_risk.probability > 0 {
+            signals.extend([
+                ("GSI1PK", keys::CHURN_RISK_PARTITION.to_string()),
+                ("GSI1SK", keys::score_sk(p.churn_risk.probability, id)),
+            ]);
+        }
+        if p.upsell.opportunity {
+            signals.extend([
+                ("GSI2PK", keys::UPSELL_PARTITION.to_string()),
+                ("GSI2SK", keys::score_sk(p.upsell.score, id)),
+            ]);
+        }
+        if let (Some(churned), 0) = (p.churned_date, p.mrr) {
+            signals.extend([("GSI3PK", keys::WIN_BACK_PARTITION.to_string()), ("GSI3SK", keys::dated_sk(churned, id))]);
+        }
+        Ok([Self::item(p, &meta)?, Self::item(p, &view)?, Self::item(p, &signals)?])
+    }
+
+    /// The partner's three items; the record itself conditional on the version the
+    /// change was computed from (`None`: it must not exist yet).
+    fn partner_writes(&self, p: &Partner, expected: Option<u64>) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let [meta, view, signals] = Self::partner_items(p)?;
+        let mut put = Put::builder().table_name(&self.table).set_item(Some(meta));
+        put = match expected {
+            Some(v) => put
+                .condition_expression("version = :expected")
+                .expression_attribute_values(":expected", n(v as i64))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld),
+            None => put.condition_expression("attribute_not_exists(PK)"),
+        };
+        Ok(vec![
+            TransactWriteItem::builder().put(put.build().map_err(build_err("Put"))?).build(),
+            self.put(view, None)?,
+            self.put(signals, None)?,
+        ])
+    }
+
+    fn email_claim(&self, email: &str, partner_id: &str) -> Result<TransactWriteItem, StoreError> {
+        let item = Self::item(
+            &EmailLookup { partner_id: partner_id.to_string() },
+            &[("PK", keys::email_pk(email)), ("SK", keys::LOOKUP.to_string())],
+        )?;
+        self.put(item, Some("attribute_not_exists(PK)"))
+    }
+
+    fn email_release(&self, email: &str, partner_id: &str) -> Result<TransactWriteItem, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .key("PK", s(keys::email_pk(email)))
+            .key("SK", s(keys::LOOKUP))
+            .condition_expression("partnerId = :me")
+            .expression_attribute_values(":me", s(partner_id))
+            .build()
+            .map_err(build_err("Delete"))?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// Writes a planned transition in one transaction: the partner (conditional on
+    /// its version, or on not existing for a signup) and its index copies, the
+    /// history record, the statistics of every tier it touches, the MRR movement,
+    /// the audit entry, a check that the target tier is still active, and for a
+    /// signup the unique email claim.
+    pub async fn apply_transition(&self, t: &Transition, audit: &AuditEntry) -> Result<(), SubscriptionError> {
+        let p = &t.after;
+        let mut items = self.partner_writes(p, t.before.as_ref().map(|b| b.version))?;
+        let email_index = items.len();
+        if t.before.is_none() {
+            items.push(self.email_claim(&p.primary_email, &p.partner_id)?);
+        }
+        let record = &t.record;
+        let event = Self::item(
+            record,
+            &[
+                ("PK", keys::partner_pk(&p.partner_id)),
+                ("SK", keys::event_sk(&record.timestamp, &record.transition_id)),
+                ("GSI1PK", keys::tier_events_pk(&record.to_tier)),
+                ("GSI1SK", keys::audit_sk(&record.timestamp, &record.transition_id)),
+                ("GSI2PK", keys::EVENT_LOG_PARTITION.to_string()),
+                ("GSI2SK", keys::audit_sk(&record.timestamp, &record.transition_id)),
+            ],
+        )?;
+        items.push(self.put(event, Some("attribute_not_exists(PK)"))?);
+        for (tier, delta) in &t.stats {
+            let mut expression = String::from("SET tierId = :tier, updatedAt = :at ADD ");
+            let mut update = Update::builder()
+                .table_name(&self.table)
+                .key("PK", s(keys::tier_stats_pk(tier)))
+                .key("SK", s(keys::STATS_CURRENT))
+                .expression_attribute_values(":tier", s(tier.clone()))
+                .expression_attribute_values(":at", s(record.timestamp.clone()));
+            for (i, (name, value)) in delta.fields().iter().enumerate() {
+                if i > 0 {
+                    expression.push_str(", ");
+                }
+                expression.push_str(&format!("{name} :d{i}"));
+                update = update.expression_attribute_values(format!(":d{i}"), n(*value));
+            }
+            let update = update.update_expression(expression).build().map_err(build_err("Update"))?;
+            items.push(TransactWriteItem::builder().update(update).build());
+        }
+        if let Some(m) = &t.movement {
+            let item = Self::item(
+                m,
+                &[("PK", keys::movements_pk(&m.at)), ("SK", keys::movement_sk(&m.at, &m.partner_id, &m.movement_id))],
+            )?;
+            items.push(self.put(item, Some("attribute_not_exists(PK)"))?);
+        }
+        items.push(self.audit_put(audit)?);
+        let tier_check_index = items.len();
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key("PK", s(keys::tier_pk(&p.engagement_tier)))
+            .key("SK", s(META))
+            .condition_expression("#status = :active")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":active", s("active"))
+            .build()
+            .map_err(build_err("ConditionCheck"))?;
+        items.push(TransactWriteItem::builder().condition_check(check).build());
+
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(failed) => Err(match failed {
+                ConditionFailed { index: 0, .. } if t.before.is_none() => SubscriptionError::DuplicateEmail,
+                ConditionFailed { index, .. } if index == email_index && t.before.is_none() => {
+                    SubscriptionError::DuplicateEmail
+                }
+                ConditionFailed { index, .. } if index == tier_check_index => {
+                    ValidationError::single("tier", "no active tier with this id").into()
+                }
+                other => version_failure(other),
+            }),
+        }
+    }
+
+    /// Saves a change that is not a transition (profile, assignment, scores), with
+    /// the audit entry and, when the email changed, the lookup moved atomically.
+    pub async fn save_partner(
+        &self,
+        before: &Partner,
+        after: &Partner,
+        audit: &AuditEntry,
+        note: Option<&SalesNote>,
+    ) -> Result<(), SubscriptionError> {
+        let mut items = self.partner_writes(after, Some(before.version))?;
+        let email_changed = before.primary_email.to_lowercase() != after.primary_email.to_lowercase();
+        let email_index = items.len();
+        if email_changed {
+            items.push(self.email_claim(&after.primary_email, &after.partner_id)?);
+            items.push(self.email_release(&before.primary_email, &before.partner_id)?);
+        }
+        if let Some(note) = note {
+            let item = Self::item(
+                note,
+                &[("PK", keys::partner_pk(&note.partner_id)), ("SK", keys::note_sk(&note.timestamp, &note.note_id))],
+            )?;
+            items.push(self.put(item, Some("attribute_not_exists(PK)"))?);
+        }
+        items.push(self.audit_put(audit)?);
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(ConditionFailed { index, .. }) if email_changed && index == email_index => {
+                Err(SubscriptionError::DuplicateEmail)
+            }
+            Err(other) => Err(version_failure(other)),
+        }
+    }
+
+    pub async fn get_partner(&self, partner_id: &str) -> Result<Option<Partner>, StoreError> {
+        match self.get(keys::partner_pk(partner_id), META).await? {
+            Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The partner owning `email` (case-insensitive), through the unique lookup.
+    pub async fn partner_id_by_email(&self, email: &str) -> Result<Option<String>, StoreError> {
+        match self.get(keys::email_pk(email), keys::LOOKUP).await? {
+            Some(item) => Ok(Some(serde_dynamo::from_item::<_, EmailLookup>(item)?.partner_id)),
+            None => Ok(None),
+        }
+    }
+
+    /// One page of an index, deserialized. The cursor is checked to belong to the
+    /// same index and partition.
+    pub async fn query_page<T: DeserializeOwned>(
+        &self,
+        q: &IndexQuery,
+        page: &PageRequest,
+    ) -> Result<Page<T>, PartnerListError> {
+        let (pk_attr, sk_attr, attrs): (&str, &str, &[&str]) = match q.index {
+            None => ("PK", "SK", &["PK", "SK"]),
+            Some(GSI1) => ("GSI1PK", "GSI1SK", &["PK", "SK", "GSI1PK", "GSI1SK"]),
+            Some(GSI2) => ("GSI2PK", "GSI2SK", &["PK", "SK", "GSI2PK", "GSI2SK"]),
+            Some(_) => ("GSI3PK", "GSI3SK", &["PK", "SK", "GSI3PK", "GSI3SK"]),
+        };
+        let start = cursor_in(page.cursor.as_deref(), attrs, (pk_attr, &q.partition))?;
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(q.index.map(str::to_string))
+            .limit(page.limit as i32)
+            .scan_index_forward(!q.newest_first)
+            .set_exclusive_start_key(start)
+            .expression_attribute_names("#pk", pk_attr)
+            .expression_attribute_values(":pk", s(q.partition.clone()));
+        let condition = match &q.range {
+            SortRange::All => "#pk = :pk".to_string(),
+            SortRange::Prefix(prefix) => {
+                query = query.expression_attribute_values(":prefix", s(prefix.clone()));
+                "#pk = :pk AND begins_with(#sk, :prefix)".to_string()
+            }
+            SortRange::AtLeast(from) => {
+                query = query.expression_attribute_values(":from", s(from.clone()));
+                "#pk = :pk AND #sk >= :from".to_string()
+            }
+            SortRange::Between(from, to) => {
+                query = query
+                    .expression_attribute_values(":from", s(from.clone()))
+                    .expression_attribute_values(":to", s(to.clone()));
+                "#pk = :pk AND #sk BETWEEN :from AND :to".to_string()
+            }
+        };
+        if !matches!(q.range, SortRange::All) {
+            query = query.expression_attribute_names("#sk", sk_attr);
+        }
+        if !q.filters.is_empty() {
+            let mut filter = Vec::new();
+            for (i, (attr, value)) in q.filters.iter().enumerate() {
+                query = query
+                    .expression_attribute_names(format!("#f{i}"), *attr)
+                    .expression_attribute_values(format!(":f{i}"), s(value.clone()));
+                filter.push(format!("#f{i} = :f{i}"));
+            }
+            query = query.filter_expression(filter.join(" AND "));
+        }
+        let out = query.key_condition_expression(condition).send().await.map_err(|e| StoreError::sdk("Query", e))?;
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(serde_dynamo::from_item)
+            .collect::<Result<Vec<T>, _>>()
+            .map_err(StoreError::from)?;
+        Ok(Page { items, next_cursor: cursor_out(out.last_evaluated_key.as_ref()) })
+    }
+
+    pub fn partner_list_query(list: &PartnerList) -> IndexQuery {
+        let (index, partition) = match list {
+            PartnerList::All => (GSI1, keys::ALL_PARTNERS_PARTITION.to_string()),
+            PartnerList::Tier(tier) => (GSI1, keys::tier_members_pk(tier)),
+            PartnerList::Rep(rep) => (GSI3, keys::rep_pk(rep)),
+        };
+        IndexQuery { index: Some(index), partition, range: SortRange::All, newest_first: true, filters: Vec::new() }
+    }
+
+    pub fn history_query(partner_id: &str) -> IndexQuery {
+        IndexQuery {
+            index: None,
+            partition: keys::partner_pk(partner_id),
+            range: SortRange::Prefix(keys::EVENT_PREFIX.to_string()),
+            newest_first: true,
+            filters: Vec::new(),
+        }
+    }
+
+    /// Everything in a partner's partition: record, transitions (oldest first) and
+    /// notes. A partner's history is small (tens to hundreds of items), so this is
+    /// one Query, rarely two.
+    pub async fn partner_history(&self, partner_id: &str) -> Result<PartnerHistory, StoreError> {
+        let mut history = PartnerHistory::default();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", s(keys::partner_pk(partner_id)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk("Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                let sk = item.get("SK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                if sk == META {
+                    history.partner = Some(serde_dynamo::from_item(item)?);
+                } else if sk.starts_with(keys::EVENT_PREFIX) {
+                    history.transitions.push(serde_dynamo::from_item(item)?);
+                } else if sk.starts_with(keys::NOTE_PREFIX) {
+                    history.notes.push(serde_dynamo::from_item(item)?);
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok(history),
+            }
+        }
+    }
+}
+
+fn version_failure(failed: ConditionFailed) -> SubscriptionError {
+    match failed {
+        ConditionFailed { index: 0, old_item: None } => SubscriptionError::NotFound,
+        ConditionFailed { index: 0, old_item: Some(old) } => {
+            let current = old.get("version").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
+            SubscriptionError::VersionConflict { current }
+        }
+        ConditionFailed { .. } => SubscriptionError::VersionConflict { current: None },
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PartnerListError {
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -1,0 +1,108 @@
+//! Every role × partners route, allowed and refused. The expectation is an
+//! exhaustive `match` on the route's `Op`, so a new route cannot ship without a row.
+
+use partners::{Op, ROUTES};
+use serde_json::{json, Value};
+use tierdesk_tests::TestApp;
+
+const ROLES: [Option<&str>; 5] = [None, Some("sales_rep"), Some("sales_manager"), Some("admin"), Some("partner")];
+
+/// Who may call each route: reading and working a partner (notes, taking it,
+/// profile) is `view_customer_info`; changing what it pays is manager level.
+fn allowed(op: Op, role: Option<&str>) -> bool {
+    let is = |names: &[&str]| role.is_some_and(|r| names.contains(&r));
+    match op {
+        Op::ListPartners
+        | Op::CreatePartner
+        | Op::UpsellOpportunities
+        | Op::ChurnRisk
+        | Op::WinBack
+        | Op::GetPartner
+        | Op::UpdatePartner
+        | Op::History
+        | Op::Journey
+        | Op::AddNote
+        | Op::Assign
+        | Op::Subscriptions => is(&["sales_rep", "sales_manager", "admin"]),
+        Op::ChangeTier | Op::Cancel => is(&["sales_manager", "admin"]),
+    }
+}
+
+fn request(op: Op, id: &str, case: &str, role: &str) -> (&'static str, String, Option<Value>) {
+    let p = format!("/api/admin/partners/{id}");
+    match op {
+        Op::ListPartners => ("GET", "/api/admin/partners".into(), None),
+        Op::CreatePartner => (
+            "POST",
+            "/api/admin/partners".into(),
+            Some(json!({"companyName": "New", "primaryEmail": format!("{case}@new.example.com")})),
+        ),
+        Op::UpsellOpportunities => ("GET", "/api/admin/partners/upsell-opportunities".into(), None),
+        Op::ChurnRisk => ("GET", "/api/admin/partners/churn-risk".into(), None),
+        Op::WinBack => ("GET", "/api/admin/partners/win-back".into(), None),
+        Op::GetPartner => ("GET", p, None),
+        Op::UpdatePartner => ("PATCH", p, Some(json!({"companyName": "Renamed"}))),
+        Op::ChangeTier => ("PATCH", format!("{p}/engagement-tier"), Some(json!({"tier": "platinum"}))),
+        Op::Cancel => ("POST", format!("{p}/cancel"), Some(json!({"reason": "test"}))),
+        Op::History => ("GET", format!("{p}/history"), None),
+        Op::Journey => ("GET", format!("{p}/journey"), None),
+        Op::AddNote => ("POST", format!("{p}/notes"), Some(json!({"note": "hello"}))),
+        Op::Assign => ("POST", format!("{p}/assign"), Some(json!({"salesRep": format!("user-{role}")}))),
+        Op::Subscriptions => ("GET", "/api/admin/subscriptions".into(), None),
+    }
+}
+
+#[tokio::test]
+async fn every_role_on_every_partners_route() {
+    let app = TestApp::seeded().await;
+    let mut cases = 0;
+    for (i, route) in ROUTES.iter().enumerate() {
+        for (j, role) in ROLES.iter().enumerate() {
+            let case = format!("case-{i}-{j}");
+            let partner = app.create_partner(&case).await;
+            let id = partner["partnerId"].as_str().unwrap();
+            let (status, body) = app
+                .call(
+                    "PATCH",
+                    &format!("/api/admin/partners/{id}/engagement-tier"),
+                    Some("admin"),
+                    Some(json!({"tier": "gold"})),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            let (method, path, body) = request(route.op, id, &case, role.unwrap_or("anonymous"));
+            assert_eq!(method, route.method, "{:?}", route.op);
+            let before = app.snapshot().await;
+            let (status, resp) = app.call(method, &path, *role, body).await;
+            let who = role.unwrap_or("anonymous");
+            if allowed(route.op, *role) {
+                assert!((200..300).contains(&status), "{who} {method} {path} should be allowed, got {status} {resp}");
+            } else {
+                let expected = match *role {
+                    None => 401,
+                    Some("partner") => 404,
+                    Some(_) => 403,
+                };
+                assert_eq!(status, expected, "{who} {method} {path}: {resp}");
+                if expected == 403 {
+                    assert_eq!(resp["error"]["code"], "forbidden", "{resp}");
+                }
+                assert_eq!(app.snapshot().await, before, "{who} {method} {path} wrote something");
+            }
+            cases += 1;
+        }
+    }
+    assert_eq!(cases, ROUTES.len() * ROLES.len());
+}
+
+#[tokio::test]
+async fn a_manager_can_grant_a_custom_discount() {
+    let app = TestApp::seeded().await;
+    let id = app.create_partner("Discount Co").await["partnerId"].as_str().unwrap().to_string();
+    let path = format!("/api/admin/partners/{id}/engagement-tier");
+    let (status, p) =
+        app.call("PATCH", &path, Some("sales_manager"), Some(json!({"tier": "gold", "discountPercent": 12.5}))).await;
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["pricePerPeriod"], 315_000);
+    assert_eq!(p["discountPercent"], 12.5);
+}
