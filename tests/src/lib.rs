@@ -217,6 +217,16 @@ pub struct FaultInjector {
     pub operation: &'static str,
     /// e.g. `ThrottlingException`, `TransactionConflict` (inside a cancellation).
     pub body: String,
+    /// How many calls fail; `u32::MAX` is every call.
+    remaining: std::sync::atomic::AtomicU32,
+}
+
+/// Marks, in the attempt's config bag, that this attempt was made to fail.
+#[derive(Debug, Clone)]
+struct Faulted;
+
+impl aws_smithy_types::config_bag::Storable for Faulted {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
 }
 
 impl FaultInjector {
@@ -224,6 +234,7 @@ impl FaultInjector {
         Self {
             operation,
             body: r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#.into(),
+            remaining: u32::MAX.into(),
         }
     }
 
@@ -231,7 +242,14 @@ impl FaultInjector {
         Self {
             operation: "TransactWriteItems",
             body: r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","message":"Transaction cancelled","CancellationReasons":[{"Code":"TransactionConflict","Message":"Transaction is ongoing for the item"},{"Code":"None"}]}"#.into(),
+            remaining: u32::MAX.into(),
         }
+    }
+
+    /// Only the first `n` matching calls fail.
+    pub fn times(self, n: u32) -> Self {
+        self.remaining.store(n, std::sync::atomic::Ordering::SeqCst);
+        self
     }
 }
 
@@ -254,8 +272,11 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for FaultInjector {
         _rc: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
         cfg: &mut aws_smithy_types::config_bag::ConfigBag,
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        if self.applies(cfg) {
+        use std::sync::atomic::Ordering;
+        let take = |n: u32| if n == u32::MAX { Some(n) } else { n.checked_sub(1) };
+        if self.applies(cfg) && self.remaining.fetch_update(Ordering::SeqCst, Ordering::SeqCst, take).is_ok() {
             context.request_mut().headers_mut().insert("x-amz-target", "DynamoDB_20120810.InjectedFault");
+            cfg.interceptor_state().store_put(Faulted);
         }
         Ok(())
     }
@@ -268,7 +289,7 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for FaultInjector {
         _rc: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
         cfg: &mut aws_smithy_types::config_bag::ConfigBag,
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        if self.applies(cfg) {
+        if self.applies(cfg) && cfg.load::<Faulted>().is_some() {
             let response = context.response_mut();
             *response.status_mut() = 400u16.try_into()?;
             *response.body_mut() = aws_smithy_types::body::SdkBody::from(self.body.clone());

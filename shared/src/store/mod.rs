@@ -29,6 +29,9 @@ use std::sync::Arc;
 
 pub type Item = HashMap<String, AttributeValue>;
 
+/// Attempts at a transaction that keeps meeting `TransactionConflict`.
+const TRANSACT_ATTEMPTS: u32 = 3;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("dynamodb {operation} failed: {source}")]
@@ -171,10 +174,33 @@ impl Store {
 
     /// One `TransactWriteItems`. `Ok(Err(..))` is a business outcome (a condition
     /// did not hold); `Err` is infrastructure.
+    ///
+    /// A `TransactionConflict` means nothing was applied and another transaction held
+    /// one of the items (the tier statistics items are shared by every transition of a
+    /// tier); it is retried a bounded number of times, which is safe because every
+    /// condition is evaluated again.
     pub(crate) async fn transact(
         &self,
         items: Vec<TransactWriteItem>,
     ) -> Result<Result<(), ConditionFailed>, StoreError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.transact_once(items.clone()).await {
+                Err(StoreError::TransactionConflict) if attempt < TRANSACT_ATTEMPTS => {
+                    // Jitter only spreads retries apart; it is not business time.
+                    let nanos = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.subsec_nanos());
+                    let jitter = u64::from(nanos % 20);
+                    tokio::time::sleep(std::time::Duration::from_millis(10 * u64::from(attempt) + jitter)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn transact_once(&self, items: Vec<TransactWriteItem>) -> Result<Result<(), ConditionFailed>, StoreError> {
         let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
         match result {
             Ok(_) => Ok(Ok(())),

@@ -1,5 +1,5 @@
 //! `events/*.json` are real API Gateway v2 event shapes. Each is fed through the
-//! tiers handler exactly as Lambda would deliver it.
+//! function's handler exactly as Lambda would deliver it.
 
 use lambda_http::Body;
 use serde_json::Value;
@@ -74,4 +74,43 @@ async fn clock_and_ids_are_injected() {
     assert!(prices
         .iter()
         .any(|i| i.get("effectiveFrom").and_then(|v| v.as_s().ok()).is_some_and(|s| s == "2027-01-15T08:30:00.000Z")));
+}
+
+async fn invoke_partners(app: &partners::Partners, event_json: &str) -> (u16, http::HeaderMap, String) {
+    let req = lambda_http::request::from_str(event_json).expect("event parses");
+    let response = partners::handle(app, req).await;
+    let text = match response.body() {
+        Body::Text(s) => s.clone(),
+        _ => String::new(),
+    };
+    (response.status().as_u16(), response.headers().clone(), text)
+}
+
+#[tokio::test]
+async fn partner_event_fixtures_through_the_handler() {
+    let app = TestApp::seeded().await;
+    let handler_app = partners::Partners::connect(app.config.clone()).await;
+
+    let (status, _, text) =
+        invoke_partners(&handler_app, &read_repo_file("events/partners-create-sales-rep.json")).await;
+    assert_eq!(status, 201, "{text}");
+    let created: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(created["createdBy"], "7f1c2e3a-0000-4000-8000-00000000a001");
+    let id = created["partnerId"].as_str().unwrap();
+
+    // The fixture names a demo id; the same event shape is replayed for the partner just made.
+    let dry_run =
+        read_repo_file("events/partners-change-tier-dry-run.json").replace("prt_01jdemopartner0000000000000", id);
+    let before = app.snapshot().await;
+    let (status, _, text) = invoke_partners(&handler_app, &dry_run).await;
+    assert_eq!(status, 200, "{text}");
+    let preview: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!((preview["event"].as_str(), preview["newMRR"].as_i64()), (Some("upgrade"), Some(360_000)));
+    assert_eq!(app.snapshot().await, before);
+
+    let (status, headers, csv) =
+        invoke_partners(&handler_app, &read_repo_file("events/partners-subscriptions-csv.json")).await;
+    assert_eq!(status, 200, "{csv}");
+    assert_eq!(headers["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(tierdesk::http::csv::parse(&csv).unwrap().len(), 1, "header only: nobody pays yet");
 }

@@ -47,3 +47,30 @@ async fn a_transaction_conflict_is_a_retryable_409() {
     assert_eq!(body["error"]["code"], "concurrent_update");
     assert_eq!(app.snapshot().await, before);
 }
+
+#[tokio::test]
+async fn a_tier_change_retries_a_passing_conflict_and_reports_a_lasting_one() {
+    let app = TestApp::seeded().await;
+    let id = app.create_partner("Conflict Co").await["partnerId"].as_str().unwrap().to_string();
+    let token = app.token("admin");
+    let path = format!("/api/admin/partners/{id}/engagement-tier");
+
+    let before = app.snapshot().await;
+    let always = app.with_fault(FaultInjector::transaction_conflict()).await;
+    let (status, body) =
+        devtools::seed::call_json(&always, "PATCH", &path, Some(&token), Some(json!({"tier": "gold"}))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("concurrent_update")), "{body}");
+    assert_eq!(app.snapshot().await, before, "nothing partial");
+
+    let once = app.with_fault(FaultInjector::transaction_conflict().times(1)).await;
+    let (status, body) =
+        devtools::seed::call_json(&once, "PATCH", &path, Some(&token), Some(json!({"tier": "gold"}))).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, history) = app.call("GET", &format!("/api/admin/partners/{id}/history"), Some("admin"), None).await;
+    assert_eq!(history["items"].as_array().unwrap().len(), 2, "applied exactly once");
+
+    let throttled = app.with_fault(FaultInjector::throttle("Query")).await;
+    let (status, body) =
+        devtools::seed::call_json(&throttled, "GET", "/api/admin/subscriptions", Some(&token), None).await;
+    assert_eq!(status, 503, "{body}");
+}
