@@ -58,6 +58,10 @@ impl TestApp {
         app
     }
 
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
     pub fn token(&self, role: &str) -> String {
         self.token_as(role, &format!("user-{role}"))
     }

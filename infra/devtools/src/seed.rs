@@ -116,5 +116,106 @@ pub async fn seed(gateway: &Gateway, secret: &str) -> Result<Vec<String>, String
             _ => return Err(format!("demo tier {id} failed: {status} {body}")),
         }
     }
+    log.extend(seed_partners(gateway, secret).await?);
+    Ok(log)
+}
+
+fn day(offset: i64) -> String {
+    (chrono::Utc::now().date_naive() + chrono::Duration::days(offset)).format("%Y-%m-%d").to_string()
+}
+
+/// Demo partners across the subscription lifecycle (seed 003's dashboard mock-up),
+/// created through the API so each has a real history, stats and ledger. A partner
+/// whose email already exists is left alone, so seeding twice changes nothing.
+async fn seed_partners(gateway: &Gateway, secret: &str) -> Result<Vec<String>, String> {
+    let now = chrono::Utc::now().timestamp();
+    let manager = jwt::token_for("sales_manager", None, "demo-manager", now, 300, secret);
+    let rep = jwt::token_for("sales_rep", None, "demo-rep", now, 300, secret);
+    let gold_expiring = json!({"tier": "gold", "subscriptionStartDate": day(-346), "subscriptionEndDate": day(19), "autoRenewal": false});
+    let demos: Vec<(&str, &str, Vec<(&str, &str, Value)>)> = vec![
+        ("BuildPro CRM", "contact@buildpro.example.com", vec![("PATCH", "engagement-tier", gold_expiring)]),
+        (
+            "ContractorPro",
+            "billing@contractorpro.example.com",
+            vec![(
+                "PATCH",
+                "engagement-tier",
+                json!({"tier": "gold", "billingPeriod": "yearly", "subscriptionStartDate": day(-342), "subscriptionEndDate": day(23)}),
+            )],
+        ),
+        (
+            "TechFlow Solutions",
+            "ops@techflow.example.com",
+            vec![(
+                "PATCH",
+                "engagement-tier",
+                json!({"tier": "platinum", "subscriptionStartDate": day(-358), "subscriptionEndDate": day(7), "autoRenewal": false}),
+            )],
+        ),
+        (
+            "Summit Roofing",
+            "office@summitroofing.example.com",
+            vec![
+                ("PATCH", "engagement-tier", json!({"tier": "platinum"})),
+                ("PATCH", "engagement-tier", json!({"tier": "gold", "reason": "Budget review"})),
+            ],
+        ),
+        (
+            "Apex Builders",
+            "hello@apexbuilders.example.com",
+            vec![
+                ("PATCH", "engagement-tier", json!({"tier": "gold"})),
+                ("POST", "cancel", json!({"reason": "Moving to an in-house team"})),
+            ],
+        ),
+        (
+            "Northwind Supply",
+            "team@northwind.example.com",
+            vec![
+                ("PATCH", "engagement-tier", json!({"tier": "gold"})),
+                ("POST", "cancel", json!({"reason": "Payment dispute", "immediate": true})),
+            ],
+        ),
+        (
+            "Keystone Partners",
+            "info@keystone.example.com",
+            vec![("PATCH", "engagement-tier", json!({"tier": "gold", "trialDays": 14}))],
+        ),
+        ("Harbor Homes", "sales@harborhomes.example.com", vec![]),
+    ];
+    let mut log = Vec::new();
+    for (name, email, steps) in demos {
+        let body = json!({"companyName": name, "primaryEmail": email});
+        let (status, created) = call_json(gateway, "POST", "/api/admin/partners", Some(&rep), Some(body)).await;
+        match status {
+            201 => {}
+            409 => {
+                log.push(format!("demo partner {name}: exists"));
+                continue;
+            }
+            _ => return Err(format!("demo partner {name} failed: {status} {created}")),
+        }
+        let id = created["partnerId"].as_str().unwrap_or_default().to_string();
+        for (method, action, body) in steps {
+            let path = format!("/api/admin/partners/{id}/{action}");
+            let (status, out) = call_json(gateway, method, &path, Some(&manager), Some(body)).await;
+            if status != 200 {
+                return Err(format!("demo partner {name} {action} failed: {status} {out}"));
+            }
+        }
+        let note = json!({"note": format!("Intro call with {name}"), "nextAction": "Send the platinum comparison", "contactType": "call"});
+        let (status, out) =
+            call_json(gateway, "POST", &format!("/api/admin/partners/{id}/notes"), Some(&rep), Some(note)).await;
+        if status != 201 {
+            return Err(format!("demo note for {name} failed: {status} {out}"));
+        }
+        let take = json!({"salesRep": "demo-rep"});
+        let (status, out) =
+            call_json(gateway, "POST", &format!("/api/admin/partners/{id}/assign"), Some(&rep), Some(take)).await;
+        if status != 200 {
+            return Err(format!("demo assignment for {name} failed: {status} {out}"));
+        }
+        log.push(format!("demo partner {name}: created {id}"));
+    }
     Ok(log)
 }

@@ -672,3 +672,26 @@ async fn journey_notes_assignment_and_score_lists() {
     assert_eq!(upsell["items"][0]["partnerId"], id.as_str(), "{upsell}");
     assert_eq!(upsell["items"][0]["upsell"]["recommendedTier"], "platinum");
 }
+
+#[tokio::test]
+async fn the_demo_seed_fills_the_dashboard_and_is_idempotent() {
+    let app = TestApp::new().await;
+    let log = devtools::seed::seed(&app.gateway, app.secret()).await.expect("seed");
+    assert_eq!(log.iter().filter(|l| l.contains(": created prt_")).count(), 8, "{log:?}");
+    let once = app.snapshot().await;
+    let again = devtools::seed::seed(&app.gateway, app.secret()).await.expect("seed again");
+    assert!(again.iter().all(|l| !l.contains(": created prt_")), "{again:?}");
+    assert_eq!(app.snapshot().await, once);
+    let (_, expiring) = app.call("GET", "/api/admin/subscriptions?view=expiring", Some("admin"), None).await;
+    let names: Vec<&str> =
+        expiring["items"].as_array().unwrap().iter().map(|p| p["companyName"].as_str().unwrap()).collect();
+    assert_eq!(names, vec!["TechFlow Solutions", "BuildPro CRM", "ContractorPro"]);
+    let (_, winback) = app.call("GET", "/api/admin/partners/win-back", Some("admin"), None).await;
+    assert_eq!(winback["items"][0]["companyName"], "Northwind Supply");
+    let (_, risk) = app.call("GET", "/api/admin/partners/churn-risk", Some("admin"), None).await;
+    let mut risky: Vec<&str> =
+        risk["items"].as_array().unwrap().iter().map(|p| p["companyName"].as_str().unwrap()).collect();
+    risky.sort();
+    // Notice given (40) and renewal off with a week left (30); BuildPro's 19 days (25) is low.
+    assert_eq!(risky, vec!["Apex Builders", "TechFlow Solutions"]);
+}
