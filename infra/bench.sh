@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make bench`: DynamoDB calls per route, cold init and size of the tiers
-# bootstrap, raw DynamoDB Local latency, and a bounded loopback load of 1,000
+# `make bench`: DynamoDB calls per route, cold init and size of the function
+# bootstraps, partner list costs at 1,000 and 50,000 partners, raw DynamoDB Local latency, and a bounded loopback load of 1,000
 # concurrent users through the dev gateway. Runs on its own stack on free ports;
 # everything stops by itself. The report is also written to target/bench/report.md.
 set -euo pipefail
@@ -23,7 +23,7 @@ infra/stack.sh start "$STATE_DIR" "$DDB_PORT" "$SES_PORT"
 # A separate target dir keeps release artefacts from blocking debug builds.
 export CARGO_TARGET_DIR="$PWD/target/bench"
 echo "building release binaries (several minutes on 2 cores the first time)..." >&2
-cargo build -q --release -p tiers -p devtools
+cargo build -q --release -p tiers -p partners -p devtools
 BIN="$CARGO_TARGET_DIR/release"
 
 export TABLE_NAME=tierdesk-bench DYNAMODB_ENDPOINT="http://127.0.0.1:$DDB_PORT" TIERDESK_TEMPLATE="$PWD/template.yaml"
@@ -57,11 +57,18 @@ ulimit -n 16384 2>/dev/null || true
   echo
   "$BIN/bench" calls
   echo
+  echo "## partners: DynamoDB calls per route, and list/dashboard reads at 1,000 and 50,000 partners"
+  echo
+  "$BIN/bench" partners
+  echo
   echo "## tiers bootstrap: cold init (process start → first Runtime API poll, fake Runtime API on loopback, x86_64 release build)"
   echo
   "$BIN/bench" cold-init "$BIN/tiers"
-  if [[ -f target/lambda/tiers/bootstrap ]]; then
-    echo
-    echo "arm64 bootstrap from \`make build\`: $(du -h target/lambda/tiers/bootstrap | cut -f1)"
-  fi
+  "$BIN/bench" cold-init "$BIN/partners" | sed 's/^| tiers bootstrap/| partners bootstrap/'
+  for f in tiers partners; do
+    if [[ -f target/lambda/$f/bootstrap ]]; then
+      echo
+      echo "arm64 $f bootstrap from \`make build\`: $(du -h target/lambda/$f/bootstrap | cut -f1)"
+    fi
+  done
 } | tee "$CARGO_TARGET_DIR/report.md"

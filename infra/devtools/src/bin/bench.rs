@@ -5,6 +5,8 @@
 //!   bench cold-init BINARY          start → first Runtime API poll, peak RSS, size
 //!   bench load LABEL=URL...         1,000 concurrent users through each dev gateway
 //!   bench ddb-get                   raw DynamoDB Local GetItem latency
+//!   bench partners                  DynamoDB calls per partners route, and the
+//!                                   dashboard/list reads at 1,000 and 50,000 partners
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use devtools::gateway::{self, Gateway};
@@ -88,6 +90,162 @@ async fn bench_calls() -> Result<(), Error> {
     let (_, list) = calls_of(&gw, "GET", "/api/tiers", None, None).await;
     let (_, up) = calls_of(&gw, "POST", "/api/tiers/upgrade-price", None, Some(upgrade)).await;
     println!("\nWith 200 more tiers in the catalog: `GET /api/tiers` {list} call(s), `POST /api/tiers/upgrade-price` {up} call(s).");
+    Ok(())
+}
+
+/// Partners in varied states, planned by the domain exactly as the API would, for a
+/// backfill. Deterministic, so every run measures the same table.
+fn synthetic_partners(
+    from: usize,
+    to: usize,
+    tiers: &[tierdesk::domain::tier::Tier],
+) -> Vec<tierdesk::domain::partner::Partner> {
+    use tierdesk::domain::partner::NewPartner;
+    use tierdesk::domain::subscription::{
+        self, Cancellation, Catalog, TierChange, TransitionContext, Trigger, TriggerType,
+    };
+    let catalog = Catalog::new(tiers);
+    let today = chrono::Utc::now().date_naive();
+    let ctx = TransitionContext {
+        today,
+        at: tierdesk::clock::rfc3339(chrono::Utc::now()),
+        actor: "bench".into(),
+        request_id: None,
+        transition_id: "bench".into(),
+        movement_id: "bench".into(),
+        trigger: Trigger { trigger_type: TriggerType::Automated, sales_rep: None, promotion_id: None, reason: None },
+    };
+    (from..to)
+        .filter_map(|i| {
+            let new = NewPartner::parse(
+                &json!({"companyName": format!("Bench {i}"), "primaryEmail": format!("p{i}@bench.example.com")}),
+            )
+            .ok()?;
+            let mut p = subscription::plan_signup(&format!("prt_bench{i:08}"), new, catalog, &ctx).ok()?.after;
+            if i % 3 != 0 {
+                let end = today + chrono::Duration::days(1 + (i % 400) as i64);
+                let change = TierChange {
+                    tier: if i % 2 == 0 { "gold".into() } else { "platinum".into() },
+                    subscription_end_date: Some(end),
+                    auto_renewal: Some(i % 5 != 0),
+                    ..TierChange::default()
+                };
+                p = subscription::plan_tier_change(&p, &change, catalog, &ctx).ok()?.after;
+                if i % 7 == 0 {
+                    let cancel = Cancellation { reason: "bench".into(), immediate: i % 14 == 0, version: None };
+                    p = subscription::plan_cancel(&p, &cancel, catalog, &ctx).ok()?.after;
+                }
+            }
+            Some(p)
+        })
+        .collect()
+}
+
+async fn bench_partners() -> Result<(), Error> {
+    let (gw, secret) = gateway_from_env().await?;
+    let config = tierdesk::Config::from_env()?;
+    let store = tierdesk::store::Store::connect(&config).await;
+    let now = chrono::Utc::now().timestamp();
+    let admin = jwt::token_for("admin", None, "bench-admin", now, 3600, &secret);
+    let tok = Some(admin.as_str());
+
+    let email = format!("bench-{}@example.com", ulid::Ulid::new().to_string().to_lowercase());
+    let (_, created) = seed::call_json(
+        &gw,
+        "POST",
+        "/api/admin/partners",
+        tok,
+        Some(json!({"companyName": "Bench", "primaryEmail": email})),
+    )
+    .await;
+    let id = created["partnerId"].as_str().unwrap_or_default().to_string();
+    let p = format!("/api/admin/partners/{id}");
+    let cases: Vec<(&str, String, Option<Value>)> = vec![
+        ("GET", p.clone(), None),
+        ("PATCH", format!("{p}/engagement-tier?dryRun=true"), Some(json!({"tier": "gold"}))),
+        ("PATCH", format!("{p}/engagement-tier"), Some(json!({"tier": "gold"}))),
+        ("PATCH", format!("{p}/engagement-tier"), Some(json!({"tier": "platinum", "version": 2}))),
+        ("PATCH", p.clone(), Some(json!({"autoRenewal": false}))),
+        ("POST", format!("{p}/notes"), Some(json!({"note": "bench"}))),
+        ("POST", format!("{p}/assign"), Some(json!({"salesRep": "bench-rep"}))),
+        ("POST", format!("{p}/cancel"), Some(json!({"reason": "bench"}))),
+        ("GET", format!("{p}/history"), None),
+        ("GET", format!("{p}/journey"), None),
+    ];
+    println!("| route | status | DynamoDB calls |\n|---|---|---|");
+    let (status, calls) = {
+        let before = total_calls();
+        let email = format!("bench2-{}@example.com", ulid::Ulid::new().to_string().to_lowercase());
+        let (status, _) = seed::call_json(
+            &gw,
+            "POST",
+            "/api/admin/partners",
+            tok,
+            Some(json!({"companyName": "B", "primaryEmail": email})),
+        )
+        .await;
+        (status, total_calls() - before)
+    };
+    println!("| `POST /api/admin/partners` | {status} | {calls} |");
+    for (method, path, body) in cases {
+        let (status, calls) = calls_of(&gw, method, &path, tok, body).await;
+        println!("| `{method} {}` | {status} | {calls} |", path.replace(&id, "{partnerId}"));
+    }
+
+    let reads = [
+        "/api/admin/partners",
+        "/api/admin/partners?tier=gold",
+        "/api/admin/partners?status=cancelled",
+        "/api/admin/subscriptions?view=active",
+        "/api/admin/subscriptions?view=expiring&tier=gold",
+        "/api/admin/subscriptions?view=cancelled",
+        "/api/admin/subscriptions?view=history",
+        "/api/admin/subscriptions?view=active&format=csv&limit=1000",
+        "/api/admin/partners/churn-risk",
+        "/api/admin/partners/upsell-opportunities",
+        "/api/admin/partners/win-back",
+    ];
+    let tiers = store.active_catalog().await?;
+    let mut results: Vec<Vec<(u64, f64)>> = Vec::new();
+    let mut loaded = 0;
+    for target in [1_000usize, 50_000] {
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        let chunk = 500;
+        for start in (loaded..target).step_by(chunk) {
+            let batch = synthetic_partners(start, (start + chunk).min(target), &tiers);
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move { store.backfill_partners(&batch).await }));
+            if tasks.len() >= 8 {
+                for t in tasks.drain(..) {
+                    t.await??;
+                }
+            }
+        }
+        for t in tasks {
+            t.await??;
+        }
+        eprintln!("loaded {} partners in {:.0} s", target, started.elapsed().as_secs_f64());
+        loaded = target;
+        let mut row = Vec::new();
+        for path in reads {
+            let mut times = Vec::new();
+            let mut calls = 0;
+            for _ in 0..10 {
+                let t = Instant::now();
+                calls = calls_of(&gw, "GET", path, tok, None).await.1;
+                times.push(t.elapsed());
+            }
+            times.sort();
+            row.push((calls, percentile(&times, 0.5)));
+        }
+        results.push(row);
+    }
+    println!("\n| read (one page, default 50 rows) | calls @ 1,000 | calls @ 50,000 | p50 ms @ 1,000 | p50 ms @ 50,000 |\n|---|---|---|---|---|");
+    for (i, path) in reads.iter().enumerate() {
+        let (a, b) = (results[0][i], results[1][i]);
+        println!("| `GET {path}` | {} | {} | {:.1} | {:.1} |", a.0, b.0, a.1, b.1);
+    }
     Ok(())
 }
 
@@ -282,6 +440,7 @@ async fn main() -> Result<(), Error> {
         Some("cold-init") => bench_cold_init(args.get(1).ok_or("usage: bench cold-init BINARY")?).await,
         Some("load") if args.len() > 1 => bench_load(&args[1..]).await,
         Some("ddb-get") => bench_ddb_get().await,
+        Some("partners") => bench_partners().await,
         _ => Err("usage: bench calls | cold-init BINARY | load LABEL=BASE_URL... | ddb-get".into()),
     }
 }
