@@ -120,6 +120,9 @@ pub async fn seed(gateway: &Gateway, secret: &str) -> Result<Vec<String>, String
     Ok(log)
 }
 
+/// One admin call on a demo partner: method, action under its path, body.
+type DemoStep = (&'static str, &'static str, Value);
+
 fn day(offset: i64) -> String {
     (chrono::Utc::now().date_naive() + chrono::Duration::days(offset)).format("%Y-%m-%d").to_string()
 }
@@ -132,7 +135,7 @@ async fn seed_partners(gateway: &Gateway, secret: &str) -> Result<Vec<String>, S
     let manager = jwt::token_for("sales_manager", None, "demo-manager", now, 300, secret);
     let rep = jwt::token_for("sales_rep", None, "demo-rep", now, 300, secret);
     let gold_expiring = json!({"tier": "gold", "subscriptionStartDate": day(-346), "subscriptionEndDate": day(19), "autoRenewal": false});
-    let demos: Vec<(&str, &str, Vec<(&str, &str, Value)>)> = vec![
+    let demos: Vec<(&str, &str, Vec<DemoStep>)> = vec![
         ("BuildPro CRM", "contact@buildpro.example.com", vec![("PATCH", "engagement-tier", gold_expiring)]),
         (
             "ContractorPro",
