@@ -335,14 +335,23 @@ pub fn plan_tier_change(
     after.currency = to.currency.clone();
     after.cancellation_date = None;
     after.cancellation_reason = None;
-    if let Some(reason) = &change.reason {
-        after.subscription_notes = after.subscription_notes.clone().or(Some(reason.clone()));
-    }
 
     if is_paid(to) {
         let period = change.billing_period.or(partner.billing_period).unwrap_or(BillingPeriod::Monthly);
-        let start = change.subscription_start_date.unwrap_or(ctx.today);
-        let end = change.subscription_end_date.unwrap_or_else(|| add_months(start, default_term_months(to, period)));
+        let term = default_term_months(to, period);
+        // Renewing a running term on the same tier extends it from its end date;
+        // anything else starts a new term (today unless given).
+        let extends = match (partner.subscription_end_date, change.subscription_start_date) {
+            (Some(current_end), None)
+                if partner.engagement_tier == to.tier_id && !partner.subscription_status.is_lapsed() =>
+            {
+                Some(current_end)
+            }
+            _ => None,
+        };
+        let start =
+            change.subscription_start_date.or(extends.and(partner.subscription_start_date)).unwrap_or(ctx.today);
+        let end = change.subscription_end_date.unwrap_or_else(|| add_months(extends.unwrap_or(start), term));
         let mut errors = ValidationError::default();
         if end <= start {
             errors.fields.insert("subscriptionEndDate".into(), "must be after subscriptionStartDate".into());
@@ -1044,6 +1053,29 @@ mod tests {
         let gold = plan_tier_change(&signup(&tiers), &change("gold"), c, &ctx("2026-02-01")).unwrap().after;
         assert!(gold.auto_renewal);
         assert!(plan_expiration(&gold, c, &ctx("2030-01-01")).unwrap().is_none());
+    }
+
+    #[test]
+    fn renewing_the_same_tier_extends_the_term_from_its_end() {
+        let tiers = catalog();
+        let c = Catalog::new(&tiers);
+        let gold = plan_tier_change(&signup(&tiers), &change("gold"), c, &ctx("2026-02-01")).unwrap().after;
+        let renewed = plan_tier_change(&gold, &change("gold"), c, &ctx("2027-01-20")).unwrap();
+        assert_eq!(renewed.record.event, TransitionEvent::Renewal);
+        assert_eq!(renewed.after.subscription_start_date, Some(day("2026-02-01")));
+        assert_eq!(renewed.after.subscription_end_date, Some(day("2028-02-01")));
+        assert!(renewed.movement.is_none());
+        // After a lapse the same tier is a fresh term from today.
+        let lapsed = plan_cancel(
+            &gold,
+            &Cancellation { reason: "r".into(), immediate: true, version: None },
+            c,
+            &ctx("2026-03-01"),
+        )
+        .unwrap()
+        .after;
+        let back = plan_tier_change(&lapsed, &change("gold"), c, &ctx("2026-04-01")).unwrap().after;
+        assert_eq!(back.subscription_start_date, Some(day("2026-04-01")));
     }
 
     #[test]

@@ -234,7 +234,6 @@ impl Store {
         match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(failed) => Err(match failed {
-                ConditionFailed { index: 0, .. } if t.before.is_none() => SubscriptionError::DuplicateEmail,
                 ConditionFailed { index, .. } if index == email_index && t.before.is_none() => {
                     SubscriptionError::DuplicateEmail
                 }
@@ -345,6 +344,9 @@ impl Store {
             .set_index_name(q.index.map(str::to_string))
             .limit(page.limit as i32)
             .scan_index_forward(!q.newest_first)
+            // Base-table reads (a partner's own history) see the write just made;
+            // GSIs only offer eventual consistency.
+            .consistent_read(q.index.is_none())
             .set_exclusive_start_key(start)
             .expression_attribute_names("#pk", pk_attr)
             .expression_attribute_values(":pk", s(q.partition.clone()));
