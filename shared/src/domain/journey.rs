@@ -4,8 +4,8 @@
 
 use super::partner::{Partner, SalesNote, SubscriptionStatus};
 use super::scoring::Factor;
-use super::subscription::{is_paid, rescore, Catalog, TierTransition, TransitionEvent};
-use chrono::{Datelike, NaiveDate};
+use super::subscription::{is_paid, months_started, rescore, Catalog, TierTransition, TransitionEvent};
+use chrono::NaiveDate;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -86,19 +86,6 @@ pub struct NoteView {
     pub contact_type: String,
 }
 
-/// Whole months from `from` to `to`, a started month counting as one; 0 if `to`
-/// is not after `from`.
-fn months_between(from: NaiveDate, to: NaiveDate) -> i64 {
-    if to <= from {
-        return 0;
-    }
-    let mut months = i64::from(to.year() - from.year()) * 12 + i64::from(to.month()) - i64::from(from.month());
-    if to.day() > from.day() {
-        months += 1;
-    }
-    months.max(1)
-}
-
 fn divide_half_up(amount: i64, by: i64) -> i64 {
     if by <= 0 {
         return 0;
@@ -124,11 +111,11 @@ pub fn build(
     let running = !partner.subscription_status.is_lapsed();
     let remaining_commitment = match partner.subscription_end_date {
         Some(end) if partner.subscription_status != SubscriptionStatus::Expired => {
-            partner.mrr * months_between(today, end)
+            partner.mrr * months_started(today, end)
         }
         _ => 0,
     };
-    let paying_months = partner.first_paid_date.map_or(0, |first| months_between(first, today).max(1));
+    let paying_months = partner.first_paid_date.map_or(0, |first| months_started(first, today).max(1));
     CustomerJourney {
         user_id: partner.partner_id.clone(),
         partner_id: partner.partner_id.clone(),
@@ -195,10 +182,10 @@ mod tests {
 
     #[test]
     fn months_count_started_months() {
-        assert_eq!(months_between(day("2026-01-10"), day("2026-01-10")), 0);
-        assert_eq!(months_between(day("2026-01-10"), day("2026-01-11")), 1);
-        assert_eq!(months_between(day("2026-01-10"), day("2026-03-10")), 2);
-        assert_eq!(months_between(day("2026-01-10"), day("2026-03-11")), 3);
+        assert_eq!(months_started(day("2026-01-10"), day("2026-01-10")), 0);
+        assert_eq!(months_started(day("2026-01-10"), day("2026-01-11")), 1);
+        assert_eq!(months_started(day("2026-01-10"), day("2026-03-10")), 2);
+        assert_eq!(months_started(day("2026-01-10"), day("2026-03-11")), 3);
     }
 
     #[test]

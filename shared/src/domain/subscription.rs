@@ -298,13 +298,22 @@ fn add_months(date: NaiveDate, months: u32) -> NaiveDate {
     date.checked_add_months(Months::new(months)).unwrap_or(NaiveDate::MAX)
 }
 
-/// Whole months from `start` to `end`, a started month counting as one.
-fn term_months(start: NaiveDate, end: NaiveDate) -> i64 {
-    let mut months = i64::from(end.year() - start.year()) * 12 + i64::from(end.month()) - i64::from(start.month());
-    if end.day() > start.day() {
+/// Months from `from` to `to`, a started month counting as one; 0 if `to` is not
+/// after `from`.
+pub fn months_started(from: NaiveDate, to: NaiveDate) -> i64 {
+    if to <= from {
+        return 0;
+    }
+    let mut months = i64::from(to.year() - from.year()) * 12 + i64::from(to.month()) - i64::from(from.month());
+    if to.day() > from.day() {
         months += 1;
     }
     months.max(1)
+}
+
+/// A term lasts at least one month.
+fn term_months(start: NaiveDate, end: NaiveDate) -> i64 {
+    months_started(start, end).max(1)
 }
 
 /// The default term of a paid tier: its commitment, or one billing period.

@@ -15,7 +15,7 @@ use crate::http::cursor::{self, CursorKey};
 use crate::http::RequestError;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
@@ -219,6 +219,17 @@ impl Store {
         }
     }
 
+    /// A Put inside a transaction, with an optional condition.
+    pub(crate) fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .set_condition_expression(condition.map(str::to_string))
+            .build()
+            .map_err(build_err("Put"))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
     /// The item to write for `value` with its key attributes added.
     pub(crate) fn item<T: Serialize>(value: &T, keys: &[(&str, String)]) -> Result<Item, StoreError> {
         let mut item: Item = serde_dynamo::to_item(value)?;
@@ -227,6 +238,19 @@ impl Store {
         }
         Ok(item)
     }
+}
+
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub(crate) fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// Maps a request-builder error (a missing required field: a bug, not bad input).
+pub(crate) fn build_err(operation: &'static str) -> impl Fn(aws_sdk_dynamodb::error::BuildError) -> StoreError {
+    move |e| StoreError::Sdk { operation, source: Box::new(e) }
 }
 
 /// LastEvaluatedKey → opaque cursor. Only string key attributes exist in this table.

@@ -2,29 +2,17 @@
 //! the paged lists behind the dashboard (keys and their purpose are in `keys`).
 
 use super::keys::{self, GSI1, GSI2, GSI3, META};
-use super::{cursor_in, cursor_out, ConditionFailed, Item, Page, Store, StoreError};
+use super::{build_err, cursor_in, cursor_out, n, s, ConditionFailed, Item, Page, Store, StoreError};
 use crate::domain::audit::AuditEntry;
 use crate::domain::partner::{Partner, SalesNote};
 use crate::domain::subscription::{SubscriptionError, TierTransition, Transition};
 use crate::domain::validation::ValidationError;
 use crate::http::{PageRequest, RequestError};
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
-fn n(v: i64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn build_err(operation: &'static str) -> impl Fn(aws_sdk_dynamodb::error::BuildError) -> StoreError {
-    move |e| StoreError::Sdk { operation, source: Box::new(e) }
-}
 
 /// One index to page through: which GSI, which partition, an optional sort-key
 /// range, and the direction.
@@ -70,16 +58,6 @@ pub struct PartnerHistory {
 }
 
 impl Store {
-    fn put(&self, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .set_condition_expression(condition.map(str::to_string))
-            .build()
-            .map_err(build_err("Put"))?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
     /// The partner record and its two index copies, each with its own index keys.
     fn partner_items(p: &Partner) -> Result<[Item; 3], StoreError> {
         let id = &p.partner_id;

@@ -1,7 +1,7 @@
 //! Tier access patterns (keys and their purpose are in `keys`).
 
 use super::keys::{self, GSI1, META};
-use super::{cursor_in, cursor_out, ConditionFailed, Item, Page, Store, StoreError};
+use super::{build_err, cursor_in, cursor_out, s, ConditionFailed, Item, Page, Store, StoreError};
 use crate::domain::audit::AuditEntry;
 use crate::domain::tier::{Tier, TierError, TierStatus, TierUpdate};
 use crate::http::{PageRequest, RequestError};
@@ -27,10 +27,6 @@ struct PriceVersion<'a> {
     currency: &'a str,
     effective_from: &'a str,
     created_by: &'a str,
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
 }
 
 impl Store {
@@ -60,13 +56,7 @@ impl Store {
             &[("PK", keys::tier_pk(&tier.tier_id)), ("SK", keys::tier_price_sk(tier.price_version))],
         )?;
         // Price versions are immutable: a second write of the same version is a bug.
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .map_err(|e| StoreError::Sdk { operation: "Put", source: Box::new(e) })?;
-        Ok(TransactWriteItem::builder().put(put).build())
+        self.put(item, Some("attribute_not_exists(PK)"))
     }
 
     pub(crate) fn audit_put(&self, entry: &AuditEntry) -> Result<TransactWriteItem, StoreError> {
@@ -81,12 +71,7 @@ impl Store {
                 ("GSI2SK", keys::audit_sk(&entry.at, &entry.audit_id)),
             ],
         )?;
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .build()
-            .map_err(|e| StoreError::Sdk { operation: "Put", source: Box::new(e) })?;
-        Ok(TransactWriteItem::builder().put(put).build())
+        self.put(item, None)
     }
 
     pub async fn get_tier(&self, tier_id: &str) -> Result<Option<Tier>, StoreError> {
@@ -104,8 +89,7 @@ impl Store {
             keys_and_attrs = keys_and_attrs
                 .keys(HashMap::from([("PK".to_string(), s(keys::tier_pk(id))), ("SK".to_string(), s(META))]));
         }
-        let request =
-            keys_and_attrs.build().map_err(|e| StoreError::Sdk { operation: "BatchGetItem", source: Box::new(e) })?;
+        let request = keys_and_attrs.build().map_err(build_err("BatchGetItem"))?;
         let mut pending = HashMap::from([(self.table.clone(), request)]);
         let mut found: Vec<Tier> = Vec::new();
         // UnprocessedKeys only appear under throttling; retry them a bounded number of times.
@@ -208,7 +192,7 @@ impl Store {
             .set_item(Some(Self::tier_item(tier)?))
             .condition_expression("attribute_not_exists(PK)")
             .build()
-            .map_err(|e| StoreError::Sdk { operation: "Put", source: Box::new(e) })?;
+            .map_err(build_err("Put"))?;
         let items = vec![TransactWriteItem::builder().put(put).build(), self.price_put(tier)?, self.audit_put(audit)?];
         match self.transact(items).await? {
             Ok(()) => Ok(()),
@@ -228,7 +212,7 @@ impl Store {
             .expression_attribute_values(":expected", AttributeValue::N(update.before.version.to_string()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
-            .map_err(|e| StoreError::Sdk { operation: "Put", source: Box::new(e) })?;
+            .map_err(build_err("Put"))?;
         let mut items = vec![TransactWriteItem::builder().put(put).build(), self.audit_put(audit)?];
         if tier.price_version != update.before.price_version {
             items.push(self.price_put(tier)?);
@@ -243,7 +227,7 @@ impl Store {
                 .condition_expression("attribute_not_exists(PK) OR memberCount = :zero")
                 .expression_attribute_values(":zero", AttributeValue::N("0".into()))
                 .build()
-                .map_err(|e| StoreError::Sdk { operation: "ConditionCheck", source: Box::new(e) })?;
+                .map_err(build_err("ConditionCheck"))?;
             items.push(TransactWriteItem::builder().condition_check(check).build());
         }
         match self.transact(items).await? {
