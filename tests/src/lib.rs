@@ -112,6 +112,37 @@ impl TestApp {
         (status, headers, text)
     }
 
+    /// Makes one call as `role` and checks the answer against the role matrix: an
+    /// allowed call succeeds; a refused one is 401 (anonymous), 404 (a partner on the
+    /// admin surface) or 403 naming the permission, and writes nothing.
+    pub async fn assert_access(
+        &self,
+        method: &str,
+        path: &str,
+        role: Option<&str>,
+        body: Option<Value>,
+        allowed: bool,
+    ) {
+        let before = self.snapshot().await;
+        let (status, resp) = self.call(method, path, role, body).await;
+        let who = role.unwrap_or("anonymous");
+        if allowed {
+            assert!((200..300).contains(&status), "{who} {method} {path} should be allowed, got {status} {resp}");
+            return;
+        }
+        let expected = match role {
+            None => 401,
+            Some("partner") => 404,
+            Some(_) => 403,
+        };
+        assert_eq!(status, expected, "{who} {method} {path}: {resp}");
+        if expected == 403 {
+            assert_eq!(resp["error"]["code"], "forbidden", "{resp}");
+            assert!(resp["error"]["details"]["permission"].is_string(), "{resp}");
+        }
+        assert_eq!(self.snapshot().await, before, "{who} {method} {path} wrote something");
+    }
+
     /// Creates a partner as an admin and returns it.
     pub async fn create_partner(&self, company: &str) -> Value {
         let local: String = company.chars().filter(char::is_ascii_alphanumeric).collect();

@@ -19,7 +19,6 @@ use tierdesk::domain::subscription::{
     self, Cancellation, Catalog, EditContext, SubscriptionError, TierChange, TierTransition, Transition,
     TransitionContext, Trigger, TriggerType,
 };
-use tierdesk::domain::tier::Tier;
 use tierdesk::domain::validation::{parse, ValidationError};
 use tierdesk::http::csv::{Cell, CsvWriter};
 use tierdesk::http::identity::Identity;
@@ -611,9 +610,4 @@ async fn score_list(app: &Partners, ctx: &Ctx, req: &Request, op: Op) -> Result<
     };
     let partners: Page<Partner> = app.store.query_page(&q, &page).await?;
     json(StatusCode::OK, &Page { items: rows(partners.items, today), next_cursor: partners.next_cursor })
-}
-
-/// Tier lookups for callers outside this crate (the dev seed, tests).
-pub fn catalog_of(tiers: &[Tier]) -> Catalog<'_> {
-    Catalog::new(tiers)
 }

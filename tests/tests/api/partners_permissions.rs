@@ -72,23 +72,7 @@ async fn every_role_on_every_partners_route() {
             assert_eq!(status, 200, "{body}");
             let (method, path, body) = request(route.op, id, &case, role.unwrap_or("anonymous"));
             assert_eq!(method, route.method, "{:?}", route.op);
-            let before = app.snapshot().await;
-            let (status, resp) = app.call(method, &path, *role, body).await;
-            let who = role.unwrap_or("anonymous");
-            if allowed(route.op, *role) {
-                assert!((200..300).contains(&status), "{who} {method} {path} should be allowed, got {status} {resp}");
-            } else {
-                let expected = match *role {
-                    None => 401,
-                    Some("partner") => 404,
-                    Some(_) => 403,
-                };
-                assert_eq!(status, expected, "{who} {method} {path}: {resp}");
-                if expected == 403 {
-                    assert_eq!(resp["error"]["code"], "forbidden", "{resp}");
-                }
-                assert_eq!(app.snapshot().await, before, "{who} {method} {path} wrote something");
-            }
+            app.assert_access(method, &path, *role, body, allowed(route.op, *role)).await;
             cases += 1;
         }
     }
