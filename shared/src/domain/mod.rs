@@ -2,6 +2,7 @@
 //! unit-tested without the table.
 
 pub mod audit;
+pub mod billing;
 pub mod catalog;
 pub mod defaults;
 pub mod journey;

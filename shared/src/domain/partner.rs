@@ -109,11 +109,29 @@ pub struct Partner {
     pub churn_risk: ChurnRisk,
     pub upsell: Upsell,
     pub scored_on: NaiveDate,
+    /// `created` (epoch seconds) of the newest Stripe event applied to this
+    /// partner's subscription: an older event never rolls the state back.
+    #[serde(default)]
+    pub stripe_event_at: Option<i64>,
+    /// A self-service downgrade waiting for the end of the paid period.
+    #[serde(default)]
+    pub scheduled_change: Option<ScheduledChange>,
     pub version: u64,
     pub created_at: String,
     pub created_by: String,
     pub updated_at: String,
     pub updated_by: String,
+}
+
+/// A tier change agreed now that takes effect when the paid period ends (the
+/// default for self-service downgrades: the partner keeps what they paid for).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduledChange {
+    pub tier_id: String,
+    pub billing_period: BillingPeriod,
+    pub effective_date: NaiveDate,
+    pub requested_at: String,
 }
 
 impl Partner {

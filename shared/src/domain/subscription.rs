@@ -287,7 +287,7 @@ impl Cancellation {
     }
 }
 
-fn check_version(partner: &Partner, expected: Option<u64>) -> Result<(), SubscriptionError> {
+pub(super) fn check_version(partner: &Partner, expected: Option<u64>) -> Result<(), SubscriptionError> {
     match expected {
         Some(v) if v != partner.version => Err(SubscriptionError::VersionConflict { current: Some(partner.version) }),
         _ => Ok(()),
@@ -517,6 +517,8 @@ pub fn plan_signup(
         churn_risk: ChurnRisk::none(),
         upsell: Upsell::none(),
         scored_on: ctx.today,
+        stripe_event_at: None,
+        scheduled_change: None,
         version: 0,
         created_at: ctx.at.clone(),
         created_by: ctx.actor.clone(),
@@ -526,7 +528,7 @@ pub fn plan_signup(
     Ok(finish(None, partner, TransitionEvent::Signup, None, free, catalog, ctx))
 }
 
-fn clear_term(p: &mut Partner) {
+pub(super) fn clear_term(p: &mut Partner) {
     p.subscription_start_date = None;
     p.subscription_end_date = None;
     p.trial_end_date = None;
@@ -537,7 +539,7 @@ fn clear_term(p: &mut Partner) {
 }
 
 /// True when `after` would be the same subscription as `before`.
-fn same_subscription(before: &Partner, after: &Partner) -> bool {
+pub(super) fn same_subscription(before: &Partner, after: &Partner) -> bool {
     before.engagement_tier == after.engagement_tier
         && before.subscription_status == after.subscription_status
         && before.subscription_start_date == after.subscription_start_date
@@ -550,7 +552,7 @@ fn same_subscription(before: &Partner, after: &Partner) -> bool {
 
 /// Completes a transition: MRR, movement, history record, statistics, scores and
 /// the server-owned bookkeeping fields.
-fn finish(
+pub(super) fn finish(
     before: Option<&Partner>,
     mut after: Partner,
     event: TransitionEvent,
