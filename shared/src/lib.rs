@@ -1,11 +1,13 @@
 //! Tierdesk's domain crate: pure pricing and catalog logic (`domain`), the one
 //! DynamoDB adapter (`store`), and the plumbing every HTTP Lambda shares (`http`).
 
+pub mod billing;
 pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod mail;
 pub mod store;
 pub mod telemetry;
 

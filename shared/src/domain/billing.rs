@@ -80,6 +80,8 @@ pub struct PriceFacts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionFacts {
     pub subscription_id: String,
+    /// The subscription item carrying the price (what a plan change updates).
+    pub item_id: Option<String>,
     pub customer_id: String,
     pub status: StripeStatus,
     pub price: Option<PriceFacts>,
@@ -774,6 +776,7 @@ mod tests {
     fn sub(status: StripeStatus, start: &str, end: &str) -> SubscriptionFacts {
         SubscriptionFacts {
             subscription_id: "sub_1".into(),
+            item_id: Some("si_1".into()),
             customer_id: "cus_1".into(),
             status,
             price: Some(gold_price()),

@@ -9,6 +9,7 @@ pub mod journey;
 pub mod money;
 pub mod partner;
 pub mod permissions;
+pub mod renewal;
 pub mod revenue;
 pub mod scoring;
 pub mod subscription;

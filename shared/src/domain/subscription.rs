@@ -448,17 +448,18 @@ pub fn plan_cancel(
     Ok(finish(Some(partner), after, TransitionEvent::Cancel, from, to, catalog, ctx))
 }
 
-/// The end of a term that will not renew: the partner moves to the default tier
-/// as `expired`. `None` when the partner is not due (already free, still inside
-/// the term, or renewing), so the cron can call it blindly and repeatedly.
+/// The end of a term: the partner moves to the default tier as `expired`. A term
+/// that will not renew expires once its end date has passed; an auto-renewing one
+/// only when no payment has moved its end date within `grace_days` after it
+/// (`renewal::expiry_due`). `None` when the partner is not due (already free, still
+/// inside the term or the grace period), so the cron can call it blindly and repeatedly.
 pub fn plan_expiration(
     partner: &Partner,
     catalog: Catalog<'_>,
     ctx: &TransitionContext,
+    grace_days: u32,
 ) -> Result<Option<Transition>, SubscriptionError> {
-    let Some(end) = partner.subscription_end_date else { return Ok(None) };
-    let renewing = partner.auto_renewal && partner.subscription_status != SubscriptionStatus::Cancelled;
-    if end >= ctx.today || renewing {
+    if !super::renewal::expiry_due(partner, ctx.today, grace_days) {
         return Ok(None);
     }
     let from = catalog.any(&partner.engagement_tier);
@@ -1036,8 +1037,8 @@ mod tests {
             Err(SubscriptionError::AlreadyEnded(_))
         ));
         // Nothing is due inside the term; after it the partner expires to free.
-        assert!(plan_expiration(&cancelled, c, &ctx("2027-02-01")).unwrap().is_none());
-        let e = plan_expiration(&cancelled, c, &ctx("2027-02-02")).unwrap().unwrap();
+        assert!(plan_expiration(&cancelled, c, &ctx("2027-02-01"), 14).unwrap().is_none());
+        let e = plan_expiration(&cancelled, c, &ctx("2027-02-02"), 14).unwrap().unwrap();
         assert_eq!(
             (e.after.engagement_tier.as_str(), e.after.subscription_status),
             ("free", SubscriptionStatus::Expired)
@@ -1058,12 +1059,14 @@ mod tests {
     }
 
     #[test]
-    fn renewing_subscriptions_never_expire() {
+    fn renewing_subscriptions_expire_only_after_the_grace_period() {
         let tiers = catalog();
         let c = Catalog::new(&tiers);
         let gold = plan_tier_change(&signup(&tiers), &change("gold"), c, &ctx("2026-02-01")).unwrap().after;
         assert!(gold.auto_renewal);
-        assert!(plan_expiration(&gold, c, &ctx("2030-01-01")).unwrap().is_none());
+        // Ends 2027-02-01; 14 days of grace for the renewal payment.
+        assert!(plan_expiration(&gold, c, &ctx("2027-02-15"), 14).unwrap().is_none());
+        assert!(plan_expiration(&gold, c, &ctx("2027-02-16"), 14).unwrap().is_some());
     }
 
     #[test]

@@ -1,0 +1,139 @@
+//! Stripe objects (async-stripe types, API 2026-09-30) → the plain facts of
+//! `domain::billing`. Only this module knows where Stripe keeps things: the
+//! period on the subscription item, the subscription of an invoice under
+//! `parent.subscription_details`, the price of a line under `pricing`.
+
+use crate::domain::billing::{
+    parse_lookup_key, InvoiceFacts, InvoiceStatus, PriceFacts, StripeStatus, SubscriptionFacts,
+};
+use crate::domain::money::BillingPeriod;
+use chrono::{DateTime, NaiveDate};
+use std::collections::HashMap;
+use stripe_shared::{Invoice, Price, Subscription};
+
+/// Metadata key linking Stripe objects to a partner.
+pub const PARTNER_ID_KEY: &str = "partner_id";
+pub const TIER_ID_KEY: &str = "tier_id";
+
+pub fn date(ts: i64) -> Option<NaiveDate> {
+    DateTime::from_timestamp(ts, 0).map(|d| d.date_naive())
+}
+
+pub fn price_facts(price: &Price) -> Option<PriceFacts> {
+    let period = match price.recurring.as_ref()?.interval {
+        stripe_shared::RecurringInterval::Month => BillingPeriod::Monthly,
+        stripe_shared::RecurringInterval::Year => BillingPeriod::Yearly,
+        _ => return None,
+    };
+    let tier_id = price
+        .metadata
+        .get(TIER_ID_KEY)
+        .cloned()
+        .or_else(|| price.lookup_key.as_deref().and_then(parse_lookup_key).map(|(tier, _)| tier));
+    Some(PriceFacts {
+        price_id: price.id.as_str().to_string(),
+        unit_amount: price.unit_amount.unwrap_or(0),
+        currency: price.currency.to_string(),
+        period,
+        tier_id,
+    })
+}
+
+fn stripe_status(status: &stripe_shared::SubscriptionStatus) -> StripeStatus {
+    use stripe_shared::SubscriptionStatus as S;
+    match status {
+        S::Active => StripeStatus::Active,
+        S::Trialing => StripeStatus::Trialing,
+        S::PastDue => StripeStatus::PastDue,
+        S::Unpaid => StripeStatus::Unpaid,
+        S::Canceled => StripeStatus::Canceled,
+        S::Incomplete => StripeStatus::Incomplete,
+        S::IncompleteExpired => StripeStatus::IncompleteExpired,
+        _ => StripeStatus::Paused,
+    }
+}
+
+pub fn subscription_facts(sub: &Subscription) -> SubscriptionFacts {
+    let item = sub.items.data.first();
+    SubscriptionFacts {
+        subscription_id: sub.id.as_str().to_string(),
+        item_id: item.map(|i| i.id.as_str().to_string()),
+        customer_id: sub.customer.id().as_str().to_string(),
+        status: stripe_status(&sub.status),
+        price: item.and_then(|i| price_facts(&i.price)),
+        period_start: item.and_then(|i| date(i.current_period_start)),
+        period_end: item.and_then(|i| date(i.current_period_end)),
+        trial_end: sub.trial_end.and_then(date),
+        cancel_at_period_end: sub.cancel_at_period_end,
+        tier_hint: sub.metadata.get(TIER_ID_KEY).cloned(),
+    }
+}
+
+/// The partner a subscription names in its metadata.
+pub fn subscription_partner_hint(sub: &Subscription) -> Option<String> {
+    sub.metadata.get(PARTNER_ID_KEY).cloned()
+}
+
+/// An invoice's facts, and the id of its subscription line's price, which the
+/// caller resolves to `PriceFacts` (invoice lines carry only the id).
+pub fn invoice_facts(invoice: &Invoice) -> (InvoiceFacts, Option<String>) {
+    use stripe_shared::InvoiceStatus as S;
+    let subscription_parent = invoice.parent.as_ref().and_then(|p| p.subscription_details.as_ref());
+    let subscription_id = subscription_parent
+        .map(|d| d.subscription.id().as_str().to_string())
+        .or_else(|| invoice.subscription.as_ref().map(|s| s.id().as_str().to_string()));
+    // The subscription line: not a proration, not a one-off invoice item.
+    let line = invoice
+        .lines
+        .data
+        .iter()
+        .find(|l| {
+            l.parent.as_ref().and_then(|p| p.subscription_item_details.as_ref()).is_some_and(|d| !d.proration)
+        })
+        .or_else(|| invoice.lines.data.first());
+    let price_id = line
+        .and_then(|l| l.pricing.as_ref())
+        .and_then(|p| p.price_details.as_ref())
+        .map(|d| d.price.id().as_str().to_string());
+    let status = match invoice.status.as_ref() {
+        Some(S::Paid) => InvoiceStatus::Paid,
+        Some(S::Void) => InvoiceStatus::Void,
+        Some(S::Uncollectible) => InvoiceStatus::Uncollectible,
+        Some(S::Open) => InvoiceStatus::Open,
+        _ => InvoiceStatus::Draft,
+    };
+    let facts = InvoiceFacts {
+        invoice_id: invoice.id.as_ref().map(|i| i.as_str().to_string()).unwrap_or_default(),
+        number: invoice.number.clone(),
+        customer_id: invoice.customer.as_ref().map(|c| c.id().as_str().to_string()).unwrap_or_default(),
+        subscription_id,
+        amount_due: invoice.amount_due,
+        amount_paid: invoice.amount_paid,
+        currency: invoice.currency.to_string(),
+        status,
+        billing_reason: invoice.billing_reason.as_ref().map(|r| r.as_str().to_string()),
+        period_start: line.and_then(|l| date(l.period.start)),
+        period_end: line.and_then(|l| date(l.period.end)),
+        hosted_url: invoice.hosted_invoice_url.clone(),
+        pdf_url: invoice.invoice_pdf.clone(),
+        attempt_count: u32::try_from(invoice.attempt_count).unwrap_or(u32::MAX),
+        created: invoice.created,
+        next_attempt: invoice.next_payment_attempt.and_then(date),
+        price: None,
+    };
+    (facts, price_id)
+}
+
+/// The partner an invoice names: its own metadata, then its subscription's.
+pub fn invoice_partner_hint(invoice: &Invoice) -> Option<String> {
+    let own = invoice.metadata.as_ref().and_then(|m| m.get(PARTNER_ID_KEY)).cloned();
+    own.or_else(|| {
+        invoice
+            .parent
+            .as_ref()
+            .and_then(|p| p.subscription_details.as_ref())
+            .and_then(|d| d.metadata.as_ref())
+            .and_then(|m: &HashMap<String, String>| m.get(PARTNER_ID_KEY))
+            .cloned()
+    })
+}

@@ -1,0 +1,259 @@
+//! The outgoing side of Stripe: every call Tierdesk makes, through async-stripe,
+//! each with an idempotency key so a retried request never creates a second
+//! customer, session or charge.
+
+use super::config::StripeConfig;
+use super::facts::{self, PARTNER_ID_KEY, TIER_ID_KEY};
+use crate::domain::billing::{price_lookup_key, BillingError, PriceFacts, SubscriptionFacts};
+use crate::domain::money::BillingPeriod;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
+
+/// How a plan change is charged (Stripe's `proration_behavior`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proration {
+    /// Invoice and charge the prorated difference now (upgrades).
+    ChargeNow,
+    /// Credit the unused time on the next invoice (immediate downgrades).
+    CreditNext,
+    /// No proration: the new price applies from the next period (downgrades at
+    /// period end).
+    None,
+}
+
+/// A Checkout Session the partner is sent to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutSession {
+    pub id: String,
+    pub url: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct StripeGateway {
+    client: Client,
+    config: Arc<StripeConfig>,
+    /// Prices never change once created in Stripe, so they are cached per
+    /// process by id.
+    prices: Arc<Mutex<HashMap<String, PriceFacts>>>,
+}
+
+fn provider(e: StripeError) -> BillingError {
+    // Stripe's message can echo request data; keep the type of failure only.
+    let kind = match &e {
+        StripeError::Stripe(_, status) => format!("stripe answered {status}"),
+        StripeError::JSONDeserialize(_) => "unreadable answer".into(),
+        StripeError::ClientError(_) | StripeError::Timeout => "unreachable".into(),
+        StripeError::ConfigError(_) => "misconfigured".into(),
+    };
+    tracing::error!(error = %e, "stripe call failed");
+    BillingError::Provider(kind)
+}
+
+fn idempotent(key: &str) -> Result<RequestStrategy, BillingError> {
+    IdempotencyKey::new(key).map(RequestStrategy::Idempotent).map_err(|e| BillingError::Provider(e.to_string()))
+}
+
+impl StripeGateway {
+    pub fn new(config: StripeConfig) -> Result<Self, BillingError> {
+        let mut builder = ClientBuilder::new(config.api_key.clone());
+        if let Some(base) = &config.api_base {
+            builder = builder.url(base.clone());
+        }
+        let client = builder.build().map_err(provider)?;
+        Ok(Self { client, config: Arc::new(config), prices: Arc::default() })
+    }
+
+    pub fn config(&self) -> &StripeConfig {
+        &self.config
+    }
+
+    pub async fn create_customer(
+        &self,
+        partner_id: &str,
+        company: &str,
+        email: &str,
+        key: &str,
+    ) -> Result<String, BillingError> {
+        let customer = stripe_core::customer::CreateCustomer::new()
+            .email(email)
+            .name(company)
+            .metadata(HashMap::from([(PARTNER_ID_KEY.to_string(), partner_id.to_string())]))
+            .customize()
+            .request_strategy(idempotent(key)?)
+            .send(&self.client)
+            .await
+            .map_err(provider)?;
+        Ok(customer.id.as_str().to_string())
+    }
+
+    /// A price by id, through the cache.
+    pub async fn price(&self, price_id: &str) -> Result<PriceFacts, BillingError> {
+        if let Some(p) = self.prices.lock().unwrap_or_else(|p| p.into_inner()).get(price_id) {
+            return Ok(p.clone());
+        }
+        let price =
+            stripe_product::price::RetrievePrice::new(price_id).send(&self.client).await.map_err(provider)?;
+        let facts = facts::price_facts(&price)
+            .ok_or_else(|| BillingError::Provider(format!("price {price_id} is not a monthly or yearly price")))?;
+        self.prices.lock().unwrap_or_else(|p| p.into_inner()).insert(price_id.to_string(), facts.clone());
+        Ok(facts)
+    }
+
+    /// The Stripe price of a tier for a period: configured by id, or found by its
+    /// lookup key.
+    pub async fn price_for(&self, tier_id: &str, period: BillingPeriod) -> Result<PriceFacts, BillingError> {
+        if let Some(id) = self.config.price_ids.get(&(tier_id.to_string(), period)) {
+            let mut facts = self.price(id).await?;
+            facts.tier_id = Some(tier_id.to_string());
+            return Ok(facts);
+        }
+        let key = price_lookup_key(tier_id, period);
+        let list = stripe_product::price::ListPrice::new()
+            .lookup_keys(vec![key])
+            .active(true)
+            .send(&self.client)
+            .await
+            .map_err(provider)?;
+        let price = list.data.first().and_then(facts::price_facts).filter(|p| p.period == period);
+        let mut price = price.ok_or_else(|| BillingError::PriceNotConfigured {
+            tier: tier_id.to_string(),
+            period: period.as_str(),
+        })?;
+        price.tier_id = Some(tier_id.to_string());
+        self.prices.lock().unwrap_or_else(|p| p.into_inner()).insert(price.price_id.clone(), price.clone());
+        Ok(price)
+    }
+
+    pub async fn create_checkout(
+        &self,
+        customer_id: &str,
+        partner_id: &str,
+        price: &PriceFacts,
+        success_url: &str,
+        cancel_url: &str,
+        key: &str,
+    ) -> Result<CheckoutSession, BillingError> {
+        use stripe_checkout::checkout_session::{
+            CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionSubscriptionData,
+        };
+        let mut metadata = HashMap::from([(PARTNER_ID_KEY.to_string(), partner_id.to_string())]);
+        if let Some(tier) = &price.tier_id {
+            metadata.insert(TIER_ID_KEY.to_string(), tier.clone());
+        }
+        let mut line = CreateCheckoutSessionLineItems::new();
+        line.price = Some(price.price_id.clone());
+        line.quantity = Some(1);
+        let mut subscription_data = CreateCheckoutSessionSubscriptionData::new();
+        subscription_data.metadata = Some(metadata.clone());
+        let session = CreateCheckoutSession::new()
+            .mode(stripe_shared::CheckoutSessionMode::Subscription)
+            .customer(customer_id)
+            .client_reference_id(partner_id)
+            .line_items(vec![line])
+            .metadata(metadata)
+            .subscription_data(subscription_data)
+            .success_url(success_url)
+            .cancel_url(cancel_url)
+            .customize()
+            .request_strategy(idempotent(key)?)
+            .send(&self.client)
+            .await
+            .map_err(provider)?;
+        Ok(CheckoutSession { id: session.id.as_str().to_string(), url: session.url })
+    }
+
+    pub async fn subscription(&self, subscription_id: &str) -> Result<SubscriptionFacts, BillingError> {
+        let sub = stripe_billing::subscription::RetrieveSubscription::new(subscription_id)
+            .send(&self.client)
+            .await
+            .map_err(provider)?;
+        Ok(facts::subscription_facts(&sub))
+    }
+
+    /// The subscription with the partner's metadata, read straight from Stripe.
+    pub async fn subscription_partner(&self, subscription_id: &str) -> Result<Option<String>, BillingError> {
+        let sub = stripe_billing::subscription::RetrieveSubscription::new(subscription_id)
+            .send(&self.client)
+            .await
+            .map_err(provider)?;
+        Ok(facts::subscription_partner_hint(&sub))
+    }
+
+    /// Moves the subscription's item to `price`, charged as `proration` says.
+    /// Returns the subscription and the id of the invoice the change produced.
+    pub async fn change_price(
+        &self,
+        subscription: &SubscriptionFacts,
+        price: &PriceFacts,
+        proration: Proration,
+        key: &str,
+    ) -> Result<(SubscriptionFacts, Option<String>), BillingError> {
+        use stripe_billing::subscription::{
+            UpdateSubscription, UpdateSubscriptionItems, UpdateSubscriptionProrationBehavior as P,
+        };
+        let item_id =
+            subscription.item_id.clone().ok_or_else(|| BillingError::Provider("subscription has no item".into()))?;
+        let mut item = UpdateSubscriptionItems::new();
+        item.id = Some(item_id);
+        item.price = Some(price.price_id.clone());
+        let behavior = match proration {
+            Proration::ChargeNow => P::AlwaysInvoice,
+            Proration::CreditNext => P::CreateProrations,
+            Proration::None => P::None,
+        };
+        let mut update = UpdateSubscription::new(subscription.subscription_id.as_str())
+            .items(vec![item])
+            .proration_behavior(behavior);
+        if let Some(tier) = &price.tier_id {
+            update = update.metadata(HashMap::from([(TIER_ID_KEY.to_string(), tier.clone())]));
+        }
+        let sub = update.customize().request_strategy(idempotent(key)?).send(&self.client).await.map_err(provider)?;
+        let invoice = sub.latest_invoice.as_ref().and_then(|i| i.id().as_ref()).map(|id| id.as_str().to_string());
+        Ok((facts::subscription_facts(&sub), invoice))
+    }
+
+    pub async fn cancel_at_period_end(&self, subscription_id: &str, key: &str) -> Result<SubscriptionFacts, BillingError> {
+        let sub = stripe_billing::subscription::UpdateSubscription::new(subscription_id)
+            .cancel_at_period_end(true)
+            .customize()
+            .request_strategy(idempotent(key)?)
+            .send(&self.client)
+            .await
+            .map_err(provider)?;
+        Ok(facts::subscription_facts(&sub))
+    }
+
+    /// Voids every open invoice of the subscription, so nothing is charged after
+    /// a cancellation. Returns how many were voided.
+    pub async fn void_open_invoices(&self, subscription_id: &str, key: &str) -> Result<u32, BillingError> {
+        let open = stripe_billing::invoice::ListInvoice::new()
+            .subscription(subscription_id)
+            .status(stripe_shared::InvoiceStatus::Open)
+            .limit(100)
+            .send(&self.client)
+            .await
+            .map_err(provider)?;
+        let mut voided = 0;
+        for invoice in open.data {
+            let Some(id) = invoice.id else { continue };
+            stripe_billing::invoice::VoidInvoiceInvoice::new(id.clone())
+                .customize()
+                .request_strategy(idempotent(&format!("{key}-void-{}", id.as_str()))?)
+                .send(&self.client)
+                .await
+                .map_err(provider)?;
+            voided += 1;
+        }
+        Ok(voided)
+    }
+
+    /// The amount of an invoice (the proration charged by an upgrade).
+    pub async fn invoice_amount(&self, invoice_id: &str) -> Result<(i64, i64), BillingError> {
+        let invoice = stripe_billing::invoice::RetrieveInvoice::new(invoice_id)
+            .send(&self.client)
+            .await
+            .map_err(provider)?;
+        Ok((invoice.amount_due, invoice.amount_paid))
+    }
+}

@@ -1,0 +1,11 @@
+//! The Stripe adapter: configuration, the outgoing API calls (`gateway`), the
+//! translation of Stripe objects into domain facts (`facts`) and webhook
+//! signature verification (`webhook`).
+
+pub mod config;
+pub mod facts;
+pub mod gateway;
+pub mod webhook;
+
+pub use config::StripeConfig;
+pub use gateway::{CheckoutSession, Proration, StripeGateway};
