@@ -183,3 +183,40 @@ impl From<PartnerListError> for ApiError {
         }
     }
 }
+
+impl From<crate::domain::billing::BillingError> for ApiError {
+    fn from(e: crate::domain::billing::BillingError) -> Self {
+        use crate::domain::billing::BillingError as B;
+        let e = match e {
+            B::Invalid(v) => return v.into(),
+            B::Subscription(s) => return s.into(),
+            B::Store(s) => return s.into(),
+            other => other,
+        };
+        let message = e.to_string();
+        let (status, code) = match &e {
+            B::Invalid(_) | B::Subscription(_) | B::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            B::AlreadySubscribed => (StatusCode::CONFLICT, "already_subscribed"),
+            B::NoStripeSubscription => (StatusCode::CONFLICT, "no_stripe_subscription"),
+            B::WrongDirection(_) => {
+                return ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "wrong_direction", message)
+                    .with_details(json!({ "fields": { "tierId": "does not rank in this direction" } }))
+            }
+            B::PriceNotConfigured { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "price_not_configured"),
+            B::InvalidPromotionCode => {
+                return ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_promotion_code", message)
+                    .with_details(json!({
+                        "fields": { "promotionCode": "no active promotion has this code" },
+                        "reasons": [{ "code": "not_found", "message": "no promotion has this code" }]
+                    }))
+            }
+            B::IdempotencyKeyReused => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
+            B::IdempotencyInProgress => (StatusCode::CONFLICT, "request_in_progress"),
+            B::Provider(_) => {
+                return ApiError::new(StatusCode::BAD_GATEWAY, "payment_provider_error", "the payment provider failed; retry")
+            }
+            B::NotAPartner => (StatusCode::FORBIDDEN, "not_a_partner"),
+        };
+        ApiError::new(status, code, message)
+    }
+}

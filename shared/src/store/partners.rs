@@ -35,6 +35,26 @@ pub enum SortRange {
     Between(String, String),
 }
 
+/// Where the conditional items of a transition's transaction sit, to name the
+/// condition that failed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TransitionIndexes {
+    pub email: usize,
+    pub tier_check: usize,
+}
+
+impl TransitionIndexes {
+    pub(crate) fn failure(self, failed: ConditionFailed, signup: bool) -> SubscriptionError {
+        match failed {
+            ConditionFailed { index, .. } if index == self.email && signup => SubscriptionError::DuplicateEmail,
+            ConditionFailed { index, .. } if index == self.tier_check => {
+                ValidationError::single("tier", "no active tier with this id").into()
+            }
+            other => version_failure(other),
+        }
+    }
+}
+
 /// Lists served by the partner indexes.
 #[derive(Debug, Clone)]
 pub enum PartnerList {
@@ -109,7 +129,7 @@ impl Store {
 
     /// The partner's three items; the record itself conditional on the version the
     /// change was computed from (`None`: it must not exist yet).
-    fn partner_writes(&self, p: &Partner, expected: Option<u64>) -> Result<Vec<TransactWriteItem>, StoreError> {
+    pub(crate) fn partner_writes(&self, p: &Partner, expected: Option<u64>) -> Result<Vec<TransactWriteItem>, StoreError> {
         let [meta, view, signals] = Self::partner_items(p)?;
         let mut put = Put::builder().table_name(&self.table).set_item(Some(meta));
         put = match expected {
@@ -152,6 +172,19 @@ impl Store {
     /// the audit entry, a check that the target tier is still active, and for a
     /// signup the unique email claim.
     pub async fn apply_transition(&self, t: &Transition, audit: &AuditEntry) -> Result<(), SubscriptionError> {
+        let (items, at) = self.transition_items(t, audit)?;
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(failed) => Err(at.failure(failed, t.before.is_none())),
+        }
+    }
+
+    /// The items of a transition's transaction, and where the conditional ones sit.
+    pub(crate) fn transition_items(
+        &self,
+        t: &Transition,
+        audit: &AuditEntry,
+    ) -> Result<(Vec<TransactWriteItem>, TransitionIndexes), StoreError> {
         let p = &t.after;
         let mut items = self.partner_writes(p, t.before.as_ref().map(|b| b.version))?;
         let email_index = items.len();
@@ -172,22 +205,7 @@ impl Store {
         )?;
         items.push(self.put(event, Some("attribute_not_exists(PK)"))?);
         for (tier, delta) in &t.stats {
-            let mut expression = String::from("SET tierId = :tier, updatedAt = :at ADD ");
-            let mut update = Update::builder()
-                .table_name(&self.table)
-                .key("PK", s(keys::tier_stats_pk(tier)))
-                .key("SK", s(keys::STATS_CURRENT))
-                .expression_attribute_values(":tier", s(tier.clone()))
-                .expression_attribute_values(":at", s(record.timestamp.clone()));
-            for (i, (name, value)) in delta.fields().iter().enumerate() {
-                if i > 0 {
-                    expression.push_str(", ");
-                }
-                expression.push_str(&format!("{name} :d{i}"));
-                update = update.expression_attribute_values(format!(":d{i}"), n(*value));
-            }
-            let update = update.update_expression(expression).build().map_err(build_err("Update"))?;
-            items.push(TransactWriteItem::builder().update(update).build());
+            items.push(self.stats_update(tier, delta, &record.timestamp)?);
         }
         if let Some(m) = &t.movement {
             let item = Self::item(
@@ -208,19 +226,32 @@ impl Store {
             .build()
             .map_err(build_err("ConditionCheck"))?;
         items.push(TransactWriteItem::builder().condition_check(check).build());
+        Ok((items, TransitionIndexes { email: email_index, tier_check: tier_check_index }))
+    }
 
-        match self.transact(items).await? {
-            Ok(()) => Ok(()),
-            Err(failed) => Err(match failed {
-                ConditionFailed { index, .. } if index == email_index && t.before.is_none() => {
-                    SubscriptionError::DuplicateEmail
-                }
-                ConditionFailed { index, .. } if index == tier_check_index => {
-                    ValidationError::single("tier", "no active tier with this id").into()
-                }
-                other => version_failure(other),
-            }),
+    /// `ADD` of a partner's contribution to a tier's live statistics.
+    pub(crate) fn stats_update(
+        &self,
+        tier: &str,
+        delta: &crate::domain::revenue::TierCounts,
+        at: &str,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut expression = String::from("SET tierId = :tier, updatedAt = :at ADD ");
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key("PK", s(keys::tier_stats_pk(tier)))
+            .key("SK", s(keys::STATS_CURRENT))
+            .expression_attribute_values(":tier", s(tier))
+            .expression_attribute_values(":at", s(at));
+        for (i, (name, value)) in delta.fields().iter().enumerate() {
+            if i > 0 {
+                expression.push_str(", ");
+            }
+            expression.push_str(&format!("{name} :d{i}"));
+            update = update.expression_attribute_values(format!(":d{i}"), n(*value));
         }
+        let update = update.update_expression(expression).build().map_err(build_err("Update"))?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     /// Saves a change that is not a transition (profile, assignment, scores), with
@@ -424,7 +455,7 @@ impl Store {
     }
 }
 
-fn version_failure(failed: ConditionFailed) -> SubscriptionError {
+pub(crate) fn version_failure(failed: ConditionFailed) -> SubscriptionError {
     match failed {
         ConditionFailed { index: 0, old_item: None } => SubscriptionError::NotFound,
         ConditionFailed { index: 0, old_item: Some(old) } => {
