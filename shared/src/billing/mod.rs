@@ -5,6 +5,7 @@
 pub mod config;
 pub mod facts;
 pub mod gateway;
+pub mod notices;
 pub mod webhook;
 
 pub use config::StripeConfig;

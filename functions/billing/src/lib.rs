@@ -1,0 +1,529 @@
+//! The billing Lambda: a partner's self-service subscription through Stripe
+//! (subscribe with Checkout, upgrade and downgrade with proration, cancel at
+//! period end) and its subscription and invoices. The caller is always the
+//! partner named by its own token; there is no partner id in any path or body.
+//!
+//! Every change of the partner goes through the transition mechanism: Stripe is
+//! asked first (with an idempotency key), then its answer is planned and written
+//! in one transaction. The webhook later sees the same state and changes nothing.
+
+use chrono::NaiveDate;
+use http::{HeaderValue, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use tierdesk::billing::notices::email_for;
+use tierdesk::billing::{Proration, StripeConfig, StripeGateway};
+use tierdesk::clock::rfc3339;
+use tierdesk::domain::audit::AuditEntry;
+use tierdesk::domain::billing::{
+    check_plan_change, schedule_downgrade, sync_subscription, BillingChange, BillingError, BillingNotice,
+    CancelRequest, Effective, InvoiceRecord, PlanChangeRequest, SubscribeRequest,
+};
+use tierdesk::domain::money::BillingPeriod;
+use tierdesk::domain::partner::{Partner, ScheduledChange};
+use tierdesk::domain::subscription::{is_paid, Catalog, SubscriptionError, TransitionContext, Trigger, TriggerType};
+use tierdesk::domain::tier::Tier;
+use tierdesk::domain::validation::ValidationError;
+use tierdesk::http::request::json_body;
+use tierdesk::http::response::{error_response, to_json};
+use tierdesk::http::router::match_route;
+use tierdesk::http::{json, serve, Ctx, PageRequest, Route};
+use tierdesk::mail::{MailConfig, Mailer};
+use tierdesk::store::{BillingWrite, BillingWriteError, Page, RequestClaim, Store};
+use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Subscribe,
+    Upgrade,
+    Downgrade,
+    Cancel,
+    Subscription,
+    Invoices,
+}
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Op::Subscribe => "subscribe",
+            Op::Upgrade => "upgrade",
+            Op::Downgrade => "downgrade",
+            Op::Cancel => "cancel",
+            Op::Subscription => "subscription",
+            Op::Invoices => "invoices",
+        }
+    }
+}
+
+pub const ROUTES: &[Route<Op>] = &[
+    Route { method: "POST", path: "/api/billing/subscribe", op: Op::Subscribe },
+    Route { method: "PUT", path: "/api/billing/upgrade", op: Op::Upgrade },
+    Route { method: "PUT", path: "/api/billing/downgrade", op: Op::Downgrade },
+    Route { method: "DELETE", path: "/api/billing/cancel", op: Op::Cancel },
+    Route { method: "GET", path: "/api/billing/subscription", op: Op::Subscription },
+    Route { method: "GET", path: "/api/billing/invoices", op: Op::Invoices },
+];
+
+/// How long a request holding an Idempotency-Key may run before a repeat may
+/// take over (longer than the function's timeout).
+const IDEMPOTENCY_LEASE_SECS: i64 = 60;
+/// Attempts at writing a change when a webhook changed the partner meanwhile.
+const WRITE_ATTEMPTS: usize = 3;
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+pub struct Billing {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGen>,
+    pub config: Config,
+    pub stripe: StripeGateway,
+    pub mailer: Mailer,
+}
+
+impl Billing {
+    pub async fn connect(config: Config) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let store = Store::connect(&config).await;
+        let stripe = StripeGateway::new(StripeConfig::from_env().await?).map_err(|e| e.to_string())?;
+        let mailer = Mailer::connect(&MailConfig::from_env()?, store.clone()).await;
+        Ok(Self::new(store, config, stripe, mailer, Arc::new(SystemClock), Arc::new(UlidGen)))
+    }
+
+    pub fn new(
+        store: Store,
+        config: Config,
+        stripe: StripeGateway,
+        mailer: Mailer,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGen>,
+    ) -> Self {
+        Self { store, clock, ids, config, stripe, mailer }
+    }
+
+    fn today(&self) -> NaiveDate {
+        self.clock.now().date_naive()
+    }
+
+    fn transition_context(&self, ctx: &Ctx, partner_id: &str, reason: Option<String>) -> TransitionContext {
+        TransitionContext {
+            today: self.today(),
+            at: rfc3339(self.clock.now()),
+            actor: format!("partner:{partner_id}"),
+            request_id: Some(ctx.request_id.clone()),
+            transition_id: self.ids.new_id(),
+            movement_id: self.ids.new_id(),
+            trigger: Trigger { trigger_type: TriggerType::SelfService, sales_rep: None, promotion_id: None, reason },
+        }
+    }
+
+    fn audit(&self, ctx: &Ctx, action: &'static str, before: &Partner, after: &Partner) -> AuditEntry {
+        AuditEntry {
+            audit_id: self.ids.new_id(),
+            entity_type: "partner",
+            entity_id: after.partner_id.clone(),
+            action,
+            actor: format!("partner:{}", after.partner_id),
+            at: rfc3339(self.clock.now()),
+            request_id: ctx.request_id.clone(),
+            before: serde_json::to_value(before).ok(),
+            after: serde_json::to_value(after).ok(),
+        }
+    }
+
+    async fn notify(&self, notice: BillingNotice, after: &Partner, before: &Partner, catalog: &[Tier]) {
+        let email = email_for(notice, after, Some(before), None, Catalog::new(catalog));
+        if let Err(e) = self.mailer.send(&email, self.today()).await {
+            // The change stands; a lost confirmation is logged, never retried into a
+            // second charge.
+            tracing::error!(error = %e, kind = email.kind.as_str(), partner = after.partner_id, "billing email failed");
+        }
+    }
+}
+
+pub async fn handle(app: &Billing, req: Request) -> Response<Body> {
+    serve(req, |ctx, req| dispatch(app, ctx, req)).await
+}
+
+/// The partner the token names. Staff tokens have no billing of their own.
+fn caller(ctx: &Ctx) -> Result<String, ApiError> {
+    let who = ctx.identity.as_ref().ok_or(tierdesk::http::AuthError::Unauthenticated)?;
+    who.partner_id.clone().filter(|_| who.is_partner_only()).ok_or_else(|| BillingError::NotAPartner.into())
+}
+
+async fn dispatch(app: &Billing, ctx: Ctx, req: Request) -> Result<Response<Body>, ApiError> {
+    let (op, _) = match_route(ROUTES, req.method(), req.uri().path())?;
+    let partner_id = caller(&ctx)?;
+    match op {
+        Op::Subscription => subscription(app, &partner_id).await,
+        Op::Invoices => invoices(app, &req, &partner_id).await,
+        _ => idempotent(app, &ctx, &req, &partner_id, op).await,
+    }
+}
+
+/// Runs a changing request at most once per `Idempotency-Key`: a repeat with the
+/// same key and body gets the first answer; with another body, a 422.
+async fn idempotent(app: &Billing, ctx: &Ctx, req: &Request, partner_id: &str, op: Op) -> Result<Response<Body>, ApiError> {
+    let key = match req.headers().get("idempotency-key") {
+        None => None,
+        Some(v) => match v.to_str() {
+            Ok(k) if !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY && k.bytes().all(|b| b.is_ascii_graphic()) => {
+                Some(k.to_string())
+            }
+            _ => {
+                return Err(ValidationError::single(
+                    "Idempotency-Key",
+                    format!("must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"),
+                )
+                .into())
+            }
+        },
+    };
+    let Some(key) = key else { return run(app, ctx, req, partner_id, op, None).await };
+    let scope = format!("billing#{partner_id}#{}", op.name());
+    let body: &[u8] = match req.body() {
+        Body::Text(s) => s.as_bytes(),
+        Body::Binary(b) => b,
+        _ => b"",
+    };
+    let hash = format!("{:x}", Sha256::new_with_prefix(body).finalize());
+    let now = app.clock.now().timestamp();
+    match app.store.claim_request(&scope, &key, &hash, now, IDEMPOTENCY_LEASE_SECS).await? {
+        RequestClaim::Fresh => {}
+        RequestClaim::Replay { status, body } => {
+            let mut response = tierdesk::http::response::json_text(body);
+            *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            return Ok(response);
+        }
+        RequestClaim::InProgress => return Err(BillingError::IdempotencyInProgress.into()),
+        RequestClaim::Mismatch => return Err(BillingError::IdempotencyKeyReused.into()),
+    }
+    let response = match run(app, ctx, req, partner_id, op, Some(&key)).await {
+        Ok(r) => r,
+        Err(e) => error_response(&e, &ctx.request_id),
+    };
+    let status = response.status().as_u16();
+    if status >= 500 {
+        app.store.abandon_request(&scope, &key).await?;
+    } else {
+        let text = match response.body() {
+            Body::Text(s) => s.clone(),
+            _ => String::new(),
+        };
+        app.store.finish_request(&scope, &key, status, &text).await?;
+    }
+    Ok(response)
+}
+
+async fn run(
+    app: &Billing,
+    ctx: &Ctx,
+    req: &Request,
+    partner_id: &str,
+    op: Op,
+    key: Option<&str>,
+) -> Result<Response<Body>, ApiError> {
+    let limit = app.config.max_body_bytes;
+    // The Stripe idempotency key: the client's key when given (a repeat reaches
+    // Stripe with the same key), else this request's id.
+    let stripe_key = |action: &str| format!("{action}-{partner_id}-{}", key.unwrap_or(&ctx.request_id));
+    match op {
+        Op::Subscribe => subscribe(app, ctx, SubscribeRequest::parse(&json_body(req, limit)?)?, partner_id, &stripe_key("checkout")).await,
+        Op::Upgrade => change_plan(app, ctx, PlanChangeRequest::parse(&json_body(req, limit)?)?, partner_id, true, &stripe_key("upgrade")).await,
+        Op::Downgrade => change_plan(app, ctx, PlanChangeRequest::parse(&json_body(req, limit)?)?, partner_id, false, &stripe_key("downgrade")).await,
+        Op::Cancel => {
+            let body = match req.body() {
+                Body::Empty => serde_json::Value::Null,
+                Body::Text(s) if s.trim().is_empty() => serde_json::Value::Null,
+                _ => json_body(req, limit)?,
+            };
+            cancel(app, ctx, CancelRequest::parse(&body)?, partner_id, &stripe_key("cancel")).await
+        }
+        Op::Subscription | Op::Invoices => Err(ApiError::not_found("route")),
+    }
+}
+
+async fn load(app: &Billing, partner_id: &str) -> Result<Partner, ApiError> {
+    app.store.get_partner(partner_id).await?.ok_or_else(|| SubscriptionError::NotFound.into())
+}
+
+/// The partner's subscription as the partner sees it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SubscriptionView<'a> {
+    partner_id: &'a str,
+    tier_id: &'a str,
+    status: tierdesk::domain::partner::SubscriptionStatus,
+    billing_period: Option<BillingPeriod>,
+    price_per_period: i64,
+    currency: &'a str,
+    mrr: i64,
+    subscription_start_date: Option<NaiveDate>,
+    subscription_end_date: Option<NaiveDate>,
+    trial_end_date: Option<NaiveDate>,
+    auto_renewal: bool,
+    cancellation_date: Option<NaiveDate>,
+    scheduled_change: Option<&'a ScheduledChange>,
+    payment_status: Option<tierdesk::domain::partner::PaymentStatus>,
+    last_payment_date: Option<NaiveDate>,
+    last_payment_amount: Option<i64>,
+    payment_failures: u32,
+    total_paid: i64,
+    stripe_customer_id: Option<&'a str>,
+    stripe_subscription_id: Option<&'a str>,
+}
+
+fn view(p: &Partner) -> SubscriptionView<'_> {
+    SubscriptionView {
+        partner_id: &p.partner_id,
+        tier_id: &p.engagement_tier,
+        status: p.subscription_status,
+        billing_period: p.billing_period,
+        price_per_period: p.price_per_period,
+        currency: &p.currency,
+        mrr: p.mrr,
+        subscription_start_date: p.subscription_start_date,
+        subscription_end_date: p.subscription_end_date,
+        trial_end_date: p.trial_end_date,
+        auto_renewal: p.auto_renewal,
+        cancellation_date: p.cancellation_date,
+        scheduled_change: p.scheduled_change.as_ref(),
+        payment_status: p.payment_status,
+        last_payment_date: p.last_payment_date,
+        last_payment_amount: p.last_payment_amount,
+        payment_failures: p.payment_failures,
+        total_paid: p.total_paid,
+        stripe_customer_id: p.stripe_customer_id.as_deref(),
+        stripe_subscription_id: p.stripe_subscription_id.as_deref(),
+    }
+}
+
+async fn subscription(app: &Billing, partner_id: &str) -> Result<Response<Body>, ApiError> {
+    let partner = load(app, partner_id).await?;
+    json(StatusCode::OK, &view(&partner))
+}
+
+async fn invoices(app: &Billing, req: &Request, partner_id: &str) -> Result<Response<Body>, ApiError> {
+    let page = PageRequest::from_request(req, app.config.default_page_size, app.config.max_page_size)?;
+    let invoices: Page<InvoiceRecord> = app.store.query_page(&Store::invoices_query(partner_id), &page).await?;
+    json(StatusCode::OK, &invoices)
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CheckoutAnswer<'a> {
+    checkout_session_id: &'a str,
+    url: Option<&'a str>,
+    tier_id: &'a str,
+    billing_period: BillingPeriod,
+    amount: i64,
+    currency: &'a str,
+    stripe_customer_id: &'a str,
+}
+
+async fn subscribe(
+    app: &Billing,
+    ctx: &Ctx,
+    request: SubscribeRequest,
+    partner_id: &str,
+    stripe_key: &str,
+) -> Result<Response<Body>, ApiError> {
+    let mut partner = load(app, partner_id).await?;
+    if partner.on_paid_term() && !partner.subscription_status.is_lapsed() {
+        return Err(BillingError::AlreadySubscribed.into());
+    }
+    let catalog = app.store.active_catalog().await?;
+    let tier = Catalog::new(&catalog)
+        .active(&request.tier_id)
+        .filter(|t| is_paid(t))
+        .ok_or_else(|| ValidationError::single("tierId", "no active paid tier with this id"))?;
+    if request.promotion_code.is_some() {
+        // Promotions are not part of Tierdesk yet, so no code can be valid; the
+        // answer has the shape promotion validation will give (issue 6).
+        return Err(BillingError::InvalidPromotionCode.into());
+    }
+    let price = app.stripe.price_for(&tier.tier_id, request.billing_period).await?;
+    let customer = match partner.stripe_customer_id.clone() {
+        Some(c) => c,
+        None => {
+            let customer = app
+                .stripe
+                .create_customer(partner_id, &partner.company_name, &partner.primary_email, &format!("customer-{partner_id}"))
+                .await?;
+            let mut after = partner.clone();
+            after.stripe_customer_id = Some(customer.clone());
+            after.version += 1;
+            after.updated_at = rfc3339(app.clock.now());
+            after.updated_by = format!("partner:{partner_id}");
+            app.store.link_stripe_customer(&partner, &after, &app.audit(ctx, "partner.stripe_customer", &partner, &after)).await?;
+            partner = after;
+            customer
+        }
+    };
+    let config = app.stripe.config();
+    let session = app
+        .stripe
+        .create_checkout(
+            &customer,
+            partner_id,
+            &price,
+            request.success_url.as_deref().unwrap_or(&config.success_url),
+            request.cancel_url.as_deref().unwrap_or(&config.cancel_url),
+            stripe_key,
+        )
+        .await?;
+    json(
+        StatusCode::CREATED,
+        &CheckoutAnswer {
+            checkout_session_id: &session.id,
+            url: session.url.as_deref(),
+            tier_id: &tier.tier_id,
+            billing_period: request.billing_period,
+            amount: price.unit_amount,
+            currency: &price.currency,
+            stripe_customer_id: partner.stripe_customer_id.as_deref().unwrap_or(&customer),
+        },
+    )
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PlanChangeAnswer<'a> {
+    subscription: SubscriptionView<'a>,
+    effective: Effective,
+    /// The prorated difference invoiced now (upgrades), in cents.
+    proration_invoice: Option<ProrationInvoice>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProrationInvoice {
+    invoice_id: String,
+    amount_due: i64,
+    amount_paid: i64,
+}
+
+/// Writes a planned change, replanning from a fresh read when a webhook changed
+/// the partner in between. Returns the partner before and after.
+async fn write_change<F>(
+    app: &Billing,
+    ctx: &Ctx,
+    partner_id: &str,
+    action: &'static str,
+    mut plan: F,
+) -> Result<(Partner, Partner, Vec<Tier>), ApiError>
+where
+    F: FnMut(&Partner, &[Tier], &TransitionContext) -> Result<BillingChange, ApiError>,
+{
+    let mut last = None;
+    for _ in 0..WRITE_ATTEMPTS {
+        let partner = load(app, partner_id).await?;
+        let catalog = app.store.active_catalog().await?;
+        let tctx = app.transition_context(ctx, partner_id, None);
+        let change = plan(&partner, &catalog, &tctx)?;
+        let Some(after) = change.after().cloned() else { return Ok((partner.clone(), partner, catalog)) };
+        let audit = app.audit(ctx, action, &partner, &after);
+        match app.store.apply_billing(&BillingWrite { change: Some(&change), audit: Some(&audit), ..Default::default() }).await {
+            Ok(()) => return Ok((partner, after, catalog)),
+            Err(BillingWriteError::Stale) => last = Some(SubscriptionError::VersionConflict { current: None }),
+            Err(BillingWriteError::Subscription(e)) => return Err(e.into()),
+            Err(BillingWriteError::Store(e)) => return Err(e.into()),
+            Err(BillingWriteError::ClaimLost) => return Err(ApiError::not_found("claim")),
+        }
+    }
+    Err(last.unwrap_or(SubscriptionError::VersionConflict { current: None }).into())
+}
+
+/// Upgrades apply now and charge the prorated difference at once. Downgrades
+/// keep the paid tier until the period ends (the partner keeps what they paid
+/// for; Stripe bills the lower price from the next period, with no proration);
+/// `effective: "immediately"` instead moves now and credits the unused time on
+/// the next invoice.
+async fn change_plan(
+    app: &Billing,
+    ctx: &Ctx,
+    request: PlanChangeRequest,
+    partner_id: &str,
+    up: bool,
+    stripe_key: &str,
+) -> Result<Response<Body>, ApiError> {
+    let partner = load(app, partner_id).await?;
+    let catalog = app.store.active_catalog().await?;
+    let to = check_plan_change(&partner, &request, Catalog::new(&catalog), up)?.clone();
+    let period = request.billing_period.or(partner.billing_period).unwrap_or(BillingPeriod::Monthly);
+    let effective = if up { Effective::Immediately } else { request.effective.unwrap_or(Effective::PeriodEnd) };
+    let price = app.stripe.price_for(&to.tier_id, period).await?;
+    let subscription_id = partner.stripe_subscription_id.clone().ok_or(BillingError::NoStripeSubscription)?;
+    let current = app.stripe.subscription(&subscription_id).await?;
+    let proration = match (up, effective) {
+        (true, _) => Proration::ChargeNow,
+        (false, Effective::Immediately) => Proration::CreditNext,
+        (false, Effective::PeriodEnd) => Proration::None,
+    };
+    let (updated, invoice_id) = app.stripe.change_price(&current, &price, proration, stripe_key).await?;
+    let action = if up { "partner.upgrade" } else { "partner.downgrade" };
+    let (before, after, catalog) = write_change(app, ctx, partner_id, action, |p, tiers, tctx| {
+        if effective == Effective::PeriodEnd && !up {
+            let target = Catalog::new(tiers).active(&to.tier_id).ok_or(SubscriptionError::NotFound)?;
+            return Ok(schedule_downgrade(p, target, period, Catalog::new(tiers), tctx));
+        }
+        let mut p = p.clone();
+        p.scheduled_change = None;
+        Ok(sync_subscription(&p, &updated, Catalog::new(tiers), tctx)?)
+    })
+    .await?;
+    if up && after.engagement_tier != before.engagement_tier {
+        app.notify(BillingNotice::UpgradeConfirmation, &after, &before, &catalog).await;
+    }
+    let proration_invoice = match (up, invoice_id) {
+        (true, Some(id)) => {
+            let (amount_due, amount_paid) = app.stripe.invoice_amount(&id).await?;
+            Some(ProrationInvoice { invoice_id: id, amount_due, amount_paid })
+        }
+        _ => None,
+    };
+    let body = PlanChangeAnswer { subscription: view(&after), effective, proration_invoice };
+    Ok(tierdesk::http::response::json_text(to_json(&body)?))
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CancelAnswer<'a> {
+    subscription: SubscriptionView<'a>,
+    voided_invoices: u32,
+}
+
+/// Cancels at the end of the paid period and voids open invoices, so nothing is
+/// charged after a cancellation.
+async fn cancel(
+    app: &Billing,
+    ctx: &Ctx,
+    request: CancelRequest,
+    partner_id: &str,
+    stripe_key: &str,
+) -> Result<Response<Body>, ApiError> {
+    let partner = load(app, partner_id).await?;
+    let subscription_id = partner
+        .stripe_subscription_id
+        .clone()
+        .filter(|_| partner.on_paid_term() && !partner.subscription_status.is_lapsed())
+        .ok_or(BillingError::NoStripeSubscription)?;
+    if partner.subscription_status == tierdesk::domain::partner::SubscriptionStatus::Cancelled {
+        return Err(SubscriptionError::AlreadyEnded("cancelled").into());
+    }
+    let updated = app.stripe.cancel_at_period_end(&subscription_id, stripe_key).await?;
+    let voided = app.stripe.void_open_invoices(&subscription_id, stripe_key).await?;
+    let reason = request.reason.clone().unwrap_or_else(|| "cancelled by the partner".into());
+    let (before, after, catalog) = write_change(app, ctx, partner_id, "partner.cancel", |p, tiers, tctx| {
+        let mut p = p.clone();
+        p.cancellation_reason = Some(reason.clone());
+        let change = sync_subscription(&p, &updated, Catalog::new(tiers), tctx)?;
+        Ok(change)
+    })
+    .await?;
+    if after.subscription_status != before.subscription_status {
+        app.notify(BillingNotice::Cancelled, &after, &before, &catalog).await;
+    }
+    json(StatusCode::OK, &CancelAnswer { subscription: view(&after), voided_invoices: voided })
+}

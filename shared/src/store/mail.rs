@@ -1,0 +1,97 @@
+//! The per-recipient daily email quota: one counter item per recipient and day,
+//! claimed with a conditional `ADD`, so concurrent senders (cron runs, webhooks)
+//! can never send more than the cap between them.
+
+use super::{keys, n, s, Store, StoreError};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use chrono::{Days, NaiveDate, NaiveTime};
+
+/// How long a quota item outlives its day before DynamoDB's TTL removes it.
+const QUOTA_RETENTION_DAYS: u64 = 3;
+
+impl Store {
+    /// Takes one unit of `recipient`'s quota for `day`. `Ok(false)`: the cap is
+    /// reached (nothing changed). A cap of 0 refuses everything without a call.
+    pub async fn claim_mail_quota(&self, recipient: &str, day: NaiveDate, cap: u32) -> Result<bool, StoreError> {
+        if cap == 0 {
+            return Ok(false);
+        }
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("PK", s(keys::mail_quota_pk(&keys::mail_recipient_hash(recipient))))
+            .key("SK", s(keys::mail_quota_sk(day)))
+            .update_expression("ADD #sent :one SET #ttl = :ttl")
+            .condition_expression("attribute_not_exists(#sent) OR #sent < :cap")
+            .expression_attribute_names("#sent", "sent")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":cap", n(i64::from(cap)))
+            .expression_attribute_values(":ttl", n(quota_expiry(day)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
+                Ok(false)
+            }
+            Err(e) => Err(StoreError::sdk("UpdateItem", e)),
+        }
+    }
+
+    /// Gives back one unit claimed by `claim_mail_quota` (the send failed). Never
+    /// goes below zero; releasing when nothing was claimed is a no-op.
+    pub async fn release_mail_quota(&self, recipient: &str, day: NaiveDate) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("PK", s(keys::mail_quota_pk(&keys::mail_recipient_hash(recipient))))
+            .key("SK", s(keys::mail_quota_sk(day)))
+            .update_expression("ADD #sent :minus_one")
+            .condition_expression("#sent > :zero")
+            .expression_attribute_names("#sent", "sent")
+            .expression_attribute_values(":minus_one", n(-1))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
+                Ok(())
+            }
+            Err(e) => Err(StoreError::sdk("UpdateItem", e)),
+        }
+    }
+
+    /// Units of `recipient`'s quota used on `day` (strongly consistent).
+    pub async fn mail_quota_used(&self, recipient: &str, day: NaiveDate) -> Result<u32, StoreError> {
+        let item =
+            self.get(keys::mail_quota_pk(&keys::mail_recipient_hash(recipient)), &keys::mail_quota_sk(day)).await?;
+        Ok(item
+            .as_ref()
+            .and_then(|i| i.get("sent"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0))
+    }
+}
+
+/// Epoch seconds at which the quota item of `day` may be deleted: midnight UTC
+/// `QUOTA_RETENTION_DAYS` after the day.
+pub(crate) fn quota_expiry(day: NaiveDate) -> i64 {
+    day.checked_add_days(Days::new(QUOTA_RETENTION_DAYS)).unwrap_or(day).and_time(NaiveTime::MIN).and_utc().timestamp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quota_items_expire_three_days_after_their_day() {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
+        // 2026-11-24T00:00:00Z
+        assert_eq!(quota_expiry(day), 1_795_478_400);
+    }
+}
