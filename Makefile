@@ -11,14 +11,16 @@ STATE    ?= .stack
 ROLE     ?= admin
 PARTNER  ?=
 EVENT    ?= events/tiers-public-catalog.json
+# Optional: the function (crate name) the event must go to, e.g. FN=expiry-cron.
+FN       ?=
 # Lambda crates under functions/ that `make build` packages.
-FUNCTIONS ?= tiers partners
+FUNCTIONS ?= tiers partners expiry-cron
 export PORT DDB_PORT SES_PORT TABLE STATE
 
 .PHONY: help run stop test lint fmt build bench deploy token invoke
 
 help:
-	@echo "make run | stop | test | lint | build | bench | deploy | token ROLE=.. [PARTNER=..] | invoke EVENT=.."
+	@echo "make run | stop | test | lint | build | bench | deploy | token ROLE=.. [PARTNER=..] | invoke EVENT=.. [FN=..]"
 
 run: ## start emulators, create + seed the table, serve the API on 127.0.0.1:$(PORT)
 	@infra/run.sh
@@ -51,5 +53,6 @@ deploy: build ## needs AWS credentials; see README "Deployment"
 token: ## a dev token for ROLE (and PARTNER); the token is the last line
 	@cargo run -q -p devtools --bin devctl -- token $(ROLE) $(PARTNER)
 
-invoke: ## feed an events/*.json through its function in-process against the local table
-	@TABLE_NAME=$(TABLE) DYNAMODB_ENDPOINT=http://127.0.0.1:$(DDB_PORT) cargo run -q -p devtools --bin devctl -- invoke $(EVENT)
+invoke: ## feed an events/*.json through its function in-process against the local stack (FN=expiry-cron checks the target)
+	@TABLE_NAME=$(TABLE) DYNAMODB_ENDPOINT=http://127.0.0.1:$(DDB_PORT) SES_ENDPOINT=http://127.0.0.1:$(SES_PORT) \
+	  AWS_EC2_METADATA_DISABLED=true cargo run -q -p devtools --bin devctl -- invoke $(EVENT) $(FN)

@@ -55,7 +55,10 @@ Tierdesk is running (stop with: make stop)
   API            http://127.0.0.1:$PORT/api        (routes: infra/openapi.yaml)
   public catalog http://127.0.0.1:$PORT/api/tiers
   DynamoDB Local http://127.0.0.1:$DDB_PORT         table $TABLE
-  SES emulator   http://127.0.0.1:$SES_PORT/store   (sent mail; web viewer at /)
+  SES emulator   http://127.0.0.1:$SES_PORT/store   (sent mail as JSON)
+  mail viewer    http://127.0.0.1:$SES_PORT/        (sent mail in the browser)
+  expiry cron    curl -X POST 'http://127.0.0.1:$PORT/_local/cron/expiry-cron?date=$(date -u +%F)'
+                 (also runs daily at 06:15 UTC; make invoke FN=expiry-cron EVENT=events/expiry-cron.json)
   logs           $STATE/
 
 Dev tokens (12 h; send as "Authorization: Bearer <token>"):

@@ -2,6 +2,9 @@
 //! `template.yaml`) and its own gateway and signing secret, so tests never see each
 //! other's data and can run in parallel.
 
+pub mod ses;
+pub mod stripe;
+
 use aws_sdk_dynamodb::types::AttributeValue;
 use devtools::gateway::{self, Gateway};
 use devtools::{jwt, routes, seed};
@@ -37,6 +40,16 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn new() -> Self {
+        Self::build(None).await
+    }
+
+    /// A fresh app whose billing functions use `services` (a Stripe emulator of the
+    /// test's own, a clock that follows it).
+    pub async fn with_services(services: gateway::Services) -> Self {
+        Self::build(Some(services)).await
+    }
+
+    async fn build(services: Option<gateway::Services>) -> Self {
         let table = format!("t-{}", ulid::Ulid::new().to_string().to_lowercase());
         let config = Config::for_table(&table, Some(endpoint()));
         let store = Store::connect(&config).await;
@@ -45,7 +58,10 @@ impl TestApp {
             .expect("create test table");
         let secret = format!("test-secret-{table}");
         let routes = routes::from_template(&read_repo_file("template.yaml")).expect("template routes");
-        let handlers = gateway::handlers(&config).await;
+        let handlers = match &services {
+            Some(services) => gateway::handlers_with(store.clone(), &config, services).await,
+            None => gateway::handlers(&config).await,
+        };
         let gateway = Arc::new(Gateway::new(routes, &handlers, secret.clone()).expect("gateway"));
         Self { table, config, store, gateway, secret }
     }
@@ -337,7 +353,7 @@ impl TestApp {
     /// The same app, but its functions talk to DynamoDB through `fault`.
     pub async fn with_fault(&self, fault: FaultInjector) -> Arc<Gateway> {
         let store = Store::connect_with_interceptor(&self.config, fault).await;
-        let handlers = gateway::handlers_on(store, &self.config);
+        let handlers = gateway::handlers_on(store, &self.config).await;
         let routes = routes::from_template(&read_repo_file("template.yaml")).expect("template routes");
         Arc::new(Gateway::new(routes, &handlers, self.secret.clone()).expect("gateway"))
     }

@@ -163,7 +163,13 @@ async fn dispatch(app: &Billing, ctx: Ctx, req: Request) -> Result<Response<Body
 
 /// Runs a changing request at most once per `Idempotency-Key`: a repeat with the
 /// same key and body gets the first answer; with another body, a 422.
-async fn idempotent(app: &Billing, ctx: &Ctx, req: &Request, partner_id: &str, op: Op) -> Result<Response<Body>, ApiError> {
+async fn idempotent(
+    app: &Billing,
+    ctx: &Ctx,
+    req: &Request,
+    partner_id: &str,
+    op: Op,
+) -> Result<Response<Body>, ApiError> {
     let key = match req.headers().get("idempotency-key") {
         None => None,
         Some(v) => match v.to_str() {
@@ -229,9 +235,32 @@ async fn run(
     // Stripe with the same key), else this request's id.
     let stripe_key = |action: &str| format!("{action}-{partner_id}-{}", key.unwrap_or(&ctx.request_id));
     match op {
-        Op::Subscribe => subscribe(app, ctx, SubscribeRequest::parse(&json_body(req, limit)?)?, partner_id, &stripe_key("checkout")).await,
-        Op::Upgrade => change_plan(app, ctx, PlanChangeRequest::parse(&json_body(req, limit)?)?, partner_id, true, &stripe_key("upgrade")).await,
-        Op::Downgrade => change_plan(app, ctx, PlanChangeRequest::parse(&json_body(req, limit)?)?, partner_id, false, &stripe_key("downgrade")).await,
+        Op::Subscribe => {
+            subscribe(app, ctx, SubscribeRequest::parse(&json_body(req, limit)?)?, partner_id, &stripe_key("checkout"))
+                .await
+        }
+        Op::Upgrade => {
+            change_plan(
+                app,
+                ctx,
+                PlanChangeRequest::parse(&json_body(req, limit)?)?,
+                partner_id,
+                true,
+                &stripe_key("upgrade"),
+            )
+            .await
+        }
+        Op::Downgrade => {
+            change_plan(
+                app,
+                ctx,
+                PlanChangeRequest::parse(&json_body(req, limit)?)?,
+                partner_id,
+                false,
+                &stripe_key("downgrade"),
+            )
+            .await
+        }
         Op::Cancel => {
             let body = match req.body() {
                 Body::Empty => serde_json::Value::Null,
@@ -349,14 +378,21 @@ async fn subscribe(
         None => {
             let customer = app
                 .stripe
-                .create_customer(partner_id, &partner.company_name, &partner.primary_email, &format!("customer-{partner_id}"))
+                .create_customer(
+                    partner_id,
+                    &partner.company_name,
+                    &partner.primary_email,
+                    &format!("customer-{partner_id}"),
+                )
                 .await?;
             let mut after = partner.clone();
             after.stripe_customer_id = Some(customer.clone());
             after.version += 1;
             after.updated_at = rfc3339(app.clock.now());
             after.updated_by = format!("partner:{partner_id}");
-            app.store.link_stripe_customer(&partner, &after, &app.audit(ctx, "partner.stripe_customer", &partner, &after)).await?;
+            app.store
+                .link_stripe_customer(&partner, &after, &app.audit(ctx, "partner.stripe_customer", &partner, &after))
+                .await?;
             partner = after;
             customer
         }
@@ -424,7 +460,11 @@ where
         let change = plan(&partner, &catalog, &tctx)?;
         let Some(after) = change.after().cloned() else { return Ok((partner.clone(), partner, catalog)) };
         let audit = app.audit(ctx, action, &partner, &after);
-        match app.store.apply_billing(&BillingWrite { change: Some(&change), audit: Some(&audit), ..Default::default() }).await {
+        match app
+            .store
+            .apply_billing(&BillingWrite { change: Some(&change), audit: Some(&audit), ..Default::default() })
+            .await
+        {
             Ok(()) => return Ok((partner, after, catalog)),
             Err(BillingWriteError::Stale) => last = Some(SubscriptionError::VersionConflict { current: None }),
             Err(BillingWriteError::Subscription(e)) => return Err(e.into()),

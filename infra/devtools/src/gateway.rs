@@ -148,22 +148,105 @@ fn to_axum(response: Response<Body>) -> axum::response::Response {
     axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
+/// The outside services the billing functions talk to, built once.
+#[derive(Clone)]
+pub struct Services {
+    pub stripe: tierdesk::billing::StripeGateway,
+    pub mail: tierdesk::mail::MailConfig,
+    /// The billing functions' clock (tests let it follow their Stripe emulator).
+    pub clock: Arc<dyn tierdesk::Clock>,
+}
+
+impl Services {
+    /// From the environment (`STRIPE_API_BASE`, `SES_ENDPOINT`, …), falling back to
+    /// the local defaults when a variable is invalid, so the gateway still serves
+    /// every other route.
+    pub async fn from_env() -> Self {
+        let stripe = match tierdesk::billing::StripeConfig::from_env().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "stripe configuration invalid; using the local defaults");
+                tierdesk::billing::StripeConfig::local("http://127.0.0.1:12111")
+            }
+        };
+        let mail = tierdesk::mail::MailConfig::from_env().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "mail configuration invalid; using the local defaults");
+            tierdesk::mail::MailConfig::local("http://127.0.0.1:8005")
+        });
+        Self::new(stripe, mail)
+    }
+
+    pub fn new(stripe: tierdesk::billing::StripeConfig, mail: tierdesk::mail::MailConfig) -> Self {
+        // Building the client only fails on a malformed base URL, which `StripeConfig`
+        // never holds; fall back to the local emulator address regardless.
+        let gateway = tierdesk::billing::StripeGateway::new(stripe).or_else(|_| {
+            tierdesk::billing::StripeGateway::new(tierdesk::billing::StripeConfig::local("http://127.0.0.1:12111"))
+        });
+        match gateway {
+            Ok(stripe) => Self { stripe, mail, clock: Arc::new(tierdesk::SystemClock) },
+            Err(e) => panic!("the Stripe client cannot be built: {e}"),
+        }
+    }
+}
+
 /// Every function this gateway can host, keyed by its logical id in `template.yaml`.
 pub async fn handlers(config: &tierdesk::Config) -> HashMap<String, Handler> {
-    handlers_on(tierdesk::store::Store::connect(config).await, config)
+    handlers_on(tierdesk::store::Store::connect(config).await, config).await
 }
 
 /// As `handlers`, over a store the caller built (tests inject faults this way).
-pub fn handlers_on(store: tierdesk::store::Store, config: &tierdesk::Config) -> HashMap<String, Handler> {
+pub async fn handlers_on(store: tierdesk::store::Store, config: &tierdesk::Config) -> HashMap<String, Handler> {
+    handlers_with(store, config, &Services::from_env().await).await
+}
+
+/// As `handlers_on`, with the outside services given (tests point them at their
+/// own Stripe emulator).
+pub async fn handlers_with(
+    store: tierdesk::store::Store,
+    config: &tierdesk::Config,
+    services: &Services,
+) -> HashMap<String, Handler> {
+    let mailer = tierdesk::mail::Mailer::connect(&services.mail, store.clone()).await;
     let tiers_app = Arc::new(tiers::Tiers::with_store(store.clone(), config.clone()));
     let tiers_handler: Handler = Arc::new(move |req| {
         let app = tiers_app.clone();
         Box::pin(async move { tiers::handle(&app, req).await })
     });
-    let partners_app = Arc::new(partners::Partners::with_store(store, config.clone()));
+    let partners_app = Arc::new(partners::Partners::with_store(store.clone(), config.clone()));
     let partners_handler: Handler = Arc::new(move |req| {
         let app = partners_app.clone();
         Box::pin(async move { partners::handle(&app, req).await })
     });
-    HashMap::from([("TiersFunction".to_string(), tiers_handler), ("PartnersFunction".to_string(), partners_handler)])
+    let clock = services.clock.clone();
+    let ids: Arc<dyn tierdesk::IdGen> = Arc::new(tierdesk::UlidGen);
+    let billing_app = Arc::new(billing::Billing::new(
+        store.clone(),
+        config.clone(),
+        services.stripe.clone(),
+        mailer.clone(),
+        clock.clone(),
+        ids.clone(),
+    ));
+    let billing_handler: Handler = Arc::new(move |req| {
+        let app = billing_app.clone();
+        Box::pin(async move { billing::handle(&app, req).await })
+    });
+    let webhook_app = Arc::new(stripe_webhook::StripeWebhook::new(
+        store,
+        config.clone(),
+        services.stripe.clone(),
+        mailer,
+        clock,
+        ids,
+    ));
+    let webhook_handler: Handler = Arc::new(move |req| {
+        let app = webhook_app.clone();
+        Box::pin(async move { stripe_webhook::handle(&app, req).await })
+    });
+    HashMap::from([
+        ("TiersFunction".to_string(), tiers_handler),
+        ("PartnersFunction".to_string(), partners_handler),
+        ("BillingFunction".to_string(), billing_handler),
+        ("StripeWebhookFunction".to_string(), webhook_handler),
+    ])
 }

@@ -222,3 +222,68 @@ async fn seed_partners(gateway: &Gateway, secret: &str) -> Result<Vec<String>, S
     }
     Ok(log)
 }
+
+/// Demo partners whose terms have already ended, for the expiry cron: with the seed
+/// above, a cron run today sends 30-day notices (BuildPro CRM, ContractorPro), an
+/// urgent one (TechFlow Solutions) and expires Lapsed Lumber; Riverside Realty renews
+/// automatically and is still inside its grace period.
+///
+/// The API refuses end dates in the past, so these go through a partners function whose
+/// clock is set back 40 days, as if they had been entered then: each has a real history.
+/// Idempotent like `seed`.
+pub async fn seed_lapsed(
+    config: &tierdesk::Config,
+    routes: Vec<crate::routes::TemplateRoute>,
+    secret: &str,
+) -> Result<Vec<String>, String> {
+    use std::sync::Arc;
+    let real_now = chrono::Utc::now();
+    let back = real_now - chrono::Duration::days(40);
+    let store = tierdesk::store::Store::connect(config).await;
+    let clock = Arc::new(tierdesk::clock::FixedClock::new(back));
+    let app = Arc::new(partners::Partners::new(store, config.clone(), clock, Arc::new(tierdesk::UlidGen)));
+    let handler: crate::gateway::Handler = Arc::new(move |req| {
+        let app = app.clone();
+        Box::pin(async move { partners::handle(&app, req).await })
+    });
+    let function = "PartnersFunction".to_string();
+    let routes = routes.into_iter().filter(|r| r.function == function).collect();
+    let handlers = std::collections::HashMap::from([(function, handler)]);
+    let gateway = Gateway::new(routes, &handlers, secret.to_string())?;
+
+    let rep = jwt::token_for("sales_rep", None, "demo-rep", real_now.timestamp(), 300, secret);
+    let manager = jwt::token_for("sales_manager", None, "demo-manager", real_now.timestamp(), 300, secret);
+    let demos = [
+        (
+            "Lapsed Lumber",
+            "accounts@lapsedlumber.example.com",
+            json!({"tier": "gold", "subscriptionStartDate": day(-40), "subscriptionEndDate": day(-1), "autoRenewal": false}),
+        ),
+        (
+            "Riverside Realty",
+            "billing@riversiderealty.example.com",
+            json!({"tier": "gold", "subscriptionStartDate": day(-40), "subscriptionEndDate": day(-3), "autoRenewal": true}),
+        ),
+    ];
+    let mut log = Vec::new();
+    for (name, email, term) in demos {
+        let body = json!({"companyName": name, "primaryEmail": email, "assignedSalesRep": "demo-rep"});
+        let (status, created) = call_json(&gateway, "POST", "/api/admin/partners", Some(&rep), Some(body)).await;
+        match status {
+            201 => {}
+            409 => {
+                log.push(format!("demo partner {name}: exists"));
+                continue;
+            }
+            _ => return Err(format!("demo partner {name} failed: {status} {created}")),
+        }
+        let id = created["partnerId"].as_str().unwrap_or_default().to_string();
+        let path = format!("/api/admin/partners/{id}/engagement-tier");
+        let (status, out) = call_json(&gateway, "PATCH", &path, Some(&manager), Some(term)).await;
+        if status != 200 {
+            return Err(format!("demo partner {name} term failed: {status} {out}"));
+        }
+        log.push(format!("demo partner {name}: created {id}"));
+    }
+    Ok(log)
+}

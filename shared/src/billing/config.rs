@@ -97,7 +97,8 @@ fn parse_price_ids(raw: &str) -> Result<BTreeMap<(String, BillingPeriod), String
     let invalid = |reason: String| ConfigError::Invalid { name: "STRIPE_PRICE_IDS", reason };
     let mut out = BTreeMap::new();
     for entry in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (key, price) = entry.split_once('=').ok_or_else(|| invalid(format!("'{entry}' is not tier:period=price")))?;
+        let (key, price) =
+            entry.split_once('=').ok_or_else(|| invalid(format!("'{entry}' is not tier:period=price")))?;
         let (tier, period) = key.split_once(':').ok_or_else(|| invalid(format!("'{key}' is not tier:period")))?;
         let period = BillingPeriod::parse(&serde_json::Value::String(period.to_string()))
             .map_err(|e| invalid(format!("'{key}': {e}")))?;

@@ -14,6 +14,7 @@ use stripe_shared::{Invoice, Price, Subscription};
 /// Metadata key linking Stripe objects to a partner.
 pub const PARTNER_ID_KEY: &str = "partner_id";
 pub const TIER_ID_KEY: &str = "tier_id";
+pub const SCHEDULED_TIER_ID_KEY: &str = "scheduled_tier_id";
 
 pub fn date(ts: i64) -> Option<NaiveDate> {
     DateTime::from_timestamp(ts, 0).map(|d| d.date_naive())
@@ -66,6 +67,7 @@ pub fn subscription_facts(sub: &Subscription) -> SubscriptionFacts {
         trial_end: sub.trial_end.and_then(date),
         cancel_at_period_end: sub.cancel_at_period_end,
         tier_hint: sub.metadata.get(TIER_ID_KEY).cloned(),
+        scheduled_tier: sub.metadata.get(SCHEDULED_TIER_ID_KEY).cloned().filter(|t| !t.is_empty()),
     }
 }
 
@@ -87,9 +89,7 @@ pub fn invoice_facts(invoice: &Invoice) -> (InvoiceFacts, Option<String>) {
         .lines
         .data
         .iter()
-        .find(|l| {
-            l.parent.as_ref().and_then(|p| p.subscription_item_details.as_ref()).is_some_and(|d| !d.proration)
-        })
+        .find(|l| l.parent.as_ref().and_then(|p| p.subscription_item_details.as_ref()).is_some_and(|d| !d.proration))
         .or_else(|| invoice.lines.data.first());
     let price_id = line
         .and_then(|l| l.pricing.as_ref())

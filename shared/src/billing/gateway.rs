@@ -3,7 +3,7 @@
 //! customer, session or charge.
 
 use super::config::StripeConfig;
-use super::facts::{self, PARTNER_ID_KEY, TIER_ID_KEY};
+use super::facts::{self, PARTNER_ID_KEY, SCHEDULED_TIER_ID_KEY, TIER_ID_KEY};
 use crate::domain::billing::{price_lookup_key, BillingError, PriceFacts, SubscriptionFacts};
 use crate::domain::money::BillingPeriod;
 use std::collections::HashMap;
@@ -92,8 +92,7 @@ impl StripeGateway {
         if let Some(p) = self.prices.lock().unwrap_or_else(|p| p.into_inner()).get(price_id) {
             return Ok(p.clone());
         }
-        let price =
-            stripe_product::price::RetrievePrice::new(price_id).send(&self.client).await.map_err(provider)?;
+        let price = stripe_product::price::RetrievePrice::new(price_id).send(&self.client).await.map_err(provider)?;
         let facts = facts::price_facts(&price)
             .ok_or_else(|| BillingError::Provider(format!("price {price_id} is not a monthly or yearly price")))?;
         self.prices.lock().unwrap_or_else(|p| p.into_inner()).insert(price_id.to_string(), facts.clone());
@@ -116,10 +115,8 @@ impl StripeGateway {
             .await
             .map_err(provider)?;
         let price = list.data.first().and_then(facts::price_facts).filter(|p| p.period == period);
-        let mut price = price.ok_or_else(|| BillingError::PriceNotConfigured {
-            tier: tier_id.to_string(),
-            period: period.as_str(),
-        })?;
+        let mut price = price
+            .ok_or_else(|| BillingError::PriceNotConfigured { tier: tier_id.to_string(), period: period.as_str() })?;
         price.tier_id = Some(tier_id.to_string());
         self.prices.lock().unwrap_or_else(|p| p.into_inner()).insert(price.price_id.clone(), price.clone());
         Ok(price)
@@ -206,14 +203,27 @@ impl StripeGateway {
             .items(vec![item])
             .proration_behavior(behavior);
         if let Some(tier) = &price.tier_id {
-            update = update.metadata(HashMap::from([(TIER_ID_KEY.to_string(), tier.clone())]));
+            // A change billed from the next period is only scheduled: the webhook
+            // must not move the tier when Stripe reports the new price.
+            let metadata = match proration {
+                Proration::None => HashMap::from([(SCHEDULED_TIER_ID_KEY.to_string(), tier.clone())]),
+                _ => HashMap::from([
+                    (TIER_ID_KEY.to_string(), tier.clone()),
+                    (SCHEDULED_TIER_ID_KEY.to_string(), String::new()),
+                ]),
+            };
+            update = update.metadata(metadata);
         }
         let sub = update.customize().request_strategy(idempotent(key)?).send(&self.client).await.map_err(provider)?;
         let invoice = sub.latest_invoice.as_ref().and_then(|i| i.id().as_ref()).map(|id| id.as_str().to_string());
         Ok((facts::subscription_facts(&sub), invoice))
     }
 
-    pub async fn cancel_at_period_end(&self, subscription_id: &str, key: &str) -> Result<SubscriptionFacts, BillingError> {
+    pub async fn cancel_at_period_end(
+        &self,
+        subscription_id: &str,
+        key: &str,
+    ) -> Result<SubscriptionFacts, BillingError> {
         let sub = stripe_billing::subscription::UpdateSubscription::new(subscription_id)
             .cancel_at_period_end(true)
             .customize()
@@ -250,10 +260,57 @@ impl StripeGateway {
 
     /// The amount of an invoice (the proration charged by an upgrade).
     pub async fn invoice_amount(&self, invoice_id: &str) -> Result<(i64, i64), BillingError> {
-        let invoice = stripe_billing::invoice::RetrieveInvoice::new(invoice_id)
+        let invoice =
+            stripe_billing::invoice::RetrieveInvoice::new(invoice_id).send(&self.client).await.map_err(provider)?;
+        Ok((invoice.amount_due, invoice.amount_paid))
+    }
+
+    /// Makes sure Stripe has a price for the tier and period at `amount` (the
+    /// catalog's price), creating the product and price when missing. Used to
+    /// set up a Stripe account (and the local emulator) from the tier catalog.
+    pub async fn ensure_price(
+        &self,
+        tier_id: &str,
+        tier_name: &str,
+        period: BillingPeriod,
+        amount: i64,
+        currency: &str,
+    ) -> Result<PriceFacts, BillingError> {
+        if let Ok(existing) = self.price_for(tier_id, period).await {
+            if existing.unit_amount == amount {
+                return Ok(existing);
+            }
+        }
+        use stripe_product::price::{CreatePrice, CreatePriceRecurring, CreatePriceRecurringInterval};
+        let metadata = HashMap::from([(TIER_ID_KEY.to_string(), tier_id.to_string())]);
+        let product = stripe_product::product::CreateProduct::new(format!("Tierdesk {tier_name}"))
+            .metadata(metadata.clone())
+            .customize()
+            .request_strategy(idempotent(&format!("product-{tier_id}"))?)
             .send(&self.client)
             .await
             .map_err(provider)?;
-        Ok((invoice.amount_due, invoice.amount_paid))
+        let interval = match period {
+            BillingPeriod::Monthly => CreatePriceRecurringInterval::Month,
+            BillingPeriod::Yearly => CreatePriceRecurringInterval::Year,
+        };
+        let currency: stripe_types::Currency =
+            currency.parse().map_err(|_| BillingError::Provider(format!("unknown currency {currency}")))?;
+        let price = CreatePrice::new(currency)
+            .product(product.id.as_str())
+            .unit_amount(amount)
+            .recurring(CreatePriceRecurring::new(interval))
+            .lookup_key(price_lookup_key(tier_id, period))
+            .transfer_lookup_key(true)
+            .metadata(metadata)
+            .customize()
+            .request_strategy(idempotent(&format!("price-{tier_id}-{}-{amount}", period.as_str()))?)
+            .send(&self.client)
+            .await
+            .map_err(provider)?;
+        let facts = facts::price_facts(&price)
+            .ok_or_else(|| BillingError::Provider("the created price is not recurring".into()))?;
+        self.prices.lock().unwrap_or_else(|p| p.into_inner()).insert(facts.price_id.clone(), facts.clone());
+        Ok(facts)
     }
 }

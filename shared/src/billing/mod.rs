@@ -10,3 +10,6 @@ pub mod webhook;
 
 pub use config::StripeConfig;
 pub use gateway::{CheckoutSession, Proration, StripeGateway};
+
+/// Stripe's object and event types, for the functions that match on them.
+pub use {stripe_shared, stripe_webhook};

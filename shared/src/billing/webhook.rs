@@ -35,7 +35,11 @@ pub enum Verified {
     Event(Box<Event>),
     /// Signed by Stripe, but the event or its object does not parse: it is kept
     /// raw for a human and acknowledged, so Stripe does not retry it forever.
-    Unparseable { event_id: Option<String>, event_type: Option<String>, reason: String },
+    Unparseable {
+        event_id: Option<String>,
+        event_type: Option<String>,
+        reason: String,
+    },
 }
 
 pub fn verify(payload: &str, header: Option<&str>, secrets: &[String], now: i64) -> Result<Verified, SignatureError> {
@@ -89,8 +93,14 @@ mod tests {
         let tampered = EVENT.replacen("cus_1", "cus_2", 1);
         assert_eq!(verify(&tampered, Some(&header), &secrets(), now).unwrap_err(), SignatureError::Mismatch);
         assert_eq!(verify(EVENT, None, &secrets(), now).unwrap_err(), SignatureError::Missing);
-        assert_eq!(verify(EVENT, Some(&sign(EVENT, "whsec_new", now - 301)), &secrets(), now).unwrap_err(), SignatureError::Stale);
-        assert_eq!(verify(EVENT, Some(&sign(EVENT, "whsec_new", now + 301)), &secrets(), now).unwrap_err(), SignatureError::Stale);
+        assert_eq!(
+            verify(EVENT, Some(&sign(EVENT, "whsec_new", now - 301)), &secrets(), now).unwrap_err(),
+            SignatureError::Stale
+        );
+        assert_eq!(
+            verify(EVENT, Some(&sign(EVENT, "whsec_new", now + 301)), &secrets(), now).unwrap_err(),
+            SignatureError::Stale
+        );
         assert!(verify(EVENT, Some(&sign(EVENT, "whsec_new", now - 300)), &secrets(), now).is_ok());
         assert!(verify(EVENT, Some(&sign(EVENT, "whsec_other", now)), &secrets(), now).is_err());
     }

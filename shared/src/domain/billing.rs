@@ -91,6 +91,9 @@ pub struct SubscriptionFacts {
     pub cancel_at_period_end: bool,
     /// `metadata.tier_id` of the subscription, written by Tierdesk at checkout.
     pub tier_hint: Option<String>,
+    /// `metadata.scheduled_tier_id`: a downgrade Tierdesk asked Stripe to bill
+    /// from the next period; the tier itself changes when that period is paid.
+    pub scheduled_tier: Option<String>,
 }
 
 impl SubscriptionFacts {
@@ -269,7 +272,12 @@ pub enum BillingNotice {
     Cancelled,
 }
 
-fn account_change(before: &Partner, mut after: Partner, catalog: Catalog<'_>, ctx: &TransitionContext) -> BillingChange {
+fn account_change(
+    before: &Partner,
+    mut after: Partner,
+    catalog: Catalog<'_>,
+    ctx: &TransitionContext,
+) -> BillingChange {
     if after == *before {
         return BillingChange::Nothing;
     }
@@ -283,7 +291,9 @@ fn account_change(before: &Partner, mut after: Partner, catalog: Catalog<'_>, ct
 
 /// Event type of a move onto `to` from the partner's current tier.
 fn direction(partner: &Partner, from: Option<&Tier>, to: &Tier) -> TransitionEvent {
-    if partner.subscription_status.is_lapsed() || !partner.on_paid_term() && from.is_some_and(|f| f.tier_id == to.tier_id) {
+    if partner.subscription_status.is_lapsed()
+        || !partner.on_paid_term() && from.is_some_and(|f| f.tier_id == to.tier_id)
+    {
         return TransitionEvent::Reactivate;
     }
     match from.map(|f| f.rank().cmp(&to.rank())) {
@@ -331,7 +341,8 @@ pub fn sync_subscription(
     let Some(mut to) = facts.tier(catalog).or_else(|| from.filter(|t| is_paid(t) && partner.on_paid_term())) else {
         return Ok(BillingChange::Nothing);
     };
-    let waiting = partner.scheduled_change.as_ref().is_some_and(|s| s.tier_id == to.tier_id);
+    let waiting = partner.scheduled_change.as_ref().is_some_and(|s| s.tier_id == to.tier_id)
+        || facts.scheduled_tier.as_deref() == Some(to.tier_id.as_str());
     if waiting {
         if let Some(current) = from.filter(|f| f.rank() > to.rank() && partner.on_paid_term()) {
             to = current;
@@ -358,7 +369,10 @@ pub fn sync_subscription(
     if tier_changes || after.subscription_start_date.is_none() {
         after.subscription_start_date = facts.period_start.or(Some(ctx.today));
     }
-    if let Some(end) = facts.period_end {
+    // Stripe moves the period on when it invoices, paid or not; the paid-through
+    // date moves only while the subscription is paid up (dunning keeps it).
+    let paid_up = matches!(facts.status, StripeStatus::Active | StripeStatus::Trialing);
+    if let Some(end) = facts.period_end.filter(|_| paid_up || partner.subscription_end_date.is_none()) {
         after.subscription_end_date = Some(end);
     }
     if after.subscription_end_date.is_none() {
@@ -401,7 +415,9 @@ pub fn sync_subscription(
         None
     };
     match event {
-        Some(event) => Ok(BillingChange::Transition(Box::new(finish(Some(partner), after, event, from, to, catalog, ctx)))),
+        Some(event) => {
+            Ok(BillingChange::Transition(Box::new(finish(Some(partner), after, event, from, to, catalog, ctx))))
+        }
         None => Ok(account_change(partner, after, catalog, ctx)),
     }
 }
@@ -506,7 +522,8 @@ pub fn record_payment(
             after.engagement_tier = target.tier_id.clone();
             after.currency = target.currency.clone();
             after.billing_period = Some(scheduled.billing_period);
-            after.price_per_period = invoice.price.as_ref().map_or(target.prices.for_period(scheduled.billing_period), |p| p.unit_amount);
+            after.price_per_period =
+                invoice.price.as_ref().map_or(target.prices.for_period(scheduled.billing_period), |p| p.unit_amount);
             after.price_version = Some(target.price_version);
             after.discount_percent = None;
             after.subscription_start_date = invoice.period_start.or(Some(ctx.today));
@@ -643,11 +660,7 @@ impl PlanChangeRequest {
             _ => Err("must be immediately or period_end".to_string()),
         });
         f.finish()?;
-        Ok(Self {
-            tier_id: tier_id.unwrap_or_default(),
-            billing_period,
-            effective,
-        })
+        Ok(Self { tier_id: tier_id.unwrap_or_default(), billing_period, effective })
     }
 }
 
@@ -751,7 +764,12 @@ mod tests {
             request_id: None,
             transition_id: format!("t{id}"),
             movement_id: format!("m{id}"),
-            trigger: Trigger { trigger_type: TriggerType::Automated, sales_rep: None, promotion_id: None, reason: None },
+            trigger: Trigger {
+                trigger_type: TriggerType::Automated,
+                sales_rep: None,
+                promotion_id: None,
+                reason: None,
+            },
         }
     }
 
@@ -785,6 +803,7 @@ mod tests {
             trial_end: None,
             cancel_at_period_end: false,
             tier_hint: None,
+            scheduled_tier: None,
         }
     }
 
@@ -816,7 +835,13 @@ mod tests {
 
     fn active_gold(tiers: &[Tier]) -> Partner {
         let p = free_partner(tiers);
-        let c = sync_subscription(&p, &sub(StripeStatus::Active, "2026-01-01", "2026-02-01"), Catalog::new(tiers), &ctx("2026-01-01", "1")).unwrap();
+        let c = sync_subscription(
+            &p,
+            &sub(StripeStatus::Active, "2026-01-01", "2026-02-01"),
+            Catalog::new(tiers),
+            &ctx("2026-01-01", "1"),
+        )
+        .unwrap();
         applied(c)
     }
 
@@ -824,7 +849,13 @@ mod tests {
     fn an_active_subscription_moves_a_free_partner_onto_its_tier_with_stripes_period() {
         let tiers = tiers();
         let p = free_partner(&tiers);
-        let change = sync_subscription(&p, &sub(StripeStatus::Active, "2026-01-01", "2026-02-01"), Catalog::new(&tiers), &ctx("2026-01-01", "1")).unwrap();
+        let change = sync_subscription(
+            &p,
+            &sub(StripeStatus::Active, "2026-01-01", "2026-02-01"),
+            Catalog::new(&tiers),
+            &ctx("2026-01-01", "1"),
+        )
+        .unwrap();
         assert_eq!(change.event(), Some(TransitionEvent::Upgrade));
         let after = applied(change);
         assert_eq!(after.engagement_tier, "gold");
@@ -832,7 +863,13 @@ mod tests {
         assert_eq!(after.mrr, 360_000);
         assert_eq!(after.stripe_subscription_id.as_deref(), Some("sub_1"));
         // The same facts again change nothing.
-        let again = sync_subscription(&after, &sub(StripeStatus::Active, "2026-01-01", "2026-02-01"), Catalog::new(&tiers), &ctx("2026-01-01", "2")).unwrap();
+        let again = sync_subscription(
+            &after,
+            &sub(StripeStatus::Active, "2026-01-01", "2026-02-01"),
+            Catalog::new(&tiers),
+            &ctx("2026-01-01", "2"),
+        )
+        .unwrap();
         assert!(matches!(again, BillingChange::Nothing), "{again:?}");
     }
 
@@ -848,7 +885,8 @@ mod tests {
         assert_eq!(after.total_paid, 360_000);
         assert_eq!(after.last_payment_amount, Some(360_000));
         let record = InvoiceRecord::from_facts(&paid, &after, None, "2026-02-01T12:00:00.000Z");
-        let again = record_payment(&after, &paid, Some(&record), Catalog::new(&tiers), &ctx("2026-02-01", "4")).unwrap();
+        let again =
+            record_payment(&after, &paid, Some(&record), Catalog::new(&tiers), &ctx("2026-02-01", "4")).unwrap();
         assert!(matches!(again, BillingChange::Nothing));
     }
 
@@ -860,8 +898,14 @@ mod tests {
         let mut partner = p;
         for attempt in 1..=3 {
             let failed = invoice("subscription_cycle", "2026-02-01", "2026-03-01", attempt, InvoiceStatus::Open);
-            let (change, notice) =
-                record_payment_failure(&partner, &failed, record.as_ref(), Catalog::new(&tiers), &ctx("2026-02-02", &attempt.to_string())).unwrap();
+            let (change, notice) = record_payment_failure(
+                &partner,
+                &failed,
+                record.as_ref(),
+                Catalog::new(&tiers),
+                &ctx("2026-02-02", &attempt.to_string()),
+            )
+            .unwrap();
             assert_eq!(notice, Some(BillingNotice::PaymentFailed { attempt }));
             let after = applied(change.clone());
             if attempt < 3 {
@@ -876,7 +920,8 @@ mod tests {
             record = Some(InvoiceRecord::from_facts(&failed, &after, record.as_ref(), "x"));
             // The same attempt delivered again does nothing.
             let (dup, dup_notice) =
-                record_payment_failure(&after, &failed, record.as_ref(), Catalog::new(&tiers), &ctx("2026-02-02", "d")).unwrap();
+                record_payment_failure(&after, &failed, record.as_ref(), Catalog::new(&tiers), &ctx("2026-02-02", "d"))
+                    .unwrap();
             assert!(matches!(dup, BillingChange::Nothing));
             assert_eq!(dup_notice, None);
             partner = after;
@@ -886,22 +931,39 @@ mod tests {
     #[test]
     fn a_scheduled_downgrade_waits_for_the_renewal_invoice() {
         let tiers = tiers();
-        let p = applied(sync_subscription(
-            &free_partner(&tiers),
-            &SubscriptionFacts {
-                price: Some(PriceFacts { tier_id: Some("platinum".into()), unit_amount: 600_000, ..gold_price() }),
-                ..sub(StripeStatus::Active, "2026-01-01", "2026-02-01")
-            },
-            Catalog::new(&tiers),
-            &ctx("2026-01-01", "1"),
-        )
-        .unwrap());
+        let p = applied(
+            sync_subscription(
+                &free_partner(&tiers),
+                &SubscriptionFacts {
+                    price: Some(PriceFacts { tier_id: Some("platinum".into()), unit_amount: 600_000, ..gold_price() }),
+                    ..sub(StripeStatus::Active, "2026-01-01", "2026-02-01")
+                },
+                Catalog::new(&tiers),
+                &ctx("2026-01-01", "1"),
+            )
+            .unwrap(),
+        );
         let gold = Catalog::new(&tiers).active("gold").unwrap();
-        let scheduled = applied(schedule_downgrade(&p, gold, BillingPeriod::Monthly, Catalog::new(&tiers), &ctx("2026-01-10", "2")));
+        let scheduled = applied(schedule_downgrade(
+            &p,
+            gold,
+            BillingPeriod::Monthly,
+            Catalog::new(&tiers),
+            &ctx("2026-01-10", "2"),
+        ));
         assert_eq!(scheduled.engagement_tier, "platinum");
         // Stripe already shows the lower price: the tier stays until the period ends.
-        let synced = sync_subscription(&scheduled, &sub(StripeStatus::Active, "2026-01-01", "2026-02-01"), Catalog::new(&tiers), &ctx("2026-01-10", "3")).unwrap();
-        assert!(synced.after().is_none_or(|a| a.engagement_tier == "platinum" && a.price_per_period == 600_000), "{synced:?}");
+        let synced = sync_subscription(
+            &scheduled,
+            &sub(StripeStatus::Active, "2026-01-01", "2026-02-01"),
+            Catalog::new(&tiers),
+            &ctx("2026-01-10", "3"),
+        )
+        .unwrap();
+        assert!(
+            synced.after().is_none_or(|a| a.engagement_tier == "platinum" && a.price_per_period == 600_000),
+            "{synced:?}"
+        );
         let renewal = invoice("subscription_cycle", "2026-02-01", "2026-03-01", 1, InvoiceStatus::Paid);
         let change = record_payment(&scheduled, &renewal, None, Catalog::new(&tiers), &ctx("2026-02-01", "4")).unwrap();
         assert_eq!(change.event(), Some(TransitionEvent::Downgrade));
@@ -915,18 +977,26 @@ mod tests {
     fn a_deleted_subscription_ends_on_free() {
         let tiers = tiers();
         let p = active_gold(&tiers);
-        let ended = SubscriptionFacts { status: StripeStatus::Canceled, ..sub(StripeStatus::Canceled, "2026-01-01", "2026-02-01") };
+        let ended = SubscriptionFacts {
+            status: StripeStatus::Canceled,
+            ..sub(StripeStatus::Canceled, "2026-01-01", "2026-02-01")
+        };
         let change = sync_subscription(&p, &ended, Catalog::new(&tiers), &ctx("2026-01-20", "5")).unwrap();
         assert_eq!(change.event(), Some(TransitionEvent::Cancel));
         assert_eq!(applied(change).engagement_tier, "free");
 
-        let cancelling = applied(sync_subscription(
-            &p,
-            &SubscriptionFacts { cancel_at_period_end: true, ..sub(StripeStatus::Active, "2026-01-01", "2026-02-01") },
-            Catalog::new(&tiers),
-            &ctx("2026-01-10", "6"),
-        )
-        .unwrap());
+        let cancelling = applied(
+            sync_subscription(
+                &p,
+                &SubscriptionFacts {
+                    cancel_at_period_end: true,
+                    ..sub(StripeStatus::Active, "2026-01-01", "2026-02-01")
+                },
+                Catalog::new(&tiers),
+                &ctx("2026-01-10", "6"),
+            )
+            .unwrap(),
+        );
         assert_eq!(cancelling.subscription_status, SubscriptionStatus::Cancelled);
         assert_eq!(cancelling.engagement_tier, "gold");
         let change = subscription_ended(&cancelling, &ended, Catalog::new(&tiers), &ctx("2026-02-01", "7")).unwrap();
@@ -943,7 +1013,8 @@ mod tests {
 
     #[test]
     fn requests_name_the_failing_fields() {
-        let err = SubscribeRequest::parse(&serde_json::json!({"tierId": "Gold!", "billingPeriod": "weekly", "x": 1})).unwrap_err();
+        let err = SubscribeRequest::parse(&serde_json::json!({"tierId": "Gold!", "billingPeriod": "weekly", "x": 1}))
+            .unwrap_err();
         for field in ["tierId", "billingPeriod", "x"] {
             assert!(err.fields.contains_key(field), "{field}: {err:?}");
         }

@@ -349,6 +349,8 @@ pub struct Failed {
     pub emails: u64,
     /// Expiries that could not be written; the next run retries.
     pub expiries: u64,
+    /// Further daily steps (`steps`) that failed.
+    pub steps: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -395,7 +397,40 @@ impl RunSummary {
     }
 
     pub fn has_failures(&self) -> bool {
-        self.failed.emails > 0 || self.failed.expiries > 0
+        self.failed.emails > 0 || self.failed.expiries > 0 || self.failed.steps > 0
+    }
+
+    /// Adds what one part of the run did (one partner's work) to the whole.
+    pub fn merge(&mut self, part: RunSummary) {
+        let (a, b) = (&mut self.reminders_sent, part.reminders_sent);
+        a.renewal_reminder_30 += b.renewal_reminder_30;
+        a.renewal_urgent_7 += b.renewal_urgent_7;
+        self.expired += part.expired;
+        self.expiry_emails_sent += part.expiry_emails_sent;
+        let (a, b) = (&mut self.skipped, part.skipped);
+        a.already_sent += b.already_sent;
+        a.held_by_another_run += b.held_by_another_run;
+        a.renews_monthly += b.renews_monthly;
+        a.no_longer_due += b.no_longer_due;
+        a.mail_capped += b.mail_capped;
+        let (a, b) = (&mut self.failed, part.failed);
+        a.emails += b.emails;
+        a.expiries += b.expiries;
+        a.steps += b.steps;
+        self.snapshots += part.snapshots;
+        self.window_partners += part.window_partners;
+        self.stale_claims_resumed += part.stale_claims_resumed;
+        self.dynamodb_reads += part.dynamodb_reads;
+        self.dynamodb_calls += part.dynamodb_calls;
+        for (name, n) in part.steps {
+            *self.steps.entry(name).or_default() += n;
+        }
+        for e in part.errors {
+            if self.errors.len() < MAX_ERRORS {
+                self.errors.push(e);
+            }
+        }
+        self.actions.extend(part.actions);
     }
 }
 

@@ -9,7 +9,9 @@ use crate::domain::audit::AuditEntry;
 use crate::domain::billing::{BillingChange, InvoiceRecord};
 use crate::domain::partner::Partner;
 use crate::domain::subscription::SubscriptionError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -34,7 +36,10 @@ pub enum EventClaim {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RequestClaim {
     Fresh,
-    Replay { status: u16, body: String },
+    Replay {
+        status: u16,
+        body: String,
+    },
     InProgress,
     /// The key was used before with a different request.
     Mismatch,
@@ -114,7 +119,12 @@ impl Store {
         }
     }
 
-    pub async fn invoice(&self, partner_id: &str, created: i64, invoice_id: &str) -> Result<Option<InvoiceRecord>, StoreError> {
+    pub async fn invoice(
+        &self,
+        partner_id: &str,
+        created: i64,
+        invoice_id: &str,
+    ) -> Result<Option<InvoiceRecord>, StoreError> {
         match self.get(keys::partner_pk(partner_id), &keys::invoice_sk(created, invoice_id)).await? {
             Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
             None => Ok(None),
@@ -132,7 +142,11 @@ impl Store {
         }
     }
 
-    fn invoice_put(&self, record: &InvoiceRecord, previous: Option<&InvoiceRecord>) -> Result<TransactWriteItem, StoreError> {
+    fn invoice_put(
+        &self,
+        record: &InvoiceRecord,
+        previous: Option<&InvoiceRecord>,
+    ) -> Result<TransactWriteItem, StoreError> {
         let item = Self::item(
             record,
             &[
@@ -411,7 +425,9 @@ impl Store {
             .table_name(&self.table)
             .key("PK", s(keys::idempotency_pk(scope, key)))
             .key("SK", s(META))
-            .update_expression("SET #status = :completed, responseStatus = :code, responseBody = :body REMOVE claimExpiresAt")
+            .update_expression(
+                "SET #status = :completed, responseStatus = :code, responseBody = :body REMOVE claimExpiresAt",
+            )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":completed", s("COMPLETED"))
             .expression_attribute_values(":code", n(i64::from(status)))

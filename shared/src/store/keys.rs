@@ -154,6 +154,94 @@ pub fn movement_sk(at: &str, partner_id: &str, movement_id: &str) -> String {
     format!("{at}#{partner_id}#{movement_id}")
 }
 
+// ---- Cron ---------------------------------------------------------------------
+// The daily expiry job (functions/expiry-cron, docs/cron.md). Its windows are the
+// partner's GSI2 SUBEND#{yyyy-mm} entries above, read by month with a date range.
+//
+// PARTNER#{id} / REMINDER#{endDate}#{kind}
+//                                        one notice email (renewal_reminder_30,
+//                                        renewal_urgent_7, subscription_expired) of one
+//                                        term: claimed with a conditional put (and a
+//                                        lease), then marked sent; deleted again when a
+//                                        send fails so the next run retries. Keyed by the
+//                                        end date, so a renewed term starts afresh.
+//   GSI2 SUBEND#{yyyy-mm} / {endDate}#{id}#{kind}
+//                                        sorts right after its partner's own entry, so
+//                                        the window query also says which notices went
+//                                        out, without a read per partner
+//   GSI1 CRONCLAIMS / {leaseUntil}#{id}#{endDate}#{kind}
+//                                        only while claimed: each run looks here for
+//                                        leases that ran out (a run that crashed between
+//                                        claim and send) and finishes them
+// STATS#{tier} / DAY#{yyyy-mm-dd}        the day's copy of STATS#{tier}/CURRENT, written
+//                                        once (first run of the day)
+//   GSI1 STATSDAY#{yyyy-mm-dd} / {tier}  every tier's snapshot of one day
+
+pub const REMINDER_PREFIX: &str = "REMINDER#";
+pub const CRON_CLAIMS_PARTITION: &str = "CRONCLAIMS";
+
+pub fn reminder_sk(end: chrono::NaiveDate, kind: &str) -> String {
+    format!("{REMINDER_PREFIX}{}#{kind}", end.format("%Y-%m-%d"))
+}
+
+pub fn reminder_window_sk(end: chrono::NaiveDate, partner_id: &str, kind: &str) -> String {
+    format!("{}#{kind}", dated_sk(end, partner_id))
+}
+
+/// The GSI2 sort-key range of the end dates `from..=to` inside one `SUBEND#` month:
+/// `{to}~` sorts after every `{to}#…` key (`~` is above `#` and the digits).
+pub fn sub_end_range(from: chrono::NaiveDate, to: chrono::NaiveDate) -> (String, String) {
+    (from.format("%Y-%m-%d").to_string(), format!("{}~", to.format("%Y-%m-%d")))
+}
+
+/// `lease_until` is RFC 3339 UTC (sorts as text), so "leases ended before now" is a
+/// `GSI1SK < now` range.
+pub fn cron_claim_sk(lease_until: &str, partner_id: &str, end: chrono::NaiveDate, kind: &str) -> String {
+    format!("{lease_until}#{partner_id}#{}#{kind}", end.format("%Y-%m-%d"))
+}
+
+pub fn stats_day_sk(date: chrono::NaiveDate) -> String {
+    format!("DAY#{}", date.format("%Y-%m-%d"))
+}
+
+pub fn stats_day_pk(date: chrono::NaiveDate) -> String {
+    format!("STATSDAY#{}", date.format("%Y-%m-%d"))
+}
+
+// ---- Billing -----------------------------------------------------------------
+// STRIPECUS#{cus} / LOOKUP               the partner of a Stripe customer (webhooks);
+//                                        written with the partner's stripeCustomerId,
+//                                        attribute_not_exists, so one customer never
+//                                        names two partners
+// PARTNER#{id} / INVOICE#{created:010}#{invoiceId}
+//                                        the partner's invoices newest first (GET
+//                                        /api/billing/invoices); `created` is Stripe's,
+//                                        so every event about one invoice hits one item
+// STRIPEEVT#{evt} / META                 webhook idempotency: INPROGRESS (claimed, with
+//                                        a lease) → APPLIED (state written, in the same
+//                                        transaction) → COMPLETED (ttl); or UNPARSEABLE
+//                                        with the raw event for a human
+// IDEMP#{scope}#{key} / META             a client's Idempotency-Key: the first answer,
+//                                        replayed to repeats (ttl)
+
+pub const INVOICE_PREFIX: &str = "INVOICE#";
+
+pub fn stripe_customer_pk(customer_id: &str) -> String {
+    format!("STRIPECUS#{customer_id}")
+}
+
+pub fn invoice_sk(created: i64, invoice_id: &str) -> String {
+    format!("{INVOICE_PREFIX}{:010}#{invoice_id}", created.max(0))
+}
+
+pub fn stripe_event_pk(event_id: &str) -> String {
+    format!("STRIPEEVT#{event_id}")
+}
+
+pub fn idempotency_pk(scope: &str, key: &str) -> String {
+    format!("IDEMP#{scope}#{key}")
+}
+
 // ---- Audit --------------------------------------------------------------------
 // AUDIT#{type}#{id} / {ts}#{auditId}     an entity's change history, oldest first
 // GSI1 AUDITLOG#{yyyy-mm-dd} / {ts}#{auditId}   everything changed on a day
@@ -175,6 +263,35 @@ pub fn audit_actor_pk(actor: &str) -> String {
     format!("ACTOR#{actor}")
 }
 
+// ---- Mail ---------------------------------------------------------------------
+// MAILQUOTA#{sha256(lower(email))} / DAY#{yyyy-mm-dd}
+//                                        emails sent to one recipient on one day:
+//                                        `sent` is claimed with a conditional ADD
+//                                        (`sent < cap`) before every send, so concurrent
+//                                        senders never exceed the daily cap; `ttl`
+//                                        removes the item a few days later. Keyed by a
+//                                        hash so no address is stored or logged.
+
+/// The recipient's identity in keys and logs: hex SHA-256 of the trimmed,
+/// lowercased address.
+pub fn mail_recipient_hash(email: &str) -> String {
+    use sha2::{Digest, Sha256};
+    use std::fmt::Write;
+    let digest = Sha256::digest(email.trim().to_lowercase().as_bytes());
+    digest.iter().fold(String::with_capacity(64), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+pub fn mail_quota_pk(recipient_hash: &str) -> String {
+    format!("MAILQUOTA#{recipient_hash}")
+}
+
+pub fn mail_quota_sk(day: chrono::NaiveDate) -> String {
+    format!("DAY#{}", day.format("%Y-%m-%d"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,5 +303,19 @@ mod tests {
         assert!(a < b);
         assert_eq!(tier_price_sk(3), "PRICE#000003");
         assert_eq!(audit_day_pk("2026-11-21T10:00:00.000Z"), "AUDITLOG#2026-11-21");
+    }
+
+    #[test]
+    fn cron_markers_sort_right_after_their_partner_and_inside_the_range() {
+        let d = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let partner = dated_sk(d("2026-12-31"), "prt_a");
+        let marker = reminder_window_sk(d("2026-12-31"), "prt_a", "renewal_urgent_7");
+        let next = dated_sk(d("2026-12-31"), "prt_b");
+        assert!(partner < marker && marker < next);
+        let (from, to) = sub_end_range(d("2026-12-01"), d("2026-12-31"));
+        assert!(from.as_str() <= partner.as_str() && marker.as_str() <= to.as_str());
+        assert!(dated_sk(d("2026-11-30"), "prt_z") < from);
+        assert_eq!(reminder_sk(d("2026-12-31"), "renewal_urgent_7"), "REMINDER#2026-12-31#renewal_urgent_7");
+        assert_eq!(stats_day_pk(d("2026-12-01")), "STATSDAY#2026-12-01");
     }
 }

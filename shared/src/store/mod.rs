@@ -2,11 +2,16 @@
 //! client, the call counter, error mapping, transactions and paging; each area
 //! (`tiers`, …) adds its access patterns on `Store`.
 
+mod billing;
+mod cron;
 pub mod keys;
+mod mail;
 mod partners;
 pub mod table;
 mod tiers;
 
+pub use billing::{BillingWrite, BillingWriteError, EventClaim, RequestClaim};
+pub use cron::{Claim, DailySnapshot, Marker, MarkerClaim, MarkerState, WindowRead};
 pub use partners::{IndexQuery, PartnerHistory, PartnerList, PartnerListError, SortRange};
 pub use tiers::{TierFilter, TierListError};
 
@@ -49,7 +54,7 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    fn sdk<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
+    pub(crate) fn sdk<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
         R: std::fmt::Debug + Send + Sync + 'static,

@@ -2,11 +2,14 @@
 //! own `TestApp` (private table, gateway and secret) against the local stack that
 //! `make test` starts.
 
+mod billing;
 mod concurrency;
 mod contract;
+mod cron;
 mod events;
 mod faults;
 mod gateway_http;
+mod mail;
 mod malformed;
 mod partners;
 mod partners_permissions;

@@ -585,7 +585,7 @@ async fn expired_partners_land_on_the_expired_tab_and_win_back() {
         movement_id: ulid::Ulid::new().to_string().to_lowercase(),
         trigger: Trigger { trigger_type: TriggerType::Automated, sales_rep: None, promotion_id: None, reason: None },
     };
-    let t = plan_expiration(&partner, Catalog::new(&catalog), &ctx).unwrap().expect("due");
+    let t = plan_expiration(&partner, Catalog::new(&catalog), &ctx, 14).unwrap().expect("due");
     let audit = tierdesk::domain::audit::AuditEntry {
         audit_id: ctx.transition_id.clone(),
         entity_type: "partner",

@@ -7,6 +7,8 @@
 //!   bench ddb-get                   raw DynamoDB Local GetItem latency
 //!   bench partners                  DynamoDB calls per partners route, and the
 //!                                   dashboard/list reads at 1,000 and 50,000 partners
+//!   bench cron                      the expiry cron's reads and run time at 10,000 and
+//!                                   100,000 partners, 1,000 due each time
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use devtools::gateway::{self, Gateway};
@@ -249,6 +251,139 @@ async fn bench_partners() -> Result<(), Error> {
     Ok(())
 }
 
+/// Partners for the cron benchmark, planned by the domain as of 60 days ago: every
+/// `due_every`-th one is due on `today` (a 30-day notice, an urgent notice, or an
+/// expiry, in turn); of the rest a third are free and the others hold paid terms ending
+/// after the reminder window.
+fn cron_partners(
+    from: usize,
+    to: usize,
+    due_every: usize,
+    tiers: &[tierdesk::domain::tier::Tier],
+    today: chrono::NaiveDate,
+) -> Vec<tierdesk::domain::partner::Partner> {
+    use tierdesk::domain::partner::NewPartner;
+    use tierdesk::domain::subscription::{self, Catalog, TierChange, TransitionContext, Trigger, TriggerType};
+    let catalog = Catalog::new(tiers);
+    let then = today - chrono::Duration::days(60);
+    let ctx = TransitionContext {
+        today: then,
+        at: format!("{then}T09:00:00.000Z"),
+        actor: "bench".into(),
+        request_id: None,
+        transition_id: "bench".into(),
+        movement_id: "bench".into(),
+        trigger: Trigger { trigger_type: TriggerType::Automated, sales_rep: None, promotion_id: None, reason: None },
+    };
+    let days = |n: i64| today + chrono::Duration::days(n);
+    (from..to)
+        .filter_map(|i| {
+            let new = NewPartner::parse(
+                &json!({"companyName": format!("Cron Bench {i}"), "primaryEmail": format!("c{i}@cronbench.example.com")}),
+            )
+            .ok()?;
+            let p = subscription::plan_signup(&format!("prt_cronbench{i:08}"), new, catalog, &ctx).ok()?.after;
+            let (end, auto) = if i % due_every == 0 {
+                match (i / due_every) % 10 {
+                    0..=3 => (days(8 + (i % 23) as i64), false), // 30-day notice
+                    4..=6 => (days((i % 8) as i64), false),      // urgent notice
+                    _ => (days(-1 - (i % 3) as i64), false),     // ended: expires
+                }
+            } else if i % 3 == 0 {
+                return Some(p);
+            } else {
+                (days(31 + (i % 370) as i64), i % 5 != 0)
+            };
+            let change = TierChange {
+                tier: if i % 2 == 0 { "gold".into() } else { "platinum".into() },
+                subscription_start_date: Some(then),
+                subscription_end_date: Some(end),
+                auto_renewal: Some(auto),
+                ..TierChange::default()
+            };
+            Some(subscription::plan_tier_change(&p, &change, catalog, &ctx).ok()?.after)
+        })
+        .collect()
+}
+
+/// The expiry cron at 10,000 and at 100,000 partners, 1,000 of them due each time:
+/// its DynamoDB reads follow the partners due, not the table. Each size gets its own
+/// table; emails go to the stack's SES emulator.
+async fn bench_cron() -> Result<(), Error> {
+    let base = tierdesk::Config::from_env()?;
+    let template =
+        std::fs::read_to_string(std::env::var("TIERDESK_TEMPLATE").unwrap_or_else(|_| "template.yaml".into()))?;
+    let secret = jwt::secret_from_env();
+    let today = chrono::Utc::now().date_naive();
+    const DUE: usize = 1_000;
+    println!("| partners | due today | window partners | DynamoDB reads | all DynamoDB calls | reminders (30 / 7) | expired | run time s |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let mut rerun_lines = Vec::new();
+    for total in [10_000usize, 100_000] {
+        let table = format!("cron-bench-{}", ulid::Ulid::new().to_string().to_lowercase());
+        let config = tierdesk::Config { table_name: table.clone(), ..base.clone() };
+        let store = tierdesk::store::Store::connect(&config).await;
+        tierdesk::store::table::create_from_template(store.client(), &template, &table).await?;
+        let handlers = gateway::handlers_on(store.clone(), &config);
+        let gw = Gateway::new(routes::from_template(&template)?, &handlers, secret.clone())?;
+        let admin = jwt::token_for("admin", None, "bench-admin", chrono::Utc::now().timestamp(), 600, &secret);
+        let (status, body) = seed::call_json(&gw, "POST", "/api/admin/tiers/initialize", Some(&admin), None).await;
+        if status != 200 {
+            return Err(format!("initialize: {status} {body}").into());
+        }
+        let tiers = store.active_catalog().await?;
+        let started = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for start in (0..total).step_by(500) {
+            let batch = cron_partners(start, (start + 500).min(total), total / DUE, &tiers, today);
+            let store = store.clone();
+            tasks.spawn(async move { store.backfill_partners(&batch).await });
+            while tasks.len() >= 8 {
+                if let Some(done) = tasks.join_next().await {
+                    done??;
+                }
+            }
+        }
+        while let Some(done) = tasks.join_next().await {
+            done??;
+        }
+        eprintln!("cron bench: loaded {total} partners in {:.0} s", started.elapsed().as_secs_f64());
+
+        let mail = tierdesk::mail::MailConfig::from_env()?;
+        let cron = expiry_cron::ExpiryCron::connect(config, expiry_cron::CronConfig::default(), &mail).await;
+        let run = expiry_cron::RunDate::for_date(today);
+        for pass in ["first", "rerun"] {
+            let t = Instant::now();
+            let summary = tokio::time::timeout(Duration::from_secs(600), cron.run(&run)).await??;
+            let line = format!(
+                "| {total} | {DUE} | {} | {} | {} | {} / {} | {} | {:.1} |",
+                summary.window_partners,
+                summary.dynamodb_reads,
+                summary.dynamodb_calls,
+                summary.reminders_sent.renewal_reminder_30,
+                summary.reminders_sent.renewal_urgent_7,
+                summary.expired,
+                t.elapsed().as_secs_f64()
+            );
+            if summary.has_failures() {
+                eprintln!("cron bench: failures {:?}", summary.errors);
+            }
+            if pass == "first" {
+                println!("{line}");
+            } else {
+                rerun_lines.push(line);
+            }
+        }
+    }
+    println!("\nA second run for the same date (everything already sent and expired):\n");
+    println!("| partners | due today | window partners | DynamoDB reads | all DynamoDB calls | reminders (30 / 7) | expired | run time s |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for line in rerun_lines {
+        println!("{line}");
+    }
+    Ok(())
+}
+
 async fn bench_cold_init(binary: &str) -> Result<(), Error> {
     use axum::routing::get;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
@@ -441,6 +576,7 @@ async fn main() -> Result<(), Error> {
         Some("load") if args.len() > 1 => bench_load(&args[1..]).await,
         Some("ddb-get") => bench_ddb_get().await,
         Some("partners") => bench_partners().await,
-        _ => Err("usage: bench calls | cold-init BINARY | load LABEL=BASE_URL... | ddb-get".into()),
+        Some("cron") => bench_cron().await,
+        _ => Err("usage: bench calls | cold-init BINARY | load LABEL=BASE_URL... | ddb-get | partners | cron".into()),
     }
 }

@@ -1,6 +1,7 @@
-//! `devgw`: serves every HTTP route of template.yaml on 127.0.0.1.
+//! `devgw`: serves every HTTP route of template.yaml on 127.0.0.1, and runs the
+//! expiry cron daily and on demand (`devtools::cron`).
 
-use devtools::{gateway, jwt, routes};
+use devtools::{cron, gateway, jwt, routes};
 use std::sync::Arc;
 
 #[tokio::main]
@@ -12,8 +13,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let routes = routes::from_template(&std::fs::read_to_string(&template_path)?)?;
     let handlers = gateway::handlers(&config).await;
     let gw = Arc::new(gateway::Gateway::new(routes, &handlers, jwt::secret_from_env())?);
+    // The expiry cron: on demand at `POST /_local/cron/expiry-cron`, and once a day.
+    let expiry_cron = Arc::new(cron::from_env(&config).await?);
+    if let Some(at) = cron::daily_at_from_env()? {
+        cron::spawn_daily(expiry_cron.clone(), at);
+        tracing::info!(at = %at, "expiry cron runs daily (UTC)");
+    }
+    let app = cron::router(expiry_cron).merge(gw.router());
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     tracing::info!(port, "dev gateway listening on 127.0.0.1");
-    axum::serve(listener, gw.router()).await?;
+    axum::serve(listener, app).await?;
     Ok(())
 }

@@ -1,0 +1,722 @@
+//! The daily expiry job (seed 003 §2.2, §2.4; docs/cron.md). One run, for one run
+//! date:
+//!
+//! 1. reads the catalog and the claims that interrupted runs left behind;
+//! 2. reads the `SUBEND#{yyyy-mm}` window around the run date (never a Scan);
+//! 3. for each partner in it: expires a term that has run out (through
+//!    `plan_expiration` and `Store::apply_transition`, with an audit entry) and sends
+//!    the expiration notice, or sends the renewal reminder that is due; each email is
+//!    claimed with a marker first, so it goes out once per (partner, end date, kind);
+//! 4. runs the further daily steps (none yet: quotes and promotions plug in here);
+//! 5. writes the day's `STATS#{tier}/DAY#{date}` snapshots.
+//!
+//! Every step can be repeated: a second run, a concurrent run or a rerun after a crash
+//! finds the markers and the partners' versions and does only what is left.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use futures::StreamExt;
+use serde_json::Value;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use tierdesk::clock::rfc3339;
+use tierdesk::config::ConfigError;
+use tierdesk::domain::audit::AuditEntry;
+use tierdesk::domain::partner::{fields, Partner, SubscriptionStatus};
+use tierdesk::domain::renewal::{
+    expiry_due, reminder_due, NoReminder, NoticeDetails, NoticeKind, ReminderSchedule, RunSummary, Window,
+    DEFAULT_GRACE_DAYS, DEFAULT_REMINDER_DAYS,
+};
+use tierdesk::domain::subscription::{
+    plan_expiration, Catalog, SubscriptionError, TransitionContext, Trigger, TriggerType,
+};
+use tierdesk::domain::tier::Tier;
+use tierdesk::mail::{Email, EmailKind, EmailVars, MailConfig, Mailer, SendOutcome};
+use tierdesk::store::{count_calls, Claim, DailySnapshot, Marker, MarkerClaim, MarkerState, Store, StoreError};
+use tierdesk::{Clock, Config, IdGen, SystemClock, UlidGen};
+
+/// Who the cron's transitions and audit entries name.
+pub const ACTOR: &str = "system:expiry-cron";
+/// Attempts at an expiry whose partner keeps changing underneath it.
+const EXPIRY_ATTEMPTS: usize = 3;
+
+/// The job's settings, read once at init (documented in docs/cron.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CronConfig {
+    /// `RENEWAL_REMINDER_DAYS` (default "30,7") and `RENEWAL_REMINDER_DAYS_BY_TIER`
+    /// (e.g. "platinum=60,14; gold=45,10").
+    pub schedule: ReminderSchedule,
+    /// `EXPIRY_GRACE_DAYS` (default 14): how long an auto-renewing term may wait for
+    /// its renewal payment after its end date before it expires.
+    pub grace_days: u32,
+    /// `CRON_MARKER_LEASE_SECS` (default 900): how long a claim on an email is
+    /// honoured; after that a later run may take it over (the claiming run crashed).
+    pub lease_secs: u32,
+    /// `EXPIRY_LOOKBACK_DAYS` (default 31): how many days of missed runs the expiry
+    /// window reaches back over, beyond the grace period.
+    pub lookback_days: u32,
+    /// `CRON_CONCURRENCY` (default 8): partners worked on at once.
+    pub concurrency: usize,
+}
+
+impl Default for CronConfig {
+    fn default() -> Self {
+        Self {
+            schedule: ReminderSchedule::default(),
+            grace_days: DEFAULT_GRACE_DAYS,
+            lease_secs: 900,
+            lookback_days: 31,
+            concurrency: 8,
+        }
+    }
+}
+
+impl CronConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let var = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let invalid = |name: &'static str| move |reason: String| ConfigError::Invalid { name, reason };
+        let number = |name: &'static str, default: u32, max: u32| -> Result<u32, ConfigError> {
+            match var(name) {
+                None => Ok(default),
+                Some(raw) => raw
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n <= max)
+                    .ok_or_else(|| invalid(name)(format!("{raw:?} is not a number between 0 and {max}"))),
+            }
+        };
+        let default = var("RENEWAL_REMINDER_DAYS").unwrap_or_else(|| DEFAULT_REMINDER_DAYS.to_string());
+        let schedule = ReminderSchedule::parse(&default, &var("RENEWAL_REMINDER_DAYS_BY_TIER").unwrap_or_default())
+            .map_err(|e| {
+                let name = if e.contains('=') { "RENEWAL_REMINDER_DAYS_BY_TIER" } else { "RENEWAL_REMINDER_DAYS" };
+                ConfigError::Invalid { name, reason: e }
+            })?;
+        let lease_secs = number("CRON_MARKER_LEASE_SECS", 900, 86_400)?;
+        if lease_secs < 60 {
+            return Err(invalid("CRON_MARKER_LEASE_SECS")("must be at least 60 seconds".into()));
+        }
+        Ok(Self {
+            schedule,
+            grace_days: number("EXPIRY_GRACE_DAYS", DEFAULT_GRACE_DAYS, 366)?,
+            lease_secs,
+            lookback_days: number("EXPIRY_LOOKBACK_DAYS", 31, 366)?,
+            concurrency: number("CRON_CONCURRENCY", 8, 64)?.max(1) as usize,
+        })
+    }
+}
+
+/// The date a run works for, and the instant its transitions and audit entries
+/// carry: from the event, never from the clock, so a rerun of the same event writes
+/// the same timestamps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunDate {
+    pub date: NaiveDate,
+    pub at: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("the event has neither `time` nor `detail.date`")]
+    NoDate,
+    #[error("the event's time {0:?} is not an RFC 3339 timestamp")]
+    BadTime(String),
+    #[error("detail.date {0}")]
+    BadDate(String),
+}
+
+impl RunDate {
+    /// A run for `date` (backfill, dev gateway, tests): its instant is the start of
+    /// that day, UTC.
+    pub fn for_date(date: NaiveDate) -> Self {
+        Self { date, at: format!("{}T00:00:00.000Z", date.format("%Y-%m-%d")) }
+    }
+
+    pub fn at_instant(at: DateTime<Utc>) -> Self {
+        Self { date: at.date_naive(), at: rfc3339(at) }
+    }
+
+    /// EventBridge's scheduled event: the run date is its `time`; `detail.date`
+    /// (YYYY-MM-DD) overrides it for a backfill.
+    pub fn from_event(event: &Value) -> Result<Self, EventError> {
+        match &event["detail"]["date"] {
+            Value::Null => {}
+            date => return fields::date(date).map(Self::for_date).map_err(EventError::BadDate),
+        }
+        let time = event["time"].as_str().ok_or(EventError::NoDate)?;
+        let at = DateTime::parse_from_rfc3339(time).map_err(|_| EventError::BadTime(time.to_string()))?;
+        Ok(Self::at_instant(at.with_timezone(&Utc)))
+    }
+}
+
+type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<u64, String>> + Send + 'a>>;
+
+/// A further daily step, run after reminders and expiries and before the snapshots,
+/// reported in the summary's `steps` by name (a failure counts in `failed.steps`).
+///
+/// Extension point for quote expiry (quotes past `validUntil` become `expired`) and
+/// promotion completion (promotions past `endDate` with `autoExpire` become
+/// `completed`): those features do not exist yet, so no step is registered; whichever
+/// lands later adds its step with `ExpiryCron::with_step` where the cron is built.
+pub trait DailyStep: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Does the day's work for `run`; returns how many things it changed. Must be safe
+    /// to repeat for the same date, like everything else in the run.
+    fn run<'a>(&'a self, store: &'a Store, run: &'a RunDate) -> StepFuture<'a>;
+}
+
+pub struct ExpiryCron {
+    pub store: Store,
+    pub mailer: Mailer,
+    pub config: CronConfig,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGen>,
+    steps: Vec<Box<dyn DailyStep>>,
+}
+
+/// What every partner's work in one run shares.
+struct RunCtx<'a> {
+    run: &'a RunDate,
+    run_id: String,
+    now: String,
+    lease_until: String,
+    catalog: &'a [Tier],
+}
+
+impl RunCtx<'_> {
+    fn catalog(&self) -> Catalog<'_> {
+        Catalog::new(self.catalog)
+    }
+}
+
+impl ExpiryCron {
+    pub async fn connect(config: Config, cron: CronConfig, mail: &MailConfig) -> Self {
+        let store = Store::connect(&config).await;
+        let mailer = Mailer::connect(mail, store.clone()).await;
+        Self::new(store, mailer, cron, Arc::new(SystemClock), Arc::new(UlidGen))
+    }
+
+    pub fn new(store: Store, mailer: Mailer, config: CronConfig, clock: Arc<dyn Clock>, ids: Arc<dyn IdGen>) -> Self {
+        Self { store, mailer, config, clock, ids, steps: Vec::new() }
+    }
+
+    pub fn with_step(mut self, step: Box<dyn DailyStep>) -> Self {
+        self.steps.push(step);
+        self
+    }
+
+    /// One run for `run.date`. `Err` only when the run could not start (catalog or
+    /// window unreadable); per-partner failures are counted in the summary and retried
+    /// by the next run.
+    pub async fn run(&self, run: &RunDate) -> Result<RunSummary, StoreError> {
+        let started = std::time::Instant::now();
+        let (result, calls) = count_calls(self.run_counted(run)).await;
+        let mut summary = result?;
+        summary.dynamodb_calls = calls;
+        tracing::info!(
+            date = %run.date,
+            reminders_30 = summary.reminders_sent.renewal_reminder_30,
+            reminders_7 = summary.reminders_sent.renewal_urgent_7,
+            expired = summary.expired,
+            expiry_emails = summary.expiry_emails_sent,
+            failed_emails = summary.failed.emails,
+            failed_expiries = summary.failed.expiries,
+            window = summary.window_partners,
+            dynamodb_calls = calls,
+            ms = started.elapsed().as_millis() as u64,
+            "expiry cron run"
+        );
+        Ok(summary)
+    }
+
+    async fn run_counted(&self, run: &RunDate) -> Result<RunSummary, StoreError> {
+        let now_instant = self.clock.now();
+        let now = rfc3339(now_instant);
+        let lease_until = rfc3339(now_instant + Duration::seconds(i64::from(self.config.lease_secs)));
+        let mut summary = RunSummary { date: Some(run.date), run_at: run.at.clone(), ..RunSummary::default() };
+
+        let catalog = self.store.active_catalog().await?;
+        summary.dynamodb_reads += 1;
+        let ctx = RunCtx { run, run_id: format!("cron-{}", self.ids.new_id()), now, lease_until, catalog: &catalog };
+
+        // Claims interrupted runs left behind whose lease has run out.
+        let (stale, reads) = self.store.stale_claims(&ctx.now).await?;
+        summary.dynamodb_reads += reads;
+
+        let window =
+            Window::for_run(run.date, &self.config.schedule, self.config.grace_days, self.config.lookback_days);
+        let read = self.store.subscription_end_window(&window.months()).await?;
+        summary.dynamodb_reads += read.reads;
+        summary.window_partners = read.partners.len() as u64;
+        let markers = read.markers;
+        let mut partners = read.partners;
+
+        // Stale claims: partners still in a term are worked on with the window's (a
+        // fresh copy replaces the window's); expiry notices whose partner has already
+        // expired are sent from what the marker kept; the rest are cleared away.
+        let mut resumable: Vec<Marker> = Vec::new();
+        for marker in stale {
+            summary.dynamodb_reads += 1;
+            let partner = match self.store.get_partner(&marker.partner_id).await {
+                Ok(p) => p,
+                Err(e) => {
+                    summary.error(&marker.partner_id, "sweep", e.to_string());
+                    continue;
+                }
+            };
+            match partner {
+                Some(p) if p.subscription_end_date == Some(marker.end_date) => {
+                    partners.retain(|w| w.partner_id != p.partner_id);
+                    partners.push(p);
+                }
+                Some(p)
+                    if marker.kind == NoticeKind::SubscriptionExpired
+                        && p.subscription_status == SubscriptionStatus::Expired =>
+                {
+                    resumable.push(marker)
+                }
+                _ => {
+                    let cleared = self
+                        .store
+                        .release_marker(&marker.partner_id, marker.end_date, marker.kind, &marker.owner)
+                        .await;
+                    if let Err(e) = cleared {
+                        summary.error(&marker.partner_id, "sweep", e.to_string());
+                    }
+                }
+            }
+        }
+        partners
+            .sort_by(|a, b| (a.subscription_end_date, &a.partner_id).cmp(&(b.subscription_end_date, &b.partner_id)));
+
+        let ctx = &ctx;
+        let markers = &markers;
+        let parts: Vec<RunSummary> = futures::stream::iter(partners)
+            .map(|p| async move {
+                let seen: Vec<&Marker> = markers.iter().filter(|m| m.partner_id == p.partner_id).collect();
+                self.process(ctx, p, &seen).await
+            })
+            .buffered(self.config.concurrency)
+            .collect()
+            .await;
+        for part in parts {
+            summary.merge(part);
+        }
+        for marker in resumable {
+            let part = self.resume_expiry_notice(ctx, marker).await;
+            summary.merge(part);
+        }
+
+        for step in &self.steps {
+            match step.run(&self.store, run).await {
+                Ok(n) => {
+                    summary.steps.insert(step.name().to_string(), n);
+                }
+                Err(e) => {
+                    summary.failed.steps += 1;
+                    summary.error("-", step.name(), e);
+                }
+            }
+        }
+
+        self.snapshots(ctx, &mut summary).await?;
+        Ok(summary)
+    }
+
+    /// One partner of the window: expire, remind, or nothing.
+    async fn process(&self, ctx: &RunCtx<'_>, partner: Partner, seen: &[&Marker]) -> RunSummary {
+        let mut out = RunSummary::default();
+        let today = ctx.run.date;
+        if expiry_due(&partner, today, self.config.grace_days) {
+            self.expire(ctx, partner, &mut out).await;
+            return out;
+        }
+        let tier = ctx.catalog().any(&partner.engagement_tier);
+        match reminder_due(&partner, tier, today, &self.config.schedule) {
+            Ok((kind, days_left)) => {
+                let Some(end) = partner.subscription_end_date else { return out };
+                let marker = seen.iter().find(|m| m.end_date == end && m.kind == kind);
+                match marker {
+                    Some(m) if m.state == MarkerState::Sent => out.skipped.already_sent += 1,
+                    Some(m) if m.is_live_claim(&ctx.now) => out.skipped.held_by_another_run += 1,
+                    _ => self.remind(ctx, &partner, tier, kind, days_left, &mut out).await,
+                }
+            }
+            Err(NoReminder::RenewsMonthly) => out.skipped.renews_monthly += 1,
+            Err(_) => {}
+        }
+        out
+    }
+
+    async fn remind(
+        &self,
+        ctx: &RunCtx<'_>,
+        partner: &Partner,
+        tier: Option<&Tier>,
+        kind: NoticeKind,
+        days_left: i64,
+        out: &mut RunSummary,
+    ) {
+        let id = partner.partner_id.as_str();
+        let Some(details) = NoticeDetails::of(partner, tier) else { return };
+        let claim = MarkerClaim {
+            partner_id: id,
+            end_date: details.end_date,
+            kind,
+            owner: &ctx.run_id,
+            run_date: ctx.run.date,
+            now: &ctx.now,
+            lease_until: &ctx.lease_until,
+            details: None,
+            require_active_term: true,
+        };
+        match self.store.claim_marker(&claim).await {
+            Ok(Claim::Claimed) => {}
+            Ok(Claim::AlreadySent) => return out.skipped.already_sent += 1,
+            Ok(Claim::HeldByAnotherRun) => return out.skipped.held_by_another_run += 1,
+            Ok(Claim::PartnerChanged) => return out.skipped.no_longer_due += 1,
+            Err(e) => {
+                out.failed.emails += 1;
+                return out.error(id, "claim", e.to_string());
+            }
+        }
+        let email = notice_email(kind, &details, Some(days_left));
+        match self.mailer.send(&email, ctx.run.date).await {
+            Ok(SendOutcome::Sent { message_id }) => {
+                out.sent(id, kind);
+                self.mark_sent(ctx, id, details.end_date, kind, &message_id, out).await;
+            }
+            Ok(SendOutcome::Capped) => {
+                out.skipped.mail_capped += 1;
+                self.release(ctx, id, details.end_date, kind, out).await;
+            }
+            Err(e) => {
+                out.failed.emails += 1;
+                out.error(id, kind.as_str(), e.to_string());
+                self.release(ctx, id, details.end_date, kind, out).await;
+            }
+        }
+    }
+
+    /// Claims the expiry notice, writes the expiry transition (re-reading the partner
+    /// on a version conflict), then sends the notice.
+    async fn expire(&self, ctx: &RunCtx<'_>, mut partner: Partner, out: &mut RunSummary) {
+        let id = partner.partner_id.clone();
+        let kind = NoticeKind::SubscriptionExpired;
+        let mut held: Option<(NaiveDate, NoticeDetails)> = None;
+        for _ in 0..EXPIRY_ATTEMPTS {
+            let tctx = self.transition_context(ctx, &partner);
+            let transition = match plan_expiration(&partner, ctx.catalog(), &tctx, self.config.grace_days) {
+                Ok(Some(t)) => t,
+                Ok(None) => {
+                    // Renewed, or expired by a concurrent run, since the window read.
+                    out.skipped.no_longer_due += 1;
+                    if let Some((end, _)) = held {
+                        self.release(ctx, &id, end, kind, out).await;
+                    }
+                    return;
+                }
+                Err(e) => {
+                    out.failed.expiries += 1;
+                    out.error(&id, "expire", e.to_string());
+                    if let Some((end, _)) = held {
+                        self.release(ctx, &id, end, kind, out).await;
+                    }
+                    return;
+                }
+            };
+            let tier = ctx.catalog().any(&partner.engagement_tier);
+            let Some(details) = NoticeDetails::of(&partner, tier) else { return };
+            if held.as_ref().map(|(end, _)| *end) != Some(details.end_date) {
+                if let Some((end, _)) = held.take() {
+                    self.release(ctx, &id, end, kind, out).await;
+                }
+                let claim = MarkerClaim {
+                    partner_id: &id,
+                    end_date: details.end_date,
+                    kind,
+                    owner: &ctx.run_id,
+                    run_date: ctx.run.date,
+                    now: &ctx.now,
+                    lease_until: &ctx.lease_until,
+                    details: Some(&details),
+                    require_active_term: false,
+                };
+                match self.store.claim_marker(&claim).await {
+                    Ok(Claim::Claimed) => held = Some((details.end_date, details.clone())),
+                    Ok(Claim::AlreadySent) => return out.skipped.already_sent += 1,
+                    Ok(Claim::HeldByAnotherRun | Claim::PartnerChanged) => return out.skipped.held_by_another_run += 1,
+                    Err(e) => {
+                        out.failed.expiries += 1;
+                        return out.error(&id, "claim", e.to_string());
+                    }
+                }
+            }
+            let audit = AuditEntry {
+                audit_id: self.ids.new_id(),
+                entity_type: "partner",
+                entity_id: id.clone(),
+                action: "partner.expire",
+                actor: ACTOR.to_string(),
+                at: ctx.run.at.clone(),
+                request_id: ctx.run_id.clone(),
+                before: serde_json::to_value(&partner).ok(),
+                after: serde_json::to_value(&transition.after).ok(),
+            };
+            match self.store.apply_transition(&transition, &audit).await {
+                Ok(()) => {
+                    out.expired_one(&id);
+                    if let Some((end, details)) = held {
+                        self.send_expiry_notice(ctx, &id, end, &details, out).await;
+                    }
+                    return;
+                }
+                Err(SubscriptionError::VersionConflict { .. } | SubscriptionError::NotFound) => {
+                    match self.store.get_partner(&id).await {
+                        Ok(Some(fresh)) => {
+                            out.dynamodb_reads += 1;
+                            partner = fresh;
+                        }
+                        Ok(None) => {
+                            out.skipped.no_longer_due += 1;
+                            if let Some((end, _)) = held {
+                                self.release(ctx, &id, end, kind, out).await;
+                            }
+                            return;
+                        }
+                        Err(e) => {
+                            out.failed.expiries += 1;
+                            out.error(&id, "expire", e.to_string());
+                            if let Some((end, _)) = held {
+                                self.release(ctx, &id, end, kind, out).await;
+                            }
+                            return;
+                        }
+                    }
+                }
+                Err(e) => {
+                    out.failed.expiries += 1;
+                    out.error(&id, "expire", e.to_string());
+                    if let Some((end, _)) = held {
+                        self.release(ctx, &id, end, kind, out).await;
+                    }
+                    return;
+                }
+            }
+        }
+        out.failed.expiries += 1;
+        out.error(&id, "expire", "the partner kept changing; retried next run");
+        if let Some((end, _)) = held {
+            self.release(ctx, &id, end, kind, out).await;
+        }
+    }
+
+    /// Sends the expiry notice the marker holds. On failure the claim is kept with its
+    /// lease ended, so the next run's sweep sends it (the partner has left the window).
+    async fn send_expiry_notice(
+        &self,
+        ctx: &RunCtx<'_>,
+        id: &str,
+        end: NaiveDate,
+        details: &NoticeDetails,
+        out: &mut RunSummary,
+    ) {
+        let kind = NoticeKind::SubscriptionExpired;
+        match self.mailer.send(&notice_email(kind, details, None), ctx.run.date).await {
+            Ok(SendOutcome::Sent { message_id }) => {
+                out.sent(id, kind);
+                self.mark_sent(ctx, id, end, kind, &message_id, out).await;
+            }
+            Ok(SendOutcome::Capped) => {
+                out.skipped.mail_capped += 1;
+                self.defer(ctx, id, end, out).await;
+            }
+            Err(e) => {
+                out.failed.emails += 1;
+                out.error(id, kind.as_str(), e.to_string());
+                self.defer(ctx, id, end, out).await;
+            }
+        }
+    }
+
+    /// An expiry notice a crashed or failed run left unsent, its partner expired.
+    async fn resume_expiry_notice(&self, ctx: &RunCtx<'_>, marker: Marker) -> RunSummary {
+        let mut out = RunSummary::default();
+        let Some(details) = marker.details.clone() else {
+            out.error(&marker.partner_id, "sweep", "the expiry marker keeps no email details");
+            return out;
+        };
+        let claim = MarkerClaim {
+            partner_id: &marker.partner_id,
+            end_date: marker.end_date,
+            kind: marker.kind,
+            owner: &ctx.run_id,
+            run_date: ctx.run.date,
+            now: &ctx.now,
+            lease_until: &ctx.lease_until,
+            details: Some(&details),
+            require_active_term: false,
+        };
+        match self.store.claim_marker(&claim).await {
+            Ok(Claim::Claimed) => {
+                out.stale_claims_resumed += 1;
+                self.send_expiry_notice(ctx, &marker.partner_id, marker.end_date, &details, &mut out).await;
+            }
+            Ok(Claim::AlreadySent) => out.skipped.already_sent += 1,
+            Ok(_) => out.skipped.held_by_another_run += 1,
+            Err(e) => {
+                out.failed.emails += 1;
+                out.error(&marker.partner_id, "sweep", e.to_string());
+            }
+        }
+        out
+    }
+
+    fn transition_context(&self, ctx: &RunCtx<'_>, partner: &Partner) -> TransitionContext {
+        let renewing = partner.auto_renewal && partner.subscription_status != SubscriptionStatus::Cancelled;
+        let end = partner.subscription_end_date.map(|d| d.to_string()).unwrap_or_default();
+        let reason = if renewing {
+            format!("no renewal payment within {} days of the term's end ({end})", self.config.grace_days)
+        } else {
+            format!("the term ended on {end} and does not renew")
+        };
+        TransitionContext {
+            today: ctx.run.date,
+            at: ctx.run.at.clone(),
+            actor: ACTOR.to_string(),
+            request_id: Some(ctx.run_id.clone()),
+            transition_id: self.ids.new_id(),
+            movement_id: self.ids.new_id(),
+            trigger: Trigger {
+                trigger_type: TriggerType::Automated,
+                sales_rep: None,
+                promotion_id: None,
+                reason: Some(reason),
+            },
+        }
+    }
+
+    async fn mark_sent(
+        &self,
+        ctx: &RunCtx<'_>,
+        id: &str,
+        end: NaiveDate,
+        kind: NoticeKind,
+        message_id: &str,
+        out: &mut RunSummary,
+    ) {
+        let sent_at = rfc3339(self.clock.now());
+        match self.store.mark_sent(id, end, kind, &ctx.run_id, &sent_at, message_id).await {
+            Ok(true) => {}
+            // Our lease ran out mid-send and another run took the claim over: the email
+            // may go out twice. Only a run slower than the lease gets here.
+            Ok(false) => out.error(id, "mark_sent", "the claim was taken over before the send was recorded"),
+            Err(e) => out.error(id, "mark_sent", e.to_string()),
+        }
+    }
+
+    async fn release(&self, ctx: &RunCtx<'_>, id: &str, end: NaiveDate, kind: NoticeKind, out: &mut RunSummary) {
+        if let Err(e) = self.store.release_marker(id, end, kind, &ctx.run_id).await {
+            // The lease ends on its own; the next run takes the claim over.
+            out.error(id, "release", e.to_string());
+        }
+    }
+
+    async fn defer(&self, ctx: &RunCtx<'_>, id: &str, end: NaiveDate, out: &mut RunSummary) {
+        let kind = NoticeKind::SubscriptionExpired;
+        if let Err(e) = self.store.defer_marker(id, end, kind, &ctx.run_id, &ctx.now).await {
+            out.error(id, "defer", e.to_string());
+        }
+    }
+
+    /// `STATS#{tier}/DAY#{date}` for every active tier, copied from `CURRENT` after the
+    /// run's expiries; the first run of a date writes them, reruns leave them.
+    async fn snapshots(&self, ctx: &RunCtx<'_>, summary: &mut RunSummary) -> Result<(), StoreError> {
+        let tiers: Vec<String> = ctx.catalog.iter().map(|t| t.tier_id.clone()).collect();
+        let (stats, reads) = self.store.tier_stats(&tiers).await?;
+        summary.dynamodb_reads += reads;
+        for (tier, counts) in stats {
+            let snapshot = DailySnapshot::new(&tier, ctx.run.date, &ctx.now, counts);
+            if self.store.put_daily_snapshot(&snapshot).await? {
+                summary.snapshots += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn notice_email(kind: NoticeKind, d: &NoticeDetails, days_left: Option<i64>) -> Email {
+    let email_kind = match kind {
+        NoticeKind::RenewalReminder30 => EmailKind::RenewalReminder30,
+        NoticeKind::RenewalUrgent7 => EmailKind::RenewalUrgent7,
+        NoticeKind::SubscriptionExpired => EmailKind::SubscriptionExpired,
+    };
+    let vars = EmailVars {
+        company_name: d.company_name.clone(),
+        tier_name: d.tier_name.clone(),
+        previous_tier_name: (kind == NoticeKind::SubscriptionExpired).then(|| d.tier_name.clone()),
+        amount: Some(d.price_per_period),
+        currency: d.currency.clone(),
+        billing_period: d.billing_period,
+        start_date: d.start_date,
+        end_date: Some(d.end_date),
+        days_left,
+        ..EmailVars::default()
+    };
+    Email { kind: email_kind, to: d.primary_email.clone(), vars }
+}
+
+/// The Lambda handler: the summary as JSON. A run with failures returns an error
+/// (after doing everything it could), so Lambda's retries rerun it — safe, every step
+/// is repeatable — and the on-failure destination and alarm see it.
+pub async fn handle(cron: &ExpiryCron, event: Value) -> Result<Value, lambda_runtime::Error> {
+    let run = RunDate::from_event(&event)?;
+    let summary = cron.run(&run).await?;
+    let json = serde_json::to_value(&summary)?;
+    if summary.has_failures() {
+        return Err(format!("expiry cron run for {} finished with failures: {json}", run.date).into());
+    }
+    Ok(json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_run_date_is_the_event_time_unless_detail_names_one() {
+        let scheduled = json!({
+            "version": "0", "id": "x", "detail-type": "Scheduled Event", "source": "aws.events",
+            "time": "2026-11-21T06:15:00Z", "region": "us-east-1", "resources": [], "detail": {}
+        });
+        let run = RunDate::from_event(&scheduled).unwrap();
+        assert_eq!(run.date, NaiveDate::from_ymd_opt(2026, 11, 21).unwrap());
+        assert_eq!(run.at, "2026-11-21T06:15:00.000Z");
+        let backfill = json!({"time": "2026-11-21T06:15:00Z", "detail": {"date": "2026-10-01"}});
+        let run = RunDate::from_event(&backfill).unwrap();
+        assert_eq!((run.date.to_string().as_str(), run.at.as_str()), ("2026-10-01", "2026-10-01T00:00:00.000Z"));
+        assert!(matches!(RunDate::from_event(&json!({"detail": {"date": "2026-02-30"}})), Err(EventError::BadDate(_))));
+        assert!(matches!(RunDate::from_event(&json!({"time": "yesterday"})), Err(EventError::BadTime(_))));
+        assert!(matches!(RunDate::from_event(&json!({})), Err(EventError::NoDate)));
+    }
+
+    #[test]
+    fn notices_carry_the_terms_facts_in_cents() {
+        let d = NoticeDetails {
+            primary_email: "ops@example.com".into(),
+            company_name: "BuildPro".into(),
+            tier_id: "gold".into(),
+            tier_name: "Power Gold".into(),
+            end_date: NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
+            start_date: None,
+            price_per_period: 360_000,
+            currency: "usd".into(),
+            billing_period: None,
+            auto_renewal: false,
+        };
+        let e = notice_email(NoticeKind::RenewalUrgent7, &d, Some(3));
+        assert_eq!((e.kind, e.vars.amount, e.vars.days_left), (EmailKind::RenewalUrgent7, Some(360_000), Some(3)));
+        let e = notice_email(NoticeKind::SubscriptionExpired, &d, None);
+        assert_eq!(e.vars.previous_tier_name.as_deref(), Some("Power Gold"));
+    }
+}

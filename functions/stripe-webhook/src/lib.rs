@@ -1,0 +1,521 @@
+//! The Stripe webhook Lambda (`POST /api/webhooks/stripe`).
+//!
+//! 1. The signature is checked on the raw body (300 s tolerance either way, any
+//!    of several `v1=` signatures); a bad or missing one is a 400 and nothing is
+//!    written.
+//! 2. The event is claimed (`STRIPEEVT#{id}`: INPROGRESS with a lease). A
+//!    completed event is a duplicate: 200, no effect. A live claim held by
+//!    another delivery is a 409, so Stripe retries later.
+//! 3. Its facts are planned through the transition mechanism and written in one
+//!    transaction together with the invoice record and the event's APPLIED mark.
+//!    Subscription events older than the last one applied to the partner are
+//!    ignored, so a late event never rolls the state back.
+//! 4. Emails go out, and the event is marked COMPLETED with a TTL. A failure
+//!    before that gives the claim back and answers 500, so Stripe's retry runs it.
+
+use chrono::{DateTime, NaiveDate};
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+use std::sync::Arc;
+use tierdesk::billing::facts::{self, invoice_partner_hint, subscription_partner_hint};
+use tierdesk::billing::notices::email_for;
+use tierdesk::billing::stripe_shared;
+use tierdesk::billing::stripe_webhook::{Event, EventObject};
+use tierdesk::billing::webhook::{verify, Verified};
+use tierdesk::billing::{StripeConfig, StripeGateway};
+use tierdesk::clock::rfc3339;
+use tierdesk::domain::audit::AuditEntry;
+use tierdesk::domain::billing::{
+    record_payment, record_payment_failure, sync_subscription, BillingChange, BillingNotice, InvoiceFacts,
+    InvoiceRecord, SubscriptionFacts,
+};
+use tierdesk::domain::partner::Partner;
+use tierdesk::domain::subscription::{
+    Catalog, SubscriptionError, TransitionContext, TransitionEvent, Trigger, TriggerType,
+};
+use tierdesk::domain::tier::Tier;
+use tierdesk::domain::validation::parse;
+use tierdesk::http::router::match_route;
+use tierdesk::http::{json, serve, Ctx, Route};
+use tierdesk::mail::{MailConfig, Mailer};
+use tierdesk::store::{BillingWrite, BillingWriteError, EventClaim, Store};
+use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Receive,
+}
+
+pub const ROUTES: &[Route<Op>] = &[Route { method: "POST", path: "/api/webhooks/stripe", op: Op::Receive }];
+
+/// How long one delivery may hold an event before another may take it over
+/// (above the function's timeout).
+const CLAIM_LEASE_SECS: i64 = 60;
+/// Completed event ids are remembered this long; Stripe retries for 3 days.
+const COMPLETED_TTL_SECS: i64 = 30 * 86_400;
+const WRITE_ATTEMPTS: usize = 4;
+
+pub struct StripeWebhook {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGen>,
+    pub config: Config,
+    pub stripe: StripeGateway,
+    pub mailer: Mailer,
+}
+
+/// What processing one event produced.
+#[derive(Debug, Default)]
+struct Outcome {
+    /// A human-readable summary for the response and the log.
+    action: &'static str,
+    notices: Vec<(BillingNotice, Partner, Option<Partner>, Option<InvoiceFacts>)>,
+}
+
+#[derive(Debug)]
+enum Failure {
+    Api(ApiError),
+}
+
+impl<E: Into<ApiError>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::Api(e.into())
+    }
+}
+
+impl StripeWebhook {
+    pub async fn connect(config: Config) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let store = Store::connect(&config).await;
+        let stripe = StripeGateway::new(StripeConfig::from_env().await?).map_err(|e| e.to_string())?;
+        let mailer = Mailer::connect(&MailConfig::from_env()?, store.clone()).await;
+        Ok(Self::new(store, config, stripe, mailer, Arc::new(SystemClock), Arc::new(UlidGen)))
+    }
+
+    pub fn new(
+        store: Store,
+        config: Config,
+        stripe: StripeGateway,
+        mailer: Mailer,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGen>,
+    ) -> Self {
+        Self { store, clock, ids, config, stripe, mailer }
+    }
+}
+
+pub async fn handle(app: &StripeWebhook, req: Request) -> Response<Body> {
+    serve(req, |ctx, req| dispatch(app, ctx, req)).await
+}
+
+fn bad_signature(code: &'static str, message: String) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, code, message)
+        .with_details(json!({ "fields": { "Stripe-Signature": "does not verify" } }))
+}
+
+async fn dispatch(app: &StripeWebhook, ctx: Ctx, req: Request) -> Result<Response<Body>, ApiError> {
+    match_route(ROUTES, req.method(), req.uri().path())?;
+    let raw: &[u8] = match req.body() {
+        Body::Text(s) => s.as_bytes(),
+        Body::Binary(b) => b,
+        _ => b"",
+    };
+    if raw.len() > app.config.max_body_bytes.max(256 * 1024) {
+        return Err(
+            tierdesk::http::RequestError::BodyTooLarge { limit: app.config.max_body_bytes.max(256 * 1024) }.into()
+        );
+    }
+    let payload =
+        std::str::from_utf8(raw).map_err(|_| bad_signature("signature_mismatch", "the body is not UTF-8".into()))?;
+    let header = req.headers().get("stripe-signature").and_then(|v| v.to_str().ok());
+    let now = app.clock.now();
+    let verified = verify(payload, header, &app.stripe.config().webhook_secrets, now.timestamp())
+        .map_err(|e| bad_signature(e.code(), e.to_string()))?;
+    let event = match verified {
+        Verified::Event(event) => event,
+        Verified::Unparseable { event_id, event_type, reason } => {
+            // Signed by Stripe but unreadable: keep it for a human and acknowledge,
+            // so it does not come back every hour for three days.
+            let id =
+                event_id.filter(|id| parse::is_slug(id) || id.starts_with("evt_")).unwrap_or_else(|| app.ids.new_id());
+            tracing::error!(
+                event_id = id,
+                event_type = event_type.as_deref().unwrap_or("?"),
+                reason,
+                "unparseable stripe event kept"
+            );
+            app.store
+                .keep_unparseable_event(
+                    &id,
+                    event_type.as_deref(),
+                    payload,
+                    &reason,
+                    &rfc3339(now),
+                    now.timestamp() + COMPLETED_TTL_SECS,
+                )
+                .await?;
+            return json(StatusCode::OK, &json!({ "received": true, "stored": "unparseable" }));
+        }
+    };
+    let event_id = event.id.as_str().to_string();
+    let event_type = event.type_.as_str().to_string();
+    let token = app.ids.new_id();
+    match app.store.claim_stripe_event(&event_id, &event_type, &token, now.timestamp(), CLAIM_LEASE_SECS).await? {
+        EventClaim::Duplicate => json(StatusCode::OK, &json!({ "received": true, "duplicate": true })),
+        EventClaim::InProgress => {
+            Err(ApiError::new(StatusCode::CONFLICT, "event_in_progress", "this event is being processed; retry later"))
+        }
+        EventClaim::Claimed { applied } => {
+            let outcome = if applied {
+                // An earlier delivery wrote the change and stopped before the end;
+                // the state is not written twice.
+                Ok(Outcome { action: "already_applied", notices: Vec::new() })
+            } else {
+                process(app, &ctx, &event, &token).await
+            };
+            match outcome {
+                Ok(outcome) => {
+                    for (notice, after, before, invoice) in &outcome.notices {
+                        send(app, *notice, after, before.as_ref(), invoice.as_ref()).await;
+                    }
+                    app.store.complete_stripe_event(&event_id, &token, now.timestamp() + COMPLETED_TTL_SECS).await?;
+                    tracing::info!(event_id, event_type, action = outcome.action, "stripe event processed");
+                    json(StatusCode::OK, &json!({ "received": true, "action": outcome.action }))
+                }
+                Err(Failure::Api(e)) => {
+                    app.store.release_stripe_event(&event_id, &token).await?;
+                    tracing::error!(event_id, event_type, code = e.code, "stripe event failed; released for retry");
+                    // Stripe retries a non-2xx; a 4xx here would be a bug of ours, not
+                    // the sender's, so every failure is a 500.
+                    Err(if e.status.is_server_error() {
+                        e
+                    } else {
+                        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+                    })
+                }
+            }
+        }
+    }
+}
+
+async fn send(
+    app: &StripeWebhook,
+    notice: BillingNotice,
+    after: &Partner,
+    before: Option<&Partner>,
+    invoice: Option<&InvoiceFacts>,
+) {
+    let catalog = match app.store.active_catalog().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "catalog read for an email failed");
+            return;
+        }
+    };
+    let email = email_for(notice, after, before, invoice, Catalog::new(&catalog));
+    if let Err(e) = app.mailer.send(&email, app.clock.now().date_naive()).await {
+        tracing::error!(error = %e, kind = email.kind.as_str(), partner = after.partner_id, "billing email failed");
+    }
+}
+
+fn event_day(event: &Event) -> NaiveDate {
+    DateTime::from_timestamp(event.created, 0).unwrap_or_default().date_naive()
+}
+
+async fn process(app: &StripeWebhook, ctx: &Ctx, event: &Event, token: &str) -> Result<Outcome, Failure> {
+    match &event.data.object {
+        EventObject::CheckoutSessionCompleted(session) => {
+            let paid = matches!(session.payment_status, stripe_shared::CheckoutSessionPaymentStatus::Paid)
+                || matches!(session.payment_status, stripe_shared::CheckoutSessionPaymentStatus::NoPaymentRequired);
+            let Some(sub) = session.subscription.as_ref().filter(|_| paid) else {
+                return Ok(Outcome { action: "ignored_unpaid_session", ..Outcome::default() });
+            };
+            let facts = app.stripe.subscription(sub.id().as_str()).await?;
+            let hints = [
+                session.metadata.as_ref().and_then(|m| m.get(facts::PARTNER_ID_KEY)).cloned(),
+                session.client_reference_id.clone(),
+            ];
+            subscription_event(app, ctx, event, token, &facts, &hints, TriggerType::SelfService).await
+        }
+        EventObject::CustomerSubscriptionCreated(sub)
+        | EventObject::CustomerSubscriptionUpdated(sub)
+        | EventObject::CustomerSubscriptionDeleted(sub)
+        | EventObject::CustomerSubscriptionResumed(sub)
+        | EventObject::CustomerSubscriptionPaused(sub) => {
+            let facts = facts::subscription_facts(sub);
+            let trigger = if matches!(event.data.object, EventObject::CustomerSubscriptionCreated(_)) {
+                TriggerType::SelfService
+            } else {
+                TriggerType::Automated
+            };
+            subscription_event(app, ctx, event, token, &facts, &[subscription_partner_hint(sub)], trigger).await
+        }
+        EventObject::InvoicePaid(invoice) | EventObject::InvoicePaymentSucceeded(invoice) => {
+            invoice_event(app, ctx, event, token, invoice, InvoiceKind::Paid).await
+        }
+        EventObject::InvoicePaymentFailed(invoice) => {
+            invoice_event(app, ctx, event, token, invoice, InvoiceKind::Failed).await
+        }
+        EventObject::InvoiceCreated(invoice)
+        | EventObject::InvoiceFinalized(invoice)
+        | EventObject::InvoiceUpdated(invoice)
+        | EventObject::InvoiceVoided(invoice)
+        | EventObject::InvoiceMarkedUncollectible(invoice) => {
+            invoice_event(app, ctx, event, token, invoice, InvoiceKind::Record).await
+        }
+        _ => Ok(Outcome { action: "ignored", ..Outcome::default() }),
+    }
+}
+
+/// The partner an event is about: through the customer lookup, else the
+/// `partner_id` the Stripe object carries in its metadata.
+async fn find_partner(
+    app: &StripeWebhook,
+    customer_id: &str,
+    hints: &[Option<String>],
+) -> Result<Option<Partner>, Failure> {
+    if !customer_id.is_empty() {
+        if let Some(id) = app.store.partner_id_by_stripe_customer(customer_id).await? {
+            if let Some(p) = app.store.get_partner(&id).await? {
+                return Ok(Some(p));
+            }
+        }
+    }
+    for hint in hints.iter().flatten() {
+        if parse::is_slug(hint) {
+            if let Some(p) = app.store.get_partner(hint).await? {
+                return Ok(Some(p));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// "Today" is the event's day (a late delivery still renews for the right day);
+/// the record's timestamp is when it was written, so history stays in order.
+fn context(app: &StripeWebhook, ctx: &Ctx, event: &Event, trigger: TriggerType) -> TransitionContext {
+    TransitionContext {
+        today: event_day(event),
+        at: rfc3339(app.clock.now()),
+        actor: "stripe".into(),
+        request_id: Some(ctx.request_id.clone()),
+        transition_id: app.ids.new_id(),
+        movement_id: app.ids.new_id(),
+        trigger: Trigger {
+            trigger_type: trigger,
+            sales_rep: None,
+            promotion_id: None,
+            reason: Some(format!("stripe {} {}", event.type_.as_str(), event.id.as_str())),
+        },
+    }
+}
+
+fn audit(app: &StripeWebhook, ctx: &Ctx, event: &Event, before: &Partner, after: &Partner) -> AuditEntry {
+    AuditEntry {
+        audit_id: app.ids.new_id(),
+        entity_type: "partner",
+        entity_id: after.partner_id.clone(),
+        action: "partner.billing",
+        actor: format!("stripe:{}", event.id.as_str()),
+        at: after.updated_at.clone(),
+        request_id: ctx.request_id.clone(),
+        before: serde_json::to_value(before).ok(),
+        after: serde_json::to_value(after).ok(),
+    }
+}
+
+/// Stamps the event's time on the planned partner (the ordering guard).
+fn stamp(change: &mut BillingChange, created: i64) {
+    let after = match change {
+        BillingChange::Transition(t) => &mut t.after,
+        BillingChange::Account(a) => &mut a.after,
+        BillingChange::Nothing => return,
+    };
+    after.stripe_event_at = Some(after.stripe_event_at.map_or(created, |t| t.max(created)));
+}
+
+/// Writes a planned change with the event's APPLIED mark, replanning from a
+/// fresh read when the partner changed meanwhile.
+async fn write<F>(
+    app: &StripeWebhook,
+    ctx: &Ctx,
+    event: &Event,
+    token: &str,
+    mut partner: Partner,
+    mut plan: F,
+) -> Result<Option<(Partner, BillingChange, Vec<Tier>)>, Failure>
+where
+    F: FnMut(&Partner, &[Tier]) -> Result<(BillingChange, Option<InvoiceRecord>, Option<InvoiceRecord>), Failure>,
+{
+    for _ in 0..WRITE_ATTEMPTS {
+        let catalog = app.store.active_catalog().await?;
+        let (mut change, record, previous) = plan(&partner, &catalog)?;
+        stamp(&mut change, event.created);
+        let audit = change.after().map(|after| audit(app, ctx, event, &partner, after));
+        let write = BillingWrite {
+            change: Some(&change),
+            audit: audit.as_ref(),
+            invoice: record.as_ref().map(|r| (r, previous.as_ref())),
+            event: Some((event.id.as_str(), token)),
+        };
+        match app.store.apply_billing(&write).await {
+            Ok(()) => return Ok(Some((partner, change, catalog))),
+            Err(BillingWriteError::Stale) => {
+                partner = app.store.get_partner(&partner.partner_id).await?.ok_or(SubscriptionError::NotFound)?;
+            }
+            Err(BillingWriteError::ClaimLost) => {
+                return Err(Failure::Api(ApiError::new(StatusCode::CONFLICT, "event_in_progress", "claim lost")))
+            }
+            Err(BillingWriteError::Subscription(e)) => return Err(e.into()),
+            Err(BillingWriteError::Store(e)) => return Err(e.into()),
+        }
+    }
+    Err(SubscriptionError::VersionConflict { current: None }.into())
+}
+
+async fn subscription_event(
+    app: &StripeWebhook,
+    ctx: &Ctx,
+    event: &Event,
+    token: &str,
+    facts: &SubscriptionFacts,
+    hints: &[Option<String>],
+    trigger: TriggerType,
+) -> Result<Outcome, Failure> {
+    let Some(partner) = find_partner(app, &facts.customer_id, hints).await? else {
+        tracing::warn!(event_id = event.id.as_str(), "stripe subscription names no known partner");
+        return Ok(Outcome { action: "ignored_unknown_partner", ..Outcome::default() });
+    };
+    let tctx = context(app, ctx, event, trigger);
+    let written = write(app, ctx, event, token, partner, |p, tiers| {
+        if p.stripe_event_at.is_some_and(|last| last > event.created) {
+            return Ok((BillingChange::Nothing, None, None));
+        }
+        Ok((sync_subscription(p, facts, Catalog::new(tiers), &tctx)?, None, None))
+    })
+    .await?;
+    let Some((before, change, _)) = written else { return Ok(Outcome::default()) };
+    let notice = match change.event() {
+        Some(TransitionEvent::Upgrade | TransitionEvent::Reactivate)
+            if change.after().is_some_and(|a| a.on_paid_term()) && !before.on_paid_term() =>
+        {
+            Some(BillingNotice::UpgradeConfirmation)
+        }
+        Some(TransitionEvent::Upgrade) => Some(BillingNotice::UpgradeConfirmation),
+        Some(TransitionEvent::Expiration) => Some(BillingNotice::Expired),
+        Some(TransitionEvent::Cancel) if change.after().is_some_and(|a| !a.on_paid_term()) => {
+            Some(BillingNotice::Cancelled)
+        }
+        _ => None,
+    };
+    let action = match (&change, stale(&before, event)) {
+        (_, true) => "ignored_stale",
+        (BillingChange::Nothing, _) => "unchanged",
+        (BillingChange::Transition(t), _) => transition_name(t.record.event),
+        (BillingChange::Account(_), _) => "updated",
+    };
+    let notices = match (notice, change.after()) {
+        (Some(n), Some(after)) => vec![(n, after.clone(), Some(before), None)],
+        _ => Vec::new(),
+    };
+    Ok(Outcome { action, notices })
+}
+
+fn stale(before: &Partner, event: &Event) -> bool {
+    before.stripe_event_at.is_some_and(|last| last > event.created)
+}
+
+fn transition_name(event: TransitionEvent) -> &'static str {
+    match event {
+        TransitionEvent::Signup => "signup",
+        TransitionEvent::Upgrade => "upgrade",
+        TransitionEvent::Downgrade => "downgrade",
+        TransitionEvent::Cancel => "cancel",
+        TransitionEvent::Reactivate => "reactivate",
+        TransitionEvent::Renewal => "renewal",
+        TransitionEvent::Expiration => "expiration",
+        TransitionEvent::PaymentFailureDowngrade => "payment_failure_downgrade",
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InvoiceKind {
+    Paid,
+    Failed,
+    Record,
+}
+
+async fn invoice_event(
+    app: &StripeWebhook,
+    ctx: &Ctx,
+    event: &Event,
+    token: &str,
+    invoice: &stripe_shared::Invoice,
+    kind: InvoiceKind,
+) -> Result<Outcome, Failure> {
+    let (mut facts, price_id) = facts::invoice_facts(invoice);
+    if facts.invoice_id.is_empty() {
+        return Ok(Outcome { action: "ignored_invoice_without_id", ..Outcome::default() });
+    }
+    let Some(mut partner) = find_partner(app, &facts.customer_id, &[invoice_partner_hint(invoice)]).await? else {
+        tracing::warn!(event_id = event.id.as_str(), "stripe invoice names no known partner");
+        return Ok(Outcome { action: "ignored_unknown_partner", ..Outcome::default() });
+    };
+    if let Some(id) = price_id {
+        facts.price = Some(app.stripe.price(&id).await?);
+    }
+    let tctx = context(app, ctx, event, TriggerType::Automated);
+    for _ in 0..WRITE_ATTEMPTS {
+        let catalog = app.store.active_catalog().await?;
+        let previous = app.store.invoice(&partner.partner_id, facts.created, &facts.invoice_id).await?;
+        let terminal = previous.as_ref().is_some_and(|r| r.status == "paid" || r.status == "void");
+        let (mut change, this_notice) = match kind {
+            InvoiceKind::Paid => {
+                let c = record_payment(&partner, &facts, previous.as_ref(), Catalog::new(&catalog), &tctx)?;
+                let n = (!matches!(c, BillingChange::Nothing) || previous.is_none()).then_some(BillingNotice::Receipt);
+                (c, n.filter(|_| !previous.as_ref().is_some_and(InvoiceRecord::is_paid)))
+            }
+            InvoiceKind::Failed => {
+                record_payment_failure(&partner, &facts, previous.as_ref(), Catalog::new(&catalog), &tctx)?
+            }
+            InvoiceKind::Record => (BillingChange::Nothing, None),
+        };
+        // A record never goes back from paid or void (events arrive out of order).
+        let record = (!terminal || kind == InvoiceKind::Paid && !previous.as_ref().is_some_and(InvoiceRecord::is_paid))
+            .then(|| InvoiceRecord::from_facts(&facts, change.after().unwrap_or(&partner), previous.as_ref(), &tctx.at))
+            .filter(|r| previous.as_ref() != Some(r));
+        stamp(&mut change, event.created);
+        let audit = change.after().map(|after| audit(app, ctx, event, &partner, after));
+        let write = BillingWrite {
+            change: Some(&change),
+            audit: audit.as_ref(),
+            invoice: record.as_ref().map(|r| (r, previous.as_ref())),
+            event: Some((event.id.as_str(), token)),
+        };
+        match app.store.apply_billing(&write).await {
+            Ok(()) => {
+                let notice = this_notice
+                    .map(|n| (n, change.after().cloned().unwrap_or_else(|| partner.clone()), Some(partner.clone())));
+                let action = match (&change, kind) {
+                    (BillingChange::Transition(t), _) => transition_name(t.record.event),
+                    (BillingChange::Account(_), InvoiceKind::Paid) => "payment_recorded",
+                    (BillingChange::Account(_), _) => "payment_failed",
+                    (BillingChange::Nothing, _) if record.is_some() => "invoice_recorded",
+                    (BillingChange::Nothing, _) => "unchanged",
+                };
+                let notices =
+                    notice.map(|(n, after, before)| vec![(n, after, before, Some(facts.clone()))]).unwrap_or_default();
+                return Ok(Outcome { action, notices });
+            }
+            Err(BillingWriteError::Stale) => {
+                partner = app.store.get_partner(&partner.partner_id).await?.ok_or(SubscriptionError::NotFound)?;
+            }
+            Err(BillingWriteError::ClaimLost) => {
+                return Err(Failure::Api(ApiError::new(StatusCode::CONFLICT, "event_in_progress", "claim lost")))
+            }
+            Err(BillingWriteError::Subscription(e)) => return Err(e.into()),
+            Err(BillingWriteError::Store(e)) => return Err(e.into()),
+        }
+    }
+    Err(SubscriptionError::VersionConflict { current: None }.into())
+}

@@ -1,0 +1,525 @@
+//! The expiry cron's access patterns (keys and their purpose are in `keys`, "Cron"):
+//! the `SUBEND#{yyyy-mm}` window queries, the notice markers (claim → mark sent, or
+//! release), the interrupted-claim sweep and the daily statistics snapshots.
+//!
+//! Every method reports the read calls it made, so a run can say what it cost.
+
+use super::keys::{self, GSI1, GSI2, META};
+use super::{build_err, n, s, ConditionFailed, Item, Store, StoreError};
+use crate::domain::partner::Partner;
+use crate::domain::renewal::{NoticeDetails, NoticeKind};
+use crate::domain::revenue::TierCounts;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{
+    ConditionCheck, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
+use chrono::{Days, NaiveDate, NaiveTime};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// How long a marker outlives its term's end date before TTL removes it: long enough
+/// that no window (reminders look ahead, expiry looks back) can still reach it.
+const MARKER_RETENTION_DAYS: u64 = 400;
+/// Stale claims one run picks up at most; the rest wait for the next run.
+const MAX_STALE_CLAIMS: i32 = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MarkerState {
+    /// A run is sending it; `lease_until` says until when the claim is honoured.
+    Claimed,
+    Sent,
+}
+
+/// `PARTNER#{id}` / `REMINDER#{endDate}#{kind}`: one notice of one term.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Marker {
+    pub partner_id: String,
+    pub end_date: NaiveDate,
+    pub kind: NoticeKind,
+    pub state: MarkerState,
+    /// The run holding (or that last held) the claim.
+    pub owner: String,
+    pub run_date: NaiveDate,
+    pub claimed_at: String,
+    /// RFC 3339 UTC; after it, any run may take the claim over.
+    pub lease_until: String,
+    pub sent_at: Option<String>,
+    pub message_id: Option<String>,
+    /// What the email says; kept so the expiry notice can still be sent after the
+    /// partner has moved to the free tier.
+    pub details: Option<NoticeDetails>,
+}
+
+impl Marker {
+    pub fn is_live_claim(&self, now: &str) -> bool {
+        self.state == MarkerState::Claimed && self.lease_until.as_str() >= now
+    }
+}
+
+/// What a claim attempt found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The claim is ours (new, taken over from a claim whose lease ran out, or
+    /// already ours).
+    Claimed,
+    AlreadySent,
+    /// Another run holds a live claim.
+    HeldByAnotherRun,
+    /// The partner's term is no longer the one the notice is about (renewed,
+    /// cancelled, expired): nothing was written.
+    PartnerChanged,
+}
+
+/// A claim on one notice.
+#[derive(Debug, Clone)]
+pub struct MarkerClaim<'a> {
+    pub partner_id: &'a str,
+    pub end_date: NaiveDate,
+    pub kind: NoticeKind,
+    /// This run's id; a run may re-claim what it already holds.
+    pub owner: &'a str,
+    pub run_date: NaiveDate,
+    /// Wall-clock time (RFC 3339): leases are about real time, not the run date.
+    pub now: &'a str,
+    pub lease_until: &'a str,
+    pub details: Option<&'a NoticeDetails>,
+    /// Claim only while the partner's record still has this end date and is `active`
+    /// (checked in the same transaction), so a reminder never goes out for a term the
+    /// partner has just renewed, whatever the index lagged behind.
+    pub require_active_term: bool,
+}
+
+/// One window read: partner records, and the markers of the terms in it.
+#[derive(Debug, Default)]
+pub struct WindowRead {
+    pub partners: Vec<Partner>,
+    pub markers: Vec<Marker>,
+    pub reads: u64,
+}
+
+impl Store {
+    /// Partners whose term ends in `from..=to`, with their notice markers, from the
+    /// `SUBEND#{yyyy-mm}` partitions the range spans (one Query per month, paged). Never
+    /// a Scan: the cost follows the partners in the window, not the table.
+    pub async fn subscription_end_window(&self, months: &[(NaiveDate, NaiveDate)]) -> Result<WindowRead, StoreError> {
+        let mut out = WindowRead::default();
+        for (from, to) in months {
+            let (low, high) = keys::sub_end_range(*from, *to);
+            let mut start: Option<Item> = None;
+            loop {
+                let page = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(GSI2)
+                    .key_condition_expression("GSI2PK = :pk AND GSI2SK BETWEEN :from AND :to")
+                    .expression_attribute_values(":pk", s(keys::sub_end_pk(*from)))
+                    .expression_attribute_values(":from", s(low.clone()))
+                    .expression_attribute_values(":to", s(high.clone()))
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::sdk("Query", e))?;
+                out.reads += 1;
+                for item in page.items.unwrap_or_default() {
+                    let sk = item.get("SK").and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or_default();
+                    if sk == META {
+                        out.partners.push(serde_dynamo::from_item(item)?);
+                    } else if sk.starts_with(keys::REMINDER_PREFIX) {
+                        out.markers.push(serde_dynamo::from_item(item)?);
+                    }
+                }
+                match page.last_evaluated_key {
+                    Some(k) => start = Some(k),
+                    None => break,
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn marker_item(c: &MarkerClaim<'_>) -> Result<Item, StoreError> {
+        let kind = c.kind.as_str();
+        let marker = Marker {
+            partner_id: c.partner_id.to_string(),
+            end_date: c.end_date,
+            kind: c.kind,
+            state: MarkerState::Claimed,
+            owner: c.owner.to_string(),
+            run_date: c.run_date,
+            claimed_at: c.now.to_string(),
+            lease_until: c.lease_until.to_string(),
+            sent_at: None,
+            message_id: None,
+            details: c.details.cloned(),
+        };
+        let mut item = Self::item(
+            &marker,
+            &[
+                ("PK", keys::partner_pk(c.partner_id)),
+                ("SK", keys::reminder_sk(c.end_date, kind)),
+                ("GSI1PK", keys::CRON_CLAIMS_PARTITION.to_string()),
+                ("GSI1SK", keys::cron_claim_sk(c.lease_until, c.partner_id, c.end_date, kind)),
+                ("GSI2PK", keys::sub_end_pk(c.end_date)),
+                ("GSI2SK", keys::reminder_window_sk(c.end_date, c.partner_id, kind)),
+            ],
+        )?;
+        item.insert("ttl".into(), n(marker_expiry(c.end_date)));
+        Ok(item)
+    }
+
+    /// Claims a notice: a conditional put that succeeds when no marker exists, when the
+    /// existing claim's lease has run out (a crashed run), or when this run already
+    /// holds it. One PutItem, or one TransactWriteItems with the partner check.
+    pub async fn claim_marker(&self, c: &MarkerClaim<'_>) -> Result<Claim, StoreError> {
+        const CONDITION: &str =
+            "attribute_not_exists(PK) OR (#state = :claimed AND (leaseUntil < :now OR #owner = :owner))";
+        let names =
+            HashMap::from([("#state".to_string(), "state".to_string()), ("#owner".to_string(), "owner".to_string())]);
+        let values = HashMap::from([
+            (":claimed".to_string(), s("claimed")),
+            (":now".to_string(), s(c.now)),
+            (":owner".to_string(), s(c.owner)),
+        ]);
+        let item = Self::marker_item(c)?;
+        let failed = if c.require_active_term {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression(CONDITION)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .build()
+                .map_err(build_err("Put"))?;
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .key("PK", s(keys::partner_pk(c.partner_id)))
+                .key("SK", s(META))
+                .condition_expression("subscriptionEndDate = :end AND subscriptionStatus = :active")
+                .expression_attribute_values(":end", s(c.end_date.format("%Y-%m-%d").to_string()))
+                .expression_attribute_values(":active", s("active"))
+                .build()
+                .map_err(build_err("ConditionCheck"))?;
+            let items = vec![
+                TransactWriteItem::builder().put(put).build(),
+                TransactWriteItem::builder().condition_check(check).build(),
+            ];
+            match self.transact(items).await? {
+                Ok(()) => return Ok(Claim::Claimed),
+                Err(ConditionFailed { index: 1, .. }) => return Ok(Claim::PartnerChanged),
+                Err(failed) => failed,
+            }
+        } else {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression(CONDITION)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(Claim::Claimed),
+                Err(e) => match e.into_service_error() {
+                    PutItemError::ConditionalCheckFailedException(failed) => {
+                        ConditionFailed { index: 0, old_item: failed.item().cloned() }
+                    }
+                    other => return Err(StoreError::Sdk { operation: "PutItem", source: Box::new(other) }),
+                },
+            }
+        };
+        let sent = failed
+            .old_item
+            .as_ref()
+            .and_then(|old| old.get("state"))
+            .and_then(|v| v.as_s().ok())
+            .is_some_and(|state| state == "sent");
+        // No old image: the marker vanished in between (released); the next run sees
+        // the truth. Either way this run does not send.
+        Ok(if sent { Claim::AlreadySent } else { Claim::HeldByAnotherRun })
+    }
+
+    /// The email went out: the marker becomes `sent` and leaves the claims index.
+    /// `Ok(false)`: the claim was no longer ours (our lease ran out and another run
+    /// took it over), which the caller logs.
+    pub async fn mark_sent(
+        &self,
+        partner_id: &str,
+        end: NaiveDate,
+        kind: NoticeKind,
+        owner: &str,
+        sent_at: &str,
+        message_id: &str,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("PK", s(keys::partner_pk(partner_id)))
+            .key("SK", s(keys::reminder_sk(end, kind.as_str())))
+            .update_expression("SET #state = :sent, sentAt = :at, messageId = :mid REMOVE GSI1PK, GSI1SK")
+            .condition_expression("#owner = :owner AND #state = :claimed")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":sent", s("sent"))
+            .expression_attribute_values(":claimed", s("claimed"))
+            .expression_attribute_values(":at", s(sent_at))
+            .expression_attribute_values(":mid", s(message_id))
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        conditional(result.map(|_| ()), "UpdateItem")
+    }
+
+    /// Gives a claim up (the send failed, or the notice is not due after all), so the
+    /// next run can claim it again. Only our own live claim is deleted.
+    pub async fn release_marker(
+        &self,
+        partner_id: &str,
+        end: NaiveDate,
+        kind: NoticeKind,
+        owner: &str,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key("PK", s(keys::partner_pk(partner_id)))
+            .key("SK", s(keys::reminder_sk(end, kind.as_str())))
+            .condition_expression("#owner = :owner AND #state = :claimed")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":claimed", s("claimed"))
+            .expression_attribute_values(":owner", s(owner))
+            .send()
+            .await;
+        conditional(result.map(|_| ()), "DeleteItem")
+    }
+
+    /// Keeps our claim but ends its lease now, so the next run's sweep retries it. Used
+    /// for the expiry notice, whose partner has already left the window.
+    pub async fn defer_marker(
+        &self,
+        partner_id: &str,
+        end: NaiveDate,
+        kind: NoticeKind,
+        owner: &str,
+        now: &str,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("PK", s(keys::partner_pk(partner_id)))
+            .key("SK", s(keys::reminder_sk(end, kind.as_str())))
+            .update_expression("SET leaseUntil = :now, GSI1PK = :claims, GSI1SK = :claim_sk")
+            .condition_expression("#owner = :owner AND #state = :claimed")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":claimed", s("claimed"))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":now", s(now))
+            .expression_attribute_values(":claims", s(keys::CRON_CLAIMS_PARTITION))
+            .expression_attribute_values(":claim_sk", s(keys::cron_claim_sk(now, partner_id, end, kind.as_str())))
+            .send()
+            .await;
+        conditional(result.map(|_| ()), "UpdateItem")
+    }
+
+    /// Claims whose lease ended before `now`: what crashed (or deferred) runs left
+    /// behind. Normally empty: one Query.
+    pub async fn stale_claims(&self, now: &str) -> Result<(Vec<Marker>, u64), StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(GSI1)
+            .key_condition_expression("GSI1PK = :pk AND GSI1SK < :now")
+            .expression_attribute_values(":pk", s(keys::CRON_CLAIMS_PARTITION))
+            .expression_attribute_values(":now", s(now))
+            .limit(MAX_STALE_CLAIMS)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("Query", e))?;
+        let markers = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(serde_dynamo::from_item)
+            .collect::<Result<Vec<Marker>, _>>()?;
+        Ok((markers, 1))
+    }
+
+    /// One marker, strongly consistent (tests and the sweep's follow-up).
+    pub async fn get_marker(
+        &self,
+        partner_id: &str,
+        end: NaiveDate,
+        kind: NoticeKind,
+    ) -> Result<Option<Marker>, StoreError> {
+        match self.get(keys::partner_pk(partner_id), &keys::reminder_sk(end, kind.as_str())).await? {
+            Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The live statistics of `tiers` (`STATS#{tier}/CURRENT`), in one BatchGetItem; a
+    /// tier without an item yet has all-zero counts.
+    pub async fn tier_stats(&self, tiers: &[String]) -> Result<(Vec<(String, TierCounts)>, u64), StoreError> {
+        let mut found: HashMap<String, TierCounts> = HashMap::new();
+        let mut reads = 0;
+        for chunk in tiers.chunks(100) {
+            let mut request = KeysAndAttributes::builder().consistent_read(true);
+            for tier in chunk {
+                request = request.keys(HashMap::from([
+                    ("PK".to_string(), s(keys::tier_stats_pk(tier))),
+                    ("SK".to_string(), s(keys::STATS_CURRENT)),
+                ]));
+            }
+            let mut pending =
+                HashMap::from([(self.table.clone(), request.build().map_err(build_err("BatchGetItem"))?)]);
+            // UnprocessedKeys only appear under throttling; retry them a bounded number of times.
+            for _ in 0..3 {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .set_request_items(Some(pending))
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::sdk("BatchGetItem", e))?;
+                reads += 1;
+                for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                    let row: StatsRow = serde_dynamo::from_item(item)?;
+                    found.insert(row.tier_id.clone(), row.counts());
+                }
+                match out.unprocessed_keys.filter(|u| !u.is_empty()) {
+                    Some(rest) => pending = rest,
+                    None => break,
+                }
+            }
+        }
+        let stats = tiers.iter().map(|t| (t.clone(), found.get(t).copied().unwrap_or_default())).collect();
+        Ok((stats, reads))
+    }
+
+    /// Writes `STATS#{tier}/DAY#{date}` unless that day already has one: the first run
+    /// of a day fixes its snapshot, reruns leave it. `Ok(false)`: it existed.
+    pub async fn put_daily_snapshot(&self, snapshot: &DailySnapshot) -> Result<bool, StoreError> {
+        let item = Self::item(
+            snapshot,
+            &[
+                ("PK", keys::tier_stats_pk(&snapshot.tier_id)),
+                ("SK", keys::stats_day_sk(snapshot.date)),
+                ("GSI1PK", keys::stats_day_pk(snapshot.date)),
+                ("GSI1SK", snapshot.tier_id.clone()),
+            ],
+        )?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        conditional(result.map(|_| ()), "PutItem")
+    }
+}
+
+/// `STATS#{tier}/CURRENT` as stored: counters added by transitions (a missing one
+/// counts as 0).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct StatsRow {
+    tier_id: String,
+    member_count: i64,
+    active_count: i64,
+    trialing_count: i64,
+    past_due_count: i64,
+    cancelling_count: i64,
+    paying_count: i64,
+    monthly_count: i64,
+    yearly_count: i64,
+    mrr: i64,
+}
+
+impl StatsRow {
+    fn counts(&self) -> TierCounts {
+        TierCounts {
+            member_count: self.member_count,
+            active_count: self.active_count,
+            trialing_count: self.trialing_count,
+            past_due_count: self.past_due_count,
+            cancelling_count: self.cancelling_count,
+            paying_count: self.paying_count,
+            monthly_count: self.monthly_count,
+            yearly_count: self.yearly_count,
+            mrr: self.mrr,
+        }
+    }
+}
+
+/// `STATS#{tier}/DAY#{date}`: the tier's live statistics as the day's run found them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DailySnapshot {
+    pub tier_id: String,
+    pub date: NaiveDate,
+    /// When the copy was taken (wall clock): a backfill run for a past date that had
+    /// no snapshot records today's figures, and says so here.
+    pub captured_at: String,
+    pub member_count: i64,
+    pub active_count: i64,
+    pub trialing_count: i64,
+    pub past_due_count: i64,
+    pub cancelling_count: i64,
+    pub paying_count: i64,
+    pub monthly_count: i64,
+    pub yearly_count: i64,
+    pub mrr: i64,
+}
+
+impl DailySnapshot {
+    pub fn new(tier_id: &str, date: NaiveDate, captured_at: &str, c: TierCounts) -> Self {
+        Self {
+            tier_id: tier_id.to_string(),
+            date,
+            captured_at: captured_at.to_string(),
+            member_count: c.member_count,
+            active_count: c.active_count,
+            trialing_count: c.trialing_count,
+            past_due_count: c.past_due_count,
+            cancelling_count: c.cancelling_count,
+            paying_count: c.paying_count,
+            monthly_count: c.monthly_count,
+            yearly_count: c.yearly_count,
+            mrr: c.mrr,
+        }
+    }
+}
+
+fn marker_expiry(end: NaiveDate) -> i64 {
+    end.checked_add_days(Days::new(MARKER_RETENTION_DAYS)).unwrap_or(end).and_time(NaiveTime::MIN).and_utc().timestamp()
+}
+
+/// A conditional write's result: `Ok(true)` applied, `Ok(false)` its condition failed.
+fn conditional<E>(
+    result: Result<(), aws_sdk_dynamodb::error::SdkError<E, aws_smithy_runtime_api::http::Response>>,
+    operation: &'static str,
+) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(()) => Ok(true),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(StoreError::sdk(operation, e)),
+    }
+}
