@@ -10,6 +10,7 @@ mod events;
 mod faults;
 mod gateway_http;
 mod mail;
+mod stripe_webhook;
 mod malformed;
 mod partners;
 mod partners_permissions;
