@@ -6,6 +6,7 @@ SHELL := /bin/bash
 PORT     ?= 3000
 DDB_PORT ?= 8000
 SES_PORT ?= 8005
+STRIPE_PORT ?= 12111
 TABLE    ?= tierdesk-local
 STATE    ?= .stack
 ROLE     ?= admin
@@ -15,7 +16,7 @@ EVENT    ?= events/tiers-public-catalog.json
 FN       ?=
 # Lambda crates under functions/ that `make build` packages.
 FUNCTIONS ?= tiers partners expiry-cron
-export PORT DDB_PORT SES_PORT TABLE STATE
+export PORT DDB_PORT SES_PORT STRIPE_PORT TABLE STATE
 
 .PHONY: help run stop test lint fmt build bench deploy token invoke
 

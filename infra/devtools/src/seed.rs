@@ -287,3 +287,27 @@ pub async fn seed_lapsed(
     }
     Ok(log)
 }
+
+/// Creates the Stripe price of every paid tier and period (lookup key
+/// `tierdesk_{tier}_{period}`) in the Stripe the environment names, the local
+/// emulator under `make run`. Idempotent: existing prices are kept.
+pub async fn seed_stripe_prices(config: &tierdesk::Config) -> Vec<String> {
+    use tierdesk::domain::money::BillingPeriod;
+    let services = crate::gateway::Services::from_env().await;
+    let store = tierdesk::store::Store::connect(config).await;
+    let tiers = match store.active_catalog().await {
+        Ok(t) => t,
+        Err(e) => return vec![format!("stripe prices: catalog unreadable: {e}")],
+    };
+    let mut lines = Vec::new();
+    for tier in tiers.iter().filter(|t| tierdesk::domain::subscription::is_paid(t)) {
+        for period in [BillingPeriod::Monthly, BillingPeriod::Yearly] {
+            let amount = tier.prices.for_period(period);
+            match services.stripe.ensure_price(&tier.tier_id, &tier.name, period, amount, &tier.currency).await {
+                Ok(p) => lines.push(format!("stripe price {} {} = {} ({})", tier.tier_id, period.as_str(), amount, p.price_id)),
+                Err(e) => lines.push(format!("stripe price {} {}: {e}", tier.tier_id, period.as_str())),
+            }
+        }
+    }
+    lines
+}

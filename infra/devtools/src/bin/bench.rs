@@ -324,7 +324,7 @@ async fn bench_cron() -> Result<(), Error> {
         let config = tierdesk::Config { table_name: table.clone(), ..base.clone() };
         let store = tierdesk::store::Store::connect(&config).await;
         tierdesk::store::table::create_from_template(store.client(), &template, &table).await?;
-        let handlers = gateway::handlers_on(store.clone(), &config);
+        let handlers = gateway::handlers_on(store.clone(), &config).await;
         let gw = Gateway::new(routes::from_template(&template)?, &handlers, secret.clone())?;
         let admin = jwt::token_for("admin", None, "bench-admin", chrono::Utc::now().timestamp(), 600, &secret);
         let (status, body) = seed::call_json(&gw, "POST", "/api/admin/tiers/initialize", Some(&admin), None).await;

@@ -43,6 +43,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             for line in seed::seed_lapsed(&config, routes, &jwt::secret_from_env()).await? {
                 println!("{line}");
             }
+            for line in seed::seed_stripe_prices(&config).await {
+                println!("{line}");
+            }
         }
         Some("invoke") => {
             // Feeds a payload-2.0 event file straight to the function that owns its
