@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: DynamoDB calls per route, cold init and size of the function
-# bootstraps, partner list costs at 1,000 and 50,000 partners, raw DynamoDB Local latency, and a bounded loopback load of 1,000
+# bootstraps, partner list costs at 1,000 and 50,000 partners, the expiry cron's reads at 100,000
+# partners with 1,000 due, raw DynamoDB Local latency, and a bounded loopback load of 1,000
 # concurrent users through the dev gateway. Runs on its own stack on free ports;
 # everything stops by itself. The report is also written to target/bench/report.md.
 set -euo pipefail
@@ -23,10 +24,11 @@ infra/stack.sh start "$STATE_DIR" "$DDB_PORT" "$SES_PORT"
 # A separate target dir keeps release artefacts from blocking debug builds.
 export CARGO_TARGET_DIR="$PWD/target/bench"
 echo "building release binaries (several minutes on 2 cores the first time)..." >&2
-cargo build -q --release -p tiers -p partners -p devtools
+cargo build -q --release -p tiers -p partners -p billing -p stripe-webhook -p expiry-cron -p devtools
 BIN="$CARGO_TARGET_DIR/release"
 
 export TABLE_NAME=tierdesk-bench DYNAMODB_ENDPOINT="http://127.0.0.1:$DDB_PORT" TIERDESK_TEMPLATE="$PWD/template.yaml"
+export SES_ENDPOINT="http://127.0.0.1:$SES_PORT"
 export AWS_EC2_METADATA_DISABLED=true RUST_LOG=warn
 "$BIN/devctl" create-table >/dev/null
 "$BIN/devctl" seed >/dev/null
@@ -61,11 +63,22 @@ ulimit -n 16384 2>/dev/null || true
   echo
   "$BIN/bench" partners
   echo
+  echo "## billing: DynamoDB calls per billing route and per Stripe webhook event type (Stripe emulator in-process)"
+  echo
+  "$BIN/bench" billing
+  echo
+  echo "## expiry cron: DynamoDB reads and run time at 10,000 and 100,000 partners, 1,000 due (SES emulator)"
+  echo
+  "$BIN/bench" cron
+  echo
   echo "## tiers bootstrap: cold init (process start → first Runtime API poll, fake Runtime API on loopback, x86_64 release build)"
   echo
   "$BIN/bench" cold-init "$BIN/tiers"
   "$BIN/bench" cold-init "$BIN/partners" | sed 's/^| tiers bootstrap/| partners bootstrap/'
-  for f in tiers partners; do
+  "$BIN/bench" cold-init "$BIN/billing" | sed 's/^| tiers bootstrap/| billing bootstrap/'
+  "$BIN/bench" cold-init "$BIN/stripe-webhook" | sed 's/^| tiers bootstrap/| stripe-webhook bootstrap/'
+  "$BIN/bench" cold-init "$BIN/expiry-cron" | sed 's/^| tiers bootstrap/| expiry-cron bootstrap/'
+  for f in tiers partners billing stripe-webhook expiry-cron; do
     if [[ -f target/lambda/$f/bootstrap ]]; then
       echo
       echo "arm64 $f bootstrap from \`make build\`: $(du -h target/lambda/$f/bootstrap | cut -f1)"

@@ -71,7 +71,9 @@ pub const ROUTES: &[Route<Op>] = &[
 const IDEMPOTENCY_LEASE_SECS: i64 = 60;
 /// Attempts at writing a change when a webhook changed the partner meanwhile.
 const WRITE_ATTEMPTS: usize = 3;
-const MAX_IDEMPOTENCY_KEY: usize = 255;
+/// The client's key becomes part of Stripe's own idempotency key (with the action
+/// and partner id), which Stripe caps at 255 characters.
+const MAX_IDEMPOTENCY_KEY: usize = 128;
 
 pub struct Billing {
     pub store: Store,

@@ -224,19 +224,21 @@ pub async fn handlers_with(
         config.clone(),
         services.stripe.clone(),
         mailer.clone(),
-        clock.clone(),
+        clock,
         ids.clone(),
     ));
     let billing_handler: Handler = Arc::new(move |req| {
         let app = billing_app.clone();
         Box::pin(async move { billing::handle(&app, req).await })
     });
+    // Stripe signs with the real time, so the webhook checks against the real
+    // clock even when a test moves billing's clock.
     let webhook_app = Arc::new(stripe_webhook::StripeWebhook::new(
         store,
         config.clone(),
         services.stripe.clone(),
         mailer,
-        clock,
+        Arc::new(tierdesk::SystemClock),
         ids,
     ));
     let webhook_handler: Handler = Arc::new(move |req| {

@@ -292,9 +292,17 @@ pub async fn seed_lapsed(
 /// `tierdesk_{tier}_{period}`) in the Stripe the environment names, the local
 /// emulator under `make run`. Idempotent: existing prices are kept.
 pub async fn seed_stripe_prices(config: &tierdesk::Config) -> Vec<String> {
-    use tierdesk::domain::money::BillingPeriod;
     let services = crate::gateway::Services::from_env().await;
     let store = tierdesk::store::Store::connect(config).await;
+    seed_stripe_prices_with(&store, &services.stripe).await
+}
+
+/// As `seed_stripe_prices`, with the store and Stripe client given.
+pub async fn seed_stripe_prices_with(
+    store: &tierdesk::store::Store,
+    stripe: &tierdesk::billing::StripeGateway,
+) -> Vec<String> {
+    use tierdesk::domain::money::BillingPeriod;
     let tiers = match store.active_catalog().await {
         Ok(t) => t,
         Err(e) => return vec![format!("stripe prices: catalog unreadable: {e}")],
@@ -303,8 +311,14 @@ pub async fn seed_stripe_prices(config: &tierdesk::Config) -> Vec<String> {
     for tier in tiers.iter().filter(|t| tierdesk::domain::subscription::is_paid(t)) {
         for period in [BillingPeriod::Monthly, BillingPeriod::Yearly] {
             let amount = tier.prices.for_period(period);
-            match services.stripe.ensure_price(&tier.tier_id, &tier.name, period, amount, &tier.currency).await {
-                Ok(p) => lines.push(format!("stripe price {} {} = {} ({})", tier.tier_id, period.as_str(), amount, p.price_id)),
+            match stripe.ensure_price(&tier.tier_id, &tier.name, period, amount, &tier.currency).await {
+                Ok(p) => lines.push(format!(
+                    "stripe price {} {} = {} ({})",
+                    tier.tier_id,
+                    period.as_str(),
+                    amount,
+                    p.price_id
+                )),
                 Err(e) => lines.push(format!("stripe price {} {}: {e}", tier.tier_id, period.as_str())),
             }
         }

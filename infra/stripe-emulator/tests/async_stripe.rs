@@ -122,6 +122,14 @@ async fn async_stripe_parses_every_object_and_event() {
     let sub = RetrieveSubscription::new(sub_id.clone()).send(&client).await.unwrap();
     assert_eq!(sub.status, SubscriptionStatus::Active);
     assert_eq!(sub.metadata["partner_id"], "p1");
+    let expanded = RetrieveSubscription::new(sub_id.clone())
+        .expand(vec!["latest_invoice".to_owned(), "customer".to_owned()])
+        .send(&client)
+        .await
+        .unwrap();
+    let first_invoice = expanded.latest_invoice.as_ref().and_then(|i| i.as_object()).expect("expanded invoice");
+    assert_eq!(first_invoice.billing_reason, Some(stripe_shared::InvoiceBillingReason::SubscriptionCreate));
+    assert!(expanded.customer.is_object());
     let item = &sub.items.data[0];
     let (start, end) = (item.current_period_start, item.current_period_end);
     assert!(end > start);

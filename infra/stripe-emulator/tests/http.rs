@@ -21,6 +21,9 @@ async fn requests_need_a_test_secret_key() {
     let (status, headers, _) = request("GET", &url, &[("authorization", "Bearer sk_test_any")], String::new()).await;
     assert_eq!(status, 200);
     assert!(headers.get("request-id").unwrap().to_str().unwrap().starts_with("req_"));
+    // `curl -u sk_test_…:` sends the key as the Basic auth user.
+    let (status, _, _) = request("GET", &url, &[("authorization", "Basic c2tfdGVzdF94Og==")], String::new()).await;
+    assert_eq!(status, 200);
 }
 
 #[tokio::test]

@@ -129,7 +129,11 @@ impl Store {
 
     /// The partner's three items; the record itself conditional on the version the
     /// change was computed from (`None`: it must not exist yet).
-    pub(crate) fn partner_writes(&self, p: &Partner, expected: Option<u64>) -> Result<Vec<TransactWriteItem>, StoreError> {
+    pub(crate) fn partner_writes(
+        &self,
+        p: &Partner,
+        expected: Option<u64>,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
         let [meta, view, signals] = Self::partner_items(p)?;
         let mut put = Put::builder().table_name(&self.table).set_item(Some(meta));
         put = match expected {

@@ -7,6 +7,8 @@
 //!   bench ddb-get                   raw DynamoDB Local GetItem latency
 //!   bench partners                  DynamoDB calls per partners route, and the
 //!                                   dashboard/list reads at 1,000 and 50,000 partners
+//!   bench billing                   DynamoDB calls per billing route and per Stripe
+//!                                   webhook event type, over a real flow
 //!   bench cron                      the expiry cron's reads and run time at 10,000 and
 //!                                   100,000 partners, 1,000 due each time
 
@@ -577,6 +579,7 @@ async fn main() -> Result<(), Error> {
         Some("ddb-get") => bench_ddb_get().await,
         Some("partners") => bench_partners().await,
         Some("cron") => bench_cron().await,
+        Some("billing") => devtools::billing_bench::run().await,
         _ => Err("usage: bench calls | cold-init BINARY | load LABEL=BASE_URL... | ddb-get | partners | cron".into()),
     }
 }

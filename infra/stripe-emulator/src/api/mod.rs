@@ -80,10 +80,18 @@ fn serve(app: &App, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]
     json_response(status, body, request_id, false)
 }
 
-/// Any test-mode secret key is accepted, as `Authorization: Bearer sk_test_…`.
+/// Any test-mode secret key is accepted, as `Authorization: Bearer sk_test_…` or, as with
+/// `curl -u sk_test_…:`, as the Basic auth user name.
 fn authorize(headers: &HeaderMap) -> Result<()> {
+    use base64::Engine;
     let header = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let Some(key) = header.strip_prefix("Bearer ") else {
+    let key = if let Some(key) = header.strip_prefix("Bearer ") {
+        key.to_owned()
+    } else if let Some(encoded) = header.strip_prefix("Basic ") {
+        let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).unwrap_or_default();
+        let user_pass = String::from_utf8_lossy(&decoded).into_owned();
+        user_pass.split(':').next().unwrap_or_default().to_owned()
+    } else {
         return Err(ApiError::unauthorized("no key (use Authorization: Bearer sk_test_...)"));
     };
     if key.starts_with("sk_test_") {

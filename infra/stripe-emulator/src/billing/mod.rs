@@ -239,7 +239,7 @@ mod tests {
 
     use super::*;
     use crate::clock::Clock;
-    use crate::state::{Customer, Metadata, Price, Recurring, Store};
+    use crate::state::{Interval, InvoiceStatus, Product, SubscriptionStatus};
 
     const T0: i64 = 1_799_999_200;
 
