@@ -204,16 +204,21 @@ impl From<crate::domain::billing::BillingError> for ApiError {
             }
             B::PriceNotConfigured { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "price_not_configured"),
             B::InvalidPromotionCode => {
-                return ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_promotion_code", message)
-                    .with_details(json!({
+                return ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_promotion_code", message).with_details(
+                    json!({
                         "fields": { "promotionCode": "no active promotion has this code" },
                         "reasons": [{ "code": "not_found", "message": "no promotion has this code" }]
-                    }))
+                    }),
+                )
             }
             B::IdempotencyKeyReused => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
             B::IdempotencyInProgress => (StatusCode::CONFLICT, "request_in_progress"),
             B::Provider(_) => {
-                return ApiError::new(StatusCode::BAD_GATEWAY, "payment_provider_error", "the payment provider failed; retry")
+                return ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "payment_provider_error",
+                    "the payment provider failed; retry",
+                )
             }
             B::NotAPartner => (StatusCode::FORBIDDEN, "not_a_partner"),
         };
