@@ -546,14 +546,14 @@ async fn cancel(
     stripe_key: &str,
 ) -> Result<Response<Body>, ApiError> {
     let partner = load(app, partner_id).await?;
+    if partner.subscription_status == tierdesk::domain::partner::SubscriptionStatus::Cancelled && partner.on_paid_term() {
+        return Err(SubscriptionError::AlreadyEnded("cancelled").into());
+    }
     let subscription_id = partner
         .stripe_subscription_id
         .clone()
         .filter(|_| partner.on_paid_term() && !partner.subscription_status.is_lapsed())
         .ok_or(BillingError::NoStripeSubscription)?;
-    if partner.subscription_status == tierdesk::domain::partner::SubscriptionStatus::Cancelled {
-        return Err(SubscriptionError::AlreadyEnded("cancelled").into());
-    }
     let updated = app.stripe.cancel_at_period_end(&subscription_id, stripe_key).await?;
     let voided = app.stripe.void_open_invoices(&subscription_id, stripe_key).await?;
     let reason = request.reason.clone().unwrap_or_else(|| "cancelled by the partner".into());

@@ -93,8 +93,13 @@ impl StripeGateway {
             return Ok(p.clone());
         }
         let price = stripe_product::price::RetrievePrice::new(price_id).send(&self.client).await.map_err(provider)?;
-        let facts = facts::price_facts(&price)
+        let mut facts = facts::price_facts(&price)
             .ok_or_else(|| BillingError::Provider(format!("price {price_id} is not a monthly or yearly price")))?;
+        if facts.tier_id.is_none() {
+            // A price configured by id names its tier through the configuration.
+            facts.tier_id =
+                self.config.price_ids.iter().find(|(_, id)| id.as_str() == price_id).map(|((tier, _), _)| tier.clone());
+        }
         self.prices.lock().unwrap_or_else(|p| p.into_inner()).insert(price_id.to_string(), facts.clone());
         Ok(facts)
     }
