@@ -97,7 +97,8 @@ pub struct SubscriptionFacts {
 }
 
 impl SubscriptionFacts {
-    /// The paid tier this subscription is for, if it names an active paid tier.
+    /// The paid tier this subscription is for: named by its price or metadata, or
+    /// else the one paid tier whose list price it is.
     fn tier<'a>(&self, catalog: Catalog<'a>) -> Option<&'a Tier> {
         self.price
             .as_ref()
@@ -105,7 +106,21 @@ impl SubscriptionFacts {
             .or(self.tier_hint.as_deref())
             .and_then(|id| catalog.active(id))
             .filter(|t| is_paid(t))
+            .or_else(|| self.price.as_ref().and_then(|p| tier_priced_at(catalog, p)))
     }
+}
+
+/// The one active paid tier whose list price for the period is exactly this
+/// price, for prices that carry no tier of their own (created outside Tierdesk).
+pub fn tier_priced_at<'a>(catalog: Catalog<'a>, price: &PriceFacts) -> Option<&'a Tier> {
+    let mut matching = catalog.tiers.iter().filter(|t| {
+        t.status == super::tier::TierStatus::Active
+            && is_paid(t)
+            && t.prices.for_period(price.period) == price.unit_amount
+            && t.currency.eq_ignore_ascii_case(&price.currency)
+    });
+    let first = matching.next()?;
+    matching.next().is_none().then_some(first)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -484,7 +499,10 @@ pub fn record_payment(
         return Ok(account_change(partner, after, catalog, ctx));
     }
     let from = catalog.any(&partner.engagement_tier);
-    let invoiced_tier = invoice.price.as_ref().and_then(|p| p.tier_id.as_deref()).and_then(|id| catalog.active(id));
+    let invoiced_tier = invoice
+        .price
+        .as_ref()
+        .and_then(|p| p.tier_id.as_deref().and_then(|id| catalog.active(id)).or_else(|| tier_priced_at(catalog, p)));
 
     // The first invoice of a subscription the partner is not on yet: activate.
     if !partner.on_paid_term() || partner.subscription_status.is_lapsed() {
@@ -1002,6 +1020,16 @@ mod tests {
         let change = subscription_ended(&cancelling, &ended, Catalog::new(&tiers), &ctx("2026-02-01", "7")).unwrap();
         assert_eq!(change.event(), Some(TransitionEvent::Expiration));
         assert_eq!(applied(change).subscription_status, SubscriptionStatus::Expired);
+    }
+
+    #[test]
+    fn a_price_without_a_tier_maps_to_the_one_tier_at_that_price() {
+        let tiers = tiers();
+        let catalog = Catalog::new(&tiers);
+        let bare = PriceFacts { tier_id: None, ..gold_price() };
+        assert_eq!(tier_priced_at(catalog, &bare).map(|t| t.tier_id.as_str()), Some("gold"));
+        assert!(tier_priced_at(catalog, &PriceFacts { unit_amount: 1, ..bare.clone() }).is_none());
+        assert!(tier_priced_at(catalog, &PriceFacts { currency: "eur".into(), ..bare }).is_none());
     }
 
     #[test]

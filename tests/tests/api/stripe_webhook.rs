@@ -321,3 +321,33 @@ async fn regenerate_signed_fixtures() {
         std::fs::write(path, serde_json::to_string_pretty(&fixture).unwrap() + "\n").unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_delivery_that_failed_midway_is_processed_by_the_retry() {
+    use tierdesk_tests::FaultInjector;
+    let s = StripeApp::start().await;
+    let (id, _, email) = subscribed(&s, "Retry Co").await;
+    let base = emulator_event(&s, "customer.subscription.created").await;
+    let t = Utc::now().timestamp();
+    let payload =
+        new_event(&base, "customer.subscription.updated", t + 1, |sub| sub["cancel_at_period_end"] = json!(true));
+    let before = partner(&s, &id).await;
+    let emails_before = ses::emails_to(&email).await.len();
+
+    // The transaction is throttled: nothing is written, the claim is given back.
+    let faulty = s.app.with_fault(FaultInjector::throttle("TransactWriteItems").times(3)).await;
+    let (status, answer) = deliver(&faulty, &payload, Some(sign(&payload, LOCAL_WEBHOOK_SECRET, t))).await;
+    assert!(status >= 500, "Stripe must retry: {status} {answer}");
+    assert_eq!(partner(&s, &id).await, before);
+
+    // Stripe's retry, moments later, goes through once.
+    let now = Utc::now().timestamp();
+    let gw = webhook_gateway(&s, Arc::new(FixedClock::new(Utc.timestamp_opt(now, 0).unwrap()))).await;
+    let (status, answer) = deliver(&gw, &payload, Some(sign(&payload, LOCAL_WEBHOOK_SECRET, now))).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["action"], "cancel", "{answer}");
+    assert_eq!(partner(&s, &id).await["subscriptionStatus"], "cancelled");
+    let (status, again) = deliver(&gw, &payload, Some(sign(&payload, LOCAL_WEBHOOK_SECRET, now))).await;
+    assert_eq!((status, again["duplicate"].as_bool()), (200, Some(true)));
+    assert_eq!(ses::emails_to(&email).await.len(), emails_before, "a cancellation at period end sends nothing here");
+}
