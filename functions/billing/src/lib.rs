@@ -546,7 +546,8 @@ async fn cancel(
     stripe_key: &str,
 ) -> Result<Response<Body>, ApiError> {
     let partner = load(app, partner_id).await?;
-    if partner.subscription_status == tierdesk::domain::partner::SubscriptionStatus::Cancelled && partner.on_paid_term() {
+    if partner.subscription_status == tierdesk::domain::partner::SubscriptionStatus::Cancelled && partner.on_paid_term()
+    {
         return Err(SubscriptionError::AlreadyEnded("cancelled").into());
     }
     let subscription_id = partner
