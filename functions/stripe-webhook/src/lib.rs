@@ -403,9 +403,9 @@ async fn subscription_event(
         }
         Some(TransitionEvent::Upgrade) => Some(BillingNotice::UpgradeConfirmation),
         Some(TransitionEvent::Expiration) => Some(BillingNotice::Expired),
-        Some(TransitionEvent::Cancel) if change.after().is_some_and(|a| !a.on_paid_term()) => {
-            Some(BillingNotice::Cancelled)
-        }
+        // Whoever writes the cancellation confirms it: this delivery, or the billing
+        // route when it wrote first.
+        Some(TransitionEvent::Cancel) => Some(BillingNotice::Cancelled),
         _ => None,
     };
     let action = match (&change, stale(&before, event)) {
