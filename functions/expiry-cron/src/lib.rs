@@ -250,9 +250,10 @@ impl ExpiryCron {
         let markers = read.markers;
         let mut partners = read.partners;
 
-        // Stale claims: partners still in a term are worked on with the window's (a
-        // fresh copy replaces the window's); expiry notices whose partner has already
-        // expired are sent from what the marker kept; the rest are cleared away.
+        // Stale claims: a notice still due is worked on with the window's partners (a
+        // fresh copy of the partner replaces the window's); an expiry notice whose
+        // partner has already expired is sent from what the marker kept; the rest (the
+        // partner renewed, cancelled, or the day passed) are cleared away.
         let mut resumable: Vec<Marker> = Vec::new();
         for marker in stale {
             summary.dynamodb_reads += 1;
@@ -264,7 +265,7 @@ impl ExpiryCron {
                 }
             };
             match partner {
-                Some(p) if p.subscription_end_date == Some(marker.end_date) => {
+                Some(p) if p.subscription_end_date == Some(marker.end_date) && self.still_due(&ctx, &p, &marker) => {
                     partners.retain(|w| w.partner_id != p.partner_id);
                     partners.push(p);
                 }
@@ -320,6 +321,19 @@ impl ExpiryCron {
 
         self.snapshots(ctx, &mut summary).await?;
         Ok(summary)
+    }
+
+    /// Whether the notice a stale claim is about is still due today; if not (the partner
+    /// cancelled, or the run date moved past it), the claim is cleared away.
+    fn still_due(&self, ctx: &RunCtx<'_>, partner: &Partner, marker: &Marker) -> bool {
+        let today = ctx.run.date;
+        match marker.kind {
+            NoticeKind::SubscriptionExpired => expiry_due(partner, today, self.config.grace_days),
+            kind => {
+                let tier = ctx.catalog().any(&partner.engagement_tier);
+                reminder_due(partner, tier, today, &self.config.schedule).is_ok_and(|(due, _)| due == kind)
+            }
+        }
     }
 
     /// One partner of the window: expire, remind, or nothing.

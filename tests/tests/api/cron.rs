@@ -369,6 +369,19 @@ async fn a_renewal_between_runs_ends_the_reminders_for_the_old_end_date() {
     let (id, email) = partner(&app, "renews", gold_until(old_end, false)).await;
     let cron = cron(&app).await;
     assert_eq!(run(&cron, d).await.reminders_sent.renewal_reminder_30, 1);
+    // A run crashed holding the urgent notice of the old term.
+    let crashed = MarkerClaim {
+        partner_id: &id,
+        end_date: old_end,
+        kind: NoticeKind::RenewalUrgent7,
+        owner: "cron-crashed",
+        run_date: d,
+        now: "2026-01-01T10:00:00.000Z",
+        lease_until: "2026-01-01T10:15:00.000Z",
+        details: None,
+        require_active_term: true,
+    };
+    assert_eq!(app.store.claim_marker(&crashed).await.unwrap(), Claim::Claimed);
 
     // The renewal (same tier again) extends the term from its end by the commitment.
     let path = format!("/api/admin/partners/{id}/engagement-tier");
@@ -377,11 +390,13 @@ async fn a_renewal_between_runs_ends_the_reminders_for_the_old_end_date() {
     let new_end = ymd(renewed["subscriptionEndDate"].as_str().unwrap());
     assert!(new_end > old_end);
 
-    // 6 days before the old end: no urgent notice for it.
+    // 6 days before the old end: no urgent notice for it, and the crashed run's claim
+    // on it is cleared away.
     let s = run(&cron, plus(d, 14)).await;
     assert_eq!(s.reminders_sent, Default::default(), "{s:?}");
     assert_eq!(kinds_received(&email).await, ["renewal_reminder_30"]);
     assert!(app.store.get_marker(&id, old_end, NoticeKind::RenewalUrgent7).await.unwrap().is_none());
+    assert_eq!(app.store.stale_claims("9999").await.unwrap().0, vec![], "no claims left");
     // Even a run whose index read still showed the old end date could not claim it.
     let claim = MarkerClaim {
         partner_id: &id,
