@@ -345,6 +345,9 @@ async fn bench_cron() -> Result<(), Error> {
                     done??;
                 }
             }
+            if start > 0 && start % 10_000 == 0 {
+                eprintln!("cron bench: {start} partners queued, {:.0} s", started.elapsed().as_secs_f64());
+            }
         }
         while let Some(done) = tasks.join_next().await {
             done??;
