@@ -16,6 +16,7 @@
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures::StreamExt;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -290,11 +291,15 @@ impl ExpiryCron {
             .sort_by(|a, b| (a.subscription_end_date, &a.partner_id).cmp(&(b.subscription_end_date, &b.partner_id)));
 
         let ctx = &ctx;
-        let markers = &markers;
+        let mut by_partner: HashMap<&str, Vec<&Marker>> = HashMap::new();
+        for m in &markers {
+            by_partner.entry(m.partner_id.as_str()).or_default().push(m);
+        }
+        let by_partner = &by_partner;
         let parts: Vec<RunSummary> = futures::stream::iter(partners)
             .map(|p| async move {
-                let seen: Vec<&Marker> = markers.iter().filter(|m| m.partner_id == p.partner_id).collect();
-                self.process(ctx, p, &seen).await
+                let seen = by_partner.get(p.partner_id.as_str()).map_or(&[][..], Vec::as_slice);
+                self.process(ctx, p, seen).await
             })
             .buffered(self.config.concurrency)
             .collect()
