@@ -447,34 +447,30 @@ struct ProrationInvoice {
 async fn write_change<F>(
     app: &Billing,
     ctx: &Ctx,
-    partner_id: &str,
+    mut partner: Partner,
+    catalog: Vec<Tier>,
     action: &'static str,
     mut plan: F,
 ) -> Result<(Partner, Partner, Vec<Tier>), ApiError>
 where
     F: FnMut(&Partner, &[Tier], &TransitionContext) -> Result<BillingChange, ApiError>,
 {
-    let mut last = None;
     for _ in 0..WRITE_ATTEMPTS {
-        let partner = load(app, partner_id).await?;
-        let catalog = app.store.active_catalog().await?;
-        let tctx = app.transition_context(ctx, partner_id, None);
+        let tctx = app.transition_context(ctx, &partner.partner_id, None);
         let change = plan(&partner, &catalog, &tctx)?;
         let Some(after) = change.after().cloned() else { return Ok((partner.clone(), partner, catalog)) };
         let audit = app.audit(ctx, action, &partner, &after);
-        match app
-            .store
-            .apply_billing(&BillingWrite { change: Some(&change), audit: Some(&audit), ..Default::default() })
-            .await
-        {
+        let write = BillingWrite { change: Some(&change), audit: Some(&audit), ..Default::default() };
+        match app.store.apply_billing(&write).await {
             Ok(()) => return Ok((partner, after, catalog)),
-            Err(BillingWriteError::Stale) => last = Some(SubscriptionError::VersionConflict { current: None }),
+            // The webhook changed the partner meanwhile: plan again from it.
+            Err(BillingWriteError::Stale) => partner = load(app, &partner.partner_id).await?,
             Err(BillingWriteError::Subscription(e)) => return Err(e.into()),
             Err(BillingWriteError::Store(e)) => return Err(e.into()),
-            Err(BillingWriteError::ClaimLost) => return Err(ApiError::not_found("claim")),
+            Err(BillingWriteError::ClaimLost) => break,
         }
     }
-    Err(last.unwrap_or(SubscriptionError::VersionConflict { current: None }).into())
+    Err(SubscriptionError::VersionConflict { current: None }.into())
 }
 
 /// Upgrades apply now and charge the prorated difference at once. Downgrades
@@ -505,7 +501,7 @@ async fn change_plan(
     };
     let (updated, invoice_id) = app.stripe.change_price(&current, &price, proration, stripe_key).await?;
     let action = if up { "partner.upgrade" } else { "partner.downgrade" };
-    let (before, after, catalog) = write_change(app, ctx, partner_id, action, |p, tiers, tctx| {
+    let (before, after, catalog) = write_change(app, ctx, partner, catalog, action, |p, tiers, tctx| {
         if effective == Effective::PeriodEnd && !up {
             let target = Catalog::new(tiers).active(&to.tier_id).ok_or(SubscriptionError::NotFound)?;
             return Ok(schedule_downgrade(p, target, period, Catalog::new(tiers), tctx));
@@ -558,7 +554,8 @@ async fn cancel(
     let updated = app.stripe.cancel_at_period_end(&subscription_id, stripe_key).await?;
     let voided = app.stripe.void_open_invoices(&subscription_id, stripe_key).await?;
     let reason = request.reason.clone().unwrap_or_else(|| "cancelled by the partner".into());
-    let (before, after, catalog) = write_change(app, ctx, partner_id, "partner.cancel", |p, tiers, tctx| {
+    let catalog = app.store.active_catalog().await?;
+    let (before, after, catalog) = write_change(app, ctx, partner, catalog, "partner.cancel", |p, tiers, tctx| {
         let mut p = p.clone();
         p.cancellation_reason = Some(reason.clone());
         let change = sync_subscription(&p, &updated, Catalog::new(tiers), tctx)?;

@@ -70,18 +70,25 @@ pub struct StripeWebhook {
 struct Outcome {
     /// A human-readable summary for the response and the log.
     action: &'static str,
-    notices: Vec<(BillingNotice, Partner, Option<Partner>, Option<InvoiceFacts>)>,
+    /// The email to send: the notice, the partner after and before the change.
+    notice: Option<(BillingNotice, Partner, Partner)>,
+    invoice: Option<InvoiceFacts>,
+    /// The catalog the change was planned with (tier names for the email).
+    catalog: Vec<Tier>,
 }
 
-#[derive(Debug)]
-enum Failure {
-    Api(ApiError),
+/// A planned change with what is written and sent alongside it.
+struct Plan {
+    change: BillingChange,
+    record: Option<InvoiceRecord>,
+    notice: Option<BillingNotice>,
 }
 
-impl<E: Into<ApiError>> From<E> for Failure {
-    fn from(e: E) -> Self {
-        Failure::Api(e.into())
-    }
+/// A plan as written: the partner it started from and the catalog it used.
+struct Written {
+    before: Partner,
+    plan: Plan,
+    catalog: Vec<Tier>,
 }
 
 impl StripeWebhook {
@@ -169,20 +176,29 @@ async fn dispatch(app: &StripeWebhook, ctx: Ctx, req: Request) -> Result<Respons
             let outcome = if applied {
                 // An earlier delivery wrote the change and stopped before the end;
                 // the state is not written twice.
-                Ok(Outcome { action: "already_applied", notices: Vec::new() })
+                Ok(Outcome { action: "already_applied", ..Outcome::default() })
             } else {
                 process(app, &ctx, &event, &token).await
             };
             match outcome {
                 Ok(outcome) => {
-                    for (notice, after, before, invoice) in &outcome.notices {
-                        send(app, *notice, after, before.as_ref(), invoice.as_ref()).await;
+                    if let Some((notice, after, before)) = &outcome.notice {
+                        let email = email_for(
+                            *notice,
+                            after,
+                            Some(before),
+                            outcome.invoice.as_ref(),
+                            Catalog::new(&outcome.catalog),
+                        );
+                        if let Err(e) = app.mailer.send(&email, now.date_naive()).await {
+                            tracing::error!(error = %e, kind = email.kind.as_str(), partner = after.partner_id, "billing email failed");
+                        }
                     }
                     app.store.complete_stripe_event(&event_id, &token, now.timestamp() + COMPLETED_TTL_SECS).await?;
                     tracing::info!(event_id, event_type, action = outcome.action, "stripe event processed");
                     json(StatusCode::OK, &json!({ "received": true, "action": outcome.action }))
                 }
-                Err(Failure::Api(e)) => {
+                Err(e) => {
                     app.store.release_stripe_event(&event_id, &token).await?;
                     tracing::error!(event_id, event_type, code = e.code, "stripe event failed; released for retry");
                     // Stripe retries a non-2xx; a 4xx here would be a bug of ours, not
@@ -198,31 +214,11 @@ async fn dispatch(app: &StripeWebhook, ctx: Ctx, req: Request) -> Result<Respons
     }
 }
 
-async fn send(
-    app: &StripeWebhook,
-    notice: BillingNotice,
-    after: &Partner,
-    before: Option<&Partner>,
-    invoice: Option<&InvoiceFacts>,
-) {
-    let catalog = match app.store.active_catalog().await {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(error = %e, "catalog read for an email failed");
-            return;
-        }
-    };
-    let email = email_for(notice, after, before, invoice, Catalog::new(&catalog));
-    if let Err(e) = app.mailer.send(&email, app.clock.now().date_naive()).await {
-        tracing::error!(error = %e, kind = email.kind.as_str(), partner = after.partner_id, "billing email failed");
-    }
-}
-
 fn event_day(event: &Event) -> NaiveDate {
     DateTime::from_timestamp(event.created, 0).unwrap_or_default().date_naive()
 }
 
-async fn process(app: &StripeWebhook, ctx: &Ctx, event: &Event, token: &str) -> Result<Outcome, Failure> {
+async fn process(app: &StripeWebhook, ctx: &Ctx, event: &Event, token: &str) -> Result<Outcome, ApiError> {
     match &event.data.object {
         EventObject::CheckoutSessionCompleted(session) => {
             let paid = matches!(session.payment_status, stripe_shared::CheckoutSessionPaymentStatus::Paid)
@@ -273,7 +269,7 @@ async fn find_partner(
     app: &StripeWebhook,
     customer_id: &str,
     hints: &[Option<String>],
-) -> Result<Option<Partner>, Failure> {
+) -> Result<Option<Partner>, ApiError> {
     if !customer_id.is_empty() {
         if let Some(id) = app.store.partner_id_by_stripe_customer(customer_id).await? {
             if let Some(p) = app.store.get_partner(&id).await? {
@@ -334,37 +330,43 @@ fn stamp(change: &mut BillingChange, created: i64) {
     after.stripe_event_at = Some(after.stripe_event_at.map_or(created, |t| t.max(created)));
 }
 
-/// Writes a planned change with the event's APPLIED mark, replanning from a
-/// fresh read when the partner changed meanwhile.
+/// Writes a planned change with the event's APPLIED mark (and, for an invoice
+/// event, the invoice record, conditional on the record it was planned from),
+/// replanning from a fresh read when the partner or the invoice changed meanwhile.
 async fn write<F>(
     app: &StripeWebhook,
     ctx: &Ctx,
     event: &Event,
     token: &str,
     mut partner: Partner,
+    invoice: Option<&InvoiceFacts>,
     mut plan: F,
-) -> Result<Option<(Partner, BillingChange, Vec<Tier>)>, Failure>
+) -> Result<Written, ApiError>
 where
-    F: FnMut(&Partner, &[Tier]) -> Result<(BillingChange, Option<InvoiceRecord>, Option<InvoiceRecord>), Failure>,
+    F: FnMut(&Partner, &[Tier], Option<&InvoiceRecord>) -> Result<Plan, ApiError>,
 {
     for _ in 0..WRITE_ATTEMPTS {
         let catalog = app.store.active_catalog().await?;
-        let (mut change, record, previous) = plan(&partner, &catalog)?;
-        stamp(&mut change, event.created);
-        let audit = change.after().map(|after| audit(app, ctx, event, &partner, after));
+        let previous = match invoice {
+            Some(i) => app.store.invoice(&partner.partner_id, i.created, &i.invoice_id).await?,
+            None => None,
+        };
+        let mut planned = plan(&partner, &catalog, previous.as_ref())?;
+        stamp(&mut planned.change, event.created);
+        let audit = planned.change.after().map(|after| audit(app, ctx, event, &partner, after));
         let write = BillingWrite {
-            change: Some(&change),
+            change: Some(&planned.change),
             audit: audit.as_ref(),
-            invoice: record.as_ref().map(|r| (r, previous.as_ref())),
+            invoice: planned.record.as_ref().map(|r| (r, previous.as_ref())),
             event: Some((event.id.as_str(), token)),
         };
         match app.store.apply_billing(&write).await {
-            Ok(()) => return Ok(Some((partner, change, catalog))),
+            Ok(()) => return Ok(Written { before: partner, plan: planned, catalog }),
             Err(BillingWriteError::Stale) => {
                 partner = app.store.get_partner(&partner.partner_id).await?.ok_or(SubscriptionError::NotFound)?;
             }
             Err(BillingWriteError::ClaimLost) => {
-                return Err(Failure::Api(ApiError::new(StatusCode::CONFLICT, "event_in_progress", "claim lost")))
+                return Err(ApiError::new(StatusCode::CONFLICT, "event_in_progress", "claim lost"))
             }
             Err(BillingWriteError::Subscription(e)) => return Err(e.into()),
             Err(BillingWriteError::Store(e)) => return Err(e.into()),
@@ -381,44 +383,42 @@ async fn subscription_event(
     facts: &SubscriptionFacts,
     hints: &[Option<String>],
     trigger: TriggerType,
-) -> Result<Outcome, Failure> {
+) -> Result<Outcome, ApiError> {
     let Some(partner) = find_partner(app, &facts.customer_id, hints).await? else {
         tracing::warn!(event_id = event.id.as_str(), "stripe subscription names no known partner");
         return Ok(Outcome { action: "ignored_unknown_partner", ..Outcome::default() });
     };
     let tctx = context(app, ctx, event, trigger);
-    let written = write(app, ctx, event, token, partner, |p, tiers| {
-        if p.stripe_event_at.is_some_and(|last| last > event.created) {
-            return Ok((BillingChange::Nothing, None, None));
-        }
-        Ok((sync_subscription(p, facts, Catalog::new(tiers), &tctx)?, None, None))
+    let Written { before, plan, catalog } = write(app, ctx, event, token, partner, None, |p, tiers, _| {
+        let change = if stale(p, event) {
+            BillingChange::Nothing
+        } else {
+            sync_subscription(p, facts, Catalog::new(tiers), &tctx)?
+        };
+        let notice = match change.event() {
+            Some(TransitionEvent::Upgrade) => Some(BillingNotice::UpgradeConfirmation),
+            Some(TransitionEvent::Reactivate)
+                if change.after().is_some_and(|a| a.on_paid_term()) && !p.on_paid_term() =>
+            {
+                Some(BillingNotice::UpgradeConfirmation)
+            }
+            Some(TransitionEvent::Expiration) => Some(BillingNotice::Expired),
+            // Whoever writes the cancellation confirms it: this delivery, or the billing
+            // route when it wrote first.
+            Some(TransitionEvent::Cancel) => Some(BillingNotice::Cancelled),
+            _ => None,
+        };
+        Ok(Plan { change, record: None, notice })
     })
     .await?;
-    let Some((before, change, _)) = written else { return Ok(Outcome::default()) };
-    let notice = match change.event() {
-        Some(TransitionEvent::Upgrade | TransitionEvent::Reactivate)
-            if change.after().is_some_and(|a| a.on_paid_term()) && !before.on_paid_term() =>
-        {
-            Some(BillingNotice::UpgradeConfirmation)
-        }
-        Some(TransitionEvent::Upgrade) => Some(BillingNotice::UpgradeConfirmation),
-        Some(TransitionEvent::Expiration) => Some(BillingNotice::Expired),
-        // Whoever writes the cancellation confirms it: this delivery, or the billing
-        // route when it wrote first.
-        Some(TransitionEvent::Cancel) => Some(BillingNotice::Cancelled),
-        _ => None,
-    };
-    let action = match (&change, stale(&before, event)) {
+    let action = match (&plan.change, stale(&before, event)) {
         (_, true) => "ignored_stale",
         (BillingChange::Nothing, _) => "unchanged",
         (BillingChange::Transition(t), _) => transition_name(t.record.event),
         (BillingChange::Account(_), _) => "updated",
     };
-    let notices = match (notice, change.after()) {
-        (Some(n), Some(after)) => vec![(n, after.clone(), Some(before), None)],
-        _ => Vec::new(),
-    };
-    Ok(Outcome { action, notices })
+    let notice = plan.notice.zip(plan.change.after().cloned()).map(|(n, after)| (n, after, before));
+    Ok(Outcome { action, notice, invoice: None, catalog })
 }
 
 fn stale(before: &Partner, event: &Event) -> bool {
@@ -452,12 +452,12 @@ async fn invoice_event(
     token: &str,
     invoice: &stripe_shared::Invoice,
     kind: InvoiceKind,
-) -> Result<Outcome, Failure> {
+) -> Result<Outcome, ApiError> {
     let (mut facts, price_id) = facts::invoice_facts(invoice);
     if facts.invoice_id.is_empty() {
         return Ok(Outcome { action: "ignored_invoice_without_id", ..Outcome::default() });
     }
-    let Some(mut partner) = find_partner(app, &facts.customer_id, &[invoice_partner_hint(invoice)]).await? else {
+    let Some(partner) = find_partner(app, &facts.customer_id, &[invoice_partner_hint(invoice)]).await? else {
         tracing::warn!(event_id = event.id.as_str(), "stripe invoice names no known partner");
         return Ok(Outcome { action: "ignored_unknown_partner", ..Outcome::default() });
     };
@@ -465,57 +465,33 @@ async fn invoice_event(
         facts.price = Some(app.stripe.price(&id).await?);
     }
     let tctx = context(app, ctx, event, TriggerType::Automated);
-    for _ in 0..WRITE_ATTEMPTS {
-        let catalog = app.store.active_catalog().await?;
-        let previous = app.store.invoice(&partner.partner_id, facts.created, &facts.invoice_id).await?;
-        let terminal = previous.as_ref().is_some_and(|r| r.status == "paid" || r.status == "void");
-        let (mut change, this_notice) = match kind {
-            InvoiceKind::Paid => {
-                let c = record_payment(&partner, &facts, previous.as_ref(), Catalog::new(&catalog), &tctx)?;
-                let n = (!matches!(c, BillingChange::Nothing) || previous.is_none()).then_some(BillingNotice::Receipt);
-                (c, n.filter(|_| !previous.as_ref().is_some_and(InvoiceRecord::is_paid)))
-            }
-            InvoiceKind::Failed => {
-                record_payment_failure(&partner, &facts, previous.as_ref(), Catalog::new(&catalog), &tctx)?
-            }
-            InvoiceKind::Record => (BillingChange::Nothing, None),
-        };
-        // A record never goes back from paid or void (events arrive out of order).
-        let record = (!terminal || kind == InvoiceKind::Paid && !previous.as_ref().is_some_and(InvoiceRecord::is_paid))
-            .then(|| InvoiceRecord::from_facts(&facts, change.after().unwrap_or(&partner), previous.as_ref(), &tctx.at))
-            .filter(|r| previous.as_ref() != Some(r));
-        stamp(&mut change, event.created);
-        let audit = change.after().map(|after| audit(app, ctx, event, &partner, after));
-        let write = BillingWrite {
-            change: Some(&change),
-            audit: audit.as_ref(),
-            invoice: record.as_ref().map(|r| (r, previous.as_ref())),
-            event: Some((event.id.as_str(), token)),
-        };
-        match app.store.apply_billing(&write).await {
-            Ok(()) => {
-                let notice = this_notice
-                    .map(|n| (n, change.after().cloned().unwrap_or_else(|| partner.clone()), Some(partner.clone())));
-                let action = match (&change, kind) {
-                    (BillingChange::Transition(t), _) => transition_name(t.record.event),
-                    (BillingChange::Account(_), InvoiceKind::Paid) => "payment_recorded",
-                    (BillingChange::Account(_), _) => "payment_failed",
-                    (BillingChange::Nothing, _) if record.is_some() => "invoice_recorded",
-                    (BillingChange::Nothing, _) => "unchanged",
-                };
-                let notices =
-                    notice.map(|(n, after, before)| vec![(n, after, before, Some(facts.clone()))]).unwrap_or_default();
-                return Ok(Outcome { action, notices });
-            }
-            Err(BillingWriteError::Stale) => {
-                partner = app.store.get_partner(&partner.partner_id).await?.ok_or(SubscriptionError::NotFound)?;
-            }
-            Err(BillingWriteError::ClaimLost) => {
-                return Err(Failure::Api(ApiError::new(StatusCode::CONFLICT, "event_in_progress", "claim lost")))
-            }
-            Err(BillingWriteError::Subscription(e)) => return Err(e.into()),
-            Err(BillingWriteError::Store(e)) => return Err(e.into()),
-        }
-    }
-    Err(SubscriptionError::VersionConflict { current: None }.into())
+    let Written { before, plan, catalog } =
+        write(app, ctx, event, token, partner, Some(&facts), |p, tiers, previous| {
+            let already_paid = previous.is_some_and(InvoiceRecord::is_paid);
+            let (change, notice) = match kind {
+                InvoiceKind::Paid => {
+                    let c = record_payment(p, &facts, previous, Catalog::new(tiers), &tctx)?;
+                    (c, (!already_paid).then_some(BillingNotice::Receipt))
+                }
+                InvoiceKind::Failed => record_payment_failure(p, &facts, previous, Catalog::new(tiers), &tctx)?,
+                InvoiceKind::Record => (BillingChange::Nothing, None),
+            };
+            // A record never goes back from paid or void (events arrive out of order).
+            let terminal = previous.is_some_and(|r| r.status == "paid" || r.status == "void");
+            let record = (!terminal || kind == InvoiceKind::Paid && !already_paid)
+                .then(|| InvoiceRecord::from_facts(&facts, change.after().unwrap_or(p), previous, &tctx.at))
+                .filter(|r| previous != Some(r));
+            Ok(Plan { change, record, notice })
+        })
+        .await?;
+    let action = match (&plan.change, kind) {
+        (BillingChange::Transition(t), _) => transition_name(t.record.event),
+        (BillingChange::Account(_), InvoiceKind::Paid) => "payment_recorded",
+        (BillingChange::Account(_), _) => "payment_failed",
+        (BillingChange::Nothing, _) if plan.record.is_some() => "invoice_recorded",
+        (BillingChange::Nothing, _) => "unchanged",
+    };
+    let after = plan.change.after().cloned().unwrap_or_else(|| before.clone());
+    let notice = plan.notice.map(|n| (n, after, before));
+    Ok(Outcome { action, notice, invoice: Some(facts), catalog })
 }

@@ -173,15 +173,6 @@ impl StripeGateway {
         Ok(facts::subscription_facts(&sub))
     }
 
-    /// The subscription with the partner's metadata, read straight from Stripe.
-    pub async fn subscription_partner(&self, subscription_id: &str) -> Result<Option<String>, BillingError> {
-        let sub = stripe_billing::subscription::RetrieveSubscription::new(subscription_id)
-            .send(&self.client)
-            .await
-            .map_err(provider)?;
-        Ok(facts::subscription_partner_hint(&sub))
-    }
-
     /// Moves the subscription's item to `price`, charged as `proration` says.
     /// Returns the subscription and the id of the invoice the change produced.
     pub async fn change_price(

@@ -4,7 +4,7 @@
 
 use super::keys::{self, META};
 use super::partners::version_failure;
-use super::{build_err, n, s, ConditionFailed, IndexQuery, Item, SortRange, Store, StoreError};
+use super::{build_err, conditional, n, s, ConditionFailed, IndexQuery, Item, SortRange, Store, StoreError};
 use crate::domain::audit::AuditEntry;
 use crate::domain::billing::{BillingChange, InvoiceRecord};
 use crate::domain::partner::Partner;
@@ -301,11 +301,7 @@ impl Store {
             .expression_attribute_values(":token", s(token))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_condition_failure(&err) => Ok(()),
-            Err(err) => Err(StoreError::sdk("UpdateItem", err)),
-        }
+        conditional(result.map(|_| ()), "UpdateItem").map(|_| ())
     }
 
     /// Gives a claim back after a failure, so Stripe's retry can take it at once.
@@ -324,11 +320,7 @@ impl Store {
             .expression_attribute_values(":completed", s("COMPLETED"))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_condition_failure(&err) => Ok(()),
-            Err(err) => Err(StoreError::sdk("UpdateItem", err)),
-        }
+        conditional(result.map(|_| ()), "UpdateItem").map(|_| ())
     }
 
     /// Keeps a correctly signed event that could not be read, for a human.
@@ -363,11 +355,7 @@ impl Store {
             .condition_expression("attribute_not_exists(PK)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_condition_failure(&err) => Ok(()),
-            Err(err) => Err(StoreError::sdk("PutItem", err)),
-        }
+        conditional(result.map(|_| ()), "PutItem").map(|_| ())
     }
 
     /// Starts a request carrying an Idempotency-Key: the first one claims it; a
@@ -440,7 +428,8 @@ impl Store {
 
     /// Forgets a claimed key whose request failed on our side, so a retry runs.
     pub async fn abandon_request(&self, scope: &str, key: &str) -> Result<(), StoreError> {
-        self.client
+        let result = self
+            .client
             .delete_item()
             .table_name(&self.table)
             .key("PK", s(keys::idempotency_pk(scope, key)))
@@ -449,15 +438,7 @@ impl Store {
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":inprogress", AttributeValue::S("INPROGRESS".into()))
             .send()
-            .await
-            .map(|_| ())
-            .or_else(|e| if is_condition_failure(&e) { Ok(()) } else { Err(StoreError::sdk("DeleteItem", e)) })
+            .await;
+        conditional(result.map(|_| ()), "DeleteItem").map(|_| ())
     }
-}
-
-fn is_condition_failure<E, R>(err: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
-where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
-{
-    err.as_service_error().and_then(|e| e.code()) == Some("ConditionalCheckFailedException")
 }

@@ -5,11 +5,10 @@
 //! Every method reports the read calls it made, so a run can say what it cost.
 
 use super::keys::{self, GSI1, GSI2, META};
-use super::{build_err, n, s, ConditionFailed, Item, Store, StoreError};
+use super::{build_err, conditional, n, s, ConditionFailed, Item, Store, StoreError};
 use crate::domain::partner::Partner;
 use crate::domain::renewal::{NoticeDetails, NoticeKind};
 use crate::domain::revenue::TierCounts;
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{
     ConditionCheck, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
@@ -507,19 +506,4 @@ impl DailySnapshot {
 
 fn marker_expiry(end: NaiveDate) -> i64 {
     end.checked_add_days(Days::new(MARKER_RETENTION_DAYS)).unwrap_or(end).and_time(NaiveTime::MIN).and_utc().timestamp()
-}
-
-/// A conditional write's result: `Ok(true)` applied, `Ok(false)` its condition failed.
-fn conditional<E>(
-    result: Result<(), aws_sdk_dynamodb::error::SdkError<E, aws_smithy_runtime_api::http::Response>>,
-    operation: &'static str,
-) -> Result<bool, StoreError>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    match result {
-        Ok(()) => Ok(true),
-        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
-        Err(e) => Err(StoreError::sdk(operation, e)),
-    }
 }

@@ -2,8 +2,7 @@
 //! claimed with a conditional `ADD`, so concurrent senders (cron runs, webhooks)
 //! can never send more than the cap between them.
 
-use super::{keys, n, s, Store, StoreError};
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use super::{conditional, keys, n, s, Store, StoreError};
 use chrono::{Days, NaiveDate, NaiveTime};
 
 /// How long a quota item outlives its day before DynamoDB's TTL removes it.
@@ -31,13 +30,7 @@ impl Store {
             .expression_attribute_values(":ttl", n(quota_expiry(day)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if matches!(e.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
-                Ok(false)
-            }
-            Err(e) => Err(StoreError::sdk("UpdateItem", e)),
-        }
+        conditional(result.map(|_| ()), "UpdateItem")
     }
 
     /// Gives back one unit claimed by `claim_mail_quota` (the send failed). Never
@@ -56,13 +49,8 @@ impl Store {
             .expression_attribute_values(":zero", n(0))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if matches!(e.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
-                Ok(())
-            }
-            Err(e) => Err(StoreError::sdk("UpdateItem", e)),
-        }
+        // Never below zero: nothing to give back is not an error.
+        conditional(result.map(|_| ()), "UpdateItem").map(|_| ())
     }
 
     /// Units of `recipient`'s quota used on `day` (strongly consistent).

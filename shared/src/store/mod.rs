@@ -256,6 +256,21 @@ pub(crate) fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
+/// A conditional write's result: `Ok(true)` applied, `Ok(false)` its condition failed.
+pub(crate) fn conditional<E>(
+    result: Result<(), aws_sdk_dynamodb::error::SdkError<E, aws_smithy_runtime_api::http::Response>>,
+    operation: &'static str,
+) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(()) => Ok(true),
+        Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        Err(e) => Err(StoreError::sdk(operation, e)),
+    }
+}
+
 /// Maps a request-builder error (a missing required field: a bug, not bad input).
 pub(crate) fn build_err(operation: &'static str) -> impl Fn(aws_sdk_dynamodb::error::BuildError) -> StoreError {
     move |e| StoreError::Sdk { operation, source: Box::new(e) }
