@@ -225,3 +225,45 @@ impl From<crate::domain::billing::BillingError> for ApiError {
         ApiError::new(status, code, message)
     }
 }
+
+impl From<crate::domain::promotion::PromotionError> for ApiError {
+    fn from(e: crate::domain::promotion::PromotionError) -> Self {
+        use crate::domain::promotion::PromotionError as P;
+        let message = e.to_string();
+        let (status, code) = match e {
+            P::Invalid(v) => return v.into(),
+            P::Store(s) => return s.into(),
+            P::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            P::VersionConflict { current } => {
+                let api = ApiError::new(StatusCode::CONFLICT, "version_conflict", message);
+                return match current {
+                    Some(v) => api.with_details(json!({ "currentVersion": v })),
+                    None => api,
+                };
+            }
+            P::IllegalTransition { from, action } => {
+                return ApiError::new(StatusCode::CONFLICT, "illegal_transition", message)
+                    .with_details(json!({ "status": from, "action": action }))
+            }
+            P::NotEditable { status, field } => {
+                return ApiError::new(StatusCode::CONFLICT, "not_editable", message)
+                    .with_details(json!({ "status": status, "fields": { field: "cannot change in this status" } }))
+            }
+            P::SelfApproval => (StatusCode::FORBIDDEN, "self_approval"),
+            P::CodeTaken(code) => {
+                return ApiError::new(StatusCode::CONFLICT, "code_taken", message)
+                    .with_details(json!({ "code": code, "fields": { "promotionCodes": "a code is already used" } }))
+            }
+            P::CodesRequired => (StatusCode::UNPROCESSABLE_ENTITY, "codes_required"),
+            P::TooManyCodes => (StatusCode::UNPROCESSABLE_ENTITY, "too_many_codes"),
+            P::NotDeletable => (StatusCode::CONFLICT, "not_deletable"),
+            P::MaxRedemptionsReached => (StatusCode::CONFLICT, "max_redemptions_reached"),
+            P::PerUserLimitReached => (StatusCode::CONFLICT, "per_user_limit_reached"),
+            P::NotEligible(reasons) => {
+                return ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "promotion_not_applicable", message)
+                    .with_details(json!({ "reasons": reasons }))
+            }
+        };
+        ApiError::new(status, code, message)
+    }
+}

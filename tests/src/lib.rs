@@ -358,3 +358,36 @@ impl TestApp {
         Arc::new(Gateway::new(routes, &handlers, self.secret.clone()).expect("gateway"))
     }
 }
+
+impl TestApp {
+    /// A call with extra headers (`Idempotency-Key`, …), answered with its headers.
+    pub async fn call_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> (u16, http::HeaderMap, Value) {
+        let mut all = vec![("content-type".to_string(), "application/json".to_string())];
+        if let Some(t) = token {
+            all.push(("authorization".into(), format!("Bearer {t}")));
+        }
+        all.extend(headers.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let call = devtools::event::HttpCall {
+            method: method.into(),
+            path: path.into(),
+            query: String::new(),
+            headers: all,
+            body: body.map(|b| b.to_string().into_bytes()),
+        };
+        let response = self.gateway.call(call).await;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let value = match response.body() {
+            lambda_http::Body::Text(s) => serde_json::from_str(s).unwrap_or(Value::Null),
+            _ => Value::Null,
+        };
+        (status, headers, value)
+    }
+}

@@ -217,6 +217,11 @@ pub async fn handlers_with(
         let app = partners_app.clone();
         Box::pin(async move { partners::handle(&app, req).await })
     });
+    let promotions_app = Arc::new(promotions::Promotions::with_store(store.clone(), config.clone()));
+    let promotions_handler: Handler = Arc::new(move |req| {
+        let app = promotions_app.clone();
+        Box::pin(async move { promotions::handle(&app, req).await })
+    });
     let clock = services.clock.clone();
     let ids: Arc<dyn tierdesk::IdGen> = Arc::new(tierdesk::UlidGen);
     let billing_app = Arc::new(billing::Billing::new(
@@ -248,6 +253,7 @@ pub async fn handlers_with(
     HashMap::from([
         ("TiersFunction".to_string(), tiers_handler),
         ("PartnersFunction".to_string(), partners_handler),
+        ("PromotionsFunction".to_string(), promotions_handler),
         ("BillingFunction".to_string(), billing_handler),
         ("StripeWebhookFunction".to_string(), webhook_handler),
     ])

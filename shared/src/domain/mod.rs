@@ -9,6 +9,8 @@ pub mod journey;
 pub mod money;
 pub mod partner;
 pub mod permissions;
+pub mod pricing;
+pub mod promotion;
 pub mod renewal;
 pub mod revenue;
 pub mod scoring;

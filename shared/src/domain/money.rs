@@ -12,6 +12,7 @@ pub struct Percent {
 
 impl Percent {
     pub const MAX_BASIS_POINTS: u32 = 10_000;
+    pub const ZERO: Self = Self { basis_points: 0 };
 
     pub fn from_basis_points(basis_points: u32) -> Option<Self> {
         (basis_points <= Self::MAX_BASIS_POINTS).then_some(Self { basis_points })

@@ -242,6 +242,57 @@ pub fn idempotency_pk(scope: &str, key: &str) -> String {
     format!("IDEMP#{scope}#{key}")
 }
 
+// ---- Promotions ---------------------------------------------------------------
+// PROMO#{id} / META                      the promotion (GetItem); every write is
+//                                        conditional on its `version`, a redemption on
+//                                        status, dates, cap and `termsVersion`
+//   GSI1 PROMOSTATUS#{status} / {startDate}#{id}   list by status (seed StatusIndex)
+//   GSI2 PROMOEXPIRY / {endDate}#{id}    sparse: live promotions with autoExpire, so
+//                                        the cron completes those past their end date
+//                                        with one key-range Query
+//   GSI3 PROMOTIONS / {id}               every promotion, newest first (ids are ULIDs)
+// PROMO#{id} / VALIDATIONS               how often it was validated (conversion rate);
+//                                        kept off META so validations never contend
+//                                        with redemptions
+// PROMO#{id} / REDEEMER#{partnerId}      one customer's redemption count, conditional
+//                                        on < redemptionsPerUser in the redemption
+//                                        transaction
+// PROMO#{id} / REDEMPTION#{ts}#{rid}     one redemption (seed PromotionRedemption)
+//   GSI2 REDEEMER#{partnerId} / {ts}#{rid}   a customer's redemptions (seed UserIndex)
+// CODE#{UPPER(code)} / LOOKUP            a code's promotion, unique across promotions
+//                                        (attribute_not_exists, written with it); holds
+//                                        a copy of the terms at `termsVersion`, so a
+//                                        redemption by code is one read
+
+pub const PROMO_VALIDATIONS: &str = "VALIDATIONS";
+pub const PROMO_EXPIRY_PARTITION: &str = "PROMOEXPIRY";
+pub const PROMOTIONS_PARTITION: &str = "PROMOTIONS";
+pub const REDEMPTION_PREFIX: &str = "REDEMPTION#";
+
+pub fn promotion_pk(promotion_id: &str) -> String {
+    format!("PROMO#{promotion_id}")
+}
+
+pub fn promotion_status_pk(status: &str) -> String {
+    format!("PROMOSTATUS#{status}")
+}
+
+pub fn code_pk(code: &str) -> String {
+    format!("CODE#{}", code.to_ascii_uppercase())
+}
+
+pub fn redeemer_sk(partner_id: &str) -> String {
+    format!("REDEEMER#{partner_id}")
+}
+
+pub fn redeemer_pk(partner_id: &str) -> String {
+    format!("REDEEMER#{partner_id}")
+}
+
+pub fn redemption_sk(at: &str, redemption_id: &str) -> String {
+    format!("{REDEMPTION_PREFIX}{at}#{redemption_id}")
+}
+
 // ---- Audit --------------------------------------------------------------------
 // AUDIT#{type}#{id} / {ts}#{auditId}     an entity's change history, oldest first
 // GSI1 AUDITLOG#{yyyy-mm-dd} / {ts}#{auditId}   everything changed on a day

@@ -7,12 +7,14 @@ mod cron;
 pub mod keys;
 mod mail;
 mod partners;
+mod promotions;
 pub mod table;
 mod tiers;
 
 pub use billing::{BillingWrite, BillingWriteError, EventClaim, RequestClaim};
 pub use cron::{Claim, DailySnapshot, Marker, MarkerClaim, MarkerState, WindowRead};
 pub use partners::{IndexQuery, PartnerHistory, PartnerList, PartnerListError, SortRange};
+pub use promotions::{ApplicationRead, CodeLookup, RedeemRefusal, Redemption, RedemptionLine};
 pub use tiers::{TierFilter, TierListError};
 
 use crate::config::Config;

@@ -42,9 +42,13 @@ fn router_routes<Op>(routes: &[tierdesk::http::Route<Op>]) -> BTreeSet<(String, 
 
 #[test]
 fn template_openapi_and_router_agree() {
-    for (function, router) in
-        [("TiersFunction", router_routes(tiers::ROUTES)), ("PartnersFunction", router_routes(partners::ROUTES))]
-    {
+    for (function, router) in [
+        ("TiersFunction", router_routes(tiers::ROUTES)),
+        ("PartnersFunction", router_routes(partners::ROUTES)),
+        ("BillingFunction", router_routes(billing::ROUTES)),
+        ("StripeWebhookFunction", router_routes(stripe_webhook::ROUTES)),
+        ("PromotionsFunction", router_routes(promotions::ROUTES)),
+    ] {
         let template_no_auth: BTreeSet<(String, String)> =
             template_routes(function).iter().map(|(m, p, _)| (m.clone(), p.clone())).collect();
         assert_eq!(template_no_auth, router, "template.yaml vs the router of {function}");
@@ -60,15 +64,16 @@ fn template_openapi_and_router_agree() {
 
 #[test]
 fn only_the_catalog_reads_are_public() {
-    let public: BTreeSet<String> = ["TiersFunction", "PartnersFunction"]
+    let public: BTreeSet<String> = ["TiersFunction", "PartnersFunction", "BillingFunction", "PromotionsFunction"]
         .into_iter()
         .flat_map(template_routes)
         .filter(|(_, _, p)| *p)
         .map(|(m, p, _)| format!("{m} {p}"))
         .collect();
-    let expected: BTreeSet<String> = ["GET /api/tiers", "GET /api/tiers/compare", "POST /api/tiers/upgrade-price"]
-        .into_iter()
-        .map(String::from)
-        .collect();
+    let expected: BTreeSet<String> =
+        ["GET /api/tiers", "GET /api/tiers/compare", "POST /api/tiers/upgrade-price", "POST /api/promotions/validate"]
+            .into_iter()
+            .map(String::from)
+            .collect();
     assert_eq!(public, expected);
 }

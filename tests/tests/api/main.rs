@@ -14,6 +14,7 @@ mod malformed;
 mod partners;
 mod partners_permissions;
 mod permissions;
+mod promotions;
 mod stripe_webhook;
 mod tiers_admin;
 mod tiers_public;

@@ -1,0 +1,699 @@
+//! The promotions Lambda: promotion CRUD and its approval workflow, codes, the
+//! redemption ledger, and the two customer-facing routes, validate (public) and
+//! redeem (atomic, idempotent). Routes are data (`ROUTES`) so a test can hold them
+//! against `template.yaml` and `infra/openapi.yaml`.
+
+use chrono::NaiveDate;
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+use std::collections::HashSet;
+use std::sync::Arc;
+use tierdesk::clock::rfc3339;
+use tierdesk::config::ConfigError;
+use tierdesk::domain::audit::AuditEntry;
+use tierdesk::domain::money::{BillingPeriod, Percent};
+use tierdesk::domain::permissions::Permission;
+use tierdesk::domain::pricing::PriceBreakdown;
+use tierdesk::domain::promotion::{
+    self, Action, Actor, Application, ApprovalPolicy, CodeRequest, Customer, NewPromotion, Promotion, PromotionError,
+    PromotionPatch, PromotionStatus, PromotionSummary, Purchase, Reason, ReasonCode,
+};
+use tierdesk::domain::tier::{Tier, TierStatus};
+use tierdesk::domain::validation::{parse, Fields, ValidationError};
+use tierdesk::http::identity::Identity;
+use tierdesk::http::request::{json_body, query};
+use tierdesk::http::router::match_route;
+use tierdesk::http::{idempotency, json, serve, AuthError, Ctx, PageRequest, PathParams, Route};
+use tierdesk::store::{RedeemRefusal, Redemption, RedemptionLine, Store};
+use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    List,
+    Create,
+    Get,
+    Update,
+    Delete,
+    Workflow(Action),
+    AddCodes,
+    Redemptions,
+    Validate,
+    Redeem,
+}
+
+pub const ROUTES: &[Route<Op>] = &[
+    Route { method: "GET", path: "/api/admin/promotions", op: Op::List },
+    Route { method: "POST", path: "/api/admin/promotions", op: Op::Create },
+    Route { method: "GET", path: "/api/admin/promotions/{promotionId}", op: Op::Get },
+    Route { method: "PUT", path: "/api/admin/promotions/{promotionId}", op: Op::Update },
+    Route { method: "DELETE", path: "/api/admin/promotions/{promotionId}", op: Op::Delete },
+    Route { method: "POST", path: "/api/admin/promotions/{promotionId}/submit", op: Op::Workflow(Action::Submit) },
+    Route { method: "POST", path: "/api/admin/promotions/{promotionId}/approve", op: Op::Workflow(Action::Approve) },
+    Route { method: "POST", path: "/api/admin/promotions/{promotionId}/reject", op: Op::Workflow(Action::Reject) },
+    Route { method: "POST", path: "/api/admin/promotions/{promotionId}/pause", op: Op::Workflow(Action::Pause) },
+    Route { method: "POST", path: "/api/admin/promotions/{promotionId}/resume", op: Op::Workflow(Action::Resume) },
+    Route { method: "POST", path: "/api/admin/promotions/{promotionId}/cancel", op: Op::Workflow(Action::Cancel) },
+    Route { method: "POST", path: "/api/admin/promotions/{promotionId}/codes", op: Op::AddCodes },
+    Route { method: "GET", path: "/api/admin/promotions/{promotionId}/redemptions", op: Op::Redemptions },
+    Route { method: "POST", path: "/api/promotions/validate", op: Op::Validate },
+    Route { method: "POST", path: "/api/promotions/redeem", op: Op::Redeem },
+];
+
+/// Attempts at a redemption whose transaction met a changed promotion or counter.
+const REDEEM_ATTEMPTS: usize = 4;
+
+pub struct Promotions {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGen>,
+    pub config: Config,
+    pub policy: ApprovalPolicy,
+}
+
+/// `PROMO_APPROVAL_PERCENT` (default 20), `PROMO_APPROVAL_FIXED_CENTS` (50000),
+/// `PROMO_APPROVAL_TRIAL_DAYS` (30): above these a promotion needs approval.
+pub fn policy_from_env() -> Result<ApprovalPolicy, ConfigError> {
+    let mut policy = ApprovalPolicy::default();
+    let var = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    if let Some(raw) = var("PROMO_APPROVAL_PERCENT") {
+        let value: serde_json::Value = raw.parse().map_err(|_| invalid("PROMO_APPROVAL_PERCENT"))?;
+        policy.max_percent_without_approval = Percent::parse(&value).map_err(|_| invalid("PROMO_APPROVAL_PERCENT"))?;
+    }
+    if let Some(raw) = var("PROMO_APPROVAL_FIXED_CENTS") {
+        policy.max_fixed_cents_without_approval = raw.parse().map_err(|_| invalid("PROMO_APPROVAL_FIXED_CENTS"))?;
+    }
+    if let Some(raw) = var("PROMO_APPROVAL_TRIAL_DAYS") {
+        policy.max_trial_days_without_approval = raw.parse().map_err(|_| invalid("PROMO_APPROVAL_TRIAL_DAYS"))?;
+    }
+    Ok(policy)
+}
+
+fn invalid(name: &'static str) -> ConfigError {
+    ConfigError::Invalid { name, reason: "must be a non-negative number".into() }
+}
+
+impl Promotions {
+    pub async fn connect(config: Config, policy: ApprovalPolicy) -> Self {
+        let store = Store::connect(&config).await;
+        Self::new(store, config, policy, Arc::new(SystemClock), Arc::new(UlidGen))
+    }
+
+    pub fn with_store(store: Store, config: Config) -> Self {
+        Self::new(store, config, ApprovalPolicy::default(), Arc::new(SystemClock), Arc::new(UlidGen))
+    }
+
+    pub fn new(
+        store: Store,
+        config: Config,
+        policy: ApprovalPolicy,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGen>,
+    ) -> Self {
+        Self { store, clock, ids, config, policy }
+    }
+
+    fn actor(&self, who: &Identity) -> Actor {
+        let now = self.clock.now();
+        Actor { id: who.subject.clone(), email: None, at: rfc3339(now), today: now.date_naive() }
+    }
+
+    fn today(&self) -> NaiveDate {
+        self.clock.now().date_naive()
+    }
+
+    fn audit(
+        &self,
+        ctx: &Ctx,
+        actor: &Actor,
+        action: &'static str,
+        before: Option<&Promotion>,
+        after: &Promotion,
+    ) -> AuditEntry {
+        AuditEntry {
+            audit_id: self.ids.new_id(),
+            entity_type: "promotion",
+            entity_id: after.promotion_id.clone(),
+            action,
+            actor: actor.id.clone(),
+            at: actor.at.clone(),
+            request_id: ctx.request_id.clone(),
+            before: before.and_then(|p| serde_json::to_value(p).ok()),
+            after: serde_json::to_value(after).ok(),
+        }
+    }
+}
+
+pub async fn handle(app: &Promotions, req: Request) -> Response<Body> {
+    serve(req, |ctx, req| dispatch(app, ctx, req)).await
+}
+
+async fn dispatch(app: &Promotions, ctx: Ctx, req: Request) -> Result<Response<Body>, ApiError> {
+    let (op, params) = match_route(ROUTES, req.method(), req.uri().path())?;
+    match op {
+        Op::List => list(app, &ctx, &req).await,
+        Op::Create => create(app, &ctx, &req).await,
+        Op::Get => {
+            ctx.require(Permission::TierView)?;
+            json(StatusCode::OK, &load(app, &params).await?)
+        }
+        Op::Update => update(app, &ctx, &req, &params).await,
+        Op::Delete => delete(app, &ctx, &params).await,
+        Op::Workflow(action) => workflow(app, &ctx, &req, &params, action).await,
+        Op::AddCodes => add_codes(app, &ctx, &req, &params).await,
+        Op::Redemptions => {
+            ctx.require(Permission::ViewCustomerInfo)?;
+            let promotion = load(app, &params).await?;
+            let page = page(app, &req)?;
+            json(StatusCode::OK, &app.store.list_redemptions(&promotion.promotion_id, &page).await?)
+        }
+        Op::Validate => validate(app, &ctx, &req).await,
+        Op::Redeem => redeem(app, &ctx, &req).await,
+    }
+}
+
+fn page(app: &Promotions, req: &Request) -> Result<PageRequest, ApiError> {
+    Ok(PageRequest::from_request(req, app.config.default_page_size, app.config.max_page_size)?)
+}
+
+/// The promotion named in the path; an id that could never exist is not found.
+async fn load(app: &Promotions, params: &PathParams) -> Result<Promotion, ApiError> {
+    let id = params.get("promotionId");
+    if !promotion::is_promotion_id(id) {
+        return Err(PromotionError::NotFound.into());
+    }
+    app.store.get_promotion(id).await?.ok_or_else(|| PromotionError::NotFound.into())
+}
+
+async fn list(app: &Promotions, ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
+    ctx.require(Permission::TierView)?;
+    let status = query(req, "status")
+        .map(|s| PromotionStatus::parse(&serde_json::Value::String(s)))
+        .transpose()
+        .map_err(|e| ValidationError::single("status", e))?;
+    json(StatusCode::OK, &app.store.list_promotions(status, &page(app, req)?).await?)
+}
+
+async fn create(app: &Promotions, ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
+    let who = ctx.require(Permission::PromotionManagement)?;
+    let new = NewPromotion::parse(&json_body(req, app.config.max_body_bytes)?)?;
+    let actor = app.actor(who);
+    let promotion = new.into_promotion(promotion::new_promotion_id(&app.ids.new_id()), &actor)?;
+    app.store.create_promotion(&promotion, &app.audit(ctx, &actor, "promotion.create", None, &promotion)).await?;
+    json(StatusCode::CREATED, &promotion)
+}
+
+async fn update(app: &Promotions, ctx: &Ctx, req: &Request, params: &PathParams) -> Result<Response<Body>, ApiError> {
+    let who = ctx.require(Permission::PromotionManagement)?;
+    let patch = PromotionPatch::parse(&json_body(req, app.config.max_body_bytes)?)?;
+    let before = load(app, params).await?;
+    let actor = app.actor(who);
+    let after = before.apply(&patch, &actor)?;
+    let audit = app.audit(ctx, &actor, "promotion.update", Some(&before), &after);
+    app.store.save_promotion(&before, &after, &[], &audit).await?;
+    json(StatusCode::OK, &after)
+}
+
+async fn delete(app: &Promotions, ctx: &Ctx, params: &PathParams) -> Result<Response<Body>, ApiError> {
+    let who = ctx.require(Permission::PromotionManagement)?;
+    let promotion = load(app, params).await?;
+    if promotion.status != PromotionStatus::Draft {
+        return Err(PromotionError::NotDeletable.into());
+    }
+    let actor = app.actor(who);
+    let audit = app.audit(ctx, &actor, "promotion.delete", Some(&promotion), &promotion);
+    app.store.delete_promotion(&promotion, &audit).await?;
+    Ok(Response::builder().status(StatusCode::NO_CONTENT).body(Body::Empty).unwrap_or_default())
+}
+
+/// `{reason?}` for reject and cancel; the other steps take no body.
+fn workflow_reason(req: &Request, limit: usize, action: Action) -> Result<Option<String>, ApiError> {
+    let empty = match req.body() {
+        Body::Empty => true,
+        Body::Text(s) => s.trim().is_empty(),
+        Body::Binary(b) => b.iter().all(u8::is_ascii_whitespace),
+        _ => true,
+    };
+    if empty {
+        return Ok(None);
+    }
+    let body = json_body(req, limit)?;
+    let mut f = Fields::new(&body, &["reason"]);
+    let reason = f.optional("reason", |v| parse::text(v, 1, 1_000));
+    if reason.is_some() && !matches!(action, Action::Reject | Action::Cancel) {
+        f.fail("reason", "only reject and cancel take a reason");
+    }
+    f.finish()?;
+    Ok(reason)
+}
+
+async fn workflow(
+    app: &Promotions,
+    ctx: &Ctx,
+    req: &Request,
+    params: &PathParams,
+    action: Action,
+) -> Result<Response<Body>, ApiError> {
+    let who = match action {
+        Action::Approve | Action::Reject => ctx.require(Permission::ApproveCustomPricing)?,
+        _ => ctx.require(Permission::PromotionManagement)?,
+    };
+    let reason = workflow_reason(req, app.config.max_body_bytes, action)?;
+    let before = load(app, params).await?;
+    let actor = app.actor(who);
+    let after = before.transition(action, &actor, &app.policy, reason)?;
+    let name = match action {
+        Action::Submit => "promotion.submit",
+        Action::Approve => "promotion.approve",
+        Action::Reject => "promotion.reject",
+        Action::Pause => "promotion.pause",
+        Action::Resume => "promotion.resume",
+        Action::Cancel => "promotion.cancel",
+        Action::Complete => "promotion.complete",
+    };
+    app.store.save_promotion(&before, &after, &[], &app.audit(ctx, &actor, name, Some(&before), &after)).await?;
+    json(StatusCode::OK, &after)
+}
+
+/// Adds the given codes, or generates `count` new ones, each unique across every
+/// promotion (a taken generated code is drawn again).
+async fn add_codes(
+    app: &Promotions,
+    ctx: &Ctx,
+    req: &Request,
+    params: &PathParams,
+) -> Result<Response<Body>, ApiError> {
+    let who = ctx.require(Permission::PromotionManagement)?;
+    let ask = CodeRequest::parse(&json_body(req, app.config.max_body_bytes)?)?;
+    let before = load(app, params).await?;
+    if matches!(before.status, PromotionStatus::Completed | PromotionStatus::Cancelled) {
+        return Err(
+            PromotionError::NotEditable { status: before.status.as_str(), field: "promotionCodes".into() }.into()
+        );
+    }
+    let wanted = if ask.explicit.is_empty() { ask.count as usize } else { ask.explicit.len() };
+    if before.promotion_codes.len() + wanted > promotion::MAX_CODES_PER_PROMOTION {
+        return Err(PromotionError::TooManyCodes.into());
+    }
+    let actor = app.actor(who);
+    for _ in 0..3 {
+        let codes: Vec<String> = if ask.explicit.is_empty() { generate(&ask) } else { ask.explicit.clone() };
+        if let Some(dup) = codes.iter().find(|c| before.promotion_codes.contains(c)) {
+            if !ask.explicit.is_empty() {
+                return Err(PromotionError::CodeTaken(dup.clone()).into());
+            }
+            continue;
+        }
+        let mut after = before.clone();
+        after.promotion_codes.extend(codes.iter().cloned());
+        after.requires_code = true;
+        after.updated_at = actor.at.clone();
+        after.updated_by = actor.id.clone();
+        after.version += 1;
+        let audit = app.audit(ctx, &actor, "promotion.codes", Some(&before), &after);
+        match app.store.save_promotion(&before, &after, &codes, &audit).await {
+            Ok(()) => return json(StatusCode::CREATED, &serde_json::json!({ "codes": codes, "promotion": after })),
+            Err(PromotionError::CodeTaken(_)) if ask.explicit.is_empty() => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::new(StatusCode::CONFLICT, "codes_exhausted", "could not draw unused codes; use a longer length"))
+}
+
+fn generate(ask: &CodeRequest) -> Vec<String> {
+    let mut codes: Vec<String> = Vec::with_capacity(ask.count as usize);
+    while codes.len() < ask.count as usize {
+        // A ULID's 80 random bits give 10 bytes per draw.
+        let mut bytes: Vec<u8> = Vec::new();
+        let mut random = || {
+            if bytes.is_empty() {
+                bytes = ulid::Ulid::new().random().to_le_bytes()[..10].to_vec();
+            }
+            bytes.pop().unwrap_or(0)
+        };
+        let code = promotion::generate_code(&ask.prefix, ask.length, &mut random);
+        if !codes.contains(&code) {
+            codes.push(code);
+        }
+    }
+    codes
+}
+
+// ---- Validate and redeem ------------------------------------------------------------
+
+/// The customer a validate or redeem is for. A partner acts for itself only (any
+/// other id is "not found"); staff need `staff_permission` to name a partner.
+///
+/// Validate is a public route (a pricing page checks a code before sign-in), so
+/// API Gateway passes no identity there; a `partnerId` is then taken as given. It
+/// works as a capability (ids are random ULIDs) and the answer holds only reason
+/// codes about that one promotion, never the partner's record.
+fn customer_id(ctx: &Ctx, named: Option<&str>, staff_permission: Permission) -> Result<Option<String>, ApiError> {
+    match &ctx.identity {
+        None => Ok(named.map(str::to_string)),
+        Some(who) if who.is_partner_only() => {
+            let own = who.partner_id.clone().ok_or_else(|| ApiError::not_found("partner"))?;
+            match named {
+                Some(other) if other != own => Err(ApiError::not_found("partner")),
+                _ => Ok(Some(own)),
+            }
+        }
+        Some(who) => {
+            if named.is_some() {
+                who.require(staff_permission)?;
+            }
+            Ok(named.map(str::to_string))
+        }
+    }
+}
+
+fn active_tier(tier: Option<Tier>) -> Result<Tier, ApiError> {
+    tier.filter(|t| t.status == TierStatus::Active)
+        .ok_or_else(|| ValidationError::single("tierId", "no active tier with this id").into())
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Validation {
+    valid: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    promotion: Option<PromotionSummary>,
+    promotions: Vec<PromotionSummary>,
+    tier_id: String,
+    billing_period: BillingPeriod,
+    currency: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    original_price: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    discount_amount: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    final_price: Option<i64>,
+    /// What each later charge costs when a discount applies to the first only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recurring_price: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trial_days: Option<u32>,
+    reasons: Vec<Reason>,
+}
+
+/// An anonymous caller learns which rule failed, not the customer facts behind it
+/// (tier, account age, paying status).
+fn neutral(mut r: Reason) -> Reason {
+    let message = match r.code {
+        ReasonCode::UserTypeNotEligible => "the customer is not the kind of customer this promotion is for",
+        ReasonCode::AccountTooNew => "the customer's account is too new for this promotion",
+        ReasonCode::AccountTooOld => "the customer's account is too old for this promotion",
+        ReasonCode::ExcludedTier => "customers on the customer's current tier are excluded",
+        _ => return r,
+    };
+    r.message = message.to_string();
+    r
+}
+
+fn not_found_reason(asked: &str) -> Reason {
+    let mut r = Reason::new(ReasonCode::NotFound, format!("no promotion has the code or id {asked}"));
+    r.promotion_id = None;
+    r
+}
+
+fn purchase<'a>(
+    app: &Promotions,
+    ask: &Application,
+    tier: &'a Tier,
+    customer: Option<&'a Customer>,
+    combined: usize,
+) -> Purchase<'a> {
+    Purchase {
+        today: app.today(),
+        tier,
+        billing_period: ask.billing_period,
+        commitment_months: ask
+            .commitment_months
+            .unwrap_or_else(|| Purchase::default_commitment(tier, ask.billing_period)),
+        customer,
+        combined,
+    }
+}
+
+/// `POST /api/promotions/validate`: every failing rule of every promotion asked
+/// for, or the price with all of them applied. At most two reads: the lookups,
+/// tier and partner; then (codes only) the promotions and the customer's counts.
+async fn validate(app: &Promotions, ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
+    let ask = Application::parse(&json_body(req, app.config.max_body_bytes)?)?;
+    let partner_id = customer_id(ctx, ask.partner_id.as_deref(), Permission::ViewCustomerInfo)?;
+    let mut read =
+        app.store.read_application(&ask.codes, &ask.promotion_ids, &ask.tier_id, partner_id.as_deref()).await?;
+    let tier = active_tier(read.tier.take())?;
+    let customer = match (&partner_id, &read.partner) {
+        (Some(_), None) => return Err(ApiError::not_found("partner")),
+        (_, Some(p)) => Some(Customer::from_partner(p)),
+        _ => None,
+    };
+    let mut reasons = Vec::new();
+    // (asked as, promotion id) in the order asked.
+    let mut wanted: Vec<String> = Vec::new();
+    for code in &ask.codes {
+        match read.lookups.get(code) {
+            Some(lookup) => wanted.push(lookup.promotion_id.clone()),
+            None => reasons.push(not_found_reason(code)),
+        }
+    }
+    if ask.codes.is_empty() {
+        wanted = ask.promotion_ids.clone();
+    } else if !wanted.is_empty() {
+        app.store.read_promotions(&wanted, partner_id.as_deref(), &mut read).await?;
+    }
+    let mut seen = HashSet::new();
+    wanted.retain(|id| seen.insert(id.clone()));
+    let found: Vec<&Promotion> = wanted.iter().filter_map(|id| read.promotions.get(id)).collect();
+    for id in wanted.iter().filter(|id| !read.promotions.contains_key(*id)) {
+        reasons.push(not_found_reason(id));
+    }
+    let combined = ask.codes.len().max(ask.promotion_ids.len());
+    let anonymous = ctx.identity.is_none();
+    for p in &found {
+        let redeemed = read.redeemed.get(&p.promotion_id).copied().unwrap_or(0);
+        let found = promotion::check(p, &purchase(app, &ask, &tier, customer.as_ref(), combined), redeemed);
+        reasons.extend(found.into_iter().map(|r| if anonymous { neutral(r) } else { r }));
+    }
+    for p in &found {
+        app.store.record_validation(&p.promotion_id).await?;
+    }
+    let summaries: Vec<PromotionSummary> = found.iter().map(|p| p.summary()).collect();
+    let valid = reasons.is_empty() && !found.is_empty();
+    let price: Option<PriceBreakdown> = valid.then(|| promotion::price_with(&tier, ask.billing_period, &found));
+    let body = Validation {
+        valid,
+        promotion: summaries.first().cloned(),
+        promotions: summaries,
+        tier_id: tier.tier_id.clone(),
+        billing_period: ask.billing_period,
+        currency: tier.currency.clone(),
+        original_price: price.map(|p| p.original_price),
+        discount_amount: price.map(|p| p.discount_amount),
+        final_price: price.map(|p| p.final_price),
+        recurring_price: price.map(|p| p.recurring_price()),
+        trial_days: price.map(|p| p.trial_days).filter(|d| *d > 0),
+        reasons,
+    };
+    json(StatusCode::OK, &body)
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RedeemAnswer {
+    redemption: Redemption,
+    redemptions: Vec<Redemption>,
+    original_price: i64,
+    discount_amount: i64,
+    final_price: i64,
+    recurring_price: i64,
+    trial_days: u32,
+    currency: String,
+}
+
+/// `POST /api/promotions/redeem`: one read, one transaction (see
+/// `Store::redeem`), once per `Idempotency-Key`.
+async fn redeem(app: &Promotions, ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
+    let who = ctx.identity.as_ref().ok_or(AuthError::Unauthenticated)?;
+    let ask = Application::parse(&json_body(req, app.config.max_body_bytes)?)?;
+    let partner_id = match customer_id(ctx, ask.partner_id.as_deref(), Permission::PromotionManagement)? {
+        Some(id) => id,
+        None => {
+            who.require(Permission::PromotionManagement)?;
+            return Err(ValidationError::single("partnerId", "is required when staff redeem for a partner").into());
+        }
+    };
+    let scope = format!("promo-redeem#{}", who.subject);
+    let now = app.clock.now().timestamp();
+    let sales_rep = (!who.is_partner_only()).then(|| who.subject.clone());
+    idempotency::once(&app.store, ctx, req, &scope, now, |_| redeem_once(app, ask, partner_id, sales_rep)).await
+}
+
+/// A limit reason becomes a 409 naming the limit; any other reason a 422 listing
+/// them all.
+fn refusal(reasons: Vec<Reason>) -> PromotionError {
+    let only = |code| reasons.iter().all(|r| r.code == code);
+    if only(ReasonCode::MaxRedemptionsReached) {
+        PromotionError::MaxRedemptionsReached
+    } else if only(ReasonCode::PerUserLimitReached) {
+        PromotionError::PerUserLimitReached
+    } else {
+        PromotionError::NotEligible(reasons)
+    }
+}
+
+async fn redeem_once(
+    app: &Promotions,
+    ask: Application,
+    partner_id: String,
+    sales_rep: Option<String>,
+) -> Result<Response<Body>, ApiError> {
+    let mut read = app.store.read_application(&ask.codes, &ask.promotion_ids, &ask.tier_id, Some(&partner_id)).await?;
+    let tier = active_tier(read.tier.take())?;
+    let partner = read.partner.take().ok_or_else(|| ApiError::not_found("partner"))?;
+    let customer = Customer::from_partner(&partner);
+    // Per promotion: its terms, the code it came by, whether the terms are a
+    // lookup's copy (live fields then come from the transaction's condition).
+    let mut lines: Vec<(Promotion, Option<String>, bool)> = Vec::new();
+    let mut missing = Vec::new();
+    for code in &ask.codes {
+        match read.lookups.remove(code) {
+            Some(lookup) => lines.push((lookup.terms, Some(code.clone()), true)),
+            None => missing.push(not_found_reason(code)),
+        }
+    }
+    for id in &ask.promotion_ids {
+        match read.promotions.remove(id) {
+            Some(p) => lines.push((p, None, false)),
+            None => missing.push(not_found_reason(id)),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(PromotionError::NotEligible(missing).into());
+    }
+    let mut seen_ids = HashSet::new();
+    if lines.iter().any(|(p, _, _)| !seen_ids.insert(p.promotion_id.clone())) {
+        return Err(ValidationError::single("codes", "name the same promotion twice").into());
+    }
+    let mut seen: Vec<Option<u64>> =
+        lines.iter().map(|(p, _, _)| read.redeemed.get(&p.promotion_id).copied().filter(|c| *c > 0)).collect();
+    let mut repair: Vec<bool> = vec![false; lines.len()];
+    for _ in 0..REDEEM_ATTEMPTS {
+        let combined = lines.len();
+        let buy = purchase(app, &ask, &tier, Some(&customer), combined);
+        let mut reasons = Vec::new();
+        for (i, (p, _, from_lookup)) in lines.iter().enumerate() {
+            let found = promotion::check(p, &buy, seen[i].unwrap_or(0));
+            // A lookup's copy is stale on status, dates and counters: the
+            // transaction checks those against the stored promotion.
+            reasons.extend(found.into_iter().filter(|r| {
+                !*from_lookup
+                    || !matches!(r.code, ReasonCode::NotActive | ReasonCode::Ended | ReasonCode::MaxRedemptionsReached)
+            }));
+        }
+        if !reasons.is_empty() {
+            return Err(refusal(reasons).into());
+        }
+        let promotions: Vec<&Promotion> = lines.iter().map(|(p, _, _)| p).collect();
+        let price = promotion::price_with(&tier, ask.billing_period, &promotions);
+        let shares = promotion::discount_shares(&tier, ask.billing_period, &promotions);
+        let at = rfc3339(app.clock.now());
+        let ids: Vec<String> = lines.iter().map(|_| format!("rdm_{}", app.ids.new_id())).collect();
+        let batch: Vec<RedemptionLine> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, (p, code, _))| RedemptionLine {
+                promotion: p.clone(),
+                redemption: Redemption {
+                    redemption_id: ids[i].clone(),
+                    promotion_id: p.promotion_id.clone(),
+                    user_id: partner_id.clone(),
+                    redeemed_at: at.clone(),
+                    code: code.clone(),
+                    original_price: price.original_price,
+                    discount_amount: shares[i],
+                    final_price: price.final_price,
+                    currency: tier.currency.clone(),
+                    trial_days: price.trial_days,
+                    tier_before: Some(partner.engagement_tier.clone()),
+                    tier_after: tier.tier_id.clone(),
+                    billing_period: ask.billing_period,
+                    sales_rep: sales_rep.clone(),
+                    combined_with: lines
+                        .iter()
+                        .filter(|(o, _, _)| o.promotion_id != p.promotion_id)
+                        .map(|(o, _, _)| o.promotion_id.clone())
+                        .collect(),
+                },
+                seen: seen[i],
+                repair_code: if repair[i] { code.clone() } else { None },
+            })
+            .collect();
+        match app.store.redeem(&batch, buy.today).await? {
+            Ok(()) => {
+                let redemptions: Vec<Redemption> = batch.into_iter().map(|l| l.redemption).collect();
+                let answer = RedeemAnswer {
+                    redemption: redemptions[0].clone(),
+                    redemptions,
+                    original_price: price.original_price,
+                    discount_amount: price.discount_amount,
+                    final_price: price.final_price,
+                    recurring_price: price.recurring_price(),
+                    trial_days: price.trial_days,
+                    currency: tier.currency.clone(),
+                };
+                return json(StatusCode::CREATED, &answer);
+            }
+            Err(RedeemRefusal::Promotion { line, current }) => {
+                let Some(current) = current else { return Err(PromotionError::NotFound.into()) };
+                let Some(slot) = lines.get_mut(line) else { break };
+                if current.terms_version != slot.0.terms_version {
+                    // The copy was stale: price again with the promotion as it is,
+                    // and rewrite the lookup in the same transaction.
+                    repair[line] = slot.1.is_some();
+                    slot.0 = *current;
+                    slot.2 = false;
+                    continue;
+                }
+                let mut live = *current;
+                live.terms_version = slot.0.terms_version;
+                let reasons = promotion::check(&live, &buy, 0)
+                    .into_iter()
+                    .filter(|r| {
+                        matches!(
+                            r.code,
+                            ReasonCode::NotActive
+                                | ReasonCode::NotStarted
+                                | ReasonCode::Ended
+                                | ReasonCode::MaxRedemptionsReached
+                        )
+                    })
+                    .collect::<Vec<_>>();
+                if reasons.is_empty() {
+                    // Changed between read and write in a way that no longer
+                    // refuses (a cap raised): try again with what is stored.
+                    slot.0 = live;
+                    slot.2 = false;
+                    continue;
+                }
+                return Err(refusal(reasons).into());
+            }
+            Err(RedeemRefusal::Customer { line, count }) => {
+                let limit = lines.get(line).map_or(0, |l| u64::from(l.0.redemptions_per_user));
+                if count >= limit {
+                    return Err(PromotionError::PerUserLimitReached.into());
+                }
+                if let Some(s) = seen.get_mut(line) {
+                    *s = Some(count);
+                }
+            }
+            Err(RedeemRefusal::Duplicate) => continue,
+        }
+    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "concurrent_update",
+        "the promotion kept changing while redeeming it; retry",
+    ))
+}

@@ -1,0 +1,10 @@
+use lambda_http::{run, service_fn, Error};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tierdesk::telemetry::init();
+    let config = tierdesk::Config::from_env()?;
+    let policy = promotions::policy_from_env()?;
+    let app = promotions::Promotions::connect(config, policy).await;
+    run(service_fn(|req| async { Ok::<_, Error>(promotions::handle(&app, req).await) })).await
+}

@@ -1,0 +1,95 @@
+//! Client retries: a changing request that carries an `Idempotency-Key` header runs
+//! at most once per key and scope. A repeat with the same key and body gets the
+//! first answer (with `idempotent-replayed: true`); with another body, a 422; while
+//! the first is still running, a 409. An answer of 5xx is forgotten, so a retry runs.
+
+use super::response::{error_response, json_text};
+use super::Ctx;
+use crate::domain::validation::ValidationError;
+use crate::error::ApiError;
+use crate::store::{RequestClaim, Store};
+use http::{HeaderValue, StatusCode};
+use lambda_http::{Body, Request, Response};
+use sha2::{Digest, Sha256};
+use std::future::Future;
+
+/// Longest key accepted; it becomes part of other keys (Stripe's among them).
+pub const MAX_KEY_LEN: usize = 128;
+/// How long a request holding a key may run before a repeat may take over.
+pub const LEASE_SECS: i64 = 60;
+
+/// The request's key, if it has one; a malformed key is a 400 naming the header.
+pub fn key_of(req: &Request) -> Result<Option<String>, ApiError> {
+    match req.headers().get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => match v.to_str() {
+            Ok(k) if !k.is_empty() && k.len() <= MAX_KEY_LEN && k.bytes().all(|b| b.is_ascii_graphic()) => {
+                Ok(Some(k.to_string()))
+            }
+            _ => Err(ValidationError::single(
+                "Idempotency-Key",
+                format!("must be 1 to {MAX_KEY_LEN} printable ASCII characters"),
+            )
+            .into()),
+        },
+    }
+}
+
+/// Runs `run` once per (`scope`, key); without a key it simply runs.
+pub async fn once<F, Fut>(
+    store: &Store,
+    ctx: &Ctx,
+    req: &Request,
+    scope: &str,
+    now: i64,
+    run: F,
+) -> Result<Response<Body>, ApiError>
+where
+    F: FnOnce(Option<String>) -> Fut,
+    Fut: Future<Output = Result<Response<Body>, ApiError>>,
+{
+    let Some(key) = key_of(req)? else { return run(None).await };
+    let body: &[u8] = match req.body() {
+        Body::Text(s) => s.as_bytes(),
+        Body::Binary(b) => b,
+        _ => b"",
+    };
+    let hash = format!("{:x}", Sha256::new_with_prefix(body).finalize());
+    match store.claim_request(scope, &key, &hash, now, LEASE_SECS).await? {
+        RequestClaim::Fresh => {}
+        RequestClaim::Replay { status, body } => {
+            let mut response = json_text(body);
+            *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+            response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+            return Ok(response);
+        }
+        RequestClaim::InProgress => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "request_in_progress",
+                "a request with this Idempotency-Key is still running; retry shortly",
+            ))
+        }
+        RequestClaim::Mismatch => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used with a different request body",
+            ))
+        }
+    }
+    let response = match run(Some(key.clone())).await {
+        Ok(r) => r,
+        Err(e) => error_response(&e, &ctx.request_id),
+    };
+    if response.status().is_server_error() {
+        store.abandon_request(scope, &key).await?;
+    } else {
+        let text = match response.body() {
+            Body::Text(s) => s.clone(),
+            _ => String::new(),
+        };
+        store.finish_request(scope, &key, response.status().as_u16(), &text).await?;
+    }
+    Ok(response)
+}

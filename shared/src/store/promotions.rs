@@ -1,0 +1,552 @@
+//! Promotion access patterns (keys and their purpose are in `keys`): the promotion
+//! and its code lookups written together, the reads behind validate and redeem
+//! (one or two BatchGetItems), and the redemption transaction that holds every
+//! limit under concurrency.
+
+use super::keys::{self, GSI1, GSI2, GSI3, META};
+use super::{build_err, n, s, ConditionFailed, IndexQuery, Item, Page, PartnerListError, SortRange, Store, StoreError};
+use crate::domain::audit::AuditEntry;
+use crate::domain::partner::Partner;
+use crate::domain::promotion::{Promotion, PromotionError, PromotionStatus};
+use crate::domain::tier::Tier;
+use crate::http::PageRequest;
+use aws_sdk_dynamodb::types::{
+    Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// `CODE#{code}` / LOOKUP: the code's promotion and a copy of its terms.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CodeLookup {
+    pub code: String,
+    pub promotion_id: String,
+    pub terms_version: u64,
+    pub terms: Promotion,
+}
+
+/// Seed 000 `PromotionRedemption`, plus what a finance reader needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Redemption {
+    pub redemption_id: String,
+    pub promotion_id: String,
+    /// The partner who redeemed (seed `userId`).
+    pub user_id: String,
+    pub redeemed_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    pub original_price: i64,
+    pub discount_amount: i64,
+    pub final_price: i64,
+    pub currency: String,
+    pub trial_days: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier_before: Option<String>,
+    pub tier_after: String,
+    pub billing_period: crate::domain::money::BillingPeriod,
+    /// The staff member who redeemed on the partner's behalf.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sales_rep: Option<String>,
+    /// Other promotions redeemed in the same purchase.
+    #[serde(default)]
+    pub combined_with: Vec<String>,
+}
+
+/// What validate and redeem read in their first BatchGetItem.
+#[derive(Debug, Default)]
+pub struct ApplicationRead {
+    /// Per code asked for: its lookup, when the code exists.
+    pub lookups: HashMap<String, CodeLookup>,
+    /// Per promotion id read from META (ids asked for, or the second read).
+    pub promotions: HashMap<String, Promotion>,
+    /// Per promotion id: the customer's redemption count so far.
+    pub redeemed: HashMap<String, u64>,
+    pub tier: Option<Tier>,
+    pub partner: Option<Partner>,
+}
+
+/// One promotion's part of a redemption transaction.
+#[derive(Debug, Clone)]
+pub struct RedemptionLine {
+    /// The terms the price was computed with (`termsVersion` is checked).
+    pub promotion: Promotion,
+    pub redemption: Redemption,
+    /// The customer's count the transaction expects (`None`: their first).
+    pub seen: Option<u64>,
+    /// A stale code lookup to rewrite with these terms, in the same transaction.
+    pub repair_code: Option<String>,
+}
+
+/// Why a redemption transaction refused, with the stored item that refused.
+#[derive(Debug)]
+pub enum RedeemRefusal {
+    /// The promotion's item failed its condition (status, dates, cap, terms).
+    Promotion { line: usize, current: Option<Box<Promotion>> },
+    /// The customer's counter failed: it holds `count` redemptions.
+    Customer { line: usize, count: u64 },
+    /// A redemption id collided (a retry with the same id already applied it).
+    Duplicate,
+}
+
+fn promotion_from(item: Item) -> Result<Promotion, StoreError> {
+    Ok(serde_dynamo::from_item(item)?)
+}
+
+fn number(item: &Item, attr: &str) -> u64 {
+    item.get(attr).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+impl Store {
+    fn promotion_item(p: &Promotion) -> Result<Item, StoreError> {
+        let mut keys = vec![
+            ("PK", keys::promotion_pk(&p.promotion_id)),
+            ("SK", META.to_string()),
+            ("GSI1PK", keys::promotion_status_pk(p.status.as_str())),
+            ("GSI1SK", keys::dated_sk(p.start_date, &p.promotion_id)),
+            ("GSI3PK", keys::PROMOTIONS_PARTITION.to_string()),
+            ("GSI3SK", p.promotion_id.clone()),
+        ];
+        if p.auto_expire && p.status.is_live() {
+            keys.push(("GSI2PK", keys::PROMO_EXPIRY_PARTITION.to_string()));
+            keys.push(("GSI2SK", keys::dated_sk(p.end_date, &p.promotion_id)));
+        }
+        Self::item(p, &keys)
+    }
+
+    fn code_item(p: &Promotion, code: &str) -> Result<Item, StoreError> {
+        let lookup = CodeLookup {
+            code: code.to_string(),
+            promotion_id: p.promotion_id.clone(),
+            terms_version: p.terms_version,
+            terms: p.clone(),
+        };
+        Self::item(&lookup, &[("PK", keys::code_pk(code)), ("SK", keys::LOOKUP.to_string())])
+    }
+
+    fn code_put(&self, p: &Promotion, code: &str, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+        self.put(Self::code_item(p, code)?, condition)
+    }
+
+    /// The META put of an edit: conditional on the version it was computed from and
+    /// on no redemption having landed since (counters are never overwritten).
+    fn promotion_put(&self, before: &Promotion, after: &Promotion) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(Self::promotion_item(after)?))
+            .condition_expression("version = :v AND redemptionCount = :rc")
+            .expression_attribute_values(":v", n(before.version as i64))
+            .expression_attribute_values(":rc", n(before.redemption_count as i64))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(build_err("Put"))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn edit_failed(failed: ConditionFailed, codes: &[String]) -> PromotionError {
+        match failed.index {
+            0 => PromotionError::VersionConflict {
+                current: failed.old_item.as_ref().map(|i| number(i, "version")).filter(|v| *v > 0),
+            },
+            i => match codes.get(i - 1) {
+                Some(code) => PromotionError::CodeTaken(code.clone()),
+                None => PromotionError::VersionConflict { current: None },
+            },
+        }
+    }
+
+    /// A new promotion, its code lookups (each unique across promotions) and the
+    /// audit entry, in one transaction.
+    pub async fn create_promotion(&self, p: &Promotion, audit: &AuditEntry) -> Result<(), PromotionError> {
+        let mut items = vec![self.put(Self::promotion_item(p)?, Some("attribute_not_exists(PK)"))?];
+        for code in &p.promotion_codes {
+            items.push(self.code_put(p, code, Some("attribute_not_exists(PK)"))?);
+        }
+        items.push(self.audit_put(audit)?);
+        self.transact(items).await?.map_err(|f| Self::edit_failed(f, &p.promotion_codes))
+    }
+
+    /// An edit or workflow step: META conditional on `before`, lookups for
+    /// `new_codes` (unique), the live lookups refreshed when the terms changed, and
+    /// the audit entry, together.
+    pub async fn save_promotion(
+        &self,
+        before: &Promotion,
+        after: &Promotion,
+        new_codes: &[String],
+        audit: &AuditEntry,
+    ) -> Result<(), PromotionError> {
+        let mut items = vec![self.promotion_put(before, after)?];
+        for code in new_codes {
+            items.push(self.code_put(after, code, Some("attribute_not_exists(PK)"))?);
+        }
+        items.push(self.audit_put(audit)?);
+        self.transact(items).await?.map_err(|f| Self::edit_failed(f, new_codes))
+    }
+
+    /// Deletes a draft and frees its codes.
+    pub async fn delete_promotion(&self, p: &Promotion, audit: &AuditEntry) -> Result<(), PromotionError> {
+        let meta = Delete::builder()
+            .table_name(&self.table)
+            .key("PK", s(keys::promotion_pk(&p.promotion_id)))
+            .key("SK", s(META))
+            .condition_expression("version = :v AND #status = :draft")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":v", n(p.version as i64))
+            .expression_attribute_values(":draft", s(PromotionStatus::Draft.as_str()))
+            .build()
+            .map_err(build_err("Delete"))?;
+        let mut items = vec![TransactWriteItem::builder().delete(meta).build()];
+        for code in &p.promotion_codes {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .key("PK", s(keys::code_pk(code)))
+                .key("SK", s(keys::LOOKUP))
+                .condition_expression("promotionId = :me")
+                .expression_attribute_values(":me", s(p.promotion_id.clone()))
+                .build()
+                .map_err(build_err("Delete"))?;
+            items.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        items.push(self.audit_put(audit)?);
+        self.transact(items).await?.map_err(|_| PromotionError::VersionConflict { current: None })
+    }
+
+    /// The promotion with its validation count (one BatchGetItem).
+    pub async fn get_promotion(&self, promotion_id: &str) -> Result<Option<Promotion>, StoreError> {
+        let pk = keys::promotion_pk(promotion_id);
+        let found =
+            self.batch_get(&[(pk.clone(), META.to_string()), (pk.clone(), keys::PROMO_VALIDATIONS.into())]).await?;
+        let validations =
+            found.get(&(pk.clone(), keys::PROMO_VALIDATIONS.to_string())).map_or(0, |i| number(i, "count"));
+        match found.get(&(pk, META.to_string())) {
+            Some(item) => Ok(Some(promotion_from(item.clone())?.with_performance(validations))),
+            None => Ok(None),
+        }
+    }
+
+    /// Promotions by status (oldest start first) or all of them (newest first).
+    pub async fn list_promotions(
+        &self,
+        status: Option<PromotionStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<Promotion>, PartnerListError> {
+        let q = match status {
+            Some(status) => IndexQuery {
+                index: Some(GSI1),
+                partition: keys::promotion_status_pk(status.as_str()),
+                range: SortRange::All,
+                newest_first: false,
+                filters: vec![],
+            },
+            None => IndexQuery {
+                index: Some(GSI3),
+                partition: keys::PROMOTIONS_PARTITION.to_string(),
+                range: SortRange::All,
+                newest_first: true,
+                filters: vec![],
+            },
+        };
+        let mut page: Page<Promotion> = self.query_page(&q, page).await?;
+        // Lists show the counters as stored; the rates need the validation count,
+        // which GET of one promotion reads.
+        page.items = page.items.into_iter().map(|p| p.with_performance(0)).collect();
+        Ok(page)
+    }
+
+    pub async fn list_redemptions(
+        &self,
+        promotion_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<Redemption>, PartnerListError> {
+        let q = IndexQuery {
+            index: None,
+            partition: keys::promotion_pk(promotion_id),
+            range: SortRange::Prefix(keys::REDEMPTION_PREFIX.to_string()),
+            newest_first: true,
+            filters: vec![],
+        };
+        self.query_page(&q, page).await
+    }
+
+    /// Counts one validation of each promotion (the conversion-rate denominator).
+    pub async fn record_validation(&self, promotion_id: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("PK", s(keys::promotion_pk(promotion_id)))
+            .key("SK", s(keys::PROMO_VALIDATIONS))
+            .update_expression("ADD #count :one")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":one", n(1))
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("UpdateItem", e))?;
+        Ok(())
+    }
+
+    /// Several items by key in one BatchGetItem (strongly consistent), keyed by
+    /// (PK, SK). Callers pass at most a few dozen keys.
+    pub(crate) async fn batch_get(
+        &self,
+        wanted: &[(String, String)],
+    ) -> Result<HashMap<(String, String), Item>, StoreError> {
+        let mut found = HashMap::new();
+        if wanted.is_empty() {
+            return Ok(found);
+        }
+        let mut unique: Vec<&(String, String)> = Vec::with_capacity(wanted.len());
+        for k in wanted {
+            if !unique.contains(&k) {
+                unique.push(k);
+            }
+        }
+        let mut request = KeysAndAttributes::builder().consistent_read(true);
+        for (pk, sk) in unique {
+            request =
+                request.keys(HashMap::from([("PK".to_string(), s(pk.clone())), ("SK".to_string(), s(sk.clone()))]));
+        }
+        let mut pending = HashMap::from([(self.table.clone(), request.build().map_err(build_err("BatchGetItem"))?)]);
+        // UnprocessedKeys only appear under throttling; retry them a bounded number of times.
+        for _ in 0..3 {
+            let out = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(pending))
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk("BatchGetItem", e))?;
+            for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                let key = (
+                    item.get("PK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default(),
+                    item.get("SK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default(),
+                );
+                found.insert(key, item);
+            }
+            match out.unprocessed_keys.filter(|u| !u.is_empty()) {
+                Some(rest) => pending = rest,
+                None => return Ok(found),
+            }
+        }
+        Err(StoreError::Throttled)
+    }
+
+    /// The first read of validate and redeem: code lookups or promotions, the tier,
+    /// the partner and (for promotions named by id) the partner's counters, in one
+    /// BatchGetItem.
+    pub async fn read_application(
+        &self,
+        codes: &[String],
+        promotion_ids: &[String],
+        tier_id: &str,
+        partner_id: Option<&str>,
+    ) -> Result<ApplicationRead, StoreError> {
+        let mut wanted: Vec<(String, String)> = codes.iter().map(|c| (keys::code_pk(c), keys::LOOKUP.into())).collect();
+        wanted.extend(self.promotion_keys(promotion_ids, partner_id));
+        wanted.push((keys::tier_pk(tier_id), META.into()));
+        if let Some(pid) = partner_id {
+            wanted.push((keys::partner_pk(pid), META.into()));
+        }
+        let found = self.batch_get(&wanted).await?;
+        let mut read = ApplicationRead::default();
+        for code in codes {
+            if let Some(item) = found.get(&(keys::code_pk(code), keys::LOOKUP.to_string())) {
+                read.lookups.insert(code.clone(), serde_dynamo::from_item(item.clone())?);
+            }
+        }
+        self.collect_promotions(&found, promotion_ids, partner_id, &mut read)?;
+        if let Some(item) = found.get(&(keys::tier_pk(tier_id), META.to_string())) {
+            read.tier = Some(serde_dynamo::from_item(item.clone())?);
+        }
+        if let Some(pid) = partner_id {
+            if let Some(item) = found.get(&(keys::partner_pk(pid), META.to_string())) {
+                read.partner = Some(serde_dynamo::from_item(item.clone())?);
+            }
+        }
+        Ok(read)
+    }
+
+    /// The second read of validate by code: the promotions' live items and the
+    /// customer's counters.
+    pub async fn read_promotions(
+        &self,
+        promotion_ids: &[String],
+        partner_id: Option<&str>,
+        read: &mut ApplicationRead,
+    ) -> Result<(), StoreError> {
+        let found = self.batch_get(&self.promotion_keys(promotion_ids, partner_id)).await?;
+        self.collect_promotions(&found, promotion_ids, partner_id, read)
+    }
+
+    fn promotion_keys(&self, promotion_ids: &[String], partner_id: Option<&str>) -> Vec<(String, String)> {
+        let mut wanted = Vec::new();
+        for id in promotion_ids {
+            wanted.push((keys::promotion_pk(id), META.to_string()));
+            if let Some(pid) = partner_id {
+                wanted.push((keys::promotion_pk(id), keys::redeemer_sk(pid)));
+            }
+        }
+        wanted
+    }
+
+    fn collect_promotions(
+        &self,
+        found: &HashMap<(String, String), Item>,
+        promotion_ids: &[String],
+        partner_id: Option<&str>,
+        read: &mut ApplicationRead,
+    ) -> Result<(), StoreError> {
+        for id in promotion_ids {
+            if let Some(item) = found.get(&(keys::promotion_pk(id), META.to_string())) {
+                read.promotions.insert(id.clone(), promotion_from(item.clone())?);
+            }
+            if let Some(pid) = partner_id {
+                let count = found
+                    .get(&(keys::promotion_pk(id), keys::redeemer_sk(pid)))
+                    .map_or(0, |i| number(i, "redemptionCount"));
+                read.redeemed.insert(id.clone(), count);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records a purchase's redemptions in one transaction. Per promotion:
+    /// - META: +1 redemption, revenue and discount totals, +1 unique user on the
+    ///   customer's first; conditional on status active, inside its dates, below
+    ///   its cap and at the terms version the price was computed with;
+    /// - the customer's counter: +1, conditional on the count it was seen at (or
+    ///   not existing) and below `redemptionsPerUser`;
+    /// - the redemption item (unique id);
+    /// - a stale code lookup rewritten, when there is one.
+    pub async fn redeem(
+        &self,
+        lines: &[RedemptionLine],
+        today: chrono::NaiveDate,
+    ) -> Result<Result<(), RedeemRefusal>, StoreError> {
+        let mut items = Vec::new();
+        let mut roles = Vec::new();
+        let today = today.format("%Y-%m-%d").to_string();
+        for (line_no, line) in lines.iter().enumerate() {
+            let p = &line.promotion;
+            let r = &line.redemption;
+            let first = line.seen.is_none();
+            let meta = Update::builder()
+                .table_name(&self.table)
+                .key("PK", s(keys::promotion_pk(&p.promotion_id)))
+                .key("SK", s(META))
+                .update_expression(
+                    "SET redemptionCount = redemptionCount + :one, uniqueUsers = uniqueUsers + :u, \
+                     totalRevenue = totalRevenue + :rev, totalDiscount = totalDiscount + :disc",
+                )
+                .condition_expression(
+                    "#status = :active AND startDate <= :today AND endDate >= :today AND termsVersion = :tv \
+                     AND (attribute_not_exists(maxRedemptions) OR redemptionCount < maxRedemptions)",
+                )
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":u", n(i64::from(first)))
+                .expression_attribute_values(":rev", n(r.final_price))
+                .expression_attribute_values(":disc", n(r.discount_amount))
+                .expression_attribute_values(":active", s(PromotionStatus::Active.as_str()))
+                .expression_attribute_values(":today", s(today.clone()))
+                .expression_attribute_values(":tv", n(p.terms_version as i64))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .build()
+                .map_err(build_err("Update"))?;
+            roles.push((line_no, Some(true)));
+            items.push(TransactWriteItem::builder().update(meta).build());
+
+            let mut counter = Update::builder()
+                .table_name(&self.table)
+                .key("PK", s(keys::promotion_pk(&p.promotion_id)))
+                .key("SK", s(keys::redeemer_sk(&r.user_id)))
+                .update_expression(
+                    "SET partnerId = :pid, lastRedeemedAt = :at, firstRedeemedAt = if_not_exists(firstRedeemedAt, :at) \
+                     ADD redemptionCount :one",
+                )
+                .expression_attribute_values(":pid", s(r.user_id.clone()))
+                .expression_attribute_values(":at", s(r.redeemed_at.clone()))
+                .expression_attribute_values(":one", n(1))
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+            counter = match line.seen {
+                None => counter.condition_expression("attribute_not_exists(PK)"),
+                Some(seen) => counter
+                    .condition_expression("redemptionCount = :seen AND redemptionCount < :limit")
+                    .expression_attribute_values(":seen", n(seen as i64))
+                    .expression_attribute_values(":limit", n(i64::from(p.redemptions_per_user))),
+            };
+            roles.push((line_no, Some(false)));
+            items.push(TransactWriteItem::builder().update(counter.build().map_err(build_err("Update"))?).build());
+
+            let item = Self::item(
+                r,
+                &[
+                    ("PK", keys::promotion_pk(&p.promotion_id)),
+                    ("SK", keys::redemption_sk(&r.redeemed_at, &r.redemption_id)),
+                    ("GSI2PK", keys::redeemer_pk(&r.user_id)),
+                    ("GSI2SK", keys::audit_sk(&r.redeemed_at, &r.redemption_id)),
+                ],
+            )?;
+            roles.push((line_no, None));
+            items.push(self.put(item, Some("attribute_not_exists(PK)"))?);
+            if let Some(code) = &line.repair_code {
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(Self::code_item(p, code)?))
+                    .condition_expression("promotionId = :pid")
+                    .expression_attribute_values(":pid", s(p.promotion_id.clone()))
+                    .build()
+                    .map_err(build_err("Put"))?;
+                roles.push((line_no, None));
+                items.push(TransactWriteItem::builder().put(put).build());
+            }
+        }
+        match self.transact(items).await? {
+            Ok(()) => Ok(Ok(())),
+            Err(failed) => {
+                let (line, role) = roles.get(failed.index).copied().unwrap_or((0, None));
+                let refusal = match role {
+                    Some(true) => RedeemRefusal::Promotion {
+                        line,
+                        current: failed.old_item.map(promotion_from).transpose()?.map(Box::new),
+                    },
+                    Some(false) => RedeemRefusal::Customer {
+                        line,
+                        count: failed.old_item.as_ref().map_or(0, |i| number(i, "redemptionCount")),
+                    },
+                    None => RedeemRefusal::Duplicate,
+                };
+                Ok(Err(refusal))
+            }
+        }
+    }
+
+    /// Live promotions with autoExpire whose end date is before `today` (the
+    /// cron's sparse GSI2 range, never a Scan).
+    pub async fn promotions_ended_before(&self, today: chrono::NaiveDate) -> Result<Vec<Promotion>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let result = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI2)
+                .key_condition_expression("GSI2PK = :pk AND GSI2SK < :today")
+                .expression_attribute_values(":pk", s(keys::PROMO_EXPIRY_PARTITION))
+                .expression_attribute_values(":today", s(today.format("%Y-%m-%d").to_string()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk("Query", e))?;
+            for item in result.items.unwrap_or_default() {
+                out.push(promotion_from(item)?);
+            }
+            match result.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+}
