@@ -25,6 +25,8 @@ use tierdesk::http::identity::Identity;
 use tierdesk::http::request::{json_body, query};
 use tierdesk::http::router::match_route;
 use tierdesk::http::{idempotency, json, serve, AuthError, Ctx, PageRequest, PathParams, Route};
+use tierdesk::mail::staff::{self, PromotionNoticeKind};
+use tierdesk::mail::{MailConfig, Mailer};
 use tierdesk::store::{RedeemRefusal, Redemption, RedemptionLine, Store};
 use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
 
@@ -68,12 +70,30 @@ pub struct Promotions {
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGen>,
     pub config: Config,
+    pub settings: Settings,
+    pub mailer: Mailer,
+}
+
+/// Where approval requests go when nobody configured a mailbox.
+pub const DEFAULT_APPROVALS_EMAIL: &str = "pricing-approvals@tierdesk.local";
+
+#[derive(Debug, Clone)]
+pub struct Settings {
     pub policy: ApprovalPolicy,
+    /// `PROMO_APPROVALS_EMAIL`: the approvers' mailbox (requests; outcomes when the
+    /// creator's token carried no address).
+    pub approvals_email: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { policy: ApprovalPolicy::default(), approvals_email: DEFAULT_APPROVALS_EMAIL.into() }
+    }
 }
 
 /// `PROMO_APPROVAL_PERCENT` (default 20), `PROMO_APPROVAL_FIXED_CENTS` (50000),
 /// `PROMO_APPROVAL_TRIAL_DAYS` (30): above these a promotion needs approval.
-pub fn policy_from_env() -> Result<ApprovalPolicy, ConfigError> {
+pub fn settings_from_env() -> Result<Settings, ConfigError> {
     let mut policy = ApprovalPolicy::default();
     let var = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
     if let Some(raw) = var("PROMO_APPROVAL_PERCENT") {
@@ -86,7 +106,18 @@ pub fn policy_from_env() -> Result<ApprovalPolicy, ConfigError> {
     if let Some(raw) = var("PROMO_APPROVAL_TRIAL_DAYS") {
         policy.max_trial_days_without_approval = raw.parse().map_err(|_| invalid("PROMO_APPROVAL_TRIAL_DAYS"))?;
     }
-    Ok(policy)
+    let approvals_email = match var("PROMO_APPROVALS_EMAIL") {
+        Some(e) => parse_email(&e).ok_or_else(|| ConfigError::Invalid {
+            name: "PROMO_APPROVALS_EMAIL",
+            reason: "must be an email address".into(),
+        })?,
+        None => DEFAULT_APPROVALS_EMAIL.into(),
+    };
+    Ok(Settings { policy, approvals_email })
+}
+
+fn parse_email(s: &str) -> Option<String> {
+    tierdesk::domain::partner::fields::email(&serde_json::Value::String(s.to_string())).ok()
 }
 
 fn invalid(name: &'static str) -> ConfigError {
@@ -94,28 +125,43 @@ fn invalid(name: &'static str) -> ConfigError {
 }
 
 impl Promotions {
-    pub async fn connect(config: Config, policy: ApprovalPolicy) -> Self {
+    pub async fn connect(config: Config, settings: Settings, mail: &MailConfig) -> Self {
         let store = Store::connect(&config).await;
-        Self::new(store, config, policy, Arc::new(SystemClock), Arc::new(UlidGen))
+        let mailer = Mailer::connect(mail, store.clone()).await;
+        Self::new(store, config, settings, mailer, Arc::new(SystemClock), Arc::new(UlidGen))
     }
 
-    pub fn with_store(store: Store, config: Config) -> Self {
-        Self::new(store, config, ApprovalPolicy::default(), Arc::new(SystemClock), Arc::new(UlidGen))
+    pub fn with_store(store: Store, config: Config, mailer: Mailer) -> Self {
+        Self::new(store, config, Settings::default(), mailer, Arc::new(SystemClock), Arc::new(UlidGen))
     }
 
     pub fn new(
         store: Store,
         config: Config,
-        policy: ApprovalPolicy,
+        settings: Settings,
+        mailer: Mailer,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGen>,
     ) -> Self {
-        Self { store, clock, ids, config, policy }
+        Self { store, clock, ids, config, settings, mailer }
     }
 
     fn actor(&self, who: &Identity) -> Actor {
         let now = self.clock.now();
-        Actor { id: who.subject.clone(), email: None, at: rfc3339(now), today: now.date_naive() }
+        Actor { id: who.subject.clone(), email: who.email.clone(), at: rfc3339(now), today: now.date_naive() }
+    }
+
+    /// Emails the approvers (a request) or the creator (an outcome). The change is
+    /// already written: a failed send is logged (no address) and not retried.
+    async fn notify(&self, kind: PromotionNoticeKind, p: &Promotion, actor: &Actor, reason: Option<&str>) {
+        let to = match kind {
+            PromotionNoticeKind::ApprovalRequested => self.settings.approvals_email.clone(),
+            _ => p.created_by_email.clone().unwrap_or_else(|| self.settings.approvals_email.clone()),
+        };
+        let rendered = staff::promotion_notice(kind, p, &actor.id, reason);
+        if let Err(e) = self.mailer.deliver(kind.as_str(), &to, &rendered, actor.today, false).await {
+            tracing::error!(error = %e, kind = kind.as_str(), promotion = p.promotion_id, "promotion notice not sent");
+        }
     }
 
     fn today(&self) -> NaiveDate {
@@ -261,7 +307,7 @@ async fn workflow(
     let reason = workflow_reason(req, app.config.max_body_bytes, action)?;
     let before = load(app, params).await?;
     let actor = app.actor(who);
-    let after = before.transition(action, &actor, &app.policy, reason)?;
+    let after = before.transition(action, &actor, &app.settings.policy, reason.clone())?;
     let name = match action {
         Action::Submit => "promotion.submit",
         Action::Approve => "promotion.approve",
@@ -272,6 +318,15 @@ async fn workflow(
         Action::Complete => "promotion.complete",
     };
     app.store.save_promotion(&before, &after, &[], &app.audit(ctx, &actor, name, Some(&before), &after)).await?;
+    let notice = match (action, after.status) {
+        (Action::Submit, PromotionStatus::PendingApproval) => Some(PromotionNoticeKind::ApprovalRequested),
+        (Action::Approve, _) => Some(PromotionNoticeKind::Approved),
+        (Action::Reject, _) => Some(PromotionNoticeKind::Rejected),
+        _ => None,
+    };
+    if let Some(kind) = notice {
+        app.notify(kind, &after, &actor, reason.as_deref()).await;
+    }
     json(StatusCode::OK, &after)
 }
 

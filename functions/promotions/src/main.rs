@@ -4,7 +4,8 @@ use lambda_http::{run, service_fn, Error};
 async fn main() -> Result<(), Error> {
     tierdesk::telemetry::init();
     let config = tierdesk::Config::from_env()?;
-    let policy = promotions::policy_from_env()?;
-    let app = promotions::Promotions::connect(config, policy).await;
+    let settings = promotions::settings_from_env()?;
+    let mail = tierdesk::mail::MailConfig::from_env()?;
+    let app = promotions::Promotions::connect(config, settings, &mail).await;
     run(service_fn(|req| async { Ok::<_, Error>(promotions::handle(&app, req).await) })).await
 }

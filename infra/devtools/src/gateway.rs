@@ -217,7 +217,7 @@ pub async fn handlers_with(
         let app = partners_app.clone();
         Box::pin(async move { partners::handle(&app, req).await })
     });
-    let promotions_app = Arc::new(promotions::Promotions::with_store(store.clone(), config.clone()));
+    let promotions_app = Arc::new(promotions::Promotions::with_store(store.clone(), config.clone(), mailer.clone()));
     let promotions_handler: Handler = Arc::new(move |req| {
         let app = promotions_app.clone();
         Box::pin(async move { promotions::handle(&app, req).await })

@@ -52,6 +52,10 @@ pub fn token_for(
     if let Some(p) = partner_id {
         claims["custom:partner_id"] = json!(p);
     }
+    // Cognito puts the user's address in ID tokens; staff get a local one.
+    if role != "partner" {
+        claims["email"] = json!(format!("{subject}@staff.tierdesk.local"));
+    }
     sign(&claims, secret)
 }
 

@@ -22,6 +22,9 @@ pub struct Identity {
     pub roles: Vec<Role>,
     /// `custom:partner_id`, for a partner acting on its own account.
     pub partner_id: Option<String>,
+    /// The `email` claim when it is a plausible address: where notices about the
+    /// caller's own work (a promotion's approval outcome) go. Never logged.
+    pub email: Option<String>,
 }
 
 impl Identity {
@@ -33,7 +36,10 @@ impl Identity {
         let subject = claims.get("sub").filter(|s| !s.is_empty())?.clone();
         let roles = claims.get("cognito:groups").map(|g| parse_groups(g)).unwrap_or_default();
         let partner_id = claims.get("custom:partner_id").filter(|s| !s.is_empty()).cloned();
-        Some(Self { subject, roles, partner_id })
+        let email = claims
+            .get("email")
+            .and_then(|e| crate::domain::partner::fields::email(&serde_json::Value::String(e.clone())).ok());
+        Some(Self { subject, roles, partner_id, email })
     }
 
     /// A partner acting for itself only: no staff role alongside.

@@ -14,6 +14,7 @@
 //! recipient hash (`recipient_hash`, the same hash the quota item is keyed by).
 
 mod ses;
+pub mod staff;
 pub mod templates;
 
 pub use templates::{format_amount, format_date, RenderError};
@@ -162,21 +163,37 @@ impl Mailer {
         let rendered = self.render(email).inspect_err(|e| {
             tracing::error!(kind, recipient = %recipient, error = %e, "email not rendered");
         })?;
+        self.deliver(kind, &email.to, &rendered, today, true).await
+    }
 
-        if !self.store.claim_mail_quota(&email.to, today, self.config.daily_cap_per_recipient).await? {
+    /// Sends an email rendered elsewhere. `capped`: under the per-recipient daily
+    /// cap, as every partner email is. Staff notices (`staff`) are not capped: an
+    /// approvals mailbox may rightly get dozens a day, and staff actions cause them.
+    pub async fn deliver(
+        &self,
+        kind: &str,
+        to: &str,
+        rendered: &RenderedEmail,
+        today: NaiveDate,
+        capped: bool,
+    ) -> Result<SendOutcome, MailError> {
+        let recipient = recipient_hash(to);
+        if capped && !self.store.claim_mail_quota(to, today, self.config.daily_cap_per_recipient).await? {
             tracing::warn!(kind, recipient = %recipient, cap = self.config.daily_cap_per_recipient, "daily email cap reached; not sent");
             return Ok(SendOutcome::Capped);
         }
 
-        match ses::send(&self.client, &self.config, &email.to, &rendered).await {
+        match ses::send(&self.client, &self.config, to, rendered).await {
             Ok(message_id) => {
                 tracing::info!(kind, message_id = %message_id, recipient = %recipient, "email sent");
                 Ok(SendOutcome::Sent { message_id })
             }
             Err(e) => {
                 tracing::error!(kind, recipient = %recipient, code = %e.code, "email not sent");
-                if let Err(release) = self.store.release_mail_quota(&email.to, today).await {
-                    tracing::warn!(kind, recipient = %recipient, error = %release, "could not give the quota unit back");
+                if capped {
+                    if let Err(release) = self.store.release_mail_quota(to, today).await {
+                        tracing::warn!(kind, recipient = %recipient, error = %release, "could not give the quota unit back");
+                    }
                 }
                 Err(e.into())
             }

@@ -37,7 +37,7 @@ use std::sync::Arc;
 pub type Item = HashMap<String, AttributeValue>;
 
 /// Attempts at a transaction that keeps meeting `TransactionConflict`.
-const TRANSACT_ATTEMPTS: u32 = 3;
+const TRANSACT_ATTEMPTS: u32 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -223,6 +223,12 @@ impl Store {
                     if reasons.iter().any(|r| r.code() == Some("TransactionConflict")) {
                         return Err(StoreError::TransactionConflict);
                     }
+                }
+                // A 500 on a transaction applied nothing and is retryable (AWS advises
+                // retrying it). DynamoDB Local answers contention on a hot item this
+                // way ("timed out … waiting for a lock") where DynamoDB would not.
+                if err.code() == Some("InternalServerError") {
+                    return Err(StoreError::TransactionConflict);
                 }
                 Err(StoreError::sdk("TransactWriteItems", err))
             }

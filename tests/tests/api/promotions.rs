@@ -137,6 +137,54 @@ async fn a_promotion_goes_from_draft_to_redeemed_with_its_counters() {
     assert_eq!(v["reasons"][0]["code"], "per_user_limit_reached", "{v}");
 }
 
+fn with_subject<'a>(emails: &'a [Value], needle: &str) -> Vec<&'a Value> {
+    emails.iter().filter(|e| e["subject"].as_str().is_some_and(|s| s.contains(needle))).collect()
+}
+
+#[tokio::test]
+async fn approval_requests_and_outcomes_are_emailed() {
+    let app = TestApp::seeded().await;
+    let name = format!("Mail check {}", ulid::Ulid::new());
+    let creator = "user-sales_manager@staff.tierdesk.local";
+    for outcome in ["approve", "reject"] {
+        let title = format!("{name} {outcome}");
+        let (_, p) = app
+            .call("POST", ADMIN, Some("sales_manager"), Some(body(json!({"name": title, "discountValue": 35}))))
+            .await;
+        let id = id_of(&p);
+        app.call("POST", &format!("{ADMIN}/{id}/submit"), Some("sales_manager"), None).await;
+        let requests = tierdesk_tests::ses::emails_to(promotions::DEFAULT_APPROVALS_EMAIL).await;
+        let requests = with_subject(&requests, &title);
+        assert_eq!(requests.len(), 1, "one approval request for {title}");
+        assert!(requests[0]["subject"].as_str().unwrap().starts_with("Approval needed"));
+        assert!(requests[0]["body"]["text"].as_str().unwrap().contains("35% off"));
+        let reason = (outcome == "reject").then(|| json!({"reason": "too generous for Q4"}));
+        let (status, b) = app.call("POST", &format!("{ADMIN}/{id}/{outcome}"), Some("admin"), reason).await;
+        assert_eq!(status, 200, "{b}");
+        let mail = tierdesk_tests::ses::emails_to(creator).await;
+        let mail = with_subject(&mail, &title);
+        assert_eq!(mail.len(), 1, "{outcome}: one outcome email to the creator");
+        let subject = mail[0]["subject"].as_str().unwrap();
+        match outcome {
+            "approve" => assert!(subject.starts_with("Approved"), "{subject}"),
+            _ => {
+                assert!(subject.starts_with("Not approved"), "{subject}");
+                assert!(mail[0]["body"]["text"].as_str().unwrap().contains("too generous for Q4"));
+                assert_eq!(b["status"], "draft");
+                assert_eq!(b["rejectionReason"], "too generous for Q4");
+            }
+        }
+    }
+    // Below the policy nothing needs approval and nobody is emailed.
+    let title = format!("{name} small");
+    let (_, p) =
+        app.call("POST", ADMIN, Some("sales_manager"), Some(body(json!({"name": title, "discountValue": 20})))).await;
+    let (_, submitted) = app.call("POST", &format!("{ADMIN}/{}/submit", id_of(&p)), Some("sales_manager"), None).await;
+    assert_eq!(submitted["status"], "active");
+    let requests = tierdesk_tests::ses::emails_to(promotions::DEFAULT_APPROVALS_EMAIL).await;
+    assert!(with_subject(&requests, &title).is_empty());
+}
+
 #[tokio::test]
 async fn every_illegal_transition_is_a_409_and_changes_nothing() {
     let app = TestApp::seeded().await;
@@ -185,7 +233,11 @@ async fn two_hundred_concurrent_redemptions_of_a_hundred_cap() {
     let promo = active(&app, json!({"maxRedemptions": 100})).await;
     let id = id_of(&promo);
     let names: Vec<String> = (0..200).map(|i| format!("Cap {i}")).collect();
-    let partners = futures::future::join_all(names.iter().map(|n| app.create_partner(n))).await;
+    // Setup at a modest concurrency: DynamoDB Local times out lock waits on the
+    // tier statistics item that every signup updates.
+    use futures::StreamExt;
+    let partners: Vec<Value> =
+        futures::stream::iter(names.iter().map(|n| app.create_partner(n))).buffered(8).collect().await;
     let calls = partners.iter().map(|p| {
         let pid = p["partnerId"].as_str().unwrap().to_string();
         let id = id.clone();
