@@ -257,6 +257,7 @@ impl From<crate::domain::promotion::PromotionError> for ApiError {
             P::CodesRequired => (StatusCode::UNPROCESSABLE_ENTITY, "codes_required"),
             P::TooManyCodes => (StatusCode::UNPROCESSABLE_ENTITY, "too_many_codes"),
             P::NotDeletable => (StatusCode::CONFLICT, "not_deletable"),
+            P::Ended => (StatusCode::CONFLICT, "promotion_ended"),
             P::MaxRedemptionsReached => (StatusCode::CONFLICT, "max_redemptions_reached"),
             P::PerUserLimitReached => (StatusCode::CONFLICT, "per_user_limit_reached"),
             P::NotEligible(reasons) => {

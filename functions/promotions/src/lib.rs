@@ -184,8 +184,8 @@ impl Promotions {
             actor: actor.id.clone(),
             at: actor.at.clone(),
             request_id: ctx.request_id.clone(),
-            before: before.and_then(|p| serde_json::to_value(p).ok()),
-            after: serde_json::to_value(after).ok(),
+            before: before.and_then(|p| serde_json::to_value(p.clone().without_private()).ok()),
+            after: serde_json::to_value(after.clone().without_private()).ok(),
         }
     }
 }
@@ -201,7 +201,7 @@ async fn dispatch(app: &Promotions, ctx: Ctx, req: Request) -> Result<Response<B
         Op::Create => create(app, &ctx, &req).await,
         Op::Get => {
             ctx.require(Permission::TierView)?;
-            json(StatusCode::OK, &load(app, &params).await?)
+            json(StatusCode::OK, &load(app, &params).await?.without_private())
         }
         Op::Update => update(app, &ctx, &req, &params).await,
         Op::Delete => delete(app, &ctx, &params).await,
@@ -246,7 +246,7 @@ async fn create(app: &Promotions, ctx: &Ctx, req: &Request) -> Result<Response<B
     let actor = app.actor(who);
     let promotion = new.into_promotion(promotion::new_promotion_id(&app.ids.new_id()), &actor)?;
     app.store.create_promotion(&promotion, &app.audit(ctx, &actor, "promotion.create", None, &promotion)).await?;
-    json(StatusCode::CREATED, &promotion)
+    json(StatusCode::CREATED, &promotion.without_private())
 }
 
 async fn update(app: &Promotions, ctx: &Ctx, req: &Request, params: &PathParams) -> Result<Response<Body>, ApiError> {
@@ -257,7 +257,7 @@ async fn update(app: &Promotions, ctx: &Ctx, req: &Request, params: &PathParams)
     let after = before.apply(&patch, &actor)?;
     let audit = app.audit(ctx, &actor, "promotion.update", Some(&before), &after);
     app.store.save_promotion(&before, &after, &[], &audit).await?;
-    json(StatusCode::OK, &after)
+    json(StatusCode::OK, &after.without_private())
 }
 
 async fn delete(app: &Promotions, ctx: &Ctx, params: &PathParams) -> Result<Response<Body>, ApiError> {
@@ -327,7 +327,7 @@ async fn workflow(
     if let Some(kind) = notice {
         app.notify(kind, &after, &actor, reason.as_deref()).await;
     }
-    json(StatusCode::OK, &after)
+    json(StatusCode::OK, &after.without_private())
 }
 
 /// Adds the given codes, or generates `count` new ones, each unique across every
@@ -361,13 +361,15 @@ async fn add_codes(
         }
         let mut after = before.clone();
         after.promotion_codes.extend(codes.iter().cloned());
-        after.requires_code = true;
         after.updated_at = actor.at.clone();
         after.updated_by = actor.id.clone();
         after.version += 1;
         let audit = app.audit(ctx, &actor, "promotion.codes", Some(&before), &after);
         match app.store.save_promotion(&before, &after, &codes, &audit).await {
-            Ok(()) => return json(StatusCode::CREATED, &serde_json::json!({ "codes": codes, "promotion": after })),
+            Ok(()) => {
+                let promotion = after.without_private();
+                return json(StatusCode::CREATED, &serde_json::json!({ "codes": codes, "promotion": promotion }));
+            }
             Err(PromotionError::CodeTaken(_)) if ask.explicit.is_empty() => continue,
             Err(e) => return Err(e.into()),
         }
@@ -520,6 +522,11 @@ async fn validate(app: &Promotions, ctx: &Ctx, req: &Request) -> Result<Response
     }
     let mut seen = HashSet::new();
     wanted.retain(|id| seen.insert(id.clone()));
+    if ask.codes.is_empty() {
+        // A promotion that needs a code is not found by its id: knowing the id must
+        // not stand in for knowing a code.
+        read.promotions.retain(|_, p| !p.requires_code);
+    }
     let found: Vec<&Promotion> = wanted.iter().filter_map(|id| read.promotions.get(id)).collect();
     for id in wanted.iter().filter(|id| !read.promotions.contains_key(*id)) {
         reasons.push(not_found_reason(id));
@@ -620,8 +627,10 @@ async fn redeem_once(
     }
     for id in &ask.promotion_ids {
         match read.promotions.remove(id) {
-            Some(p) => lines.push((p, None, false)),
-            None => missing.push(not_found_reason(id)),
+            // Staff may apply a code-only promotion by id (a sales-assisted deal);
+            // a partner needs the code.
+            Some(p) if !p.requires_code || sales_rep.is_some() => lines.push((p, None, false)),
+            _ => missing.push(not_found_reason(id)),
         }
     }
     if !missing.is_empty() {
@@ -648,6 +657,25 @@ async fn redeem_once(
             }));
         }
         if !reasons.is_empty() {
+            // A copy refusing may be a stale copy: read the promotions it came
+            // from (rare) and price again if their terms moved on.
+            let mut refreshed = false;
+            for (i, line) in lines.iter_mut().enumerate() {
+                if !line.2 {
+                    continue;
+                }
+                if let Some(current) = app.store.get_promotion(&line.0.promotion_id).await? {
+                    if current.terms_version != line.0.terms_version {
+                        line.0 = current;
+                        line.2 = false;
+                        repair[i] = line.1.is_some();
+                        refreshed = true;
+                    }
+                }
+            }
+            if refreshed {
+                continue;
+            }
             return Err(refusal(reasons).into());
         }
         let promotions: Vec<&Promotion> = lines.iter().map(|(p, _, _)| p).collect();

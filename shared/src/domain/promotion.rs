@@ -46,6 +46,8 @@ pub enum PromotionError {
     TooManyCodes,
     #[error("only draft promotions can be deleted; cancel it instead")]
     NotDeletable,
+    #[error("the promotion's end date has passed; move it before going live")]
+    Ended,
     #[error("the promotion's redemption limit is reached")]
     MaxRedemptionsReached,
     #[error("this customer has used the promotion as often as it allows")]
@@ -368,6 +370,8 @@ pub struct Promotion {
     pub rejected_by: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rejection_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancellation_reason: Option<String>,
     pub updated_at: String,
     pub updated_by: String,
     pub version: u64,
@@ -663,6 +667,7 @@ impl NewPromotion {
             approved_at: None,
             rejected_by: None,
             rejection_reason: None,
+            cancellation_reason: None,
             updated_at: actor.at.clone(),
             updated_by: actor.id.clone(),
             version: 1,
@@ -835,6 +840,9 @@ impl Promotion {
     ) -> Result<Promotion, PromotionError> {
         let requires_approval = policy.requires_approval(self.discount);
         let to = next_status(self.status, action, requires_approval)?;
+        if to == PromotionStatus::Active && self.end_date < actor.today {
+            return Err(PromotionError::Ended);
+        }
         let mut after = self.clone();
         match action {
             Action::Submit => {
@@ -861,6 +869,7 @@ impl Promotion {
                 after.rejected_by = Some(actor.id.clone());
                 after.rejection_reason = reason;
             }
+            Action::Cancel => after.cancellation_reason = reason,
             _ => {}
         }
         after.status = to;
@@ -886,6 +895,13 @@ impl Promotion {
             ((i128::from(self.total_revenue) * 2 + n) / (2 * n)) as i64
         };
         self.active = self.status == PromotionStatus::Active;
+        self
+    }
+
+    /// The record without the creator's address, which only the notices use:
+    /// what answers, audit entries and code copies hold.
+    pub fn without_private(mut self) -> Self {
+        self.created_by_email = None;
         self
     }
 
@@ -1043,6 +1059,8 @@ impl Reason {
 pub struct Customer {
     pub partner_id: String,
     pub current_tier: Option<String>,
+    /// In a free trial now.
+    pub trialing: bool,
     pub paying_now: bool,
     pub ever_paid: bool,
     pub signup_date: Option<NaiveDate>,
@@ -1054,6 +1072,7 @@ impl Customer {
         Self {
             partner_id: p.partner_id.clone(),
             current_tier: Some(p.engagement_tier.clone()),
+            trialing: p.subscription_status == super::partner::SubscriptionStatus::Trialing,
             paying_now,
             ever_paid: p.first_paid_date.is_some() || p.total_paid > 0 || paying_now || p.churned_date.is_some(),
             signup_date: Some(p.signup_date),
@@ -1128,6 +1147,7 @@ pub fn check(p: &Promotion, buy: &Purchase, redeemed_by_customer: u64) -> Vec<Re
     let prospect = Customer {
         partner_id: String::new(),
         current_tier: None,
+        trialing: false,
         paying_now: false,
         ever_paid: false,
         signup_date: None,
@@ -1149,6 +1169,18 @@ pub fn check(p: &Promotion, buy: &Purchase, redeemed_by_customer: u64) -> Vec<Re
             ReasonCode::UserTypeNotEligible,
             format!("the promotion is for {wanted}; this is {}", customer.status_word()),
         );
+    }
+    // A free trial is for someone who never paid and is not in a trial; an
+    // extension is for someone in a trial now.
+    match p.discount {
+        DiscountSpec::FreeTrial(_) if customer.ever_paid || customer.trialing => fail(
+            ReasonCode::UserTypeNotEligible,
+            format!("a free trial is for customers who never had one; this is {}", customer.status_word()),
+        ),
+        DiscountSpec::ExtendedTrial(_) if !customer.trialing => {
+            fail(ReasonCode::UserTypeNotEligible, "an extended trial is for customers in a trial now".into())
+        }
+        _ => {}
     }
     let age = customer.signup_date.map_or(0, |d| (buy.today - d).num_days().max(0));
     if let Some(min) = rules.min_account_age {
@@ -1489,6 +1521,7 @@ mod tests {
         let paying = Customer {
             partner_id: "p".into(),
             current_tier: Some("gold".into()),
+            trialing: false,
             paying_now: true,
             ever_paid: true,
             signup_date: Some(d("2026-11-10")),
@@ -1579,6 +1612,44 @@ mod tests {
             seen.insert(expected);
         }
         assert_eq!(seen.len() + 1, 15, "every reason code but not_found (a store answer) has a case");
+    }
+
+    #[test]
+    fn trials_are_for_customers_without_one_and_extensions_for_those_in_one() {
+        let gold = tier("gold");
+        let fresh = Customer {
+            partner_id: "p".into(),
+            current_tier: Some("free".into()),
+            trialing: false,
+            paying_now: false,
+            ever_paid: false,
+            signup_date: Some(d("2026-11-01")),
+        };
+        let trialing = Customer { trialing: true, ..fresh.clone() };
+        let paid_before = Customer { ever_paid: true, ..fresh.clone() };
+        let trial = promo(with(base(), json!({"discountType": "free_trial", "discountValue": 14})));
+        let extension = promo(with(base(), json!({"discountType": "extended_trial", "discountValue": 7})));
+        assert!(check(&trial, &purchase(&gold, Some(&fresh)), 0).is_empty());
+        assert!(check(&trial, &purchase(&gold, None), 0).is_empty(), "a prospect may start a trial");
+        for c in [&trialing, &paid_before] {
+            assert_eq!(codes(&check(&trial, &purchase(&gold, Some(c)), 0)), vec!["user_type_not_eligible"]);
+        }
+        assert!(check(&extension, &purchase(&gold, Some(&trialing)), 0).is_empty());
+        assert_eq!(codes(&check(&extension, &purchase(&gold, Some(&fresh)), 0)), vec!["user_type_not_eligible"]);
+        assert_eq!(price_with(&gold, BillingPeriod::Monthly, &[&extension]).trial_days, 7);
+    }
+
+    #[test]
+    fn a_promotion_past_its_end_cannot_go_live() {
+        let mut p = promo(with(base(), json!({"endDate": "2026-11-05"})));
+        p.status = PromotionStatus::Draft;
+        let later = Actor { today: d("2026-11-06"), ..actor("m") };
+        assert!(matches!(
+            p.transition(Action::Submit, &later, &ApprovalPolicy::default(), None),
+            Err(PromotionError::Ended)
+        ));
+        let cancelled = p.transition(Action::Cancel, &later, &ApprovalPolicy::default(), Some("typo".into())).unwrap();
+        assert_eq!(cancelled.cancellation_reason.as_deref(), Some("typo"));
     }
 
     #[test]

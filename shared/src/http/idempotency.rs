@@ -1,7 +1,8 @@
 //! Client retries: a changing request that carries an `Idempotency-Key` header runs
 //! at most once per key and scope. A repeat with the same key and body gets the
 //! first answer (with `idempotent-replayed: true`); with another body, a 422; while
-//! the first is still running, a 409. An answer of 5xx is forgotten, so a retry runs.
+//! the first is still running, a 409. An answer of 5xx or `409 concurrent_update` is
+//! forgotten, so a retry runs.
 
 use super::response::{error_response, json_text};
 use super::Ctx;
@@ -33,6 +34,16 @@ pub fn key_of(req: &Request) -> Result<Option<String>, ApiError> {
             .into()),
         },
     }
+}
+
+/// Answers a retry should not get replayed: server errors, and a conflict with
+/// concurrent work (`concurrent_update`), which says "retry" itself.
+fn retryable(response: &Response<Body>) -> bool {
+    if response.status().is_server_error() {
+        return true;
+    }
+    response.status() == StatusCode::CONFLICT
+        && matches!(response.body(), Body::Text(t) if t.contains("\"code\":\"concurrent_update\""))
 }
 
 /// Runs `run` once per (`scope`, key); without a key it simply runs.
@@ -82,7 +93,7 @@ where
         Ok(r) => r,
         Err(e) => error_response(&e, &ctx.request_id),
     };
-    if response.status().is_server_error() {
+    if retryable(&response) {
         store.abandon_request(scope, &key).await?;
     } else {
         let text = match response.body() {

@@ -90,6 +90,9 @@ pub enum RedeemRefusal {
     Duplicate,
 }
 
+/// Attributes only redemptions change.
+const COUNTERS: [&str; 4] = ["redemptionCount", "uniqueUsers", "totalRevenue", "totalDiscount"];
+
 fn promotion_from(item: Item) -> Result<Promotion, StoreError> {
     Ok(serde_dynamo::from_item(item)?)
 }
@@ -120,7 +123,7 @@ impl Store {
             code: code.to_string(),
             promotion_id: p.promotion_id.clone(),
             terms_version: p.terms_version,
-            terms: p.clone(),
+            terms: p.clone().without_private(),
         };
         Self::item(&lookup, &[("PK", keys::code_pk(code)), ("SK", keys::LOOKUP.to_string())])
     }
@@ -129,19 +132,35 @@ impl Store {
         self.put(Self::code_item(p, code)?, condition)
     }
 
-    /// The META put of an edit: conditional on the version it was computed from and
-    /// on no redemption having landed since (counters are never overwritten).
-    fn promotion_put(&self, before: &Promotion, after: &Promotion) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder()
+    /// The META update of an edit or workflow step: every attribute but the
+    /// redemption counters is set from `after` (counters belong to redemptions,
+    /// which never wait for an editor), conditional on the version it was computed
+    /// from. The expiry index entry goes when the promotion stops being live.
+    fn promotion_update(&self, before: &Promotion, after: &Promotion) -> Result<TransactWriteItem, StoreError> {
+        let mut item = Self::promotion_item(after)?;
+        for key in ["PK", "SK"].into_iter().chain(COUNTERS) {
+            item.remove(key);
+        }
+        let mut update = Update::builder()
             .table_name(&self.table)
-            .set_item(Some(Self::promotion_item(after)?))
-            .condition_expression("version = :v AND redemptionCount = :rc")
-            .expression_attribute_values(":v", n(before.version as i64))
-            .expression_attribute_values(":rc", n(before.redemption_count as i64))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(build_err("Put"))?;
-        Ok(TransactWriteItem::builder().put(put).build())
+            .key("PK", s(keys::promotion_pk(&after.promotion_id)))
+            .key("SK", s(META))
+            .condition_expression("version = :expected")
+            .expression_attribute_values(":expected", n(before.version as i64))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        let mut sets = Vec::with_capacity(item.len());
+        for (i, (name, value)) in item.into_iter().enumerate() {
+            update = update
+                .expression_attribute_names(format!("#a{i}"), name)
+                .expression_attribute_values(format!(":a{i}"), value);
+            sets.push(format!("#a{i} = :a{i}"));
+        }
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !(after.auto_expire && after.status.is_live()) {
+            expression.push_str(" REMOVE GSI2PK, GSI2SK");
+        }
+        let update = update.update_expression(expression).build().map_err(build_err("Update"))?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     fn edit_failed(failed: ConditionFailed, codes: &[String]) -> PromotionError {
@@ -167,9 +186,10 @@ impl Store {
         self.transact(items).await?.map_err(|f| Self::edit_failed(f, &p.promotion_codes))
     }
 
-    /// An edit or workflow step: META conditional on `before`, lookups for
-    /// `new_codes` (unique), the live lookups refreshed when the terms changed, and
-    /// the audit entry, together.
+    /// An edit or workflow step: META conditional on `before`'s version, lookups
+    /// for `new_codes` (unique), and the audit entry, together. Existing lookups
+    /// keep their copy of the terms; a redemption through a stale copy fails its
+    /// `termsVersion` condition and rewrites it (`redeem`).
     pub async fn save_promotion(
         &self,
         before: &Promotion,
@@ -177,7 +197,7 @@ impl Store {
         new_codes: &[String],
         audit: &AuditEntry,
     ) -> Result<(), PromotionError> {
-        let mut items = vec![self.promotion_put(before, after)?];
+        let mut items = vec![self.promotion_update(before, after)?];
         for code in new_codes {
             items.push(self.code_put(after, code, Some("attribute_not_exists(PK)"))?);
         }
@@ -249,9 +269,23 @@ impl Store {
             },
         };
         let mut page: Page<Promotion> = self.query_page(&q, page).await?;
-        // Lists show the counters as stored; the rates need the validation count,
-        // which GET of one promotion reads.
-        page.items = page.items.into_iter().map(|p| p.with_performance(0)).collect();
+        // The rates need each promotion's validation count: one more BatchGetItem
+        // per page (pages hold at most 100, BatchGetItem's own limit).
+        let wanted: Vec<(String, String)> = page
+            .items
+            .iter()
+            .map(|p| (keys::promotion_pk(&p.promotion_id), keys::PROMO_VALIDATIONS.to_string()))
+            .collect();
+        let counts = self.batch_get(&wanted).await?;
+        page.items = page
+            .items
+            .into_iter()
+            .map(|p| {
+                let key = (keys::promotion_pk(&p.promotion_id), keys::PROMO_VALIDATIONS.to_string());
+                let validations = counts.get(&key).map_or(0, |i| number(i, "count"));
+                p.with_performance(validations).without_private()
+            })
+            .collect();
         Ok(page)
     }
 

@@ -468,6 +468,57 @@ async fn a_code_whose_copy_went_stale_redeems_at_the_current_terms() {
     assert_eq!(r["discountAmount"], 36_000, "10% of 3,600.00, not the 15% the copy held");
     let lookup = app.partition("CODE#EDITED").await;
     assert_eq!(lookup[0]["termsVersion"].as_n().unwrap(), "2", "the redemption repaired the copy");
+
+    // A copy whose old terms would refuse (platinum only) does not refuse once the
+    // draft was opened to every tier.
+    let (_, draft) = app
+        .call(
+            "POST",
+            ADMIN,
+            Some("sales_manager"),
+            Some(body(json!({"targetTiers": ["platinum"], "promotionCodes": ["WIDENED"]}))),
+        )
+        .await;
+    let id = id_of(&draft);
+    let (status, _) = app
+        .call("PUT", &format!("{ADMIN}/{id}"), Some("sales_manager"), Some(json!({"version": 1, "targetTiers": []})))
+        .await;
+    assert_eq!(status, 200);
+    app.call("POST", &format!("{ADMIN}/{id}/submit"), Some("sales_manager"), None).await;
+    let (status, r) =
+        redeem_as_partner(&app, partner["partnerId"].as_str().unwrap(), json!({"code": "WIDENED", "tierId": "gold"}))
+            .await;
+    assert_eq!(status, 201, "{r}");
+}
+
+#[tokio::test]
+async fn a_code_only_promotion_is_not_found_by_its_id_except_by_staff() {
+    let app = TestApp::seeded().await;
+    let promo = active(&app, json!({"promotionCodes": ["SECRET-1"]})).await;
+    let id = id_of(&promo);
+    let (_, v) =
+        app.call("POST", "/api/promotions/validate", None, Some(json!({"promotionId": id, "tierId": "gold"}))).await;
+    assert_eq!((v["valid"].as_bool(), v["reasons"][0]["code"].as_str()), (Some(false), Some("not_found")), "{v}");
+    let partner = app.create_partner("Guesser").await;
+    let pid = partner["partnerId"].as_str().unwrap();
+    let (status, r) = redeem_as_partner(&app, pid, json!({"promotionId": id, "tierId": "gold"})).await;
+    assert_eq!((status, r["error"]["details"]["reasons"][0]["code"].as_str()), (422, Some("not_found")), "{r}");
+    let (status, r) = app
+        .call(
+            "POST",
+            "/api/promotions/redeem",
+            Some("admin"),
+            Some(json!({"promotionId": id, "tierId": "gold", "partnerId": pid})),
+        )
+        .await;
+    assert_eq!(status, 201, "staff may apply it by id: {r}");
+    // Lists carry the same rates as a single read: 1 redemption over 1 validation… of none here.
+    let (_, list) = app.call("GET", &format!("{ADMIN}?status=active"), Some("sales_rep"), None).await;
+    let listed = list["items"].as_array().unwrap().iter().find(|p| p["promotionId"] == id.as_str()).unwrap().clone();
+    let (_, one) = app.call("GET", &format!("{ADMIN}/{id}"), Some("sales_rep"), None).await;
+    assert_eq!(listed["conversionRate"], one["conversionRate"]);
+    assert_eq!(listed["validationCount"], one["validationCount"]);
+    assert!(listed.get("createdByEmail").is_none() && one.get("createdByEmail").is_none());
 }
 
 #[tokio::test]
