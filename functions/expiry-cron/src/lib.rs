@@ -7,11 +7,14 @@
 //!    `plan_expiration` and `Store::apply_transition`, with an audit entry) and sends
 //!    the expiration notice, or sends the renewal reminder that is due; each email is
 //!    claimed with a marker first, so it goes out once per (partner, end date, kind);
-//! 4. runs the further daily steps (none yet: quotes and promotions plug in here);
+//! 4. runs the further daily steps (promotions past their end date are completed;
+//!    quote expiry plugs in here);
 //! 5. writes the day's `STATS#{tier}/DAY#{date}` snapshots.
 //!
 //! Every step can be repeated: a second run, a concurrent run or a rerun after a crash
 //! finds the markers and the partners' versions and does only what is left.
+
+pub mod promotions;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures::StreamExt;
@@ -149,15 +152,13 @@ impl RunDate {
     }
 }
 
-type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<u64, String>> + Send + 'a>>;
+pub type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<u64, String>> + Send + 'a>>;
 
 /// A further daily step, run after reminders and expiries and before the snapshots,
 /// reported in the summary's `steps` by name (a failure counts in `failed.steps`).
 ///
-/// Extension point for quote expiry (quotes past `validUntil` become `expired`) and
-/// promotion completion (promotions past `endDate` with `autoExpire` become
-/// `completed`): those features do not exist yet, so no step is registered; whichever
-/// lands later adds its step with `ExpiryCron::with_step` where the cron is built.
+/// Promotion completion (`promotions::CompletePromotions`) is registered by `new`;
+/// quote expiry (quotes past `validUntil` become `expired`) will be another step.
 pub trait DailyStep: Send + Sync {
     fn name(&self) -> &'static str;
     /// Does the day's work for `run`; returns how many things it changed. Must be safe
@@ -197,7 +198,8 @@ impl ExpiryCron {
     }
 
     pub fn new(store: Store, mailer: Mailer, config: CronConfig, clock: Arc<dyn Clock>, ids: Arc<dyn IdGen>) -> Self {
-        Self { store, mailer, config, clock, ids, steps: Vec::new() }
+        let steps: Vec<Box<dyn DailyStep>> = vec![Box::new(promotions::CompletePromotions { ids: ids.clone() })];
+        Self { store, mailer, config, clock, ids, steps }
     }
 
     pub fn with_step(mut self, step: Box<dyn DailyStep>) -> Self {

@@ -667,3 +667,52 @@ async fn bad_bodies_name_the_field_and_write_nothing() {
     assert_eq!(status, 400);
     assert_eq!(app.snapshot().await, before);
 }
+
+#[tokio::test]
+async fn the_daily_cron_completes_promotions_past_their_end_date_once() {
+    use expiry_cron::{CronConfig, ExpiryCron, RunDate};
+    let app = TestApp::seeded().await;
+    let today = chrono::Utc::now().date_naive();
+    let end = today.format("%Y-%m-%d").to_string();
+    let expiring = active(&app, json!({"endDate": end})).await;
+    let paused = active(&app, json!({"endDate": end})).await;
+    app.call("POST", &format!("{ADMIN}/{}/pause", id_of(&paused)), Some("admin"), None).await;
+    let kept = active(&app, json!({"endDate": end, "autoExpire": false})).await;
+    let later = active(&app, json!({})).await;
+    let mailer = tierdesk::mail::Mailer::connect(
+        &tierdesk::mail::MailConfig::local(tierdesk_tests::ses::endpoint()),
+        app.store.clone(),
+    )
+    .await;
+    let cron = ExpiryCron::new(
+        app.store.clone(),
+        mailer,
+        CronConfig::default(),
+        std::sync::Arc::new(tierdesk::SystemClock),
+        std::sync::Arc::new(tierdesk::UlidGen),
+    );
+    // On the end date itself nothing ends; the day after, both live ones complete.
+    let first = cron.run(&RunDate::for_date(today)).await.unwrap();
+    assert_eq!(first.steps.get("promotions_completed"), Some(&0));
+    let tomorrow = today.succ_opt().unwrap();
+    let second = cron.run(&RunDate::for_date(tomorrow)).await.unwrap();
+    assert_eq!(second.steps.get("promotions_completed"), Some(&2), "{second:?}");
+    let again = cron.run(&RunDate::for_date(tomorrow)).await.unwrap();
+    assert_eq!(again.steps.get("promotions_completed"), Some(&0));
+    for (p, status) in [(&expiring, "completed"), (&paused, "completed"), (&kept, "active"), (&later, "active")] {
+        let (_, read) = app.call("GET", &format!("{ADMIN}/{}", id_of(p)), Some("admin"), None).await;
+        assert_eq!(read["status"], status, "{read}");
+    }
+    let audit = app.partition(&format!("AUDIT#promotion#{}", id_of(&expiring))).await;
+    assert!(audit.iter().any(|a| a["actor"].as_s().ok().map(String::as_str) == Some("system:expiry-cron")));
+    // A completed promotion is refused like any ended one.
+    let (_, v) = app
+        .call(
+            "POST",
+            "/api/promotions/validate",
+            None,
+            Some(json!({"promotionId": id_of(&expiring), "tierId": "gold"})),
+        )
+        .await;
+    assert_eq!(v["reasons"][0]["code"], "not_active", "{v}");
+}

@@ -1,0 +1,56 @@
+//! The daily step that completes promotions: live (active or paused) promotions
+//! with `autoExpire` whose end date has passed become `completed`, through the
+//! same workflow step and audited write as any other status change.
+
+use crate::{DailyStep, RunDate, StepFuture};
+use std::sync::Arc;
+use tierdesk::domain::audit::AuditEntry;
+use tierdesk::domain::promotion::{Action, Actor, ApprovalPolicy, PromotionError};
+use tierdesk::store::Store;
+use tierdesk::IdGen;
+
+/// Who the audit trail names for automatic completions.
+pub const ACTOR: &str = "system:expiry-cron";
+
+pub struct CompletePromotions {
+    pub ids: Arc<dyn IdGen>,
+}
+
+impl DailyStep for CompletePromotions {
+    fn name(&self) -> &'static str {
+        "promotions_completed"
+    }
+
+    /// Reads the sparse `PROMOEXPIRY` index up to the day before the run (cost
+    /// follows the promotions due). A promotion someone changed meanwhile is left
+    /// to the next run; one already completed is not in the index any more.
+    fn run<'a>(&'a self, store: &'a Store, run: &'a RunDate) -> StepFuture<'a> {
+        Box::pin(async move {
+            let ended = store.promotions_ended_before(run.date).await.map_err(|e| e.to_string())?;
+            let actor = Actor { id: ACTOR.into(), email: None, at: run.at.clone(), today: run.date };
+            let mut completed = 0;
+            for before in ended {
+                let Ok(after) = before.transition(Action::Complete, &actor, &ApprovalPolicy::default(), None) else {
+                    continue;
+                };
+                let audit = AuditEntry {
+                    audit_id: self.ids.new_id(),
+                    entity_type: "promotion",
+                    entity_id: after.promotion_id.clone(),
+                    action: "promotion.complete",
+                    actor: ACTOR.into(),
+                    at: run.at.clone(),
+                    request_id: format!("cron-{}", run.date),
+                    before: serde_json::to_value(before.clone().without_private()).ok(),
+                    after: serde_json::to_value(after.clone().without_private()).ok(),
+                };
+                match store.save_promotion(&before, &after, &[], &audit).await {
+                    Ok(()) => completed += 1,
+                    Err(PromotionError::VersionConflict { .. }) => {}
+                    Err(e) => return Err(format!("promotion {}: {e}", before.promotion_id)),
+                }
+            }
+            Ok(completed)
+        })
+    }
+}
