@@ -258,6 +258,9 @@ impl From<crate::domain::promotion::PromotionError> for ApiError {
             P::TooManyCodes => (StatusCode::UNPROCESSABLE_ENTITY, "too_many_codes"),
             P::NotDeletable => (StatusCode::CONFLICT, "not_deletable"),
             P::Ended => (StatusCode::CONFLICT, "promotion_ended"),
+            P::PartnerNotFound => (StatusCode::NOT_FOUND, "not_found"),
+            P::AlreadyRedeemed => (StatusCode::CONFLICT, "already_redeemed"),
+            P::KeptChanging => (StatusCode::CONFLICT, "concurrent_update"),
             P::MaxRedemptionsReached => (StatusCode::CONFLICT, "max_redemptions_reached"),
             P::PerUserLimitReached => (StatusCode::CONFLICT, "per_user_limit_reached"),
             P::NotEligible(reasons) => {

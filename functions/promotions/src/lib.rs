@@ -19,7 +19,7 @@ use tierdesk::domain::promotion::{
     self, Action, Actor, Application, ApprovalPolicy, CodeRequest, Customer, NewPromotion, Promotion, PromotionError,
     PromotionPatch, PromotionStatus, PromotionSummary, Purchase, Reason, ReasonCode,
 };
-use tierdesk::domain::tier::{Tier, TierStatus};
+use tierdesk::domain::tier::Tier;
 use tierdesk::domain::validation::{parse, Fields, ValidationError};
 use tierdesk::http::identity::Identity;
 use tierdesk::http::request::{json_body, query};
@@ -27,7 +27,8 @@ use tierdesk::http::router::match_route;
 use tierdesk::http::{idempotency, json, serve, AuthError, Ctx, PageRequest, PathParams, Route};
 use tierdesk::mail::staff::{self, PromotionNoticeKind};
 use tierdesk::mail::{MailConfig, Mailer};
-use tierdesk::store::{RedeemRefusal, Redemption, RedemptionLine, Store};
+use tierdesk::redemption;
+use tierdesk::store::{Redemption, Store};
 use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,9 +62,6 @@ pub const ROUTES: &[Route<Op>] = &[
     Route { method: "POST", path: "/api/promotions/validate", op: Op::Validate },
     Route { method: "POST", path: "/api/promotions/redeem", op: Op::Redeem },
 ];
-
-/// Attempts at a redemption whose transaction met a changed promotion or counter.
-const REDEEM_ATTEMPTS: usize = 4;
 
 pub struct Promotions {
     pub store: Store,
@@ -425,8 +423,7 @@ fn customer_id(ctx: &Ctx, named: Option<&str>, staff_permission: Permission) -> 
 }
 
 fn active_tier(tier: Option<Tier>) -> Result<Tier, ApiError> {
-    tier.filter(|t| t.status == TierStatus::Active)
-        .ok_or_else(|| ValidationError::single("tierId", "no active tier with this id").into())
+    Ok(redemption::active_tier(tier)?)
 }
 
 #[derive(Debug, Serialize)]
@@ -467,12 +464,6 @@ fn neutral(mut r: Reason) -> Reason {
     r
 }
 
-fn not_found_reason(asked: &str) -> Reason {
-    let mut r = Reason::new(ReasonCode::NotFound, format!("no promotion has the code or id {asked}"));
-    r.promotion_id = None;
-    r
-}
-
 fn purchase<'a>(
     app: &Promotions,
     ask: &Application,
@@ -480,16 +471,7 @@ fn purchase<'a>(
     customer: Option<&'a Customer>,
     combined: usize,
 ) -> Purchase<'a> {
-    Purchase {
-        today: app.today(),
-        tier,
-        billing_period: ask.billing_period,
-        commitment_months: ask
-            .commitment_months
-            .unwrap_or_else(|| Purchase::default_commitment(tier, ask.billing_period)),
-        customer,
-        combined,
-    }
+    redemption::purchase(app.today(), ask, tier, customer, combined)
 }
 
 /// `POST /api/promotions/validate`: every failing rule of every promotion asked
@@ -512,7 +494,7 @@ async fn validate(app: &Promotions, ctx: &Ctx, req: &Request) -> Result<Response
     for code in &ask.codes {
         match read.lookups.get(code) {
             Some(lookup) => wanted.push(lookup.promotion_id.clone()),
-            None => reasons.push(not_found_reason(code)),
+            None => reasons.push(redemption::not_found_reason(code)),
         }
     }
     if ask.codes.is_empty() {
@@ -529,7 +511,7 @@ async fn validate(app: &Promotions, ctx: &Ctx, req: &Request) -> Result<Response
     }
     let found: Vec<&Promotion> = wanted.iter().filter_map(|id| read.promotions.get(id)).collect();
     for id in wanted.iter().filter(|id| !read.promotions.contains_key(*id)) {
-        reasons.push(not_found_reason(id));
+        reasons.push(redemption::not_found_reason(id));
     }
     let combined = ask.codes.len().max(ask.promotion_ids.len());
     let anonymous = ctx.identity.is_none();
@@ -592,191 +574,24 @@ async fn redeem(app: &Promotions, ctx: &Ctx, req: &Request) -> Result<Response<B
     idempotency::once(&app.store, ctx, req, &scope, now, |_| redeem_once(app, ask, partner_id, sales_rep)).await
 }
 
-/// A limit reason becomes a 409 naming the limit; any other reason a 422 listing
-/// them all.
-fn refusal(reasons: Vec<Reason>) -> PromotionError {
-    let only = |code| reasons.iter().all(|r| r.code == code);
-    if only(ReasonCode::MaxRedemptionsReached) {
-        PromotionError::MaxRedemptionsReached
-    } else if only(ReasonCode::PerUserLimitReached) {
-        PromotionError::PerUserLimitReached
-    } else {
-        PromotionError::NotEligible(reasons)
-    }
-}
-
+/// Records the redemption and answers it (see `redemption::redeem`).
 async fn redeem_once(
     app: &Promotions,
     ask: Application,
     partner_id: String,
     sales_rep: Option<String>,
 ) -> Result<Response<Body>, ApiError> {
-    let mut read = app.store.read_application(&ask.codes, &ask.promotion_ids, &ask.tier_id, Some(&partner_id)).await?;
-    let tier = active_tier(read.tier.take())?;
-    let partner = read.partner.take().ok_or_else(|| ApiError::not_found("partner"))?;
-    let customer = Customer::from_partner(&partner);
-    // Per promotion: its terms, the code it came by, whether the terms are a
-    // lookup's copy (live fields then come from the transaction's condition).
-    let mut lines: Vec<(Promotion, Option<String>, bool)> = Vec::new();
-    let mut missing = Vec::new();
-    for code in &ask.codes {
-        match read.lookups.remove(code) {
-            Some(lookup) => lines.push((lookup.terms, Some(code.clone()), true)),
-            None => missing.push(not_found_reason(code)),
-        }
-    }
-    for id in &ask.promotion_ids {
-        match read.promotions.remove(id) {
-            // Staff may apply a code-only promotion by id (a sales-assisted deal);
-            // a partner needs the code.
-            Some(p) if !p.requires_code || sales_rep.is_some() => lines.push((p, None, false)),
-            _ => missing.push(not_found_reason(id)),
-        }
-    }
-    if !missing.is_empty() {
-        return Err(PromotionError::NotEligible(missing).into());
-    }
-    let mut seen_ids = HashSet::new();
-    if lines.iter().any(|(p, _, _)| !seen_ids.insert(p.promotion_id.clone())) {
-        return Err(ValidationError::single("codes", "name the same promotion twice").into());
-    }
-    let mut seen: Vec<Option<u64>> =
-        lines.iter().map(|(p, _, _)| read.redeemed.get(&p.promotion_id).copied().filter(|c| *c > 0)).collect();
-    let mut repair: Vec<bool> = vec![false; lines.len()];
-    for _ in 0..REDEEM_ATTEMPTS {
-        let combined = lines.len();
-        let buy = purchase(app, &ask, &tier, Some(&customer), combined);
-        let mut reasons = Vec::new();
-        for (i, (p, _, from_lookup)) in lines.iter().enumerate() {
-            let found = promotion::check(p, &buy, seen[i].unwrap_or(0));
-            // A lookup's copy is stale on status, dates and counters: the
-            // transaction checks those against the stored promotion.
-            reasons.extend(found.into_iter().filter(|r| {
-                !*from_lookup
-                    || !matches!(r.code, ReasonCode::NotActive | ReasonCode::Ended | ReasonCode::MaxRedemptionsReached)
-            }));
-        }
-        if !reasons.is_empty() {
-            // A copy refusing may be a stale copy: read the promotions it came
-            // from (rare) and price again if their terms moved on.
-            let mut refreshed = false;
-            for (i, line) in lines.iter_mut().enumerate() {
-                if !line.2 {
-                    continue;
-                }
-                if let Some(current) = app.store.get_promotion(&line.0.promotion_id).await? {
-                    if current.terms_version != line.0.terms_version {
-                        line.0 = current;
-                        line.2 = false;
-                        repair[i] = line.1.is_some();
-                        refreshed = true;
-                    }
-                }
-            }
-            if refreshed {
-                continue;
-            }
-            return Err(refusal(reasons).into());
-        }
-        let promotions: Vec<&Promotion> = lines.iter().map(|(p, _, _)| p).collect();
-        let price = promotion::price_with(&tier, ask.billing_period, &promotions);
-        let shares = promotion::discount_shares(&tier, ask.billing_period, &promotions);
-        let at = rfc3339(app.clock.now());
-        let ids: Vec<String> = lines.iter().map(|_| format!("rdm_{}", app.ids.new_id())).collect();
-        let batch: Vec<RedemptionLine> = lines
-            .iter()
-            .enumerate()
-            .map(|(i, (p, code, _))| RedemptionLine {
-                promotion: p.clone(),
-                redemption: Redemption {
-                    redemption_id: ids[i].clone(),
-                    promotion_id: p.promotion_id.clone(),
-                    user_id: partner_id.clone(),
-                    redeemed_at: at.clone(),
-                    code: code.clone(),
-                    original_price: price.original_price,
-                    discount_amount: shares[i],
-                    final_price: price.final_price,
-                    currency: tier.currency.clone(),
-                    trial_days: price.trial_days,
-                    tier_before: Some(partner.engagement_tier.clone()),
-                    tier_after: tier.tier_id.clone(),
-                    billing_period: ask.billing_period,
-                    sales_rep: sales_rep.clone(),
-                    combined_with: lines
-                        .iter()
-                        .filter(|(o, _, _)| o.promotion_id != p.promotion_id)
-                        .map(|(o, _, _)| o.promotion_id.clone())
-                        .collect(),
-                },
-                seen: seen[i],
-                repair_code: if repair[i] { code.clone() } else { None },
-            })
-            .collect();
-        match app.store.redeem(&batch, buy.today).await? {
-            Ok(()) => {
-                let redemptions: Vec<Redemption> = batch.into_iter().map(|l| l.redemption).collect();
-                let answer = RedeemAnswer {
-                    redemption: redemptions[0].clone(),
-                    redemptions,
-                    original_price: price.original_price,
-                    discount_amount: price.discount_amount,
-                    final_price: price.final_price,
-                    recurring_price: price.recurring_price(),
-                    trial_days: price.trial_days,
-                    currency: tier.currency.clone(),
-                };
-                return json(StatusCode::CREATED, &answer);
-            }
-            Err(RedeemRefusal::Promotion { line, current }) => {
-                let Some(current) = current else { return Err(PromotionError::NotFound.into()) };
-                let Some(slot) = lines.get_mut(line) else { break };
-                if current.terms_version != slot.0.terms_version {
-                    // The copy was stale: price again with the promotion as it is,
-                    // and rewrite the lookup in the same transaction.
-                    repair[line] = slot.1.is_some();
-                    slot.0 = *current;
-                    slot.2 = false;
-                    continue;
-                }
-                let mut live = *current;
-                live.terms_version = slot.0.terms_version;
-                let reasons = promotion::check(&live, &buy, 0)
-                    .into_iter()
-                    .filter(|r| {
-                        matches!(
-                            r.code,
-                            ReasonCode::NotActive
-                                | ReasonCode::NotStarted
-                                | ReasonCode::Ended
-                                | ReasonCode::MaxRedemptionsReached
-                        )
-                    })
-                    .collect::<Vec<_>>();
-                if reasons.is_empty() {
-                    // Changed between read and write in a way that no longer
-                    // refuses (a cap raised): try again with what is stored.
-                    slot.0 = live;
-                    slot.2 = false;
-                    continue;
-                }
-                return Err(refusal(reasons).into());
-            }
-            Err(RedeemRefusal::Customer { line, count }) => {
-                let limit = lines.get(line).map_or(0, |l| u64::from(l.0.redemptions_per_user));
-                if count >= limit {
-                    return Err(PromotionError::PerUserLimitReached.into());
-                }
-                if let Some(s) = seen.get_mut(line) {
-                    *s = Some(count);
-                }
-            }
-            Err(RedeemRefusal::Duplicate) => continue,
-        }
-    }
-    Err(ApiError::new(
-        StatusCode::CONFLICT,
-        "concurrent_update",
-        "the promotion kept changing while redeeming it; retry",
-    ))
+    let done =
+        redemption::redeem(&app.store, &ask, &partner_id, sales_rep, None, app.clock.now(), app.ids.as_ref()).await?;
+    let answer = RedeemAnswer {
+        redemption: done.redemptions[0].clone(),
+        original_price: done.price.original_price,
+        discount_amount: done.price.discount_amount,
+        final_price: done.price.final_price,
+        recurring_price: done.price.recurring_price(),
+        trial_days: done.price.trial_days,
+        currency: done.currency,
+        redemptions: done.redemptions,
+    };
+    json(StatusCode::CREATED, &answer)
 }

@@ -48,6 +48,12 @@ pub enum PromotionError {
     NotDeletable,
     #[error("the promotion's end date has passed; move it before going live")]
     Ended,
+    #[error("partner not found")]
+    PartnerNotFound,
+    #[error("this purchase already redeemed its promotions")]
+    AlreadyRedeemed,
+    #[error("the promotion kept changing while redeeming it; retry")]
+    KeptChanging,
     #[error("the promotion's redemption limit is reached")]
     MaxRedemptionsReached,
     #[error("this customer has used the promotion as often as it allows")]

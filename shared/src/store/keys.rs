@@ -289,6 +289,12 @@ pub fn redeemer_pk(partner_id: &str) -> String {
     format!("REDEEMER#{partner_id}")
 }
 
+/// `PROMO#{id}` / `ONCE#{key}`: the outside event (a checkout session) that
+/// redeemed the promotion, written once in the redemption's transaction.
+pub fn redemption_once_sk(key: &str) -> String {
+    format!("ONCE#{key}")
+}
+
 pub fn redemption_sk(at: &str, redemption_id: &str) -> String {
     format!("{REDEMPTION_PREFIX}{at}#{redemption_id}")
 }

@@ -77,6 +77,9 @@ pub struct RedemptionLine {
     pub seen: Option<u64>,
     /// A stale code lookup to rewrite with these terms, in the same transaction.
     pub repair_code: Option<String>,
+    /// The outside event (a Stripe checkout session) this redemption belongs to:
+    /// a marker written once, so that event never redeems twice.
+    pub once_key: Option<String>,
 }
 
 /// Why a redemption transaction refused, with the stored item that refused.
@@ -88,6 +91,16 @@ pub enum RedeemRefusal {
     Customer { line: usize, count: u64 },
     /// A redemption id collided (a retry with the same id already applied it).
     Duplicate,
+    /// The `once_key` marker exists: this event already redeemed.
+    AlreadyApplied,
+}
+
+/// Which condition of a redemption transaction an item carries.
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    Promotion,
+    Customer,
+    Once,
 }
 
 /// Attributes only redemptions change.
@@ -488,7 +501,7 @@ impl Store {
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .build()
                 .map_err(build_err("Update"))?;
-            roles.push((line_no, Some(true)));
+            roles.push((line_no, Some(Role::Promotion)));
             items.push(TransactWriteItem::builder().update(meta).build());
 
             let mut counter = Update::builder()
@@ -510,7 +523,7 @@ impl Store {
                     .expression_attribute_values(":seen", n(seen as i64))
                     .expression_attribute_values(":limit", n(i64::from(p.redemptions_per_user))),
             };
-            roles.push((line_no, Some(false)));
+            roles.push((line_no, Some(Role::Customer)));
             items.push(TransactWriteItem::builder().update(counter.build().map_err(build_err("Update"))?).build());
 
             let item = Self::item(
@@ -524,6 +537,15 @@ impl Store {
             )?;
             roles.push((line_no, None));
             items.push(self.put(item, Some("attribute_not_exists(PK)"))?);
+            if let Some(key) = &line.once_key {
+                let marker = HashMap::from([
+                    ("PK".to_string(), s(keys::promotion_pk(&p.promotion_id))),
+                    ("SK".to_string(), s(keys::redemption_once_sk(key))),
+                    ("redemptionId".to_string(), s(r.redemption_id.clone())),
+                ]);
+                roles.push((line_no, Some(Role::Once)));
+                items.push(self.put(marker, Some("attribute_not_exists(PK)"))?);
+            }
             if let Some(code) = &line.repair_code {
                 let put = Put::builder()
                     .table_name(&self.table)
@@ -541,11 +563,12 @@ impl Store {
             Err(failed) => {
                 let (line, role) = roles.get(failed.index).copied().unwrap_or((0, None));
                 let refusal = match role {
-                    Some(true) => RedeemRefusal::Promotion {
+                    Some(Role::Once) => RedeemRefusal::AlreadyApplied,
+                    Some(Role::Promotion) => RedeemRefusal::Promotion {
                         line,
                         current: failed.old_item.map(promotion_from).transpose()?.map(Box::new),
                     },
-                    Some(false) => RedeemRefusal::Customer {
+                    Some(Role::Customer) => RedeemRefusal::Customer {
                         line,
                         count: failed.old_item.as_ref().map_or(0, |i| number(i, "redemptionCount")),
                     },

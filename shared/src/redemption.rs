@@ -1,0 +1,283 @@
+//! Applying promotions to a purchase: the price with every promotion applied
+//! (`quote`), and the redemption itself (`redeem`), shared by the promotions
+//! routes and Stripe checkout. Pure rules come from `domain::promotion`; every
+//! write is `Store::redeem`'s one transaction.
+
+use crate::clock::rfc3339;
+use crate::domain::pricing::PriceBreakdown;
+use crate::domain::promotion::{self, Application, Customer, Promotion, PromotionError, Purchase, Reason, ReasonCode};
+use crate::domain::tier::{Tier, TierStatus};
+use crate::domain::validation::ValidationError;
+use crate::store::{RedeemRefusal, Redemption, RedemptionLine, Store};
+use crate::IdGen;
+use chrono::{DateTime, NaiveDate, Utc};
+use std::collections::HashSet;
+
+/// Attempts at a redemption whose transaction met a changed promotion or counter.
+const REDEEM_ATTEMPTS: usize = 4;
+
+/// A recorded redemption: one record per promotion, and the purchase's price.
+#[derive(Debug, Clone)]
+pub struct Redeemed {
+    pub redemptions: Vec<Redemption>,
+    pub promotions: Vec<Promotion>,
+    pub price: PriceBreakdown,
+    pub currency: String,
+}
+
+pub fn active_tier(tier: Option<Tier>) -> Result<Tier, PromotionError> {
+    tier.filter(|t| t.status == TierStatus::Active)
+        .ok_or_else(|| ValidationError::single("tierId", "no active tier with this id").into())
+}
+
+pub fn not_found_reason(asked: &str) -> Reason {
+    Reason::new(ReasonCode::NotFound, format!("no promotion has the code or id {asked}"))
+}
+
+pub fn purchase<'a>(
+    today: NaiveDate,
+    ask: &Application,
+    tier: &'a Tier,
+    customer: Option<&'a Customer>,
+    combined: usize,
+) -> Purchase<'a> {
+    Purchase {
+        today,
+        tier,
+        billing_period: ask.billing_period,
+        commitment_months: ask
+            .commitment_months
+            .unwrap_or_else(|| Purchase::default_commitment(tier, ask.billing_period)),
+        customer,
+        combined,
+    }
+}
+
+/// A limit reason becomes the error naming the limit (409); any other reason the
+/// list of them all (422).
+pub fn refusal(reasons: Vec<Reason>) -> PromotionError {
+    let only = |code| reasons.iter().all(|r| r.code == code);
+    if only(ReasonCode::MaxRedemptionsReached) {
+        PromotionError::MaxRedemptionsReached
+    } else if only(ReasonCode::PerUserLimitReached) {
+        PromotionError::PerUserLimitReached
+    } else {
+        PromotionError::NotEligible(reasons)
+    }
+}
+
+/// The promotions a code list names, checked for `partner_id` and priced, without
+/// recording anything (two reads). Checkout uses it before sending the customer
+/// to pay; the redemption is recorded when the payment is confirmed.
+pub async fn quote(
+    store: &Store,
+    ask: &Application,
+    partner_id: &str,
+    today: NaiveDate,
+) -> Result<(Vec<Promotion>, PriceBreakdown, Tier), PromotionError> {
+    let mut read = store.read_application(&ask.codes, &ask.promotion_ids, &ask.tier_id, Some(partner_id)).await?;
+    let tier = active_tier(read.tier.take())?;
+    let partner = read.partner.take().ok_or(PromotionError::PartnerNotFound)?;
+    let customer = Customer::from_partner(&partner);
+    let mut reasons = Vec::new();
+    let mut wanted = Vec::new();
+    for code in &ask.codes {
+        match read.lookups.get(code) {
+            Some(lookup) => wanted.push(lookup.promotion_id.clone()),
+            None => reasons.push(not_found_reason(code)),
+        }
+    }
+    if !reasons.is_empty() {
+        return Err(PromotionError::NotEligible(reasons));
+    }
+    store.read_promotions(&wanted, Some(partner_id), &mut read).await?;
+    let found: Vec<&Promotion> = wanted.iter().filter_map(|id| read.promotions.get(id)).collect();
+    let buy = purchase(today, ask, &tier, Some(&customer), found.len());
+    for p in &found {
+        let redeemed = read.redeemed.get(&p.promotion_id).copied().unwrap_or(0);
+        reasons.extend(promotion::check(p, &buy, redeemed));
+    }
+    if found.len() < wanted.len() {
+        reasons.push(not_found_reason(&ask.codes.join(",")));
+    }
+    if !reasons.is_empty() {
+        return Err(refusal(reasons));
+    }
+    let price = promotion::price_with(&tier, ask.billing_period, &found);
+    Ok((found.into_iter().cloned().collect(), price, tier))
+}
+
+/// Redeems the promotions `ask` names for `partner_id`: one BatchGetItem (code
+/// copies or promotions, tier, partner) and one TransactWriteItems in the normal
+/// case (`Store::redeem`); a stale code copy or a changed counter costs a retry.
+///
+/// `sales_rep`: the staff member applying it (who may use a code-only promotion
+/// by id). `once_key`: an outside event this redemption belongs to (a Stripe
+/// checkout session); a second redemption with the same key is `AlreadyRedeemed`.
+pub async fn redeem(
+    store: &Store,
+    ask: &Application,
+    partner_id: &str,
+    sales_rep: Option<String>,
+    once_key: Option<&str>,
+    now: DateTime<Utc>,
+    ids: &dyn IdGen,
+) -> Result<Redeemed, PromotionError> {
+    let mut read = store.read_application(&ask.codes, &ask.promotion_ids, &ask.tier_id, Some(partner_id)).await?;
+    let tier = active_tier(read.tier.take())?;
+    let partner = read.partner.take().ok_or(PromotionError::PartnerNotFound)?;
+    let customer = Customer::from_partner(&partner);
+    // Per promotion: its terms, the code it came by, whether the terms are a
+    // lookup's copy (live fields then come from the transaction's condition).
+    let mut lines: Vec<(Promotion, Option<String>, bool)> = Vec::new();
+    let mut missing = Vec::new();
+    for code in &ask.codes {
+        match read.lookups.remove(code) {
+            Some(lookup) => lines.push((lookup.terms, Some(code.clone()), true)),
+            None => missing.push(not_found_reason(code)),
+        }
+    }
+    for id in &ask.promotion_ids {
+        match read.promotions.remove(id) {
+            // Staff may apply a code-only promotion by id (a sales-assisted deal);
+            // a partner needs the code.
+            Some(p) if !p.requires_code || sales_rep.is_some() => lines.push((p, None, false)),
+            _ => missing.push(not_found_reason(id)),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(PromotionError::NotEligible(missing));
+    }
+    let mut seen_ids = HashSet::new();
+    if lines.iter().any(|(p, _, _)| !seen_ids.insert(p.promotion_id.clone())) {
+        return Err(ValidationError::single("codes", "name the same promotion twice").into());
+    }
+    let mut seen: Vec<Option<u64>> =
+        lines.iter().map(|(p, _, _)| read.redeemed.get(&p.promotion_id).copied().filter(|c| *c > 0)).collect();
+    let mut repair: Vec<bool> = vec![false; lines.len()];
+    for _ in 0..REDEEM_ATTEMPTS {
+        let combined = lines.len();
+        let buy = purchase(now.date_naive(), ask, &tier, Some(&customer), combined);
+        let mut reasons = Vec::new();
+        for (i, (p, _, from_lookup)) in lines.iter().enumerate() {
+            let found = promotion::check(p, &buy, seen[i].unwrap_or(0));
+            // A lookup's copy is stale on status, dates and counters: the
+            // transaction checks those against the stored promotion.
+            reasons.extend(found.into_iter().filter(|r| {
+                !*from_lookup
+                    || !matches!(r.code, ReasonCode::NotActive | ReasonCode::Ended | ReasonCode::MaxRedemptionsReached)
+            }));
+        }
+        if !reasons.is_empty() {
+            // A copy refusing may be a stale copy: read the promotions it came
+            // from (rare) and price again if their terms moved on.
+            let mut refreshed = false;
+            for (i, line) in lines.iter_mut().enumerate() {
+                if !line.2 {
+                    continue;
+                }
+                if let Some(current) = store.get_promotion(&line.0.promotion_id).await? {
+                    if current.terms_version != line.0.terms_version {
+                        line.0 = current;
+                        line.2 = false;
+                        repair[i] = line.1.is_some();
+                        refreshed = true;
+                    }
+                }
+            }
+            if refreshed {
+                continue;
+            }
+            return Err(refusal(reasons));
+        }
+        let promotions: Vec<&Promotion> = lines.iter().map(|(p, _, _)| p).collect();
+        let price = promotion::price_with(&tier, ask.billing_period, &promotions);
+        let shares = promotion::discount_shares(&tier, ask.billing_period, &promotions);
+        let at = rfc3339(now);
+        let new_ids: Vec<String> = lines.iter().map(|_| format!("rdm_{}", ids.new_id())).collect();
+        let batch: Vec<RedemptionLine> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, (p, code, _))| RedemptionLine {
+                promotion: p.clone(),
+                redemption: Redemption {
+                    redemption_id: new_ids[i].clone(),
+                    promotion_id: p.promotion_id.clone(),
+                    user_id: partner_id.to_string(),
+                    redeemed_at: at.clone(),
+                    code: code.clone(),
+                    original_price: price.original_price,
+                    discount_amount: shares[i],
+                    final_price: price.final_price,
+                    currency: tier.currency.clone(),
+                    trial_days: price.trial_days,
+                    tier_before: Some(partner.engagement_tier.clone()),
+                    tier_after: tier.tier_id.clone(),
+                    billing_period: ask.billing_period,
+                    sales_rep: sales_rep.clone(),
+                    combined_with: lines
+                        .iter()
+                        .filter(|(o, _, _)| o.promotion_id != p.promotion_id)
+                        .map(|(o, _, _)| o.promotion_id.clone())
+                        .collect(),
+                },
+                seen: seen[i],
+                repair_code: if repair[i] { code.clone() } else { None },
+                once_key: once_key.map(str::to_string),
+            })
+            .collect();
+        match store.redeem(&batch, buy.today).await? {
+            Ok(()) => {
+                let redemptions: Vec<Redemption> = batch.into_iter().map(|l| l.redemption).collect();
+                let promotions = lines.into_iter().map(|l| l.0).collect();
+                return Ok(Redeemed { redemptions, promotions, price, currency: tier.currency.clone() });
+            }
+            Err(RedeemRefusal::Promotion { line, current }) => {
+                let Some(current) = current else { return Err(PromotionError::NotFound) };
+                let Some(slot) = lines.get_mut(line) else { break };
+                if current.terms_version != slot.0.terms_version {
+                    // The copy was stale: price again with the promotion as it is,
+                    // and rewrite the lookup in the same transaction.
+                    repair[line] = slot.1.is_some();
+                    slot.0 = *current;
+                    slot.2 = false;
+                    continue;
+                }
+                let mut live = *current;
+                live.terms_version = slot.0.terms_version;
+                let reasons = promotion::check(&live, &buy, 0)
+                    .into_iter()
+                    .filter(|r| {
+                        matches!(
+                            r.code,
+                            ReasonCode::NotActive
+                                | ReasonCode::NotStarted
+                                | ReasonCode::Ended
+                                | ReasonCode::MaxRedemptionsReached
+                        )
+                    })
+                    .collect::<Vec<_>>();
+                if reasons.is_empty() {
+                    // Changed between read and write in a way that no longer
+                    // refuses (a cap raised): try again with what is stored.
+                    slot.0 = live;
+                    slot.2 = false;
+                    continue;
+                }
+                return Err(refusal(reasons));
+            }
+            Err(RedeemRefusal::Customer { line, count }) => {
+                let limit = lines.get(line).map_or(0, |l| u64::from(l.0.redemptions_per_user));
+                if count >= limit {
+                    return Err(PromotionError::PerUserLimitReached);
+                }
+                if let Some(s) = seen.get_mut(line) {
+                    *s = Some(count);
+                }
+            }
+            Err(RedeemRefusal::AlreadyApplied) => return Err(PromotionError::AlreadyRedeemed),
+            Err(RedeemRefusal::Duplicate) => continue,
+        }
+    }
+    Err(PromotionError::KeptChanging)
+}
