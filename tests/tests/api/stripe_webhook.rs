@@ -588,3 +588,111 @@ async fn checkout_session_completed_alone_activates_the_paid_tier_with_an_end_da
     assert_ne!(answer["action"], "upgrade", "{answer}");
     assert_eq!(history(&s, &id).await, ["signup", "upgrade"]);
 }
+
+/// DynamoDB calls one delivery may make: claim, customer lookup, partner, catalog,
+/// one transaction and completion (6); an invoice event also reads its invoice
+/// record, and an email takes the recipient's daily quota (one call each).
+fn call_budget(event_type: &str) -> u64 {
+    let invoice = u64::from(event_type.starts_with("invoice."));
+    let email = u64::from(matches!(
+        event_type,
+        "checkout.session.completed"
+            | "customer.subscription.created"
+            | "customer.subscription.updated"
+            | "customer.subscription.deleted"
+            | "invoice.paid"
+            | "invoice.payment_succeeded"
+            | "invoice.payment_failed"
+    ));
+    6 + invoice + email
+}
+
+/// Delivers the emulator's events from `next` on, in order, each with its DynamoDB
+/// calls counted: `(type, action, calls)`.
+async fn deliver_counted(s: &StripeApp, gw: &Gateway, t: i64, next: &mut usize) -> Vec<(String, String, u64)> {
+    let mut counted = Vec::new();
+    let events = s.events().await;
+    for event in events.iter().skip(*next) {
+        let event_type = event["type"].as_str().unwrap().to_string();
+        let payload = event["event"].to_string();
+        let ((status, answer), calls) =
+            tierdesk::store::count_calls(deliver(gw, &payload, Some(sign(&payload, LOCAL_WEBHOOK_SECRET, t)))).await;
+        assert_eq!(status, 200, "{event_type}: {answer}");
+        counted.push((event_type, answer["action"].as_str().unwrap_or("?").to_string(), calls));
+    }
+    *next = events.len();
+    counted
+}
+
+#[tokio::test]
+async fn each_webhook_event_type_stays_within_its_dynamodb_call_budget() {
+    let s = StripeApp::start().await;
+    let (_, token, _) = s.partner("Budget Co").await;
+    // The emulator records its events and delivers none: after each step the test
+    // delivers what it sent, in order, counting each delivery's DynamoDB calls.
+    s.emulator.set_webhook(None, None);
+    let t = Utc::now().timestamp() + 1;
+    let gw = webhook_gateway(&s, Arc::new(FixedClock::new(Utc.timestamp_opt(t, 0).unwrap()))).await;
+    let mut next = s.events().await.len();
+    let mut counted = Vec::new();
+
+    let (status, session) = s
+        .as_partner(
+            &token,
+            "POST",
+            "/api/billing/subscribe",
+            Some(json!({"tierId": "gold", "billingPeriod": "monthly"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{session}");
+    let customer = session["stripeCustomerId"].as_str().unwrap().to_string();
+    let cs = session["checkoutSessionId"].as_str().unwrap();
+    let (status, done) =
+        tierdesk_tests::stripe::post(&s.control(&format!("checkout/sessions/{cs}/complete")), json!({})).await;
+    assert_eq!(status, 200, "{done}");
+    let sub = done["subscription"].as_str().unwrap().to_string();
+    counted.extend(deliver_counted(&s, &gw, t, &mut next).await);
+    // A paid renewal, then a renewal whose three attempts fail (dunning to free).
+    s.advance(&sub).await;
+    counted.extend(deliver_counted(&s, &gw, t, &mut next).await);
+    s.card_fails(&customer, true).await;
+    let advanced = s.advance(&sub).await;
+    counted.extend(deliver_counted(&s, &gw, t, &mut next).await);
+    let invoice = advanced["latest_invoice"].as_str().unwrap().to_string();
+    for _ in 0..2 {
+        s.retry_invoice(&invoice).await;
+        counted.extend(deliver_counted(&s, &gw, t, &mut next).await);
+    }
+    let (_, view) = s.as_partner(&token, "GET", "/api/billing/subscription", None).await;
+    assert_eq!((view["tierId"].as_str(), view["status"].as_str()), (Some("free"), Some("expired")), "{view}");
+    let actions: Vec<&str> = counted.iter().map(|(_, a, _)| a.as_str()).collect();
+    for expected in ["upgrade", "renewal", "payment_failed", "payment_failure_downgrade"] {
+        assert!(actions.contains(&expected), "no {expected} in {counted:?}");
+    }
+
+    let mut types = std::collections::BTreeSet::new();
+    for (event_type, action, calls) in &counted {
+        assert!(*calls <= call_budget(event_type), "{event_type} ({action}) made {calls} DynamoDB calls: {counted:?}");
+        types.insert(event_type.as_str());
+    }
+    for expected in [
+        "checkout.session.completed",
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+        "invoice.payment_failed",
+    ] {
+        assert!(types.contains(expected), "the flow sent no {expected}: {counted:?}");
+    }
+
+    // A duplicate costs the claim only.
+    let first = s.events().await[0]["event"].to_string();
+    let ((status, answer), calls) =
+        tierdesk::store::count_calls(deliver(&gw, &first, Some(sign(&first, LOCAL_WEBHOOK_SECRET, t)))).await;
+    assert_eq!((status, answer["duplicate"].as_bool()), (200, Some(true)), "{answer}");
+    assert_eq!(calls, 1);
+}
