@@ -113,6 +113,64 @@ impl StripeApp {
         self.app.call_with_token(method, path, token, body).await
     }
 
+    /// A partner's call carrying an `Idempotency-Key` header.
+    pub async fn as_partner_keyed(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        key: &str,
+    ) -> (u16, Value) {
+        let mut headers = vec![
+            ("authorization".to_string(), format!("Bearer {token}")),
+            ("idempotency-key".to_string(), key.to_string()),
+        ];
+        if body.is_some() {
+            headers.push(("content-type".to_string(), "application/json".to_string()));
+        }
+        let call = devtools::event::HttpCall {
+            method: method.into(),
+            path: path.into(),
+            query: String::new(),
+            headers,
+            body: body.map(|b| b.to_string().into_bytes()),
+        };
+        let response = self.app.gateway.call(call).await;
+        let status = response.status().as_u16();
+        let value = match response.body() {
+            lambda_http::Body::Text(s) => serde_json::from_str(s).unwrap_or(Value::Null),
+            _ => Value::Null,
+        };
+        (status, value)
+    }
+
+    /// A call to the emulator's Stripe API (`/v1/…`, form-encoded), as Stripe's own
+    /// clients make it, with an optional `Idempotency-Key`.
+    pub async fn stripe_api(
+        &self,
+        method: &str,
+        path: &str,
+        form: &[(&str, &str)],
+        idempotency_key: Option<&str>,
+    ) -> (u16, Value) {
+        let body: String =
+            form.iter().map(|(k, v)| format!("{}={}", form_escape(k), form_escape(v))).collect::<Vec<_>>().join("&");
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(format!("{}/v1/{}", self.emulator.base_url(), path.trim_start_matches('/')))
+            .header("authorization", "Bearer sk_test_tierdesk_tests")
+            .header("content-type", "application/x-www-form-urlencoded");
+        if let Some(key) = idempotency_key {
+            req = req.header("idempotency-key", key);
+        }
+        let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+        let resp = client.request(req.body(Full::new(Bytes::from(body))).expect("request")).await.expect("emulator");
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
     /// Subscribes through Checkout and pays; returns the subscription id.
     pub async fn subscribe(&self, token: &str, tier: &str, period: &str) -> String {
         let (status, session) = self
@@ -157,4 +215,14 @@ impl StripeApp {
     pub async fn subjects(address: &str) -> Vec<String> {
         ses::emails_to(address).await.iter().map(|e| e["subject"].as_str().unwrap_or_default().to_string()).collect()
     }
+}
+
+/// `application/x-www-form-urlencoded` escaping of one key or value.
+fn form_escape(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

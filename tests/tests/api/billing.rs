@@ -19,6 +19,27 @@ async fn history_events(s: &StripeApp, partner_id: &str) -> Vec<String> {
     events
 }
 
+/// Every item of the test's table whose `PK` starts with `prefix`, as JSON.
+async fn items_under(s: &StripeApp, prefix: &str) -> Vec<Value> {
+    s.app.items().await.into_iter().filter(|i| i["PK"].as_str().is_some_and(|pk| pk.starts_with(prefix))).collect()
+}
+
+/// `(memberCount, mrr)` of `STATS#{tier}/CURRENT`.
+async fn tier_stats(s: &StripeApp, tier: &str) -> (i64, i64) {
+    let items = items_under(s, &format!("STATS#{tier}")).await;
+    let current = items.iter().find(|i| i["SK"] == "CURRENT").unwrap_or_else(|| panic!("no STATS#{tier}: {items:?}"));
+    (current["memberCount"].as_i64().unwrap_or(0), current["mrr"].as_i64().unwrap_or(0))
+}
+
+/// The partner's audit entries written by Stripe webhook deliveries, oldest first.
+async fn webhook_audits(s: &StripeApp, partner_id: &str) -> Vec<Value> {
+    items_under(s, &format!("AUDIT#partner#{partner_id}"))
+        .await
+        .into_iter()
+        .filter(|a| a["actor"].as_str().is_some_and(|actor| actor.starts_with("stripe:evt_")))
+        .collect()
+}
+
 #[tokio::test]
 async fn checkout_puts_the_partner_on_the_paid_tier_with_an_end_date_an_invoice_and_two_emails() {
     let s = StripeApp::start().await;
@@ -74,6 +95,10 @@ async fn a_paid_renewal_extends_the_term_and_records_a_renewal() {
     let old_end = day(&before["subscriptionEndDate"]);
     assert_eq!(day(&after["subscriptionEndDate"]), old_end.checked_add_months(chrono::Months::new(1)).unwrap());
     assert_eq!(after["totalPaid"], 720_000);
+    assert_eq!(before["lastPaymentAmount"], 360_000);
+    assert_eq!(after["lastPaymentAmount"], 360_000, "{after}");
+    assert_eq!(day(&after["lastPaymentDate"]), old_end, "the renewal invoice is paid on the day the old term ends");
+    assert_eq!(after["paymentStatus"], "current");
     assert_eq!(history_events(&s, &partner_id).await, ["signup", "upgrade", "renewal"]);
     let (_, invoices) = s.as_partner(&token, "GET", "/api/billing/invoices", None).await;
     assert_eq!(invoices["items"].as_array().unwrap().len(), 2);
@@ -114,26 +139,74 @@ async fn dunning_goes_friendly_urgent_final_and_ends_on_free() {
     assert_eq!(v3["paymentStatus"], "failed");
     assert_eq!(v3["mrr"], 0);
     assert_eq!(history_events(&s, &partner_id).await, ["signup", "upgrade", "payment_failure_downgrade"]);
+    let (_, history) =
+        s.app.call("GET", &format!("/api/admin/partners/{partner_id}/history?limit=1"), Some("admin"), None).await;
+    let downgrade = &history["items"][0];
+    assert_eq!(downgrade["event"], "payment_failure_downgrade", "{history}");
+    assert_eq!((downgrade["fromTier"].as_str(), downgrade["toTier"].as_str()), (Some("platinum"), Some("free")));
+    assert_eq!(downgrade["trigger"]["type"], "automated", "{downgrade}");
+    assert_eq!(downgrade["financialImpact"]["previousMRR"], 600_000, "{downgrade}");
+    assert_eq!(downgrade["financialImpact"]["newMRR"], 0, "{downgrade}");
 
     let subjects = StripeApp::subjects(&email).await;
     let dunning = &subjects[emails_before..];
     assert_eq!(dunning.len(), 3, "one email per attempt, none for the deletion that follows: {dunning:?}");
+    // payment_failed_friendly, payment_failed_urgent, payment_failed_final, in that order.
+    assert_eq!(dunning[0], "We couldn't process your Power Platinum payment", "{dunning:?}");
+    assert_eq!(dunning[1], "Action required: your Power Platinum payment failed again", "{dunning:?}");
+    assert_eq!(dunning[2], "Payment failed: your account has been moved to the Free tier", "{dunning:?}");
     let (_, invoices) = s.as_partner(&token, "GET", "/api/billing/invoices", None).await;
     let failed = invoices["items"].as_array().unwrap().iter().find(|i| i["invoiceId"] == invoice_id.as_str()).cloned();
     assert_eq!(failed.unwrap()["attemptCount"], 3);
 }
 
 #[tokio::test]
-async fn cancel_voids_open_invoices_keeps_the_term_and_the_deletion_ends_on_free() {
+async fn cancel_voids_an_open_invoice_keeps_the_term_and_the_deletion_ends_on_free() {
     let s = StripeApp::start().await;
     let (partner_id, token, email) = s.partner("Cancel Co").await;
     let sub = s.subscribe(&token, "gold", "yearly").await;
+    let (_, subscribed) = s.as_partner(&token, "GET", "/api/billing/subscription", None).await;
+    let customer = subscribed["stripeCustomerId"].as_str().unwrap().to_string();
+    let paid_before = subscribed["totalPaid"].as_i64().unwrap();
+
+    // An open invoice on the subscription: a one-off charge, finalized, not collected yet.
+    let (status, item) = s
+        .stripe_api(
+            "POST",
+            "invoiceitems",
+            &[("customer", &customer), ("subscription", &sub), ("amount", "12500"), ("currency", "usd")],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{item}");
+    let (status, draft) = s
+        .stripe_api(
+            "POST",
+            "invoices",
+            &[("customer", &customer), ("subscription", &sub), ("pending_invoice_items_behavior", "include")],
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{draft}");
+    let open_id = draft["id"].as_str().unwrap().to_string();
+    let (status, open) = s.stripe_api("POST", &format!("invoices/{open_id}/finalize"), &[], None).await;
+    assert_eq!(status, 200, "{open}");
+    assert_eq!((open["status"].as_str(), open["amount_due"].as_i64()), (Some("open"), Some(12_500)), "{open}");
+    s.emulator.flush().await;
+    let charges_before = s.events().await.iter().filter(|e| e["type"] == "invoice.paid").count();
+
     let (status, body) = s.as_partner(&token, "DELETE", "/api/billing/cancel", Some(json!({"reason": "budget"}))).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["subscription"]["status"], "cancelled");
     assert_eq!(body["subscription"]["tierId"], "gold", "kept until the period ends");
     assert_eq!(body["subscription"]["autoRenewal"], false);
-    assert!(body["voidedInvoices"].is_u64(), "{body}");
+    assert_eq!(body["voidedInvoices"], 1, "{body}");
+    let (_, voided) = s.stripe_api("GET", &format!("invoices/{open_id}"), &[], None).await;
+    assert_eq!((voided["status"].as_str(), voided["amount_paid"].as_i64()), (Some("void"), Some(0)), "{voided}");
+    s.emulator.flush().await;
+    let (_, invoices) = s.as_partner(&token, "GET", "/api/billing/invoices", None).await;
+    let record = invoices["items"].as_array().unwrap().iter().find(|i| i["invoiceId"] == open_id.as_str()).cloned();
+    assert_eq!(record.unwrap_or_else(|| panic!("no record of {open_id}: {invoices}"))["status"], "void");
     // Cancelling twice is refused.
     let (status, again) = s.as_partner(&token, "DELETE", "/api/billing/cancel", None).await;
     assert_eq!(status, 409, "{again}");
@@ -143,6 +216,12 @@ async fn cancel_voids_open_invoices_keeps_the_term_and_the_deletion_ends_on_free
     assert_eq!(view["tierId"], "free");
     assert_eq!(view["status"], "expired");
     assert_eq!(history_events(&s, &partner_id).await, ["signup", "upgrade", "cancel", "expiration"]);
+    // Nothing was charged after the cancellation: not the voided invoice, not a renewal.
+    let (_, still) = s.stripe_api("GET", &format!("invoices/{open_id}"), &[], None).await;
+    assert_eq!((still["status"].as_str(), still["amount_paid"].as_i64()), (Some("void"), Some(0)), "{still}");
+    let charges_after = s.events().await.iter().filter(|e| e["type"] == "invoice.paid").count();
+    assert_eq!(charges_after, charges_before, "no invoice was paid after the cancellation");
+    assert_eq!(view["totalPaid"].as_i64(), Some(paid_before), "{view}");
     let subjects = StripeApp::subjects(&email).await;
     assert!(subjects.iter().any(|s| s.contains("cancelled")), "{subjects:?}");
     assert!(subjects.iter().any(|s| s.contains("expired")), "{subjects:?}");
@@ -181,6 +260,27 @@ async fn upgrade_charges_the_proration_now_and_a_downgrade_waits_for_the_period_
     assert_eq!(after["pricePerPeriod"], 360_000);
     assert!(after["scheduledChange"].is_null(), "{after}");
     assert_eq!(history_events(&s, &partner_id).await, ["signup", "upgrade", "upgrade", "downgrade"]);
+
+    // The renewal's invoice.paid wrote the downgrade with everything a transition writes.
+    assert_eq!(tier_stats(&s, "gold").await, (1, 360_000));
+    assert_eq!(tier_stats(&s, "platinum").await, (0, 0));
+    let movements = items_under(&s, "MOVEMENTS#").await;
+    let contraction: Vec<&Value> =
+        movements.iter().filter(|m| m["fromTier"] == "platinum" && m["toTier"] == "gold").collect();
+    assert_eq!(contraction.len(), 1, "{movements:?}");
+    assert_eq!(contraction[0]["kind"], "contraction");
+    assert_eq!(contraction[0]["amount"], -240_000);
+    assert_eq!(
+        (contraction[0]["previousMrr"].as_i64(), contraction[0]["newMrr"].as_i64()),
+        (Some(600_000), Some(360_000))
+    );
+    assert_eq!(contraction[0]["partnerId"], partner_id.as_str());
+    let audits = webhook_audits(&s, &partner_id).await;
+    let downgrade =
+        audits.iter().find(|a| a["before"]["engagementTier"] == "platinum" && a["after"]["engagementTier"] == "gold");
+    let downgrade = downgrade.unwrap_or_else(|| panic!("no webhook audit of the downgrade: {audits:?}"));
+    assert_eq!(downgrade["action"], "partner.billing");
+    assert_eq!(downgrade["entityId"], partner_id.as_str());
 }
 
 #[tokio::test]
@@ -274,4 +374,110 @@ async fn billing_is_the_callers_own_and_bad_input_names_the_field() {
         s.as_partner(&token_a, "POST", "/api/billing/subscribe", Some(json!({"tierId": "platinum"}))).await;
     assert_eq!(status, 409, "already subscribed: {body}");
     assert_eq!(body["error"]["code"], "already_subscribed");
+}
+
+#[tokio::test]
+async fn invoices_page_with_a_cursor_that_only_opens_the_callers_own_invoices() {
+    let s = StripeApp::start().await;
+    let (_, token, _) = s.partner("Pages Co").await;
+    let (_, other_token, _) = s.partner("Other Pages Co").await;
+    let sub = s.subscribe(&token, "gold", "monthly").await;
+    s.advance(&sub).await;
+    s.advance(&sub).await;
+    let (status, all) = s.as_partner(&token, "GET", "/api/billing/invoices?limit=100", None).await;
+    assert_eq!(status, 200, "{all}");
+    let all_ids: Vec<String> =
+        all["items"].as_array().unwrap().iter().map(|i| i["invoiceId"].as_str().unwrap().to_string()).collect();
+    assert_eq!(all_ids.len(), 3, "the first invoice and two renewals: {all}");
+
+    let mut seen: Vec<String> = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut first_cursor = None;
+    for _ in 0..all_ids.len() + 1 {
+        let path = match &cursor {
+            Some(c) => format!("/api/billing/invoices?limit=1&cursor={c}"),
+            None => "/api/billing/invoices?limit=1".to_string(),
+        };
+        let (status, page) = s.as_partner(&token, "GET", &path, None).await;
+        assert_eq!(status, 200, "{path}: {page}");
+        let items = page["items"].as_array().unwrap();
+        assert!(items.len() <= 1, "{page}");
+        seen.extend(items.iter().map(|i| i["invoiceId"].as_str().unwrap().to_string()));
+        cursor = page["nextCursor"].as_str().map(str::to_string);
+        first_cursor = first_cursor.or_else(|| cursor.clone());
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert!(cursor.is_none(), "paging did not end: {seen:?}");
+    assert_eq!(seen, all_ids, "every invoice once, newest first, no duplicates");
+
+    let (status, bad) = s.as_partner(&token, "GET", "/api/billing/invoices?limit=1&cursor=not-a-cursor", None).await;
+    assert_eq!(status, 400, "{bad}");
+    assert!(bad["error"]["details"]["fields"]["cursor"].is_string(), "{bad}");
+    // A cursor from one partner's invoices does not open another's.
+    let foreign = first_cursor.expect("a first page with a cursor");
+    let (status, body) =
+        s.as_partner(&other_token, "GET", &format!("/api/billing/invoices?limit=1&cursor={foreign}"), None).await;
+    assert_eq!(status, 400, "{body}");
+}
+
+#[tokio::test]
+async fn every_stripe_call_that_changes_something_carries_an_idempotency_key() {
+    let s = StripeApp::start().await;
+    let (partner_id, token, _) = s.partner("Keys Co").await;
+    let events_before = s.events().await.len();
+
+    // Subscribe with the client's key: the customer and the session are created
+    // under `customer-{partner}` and `checkout-{partner}-{key}`. The emulator keeps
+    // each key with its first request, so the same key with other parameters is refused.
+    let (status, session) = s
+        .as_partner_keyed(&token, "POST", "/api/billing/subscribe", Some(json!({"tierId": "gold"})), "client-sub-1")
+        .await;
+    assert_eq!(status, 201, "{session}");
+    for key in [format!("customer-{partner_id}"), format!("checkout-{partner_id}-client-sub-1")] {
+        let (status, probe) = s.stripe_api("POST", "customers", &[("email", "probe@example.com")], Some(&key)).await;
+        assert_eq!(status, 400, "{key} was not used: {probe}");
+        assert_eq!(probe["error"]["type"], "idempotency_error", "{key}: {probe}");
+    }
+    // The probe tells a used key from an unused one.
+    let unused = format!("checkout-{partner_id}-never-sent");
+    let (status, probe) = s.stripe_api("POST", "customers", &[("email", "probe@example.com")], Some(&unused)).await;
+    assert_eq!(status, 200, "{probe}");
+    let cs = session["checkoutSessionId"].as_str().unwrap();
+    let (status, done) =
+        tierdesk_tests::stripe::post(&s.control(&format!("checkout/sessions/{cs}/complete")), json!({})).await;
+    assert_eq!(status, 200, "{done}");
+    s.emulator.flush().await;
+
+    // Upgrade with the client's key, cancel without one (the request id stands in).
+    let (status, up) = s
+        .as_partner_keyed(&token, "PUT", "/api/billing/upgrade", Some(json!({"tierId": "platinum"})), "client-up-1")
+        .await;
+    assert_eq!(status, 200, "{up}");
+    s.emulator.flush().await;
+    let (status, cancel) = s.as_partner(&token, "DELETE", "/api/billing/cancel", None).await;
+    assert_eq!(status, 200, "{cancel}");
+    s.emulator.flush().await;
+
+    // Each event names the API request that caused it and that request's key.
+    let events = s.events().await;
+    let caused: Vec<(&str, Option<&str>)> = events[events_before..]
+        .iter()
+        .filter(|e| !e["event"]["request"]["id"].is_null())
+        .map(|e| (e["type"].as_str().unwrap_or("?"), e["event"]["request"]["idempotency_key"].as_str()))
+        .collect();
+    let upgrade_key = format!("upgrade-{partner_id}-client-up-1");
+    let upgrade: Vec<_> = caused.iter().filter(|(_, k)| *k == Some(upgrade_key.as_str())).collect();
+    assert!(upgrade.iter().any(|(t, _)| *t == "customer.subscription.updated"), "{caused:?}");
+    assert!(upgrade.iter().any(|(t, _)| *t == "invoice.paid"), "the proration was charged under it: {caused:?}");
+    let cancel_prefix = format!("cancel-{partner_id}-");
+    let cancelled: Vec<_> = caused
+        .iter()
+        .filter(|(_, k)| k.is_some_and(|k| k.len() > cancel_prefix.len() && k.starts_with(&cancel_prefix)))
+        .collect();
+    assert!(cancelled.iter().any(|(t, _)| *t == "customer.subscription.updated"), "{caused:?}");
+    let unkeyed: Vec<_> = caused.iter().filter(|(_, k)| k.is_none()).collect();
+    assert!(unkeyed.is_empty(), "API requests that changed something without a key: {unkeyed:?}");
+    assert_eq!(caused.len(), upgrade.len() + cancelled.len(), "{caused:?}");
 }

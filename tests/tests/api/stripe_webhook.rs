@@ -14,6 +14,7 @@ use std::sync::Arc;
 use stripe_webhook::StripeWebhook;
 use tierdesk::billing::config::LOCAL_WEBHOOK_SECRET;
 use tierdesk::billing::webhook::sign;
+use tierdesk::billing::{StripeConfig, StripeGateway};
 use tierdesk::clock::FixedClock;
 use tierdesk::mail::{MailConfig, Mailer};
 use tierdesk::UlidGen;
@@ -22,11 +23,16 @@ use tierdesk_tests::{read_repo_file, ses};
 
 /// The webhook function alone, behind the gateway, on `clock`.
 async fn webhook_gateway(s: &StripeApp, clock: Arc<FixedClock>) -> Arc<Gateway> {
+    webhook_gateway_on(s, clock, s.stripe.clone()).await
+}
+
+/// The same, reading from the Stripe that `stripe` talks to.
+async fn webhook_gateway_on(s: &StripeApp, clock: Arc<FixedClock>, stripe: StripeGateway) -> Arc<Gateway> {
     let mailer = Mailer::connect(&MailConfig::local(ses::endpoint()), s.app.store.clone()).await;
     let app = Arc::new(StripeWebhook::new(
         s.app.store.clone(),
         s.app.config.clone(),
-        s.stripe.clone(),
+        stripe,
         mailer,
         clock,
         Arc::new(UlidGen),
@@ -249,21 +255,133 @@ async fn unreadable_and_unknown_events_are_acknowledged_without_effect() {
     assert_eq!(partner(&s, &id).await, before);
 }
 
+/// A fixture of `events/`: its raw body, its `Stripe-Signature` and that signature's time.
+fn fixture(name: &str) -> (String, String, i64) {
+    let fixture: Value = serde_json::from_str(&read_repo_file(&format!("events/{name}.json"))).unwrap();
+    let body = fixture["body"].as_str().unwrap().to_string();
+    let header = fixture["headers"]["stripe-signature"].as_str().unwrap().to_string();
+    let t: i64 = header.trim_start_matches("t=").split(',').next().unwrap().parse().unwrap();
+    (body, header, t)
+}
+
+/// Stripe as it was when the fixtures were recorded, for the one read the webhook
+/// makes: `GET /v1/prices/{id}` answers the fixtures' price (taken from the price
+/// object inside the subscription fixture), any other id Stripe's 404.
+async fn recorded_stripe(price: Value) -> StripeGateway {
+    use axum::extract::Path;
+    use axum::response::Response;
+    let price_id = price["id"].as_str().unwrap().to_string();
+    let router = axum::Router::new().route(
+        "/v1/prices/{id}",
+        axum::routing::get(move |Path(id): Path<String>| {
+            let (status, body) = if id == price_id {
+                (200, price.to_string())
+            } else {
+                (404, json!({"error": {"type": "invalid_request_error", "message": "No such price"}}).to_string())
+            };
+            async move {
+                Response::builder()
+                    .status(status)
+                    .header("content-type", "application/json")
+                    .body(axum::body::Body::from(body))
+                    .unwrap()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    StripeGateway::new(StripeConfig::local(format!("http://{addr}"))).unwrap()
+}
+
 #[tokio::test]
-async fn the_signed_fixtures_replay_with_the_clock_at_their_signature_time() {
+async fn the_signed_fixtures_replay_with_the_clock_at_their_signature_time_and_take_effect() {
     let s = StripeApp::start().await;
-    for name in ["stripe-invoice-paid", "stripe-subscription-updated", "stripe-unknown-partner"] {
-        let fixture: Value = serde_json::from_str(&read_repo_file(&format!("events/{name}.json"))).unwrap();
-        let body = fixture["body"].as_str().unwrap();
-        let header = fixture["headers"]["stripe-signature"].as_str().unwrap().to_string();
-        let t: i64 = header.trim_start_matches("t=").split(',').next().unwrap().parse().unwrap();
-        let gw = webhook_gateway(&s, Arc::new(FixedClock::new(Utc.timestamp_opt(t, 0).unwrap()))).await;
-        let (status, answer) = deliver(&gw, body, Some(header.clone())).await;
-        assert_eq!(status, 200, "{name}: {answer}");
-        // The same fixture a day later is stale.
-        let late = webhook_gateway(&s, Arc::new(FixedClock::new(Utc.timestamp_opt(t + 86_400, 0).unwrap()))).await;
-        assert_eq!(deliver(&late, body, Some(header)).await.0, 400, "{name}");
+    let (sub_body, sub_header, t) = fixture("stripe-subscription-updated");
+    let (paid_body, paid_header, paid_t) = fixture("stripe-invoice-paid");
+    let (unknown_body, unknown_header, unknown_t) = fixture("stripe-unknown-partner");
+    assert_eq!((paid_t, unknown_t), (t, t), "the fixtures are signed at one time");
+    let sub: Value = serde_json::from_str(&sub_body).unwrap();
+    let paid: Value = serde_json::from_str(&paid_body).unwrap();
+    let subscription = &sub["data"]["object"];
+    let customer = subscription["customer"].as_str().unwrap();
+    assert_eq!(paid["data"]["object"]["customer"].as_str(), Some(customer), "both fixtures are one customer's");
+
+    // The partner the fixtures are about: a partner of this table, linked to the
+    // fixtures' Stripe customer as the subscribe route links one.
+    let (id, token, _) = s.partner("Fixture Co").await;
+    s.app
+        .put_raw(
+            [
+                ("PK".to_string(), tierdesk_tests::s(&format!("STRIPECUS#{customer}"))),
+                ("SK".to_string(), tierdesk_tests::s("LOOKUP")),
+                ("partnerId".to_string(), tierdesk_tests::s(&id)),
+            ]
+            .into_iter()
+            .collect(),
+        )
+        .await;
+    let stripe = recorded_stripe(subscription["items"]["data"][0]["price"].clone()).await;
+    let gw = webhook_gateway_on(&s, Arc::new(FixedClock::new(Utc.timestamp_opt(t, 0).unwrap())), stripe.clone()).await;
+    let late =
+        webhook_gateway_on(&s, Arc::new(FixedClock::new(Utc.timestamp_opt(t + 86_400, 0).unwrap())), stripe).await;
+
+    // A day later every fixture is stale, and refused before anything is written.
+    let before = s.app.snapshot().await;
+    for (name, body, header) in [
+        ("subscription-updated", &sub_body, &sub_header),
+        ("invoice-paid", &paid_body, &paid_header),
+        ("unknown-partner", &unknown_body, &unknown_header),
+    ] {
+        let (status, answer) = deliver(&late, body, Some(header.clone())).await;
+        assert_eq!(status, 400, "{name}: {answer}");
+        assert_eq!(answer["error"]["code"], "signature_expired", "{name}: {answer}");
     }
+    assert_eq!(s.app.snapshot().await, before);
+
+    // The subscription puts the partner on its tier and term.
+    let (status, answer) = deliver(&gw, &sub_body, Some(sub_header.clone())).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["action"], "upgrade", "{answer}");
+    let p = partner(&s, &id).await;
+    assert_eq!(p["engagementTier"], "gold", "{p}");
+    assert_eq!(p["subscriptionStatus"], "active", "{p}");
+    assert_eq!(p["stripeSubscriptionId"], subscription["id"], "{p}");
+    let period_end = subscription["items"]["data"][0]["current_period_end"].as_i64().unwrap();
+    let end = chrono::DateTime::from_timestamp(period_end, 0).unwrap().date_naive().to_string();
+    assert_eq!(p["subscriptionEndDate"], end.as_str(), "{p}");
+
+    // The invoice records the payment.
+    let (status, answer) = deliver(&gw, &paid_body, Some(paid_header.clone())).await;
+    assert_eq!(status, 200, "{answer}");
+    let amount = paid["data"]["object"]["amount_paid"].as_i64().unwrap();
+    assert!(amount > 0, "{paid}");
+    let p = partner(&s, &id).await;
+    assert_eq!(p["totalPaid"].as_i64(), Some(amount), "{p}");
+    assert_eq!(p["lastPaymentAmount"].as_i64(), Some(amount), "{p}");
+    let (_, invoices) = s.as_partner(&token, "GET", "/api/billing/invoices", None).await;
+    let items = invoices["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{invoices}");
+    assert_eq!(items[0]["invoiceId"], paid["data"]["object"]["id"]);
+    assert_eq!(items[0]["status"], "paid");
+
+    // Delivered again, both are duplicates.
+    for (body, header) in [(&sub_body, &sub_header), (&paid_body, &paid_header)] {
+        let (status, answer) = deliver(&gw, body, Some(header.clone())).await;
+        assert_eq!((status, answer["duplicate"].as_bool()), (200, Some(true)), "{answer}");
+    }
+
+    // The third names a customer and partner nobody knows: acknowledged, no effect
+    // beyond its own claim.
+    let before = s.app.snapshot().await;
+    let (status, answer) = deliver(&gw, &unknown_body, Some(unknown_header.clone())).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["action"], "ignored_unknown_partner", "{answer}");
+    let after = s.app.snapshot().await;
+    let new: Vec<&String> = after.iter().filter(|i| !before.contains(i)).collect();
+    assert_eq!(new.len(), 1, "{new:?}");
+    assert!(new[0].contains("STRIPEEVT#evt_fixtureunknownpartner") && new[0].contains("COMPLETED"), "{new:?}");
+    assert_eq!(after.len(), before.len() + 1);
 }
 
 /// Writes `events/stripe-*.json` from the emulator's own events, as API Gateway
@@ -350,4 +468,231 @@ async fn a_delivery_that_failed_midway_is_processed_by_the_retry() {
     let (status, again) = deliver(&gw, &payload, Some(sign(&payload, LOCAL_WEBHOOK_SECRET, now))).await;
     assert_eq!((status, again["duplicate"].as_bool()), (200, Some(true)));
     assert_eq!(ses::emails_to(&email).await.len(), emails_before + 1, "one cancellation confirmation, not two");
+}
+
+async fn history(s: &StripeApp, id: &str) -> Vec<String> {
+    let (status, body) = s.app.call("GET", &format!("/api/admin/partners/{id}/history"), Some("admin"), None).await;
+    assert_eq!(status, 200, "{body}");
+    let mut events: Vec<String> =
+        body["items"].as_array().unwrap().iter().map(|e| e["event"].as_str().unwrap().to_string()).collect();
+    events.reverse();
+    events
+}
+
+#[tokio::test]
+async fn events_of_a_customer_without_a_lookup_find_the_partner_through_the_objects_metadata() {
+    let s = StripeApp::start().await;
+    subscribed(&s, "Source Co").await;
+    let (id, token, _) = s.partner("Metadata Co").await;
+    // A second on, so the pinned clock's whole seconds sort after the signup.
+    let t = Utc::now().timestamp() + 1;
+    let gw = webhook_gateway(&s, Arc::new(FixedClock::new(Utc.timestamp_opt(t, 0).unwrap()))).await;
+    // A customer created elsewhere in Stripe: no STRIPECUS lookup names it.
+    let customer = format!("cus_elsewhere{}", ulid::Ulid::new().to_string().to_lowercase());
+    assert!(s.app.partition(&format!("STRIPECUS#{customer}")).await.is_empty());
+    let base = emulator_event(&s, "customer.subscription.created").await;
+    let before = partner(&s, &id).await;
+
+    // Without a partner_id in its metadata, nobody is found.
+    let anonymous = new_event(&base, "customer.subscription.created", t, |sub| {
+        sub["customer"] = json!(customer);
+        sub["metadata"] = json!({"tier_id": "gold"});
+    });
+    let (status, answer) = deliver(&gw, &anonymous, Some(sign(&anonymous, LOCAL_WEBHOOK_SECRET, t))).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["action"], "ignored_unknown_partner", "{answer}");
+    assert_eq!(partner(&s, &id).await, before);
+
+    // The subscription's metadata.partner_id names the partner.
+    let named = new_event(&base, "customer.subscription.created", t, |sub| {
+        sub["customer"] = json!(customer);
+        sub["metadata"] = json!({"partner_id": id, "tier_id": "gold"});
+    });
+    let (status, answer) = deliver(&gw, &named, Some(sign(&named, LOCAL_WEBHOOK_SECRET, t))).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["action"], "upgrade", "{answer}");
+    let p = partner(&s, &id).await;
+    assert_eq!(p["engagementTier"], "gold", "{p}");
+    assert_eq!(p["subscriptionStatus"], "active", "{p}");
+    assert_eq!(p["stripeCustomerId"], customer.as_str(), "{p}");
+    assert_eq!(p["stripeSubscriptionId"], base["data"]["object"]["id"], "{p}");
+    assert_eq!(history(&s, &id).await, ["signup", "upgrade"]);
+
+    // An invoice of that customer names the partner in its own metadata (its
+    // subscription's metadata says nothing).
+    let paid = emulator_event(&s, "invoice.paid").await;
+    let invoice_id = format!("in_meta{}", ulid::Ulid::new().to_string().to_lowercase());
+    let invoice = new_event(&paid, "invoice.paid", t + 1, |inv| {
+        inv["id"] = json!(invoice_id);
+        inv["customer"] = json!(customer);
+        inv["metadata"] = json!({"partner_id": id});
+        inv["parent"]["subscription_details"]["metadata"] = json!({});
+        inv["created"] = json!(t);
+    });
+    let amount = paid["data"]["object"]["amount_paid"].as_i64().unwrap();
+    let (status, answer) = deliver(&gw, &invoice, Some(sign(&invoice, LOCAL_WEBHOOK_SECRET, t))).await;
+    assert_eq!(status, 200, "{answer}");
+    let p = partner(&s, &id).await;
+    assert_eq!(p["totalPaid"].as_i64(), Some(amount), "{p}");
+    assert_eq!(p["lastPaymentAmount"].as_i64(), Some(amount), "{p}");
+    let (_, invoices) = s.as_partner(&token, "GET", "/api/billing/invoices", None).await;
+    let ids: Vec<&str> = invoices["items"].as_array().unwrap().iter().filter_map(|i| i["invoiceId"].as_str()).collect();
+    assert_eq!(ids, [invoice_id.as_str()], "{invoices}");
+}
+
+#[tokio::test]
+async fn checkout_session_completed_alone_activates_the_paid_tier_with_an_end_date() {
+    let s = StripeApp::start().await;
+    let (id, token, _) = s.partner("Checkout Only Co").await;
+    // The emulator records its events but delivers none: the test delivers them.
+    s.emulator.set_webhook(None, None);
+    let (status, session) = s
+        .as_partner(
+            &token,
+            "POST",
+            "/api/billing/subscribe",
+            Some(json!({"tierId": "gold", "billingPeriod": "monthly"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{session}");
+    let cs = session["checkoutSessionId"].as_str().unwrap();
+    let (status, done) =
+        tierdesk_tests::stripe::post(&s.control(&format!("checkout/sessions/{cs}/complete")), json!({})).await;
+    assert_eq!(status, 200, "{done}");
+    s.emulator.flush().await;
+    assert_eq!(partner(&s, &id).await["engagementTier"], "free", "nothing was delivered yet");
+
+    // A second on: the pinned clock has whole seconds, and the history must sort
+    // after the signup written earlier in this second.
+    let t = Utc::now().timestamp() + 1;
+    let gw = webhook_gateway(&s, Arc::new(FixedClock::new(Utc.timestamp_opt(t, 0).unwrap()))).await;
+    let completed = emulator_event(&s, "checkout.session.completed").await.to_string();
+    let (status, answer) = deliver(&gw, &completed, Some(sign(&completed, LOCAL_WEBHOOK_SECRET, t))).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["action"], "upgrade", "{answer}");
+    let p = partner(&s, &id).await;
+    assert_eq!(p["engagementTier"], "gold", "{p}");
+    assert_eq!(p["subscriptionStatus"], "active", "{p}");
+    assert_eq!(p["billingPeriod"], "monthly", "{p}");
+    assert_eq!(p["pricePerPeriod"], 360_000, "{p}");
+    assert_eq!(p["stripeSubscriptionId"], done["subscription"], "{p}");
+    let start: chrono::NaiveDate = p["subscriptionStartDate"].as_str().unwrap().parse().unwrap();
+    let end: chrono::NaiveDate = p["subscriptionEndDate"].as_str().unwrap().parse().unwrap();
+    assert_eq!(end, start.checked_add_months(chrono::Months::new(1)).unwrap(), "{p}");
+    assert_eq!(history(&s, &id).await, ["signup", "upgrade"]);
+
+    // The subscription.created that Stripe sent before it, arriving after, changes nothing.
+    let created = emulator_event(&s, "customer.subscription.created").await.to_string();
+    let (status, answer) = deliver(&gw, &created, Some(sign(&created, LOCAL_WEBHOOK_SECRET, t))).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_ne!(answer["action"], "upgrade", "{answer}");
+    assert_eq!(history(&s, &id).await, ["signup", "upgrade"]);
+}
+
+/// DynamoDB calls one delivery may make: claim, customer lookup, partner, catalog,
+/// one transaction and completion (6); an invoice event also reads its invoice
+/// record, and an email takes the recipient's daily quota (one call each).
+fn call_budget(event_type: &str) -> u64 {
+    let invoice = u64::from(event_type.starts_with("invoice."));
+    let email = u64::from(matches!(
+        event_type,
+        "checkout.session.completed"
+            | "customer.subscription.created"
+            | "customer.subscription.updated"
+            | "customer.subscription.deleted"
+            | "invoice.paid"
+            | "invoice.payment_succeeded"
+            | "invoice.payment_failed"
+    ));
+    6 + invoice + email
+}
+
+/// Delivers the emulator's events from `next` on, in order, each with its DynamoDB
+/// calls counted: `(type, action, calls)`.
+async fn deliver_counted(s: &StripeApp, gw: &Gateway, t: i64, next: &mut usize) -> Vec<(String, String, u64)> {
+    let mut counted = Vec::new();
+    let events = s.events().await;
+    for event in events.iter().skip(*next) {
+        let event_type = event["type"].as_str().unwrap().to_string();
+        let payload = event["event"].to_string();
+        let ((status, answer), calls) =
+            tierdesk::store::count_calls(deliver(gw, &payload, Some(sign(&payload, LOCAL_WEBHOOK_SECRET, t)))).await;
+        assert_eq!(status, 200, "{event_type}: {answer}");
+        counted.push((event_type, answer["action"].as_str().unwrap_or("?").to_string(), calls));
+    }
+    *next = events.len();
+    counted
+}
+
+#[tokio::test]
+async fn each_webhook_event_type_stays_within_its_dynamodb_call_budget() {
+    let s = StripeApp::start().await;
+    let (_, token, _) = s.partner("Budget Co").await;
+    // The emulator records its events and delivers none: after each step the test
+    // delivers what it sent, in order, counting each delivery's DynamoDB calls.
+    s.emulator.set_webhook(None, None);
+    let t = Utc::now().timestamp() + 1;
+    let gw = webhook_gateway(&s, Arc::new(FixedClock::new(Utc.timestamp_opt(t, 0).unwrap()))).await;
+    let mut next = s.events().await.len();
+    let mut counted = Vec::new();
+
+    let (status, session) = s
+        .as_partner(
+            &token,
+            "POST",
+            "/api/billing/subscribe",
+            Some(json!({"tierId": "gold", "billingPeriod": "monthly"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{session}");
+    let customer = session["stripeCustomerId"].as_str().unwrap().to_string();
+    let cs = session["checkoutSessionId"].as_str().unwrap();
+    let (status, done) =
+        tierdesk_tests::stripe::post(&s.control(&format!("checkout/sessions/{cs}/complete")), json!({})).await;
+    assert_eq!(status, 200, "{done}");
+    let sub = done["subscription"].as_str().unwrap().to_string();
+    counted.extend(deliver_counted(&s, &gw, t, &mut next).await);
+    // A paid renewal, then a renewal whose three attempts fail (dunning to free).
+    s.advance(&sub).await;
+    counted.extend(deliver_counted(&s, &gw, t, &mut next).await);
+    s.card_fails(&customer, true).await;
+    let advanced = s.advance(&sub).await;
+    counted.extend(deliver_counted(&s, &gw, t, &mut next).await);
+    let invoice = advanced["latest_invoice"].as_str().unwrap().to_string();
+    for _ in 0..2 {
+        s.retry_invoice(&invoice).await;
+        counted.extend(deliver_counted(&s, &gw, t, &mut next).await);
+    }
+    let (_, view) = s.as_partner(&token, "GET", "/api/billing/subscription", None).await;
+    assert_eq!((view["tierId"].as_str(), view["status"].as_str()), (Some("free"), Some("expired")), "{view}");
+    let actions: Vec<&str> = counted.iter().map(|(_, a, _)| a.as_str()).collect();
+    for expected in ["upgrade", "renewal", "payment_failed", "payment_failure_downgrade"] {
+        assert!(actions.contains(&expected), "no {expected} in {counted:?}");
+    }
+
+    let mut types = std::collections::BTreeSet::new();
+    for (event_type, action, calls) in &counted {
+        assert!(*calls <= call_budget(event_type), "{event_type} ({action}) made {calls} DynamoDB calls: {counted:?}");
+        types.insert(event_type.as_str());
+    }
+    for expected in [
+        "checkout.session.completed",
+        "customer.subscription.created",
+        "customer.subscription.updated",
+        "customer.subscription.deleted",
+        "invoice.created",
+        "invoice.finalized",
+        "invoice.paid",
+        "invoice.payment_succeeded",
+        "invoice.payment_failed",
+    ] {
+        assert!(types.contains(expected), "the flow sent no {expected}: {counted:?}");
+    }
+
+    // A duplicate costs the claim only.
+    let first = s.events().await[0]["event"].to_string();
+    let ((status, answer), calls) =
+        tierdesk::store::count_calls(deliver(&gw, &first, Some(sign(&first, LOCAL_WEBHOOK_SECRET, t)))).await;
+    assert_eq!((status, answer["duplicate"].as_bool()), (200, Some(true)), "{answer}");
+    assert_eq!(calls, 1);
 }
