@@ -4,6 +4,7 @@
 //! the summary a run reports. The job itself (`functions/expiry-cron`) reads the
 //! windows, claims markers, sends and transitions; see docs/cron.md.
 
+use super::locale::Locale;
 use super::money::BillingPeriod;
 use super::partner::{Partner, SubscriptionStatus};
 use super::subscription::is_paid;
@@ -51,12 +52,11 @@ impl NoticeKind {
 
 /// What a notice email says about the term, taken from the partner when the notice is
 /// claimed. The expiry notice is sent after the partner has moved to the free tier, so
-/// its marker keeps these (the term as it was).
+/// its marker keeps these (the term as it was). No personal data: who the email goes
+/// to is `Recipient`, read from the partner record when the email is sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NoticeDetails {
-    pub primary_email: String,
-    pub company_name: String,
     pub tier_id: String,
     pub tier_name: String,
     pub end_date: NaiveDate,
@@ -72,8 +72,6 @@ impl NoticeDetails {
     /// `None` when the partner has no term to speak of.
     pub fn of(partner: &Partner, tier: Option<&Tier>) -> Option<Self> {
         Some(Self {
-            primary_email: partner.primary_email.clone(),
-            company_name: partner.company_name.clone(),
             tier_id: partner.engagement_tier.clone(),
             tier_name: tier.map_or_else(|| partner.engagement_tier.clone(), |t| t.name.clone()),
             end_date: partner.subscription_end_date?,
@@ -83,6 +81,25 @@ impl NoticeDetails {
             billing_period: partner.billing_period,
             auto_renewal: partner.auto_renewal && partner.subscription_status != SubscriptionStatus::Cancelled,
         })
+    }
+}
+
+/// Who a notice goes to and how it is written, from the partner record as it is when
+/// the email is sent (an expiry leaves these unchanged). Never stored in a marker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub primary_email: String,
+    pub company_name: String,
+    pub locale: Locale,
+}
+
+impl Recipient {
+    pub fn of(partner: &Partner) -> Self {
+        Self {
+            primary_email: partner.primary_email.clone(),
+            company_name: partner.company_name.clone(),
+            locale: partner.locale,
+        }
     }
 }
 

@@ -47,8 +47,9 @@ pub struct Marker {
     pub lease_until: String,
     pub sent_at: Option<String>,
     pub message_id: Option<String>,
-    /// What the email says; kept so the expiry notice can still be sent after the
-    /// partner has moved to the free tier.
+    /// The term the email is about (tier, end date, price); kept so the expiry notice
+    /// can still be sent after the partner has moved to the free tier. No address or
+    /// name: the sender re-reads the partner for those (docs/cron.md, "Markers").
     pub details: Option<NoticeDetails>,
 }
 

@@ -188,6 +188,60 @@ async fn each_window_gets_exactly_its_email_and_the_lapsed_term_expires_through_
 }
 
 #[tokio::test]
+async fn reminders_write_dates_in_the_partners_locale() {
+    let app = cron_app().await;
+    let d = plus(today(), 40);
+    let end = plus(d, 25);
+    let create = |tag: &str, locale: Option<&str>| {
+        let mut body = json!({"companyName": format!("{tag} Ltd"), "primaryEmail": address(tag)});
+        if let Some(l) = locale {
+            body["locale"] = json!(l);
+        }
+        body
+    };
+    // A locale other than en-US / en-GB is refused on create and on PATCH, naming the field.
+    let (status, bad) =
+        app.call("POST", "/api/admin/partners", Some("admin"), Some(create("badloc", Some("fr-FR")))).await;
+    assert_eq!(status, 400, "{bad}");
+    assert!(bad["error"]["details"]["fields"]["locale"].is_string(), "{bad}");
+
+    // gb: en-GB from the start; patched: en-US by default, then PATCHed; us: the default.
+    let mut ids = Vec::new();
+    for (tag, locale) in [("gb", Some("en-GB")), ("patched", None), ("us", None)] {
+        let body = create(tag, locale);
+        let email = body["primaryEmail"].as_str().unwrap().to_string();
+        let (status, created) = app.call("POST", "/api/admin/partners", Some("admin"), Some(body)).await;
+        assert_eq!(status, 201, "{created}");
+        assert_eq!(created["locale"], locale.unwrap_or("en-US"));
+        let id = created["partnerId"].as_str().unwrap().to_string();
+        let path = format!("/api/admin/partners/{id}/engagement-tier");
+        let (status, out) = app.call("PATCH", &path, Some("admin"), Some(gold_until(end, false))).await;
+        assert_eq!(status, 200, "{out}");
+        ids.push((id, email));
+    }
+    let patched = format!("/api/admin/partners/{}", ids[1].0);
+    let (status, bad) = app.call("PATCH", &patched, Some("admin"), Some(json!({"locale": "de"}))).await;
+    assert_eq!(status, 400, "{bad}");
+    assert!(bad["error"]["details"]["fields"]["locale"].is_string(), "{bad}");
+    let (status, out) = app.call("PATCH", &patched, Some("admin"), Some(json!({"locale": "en_gb"}))).await;
+    assert_eq!((status, &out["locale"]), (200, &json!("en-GB")), "{out}");
+
+    let s = run(&cron(&app).await, d).await;
+    assert_eq!(s.reminders_sent.renewal_reminder_30, 3, "{s:?}");
+    let day_month = end.format("%-d %B %Y").to_string();
+    let month_day = end.format("%B %-d, %Y").to_string();
+    for (i, (_, email)) in ids.iter().enumerate() {
+        let received = ses::emails_to(email).await;
+        assert_eq!(received.len(), 1, "{received:?}");
+        let text = received[0]["body"]["text"].as_str().unwrap();
+        let html = received[0]["body"]["html"].as_str().unwrap_or_default();
+        let (want, not) = if i < 2 { (&day_month, &month_day) } else { (&month_day, &day_month) };
+        assert!(text.contains(&format!("ends on {want}")), "{text}");
+        assert!(!text.contains(not.as_str()) && !html.contains(not.as_str()), "{text}");
+    }
+}
+
+#[tokio::test]
 async fn sequential_and_concurrent_runs_send_each_email_once_and_expire_once() {
     let app = cron_app().await;
     let d = plus(today(), 40);
@@ -359,6 +413,9 @@ async fn an_ses_failure_releases_the_claim_and_the_next_run_sends() {
     assert!(app.store.get_marker(&rid, plus(d, 12), NoticeKind::RenewalReminder30).await.unwrap().is_none());
     let waiting = app.store.get_marker(&xid, plus(d, -2), NoticeKind::SubscriptionExpired).await.unwrap().unwrap();
     assert_eq!(waiting.state, MarkerState::Claimed);
+    // The waiting marker keeps the term (the partner is on free now), not who it goes to.
+    assert_eq!(waiting.details.as_ref().map(|t| t.tier_id.as_str()), Some("gold"));
+    assert_marker_holds_no_personal_data(&app, &xid, &expire).await;
     // The Lambda handler reports a failed run as an error (retried, then the DLQ).
     let event = json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {"date": d.to_string()}});
     let (rid2, _) = partner(&app, "sesdown2", gold_until(plus(d, 11), false)).await;
@@ -373,6 +430,27 @@ async fn an_ses_failure_releases_the_claim_and_the_next_run_sends() {
     assert_eq!(kinds_received(&expire).await, ["subscription_expired"]);
     let s = run(&working, d).await;
     assert_eq!((s.reminders_sent.renewal_reminder_30, s.expiry_emails_sent), (0, 0));
+    assert_marker_holds_no_personal_data(&app, &xid, &expire).await;
+    assert_marker_holds_no_personal_data(&app, &rid, &remind).await;
+}
+
+/// Every `REMINDER#` item of the partner, as stored: no address, no company name.
+async fn assert_marker_holds_no_personal_data(app: &TestApp, id: &str, email: &str) {
+    let company = app.store.get_partner(id).await.unwrap().unwrap().company_name;
+    let markers: Vec<_> = app
+        .partition(&keys::partner_pk(id))
+        .await
+        .into_iter()
+        .filter(|i| i["SK"].as_s().unwrap().starts_with(keys::REMINDER_PREFIX))
+        .collect();
+    assert!(!markers.is_empty());
+    for mut item in markers {
+        // SES's message id is the emulator's to format; everything else is ours.
+        item.remove("messageId");
+        let raw = format!("{item:?}");
+        assert!(!raw.contains('@') && !raw.contains(email), "an address in the marker: {raw}");
+        assert!(!raw.contains(&company), "the company name in the marker: {raw}");
+    }
 }
 
 #[tokio::test]
