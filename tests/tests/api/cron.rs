@@ -718,7 +718,8 @@ async fn time_travel_thirteen_months_of_daily_runs() {
 
     let config =
         CronConfig { schedule: ReminderSchedule::parse("30,7", "platinum=60,14").unwrap(), ..CronConfig::default() };
-    let cron = cron_with(&app, &ses::endpoint(), config, Arc::new(SystemClock)).await;
+    // The cron runs on the test's clock too: the whole replay is on injected time.
+    let cron = cron_with(&app, &ses::endpoint(), config, clock.clone()).await;
 
     let mut happened: Vec<Happening> = Vec::new();
     let mut day = ymd("2027-01-01");
@@ -726,6 +727,8 @@ async fn time_travel_thirteen_months_of_daily_runs() {
     let mut reads = 0;
     let mut runs = 0;
     while day <= last {
+        // The day's run at 06:15 UTC, as scheduled, before the day's business.
+        clock.set(day.and_hms_opt(6, 15, 0).unwrap().and_utc());
         let summary = cron.run(&RunDate::for_date(day)).await.expect("run");
         assert!(!summary.has_failures() && summary.errors.is_empty(), "{day}: {summary:?}");
         runs += 1;
@@ -768,7 +771,6 @@ async fn time_travel_thirteen_months_of_daily_runs() {
         day = plus(day, 1);
     }
     assert_eq!(runs, 396);
-    happened.sort_by_key(|h| (h.date, h.phase, h.who, rank(h.what)));
 
     let h =
         |date: &str, phase: u8, who: &'static str, what: &'static str| Happening { date: ymd(date), phase, who, what };
@@ -869,7 +871,44 @@ async fn time_travel_thirteen_months_of_daily_runs() {
         h("2027-05-31", 1, "P22", "renewal"),
     ];
     expected.sort_by_key(|h| (h.date, h.phase, h.who, rank(h.what)));
-    assert_eq!(happened, expected);
+    let mut by_day = happened.clone();
+    by_day.sort_by_key(|h| (h.date, h.phase, h.who, rank(h.what)));
+    assert_eq!(by_day, expected);
+
+    // The order inside a day, as it happened (not sorted): the run first, then the API.
+    // A run works through its window in end-date order, then partner id (ids are ULIDs,
+    // so creation order: P01 first), with an expiry right before its notice; resumed
+    // claims come after the window. Deterministic, so asserted as is.
+    let mut days: Vec<NaiveDate> = happened.iter().map(|h| h.date).collect();
+    days.dedup();
+    let mut shared_days = Vec::new();
+    for day in days {
+        let of_day: Vec<&Happening> = happened.iter().filter(|h| h.date == day).collect();
+        assert!(of_day.windows(2).all(|w| w[0].phase <= w[1].phase), "{day}: the run before the API: {of_day:?}");
+        let run: Vec<(&str, &str)> = of_day.iter().filter(|h| h.phase == 0).map(|h| (h.who, h.what)).collect();
+        for (i, (who, what)) in run.iter().enumerate() {
+            if *what == "expired" {
+                assert_eq!(run.get(i + 1), Some(&(*who, note)), "{day}: an expiry's notice follows it: {run:?}");
+            }
+        }
+        let mut partners: Vec<&str> = run.iter().map(|(who, _)| *who).collect();
+        partners.dedup();
+        if partners.len() > 1 {
+            shared_days.push((day.to_string(), run));
+        }
+    }
+    let shared_days: Vec<(&str, Vec<(&str, &str)>)> =
+        shared_days.iter().map(|(d, run)| (d.as_str(), run.clone())).collect();
+    assert_eq!(
+        shared_days,
+        vec![
+            // End dates 01-01, 01-05, 01-20, 01-25.
+            ("2027-01-01", vec![("P16", r7), ("P15", r7), ("P01", r30), ("P06", r30)]),
+            // End dates 02-28 (expired) and 04-30 (platinum's 60-day notice).
+            ("2027-03-01", vec![("P21", exp), ("P21", note), ("P04", r30)]),
+        ],
+        "the days on which a run acted for more than one partner, in the order it did"
+    );
 
     // The SES emulator received exactly those emails, in that order, per partner; each
     // partner's history holds exactly those transitions.
