@@ -585,6 +585,39 @@ fn the_schedule_the_events_and_the_docs_agree() {
     assert_eq!(RunDate::from_event(&backfill).unwrap().date, ymd("2026-11-20"));
 }
 
+/// `make invoke FN=… EVENT=…` (devctl) routes the sample events as Lambda would, and
+/// refuses a FN that is not the event's target.
+#[test]
+fn make_invoke_routes_scheduled_events_to_the_cron_and_http_events_to_their_function() {
+    use devtools::invoke::{logical_id, target, Target};
+    let template = read_repo_file("template.yaml");
+    let event = |name: &str| -> Value { serde_json::from_str(&read_repo_file(&format!("events/{name}"))).unwrap() };
+    assert_eq!(logical_id("expiry-cron"), devtools::cron::CRON_FUNCTION);
+    assert_eq!(logical_id("stripe_webhook"), "StripeWebhookFunction");
+    for name in ["expiry-cron.json", "expiry-cron-backfill.json"] {
+        let to = target(&template, &event(name), Some("expiry-cron"), name).unwrap();
+        assert_eq!(to, Target::Scheduled("ExpiryCronFunction".into()), "{name}");
+        assert_eq!(target(&template, &event(name), None, name).unwrap(), to);
+        let wrong = target(&template, &event(name), Some("partners"), name).unwrap_err();
+        assert_eq!(wrong, format!("{name} goes to ExpiryCronFunction, not PartnersFunction"));
+    }
+    let to = target(&template, &event("tiers-compare.json"), Some("tiers"), "tiers-compare.json").unwrap();
+    assert!(matches!(&to, Target::Http(r) if r.function == "TiersFunction"), "{to:?}");
+    assert!(target(&template, &event("tiers-compare.json"), Some("expiry-cron"), "x").is_err());
+    assert!(target(&template, &json!({"routeKey": "GET /nowhere"}), None, "x").is_err());
+}
+
+/// The dev gateway's daily task: today at the time if still ahead, else tomorrow.
+#[test]
+fn the_daily_task_runs_next_at_its_time_today_or_tomorrow() {
+    use devtools::cron::next_daily_run;
+    let at = chrono::NaiveTime::from_hms_opt(6, 15, 0).unwrap();
+    assert_eq!(next_daily_run(instant("2027-03-01T05:00:00Z"), at), instant("2027-03-01T06:15:00Z"));
+    assert_eq!(next_daily_run(instant("2027-03-01T06:15:00Z"), at), instant("2027-03-02T06:15:00Z"));
+    assert_eq!(next_daily_run(instant("2027-03-01T23:59:59Z"), at), instant("2027-03-02T06:15:00Z"));
+    assert_eq!(next_daily_run(instant("2028-02-28T07:00:00Z"), at), instant("2028-02-29T06:15:00Z"));
+}
+
 // ---- Time travel ------------------------------------------------------------------
 
 /// What happened, in the order it happened: the cron's emails and expiries, and the
