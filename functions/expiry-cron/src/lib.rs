@@ -2,7 +2,9 @@
 //! date:
 //!
 //! 1. reads the catalog and the claims that interrupted runs left behind;
-//! 2. reads the `SUBEND#{yyyy-mm}` window around the run date (never a Scan);
+//! 2. reads the `SUBEND#{yyyy-mm}` window around the run date, and the
+//!    `SUBRENEW#{yyyy-mm}` terms (self-renewing monthly) past their grace period
+//!    (never a Scan);
 //! 3. for each partner in it: expires a term that has run out (through
 //!    `plan_expiration` and `Store::apply_transition`, with an audit entry) and sends
 //!    the expiration notice, or sends the renewal reminder that is due; each email is
@@ -246,10 +248,14 @@ impl ExpiryCron {
         let window =
             Window::for_run(run.date, &self.config.schedule, self.config.grace_days, self.config.lookback_days);
         let read = self.store.subscription_end_window(&window.months()).await?;
-        summary.dynamodb_reads += read.reads;
-        summary.window_partners = read.partners.len() as u64;
+        // Terms that renew monthly by themselves get no reminders: only those whose
+        // grace period is over are read, for the expiry.
+        let renewing = self.store.renewing_end_window(&window.renewing_months()).await?;
+        summary.dynamodb_reads += read.reads + renewing.reads;
         let markers = read.markers;
         let mut partners = read.partners;
+        partners.extend(renewing.partners);
+        summary.window_partners = partners.len() as u64;
 
         // Stale claims: a notice still due is worked on with the window's partners (a
         // fresh copy of the partner replaces the window's); an expiry notice whose

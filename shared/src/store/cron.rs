@@ -105,6 +105,20 @@ impl Store {
     /// `SUBEND#{yyyy-mm}` partitions the range spans (one Query per month, paged). Never
     /// a Scan: the cost follows the partners in the window, not the table.
     pub async fn subscription_end_window(&self, months: &[(NaiveDate, NaiveDate)]) -> Result<WindowRead, StoreError> {
+        self.end_window(months, keys::sub_end_pk).await
+    }
+
+    /// The same from the `SUBRENEW#{yyyy-mm}` partitions: terms that renew monthly by
+    /// themselves, for the expiry pass only.
+    pub async fn renewing_end_window(&self, months: &[(NaiveDate, NaiveDate)]) -> Result<WindowRead, StoreError> {
+        self.end_window(months, keys::sub_renew_pk).await
+    }
+
+    async fn end_window(
+        &self,
+        months: &[(NaiveDate, NaiveDate)],
+        partition: fn(NaiveDate) -> String,
+    ) -> Result<WindowRead, StoreError> {
         let mut out = WindowRead::default();
         for (from, to) in months {
             let (low, high) = keys::sub_end_range(*from, *to);
@@ -116,7 +130,7 @@ impl Store {
                     .table_name(&self.table)
                     .index_name(GSI2)
                     .key_condition_expression("GSI2PK = :pk AND GSI2SK BETWEEN :from AND :to")
-                    .expression_attribute_values(":pk", s(keys::sub_end_pk(*from)))
+                    .expression_attribute_values(":pk", s(partition(*from)))
                     .expression_attribute_values(":from", s(low.clone()))
                     .expression_attribute_values(":to", s(high.clone()))
                     .set_exclusive_start_key(start)

@@ -241,6 +241,71 @@ async fn reminders_write_dates_in_the_partners_locale() {
     }
 }
 
+/// A Stripe-billed monthly auto-renewing partner (the billing function's shape): an
+/// API partner on gold monthly, given a Stripe subscription id and written back
+/// through the store's own index copies.
+async fn stripe_monthly(app: &TestApp, tag: &str, end: NaiveDate) -> (String, String) {
+    let term = json!({"tier": "gold", "billingPeriod": "monthly", "subscriptionEndDate": end.to_string(),
+                      "autoRenewal": true});
+    let (id, email) = partner(app, tag, term).await;
+    let mut p = app.store.get_partner(&id).await.unwrap().unwrap();
+    p.stripe_subscription_id = Some(format!("sub_{tag}"));
+    p.stripe_customer_id = Some(format!("cus_{tag}"));
+    app.store.backfill_partners(&[p]).await.unwrap();
+    (id, email)
+}
+
+fn gsi2_pk(item: &HashMap<String, aws_sdk_dynamodb::types::AttributeValue>) -> String {
+    item.get("GSI2PK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn self_renewing_monthly_terms_are_read_only_once_due_for_expiry() {
+    let app = cron_app().await;
+    let d = plus(today(), 40);
+    // In the reminder window, in the grace period, past it; and a reminder candidate.
+    let (soon, soon_email) = stripe_monthly(&app, "selfsoon", plus(d, 10)).await;
+    let (grace, _) = stripe_monthly(&app, "selfgrace", plus(d, -5)).await;
+    let (lapsed, lapsed_email) = stripe_monthly(&app, "selflapsed", plus(d, -20)).await;
+    let (candidate, _) = partner(&app, "candidate", gold_until(plus(d, 10), false)).await;
+    let meta = |id: String| {
+        let app = &app;
+        async move {
+            app.partition(&keys::partner_pk(&id)).await.into_iter().find(|i| i["SK"].as_s().unwrap() == "META").unwrap()
+        }
+    };
+    assert_eq!(gsi2_pk(&meta(soon.clone()).await), keys::sub_renew_pk(plus(d, 10)));
+    assert_eq!(gsi2_pk(&meta(candidate.clone()).await), keys::sub_end_pk(plus(d, 10)));
+
+    let cron = cron(&app).await;
+    let s = run(&cron, d).await;
+    // Only the lapsed one and the candidate are read: no monthly term skipped as
+    // "renews monthly", none read before its grace period is over.
+    assert_eq!(s.window_partners, 2, "{s:?}");
+    assert_eq!(s.skipped.renews_monthly, 0, "{s:?}");
+    assert_eq!(sent(&s, NoticeKind::RenewalReminder30), vec![candidate.clone()]);
+    assert_eq!(sent(&s, NoticeKind::SubscriptionExpired), vec![lapsed.clone()]);
+    assert_eq!(s.expired, 1);
+    assert_eq!(kinds_received(&lapsed_email).await, ["subscription_expired"]);
+    let after = app.store.get_partner(&lapsed).await.unwrap().unwrap();
+    assert_eq!(after.subscription_status.as_str(), "expired");
+    assert_eq!(app.store.get_partner(&grace).await.unwrap().unwrap().subscription_status.as_str(), "active");
+    assert!(kinds_received(&soon_email).await.is_empty());
+
+    // Turning auto-renewal off rewrites the index copy: a reminder candidate again.
+    let path = format!("/api/admin/partners/{soon}");
+    let (status, out) = app.call("PATCH", &path, Some("admin"), Some(json!({"autoRenewal": false}))).await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(gsi2_pk(&meta(soon.clone()).await), keys::sub_end_pk(plus(d, 10)));
+    let s = run(&cron, plus(d, 1)).await;
+    assert_eq!(sent(&s, NoticeKind::RenewalReminder30), vec![soon.clone()], "{s:?}");
+    assert_eq!(kinds_received(&soon_email).await, ["renewal_reminder_30"]);
+
+    // The one in its grace period is read (and expired) once its grace is over.
+    let s = run(&cron, plus(d, 10)).await;
+    assert_eq!(sent(&s, NoticeKind::SubscriptionExpired), vec![grace.clone()], "{s:?}");
+}
+
 #[tokio::test]
 async fn sequential_and_concurrent_runs_send_each_email_once_and_expire_once() {
     let app = cron_app().await;
