@@ -2,7 +2,9 @@
 //! date:
 //!
 //! 1. reads the catalog and the claims that interrupted runs left behind;
-//! 2. reads the `SUBEND#{yyyy-mm}` window around the run date (never a Scan);
+//! 2. reads the `SUBEND#{yyyy-mm}` window around the run date, and the
+//!    `SUBRENEW#{yyyy-mm}` terms (self-renewing monthly) past their grace period
+//!    (never a Scan);
 //! 3. for each partner in it: expires a term that has run out (through
 //!    `plan_expiration` and `Store::apply_transition`, with an audit entry) and sends
 //!    the expiration notice, or sends the renewal reminder that is due; each email is
@@ -28,7 +30,7 @@ use tierdesk::config::ConfigError;
 use tierdesk::domain::audit::AuditEntry;
 use tierdesk::domain::partner::{fields, Partner, SubscriptionStatus};
 use tierdesk::domain::renewal::{
-    expiry_due, reminder_due, NoReminder, NoticeDetails, NoticeKind, ReminderSchedule, RunSummary, Window,
+    expiry_due, reminder_due, NoReminder, NoticeDetails, NoticeKind, Recipient, ReminderSchedule, RunSummary, Window,
     DEFAULT_GRACE_DAYS, DEFAULT_REMINDER_DAYS,
 };
 use tierdesk::domain::subscription::{
@@ -248,16 +250,21 @@ impl ExpiryCron {
         let window =
             Window::for_run(run.date, &self.config.schedule, self.config.grace_days, self.config.lookback_days);
         let read = self.store.subscription_end_window(&window.months()).await?;
-        summary.dynamodb_reads += read.reads;
-        summary.window_partners = read.partners.len() as u64;
+        // Terms that renew monthly by themselves get no reminders: only those whose
+        // grace period is over are read, for the expiry.
+        let renewing = self.store.renewing_end_window(&window.renewing_months()).await?;
+        summary.dynamodb_reads += read.reads + renewing.reads;
         let markers = read.markers;
         let mut partners = read.partners;
+        partners.extend(renewing.partners);
+        summary.window_partners = partners.len() as u64;
 
         // Stale claims: a notice still due is worked on with the window's partners (a
         // fresh copy of the partner replaces the window's); an expiry notice whose
-        // partner has already expired is sent from what the marker kept; the rest (the
-        // partner renewed, cancelled, or the day passed) are cleared away.
-        let mut resumable: Vec<Marker> = Vec::new();
+        // partner has already expired is sent from what the marker kept (the term) to
+        // the partner as it is now (address, name, locale); the rest (the partner
+        // renewed, cancelled, or the day passed) are cleared away.
+        let mut resumable: Vec<(Marker, Partner)> = Vec::new();
         for marker in stale {
             summary.dynamodb_reads += 1;
             let partner = match self.store.get_partner(&marker.partner_id).await {
@@ -276,7 +283,7 @@ impl ExpiryCron {
                     if marker.kind == NoticeKind::SubscriptionExpired
                         && p.subscription_status == SubscriptionStatus::Expired =>
                 {
-                    resumable.push(marker)
+                    resumable.push((marker, p))
                 }
                 _ => {
                     let cleared = self
@@ -309,8 +316,8 @@ impl ExpiryCron {
         for part in parts {
             summary.merge(part);
         }
-        for marker in resumable {
-            let part = self.resume_expiry_notice(ctx, marker).await;
+        for (marker, partner) in resumable {
+            let part = self.resume_expiry_notice(ctx, marker, &partner).await;
             summary.merge(part);
         }
 
@@ -400,7 +407,7 @@ impl ExpiryCron {
                 return out.error(id, "claim", e.to_string());
             }
         }
-        let email = notice_email(kind, &details, Some(days_left));
+        let email = notice_email(kind, &details, &Recipient::of(partner), Some(days_left));
         match self.mailer.send(&email, ctx.run.date).await {
             Ok(SendOutcome::Sent { message_id }) => {
                 out.sent(id, kind);
@@ -487,7 +494,7 @@ impl ExpiryCron {
                 Ok(()) => {
                     out.expired_one(&id);
                     if let Some((end, details)) = held {
-                        self.send_expiry_notice(ctx, &id, end, &details, out).await;
+                        self.send_expiry_notice(ctx, &id, end, &details, &Recipient::of(&partner), out).await;
                     }
                     return;
                 }
@@ -539,10 +546,11 @@ impl ExpiryCron {
         id: &str,
         end: NaiveDate,
         details: &NoticeDetails,
+        to: &Recipient,
         out: &mut RunSummary,
     ) {
         let kind = NoticeKind::SubscriptionExpired;
-        match self.mailer.send(&notice_email(kind, details, None), ctx.run.date).await {
+        match self.mailer.send(&notice_email(kind, details, to, None), ctx.run.date).await {
             Ok(SendOutcome::Sent { message_id }) => {
                 out.sent(id, kind);
                 self.mark_sent(ctx, id, end, kind, &message_id, out).await;
@@ -559,8 +567,9 @@ impl ExpiryCron {
         }
     }
 
-    /// An expiry notice a crashed or failed run left unsent, its partner expired.
-    async fn resume_expiry_notice(&self, ctx: &RunCtx<'_>, marker: Marker) -> RunSummary {
+    /// An expiry notice a crashed or failed run left unsent, its partner expired: the
+    /// term from the marker, the recipient from the partner record just read.
+    async fn resume_expiry_notice(&self, ctx: &RunCtx<'_>, marker: Marker, partner: &Partner) -> RunSummary {
         let mut out = RunSummary::default();
         let Some(details) = marker.details.clone() else {
             out.error(&marker.partner_id, "sweep", "the expiry marker keeps no email details");
@@ -580,7 +589,8 @@ impl ExpiryCron {
         match self.store.claim_marker(&claim).await {
             Ok(Claim::Claimed) => {
                 out.stale_claims_resumed += 1;
-                self.send_expiry_notice(ctx, &marker.partner_id, marker.end_date, &details, &mut out).await;
+                let to = Recipient::of(partner);
+                self.send_expiry_notice(ctx, &marker.partner_id, marker.end_date, &details, &to, &mut out).await;
             }
             Ok(Claim::AlreadySent) => out.skipped.already_sent += 1,
             Ok(_) => out.skipped.held_by_another_run += 1,
@@ -665,14 +675,14 @@ impl ExpiryCron {
     }
 }
 
-fn notice_email(kind: NoticeKind, d: &NoticeDetails, days_left: Option<i64>) -> Email {
+fn notice_email(kind: NoticeKind, d: &NoticeDetails, to: &Recipient, days_left: Option<i64>) -> Email {
     let email_kind = match kind {
         NoticeKind::RenewalReminder30 => EmailKind::RenewalReminder30,
         NoticeKind::RenewalUrgent7 => EmailKind::RenewalUrgent7,
         NoticeKind::SubscriptionExpired => EmailKind::SubscriptionExpired,
     };
     let vars = EmailVars {
-        company_name: d.company_name.clone(),
+        company_name: to.company_name.clone(),
         tier_name: d.tier_name.clone(),
         previous_tier_name: (kind == NoticeKind::SubscriptionExpired).then(|| d.tier_name.clone()),
         amount: Some(d.price_per_period),
@@ -681,9 +691,10 @@ fn notice_email(kind: NoticeKind, d: &NoticeDetails, days_left: Option<i64>) -> 
         start_date: d.start_date,
         end_date: Some(d.end_date),
         days_left,
+        locale: to.locale,
         ..EmailVars::default()
     };
-    Email { kind: email_kind, to: d.primary_email.clone(), vars }
+    Email { kind: email_kind, to: to.primary_email.clone(), vars }
 }
 
 /// The Lambda handler: the summary as JSON. A run with failures returns an error
@@ -724,8 +735,6 @@ mod tests {
     #[test]
     fn notices_carry_the_terms_facts_in_cents() {
         let d = NoticeDetails {
-            primary_email: "ops@example.com".into(),
-            company_name: "BuildPro".into(),
             tier_id: "gold".into(),
             tier_name: "Power Gold".into(),
             end_date: NaiveDate::from_ymd_opt(2026, 12, 31).unwrap(),
@@ -735,9 +744,16 @@ mod tests {
             billing_period: None,
             auto_renewal: false,
         };
-        let e = notice_email(NoticeKind::RenewalUrgent7, &d, Some(3));
+        let to = Recipient {
+            primary_email: "ops@example.com".into(),
+            company_name: "BuildPro".into(),
+            locale: tierdesk::mail::Locale::EnGb,
+        };
+        let e = notice_email(NoticeKind::RenewalUrgent7, &d, &to, Some(3));
         assert_eq!((e.kind, e.vars.amount, e.vars.days_left), (EmailKind::RenewalUrgent7, Some(360_000), Some(3)));
-        let e = notice_email(NoticeKind::SubscriptionExpired, &d, None);
+        assert_eq!((e.to.as_str(), e.vars.company_name.as_str()), ("ops@example.com", "BuildPro"));
+        assert_eq!(e.vars.locale, tierdesk::mail::Locale::EnGb);
+        let e = notice_email(NoticeKind::SubscriptionExpired, &d, &to, None);
         assert_eq!(e.vars.previous_tier_name.as_deref(), Some("Power Gold"));
     }
 }

@@ -7,12 +7,13 @@
 //! - daily: a task runs it for the current date at `TIERDESK_CRON_DAILY_AT` (UTC,
 //!   default `06:15`, the template's schedule; `off` turns it off).
 //!
-//! `devctl invoke events/expiry-cron.json` feeds a scheduled event to the same code.
+//! `devctl invoke events/expiry-cron.json` feeds a scheduled event to the same code
+//! (routing in `devtools::invoke`).
 
 use axum::extract::{Query, State};
 use axum::response::IntoResponse;
 use axum::routing::post;
-use chrono::{NaiveTime, Utc};
+use chrono::{DateTime, NaiveTime, Utc};
 use expiry_cron::{CronConfig, ExpiryCron, RunDate};
 use http::StatusCode;
 use serde::Deserialize;
@@ -93,8 +94,7 @@ pub fn spawn_daily(cron: Arc<ExpiryCron>, at: NaiveTime) -> tokio::task::JoinHan
     tokio::spawn(async move {
         loop {
             let now = Utc::now();
-            let today_at = now.date_naive().and_time(at).and_utc();
-            let next = if today_at > now { today_at } else { today_at + chrono::Duration::days(1) };
+            let next = next_daily_run(now, at);
             let wait = (next - now).to_std().unwrap_or_default();
             tokio::time::sleep(wait).await;
             match cron.run(&RunDate::at_instant(next)).await {
@@ -103,6 +103,18 @@ pub fn spawn_daily(cron: Arc<ExpiryCron>, at: NaiveTime) -> tokio::task::JoinHan
             }
         }
     })
+}
+
+/// The daily task's next run after `now`: today at `at` (UTC) if that is still ahead,
+/// else tomorrow at `at`. A run is never due at `now` itself, so a task that wakes up
+/// exactly on time schedules the following day.
+pub fn next_daily_run(now: DateTime<Utc>, at: NaiveTime) -> DateTime<Utc> {
+    let today_at = now.date_naive().and_time(at).and_utc();
+    if today_at > now {
+        today_at
+    } else {
+        today_at + chrono::Duration::days(1)
+    }
 }
 
 /// Whether `event` is an EventBridge scheduled event (what `devctl invoke` hands to

@@ -6,6 +6,7 @@ pub mod billing_bench;
 pub mod cron;
 pub mod event;
 pub mod gateway;
+pub mod invoke;
 pub mod jwt;
 pub mod routes;
 pub mod seed;

@@ -44,6 +44,7 @@ pub fn email_for(
         start_date: partner.subscription_start_date,
         end_date: partner.subscription_end_date.or(before.and_then(|b| b.subscription_end_date)),
         reason: partner.cancellation_reason.clone(),
+        locale: partner.locale,
         ..EmailVars::default()
     };
     if let Some(inv) = invoice {
@@ -61,4 +62,44 @@ pub fn email_for(
         }
     }
     Email { kind, to: partner.primary_email.clone(), vars }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::defaults::default_tiers;
+    use crate::domain::partner::NewPartner;
+    use crate::domain::subscription::{plan_signup, TransitionContext, Trigger, TriggerType};
+    use crate::domain::tier::{Change, Tier};
+    use crate::mail::{render, Locale};
+    use chrono::NaiveDate;
+    use serde_json::json;
+
+    #[test]
+    fn billing_emails_are_written_in_the_partners_locale() {
+        let change = Change { actor: "seed".into(), at: "2026-01-01T00:00:00Z".into() };
+        let tiers: Vec<Tier> = default_tiers().into_iter().map(|t| t.into_tier(&change)).collect();
+        let ctx = TransitionContext {
+            today: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            at: "2026-01-01T00:00:00.000Z".into(),
+            actor: "admin".into(),
+            request_id: None,
+            transition_id: "tr".into(),
+            movement_id: "mv".into(),
+            trigger: Trigger {
+                trigger_type: TriggerType::SalesAssisted,
+                sales_rep: None,
+                promotion_id: None,
+                reason: None,
+            },
+        };
+        let body = json!({"companyName": "Acme", "primaryEmail": "a@example.com", "locale": "en-GB"});
+        let new = NewPartner::parse(&body).unwrap();
+        let mut partner = plan_signup("prt_1", new, Catalog::new(&tiers), &ctx).unwrap().after;
+        partner.subscription_end_date = NaiveDate::from_ymd_opt(2027, 3, 5);
+        let email = email_for(BillingNotice::Cancelled, &partner, None, None, Catalog::new(&tiers));
+        assert_eq!(email.vars.locale, Locale::EnGb);
+        let text = render(email.kind, &email.vars, "https://x.example/billing").unwrap().text;
+        assert!(text.contains("5 March 2027") && !text.contains("March 5, 2027"), "{text}");
+    }
 }

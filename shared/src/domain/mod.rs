@@ -6,6 +6,7 @@ pub mod billing;
 pub mod catalog;
 pub mod defaults;
 pub mod journey;
+pub mod locale;
 pub mod money;
 pub mod partner;
 pub mod permissions;

@@ -3,6 +3,7 @@
 //! and status go through `subscription`; this module holds the record and the
 //! edits that are not transitions.
 
+use super::locale::Locale;
 use super::money::{BillingPeriod, Percent};
 use super::scoring::{ChurnRisk, Upsell};
 use super::validation::{parse, Fields, ValidationError};
@@ -116,6 +117,10 @@ pub struct Partner {
     /// A self-service downgrade waiting for the end of the paid period.
     #[serde(default)]
     pub scheduled_change: Option<ScheduledChange>,
+    /// How the partner's emails write dates (`en-US` unless set); records written
+    /// before the field existed read as `en-US`.
+    #[serde(default)]
+    pub locale: Locale,
     pub version: u64,
     pub created_at: String,
     pub created_by: String,
@@ -181,6 +186,8 @@ pub struct NewPartner {
     pub primary_email: String,
     pub assigned_sales_rep: Option<String>,
     pub subscription_notes: Option<String>,
+    /// `en-US` when not given.
+    pub locale: Option<Locale>,
 }
 
 /// `PATCH /api/admin/partners/{id}`: profile fields and the auto-renew switch.
@@ -191,6 +198,7 @@ pub struct PartnerPatch {
     pub primary_email: Option<String>,
     pub subscription_notes: Option<Option<String>>,
     pub auto_renewal: Option<bool>,
+    pub locale: Option<Locale>,
 }
 
 pub mod fields {
@@ -253,6 +261,11 @@ pub mod fields {
         Ok(d)
     }
 
+    /// `en-US` or `en-GB` (case-insensitive, `_` accepted for `-`).
+    pub fn locale(v: &Value) -> Result<Locale, String> {
+        v.as_str().and_then(Locale::parse).ok_or_else(|| "must be en-US or en-GB".into())
+    }
+
     pub fn version(v: &Value) -> Result<u64, String> {
         v.as_u64().filter(|n| *n >= 1).ok_or_else(|| "must be a positive integer".into())
     }
@@ -260,15 +273,17 @@ pub mod fields {
 
 impl NewPartner {
     pub fn parse(body: &Value) -> Result<Self, ValidationError> {
-        let mut f = Fields::new(body, &["companyName", "primaryEmail", "assignedSalesRep", "subscriptionNotes"]);
+        let mut f =
+            Fields::new(body, &["companyName", "primaryEmail", "assignedSalesRep", "subscriptionNotes", "locale"]);
         let company_name = f.required("companyName", fields::company_name);
         let primary_email = f.required("primaryEmail", fields::email);
         let assigned_sales_rep = f.optional("assignedSalesRep", fields::user_id);
         let subscription_notes = f.optional("subscriptionNotes", fields::notes);
+        let locale = f.optional("locale", fields::locale);
         f.finish()?;
         match (company_name, primary_email) {
             (Some(company_name), Some(primary_email)) => {
-                Ok(Self { company_name, primary_email, assigned_sales_rep, subscription_notes })
+                Ok(Self { company_name, primary_email, assigned_sales_rep, subscription_notes, locale })
             }
             _ => Err(ValidationError::single("body", "is incomplete")),
         }
@@ -277,13 +292,17 @@ impl NewPartner {
 
 impl PartnerPatch {
     pub fn parse(body: &Value) -> Result<Self, ValidationError> {
-        let mut f = Fields::new(body, &["version", "companyName", "primaryEmail", "subscriptionNotes", "autoRenewal"]);
+        let mut f = Fields::new(
+            body,
+            &["version", "companyName", "primaryEmail", "subscriptionNotes", "autoRenewal", "locale"],
+        );
         let patch = Self {
             version: f.optional("version", fields::version),
             company_name: f.optional("companyName", fields::company_name),
             primary_email: f.optional("primaryEmail", fields::email),
             subscription_notes: f.nullable("subscriptionNotes", fields::notes),
             auto_renewal: f.optional("autoRenewal", parse::boolean),
+            locale: f.optional("locale", fields::locale),
         };
         f.finish()?;
         if patch == (Self { version: patch.version, ..Self::default() }) {
@@ -369,6 +388,19 @@ mod tests {
         assert!(fields::date(&json!("2026-2-1")).is_err());
         assert!(fields::date(&json!("1999-12-31")).is_err());
         assert!(fields::date(&json!(20260101)).is_err());
+    }
+
+    #[test]
+    fn the_locale_is_optional_and_checked() {
+        let base = json!({"companyName": "A", "primaryEmail": "a@b.co"});
+        assert_eq!(NewPartner::parse(&base).unwrap().locale, None);
+        let gb = NewPartner::parse(&json!({"companyName": "A", "primaryEmail": "a@b.co", "locale": "en-GB"})).unwrap();
+        assert_eq!(gb.locale, Some(Locale::EnGb));
+        let err =
+            NewPartner::parse(&json!({"companyName": "A", "primaryEmail": "a@b.co", "locale": "fr-FR"})).unwrap_err();
+        assert!(err.fields.contains_key("locale"), "{err:?}");
+        assert_eq!(PartnerPatch::parse(&json!({"locale": "en_us"})).unwrap().locale, Some(Locale::EnUs));
+        assert!(PartnerPatch::parse(&json!({"locale": 7})).unwrap_err().fields.contains_key("locale"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! the summary a run reports. The job itself (`functions/expiry-cron`) reads the
 //! windows, claims markers, sends and transitions; see docs/cron.md.
 
+use super::locale::Locale;
 use super::money::BillingPeriod;
 use super::partner::{Partner, SubscriptionStatus};
 use super::subscription::is_paid;
@@ -51,12 +52,11 @@ impl NoticeKind {
 
 /// What a notice email says about the term, taken from the partner when the notice is
 /// claimed. The expiry notice is sent after the partner has moved to the free tier, so
-/// its marker keeps these (the term as it was).
+/// its marker keeps these (the term as it was). No personal data: who the email goes
+/// to is `Recipient`, read from the partner record when the email is sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NoticeDetails {
-    pub primary_email: String,
-    pub company_name: String,
     pub tier_id: String,
     pub tier_name: String,
     pub end_date: NaiveDate,
@@ -72,8 +72,6 @@ impl NoticeDetails {
     /// `None` when the partner has no term to speak of.
     pub fn of(partner: &Partner, tier: Option<&Tier>) -> Option<Self> {
         Some(Self {
-            primary_email: partner.primary_email.clone(),
-            company_name: partner.company_name.clone(),
             tier_id: partner.engagement_tier.clone(),
             tier_name: tier.map_or_else(|| partner.engagement_tier.clone(), |t| t.name.clone()),
             end_date: partner.subscription_end_date?,
@@ -83,6 +81,25 @@ impl NoticeDetails {
             billing_period: partner.billing_period,
             auto_renewal: partner.auto_renewal && partner.subscription_status != SubscriptionStatus::Cancelled,
         })
+    }
+}
+
+/// Who a notice goes to and how it is written, from the partner record as it is when
+/// the email is sent (an expiry leaves these unchanged). Never stored in a marker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub primary_email: String,
+    pub company_name: String,
+    pub locale: Locale,
+}
+
+impl Recipient {
+    pub fn of(partner: &Partner) -> Self {
+        Self {
+            primary_email: partner.primary_email.clone(),
+            company_name: partner.company_name.clone(),
+            locale: partner.locale,
+        }
     }
 }
 
@@ -198,6 +215,21 @@ pub fn renewal_step_months(partner: &Partner, tier: &Tier) -> u32 {
     }
 }
 
+/// A term that renews every month by itself: a Stripe-billed subscription billed
+/// monthly, auto-renewing, neither cancelled nor expired. Whatever the catalog says it
+/// never gets a reminder (`reminder_due` answers `RenewsMonthly`: Stripe renews period
+/// by period), and it expires only after the grace period. The index keeps these
+/// terms apart from the reminder candidates (`SUBRENEW#`, see `store::keys`), so a
+/// run's reminder window does not read them. Other one-month terms (no commitment,
+/// not Stripe-billed) depend on the tier's `commitmentMonths`, which an admin can
+/// edit, so they stay with the candidates: the index never depends on the catalog.
+pub fn renews_monthly_by_itself(partner: &Partner) -> bool {
+    partner.stripe_subscription_id.is_some()
+        && partner.auto_renewal
+        && !partner.subscription_status.is_lapsed()
+        && partner.billing_period.unwrap_or(BillingPeriod::Monthly) == BillingPeriod::Monthly
+}
+
 /// Why a partner in the window gets no reminder today.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoReminder {
@@ -247,13 +279,18 @@ pub fn reminder_due(
     }
 }
 
-/// The end dates one run reads from the `SUBEND#{yyyy-mm}` index: back far enough to
-/// catch terms whose grace period ended while runs were missed (`lookback_days`),
-/// forward to the largest reminder offset.
+/// The end dates one run reads: from the `SUBEND#{yyyy-mm}` index (the reminder
+/// candidates) back far enough to catch terms whose grace period ended while runs were
+/// missed (`lookback_days`), forward to the largest reminder offset; from the
+/// `SUBRENEW#{yyyy-mm}` index (terms that renew monthly by themselves, never reminded)
+/// only the end dates whose grace period is over (`..=renewing_to`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
     pub from: NaiveDate,
     pub to: NaiveDate,
+    /// The latest end date of a self-renewing term that can be due for expiry today:
+    /// `today − grace − 1` (`expiry_due`: `end + grace < today`).
+    pub renewing_to: NaiveDate,
 }
 
 impl Window {
@@ -262,27 +299,38 @@ impl Window {
         Self {
             from: today.checked_sub_days(Days::new(back)).unwrap_or(NaiveDate::MIN),
             to: today.checked_add_days(Days::new(u64::from(schedule.horizon_days()))).unwrap_or(NaiveDate::MAX),
+            renewing_to: today.checked_sub_days(Days::new(u64::from(grace_days) + 1)).unwrap_or(NaiveDate::MIN),
         }
     }
 
-    /// The window cut at month boundaries: one `(first day of month, from, to)` per
-    /// month partition it spans, oldest first.
+    /// The `SUBEND#` window cut at month boundaries: one `(from, to)` per month
+    /// partition it spans, oldest first.
     pub fn months(&self) -> Vec<(NaiveDate, NaiveDate)> {
-        use chrono::Datelike;
-        let mut out = Vec::new();
-        let mut from = self.from;
-        while from <= self.to {
-            let next_month =
-                from.with_day(1).and_then(|d| d.checked_add_months(chrono::Months::new(1))).unwrap_or(NaiveDate::MAX);
-            let to = next_month.pred_opt().unwrap_or(next_month).min(self.to);
-            out.push((from, to));
-            if next_month == NaiveDate::MAX {
-                break;
-            }
-            from = next_month;
-        }
-        out
+        by_month(self.from, self.to)
     }
+
+    /// The `SUBRENEW#` window (`from..=renewing_to`) cut the same way.
+    pub fn renewing_months(&self) -> Vec<(NaiveDate, NaiveDate)> {
+        by_month(self.from, self.renewing_to)
+    }
+}
+
+/// `from..=to` cut at month boundaries, oldest first; empty when `to < from`.
+fn by_month(first: NaiveDate, last: NaiveDate) -> Vec<(NaiveDate, NaiveDate)> {
+    use chrono::Datelike;
+    let mut out = Vec::new();
+    let mut from = first;
+    while from <= last {
+        let next_month =
+            from.with_day(1).and_then(|d| d.checked_add_months(chrono::Months::new(1))).unwrap_or(NaiveDate::MAX);
+        let to = next_month.pred_opt().unwrap_or(next_month).min(last);
+        out.push((from, to));
+        if next_month == NaiveDate::MAX {
+            break;
+        }
+        from = next_month;
+    }
+    out
 }
 
 /// What one run did, as the Lambda returns it and the dev gateway shows it.
@@ -649,8 +697,50 @@ mod tests {
                 (day("2027-02-01"), day("2027-02-08")),
             ]
         );
-        let one = Window { from: day("2026-02-03"), to: day("2026-02-03") };
+        // Self-renewing terms: only end dates whose 14 days of grace are over.
+        assert_eq!(w.renewing_to, day("2026-11-25"));
+        assert_eq!(
+            w.renewing_months(),
+            vec![(day("2026-10-25"), day("2026-10-31")), (day("2026-11-01"), day("2026-11-25"))]
+        );
+        let one = Window { from: day("2026-02-03"), to: day("2026-02-03"), renewing_to: day("2026-02-02") };
         assert_eq!(one.months(), vec![(day("2026-02-03"), day("2026-02-03"))]);
+        assert_eq!(one.renewing_months(), vec![]);
+    }
+
+    #[test]
+    fn a_self_renewing_monthly_term_is_never_reminded_whatever_the_catalog() {
+        let tiers = tiers();
+        let mut p = on(&tiers, "gold", "2026-12-31", true);
+        assert!(!renews_monthly_by_itself(&p), "not Stripe-billed: the tier's commitment decides");
+        p.stripe_subscription_id = Some("sub_1".into());
+        p.billing_period = Some(BillingPeriod::Monthly);
+        assert!(renews_monthly_by_itself(&p));
+        // Any tier, any commitment, any day up to the end: no reminder.
+        for commitment in [0, 1, 12, 24] {
+            for tier in &tiers {
+                let tier = Tier { commitment_months: commitment, ..tier.clone() };
+                for today in ["2026-11-01", "2026-12-01", "2026-12-24", "2026-12-31"] {
+                    assert!(reminder_due(&p, Some(&tier), day(today), &ReminderSchedule::default()).is_err());
+                }
+            }
+        }
+        // It expires only once the grace period is over: the `SUBRENEW#` window's bound.
+        assert!(!expiry_due(&p, day("2027-01-14"), 14));
+        assert!(expiry_due(&p, day("2027-01-15"), 14));
+        let w = Window::for_run(day("2027-01-15"), &ReminderSchedule::default(), 14, 31);
+        assert_eq!(w.renewing_to, day("2026-12-31"));
+        // Yearly, not renewing, or cancelled: back with the reminder candidates.
+        for change in [
+            |p: &mut Partner| p.billing_period = Some(BillingPeriod::Yearly),
+            |p: &mut Partner| p.auto_renewal = false,
+            |p: &mut Partner| p.subscription_status = SubscriptionStatus::Cancelled,
+            |p: &mut Partner| p.stripe_subscription_id = None,
+        ] {
+            let mut q = p.clone();
+            change(&mut q);
+            assert!(!renews_monthly_by_itself(&q));
+        }
     }
 
     #[test]

@@ -520,6 +520,7 @@ pub fn plan_signup(
         scored_on: ctx.today,
         stripe_event_at: None,
         scheduled_change: None,
+        locale: new.locale.unwrap_or_default(),
         version: 0,
         created_at: ctx.at.clone(),
         created_by: ctx.actor.clone(),
@@ -710,6 +711,9 @@ pub fn edit_profile(
     }
     if let Some(notes) = &patch.subscription_notes {
         after.subscription_notes = notes.clone();
+    }
+    if let Some(locale) = patch.locale {
+        after.locale = locale;
     }
     if let Some(auto) = patch.auto_renewal {
         if auto && partner.subscription_status == SubscriptionStatus::Cancelled {

@@ -47,8 +47,9 @@ pub struct Marker {
     pub lease_until: String,
     pub sent_at: Option<String>,
     pub message_id: Option<String>,
-    /// What the email says; kept so the expiry notice can still be sent after the
-    /// partner has moved to the free tier.
+    /// The term the email is about (tier, end date, price); kept so the expiry notice
+    /// can still be sent after the partner has moved to the free tier. No address or
+    /// name: the sender re-reads the partner for those (docs/cron.md, "Markers").
     pub details: Option<NoticeDetails>,
 }
 
@@ -104,6 +105,20 @@ impl Store {
     /// `SUBEND#{yyyy-mm}` partitions the range spans (one Query per month, paged). Never
     /// a Scan: the cost follows the partners in the window, not the table.
     pub async fn subscription_end_window(&self, months: &[(NaiveDate, NaiveDate)]) -> Result<WindowRead, StoreError> {
+        self.end_window(months, keys::sub_end_pk).await
+    }
+
+    /// The same from the `SUBRENEW#{yyyy-mm}` partitions: terms that renew monthly by
+    /// themselves, for the expiry pass only.
+    pub async fn renewing_end_window(&self, months: &[(NaiveDate, NaiveDate)]) -> Result<WindowRead, StoreError> {
+        self.end_window(months, keys::sub_renew_pk).await
+    }
+
+    async fn end_window(
+        &self,
+        months: &[(NaiveDate, NaiveDate)],
+        partition: fn(NaiveDate) -> String,
+    ) -> Result<WindowRead, StoreError> {
         let mut out = WindowRead::default();
         for (from, to) in months {
             let (low, high) = keys::sub_end_range(*from, *to);
@@ -115,7 +130,7 @@ impl Store {
                     .table_name(&self.table)
                     .index_name(GSI2)
                     .key_condition_expression("GSI2PK = :pk AND GSI2SK BETWEEN :from AND :to")
-                    .expression_attribute_values(":pk", s(keys::sub_end_pk(*from)))
+                    .expression_attribute_values(":pk", s(partition(*from)))
                     .expression_attribute_values(":from", s(low.clone()))
                     .expression_attribute_values(":to", s(high.clone()))
                     .set_exclusive_start_key(start)

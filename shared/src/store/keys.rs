@@ -58,8 +58,19 @@ pub const STATS_CURRENT: &str = "CURRENT";
 //                                        conditional on its `version`
 //   GSI1 TIERMEMBERS#{tier} / {id}       partners on a tier (list ?tier=)
 //   GSI2 SUBEND#{yyyy-mm} / {yyyy-mm-dd}#{id}
-//                                        paid terms ending in a month: the cron's
-//                                        reminder and expiry windows, never a Scan
+//                                        paid terms ending in a month that may get a
+//                                        renewal reminder: the cron's reminder and
+//                                        expiry window, never a Scan
+//   GSI2 SUBRENEW#{yyyy-mm} / {yyyy-mm-dd}#{id}
+//                                        instead of SUBEND#, terms that renew monthly
+//                                        by themselves (`renewal::renews_monthly_by_itself`:
+//                                        Stripe-billed, monthly, auto-renewing). They
+//                                        never get a reminder, so only the cron's expiry
+//                                        pass reads them, and only end dates whose grace
+//                                        period is over: the reminder window's cost does
+//                                        not grow with monthly subscribers. The choice
+//                                        depends on the partner record alone (never the
+//                                        catalog), and every partner write rewrites it
 //   GSI3 REP#{salesRep} / {id}           a rep's book (list ?salesRep=)
 // PARTNER#{id} / VIEW                    the same record, keyed for the dashboard
 //   GSI1 PARTNERS / {id}                 every partner, newest first (ids are ULIDs)
@@ -109,6 +120,10 @@ pub fn sub_end_pk(end: chrono::NaiveDate) -> String {
     format!("SUBEND#{}", end.format("%Y-%m"))
 }
 
+pub fn sub_renew_pk(end: chrono::NaiveDate) -> String {
+    format!("SUBRENEW#{}", end.format("%Y-%m"))
+}
+
 pub fn dated_sk(date: chrono::NaiveDate, id: &str) -> String {
     format!("{}#{id}", date.format("%Y-%m-%d"))
 }
@@ -156,7 +171,8 @@ pub fn movement_sk(at: &str, partner_id: &str, movement_id: &str) -> String {
 
 // ---- Cron ---------------------------------------------------------------------
 // The daily expiry job (functions/expiry-cron, docs/cron.md). Its windows are the
-// partner's GSI2 SUBEND#{yyyy-mm} entries above, read by month with a date range.
+// partner's GSI2 SUBEND#{yyyy-mm} entries above (and, for expiry only, SUBRENEW#),
+// read by month with a date range.
 //
 // PARTNER#{id} / REMINDER#{endDate}#{kind}
 //                                        one notice email (renewal_reminder_30,

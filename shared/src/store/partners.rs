@@ -5,6 +5,7 @@ use super::keys::{self, GSI1, GSI2, GSI3, META};
 use super::{build_err, cursor_in, cursor_out, n, s, ConditionFailed, Item, Page, Store, StoreError};
 use crate::domain::audit::AuditEntry;
 use crate::domain::partner::{Partner, SalesNote};
+use crate::domain::renewal::renews_monthly_by_itself;
 use crate::domain::subscription::{SubscriptionError, TierTransition, Transition};
 use crate::domain::validation::ValidationError;
 use crate::http::{PageRequest, RequestError};
@@ -89,7 +90,9 @@ impl Store {
             ("GSI1SK", id.clone()),
         ];
         if let Some(end) = p.subscription_end_date {
-            meta.extend([("GSI2PK", keys::sub_end_pk(end)), ("GSI2SK", keys::dated_sk(end, id))]);
+            // Reminder candidates apart from terms that only the expiry pass reads.
+            let pk = if renews_monthly_by_itself(p) { keys::sub_renew_pk(end) } else { keys::sub_end_pk(end) };
+            meta.extend([("GSI2PK", pk), ("GSI2SK", keys::dated_sk(end, id))]);
         }
         if let Some(rep) = &p.assigned_sales_rep {
             meta.extend([("GSI3PK", keys::rep_pk(rep)), ("GSI3SK", id.clone())]);

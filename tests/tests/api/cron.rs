@@ -188,6 +188,125 @@ async fn each_window_gets_exactly_its_email_and_the_lapsed_term_expires_through_
 }
 
 #[tokio::test]
+async fn reminders_write_dates_in_the_partners_locale() {
+    let app = cron_app().await;
+    let d = plus(today(), 40);
+    let end = plus(d, 25);
+    let create = |tag: &str, locale: Option<&str>| {
+        let mut body = json!({"companyName": format!("{tag} Ltd"), "primaryEmail": address(tag)});
+        if let Some(l) = locale {
+            body["locale"] = json!(l);
+        }
+        body
+    };
+    // A locale other than en-US / en-GB is refused on create and on PATCH, naming the field.
+    let (status, bad) =
+        app.call("POST", "/api/admin/partners", Some("admin"), Some(create("badloc", Some("fr-FR")))).await;
+    assert_eq!(status, 400, "{bad}");
+    assert!(bad["error"]["details"]["fields"]["locale"].is_string(), "{bad}");
+
+    // gb: en-GB from the start; patched: en-US by default, then PATCHed; us: the default.
+    let mut ids = Vec::new();
+    for (tag, locale) in [("gb", Some("en-GB")), ("patched", None), ("us", None)] {
+        let body = create(tag, locale);
+        let email = body["primaryEmail"].as_str().unwrap().to_string();
+        let (status, created) = app.call("POST", "/api/admin/partners", Some("admin"), Some(body)).await;
+        assert_eq!(status, 201, "{created}");
+        assert_eq!(created["locale"], locale.unwrap_or("en-US"));
+        let id = created["partnerId"].as_str().unwrap().to_string();
+        let path = format!("/api/admin/partners/{id}/engagement-tier");
+        let (status, out) = app.call("PATCH", &path, Some("admin"), Some(gold_until(end, false))).await;
+        assert_eq!(status, 200, "{out}");
+        ids.push((id, email));
+    }
+    let patched = format!("/api/admin/partners/{}", ids[1].0);
+    let (status, bad) = app.call("PATCH", &patched, Some("admin"), Some(json!({"locale": "de"}))).await;
+    assert_eq!(status, 400, "{bad}");
+    assert!(bad["error"]["details"]["fields"]["locale"].is_string(), "{bad}");
+    let (status, out) = app.call("PATCH", &patched, Some("admin"), Some(json!({"locale": "en_gb"}))).await;
+    assert_eq!((status, &out["locale"]), (200, &json!("en-GB")), "{out}");
+
+    let s = run(&cron(&app).await, d).await;
+    assert_eq!(s.reminders_sent.renewal_reminder_30, 3, "{s:?}");
+    let day_month = end.format("%-d %B %Y").to_string();
+    let month_day = end.format("%B %-d, %Y").to_string();
+    for (i, (_, email)) in ids.iter().enumerate() {
+        let received = ses::emails_to(email).await;
+        assert_eq!(received.len(), 1, "{received:?}");
+        let text = received[0]["body"]["text"].as_str().unwrap();
+        let html = received[0]["body"]["html"].as_str().unwrap_or_default();
+        let (want, not) = if i < 2 { (&day_month, &month_day) } else { (&month_day, &day_month) };
+        assert!(text.contains(&format!("ends on {want}")), "{text}");
+        assert!(!text.contains(not.as_str()) && !html.contains(not.as_str()), "{text}");
+    }
+}
+
+/// A Stripe-billed monthly auto-renewing partner (the billing function's shape): an
+/// API partner on gold monthly, given a Stripe subscription id and written back
+/// through the store's own index copies.
+async fn stripe_monthly(app: &TestApp, tag: &str, end: NaiveDate) -> (String, String) {
+    let term = json!({"tier": "gold", "billingPeriod": "monthly", "subscriptionEndDate": end.to_string(),
+                      "autoRenewal": true});
+    let (id, email) = partner(app, tag, term).await;
+    let mut p = app.store.get_partner(&id).await.unwrap().unwrap();
+    p.stripe_subscription_id = Some(format!("sub_{tag}"));
+    p.stripe_customer_id = Some(format!("cus_{tag}"));
+    app.store.backfill_partners(&[p]).await.unwrap();
+    (id, email)
+}
+
+fn gsi2_pk(item: &HashMap<String, aws_sdk_dynamodb::types::AttributeValue>) -> String {
+    item.get("GSI2PK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn self_renewing_monthly_terms_are_read_only_once_due_for_expiry() {
+    let app = cron_app().await;
+    let d = plus(today(), 40);
+    // In the reminder window, in the grace period, past it; and a reminder candidate.
+    let (soon, soon_email) = stripe_monthly(&app, "selfsoon", plus(d, 10)).await;
+    let (grace, _) = stripe_monthly(&app, "selfgrace", plus(d, -5)).await;
+    let (lapsed, lapsed_email) = stripe_monthly(&app, "selflapsed", plus(d, -20)).await;
+    let (candidate, _) = partner(&app, "candidate", gold_until(plus(d, 10), false)).await;
+    let meta = |id: String| {
+        let app = &app;
+        async move {
+            app.partition(&keys::partner_pk(&id)).await.into_iter().find(|i| i["SK"].as_s().unwrap() == "META").unwrap()
+        }
+    };
+    assert_eq!(gsi2_pk(&meta(soon.clone()).await), keys::sub_renew_pk(plus(d, 10)));
+    assert_eq!(gsi2_pk(&meta(candidate.clone()).await), keys::sub_end_pk(plus(d, 10)));
+
+    let cron = cron(&app).await;
+    let s = run(&cron, d).await;
+    // Only the lapsed one and the candidate are read: no monthly term skipped as
+    // "renews monthly", none read before its grace period is over.
+    assert_eq!(s.window_partners, 2, "{s:?}");
+    assert_eq!(s.skipped.renews_monthly, 0, "{s:?}");
+    assert_eq!(sent(&s, NoticeKind::RenewalReminder30), vec![candidate.clone()]);
+    assert_eq!(sent(&s, NoticeKind::SubscriptionExpired), vec![lapsed.clone()]);
+    assert_eq!(s.expired, 1);
+    assert_eq!(kinds_received(&lapsed_email).await, ["subscription_expired"]);
+    let after = app.store.get_partner(&lapsed).await.unwrap().unwrap();
+    assert_eq!(after.subscription_status.as_str(), "expired");
+    assert_eq!(app.store.get_partner(&grace).await.unwrap().unwrap().subscription_status.as_str(), "active");
+    assert!(kinds_received(&soon_email).await.is_empty());
+
+    // Turning auto-renewal off rewrites the index copy: a reminder candidate again.
+    let path = format!("/api/admin/partners/{soon}");
+    let (status, out) = app.call("PATCH", &path, Some("admin"), Some(json!({"autoRenewal": false}))).await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(gsi2_pk(&meta(soon.clone()).await), keys::sub_end_pk(plus(d, 10)));
+    let s = run(&cron, plus(d, 1)).await;
+    assert_eq!(sent(&s, NoticeKind::RenewalReminder30), vec![soon.clone()], "{s:?}");
+    assert_eq!(kinds_received(&soon_email).await, ["renewal_reminder_30"]);
+
+    // The one in its grace period is read (and expired) once its grace is over.
+    let s = run(&cron, plus(d, 10)).await;
+    assert_eq!(sent(&s, NoticeKind::SubscriptionExpired), vec![grace.clone()], "{s:?}");
+}
+
+#[tokio::test]
 async fn sequential_and_concurrent_runs_send_each_email_once_and_expire_once() {
     let app = cron_app().await;
     let d = plus(today(), 40);
@@ -359,6 +478,9 @@ async fn an_ses_failure_releases_the_claim_and_the_next_run_sends() {
     assert!(app.store.get_marker(&rid, plus(d, 12), NoticeKind::RenewalReminder30).await.unwrap().is_none());
     let waiting = app.store.get_marker(&xid, plus(d, -2), NoticeKind::SubscriptionExpired).await.unwrap().unwrap();
     assert_eq!(waiting.state, MarkerState::Claimed);
+    // The waiting marker keeps the term (the partner is on free now), not who it goes to.
+    assert_eq!(waiting.details.as_ref().map(|t| t.tier_id.as_str()), Some("gold"));
+    assert_marker_holds_no_personal_data(&app, &xid, &expire).await;
     // The Lambda handler reports a failed run as an error (retried, then the DLQ).
     let event = json!({"detail-type": "Scheduled Event", "source": "aws.events", "detail": {"date": d.to_string()}});
     let (rid2, _) = partner(&app, "sesdown2", gold_until(plus(d, 11), false)).await;
@@ -373,6 +495,27 @@ async fn an_ses_failure_releases_the_claim_and_the_next_run_sends() {
     assert_eq!(kinds_received(&expire).await, ["subscription_expired"]);
     let s = run(&working, d).await;
     assert_eq!((s.reminders_sent.renewal_reminder_30, s.expiry_emails_sent), (0, 0));
+    assert_marker_holds_no_personal_data(&app, &xid, &expire).await;
+    assert_marker_holds_no_personal_data(&app, &rid, &remind).await;
+}
+
+/// Every `REMINDER#` item of the partner, as stored: no address, no company name.
+async fn assert_marker_holds_no_personal_data(app: &TestApp, id: &str, email: &str) {
+    let company = app.store.get_partner(id).await.unwrap().unwrap().company_name;
+    let markers: Vec<_> = app
+        .partition(&keys::partner_pk(id))
+        .await
+        .into_iter()
+        .filter(|i| i["SK"].as_s().unwrap().starts_with(keys::REMINDER_PREFIX))
+        .collect();
+    assert!(!markers.is_empty());
+    for mut item in markers {
+        // SES's message id is the emulator's to format; everything else is ours.
+        item.remove("messageId");
+        let raw = format!("{item:?}");
+        assert!(!raw.contains('@') && !raw.contains(email), "an address in the marker: {raw}");
+        assert!(!raw.contains(&company), "the company name in the marker: {raw}");
+    }
 }
 
 #[tokio::test]
@@ -505,6 +648,39 @@ fn the_schedule_the_events_and_the_docs_agree() {
     assert_eq!(run.at, "2026-11-21T06:15:00.000Z");
     let backfill: Value = serde_json::from_str(&read_repo_file("events/expiry-cron-backfill.json")).unwrap();
     assert_eq!(RunDate::from_event(&backfill).unwrap().date, ymd("2026-11-20"));
+}
+
+/// `make invoke FN=… EVENT=…` (devctl) routes the sample events as Lambda would, and
+/// refuses a FN that is not the event's target.
+#[test]
+fn make_invoke_routes_scheduled_events_to_the_cron_and_http_events_to_their_function() {
+    use devtools::invoke::{logical_id, target, Target};
+    let template = read_repo_file("template.yaml");
+    let event = |name: &str| -> Value { serde_json::from_str(&read_repo_file(&format!("events/{name}"))).unwrap() };
+    assert_eq!(logical_id("expiry-cron"), devtools::cron::CRON_FUNCTION);
+    assert_eq!(logical_id("stripe_webhook"), "StripeWebhookFunction");
+    for name in ["expiry-cron.json", "expiry-cron-backfill.json"] {
+        let to = target(&template, &event(name), Some("expiry-cron"), name).unwrap();
+        assert_eq!(to, Target::Scheduled("ExpiryCronFunction".into()), "{name}");
+        assert_eq!(target(&template, &event(name), None, name).unwrap(), to);
+        let wrong = target(&template, &event(name), Some("partners"), name).unwrap_err();
+        assert_eq!(wrong, format!("{name} goes to ExpiryCronFunction, not PartnersFunction"));
+    }
+    let to = target(&template, &event("tiers-compare.json"), Some("tiers"), "tiers-compare.json").unwrap();
+    assert!(matches!(&to, Target::Http(r) if r.function == "TiersFunction"), "{to:?}");
+    assert!(target(&template, &event("tiers-compare.json"), Some("expiry-cron"), "x").is_err());
+    assert!(target(&template, &json!({"routeKey": "GET /nowhere"}), None, "x").is_err());
+}
+
+/// The dev gateway's daily task: today at the time if still ahead, else tomorrow.
+#[test]
+fn the_daily_task_runs_next_at_its_time_today_or_tomorrow() {
+    use devtools::cron::next_daily_run;
+    let at = chrono::NaiveTime::from_hms_opt(6, 15, 0).unwrap();
+    assert_eq!(next_daily_run(instant("2027-03-01T05:00:00Z"), at), instant("2027-03-01T06:15:00Z"));
+    assert_eq!(next_daily_run(instant("2027-03-01T06:15:00Z"), at), instant("2027-03-02T06:15:00Z"));
+    assert_eq!(next_daily_run(instant("2027-03-01T23:59:59Z"), at), instant("2027-03-02T06:15:00Z"));
+    assert_eq!(next_daily_run(instant("2028-02-28T07:00:00Z"), at), instant("2028-02-29T06:15:00Z"));
 }
 
 // ---- Time travel ------------------------------------------------------------------
@@ -640,7 +816,8 @@ async fn time_travel_thirteen_months_of_daily_runs() {
 
     let config =
         CronConfig { schedule: ReminderSchedule::parse("30,7", "platinum=60,14").unwrap(), ..CronConfig::default() };
-    let cron = cron_with(&app, &ses::endpoint(), config, Arc::new(SystemClock)).await;
+    // The cron runs on the test's clock too: the whole replay is on injected time.
+    let cron = cron_with(&app, &ses::endpoint(), config, clock.clone()).await;
 
     let mut happened: Vec<Happening> = Vec::new();
     let mut day = ymd("2027-01-01");
@@ -648,6 +825,8 @@ async fn time_travel_thirteen_months_of_daily_runs() {
     let mut reads = 0;
     let mut runs = 0;
     while day <= last {
+        // The day's run at 06:15 UTC, as scheduled, before the day's business.
+        clock.set(day.and_hms_opt(6, 15, 0).unwrap().and_utc());
         let summary = cron.run(&RunDate::for_date(day)).await.expect("run");
         assert!(!summary.has_failures() && summary.errors.is_empty(), "{day}: {summary:?}");
         runs += 1;
@@ -690,7 +869,6 @@ async fn time_travel_thirteen_months_of_daily_runs() {
         day = plus(day, 1);
     }
     assert_eq!(runs, 396);
-    happened.sort_by_key(|h| (h.date, h.phase, h.who, rank(h.what)));
 
     let h =
         |date: &str, phase: u8, who: &'static str, what: &'static str| Happening { date: ymd(date), phase, who, what };
@@ -791,7 +969,44 @@ async fn time_travel_thirteen_months_of_daily_runs() {
         h("2027-05-31", 1, "P22", "renewal"),
     ];
     expected.sort_by_key(|h| (h.date, h.phase, h.who, rank(h.what)));
-    assert_eq!(happened, expected);
+    let mut by_day = happened.clone();
+    by_day.sort_by_key(|h| (h.date, h.phase, h.who, rank(h.what)));
+    assert_eq!(by_day, expected);
+
+    // The order inside a day, as it happened (not sorted): the run first, then the API.
+    // A run works through its window in end-date order, then partner id (ids are ULIDs,
+    // so creation order: P01 first), with an expiry right before its notice; resumed
+    // claims come after the window. Deterministic, so asserted as is.
+    let mut days: Vec<NaiveDate> = happened.iter().map(|h| h.date).collect();
+    days.dedup();
+    let mut shared_days = Vec::new();
+    for day in days {
+        let of_day: Vec<&Happening> = happened.iter().filter(|h| h.date == day).collect();
+        assert!(of_day.windows(2).all(|w| w[0].phase <= w[1].phase), "{day}: the run before the API: {of_day:?}");
+        let run: Vec<(&str, &str)> = of_day.iter().filter(|h| h.phase == 0).map(|h| (h.who, h.what)).collect();
+        for (i, (who, what)) in run.iter().enumerate() {
+            if *what == "expired" {
+                assert_eq!(run.get(i + 1), Some(&(*who, note)), "{day}: an expiry's notice follows it: {run:?}");
+            }
+        }
+        let mut partners: Vec<&str> = run.iter().map(|(who, _)| *who).collect();
+        partners.dedup();
+        if partners.len() > 1 {
+            shared_days.push((day.to_string(), run));
+        }
+    }
+    let shared_days: Vec<(&str, Vec<(&str, &str)>)> =
+        shared_days.iter().map(|(d, run)| (d.as_str(), run.clone())).collect();
+    assert_eq!(
+        shared_days,
+        vec![
+            // End dates 01-01, 01-05, 01-20, 01-25.
+            ("2027-01-01", vec![("P16", r7), ("P15", r7), ("P01", r30), ("P06", r30)]),
+            // End dates 02-28 (expired) and 04-30 (platinum's 60-day notice).
+            ("2027-03-01", vec![("P21", exp), ("P21", note), ("P04", r30)]),
+        ],
+        "the days on which a run acted for more than one partner, in the order it did"
+    );
 
     // The SES emulator received exactly those emails, in that order, per partner; each
     // partner's history holds exactly those transitions.

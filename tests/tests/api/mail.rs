@@ -166,3 +166,39 @@ async fn a_zero_cap_sends_nothing() {
     assert_eq!(mailer.send(&reminder(&to), day(21)).await.unwrap(), SendOutcome::Capped);
     assert!(ses::emails_to(&to).await.is_empty());
 }
+
+/// Every function in `template.yaml` that sends mail (it has `MAIL_FROM`) gets every
+/// mail setting from the same template parameter, so one change reaches all senders.
+#[test]
+fn every_function_that_sends_mail_gets_every_mail_setting_from_a_parameter() {
+    let template: serde_yaml::Value =
+        serde_yaml::from_str(&tierdesk_tests::read_repo_file("template.yaml")).expect("template parses");
+    let settings = [
+        ("MAIL_FROM", "MailFrom"),
+        ("MAIL_REPLY_TO", "MailReplyTo"),
+        ("MAIL_DAILY_CAP", "MailDailyCap"),
+        ("SES_CONFIGURATION_SET", "MailConfigurationSet"),
+        ("MAIL_MANAGE_URL", "MailManageUrl"),
+    ];
+    for (_, parameter) in settings {
+        assert!(template["Parameters"][parameter]["Type"].is_string(), "parameter {parameter}");
+    }
+    assert_eq!(template["Parameters"]["MailDailyCap"]["Default"].as_u64(), Some(20));
+    assert_eq!(template["Parameters"]["MailReplyTo"]["Default"].as_str(), Some(""));
+    let mut senders = Vec::new();
+    for (name, resource) in template["Resources"].as_mapping().expect("resources") {
+        let env = &resource["Properties"]["Environment"]["Variables"];
+        if env.get("MAIL_FROM").is_none() {
+            continue;
+        }
+        let name = name.as_str().unwrap().to_string();
+        for (var, parameter) in settings {
+            // `!Ref X` reads back as a tagged value.
+            let value = format!("{:?}", env[var]);
+            assert!(value.contains("Ref") && value.contains(&format!("\"{parameter}\"")), "{name} {var}: {value}");
+        }
+        senders.push(name);
+    }
+    senders.sort();
+    assert_eq!(senders, ["BillingFunction", "ExpiryCronFunction", "StripeWebhookFunction"]);
+}

@@ -1,6 +1,6 @@
 //! `devctl create-table | seed | invoke EVENT.json [FUNCTION] | token ROLE [PARTNER]`: local stack chores.
 
-use devtools::{cron, gateway, jwt, routes, seed};
+use devtools::{cron, gateway, invoke, jwt, routes, seed};
 use std::sync::Arc;
 
 #[tokio::main]
@@ -53,36 +53,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             // scheduled event goes to the template's scheduled function (the cron).
             // An optional FUNCTION (crate name, `make invoke FN=…`) must be the target.
             let path = args.get(1).ok_or("usage: devctl invoke EVENT.json [FUNCTION]")?;
-            let expected = args.get(2).filter(|f| !f.is_empty()).map(|f| logical_id(f));
-            let check = |function: &str| match &expected {
-                Some(e) if e != function => Err(format!("{path} goes to {function}, not {e}")),
-                _ => Ok(()),
-            };
             let raw = std::fs::read_to_string(path)?;
             let event: serde_json::Value = serde_json::from_str(&raw)?;
-            if cron::is_scheduled_event(&event) {
-                let template = std::fs::read_to_string(&template_path)?;
-                let function = cron::scheduled_functions(&template)?
-                    .into_iter()
-                    .find(|f| f == cron::CRON_FUNCTION)
-                    .ok_or("no scheduled function in the template")?;
-                check(&function)?;
-                let config = tierdesk::Config::from_env()?;
-                let job = cron::from_env(&config).await?;
-                // As Lambda reports it: the handler's JSON, or its error.
-                match expiry_cron::handle(&job, event).await {
-                    Ok(summary) => println!("{function} ok\n{}", serde_json::to_string_pretty(&summary)?),
-                    Err(e) => println!("{function} error\n{e}"),
+            let template = std::fs::read_to_string(&template_path)?;
+            let route = match invoke::target(&template, &event, args.get(2).map(String::as_str), path)? {
+                invoke::Target::Scheduled(function) => {
+                    let config = tierdesk::Config::from_env()?;
+                    let job = cron::from_env(&config).await?;
+                    // As Lambda reports it: the handler's JSON, or its error.
+                    match expiry_cron::handle(&job, event).await {
+                        Ok(summary) => println!("{function} ok\n{}", serde_json::to_string_pretty(&summary)?),
+                        Err(e) => println!("{function} error\n{e}"),
+                    }
+                    return Ok(());
                 }
-                return Ok(());
-            }
-            let route_key = event["routeKey"].as_str().ok_or("event has no routeKey")?;
-            let routes = routes::from_template(&std::fs::read_to_string(&template_path)?)?;
-            let route = routes
-                .iter()
-                .find(|r| format!("{} {}", r.method, r.path) == route_key)
-                .ok_or_else(|| format!("no function in the template serves {route_key}"))?;
-            check(&route.function)?;
+                invoke::Target::Http(route) => route,
+            };
             let config = tierdesk::Config::from_env()?;
             let handlers = gateway::handlers(&config).await;
             let handler = handlers.get(&route.function).ok_or("function not hosted locally")?;
@@ -98,17 +84,4 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
-}
-
-/// `expiry-cron` → `ExpiryCronFunction`: a crate's logical id in `template.yaml`.
-fn logical_id(crate_name: &str) -> String {
-    let mut id: String = crate_name
-        .split(['-', '_'])
-        .map(|part| {
-            let mut chars = part.chars();
-            chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
-        })
-        .collect();
-    id.push_str("Function");
-    id
 }
