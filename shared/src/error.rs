@@ -203,11 +203,11 @@ impl From<crate::domain::billing::BillingError> for ApiError {
                     .with_details(json!({ "fields": { "tierId": "does not rank in this direction" } }))
             }
             B::PriceNotConfigured { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "price_not_configured"),
-            B::InvalidPromotionCode => {
+            B::InvalidPromotionCode(reasons) => {
                 return ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_promotion_code", message).with_details(
                     json!({
-                        "fields": { "promotionCode": "no active promotion has this code" },
-                        "reasons": [{ "code": "not_found", "message": "no promotion has this code" }]
+                        "fields": { "promotionCode": "does not apply to this purchase" },
+                        "reasons": reasons
                     }),
                 )
             }

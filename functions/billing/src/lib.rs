@@ -14,7 +14,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tierdesk::billing::notices::email_for;
-use tierdesk::billing::{Proration, StripeConfig, StripeGateway};
+use tierdesk::billing::{facts, CheckoutOffer, CouponOff, CouponSpec, Proration, StripeConfig, StripeGateway};
 use tierdesk::clock::rfc3339;
 use tierdesk::domain::audit::AuditEntry;
 use tierdesk::domain::billing::{
@@ -23,6 +23,7 @@ use tierdesk::domain::billing::{
 };
 use tierdesk::domain::money::BillingPeriod;
 use tierdesk::domain::partner::{Partner, ScheduledChange};
+use tierdesk::domain::promotion::{Application, AppliesTo, DiscountSpec, PromotionError, Reason, ReasonCode};
 use tierdesk::domain::subscription::{is_paid, Catalog, SubscriptionError, TransitionContext, Trigger, TriggerType};
 use tierdesk::domain::tier::Tier;
 use tierdesk::domain::validation::ValidationError;
@@ -31,6 +32,7 @@ use tierdesk::http::response::{error_response, to_json};
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, PageRequest, Route};
 use tierdesk::mail::{MailConfig, Mailer};
+use tierdesk::redemption;
 use tierdesk::store::{BillingWrite, BillingWriteError, Page, RequestClaim, Store};
 use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
 
@@ -351,6 +353,8 @@ struct CheckoutAnswer<'a> {
     amount: i64,
     currency: &'a str,
     stripe_customer_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    promotion: Option<&'a PromotionApplied>,
 }
 
 async fn subscribe(
@@ -369,11 +373,10 @@ async fn subscribe(
         .active(&request.tier_id)
         .filter(|t| is_paid(t))
         .ok_or_else(|| ValidationError::single("tierId", "no active paid tier with this id"))?;
-    if request.promotion_code.is_some() {
-        // Promotions are not part of Tierdesk yet, so no code can be valid; the
-        // answer has the shape promotion validation will give (issue 6).
-        return Err(BillingError::InvalidPromotionCode.into());
-    }
+    let promotion = match &request.promotion_code {
+        Some(code) => Some(promotion_offer(app, code, tier, request.billing_period, partner_id).await?),
+        None => None,
+    };
     let price = app.stripe.price_for(&tier.tier_id, request.billing_period).await?;
     let customer = match partner.stripe_customer_id.clone() {
         Some(c) => c,
@@ -408,6 +411,7 @@ async fn subscribe(
             &price,
             request.success_url.as_deref().unwrap_or(&config.success_url),
             request.cancel_url.as_deref().unwrap_or(&config.cancel_url),
+            promotion.as_ref().map(|p| &p.offer).unwrap_or(&CheckoutOffer::default()),
             stripe_key,
         )
         .await?;
@@ -421,8 +425,107 @@ async fn subscribe(
             amount: price.unit_amount,
             currency: &price.currency,
             stripe_customer_id: partner.stripe_customer_id.as_deref().unwrap_or(&customer),
+            promotion: promotion.as_ref().map(|p| &p.answer),
         },
     )
+}
+
+/// A promotion applied at checkout, as the partner is told and Stripe is asked.
+struct PromotionOffer {
+    offer: CheckoutOffer,
+    answer: PromotionApplied,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PromotionApplied {
+    promotion_id: String,
+    code: String,
+    original_price: i64,
+    discount_amount: i64,
+    final_price: i64,
+    recurring_price: i64,
+    trial_days: u32,
+}
+
+/// Checks `code` through the promotions rules for this partner and purchase (no
+/// write: the redemption is recorded when Stripe confirms the checkout), then
+/// turns it into a Stripe coupon or trial days for the session.
+async fn promotion_offer(
+    app: &Billing,
+    code: &str,
+    tier: &Tier,
+    period: BillingPeriod,
+    partner_id: &str,
+) -> Result<PromotionOffer, ApiError> {
+    let code = code.to_ascii_uppercase();
+    let ask = Application {
+        codes: vec![code.clone()],
+        promotion_ids: vec![],
+        partner_id: Some(partner_id.to_string()),
+        tier_id: tier.tier_id.clone(),
+        billing_period: period,
+        commitment_months: None,
+    };
+    let (promotions, price, _) =
+        match redemption::quote(&app.store, &ask, partner_id, app.clock.now().date_naive()).await {
+            Ok(found) => found,
+            Err(PromotionError::NotEligible(reasons)) => return Err(BillingError::InvalidPromotionCode(reasons).into()),
+            Err(PromotionError::MaxRedemptionsReached) => {
+                return Err(BillingError::InvalidPromotionCode(vec![Reason::new(
+                    ReasonCode::MaxRedemptionsReached,
+                    "the promotion has been redeemed as often as it allows",
+                )])
+                .into())
+            }
+            Err(PromotionError::PerUserLimitReached) => {
+                return Err(BillingError::InvalidPromotionCode(vec![Reason::new(
+                    ReasonCode::PerUserLimitReached,
+                    "this partner has used the promotion as often as it allows",
+                )])
+                .into())
+            }
+            Err(e) => return Err(e.into()),
+        };
+    let Some(promotion) = promotions.into_iter().next() else {
+        return Err(BillingError::InvalidPromotionCode(vec![redemption::not_found_reason(&code)]).into());
+    };
+    let mut offer = CheckoutOffer {
+        coupon_id: None,
+        trial_days: None,
+        metadata: vec![
+            (facts::PROMOTION_ID_KEY.into(), promotion.promotion_id.clone()),
+            (facts::PROMOTION_CODE_KEY.into(), code.clone()),
+            (facts::BILLING_PERIOD_KEY.into(), period.as_str().into()),
+        ],
+    };
+    let off = match promotion.discount {
+        DiscountSpec::Percentage(p) => Some(CouponOff::Percent(p.as_number())),
+        DiscountSpec::FixedAmount(cents) => Some(CouponOff::Amount { cents, currency: promotion.currency.clone() }),
+        DiscountSpec::FreeTrial(days) | DiscountSpec::ExtendedTrial(days) => {
+            offer.trial_days = Some(days);
+            None
+        }
+    };
+    if let Some(off) = off {
+        let spec = CouponSpec {
+            id: format!("tierdesk_{}_v{}", promotion.promotion_id, promotion.terms_version),
+            name: promotion.name.chars().take(40).collect(),
+            off,
+            once: promotion.applies_to == AppliesTo::FirstMonth,
+        };
+        offer.coupon_id = Some(app.stripe.ensure_coupon(&spec).await?);
+    }
+    let answer = PromotionApplied {
+        promotion_id: promotion.promotion_id.clone(),
+        code,
+        original_price: price.original_price,
+        discount_amount: price.discount_amount,
+        final_price: price.final_price,
+        recurring_price: price.recurring_price(),
+        trial_days: price.trial_days,
+    };
+    Ok(PromotionOffer { offer, answer })
 }
 
 #[derive(Debug, Serialize)]

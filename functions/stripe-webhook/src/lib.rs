@@ -30,7 +30,9 @@ use tierdesk::domain::billing::{
     record_payment, record_payment_failure, sync_subscription, BillingChange, BillingNotice, InvoiceFacts,
     InvoiceRecord, SubscriptionFacts,
 };
+use tierdesk::domain::money::BillingPeriod;
 use tierdesk::domain::partner::Partner;
+use tierdesk::domain::promotion::{Application, PromotionError};
 use tierdesk::domain::subscription::{
     Catalog, SubscriptionError, TransitionContext, TransitionEvent, Trigger, TriggerType,
 };
@@ -39,6 +41,7 @@ use tierdesk::domain::validation::parse;
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, Route};
 use tierdesk::mail::{MailConfig, Mailer};
+use tierdesk::redemption;
 use tierdesk::store::{BillingWrite, BillingWriteError, EventClaim, Store};
 use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
 
@@ -226,6 +229,7 @@ async fn process(app: &StripeWebhook, ctx: &Ctx, event: &Event, token: &str) -> 
             let Some(sub) = session.subscription.as_ref().filter(|_| paid) else {
                 return Ok(Outcome { action: "ignored_unpaid_session", ..Outcome::default() });
             };
+            redeem_checkout_promotion(app, session).await;
             let facts = app.stripe.subscription(sub.id().as_str()).await?;
             let hints = [
                 session.metadata.as_ref().and_then(|m| m.get(facts::PARTNER_ID_KEY)).cloned(),
@@ -260,6 +264,49 @@ async fn process(app: &StripeWebhook, ctx: &Ctx, event: &Event, token: &str) -> 
             invoice_event(app, ctx, event, token, invoice, InvoiceKind::Record).await
         }
         _ => Ok(Outcome { action: "ignored", ..Outcome::default() }),
+    }
+}
+
+/// Records the redemption of a promotion applied at checkout, once per session
+/// (the session id is the redemption's once-key, so a redelivery or a retry after
+/// a crash records nothing more). Stripe has already applied the discount: a
+/// refusal now (the promotion's cap was reached by others while this customer
+/// was paying) is logged for a human, with ids only, and does not fail the event.
+async fn redeem_checkout_promotion(app: &StripeWebhook, session: &stripe_shared::CheckoutSession) {
+    let Some(meta) = session.metadata.as_ref() else { return };
+    let (Some(code), Some(partner_id)) = (meta.get(facts::PROMOTION_CODE_KEY), meta.get(facts::PARTNER_ID_KEY)) else {
+        return;
+    };
+    let promotion_id = meta.get(facts::PROMOTION_ID_KEY).cloned().unwrap_or_default();
+    let ask = Application {
+        codes: vec![code.clone()],
+        promotion_ids: vec![],
+        partner_id: Some(partner_id.clone()),
+        tier_id: meta.get(facts::TIER_ID_KEY).cloned().unwrap_or_default(),
+        billing_period: meta
+            .get(facts::BILLING_PERIOD_KEY)
+            .and_then(|p| BillingPeriod::parse(&serde_json::Value::String(p.clone())).ok())
+            .unwrap_or(BillingPeriod::Monthly),
+        commitment_months: None,
+    };
+    let session_id = session.id.as_str();
+    match redemption::redeem(&app.store, &ask, partner_id, None, Some(session_id), app.clock.now(), app.ids.as_ref())
+        .await
+    {
+        Ok(done) => tracing::info!(
+            promotion = promotion_id,
+            partner = partner_id.as_str(),
+            redemptions = done.redemptions.len(),
+            "checkout promotion redeemed"
+        ),
+        Err(PromotionError::AlreadyRedeemed) => {}
+        Err(e) => tracing::error!(
+            promotion = promotion_id,
+            partner = partner_id.as_str(),
+            session = session_id,
+            error = %e,
+            "checkout promotion not recorded; the discount was applied by Stripe"
+        ),
     }
 }
 

@@ -14,6 +14,11 @@ use stripe_shared::{Invoice, Price, Subscription};
 /// Metadata key linking Stripe objects to a partner.
 pub const PARTNER_ID_KEY: &str = "partner_id";
 pub const TIER_ID_KEY: &str = "tier_id";
+/// Checkout metadata of a promotion applied at checkout: the webhook records the
+/// redemption from these once the session is paid.
+pub const PROMOTION_ID_KEY: &str = "promotion_id";
+pub const PROMOTION_CODE_KEY: &str = "promotion_code";
+pub const BILLING_PERIOD_KEY: &str = "billing_period";
 pub const SCHEDULED_TIER_ID_KEY: &str = "scheduled_tier_id";
 
 pub fn date(ts: i64) -> Option<NaiveDate> {

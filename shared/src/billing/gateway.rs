@@ -22,11 +22,36 @@ pub enum Proration {
     None,
 }
 
+/// What a promotion changes about a checkout: a Stripe coupon, trial days, and
+/// the metadata that lets the webhook record the redemption once paid.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckoutOffer {
+    pub coupon_id: Option<String>,
+    pub trial_days: Option<u32>,
+    pub metadata: Vec<(String, String)>,
+}
+
 /// A Checkout Session the partner is sent to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckoutSession {
     pub id: String,
     pub url: Option<String>,
+}
+
+/// A coupon to create in Stripe for a promotion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CouponSpec {
+    pub id: String,
+    pub name: String,
+    pub off: CouponOff,
+    /// First invoice only (`first_month`), else every invoice.
+    pub once: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CouponOff {
+    Percent(f64),
+    Amount { cents: i64, currency: String },
 }
 
 #[derive(Clone)]
@@ -127,6 +152,7 @@ impl StripeGateway {
         Ok(price)
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub async fn create_checkout(
         &self,
         customer_id: &str,
@@ -134,21 +160,31 @@ impl StripeGateway {
         price: &PriceFacts,
         success_url: &str,
         cancel_url: &str,
+        offer: &CheckoutOffer,
         key: &str,
     ) -> Result<CheckoutSession, BillingError> {
         use stripe_checkout::checkout_session::{
-            CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionSubscriptionData,
+            CreateCheckoutSession, CreateCheckoutSessionDiscounts, CreateCheckoutSessionLineItems,
+            CreateCheckoutSessionSubscriptionData,
         };
         let mut metadata = HashMap::from([(PARTNER_ID_KEY.to_string(), partner_id.to_string())]);
         if let Some(tier) = &price.tier_id {
             metadata.insert(TIER_ID_KEY.to_string(), tier.clone());
         }
+        metadata.extend(offer.metadata.iter().cloned());
         let mut line = CreateCheckoutSessionLineItems::new();
         line.price = Some(price.price_id.clone());
         line.quantity = Some(1);
         let mut subscription_data = CreateCheckoutSessionSubscriptionData::new();
         subscription_data.metadata = Some(metadata.clone());
-        let session = CreateCheckoutSession::new()
+        subscription_data.trial_period_days = offer.trial_days;
+        let mut session = CreateCheckoutSession::new();
+        if let Some(coupon) = &offer.coupon_id {
+            let mut discount = CreateCheckoutSessionDiscounts::new();
+            discount.coupon = Some(coupon.clone());
+            session = session.discounts(vec![discount]);
+        }
+        let session = session
             .mode(stripe_shared::CheckoutSessionMode::Subscription)
             .customer(customer_id)
             .client_reference_id(partner_id)
@@ -163,6 +199,40 @@ impl StripeGateway {
             .await
             .map_err(provider)?;
         Ok(CheckoutSession { id: session.id.as_str().to_string(), url: session.url })
+    }
+
+    /// The Stripe coupon for a promotion's terms, created on first use. Its id
+    /// names the promotion and terms version, so changed terms get a new coupon
+    /// and a coupon never changes under a subscription that uses it.
+    pub async fn ensure_coupon(&self, coupon: &CouponSpec) -> Result<String, BillingError> {
+        use stripe_product::coupon::{CreateCoupon, RetrieveCoupon};
+        if let Ok(found) = RetrieveCoupon::new(coupon.id.as_str()).send(&self.client).await {
+            return Ok(found.id.as_str().to_string());
+        }
+        let mut create =
+            CreateCoupon::new().id(coupon.id.clone()).name(coupon.name.clone()).duration(match coupon.once {
+                true => stripe_shared::CouponDuration::Once,
+                false => stripe_shared::CouponDuration::Forever,
+            });
+        create = match coupon.off {
+            CouponOff::Percent(p) => create.percent_off(p),
+            CouponOff::Amount { cents, ref currency } => create.amount_off(cents).currency(
+                currency.parse::<stripe_types::Currency>().map_err(|_| BillingError::Provider("currency".into()))?,
+            ),
+        };
+        match create
+            .customize()
+            .request_strategy(idempotent(&format!("coupon-{}", coupon.id))?)
+            .send(&self.client)
+            .await
+        {
+            Ok(created) => Ok(created.id.as_str().to_string()),
+            // Made meanwhile by a concurrent checkout: use it.
+            Err(e) => match RetrieveCoupon::new(coupon.id.as_str()).send(&self.client).await {
+                Ok(found) => Ok(found.id.as_str().to_string()),
+                Err(_) => Err(provider(e)),
+            },
+        }
     }
 
     pub async fn subscription(&self, subscription_id: &str) -> Result<SubscriptionFacts, BillingError> {

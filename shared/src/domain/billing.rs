@@ -37,8 +37,8 @@ pub enum BillingError {
     WrongDirection(&'static str),
     #[error("no Stripe price is configured for tier {tier} ({period})")]
     PriceNotConfigured { tier: String, period: &'static str },
-    #[error("the promotion code is not valid")]
-    InvalidPromotionCode,
+    #[error("the promotion code does not apply to this purchase")]
+    InvalidPromotionCode(Vec<crate::domain::promotion::Reason>),
     #[error("this Idempotency-Key was used with a different request")]
     IdempotencyKeyReused,
     #[error("a request with this Idempotency-Key is still being processed")]

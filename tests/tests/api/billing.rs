@@ -481,3 +481,135 @@ async fn every_stripe_call_that_changes_something_carries_an_idempotency_key() {
     assert!(unkeyed.is_empty(), "API requests that changed something without a key: {unkeyed:?}");
     assert_eq!(caused.len(), upgrade.len() + cancelled.len(), "{caused:?}");
 }
+
+/// An active promotion (created and submitted by a manager) with `code`.
+async fn promotion_with_code(s: &StripeApp, code: &str, extra: Value) -> Value {
+    let mut body = json!({
+        "name": format!("Checkout {code}"), "discountType": "percentage", "discountValue": 20,
+        "appliesTo": "first_month", "startDate": "2026-01-01", "endDate": "2099-12-31",
+        "promotionCodes": [code],
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let (status, created) = s.app.call("POST", "/api/admin/promotions", Some("sales_manager"), Some(body)).await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["promotionId"].as_str().unwrap();
+    let (status, live) =
+        s.app.call("POST", &format!("/api/admin/promotions/{id}/submit"), Some("sales_manager"), None).await;
+    assert_eq!((status, live["status"].as_str()), (200, Some("active")), "{live}");
+    live
+}
+
+#[tokio::test]
+async fn a_promotion_code_at_checkout_becomes_a_stripe_coupon_and_one_redemption() {
+    let s = StripeApp::start().await;
+    let code = format!("FIRST{}", &ulid::Ulid::new().to_string()[20..]);
+    let promo = promotion_with_code(&s, &code, json!({})).await;
+    let promotion_id = promo["promotionId"].as_str().unwrap();
+    let (partner_id, token, _) = s.partner("Coupon Co").await;
+
+    let (status, session) = s
+        .as_partner(
+            &token,
+            "POST",
+            "/api/billing/subscribe",
+            Some(json!({"tierId": "gold", "promotionCode": code.to_lowercase()})),
+        )
+        .await;
+    assert_eq!(status, 201, "{session}");
+    assert_eq!(session["promotion"]["promotionId"], promotion_id);
+    // 20% of the first month of gold: 3,600.00 → 720.00 off.
+    assert_eq!(session["promotion"]["discountAmount"], 72_000);
+    assert_eq!(session["promotion"]["finalPrice"], 288_000);
+    assert_eq!(session["promotion"]["recurringPrice"], 360_000);
+    let coupon_id = format!("tierdesk_{promotion_id}_v1");
+    let (status, coupon) = s.stripe_api("GET", &format!("coupons/{coupon_id}"), &[], None).await;
+    assert_eq!(status, 200, "{coupon}");
+    assert_eq!((coupon["percent_off"].as_f64(), coupon["duration"].as_str()), (Some(20.0), Some("once")));
+
+    // Nothing is redeemed until Stripe confirms the payment.
+    let (_, before) = s.app.call("GET", &format!("/api/admin/promotions/{promotion_id}"), Some("admin"), None).await;
+    assert_eq!(before["redemptionCount"], 0);
+    let id = session["checkoutSessionId"].as_str().unwrap();
+    let (status, done) =
+        tierdesk_tests::stripe::post(&s.control(&format!("checkout/sessions/{id}/complete")), json!({})).await;
+    assert_eq!(status, 200, "{done}");
+    s.emulator.flush().await;
+    let (_, after) = s.app.call("GET", &format!("/api/admin/promotions/{promotion_id}"), Some("admin"), None).await;
+    assert_eq!(after["redemptionCount"], 1, "{after}");
+    assert_eq!(after["totalDiscount"], 72_000);
+    let (_, redemptions) =
+        s.app.call("GET", &format!("/api/admin/promotions/{promotion_id}/redemptions"), Some("admin"), None).await;
+    assert_eq!(redemptions["items"][0]["userId"], partner_id.as_str());
+    assert_eq!(redemptions["items"][0]["code"], code.as_str());
+
+    // The first invoice carries the discount; the renewal does not.
+    let (_, invoices) = s.as_partner(&token, "GET", "/api/billing/invoices", None).await;
+    assert_eq!(invoices["items"][0]["amount"], 288_000, "{invoices}");
+
+    // The session's completion arriving again as another event (the event claim
+    // does not dedupe it): the session's once-marker keeps it to one redemption.
+    let completed = s.events().await.into_iter().find(|e| e["type"] == "checkout.session.completed").unwrap();
+    let mut again = completed["event"].clone();
+    again["id"] = json!(format!("evt_again{}", ulid::Ulid::new().to_string().to_lowercase()));
+    let payload = again.to_string();
+    let signature = tierdesk::billing::webhook::sign(
+        &payload,
+        tierdesk::billing::config::LOCAL_WEBHOOK_SECRET,
+        chrono::Utc::now().timestamp(),
+    );
+    let (status, answer) = deliver_webhook(&s, &payload, &signature).await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, after_again) =
+        s.app.call("GET", &format!("/api/admin/promotions/{promotion_id}"), Some("admin"), None).await;
+    assert_eq!(after_again["redemptionCount"], 1);
+
+    // The same partner cannot use the code again (one per customer), and an unknown
+    // code is refused with the promotions' reasons.
+    let (_, other_token) = {
+        let (_, t, _) = s.partner("Second Co").await;
+        ((), t)
+    };
+    let (status, body) = s
+        .as_partner(
+            &other_token,
+            "POST",
+            "/api/billing/subscribe",
+            Some(json!({"tierId": "gold", "promotionCode": "NOSUCHCODE"})),
+        )
+        .await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("invalid_promotion_code")), "{body}");
+    assert_eq!(body["error"]["details"]["reasons"][0]["code"], "not_found");
+    let (status, body) = s
+        .as_partner(
+            &other_token,
+            "POST",
+            "/api/billing/subscribe",
+            Some(json!({"tierId": "gold", "billingPeriod": "yearly", "promotionCode": code})),
+        )
+        .await;
+    assert_eq!(status, 201, "first_month applies to yearly plans too: {body}");
+    // A twelfth of 43,200.00 is 3,600.00; 20% of it is 720.00.
+    assert_eq!(body["promotion"]["discountAmount"], 72_000);
+}
+
+async fn deliver_webhook(s: &StripeApp, payload: &str, signature: &str) -> (u16, Value) {
+    let call = devtools::event::HttpCall {
+        method: "POST".into(),
+        path: "/api/webhooks/stripe".into(),
+        query: String::new(),
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("stripe-signature".into(), signature.to_string()),
+        ],
+        body: Some(payload.as_bytes().to_vec()),
+    };
+    let response = s.app.gateway.call(call).await;
+    let status = response.status().as_u16();
+    let value = match response.body() {
+        lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
+        _ => Value::Null,
+    };
+    (status, value)
+}
