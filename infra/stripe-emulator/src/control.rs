@@ -247,8 +247,12 @@ pub(crate) async fn hosted_invoice(State(app): State<Arc<App>>, Path(id): Path<S
         })
         .collect();
     let title = format!("Invoice {}", inv.number.as_deref().unwrap_or(&inv.id));
+    let discount = match inv.discount_amount() {
+        0 => String::new(),
+        off => format!("<p>Discount: -{}</p>", amount(off, &inv.currency)),
+    };
     let body = format!(
-        "<p>Status: {}</p><ul>{lines}</ul><p>Amount due: {}</p><p>Amount paid: {}</p>",
+        "<p>Status: {}</p><ul>{lines}</ul>{discount}<p>Amount due: {}</p><p>Amount paid: {}</p>",
         inv.status.as_str(),
         amount(inv.amount_due(), &inv.currency),
         amount(inv.amount_paid, &inv.currency)
@@ -270,6 +274,9 @@ pub(crate) async fn invoice_pdf(State(app): State<Arc<App>>, Path(id): Path<Stri
             .iter()
             .map(|l| format!("{}  {}", l.description.as_deref().unwrap_or(""), amount(l.amount, &l.currency))),
     );
+    if inv.discount_amount() != 0 {
+        lines.push(format!("Discount: -{}", amount(inv.discount_amount(), &inv.currency)));
+    }
     lines.push(format!("Amount due: {}", amount(inv.amount_due(), &inv.currency)));
     let mut response = Response::new(Body::from(pdf(&lines)));
     response.headers_mut().insert("content-type", HeaderValue::from_static("application/pdf"));

@@ -1,14 +1,15 @@
 //! A stateful, in-memory emulator of the slice of Stripe's API Tierdesk uses: customers,
-//! products, prices, checkout sessions, subscriptions (with proration), invoices and invoice
-//! items, plus signed webhooks. Objects start from Stripe's official example objects
-//! (`fixtures/`) so async-stripe parses them as it parses Stripe's.
+//! products, prices, coupons, checkout sessions, subscriptions (with proration, discounts and
+//! trials), invoices and invoice items, plus signed webhooks. Objects start from Stripe's
+//! official example objects (`fixtures/`) so async-stripe parses them as it parses Stripe's.
 //!
 //! Map of the crate:
 //! - `state`: the objects kept in memory and the event log.
 //! - `billing`: the rules and the events they emit — `invoices` (draft, finalize, pay, void),
 //!   `subscriptions` (create, update with proration, cancel, renew), `dunning` (retries and
-//!   the cancel-after-3-failures policy), `checkout` (completion).
-//! - `proration`: the proration arithmetic and its rounding.
+//!   the cancel-after-3-failures policy), `checkout` (completion), `discounts` (coupons
+//!   redeemed on subscriptions, which invoices they discount, when they end).
+//! - `proration`: the proration arithmetic and its rounding. `discount`: coupon arithmetic.
 //! - `objects` / `fixtures`: Stripe JSON, as fixture + overlay; `expand[]`.
 //! - `api`: Stripe's `/v1` routes, auth, idempotency. `form`: Stripe's form encoding.
 //! - `control`: `/_emulator/…` routes and the hosted pages. `webhooks`: signed delivery.
@@ -20,6 +21,7 @@ mod app;
 pub mod billing;
 pub mod clock;
 mod control;
+pub mod discount;
 pub mod error;
 mod fixtures;
 pub mod form;

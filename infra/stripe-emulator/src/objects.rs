@@ -5,10 +5,11 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::discount;
 use crate::fixtures::fixture;
 use crate::state::{
-    CheckoutSession, Customer, Invoice, InvoiceItem, InvoiceLine, InvoiceStatus, LineSource, Metadata, Price, Product,
-    SessionStatus, Store, Subscription, SubscriptionItem,
+    CheckoutSession, Coupon, CouponValue, Customer, Discount, Invoice, InvoiceItem, InvoiceLine, InvoiceStatus,
+    LineSource, Metadata, Price, Product, SessionStatus, Store, Subscription, SubscriptionItem,
 };
 
 fn set_all(object: &mut Map<String, Value>, values: Value) {
@@ -104,6 +105,64 @@ pub fn price(p: &Price) -> Value {
     Value::Object(o)
 }
 
+/// Stripe's coupon. There is no coupon in the fixtures the emulator copies, so the object is
+/// built whole, with every field of the coupon object of the API version.
+pub fn coupon(store: &Store, c: &Coupon) -> Value {
+    let (percent_off, amount_off, currency) = match &c.value {
+        CouponValue::PercentOff { hundredths } => (Some(discount::percent_value(*hundredths)), None, None),
+        CouponValue::AmountOff { amount, currency } => (None, Some(*amount), Some(currency.clone())),
+    };
+    json!({
+        "id": c.id,
+        "object": "coupon",
+        "amount_off": amount_off,
+        "applies_to": null,
+        "created": c.created,
+        "currency": currency,
+        "duration": c.duration.as_str(),
+        "duration_in_months": c.duration_in_months,
+        "livemode": false,
+        "max_redemptions": c.max_redemptions,
+        "metadata": metadata(&c.metadata),
+        "name": c.name,
+        "percent_off": percent_off,
+        "redeem_by": c.redeem_by,
+        "times_redeemed": c.times_redeemed,
+        "valid": c.valid(store.now()),
+    })
+}
+
+/// Stripe's discount, from the example discount inside the subscription fixture
+/// (`pending_update.discount`). `source.coupon` is the coupon's id (expandable).
+pub fn discount(_store: &Store, d: &Discount) -> Value {
+    let mut o = match fixture("subscription").remove("pending_update") {
+        Some(Value::Object(mut pending)) => match pending.remove("discount") {
+            Some(Value::Object(discount)) => discount,
+            _ => Map::new(),
+        },
+        _ => Map::new(),
+    };
+    set_all(
+        &mut o,
+        json!({
+            "id": d.id,
+            "object": "discount",
+            "checkout_session": null,
+            "customer": d.customer,
+            "customer_account": null,
+            "end": d.end,
+            "invoice": null,
+            "invoice_item": null,
+            "promotion_code": null,
+            "source": { "type": "coupon", "coupon": d.coupon },
+            "start": d.start,
+            "subscription": d.subscription,
+            "subscription_item": null,
+        }),
+    );
+    Value::Object(o)
+}
+
 /// The legacy `plan` Stripe still embeds in subscription items, derived from the price.
 fn plan(p: &Price) -> Value {
     let mut o = match fixture("subscription_item").remove("plan") {
@@ -188,8 +247,9 @@ pub fn subscription(store: &Store, s: &Subscription) -> Value {
                 "feedback": null,
                 "reason": s.cancellation_reason,
             },
-            "trial_start": null,
-            "trial_end": null,
+            "trial_start": s.trial_start,
+            "trial_end": s.trial_end,
+            "discounts": s.discounts,
             "next_pending_invoice_item_invoice": null,
             "pending_invoice_item_interval": null,
             "pending_update": null,
@@ -203,21 +263,41 @@ pub fn subscription(store: &Store, s: &Subscription) -> Value {
     Value::Object(o)
 }
 
-fn session_amount(store: &Store, s: &CheckoutSession) -> (i64, Option<String>) {
-    let mut total = 0;
+/// The first invoice a checkout session will create: per line, the amount and the discount
+/// (a trial makes the first invoice 0), and the currency.
+fn session_lines(store: &Store, s: &CheckoutSession) -> (Vec<(i64, i64)>, Option<String>) {
     let mut currency = None;
-    for line in &s.lines {
-        if let Some(p) = store.prices.get(&line.price) {
-            total += p.unit_amount * line.quantity as i64;
-            currency.get_or_insert_with(|| p.currency.clone());
-        }
-    }
-    (total, currency)
+    let amounts: Vec<i64> = s
+        .lines
+        .iter()
+        .map(|line| match store.prices.get(&line.price) {
+            Some(p) => {
+                currency.get_or_insert_with(|| p.currency.clone());
+                if s.trial_period_days.is_some() {
+                    0
+                } else {
+                    p.unit_amount * line.quantity as i64
+                }
+            }
+            None => 0,
+        })
+        .collect();
+    let coupon = s.coupon.as_deref().and_then(|c| store.coupons.get(c));
+    let off = match coupon.map(|c| &c.value) {
+        Some(CouponValue::AmountOff { currency: own, .. }) if Some(own) != currency.as_ref() => 0,
+        Some(value) => discount::amount_off(value, amounts.iter().sum()),
+        None => 0,
+    };
+    let shares = discount::allocate(off, &amounts);
+    (amounts.into_iter().zip(shares).collect(), currency)
 }
 
 pub fn checkout_session(store: &Store, s: &CheckoutSession) -> Value {
     let mut o = fixture("checkout.session");
-    let (total, currency) = session_amount(store, s);
+    let (lines, currency) = session_lines(store, s);
+    let subtotal: i64 = lines.iter().map(|(amount, _)| amount).sum();
+    let discount: i64 = lines.iter().map(|(_, off)| off).sum();
+    let discounts: Vec<Value> = s.coupon.iter().map(|c| json!({ "coupon": c, "promotion_code": null })).collect();
     let open = s.status == SessionStatus::Open;
     let email = s
         .customer_email
@@ -257,12 +337,12 @@ pub fn checkout_session(store: &Store, s: &CheckoutSession) -> Value {
             "url": if open { Some(format!("{}/checkout/{}", store.base_url, s.id)) } else { None },
             "subscription": s.subscription,
             "invoice": s.invoice,
-            "amount_subtotal": total,
-            "amount_total": total,
+            "amount_subtotal": subtotal,
+            "amount_total": subtotal - discount,
             "currency": currency,
             "payment_intent": null,
             "payment_method_collection": "always",
-            "total_details": { "amount_discount": 0, "amount_shipping": 0, "amount_tax": 0 },
+            "total_details": { "amount_discount": discount, "amount_shipping": 0, "amount_tax": 0 },
             "shipping_cost": null,
             "shipping_address_collection": null,
             "shipping_options": [],
@@ -280,28 +360,30 @@ pub fn checkout_session(store: &Store, s: &CheckoutSession) -> Value {
             "invoice_creation": null,
             "payment_method_configuration_details": null,
             "ui_mode": "hosted",
-            "discounts": [],
+            "discounts": discounts,
         }),
     );
     Value::Object(o)
 }
 
 /// A checkout session's line items (`GET /v1/checkout/sessions/{id}/line_items`).
+/// Amounts are those of the first invoice, as on the session.
 pub fn checkout_line_items(store: &Store, s: &CheckoutSession) -> Vec<Value> {
+    let (amounts, _) = session_lines(store, s);
     s.lines
         .iter()
-        .map(|line| {
+        .zip(amounts)
+        .map(|(line, (amount, off))| {
             let mut o = fixture("item");
             let p = store.prices.get(&line.price);
-            let amount = p.map_or(0, |p| p.unit_amount * line.quantity as i64);
             let description = p.and_then(|p| store.products.get(&p.product)).map(|prod| prod.name.clone());
             set_all(
                 &mut o,
                 json!({
                     "id": line.id,
                     "amount_subtotal": amount,
-                    "amount_total": amount,
-                    "amount_discount": 0,
+                    "amount_total": amount - off,
+                    "amount_discount": off,
                     "amount_tax": 0,
                     "currency": p.map(|p| p.currency.clone()),
                     "description": description,
@@ -354,12 +436,17 @@ pub fn invoice_line(store: &Store, inv: &Invoice, line: &InvoiceLine) -> Value {
         }),
     };
     let unit_amount = if line.quantity > 0 { line.amount / line.quantity as i64 } else { line.amount };
+    let discount_amounts: Vec<Value> =
+        inv.discount.iter().map(|d| json!({ "amount": line.discount_amount, "discount": d })).collect();
     set_all(
         &mut o,
         json!({
             "id": line.id,
             "amount": line.amount,
             "subtotal": line.amount,
+            "discount_amounts": discount_amounts,
+            "discountable": line.discountable(),
+            "discounts": [],
             "currency": line.currency,
             "description": line.description,
             "invoice": inv.id,
@@ -394,7 +481,10 @@ pub fn invoice(store: &Store, inv: &Invoice) -> Value {
     });
     let hosted = finalized.then(|| format!("{}/invoices/{}/hosted", store.base_url, inv.id));
     let pdf = finalized.then(|| format!("{}/invoices/{}/pdf", store.base_url, inv.id));
+    let subtotal = inv.subtotal();
     let total = inv.total();
+    let total_discount_amounts: Vec<Value> =
+        inv.discount.iter().map(|d| json!({ "amount": inv.discount_amount(), "discount": d })).collect();
     set_all(
         &mut o,
         json!({
@@ -413,8 +503,10 @@ pub fn invoice(store: &Store, inv: &Invoice) -> Value {
             "period_end": inv.period_end,
             "currency": inv.currency,
             "lines": list(&format!("/v1/invoices/{}/lines", inv.id), lines, false),
-            "subtotal": total,
-            "subtotal_excluding_tax": total,
+            "subtotal": subtotal,
+            "subtotal_excluding_tax": subtotal,
+            "discounts": inv.discount.iter().collect::<Vec<_>>(),
+            "total_discount_amounts": total_discount_amounts,
             "total": total,
             "total_excluding_tax": total,
             "amount_due": inv.amount_due(),
@@ -496,7 +588,9 @@ pub fn by_id(store: &Store, id: &str) -> Option<Value> {
         "in" => store.invoices.get(id).map(|i| invoice(store, i)),
         "ii" => store.invoice_items.get(id).map(|i| invoice_item(store, i)),
         "cs" => store.sessions.get(id).map(|s| checkout_session(store, s)),
-        _ => None,
+        "di" => store.discounts.get(id).map(|d| discount(store, d)),
+        // Coupon ids are chosen freely; `expand[]` only looks one up at a coupon's place.
+        _ => store.coupons.get(id).map(|c| coupon(store, c)),
     }
 }
 
@@ -513,14 +607,23 @@ fn expand_at(store: &Store, value: &mut Value, segments: &[&str]) {
         Value::Array(items) => items.iter_mut().for_each(|item| expand_at(store, item, segments)),
         Value::Object(map) => {
             let Some(child) = map.get_mut(*first) else { return };
-            if let Value::String(id) = child {
-                if let Some(object) = by_id(store, id) {
-                    *child = object;
-                }
+            match child {
+                Value::String(_) => expand_id(store, child),
+                // A list of ids, such as `discounts`.
+                Value::Array(items) => items.iter_mut().for_each(|item| expand_id(store, item)),
+                _ => {}
             }
             expand_at(store, child, rest);
         }
         _ => {}
+    }
+}
+
+fn expand_id(store: &Store, value: &mut Value) {
+    if let Value::String(id) = value {
+        if let Some(object) = by_id(store, id) {
+            *value = object;
+        }
     }
 }
 

@@ -64,7 +64,7 @@ impl<T: Keyed> Table<T> {
 macro_rules! keyed {
     ($($t:ty),*) => { $(impl Keyed for $t { fn key(&self) -> &str { &self.id } })* };
 }
-keyed!(Customer, Product, Price, CheckoutSession, Subscription, Invoice, InvoiceItem);
+keyed!(Customer, Product, Price, CheckoutSession, Subscription, Invoice, InvoiceItem, Coupon, Discount);
 
 #[derive(Debug, Clone)]
 pub struct Customer {
@@ -235,6 +235,10 @@ pub struct CheckoutSession {
     pub metadata: Metadata,
     /// `subscription_data[metadata]`: copied onto the subscription checkout creates.
     pub subscription_metadata: Metadata,
+    /// `subscription_data[trial_period_days]`.
+    pub trial_period_days: Option<u32>,
+    /// `discounts[0][coupon]`: redeemed on the subscription checkout creates.
+    pub coupon: Option<String>,
     pub status: SessionStatus,
     pub paid: bool,
     pub subscription: Option<String>,
@@ -247,6 +251,7 @@ pub struct CheckoutSession {
 pub enum SubscriptionStatus {
     Incomplete,
     IncompleteExpired,
+    Trialing,
     Active,
     PastDue,
     Canceled,
@@ -258,6 +263,7 @@ impl SubscriptionStatus {
         match self {
             SubscriptionStatus::Incomplete => "incomplete",
             SubscriptionStatus::IncompleteExpired => "incomplete_expired",
+            SubscriptionStatus::Trialing => "trialing",
             SubscriptionStatus::Active => "active",
             SubscriptionStatus::PastDue => "past_due",
             SubscriptionStatus::Canceled => "canceled",
@@ -300,6 +306,10 @@ pub struct Subscription {
     pub ended_at: Option<i64>,
     /// `cancellation_details.reason`: `cancellation_requested` or `payment_failed`.
     pub cancellation_reason: Option<&'static str>,
+    /// Ids of the discounts in effect (at most one: the emulator applies one coupon).
+    pub discounts: Vec<String>,
+    pub trial_start: Option<i64>,
+    pub trial_end: Option<i64>,
 }
 
 impl Subscription {
@@ -376,6 +386,15 @@ pub struct InvoiceLine {
     pub price: Option<String>,
     pub subscription: Option<String>,
     pub source: LineSource,
+    /// This line's share of the invoice's discount (`discount_amounts`).
+    pub discount_amount: i64,
+}
+
+impl InvoiceLine {
+    /// Stripe never discounts prorations.
+    pub fn discountable(&self) -> bool {
+        !self.proration
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -408,11 +427,23 @@ pub struct Invoice {
     pub auto_advance: bool,
     pub description: Option<String>,
     pub metadata: Metadata,
+    /// The discount applied to the invoice (its subscription's), if any.
+    pub discount: Option<String>,
 }
 
 impl Invoice {
-    pub fn total(&self) -> i64 {
+    /// Before discounts.
+    pub fn subtotal(&self) -> i64 {
         self.lines.iter().map(|l| l.amount).sum()
+    }
+
+    pub fn discount_amount(&self) -> i64 {
+        self.lines.iter().map(|l| l.discount_amount).sum()
+    }
+
+    /// After discounts.
+    pub fn total(&self) -> i64 {
+        self.subtotal() - self.discount_amount()
     }
 
     /// What the customer is asked to pay: the total after the customer balance, never below 0.
@@ -445,6 +476,71 @@ pub struct InvoiceItem {
     /// The invoice it was swept into; `None` while pending.
     pub invoice: Option<String>,
     pub metadata: Metadata,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CouponDuration {
+    Once,
+    Repeating,
+    Forever,
+}
+
+impl CouponDuration {
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Once, Self::Repeating, Self::Forever].into_iter().find(|d| d.as_str() == s)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CouponDuration::Once => "once",
+            CouponDuration::Repeating => "repeating",
+            CouponDuration::Forever => "forever",
+        }
+    }
+}
+
+/// What a coupon takes off: a percentage (kept in hundredths of a percent, so `25.5` is
+/// `2550`, exact to Stripe's two decimals) or an amount in the coupon's currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CouponValue {
+    PercentOff { hundredths: i64 },
+    AmountOff { amount: i64, currency: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Coupon {
+    pub id: String,
+    pub created: i64,
+    pub name: Option<String>,
+    pub value: CouponValue,
+    pub duration: CouponDuration,
+    pub duration_in_months: Option<u32>,
+    pub max_redemptions: Option<i64>,
+    pub redeem_by: Option<i64>,
+    /// Subscriptions that redeemed it.
+    pub times_redeemed: i64,
+    pub metadata: Metadata,
+}
+
+impl Coupon {
+    /// Stripe's `valid`: not past `redeem_by` and not redeemed `max_redemptions` times.
+    pub fn valid(&self, now: i64) -> bool {
+        self.redeem_by.is_none_or(|by| now <= by) && self.max_redemptions.is_none_or(|max| self.times_redeemed < max)
+    }
+}
+
+/// A coupon applied to a subscription (Stripe's `discount` object, `di_…`).
+#[derive(Debug, Clone)]
+pub struct Discount {
+    pub id: String,
+    pub coupon: String,
+    pub customer: String,
+    pub subscription: Option<String>,
+    pub start: i64,
+    /// For a `repeating` coupon: `start` + `duration_in_months`.
+    pub end: Option<i64>,
+    /// A `once` discount that has taken money off an invoice; it is removed at the next one.
+    pub used: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -512,6 +608,8 @@ pub struct Store {
     pub subscriptions: Table<Subscription>,
     pub invoices: Table<Invoice>,
     pub invoice_items: Table<InvoiceItem>,
+    pub coupons: Table<Coupon>,
+    pub discounts: Table<Discount>,
     pub events: Vec<EventRecord>,
     pub idempotency: HashMap<String, SavedResponse>,
     pub request: Option<RequestInfo>,
@@ -529,6 +627,8 @@ impl Store {
             subscriptions: Table::default(),
             invoices: Table::default(),
             invoice_items: Table::default(),
+            coupons: Table::default(),
+            discounts: Table::default(),
             events: Vec::new(),
             idempotency: HashMap::new(),
             request: None,

@@ -13,19 +13,21 @@ use stripe_billing::invoice::{
 };
 use stripe_billing::invoice_item::{CreateInvoiceItem, ListInvoiceItem};
 use stripe_billing::subscription::{
-    CancelSubscription, CreateSubscription, CreateSubscriptionItems, ListSubscription, ListSubscriptionStatus,
-    RetrieveSubscription, UpdateSubscription, UpdateSubscriptionItems, UpdateSubscriptionProrationBehavior,
+    CancelSubscription, CreateSubscription, CreateSubscriptionItems, DiscountsDataParam, ListSubscription,
+    ListSubscriptionStatus, RetrieveSubscription, UpdateSubscription, UpdateSubscriptionItems,
+    UpdateSubscriptionProrationBehavior,
 };
 use stripe_checkout::checkout_session::{
-    CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionSubscriptionData,
-    RetrieveCheckoutSession,
+    CreateCheckoutSession, CreateCheckoutSessionDiscounts, CreateCheckoutSessionLineItems,
+    CreateCheckoutSessionSubscriptionData, ListLineItemsCheckoutSession, RetrieveCheckoutSession,
 };
 use stripe_core::customer::{CreateCustomer, ListCustomer, RetrieveCustomer, RetrieveCustomerReturned, UpdateCustomer};
+use stripe_product::coupon::{CreateCoupon, ListCoupon, RetrieveCoupon, UpdateCoupon};
 use stripe_product::price::{
     CreatePrice, CreatePriceRecurring, CreatePriceRecurringInterval, ListPrice, RetrievePrice,
 };
 use stripe_product::product::{CreateProduct, ListProduct, RetrieveProduct};
-use stripe_shared::{CheckoutSessionMode, CheckoutSessionStatus, InvoiceStatus, SubscriptionStatus};
+use stripe_shared::{CheckoutSessionMode, CheckoutSessionStatus, CouponDuration, InvoiceStatus, SubscriptionStatus};
 use stripe_types::Currency;
 use stripe_webhook::{EventObject, Webhook};
 
@@ -272,6 +274,89 @@ async fn async_stripe_parses_every_object_and_event() {
     let every =
         ListSubscription::new().customer(cus.as_str()).status(ListSubscriptionStatus::All).send(&client).await.unwrap();
     assert_eq!(every.data.len(), 2);
+
+    // Coupons, a discounted checkout and a discounted trial, for another customer.
+    let welcome = CreateCoupon::new()
+        .id("WELCOME25")
+        .percent_off(25.0)
+        .duration(CouponDuration::Once)
+        .name("Welcome")
+        .send(&client)
+        .await
+        .unwrap();
+    assert_eq!((welcome.percent_off, welcome.duration, welcome.valid), (Some(25.0), CouponDuration::Once, true));
+    let fifty = CreateCoupon::new()
+        .amount_off(5_000)
+        .currency(Currency::USD)
+        .duration(CouponDuration::Repeating)
+        .duration_in_months(3)
+        .metadata(meta(&[("campaign", "spring")]))
+        .send(&client)
+        .await
+        .unwrap();
+    assert_eq!(
+        (fifty.amount_off, fifty.currency, fifty.duration_in_months),
+        (Some(5_000), Some(Currency::USD), Some(3))
+    );
+    let duplicate = CreateCoupon::new().id("WELCOME25").percent_off(10.0).send(&client).await.unwrap_err();
+    assert!(matches!(duplicate, stripe::StripeError::Stripe(_, 400)), "{duplicate:?}");
+    UpdateCoupon::new(fifty.id.clone()).name("Fifty off").send(&client).await.unwrap();
+    assert_eq!(ListCoupon::new().send(&client).await.unwrap().data.len(), 2);
+    let newcomer = CreateCustomer::new().email("newcomer@example.com").send(&client).await.unwrap();
+    let discounted = CreateCheckoutSession::new()
+        .mode(CheckoutSessionMode::Subscription)
+        .customer(newcomer.id.as_str())
+        .line_items(vec![CreateCheckoutSessionLineItems {
+            price: Some(gold.id.to_string()),
+            quantity: Some(1),
+            ..CreateCheckoutSessionLineItems::new()
+        }])
+        .discounts(vec![CreateCheckoutSessionDiscounts {
+            coupon: Some(welcome.id.to_string()),
+            ..CreateCheckoutSessionDiscounts::new()
+        }])
+        .success_url("https://tierdesk.example/ok")
+        .send(&client)
+        .await
+        .unwrap();
+    assert_eq!((discounted.amount_subtotal, discounted.amount_total), (Some(360_000), Some(270_000)));
+    assert_eq!(discounted.total_details.as_ref().unwrap().amount_discount, 90_000);
+    let lines = ListLineItemsCheckoutSession::new(discounted.id.clone()).send(&client).await.unwrap();
+    assert_eq!(lines.data[0].amount_discount, 90_000);
+    h.control(&format!("/_emulator/checkout/sessions/{}/complete", discounted.id), json!({})).await;
+    let discounted = RetrieveCheckoutSession::new(discounted.id.clone()).send(&client).await.unwrap();
+    let applied = discounted.discounts.as_ref().unwrap()[0].coupon.as_ref().unwrap();
+    assert_eq!(applied.id(), &welcome.id);
+    let discounted_sub = RetrieveSubscription::new(discounted.subscription.as_ref().unwrap().id().clone())
+        .expand(vec!["discounts.source.coupon".to_owned(), "latest_invoice".to_owned()])
+        .send(&client)
+        .await
+        .unwrap();
+    let discount = discounted_sub.discounts[0].as_object().expect("expanded discount");
+    assert_eq!(discount.source.coupon.as_ref().and_then(|c| c.as_object()).unwrap().times_redeemed, 1);
+    let invoice = discounted_sub.latest_invoice.as_ref().and_then(|i| i.as_object()).expect("expanded invoice");
+    assert_eq!((invoice.subtotal, invoice.total, invoice.amount_due), (360_000, 270_000, 270_000));
+    let total_discount = &invoice.total_discount_amounts.as_ref().unwrap()[0];
+    assert_eq!((total_discount.amount, total_discount.discount.id()), (90_000, &discount.id));
+    assert_eq!(invoice.lines.data[0].discount_amounts.as_ref().unwrap()[0].amount, 90_000);
+    let invoice = RetrieveInvoice::new(invoice.id.clone().unwrap())
+        .expand(vec!["discounts".to_owned(), "total_discount_amounts.discount".to_owned()])
+        .send(&client)
+        .await
+        .unwrap();
+    assert!(invoice.discounts[0].is_object());
+    let trialing = CreateSubscription::new()
+        .customer(newcomer.id.as_str())
+        .items(vec![CreateSubscriptionItems { price: Some(gold.id.to_string()), ..CreateSubscriptionItems::new() }])
+        .discounts(vec![DiscountsDataParam { coupon: Some(fifty.id.to_string()), ..DiscountsDataParam::new() }])
+        .trial_period_days(7u32)
+        .send(&client)
+        .await
+        .unwrap();
+    assert_eq!(trialing.status, SubscriptionStatus::Trialing);
+    assert_eq!(trialing.trial_end, trialing.trial_start.map(|start| start + 7 * 86_400));
+    assert_eq!(trialing.discounts.len(), 1);
+    assert_eq!(RetrieveCoupon::new(fifty.id.clone()).send(&client).await.unwrap().times_redeemed, 1);
 
     // Immediate cancel.
     let canceled = CancelSubscription::new(sub_id.clone()).send(&client).await.unwrap();

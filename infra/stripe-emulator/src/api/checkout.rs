@@ -44,8 +44,18 @@ pub fn create(store: &mut Store, form: &Form) -> Result {
     if lines.is_empty() {
         return Err(ApiError::missing_param("line_items"));
     }
-    let now = store.now();
     let subscription_data = form.child("subscription_data");
+    let trial_period_days = match subscription_data.int("trial_period_days")? {
+        None => None,
+        Some(days) => Some(u32::try_from(days).ok().filter(|d| (1..=730).contains(d)).ok_or_else(|| {
+            ApiError::invalid(
+                "trial_period_days must be between 1 and 730.",
+                Some(subscription_data.name("trial_period_days")),
+            )
+        })?),
+    };
+    let coupon = session_coupon(store, form, &lines)?;
+    let now = store.now();
     let session = CheckoutSession {
         id: new_id("cs_test"),
         created: now,
@@ -59,6 +69,8 @@ pub fn create(store: &mut Store, form: &Form) -> Result {
         client_reference_id: form.string("client_reference_id"),
         metadata: form.metadata("metadata").map(|m| m.into_metadata()).unwrap_or_default(),
         subscription_metadata: subscription_data.metadata("metadata").map(|m| m.into_metadata()).unwrap_or_default(),
+        trial_period_days,
+        coupon,
         status: SessionStatus::Open,
         paid: false,
         subscription: None,
@@ -68,6 +80,26 @@ pub fn create(store: &mut Store, form: &Form) -> Result {
     let value = objects::checkout_session(store, &session);
     store.sessions.insert(session);
     Ok(value)
+}
+
+/// `discounts[0][coupon]`: Checkout takes one discount, a coupon that exists, is still valid
+/// and, for `amount_off`, is in the prices' currency. Promotion codes are not emulated.
+fn session_coupon(store: &Store, form: &Form, lines: &[SessionLine]) -> Result<Option<String>> {
+    let discounts = form.each("discounts");
+    if discounts.len() > 1 {
+        return Err(ApiError::invalid("You may only specify one discount.", Some("discounts".into())));
+    }
+    let Some(discount) = discounts.first() else { return Ok(None) };
+    if discount.has("promotion_code") {
+        return Err(ApiError::invalid(
+            "The emulator supports coupons only, not promotion codes.",
+            Some(discount.name("promotion_code")),
+        ));
+    }
+    let id = discount.required("coupon")?;
+    let currency = lines.first().and_then(|l| store.prices.get(&l.price)).map(|p| p.currency.as_str());
+    store.redeemable_coupon(id, &discount.name("coupon"), currency)?;
+    Ok(Some(id.to_owned()))
 }
 
 pub fn retrieve(store: &Store, id: &str, form: &Form) -> Result {

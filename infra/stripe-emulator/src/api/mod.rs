@@ -4,6 +4,7 @@
 
 mod catalog;
 mod checkout;
+mod coupons;
 mod invoices;
 mod subscriptions;
 
@@ -136,6 +137,11 @@ fn route(store: &mut Store, method: &Method, path: &str, form: &Form) -> Result 
         ("GET", ["prices"]) => catalog::list_prices(store, form),
         ("GET", ["prices", id]) => catalog::retrieve_price(store, id),
         ("POST", ["prices", id]) => catalog::update_price(store, id, form),
+
+        ("POST", ["coupons"]) => coupons::create(store, form),
+        ("GET", ["coupons"]) => coupons::list(store, form),
+        ("GET", ["coupons", id]) => coupons::retrieve(store, id),
+        ("POST", ["coupons", id]) => coupons::update(store, id, form),
 
         ("POST", ["checkout", "sessions"]) => checkout::create(store, form),
         ("GET", ["checkout", "sessions"]) => checkout::list(store, form),

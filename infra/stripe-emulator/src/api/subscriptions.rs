@@ -33,12 +33,28 @@ pub fn create(store: &mut Store, form: &Form) -> Result {
     if items.is_empty() {
         return Err(ApiError::missing_param("items"));
     }
+    let discounts = form.each("discounts");
+    if discounts.len() > 1 {
+        return Err(ApiError::invalid("The emulator applies one discount per subscription.", Some("discounts".into())));
+    }
+    let coupon = match discounts.first() {
+        Some(d) => Some((d.required("coupon")?.to_owned(), d.name("coupon"))),
+        None => None,
+    };
+    let trial_period_days = match form.int("trial_period_days")? {
+        None => None,
+        Some(days) => Some(u32::try_from(days).ok().filter(|d| *d <= 730).ok_or_else(|| {
+            ApiError::invalid("trial_period_days must be between 0 and 730.", Some("trial_period_days".into()))
+        })?),
+    };
     let id = store.create_subscription(NewSubscription {
         customer,
         items,
         metadata: form.metadata("metadata").map(|m| m.into_metadata()).unwrap_or_default(),
         description: form.string("description"),
         payment_behavior: PaymentBehavior::parse(form.str("payment_behavior"))?,
+        coupon,
+        trial_period_days,
     })?;
     retrieve(store, &id)
 }

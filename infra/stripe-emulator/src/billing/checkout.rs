@@ -53,6 +53,8 @@ impl Store {
                     metadata: session.subscription_metadata.clone(),
                     description: None,
                     payment_behavior: PaymentBehavior::AllowIncomplete,
+                    coupon: session.coupon.clone().map(|c| (c, "discounts[0][coupon]".to_owned())),
+                    trial_period_days: session.trial_period_days,
                 })?;
                 if let Some(s) = self.sessions.get_mut(id) {
                     s.customer = Some(customer);
@@ -63,7 +65,7 @@ impl Store {
         };
 
         let Some(s) = self.subscriptions.get(&sub) else { return Ok(()) };
-        if s.status != SubscriptionStatus::Active {
+        if !matches!(s.status, SubscriptionStatus::Active | SubscriptionStatus::Trialing) {
             return Ok(());
         }
         let invoice = s.latest_invoice.clone();

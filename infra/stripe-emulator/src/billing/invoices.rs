@@ -26,10 +26,13 @@ impl Store {
             price: Some(item.price.clone()),
             subscription: Some(sub.to_owned()),
             source: LineSource::SubscriptionItem { subscription_item: item.id.clone(), invoice_item: None },
+            discount_amount: 0,
         }
     }
 
     /// Stores a draft invoice with `lines`, then sweeps in the pending invoice items in scope.
+    /// An invoice the subscription makes (not a manual one) gets the subscription's discount
+    /// while it is in effect.
     pub(super) fn draft_invoice(
         &mut self,
         customer: &str,
@@ -74,11 +77,15 @@ impl Store {
             auto_advance: true,
             description: None,
             metadata: Metadata::new(),
+            discount: subscription
+                .filter(|_| reason != BillingReason::Manual)
+                .and_then(|s| self.discount_for_invoice(s)),
         };
         self.invoices.insert(invoice);
         if let Some(sweep) = sweep {
             self.sweep_pending_items(&id, customer, sweep);
         }
+        self.apply_invoice_discount(&id);
         id
     }
 
@@ -125,10 +132,12 @@ impl Store {
             price: ii.price.clone(),
             subscription: ii.subscription.clone(),
             source,
+            discount_amount: 0,
         };
         if let Some(inv) = self.invoices.get_mut(invoice) {
             inv.lines.push(line);
         }
+        self.apply_invoice_discount(invoice);
     }
 
     /// What an invoice will ask the customer to pay once finalized.
@@ -177,6 +186,7 @@ impl Store {
             inv.starting_balance = starting_balance;
             inv.ending_balance = Some(ending_balance);
         }
+        self.use_once_discount(id);
         self.emit_invoice("invoice.finalized", id);
         Ok(())
     }

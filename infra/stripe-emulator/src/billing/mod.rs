@@ -6,6 +6,7 @@
 //! the state as it was. Events are emitted in the order Stripe sends them for the same action.
 
 mod checkout;
+mod discounts;
 mod dunning;
 mod invoices;
 mod subscriptions;
@@ -88,6 +89,10 @@ pub struct NewSubscription {
     pub metadata: Metadata,
     pub description: Option<String>,
     pub payment_behavior: PaymentBehavior,
+    /// `discounts[0][coupon]`: the coupon id and its parameter name, for errors.
+    pub coupon: Option<(String, String)>,
+    /// `trial_period_days`: a free trial before the first charge.
+    pub trial_period_days: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -290,6 +295,8 @@ mod tests {
                 metadata: Metadata::new(),
                 description: None,
                 payment_behavior: PaymentBehavior::AllowIncomplete,
+                coupon: None,
+                trial_period_days: None,
             })
             .unwrap();
         store.events.clear();

@@ -3,14 +3,15 @@
 
 use super::{
     format_date, ItemUpdate, NewSubscription, Payment, PaymentBehavior, ProrationBehavior, SubscriptionUpdate, Sweep,
+    DAY,
 };
 use crate::clock::new_id;
 use crate::error::ApiError;
-use crate::proration;
 use crate::state::{
     BillingReason, InvoiceItem, InvoiceLine, Metadata, Recurring, Store, Subscription, SubscriptionItem,
     SubscriptionStatus,
 };
+use crate::{discount, objects, proration};
 
 /// One subscription item's price × quantity before and after an update (`None`: the item is
 /// added or removed).
@@ -63,26 +64,37 @@ impl Store {
     }
 
     /// `POST /v1/subscriptions` (and checkout completion): creates the subscription and its
-    /// first invoice and charges it. Emits `customer.subscription.created`, `invoice.created`,
-    /// `invoice.finalized`, then `invoice.paid` + `invoice.payment_succeeded` or
-    /// `invoice.payment_failed` (the subscription is then `incomplete`).
+    /// first invoice and charges it. Emits `customer.subscription.created`,
+    /// `customer.discount.created` (with a coupon), `invoice.created`, `invoice.finalized`,
+    /// then `invoice.paid` + `invoice.payment_succeeded` or `invoice.payment_failed` (the
+    /// subscription is then `incomplete`). With a trial the first period is the trial, its
+    /// invoice is for 0 and the subscription is `trialing` until it renews at the trial end.
     pub fn create_subscription(&mut self, new: NewSubscription) -> Result<String, ApiError> {
         self.customer_or_param(&new.customer, "customer")?;
         let checks: Vec<(String, String)> = new.items.iter().map(|i| (i.price.clone(), i.param.clone())).collect();
         let (currency, recurring) = self.check_items(&checks)?;
+        let coupon = match &new.coupon {
+            Some((id, param)) => Some(self.redeemable_coupon(id, param, Some(&currency))?.value.clone()),
+            None => None,
+        };
+        let trial = new.trial_period_days.filter(|days| *days > 0);
         let pending: i64 = self
             .pending_items_in_scope(&new.customer, Sweep::Customer)
             .filter(|ii| ii.subscription.is_none())
             .map(|ii| ii.amount)
             .sum();
-        let first_total: i64 = new.items.iter().map(|i| self.item_amount(&i.price, i.quantity)).sum::<i64>() + pending;
+        let items_total: i64 =
+            if trial.is_some() { 0 } else { new.items.iter().map(|i| self.item_amount(&i.price, i.quantity)).sum() };
+        let first_total = items_total + pending;
+        let first_total = first_total - coupon.map_or(0, |c| discount::amount_off(&c, first_total));
         if new.payment_behavior == PaymentBehavior::ErrorIfIncomplete && self.would_decline(&new.customer, first_total)
         {
             return Err(ApiError::card_declined());
         }
 
         let now = self.now();
-        let period = (now, recurring.add_periods(now, 1));
+        let trial_end = trial.map(|days| now + i64::from(days) * DAY);
+        let period = (now, trial_end.unwrap_or_else(|| recurring.add_periods(now, 1)));
         let id = new_id("sub");
         let items: Vec<SubscriptionItem> = new
             .items
@@ -97,7 +109,17 @@ impl Store {
                 current_period_end: period.1,
             })
             .collect();
-        let lines = items.iter().map(|item| self.subscription_line(&id, item, period)).collect();
+        let lines = items
+            .iter()
+            .map(|item| {
+                let mut line = self.subscription_line(&id, item, period);
+                if trial.is_some() {
+                    line.amount = 0;
+                    line.description = Some(format!("Trial period for {}", self.product_name(&item.price)));
+                }
+                line
+            })
+            .collect();
         self.subscriptions.insert(Subscription {
             id: id.clone(),
             created: now,
@@ -109,12 +131,23 @@ impl Store {
             items,
             latest_invoice: None,
             start_date: now,
-            billing_cycle_anchor: now,
+            // A trial moves the billing cycle to start at its end.
+            billing_cycle_anchor: trial_end.unwrap_or(now),
             cancel_at_period_end: false,
             canceled_at: None,
             ended_at: None,
             cancellation_reason: None,
+            discounts: Vec::new(),
+            trial_start: trial_end.map(|_| now),
+            trial_end,
         });
+        let discount = match &new.coupon {
+            Some((coupon, _)) => self.redeem_coupon(coupon, &new.customer, &id),
+            None => None,
+        };
+        if let (Some(s), Some(discount)) = (self.subscriptions.get_mut(&id), &discount) {
+            s.discounts.push(discount.clone());
+        }
         if let Some(c) = self.customers.get_mut(&new.customer) {
             c.currency.get_or_insert(currency);
         }
@@ -129,12 +162,21 @@ impl Store {
         let nothing_due = self.invoices.get(&invoice).is_some_and(|i| self.due_after_finalizing(i) == 0);
         // `default_incomplete` leaves the first invoice open for the customer to confirm.
         let attempt = new.payment_behavior != PaymentBehavior::DefaultIncomplete || nothing_due;
-        let active = attempt && self.payment_will_succeed(&invoice);
+        let started = attempt && self.payment_will_succeed(&invoice);
         if let Some(s) = self.subscriptions.get_mut(&id) {
             s.latest_invoice = Some(invoice.clone());
-            s.status = if active { SubscriptionStatus::Active } else { SubscriptionStatus::Incomplete };
+            s.status = match (started, trial) {
+                (true, Some(_)) => SubscriptionStatus::Trialing,
+                (true, None) => SubscriptionStatus::Active,
+                (false, _) => SubscriptionStatus::Incomplete,
+            };
         }
         self.emit_subscription("customer.subscription.created", &id, None);
+        if let Some(object) =
+            discount.as_deref().and_then(|d| self.discounts.get(d)).map(|d| objects::discount(self, d))
+        {
+            self.emit("customer.discount.created", object, None);
+        }
         self.emit_invoice("invoice.created", &invoice);
         self.finalize_invoice(&invoice)?;
         if attempt {
@@ -404,6 +446,7 @@ impl Store {
         }
 
         let before = self.subscription_json(id);
+        self.end_discounts(id);
         let recurring = sub.items.first().and_then(|i| self.prices.get(&i.price)).and_then(|p| p.recurring);
         let next_end = recurring.map_or(end, |r| r.next_boundary(sub.billing_cycle_anchor, end));
         let lines = sub.items.iter().map(|item| self.subscription_line(id, item, (end, next_end))).collect();
