@@ -520,8 +520,14 @@ async fn validate(app: &Promotions, ctx: &Ctx, req: &Request) -> Result<Response
         let found = promotion::check(p, &purchase(app, &ask, &tier, customer.as_ref(), combined), redeemed);
         reasons.extend(found.into_iter().map(|r| if anonymous { neutral(r) } else { r }));
     }
+    // The count is analytics (the conversion rate's denominator): a failed count
+    // must not fail the customer's validation.
+    // Requests spread over the counter's shards by their id.
+    let shard = ctx.request_id.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
     for p in &found {
-        app.store.record_validation(&p.promotion_id).await?;
+        if let Err(e) = app.store.record_validation(&p.promotion_id, shard).await {
+            tracing::warn!(error = %e, promotion = p.promotion_id, "validation not counted");
+        }
     }
     let summaries: Vec<PromotionSummary> = found.iter().map(|p| p.summary()).collect();
     let valid = reasons.is_empty() && !found.is_empty();

@@ -8,5 +8,6 @@ pub mod event;
 pub mod gateway;
 pub mod invoke;
 pub mod jwt;
+pub mod promotions_bench;
 pub mod routes;
 pub mod seed;

@@ -48,6 +48,10 @@ pub struct CouponSpec {
     pub once: bool,
 }
 
+/// Stripe refuses `forever` for amount-off coupons (API 2025-03-31 on), so a
+/// recurring fixed discount repeats for this many months instead.
+pub const AMOUNT_OFF_MONTHS: i64 = 36;
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum CouponOff {
     Percent(f64),
@@ -209,11 +213,15 @@ impl StripeGateway {
         if let Ok(found) = RetrieveCoupon::new(coupon.id.as_str()).send(&self.client).await {
             return Ok(found.id.as_str().to_string());
         }
-        let mut create =
-            CreateCoupon::new().id(coupon.id.clone()).name(coupon.name.clone()).duration(match coupon.once {
-                true => stripe_shared::CouponDuration::Once,
-                false => stripe_shared::CouponDuration::Forever,
-            });
+        use stripe_shared::CouponDuration;
+        let mut create = CreateCoupon::new().id(coupon.id.clone()).name(coupon.name.clone());
+        create = match (&coupon.off, coupon.once) {
+            (_, true) => create.duration(CouponDuration::Once),
+            (CouponOff::Percent(_), false) => create.duration(CouponDuration::Forever),
+            (CouponOff::Amount { .. }, false) => {
+                create.duration(CouponDuration::Repeating).duration_in_months(AMOUNT_OFF_MONTHS)
+            }
+        };
         create = match coupon.off {
             CouponOff::Percent(p) => create.percent_off(p),
             CouponOff::Amount { cents, ref currency } => create.amount_off(cents).currency(

@@ -267,9 +267,11 @@ pub fn idempotency_pk(scope: &str, key: &str) -> String {
 //                                        the cron completes those past their end date
 //                                        with one key-range Query
 //   GSI3 PROMOTIONS / {id}               every promotion, newest first (ids are ULIDs)
-// PROMO#{id} / VALIDATIONS               how often it was validated (conversion rate);
-//                                        kept off META so validations never contend
-//                                        with redemptions
+// PROMO#{id} / VALIDATIONS#{shard}       how often it was validated (conversion rate),
+//                                        in VALIDATION_SHARDS items summed on read: kept
+//                                        off META so validations never contend with
+//                                        redemptions, and spread so a popular code's
+//                                        validations do not all write one item
 // PROMO#{id} / REDEEMER#{partnerId}      one customer's redemption count, conditional
 //                                        on < redemptionsPerUser in the redemption
 //                                        transaction
@@ -280,7 +282,11 @@ pub fn idempotency_pk(scope: &str, key: &str) -> String {
 //                                        a copy of the terms at `termsVersion`, so a
 //                                        redemption by code is one read
 
-pub const PROMO_VALIDATIONS: &str = "VALIDATIONS";
+pub const VALIDATION_SHARDS: u32 = 8;
+
+pub fn validations_sk(shard: u32) -> String {
+    format!("VALIDATIONS#{}", shard % VALIDATION_SHARDS)
+}
 pub const PROMO_EXPIRY_PARTITION: &str = "PROMOEXPIRY";
 pub const PROMOTIONS_PARTITION: &str = "PROMOTIONS";
 pub const REDEMPTION_PREFIX: &str = "REDEMPTION#";

@@ -103,6 +103,14 @@ enum Role {
     Once,
 }
 
+fn validation_keys(promotion_id: &str) -> Vec<(String, String)> {
+    (0..keys::VALIDATION_SHARDS).map(|i| (keys::promotion_pk(promotion_id), keys::validations_sk(i))).collect()
+}
+
+fn validations_in(found: &HashMap<(String, String), Item>, promotion_id: &str) -> u64 {
+    validation_keys(promotion_id).iter().filter_map(|k| found.get(k)).map(|i| number(i, "count")).sum()
+}
+
 /// Attributes only redemptions change.
 const COUNTERS: [&str; 4] = ["redemptionCount", "uniqueUsers", "totalRevenue", "totalDiscount"];
 
@@ -249,10 +257,10 @@ impl Store {
     /// The promotion with its validation count (one BatchGetItem).
     pub async fn get_promotion(&self, promotion_id: &str) -> Result<Option<Promotion>, StoreError> {
         let pk = keys::promotion_pk(promotion_id);
-        let found =
-            self.batch_get(&[(pk.clone(), META.to_string()), (pk.clone(), keys::PROMO_VALIDATIONS.into())]).await?;
-        let validations =
-            found.get(&(pk.clone(), keys::PROMO_VALIDATIONS.to_string())).map_or(0, |i| number(i, "count"));
+        let mut wanted = validation_keys(promotion_id);
+        wanted.push((pk.clone(), META.to_string()));
+        let found = self.batch_get(&wanted).await?;
+        let validations = validations_in(&found, promotion_id);
         match found.get(&(pk, META.to_string())) {
             Some(item) => Ok(Some(promotion_from(item.clone())?.with_performance(validations))),
             None => Ok(None),
@@ -284,18 +292,16 @@ impl Store {
         let mut page: Page<Promotion> = self.query_page(&q, page).await?;
         // The rates need each promotion's validation count: one more BatchGetItem
         // per page (pages hold at most 100, BatchGetItem's own limit).
-        let wanted: Vec<(String, String)> = page
-            .items
-            .iter()
-            .map(|p| (keys::promotion_pk(&p.promotion_id), keys::PROMO_VALIDATIONS.to_string()))
-            .collect();
-        let counts = self.batch_get(&wanted).await?;
+        let wanted: Vec<(String, String)> = page.items.iter().flat_map(|p| validation_keys(&p.promotion_id)).collect();
+        let mut counts = HashMap::new();
+        for chunk in wanted.chunks(100) {
+            counts.extend(self.batch_get(chunk).await?);
+        }
         page.items = page
             .items
             .into_iter()
             .map(|p| {
-                let key = (keys::promotion_pk(&p.promotion_id), keys::PROMO_VALIDATIONS.to_string());
-                let validations = counts.get(&key).map_or(0, |i| number(i, "count"));
+                let validations = validations_in(&counts, &p.promotion_id);
                 p.with_performance(validations).without_private()
             })
             .collect();
@@ -317,13 +323,14 @@ impl Store {
         self.query_page(&q, page).await
     }
 
-    /// Counts one validation of each promotion (the conversion-rate denominator).
-    pub async fn record_validation(&self, promotion_id: &str) -> Result<(), StoreError> {
+    /// Counts one validation of a promotion (the conversion-rate denominator) on
+    /// one of its counter shards; `shard` spreads concurrent validations.
+    pub async fn record_validation(&self, promotion_id: &str, shard: u32) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.table)
             .key("PK", s(keys::promotion_pk(promotion_id)))
-            .key("SK", s(keys::PROMO_VALIDATIONS))
+            .key("SK", s(keys::validations_sk(shard)))
             .update_expression("ADD #count :one")
             .expression_attribute_names("#count", "count")
             .expression_attribute_values(":one", n(1))

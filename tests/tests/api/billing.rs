@@ -613,3 +613,35 @@ async fn deliver_webhook(s: &StripeApp, payload: &str, signature: &str) -> (u16,
     };
     (status, value)
 }
+
+#[tokio::test]
+async fn a_fixed_amount_promotion_repeats_on_renewals_as_stripe_allows() {
+    let s = StripeApp::start().await;
+    let code = format!("FIXED{}", &ulid::Ulid::new().to_string()[20..]);
+    let promo = promotion_with_code(
+        &s,
+        &code,
+        json!({"discountType": "fixed_amount", "discountValue": 50_000, "appliesTo": "both"}),
+    )
+    .await;
+    let promotion_id = promo["promotionId"].as_str().unwrap();
+    let (_, token, _) = s.partner("Fixed Co").await;
+    let (status, session) = s
+        .as_partner(&token, "POST", "/api/billing/subscribe", Some(json!({"tierId": "gold", "promotionCode": code})))
+        .await;
+    assert_eq!(status, 201, "{session}");
+    assert_eq!(session["promotion"]["finalPrice"], 310_000);
+    assert_eq!(session["promotion"]["recurringPrice"], 310_000);
+    let (_, coupon) = s.stripe_api("GET", &format!("coupons/tierdesk_{promotion_id}_v1"), &[], None).await;
+    assert_eq!(coupon["amount_off"], 50_000);
+    assert_eq!((coupon["duration"].as_str(), coupon["duration_in_months"].as_i64()), (Some("repeating"), Some(36)));
+    let id = session["checkoutSessionId"].as_str().unwrap();
+    tierdesk_tests::stripe::post(&s.control(&format!("checkout/sessions/{id}/complete")), json!({})).await;
+    s.emulator.flush().await;
+    let (_, sub) = s.as_partner(&token, "GET", "/api/billing/subscription", None).await;
+    s.advance(sub["stripeSubscriptionId"].as_str().unwrap()).await;
+    let (_, invoices) = s.as_partner(&token, "GET", "/api/billing/invoices", None).await;
+    let amounts: Vec<i64> =
+        invoices["items"].as_array().unwrap().iter().map(|i| i["amount"].as_i64().unwrap()).collect();
+    assert_eq!(amounts, vec![310_000, 310_000], "the renewal is discounted too: {invoices}");
+}

@@ -589,6 +589,7 @@ async fn main() -> Result<(), Error> {
         Some("partners") => bench_partners().await,
         Some("cron") => bench_cron().await,
         Some("billing") => devtools::billing_bench::run().await,
-        _ => Err("usage: bench calls | cold-init BINARY | load LABEL=BASE_URL... | ddb-get | partners | cron".into()),
+        Some("promotions") => devtools::promotions_bench::run().await,
+        _ => Err("usage: bench calls | cold-init BINARY | load LABEL=BASE_URL... | ddb-get | partners | cron | billing | promotions".into()),
     }
 }
