@@ -74,6 +74,8 @@ Tierdesk is running (stop with: make stop)
   Stripe         http://127.0.0.1:$STRIPE_PORT        (emulator; webhooks signed with STRIPE_WEBHOOK_SECRET)
                  pay a checkout: curl -X POST http://127.0.0.1:$STRIPE_PORT/_emulator/checkout/sessions/<cs_id>/complete
   mail viewer    http://127.0.0.1:$SES_PORT/        (sent mail in the browser)
+  promotions     demo codes WELCOME20 (new partners), GOLD500 (gold), VIP35 (waiting for approval)
+                 curl -X POST -H 'content-type: application/json' -d '{"code":"GOLD500","tierId":"gold"}' http://127.0.0.1:$PORT/api/promotions/validate
   expiry cron    curl -X POST 'http://127.0.0.1:$PORT/_local/cron/expiry-cron?date=$(date -u +%F)'
                  (also runs daily at 06:15 UTC; make invoke FN=expiry-cron EVENT=events/expiry-cron.json)
   logs           $STATE/

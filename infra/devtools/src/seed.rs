@@ -117,6 +117,48 @@ pub async fn seed(gateway: &Gateway, secret: &str) -> Result<Vec<String>, String
         }
     }
     log.extend(seed_partners(gateway, secret).await?);
+    log.extend(seed_promotions(gateway, secret).await?);
+    Ok(log)
+}
+
+/// Demo promotions: two live (one below the approval policy, one on gold only) and
+/// one waiting for a second person's approval. A code already taken means the
+/// promotion exists, so the seed can run again.
+async fn seed_promotions(gateway: &Gateway, secret: &str) -> Result<Vec<String>, String> {
+    let now = chrono::Utc::now().timestamp();
+    let manager = jwt::token_for("sales_manager", None, "demo-manager", now, 300, secret);
+    let demos = [
+        json!({"name": "Welcome 20", "description": "20% off the first month for new partners",
+               "discountType": "percentage", "discountValue": 20, "appliesTo": "first_month",
+               "eligibilityRules": {"userType": "new"}, "startDate": day(-30), "endDate": day(335),
+               "promotionCodes": ["WELCOME20"]}),
+        json!({"name": "Gold $500", "description": "$500 off every gold charge",
+               "discountType": "fixed_amount", "discountValue": 50_000, "appliesTo": "both",
+               "targetTiers": ["gold"], "maxRedemptions": 50, "startDate": day(-7), "endDate": day(60),
+               "promotionCodes": ["GOLD500"]}),
+        json!({"name": "Platinum annual 35", "description": "35% off platinum paid yearly",
+               "discountType": "percentage", "discountValue": 35, "appliesTo": "yearly",
+               "targetTiers": ["platinum"], "startDate": day(0), "endDate": day(90),
+               "promotionCodes": ["VIP35"]}),
+    ];
+    let mut log = Vec::new();
+    for demo in demos {
+        let name = demo["name"].as_str().unwrap_or_default().to_string();
+        let (status, created) = call_json(gateway, "POST", "/api/admin/promotions", Some(&manager), Some(demo)).await;
+        match status {
+            201 => {
+                let id = created["promotionId"].as_str().unwrap_or_default();
+                let path = format!("/api/admin/promotions/{id}/submit");
+                let (status, submitted) = call_json(gateway, "POST", &path, Some(&manager), None).await;
+                if status != 200 {
+                    return Err(format!("demo promotion {name} submit failed: {status} {submitted}"));
+                }
+                log.push(format!("demo promotion {name}: {}", submitted["status"]));
+            }
+            409 => log.push(format!("demo promotion {name}: exists")),
+            _ => return Err(format!("demo promotion {name} failed: {status} {created}")),
+        }
+    }
     Ok(log)
 }
 

@@ -678,9 +678,14 @@ async fn the_demo_seed_fills_the_dashboard_and_is_idempotent() {
     let app = TestApp::new().await;
     let log = devtools::seed::seed(&app.gateway, app.secret()).await.expect("seed");
     assert_eq!(log.iter().filter(|l| l.contains(": created prt_")).count(), 8, "{log:?}");
+    let promotions: Vec<&String> = log.iter().filter(|l| l.starts_with("demo promotion")).collect();
+    assert_eq!(promotions.len(), 3, "{log:?}");
+    assert_eq!(promotions.iter().filter(|l| l.ends_with("\"active\"")).count(), 2, "{promotions:?}");
+    assert!(promotions.iter().any(|l| l.ends_with("\"pending_approval\"")), "{promotions:?}");
     let once = app.snapshot().await;
     let again = devtools::seed::seed(&app.gateway, app.secret()).await.expect("seed again");
     assert!(again.iter().all(|l| !l.contains(": created prt_")), "{again:?}");
+    assert_eq!(again.iter().filter(|l| l.starts_with("demo promotion") && l.ends_with(": exists")).count(), 3);
     assert_eq!(app.snapshot().await, once);
     let (_, expiring) = app.call("GET", "/api/admin/subscriptions?view=expiring", Some("admin"), None).await;
     let names: Vec<&str> =
