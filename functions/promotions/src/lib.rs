@@ -9,6 +9,7 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tierdesk::clock::rfc3339;
 use tierdesk::config::ConfigError;
 use tierdesk::domain::audit::AuditEntry;
@@ -21,8 +22,10 @@ use tierdesk::domain::promotion::{
 };
 use tierdesk::domain::tier::Tier;
 use tierdesk::domain::validation::{parse, Fields, ValidationError};
+use tierdesk::http::cache::PublicCache;
 use tierdesk::http::identity::Identity;
 use tierdesk::http::request::{json_body, query};
+use tierdesk::http::response::{json_text, to_json};
 use tierdesk::http::router::match_route;
 use tierdesk::http::{idempotency, json, serve, AuthError, Ctx, PageRequest, PathParams, Route};
 use tierdesk::mail::staff::{self, PromotionNoticeKind};
@@ -70,7 +73,13 @@ pub struct Promotions {
     pub config: Config,
     pub settings: Settings,
     pub mailer: Mailer,
+    /// Prospects' validate answers, for `PUBLIC_CACHE_TTL_SECS`; this instance's
+    /// writes clear it.
+    public_cache: PublicCache,
 }
+
+/// Distinct prospect validations one instance keeps.
+const PUBLIC_CACHE_ENTRIES: usize = 512;
 
 /// Where approval requests go when nobody configured a mailbox.
 pub const DEFAULT_APPROVALS_EMAIL: &str = "pricing-approvals@tierdesk.local";
@@ -141,7 +150,8 @@ impl Promotions {
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGen>,
     ) -> Self {
-        Self { store, clock, ids, config, settings, mailer }
+        let public_cache = PublicCache::new(Duration::from_secs(config.public_cache_ttl_secs), PUBLIC_CACHE_ENTRIES);
+        Self { store, clock, ids, config, settings, mailer, public_cache }
     }
 
     fn actor(&self, who: &Identity) -> Actor {
@@ -194,25 +204,40 @@ pub async fn handle(app: &Promotions, req: Request) -> Response<Body> {
 
 async fn dispatch(app: &Promotions, ctx: Ctx, req: Request) -> Result<Response<Body>, ApiError> {
     let (op, params) = match_route(ROUTES, req.method(), req.uri().path())?;
+    let answer = route(app, &ctx, &req, &params, op).await;
+    if !matches!(op, Op::List | Op::Get | Op::Redemptions | Op::Validate) {
+        // Any change here may change a cached validate answer.
+        app.public_cache.clear();
+    }
+    answer
+}
+
+async fn route(
+    app: &Promotions,
+    ctx: &Ctx,
+    req: &Request,
+    params: &PathParams,
+    op: Op,
+) -> Result<Response<Body>, ApiError> {
     match op {
-        Op::List => list(app, &ctx, &req).await,
-        Op::Create => create(app, &ctx, &req).await,
+        Op::List => list(app, ctx, req).await,
+        Op::Create => create(app, ctx, req).await,
         Op::Get => {
             ctx.require(Permission::TierView)?;
-            json(StatusCode::OK, &load(app, &params).await?.without_private())
+            json(StatusCode::OK, &load(app, params).await?.without_private())
         }
-        Op::Update => update(app, &ctx, &req, &params).await,
-        Op::Delete => delete(app, &ctx, &params).await,
-        Op::Workflow(action) => workflow(app, &ctx, &req, &params, action).await,
-        Op::AddCodes => add_codes(app, &ctx, &req, &params).await,
+        Op::Update => update(app, ctx, req, params).await,
+        Op::Delete => delete(app, ctx, params).await,
+        Op::Workflow(action) => workflow(app, ctx, req, params, action).await,
+        Op::AddCodes => add_codes(app, ctx, req, params).await,
         Op::Redemptions => {
             ctx.require(Permission::ViewCustomerInfo)?;
-            let promotion = load(app, &params).await?;
-            let page = page(app, &req)?;
+            let promotion = load(app, params).await?;
+            let page = page(app, req)?;
             json(StatusCode::OK, &app.store.list_redemptions(&promotion.promotion_id, &page).await?)
         }
-        Op::Validate => validate(app, &ctx, &req).await,
-        Op::Redeem => redeem(app, &ctx, &req).await,
+        Op::Validate => validate(app, ctx, req).await,
+        Op::Redeem => redeem(app, ctx, req).await,
     }
 }
 
@@ -480,6 +505,24 @@ fn purchase<'a>(
 async fn validate(app: &Promotions, ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
     let ask = Application::parse(&json_body(req, app.config.max_body_bytes)?)?;
     let partner_id = customer_id(ctx, ask.partner_id.as_deref(), Permission::ViewCustomerInfo)?;
+    // Requests spread over the validation counter's shards by their id.
+    let shard = ctx.request_id.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    // A prospect's answer depends only on the request: served from the instance's
+    // cache while fresh (as the public catalog is), the validation still counted.
+    let cache_key = partner_id.is_none().then(|| {
+        format!(
+            "{:?} {:?} {} {:?} {:?}",
+            ask.codes, ask.promotion_ids, ask.tier_id, ask.billing_period, ask.commitment_months
+        )
+    });
+    if let Some(body) = cache_key.as_ref().and_then(|k| app.public_cache.get(k, Instant::now())) {
+        let answered: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        let ids = answered["promotions"].as_array().cloned().unwrap_or_default();
+        for id in ids.iter().filter_map(|p| p["promotionId"].as_str()) {
+            count_validation(app, id, shard).await;
+        }
+        return Ok(json_text(body));
+    }
     let mut read =
         app.store.read_application(&ask.codes, &ask.promotion_ids, &ask.tier_id, partner_id.as_deref()).await?;
     let tier = active_tier(read.tier.take())?;
@@ -520,14 +563,8 @@ async fn validate(app: &Promotions, ctx: &Ctx, req: &Request) -> Result<Response
         let found = promotion::check(p, &purchase(app, &ask, &tier, customer.as_ref(), combined), redeemed);
         reasons.extend(found.into_iter().map(|r| if anonymous { neutral(r) } else { r }));
     }
-    // The count is analytics (the conversion rate's denominator): a failed count
-    // must not fail the customer's validation.
-    // Requests spread over the counter's shards by their id.
-    let shard = ctx.request_id.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
     for p in &found {
-        if let Err(e) = app.store.record_validation(&p.promotion_id, shard).await {
-            tracing::warn!(error = %e, promotion = p.promotion_id, "validation not counted");
-        }
+        count_validation(app, &p.promotion_id, shard).await;
     }
     let summaries: Vec<PromotionSummary> = found.iter().map(|p| p.summary()).collect();
     let valid = reasons.is_empty() && !found.is_empty();
@@ -546,7 +583,19 @@ async fn validate(app: &Promotions, ctx: &Ctx, req: &Request) -> Result<Response
         trial_days: price.map(|p| p.trial_days).filter(|d| *d > 0),
         reasons,
     };
-    json(StatusCode::OK, &body)
+    let body = to_json(&body)?;
+    if let Some(key) = cache_key {
+        app.public_cache.put(key, body.clone(), Instant::now());
+    }
+    Ok(json_text(body))
+}
+
+/// The count is analytics (the conversion rate's denominator): a failed count must
+/// not fail the customer's validation.
+async fn count_validation(app: &Promotions, promotion_id: &str, shard: u32) {
+    if let Err(e) = app.store.record_validation(promotion_id, shard).await {
+        tracing::warn!(error = %e, promotion = promotion_id, "validation not counted");
+    }
 }
 
 #[derive(Debug, Serialize)]

@@ -716,3 +716,21 @@ async fn the_daily_cron_completes_promotions_past_their_end_date_once() {
         .await;
     assert_eq!(v["reasons"][0]["code"], "not_active", "{v}");
 }
+
+#[tokio::test]
+async fn cached_prospect_validations_still_count_and_a_change_clears_them() {
+    let app = TestApp::seeded().await;
+    let promo = active(&app, json!({"promotionCodes": ["CACHED1"]})).await;
+    let id = id_of(&promo);
+    let ask = json!({"code": "CACHED1", "tierId": "gold"});
+    for _ in 0..3 {
+        let (status, v) = app.call("POST", "/api/promotions/validate", None, Some(ask.clone())).await;
+        assert_eq!((status, v["valid"].as_bool()), (200, Some(true)), "{v}");
+    }
+    let (_, read) = app.call("GET", &format!("{ADMIN}/{id}"), Some("admin"), None).await;
+    assert_eq!(read["validationCount"], 3, "cache hits are counted too: {read}");
+    let (status, _) = app.call("POST", &format!("{ADMIN}/{id}/pause"), Some("admin"), None).await;
+    assert_eq!(status, 200);
+    let (_, v) = app.call("POST", "/api/promotions/validate", None, Some(ask)).await;
+    assert_eq!(v["reasons"][0]["code"], "not_active", "the pause cleared the cached answer: {v}");
+}
