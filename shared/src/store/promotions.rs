@@ -162,6 +162,12 @@ impl Store {
         for key in ["PK", "SK"].into_iter().chain(COUNTERS) {
             item.remove(key);
         }
+        // Optional attributes `after` no longer has (a cleared rejection, a lifted
+        // cap, the expiry index entry of a promotion no longer live) are removed.
+        let gone: Vec<String> = Self::promotion_item(before)?
+            .into_keys()
+            .filter(|k| !item.contains_key(k) && k != "PK" && k != "SK" && !COUNTERS.contains(&k.as_str()))
+            .collect();
         let mut update = Update::builder()
             .table_name(&self.table)
             .key("PK", s(keys::promotion_pk(&after.promotion_id)))
@@ -177,8 +183,13 @@ impl Store {
             sets.push(format!("#a{i} = :a{i}"));
         }
         let mut expression = format!("SET {}", sets.join(", "));
-        if !(after.auto_expire && after.status.is_live()) {
-            expression.push_str(" REMOVE GSI2PK, GSI2SK");
+        if !gone.is_empty() {
+            let mut removes = Vec::with_capacity(gone.len());
+            for (i, name) in gone.into_iter().enumerate() {
+                update = update.expression_attribute_names(format!("#r{i}"), name);
+                removes.push(format!("#r{i}"));
+            }
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
         }
         let update = update.update_expression(expression).build().map_err(build_err("Update"))?;
         Ok(TransactWriteItem::builder().update(update).build())

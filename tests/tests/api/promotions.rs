@@ -734,3 +734,33 @@ async fn cached_prospect_validations_still_count_and_a_change_clears_them() {
     let (_, v) = app.call("POST", "/api/promotions/validate", None, Some(ask)).await;
     assert_eq!(v["reasons"][0]["code"], "not_active", "the pause cleared the cached answer: {v}");
 }
+
+#[tokio::test]
+async fn cleared_fields_leave_the_stored_promotion() {
+    let app = TestApp::seeded().await;
+    let (_, p) = app
+        .call("POST", ADMIN, Some("sales_manager"), Some(body(json!({"discountValue": 30, "maxRedemptions": 5}))))
+        .await;
+    let id = id_of(&p);
+    let (status, lifted) = app
+        .call(
+            "PUT",
+            &format!("{ADMIN}/{id}"),
+            Some("sales_manager"),
+            Some(json!({"version": 1, "maxRedemptions": null})),
+        )
+        .await;
+    assert_eq!(status, 200, "{lifted}");
+    app.call("POST", &format!("{ADMIN}/{id}/submit"), Some("sales_manager"), None).await;
+    let (status, _) =
+        app.call("POST", &format!("{ADMIN}/{id}/reject"), Some("admin"), Some(json!({"reason": "not now"}))).await;
+    assert_eq!(status, 200);
+    let (_, rejected) = app.call("GET", &format!("{ADMIN}/{id}"), Some("admin"), None).await;
+    assert_eq!(rejected["rejectionReason"], "not now");
+    let (_, resubmitted) = app.call("POST", &format!("{ADMIN}/{id}/submit"), Some("sales_manager"), None).await;
+    assert_eq!(resubmitted["status"], "pending_approval");
+    let meta =
+        app.partition(&format!("PROMO#{id}")).await.into_iter().find(|i| i["SK"].as_s().unwrap() == "META").unwrap();
+    assert!(!meta.contains_key("maxRedemptions"), "the lifted cap is gone from the item");
+    assert!(!meta.contains_key("rejectionReason") && !meta.contains_key("rejectedBy"), "the old rejection is gone");
+}
