@@ -7,8 +7,9 @@ use chrono::NaiveDate;
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tierdesk::clock::rfc3339;
 use tierdesk::config::ConfigError;
@@ -76,6 +77,7 @@ pub struct Promotions {
     /// Prospects' validate answers, for `PUBLIC_CACHE_TTL_SECS`; this instance's
     /// writes clear it.
     public_cache: PublicCache,
+    tally: Tally,
 }
 
 /// Distinct prospect validations one instance keeps.
@@ -151,7 +153,7 @@ impl Promotions {
         ids: Arc<dyn IdGen>,
     ) -> Self {
         let public_cache = PublicCache::new(Duration::from_secs(config.public_cache_ttl_secs), PUBLIC_CACHE_ENTRIES);
-        Self { store, clock, ids, config, settings, mailer, public_cache }
+        Self { store, clock, ids, config, settings, mailer, public_cache, tally: Tally::default() }
     }
 
     fn actor(&self, who: &Identity) -> Actor {
@@ -204,6 +206,9 @@ pub async fn handle(app: &Promotions, req: Request) -> Response<Body> {
 
 async fn dispatch(app: &Promotions, ctx: Ctx, req: Request) -> Result<Response<Body>, ApiError> {
     let (op, params) = match_route(ROUTES, req.method(), req.uri().path())?;
+    if matches!(op, Op::List | Op::Get) {
+        flush_tally(app).await;
+    }
     let answer = route(app, &ctx, &req, &params, op).await;
     if !matches!(op, Op::List | Op::Get | Op::Redemptions | Op::Validate) {
         // Any change here may change a cached validate answer.
@@ -590,11 +595,82 @@ async fn validate(app: &Promotions, ctx: &Ctx, req: &Request) -> Result<Response
     Ok(json_text(body))
 }
 
-/// The count is analytics (the conversion rate's denominator): a failed count must
-/// not fail the customer's validation.
+/// The count is analytics (the conversion rate's denominator): it is tallied in
+/// memory and written at most once per `TALLY_INTERVAL` per instance (one
+/// `UpdateItem` per promotion with the sum), and a failed write must not fail the
+/// customer's validation.
 async fn count_validation(app: &Promotions, promotion_id: &str, shard: u32) {
-    if let Err(e) = app.store.record_validation(promotion_id, shard).await {
-        tracing::warn!(error = %e, promotion = promotion_id, "validation not counted");
+    if let Some(due) = app.tally.add(promotion_id, Instant::now()) {
+        write_tally(app, due, shard).await;
+    }
+}
+
+/// Writes what this instance has tallied, before a read that reports it.
+async fn flush_tally(app: &Promotions) {
+    let pending = app.tally.take_all();
+    if !pending.is_empty() {
+        write_tally(app, pending, 0).await;
+    }
+}
+
+async fn write_tally(app: &Promotions, tally: HashMap<String, u64>, shard: u32) {
+    for (promotion_id, count) in tally {
+        if let Err(e) = app.store.record_validations(&promotion_id, shard, count).await {
+            tracing::warn!(error = %e, promotion = promotion_id, count, "validations not counted");
+        }
+    }
+}
+
+/// How often an instance writes its validation counts under load.
+const TALLY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Validations counted on this instance and not yet written. The first validation
+/// after a quiet second is written at once; under load they are summed and written
+/// once a second, so a popular code costs one write per second per instance instead
+/// of one per request. What an instance tallied in its last second can be lost when
+/// Lambda retires it; the count is analytics, not money.
+#[derive(Debug, Default)]
+struct Tally {
+    state: Mutex<(HashMap<String, u64>, Option<Instant>)>,
+}
+
+impl Tally {
+    /// Counts one validation; returns everything pending when it is time to write.
+    fn add(&self, promotion_id: &str, now: Instant) -> Option<HashMap<String, u64>> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        *state.0.entry(promotion_id.to_string()).or_default() += 1;
+        let due = state.1.is_none_or(|last| now.duration_since(last) >= TALLY_INTERVAL);
+        if due {
+            state.1 = Some(now);
+            Some(std::mem::take(&mut state.0))
+        } else {
+            None
+        }
+    }
+
+    fn take_all(&self) -> HashMap<String, u64> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::take(&mut state.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tally_writes_at_once_after_a_quiet_second_and_sums_under_load() {
+        let tally = Tally::default();
+        let t0 = Instant::now();
+        assert_eq!(tally.add("a", t0), Some(HashMap::from([("a".to_string(), 1)])));
+        assert_eq!(tally.add("a", t0 + Duration::from_millis(10)), None);
+        assert_eq!(tally.add("b", t0 + Duration::from_millis(20)), None);
+        assert_eq!(tally.add("a", t0 + Duration::from_millis(30)), None);
+        let due = tally.add("a", t0 + Duration::from_millis(1_000)).unwrap();
+        assert_eq!(due, HashMap::from([("a".to_string(), 3), ("b".to_string(), 1)]));
+        assert_eq!(tally.add("b", t0 + Duration::from_millis(1_100)), None);
+        assert_eq!(tally.take_all(), HashMap::from([("b".to_string(), 1)]));
+        assert!(tally.take_all().is_empty());
     }
 }
 

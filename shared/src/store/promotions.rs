@@ -334,17 +334,17 @@ impl Store {
         self.query_page(&q, page).await
     }
 
-    /// Counts one validation of a promotion (the conversion-rate denominator) on
-    /// one of its counter shards; `shard` spreads concurrent validations.
-    pub async fn record_validation(&self, promotion_id: &str, shard: u32) -> Result<(), StoreError> {
+    /// Adds `count` validations of a promotion (the conversion-rate denominator) to
+    /// one of its counter shards; `shard` spreads concurrent writers.
+    pub async fn record_validations(&self, promotion_id: &str, shard: u32, count: u64) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.table)
             .key("PK", s(keys::promotion_pk(promotion_id)))
             .key("SK", s(keys::validations_sk(shard)))
-            .update_expression("ADD #count :one")
+            .update_expression("ADD #count :n")
             .expression_attribute_names("#count", "count")
-            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":n", n(count as i64))
             .send()
             .await
             .map_err(|e| StoreError::sdk("UpdateItem", e))?;
