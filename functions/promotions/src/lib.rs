@@ -77,6 +77,7 @@ pub struct Promotions {
     /// Prospects' validate answers, for `PUBLIC_CACHE_TTL_SECS`; this instance's
     /// writes clear it.
     public_cache: PublicCache,
+    single_flight: SingleFlight,
     tally: Tally,
 }
 
@@ -153,7 +154,17 @@ impl Promotions {
         ids: Arc<dyn IdGen>,
     ) -> Self {
         let public_cache = PublicCache::new(Duration::from_secs(config.public_cache_ttl_secs), PUBLIC_CACHE_ENTRIES);
-        Self { store, clock, ids, config, settings, mailer, public_cache, tally: Tally::default() }
+        Self {
+            store,
+            clock,
+            ids,
+            config,
+            settings,
+            mailer,
+            public_cache,
+            single_flight: SingleFlight::default(),
+            tally: Tally::default(),
+        }
     }
 
     fn actor(&self, who: &Identity) -> Actor {
@@ -520,14 +531,21 @@ async fn validate(app: &Promotions, ctx: &Ctx, req: &Request) -> Result<Response
             ask.codes, ask.promotion_ids, ask.tier_id, ask.billing_period, ask.commitment_months
         )
     });
-    if let Some(body) = cache_key.as_ref().and_then(|k| app.public_cache.get(k, Instant::now())) {
-        let answered: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        let ids = answered["promotions"].as_array().cloned().unwrap_or_default();
-        for id in ids.iter().filter_map(|p| p["promotionId"].as_str()) {
-            count_validation(app, id, shard).await;
+    // One request per key computes a missing answer; the others wait for it and
+    // take it from the cache, so a code on every screen at once is read once.
+    let _computing = match &cache_key {
+        Some(key) => {
+            if let Some(hit) = cached_validation(app, key, shard).await {
+                return Ok(hit);
+            }
+            let guard = app.single_flight.lock(key).await;
+            if let Some(hit) = cached_validation(app, key, shard).await {
+                return Ok(hit);
+            }
+            Some(guard)
         }
-        return Ok(json_text(body));
-    }
+        None => None,
+    };
     let mut read =
         app.store.read_application(&ask.codes, &ask.promotion_ids, &ask.tier_id, partner_id.as_deref()).await?;
     let tier = active_tier(read.tier.take())?;
@@ -593,6 +611,52 @@ async fn validate(app: &Promotions, ctx: &Ctx, req: &Request) -> Result<Response
         app.public_cache.put(key, body.clone(), Instant::now());
     }
     Ok(json_text(body))
+}
+
+/// A cached prospect answer, with its validations counted.
+async fn cached_validation(app: &Promotions, key: &str, shard: u32) -> Option<Response<Body>> {
+    let body = app.public_cache.get(key, Instant::now())?;
+    let answered: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    let ids = answered["promotions"].as_array().cloned().unwrap_or_default();
+    for id in ids.iter().filter_map(|p| p["promotionId"].as_str()) {
+        count_validation(app, id, shard).await;
+    }
+    Some(json_text(body))
+}
+
+/// Per-key locks for computing cache misses one at a time. Entries are dropped
+/// once nobody holds or waits for them, so the map stays as small as the work in
+/// flight.
+#[derive(Debug, Default)]
+struct SingleFlight {
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+struct Flight<'a> {
+    owner: &'a SingleFlight,
+    key: String,
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        let mut locks = self.owner.locks.lock().unwrap_or_else(|p| p.into_inner());
+        // Two references: the map's and this guard's mutex; none waiting.
+        if locks.get(&self.key).is_some_and(|l| Arc::strong_count(l) <= 2) {
+            locks.remove(&self.key);
+        }
+    }
+}
+
+impl SingleFlight {
+    async fn lock(&self, key: &str) -> Flight<'_> {
+        let lock = {
+            let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+            locks.entry(key.to_string()).or_default().clone()
+        };
+        let guard = lock.lock_owned().await;
+        Flight { owner: self, key: key.to_string(), _guard: guard }
+    }
 }
 
 /// The count is analytics (the conversion rate's denominator): it is tallied in

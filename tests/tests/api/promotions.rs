@@ -729,6 +729,18 @@ async fn cached_prospect_validations_still_count_and_a_change_clears_them() {
     }
     let (_, read) = app.call("GET", &format!("{ADMIN}/{id}"), Some("admin"), None).await;
     assert_eq!(read["validationCount"], 3, "cache hits are counted too: {read}");
+    // Fifty at once on a cold key: one computes, the rest wait for its answer; every
+    // one is answered and counted.
+    let (status, _) =
+        app.call("POST", &format!("{ADMIN}/{id}/codes"), Some("admin"), Some(json!({"codes": ["CACHED2"]}))).await;
+    assert_eq!(status, 201);
+    let burst = futures::future::join_all((0..50).map(|_| {
+        app.call("POST", "/api/promotions/validate", None, Some(json!({"code": "CACHED2", "tierId": "gold"})))
+    }))
+    .await;
+    assert!(burst.iter().all(|(s, v)| *s == 200 && v["valid"] == true), "{burst:?}");
+    let (_, read) = app.call("GET", &format!("{ADMIN}/{id}"), Some("admin"), None).await;
+    assert_eq!(read["validationCount"], 53, "{read}");
     let (status, _) = app.call("POST", &format!("{ADMIN}/{id}/pause"), Some("admin"), None).await;
     assert_eq!(status, 200);
     let (_, v) = app.call("POST", "/api/promotions/validate", None, Some(ask)).await;
