@@ -211,8 +211,6 @@ impl From<crate::domain::billing::BillingError> for ApiError {
                     }),
                 )
             }
-            B::IdempotencyKeyReused => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
-            B::IdempotencyInProgress => (StatusCode::CONFLICT, "request_in_progress"),
             B::Provider(_) => {
                 return ApiError::new(
                     StatusCode::BAD_GATEWAY,

@@ -8,10 +8,9 @@
 //! in one transaction. The webhook later sees the same state and changes nothing.
 
 use chrono::NaiveDate;
-use http::{HeaderValue, StatusCode};
+use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tierdesk::billing::notices::email_for;
 use tierdesk::billing::{facts, CheckoutOffer, CouponOff, CouponSpec, Proration, StripeConfig, StripeGateway};
@@ -28,12 +27,12 @@ use tierdesk::domain::subscription::{is_paid, Catalog, SubscriptionError, Transi
 use tierdesk::domain::tier::Tier;
 use tierdesk::domain::validation::ValidationError;
 use tierdesk::http::request::json_body;
-use tierdesk::http::response::{error_response, to_json};
+use tierdesk::http::response::to_json;
 use tierdesk::http::router::match_route;
-use tierdesk::http::{json, serve, Ctx, PageRequest, Route};
+use tierdesk::http::{idempotency, json, serve, Ctx, PageRequest, Route};
 use tierdesk::mail::{MailConfig, Mailer};
 use tierdesk::redemption;
-use tierdesk::store::{BillingWrite, BillingWriteError, Page, RequestClaim, Store};
+use tierdesk::store::{BillingWrite, BillingWriteError, Page, Store};
 use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,14 +67,8 @@ pub const ROUTES: &[Route<Op>] = &[
     Route { method: "GET", path: "/api/billing/invoices", op: Op::Invoices },
 ];
 
-/// How long a request holding an Idempotency-Key may run before a repeat may
-/// take over (longer than the function's timeout).
-const IDEMPOTENCY_LEASE_SECS: i64 = 60;
 /// Attempts at writing a change when a webhook changed the partner meanwhile.
 const WRITE_ATTEMPTS: usize = 3;
-/// The client's key becomes part of Stripe's own idempotency key (with the action
-/// and partner id), which Stripe caps at 255 characters.
-const MAX_IDEMPOTENCY_KEY: usize = 128;
 
 pub struct Billing {
     pub store: Store,
@@ -165,8 +158,8 @@ async fn dispatch(app: &Billing, ctx: Ctx, req: Request) -> Result<Response<Body
     }
 }
 
-/// Runs a changing request at most once per `Idempotency-Key`: a repeat with the
-/// same key and body gets the first answer; with another body, a 422.
+/// Runs a changing request at most once per `Idempotency-Key` and partner route
+/// (`http::idempotency`).
 async fn idempotent(
     app: &Billing,
     ctx: &Ctx,
@@ -174,56 +167,12 @@ async fn idempotent(
     partner_id: &str,
     op: Op,
 ) -> Result<Response<Body>, ApiError> {
-    let key = match req.headers().get("idempotency-key") {
-        None => None,
-        Some(v) => match v.to_str() {
-            Ok(k) if !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY && k.bytes().all(|b| b.is_ascii_graphic()) => {
-                Some(k.to_string())
-            }
-            _ => {
-                return Err(ValidationError::single(
-                    "Idempotency-Key",
-                    format!("must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"),
-                )
-                .into())
-            }
-        },
-    };
-    let Some(key) = key else { return run(app, ctx, req, partner_id, op, None).await };
     let scope = format!("billing#{partner_id}#{}", op.name());
-    let body: &[u8] = match req.body() {
-        Body::Text(s) => s.as_bytes(),
-        Body::Binary(b) => b,
-        _ => b"",
-    };
-    let hash = format!("{:x}", Sha256::new_with_prefix(body).finalize());
     let now = app.clock.now().timestamp();
-    match app.store.claim_request(&scope, &key, &hash, now, IDEMPOTENCY_LEASE_SECS).await? {
-        RequestClaim::Fresh => {}
-        RequestClaim::Replay { status, body } => {
-            let mut response = tierdesk::http::response::json_text(body);
-            *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
-            return Ok(response);
-        }
-        RequestClaim::InProgress => return Err(BillingError::IdempotencyInProgress.into()),
-        RequestClaim::Mismatch => return Err(BillingError::IdempotencyKeyReused.into()),
-    }
-    let response = match run(app, ctx, req, partner_id, op, Some(&key)).await {
-        Ok(r) => r,
-        Err(e) => error_response(&e, &ctx.request_id),
-    };
-    let status = response.status().as_u16();
-    if status >= 500 {
-        app.store.abandon_request(&scope, &key).await?;
-    } else {
-        let text = match response.body() {
-            Body::Text(s) => s.clone(),
-            _ => String::new(),
-        };
-        app.store.finish_request(&scope, &key, status, &text).await?;
-    }
-    Ok(response)
+    idempotency::once(&app.store, ctx, req, &scope, now, |key| async move {
+        run(app, ctx, req, partner_id, op, key.as_deref()).await
+    })
+    .await
 }
 
 async fn run(

@@ -39,10 +39,6 @@ pub enum BillingError {
     PriceNotConfigured { tier: String, period: &'static str },
     #[error("the promotion code does not apply to this purchase")]
     InvalidPromotionCode(Vec<crate::domain::promotion::Reason>),
-    #[error("this Idempotency-Key was used with a different request")]
-    IdempotencyKeyReused,
-    #[error("a request with this Idempotency-Key is still being processed")]
-    IdempotencyInProgress,
     #[error("the payment provider failed: {0}")]
     Provider(String),
     #[error("only a partner account can manage its own billing")]

@@ -430,22 +430,25 @@ fn fill(template: &str, source: &str, values: &Values, mode: Mode) -> Result<Str
     })
 }
 
+/// `value` with the five HTML-significant characters escaped.
+pub(crate) fn push_escaped(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+}
+
 fn push_value(out: &mut String, value: &str, mode: Mode) {
     match mode {
         Mode::Text => out.push_str(value),
         Mode::Subject => out.extend(value.chars().map(|c| if c.is_control() { ' ' } else { c })),
-        Mode::Html => {
-            for c in value.chars() {
-                match c {
-                    '&' => out.push_str("&amp;"),
-                    '<' => out.push_str("&lt;"),
-                    '>' => out.push_str("&gt;"),
-                    '"' => out.push_str("&quot;"),
-                    '\'' => out.push_str("&#39;"),
-                    c => out.push(c),
-                }
-            }
-        }
+        Mode::Html => push_escaped(out, value),
     }
 }
 

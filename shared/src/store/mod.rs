@@ -22,7 +22,7 @@ use crate::http::cursor::{self, CursorKey};
 use crate::http::RequestError;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
@@ -180,6 +180,52 @@ impl Store {
             .await
             .map_err(|e| StoreError::sdk("GetItem", e))?;
         Ok(out.item)
+    }
+
+    /// Several items by key in one BatchGetItem (strongly consistent), keyed by
+    /// (PK, SK). Callers pass at most a few dozen keys.
+    pub(crate) async fn batch_get(
+        &self,
+        wanted: &[(String, String)],
+    ) -> Result<HashMap<(String, String), Item>, StoreError> {
+        let mut found = HashMap::new();
+        if wanted.is_empty() {
+            return Ok(found);
+        }
+        let mut unique: Vec<&(String, String)> = Vec::with_capacity(wanted.len());
+        for k in wanted {
+            if !unique.contains(&k) {
+                unique.push(k);
+            }
+        }
+        let mut request = KeysAndAttributes::builder().consistent_read(true);
+        for (pk, sk) in unique {
+            request =
+                request.keys(HashMap::from([("PK".to_string(), s(pk.clone())), ("SK".to_string(), s(sk.clone()))]));
+        }
+        let mut pending = HashMap::from([(self.table.clone(), request.build().map_err(build_err("BatchGetItem"))?)]);
+        // UnprocessedKeys only appear under throttling; retry them a bounded number of times.
+        for _ in 0..3 {
+            let out = self
+                .client
+                .batch_get_item()
+                .set_request_items(Some(pending))
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk("BatchGetItem", e))?;
+            for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                let key = (
+                    item.get("PK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default(),
+                    item.get("SK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default(),
+                );
+                found.insert(key, item);
+            }
+            match out.unprocessed_keys.filter(|u| !u.is_empty()) {
+                Some(rest) => pending = rest,
+                None => return Ok(found),
+            }
+        }
+        Err(StoreError::Throttled)
     }
 
     /// One `TransactWriteItems`. `Ok(Err(..))` is a business outcome (a condition

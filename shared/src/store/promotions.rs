@@ -10,9 +10,7 @@ use crate::domain::partner::Partner;
 use crate::domain::promotion::{Promotion, PromotionError, PromotionStatus};
 use crate::domain::tier::Tier;
 use crate::http::PageRequest;
-use aws_sdk_dynamodb::types::{
-    Delete, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -349,52 +347,6 @@ impl Store {
             .await
             .map_err(|e| StoreError::sdk("UpdateItem", e))?;
         Ok(())
-    }
-
-    /// Several items by key in one BatchGetItem (strongly consistent), keyed by
-    /// (PK, SK). Callers pass at most a few dozen keys.
-    pub(crate) async fn batch_get(
-        &self,
-        wanted: &[(String, String)],
-    ) -> Result<HashMap<(String, String), Item>, StoreError> {
-        let mut found = HashMap::new();
-        if wanted.is_empty() {
-            return Ok(found);
-        }
-        let mut unique: Vec<&(String, String)> = Vec::with_capacity(wanted.len());
-        for k in wanted {
-            if !unique.contains(&k) {
-                unique.push(k);
-            }
-        }
-        let mut request = KeysAndAttributes::builder().consistent_read(true);
-        for (pk, sk) in unique {
-            request =
-                request.keys(HashMap::from([("PK".to_string(), s(pk.clone())), ("SK".to_string(), s(sk.clone()))]));
-        }
-        let mut pending = HashMap::from([(self.table.clone(), request.build().map_err(build_err("BatchGetItem"))?)]);
-        // UnprocessedKeys only appear under throttling; retry them a bounded number of times.
-        for _ in 0..3 {
-            let out = self
-                .client
-                .batch_get_item()
-                .set_request_items(Some(pending))
-                .send()
-                .await
-                .map_err(|e| StoreError::sdk("BatchGetItem", e))?;
-            for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
-                let key = (
-                    item.get("PK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default(),
-                    item.get("SK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default(),
-                );
-                found.insert(key, item);
-            }
-            match out.unprocessed_keys.filter(|u| !u.is_empty()) {
-                Some(rest) => pending = rest,
-                None => return Ok(found),
-            }
-        }
-        Err(StoreError::Throttled)
     }
 
     /// The first read of validate and redeem: code lookups or promotions, the tier,

@@ -6,10 +6,9 @@ use crate::domain::audit::AuditEntry;
 use crate::domain::tier::{Tier, TierError, TierStatus, TierUpdate};
 use crate::http::{PageRequest, RequestError};
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    AttributeValue, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use serde::Serialize;
-use std::collections::HashMap;
 
 #[derive(Debug, Default, Clone)]
 pub struct TierFilter {
@@ -84,33 +83,16 @@ impl Store {
     /// Several tiers in one BatchGetItem, in the order asked for; missing ones are
     /// left out. Callers pass at most a handful of ids (compare takes 2–3).
     pub async fn get_tiers(&self, ids: &[String]) -> Result<Vec<Tier>, StoreError> {
-        let mut keys_and_attrs = KeysAndAttributes::builder().consistent_read(true);
-        for id in ids {
-            keys_and_attrs = keys_and_attrs
-                .keys(HashMap::from([("PK".to_string(), s(keys::tier_pk(id))), ("SK".to_string(), s(META))]));
-        }
-        let request = keys_and_attrs.build().map_err(build_err("BatchGetItem"))?;
-        let mut pending = HashMap::from([(self.table.clone(), request)]);
-        let mut found: Vec<Tier> = Vec::new();
-        // UnprocessedKeys only appear under throttling; retry them a bounded number of times.
-        for _ in 0..3 {
-            let out = self
-                .client
-                .batch_get_item()
-                .set_request_items(Some(pending))
-                .send()
-                .await
-                .map_err(|e| StoreError::sdk("BatchGetItem", e))?;
-            for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
-                found.push(serde_dynamo::from_item(item)?);
-            }
-            match out.unprocessed_keys.filter(|u| !u.is_empty()) {
-                Some(rest) => pending = rest,
-                None => break,
+        let wanted: Vec<(String, String)> = ids.iter().map(|id| (keys::tier_pk(id), META.to_string())).collect();
+        let found = self.batch_get(&wanted).await?;
+        // In the order asked for; missing ones are left out.
+        let mut tiers = Vec::with_capacity(found.len());
+        for key in &wanted {
+            if let Some(item) = found.get(key) {
+                tiers.push(serde_dynamo::from_item(item.clone())?);
             }
         }
-        found.sort_by_key(|t| ids.iter().position(|id| *id == t.tier_id));
-        Ok(found)
+        Ok(tiers)
     }
 
     /// The catalog in display order (segment, tier level, sort order), one page.
