@@ -269,3 +269,37 @@ impl From<crate::domain::promotion::PromotionError> for ApiError {
         ApiError::new(status, code, message)
     }
 }
+
+impl From<crate::domain::quote::QuoteError> for ApiError {
+    fn from(e: crate::domain::quote::QuoteError) -> Self {
+        use crate::domain::quote::QuoteError as Q;
+        let message = e.to_string();
+        let (status, code) = match e {
+            Q::Invalid(v) => return v.into(),
+            Q::Store(s) => return s.into(),
+            Q::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            Q::VersionConflict { current } => {
+                let api = ApiError::new(StatusCode::CONFLICT, "version_conflict", message);
+                return match current {
+                    Some(v) => api.with_details(json!({ "currentVersion": v })),
+                    None => api,
+                };
+            }
+            Q::IllegalTransition { from, action } => {
+                return ApiError::new(StatusCode::CONFLICT, "illegal_transition", message)
+                    .with_details(json!({ "status": from, "action": action }))
+            }
+            Q::ApprovalRequired => (StatusCode::UNPROCESSABLE_ENTITY, "approval_required"),
+            Q::ApprovalNotRequired => (StatusCode::UNPROCESSABLE_ENTITY, "approval_not_required"),
+            Q::SelfApproval => (StatusCode::FORBIDDEN, "self_approval"),
+            Q::AboveApproverAuthority { .. } => (StatusCode::FORBIDDEN, "above_approval_authority"),
+            Q::Expired(date) => {
+                return ApiError::new(StatusCode::CONFLICT, "quote_expired", message)
+                    .with_details(json!({ "validUntil": date }))
+            }
+            Q::TierUnavailable => (StatusCode::UNPROCESSABLE_ENTITY, "tier_unavailable"),
+            Q::CustomerMismatch => (StatusCode::UNPROCESSABLE_ENTITY, "customer_mismatch"),
+        };
+        ApiError::new(status, code, message)
+    }
+}

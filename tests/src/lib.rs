@@ -107,6 +107,26 @@ impl TestApp {
         )
     }
 
+    /// A call whose answer is kept as bytes with its headers (PDFs).
+    pub async fn call_bytes(&self, method: &str, path: &str, role: &str) -> (u16, http::HeaderMap, Vec<u8>) {
+        let call = devtools::event::HttpCall {
+            method: method.into(),
+            path: path.into(),
+            query: String::new(),
+            headers: vec![("authorization".into(), format!("Bearer {}", self.token(role)))],
+            body: None,
+        };
+        let response = self.gateway.call(call).await;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = match response.body() {
+            lambda_http::Body::Text(s) => s.as_bytes().to_vec(),
+            lambda_http::Body::Binary(b) => b.clone(),
+            _ => Vec::new(),
+        };
+        (status, headers, bytes)
+    }
+
     /// A call whose answer is read as text with its headers (CSV exports).
     pub async fn call_text(&self, method: &str, path: &str, role: &str) -> (u16, http::HeaderMap, String) {
         let (path, query) = path.split_once('?').unwrap_or((path, ""));

@@ -9,14 +9,15 @@
 //!    `plan_expiration` and `Store::apply_transition`, with an audit entry) and sends
 //!    the expiration notice, or sends the renewal reminder that is due; each email is
 //!    claimed with a marker first, so it goes out once per (partner, end date, kind);
-//! 4. runs the further daily steps (promotions past their end date are completed;
-//!    quote expiry plugs in here);
+//! 4. runs the further daily steps (promotions past their end date are completed,
+//!    open quotes past their validity expire);
 //! 5. writes the day's `STATS#{tier}/DAY#{date}` snapshots.
 //!
 //! Every step can be repeated: a second run, a concurrent run or a rerun after a crash
 //! finds the markers and the partners' versions and does only what is left.
 
 pub mod promotions;
+pub mod quotes;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures::StreamExt;
@@ -159,8 +160,8 @@ pub type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<u64, String>> + Sen
 /// A further daily step, run after reminders and expiries and before the snapshots,
 /// reported in the summary's `steps` by name (a failure counts in `failed.steps`).
 ///
-/// Promotion completion (`promotions::CompletePromotions`) is registered by `new`;
-/// quote expiry (quotes past `validUntil` become `expired`) will be another step.
+/// Promotion completion (`promotions::CompletePromotions`) and quote expiry
+/// (`quotes::ExpireQuotes`) are registered by `new`.
 pub trait DailyStep: Send + Sync {
     fn name(&self) -> &'static str;
     /// Does the day's work for `run`; returns how many things it changed. Must be safe
@@ -200,7 +201,10 @@ impl ExpiryCron {
     }
 
     pub fn new(store: Store, mailer: Mailer, config: CronConfig, clock: Arc<dyn Clock>, ids: Arc<dyn IdGen>) -> Self {
-        let steps: Vec<Box<dyn DailyStep>> = vec![Box::new(promotions::CompletePromotions { ids: ids.clone() })];
+        let steps: Vec<Box<dyn DailyStep>> = vec![
+            Box::new(promotions::CompletePromotions { ids: ids.clone() }),
+            Box::new(quotes::ExpireQuotes { ids: ids.clone() }),
+        ];
         Self { store, mailer, config, clock, ids, steps }
     }
 

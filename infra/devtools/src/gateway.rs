@@ -222,6 +222,22 @@ pub async fn handlers_with(
         let app = promotions_app.clone();
         Box::pin(async move { promotions::handle(&app, req).await })
     });
+    let quote_settings = quotes::settings_from_env().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "quote settings invalid; using the defaults");
+        quotes::Settings::default()
+    });
+    let quotes_app = Arc::new(quotes::Quotes::new(
+        store.clone(),
+        config.clone(),
+        quote_settings,
+        mailer.clone(),
+        Arc::new(tierdesk::SystemClock),
+        Arc::new(tierdesk::UlidGen),
+    ));
+    let quotes_handler: Handler = Arc::new(move |req| {
+        let app = quotes_app.clone();
+        Box::pin(async move { quotes::handle(&app, req).await })
+    });
     let clock = services.clock.clone();
     let ids: Arc<dyn tierdesk::IdGen> = Arc::new(tierdesk::UlidGen);
     let billing_app = Arc::new(billing::Billing::new(
@@ -254,6 +270,7 @@ pub async fn handlers_with(
         ("TiersFunction".to_string(), tiers_handler),
         ("PartnersFunction".to_string(), partners_handler),
         ("PromotionsFunction".to_string(), promotions_handler),
+        ("QuotesFunction".to_string(), quotes_handler),
         ("BillingFunction".to_string(), billing_handler),
         ("StripeWebhookFunction".to_string(), webhook_handler),
     ])

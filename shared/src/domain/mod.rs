@@ -12,6 +12,7 @@ pub mod partner;
 pub mod permissions;
 pub mod pricing;
 pub mod promotion;
+pub mod quote;
 pub mod renewal;
 pub mod revenue;
 pub mod scoring;

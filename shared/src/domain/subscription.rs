@@ -202,6 +202,16 @@ pub struct TierChange {
     pub version: Option<u64>,
     pub trial_days: Option<u32>,
     pub discount_percent: Option<Percent>,
+    /// A price agreed in an accepted quote: server-set, never read from a body.
+    pub quoted: Option<QuotedPrice>,
+}
+
+/// The price per billing period a quote fixed, and the tier price version it
+/// was written against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotedPrice {
+    pub price_per_period: i64,
+    pub price_version: u32,
 }
 
 fn reason(v: &Value) -> Result<String, String> {
@@ -235,6 +245,7 @@ impl TierChange {
             version: f.optional("version", fields::version),
             trial_days: f.optional("trialDays", |v| parse::int_in(v, 1, MAX_TRIAL_DAYS).map(|n| n as u32)),
             discount_percent: f.optional("discountPercent", Percent::parse),
+            quoted: None,
         };
         if let (Some(start), Some(end)) = (change.subscription_start_date, change.subscription_end_date) {
             if end <= start {
@@ -387,6 +398,11 @@ pub fn plan_tier_change(
         after.discount_percent = discount;
         after.price_per_period = list_price - discount.map_or(0, |d| d.of(list_price));
         after.price_version = Some(to.price_version);
+        if let Some(quoted) = change.quoted {
+            after.discount_percent = None;
+            after.price_per_period = quoted.price_per_period;
+            after.price_version = Some(quoted.price_version);
+        }
     } else {
         let paid_only = change.paid_only_fields();
         if !paid_only.is_empty() {
@@ -521,6 +537,7 @@ pub fn plan_signup(
         stripe_event_at: None,
         scheduled_change: None,
         locale: new.locale.unwrap_or_default(),
+        custom_limits: Default::default(),
         version: 0,
         created_at: ctx.at.clone(),
         created_by: ctx.actor.clone(),

@@ -13,6 +13,8 @@
 //! Logs never carry an address or a name: only the kind, SES's message id and the
 //! recipient hash (`recipient_hash`, the same hash the quota item is keyed by).
 
+pub mod pdf;
+pub mod quote;
 mod ses;
 pub mod staff;
 pub mod templates;
@@ -91,6 +93,14 @@ pub struct Email {
     pub kind: EmailKind,
     pub to: String,
     pub vars: EmailVars,
+}
+
+/// A file sent with an email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailAttachment {
+    pub file_name: String,
+    pub content_type: String,
+    pub data: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,13 +187,26 @@ impl Mailer {
         today: NaiveDate,
         capped: bool,
     ) -> Result<SendOutcome, MailError> {
+        self.deliver_with(kind, to, rendered, &[], today, capped).await
+    }
+
+    /// `deliver` with files attached (a quote's PDF).
+    pub async fn deliver_with(
+        &self,
+        kind: &str,
+        to: &str,
+        rendered: &RenderedEmail,
+        attachments: &[MailAttachment],
+        today: NaiveDate,
+        capped: bool,
+    ) -> Result<SendOutcome, MailError> {
         let recipient = recipient_hash(to);
         if capped && !self.store.claim_mail_quota(to, today, self.config.daily_cap_per_recipient).await? {
             tracing::warn!(kind, recipient = %recipient, cap = self.config.daily_cap_per_recipient, "daily email cap reached; not sent");
             return Ok(SendOutcome::Capped);
         }
 
-        match ses::send(&self.client, &self.config, to, rendered).await {
+        match ses::send(&self.client, &self.config, to, rendered, attachments).await {
             Ok(message_id) => {
                 tracing::info!(kind, message_id = %message_id, recipient = %recipient, "email sent");
                 Ok(SendOutcome::Sent { message_id })

@@ -1,9 +1,12 @@
 //! The SES v2 side: building the client once at init and one `SendEmail` call.
 
-use super::{MailConfig, RenderedEmail, SesError};
+use super::{MailAttachment, MailConfig, RenderedEmail, SesError};
 use aws_sdk_sesv2::config::timeout::TimeoutConfig;
 use aws_sdk_sesv2::error::ProvideErrorMetadata;
-use aws_sdk_sesv2::types::{Body, Content, Destination, EmailContent, Message};
+use aws_sdk_sesv2::primitives::Blob;
+use aws_sdk_sesv2::types::{
+    Attachment, AttachmentContentDisposition, Body, Content, Destination, EmailContent, Message,
+};
 use aws_sdk_sesv2::Client;
 use std::time::Duration;
 
@@ -33,12 +36,14 @@ pub(crate) async fn client(config: &MailConfig) -> Client {
     Client::from_conf(builder.timeout_config(timeouts()).build())
 }
 
-/// One `SendEmail` with simple content. Returns SES's message id.
+/// One `SendEmail` with simple content (and its attachments, which SES v2
+/// carries in simple content). Returns SES's message id.
 pub(crate) async fn send(
     client: &Client,
     config: &MailConfig,
     to: &str,
     email: &RenderedEmail,
+    attachments: &[MailAttachment],
 ) -> Result<String, SesError> {
     let utf8 = |data: &str| {
         Content::builder()
@@ -47,10 +52,20 @@ pub(crate) async fn send(
             .build()
             .map_err(|e| SesError { code: "BuildError".into(), source: Box::new(e) })
     };
-    let message = Message::builder()
+    let mut message = Message::builder()
         .subject(utf8(&email.subject)?)
-        .body(Body::builder().html(utf8(&email.html)?).text(utf8(&email.text)?).build())
-        .build();
+        .body(Body::builder().html(utf8(&email.html)?).text(utf8(&email.text)?).build());
+    for a in attachments {
+        let attachment = Attachment::builder()
+            .file_name(&a.file_name)
+            .content_type(&a.content_type)
+            .content_disposition(AttachmentContentDisposition::Attachment)
+            .raw_content(Blob::new(a.data.clone()))
+            .build()
+            .map_err(|e| SesError { code: "BuildError".into(), source: Box::new(e) })?;
+        message = message.attachments(attachment);
+    }
+    let message = message.build();
     let out = client
         .send_email()
         .from_email_address(&config.from)

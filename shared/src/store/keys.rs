@@ -321,6 +321,50 @@ pub fn redemption_sk(at: &str, redemption_id: &str) -> String {
     format!("{REDEMPTION_PREFIX}{at}#{redemption_id}")
 }
 
+// ---- Quotes -------------------------------------------------------------------
+// QUOTE#{id} / META                      the quote (GetItem); every write is
+//                                        conditional on its `version`, acceptance also
+//                                        on `status = sent`
+//   GSI1 REPQUOTES#{rep} / {createdAt}#{id}      a rep's quotes, newest first (seed
+//                                        SalesRepIndex); `?status=` filters the page
+//   GSI2 QUOTESTATUS#{status} / {createdAt}#{id} quotes in one status (seed
+//                                        StatusIndex); the daily expiry pass reads the
+//                                        open statuses only, which validity (at most
+//                                        180 days) keeps bounded
+//   GSI3 QUOTES / {createdAt}#{id}       every quote, newest first (managers' list)
+// COUNTER#QUOTE#{yyyy} / META            the year's last quote number: one UpdateItem
+//                                        `ADD n 1` returning the new value, so two
+//                                        creations never share a number
+// QUOTETOKEN#{sha256(token)} / LOOKUP    the view link's quote; written in the send's
+//                                        transaction (attribute_not_exists), the old
+//                                        link's lookup deleted in the same one
+
+pub const QUOTES_PARTITION: &str = "QUOTES";
+
+pub fn quote_pk(quote_id: &str) -> String {
+    format!("QUOTE#{quote_id}")
+}
+
+pub fn rep_quotes_pk(rep: &str) -> String {
+    format!("REPQUOTES#{rep}")
+}
+
+pub fn quote_status_pk(status: &str) -> String {
+    format!("QUOTESTATUS#{status}")
+}
+
+pub fn quote_list_sk(created_at: &str, quote_id: &str) -> String {
+    format!("{created_at}#{quote_id}")
+}
+
+pub fn quote_counter_pk(year: i32) -> String {
+    format!("COUNTER#QUOTE#{year}")
+}
+
+pub fn quote_token_pk(token_hash: &str) -> String {
+    format!("QUOTETOKEN#{token_hash}")
+}
+
 // ---- Audit --------------------------------------------------------------------
 // AUDIT#{type}#{id} / {ts}#{auditId}     an entity's change history, oldest first
 // GSI1 AUDITLOG#{yyyy-mm-dd} / {ts}#{auditId}   everything changed on a day

@@ -8,6 +8,7 @@ pub mod keys;
 mod mail;
 mod partners;
 mod promotions;
+mod quotes;
 pub mod table;
 mod tiers;
 
@@ -15,6 +16,7 @@ pub use billing::{BillingWrite, BillingWriteError, EventClaim, RequestClaim};
 pub use cron::{Claim, DailySnapshot, Marker, MarkerClaim, MarkerState, WindowRead};
 pub use partners::{IndexQuery, PartnerHistory, PartnerList, PartnerListError, SortRange};
 pub use promotions::{ApplicationRead, CodeLookup, RedeemRefusal, Redemption, RedemptionLine};
+pub use quotes::{AcceptRefusal, QuoteList};
 pub use tiers::{TierFilter, TierListError};
 
 use crate::config::Config;

@@ -200,5 +200,8 @@ fn every_function_that_sends_mail_gets_every_mail_setting_from_a_parameter() {
         senders.push(name);
     }
     senders.sort();
-    assert_eq!(senders, ["BillingFunction", "ExpiryCronFunction", "PromotionsFunction", "StripeWebhookFunction"]);
+    assert_eq!(
+        senders,
+        ["BillingFunction", "ExpiryCronFunction", "PromotionsFunction", "QuotesFunction", "StripeWebhookFunction"]
+    );
 }

@@ -15,6 +15,7 @@ mod partners;
 mod partners_permissions;
 mod permissions;
 mod promotions;
+mod quotes;
 mod stripe_webhook;
 mod tiers_admin;
 mod tiers_public;

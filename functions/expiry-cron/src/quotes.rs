@@ -1,0 +1,53 @@
+//! The daily step that expires quotes: every open quote (draft, pending approval
+//! or sent) whose `validUntil` has passed becomes `expired`, audited like any
+//! other status change.
+
+use crate::{DailyStep, RunDate, StepFuture};
+use std::sync::Arc;
+use tierdesk::domain::audit::AuditEntry;
+use tierdesk::domain::quote::QuoteError;
+use tierdesk::store::Store;
+use tierdesk::IdGen;
+
+pub use crate::promotions::ACTOR;
+
+pub struct ExpireQuotes {
+    pub ids: Arc<dyn IdGen>,
+}
+
+impl DailyStep for ExpireQuotes {
+    fn name(&self) -> &'static str {
+        "quotes_expired"
+    }
+
+    /// Reads the open statuses' index partitions filtered on the date (open
+    /// quotes are bounded: validity is at most 180 days). Each write is
+    /// conditional on the version read, so a second or concurrent run expires
+    /// nothing twice; a quote someone changed meanwhile is left to the next run.
+    fn run<'a>(&'a self, store: &'a Store, run: &'a RunDate) -> StepFuture<'a> {
+        Box::pin(async move {
+            let lapsed = store.lapsed_quotes(run.date).await.map_err(|e| e.to_string())?;
+            let mut expired = 0;
+            for before in lapsed {
+                let Some(after) = before.expire(run.date, &run.at) else { continue };
+                let audit = AuditEntry {
+                    audit_id: self.ids.new_id(),
+                    entity_type: "quote",
+                    entity_id: after.quote_id.clone(),
+                    action: "quote.expire",
+                    actor: ACTOR.into(),
+                    at: run.at.clone(),
+                    request_id: format!("cron-{}", run.date),
+                    before: serde_json::to_value(&before).ok(),
+                    after: serde_json::to_value(&after).ok(),
+                };
+                match store.save_quote(&before, &after, &audit).await {
+                    Ok(()) => expired += 1,
+                    Err(QuoteError::VersionConflict { .. }) => {}
+                    Err(e) => return Err(format!("quote {}: {e}", before.quote_id)),
+                }
+            }
+            Ok(expired)
+        })
+    }
+}
