@@ -121,6 +121,10 @@ pub struct Partner {
     /// before the field existed read as `en-US`.
     #[serde(default)]
     pub locale: Locale,
+    /// Per-metric limits agreed in an accepted quote (camelCase metric names, as
+    /// in tier `limits`); each overrides the tier's limit for that metric.
+    #[serde(default, rename = "customLimits")]
+    pub custom_limits: std::collections::BTreeMap<String, u64>,
     pub version: u64,
     pub created_at: String,
     pub created_by: String,

@@ -10,12 +10,14 @@ mod partners;
 mod promotions;
 pub mod table;
 mod tiers;
+mod usage;
 
 pub use billing::{BillingWrite, BillingWriteError, EventClaim, RequestClaim};
 pub use cron::{Claim, DailySnapshot, Marker, MarkerClaim, MarkerState, WindowRead};
 pub use partners::{IndexQuery, PartnerHistory, PartnerList, PartnerListError, SortRange};
 pub use promotions::{ApplicationRead, CodeLookup, RedeemRefusal, Redemption, RedemptionLine};
 pub use tiers::{TierFilter, TierListError};
+pub use usage::{TrackOutcome, UsageRead, UsageStats, UsageTrack};
 
 use crate::config::Config;
 use crate::http::cursor::{self, CursorKey};
