@@ -190,9 +190,9 @@ async fn standing(app: &Usage, partner_id: &str) -> Result<Standing, ApiError> {
 fn named_in_query(req: &Request) -> Result<Option<String>, ApiError> {
     match query(req, "partnerId") {
         None => Ok(None),
-        Some(raw) => usage::partner_id(&Value::String(raw))
-            .map(Some)
-            .map_err(|e| ValidationError::single("partnerId", e).into()),
+        Some(raw) => {
+            usage::partner_id(&Value::String(raw)).map(Some).map_err(|e| ValidationError::single("partnerId", e).into())
+        }
     }
 }
 

@@ -143,7 +143,8 @@ pub fn plan(partner: &Partner, tier: &Tier, today: NaiveDate) -> Plan {
         }
     }
     for (metric, limit) in &partner.custom_limits {
-        let a = allowances.entry(metric.clone()).or_insert(Allowance { limit: None, overage_price: None, custom: true });
+        let a =
+            allowances.entry(metric.clone()).or_insert(Allowance { limit: None, overage_price: None, custom: true });
         a.limit = Some(*limit);
         a.custom = true;
         a.overage_price = tier.overage_prices.get(metric).copied();
@@ -239,15 +240,14 @@ pub struct TrackWrite {
 /// passes a hard limit. `used` is the counter as last read, for the refusal only:
 /// the decision that counts is the conditional write's.
 pub fn plan_track(plan: &Plan, metric: &str, count: u64, used: u64) -> Result<TrackWrite, UsageError> {
-    let allowance = *plan.allowances.get(metric).ok_or_else(|| {
-        ValidationError::single("metric", format!("is not a metric of the {} tier", plan.tier_id))
-    })?;
+    let allowance = *plan
+        .allowances
+        .get(metric)
+        .ok_or_else(|| ValidationError::single("metric", format!("is not a metric of the {} tier", plan.tier_id)))?;
     let ceiling = match (allowance.is_hard(), allowance.limit) {
         (true, Some(limit)) => match limit.checked_sub(count) {
             Some(c) => Some(c),
-            None => {
-                return Err(UsageError::LimitExceeded { metric: metric.into(), limit, used, requested: count })
-            }
+            None => return Err(UsageError::LimitExceeded { metric: metric.into(), limit, used, requested: count }),
         },
         _ => None,
     };
@@ -310,11 +310,8 @@ pub struct UsageReport {
 }
 
 pub fn report(plan: &Plan, period: &str, counts: &BTreeMap<String, u64>) -> UsageReport {
-    let metrics: Vec<MetricUsage> = plan
-        .allowances
-        .iter()
-        .map(|(m, a)| metric_usage(m, a, counts.get(m).copied().unwrap_or(0)))
-        .collect();
+    let metrics: Vec<MetricUsage> =
+        plan.allowances.iter().map(|(m, a)| metric_usage(m, a, counts.get(m).copied().unwrap_or(0))).collect();
     let overage_total = metrics.iter().fold(0i64, |sum, m| sum.saturating_add(m.overage_amount));
     UsageReport {
         partner_id: plan.partner_id.clone(),
@@ -465,8 +462,8 @@ mod tests {
                 reason: None,
             },
         };
-        let new = crate::domain::partner::NewPartner::parse(&json!({"companyName": "A", "primaryEmail": "a@b.co"}))
-            .unwrap();
+        let new =
+            crate::domain::partner::NewPartner::parse(&json!({"companyName": "A", "primaryEmail": "a@b.co"})).unwrap();
         let cat = crate::domain::subscription::Catalog::new(&catalog);
         let mut p = crate::domain::subscription::plan_signup("p1", new, cat, &ctx).unwrap().after;
         p.engagement_tier = tier.into();

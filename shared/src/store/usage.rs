@@ -68,7 +68,8 @@ struct Band {
 }
 
 fn band(seen: u64, count: u64, allowance: &Allowance, ceiling: Option<u64>) -> Band {
-    let threshold = allowance.limit.filter(|l| *l > 0).map(|l| (l * crate::domain::usage::NEAR_LIMIT_PERCENT).div_ceil(100));
+    let threshold =
+        allowance.limit.filter(|l| *l > 0).map(|l| (l * crate::domain::usage::NEAR_LIMIT_PERCENT).div_ceil(100));
     let first_use = seen == 0;
     let crosses = !near_limit(allowance, seen) && near_limit(allowance, seen.saturating_add(count));
     let (low, high) = match (first_use, threshold) {

@@ -48,6 +48,7 @@ fn template_openapi_and_router_agree() {
         ("BillingFunction", router_routes(billing::ROUTES)),
         ("StripeWebhookFunction", router_routes(stripe_webhook::ROUTES)),
         ("PromotionsFunction", router_routes(promotions::ROUTES)),
+        ("UsageFunction", router_routes(usage::ROUTES)),
     ] {
         let template_no_auth: BTreeSet<(String, String)> =
             template_routes(function).iter().map(|(m, p, _)| (m.clone(), p.clone())).collect();
@@ -64,12 +65,13 @@ fn template_openapi_and_router_agree() {
 
 #[test]
 fn only_the_catalog_reads_are_public() {
-    let public: BTreeSet<String> = ["TiersFunction", "PartnersFunction", "BillingFunction", "PromotionsFunction"]
-        .into_iter()
-        .flat_map(template_routes)
-        .filter(|(_, _, p)| *p)
-        .map(|(m, p, _)| format!("{m} {p}"))
-        .collect();
+    let public: BTreeSet<String> =
+        ["TiersFunction", "PartnersFunction", "BillingFunction", "PromotionsFunction", "UsageFunction"]
+            .into_iter()
+            .flat_map(template_routes)
+            .filter(|(_, _, p)| *p)
+            .map(|(m, p, _)| format!("{m} {p}"))
+            .collect();
     let expected: BTreeSet<String> =
         ["GET /api/tiers", "GET /api/tiers/compare", "POST /api/tiers/upgrade-price", "POST /api/promotions/validate"]
             .into_iter()

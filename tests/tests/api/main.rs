@@ -18,3 +18,4 @@ mod promotions;
 mod stripe_webhook;
 mod tiers_admin;
 mod tiers_public;
+mod usage;
