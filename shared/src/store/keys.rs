@@ -284,8 +284,10 @@ pub fn idempotency_pk(scope: &str, key: &str) -> String {
 
 pub const USAGE_STATS_SHARDS: u32 = 8;
 
+pub const USAGE_PREFIX: &str = "USAGE#";
+
 pub fn usage_sk(period: &str) -> String {
-    format!("USAGE#{period}")
+    format!("{USAGE_PREFIX}{period}")
 }
 
 pub fn usage_idempotency_pk(partner_id: &str, key: &str) -> String {

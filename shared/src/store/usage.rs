@@ -90,7 +90,7 @@ fn number(item: &Item, attr: &str) -> u64 {
     item.get(attr).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
 
-fn counts_of(item: &Item) -> BTreeMap<String, u64> {
+pub(crate) fn counts_of(item: &Item) -> BTreeMap<String, u64> {
     item.iter()
         .filter_map(|(k, v)| {
             let metric = k.strip_prefix(COUNTER_PREFIX)?;
