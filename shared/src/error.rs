@@ -303,3 +303,20 @@ impl From<crate::domain::quote::QuoteError> for ApiError {
         ApiError::new(status, code, message)
     }
 }
+
+impl From<crate::domain::usage::UsageError> for ApiError {
+    fn from(e: crate::domain::usage::UsageError) -> Self {
+        use crate::domain::usage::UsageError as U;
+        let message = e.to_string();
+        match e {
+            U::Invalid(v) => v.into(),
+            U::Store(s) => s.into(),
+            U::PartnerNotFound => ApiError::not_found("partner"),
+            U::TierMissing => ApiError::new(StatusCode::CONFLICT, "tier_missing", message),
+            U::LimitExceeded { metric, limit, used, requested } => {
+                ApiError::new(StatusCode::CONFLICT, "limit_exceeded", message)
+                    .with_details(json!({ "metric": metric, "limit": limit, "used": used, "requested": requested }))
+            }
+        }
+    }
+}

@@ -19,6 +19,8 @@ use tierdesk::domain::subscription::{
     self, Cancellation, Catalog, EditContext, SubscriptionError, TierChange, TierTransition, Transition,
     TransitionContext, Trigger, TriggerType,
 };
+use tierdesk::domain::tier::DEFAULT_TIER_ID;
+use tierdesk::domain::usage;
 use tierdesk::domain::validation::{parse, ValidationError};
 use tierdesk::http::csv::{Cell, CsvWriter};
 use tierdesk::http::identity::Identity;
@@ -323,7 +325,15 @@ async fn customer_journey(app: &Partners, ctx: &Ctx, params: &PathParams) -> Res
     let history = app.store.partner_history(id).await?;
     let partner = history.partner.ok_or(SubscriptionError::NotFound)?;
     let catalog = app.store.active_catalog().await?;
-    let journey = journey::build(&partner, history.transitions, history.notes, Catalog::new(&catalog), app.today());
+    let today = app.today();
+    // This month's limit utilisation feeds the journey's scores (low usage, near
+    // limits, high usage on free); the counters came with the partition's Query.
+    let usage = history.usage.get(&usage::period_of(today)).and_then(|counts| {
+        let tier_id = usage::plan_tier_id(&partner, today, DEFAULT_TIER_ID);
+        let tier = catalog.iter().find(|t| t.tier_id == tier_id)?;
+        usage::snapshot(&usage::plan(&partner, tier, today), counts)
+    });
+    let journey = journey::build(&partner, history.transitions, history.notes, Catalog::new(&catalog), today, usage);
     json(StatusCode::OK, &journey)
 }
 

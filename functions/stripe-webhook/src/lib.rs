@@ -482,6 +482,7 @@ fn transition_name(event: TransitionEvent) -> &'static str {
         TransitionEvent::Renewal => "renewal",
         TransitionEvent::Expiration => "expiration",
         TransitionEvent::PaymentFailureDowngrade => "payment_failure_downgrade",
+        TransitionEvent::TrialConversion => "trial_conversion",
     }
 }
 

@@ -238,6 +238,12 @@ pub async fn handlers_with(
         let app = quotes_app.clone();
         Box::pin(async move { quotes::handle(&app, req).await })
     });
+    // Usage follows the services' clock, so a test can move it across a month's end.
+    let usage_app = Arc::new(usage::Usage::new(store.clone(), config.clone(), services.clock.clone()));
+    let usage_handler: Handler = Arc::new(move |req| {
+        let app = usage_app.clone();
+        Box::pin(async move { usage::handle(&app, req).await })
+    });
     let clock = services.clock.clone();
     let ids: Arc<dyn tierdesk::IdGen> = Arc::new(tierdesk::UlidGen);
     let billing_app = Arc::new(billing::Billing::new(
@@ -273,5 +279,6 @@ pub async fn handlers_with(
         ("QuotesFunction".to_string(), quotes_handler),
         ("BillingFunction".to_string(), billing_handler),
         ("StripeWebhookFunction".to_string(), webhook_handler),
+        ("UsageFunction".to_string(), usage_handler),
     ])
 }

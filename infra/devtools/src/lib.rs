@@ -11,3 +11,4 @@ pub mod jwt;
 pub mod promotions_bench;
 pub mod routes;
 pub mod seed;
+pub mod usage_bench;

@@ -19,10 +19,10 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// DynamoDB operations by name since the last `take`.
 #[derive(Debug, Default, Clone)]
-struct OpCounter(Arc<Mutex<BTreeMap<String, u64>>>);
+pub(crate) struct OpCounter(Arc<Mutex<BTreeMap<String, u64>>>);
 
 impl OpCounter {
-    fn take(&self) -> BTreeMap<String, u64> {
+    pub(crate) fn take(&self) -> BTreeMap<String, u64> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
@@ -50,7 +50,7 @@ impl Intercept for OpCounter {
 
 const READS: [&str; 4] = ["GetItem", "BatchGetItem", "Query", "Scan"];
 
-fn describe(ops: &BTreeMap<String, u64>) -> (u64, u64, String) {
+pub(crate) fn describe(ops: &BTreeMap<String, u64>) -> (u64, u64, String) {
     let reads = ops.iter().filter(|(k, _)| READS.contains(&k.as_str())).map(|(_, v)| v).sum();
     let writes = ops.iter().filter(|(k, _)| !READS.contains(&k.as_str())).map(|(_, v)| v).sum();
     let list = ops.iter().map(|(k, v)| format!("{k} ×{v}")).collect::<Vec<_>>().join(", ");
@@ -181,7 +181,13 @@ pub async fn run() -> Result<(), Error> {
     Ok(())
 }
 
-const USERS: usize = 1_000;
+const DEFAULT_USERS: usize = 1_000;
+
+/// `BENCH_USERS` shrinks the load for a quick smoke run of a debug build; the
+/// reported figures always use the default 1,000.
+fn users() -> usize {
+    std::env::var("BENCH_USERS").ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(DEFAULT_USERS)
+}
 const REQUESTS_PER_USER: usize = 5;
 const STAGE_DEADLINE: Duration = Duration::from_secs(120);
 
@@ -193,16 +199,23 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
-async fn load(base: &str, path: &str, body: &str, token: Option<&str>, with_think_time: bool) -> Result<(), Error> {
+pub(crate) async fn load(
+    base: &str,
+    path: &str,
+    body: &str,
+    token: Option<&str>,
+    with_think_time: bool,
+) -> Result<(), Error> {
+    let users_n = users();
     use http_body_util::{BodyExt, Full};
     use hyper::body::Bytes;
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .pool_max_idle_per_host(USERS)
+        .pool_max_idle_per_host(users_n)
         .build_http::<Full<Bytes>>();
     let url = format!("{base}{path}");
     let started = Instant::now();
     let mut users = tokio::task::JoinSet::new();
-    for user in 0..USERS {
+    for user in 0..users_n {
         let client = client.clone();
         let url = url.clone();
         let body = body.to_string();
@@ -239,7 +252,7 @@ async fn load(base: &str, path: &str, body: &str, token: Option<&str>, with_thin
             (samples, errors)
         });
     }
-    let mut all = Vec::with_capacity(USERS * REQUESTS_PER_USER);
+    let mut all = Vec::with_capacity(users_n * REQUESTS_PER_USER);
     let mut errors = 0;
     let collected = tokio::time::timeout(STAGE_DEADLINE, async {
         while let Some(joined) = users.join_next().await {
@@ -252,12 +265,12 @@ async fn load(base: &str, path: &str, body: &str, token: Option<&str>, with_thin
     .await;
     if collected.is_err() {
         users.abort_all();
-        errors += USERS * REQUESTS_PER_USER - all.len();
+        errors += users_n * REQUESTS_PER_USER - all.len();
     }
     let elapsed = started.elapsed();
     all.sort();
     println!(
-        "| `POST {path}` | {USERS} | {} | {} | {:.1} | {:.1} | {:.1} | {:.0} | {errors} |",
+        "| `POST {path}` | {users_n} | {} | {} | {:.1} | {:.1} | {:.1} | {:.0} | {errors} |",
         if with_think_time { "0.5–1.5 s" } else { "none (closed loop)" },
         all.len(),
         percentile(&all, 0.5),

@@ -54,6 +54,8 @@ pub fn default_tiers() -> Vec<NewTier> {
                     ("aiResponses", Some(20)),
                     ("leads", Some(10)),
                 ]),
+                overage_prices: BTreeMap::new(),
+                trial_days: None,
                 features: basic,
             },
         },
@@ -80,6 +82,10 @@ pub fn default_tiers() -> Vec<NewTier> {
                     ("aiResponses", Some(500)),
                     ("leads", Some(200)),
                 ]),
+                // Leads beyond the limit are billed rather than refused: a lost lead
+                // costs the partner more than the overage.
+                overage_prices: BTreeMap::from([("leads".to_string(), 50)]),
+                trial_days: Some(14),
                 features: gold_features,
             },
         },
@@ -106,6 +112,8 @@ pub fn default_tiers() -> Vec<NewTier> {
                     ("aiResponses", None),
                     ("leads", None),
                 ]),
+                overage_prices: BTreeMap::new(),
+                trial_days: Some(14),
                 features: platinum_features,
             },
         },

@@ -99,9 +99,10 @@ pub fn build(
     mut notes: Vec<SalesNote>,
     catalog: Catalog<'_>,
     today: NaiveDate,
+    usage: Option<super::scoring::UsageSnapshot>,
 ) -> CustomerJourney {
     let mut scored = partner.clone();
-    rescore(&mut scored, catalog, today, None);
+    rescore(&mut scored, catalog, today, usage);
     let tier = catalog.any(&partner.engagement_tier);
     transitions.sort_by(|a, b| a.timestamp.cmp(&b.timestamp));
     notes.sort_by(|a, b| b.timestamp.cmp(&a.timestamp));
@@ -145,7 +146,7 @@ pub fn build(
             last_login_date: None,
             login_count: None,
             listing_count: None,
-            average_usage: None,
+            average_usage: usage.map(|u| u.average_percent),
             note_count: notes.len(),
         },
         churn_risk: scored.churn_risk.level,

@@ -18,4 +18,5 @@ pub mod revenue;
 pub mod scoring;
 pub mod subscription;
 pub mod tier;
+pub mod usage;
 pub mod validation;

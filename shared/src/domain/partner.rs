@@ -10,7 +10,6 @@ use super::validation::{parse, Fields, ValidationError};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
 #[serde(rename_all = "snake_case")]
@@ -122,10 +121,10 @@ pub struct Partner {
     /// before the field existed read as `en-US`.
     #[serde(default)]
     pub locale: Locale,
-    /// Limits agreed in an accepted quote (metric → count); they replace the
-    /// tier's limit for that metric.
-    #[serde(default)]
-    pub custom_limits: BTreeMap<String, u64>,
+    /// Per-metric limits agreed in an accepted quote (camelCase metric names, as
+    /// in tier `limits`); each overrides the tier's limit for that metric.
+    #[serde(default, rename = "customLimits")]
+    pub custom_limits: std::collections::BTreeMap<String, u64>,
     pub version: u64,
     pub created_at: String,
     pub created_by: String,

@@ -13,6 +13,9 @@ pub enum Role {
     SalesManager,
     Admin,
     Partner,
+    /// A product backend reporting its partners' usage (`cognito:groups`
+    /// `service`, a machine client of its own); it names the partner it reports for.
+    Service,
 }
 
 impl Role {
@@ -22,6 +25,7 @@ impl Role {
             "sales_manager" => Some(Self::SalesManager),
             "admin" => Some(Self::Admin),
             "partner" => Some(Self::Partner),
+            "service" => Some(Self::Service),
             _ => None,
         }
     }
@@ -32,6 +36,7 @@ impl Role {
             Self::SalesManager => "sales_manager",
             Self::Admin => "admin",
             Self::Partner => "partner",
+            Self::Service => "service",
         }
     }
 
@@ -39,12 +44,15 @@ impl Role {
         use Permission::*;
         match self {
             Self::Admin => true,
-            Self::SalesManager => permission != SystemConfig,
+            // Usage is the partner's and its product's business; among staff only
+            // admins read it (and report it, as they may do everything).
+            Self::SalesManager => !matches!(permission, SystemConfig | UsageReporting | UsageView),
             Self::SalesRep => {
                 matches!(permission, TierView | TierAnalytics | QuoteGeneration | ViewCustomerInfo | ViewLeads)
             }
             // Partners act only on their own records, checked by ownership, not by permission.
             Self::Partner => false,
+            Self::Service => matches!(permission, UsageReporting | UsageView),
         }
     }
 }
@@ -65,6 +73,10 @@ pub enum Permission {
     ApproveCustomPricing,
     ViewRevenueMetrics,
     SystemConfig,
+    /// Report a partner's usage (`POST /api/usage/track` naming the partner).
+    UsageReporting,
+    /// Read any partner's usage, limits and features.
+    UsageView,
 }
 
 impl Permission {
@@ -82,6 +94,8 @@ impl Permission {
             ApproveCustomPricing => "approve_custom_pricing",
             ViewRevenueMetrics => "view_revenue_metrics",
             SystemConfig => "system_config",
+            UsageReporting => "usage_reporting",
+            UsageView => "usage_view",
         }
     }
 }
@@ -117,5 +131,18 @@ mod tests {
         assert!(!Role::SalesManager.grants(SystemConfig));
         assert!(Role::Admin.grants(SystemConfig));
         assert!(!Role::Partner.grants(TierView));
+    }
+
+    #[test]
+    fn usage_is_for_admins_and_product_backends() {
+        for p in [UsageReporting, UsageView] {
+            assert!(Role::Service.grants(p));
+            assert!(Role::Admin.grants(p));
+            assert!(!Role::SalesManager.grants(p));
+            assert!(!Role::SalesRep.grants(p));
+            assert!(!Role::Partner.grants(p));
+        }
+        assert!(!Role::Service.grants(TierView));
+        assert_eq!(Role::parse("service"), Some(Role::Service));
     }
 }

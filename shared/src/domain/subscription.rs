@@ -17,7 +17,7 @@ use serde_json::Value;
 
 /// Downgrade dates kept on the partner for scoring (the signal looks back a year).
 const RECENT_DOWNGRADES_KEPT: usize = 5;
-const MAX_TRIAL_DAYS: i64 = 90;
+use super::tier::MAX_TRIAL_DAYS;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubscriptionError {
@@ -54,6 +54,9 @@ pub enum TransitionEvent {
     Renewal,
     Expiration,
     PaymentFailureDowngrade,
+    /// A trial on a paid tier becomes the paid subscription (seed 001
+    /// "trial to paid conversion"): same tier and term, now paying.
+    TrialConversion,
 }
 
 impl TransitionEvent {
@@ -201,6 +204,8 @@ pub struct TierChange {
     pub reason: Option<String>,
     pub version: Option<u64>,
     pub trial_days: Option<u32>,
+    /// `trial: true`: a trial as long as the target tier's `trialDays`.
+    pub trial: bool,
     pub discount_percent: Option<Percent>,
     /// A price agreed in an accepted quote: server-set, never read from a body.
     pub quoted: Option<QuotedPrice>,
@@ -231,6 +236,7 @@ impl TierChange {
                 "reason",
                 "version",
                 "trialDays",
+                "trial",
                 "discountPercent",
             ],
         );
@@ -244,9 +250,13 @@ impl TierChange {
             reason: f.optional("reason", reason),
             version: f.optional("version", fields::version),
             trial_days: f.optional("trialDays", |v| parse::int_in(v, 1, MAX_TRIAL_DAYS).map(|n| n as u32)),
+            trial: f.optional("trial", parse::boolean).unwrap_or(false),
             discount_percent: f.optional("discountPercent", Percent::parse),
             quoted: None,
         };
+        if change.trial && change.trial_days.is_some() {
+            f.fail("trial", "give either trial or trialDays, not both");
+        }
         if let (Some(start), Some(end)) = (change.subscription_start_date, change.subscription_end_date) {
             if end <= start {
                 f.fail("subscriptionEndDate", "must be after subscriptionStartDate");
@@ -270,6 +280,9 @@ impl TierChange {
         }
         if self.trial_days.is_some() {
             out.push("trialDays");
+        }
+        if self.trial {
+            out.push("trial");
         }
         if self.discount_percent.is_some() {
             out.push("discountPercent");
@@ -356,6 +369,14 @@ pub fn plan_tier_change(
     after.cancellation_date = None;
     after.cancellation_reason = None;
 
+    if let Some(conversion) = trial_conversion(partner, change, to, catalog, ctx) {
+        return Ok(conversion);
+    }
+    let trial_days = if change.trial {
+        Some(to.trial_days.ok_or_else(|| ValidationError::single("trial", "this tier offers no trial"))?)
+    } else {
+        change.trial_days
+    };
     if is_paid(to) {
         let period = change.billing_period.or(partner.billing_period).unwrap_or(BillingPeriod::Monthly);
         let term = default_term_months(to, period);
@@ -379,7 +400,7 @@ pub fn plan_tier_change(
         if end <= ctx.today {
             errors.fields.insert("subscriptionEndDate".into(), "must be in the future".into());
         }
-        let trial_end = change.trial_days.map(|d| start + chrono::Days::new(u64::from(d)));
+        let trial_end = trial_days.map(|d| start + chrono::Days::new(u64::from(d)));
         if trial_end.is_some_and(|t| t >= end) {
             errors.fields.insert("trialDays".into(), "the trial must end before the subscription does".into());
         }
@@ -427,6 +448,38 @@ pub fn plan_tier_change(
         return Err(SubscriptionError::NoChange);
     }
     Ok(finish(Some(partner), after, event, from, to, catalog, ctx))
+}
+
+/// A tier change to the tier a partner is trialling, naming nothing but the tier
+/// (and optionally auto-renewal or a reason), converts the trial: the term and
+/// price stay, the trial ends today and the partner starts paying. It goes through
+/// `finish` like every transition, so MRR, the movement (`new`), statistics and the
+/// history record agree.
+fn trial_conversion(
+    partner: &Partner,
+    change: &TierChange,
+    to: &Tier,
+    catalog: Catalog<'_>,
+    ctx: &TransitionContext,
+) -> Option<Transition> {
+    let converting = partner.subscription_status == SubscriptionStatus::Trialing
+        && partner.engagement_tier == to.tier_id
+        && change.subscription_start_date.is_none()
+        && change.subscription_end_date.is_none()
+        && change.billing_period.is_none()
+        && change.trial_days.is_none()
+        && !change.trial
+        && change.discount_percent.is_none();
+    if !converting {
+        return None;
+    }
+    let mut after = partner.clone();
+    after.trial_end_date = None;
+    after.subscription_status = SubscriptionStatus::Active;
+    if let Some(auto) = change.auto_renewal {
+        after.auto_renewal = auto;
+    }
+    Some(finish(Some(partner), after, TransitionEvent::TrialConversion, Some(to), to, catalog, ctx))
 }
 
 /// Cancels a paid subscription. Without `immediate` the partner keeps the tier to

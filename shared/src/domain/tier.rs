@@ -120,6 +120,13 @@ pub struct Tier {
     pub upgrade_incentive_percent: Option<Percent>,
     /// Named limits (`listings`, `imagesPerListing`, …); `None` = unlimited.
     pub limits: BTreeMap<String, Option<u64>>,
+    /// Cents per unit beyond a limit. A limit with a price here is soft (usage goes
+    /// on and is billed as overage); a limit without one is hard (usage stops).
+    #[serde(default)]
+    pub overage_prices: BTreeMap<String, i64>,
+    /// Length of this tier's free trial, when it offers one.
+    #[serde(default)]
+    pub trial_days: Option<u32>,
     pub features: Vec<Feature>,
     pub status: TierStatus,
     /// The current `PRICE#` version; a new one is written on each price change.
@@ -161,6 +168,8 @@ pub struct TierSpec {
     pub pcr_multiplier: f64,
     pub upgrade_incentive_percent: Option<Percent>,
     pub limits: BTreeMap<String, Option<u64>>,
+    pub overage_prices: BTreeMap<String, i64>,
+    pub trial_days: Option<u32>,
     pub features: Vec<Feature>,
 }
 
@@ -182,6 +191,8 @@ pub struct TierPatch {
     pub pcr_multiplier: Option<f64>,
     pub upgrade_incentive_percent: Option<Option<Percent>>,
     pub limits: Option<BTreeMap<String, Option<u64>>>,
+    pub overage_prices: Option<BTreeMap<String, i64>>,
+    pub trial_days: Option<Option<u32>>,
     pub features: Option<Vec<Feature>>,
 }
 
@@ -215,6 +226,8 @@ const SPEC_FIELDS: &[&str] = &[
     "pcrMultiplier",
     "upgradeIncentivePercent",
     "limits",
+    "overagePrices",
+    "trialDays",
     "features",
 ];
 const FEATURE_FIELDS: &[&str] = &["featureId", "name", "description", "enabled", "usageLimit"];
@@ -298,6 +311,17 @@ fn read_limits(f: &mut Fields<'_>) -> Option<BTreeMap<String, Option<u64>>> {
     f.map_of("limits", MAX_LIMITS, parse::limit_name, parse::limit_value)
 }
 
+fn read_overage_prices(f: &mut Fields<'_>) -> Option<BTreeMap<String, i64>> {
+    f.map_of("overagePrices", MAX_LIMITS, parse::limit_name, parse::cents)
+}
+
+/// The longest trial a tier may offer, as for a trial given by hand on a tier change.
+pub const MAX_TRIAL_DAYS: i64 = 90;
+
+fn trial_days(v: &Value) -> Result<u32, String> {
+    parse::int_in(v, 1, MAX_TRIAL_DAYS).map(|n| n as u32)
+}
+
 impl NewTier {
     pub fn parse(body: &Value) -> Result<Self, ValidationError> {
         let allowed: Vec<&str> = std::iter::once("tierId").chain(SPEC_FIELDS.iter().copied()).collect();
@@ -320,6 +344,8 @@ impl NewTier {
             pcr_multiplier: f.optional("pcrMultiplier", multiplier).unwrap_or(1.0),
             upgrade_incentive_percent: f.optional("upgradeIncentivePercent", Percent::parse),
             limits: read_limits(&mut f).unwrap_or_default(),
+            overage_prices: read_overage_prices(&mut f).unwrap_or_default(),
+            trial_days: f.optional("trialDays", trial_days),
             features: read_features(&mut f).unwrap_or_default(),
         };
         f.finish()?;
@@ -344,6 +370,8 @@ impl NewTier {
             pcr_multiplier: s.pcr_multiplier,
             upgrade_incentive_percent: s.upgrade_incentive_percent,
             limits: s.limits,
+            overage_prices: s.overage_prices,
+            trial_days: s.trial_days,
             features: s.features,
             status: TierStatus::Active,
             price_version: 1,
@@ -380,6 +408,8 @@ impl TierPatch {
             pcr_multiplier: f.optional("pcrMultiplier", multiplier),
             upgrade_incentive_percent: f.nullable("upgradeIncentivePercent", Percent::parse),
             limits: read_limits(&mut f),
+            overage_prices: read_overage_prices(&mut f),
+            trial_days: f.nullable("trialDays", trial_days),
             features: read_features(&mut f),
         };
         f.finish()?;
@@ -388,7 +418,10 @@ impl TierPatch {
 
     /// Whether this patch changes what customers pay, which needs `pricing_management`.
     pub fn touches_pricing(&self) -> bool {
-        self.prices.is_some() || self.currency.is_some() || self.upgrade_incentive_percent.is_some()
+        self.prices.is_some()
+            || self.currency.is_some()
+            || self.upgrade_incentive_percent.is_some()
+            || self.overage_prices.is_some()
     }
 }
 
@@ -479,6 +512,8 @@ impl Tier {
             pcr_multiplier,
             upgrade_incentive_percent,
             limits,
+            overage_prices,
+            trial_days,
             features
         );
         if t.prices != self.prices || t.currency != self.currency {
@@ -575,6 +610,8 @@ pub struct PublicTier {
     pub pcr_multiplier: f64,
     pub upgrade_incentive_percent: Option<Percent>,
     pub limits: BTreeMap<String, Option<u64>>,
+    pub overage_prices: BTreeMap<String, i64>,
+    pub trial_days: Option<u32>,
     pub features: Vec<PublicFeature>,
 }
 
@@ -605,6 +642,8 @@ impl From<&Tier> for PublicTier {
             pcr_multiplier: t.pcr_multiplier,
             upgrade_incentive_percent: t.upgrade_incentive_percent,
             limits: t.limits.clone(),
+            overage_prices: t.overage_prices.clone(),
+            trial_days: t.trial_days,
             // Disabled features are an internal switch; the public sees what it gets.
             features: t
                 .features

@@ -258,6 +258,60 @@ pub fn idempotency_pk(scope: &str, key: &str) -> String {
     format!("IDEMP#{scope}#{key}")
 }
 
+// ---- Usage ----------------------------------------------------------------------
+// PARTNER#{id} / USAGE#{yyyy-mm}         one partner's counters for one calendar month
+//                                        (UTC), one `used_{metric}` number each. A track
+//                                        call is one conditional update of this item: for
+//                                        a hard limit the condition is `used <= limit −
+//                                        count`, so checking and deducting are one atomic
+//                                        step. A new month is a new item, so counters
+//                                        start at 0 without a reset job; old months stay
+//                                        as history for overage billing.
+// IDEMP#usage#{partnerId}#{sha256(key)} / META
+//                                        a track call's idempotencyKey, put with
+//                                        attribute_not_exists in the same transaction as
+//                                        the counter update: a replay fails this put and
+//                                        counts nothing (ttl 40 days). Hashed: client keys
+//                                        may hold any printable character, `#` included.
+// USAGESTATS#{yyyy-mm} / SHARD#{n}       feature adoption for analytics, per tier and
+//                                        metric: partners using it, units, partners at
+//                                        ≥ 80% of its limit. Changed in the track
+//                                        transaction, only by the call that crosses the
+//                                        boundary, so it is exact; spread over
+//                                        USAGE_STATS_SHARDS items by partner so busy
+//                                        partners never contend on one item; read with
+//                                        one Query of the month, whatever the partner count
+
+pub const USAGE_STATS_SHARDS: u32 = 8;
+
+pub const USAGE_PREFIX: &str = "USAGE#";
+
+pub fn usage_sk(period: &str) -> String {
+    format!("{USAGE_PREFIX}{period}")
+}
+
+pub fn usage_idempotency_pk(partner_id: &str, key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(key.as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    idempotency_pk(&format!("usage#{partner_id}"), &hex)
+}
+
+pub fn usage_stats_pk(period: &str) -> String {
+    format!("USAGESTATS#{period}")
+}
+
+/// The shard of a partner: a stable hash (FNV-1a), so one partner always lands on
+/// the same item and its first use and near-limit crossings count once.
+pub fn usage_stats_sk(partner_id: &str) -> String {
+    let mut hash: u32 = 0x811c_9dc5;
+    for b in partner_id.bytes() {
+        hash ^= u32::from(b);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    format!("SHARD#{}", hash % USAGE_STATS_SHARDS)
+}
+
 // ---- Promotions ---------------------------------------------------------------
 // PROMO#{id} / META                      the promotion (GetItem); every write is
 //                                        conditional on its `version`, a redemption on

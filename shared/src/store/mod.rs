@@ -11,6 +11,7 @@ mod promotions;
 mod quotes;
 pub mod table;
 mod tiers;
+mod usage;
 
 pub use billing::{BillingWrite, BillingWriteError, EventClaim, RequestClaim};
 pub use cron::{Claim, DailySnapshot, Marker, MarkerClaim, MarkerState, WindowRead};
@@ -18,6 +19,7 @@ pub use partners::{IndexQuery, PartnerHistory, PartnerList, PartnerListError, So
 pub use promotions::{ApplicationRead, CodeLookup, RedeemRefusal, Redemption, RedemptionLine};
 pub use quotes::{AcceptRefusal, QuoteList};
 pub use tiers::{TierFilter, TierListError};
+pub use usage::{TrackOutcome, UsageRead, UsageStats, UsageTrack};
 
 use crate::config::Config;
 use crate::http::cursor::{self, CursorKey};

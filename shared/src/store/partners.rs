@@ -76,6 +76,8 @@ pub struct PartnerHistory {
     pub partner: Option<Partner>,
     pub transitions: Vec<TierTransition>,
     pub notes: Vec<SalesNote>,
+    /// Usage counters by month (`yyyy-mm` → metric → count), from the same Query.
+    pub usage: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>>,
 }
 
 impl Store {
@@ -426,8 +428,8 @@ impl Store {
         }
     }
 
-    /// Everything in a partner's partition: record, transitions (oldest first) and
-    /// notes. A partner's history is small (tens to hundreds of items), so this is
+    /// Everything in a partner's partition: record, transitions (oldest first),
+    /// notes and monthly usage counters. A partner's history is small (tens to hundreds of items), so this is
     /// one Query, rarely two.
     pub async fn partner_history(&self, partner_id: &str) -> Result<PartnerHistory, StoreError> {
         let mut history = PartnerHistory::default();
@@ -452,6 +454,8 @@ impl Store {
                     history.transitions.push(serde_dynamo::from_item(item)?);
                 } else if sk.starts_with(keys::NOTE_PREFIX) {
                     history.notes.push(serde_dynamo::from_item(item)?);
+                } else if let Some(period) = sk.strip_prefix(keys::USAGE_PREFIX) {
+                    history.usage.insert(period.to_string(), super::usage::counts_of(&item));
                 }
             }
             match out.last_evaluated_key {

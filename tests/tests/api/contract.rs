@@ -49,6 +49,7 @@ fn template_openapi_and_router_agree() {
         ("StripeWebhookFunction", router_routes(stripe_webhook::ROUTES)),
         ("PromotionsFunction", router_routes(promotions::ROUTES)),
         ("QuotesFunction", router_routes(quotes::ROUTES)),
+        ("UsageFunction", router_routes(usage::ROUTES)),
     ] {
         let template_no_auth: BTreeSet<(String, String)> =
             template_routes(function).iter().map(|(m, p, _)| (m.clone(), p.clone())).collect();
@@ -65,13 +66,19 @@ fn template_openapi_and_router_agree() {
 
 #[test]
 fn only_the_catalog_reads_are_public() {
-    let public: BTreeSet<String> =
-        ["TiersFunction", "PartnersFunction", "BillingFunction", "PromotionsFunction", "QuotesFunction"]
-            .into_iter()
-            .flat_map(template_routes)
-            .filter(|(_, _, p)| *p)
-            .map(|(m, p, _)| format!("{m} {p}"))
-            .collect();
+    let public: BTreeSet<String> = [
+        "TiersFunction",
+        "PartnersFunction",
+        "BillingFunction",
+        "PromotionsFunction",
+        "QuotesFunction",
+        "UsageFunction",
+    ]
+    .into_iter()
+    .flat_map(template_routes)
+    .filter(|(_, _, p)| *p)
+    .map(|(m, p, _)| format!("{m} {p}"))
+    .collect();
     let expected: BTreeSet<String> = [
         "GET /api/tiers",
         "GET /api/tiers/compare",

@@ -19,3 +19,4 @@ mod quotes;
 mod stripe_webhook;
 mod tiers_admin;
 mod tiers_public;
+mod usage;

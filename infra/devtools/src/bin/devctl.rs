@@ -11,7 +11,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some("token") => {
             let role = args.get(1).ok_or("usage: devctl token ROLE [PARTNER]")?;
             if tierdesk::domain::permissions::Role::parse(role).is_none() {
-                return Err(format!("unknown role {role}; use sales_rep, sales_manager, admin or partner").into());
+                return Err(
+                    format!("unknown role {role}; use sales_rep, sales_manager, admin, partner or service").into()
+                );
             }
             let partner = args.get(2).filter(|p| !p.is_empty());
             let subject = match partner {

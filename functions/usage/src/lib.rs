@@ -1,0 +1,312 @@
+//! The usage Lambda (seed 001 `UsageTracker` and `FeatureGate`): track usage with
+//! the limit check and the deduction in one conditional write, this month's usage
+//! with overage, the limits, and feature checks. Routes are data (`ROUTES`) so a
+//! test can hold them against `template.yaml` and `infra/openapi.yaml`.
+//!
+//! Callers: a partner for itself (its token's `custom:partner_id`; naming another
+//! partner is a 404); a product backend as the `service` role, naming the partner
+//! (`partnerId` in the body, or `?partnerId=` on reads); an admin for any partner.
+
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tierdesk::clock::rfc3339;
+use tierdesk::domain::permissions::Permission;
+use tierdesk::domain::tier::{Tier, DEFAULT_TIER_ID};
+use tierdesk::domain::usage::{self, FeatureCheckRequest, Plan, TrackRequest, UsageError};
+use tierdesk::domain::validation::ValidationError;
+use tierdesk::http::request::{json_body, query};
+use tierdesk::http::router::match_route;
+use tierdesk::http::{json, serve, AuthError, Ctx, Route};
+use tierdesk::store::{Store, TrackOutcome, UsageTrack};
+use tierdesk::{ApiError, Clock, Config, SystemClock};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Track,
+    Current,
+    Limits,
+    Available,
+    Check,
+}
+
+pub const ROUTES: &[Route<Op>] = &[
+    Route { method: "POST", path: "/api/usage/track", op: Op::Track },
+    Route { method: "GET", path: "/api/usage/current", op: Op::Current },
+    Route { method: "GET", path: "/api/usage/limits", op: Op::Limits },
+    Route { method: "GET", path: "/api/features/available", op: Op::Available },
+    Route { method: "POST", path: "/api/features/check", op: Op::Check },
+];
+
+/// How long a track call's idempotency key is remembered: past the month it counted
+/// in, so a retry across the month's end still counts once.
+const IDEMPOTENCY_TTL_SECS: i64 = 40 * 24 * 3600;
+/// Tiers one instance keeps (the catalog is a handful).
+const TIER_CACHE_ENTRIES: usize = 64;
+
+pub struct Usage {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub config: Config,
+    tiers: TierCache,
+}
+
+/// Tiers by id, for `PUBLIC_CACHE_TTL_SECS`. Every call needs its partner's tier, and
+/// the budget of a track call is one read besides its write: the partner and its
+/// counters are that read, so the tier comes from here. A tier edit reaches an
+/// instance within the TTL.
+struct TierCache {
+    ttl: Duration,
+    entries: Mutex<HashMap<String, (Instant, Arc<Tier>)>>,
+}
+
+impl TierCache {
+    fn get(&self, id: &str, now: Instant) -> Option<Arc<Tier>> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.get(id).filter(|(at, _)| now.duration_since(*at) < self.ttl).map(|(_, t)| t.clone())
+    }
+
+    fn put(&self, tier: Arc<Tier>, now: Instant) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= TIER_CACHE_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(tier.tier_id.clone(), (now, tier));
+    }
+}
+
+impl Usage {
+    pub async fn connect(config: Config) -> Self {
+        let store = Store::connect(&config).await;
+        Self::with_store(store, config)
+    }
+
+    pub fn with_store(store: Store, config: Config) -> Self {
+        Self::new(store, config, Arc::new(SystemClock))
+    }
+
+    pub fn new(store: Store, config: Config, clock: Arc<dyn Clock>) -> Self {
+        let tiers =
+            TierCache { ttl: Duration::from_secs(config.public_cache_ttl_secs), entries: Mutex::new(HashMap::new()) };
+        Self { store, clock, config, tiers }
+    }
+
+    /// The tiers named, from the cache or one BatchGetItem for the missing ones.
+    async fn tiers(&self, ids: &[&str]) -> Result<Vec<Option<Arc<Tier>>>, ApiError> {
+        let now = Instant::now();
+        let mut out: Vec<Option<Arc<Tier>>> = ids.iter().map(|id| self.tiers.get(id, now)).collect();
+        let missing: Vec<String> =
+            ids.iter().zip(&out).filter(|(_, t)| t.is_none()).map(|(id, _)| id.to_string()).collect();
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        for tier in self.store.get_tiers(&missing).await? {
+            let tier = Arc::new(tier);
+            self.tiers.put(tier.clone(), now);
+            for (slot, id) in out.iter_mut().zip(ids) {
+                if slot.is_none() && *id == tier.tier_id {
+                    *slot = Some(tier.clone());
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+pub async fn handle(app: &Usage, req: Request) -> Response<Body> {
+    serve(req, |ctx, req| dispatch(app, ctx, req)).await
+}
+
+async fn dispatch(app: &Usage, ctx: Ctx, req: Request) -> Result<Response<Body>, ApiError> {
+    let (op, _) = match_route(ROUTES, req.method(), req.uri().path())?;
+    match op {
+        Op::Track => track(app, &ctx, &req).await,
+        Op::Check => check(app, &ctx, &req).await,
+        Op::Current | Op::Limits | Op::Available => read(app, &ctx, &req, op).await,
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Access {
+    Read,
+    Report,
+}
+
+/// The partner a call is about. A partner token is for itself only (another id is
+/// a 404, as if it did not exist); staff and services need the permission and
+/// must name the partner.
+fn subject(ctx: &Ctx, named: Option<String>, access: Access) -> Result<String, ApiError> {
+    let who = ctx.identity.as_ref().ok_or(AuthError::Unauthenticated)?;
+    if who.is_partner_only() {
+        let own = who.partner_id.clone().ok_or_else(|| {
+            ApiError::new(StatusCode::FORBIDDEN, "not_a_partner", "the token names no partner account")
+        })?;
+        return match named {
+            Some(other) if other != own => Err(ApiError::not_found("partner")),
+            _ => Ok(own),
+        };
+    }
+    who.require(match access {
+        Access::Read => Permission::UsageView,
+        Access::Report => Permission::UsageReporting,
+    })?;
+    named.ok_or_else(|| ValidationError::single("partnerId", "is required when calling for a partner").into())
+}
+
+/// What every route works from: the partner's plan today and its counters.
+struct Standing {
+    plan: Plan,
+    counts: std::collections::BTreeMap<String, u64>,
+    period: String,
+    /// The trialled tier, when a lapsed trial put the partner on the default tier.
+    trialled: Option<Arc<Tier>>,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+/// One BatchGetItem (partner and counters), and the tiers from the cache or one
+/// more BatchGetItem.
+async fn standing(app: &Usage, partner_id: &str) -> Result<Standing, ApiError> {
+    let now = app.clock.now();
+    let today = now.date_naive();
+    let period = usage::period_of(today);
+    let read = app.store.read_usage(partner_id, &period).await?;
+    let partner = read.partner.ok_or(UsageError::PartnerNotFound)?;
+    let tier_id = usage::plan_tier_id(&partner, today, DEFAULT_TIER_ID);
+    let lapsed = tier_id != partner.engagement_tier;
+    let wanted: Vec<&str> =
+        if lapsed { vec![tier_id.as_str(), partner.engagement_tier.as_str()] } else { vec![tier_id.as_str()] };
+    let mut tiers = app.tiers(&wanted).await?.into_iter();
+    let tier = tiers.next().flatten().ok_or(UsageError::TierMissing)?;
+    let trialled = tiers.next().flatten();
+    Ok(Standing { plan: usage::plan(&partner, &tier, today), counts: read.counts, period, trialled, now })
+}
+
+fn named_in_query(req: &Request) -> Result<Option<String>, ApiError> {
+    match query(req, "partnerId") {
+        None => Ok(None),
+        Some(raw) => {
+            usage::partner_id(&Value::String(raw)).map(Some).map_err(|e| ValidationError::single("partnerId", e).into())
+        }
+    }
+}
+
+async fn track(app: &Usage, ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
+    // Who may call comes before what they sent: an outsider learns nothing from a 400.
+    ctx.identity.as_ref().ok_or(AuthError::Unauthenticated)?;
+    let body = TrackRequest::parse(&json_body(req, app.config.max_body_bytes)?)?;
+    let partner_id = subject(ctx, body.partner_id.clone(), Access::Report)?;
+    let st = standing(app, &partner_id).await?;
+    let seen = st.counts.get(&body.metric).copied().unwrap_or(0);
+    let write = usage::plan_track(&st.plan, &body.metric, body.count, seen)?;
+    let at = rfc3339(st.now);
+    let outcome = app
+        .store
+        .track_usage(&UsageTrack {
+            partner_id: &partner_id,
+            tier_id: &st.plan.tier_id,
+            period: &st.period,
+            metric: &body.metric,
+            count: body.count,
+            allowance: write.allowance,
+            ceiling: write.ceiling,
+            idempotency_key: &body.idempotency_key,
+            at: &at,
+            ttl: st.now.timestamp() + IDEMPOTENCY_TTL_SECS,
+            seen,
+        })
+        .await?;
+    let (used, replayed) = match outcome {
+        TrackOutcome::Applied { used } => (used, false),
+        TrackOutcome::Replayed => (seen, true),
+        TrackOutcome::LimitReached { used } => {
+            return Err(UsageError::LimitExceeded {
+                metric: body.metric,
+                limit: write.allowance.limit.unwrap_or(0),
+                used,
+                requested: body.count,
+            }
+            .into())
+        }
+    };
+    let mut answer = serde_json::to_value(usage::metric_usage(&body.metric, &write.allowance, used))
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error"))?;
+    answer["period"] = json!(st.period);
+    answer["partnerId"] = json!(partner_id);
+    answer["replayed"] = json!(replayed);
+    json(StatusCode::OK, &answer)
+}
+
+async fn check(app: &Usage, ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
+    ctx.identity.as_ref().ok_or(AuthError::Unauthenticated)?;
+    let body = FeatureCheckRequest::parse(&json_body(req, app.config.max_body_bytes)?)?;
+    let partner_id = subject(ctx, body.partner_id, Access::Read)?;
+    let st = standing(app, &partner_id).await?;
+    let answer = usage::check_feature(&st.plan, &body.feature, &st.counts, st.trialled.as_deref());
+    json(StatusCode::OK, &answer)
+}
+
+async fn read(app: &Usage, ctx: &Ctx, req: &Request, op: Op) -> Result<Response<Body>, ApiError> {
+    ctx.identity.as_ref().ok_or(AuthError::Unauthenticated)?;
+    let partner_id = subject(ctx, named_in_query(req)?, Access::Read)?;
+    let st = standing(app, &partner_id).await?;
+    match op {
+        Op::Current => json(StatusCode::OK, &usage::report(&st.plan, &st.period, &st.counts)),
+        Op::Limits => {
+            let limits: serde_json::Map<String, Value> = st
+                .plan
+                .allowances
+                .iter()
+                .map(|(metric, a)| {
+                    let entry = json!({
+                        "limit": a.limit,
+                        "hard": a.is_hard(),
+                        "overagePrice": a.overage_price,
+                        "custom": a.custom,
+                    });
+                    (metric.clone(), entry)
+                })
+                .collect();
+            json(
+                StatusCode::OK,
+                &json!({
+                    "partnerId": partner_id,
+                    "tierId": st.plan.tier_id,
+                    "period": st.period,
+                    "currency": st.plan.currency,
+                    "limits": limits,
+                    "trial": st.plan.trial,
+                }),
+            )
+        }
+        _ => {
+            let features: Vec<Value> = st
+                .plan
+                .features
+                .iter()
+                .map(|f| {
+                    json!({
+                        "featureId": f.feature_id,
+                        "name": f.name,
+                        "description": f.description,
+                        "usageLimit": f.usage_limit,
+                    })
+                })
+                .collect();
+            json(
+                StatusCode::OK,
+                &json!({
+                    "partnerId": partner_id,
+                    "tierId": st.plan.tier_id,
+                    "features": features,
+                    "trial": st.plan.trial,
+                }),
+            )
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! Usage access patterns (keys and their purpose are in `keys`): the month's
+//! counters with the partner in one read, and a track call as one transaction.
+
+use super::keys::{self, META};
+use super::{build_err, n, s, ConditionFailed, Item, Store, StoreError};
+use crate::domain::partner::Partner;
+use crate::domain::usage::{near_limit, Allowance};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use std::collections::BTreeMap;
+
+/// Counter attributes are `used_{metric}`: metric names are client-chosen words and
+/// must never collide with the item's own attributes (`PK`, `period`, `ttl`, …).
+const COUNTER_PREFIX: &str = "used_";
+
+/// Rounds of `transact` (each already retries conflicts) for one track call. The
+/// counter of a busy partner is one hot item; DynamoDB Local answers heavy
+/// contention on it with lock timeouts, which DynamoDB proper would queue.
+const TRACK_ROUNDS: u32 = 6;
+/// Re-plans after a concurrent call moved the counter out of this call's band.
+const TRACK_REPLANS: u32 = 8;
+
+/// A partner and its counters for one month, read together.
+#[derive(Debug, Clone)]
+pub struct UsageRead {
+    pub partner: Option<Partner>,
+    pub counts: BTreeMap<String, u64>,
+}
+
+/// One accepted unit of work to record.
+#[derive(Debug, Clone)]
+pub struct UsageTrack<'a> {
+    pub partner_id: &'a str,
+    /// The tier whose plan applied: feature adoption is counted per tier.
+    pub tier_id: &'a str,
+    pub period: &'a str,
+    pub metric: &'a str,
+    pub count: u64,
+    pub allowance: Allowance,
+    /// Highest counter value that may still take `count` (hard limits).
+    pub ceiling: Option<u64>,
+    pub idempotency_key: &'a str,
+    pub at: &'a str,
+    /// Epoch seconds when the idempotency record may go.
+    pub ttl: i64,
+    /// The counter as last read; the write re-plans if it moved.
+    pub seen: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrackOutcome {
+    /// Counted; `used` is the counter right after this call's write.
+    Applied { used: u64 },
+    /// The idempotency key was used before: nothing counted.
+    Replayed,
+    /// A hard limit refused it; `used` is the counter that refused.
+    LimitReached { used: u64 },
+}
+
+/// Which values of the old counter give this write the same aggregate effect, so
+/// the condition can pin the effect without pinning the exact value (which would
+/// fail on every concurrent call).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Band {
+    first_use: bool,
+    crosses_near_limit: bool,
+    low: u64,
+    high: Option<u64>,
+}
+
+fn band(seen: u64, count: u64, allowance: &Allowance, ceiling: Option<u64>) -> Band {
+    let threshold =
+        allowance.limit.filter(|l| *l > 0).map(|l| (l * crate::domain::usage::NEAR_LIMIT_PERCENT).div_ceil(100));
+    let first_use = seen == 0;
+    let crosses = !near_limit(allowance, seen) && near_limit(allowance, seen.saturating_add(count));
+    let (low, high) = match (first_use, threshold) {
+        (true, _) => (0, Some(0)),
+        (false, None) => (1, None),
+        (false, Some(t)) if crosses => (t.saturating_sub(count).max(1), Some(t - 1)),
+        (false, Some(t)) if seen >= t => (t, None),
+        (false, Some(t)) => (1, Some(t.saturating_sub(count).saturating_sub(1).max(1))),
+    };
+    let high = match (high, ceiling) {
+        (Some(h), Some(c)) => Some(h.min(c)),
+        (h, c) => h.or(c),
+    };
+    Band { first_use, crosses_near_limit: crosses, low, high }
+}
+
+fn number(item: &Item, attr: &str) -> u64 {
+    item.get(attr).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+pub(crate) fn counts_of(item: &Item) -> BTreeMap<String, u64> {
+    item.iter()
+        .filter_map(|(k, v)| {
+            let metric = k.strip_prefix(COUNTER_PREFIX)?;
+            Some((metric.to_string(), v.as_n().ok()?.parse().ok()?))
+        })
+        .collect()
+}
+
+impl Store {
+    /// The partner and its counters for `period`: one BatchGetItem.
+    pub async fn read_usage(&self, partner_id: &str, period: &str) -> Result<UsageRead, StoreError> {
+        let partner_key = (keys::partner_pk(partner_id), META.to_string());
+        let usage_key = (keys::partner_pk(partner_id), keys::usage_sk(period));
+        let mut found = self.batch_get(&[partner_key.clone(), usage_key.clone()]).await?;
+        let partner = match found.remove(&partner_key) {
+            Some(item) => Some(serde_dynamo::from_item(item)?),
+            None => None,
+        };
+        let counts = found.remove(&usage_key).map(|item| counts_of(&item)).unwrap_or_default();
+        Ok(UsageRead { partner, counts })
+    }
+
+    /// Records a track call: the idempotency record and the counter update in one
+    /// TransactWriteItems. The counter's condition holds the hard limit and the
+    /// band of old values for which this call's feature-adoption effect is right;
+    /// a refusal is told apart by which item failed (the record: a replay) and by
+    /// the counter's old image (past the ceiling: the limit; else a concurrent call
+    /// moved it, and the write is planned again from the value it found).
+    pub async fn track_usage(&self, t: &UsageTrack<'_>) -> Result<TrackOutcome, StoreError> {
+        let mut seen = t.seen;
+        for _ in 0..TRACK_REPLANS {
+            // Counters only grow within a month, so a value read past the ceiling
+            // refuses as surely as the write would, without writing.
+            if t.ceiling.is_some_and(|c| seen > c) {
+                return Ok(TrackOutcome::LimitReached { used: seen });
+            }
+            let b = band(seen, t.count, &t.allowance, t.ceiling);
+            let items = self.track_items(t, &b)?;
+            let mut outcome = None;
+            for _ in 0..TRACK_ROUNDS {
+                match self.transact(items.clone()).await {
+                    Err(StoreError::TransactionConflict) => continue,
+                    other => {
+                        outcome = Some(other?);
+                        break;
+                    }
+                }
+            }
+            let Some(outcome) = outcome else { return Err(StoreError::TransactionConflict) };
+            match outcome {
+                Ok(()) => return Ok(TrackOutcome::Applied { used: seen.max(b.low).saturating_add(t.count) }),
+                Err(ConditionFailed { index: 0, .. }) => return Ok(TrackOutcome::Replayed),
+                Err(ConditionFailed { old_item, .. }) => {
+                    let found = old_item.as_ref().map_or(0, |i| number(i, &format!("{COUNTER_PREFIX}{}", t.metric)));
+                    if t.ceiling.is_some_and(|c| found > c) {
+                        return Ok(TrackOutcome::LimitReached { used: found });
+                    }
+                    seen = found;
+                }
+            }
+        }
+        Err(StoreError::TransactionConflict)
+    }
+
+    fn track_items(&self, t: &UsageTrack<'_>, b: &Band) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let record: Item = [
+            ("PK", s(keys::usage_idempotency_pk(t.partner_id, t.idempotency_key))),
+            ("SK", s(META)),
+            ("partnerId", s(t.partner_id)),
+            ("metric", s(t.metric)),
+            ("count", n(t.count as i64)),
+            ("period", s(t.period)),
+            ("at", s(t.at)),
+            ("ttl", n(t.ttl)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let record = self.put(record, Some("attribute_not_exists(PK)"))?;
+
+        let condition = match (b.first_use, b.high) {
+            (true, _) => "(attribute_not_exists(#u) OR #u = :zero)".to_string(),
+            (false, Some(_)) => "#u BETWEEN :low AND :high".to_string(),
+            (false, None) => "#u >= :low".to_string(),
+        };
+        let mut counter = Update::builder()
+            .table_name(&self.table)
+            .key("PK", s(keys::partner_pk(t.partner_id)))
+            .key("SK", s(keys::usage_sk(t.period)))
+            .update_expression("SET partnerId = :pid, #period = :period, updatedAt = :at ADD #u :n")
+            .expression_attribute_names("#u", format!("{COUNTER_PREFIX}{}", t.metric))
+            .expression_attribute_names("#period", "period")
+            .expression_attribute_values(":pid", s(t.partner_id))
+            .expression_attribute_values(":period", s(t.period))
+            .expression_attribute_values(":at", s(t.at))
+            .expression_attribute_values(":n", n(t.count as i64))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        // A first use within the ceiling needs no ceiling test: a count above the
+        // limit was refused before any write.
+        if b.first_use {
+            counter = counter.expression_attribute_values(":zero", n(0));
+        } else {
+            counter = counter.expression_attribute_values(":low", n(b.low as i64));
+            if let Some(h) = b.high {
+                counter = counter.expression_attribute_values(":high", n(h as i64));
+            }
+        }
+        let counter = counter.condition_expression(condition).build().map_err(build_err("Update"))?;
+
+        let mut items = vec![record, TransactWriteItem::builder().update(counter).build()];
+        items.push(self.stats_item(t, b)?);
+        Ok(items)
+    }
+
+    fn stats_item(&self, t: &UsageTrack<'_>, b: &Band) -> Result<TransactWriteItem, StoreError> {
+        let base = format!("{}#{}", t.tier_id, t.metric);
+        let mut expression = "ADD #total :n".to_string();
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key("PK", s(keys::usage_stats_pk(t.period)))
+            .key("SK", s(keys::usage_stats_sk(t.partner_id)))
+            .expression_attribute_names("#total", format!("{base}#total"))
+            .expression_attribute_values(":n", n(t.count as i64));
+        if b.first_use {
+            expression.push_str(", #users :one");
+            update = update.expression_attribute_names("#users", format!("{base}#users"));
+        }
+        if b.crosses_near_limit {
+            expression.push_str(", #near :one");
+            update = update.expression_attribute_names("#near", format!("{base}#nearLimit"));
+        }
+        if b.first_use || b.crosses_near_limit {
+            update = update.expression_attribute_values(":one", n(1));
+        }
+        let update = update.update_expression(expression).build().map_err(build_err("Update"))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Feature adoption of one month, summed over its shards: one Query.
+    /// Keyed by `{tier}#{metric}`.
+    pub async fn usage_stats(&self, period: &str) -> Result<BTreeMap<String, UsageStats>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(keys::usage_stats_pk(period)))
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("Query", e))?;
+        let mut stats: BTreeMap<String, UsageStats> = BTreeMap::new();
+        for item in out.items.unwrap_or_default() {
+            for (attr, value) in &item {
+                let Some((key, field)) = attr.rsplit_once('#') else { continue };
+                let Some(v) = value.as_n().ok().and_then(|v| v.parse::<u64>().ok()) else { continue };
+                let entry = stats.entry(key.to_string()).or_default();
+                match field {
+                    "users" => entry.users += v,
+                    "total" => entry.total += v,
+                    "nearLimit" => entry.near_limit += v,
+                    _ => {}
+                }
+            }
+        }
+        Ok(stats)
+    }
+}
+
+/// One tier's and metric's adoption in a month.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UsageStats {
+    /// Partners with any use.
+    pub users: u64,
+    /// Units used.
+    pub total: u64,
+    /// Partners who reached 80% of the limit.
+    pub near_limit: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hard(limit: u64) -> Allowance {
+        Allowance { limit: Some(limit), overage_price: None, custom: false }
+    }
+
+    #[test]
+    fn bands_pin_the_aggregate_effect_and_the_ceiling() {
+        // limit 100: near-limit from 80.
+        let a = hard(100);
+        let first = band(0, 5, &a, Some(95));
+        assert!(first.first_use && !first.crosses_near_limit);
+        let below = band(10, 5, &a, Some(95));
+        assert_eq!((below.low, below.high, below.crosses_near_limit), (1, Some(74), false));
+        let crossing = band(76, 5, &a, Some(95));
+        assert_eq!((crossing.low, crossing.high, crossing.crosses_near_limit), (75, Some(79), true));
+        let above = band(85, 5, &a, Some(95));
+        assert_eq!((above.low, above.high), (80, Some(95)));
+        let unlimited = band(3, 5, &Allowance { limit: None, overage_price: None, custom: false }, None);
+        assert_eq!((unlimited.low, unlimited.high), (1, None));
+    }
+
+    #[test]
+    fn counters_are_read_from_their_prefixed_attributes() {
+        let item: Item = [("used_leads", n(4)), ("period", s("2026-01")), ("used_aiResponses", n(2))]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let counts = counts_of(&item);
+        assert_eq!(counts.len(), 2);
+        assert_eq!(counts["leads"], 4);
+    }
+}

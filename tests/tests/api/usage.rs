@@ -1,0 +1,373 @@
+//! Usage tracking and feature gating through the gateway: the hard limit under
+//! concurrency, idempotency keys, month rollover on an injected clock, a feature
+//! check per tier, trials, overage in cents, who may call, and bad input.
+
+use chrono::{DateTime, Utc};
+use devtools::gateway::{self, Gateway, Handler};
+use devtools::{routes, seed};
+use futures::StreamExt;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tierdesk::clock::FixedClock;
+use tierdesk_tests::{read_repo_file, s, TestApp};
+
+const TRACK: &str = "/api/usage/track";
+const CURRENT: &str = "/api/usage/current";
+const LIMITS: &str = "/api/usage/limits";
+const AVAILABLE: &str = "/api/features/available";
+const CHECK: &str = "/api/features/check";
+
+fn instant(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+async fn partner(app: &TestApp, name: &str) -> (String, String) {
+    let p = app.create_partner(name).await;
+    let id = p["partnerId"].as_str().unwrap().to_string();
+    let token = app.partner_token(&id);
+    (id, token)
+}
+
+async fn move_to(app: &TestApp, id: &str, body: Value) -> Value {
+    let path = format!("/api/admin/partners/{id}/engagement-tier");
+    let (status, moved) = app.call("PATCH", &path, Some("sales_manager"), Some(body)).await;
+    assert_eq!(status, 200, "{moved}");
+    moved
+}
+
+fn track(metric: &str, count: u64, key: &str) -> Value {
+    json!({"metric": metric, "count": count, "idempotencyKey": key})
+}
+
+fn metric<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["metrics"].as_array().unwrap().iter().find(|m| m["metric"] == name).unwrap()
+}
+
+/// What an accepted quote writes (the quotes issue's contract): `customLimits` on
+/// the partner record.
+async fn set_custom_limits(app: &TestApp, id: &str, limits: &[(&str, i64)]) {
+    let map = limits
+        .iter()
+        .map(|(k, v)| (k.to_string(), aws_sdk_dynamodb::types::AttributeValue::N(v.to_string())))
+        .collect();
+    app.store
+        .client()
+        .update_item()
+        .table_name(&app.table)
+        .key("PK", s(&format!("PARTNER#{id}")))
+        .key("SK", s("META"))
+        .update_expression("SET customLimits = :m")
+        .expression_attribute_values(":m", aws_sdk_dynamodb::types::AttributeValue::M(map))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// The same app's routes with the usage function on `clock`.
+async fn gateway_at(app: &TestApp, clock: Arc<FixedClock>) -> Arc<Gateway> {
+    let mut handlers = gateway::handlers_on(app.store.clone(), &app.config).await;
+    let usage_app = Arc::new(usage::Usage::new(app.store.clone(), app.config.clone(), clock));
+    let handler: Handler = Arc::new(move |req| {
+        let a = usage_app.clone();
+        Box::pin(async move { usage::handle(&a, req).await })
+    });
+    handlers.insert("UsageFunction".into(), handler);
+    let routes = routes::from_template(&read_repo_file("template.yaml")).unwrap();
+    Arc::new(Gateway::new(routes, &handlers, app.secret().to_string()).unwrap())
+}
+
+#[tokio::test]
+async fn usage_hard_limit_holds_under_500_concurrent_track_calls() {
+    let app = TestApp::seeded().await;
+    let (id, token) = partner(&app, "Concurrent Co").await;
+    // Free tier's aiResponses is hard (no overage price); the quote's limit is 100.
+    set_custom_limits(&app, &id, &[("aiResponses", 100)]).await;
+    let results: Vec<(u16, Value)> =
+        futures::stream::iter(0..500)
+            .map(|i| {
+                let (app, token) = (&app, &token);
+                async move {
+                    app.call_with_token("POST", TRACK, token, Some(track("aiResponses", 1, &format!("c{i}")))).await
+                }
+            })
+            .buffer_unordered(500)
+            .collect()
+            .await;
+    let accepted = results.iter().filter(|(s, _)| *s == 200).count();
+    let refused = results.iter().filter(|(s, b)| *s == 409 && b["error"]["code"] == "limit_exceeded").count();
+    let other: Vec<_> = results.iter().filter(|(s, _)| *s != 200 && *s != 409).collect();
+    assert!(other.is_empty(), "unexpected answers: {other:?}");
+    assert_eq!(accepted, 100, "exactly the limit is accepted");
+    assert_eq!(refused, 400);
+    let (_, current) = app.call_with_token("GET", CURRENT, &token, None).await;
+    let ai = metric(&current, "aiResponses");
+    assert_eq!((ai["used"].as_u64(), ai["limit"].as_u64(), ai["remaining"].as_u64()), (Some(100), Some(100), Some(0)));
+    // The refusal names the limit and what was asked.
+    let (status, body) = app.call_with_token("POST", TRACK, &token, Some(track("aiResponses", 1, "late"))).await;
+    assert_eq!(status, 409);
+    assert_eq!(body["error"]["details"]["limit"], 100);
+    assert_eq!(body["error"]["details"]["metric"], "aiResponses");
+    let stats = app.store.usage_stats(current["period"].as_str().unwrap()).await.unwrap();
+    assert_eq!(stats["free#aiResponses"].users, 1, "one partner used it, however many calls");
+    assert_eq!(stats["free#aiResponses"].total, 100);
+    assert_eq!(stats["free#aiResponses"].near_limit, 1, "crossed 80% once");
+}
+
+#[tokio::test]
+async fn usage_replays_of_an_idempotency_key_count_once() {
+    let app = TestApp::seeded().await;
+    let (_, token) = partner(&app, "Replay Co").await;
+    let (status, first) =
+        app.call_with_token("POST", TRACK, &token, Some(track("emailsProcessed", 7, "batch-1"))).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(
+        (first["used"].as_u64(), first["limit"].as_u64(), first["remaining"].as_u64()),
+        (Some(7), Some(100), Some(93))
+    );
+    assert_eq!(first["replayed"], false);
+    let replays: Vec<(u16, Value)> = futures::stream::iter(0..20)
+        .map(|_| app.call_with_token("POST", TRACK, &token, Some(track("emailsProcessed", 7, "batch-1"))))
+        .buffer_unordered(20)
+        .collect()
+        .await;
+    for (status, body) in &replays {
+        assert_eq!(*status, 200, "{body}");
+        assert_eq!(body["replayed"], true);
+        assert_eq!(body["used"], 7);
+    }
+    // Concurrent first deliveries of one key: one counts.
+    let racing: Vec<(u16, Value)> = futures::stream::iter(0..20)
+        .map(|_| app.call_with_token("POST", TRACK, &token, Some(track("emailsProcessed", 5, "batch-2"))))
+        .buffer_unordered(20)
+        .collect()
+        .await;
+    assert_eq!(racing.iter().filter(|(_, b)| b["replayed"] == false).count(), 1, "{racing:?}");
+    let (_, current) = app.call_with_token("GET", CURRENT, &token, None).await;
+    assert_eq!(metric(&current, "emailsProcessed")["used"], 12);
+}
+
+#[tokio::test]
+async fn usage_counters_roll_over_at_the_month_end_on_an_injected_clock() {
+    let app = TestApp::seeded().await;
+    let (id, token) = partner(&app, "Rollover Co").await;
+    let clock = Arc::new(FixedClock::new(instant("2026-03-31T23:59:30Z")));
+    let gw = gateway_at(&app, clock.clone()).await;
+    for i in 0..3 {
+        let (status, body) =
+            seed::call_json(&gw, "POST", TRACK, Some(&token), Some(track("leads", 3, &format!("m{i}")))).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = seed::call_json(&gw, "POST", TRACK, Some(&token), Some(track("leads", 2, "m3"))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("limit_exceeded")), "free leads: 9 of 10");
+    let (_, march) = seed::call_json(&gw, "GET", CURRENT, Some(&token), None).await;
+    assert_eq!((march["period"].as_str(), metric(&march, "leads")["used"].as_u64()), (Some("2026-03"), Some(9)));
+
+    clock.set(instant("2026-04-01T00:00:01Z"));
+    let (_, april) = seed::call_json(&gw, "GET", CURRENT, Some(&token), None).await;
+    assert_eq!((april["period"].as_str(), metric(&april, "leads")["used"].as_u64()), (Some("2026-04"), Some(0)));
+    let (status, body) = seed::call_json(&gw, "POST", TRACK, Some(&token), Some(track("leads", 2, "a0"))).await;
+    assert_eq!((status, body["used"].as_u64()), (200, Some(2)), "{body}");
+    // The same key in the new month is still the same delivery.
+    let (_, again) = seed::call_json(&gw, "POST", TRACK, Some(&token), Some(track("leads", 3, "m0"))).await;
+    assert_eq!(again["replayed"], true, "{again}");
+    let months: Vec<String> = app
+        .partition(&format!("PARTNER#{id}"))
+        .await
+        .iter()
+        .filter_map(|i| i.get("SK").and_then(|v| v.as_s().ok()).filter(|s| s.starts_with("USAGE#")).cloned())
+        .collect();
+    assert_eq!(months, vec!["USAGE#2026-03", "USAGE#2026-04"], "March stays as history");
+}
+
+#[tokio::test]
+async fn features_check_for_each_tier() {
+    let app = TestApp::seeded().await;
+    let (_, free) = partner(&app, "Free Co").await;
+    let (gold_id, gold) = partner(&app, "Gold Co").await;
+    let (platinum_id, platinum) = partner(&app, "Platinum Co").await;
+    move_to(&app, &gold_id, json!({"tier": "gold"})).await;
+    move_to(&app, &platinum_id, json!({"tier": "platinum"})).await;
+    let expect = [
+        (&free, "free", [("basic_profile", true), ("pcr_boost", false), ("priority_placement", false)]),
+        (&gold, "gold", [("basic_profile", true), ("pcr_boost", true), ("priority_placement", false)]),
+        (&platinum, "platinum", [("basic_profile", true), ("pcr_boost", true), ("priority_placement", true)]),
+    ];
+    for (token, tier, checks) in expect {
+        for (feature, allowed) in checks {
+            let (status, body) = app.call_with_token("POST", CHECK, token, Some(json!({"feature": feature}))).await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(
+                (body["allowed"].as_bool(), body["tierId"].as_str()),
+                (Some(allowed), Some(tier)),
+                "{tier} {feature}: {body}"
+            );
+            assert_eq!(body["reason"], if allowed { "included" } else { "not_in_tier" });
+        }
+        let (_, available) = app.call_with_token("GET", AVAILABLE, token, None).await;
+        let ids: Vec<&str> =
+            available["features"].as_array().unwrap().iter().map(|f| f["featureId"].as_str().unwrap()).collect();
+        assert_eq!(ids.contains(&"pcr_boost"), tier != "free", "{available}");
+    }
+    // Metrics are features too: limit and used come with the answer.
+    for i in 0..10 {
+        app.call_with_token("POST", TRACK, &free, Some(track("leads", 1, &format!("l{i}")))).await;
+    }
+    let (_, leads) = app.call_with_token("POST", CHECK, &free, Some(json!({"feature": "leads"}))).await;
+    assert_eq!(
+        leads,
+        json!({"feature": "leads", "allowed": false, "reason": "limit_reached", "limit": 10, "used": 10, "tierId": "free"})
+    );
+    let (_, unlimited) = app.call_with_token("POST", CHECK, &platinum, Some(json!({"feature": "leads"}))).await;
+    assert_eq!((unlimited["allowed"].as_bool(), unlimited["reason"].as_str()), (Some(true), Some("unlimited")));
+}
+
+#[tokio::test]
+async fn usage_trial_start_end_and_conversion() {
+    let app = TestApp::seeded().await;
+    let (id, token) = partner(&app, "Trial Co").await;
+    // Gold's trial length is the tier's (14 days in the default catalog).
+    let moved = move_to(&app, &id, json!({"tier": "gold", "trial": true})).await;
+    let partner = if moved.get("partner").is_some() { &moved["partner"] } else { &moved };
+    assert_eq!(partner["subscriptionStatus"], "trialing", "{moved}");
+    let ends = partner["trialEndDate"].as_str().unwrap().to_string();
+    let (_, limits) = app.call_with_token("GET", LIMITS, &token, None).await;
+    assert_eq!((limits["tierId"].as_str(), limits["limits"]["leads"]["limit"].as_u64()), (Some("gold"), Some(200)));
+    assert_eq!(limits["trial"], json!({"tierId": "gold", "endsOn": ends, "active": true}));
+
+    // The day after the trial's last day, unconverted: the default tier's limits.
+    let after = instant(&format!("{ends}T12:00:00Z")) + chrono::Duration::days(1);
+    let gw = gateway_at(&app, Arc::new(FixedClock::new(after))).await;
+    let (_, lapsed) = seed::call_json(&gw, "GET", LIMITS, Some(&token), None).await;
+    assert_eq!((lapsed["tierId"].as_str(), lapsed["limits"]["leads"]["limit"].as_u64()), (Some("free"), Some(10)));
+    assert_eq!(lapsed["trial"]["active"], false);
+    let (_, check) = seed::call_json(&gw, "POST", CHECK, Some(&token), Some(json!({"feature": "pcr_boost"}))).await;
+    assert_eq!((check["allowed"].as_bool(), check["reason"].as_str()), (Some(false), Some("trial_ended")));
+
+    // Conversion is a tier change to the trialled tier: a transition like any other.
+    let converted = move_to(&app, &id, json!({"tier": "gold"})).await;
+    let partner = if converted.get("partner").is_some() { &converted["partner"] } else { &converted };
+    assert_eq!(partner["subscriptionStatus"], "active", "{converted}");
+    assert!(partner["mrr"].as_i64().unwrap() > 0, "a converted trial pays");
+    let (_, history) = app.call("GET", &format!("/api/admin/partners/{id}/history"), Some("admin"), None).await;
+    assert!(history.to_string().contains("trial_conversion"), "{history}");
+    let (_, limits) = seed::call_json(&gw, "GET", LIMITS, Some(&token), None).await;
+    assert_eq!((limits["tierId"].as_str(), limits["trial"].is_null()), (Some("gold"), true));
+}
+
+#[tokio::test]
+async fn usage_overage_is_priced_in_cents_and_hard_limits_refuse() {
+    let app = TestApp::seeded().await;
+    let (id, token) = partner(&app, "Overage Co").await;
+    move_to(&app, &id, json!({"tier": "gold"})).await;
+    // Gold: leads 200, soft at 50 cents a lead; aiResponses 500, hard.
+    let (status, body) = app.call_with_token("POST", TRACK, &token, Some(track("leads", 237, "l1"))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["used"].as_u64(), body["remaining"].as_u64(), body["overage"].as_u64()),
+        (Some(237), Some(0), Some(37))
+    );
+    assert_eq!(body["overageAmount"], 1850);
+    let (_, more) = app.call_with_token("POST", TRACK, &token, Some(track("leads", 3, "l2"))).await;
+    assert_eq!((more["overage"].as_u64(), more["overageAmount"].as_i64()), (Some(40), Some(2000)));
+    let (_, current) = app.call_with_token("GET", CURRENT, &token, None).await;
+    let leads = metric(&current, "leads");
+    assert_eq!(
+        (leads["overage"].as_u64(), leads["overagePrice"].as_i64(), leads["overageAmount"].as_i64()),
+        (Some(40), Some(50), Some(2000))
+    );
+    assert_eq!(current["overageTotal"], 2000);
+    assert_eq!(current["currency"], "usd");
+    let (status, _) = app.call_with_token("POST", TRACK, &token, Some(track("aiResponses", 500, "a1"))).await;
+    assert_eq!(status, 200);
+    let (status, refused) = app.call_with_token("POST", TRACK, &token, Some(track("aiResponses", 1, "a2"))).await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (409, Some("limit_exceeded")));
+    assert_eq!(metric(&current, "aiResponses")["overage"], 0);
+    // A quote's custom limit replaces the tier's and keeps its overage price.
+    set_custom_limits(&app, &id, &[("leads", 300)]).await;
+    let (_, limits) = app.call_with_token("GET", LIMITS, &token, None).await;
+    assert_eq!(limits["limits"]["leads"], json!({"limit": 300, "hard": false, "overagePrice": 50, "custom": true}));
+    let (_, current) = app.call_with_token("GET", CURRENT, &token, None).await;
+    assert_eq!(current["overageTotal"], 0);
+}
+
+#[tokio::test]
+async fn usage_bola_who_may_call() {
+    let app = TestApp::seeded().await;
+    let (a, a_token) = partner(&app, "Alpha Co").await;
+    let (b, _) = partner(&app, "Beta Co").await;
+    let before = app.snapshot().await;
+    // Partner A naming B: 404, as if B did not exist; nothing written.
+    let mut named = track("leads", 1, "x");
+    named["partnerId"] = json!(b);
+    let (status, _) = app.call_with_token("POST", TRACK, &a_token, Some(named.clone())).await;
+    assert_eq!(status, 404);
+    for path in [CURRENT, LIMITS, AVAILABLE] {
+        let (status, _) = app.call_with_token("GET", &format!("{path}?partnerId={b}"), &a_token, None).await;
+        assert_eq!(status, 404, "{path}");
+    }
+    let (status, _) =
+        app.call_with_token("POST", CHECK, &a_token, Some(json!({"feature": "leads", "partnerId": b}))).await;
+    assert_eq!(status, 404);
+    // Staff below admin: 403 naming the permission.
+    for role in ["sales_rep", "sales_manager"] {
+        let (status, body) = app.call("GET", &format!("{CURRENT}?partnerId={a}"), Some(role), None).await;
+        assert_eq!((status, body["error"]["details"]["permission"].as_str()), (403, Some("usage_view")), "{role}");
+        let (status, body) = app.call("POST", TRACK, Some(role), Some(named.clone())).await;
+        assert_eq!((status, body["error"]["details"]["permission"].as_str()), (403, Some("usage_reporting")), "{role}");
+    }
+    for (path, body) in [(TRACK, Some(track("leads", 1, "y"))), (CURRENT, None)] {
+        let method = if body.is_some() { "POST" } else { "GET" };
+        let (status, _) = app.call(method, path, None, body).await;
+        assert_eq!(status, 401);
+    }
+    // A service must name the partner.
+    let (status, body) = app.call("POST", TRACK, Some("service"), Some(track("leads", 1, "z"))).await;
+    assert_eq!((status, body["error"]["details"]["fields"]["partnerId"].is_string()), (400, true), "{body}");
+    assert_eq!(app.snapshot().await, before, "refused calls wrote nothing");
+
+    // The product backend reports for B; an admin and B itself read it.
+    let (status, body) = app.call("POST", TRACK, Some("service"), Some(named)).await;
+    assert_eq!((status, body["partnerId"].as_str()), (200, Some(b.as_str())), "{body}");
+    let (status, current) = app.call("GET", &format!("{CURRENT}?partnerId={b}"), Some("admin"), None).await;
+    assert_eq!((status, metric(&current, "leads")["used"].as_u64()), (200, Some(1)));
+    let (status, _) = app.call("GET", &format!("{LIMITS}?partnerId={b}"), Some("service"), None).await;
+    assert_eq!(status, 200);
+    let (_, own) = app.call_with_token("GET", CURRENT, &a_token, None).await;
+    assert_eq!(metric(&own, "leads")["used"], 0, "A's counters untouched");
+    // Unknown partners are 404 for those allowed to ask.
+    let (status, _) = app.call("GET", &format!("{CURRENT}?partnerId=nobody"), Some("admin"), None).await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn usage_bad_input_names_the_field() {
+    let app = TestApp::seeded().await;
+    let (_, token) = partner(&app, "Input Co").await;
+    let cases = [
+        (json!({"metric": "leads", "count": 0, "idempotencyKey": "k"}), "count"),
+        (json!({"metric": "leads", "count": -2, "idempotencyKey": "k"}), "count"),
+        (json!({"metric": "leads", "count": 1.5, "idempotencyKey": "k"}), "count"),
+        (json!({"metric": "leads", "count": 1}), "idempotencyKey"),
+        (json!({"metric": "leads", "count": 1, "idempotencyKey": ""}), "idempotencyKey"),
+        (json!({"metric": "leads", "count": 1, "idempotencyKey": "k", "used": 0}), "used"),
+        (json!({"metric": "no such", "count": 1, "idempotencyKey": "k"}), "metric"),
+        (json!({"metric": "rockets", "count": 1, "idempotencyKey": "k"}), "metric"),
+        (json!({"count": 1, "idempotencyKey": "k"}), "metric"),
+        (json!([1, 2]), "body"),
+    ];
+    let before = app.snapshot().await;
+    for (body, field) in cases {
+        let (status, answer) = app.call_with_token("POST", TRACK, &token, Some(body.clone())).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert!(answer["error"]["details"]["fields"][field].is_string(), "{body}: {answer}");
+    }
+    let (status, answer) = app.call_with_token("POST", CHECK, &token, Some(json!({"feature": "", "extra": 1}))).await;
+    assert_eq!(status, 400);
+    assert!(
+        answer["error"]["details"]["fields"]["feature"].is_string()
+            && answer["error"]["details"]["fields"]["extra"].is_string()
+    );
+    let (status, answer) = app.call_with_token("GET", &format!("{CURRENT}?partnerId=Bad%23Id"), &token, None).await;
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(app.snapshot().await, before);
+}
