@@ -15,6 +15,7 @@ pub mod promotion;
 pub mod renewal;
 pub mod revenue;
 pub mod scoring;
+pub mod stats;
 pub mod subscription;
 pub mod tier;
 pub mod validation;
