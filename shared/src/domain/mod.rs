@@ -5,6 +5,7 @@ pub mod audit;
 pub mod billing;
 pub mod catalog;
 pub mod defaults;
+pub mod experiment;
 pub mod journey;
 pub mod locale;
 pub mod money;
