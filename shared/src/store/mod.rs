@@ -4,6 +4,7 @@
 
 mod billing;
 mod cron;
+mod experiments;
 pub mod keys;
 mod mail;
 mod partners;
@@ -12,6 +13,7 @@ pub mod table;
 mod tiers;
 
 pub use billing::{BillingWrite, BillingWriteError, EventClaim, RequestClaim};
+pub use experiments::{shard_of, Assignment};
 pub use cron::{Claim, DailySnapshot, Marker, MarkerClaim, MarkerState, WindowRead};
 pub use partners::{IndexQuery, PartnerHistory, PartnerList, PartnerListError, SortRange};
 pub use promotions::{ApplicationRead, CodeLookup, RedeemRefusal, Redemption, RedemptionLine};
