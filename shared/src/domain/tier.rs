@@ -576,6 +576,16 @@ pub struct PublicTier {
     pub upgrade_incentive_percent: Option<Percent>,
     pub limits: BTreeMap<String, Option<u64>>,
     pub features: Vec<PublicFeature>,
+    /// The pricing experiment variant whose price this visitor sees.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<ExperimentTag>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperimentTag {
+    pub experiment_id: String,
+    pub variant_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -617,6 +627,7 @@ impl From<&Tier> for PublicTier {
                     usage_limit: f.usage_limit,
                 })
                 .collect(),
+            experiment: None,
         }
     }
 }

@@ -66,10 +66,7 @@ impl Store {
     }
 
     fn live_item(e: &Experiment) -> Result<Item, StoreError> {
-        Self::item(
-            &e.live(),
-            &[("PK", keys::EXPERIMENT_LIVE_PARTITION.to_string()), ("SK", e.target_tier.clone())],
-        )
+        Self::item(&e.live(), &[("PK", keys::EXPERIMENT_LIVE_PARTITION.to_string()), ("SK", e.target_tier.clone())])
     }
 
     pub async fn get_experiment(&self, experiment_id: &str) -> Result<Option<Experiment>, StoreError> {
@@ -104,7 +101,8 @@ impl Store {
     }
 
     pub async fn create_experiment(&self, e: &Experiment, audit: &AuditEntry) -> Result<(), ExperimentError> {
-        let items = vec![self.put(Self::experiment_item(e)?, Some("attribute_not_exists(PK)"))?, self.audit_put(audit)?];
+        let items =
+            vec![self.put(Self::experiment_item(e)?, Some("attribute_not_exists(PK)"))?, self.audit_put(audit)?];
         match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(_) => Err(ExperimentError::VersionConflict { current: None }),
@@ -233,7 +231,9 @@ impl Store {
         match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(ConditionFailed { index, .. }) if index == tier_index => Err(ExperimentError::TierGone),
-            Err(ConditionFailed { index: 1, .. }) if !has_live => Err(ExperimentError::VersionConflict { current: None }),
+            Err(ConditionFailed { index: 1, .. }) if !has_live => {
+                Err(ExperimentError::VersionConflict { current: None })
+            }
             Err(failed) => Err(Self::experiment_conflict(failed)),
         }
     }

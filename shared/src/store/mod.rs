@@ -13,8 +13,8 @@ pub mod table;
 mod tiers;
 
 pub use billing::{BillingWrite, BillingWriteError, EventClaim, RequestClaim};
-pub use experiments::{shard_of, Assignment};
 pub use cron::{Claim, DailySnapshot, Marker, MarkerClaim, MarkerState, WindowRead};
+pub use experiments::{shard_of, Assignment};
 pub use partners::{IndexQuery, PartnerHistory, PartnerList, PartnerListError, SortRange};
 pub use promotions::{ApplicationRead, CodeLookup, RedeemRefusal, Redemption, RedemptionLine};
 pub use tiers::{TierFilter, TierListError};

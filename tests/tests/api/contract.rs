@@ -48,6 +48,7 @@ fn template_openapi_and_router_agree() {
         ("BillingFunction", router_routes(billing::ROUTES)),
         ("StripeWebhookFunction", router_routes(stripe_webhook::ROUTES)),
         ("PromotionsFunction", router_routes(promotions::ROUTES)),
+        ("ExperimentsFunction", router_routes(experiments::ROUTES)),
     ] {
         let template_no_auth: BTreeSet<(String, String)> =
             template_routes(function).iter().map(|(m, p, _)| (m.clone(), p.clone())).collect();
@@ -64,16 +65,23 @@ fn template_openapi_and_router_agree() {
 
 #[test]
 fn only_the_catalog_reads_are_public() {
-    let public: BTreeSet<String> = ["TiersFunction", "PartnersFunction", "BillingFunction", "PromotionsFunction"]
-        .into_iter()
-        .flat_map(template_routes)
-        .filter(|(_, _, p)| *p)
-        .map(|(m, p, _)| format!("{m} {p}"))
-        .collect();
-    let expected: BTreeSet<String> =
-        ["GET /api/tiers", "GET /api/tiers/compare", "POST /api/tiers/upgrade-price", "POST /api/promotions/validate"]
+    let public: BTreeSet<String> =
+        ["TiersFunction", "PartnersFunction", "BillingFunction", "PromotionsFunction", "ExperimentsFunction"]
             .into_iter()
-            .map(String::from)
+            .flat_map(template_routes)
+            .filter(|(_, _, p)| *p)
+            .map(|(m, p, _)| format!("{m} {p}"))
             .collect();
+    let expected: BTreeSet<String> = [
+        "GET /api/tiers",
+        "GET /api/tiers/compare",
+        "POST /api/tiers/upgrade-price",
+        "POST /api/promotions/validate",
+        "POST /api/experiments/{experimentId}/assign",
+        "POST /api/experiments/{experimentId}/track",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
     assert_eq!(public, expected);
 }
