@@ -90,10 +90,8 @@ async fn experiments_lifecycle_and_one_active_per_tier() {
     // Concurrent starts of two more on platinum: exactly one wins.
     let a = created(&app, json!({"targetTier": "platinum"})).await;
     let c = created(&app, json!({"targetTier": "platinum"})).await;
-    let both = futures::future::join_all(
-        [&a, &c].map(|x| app.call("POST", &format!("{ADMIN}/{x}/start"), Some("admin"), None)),
-    )
-    .await;
+    let paths = [format!("{ADMIN}/{a}/start"), format!("{ADMIN}/{c}/start")];
+    let both = futures::future::join_all(paths.iter().map(|p| app.call("POST", p, Some("admin"), None))).await;
     let mut statuses: Vec<u16> = both.iter().map(|(s, _)| *s).collect();
     statuses.sort();
     assert_eq!(statuses, vec![200, 409], "{both:?}");
@@ -149,8 +147,8 @@ async fn experiments_assignment_is_stable_counted_once_and_split_as_allocated() 
         let (_, again) = assign(&app, &id, "visitor-1").await;
         assert_eq!((again["variantId"].as_str(), again["new"].as_bool()), (Some(v.as_str()), Some(false)));
     }
-    // 2,000 visitors end to end: the split matches 50/50 (chi-square, no SRM).
-    let users: Vec<String> = (0..2_000).map(|i| format!("visitor-{i}")).collect();
+    // 1,000 visitors end to end: the split matches 50/50 (chi-square, no SRM).
+    let users: Vec<String> = (0..1_000).map(|i| format!("visitor-{i}")).collect();
     let answers: Vec<(u16, Value)> =
         futures::stream::iter(users.iter().map(|u| assign(&app, &id, u))).buffered(16).collect().await;
     assert!(answers.iter().all(|(s, _)| *s == 200));
@@ -159,7 +157,7 @@ async fn experiments_assignment_is_stable_counted_once_and_split_as_allocated() 
         variant(&r, "control")["participants"].as_u64().unwrap(),
         variant(&r, "higher")["participants"].as_u64().unwrap(),
     );
-    assert_eq!(a + b, 2_000, "each visitor counted once: {r}");
+    assert_eq!(a + b, 1_000, "each visitor counted once: {r}");
     assert!(!r["srm"]["mismatch"].as_bool().unwrap(), "{r}");
     assert!(r["srm"]["pValue"].as_f64().unwrap() > 0.001);
     let control = answers.iter().filter(|(_, x)| x["variantId"] == "control").count() as u64;
@@ -336,8 +334,9 @@ async fn experiments_no_winner_needs_force_with_a_reason_and_the_catalog_shows_t
     assert_eq!(status, 200, "{b}");
     assert_eq!(b["experiment"]["implementation"]["forced"], true);
     assert_eq!(b["tier"]["prices"], json!({"monthly": 550_000, "yearly": 6_000_000}));
-    // Completed: the catalog is the tier's own price again, for everyone.
-    let (_, catalog) = app.call("GET", "/api/tiers?userId=shopper-1", None, None).await;
+    // Completed: the catalog is the tier's own price again, for everyone (a
+    // visitor not seen before: an instance may serve a cached answer for 5 s).
+    let (_, catalog) = app.call("GET", "/api/tiers?userId=shopper-new", None, None).await;
     let platinum = catalog["items"].as_array().unwrap().iter().find(|t| t["tierId"] == "platinum").unwrap().clone();
     assert_eq!(platinum["prices"]["monthly"], 550_000);
     assert!(platinum.get("experiment").is_none());
@@ -446,6 +445,9 @@ async fn experiments_who_may_call_what() {
             app.call("POST", &format!("{ADMIN}/{did}/pause"), Some("admin"), None).await;
         }
         app.assert_access("POST", &format!("{ADMIN}/{did}/complete"), role, None, ok).await;
+        if !ok {
+            app.call("POST", &format!("{ADMIN}/{did}/complete"), Some("admin"), None).await;
+        }
         let (_, c) = app.call("POST", ADMIN, Some("admin"), Some(body(json!({"targetTier": "platinum"})))).await;
         app.assert_access("POST", &format!("{ADMIN}/{}/cancel", id_of(&c)), role, None, ok).await;
         let (_, w) = app.call("POST", ADMIN, Some("admin"), Some(body(json!({"targetTier": "platinum"})))).await;
