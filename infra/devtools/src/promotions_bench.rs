@@ -19,10 +19,10 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// DynamoDB operations by name since the last `take`.
 #[derive(Debug, Default, Clone)]
-struct OpCounter(Arc<Mutex<BTreeMap<String, u64>>>);
+pub(crate) struct OpCounter(Arc<Mutex<BTreeMap<String, u64>>>);
 
 impl OpCounter {
-    fn take(&self) -> BTreeMap<String, u64> {
+    pub(crate) fn take(&self) -> BTreeMap<String, u64> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
     }
 }
@@ -50,7 +50,7 @@ impl Intercept for OpCounter {
 
 const READS: [&str; 4] = ["GetItem", "BatchGetItem", "Query", "Scan"];
 
-fn describe(ops: &BTreeMap<String, u64>) -> (u64, u64, String) {
+pub(crate) fn describe(ops: &BTreeMap<String, u64>) -> (u64, u64, String) {
     let reads = ops.iter().filter(|(k, _)| READS.contains(&k.as_str())).map(|(_, v)| v).sum();
     let writes = ops.iter().filter(|(k, _)| !READS.contains(&k.as_str())).map(|(_, v)| v).sum();
     let list = ops.iter().map(|(k, v)| format!("{k} ×{v}")).collect::<Vec<_>>().join(", ");

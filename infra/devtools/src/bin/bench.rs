@@ -590,6 +590,7 @@ async fn main() -> Result<(), Error> {
         Some("cron") => bench_cron().await,
         Some("billing") => devtools::billing_bench::run().await,
         Some("promotions") => devtools::promotions_bench::run().await,
-        _ => Err("usage: bench calls | cold-init BINARY | load LABEL=BASE_URL... | ddb-get | partners | cron | billing | promotions".into()),
+        Some("experiments") => devtools::experiments_bench::run().await,
+        _ => Err("usage: bench calls | cold-init BINARY | load LABEL=BASE_URL... | ddb-get | partners | cron | billing | promotions | experiments".into()),
     }
 }
