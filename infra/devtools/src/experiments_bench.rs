@@ -75,7 +75,7 @@ pub async fn run() -> Result<(), Error> {
     row("POST /api/experiments/{id}/track (never assigned)", status);
     let (status, _) = seed::call_json(&gw, "GET", &admin_path("/results"), Some(&manager), None).await;
     row("GET /api/admin/experiments/{id}/results", status);
-    let (status, _) = seed::call_json(&gw, "GET", &format!("/api/tiers?userId=bench-u1"), None, None).await;
+    let (status, _) = seed::call_json(&gw, "GET", "/api/tiers?userId=bench-u1", None, None).await;
     row("GET /api/tiers?userId= (visitor priced)", status);
 
     // Bounded load: every visitor new, all at once up to `users` in flight.
