@@ -433,7 +433,19 @@ async fn track(app: &Experiments, req: &Request, params: &PathParams) -> Result<
                 &json!({"counted": false, "duplicate": true, "variantId": participant.variant_id, "metric": ask.metric}),
             );
         };
-        if app.store.track(&exp, &ask.user_id, &participant, &ask.dedupe_key(), &delta).await? {
+        let applied = match app.store.track(&exp, &ask.user_id, &participant, &ask.dedupe_key(), &delta).await {
+            // Nothing was applied: the counters' shard stayed locked through the
+            // store's own retries (DynamoDB Local answers lock timeouts this way).
+            // Back off and run the round again from a fresh read.
+            Err(tierdesk::store::StoreError::TransactionConflict) => {
+                let nanos =
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+                tokio::time::sleep(std::time::Duration::from_millis(20 + u64::from(nanos % 80))).await;
+                false
+            }
+            other => other?,
+        };
+        if applied {
             return json(
                 StatusCode::OK,
                 &json!({"counted": true, "duplicate": false, "variantId": participant.variant_id, "metric": ask.metric}),
