@@ -320,3 +320,43 @@ impl From<crate::domain::usage::UsageError> for ApiError {
         }
     }
 }
+
+impl From<crate::domain::experiment::ExperimentError> for ApiError {
+    fn from(e: crate::domain::experiment::ExperimentError) -> Self {
+        use crate::domain::experiment::ExperimentError as X;
+        let message = e.to_string();
+        let (status, code) = match e {
+            X::Invalid(v) => return v.into(),
+            X::Store(s) => return s.into(),
+            X::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            X::VersionConflict { current } => {
+                let api = ApiError::new(StatusCode::CONFLICT, "version_conflict", message);
+                return match current {
+                    Some(v) => api.with_details(json!({ "currentVersion": v })),
+                    None => api,
+                };
+            }
+            X::IllegalTransition { from, action } => {
+                return ApiError::new(StatusCode::CONFLICT, "illegal_transition", message)
+                    .with_details(json!({ "status": from, "action": action }))
+            }
+            X::NotEditable { status, field } => {
+                return ApiError::new(StatusCode::CONFLICT, "not_editable", message)
+                    .with_details(json!({ "status": status, "fields": { field: "cannot change in this status" } }))
+            }
+            X::TierBusy { experiment_id } => {
+                return ApiError::new(StatusCode::CONFLICT, "tier_has_active_experiment", message)
+                    .with_details(json!({ "experimentId": experiment_id }))
+            }
+            X::NotRunning { status } => {
+                return ApiError::new(StatusCode::CONFLICT, "experiment_not_running", message)
+                    .with_details(json!({ "status": status }))
+            }
+            X::TooManyEvents => (StatusCode::UNPROCESSABLE_ENTITY, "too_many_events"),
+            X::NoWinner => (StatusCode::UNPROCESSABLE_ENTITY, "no_significant_winner"),
+            X::TierGone => (StatusCode::CONFLICT, "tier_changed"),
+            X::KeptChanging => (StatusCode::CONFLICT, "concurrent_update"),
+        };
+        ApiError::new(status, code, message)
+    }
+}

@@ -11,9 +11,11 @@ use tierdesk::clock::rfc3339;
 use tierdesk::domain::audit::AuditEntry;
 use tierdesk::domain::catalog::{self, UpgradeRequest};
 use tierdesk::domain::defaults::default_tiers;
+use tierdesk::domain::experiment::{self, LiveExperiment};
 use tierdesk::domain::permissions::Permission;
 use tierdesk::domain::tier::{
-    Change, FeaturePatch, NewFeature, NewTier, PublicTier, Tier, TierError, TierPatch, TierStatus, TierUpdate,
+    Change, ExperimentTag, FeaturePatch, NewFeature, NewTier, PublicTier, Tier, TierError, TierPatch, TierStatus,
+    TierUpdate,
 };
 use tierdesk::domain::validation::{parse, ValidationError};
 use tierdesk::http::cache::PublicCache;
@@ -126,20 +128,33 @@ async fn dispatch(app: &Tiers, ctx: Ctx, req: Request) -> Result<Response<Body>,
         Op::UpdateTier => update_tier(app, &ctx, &req, &params).await,
         Op::ArchiveTier => archive_tier(app, &ctx, &params).await,
         Op::AddFeature | Op::UpdateFeature | Op::RemoveFeature => change_feature(app, &ctx, &req, &params, op).await,
-        Op::PublicCatalog | Op::Compare | Op::UpgradePrice => public_read(app, &req, op).await,
+        Op::PublicCatalog | Op::Compare | Op::UpgradePrice => public_read(app, &ctx, &req, op).await,
     }
 }
 
 /// The anonymous read routes, served from the instance's cache while fresh. The key
-/// is the route plus what selects the answer (query string, or the parsed body).
-async fn public_read(app: &Tiers, req: &Request, op: Op) -> Result<Response<Body>, ApiError> {
-    let upgrade = match op {
+/// is the route plus what selects the answer (query string, or the parsed body, and
+/// the visitor a pricing experiment may price differently).
+async fn public_read(app: &Tiers, ctx: &Ctx, req: &Request, op: Op) -> Result<Response<Body>, ApiError> {
+    let mut upgrade = match op {
         Op::UpgradePrice => Some(UpgradeRequest::parse(&json_body(req, app.config.max_body_bytes)?)?),
         _ => None,
     };
+    let named = match &upgrade {
+        Some(u) => u.user_id.clone(),
+        None => query(req, "userId")
+            .map(|u| experiment::user_id(&Value::String(u)).map_err(|e| ValidationError::single("userId", e)))
+            .transpose()?,
+    };
+    // A verified token names the visitor when no parameter does (API Gateway passes
+    // claims only where an authorizer ran; see docs/experiments.md).
+    let visitor = named.or_else(|| ctx.identity.as_ref().map(|i| i.subject.clone()));
+    if let Some(u) = upgrade.as_mut() {
+        u.user_id = visitor.clone();
+    }
     let key = match &upgrade {
-        Some(u) => format!("{op:?} {} {} {:?}", u.from_tier_id, u.to_tier_id, u.billing_period),
-        None => format!("{op:?} {}", req.uri().query().unwrap_or_default()),
+        Some(u) => format!("{op:?} {} {} {:?} {:?}", u.from_tier_id, u.to_tier_id, u.billing_period, u.user_id),
+        None => format!("{op:?} {} {visitor:?}", req.uri().query().unwrap_or_default()),
     };
     if let Some(body) = app.public_cache.get(&key, Instant::now()) {
         return Ok(json_text(body));
@@ -147,7 +162,7 @@ async fn public_read(app: &Tiers, req: &Request, op: Op) -> Result<Response<Body
     let body = match upgrade {
         Some(ask) => upgrade_price(app, ask).await?,
         None if op == Op::Compare => compare(app, req).await?,
-        None => public_catalog(app, req).await?,
+        None => public_catalog(app, req, visitor.as_deref()).await?,
     };
     app.public_cache.put(key, body.clone(), Instant::now());
     Ok(json_text(body))
@@ -277,12 +292,30 @@ async fn change_feature(
     save(app, ctx, &change, update, "tier.feature_change").await
 }
 
-async fn public_catalog(app: &Tiers, req: &Request) -> Result<String, ApiError> {
+/// The running pricing experiments, read only when a visitor is named (one Query).
+async fn live_for(app: &Tiers, visitor: Option<&str>) -> Result<Vec<LiveExperiment>, ApiError> {
+    match visitor {
+        Some(_) => Ok(app.store.live_experiments().await?),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The tier as `visitor` sees it: a running experiment's variant price, tagged.
+fn priced_for(tier: &Tier, live: &[LiveExperiment], visitor: Option<&str>) -> PublicTier {
+    let mut tier = tier.clone();
+    let tag = visitor.and_then(|u| experiment::price_for_user(&mut tier, live, u));
+    let mut public = PublicTier::from(&tier);
+    public.experiment = tag.map(|(experiment_id, variant_id)| ExperimentTag { experiment_id, variant_id });
+    public
+}
+
+async fn public_catalog(app: &Tiers, req: &Request, visitor: Option<&str>) -> Result<String, ApiError> {
     let mut filter = list_filter(req)?;
     filter.status = Some(TierStatus::Active);
     let page = app.store.list_tiers(&filter, &page(app, req)?).await?;
-    let public = Page { items: page.items.iter().map(PublicTier::from).collect(), next_cursor: page.next_cursor };
-    to_json(&public)
+    let live = live_for(app, visitor).await?;
+    let items = page.items.iter().map(|t| priced_for(t, &live, visitor)).collect();
+    to_json(&Page { items, next_cursor: page.next_cursor })
 }
 
 async fn compare(app: &Tiers, req: &Request) -> Result<String, ApiError> {
@@ -297,7 +330,13 @@ async fn compare(app: &Tiers, req: &Request) -> Result<String, ApiError> {
 }
 
 async fn upgrade_price(app: &Tiers, ask: UpgradeRequest) -> Result<String, ApiError> {
-    let active = app.store.active_catalog().await?;
+    let mut active = app.store.active_catalog().await?;
+    if let Some(visitor) = ask.user_id.as_deref() {
+        let live = live_for(app, Some(visitor)).await?;
+        for tier in &mut active {
+            experiment::price_for_user(tier, &live, visitor);
+        }
+    }
     let find = |id: &str| active.iter().find(|t| t.tier_id == id).ok_or(TierError::NotFound);
     let priced = catalog::upgrade_price(find(&ask.from_tier_id)?, find(&ask.to_tier_id)?, ask.billing_period, &active)?;
     to_json(&priced)

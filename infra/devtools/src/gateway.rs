@@ -244,6 +244,11 @@ pub async fn handlers_with(
         let app = usage_app.clone();
         Box::pin(async move { usage::handle(&app, req).await })
     });
+    let experiments_app = Arc::new(experiments::Experiments::with_store(store.clone(), config.clone()));
+    let experiments_handler: Handler = Arc::new(move |req| {
+        let app = experiments_app.clone();
+        Box::pin(async move { experiments::handle(&app, req).await })
+    });
     let clock = services.clock.clone();
     let ids: Arc<dyn tierdesk::IdGen> = Arc::new(tierdesk::UlidGen);
     let billing_app = Arc::new(billing::Billing::new(
@@ -277,6 +282,7 @@ pub async fn handlers_with(
         ("PartnersFunction".to_string(), partners_handler),
         ("PromotionsFunction".to_string(), promotions_handler),
         ("QuotesFunction".to_string(), quotes_handler),
+        ("ExperimentsFunction".to_string(), experiments_handler),
         ("BillingFunction".to_string(), billing_handler),
         ("StripeWebhookFunction".to_string(), webhook_handler),
         ("UsageFunction".to_string(), usage_handler),

@@ -5,6 +5,7 @@
 pub mod billing_bench;
 pub mod cron;
 pub mod event;
+pub mod experiments_bench;
 pub mod gateway;
 pub mod invoke;
 pub mod jwt;

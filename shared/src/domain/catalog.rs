@@ -124,21 +124,24 @@ pub struct UpgradeRequest {
     pub from_tier_id: String,
     pub to_tier_id: String,
     pub billing_period: BillingPeriod,
+    /// The visitor, when a pricing experiment may show them a variant's price.
+    pub user_id: Option<String>,
 }
 
 impl UpgradeRequest {
     pub fn parse(body: &Value) -> Result<Self, ValidationError> {
-        let mut f = super::validation::Fields::new(body, &["fromTierId", "toTierId", "billingPeriod"]);
+        let mut f = super::validation::Fields::new(body, &["fromTierId", "toTierId", "billingPeriod", "userId"]);
         let from = f.required("fromTierId", parse::slug);
         let to = f.required("toTierId", parse::slug);
         let period = f.required("billingPeriod", BillingPeriod::parse);
+        let user_id = f.optional("userId", super::experiment::user_id);
         f.finish()?;
         match (from, to, period) {
             (Some(from_tier_id), Some(to_tier_id), Some(billing_period)) => {
                 if from_tier_id == to_tier_id {
                     return Err(ValidationError::single("toTierId", "must differ from fromTierId"));
                 }
-                Ok(Self { from_tier_id, to_tier_id, billing_period })
+                Ok(Self { from_tier_id, to_tier_id, billing_period, user_id })
             }
             _ => Err(ValidationError::single("body", "is incomplete")),
         }

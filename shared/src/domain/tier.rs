@@ -613,6 +613,16 @@ pub struct PublicTier {
     pub overage_prices: BTreeMap<String, i64>,
     pub trial_days: Option<u32>,
     pub features: Vec<PublicFeature>,
+    /// The pricing experiment variant whose price this visitor sees.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub experiment: Option<ExperimentTag>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperimentTag {
+    pub experiment_id: String,
+    pub variant_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -656,6 +666,7 @@ impl From<&Tier> for PublicTier {
                     usage_limit: f.usage_limit,
                 })
                 .collect(),
+            experiment: None,
         }
     }
 }

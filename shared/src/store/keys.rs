@@ -419,6 +419,51 @@ pub fn quote_token_pk(token_hash: &str) -> String {
     format!("QUOTETOKEN#{token_hash}")
 }
 
+// ---- Experiments --------------------------------------------------------------
+// EXP#{id} / META                        the experiment (GetItem); every write is
+//                                        conditional on its `version`
+//   GSI1 EXPSTATUS#{status} / {createdAt}#{id}   list by status (seed StatusIndex)
+//   GSI3 EXPERIMENTS / {id}              every experiment, newest first (ids are ULIDs)
+// EXP#{id} / ASSIGN#{userId}             one participant: variant, phase, the dedupe
+//                                        keys already counted, revenue so far and a
+//                                        `seq` every tracking write is conditional on.
+//                                        Written on first exposure (attribute_not_exists,
+//                                        or an older phase), so a participant counts once
+// EXP#{id} / VARIANT#{phase:03}#{variantId}#{shard:02}
+//                                        a variant's counters in one phase, on
+//                                        EXPERIMENT_SHARDS items (by the participant's
+//                                        hash) summed on read with one Query: concurrent
+//                                        conversions do not all wait on one item
+// EXPLIVE / {tierId}                     the experiment holding a tier (active or paused):
+//                                        put with attribute_not_exists when it starts, so
+//                                        a tier has at most one; the public catalog reads
+//                                        the whole partition (one Query, tens of items) to
+//                                        price a visitor's variant
+
+pub const EXPERIMENT_SHARDS: u32 = 16;
+pub const EXPERIMENTS_PARTITION: &str = "EXPERIMENTS";
+pub const EXPERIMENT_LIVE_PARTITION: &str = "EXPLIVE";
+
+pub fn experiment_pk(experiment_id: &str) -> String {
+    format!("EXP#{experiment_id}")
+}
+
+pub fn experiment_status_pk(status: &str) -> String {
+    format!("EXPSTATUS#{status}")
+}
+
+pub fn assignment_sk(user_id: &str) -> String {
+    format!("ASSIGN#{user_id}")
+}
+
+pub fn variant_phase_prefix(phase: u32) -> String {
+    format!("VARIANT#{phase:03}#")
+}
+
+pub fn variant_shard_sk(phase: u32, variant_id: &str, shard: u32) -> String {
+    format!("{}{variant_id}#{:02}", variant_phase_prefix(phase), shard % EXPERIMENT_SHARDS)
+}
+
 // ---- Audit --------------------------------------------------------------------
 // AUDIT#{type}#{id} / {ts}#{auditId}     an entity's change history, oldest first
 // GSI1 AUDITLOG#{yyyy-mm-dd} / {ts}#{auditId}   everything changed on a day

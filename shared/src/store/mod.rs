@@ -4,6 +4,7 @@
 
 mod billing;
 mod cron;
+mod experiments;
 pub mod keys;
 mod mail;
 mod partners;
@@ -15,6 +16,7 @@ mod usage;
 
 pub use billing::{BillingWrite, BillingWriteError, EventClaim, RequestClaim};
 pub use cron::{Claim, DailySnapshot, Marker, MarkerClaim, MarkerState, WindowRead};
+pub use experiments::{shard_of, Assignment};
 pub use partners::{IndexQuery, PartnerHistory, PartnerList, PartnerListError, SortRange};
 pub use promotions::{ApplicationRead, CodeLookup, RedeemRefusal, Redemption, RedemptionLine};
 pub use quotes::{AcceptRefusal, QuoteList};

@@ -29,7 +29,7 @@ struct PriceVersion<'a> {
 }
 
 impl Store {
-    fn tier_item(tier: &Tier) -> Result<Item, StoreError> {
+    pub(super) fn tier_item(tier: &Tier) -> Result<Item, StoreError> {
         Self::item(
             tier,
             &[
@@ -41,7 +41,7 @@ impl Store {
         )
     }
 
-    fn price_put(&self, tier: &Tier) -> Result<TransactWriteItem, StoreError> {
+    pub(super) fn price_put(&self, tier: &Tier) -> Result<TransactWriteItem, StoreError> {
         let version = PriceVersion {
             tier_id: &tier.tier_id,
             price_version: tier.price_version,

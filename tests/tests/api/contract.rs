@@ -50,6 +50,7 @@ fn template_openapi_and_router_agree() {
         ("PromotionsFunction", router_routes(promotions::ROUTES)),
         ("QuotesFunction", router_routes(quotes::ROUTES)),
         ("UsageFunction", router_routes(usage::ROUTES)),
+        ("ExperimentsFunction", router_routes(experiments::ROUTES)),
     ] {
         let template_no_auth: BTreeSet<(String, String)> =
             template_routes(function).iter().map(|(m, p, _)| (m.clone(), p.clone())).collect();
@@ -73,6 +74,7 @@ fn only_the_catalog_reads_are_public() {
         "PromotionsFunction",
         "QuotesFunction",
         "UsageFunction",
+        "ExperimentsFunction",
     ]
     .into_iter()
     .flat_map(template_routes)
@@ -87,6 +89,8 @@ fn only_the_catalog_reads_are_public() {
         "GET /api/quotes/view/{token}",
         "POST /api/quotes/view/{token}/accept",
         "POST /api/quotes/view/{token}/reject",
+        "POST /api/experiments/{experimentId}/assign",
+        "POST /api/experiments/{experimentId}/track",
     ]
     .into_iter()
     .map(String::from)

@@ -7,6 +7,7 @@ mod concurrency;
 mod contract;
 mod cron;
 mod events;
+mod experiments;
 mod faults;
 mod gateway_http;
 mod mail;

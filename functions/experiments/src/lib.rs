@@ -1,0 +1,456 @@
+//! The experiments Lambda: pricing experiment CRUD and lifecycle, results with
+//! their statistics, winner rollout into the tier catalog, and the two public
+//! routes, assign and track. Routes are data (`ROUTES`) so a test can hold them
+//! against `template.yaml` and `infra/openapi.yaml`.
+
+use http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tierdesk::clock::rfc3339;
+use tierdesk::domain::audit::AuditEntry;
+use tierdesk::domain::experiment::{
+    self, Action, Actor, Experiment, ExperimentError, ExperimentPatch, ExperimentStatus, NewExperiment, Results, Track,
+};
+use tierdesk::domain::permissions::Permission;
+use tierdesk::domain::tier::{Change, Tier, TierPatch, TierStatus};
+use tierdesk::domain::validation::{parse, Fields, ValidationError};
+use tierdesk::http::identity::Identity;
+use tierdesk::http::request::{json_body, query};
+use tierdesk::http::router::match_route;
+use tierdesk::http::{json, serve, Ctx, PageRequest, PathParams, Route};
+use tierdesk::store::Store;
+use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    List,
+    Create,
+    Get,
+    Update,
+    Workflow(Action),
+    ImplementWinner,
+    Results,
+    Assign,
+    Track,
+}
+
+pub const ROUTES: &[Route<Op>] = &[
+    Route { method: "GET", path: "/api/admin/experiments", op: Op::List },
+    Route { method: "POST", path: "/api/admin/experiments", op: Op::Create },
+    Route { method: "GET", path: "/api/admin/experiments/{experimentId}", op: Op::Get },
+    Route { method: "PUT", path: "/api/admin/experiments/{experimentId}", op: Op::Update },
+    Route { method: "POST", path: "/api/admin/experiments/{experimentId}/start", op: Op::Workflow(Action::Start) },
+    Route { method: "POST", path: "/api/admin/experiments/{experimentId}/pause", op: Op::Workflow(Action::Pause) },
+    Route {
+        method: "POST",
+        path: "/api/admin/experiments/{experimentId}/complete",
+        op: Op::Workflow(Action::Complete),
+    },
+    Route { method: "POST", path: "/api/admin/experiments/{experimentId}/cancel", op: Op::Workflow(Action::Cancel) },
+    Route { method: "POST", path: "/api/admin/experiments/{experimentId}/implement-winner", op: Op::ImplementWinner },
+    Route { method: "GET", path: "/api/admin/experiments/{experimentId}/results", op: Op::Results },
+    Route { method: "POST", path: "/api/experiments/{experimentId}/assign", op: Op::Assign },
+    Route { method: "POST", path: "/api/experiments/{experimentId}/track", op: Op::Track },
+];
+
+/// Anonymous assign/track bodies are a user id, a metric and an event id: a
+/// small cap keeps an abusive caller's requests cheap to refuse.
+pub const PUBLIC_BODY_BYTES: usize = 2 * 1024;
+
+/// Rounds of read-then-write for one tracking event whose participant keeps
+/// changing under it (the same user tracked concurrently).
+const TRACK_ATTEMPTS: usize = 8;
+
+pub struct Experiments {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGen>,
+    pub config: Config,
+}
+
+impl Experiments {
+    pub async fn connect(config: Config) -> Self {
+        let store = Store::connect(&config).await;
+        Self::with_store(store, config)
+    }
+
+    pub fn with_store(store: Store, config: Config) -> Self {
+        Self::new(store, config, Arc::new(SystemClock), Arc::new(UlidGen))
+    }
+
+    pub fn new(store: Store, config: Config, clock: Arc<dyn Clock>, ids: Arc<dyn IdGen>) -> Self {
+        Self { store, clock, ids, config }
+    }
+
+    fn actor(&self, who: &Identity) -> Actor {
+        Actor { id: who.subject.clone(), at: rfc3339(self.clock.now()) }
+    }
+
+    fn audit(
+        &self,
+        ctx: &Ctx,
+        actor: &Actor,
+        action: &'static str,
+        before: Option<&Experiment>,
+        after: &Experiment,
+    ) -> AuditEntry {
+        AuditEntry {
+            audit_id: self.ids.new_id(),
+            entity_type: "experiment",
+            entity_id: after.experiment_id.clone(),
+            action,
+            actor: actor.id.clone(),
+            at: actor.at.clone(),
+            request_id: ctx.request_id.clone(),
+            before: before.and_then(|e| serde_json::to_value(e).ok()),
+            after: serde_json::to_value(after).ok(),
+        }
+    }
+}
+
+pub async fn handle(app: &Experiments, req: Request) -> Response<Body> {
+    serve(req, |ctx, req| dispatch(app, ctx, req)).await
+}
+
+async fn dispatch(app: &Experiments, ctx: Ctx, req: Request) -> Result<Response<Body>, ApiError> {
+    let (op, params) = match_route(ROUTES, req.method(), req.uri().path())?;
+    match op {
+        Op::List => list(app, &ctx, &req).await,
+        Op::Create => create(app, &ctx, &req).await,
+        Op::Get => {
+            ctx.require(Permission::TierAnalytics)?;
+            json(StatusCode::OK, &load(app, &params).await?)
+        }
+        Op::Update => update(app, &ctx, &req, &params).await,
+        Op::Workflow(action) => workflow(app, &ctx, &req, &params, action).await,
+        Op::ImplementWinner => implement_winner(app, &ctx, &req, &params).await,
+        Op::Results => {
+            ctx.require(Permission::TierAnalytics)?;
+            let exp = load(app, &params).await?;
+            json(StatusCode::OK, &results_of(app, &exp).await?)
+        }
+        Op::Assign => assign(app, &req, &params).await,
+        Op::Track => track(app, &req, &params).await,
+    }
+}
+
+async fn load(app: &Experiments, params: &PathParams) -> Result<Experiment, ApiError> {
+    let id = params.get("experimentId");
+    if !experiment::is_experiment_id(id) {
+        return Err(ExperimentError::NotFound.into());
+    }
+    app.store.get_experiment(id).await?.ok_or_else(|| ExperimentError::NotFound.into())
+}
+
+async fn results_of(app: &Experiments, exp: &Experiment) -> Result<Results, ApiError> {
+    let counts = app.store.variant_counts(&exp.experiment_id, exp.phase).await?;
+    Ok(experiment::results(exp, &counts))
+}
+
+/// The target tier must exist and be live; a missing one names the field.
+async fn live_tier(app: &Experiments, tier_id: &str) -> Result<Tier, ApiError> {
+    match app.store.get_tier(tier_id).await? {
+        Some(t) if t.status == TierStatus::Active => Ok(t),
+        _ => Err(ValidationError::single("targetTier", "no active tier has this id").into()),
+    }
+}
+
+async fn list(app: &Experiments, ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
+    ctx.require(Permission::TierAnalytics)?;
+    let status = query(req, "status")
+        .map(|s| ExperimentStatus::parse(&Value::String(s)))
+        .transpose()
+        .map_err(|e| ValidationError::single("status", e))?;
+    let page = PageRequest::from_request(req, app.config.default_page_size, app.config.max_page_size)?;
+    json(StatusCode::OK, &app.store.list_experiments(status, &page).await?)
+}
+
+async fn create(app: &Experiments, ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
+    let who = ctx.require(Permission::ExperimentManagement)?;
+    let new = NewExperiment::parse(&json_body(req, app.config.max_body_bytes)?)?;
+    live_tier(app, &new.target_tier).await?;
+    let actor = app.actor(who);
+    let exp = new.into_experiment(experiment::new_experiment_id(&app.ids.new_id()), &actor);
+    app.store.create_experiment(&exp, &app.audit(ctx, &actor, "experiment.create", None, &exp)).await?;
+    json(StatusCode::CREATED, &exp)
+}
+
+async fn update(app: &Experiments, ctx: &Ctx, req: &Request, params: &PathParams) -> Result<Response<Body>, ApiError> {
+    let who = ctx.require(Permission::ExperimentManagement)?;
+    let patch = ExperimentPatch::parse(&json_body(req, app.config.max_body_bytes)?)?;
+    let before = load(app, params).await?;
+    if let Some(tier) = patch.target_tier.as_deref().filter(|t| *t != before.target_tier) {
+        live_tier(app, tier).await?;
+    }
+    let actor = app.actor(who);
+    let after = before.apply(patch, &actor)?;
+    let action = if after.phase != before.phase { "experiment.new_phase" } else { "experiment.update" };
+    app.store.save_experiment(&before, &after, &app.audit(ctx, &actor, action, Some(&before), &after)).await?;
+    json(StatusCode::OK, &after)
+}
+
+/// Lifecycle steps take no body (an empty JSON object is tolerated).
+fn no_body(req: &Request) -> Result<(), ApiError> {
+    let empty = match req.body() {
+        Body::Empty => true,
+        Body::Text(s) => s.trim().is_empty(),
+        Body::Binary(b) => b.iter().all(u8::is_ascii_whitespace),
+        _ => true,
+    };
+    if !empty {
+        Fields::new(&json_body(req, PUBLIC_BODY_BYTES)?, &[]).finish()?;
+    }
+    Ok(())
+}
+
+async fn workflow(
+    app: &Experiments,
+    ctx: &Ctx,
+    req: &Request,
+    params: &PathParams,
+    action: Action,
+) -> Result<Response<Body>, ApiError> {
+    let who = ctx.require(Permission::ExperimentManagement)?;
+    no_body(req)?;
+    let before = load(app, params).await?;
+    let actor = app.actor(who);
+    let after = before.transition(action, &actor)?;
+    if action == Action::Start {
+        live_tier(app, &after.target_tier).await?;
+    }
+    let name = match action {
+        Action::Start => "experiment.start",
+        Action::Pause => "experiment.pause",
+        Action::Complete => "experiment.complete",
+        Action::Cancel => "experiment.cancel",
+    };
+    app.store.save_experiment(&before, &after, &app.audit(ctx, &actor, name, Some(&before), &after)).await?;
+    json(StatusCode::OK, &after)
+}
+
+struct WinnerRequest {
+    variant_id: Option<String>,
+    force: bool,
+    reason: Option<String>,
+}
+
+fn winner_request(req: &Request, limit: usize) -> Result<WinnerRequest, ApiError> {
+    let empty = match req.body() {
+        Body::Empty => true,
+        Body::Text(s) => s.trim().is_empty(),
+        _ => false,
+    };
+    if empty {
+        return Ok(WinnerRequest { variant_id: None, force: false, reason: None });
+    }
+    let body = json_body(req, limit)?;
+    let mut f = Fields::new(&body, &["variantId", "force", "reason"]);
+    let variant_id = f.optional("variantId", parse::slug);
+    let force = f.optional("force", parse::boolean).unwrap_or(false);
+    let reason = f.optional("reason", |v| parse::text(v, 1, 1_000));
+    if force && reason.is_none() {
+        f.fail("reason", "is required to force a rollout");
+    }
+    if !force && reason.is_some() {
+        f.fail("reason", "only a forced rollout takes a reason");
+    }
+    f.finish()?;
+    Ok(WinnerRequest { variant_id, force, reason })
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Rollout {
+    experiment: Experiment,
+    variant_id: String,
+    /// The tier after the rollout; absent when the control won (no price change).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tier: Option<Tier>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    price_version: Option<u32>,
+    statistical_significance: bool,
+    p_value: Option<f64>,
+}
+
+/// `POST …/implement-winner`: the winning variant's price becomes the tier's new
+/// price version; subscribers keep the version their term started at.
+async fn implement_winner(
+    app: &Experiments,
+    ctx: &Ctx,
+    req: &Request,
+    params: &PathParams,
+) -> Result<Response<Body>, ApiError> {
+    let who = ctx.require(Permission::ExperimentManagement)?;
+    let ask = winner_request(req, app.config.max_body_bytes)?;
+    let before = load(app, params).await?;
+    let results = results_of(app, &before).await?;
+    let chosen = match (&ask.variant_id, &results.winner, ask.force) {
+        (Some(asked), Some(winner), false) if asked != winner => return Err(ExperimentError::NoWinner.into()),
+        (_, Some(winner), false) => winner.clone(),
+        (_, None, false) => return Err(ExperimentError::NoWinner.into()),
+        (Some(asked), _, true) => asked.clone(),
+        (None, Some(winner), true) => winner.clone(),
+        (None, None, true) => {
+            return Err(ValidationError::single("variantId", "is required when no winner is significant").into())
+        }
+    };
+    let variant = before
+        .variant(&chosen)
+        .cloned()
+        .ok_or_else(|| ValidationError::single("variantId", "is not a variant of this experiment"))?;
+    let actor = app.actor(who);
+    let tier = app.store.get_tier(&before.target_tier).await?.filter(|t| t.status == TierStatus::Active);
+    let tier = tier.ok_or(ExperimentError::TierGone)?;
+    let prices = experiment::rollout_prices(&tier, &variant);
+    let tier_update = if variant.is_control || prices == tier.prices {
+        None
+    } else {
+        let change = Change { actor: actor.id.clone(), at: actor.at.clone() };
+        let patch = TierPatch { version: tier.version, prices: Some(prices), ..TierPatch::default() };
+        Some(tier.apply(patch, &change).map_err(ExperimentError::from)?)
+    };
+    let price_version = tier_update.as_ref().map(|u| u.after.price_version);
+    let after = before.implement(&chosen, price_version, ask.force, ask.reason.clone(), &actor)?;
+    let audit = app.audit(ctx, &actor, "experiment.implement_winner", Some(&before), &after);
+    let tier_audit = tier_update.as_ref().map(|u| AuditEntry {
+        audit_id: app.ids.new_id(),
+        entity_type: "tier",
+        entity_id: u.after.tier_id.clone(),
+        action: "tier.price_change",
+        actor: actor.id.clone(),
+        at: actor.at.clone(),
+        request_id: ctx.request_id.clone(),
+        before: serde_json::to_value(&u.before).ok(),
+        after: serde_json::to_value(&u.after).ok(),
+    });
+    let tier_write = tier_update.as_ref().zip(tier_audit.as_ref());
+    app.store.implement_winner(&before, &after, &audit, tier_write).await?;
+    let rollout = Rollout {
+        experiment: after,
+        variant_id: chosen,
+        tier: tier_update.map(|u| u.after),
+        price_version,
+        statistical_significance: results.statistical_significance,
+        p_value: results.p_value,
+    };
+    json(StatusCode::OK, &rollout)
+}
+
+fn user_of(body: &Value) -> Result<String, ApiError> {
+    let mut f = Fields::new(body, &["userId"]);
+    let user = f.required("userId", experiment::user_id);
+    f.finish()?;
+    user.ok_or_else(|| ValidationError::single("userId", "is required").into())
+}
+
+/// The experiment named in a public path; anything but a live one is refused
+/// before a write.
+async fn running(app: &Experiments, params: &PathParams) -> Result<Experiment, ApiError> {
+    let exp = load(app, params).await?;
+    if exp.status != ExperimentStatus::Active {
+        return Err(ExperimentError::NotRunning { status: exp.status.as_str() }.into());
+    }
+    Ok(exp)
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AssignAnswer<'a> {
+    experiment_id: &'a str,
+    user_id: &'a str,
+    variant_id: &'a str,
+    name: &'a str,
+    is_control: bool,
+    target_tier: &'a str,
+    pricing: experiment::VariantPricing,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    messaging: Option<&'a experiment::Messaging>,
+    phase: u32,
+    /// True on first exposure (the participant was counted now).
+    new: bool,
+}
+
+/// Assigns (or re-reads) a participant of `exp`.
+async fn assign_user(app: &Experiments, exp: &Experiment, user: &str) -> Result<tierdesk::store::Assignment, ApiError> {
+    let variant = experiment::assign(&exp.experiment_id, &exp.variants, user)
+        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error"))?;
+    let at = rfc3339(app.clock.now());
+    Ok(app.store.assign(exp, user, &variant.variant_id, &at).await?)
+}
+
+/// `POST /api/experiments/{id}/assign` (public): the participant's variant; the
+/// first call records the exposure. Two DynamoDB calls: the experiment, then one
+/// transaction (which hands back an existing assignment when there is one).
+async fn assign(app: &Experiments, req: &Request, params: &PathParams) -> Result<Response<Body>, ApiError> {
+    let user = user_of(&json_body(req, PUBLIC_BODY_BYTES)?)?;
+    let exp = running(app, params).await?;
+    let assignment = assign_user(app, &exp, &user).await?;
+    let p = &assignment.participant;
+    let variant = exp
+        .variant(&p.variant_id)
+        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error"))?;
+    let answer = AssignAnswer {
+        experiment_id: &exp.experiment_id,
+        user_id: &user,
+        variant_id: &variant.variant_id,
+        name: &variant.name,
+        is_control: variant.is_control,
+        target_tier: &exp.target_tier,
+        pricing: variant.pricing,
+        messaging: variant.messaging.as_ref(),
+        phase: exp.phase,
+        new: assignment.new,
+    };
+    json(StatusCode::OK, &answer)
+}
+
+/// `POST /api/experiments/{id}/track` (public): one metric event of a
+/// participant, counted once per (user, metric, event id). A participant never
+/// assigned is assigned first (its first exposure). Tracking continues while the
+/// experiment is paused: the events belong to exposures already made.
+async fn track(app: &Experiments, req: &Request, params: &PathParams) -> Result<Response<Body>, ApiError> {
+    let ask = Track::parse(&json_body(req, PUBLIC_BODY_BYTES)?)?;
+    let id = params.get("experimentId");
+    if !experiment::is_experiment_id(id) {
+        return Err(ExperimentError::NotFound.into());
+    }
+    for _ in 0..TRACK_ATTEMPTS {
+        let (exp, participant) = app.store.experiment_and_participant(id, &ask.user_id).await?;
+        let exp = exp.ok_or(ExperimentError::NotFound)?;
+        if !exp.status.holds_tier() {
+            return Err(ExperimentError::NotRunning { status: exp.status.as_str() }.into());
+        }
+        let participant = match participant.filter(|p| p.phase == exp.phase) {
+            Some(p) => p,
+            None if exp.status == ExperimentStatus::Active => assign_user(app, &exp, &ask.user_id).await?.participant,
+            None => return Err(ExperimentError::NotRunning { status: exp.status.as_str() }.into()),
+        };
+        let Some(delta) = experiment::delta(&ask, &participant)? else {
+            return json(
+                StatusCode::OK,
+                &json!({"counted": false, "duplicate": true, "variantId": participant.variant_id, "metric": ask.metric}),
+            );
+        };
+        let applied = match app.store.track(&exp, &ask.user_id, &participant, &ask.dedupe_key(), &delta).await {
+            // Nothing was applied: the counters' shard stayed locked through the
+            // store's own retries (DynamoDB Local answers lock timeouts this way).
+            // Back off and run the round again from a fresh read.
+            Err(tierdesk::store::StoreError::TransactionConflict) => {
+                let nanos =
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+                tokio::time::sleep(std::time::Duration::from_millis(20 + u64::from(nanos % 80))).await;
+                false
+            }
+            other => other?,
+        };
+        if applied {
+            return json(
+                StatusCode::OK,
+                &json!({"counted": true, "duplicate": false, "variantId": participant.variant_id, "metric": ask.metric}),
+            );
+        }
+    }
+    Err(ExperimentError::KeptChanging.into())
+}

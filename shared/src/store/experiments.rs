@@ -1,0 +1,449 @@
+//! Experiment access patterns (keys and their purpose are in `keys`).
+
+use super::keys::{self, GSI1, GSI3, META};
+use super::partners::{IndexQuery, PartnerListError, SortRange};
+use super::{build_err, n, s, ConditionFailed, Item, Page, Store, StoreError};
+use crate::domain::audit::AuditEntry;
+use crate::domain::experiment::{
+    Counts, Delta, Experiment, ExperimentError, ExperimentStatus, LiveExperiment, Participant,
+};
+use crate::domain::tier::{TierError, TierUpdate};
+use crate::http::PageRequest;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use std::collections::HashMap;
+
+/// A participant's assignment as stored; `new` when this call made it.
+#[derive(Debug, Clone)]
+pub struct Assignment {
+    pub participant: Participant,
+    pub new: bool,
+}
+
+fn num(item: &Item, name: &str) -> i128 {
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+fn text(item: &Item, name: &str) -> String {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default()
+}
+
+fn participant_from(item: &Item) -> Participant {
+    Participant {
+        variant_id: text(item, "variantId"),
+        phase: num(item, "phase") as u32,
+        seq: num(item, "seq") as u64,
+        events: item
+            .get("events")
+            .and_then(|v| v.as_l().ok())
+            .map(|l| l.iter().filter_map(|e| e.as_s().ok().cloned()).collect())
+            .unwrap_or_default(),
+        revenue: num(item, "revenue") as i64,
+    }
+}
+
+/// The shard a participant's counters go to: a fixed function of the user, so one
+/// participant's writes always meet the same item.
+pub fn shard_of(experiment_id: &str, user_id: &str) -> u32 {
+    (crate::domain::experiment::bucket(experiment_id, user_id) % u64::from(keys::EXPERIMENT_SHARDS)) as u32
+}
+
+impl Store {
+    fn experiment_item(e: &Experiment) -> Result<Item, StoreError> {
+        let sort = format!("{}#{}", e.created_at, e.experiment_id);
+        Self::item(
+            e,
+            &[
+                ("PK", keys::experiment_pk(&e.experiment_id)),
+                ("SK", META.to_string()),
+                ("GSI1PK", keys::experiment_status_pk(e.status.as_str())),
+                ("GSI1SK", sort),
+                ("GSI3PK", keys::EXPERIMENTS_PARTITION.to_string()),
+                ("GSI3SK", e.experiment_id.clone()),
+            ],
+        )
+    }
+
+    fn live_item(e: &Experiment) -> Result<Item, StoreError> {
+        Self::item(&e.live(), &[("PK", keys::EXPERIMENT_LIVE_PARTITION.to_string()), ("SK", e.target_tier.clone())])
+    }
+
+    pub async fn get_experiment(&self, experiment_id: &str) -> Result<Option<Experiment>, StoreError> {
+        match self.get(keys::experiment_pk(experiment_id), META).await? {
+            Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub async fn list_experiments(
+        &self,
+        status: Option<ExperimentStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<Experiment>, PartnerListError> {
+        let q = match status {
+            Some(status) => IndexQuery {
+                index: Some(GSI1),
+                partition: keys::experiment_status_pk(status.as_str()),
+                range: SortRange::All,
+                newest_first: true,
+                filters: vec![],
+            },
+            None => IndexQuery {
+                index: Some(GSI3),
+                partition: keys::EXPERIMENTS_PARTITION.to_string(),
+                range: SortRange::All,
+                newest_first: true,
+                filters: vec![],
+            },
+        };
+        self.query_page(&q, page).await
+    }
+
+    pub async fn create_experiment(&self, e: &Experiment, audit: &AuditEntry) -> Result<(), ExperimentError> {
+        let items =
+            vec![self.put(Self::experiment_item(e)?, Some("attribute_not_exists(PK)"))?, self.audit_put(audit)?];
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(ExperimentError::VersionConflict { current: None }),
+        }
+    }
+
+    /// The META write conditional on the version `before` was read at.
+    fn versioned_put(&self, before: &Experiment, after: &Experiment) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(Self::experiment_item(after)?))
+            .condition_expression("version = :expected")
+            .expression_attribute_values(":expected", n(before.version as i64))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(build_err("Put"))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The tier slot: claimed when the experiment starts holding its tier (at most
+    /// one per tier), refreshed while it holds it, released when it ends.
+    fn live_write(&self, before: &Experiment, after: &Experiment) -> Result<Option<TransactWriteItem>, StoreError> {
+        let (was, is) = (before.status.holds_tier(), after.status.holds_tier());
+        let mine = ":mine";
+        let write = match (was, is) {
+            (false, true) => {
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(Self::live_item(after)?))
+                    .condition_expression("attribute_not_exists(PK)")
+                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                    .build()
+                    .map_err(build_err("Put"))?;
+                TransactWriteItem::builder().put(put).build()
+            }
+            (true, true) => {
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(Self::live_item(after)?))
+                    .condition_expression("experimentId = :mine")
+                    .expression_attribute_values(mine, s(after.experiment_id.clone()))
+                    .build()
+                    .map_err(build_err("Put"))?;
+                TransactWriteItem::builder().put(put).build()
+            }
+            (true, false) => {
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .key("PK", s(keys::EXPERIMENT_LIVE_PARTITION))
+                    .key("SK", s(before.target_tier.clone()))
+                    .condition_expression("attribute_not_exists(PK) OR experimentId = :mine")
+                    .expression_attribute_values(mine, s(before.experiment_id.clone()))
+                    .build()
+                    .map_err(build_err("Delete"))?;
+                TransactWriteItem::builder().delete(delete).build()
+            }
+            (false, false) => return Ok(None),
+        };
+        Ok(Some(write))
+    }
+
+    fn experiment_conflict(failed: ConditionFailed) -> ExperimentError {
+        match failed {
+            ConditionFailed { index: 0, old_item: None } => ExperimentError::NotFound,
+            ConditionFailed { index: 0, old_item: Some(old) } => {
+                ExperimentError::VersionConflict { current: Some(num(&old, "version") as u64) }
+            }
+            ConditionFailed { index: 1, old_item } => ExperimentError::TierBusy {
+                experiment_id: old_item.map(|o| text(&o, "experimentId")).filter(|s| !s.is_empty()),
+            },
+            ConditionFailed { .. } => ExperimentError::VersionConflict { current: None },
+        }
+    }
+
+    /// An edit or a lifecycle step: META (versioned), the tier slot, the audit entry.
+    pub async fn save_experiment(
+        &self,
+        before: &Experiment,
+        after: &Experiment,
+        audit: &AuditEntry,
+    ) -> Result<(), ExperimentError> {
+        let mut items = vec![self.versioned_put(before, after)?];
+        if let Some(live) = self.live_write(before, after)? {
+            items.push(live);
+        }
+        items.push(self.audit_put(audit)?);
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(failed) => Err(Self::experiment_conflict(failed)),
+        }
+    }
+
+    /// Rolls a winner out in one transaction: the experiment completes and leaves
+    /// its tier; when the winner changes the price, the tier gets a new price
+    /// version (conditional on the tier version read) with its own audit entry.
+    /// Partners keep the price version their term started at (grandfathering).
+    pub async fn implement_winner(
+        &self,
+        before: &Experiment,
+        after: &Experiment,
+        audit: &AuditEntry,
+        tier: Option<(&TierUpdate, &AuditEntry)>,
+    ) -> Result<(), ExperimentError> {
+        let mut items = vec![self.versioned_put(before, after)?];
+        let live = self.live_write(before, after)?;
+        let has_live = live.is_some();
+        items.extend(live);
+        items.push(self.audit_put(audit)?);
+        let tier_index = items.len();
+        if let Some((update, tier_audit)) = tier {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(Self::tier_item(&update.after)?))
+                .condition_expression("version = :expected AND #status = :active")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":expected", n(update.before.version as i64))
+                .expression_attribute_values(":active", s("active"))
+                .build()
+                .map_err(build_err("Put"))?;
+            items.push(TransactWriteItem::builder().put(put).build());
+            if update.after.price_version != update.before.price_version {
+                items.push(self.price_put(&update.after)?);
+            }
+            items.push(self.audit_put(tier_audit)?);
+        }
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(ConditionFailed { index, .. }) if index == tier_index => Err(ExperimentError::TierGone),
+            Err(ConditionFailed { index: 1, .. }) if !has_live => {
+                Err(ExperimentError::VersionConflict { current: None })
+            }
+            Err(failed) => Err(Self::experiment_conflict(failed)),
+        }
+    }
+
+    /// First exposure: the assignment and the variant's participant count, in one
+    /// transaction. A participant already assigned in this phase gets the stored
+    /// assignment back (from the failed condition's old image, no extra read).
+    pub async fn assign(
+        &self,
+        e: &Experiment,
+        user_id: &str,
+        variant_id: &str,
+        at: &str,
+    ) -> Result<Assignment, StoreError> {
+        let item: Item = HashMap::from([
+            ("PK".to_string(), s(keys::experiment_pk(&e.experiment_id))),
+            ("SK".to_string(), s(keys::assignment_sk(user_id))),
+            ("experimentId".to_string(), s(e.experiment_id.clone())),
+            ("userId".to_string(), s(user_id)),
+            ("variantId".to_string(), s(variant_id)),
+            ("phase".to_string(), n(i64::from(e.phase))),
+            ("assignedAt".to_string(), s(at)),
+            ("seq".to_string(), n(0)),
+            ("revenue".to_string(), n(0)),
+            ("events".to_string(), AttributeValue::L(vec![])),
+        ]);
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK) OR phase < :phase")
+            .expression_attribute_values(":phase", n(i64::from(e.phase)))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(build_err("Put"))?;
+        let count = self.counter_update(e, variant_id, user_id, &[("participants", 1)])?;
+        match self.transact(vec![TransactWriteItem::builder().put(put).build(), count]).await? {
+            Ok(()) => Ok(Assignment {
+                participant: Participant {
+                    variant_id: variant_id.to_string(),
+                    phase: e.phase,
+                    ..Participant::default()
+                },
+                new: true,
+            }),
+            Err(ConditionFailed { old_item: Some(old), .. }) => {
+                Ok(Assignment { participant: participant_from(&old), new: false })
+            }
+            // The condition only fails on an existing item, which DynamoDB returns.
+            Err(ConditionFailed { .. }) => Err(StoreError::TransactionConflict),
+        }
+    }
+
+    fn counter_update(
+        &self,
+        e: &Experiment,
+        variant_id: &str,
+        user_id: &str,
+        adds: &[(&str, i128)],
+    ) -> Result<TransactWriteItem, StoreError> {
+        let adds: Vec<&(&str, i128)> = adds.iter().filter(|(_, v)| *v != 0).collect();
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key("PK", s(keys::experiment_pk(&e.experiment_id)))
+            .key("SK", s(keys::variant_shard_sk(e.phase, variant_id, shard_of(&e.experiment_id, user_id))));
+        let parts = ["variantId = :variant", "phase = :phase"];
+        update = update
+            .expression_attribute_values(":variant", s(variant_id))
+            .expression_attribute_values(":phase", n(i64::from(e.phase)));
+        let mut add_parts = Vec::new();
+        for (i, (name, value)) in adds.iter().enumerate() {
+            add_parts.push(format!("#a{i} :a{i}"));
+            update = update
+                .expression_attribute_names(format!("#a{i}"), *name)
+                .expression_attribute_values(format!(":a{i}"), AttributeValue::N(value.to_string()));
+        }
+        let mut expression = format!("SET {}", parts.join(", "));
+        if !add_parts.is_empty() {
+            expression.push_str(&format!(" ADD {}", add_parts.join(", ")));
+        }
+        let update = update.update_expression(expression).build().map_err(build_err("Update"))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// The experiment and one participant's assignment in one BatchGetItem.
+    pub async fn experiment_and_participant(
+        &self,
+        experiment_id: &str,
+        user_id: &str,
+    ) -> Result<(Option<Experiment>, Option<Participant>), StoreError> {
+        let meta = (keys::experiment_pk(experiment_id), META.to_string());
+        let assignment = (keys::experiment_pk(experiment_id), keys::assignment_sk(user_id));
+        let mut found = self.batch_get(&[meta.clone(), assignment.clone()]).await?;
+        let experiment = match found.remove(&meta) {
+            Some(item) => Some(serde_dynamo::from_item(item)?),
+            None => None,
+        };
+        Ok((experiment, found.remove(&assignment).map(|i| participant_from(&i))))
+    }
+
+    /// One tracking event: the participant's state (conditional on the `seq` it was
+    /// read at, so concurrent events of one participant apply one at a time) and
+    /// the variant's counters, together. `Ok(false)`: the participant changed in
+    /// between; read again.
+    pub async fn track(
+        &self,
+        e: &Experiment,
+        user_id: &str,
+        p: &Participant,
+        key: &str,
+        d: &Delta,
+    ) -> Result<bool, StoreError> {
+        let mut events: Vec<AttributeValue> = p.events.iter().map(|k| s(k.clone())).collect();
+        events.push(s(key));
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("PK", s(keys::experiment_pk(&e.experiment_id)))
+            .key("SK", s(keys::assignment_sk(user_id)))
+            .update_expression("SET seq = :next, events = :events, revenue = :revenue")
+            .condition_expression("seq = :seq AND phase = :phase")
+            .expression_attribute_values(":next", n(p.seq as i64 + 1))
+            .expression_attribute_values(":seq", n(p.seq as i64))
+            .expression_attribute_values(":phase", n(i64::from(p.phase)))
+            .expression_attribute_values(":events", AttributeValue::L(events))
+            .expression_attribute_values(":revenue", n(d.new_revenue))
+            .build()
+            .map_err(build_err("Update"))?;
+        let counters = self.counter_update(
+            e,
+            &p.variant_id,
+            user_id,
+            &[
+                ("signups", i128::from(d.signups)),
+                ("conversions", i128::from(d.conversions)),
+                ("revenueCount", i128::from(d.revenue_count)),
+                ("revenueSum", i128::from(d.revenue_sum)),
+                ("revenueSumSq", d.revenue_sum_sq),
+                ("payers", i128::from(d.payers)),
+                ("retention30", i128::from(d.retention30)),
+                ("retention90", i128::from(d.retention90)),
+            ],
+        )?;
+        Ok(self.transact(vec![TransactWriteItem::builder().update(update).build(), counters]).await?.is_ok())
+    }
+
+    /// Every variant's counters in one phase: one Query over the shards.
+    pub async fn variant_counts(&self, experiment_id: &str, phase: u32) -> Result<Vec<(String, Counts)>, StoreError> {
+        let mut totals: Vec<(String, Counts)> = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                .expression_attribute_values(":pk", s(keys::experiment_pk(experiment_id)))
+                .expression_attribute_values(":prefix", s(keys::variant_phase_prefix(phase)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk("Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                let shard = Counts {
+                    participants: num(&item, "participants") as u64,
+                    signups: num(&item, "signups") as u64,
+                    conversions: num(&item, "conversions") as u64,
+                    revenue_count: num(&item, "revenueCount") as u64,
+                    revenue_sum: num(&item, "revenueSum"),
+                    revenue_sum_sq: num(&item, "revenueSumSq"),
+                    payers: num(&item, "payers") as u64,
+                    retention30: num(&item, "retention30") as u64,
+                    retention90: num(&item, "retention90") as u64,
+                };
+                let variant = text(&item, "variantId");
+                match totals.iter_mut().find(|(v, _)| *v == variant) {
+                    Some((_, c)) => c.add(&shard),
+                    None => totals.push((variant, shard)),
+                }
+            }
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok(totals),
+            }
+        }
+    }
+
+    /// Every experiment holding a tier (one Query; tens of items at most).
+    pub async fn live_experiments(&self) -> Result<Vec<LiveExperiment>, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", s(keys::EXPERIMENT_LIVE_PARTITION))
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("Query", e))?;
+        let mut live = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            live.push(serde_dynamo::from_item(item)?);
+        }
+        Ok(live)
+    }
+}
+
+impl From<TierError> for ExperimentError {
+    fn from(e: TierError) -> Self {
+        match e {
+            TierError::Store(s) => ExperimentError::Store(s),
+            _ => ExperimentError::TierGone,
+        }
+    }
+}
