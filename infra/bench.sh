@@ -79,6 +79,10 @@ ulimit -n 16384 2>/dev/null || true
   echo
   "$BIN/bench" experiments
   echo
+  echo "## quotes: DynamoDB reads and writes per route"
+  echo
+  "$BIN/bench" quotes
+  echo
   echo "## expiry cron: DynamoDB reads and run time at 10,000 and 100,000 partners, 1,000 due (SES emulator)"
   echo
   "$BIN/bench" cron

@@ -10,6 +10,7 @@ pub mod gateway;
 pub mod invoke;
 pub mod jwt;
 pub mod promotions_bench;
+pub mod quotes_bench;
 pub mod routes;
 pub mod seed;
 pub mod usage_bench;

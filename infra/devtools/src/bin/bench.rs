@@ -592,6 +592,7 @@ async fn main() -> Result<(), Error> {
         Some("promotions") => devtools::promotions_bench::run().await,
         Some("usage") => devtools::usage_bench::run().await,
         Some("experiments") => devtools::experiments_bench::run().await,
-        _ => Err("usage: bench calls | cold-init BINARY | load LABEL=BASE_URL... | ddb-get | partners | cron | billing | promotions | usage | experiments".into()),
+        Some("quotes") => devtools::quotes_bench::run().await,
+        _ => Err("usage: bench calls | cold-init BINARY | load LABEL=BASE_URL... | ddb-get | partners | cron | billing | promotions | usage | experiments | quotes".into()),
     }
 }
