@@ -345,16 +345,6 @@ fn user_of(body: &Value) -> Result<String, ApiError> {
     user.ok_or_else(|| ValidationError::single("userId", "is required").into())
 }
 
-/// The experiment named in a public path; anything but a live one is refused
-/// before a write.
-async fn running(app: &Experiments, params: &PathParams) -> Result<Experiment, ApiError> {
-    let exp = load(app, params).await?;
-    if exp.status != ExperimentStatus::Active {
-        return Err(ExperimentError::NotRunning { status: exp.status.as_str() }.into());
-    }
-    Ok(exp)
-}
-
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct AssignAnswer<'a> {
@@ -381,12 +371,25 @@ async fn assign_user(app: &Experiments, exp: &Experiment, user: &str) -> Result<
 }
 
 /// `POST /api/experiments/{id}/assign` (public): the participant's variant; the
-/// first call records the exposure. Two DynamoDB calls: the experiment, then one
-/// transaction (which hands back an existing assignment when there is one).
+/// first call records the exposure. One BatchGetItem reads the experiment and the
+/// participant together: a returning visitor (the common case, every page view)
+/// costs that read alone; a new one adds one transaction, which also hands back
+/// the assignment a concurrent first call wrote.
 async fn assign(app: &Experiments, req: &Request, params: &PathParams) -> Result<Response<Body>, ApiError> {
     let user = user_of(&json_body(req, PUBLIC_BODY_BYTES)?)?;
-    let exp = running(app, params).await?;
-    let assignment = assign_user(app, &exp, &user).await?;
+    let id = params.get("experimentId");
+    if !experiment::is_experiment_id(id) {
+        return Err(ExperimentError::NotFound.into());
+    }
+    let (exp, known) = app.store.experiment_and_participant(id, &user).await?;
+    let exp = exp.ok_or(ExperimentError::NotFound)?;
+    if exp.status != ExperimentStatus::Active {
+        return Err(ExperimentError::NotRunning { status: exp.status.as_str() }.into());
+    }
+    let assignment = match known.filter(|p| p.phase == exp.phase) {
+        Some(participant) => tierdesk::store::Assignment { participant, new: false },
+        None => assign_user(app, &exp, &user).await?,
+    };
     let p = &assignment.participant;
     let variant = exp
         .variant(&p.variant_id)
