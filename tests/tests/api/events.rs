@@ -114,3 +114,39 @@ async fn partner_event_fixtures_through_the_handler() {
     assert_eq!(headers["content-type"], "text/csv; charset=utf-8");
     assert_eq!(tierdesk::http::csv::parse(&csv).unwrap().len(), 1, "header only: nobody pays yet");
 }
+
+#[tokio::test]
+async fn quote_event_fixture_through_the_handler() {
+    use std::sync::Arc;
+    use tierdesk::clock::{FixedClock, SequentialIds};
+    let app = TestApp::seeded().await;
+    let at = chrono::DateTime::parse_from_rfc3339("2027-03-01T09:00:00Z").unwrap().with_timezone(&chrono::Utc);
+    let mailer = tierdesk::mail::Mailer::connect(
+        &tierdesk::mail::MailConfig::local(tierdesk_tests::ses::endpoint()),
+        app.store.clone(),
+    )
+    .await;
+    let quotes_app = quotes::Quotes::new(
+        app.store.clone(),
+        app.config.clone(),
+        quotes::Settings::default(),
+        mailer,
+        Arc::new(FixedClock::new(at)),
+        Arc::new(SequentialIds::new("q")),
+    );
+    let req = lambda_http::request::from_str(&read_repo_file("events/quotes-create-sales-rep.json")).unwrap();
+    let response = quotes::handle(&quotes_app, req).await;
+    let body: Value = match response.body() {
+        Body::Text(s) => serde_json::from_str(s).unwrap(),
+        _ => Value::Null,
+    };
+    assert_eq!(response.status().as_u16(), 201, "{body}");
+    // Claims in API Gateway's "[sales_rep]" form; 20% is above a rep's 15%.
+    assert_eq!(body["status"], "pending_approval");
+    assert_eq!(body["quoteNumber"], "Q-2027-001");
+    assert_eq!(body["salesRep"], "7f1c2e3a-0000-4000-8000-00000000a001");
+    assert_eq!(body["salesRepEmail"], "rep@tierdesk.example");
+    assert_eq!(body["createdAt"], "2027-03-01T09:00:00.000Z");
+    let audit = app.partition(&format!("AUDIT#quote#{}", body["quoteId"].as_str().unwrap())).await;
+    assert_eq!(audit[0]["requestId"].as_s().unwrap(), "Qa1b2c3dIAMEbQ=");
+}
