@@ -16,6 +16,7 @@
 //! Every step can be repeated: a second run, a concurrent run or a rerun after a crash
 //! finds the markers and the partners' versions and does only what is left.
 
+pub mod overage;
 pub mod promotions;
 pub mod quotes;
 

@@ -38,7 +38,10 @@ pub enum CronSetupError {
 pub async fn from_env(config: &tierdesk::Config) -> Result<ExpiryCron, CronSetupError> {
     let cron = CronConfig::from_env()?;
     let mail = MailConfig::from_env()?;
-    Ok(ExpiryCron::connect(config.clone(), cron, &mail).await)
+    let stripe = crate::gateway::Services::from_env().await.stripe;
+    Ok(ExpiryCron::connect(config.clone(), cron, &mail)
+        .await
+        .with_step(Box::new(expiry_cron::overage::BillOverage { stripe })))
 }
 
 /// The on-demand route, to merge into the router the dev gateway serves.

@@ -58,6 +58,18 @@ pub enum CouponOff {
     Amount { cents: i64, currency: String },
 }
 
+/// One charge to add to a customer's next invoice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvoiceItemSpec {
+    pub customer: String,
+    pub subscription: Option<String>,
+    /// Cents, in `currency`.
+    pub amount: i64,
+    pub currency: String,
+    pub description: String,
+    pub metadata: HashMap<String, String>,
+}
+
 #[derive(Clone)]
 pub struct StripeGateway {
     client: Client,
@@ -114,6 +126,25 @@ impl StripeGateway {
             .await
             .map_err(provider)?;
         Ok(customer.id.as_str().to_string())
+    }
+
+    /// A pending invoice item on the customer's next invoice (usage overage):
+    /// `key` makes a retry create nothing new. Returns the item's id.
+    pub async fn create_invoice_item(&self, item: &InvoiceItemSpec, key: &str) -> Result<String, BillingError> {
+        let currency =
+            item.currency.parse::<stripe_types::Currency>().map_err(|_| BillingError::Provider("currency".into()))?;
+        let mut create = stripe_billing::invoice_item::CreateInvoiceItem::new()
+            .customer(item.customer.clone())
+            .amount(item.amount)
+            .currency(currency)
+            .description(item.description.clone())
+            .metadata(item.metadata.clone());
+        if let Some(sub) = &item.subscription {
+            create = create.subscription(sub.clone());
+        }
+        let created =
+            create.customize().request_strategy(idempotent(key)?).send(&self.client).await.map_err(provider)?;
+        Ok(created.id.as_str().to_string())
     }
 
     /// A price by id, through the cache.

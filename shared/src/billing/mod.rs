@@ -9,7 +9,7 @@ pub mod notices;
 pub mod webhook;
 
 pub use config::StripeConfig;
-pub use gateway::{CheckoutOffer, CheckoutSession, CouponOff, CouponSpec, Proration, StripeGateway};
+pub use gateway::{CheckoutOffer, CheckoutSession, CouponOff, CouponSpec, InvoiceItemSpec, Proration, StripeGateway};
 
 /// Stripe's object and event types, for the functions that match on them.
 pub use {stripe_shared, stripe_webhook};

@@ -282,6 +282,23 @@ pub fn idempotency_pk(scope: &str, key: &str) -> String {
 //                                        partners never contend on one item; read with
 //                                        one Query of the month, whatever the partner count
 
+// The usage item of a month with a soft (overage-priced) metric also carries
+//   GSI2 OVERAGE#{yyyy-mm} / {partnerId}  sparse: the partners who used a priced
+//                                        metric that month, set by the track write
+//                                        itself, so the overage billing step reads
+//                                        them with one key Query (never the others)
+// PARTNER#{id} / OVERAGEBILLED#{yyyy-mm} the month's overage went to Stripe as
+//                                        invoice items (written after them; Stripe's
+//                                        idempotency keys cover a crash in between)
+
+pub fn overage_month_pk(period: &str) -> String {
+    format!("OVERAGE#{period}")
+}
+
+pub fn overage_billed_sk(period: &str) -> String {
+    format!("OVERAGEBILLED#{period}")
+}
+
 pub const USAGE_STATS_SHARDS: u32 = 8;
 
 pub const USAGE_PREFIX: &str = "USAGE#";

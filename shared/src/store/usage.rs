@@ -176,11 +176,18 @@ impl Store {
             (false, Some(_)) => "#u BETWEEN :low AND :high".to_string(),
             (false, None) => "#u >= :low".to_string(),
         };
+        // A priced (soft) metric puts the month into the overage index: a superset of
+        // the partners over a limit, which the billing step narrows exactly.
+        let priced = t.allowance.limit.is_some() && t.allowance.overage_price.is_some();
         let mut counter = Update::builder()
             .table_name(&self.table)
             .key("PK", s(keys::partner_pk(t.partner_id)))
             .key("SK", s(keys::usage_sk(t.period)))
-            .update_expression("SET partnerId = :pid, #period = :period, updatedAt = :at ADD #u :n")
+            .update_expression(if priced {
+                "SET partnerId = :pid, #period = :period, updatedAt = :at, GSI2PK = :overage, GSI2SK = :pid ADD #u :n"
+            } else {
+                "SET partnerId = :pid, #period = :period, updatedAt = :at ADD #u :n"
+            })
             .expression_attribute_names("#u", format!("{COUNTER_PREFIX}{}", t.metric))
             .expression_attribute_names("#period", "period")
             .expression_attribute_values(":pid", s(t.partner_id))
@@ -188,6 +195,9 @@ impl Store {
             .expression_attribute_values(":at", s(t.at))
             .expression_attribute_values(":n", n(t.count as i64))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if priced {
+            counter = counter.expression_attribute_values(":overage", s(keys::overage_month_pk(t.period)));
+        }
         // A first use within the ceiling needs no ceiling test: a count above the
         // limit was refused before any write.
         if b.first_use {
@@ -227,6 +237,67 @@ impl Store {
         }
         let update = update.update_expression(expression).build().map_err(build_err("Update"))?;
         Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// The partners who used an overage-priced metric in `period`: a key Query of
+    /// the sparse overage index, paged.
+    pub async fn overage_candidates(&self, period: &str) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let resp = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(keys::GSI2)
+                .key_condition_expression("GSI2PK = :pk")
+                .expression_attribute_values(":pk", s(keys::overage_month_pk(period)))
+                .projection_expression("GSI2SK")
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk("Query", e))?;
+            out.extend(resp.items().iter().filter_map(|i| i.get("GSI2SK")?.as_s().ok().cloned()));
+            match resp.last_evaluated_key {
+                Some(key) if !key.is_empty() => start = Some(key),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Whether `period`'s overage of the partner was billed already.
+    pub async fn overage_billed(&self, partner_id: &str, period: &str) -> Result<bool, StoreError> {
+        Ok(self.get(keys::partner_pk(partner_id), &keys::overage_billed_sk(period)).await?.is_some())
+    }
+
+    /// Records that `period`'s overage went to Stripe (`items`: the invoice item ids).
+    pub async fn mark_overage_billed(
+        &self,
+        partner_id: &str,
+        period: &str,
+        items: &[String],
+        amount: i64,
+        at: &str,
+    ) -> Result<(), StoreError> {
+        let item: Item = [
+            ("PK", s(keys::partner_pk(partner_id))),
+            ("SK", s(keys::overage_billed_sk(period))),
+            ("period", s(period)),
+            ("amount", n(amount)),
+            ("invoiceItems", AttributeValue::L(items.iter().map(|i| s(i.clone())).collect())),
+            ("billedAt", s(at)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("PutItem", e))?;
+        Ok(())
     }
 
     /// Feature adoption of one month, summed over its shards: one Query.

@@ -374,3 +374,56 @@ async fn usage_bad_input_names_the_field() {
     assert_eq!(status, 400, "{answer}");
     assert_eq!(app.snapshot().await, before);
 }
+
+/// Last month's soft-limit overage becomes Stripe invoice items on the partner's
+/// next invoice, once, however often the daily step runs.
+#[tokio::test]
+async fn usage_overage_goes_to_the_next_stripe_invoice_once() {
+    use expiry_cron::{overage::BillOverage, DailyStep, RunDate};
+    let stripe = tierdesk_tests::stripe::StripeApp::start().await;
+    let (id, token, _) = stripe.partner("Overage Co").await;
+    let subscription = stripe.subscribe(&token, "gold", "monthly").await;
+    // Gold's 200 leads are soft at 50 cents each; 237 leads is 37 over.
+    for (count, key) in [(200, "o1"), (37, "o2")] {
+        let (status, body) = stripe.as_partner(&token, "POST", TRACK, Some(track("leads", count, key))).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // A partner on a hard-limited tier never enters the overage index.
+    let (_, free_token, _) = stripe.partner("Free Co").await;
+    stripe.as_partner(&free_token, "POST", TRACK, Some(track("leads", 3, "f1"))).await;
+    let (_, current) = stripe.as_partner(&token, "GET", CURRENT, None).await;
+    assert_eq!(current["overageTotal"], 37 * 50, "{current}");
+    let period = current["period"].as_str().unwrap().to_string();
+    let candidates = stripe.app.store.overage_candidates(&period).await.unwrap();
+    assert_eq!(candidates, vec![id.clone()]);
+
+    // Any day of the next month bills this one.
+    let first = chrono::NaiveDate::parse_from_str(&format!("{period}-01"), "%Y-%m-%d").unwrap();
+    let next = first.checked_add_months(chrono::Months::new(1)).unwrap() + chrono::Days::new(2);
+    let step = BillOverage { stripe: stripe.stripe.clone() };
+    let run = RunDate::for_date(next);
+    let (a, b) = futures::join!(step.run(&stripe.app.store, &run), step.run(&stripe.app.store, &run));
+    assert!(a.unwrap() + b.unwrap() >= 1);
+    assert_eq!(step.run(&stripe.app.store, &run).await.unwrap(), 0, "billed once");
+    // The same month seen from this month's run bills nothing (it is not over yet).
+    assert_eq!(step.run(&stripe.app.store, &RunDate::for_date(first)).await.unwrap(), 0);
+
+    let (_, partner) = stripe.app.call("GET", &format!("/api/admin/partners/{id}"), Some("admin"), None).await;
+    let customer = partner["stripeCustomerId"].as_str().unwrap();
+    let (status, items) = stripe.stripe_api("GET", &format!("invoiceitems?customer={customer}"), &[], None).await;
+    assert_eq!(status, 200, "{items}");
+    let overage: Vec<&Value> = items["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["metadata"]["tierdesk_overage"] == format!("{id}|{period}|leads|37"))
+        .collect();
+    assert_eq!(overage.len(), 1, "one item, even with two concurrent runs: {items}");
+    assert_eq!(overage[0]["amount"], 37 * 50);
+    assert!(overage[0]["invoice"].is_null(), "pending until the next invoice");
+    // The renewal invoice sweeps it in.
+    stripe.advance(&subscription).await;
+    let item_id = overage[0]["id"].as_str().unwrap();
+    let (_, item) = stripe.stripe_api("GET", &format!("invoiceitems/{item_id}"), &[], None).await;
+    assert!(item["invoice"].is_string(), "{item}");
+}
