@@ -66,15 +66,17 @@ pub const ROUTES: &[Route<Op>] = &[
 
 /// Where approval requests go when nobody configured a mailbox.
 pub const DEFAULT_APPROVALS_EMAIL: &str = "pricing-approvals@tierdesk.local";
-/// The public view link's base when `QUOTE_VIEW_URL` is not set (the dev gateway).
-pub const DEFAULT_VIEW_URL: &str = "http://127.0.0.1:3000/api/quotes/view";
+/// The path of the public view routes; a link is `{scheme}://{host}{VIEW_PATH}/{token}`.
+pub const VIEW_PATH: &str = "/api/quotes/view";
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub authority: DiscountAuthority,
     pub price_list: PriceList,
-    /// `QUOTE_VIEW_URL`: the prospect's link is `{view_url}/{token}`.
-    pub view_url: String,
+    /// `QUOTE_VIEW_URL`: the prospect's link is `{view_url}/{token}`. Unset, the
+    /// link is on the host the send request came to (the API's own domain in AWS;
+    /// the template cannot pass the API's URL to its own function without a cycle).
+    pub view_url: Option<String>,
     /// `QUOTE_APPROVALS_EMAIL`: approval requests, and notices when the rep's
     /// token carried no address.
     pub approvals_email: String,
@@ -85,7 +87,7 @@ impl Default for Settings {
         Self {
             authority: DiscountAuthority::default(),
             price_list: PriceList::default(),
-            view_url: DEFAULT_VIEW_URL.into(),
+            view_url: None,
             approvals_email: DEFAULT_APPROVALS_EMAIL.into(),
         }
     }
@@ -117,7 +119,7 @@ pub fn settings_from_env() -> Result<Settings, ConfigError> {
         if !(url.starts_with("https://") || url.starts_with("http://")) {
             return Err(ConfigError::Invalid { name: "QUOTE_VIEW_URL", reason: "must be an http(s) URL".into() });
         }
-        settings.view_url = url.trim_end_matches('/').to_string();
+        settings.view_url = Some(url.trim_end_matches('/').to_string());
     }
     if let Some(email) = var("QUOTE_APPROVALS_EMAIL") {
         settings.approvals_email = tierdesk::domain::partner::fields::email(&serde_json::Value::String(email))
@@ -223,7 +225,7 @@ async fn dispatch(app: &Quotes, ctx: Ctx, req: Request) -> Result<Response<Body>
         Op::Send => {
             let now = app.clock.now().timestamp();
             let scope = format!("quote-send#{}", params.get("quoteId"));
-            idempotency::once(&app.store, &ctx, &req, &scope, now, |_| send(app, &ctx, &params)).await
+            idempotency::once(&app.store, &ctx, &req, &scope, now, |_| send(app, &ctx, &req, &params)).await
         }
         Op::Pdf => {
             let who = ctx.require(Permission::QuoteGeneration)?;
@@ -407,6 +409,18 @@ pub fn token_hash(token: &str) -> String {
     })
 }
 
+/// Where view links point: the configured base, else the host this request came
+/// to (`https` behind API Gateway, which sets `x-forwarded-proto`).
+fn view_base(settings: &Settings, req: &Request) -> String {
+    if let Some(base) = &settings.view_url {
+        return base.clone();
+    }
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty());
+    let scheme = header("x-forwarded-proto").unwrap_or("http");
+    let host = header("host").unwrap_or("127.0.0.1:3000");
+    format!("{scheme}://{host}{VIEW_PATH}")
+}
+
 /// A token as it can appear in a path; anything else is simply not found.
 fn plausible_token(token: &str) -> bool {
     token.len() == 43 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
@@ -424,7 +438,7 @@ struct SendAnswer<'a> {
 /// Sends (or re-sends with a new link) the quote: status, token lookup and audit
 /// in one transaction, then the email with the PDF. A failed email leaves the
 /// quote sent with `emailSent: false`; sending again makes a new link.
-async fn send(app: &Quotes, ctx: &Ctx, params: &PathParams) -> Result<Response<Body>, ApiError> {
+async fn send(app: &Quotes, ctx: &Ctx, req: &Request, params: &PathParams) -> Result<Response<Body>, ApiError> {
     let who = ctx.require(Permission::QuoteGeneration)?;
     let before = load_visible(app, who, params).await?;
     let actor = app.actor(who);
@@ -433,7 +447,7 @@ async fn send(app: &Quotes, ctx: &Ctx, params: &PathParams) -> Result<Response<B
     let action = if before.status == QuoteStatus::Sent { "quote.resend" } else { "quote.send" };
     let audit = app.audit(ctx, &actor.id, &actor.at, action, Some(&before), &after);
     app.store.save_quote(&before, &after, &audit).await?;
-    let tracking_url = format!("{}/{token}", app.settings.view_url);
+    let tracking_url = format!("{}/{token}", view_base(&app.settings, req));
     let attachment = MailAttachment {
         file_name: pdf_file_name(&after),
         content_type: "application/pdf".into(),

@@ -126,6 +126,8 @@ async fn a_quote_is_priced_sent_as_a_pdf_viewed_and_accepted_into_a_subscription
     assert_eq!((sent["status"].as_str(), sent["emailSent"].as_bool()), (Some("sent"), Some(true)), "{sent}");
     let token = token_of(&sent);
     assert_eq!(token.len(), 43);
+    // No QUOTE_VIEW_URL: the link is on the host the request came to.
+    assert!(sent["trackingUrl"].as_str().unwrap().starts_with("http://127.0.0.1:3000/api/quotes/view/"), "{sent}");
     // Only the hash is stored: the token appears nowhere in the table.
     assert!(!app.snapshot().await.iter().any(|item| item.contains(&token)));
 
