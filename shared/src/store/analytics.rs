@@ -20,6 +20,67 @@ pub struct TierAggregates {
 }
 
 impl Store {
+    /// Benchmarks only: writes aggregate items as they would stand after the
+    /// transitions they sum (BatchWriteItem, overwriting). No request path calls it.
+    pub async fn backfill_analytics(
+        &self,
+        current: &[(String, CurrentStats)],
+        months: &[(String, String, TierFlows)],
+        cohorts: &[(String, String, CohortFlows)],
+    ) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        let mut items = Vec::new();
+        for (tier, c) in current {
+            items.push(Self::item(
+                c,
+                &[("PK", keys::tier_stats_pk(tier)), ("SK", keys::STATS_CURRENT.into()), ("tierId", tier.clone())],
+            )?);
+        }
+        for (tier, month, f) in months {
+            let k = [
+                ("PK", keys::tier_stats_pk(tier)),
+                ("SK", keys::stats_month_sk(month)),
+                ("tierId", tier.clone()),
+                ("month", month.clone()),
+            ];
+            items.push(Self::item(f, &k)?);
+        }
+        for (cohort, month, f) in cohorts {
+            let k = [
+                ("PK", keys::COHORTS_PARTITION.to_string()),
+                ("SK", keys::cohort_sk(cohort, month)),
+                ("cohort", cohort.clone()),
+                ("month", month.clone()),
+            ];
+            items.push(Self::item(f, &k)?);
+        }
+        for chunk in items.chunks(25) {
+            let mut requests = Vec::with_capacity(chunk.len());
+            for item in chunk {
+                let put = PutRequest::builder()
+                    .set_item(Some(item.clone()))
+                    .build()
+                    .map_err(super::build_err("PutRequest"))?;
+                requests.push(WriteRequest::builder().put_request(put).build());
+            }
+            let mut pending = HashMap::from([(self.table.clone(), requests)]);
+            for _ in 0..10 {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(pending))
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::sdk("BatchWriteItem", e))?;
+                match out.unprocessed_items.filter(|u| !u.is_empty()) {
+                    Some(rest) => pending = rest,
+                    None => break,
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Every tier in the catalog, archived ones included (their history still
     /// counts): one Query of the catalog partition, which is tens of items.
     pub async fn all_tiers(&self) -> Result<Vec<Tier>, StoreError> {

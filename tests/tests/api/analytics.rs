@@ -111,8 +111,9 @@ async fn live(app: &TestApp, tiers: &[Tier], i: u64, now: NaiveDate) -> Vec<Rec>
     let mut rng = Rng(i.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     let mut recs: Vec<Rec> = Vec::new();
     let mut t = plus(day(START), rng.below(380));
-    let new = NewPartner::parse(&json!({"companyName": format!("Partner {i}"), "primaryEmail": format!("p{i}@example.com")}))
-        .unwrap();
+    let new =
+        NewPartner::parse(&json!({"companyName": format!("Partner {i}"), "primaryEmail": format!("p{i}@example.com")}))
+            .unwrap();
     let c = ctx(t);
     let signup = plan_signup(&format!("prt_{i:05}"), new, catalog, &c).unwrap();
     apply(app, &signup, &c).await;
@@ -130,16 +131,29 @@ async fn live(app: &TestApp, tiers: &[Tier], i: u64, now: NaiveDate) -> Vec<Rec>
         let c = ctx(t);
         let plan = match p.subscription_status {
             SubscriptionStatus::Trialing => match r {
-                0..=64 => plan_tier_change(&p, &TierChange { tier: p.engagement_tier.clone(), ..TierChange::default() }, catalog, &c),
+                0..=64 => plan_tier_change(
+                    &p,
+                    &TierChange { tier: p.engagement_tier.clone(), ..TierChange::default() },
+                    catalog,
+                    &c,
+                ),
                 65..=79 => {
                     let other = if p.engagement_tier == "gold" { "platinum" } else { "gold" };
                     plan_tier_change(&p, &paid_change(other, period, end, None), catalog, &c)
                 }
-                _ => plan_cancel(&p, &Cancellation { reason: "trial not for us".into(), immediate: true, version: None }, catalog, &c),
+                _ => plan_cancel(
+                    &p,
+                    &Cancellation { reason: "trial not for us".into(), immediate: true, version: None },
+                    catalog,
+                    &c,
+                ),
             },
             SubscriptionStatus::Cancelled if p.on_paid_term() => match (p.subscription_end_date, r) {
-                (Some(e), _) if e < t => plan_expiration(&p, catalog, &c, 0).and_then(|o| o.ok_or(tierdesk::domain::subscription::SubscriptionError::NoChange)),
-                (_, 0..=29) => plan_tier_change(&p, &paid_change(&p.engagement_tier.clone(), period, end, None), catalog, &c),
+                (Some(e), _) if e < t => plan_expiration(&p, catalog, &c, 0)
+                    .and_then(|o| o.ok_or(tierdesk::domain::subscription::SubscriptionError::NoChange)),
+                (_, 0..=29) => {
+                    plan_tier_change(&p, &paid_change(&p.engagement_tier.clone(), period, end, None), catalog, &c)
+                }
                 _ => continue,
             },
             _ if p.engagement_tier == "free" => match r {
@@ -163,9 +177,21 @@ async fn live(app: &TestApp, tiers: &[Tier], i: u64, now: NaiveDate) -> Vec<Rec>
                     let other = if p.engagement_tier == "gold" { "platinum" } else { "gold" };
                     plan_tier_change(&p, &paid_change(other, period, end, None), catalog, &c)
                 }
-                20..=34 => plan_tier_change(&p, &paid_change(&p.engagement_tier.clone(), period, end, None), catalog, &c),
-                35..=49 => plan_cancel(&p, &Cancellation { reason: "too expensive".into(), immediate: true, version: None }, catalog, &c),
-                50..=64 => plan_cancel(&p, &Cancellation { reason: "end of term".into(), immediate: false, version: None }, catalog, &c),
+                20..=34 => {
+                    plan_tier_change(&p, &paid_change(&p.engagement_tier.clone(), period, end, None), catalog, &c)
+                }
+                35..=49 => plan_cancel(
+                    &p,
+                    &Cancellation { reason: "too expensive".into(), immediate: true, version: None },
+                    catalog,
+                    &c,
+                ),
+                50..=64 => plan_cancel(
+                    &p,
+                    &Cancellation { reason: "end of term".into(), immediate: false, version: None },
+                    catalog,
+                    &c,
+                ),
                 _ => continue,
             },
         };
@@ -185,8 +211,10 @@ async fn live(app: &TestApp, tiers: &[Tier], i: u64, now: NaiveDate) -> Vec<Rec>
 // ---- The brute-force model -------------------------------------------------------
 
 fn in_force(p: &Partner) -> bool {
-    matches!(p.subscription_status, SubscriptionStatus::Active | SubscriptionStatus::Trialing | SubscriptionStatus::PastDue)
-        || p.subscription_status == SubscriptionStatus::Cancelled && p.subscription_end_date.is_some()
+    matches!(
+        p.subscription_status,
+        SubscriptionStatus::Active | SubscriptionStatus::Trialing | SubscriptionStatus::PastDue
+    ) || p.subscription_status == SubscriptionStatus::Cancelled && p.subscription_end_date.is_some()
 }
 
 #[derive(Default, Clone, Copy, Debug)]
@@ -230,10 +258,7 @@ impl Model {
     }
 
     fn recs_in<'a>(&'a self, month: &'a str) -> impl Iterator<Item = (usize, &'a Rec)> + 'a {
-        self.partners
-            .iter()
-            .flat_map(|recs| recs.iter().enumerate())
-            .filter(move |(_, r)| r.month() == month)
+        self.partners.iter().flat_map(|recs| recs.iter().enumerate()).filter(move |(_, r)| r.month() == month)
     }
 
     fn flows(&self, tier: &str, month: &str) -> Fl {
@@ -284,7 +309,8 @@ impl Model {
                 if month.is_some_and(|m| r.month() != m) || tier.is_some_and(|t| r.after.engagement_tier != t) {
                     continue;
                 }
-                let trialled_before = recs[..k].iter().any(|x| x.after.subscription_status == SubscriptionStatus::Trialing);
+                let trialled_before =
+                    recs[..k].iter().any(|x| x.after.subscription_status == SubscriptionStatus::Trialing);
                 if r.before.is_none() {
                     c[0] += 1;
                 }
@@ -423,7 +449,8 @@ fn expected_breakdown(m: &Model, tiers: &[Tier]) -> Value {
     let now = m.now.as_str();
     let states: Vec<&Partner> = m.partners.iter().filter_map(|r| Model::state(r, now)).collect();
     let total: i64 = states.iter().map(|p| p.mrr).sum();
-    let share = |k: &str, v: &str, revenue: i64| json!({k: v, "revenue": revenue, "percentage": pct(rate_bp(revenue, total))});
+    let share =
+        |k: &str, v: &str, revenue: i64| json!({k: v, "revenue": revenue, "percentage": pct(rate_bp(revenue, total))});
     let tier_mrr = |id: &str| states.iter().filter(|p| p.engagement_tier == id).map(|p| p.mrr).sum::<i64>();
     let mut types: BTreeMap<&str, i64> = BTreeMap::new();
     for t in tiers {
@@ -433,7 +460,8 @@ fn expected_breakdown(m: &Model, tiers: &[Tier]) -> Value {
         };
         *types.entry(ty).or_default() += tier_mrr(&t.tier_id);
     }
-    let by_period = |bp: BillingPeriod| states.iter().filter(|p| p.billing_period == Some(bp)).map(|p| p.mrr).sum::<i64>();
+    let by_period =
+        |bp: BillingPeriod| states.iter().filter(|p| p.billing_period == Some(bp)).map(|p| p.mrr).sum::<i64>();
     json!({
         "byTier": tiers.iter().map(|t| share("tierId", &t.tier_id, tier_mrr(&t.tier_id))).collect::<Vec<_>>(),
         "byType": types.into_iter().map(|(k, v)| share("type", k, v)).collect::<Vec<_>>(),
@@ -618,7 +646,13 @@ async fn analytics_equal_a_brute_force_recount_of_13_months_of_2000_partners() {
     let model = Model { partners, now: month_of(now) };
     // The simulation covers every movement kind and funnel path.
     let all: Vec<&Rec> = model.partners.iter().flatten().collect();
-    for kind in [MovementKind::New, MovementKind::Expansion, MovementKind::Contraction, MovementKind::Churn, MovementKind::Reactivation] {
+    for kind in [
+        MovementKind::New,
+        MovementKind::Expansion,
+        MovementKind::Contraction,
+        MovementKind::Churn,
+        MovementKind::Reactivation,
+    ] {
         assert!(all.iter().any(|r| r.movement.is_some_and(|(k, _)| k == kind)), "no {kind:?}");
     }
     assert!(all.iter().any(|r| r.event == TransitionEvent::TrialConversion));
@@ -732,7 +766,12 @@ async fn analytics_roles_revenue_redaction_and_bad_input() {
     let app = TestApp::seeded().await;
     let id = app.create_partner("Analytics Co").await["partnerId"].as_str().unwrap().to_string();
     let (status, _) = app
-        .call("PATCH", &format!("/api/admin/partners/{id}/engagement-tier"), Some("admin"), Some(json!({"tier": "gold"})))
+        .call(
+            "PATCH",
+            &format!("/api/admin/partners/{id}/engagement-tier"),
+            Some("admin"),
+            Some(json!({"tier": "gold"})),
+        )
         .await;
     assert_eq!(status, 200);
     let analytics_routes = [
