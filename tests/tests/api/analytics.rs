@@ -120,7 +120,7 @@ async fn live(app: &TestApp, tiers: &[Tier], i: u64, now: NaiveDate) -> Vec<Rec>
     recs.push(Rec { day: t, before: None, after: signup.after.clone(), event: signup.record.event, movement: None });
     let mut p = signup.after;
     loop {
-        t = plus(t, 3 + rng.below(45));
+        t = plus(t, 7 + rng.below(50));
         if t >= now {
             return recs;
         }
