@@ -15,7 +15,7 @@ EVENT    ?= events/tiers-public-catalog.json
 # Optional: the function (crate name) the event must go to, e.g. FN=expiry-cron.
 FN       ?=
 # Lambda crates under functions/ that `make build` packages.
-FUNCTIONS ?= tiers partners billing stripe-webhook expiry-cron promotions quotes usage experiments
+FUNCTIONS ?= tiers partners billing stripe-webhook expiry-cron promotions quotes usage experiments analytics
 export PORT DDB_PORT SES_PORT STRIPE_PORT TABLE STATE
 
 .PHONY: help run stop test lint fmt build bench deploy token invoke

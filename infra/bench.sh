@@ -24,7 +24,7 @@ infra/stack.sh start "$STATE_DIR" "$DDB_PORT" "$SES_PORT"
 # A separate target dir keeps release artefacts from blocking debug builds.
 export CARGO_TARGET_DIR="$PWD/target/bench"
 echo "building release binaries (several minutes on 2 cores the first time)..." >&2
-cargo build -q --release -p tiers -p partners -p billing -p stripe-webhook -p expiry-cron -p promotions -p usage -p quotes -p experiments -p devtools
+cargo build -q --release -p tiers -p partners -p billing -p stripe-webhook -p expiry-cron -p promotions -p usage -p quotes -p experiments -p analytics -p devtools
 BIN="$CARGO_TARGET_DIR/release"
 
 export TABLE_NAME=tierdesk-bench DYNAMODB_ENDPOINT="http://127.0.0.1:$DDB_PORT" TIERDESK_TEMPLATE="$PWD/template.yaml"
@@ -75,6 +75,10 @@ ulimit -n 16384 2>/dev/null || true
   echo
   "$BIN/bench" usage
   echo
+  echo "## analytics: DynamoDB operations per route and summary p50/p95 at 1,000 and 100,000 partners (aggregates only; calls must be equal)"
+  echo
+  "$BIN/bench" analytics
+  echo
   echo "## experiments: DynamoDB reads and writes per route, assign under 1,000 concurrent new visitors"
   echo
   "$BIN/bench" experiments
@@ -98,7 +102,8 @@ ulimit -n 16384 2>/dev/null || true
   "$BIN/bench" cold-init "$BIN/usage" | sed 's/^| tiers bootstrap/| usage bootstrap/'
   "$BIN/bench" cold-init "$BIN/quotes" | sed 's/^| tiers bootstrap/| quotes bootstrap/'
   "$BIN/bench" cold-init "$BIN/experiments" | sed 's/^| tiers bootstrap/| experiments bootstrap/'
-  for f in tiers partners billing stripe-webhook expiry-cron promotions usage quotes experiments; do
+  "$BIN/bench" cold-init "$BIN/analytics" | sed 's/^| tiers bootstrap/| analytics bootstrap/'
+  for f in tiers partners billing stripe-webhook expiry-cron promotions usage quotes experiments analytics; do
     if [[ -f target/lambda/$f/bootstrap ]]; then
       echo
       echo "arm64 $f bootstrap from \`make build\`: $(du -h target/lambda/$f/bootstrap | cut -f1)"

@@ -115,6 +115,14 @@ impl From<TierError> for ApiError {
     }
 }
 
+impl From<crate::domain::analytics::AnalyticsError> for ApiError {
+    fn from(e: crate::domain::analytics::AnalyticsError) -> Self {
+        match e {
+            crate::domain::analytics::AnalyticsError::TierNotFound => ApiError::not_found("tier"),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         Self::from_store(&e)

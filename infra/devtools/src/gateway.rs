@@ -244,6 +244,12 @@ pub async fn handlers_with(
         let app = usage_app.clone();
         Box::pin(async move { usage::handle(&app, req).await })
     });
+    // Analytics follows the services' clock too: "this month" is what a test pins.
+    let analytics_app = Arc::new(analytics::Analytics::new(store.clone(), config.clone(), services.clock.clone()));
+    let analytics_handler: Handler = Arc::new(move |req| {
+        let app = analytics_app.clone();
+        Box::pin(async move { analytics::handle(&app, req).await })
+    });
     let experiments_app = Arc::new(experiments::Experiments::with_store(store.clone(), config.clone()));
     let experiments_handler: Handler = Arc::new(move |req| {
         let app = experiments_app.clone();
@@ -286,5 +292,6 @@ pub async fn handlers_with(
         ("BillingFunction".to_string(), billing_handler),
         ("StripeWebhookFunction".to_string(), webhook_handler),
         ("UsageFunction".to_string(), usage_handler),
+        ("AnalyticsFunction".to_string(), analytics_handler),
     ])
 }

@@ -2,6 +2,7 @@
 //! that serves every route of `template.yaml`, table bootstrap and demo seeding.
 //! Nothing here ships in a Lambda.
 
+pub mod analytics_bench;
 pub mod billing_bench;
 pub mod cron;
 pub mod event;

@@ -90,6 +90,14 @@ pub struct Partner {
     pub mrr: i64,
     pub currency: String,
     pub first_paid_date: Option<NaiveDate>,
+    /// Start of the current paying spell (new or reactivation), cleared at churn:
+    /// churn analytics leave out partners who joined and churned in one month.
+    #[serde(default)]
+    pub paying_since: Option<NaiveDate>,
+    /// The day the partner's first trial started, for the conversion funnel (a
+    /// partner counts as a trial user once).
+    #[serde(default)]
+    pub first_trial_date: Option<NaiveDate>,
     /// When the partner last stopped paying (churn), for win-back lists.
     pub churned_date: Option<NaiveDate>,
     /// The tier and MRR lost at the last churn, for win-back lists.

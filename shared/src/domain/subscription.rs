@@ -5,6 +5,7 @@
 //! the MRR movement, and the tier-statistics deltas. The store writes a
 //! transition as one transaction, so these always agree.
 
+use super::analytics::{transition_delta, AnalyticsDelta};
 use super::money::{BillingPeriod, Percent};
 use super::partner::{fields, NewPartner, Partner, SubscriptionStatus};
 use super::revenue::{mrr_of, stats_deltas, Movement, MovementKind, TierCounts};
@@ -60,7 +61,7 @@ pub enum TransitionEvent {
 }
 
 impl TransitionEvent {
-    fn is_downgrade(self) -> bool {
+    pub fn is_downgrade(self) -> bool {
         matches!(self, Self::Downgrade | Self::PaymentFailureDowngrade)
     }
 }
@@ -156,6 +157,8 @@ pub struct Transition {
     pub record: TierTransition,
     pub movement: Option<Movement>,
     pub stats: Vec<(String, TierCounts)>,
+    /// What the transition adds to the monthly analytics aggregates.
+    pub analytics: AnalyticsDelta,
 }
 
 /// The active catalog, with the lookups transitions need.
@@ -575,6 +578,8 @@ pub fn plan_signup(
         mrr: 0,
         currency: free.currency.clone(),
         first_paid_date: None,
+        paying_since: None,
+        first_trial_date: None,
         churned_date: None,
         churned_from_tier: None,
         churned_mrr: None,
@@ -638,18 +643,26 @@ pub(super) fn finish(
     let paid_before = before.is_some_and(|b| b.first_paid_date.is_some());
     let kind = MovementKind::classify(previous_mrr, after.mrr, paid_before);
     match kind {
-        Some(MovementKind::New) => after.first_paid_date = Some(ctx.today),
+        Some(MovementKind::New) => {
+            after.first_paid_date = Some(ctx.today);
+            after.paying_since = Some(ctx.today);
+        }
         Some(MovementKind::Churn) => {
+            after.paying_since = None;
             after.churned_date = Some(ctx.today);
             after.churned_from_tier = before.map(|b| b.engagement_tier.clone());
             after.churned_mrr = Some(previous_mrr);
         }
         Some(MovementKind::Reactivation) => {
+            after.paying_since = Some(ctx.today);
             after.churned_date = None;
             after.churned_from_tier = None;
             after.churned_mrr = None;
         }
         _ => {}
+    }
+    if after.subscription_status == SubscriptionStatus::Trialing && after.first_trial_date.is_none() {
+        after.first_trial_date = Some(ctx.today);
     }
     if event.is_downgrade() {
         after.recent_downgrades.push(ctx.today);
@@ -712,7 +725,8 @@ pub(super) fn finish(
         },
     };
     let stats = stats_deltas(before, &after);
-    Transition { before: before.cloned(), after, record, movement, stats }
+    let analytics = transition_delta(before, &after, event, kind.map(|k| (k, after.mrr - previous_mrr)), ctx.today);
+    Transition { before: before.cloned(), after, record, movement, stats, analytics }
 }
 
 /// Recomputes the stored churn-risk and upsell scores as of `today`. Called on

@@ -10,6 +10,9 @@
 pub enum Cell {
     Text(String),
     Int(i64),
+    /// A figure with decimals (a rate); written as Rust prints it, never guarded:
+    /// a number cannot be a formula.
+    Float(f64),
     Empty,
 }
 
@@ -79,6 +82,8 @@ impl CsvWriter {
             match cell {
                 Cell::Text(text) => write_text(&mut self.out, &text),
                 Cell::Int(number) => self.out.push_str(&number.to_string()),
+                Cell::Float(number) if number.is_finite() => self.out.push_str(&number.to_string()),
+                Cell::Float(_) => {}
                 Cell::Empty => {}
             }
         }

@@ -50,6 +50,36 @@ pub fn tier_stats_pk(tier_id: &str) -> String {
 
 pub const STATS_CURRENT: &str = "CURRENT";
 
+// ---- Revenue analytics (docs/analytics.md) ------------------------------------------
+// STATS#{tier} / CURRENT                 (above) also holds the all-time funnel counters
+//                                        (signups, trialStarts, trialConversions,
+//                                        directPaid, firstPayments) and the MRR split by
+//                                        billing period (mrrMonthly, mrrYearly), ADDed by
+//                                        the same update as the live counts
+// STATS#{tier} / MONTH#{yyyy-mm}         one tier's flows in one month (subscriptions
+//                                        started and ended, upgrades, downgrades, funnel,
+//                                        MRR movements by kind, customer churn) and the
+//                                        month's change of the live figures, so any
+//                                        month-end value is CURRENT minus the later months'
+//                                        changes. ADDed in the transition's transaction.
+//                                        The analytics Lambda reads every tier's CURRENT and
+//                                        month items with BatchGetItem: tiers × months keys,
+//                                        whatever the number of partners
+// COHORTS / {signupMonth}#{yyyy-mm}      one signup cohort's change in one month (signups,
+//                                        partners subscribed, paying, MRR), ADDed in the
+//                                        transition's transaction; a range of cohorts is one
+//                                        Query of this partition (cohorts × months items)
+
+pub const COHORTS_PARTITION: &str = "COHORTS";
+
+pub fn stats_month_sk(month: &str) -> String {
+    format!("MONTH#{month}")
+}
+
+pub fn cohort_sk(cohort: &str, month: &str) -> String {
+    format!("{cohort}#{month}")
+}
+
 // ---- Partner ------------------------------------------------------------------
 // One partition per partner holds the record, its two index copies and its history,
 // so the journey is a single Query.

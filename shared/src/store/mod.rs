@@ -2,6 +2,7 @@
 //! client, the call counter, error mapping, transactions and paging; each area
 //! (`tiers`, …) adds its access patterns on `Store`.
 
+mod analytics;
 mod billing;
 mod cron;
 mod experiments;
@@ -14,6 +15,7 @@ pub mod table;
 mod tiers;
 mod usage;
 
+pub use analytics::TierAggregates;
 pub use billing::{BillingWrite, BillingWriteError, EventClaim, RequestClaim};
 pub use cron::{Claim, DailySnapshot, Marker, MarkerClaim, MarkerState, WindowRead};
 pub use experiments::{shard_of, Assignment};

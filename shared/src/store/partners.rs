@@ -213,8 +213,41 @@ impl Store {
             ],
         )?;
         items.push(self.put(event, Some("attribute_not_exists(PK)"))?);
+        // The live item of each tier carries the all-time funnel and the MRR split by
+        // billing period next to its counts; the month items and the cohort item get
+        // the transition's analytics deltas (docs/analytics.md).
+        let analytics = &t.analytics;
+        let extra_of = |tier: &str| {
+            analytics
+                .tiers
+                .iter()
+                .find(|(t, _)| t == tier)
+                .map(|(_, f)| f.current_fields().to_vec())
+                .unwrap_or_default()
+        };
         for (tier, delta) in &t.stats {
-            items.push(self.stats_update(tier, delta, &record.timestamp)?);
+            items.push(self.stats_update(tier, delta, &extra_of(tier), &record.timestamp)?);
+        }
+        for (tier, flows) in &analytics.tiers {
+            let extra = extra_of(tier);
+            if !t.stats.iter().any(|(s, _)| s == tier) && extra.iter().any(|(_, v)| *v != 0) {
+                let zero = crate::domain::revenue::TierCounts::default();
+                items.push(self.stats_update(tier, &zero, &extra, &record.timestamp)?);
+            }
+            items.push(self.add_update(
+                keys::tier_stats_pk(tier),
+                keys::stats_month_sk(&analytics.month),
+                &[("tierId", tier.clone()), ("month", analytics.month.clone())],
+                &flows.fields(),
+            )?);
+        }
+        if let Some((cohort, flows)) = &analytics.cohort {
+            items.push(self.add_update(
+                keys::COHORTS_PARTITION.to_string(),
+                keys::cohort_sk(cohort, &analytics.month),
+                &[("cohort", cohort.clone()), ("month", analytics.month.clone())],
+                &flows.fields(),
+            )?);
         }
         if let Some(m) = &t.movement {
             let item = Self::item(
@@ -238,11 +271,13 @@ impl Store {
         Ok((items, TransitionIndexes { email: email_index, tier_check: tier_check_index }))
     }
 
-    /// `ADD` of a partner's contribution to a tier's live statistics.
+    /// `ADD` of a partner's contribution to a tier's live statistics, with the
+    /// analytics counters kept on the same item (`extra`).
     pub(crate) fn stats_update(
         &self,
         tier: &str,
         delta: &crate::domain::revenue::TierCounts,
+        extra: &[(&'static str, i64)],
         at: &str,
     ) -> Result<TransactWriteItem, StoreError> {
         let mut expression = String::from("SET tierId = :tier, updatedAt = :at ADD ");
@@ -252,12 +287,46 @@ impl Store {
             .key("SK", s(keys::STATS_CURRENT))
             .expression_attribute_values(":tier", s(tier))
             .expression_attribute_values(":at", s(at));
-        for (i, (name, value)) in delta.fields().iter().enumerate() {
+        let extra = extra.iter().filter(|(_, v)| *v != 0);
+        for (i, (name, value)) in delta.fields().iter().chain(extra).enumerate() {
             if i > 0 {
                 expression.push_str(", ");
             }
             expression.push_str(&format!("{name} :d{i}"));
             update = update.expression_attribute_values(format!(":d{i}"), n(*value));
+        }
+        let update = update.update_expression(expression).build().map_err(build_err("Update"))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// An `UpdateItem` inside a transaction: `SET` of the labels, `ADD` of the
+    /// non-zero counters (a counter never written reads as 0).
+    fn add_update(
+        &self,
+        pk: String,
+        sk: String,
+        labels: &[(&'static str, String)],
+        counters: &[(&'static str, i64)],
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut update = Update::builder().table_name(&self.table).key("PK", s(pk)).key("SK", s(sk));
+        let mut set = Vec::new();
+        for (i, (name, value)) in labels.iter().enumerate() {
+            // Names go through placeholders: `month` is a DynamoDB reserved word.
+            set.push(format!("#l{i} = :l{i}"));
+            update = update
+                .expression_attribute_names(format!("#l{i}"), *name)
+                .expression_attribute_values(format!(":l{i}"), s(value.clone()));
+        }
+        let mut add = Vec::new();
+        for (i, (name, value)) in counters.iter().filter(|(_, v)| *v != 0).enumerate() {
+            add.push(format!("#d{i} :d{i}"));
+            update = update
+                .expression_attribute_names(format!("#d{i}"), *name)
+                .expression_attribute_values(format!(":d{i}"), n(*value));
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !add.is_empty() {
+            expression.push_str(&format!(" ADD {}", add.join(", ")));
         }
         let update = update.update_expression(expression).build().map_err(build_err("Update"))?;
         Ok(TransactWriteItem::builder().update(update).build())

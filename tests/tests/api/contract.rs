@@ -51,6 +51,7 @@ fn template_openapi_and_router_agree() {
         ("QuotesFunction", router_routes(quotes::ROUTES)),
         ("UsageFunction", router_routes(usage::ROUTES)),
         ("ExperimentsFunction", router_routes(experiments::ROUTES)),
+        ("AnalyticsFunction", router_routes(analytics::ROUTES)),
     ] {
         let template_no_auth: BTreeSet<(String, String)> =
             template_routes(function).iter().map(|(m, p, _)| (m.clone(), p.clone())).collect();

@@ -2,6 +2,7 @@
 //! own `TestApp` (private table, gateway and secret) against the local stack that
 //! `make test` starts.
 
+mod analytics;
 mod billing;
 mod concurrency;
 mod contract;

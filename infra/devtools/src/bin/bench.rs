@@ -591,8 +591,9 @@ async fn main() -> Result<(), Error> {
         Some("billing") => devtools::billing_bench::run().await,
         Some("promotions") => devtools::promotions_bench::run().await,
         Some("usage") => devtools::usage_bench::run().await,
+        Some("analytics") => devtools::analytics_bench::run().await,
         Some("experiments") => devtools::experiments_bench::run().await,
         Some("quotes") => devtools::quotes_bench::run().await,
-        _ => Err("usage: bench calls | cold-init BINARY | load LABEL=BASE_URL... | ddb-get | partners | cron | billing | promotions | usage | experiments | quotes".into()),
+        _ => Err("usage: bench calls | cold-init BINARY | load LABEL=BASE_URL... | ddb-get | partners | cron | billing | promotions | usage | experiments | quotes | analytics".into()),
     }
 }

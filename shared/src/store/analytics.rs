@@ -1,0 +1,212 @@
+//! Analytics reads: only the pre-aggregated items (`STATS#{tier}/CURRENT`,
+//! `STATS#{tier}/MONTH#…`, `COHORTS`, `USAGESTATS#…`) and the tier catalog, so the
+//! number of calls depends on tiers and months asked for, never on partners.
+
+use super::keys::{self, GSI1, META};
+use super::{s, Item, Store, StoreError};
+use crate::domain::analytics::{CohortFlows, CurrentStats, MetricAdoption, TierFlows};
+use crate::domain::tier::Tier;
+use std::collections::{BTreeMap, HashMap};
+
+/// BatchGetItem takes at most 100 keys.
+const BATCH_KEYS: usize = 100;
+
+/// One tier's aggregates as read.
+#[derive(Debug, Clone, Default)]
+pub struct TierAggregates {
+    pub tier: Option<Tier>,
+    pub current: CurrentStats,
+    pub months: BTreeMap<String, TierFlows>,
+}
+
+impl Store {
+    /// Benchmarks only: writes aggregate items as they would stand after the
+    /// transitions they sum (BatchWriteItem, overwriting). No request path calls it.
+    pub async fn backfill_analytics(
+        &self,
+        current: &[(String, CurrentStats)],
+        months: &[(String, String, TierFlows)],
+        cohorts: &[(String, String, CohortFlows)],
+    ) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        let mut items = Vec::new();
+        for (tier, c) in current {
+            items.push(Self::item(
+                c,
+                &[("PK", keys::tier_stats_pk(tier)), ("SK", keys::STATS_CURRENT.into()), ("tierId", tier.clone())],
+            )?);
+        }
+        for (tier, month, f) in months {
+            let k = [
+                ("PK", keys::tier_stats_pk(tier)),
+                ("SK", keys::stats_month_sk(month)),
+                ("tierId", tier.clone()),
+                ("month", month.clone()),
+            ];
+            items.push(Self::item(f, &k)?);
+        }
+        for (cohort, month, f) in cohorts {
+            let k = [
+                ("PK", keys::COHORTS_PARTITION.to_string()),
+                ("SK", keys::cohort_sk(cohort, month)),
+                ("cohort", cohort.clone()),
+                ("month", month.clone()),
+            ];
+            items.push(Self::item(f, &k)?);
+        }
+        for chunk in items.chunks(25) {
+            let mut requests = Vec::with_capacity(chunk.len());
+            for item in chunk {
+                let put = PutRequest::builder()
+                    .set_item(Some(item.clone()))
+                    .build()
+                    .map_err(super::build_err("PutRequest"))?;
+                requests.push(WriteRequest::builder().put_request(put).build());
+            }
+            let mut pending = HashMap::from([(self.table.clone(), requests)]);
+            for _ in 0..10 {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(pending))
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::sdk("BatchWriteItem", e))?;
+                match out.unprocessed_items.filter(|u| !u.is_empty()) {
+                    Some(rest) => pending = rest,
+                    None => break,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every tier in the catalog, archived ones included (their history still
+    /// counts): one Query of the catalog partition, which is tens of items.
+    pub async fn all_tiers(&self) -> Result<Vec<Tier>, StoreError> {
+        let mut tiers = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .key_condition_expression("GSI1PK = :pk")
+                .expression_attribute_values(":pk", s(keys::TIER_CATALOG_PARTITION))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk("Query", e))?;
+            for item in out.items.unwrap_or_default() {
+                tiers.push(serde_dynamo::from_item(item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok(tiers),
+            }
+        }
+    }
+
+    /// The live item and the month items of `tiers` for `months`, and with
+    /// `with_meta` the tier records too: BatchGetItem of tiers × (months + 1) keys,
+    /// one call per 100 keys.
+    pub async fn tier_aggregates(
+        &self,
+        tiers: &[String],
+        months: &[String],
+        with_meta: bool,
+    ) -> Result<Vec<TierAggregates>, StoreError> {
+        let mut wanted = Vec::new();
+        for tier in tiers {
+            let pk = keys::tier_stats_pk(tier);
+            wanted.push((pk.clone(), keys::STATS_CURRENT.to_string()));
+            wanted.extend(months.iter().map(|m| (pk.clone(), keys::stats_month_sk(m))));
+            if with_meta {
+                wanted.push((keys::tier_pk(tier), META.to_string()));
+            }
+        }
+        let mut found: HashMap<(String, String), Item> = HashMap::new();
+        for chunk in wanted.chunks(BATCH_KEYS) {
+            found.extend(self.batch_get(chunk).await?);
+        }
+        let mut out = Vec::with_capacity(tiers.len());
+        for tier in tiers {
+            let pk = keys::tier_stats_pk(tier);
+            let mut agg = TierAggregates::default();
+            if let Some(item) = found.remove(&(pk.clone(), keys::STATS_CURRENT.to_string())) {
+                agg.current = serde_dynamo::from_item(item)?;
+            }
+            for m in months {
+                if let Some(item) = found.remove(&(pk.clone(), keys::stats_month_sk(m))) {
+                    agg.months.insert(m.clone(), serde_dynamo::from_item(item)?);
+                }
+            }
+            if with_meta {
+                if let Some(item) = found.remove(&(keys::tier_pk(tier), META.to_string())) {
+                    agg.tier = Some(serde_dynamo::from_item(item)?);
+                }
+            }
+            out.push(agg);
+        }
+        Ok(out)
+    }
+
+    /// Cohort month items of the signup months `from..=to` (`yyyy-mm`), by cohort then
+    /// month: one Query of the cohort partition (a page holds thousands of them).
+    pub async fn cohort_flows(
+        &self,
+        from: &str,
+        to: &str,
+    ) -> Result<BTreeMap<String, BTreeMap<String, CohortFlows>>, StoreError> {
+        let mut out: BTreeMap<String, BTreeMap<String, CohortFlows>> = BTreeMap::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", s(keys::COHORTS_PARTITION))
+                .expression_attribute_values(":from", s(format!("{from}#")))
+                // `~` sorts after every `#yyyy-mm` suffix.
+                .expression_attribute_values(":to", s(format!("{to}#~")))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk("Query", e))?;
+            for item in page.items.unwrap_or_default() {
+                let sk = item.get("SK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                let Some((cohort, month)) = sk.split_once('#') else { continue };
+                let flows: CohortFlows = serde_dynamo::from_item(item)?;
+                out.entry(cohort.to_string()).or_default().insert(month.to_string(), flows);
+            }
+            match page.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// This month's feature adoption by tier and metric (`Store::usage_stats`).
+    pub async fn adoption(
+        &self,
+        period: &str,
+    ) -> Result<BTreeMap<String, BTreeMap<String, MetricAdoption>>, StoreError> {
+        let mut out: BTreeMap<String, BTreeMap<String, MetricAdoption>> = BTreeMap::new();
+        for (key, stats) in self.usage_stats(period).await? {
+            let Some((tier, metric)) = key.split_once('#') else { continue };
+            let to_i = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            out.entry(tier.to_string()).or_default().insert(
+                metric.to_string(),
+                MetricAdoption {
+                    users: to_i(stats.users),
+                    total: to_i(stats.total),
+                    near_limit: to_i(stats.near_limit),
+                },
+            );
+        }
+        Ok(out)
+    }
+}
