@@ -17,6 +17,10 @@ pub struct Config {
     /// How long an instance may serve a public catalog response from memory
     /// (`PUBLIC_CACHE_TTL_SECS`; 0 turns the cache off).
     pub public_cache_ttl_secs: u64,
+    /// How long an instance may answer a partner's feature checks from the partner
+    /// and counters it last read (`FEATURE_CHECK_CACHE_SECS`; 0 turns it off). Hard
+    /// limits do not depend on it: track checks and deducts in one conditional write.
+    pub feature_check_cache_secs: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +44,7 @@ impl Config {
             default_page_size: parse_or("DEFAULT_PAGE_SIZE", 50)?,
             max_page_size: parse_or("MAX_PAGE_SIZE", 100)?,
             public_cache_ttl_secs: parse_or("PUBLIC_CACHE_TTL_SECS", 5)?,
+            feature_check_cache_secs: parse_or("FEATURE_CHECK_CACHE_SECS", 5)?,
         };
         if config.default_page_size == 0 || config.default_page_size > config.max_page_size {
             return Err(ConfigError::Invalid {
@@ -59,6 +64,7 @@ impl Config {
             default_page_size: 50,
             max_page_size: 100,
             public_cache_ttl_secs: 5,
+            feature_check_cache_secs: 5,
         }
     }
 }

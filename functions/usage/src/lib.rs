@@ -10,18 +10,18 @@
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tierdesk::clock::rfc3339;
 use tierdesk::domain::permissions::Permission;
 use tierdesk::domain::tier::{Tier, DEFAULT_TIER_ID};
 use tierdesk::domain::usage::{self, FeatureCheckRequest, Plan, TrackRequest, UsageError};
 use tierdesk::domain::validation::ValidationError;
+use tierdesk::http::cache::TtlCache;
 use tierdesk::http::request::{json_body, query};
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, AuthError, Ctx, Route};
-use tierdesk::store::{Store, TrackOutcome, UsageTrack};
+use tierdesk::store::{Store, TrackOutcome, UsageRead, UsageTrack};
 use tierdesk::{ApiError, Clock, Config, SystemClock};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,39 +46,24 @@ pub const ROUTES: &[Route<Op>] = &[
 const IDEMPOTENCY_TTL_SECS: i64 = 40 * 24 * 3600;
 /// Tiers one instance keeps (the catalog is a handful).
 const TIER_CACHE_ENTRIES: usize = 64;
+/// Partners whose last feature-check read one instance keeps (about 2 KB each).
+const CHECK_CACHE_ENTRIES: usize = 10_000;
 
 pub struct Usage {
     pub store: Store,
     pub clock: Arc<dyn Clock>,
     pub config: Config,
-    tiers: TierCache,
-}
-
-/// Tiers by id, for `PUBLIC_CACHE_TTL_SECS`. Every call needs its partner's tier, and
-/// the budget of a track call is one read besides its write: the partner and its
-/// counters are that read, so the tier comes from here. A tier edit reaches an
-/// instance within the TTL.
-struct TierCache {
-    ttl: Duration,
-    entries: Mutex<HashMap<String, (Instant, Arc<Tier>)>>,
-}
-
-impl TierCache {
-    fn get(&self, id: &str, now: Instant) -> Option<Arc<Tier>> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.get(id).filter(|(at, _)| now.duration_since(*at) < self.ttl).map(|(_, t)| t.clone())
-    }
-
-    fn put(&self, tier: Arc<Tier>, now: Instant) {
-        if self.ttl.is_zero() {
-            return;
-        }
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries.len() >= TIER_CACHE_ENTRIES {
-            entries.clear();
-        }
-        entries.insert(tier.tier_id.clone(), (now, tier));
-    }
+    /// Tiers by id, for `PUBLIC_CACHE_TTL_SECS`. Every call needs its partner's
+    /// tier, and the budget of a track call is one read besides its write: the
+    /// partner and its counters are that read, so the tier comes from here. A tier
+    /// edit reaches an instance within the TTL.
+    tiers: TtlCache<Arc<Tier>>,
+    /// A partner's record and counters as a feature check last read them, for
+    /// `FEATURE_CHECK_CACHE_SECS`. Products check a feature on every page they
+    /// render; a few seconds of staleness turns most checks into no read at all.
+    /// This instance's own track calls drop the entry, so a check here never
+    /// answers from counts older than the partner's last track here.
+    checks: TtlCache<Arc<UsageRead>>,
 }
 
 impl Usage {
@@ -92,9 +77,9 @@ impl Usage {
     }
 
     pub fn new(store: Store, config: Config, clock: Arc<dyn Clock>) -> Self {
-        let tiers =
-            TierCache { ttl: Duration::from_secs(config.public_cache_ttl_secs), entries: Mutex::new(HashMap::new()) };
-        Self { store, clock, config, tiers }
+        let tiers = TtlCache::new(Duration::from_secs(config.public_cache_ttl_secs), TIER_CACHE_ENTRIES);
+        let checks = TtlCache::new(Duration::from_secs(config.feature_check_cache_secs), CHECK_CACHE_ENTRIES);
+        Self { store, clock, config, tiers, checks }
     }
 
     /// The tiers named, from the cache or one BatchGetItem for the missing ones.
@@ -108,7 +93,7 @@ impl Usage {
         }
         for tier in self.store.get_tiers(&missing).await? {
             let tier = Arc::new(tier);
-            self.tiers.put(tier.clone(), now);
+            self.tiers.put(tier.tier_id.clone(), tier.clone(), now);
             for (slot, id) in out.iter_mut().zip(ids) {
                 if slot.is_none() && *id == tier.tier_id {
                     *slot = Some(tier.clone());
@@ -172,10 +157,36 @@ struct Standing {
 /// One BatchGetItem (partner and counters), and the tiers from the cache or one
 /// more BatchGetItem.
 async fn standing(app: &Usage, partner_id: &str) -> Result<Standing, ApiError> {
+    let period = usage::period_of(app.clock.now().date_naive());
+    let read = app.store.read_usage(partner_id, &period).await?;
+    standing_from(app, read, period).await
+}
+
+/// As `standing`, from the partner's cached read when it is fresh and of this
+/// month (a check only ever answers; it never writes).
+async fn cached_standing(app: &Usage, partner_id: &str) -> Result<Standing, ApiError> {
+    let period = usage::period_of(app.clock.now().date_naive());
+    let key = check_key(partner_id, &period);
+    let read = match app.checks.get(&key, Instant::now()) {
+        Some(read) => read,
+        None => {
+            let read = Arc::new(app.store.read_usage(partner_id, &period).await?);
+            if read.partner.is_some() {
+                app.checks.put(key, read.clone(), Instant::now());
+            }
+            read
+        }
+    };
+    standing_from(app, UsageRead::clone(&read), period).await
+}
+
+fn check_key(partner_id: &str, period: &str) -> String {
+    format!("{partner_id}#{period}")
+}
+
+async fn standing_from(app: &Usage, read: UsageRead, period: String) -> Result<Standing, ApiError> {
     let now = app.clock.now();
     let today = now.date_naive();
-    let period = usage::period_of(today);
-    let read = app.store.read_usage(partner_id, &period).await?;
     let partner = read.partner.ok_or(UsageError::PartnerNotFound)?;
     let tier_id = usage::plan_tier_id(&partner, today, DEFAULT_TIER_ID);
     let lapsed = tier_id != partner.engagement_tier;
@@ -220,8 +231,9 @@ async fn track(app: &Usage, ctx: &Ctx, req: &Request) -> Result<Response<Body>, 
             ttl: st.now.timestamp() + IDEMPOTENCY_TTL_SECS,
             seen,
         })
-        .await?;
-    let (used, replayed) = match outcome {
+        .await;
+    app.checks.remove(&check_key(&partner_id, &st.period));
+    let (used, replayed) = match outcome? {
         TrackOutcome::Applied { used } => (used, false),
         TrackOutcome::Replayed => (seen, true),
         TrackOutcome::LimitReached { used } => {
@@ -246,7 +258,7 @@ async fn check(app: &Usage, ctx: &Ctx, req: &Request) -> Result<Response<Body>, 
     ctx.identity.as_ref().ok_or(AuthError::Unauthenticated)?;
     let body = FeatureCheckRequest::parse(&json_body(req, app.config.max_body_bytes)?)?;
     let partner_id = subject(ctx, body.partner_id, Access::Read)?;
-    let st = standing(app, &partner_id).await?;
+    let st = cached_standing(app, &partner_id).await?;
     let answer = usage::check_feature(&st.plan, &body.feature, &st.counts, st.trialled.as_deref());
     json(StatusCode::OK, &answer)
 }

@@ -175,7 +175,7 @@ pub async fn run() -> Result<(), Error> {
     println!();
     println!("| route | concurrent users | think time | requests | p50 ms | p95 ms | p99 ms | req/s | errors |\n|---|---|---|---|---|---|---|---|---|");
     for with_think_time in [true, false] {
-        load(&base, "/api/promotions/validate", &validate_code.to_string(), None, with_think_time).await?;
+        load(&base, "/api/promotions/validate", &validate_code.to_string(), &[], with_think_time).await?;
     }
     server.abort();
     Ok(())
@@ -185,7 +185,7 @@ const DEFAULT_USERS: usize = 1_000;
 
 /// `BENCH_USERS` shrinks the load for a quick smoke run of a debug build; the
 /// reported figures always use the default 1,000.
-fn users() -> usize {
+pub(crate) fn users() -> usize {
     std::env::var("BENCH_USERS").ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(DEFAULT_USERS)
 }
 const REQUESTS_PER_USER: usize = 5;
@@ -199,11 +199,13 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
+/// `users()` concurrent users, each sending `REQUESTS_PER_USER` requests; user `u`
+/// sends `tokens[u % tokens.len()]` as its bearer token (none when `tokens` is empty).
 pub(crate) async fn load(
     base: &str,
     path: &str,
     body: &str,
-    token: Option<&str>,
+    tokens: &[String],
     with_think_time: bool,
 ) -> Result<(), Error> {
     let users_n = users();
@@ -219,7 +221,7 @@ pub(crate) async fn load(
         let client = client.clone();
         let url = url.clone();
         let body = body.to_string();
-        let token = token.map(str::to_string);
+        let token = (!tokens.is_empty()).then(|| tokens[user % tokens.len()].clone());
         users.spawn(async move {
             let mut samples = Vec::with_capacity(REQUESTS_PER_USER);
             let mut errors = 0usize;

@@ -1,11 +1,13 @@
 //! `bench usage`: DynamoDB operations per usage route, split into reads and writes
 //! (the promotions bench's interceptor counts each operation by name), and the
 //! latency of `POST /api/features/check` under a bounded loopback load of 1,000
-//! concurrent users through a dev gateway on TCP.
+//! concurrent users through a dev gateway on TCP, each user a partner of its own
+//! (so the first check of every user misses the instance's check cache).
 
 use crate::gateway::{self, Gateway};
-use crate::promotions_bench::{describe, load, OpCounter};
+use crate::promotions_bench::{describe, load, users, OpCounter};
 use crate::{jwt, routes, seed};
+use futures::StreamExt;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -74,11 +76,37 @@ pub async fn run() -> Result<(), Error> {
     let (status, _) =
         seed::call_json(&gw, "POST", "/api/features/check", Some(&partner_token), Some(check.clone())).await;
     row("POST /api/features/check", status);
+    let (status, _) =
+        seed::call_json(&gw, "POST", "/api/features/check", Some(&partner_token), Some(check.clone())).await;
+    row("POST /api/features/check (again within FEATURE_CHECK_CACHE_SECS)", status);
     println!();
     println!(
         "Tiers come from the instance's cache (`PUBLIC_CACHE_TTL_SECS`); a cold cache adds one BatchGetItem. \
-         A track call's write is one `TransactWriteItems` (idempotency record, counter, adoption shard)."
+         A track call's write is one `TransactWriteItems` (idempotency record, counter, adoption shard). \
+         A feature check reuses the partner's last read on the instance for `FEATURE_CHECK_CACHE_SECS`."
     );
+
+    // One partner per load-test user, so each user's first check is a cache miss.
+    let tokens: Vec<String> = futures::stream::iter(0..users())
+        .map(|n| {
+            let (gw, admin, secret, suffix) = (&gw, &admin, &secret, &suffix);
+            async move {
+                let body = json!({
+                    "companyName": format!("Bench Check {n}"),
+                    "primaryEmail": format!("check-{n}-{suffix}@bench.example.com"),
+                });
+                let (_, p) = seed::call_json(gw, "POST", "/api/admin/partners", Some(admin), Some(body)).await;
+                let id = p["partnerId"].as_str().map(str::to_string);
+                id.map(|id| jwt::token_for("partner", Some(&id), "bench-partner", now, 3_600, secret))
+            }
+        })
+        .buffer_unordered(16)
+        .filter_map(|t| async move { t })
+        .collect()
+        .await;
+    if tokens.len() != users() {
+        return Err(format!("created {} of {} load-test partners", tokens.len(), users()).into());
+    }
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -88,7 +116,7 @@ pub async fn run() -> Result<(), Error> {
     println!();
     println!("| route | concurrent users | think time | requests | p50 ms | p95 ms | p99 ms | req/s | errors |\n|---|---|---|---|---|---|---|---|---|");
     for with_think_time in [true, false] {
-        load(&base, "/api/features/check", &check.to_string(), Some(&partner_token), with_think_time).await?;
+        load(&base, "/api/features/check", &check.to_string(), &tokens, with_think_time).await?;
     }
     server.abort();
     Ok(())

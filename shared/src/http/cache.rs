@@ -1,51 +1,58 @@
-//! A small per-instance cache for public, anonymous read responses (the tier
-//! catalog, comparisons, upgrade prices). The catalog changes a few times a day and
-//! is read on every storefront page view, so a few seconds of staleness across
-//! Lambda instances buys a large cut in latency and DynamoDB reads. Writes on the
-//! same instance clear it at once.
+//! A small per-instance cache with a time to live. Its first use is public,
+//! anonymous read responses (the tier catalog, comparisons, upgrade prices): the
+//! catalog changes a few times a day and is read on every storefront page view, so
+//! a few seconds of staleness across Lambda instances buys a large cut in latency
+//! and DynamoDB reads. Writes on the same instance clear or replace entries at once.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// Values by key, each served for `ttl` after it was stored. Bounded: a full cache
+/// is dropped rather than grown, whatever keys clients send.
 #[derive(Debug)]
-pub struct PublicCache {
+pub struct TtlCache<V> {
     ttl: Duration,
     max_entries: usize,
-    entries: Mutex<HashMap<String, (Instant, String)>>,
+    entries: Mutex<HashMap<String, (Instant, V)>>,
 }
 
-impl PublicCache {
+/// Rendered public responses by request.
+pub type PublicCache = TtlCache<String>;
+
+impl<V: Clone> TtlCache<V> {
     /// `ttl` zero disables caching.
     pub fn new(ttl: Duration, max_entries: usize) -> Self {
         Self { ttl, max_entries, entries: Mutex::new(HashMap::new()) }
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, String)>> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, V)>> {
         // A panic while holding the lock cannot leave the map half-written in a way
-        // that matters: entries are whole strings.
+        // that matters: entries are inserted and removed whole.
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn get(&self, key: &str, now: Instant) -> Option<String> {
+    pub fn get(&self, key: &str, now: Instant) -> Option<V> {
         if self.ttl.is_zero() {
             return None;
         }
         let entries = self.entries();
-        entries.get(key).filter(|(stored, _)| now.duration_since(*stored) < self.ttl).map(|(_, body)| body.clone())
+        entries.get(key).filter(|(stored, _)| now.duration_since(*stored) < self.ttl).map(|(_, v)| v.clone())
     }
 
-    pub fn put(&self, key: String, body: String, now: Instant) {
+    pub fn put(&self, key: String, value: V, now: Instant) {
         if self.ttl.is_zero() {
             return;
         }
         let mut entries = self.entries();
         if entries.len() >= self.max_entries && !entries.contains_key(&key) {
-            // Keys come from client input (query strings, bodies); a full cache is
-            // dropped rather than grown, which bounds memory whatever clients send.
             entries.clear();
         }
-        entries.insert(key, (now, body));
+        entries.insert(key, (now, value));
+    }
+
+    pub fn remove(&self, key: &str) {
+        self.entries().remove(key);
     }
 
     pub fn clear(&self) {
@@ -76,8 +83,11 @@ mod tests {
         cache.put("c".into(), "3".into(), t0);
         assert_eq!(cache.get("a", t0), None, "a full cache is dropped, not grown");
         assert_eq!(cache.get("c", t0).as_deref(), Some("3"));
-        cache.clear();
+        cache.remove("c");
         assert_eq!(cache.get("c", t0), None);
+        cache.put("d".into(), "4".into(), t0);
+        cache.clear();
+        assert_eq!(cache.get("d", t0), None);
         let off = PublicCache::new(Duration::ZERO, 2);
         off.put("a".into(), "1".into(), t0);
         assert_eq!(off.get("a", t0), None);

@@ -9,6 +9,7 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tierdesk::clock::FixedClock;
+use tierdesk::{Clock, Config, SystemClock};
 use tierdesk_tests::{read_repo_file, s, TestApp};
 
 const TRACK: &str = "/api/usage/track";
@@ -65,8 +66,14 @@ async fn set_custom_limits(app: &TestApp, id: &str, limits: &[(&str, i64)]) {
 
 /// The same app's routes with the usage function on `clock`.
 async fn gateway_at(app: &TestApp, clock: Arc<FixedClock>) -> Arc<Gateway> {
+    gateway_with(app, clock, app.config.clone()).await
+}
+
+/// The same app's routes with a usage function instance of its own, on `clock` and
+/// `config`.
+async fn gateway_with(app: &TestApp, clock: Arc<dyn Clock>, config: Config) -> Arc<Gateway> {
     let mut handlers = gateway::handlers_on(app.store.clone(), &app.config).await;
-    let usage_app = Arc::new(usage::Usage::new(app.store.clone(), app.config.clone(), clock));
+    let usage_app = Arc::new(usage::Usage::new(app.store.clone(), config, clock));
     let handler: Handler = Arc::new(move |req| {
         let a = usage_app.clone();
         Box::pin(async move { usage::handle(&a, req).await })
@@ -222,6 +229,40 @@ async fn features_check_for_each_tier() {
     );
     let (_, unlimited) = app.call_with_token("POST", CHECK, &platinum, Some(json!({"feature": "leads"}))).await;
     assert_eq!((unlimited["allowed"].as_bool(), unlimited["reason"].as_str()), (Some(true), Some("unlimited")));
+}
+
+#[tokio::test]
+async fn features_check_is_answered_from_the_instance_cache_until_a_track_there() {
+    let app = TestApp::seeded().await;
+    let (id, token) = partner(&app, "Cached Check Co").await;
+    // A long TTL, so the test does not depend on how fast the machine is.
+    let config = Config { feature_check_cache_secs: 3_600, ..app.config.clone() };
+    let gw = gateway_with(&app, Arc::new(SystemClock), config).await;
+    let check = |feature: &str| json!({"feature": feature});
+    let (_, before) = seed::call_json(&gw, "POST", CHECK, Some(&token), Some(check("pcr_boost"))).await;
+    assert_eq!((before["allowed"].as_bool(), before["tierId"].as_str()), (Some(false), Some("free")), "{before}");
+    let (_, leads) = seed::call_json(&gw, "POST", CHECK, Some(&token), Some(check("leads"))).await;
+    assert_eq!((leads["used"].as_u64(), leads["tierId"].as_str()), (Some(0), Some("free")), "{leads}");
+
+    // A tier change made elsewhere reaches this instance when its entry expires:
+    // until then it answers from what it read.
+    move_to(&app, &id, json!({"tier": "gold"})).await;
+    let (_, cached) = seed::call_json(&gw, "POST", CHECK, Some(&token), Some(check("pcr_boost"))).await;
+    assert_eq!(cached, before, "served from the instance's cache");
+    let uncached = Config { feature_check_cache_secs: 0, ..app.config.clone() };
+    let fresh = gateway_with(&app, Arc::new(SystemClock), uncached).await;
+    let (_, moved) = seed::call_json(&fresh, "POST", CHECK, Some(&token), Some(check("pcr_boost"))).await;
+    assert_eq!((moved["allowed"].as_bool(), moved["tierId"].as_str()), (Some(true), Some("gold")), "{moved}");
+
+    // A track on this instance drops the partner's entry: the next check reads again.
+    let (status, tracked) = seed::call_json(&gw, "POST", TRACK, Some(&token), Some(track("leads", 3, "cache-1"))).await;
+    assert_eq!(status, 200, "{tracked}");
+    let (_, after) = seed::call_json(&gw, "POST", CHECK, Some(&token), Some(check("leads"))).await;
+    assert_eq!(
+        (after["used"].as_u64(), after["limit"].as_u64(), after["tierId"].as_str()),
+        (Some(3), Some(200), Some("gold")),
+        "{after}"
+    );
 }
 
 #[tokio::test]
