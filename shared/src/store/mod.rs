@@ -30,7 +30,9 @@ use crate::http::cursor::{self, CursorKey};
 use crate::http::RequestError;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use aws_sdk_dynamodb::Client;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
@@ -298,6 +300,61 @@ impl Store {
             .build()
             .map_err(build_err("Put"))?;
         Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// An edit of a versioned item inside a transaction: every attribute of `after`
+    /// is set except its keys and `untouched` (fields other writers change without a
+    /// version, such as counters), and the attributes only `before` has are removed,
+    /// conditional on `before`'s `version` and, when given, on its stored `status`.
+    pub(crate) fn versioned_update(
+        &self,
+        before: Item,
+        mut after: Item,
+        untouched: &[&str],
+        status: Option<&str>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let attribute = |item: &Item, name: &str| {
+            item.get(name).cloned().ok_or(StoreError::Sdk { operation: "Update", source: format!("no {name}").into() })
+        };
+        let (pk, sk, version) = (attribute(&after, "PK")?, attribute(&after, "SK")?, attribute(&before, "version")?);
+        for key in ["PK", "SK"].iter().chain(untouched) {
+            after.remove(*key);
+        }
+        let gone: Vec<String> = before
+            .into_keys()
+            .filter(|k| !after.contains_key(k) && k != "PK" && k != "SK" && !untouched.contains(&k.as_str()))
+            .collect();
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key("PK", pk)
+            .key("SK", sk)
+            .expression_attribute_values(":expected", version)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        update = match status {
+            None => update.condition_expression("version = :expected"),
+            Some(st) => update
+                .condition_expression("version = :expected AND #st = :st")
+                .expression_attribute_names("#st", "status")
+                .expression_attribute_values(":st", s(st)),
+        };
+        let mut sets = Vec::with_capacity(after.len());
+        for (i, (name, value)) in after.into_iter().enumerate() {
+            update = update
+                .expression_attribute_names(format!("#a{i}"), name)
+                .expression_attribute_values(format!(":a{i}"), value);
+            sets.push(format!("#a{i} = :a{i}"));
+        }
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !gone.is_empty() {
+            let mut removes = Vec::with_capacity(gone.len());
+            for (i, name) in gone.into_iter().enumerate() {
+                update = update.expression_attribute_names(format!("#r{i}"), name);
+                removes.push(format!("#r{i}"));
+            }
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        let update = update.update_expression(expression).build().map_err(build_err("Update"))?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     /// The item to write for `value` with its key attributes added.

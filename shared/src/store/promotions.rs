@@ -154,43 +154,10 @@ impl Store {
     /// The META update of an edit or workflow step: every attribute but the
     /// redemption counters is set from `after` (counters belong to redemptions,
     /// which never wait for an editor), conditional on the version it was computed
-    /// from. The expiry index entry goes when the promotion stops being live.
+    /// from. Optional attributes `after` no longer has (a cleared rejection, a lifted
+    /// cap, the expiry index entry of a promotion no longer live) are removed.
     fn promotion_update(&self, before: &Promotion, after: &Promotion) -> Result<TransactWriteItem, StoreError> {
-        let mut item = Self::promotion_item(after)?;
-        for key in ["PK", "SK"].into_iter().chain(COUNTERS) {
-            item.remove(key);
-        }
-        // Optional attributes `after` no longer has (a cleared rejection, a lifted
-        // cap, the expiry index entry of a promotion no longer live) are removed.
-        let gone: Vec<String> = Self::promotion_item(before)?
-            .into_keys()
-            .filter(|k| !item.contains_key(k) && k != "PK" && k != "SK" && !COUNTERS.contains(&k.as_str()))
-            .collect();
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .key("PK", s(keys::promotion_pk(&after.promotion_id)))
-            .key("SK", s(META))
-            .condition_expression("version = :expected")
-            .expression_attribute_values(":expected", n(before.version as i64))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        let mut sets = Vec::with_capacity(item.len());
-        for (i, (name, value)) in item.into_iter().enumerate() {
-            update = update
-                .expression_attribute_names(format!("#a{i}"), name)
-                .expression_attribute_values(format!(":a{i}"), value);
-            sets.push(format!("#a{i} = :a{i}"));
-        }
-        let mut expression = format!("SET {}", sets.join(", "));
-        if !gone.is_empty() {
-            let mut removes = Vec::with_capacity(gone.len());
-            for (i, name) in gone.into_iter().enumerate() {
-                update = update.expression_attribute_names(format!("#r{i}"), name);
-                removes.push(format!("#r{i}"));
-            }
-            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
-        }
-        let update = update.update_expression(expression).build().map_err(build_err("Update"))?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        self.versioned_update(Self::promotion_item(before)?, Self::promotion_item(after)?, &COUNTERS, None)
     }
 
     fn edit_failed(failed: ConditionFailed, codes: &[String]) -> PromotionError {

@@ -9,9 +9,7 @@ use crate::domain::audit::AuditEntry;
 use crate::domain::quote::{Quote, QuoteError, QuoteStatus};
 use crate::domain::subscription::{SubscriptionError, Transition};
 use crate::http::PageRequest;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, ReturnValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 /// `QUOTETOKEN#{hash}` / LOOKUP.
@@ -79,45 +77,12 @@ impl Store {
         after: &Quote,
         status: Option<QuoteStatus>,
     ) -> Result<TransactWriteItem, StoreError> {
-        let mut item = Self::quote_item(after)?;
-        for key in ["PK", "SK"].into_iter().chain(VIEW_COUNTERS) {
-            item.remove(key);
-        }
-        let gone: Vec<String> = Self::quote_item(before)?
-            .into_keys()
-            .filter(|k| !item.contains_key(k) && k != "PK" && k != "SK" && !VIEW_COUNTERS.contains(&k.as_str()))
-            .collect();
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .key("PK", s(keys::quote_pk(&after.quote_id)))
-            .key("SK", s(META))
-            .expression_attribute_values(":expected", n(before.version as i64))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        update = match status {
-            None => update.condition_expression("version = :expected"),
-            Some(st) => update
-                .condition_expression("version = :expected AND #st = :st")
-                .expression_attribute_names("#st", "status")
-                .expression_attribute_values(":st", s(st.as_str())),
-        };
-        let mut sets = Vec::with_capacity(item.len());
-        for (i, (name, value)) in item.into_iter().enumerate() {
-            update = update
-                .expression_attribute_names(format!("#a{i}"), name)
-                .expression_attribute_values(format!(":a{i}"), value);
-            sets.push(format!("#a{i} = :a{i}"));
-        }
-        let mut expression = format!("SET {}", sets.join(", "));
-        if !gone.is_empty() {
-            let mut removes = Vec::with_capacity(gone.len());
-            for (i, name) in gone.into_iter().enumerate() {
-                update = update.expression_attribute_names(format!("#r{i}"), name);
-                removes.push(format!("#r{i}"));
-            }
-            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
-        }
-        let update = update.update_expression(expression).build().map_err(build_err("Update"))?;
-        Ok(TransactWriteItem::builder().update(update).build())
+        self.versioned_update(
+            Self::quote_item(before)?,
+            Self::quote_item(after)?,
+            &VIEW_COUNTERS,
+            status.map(|st| st.as_str()),
+        )
     }
 
     /// The next number of `year` (1, 2, …): one atomic counter update.
