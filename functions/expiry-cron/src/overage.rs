@@ -12,7 +12,7 @@ use crate::{DailyStep, RunDate, StepFuture};
 use chrono::{Datelike, NaiveDate};
 use std::collections::HashMap;
 use tierdesk::billing::{InvoiceItemSpec, StripeGateway};
-use tierdesk::domain::tier::DEFAULT_TIER_ID;
+use tierdesk::domain::tier::{Tier, DEFAULT_TIER_ID};
 use tierdesk::domain::usage::{self, overage_lines};
 use tierdesk::store::Store;
 
@@ -39,6 +39,8 @@ impl DailyStep for BillOverage {
             let (period, last_day) = previous_month(run.date);
             let candidates = store.overage_candidates(&period).await.map_err(|e| e.to_string())?;
             let mut billed = 0;
+            // A run reads each tier once, however many of its partners it bills.
+            let mut tiers: HashMap<String, Option<Tier>> = HashMap::new();
             for partner_id in candidates {
                 if store.overage_billed(&partner_id, &period).await.map_err(|e| e.to_string())? {
                     continue;
@@ -53,8 +55,12 @@ impl DailyStep for BillOverage {
                 };
                 // The limits of the last day of the month: the plan the month ended on.
                 let tier_id = usage::plan_tier_id(&partner, last_day, DEFAULT_TIER_ID);
-                let Some(tier) = store.get_tier(&tier_id).await.map_err(|e| e.to_string())? else { continue };
-                let plan = usage::plan(&partner, &tier, last_day);
+                if !tiers.contains_key(&tier_id) {
+                    let tier = store.get_tier(&tier_id).await.map_err(|e| e.to_string())?;
+                    tiers.insert(tier_id.clone(), tier);
+                }
+                let Some(Some(tier)) = tiers.get(&tier_id) else { continue };
+                let plan = usage::plan(&partner, tier, last_day);
                 let lines = overage_lines(&usage::report(&plan, &period, &read.counts));
                 let mut items = Vec::with_capacity(lines.len());
                 for line in &lines {

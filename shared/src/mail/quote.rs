@@ -3,15 +3,10 @@
 //! prospect's answer. Pure: the quote in, bytes and text out.
 
 use super::pdf::{self, Flow};
-use super::templates::{format_amount, format_date, Locale, RenderedEmail};
+use super::staff::staff_notice;
+use super::templates::{escape, format_amount, format_date, Locale, RenderedEmail};
 use crate::domain::money::BillingPeriod;
 use crate::domain::quote::{DiscountTerms, Quote};
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    super::templates::push_escaped(&mut out, s);
-    out
-}
 
 /// One line for subjects and PDF rows, whatever a name holds.
 fn one_line(s: &str) -> String {
@@ -217,26 +212,5 @@ pub fn quote_notice(kind: QuoteNoticeKind, q: &Quote, actor: &str, reason: Optio
     if let Some(reason) = reason.filter(|r| !r.trim().is_empty()) {
         facts.push(("Reason", one_line(reason.trim())));
     }
-    let text = format!(
-        "{lead}\n\n{}\n\n--\nTierdesk Sales\n",
-        facts.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("\n")
-    );
-    let rows: String = facts
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "<tr><td style=\"padding:6px 12px;color:#627d98;\">{}</td><td style=\"padding:6px 12px;\">{}</td></tr>",
-                escape(k),
-                escape(v)
-            )
-        })
-        .collect();
-    let html = format!(
-        "<!doctype html><html><body style=\"font-family:Arial,sans-serif;color:#102a43;\">\
-         <h1 style=\"font-size:20px;\">{}</h1><p>{}</p><table role=\"presentation\">{rows}</table>\
-         <p style=\"color:#627d98;font-size:12px;\">Tierdesk Sales</p></body></html>",
-        escape(&subject),
-        escape(&lead),
-    );
-    RenderedEmail { subject, html, text }
+    staff_notice(subject, &lead, &facts, None, "Tierdesk Sales", None)
 }

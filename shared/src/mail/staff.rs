@@ -3,7 +3,7 @@
 //! templates' layout speaks to partners about their subscription, so staff
 //! notices have their own short one here.
 
-use super::templates::{format_amount, format_date, Locale, RenderedEmail};
+use super::templates::{escape, format_amount, format_date, Locale, RenderedEmail};
 use crate::domain::promotion::{DiscountSpec, Promotion};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,10 +36,45 @@ pub fn discount_label(discount: DiscountSpec, currency: &str) -> String {
     }
 }
 
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    super::templates::push_escaped(&mut out, s);
-    out
+/// A notice to staff: the subject as heading, a lead sentence, a table of facts,
+/// the next step when there is one, and the signature (with why the reader gets it).
+pub(crate) fn staff_notice(
+    subject: String,
+    lead: &str,
+    facts: &[(&str, String)],
+    action: Option<&str>,
+    signature: &str,
+    why: Option<&str>,
+) -> RenderedEmail {
+    let mut text =
+        format!("{lead}\n\n{}\n\n", facts.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("\n"));
+    if let Some(action) = action {
+        text.push_str(&format!("{action}\n\n"));
+    }
+    text.push_str(&format!("--\n{signature}\n"));
+    if let Some(why) = why {
+        text.push_str(&format!("{why}\n"));
+    }
+    let rows: String = facts
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<tr><td style=\"padding:6px 12px;color:#627d98;\">{}</td><td style=\"padding:6px 12px;\">{}</td></tr>",
+                escape(k),
+                escape(v)
+            )
+        })
+        .collect();
+    let action = action.map(|a| format!("<p>{}</p>", escape(a))).unwrap_or_default();
+    let html = format!(
+        "<!doctype html><html><body style=\"font-family:Arial,sans-serif;color:#102a43;\">\
+         <h1 style=\"font-size:20px;\">{}</h1><p>{}</p><table role=\"presentation\">{rows}</table>\
+         {action}<p style=\"color:#627d98;font-size:12px;\">{}</p></body></html>",
+        escape(&subject),
+        escape(lead),
+        escape(signature)
+    );
+    RenderedEmail { subject, html, text }
 }
 
 /// The notice about `promotion` after `actor` did `kind`.
@@ -90,29 +125,14 @@ pub fn promotion_notice(
         PromotionNoticeKind::Approved => "Customers can redeem it from its start date.",
         PromotionNoticeKind::Rejected => "Edit it and submit it again, or cancel it.",
     };
-    let text = format!(
-        "{lead}\n\n{}\n\n{action}\n\n--\nTierdesk Pricing\nYou get this because of your role in promotion approvals.\n",
-        facts.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("\n")
-    );
-    let rows: String = facts
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "<tr><td style=\"padding:6px 12px;color:#627d98;\">{}</td><td style=\"padding:6px 12px;\">{}</td></tr>",
-                escape(k),
-                escape(v)
-            )
-        })
-        .collect();
-    let html = format!(
-        "<!doctype html><html><body style=\"font-family:Arial,sans-serif;color:#102a43;\">\
-         <h1 style=\"font-size:20px;\">{}</h1><p>{}</p><table role=\"presentation\">{rows}</table>\
-         <p>{}</p><p style=\"color:#627d98;font-size:12px;\">Tierdesk Pricing</p></body></html>",
-        escape(&subject),
-        escape(&lead),
-        escape(action)
-    );
-    RenderedEmail { subject, html, text }
+    staff_notice(
+        subject,
+        &lead,
+        &facts,
+        Some(action),
+        "Tierdesk Pricing",
+        Some("You get this because of your role in promotion approvals."),
+    )
 }
 
 #[cfg(test)]
@@ -151,6 +171,19 @@ mod tests {
         let n = promotion_notice(PromotionNoticeKind::ApprovalRequested, &p, "user-rep", None);
         assert!(n.subject.starts_with("Approval needed"));
         assert!(!n.text.contains("Reason:"));
+    }
+
+    #[test]
+    fn a_staff_notice_has_the_facts_then_the_next_step_then_the_signature() {
+        let facts = [("Quote", "Q-2026-001".to_string()), ("Note", "a < b".to_string())];
+        let with_step = staff_notice("Subject".into(), "Lead.", &facts, Some("Do this."), "Team", Some("Why."));
+        assert_eq!(with_step.text, "Lead.\n\nQuote: Q-2026-001\nNote: a < b\n\nDo this.\n\n--\nTeam\nWhy.\n");
+        assert!(with_step.html.contains("<td style=\"padding:6px 12px;\">a &lt; b</td>"));
+        assert!(with_step.html.contains("</table><p>Do this.</p><p style="));
+        let plain = staff_notice("Subject".into(), "Lead.", &facts, None, "Team", None);
+        assert_eq!(plain.text, "Lead.\n\nQuote: Q-2026-001\nNote: a < b\n\n--\nTeam\n");
+        assert!(plain.html.contains("</table><p style="), "no empty next-step paragraph");
+        assert_eq!(plain.subject, "Subject");
     }
 
     #[test]

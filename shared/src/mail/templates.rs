@@ -431,6 +431,13 @@ fn fill(template: &str, source: &str, values: &Values, mode: Mode) -> Result<Str
 }
 
 /// `value` with the five HTML-significant characters escaped.
+/// `value` escaped for HTML text and attribute values.
+pub(crate) fn escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    push_escaped(&mut out, value);
+    out
+}
+
 pub(crate) fn push_escaped(out: &mut String, value: &str) {
     for c in value.chars() {
         match c {
