@@ -10,7 +10,7 @@
 //!    the expiration notice, or sends the renewal reminder that is due; each email is
 //!    claimed with a marker first, so it goes out once per (partner, end date, kind);
 //! 4. runs the further daily steps (promotions past their end date are completed,
-//!    open quotes past their validity expire);
+//!    open quotes past their validity expire, lapsed trials end);
 //! 5. writes the day's `STATS#{tier}/DAY#{date}` snapshots.
 //!
 //! Every step can be repeated: a second run, a concurrent run or a rerun after a crash
@@ -19,6 +19,7 @@
 pub mod overage;
 pub mod promotions;
 pub mod quotes;
+pub mod trials;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures::StreamExt;
@@ -205,6 +206,7 @@ impl ExpiryCron {
         let steps: Vec<Box<dyn DailyStep>> = vec![
             Box::new(promotions::CompletePromotions { ids: ids.clone() }),
             Box::new(quotes::ExpireQuotes { ids: ids.clone() }),
+            Box::new(trials::EndTrials { ids: ids.clone(), lookback_days: config.lookback_days }),
         ];
         Self { store, mailer, config, clock, ids, steps }
     }

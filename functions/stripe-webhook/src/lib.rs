@@ -483,6 +483,7 @@ fn transition_name(event: TransitionEvent) -> &'static str {
         TransitionEvent::Expiration => "expiration",
         TransitionEvent::PaymentFailureDowngrade => "payment_failure_downgrade",
         TransitionEvent::TrialConversion => "trial_conversion",
+        TransitionEvent::TrialExpired => "trial_expired",
     }
 }
 

@@ -315,6 +315,15 @@ impl Window {
     }
 }
 
+/// The trial last days one run reads from the `TRIALEND#{yyyy-mm}` index: up to
+/// yesterday (a trial runs through its last day), back over `lookback_days` of
+/// missed runs; cut at month boundaries, oldest first.
+pub fn trial_end_months(today: NaiveDate, lookback_days: u32) -> Vec<(NaiveDate, NaiveDate)> {
+    let Some(yesterday) = today.pred_opt() else { return Vec::new() };
+    let from = yesterday.checked_sub_days(Days::new(u64::from(lookback_days))).unwrap_or(NaiveDate::MIN);
+    by_month(from, yesterday)
+}
+
 /// `from..=to` cut at month boundaries, oldest first; empty when `to < from`.
 fn by_month(first: NaiveDate, last: NaiveDate) -> Vec<(NaiveDate, NaiveDate)> {
     use chrono::Datelike;
@@ -679,6 +688,19 @@ mod tests {
         assert_eq!(renewed.subscription_end_date, Some(day("2027-12-31")));
         assert!(!expiry_due(&renewed, day("2027-01-20"), 14));
         assert_eq!(due(&renewed, &tiers, "2027-12-01"), Ok((NoticeKind::RenewalReminder30, 30)));
+    }
+
+    #[test]
+    fn the_trial_window_ends_yesterday_and_reaches_back_over_missed_runs() {
+        assert_eq!(
+            trial_end_months(day("2026-03-02"), 31),
+            vec![
+                (day("2026-01-29"), day("2026-01-31")),
+                (day("2026-02-01"), day("2026-02-28")),
+                (day("2026-03-01"), day("2026-03-01"))
+            ]
+        );
+        assert_eq!(trial_end_months(day("2026-03-02"), 0), vec![(day("2026-03-01"), day("2026-03-01"))]);
     }
 
     #[test]

@@ -58,6 +58,8 @@ pub enum TransitionEvent {
     /// A trial on a paid tier becomes the paid subscription (seed 001
     /// "trial to paid conversion"): same tier and term, now paying.
     TrialConversion,
+    /// A trial ended without converting: the partner is back on the default tier.
+    TrialExpired,
 }
 
 impl TransitionEvent {
@@ -518,6 +520,39 @@ pub fn plan_cancel(
         from.ok_or(SubscriptionError::DefaultTierMissing)?
     };
     Ok(finish(Some(partner), after, TransitionEvent::Cancel, from, to, catalog, ctx))
+}
+
+/// The last day of a trial the daily cron ends when it lapses: a trial on its own
+/// (sales-assisted or by staff), not one Stripe bills, whose end Stripe decides
+/// (it converts or cancels the subscription, and the webhook follows).
+pub fn sweepable_trial_end(p: &Partner) -> Option<NaiveDate> {
+    if p.subscription_status != SubscriptionStatus::Trialing || p.stripe_subscription_id.is_some() {
+        return None;
+    }
+    p.trial_end_date
+}
+
+/// The end of an unconverted trial: from the day after its last day (when usage
+/// already applies the default tier's plan), the partner goes back to the default
+/// tier as an active free partner, without the trial's term. `None` when there is
+/// no such trial to end (converted, changed, still running, or Stripe's), so the
+/// cron can call it blindly and repeatedly.
+pub fn plan_trial_end(
+    partner: &Partner,
+    catalog: Catalog<'_>,
+    ctx: &TransitionContext,
+) -> Result<Option<Transition>, SubscriptionError> {
+    match sweepable_trial_end(partner) {
+        Some(last_day) if last_day < ctx.today => {}
+        _ => return Ok(None),
+    }
+    let from = catalog.any(&partner.engagement_tier);
+    let fallback = catalog.active(DEFAULT_TIER_ID).ok_or(SubscriptionError::DefaultTierMissing)?;
+    let mut after = partner.clone();
+    after.engagement_tier = fallback.tier_id.clone();
+    clear_term(&mut after);
+    after.subscription_status = SubscriptionStatus::Active;
+    Ok(Some(finish(Some(partner), after, TransitionEvent::TrialExpired, from, fallback, catalog, ctx)))
 }
 
 /// The end of a term: the partner moves to the default tier as `expired`. A term
@@ -1048,6 +1083,37 @@ mod tests {
         let half = TierChange { discount_percent: Some(Percent::from_basis_points(1250).unwrap()), ..change("gold") };
         let t = plan_tier_change(&p, &half, c, &ctx("2026-02-01")).unwrap();
         assert_eq!(t.after.price_per_period, 315_000); // 360,000 − 45,000
+    }
+
+    #[test]
+    fn a_lapsed_trial_ends_on_the_default_tier_the_day_after_its_last_day() {
+        let tiers = catalog();
+        let c = Catalog::new(&tiers);
+        let trial = TierChange { trial_days: Some(14), ..change("gold") };
+        let trialing = plan_tier_change(&signup(&tiers), &trial, c, &ctx("2026-02-01")).unwrap().after;
+        assert_eq!(sweepable_trial_end(&trialing), Some(day("2026-02-15")));
+        // Its last day is still a trial day.
+        assert!(plan_trial_end(&trialing, c, &ctx("2026-02-15")).unwrap().is_none());
+        let t = plan_trial_end(&trialing, c, &ctx("2026-02-16")).unwrap().expect("due");
+        assert_eq!(t.record.event, TransitionEvent::TrialExpired);
+        assert_eq!(
+            (t.after.engagement_tier.as_str(), t.after.subscription_status, t.after.mrr),
+            ("free", SubscriptionStatus::Active, 0)
+        );
+        assert_eq!((t.after.subscription_end_date, t.after.trial_end_date, t.after.billing_period), (None, None, None));
+        assert!(t.movement.is_none(), "a trial was never MRR");
+        assert_eq!(t.after.first_trial_date, trialing.first_trial_date, "still a partner who trialled");
+        let gold = t.stats.iter().find(|(k, _)| k == "gold").unwrap().1;
+        let free = t.stats.iter().find(|(k, _)| k == "free").unwrap().1;
+        assert_eq!((gold.member_count, gold.trialing_count, free.member_count), (-1, -1, 1));
+        // Nothing to end once it is ended, converted, or billed by Stripe.
+        assert!(plan_trial_end(&t.after, c, &ctx("2026-02-17")).unwrap().is_none());
+        let converted = plan_tier_change(&trialing, &change("gold"), c, &ctx("2026-02-10")).unwrap().after;
+        assert_eq!(converted.subscription_status, SubscriptionStatus::Active);
+        assert!(plan_trial_end(&converted, c, &ctx("2026-03-01")).unwrap().is_none());
+        let stripes = Partner { stripe_subscription_id: Some("sub_1".into()), ..trialing };
+        assert_eq!(sweepable_trial_end(&stripes), None);
+        assert!(plan_trial_end(&stripes, c, &ctx("2026-03-01")).unwrap().is_none());
     }
 
     #[test]

@@ -114,6 +114,12 @@ impl Store {
         self.end_window(months, keys::sub_renew_pk).await
     }
 
+    /// Running trials the cron ends when they lapse, whose last day is in `from..=to`,
+    /// from the `TRIALEND#{yyyy-mm}` partitions the range spans.
+    pub async fn trial_end_window(&self, months: &[(NaiveDate, NaiveDate)]) -> Result<WindowRead, StoreError> {
+        self.end_window(months, keys::trial_end_pk).await
+    }
+
     async fn end_window(
         &self,
         months: &[(NaiveDate, NaiveDate)],

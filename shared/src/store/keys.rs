@@ -101,6 +101,15 @@ pub fn cohort_sk(cohort: &str, month: &str) -> String {
 //                                        not grow with monthly subscribers. The choice
 //                                        depends on the partner record alone (never the
 //                                        catalog), and every partner write rewrites it
+//   GSI2 TRIALEND#{yyyy-mm} / {yyyy-mm-dd}#{id}
+//                                        instead of SUBEND#/SUBRENEW#, a running trial
+//                                        the cron ends when it lapses (not Stripe's:
+//                                        `subscription::sweepable_trial_end`), by its
+//                                        last day: the `trials_ended` step reads the
+//                                        months up to yesterday. A trial always ends
+//                                        before its term, so the expiry pass never
+//                                        needs these; conversion or any other change
+//                                        moves the entry back to the term's end
 //   GSI3 REP#{salesRep} / {id}           a rep's book (list ?salesRep=)
 // PARTNER#{id} / VIEW                    the same record, keyed for the dashboard
 //   GSI1 PARTNERS / {id}                 every partner, newest first (ids are ULIDs)
@@ -152,6 +161,10 @@ pub fn sub_end_pk(end: chrono::NaiveDate) -> String {
 
 pub fn sub_renew_pk(end: chrono::NaiveDate) -> String {
     format!("SUBRENEW#{}", end.format("%Y-%m"))
+}
+
+pub fn trial_end_pk(last_day: chrono::NaiveDate) -> String {
+    format!("TRIALEND#{}", last_day.format("%Y-%m"))
 }
 
 pub fn dated_sk(date: chrono::NaiveDate, id: &str) -> String {

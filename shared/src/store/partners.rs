@@ -6,6 +6,7 @@ use super::{build_err, cursor_in, cursor_out, n, s, ConditionFailed, Item, Page,
 use crate::domain::audit::AuditEntry;
 use crate::domain::partner::{Partner, SalesNote};
 use crate::domain::renewal::renews_monthly_by_itself;
+use crate::domain::subscription::sweepable_trial_end;
 use crate::domain::subscription::{SubscriptionError, TierTransition, Transition};
 use crate::domain::validation::ValidationError;
 use crate::http::{PageRequest, RequestError};
@@ -91,7 +92,9 @@ impl Store {
             ("GSI1PK", keys::tier_members_pk(&p.engagement_tier)),
             ("GSI1SK", id.clone()),
         ];
-        if let Some(end) = p.subscription_end_date {
+        if let Some(last_day) = sweepable_trial_end(p) {
+            meta.extend([("GSI2PK", keys::trial_end_pk(last_day)), ("GSI2SK", keys::dated_sk(last_day, id))]);
+        } else if let Some(end) = p.subscription_end_date {
             // Reminder candidates apart from terms that only the expiry pass reads.
             let pk = if renews_monthly_by_itself(p) { keys::sub_renew_pk(end) } else { keys::sub_end_pk(end) };
             meta.extend([("GSI2PK", pk), ("GSI2SK", keys::dated_sk(end, id))]);

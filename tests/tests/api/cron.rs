@@ -307,6 +307,55 @@ async fn self_renewing_monthly_terms_are_read_only_once_due_for_expiry() {
 }
 
 #[tokio::test]
+async fn a_lapsed_trial_ends_once_through_a_transition_and_a_converted_one_stays() {
+    let app = cron_app().await;
+    let trial = json!({"tier": "gold", "trial": true});
+    let (lapsing, lapsing_email) = partner(&app, "trial-lapse", trial.clone()).await;
+    let (converting, _) = partner(&app, "trial-convert", trial.clone()).await;
+    let last_day = app.store.get_partner(&lapsing).await.unwrap().unwrap().trial_end_date.expect("a trial end");
+    let meta = |id: String| {
+        let app = &app;
+        async move {
+            app.partition(&keys::partner_pk(&id)).await.into_iter().find(|i| i["SK"].as_s().unwrap() == "META").unwrap()
+        }
+    };
+    assert_eq!(gsi2_pk(&meta(lapsing.clone()).await), keys::trial_end_pk(last_day));
+    let path = format!("/api/admin/partners/{converting}/engagement-tier");
+    let (status, out) = app.call("PATCH", &path, Some("admin"), Some(json!({"tier": "gold"}))).await;
+    assert_eq!((status, out["subscriptionStatus"].as_str()), (200, Some("active")), "{out}");
+    assert_ne!(gsi2_pk(&meta(converting.clone()).await), keys::trial_end_pk(last_day), "converted: out of the index");
+    let gold_active = || async {
+        let (status, m) = app.call("GET", "/api/admin/tiers/gold/metrics", Some("admin"), None).await;
+        assert_eq!(status, 200, "{m}");
+        m["activeSubscriptions"].as_i64().unwrap()
+    };
+    assert_eq!(gold_active().await, 2);
+
+    let cron = cron(&app).await;
+    // The trial's last day is still a trial day.
+    let s = run(&cron, last_day).await;
+    assert_eq!(s.steps.get("trials_ended"), Some(&0), "{s:?}");
+    // The day after, it ends; a rerun and a concurrent pair end nothing more.
+    let s = run(&cron, plus(last_day, 1)).await;
+    assert_eq!(s.steps.get("trials_ended"), Some(&1), "{s:?}");
+    let (a, b) = tokio::join!(run(&cron, plus(last_day, 1)), run(&cron, plus(last_day, 2)));
+    assert_eq!((a.steps.get("trials_ended"), b.steps.get("trials_ended")), (Some(&0), Some(&0)));
+
+    let ended = app.store.get_partner(&lapsing).await.unwrap().unwrap();
+    assert_eq!(
+        (ended.engagement_tier.as_str(), ended.subscription_status.as_str(), ended.trial_end_date, ended.mrr),
+        ("free", "active", None, 0)
+    );
+    assert_eq!(gsi2_pk(&meta(lapsing.clone()).await), "", "a free partner has no term to index");
+    let (_, history) = app.call("GET", &format!("/api/admin/partners/{lapsing}/history"), Some("admin"), None).await;
+    let events: Vec<&str> = history["items"].as_array().unwrap().iter().filter_map(|h| h["event"].as_str()).collect();
+    assert_eq!(events.iter().filter(|e| **e == "trial_expired").count(), 1, "{history}");
+    assert_eq!(app.store.get_partner(&converting).await.unwrap().unwrap().subscription_status.as_str(), "active");
+    assert_eq!(gold_active().await, 1, "the lapsed trial no longer counts on gold");
+    assert!(kinds_received(&lapsing_email).await.is_empty(), "no expiry notice: the term never started paying");
+}
+
+#[tokio::test]
 async fn sequential_and_concurrent_runs_send_each_email_once_and_expire_once() {
     let app = cron_app().await;
     let d = plus(today(), 40);

@@ -1,0 +1,91 @@
+//! The daily step that ends lapsed trials: a trial the cron owns (not one Stripe
+//! bills) whose last day has passed without a conversion takes the partner back to
+//! the default tier through the transition mechanism (`plan_trial_end`,
+//! `trial_expired`), so history, statistics, analytics and the dashboards follow.
+//! Usage already applies the default tier's plan from the day after the trial's
+//! last day; this step makes the record agree.
+
+use crate::{DailyStep, RunDate, StepFuture, ACTOR};
+use std::sync::Arc;
+use tierdesk::domain::audit::AuditEntry;
+use tierdesk::domain::renewal::trial_end_months;
+use tierdesk::domain::subscription::{
+    plan_trial_end, Catalog, SubscriptionError, TransitionContext, Trigger, TriggerType,
+};
+use tierdesk::store::Store;
+use tierdesk::IdGen;
+
+pub struct EndTrials {
+    pub ids: Arc<dyn IdGen>,
+    /// Days of missed runs the step reaches back over (`EXPIRY_LOOKBACK_DAYS`).
+    pub lookback_days: u32,
+}
+
+impl DailyStep for EndTrials {
+    fn name(&self) -> &'static str {
+        "trials_ended"
+    }
+
+    /// Reads the sparse `TRIALEND#{yyyy-mm}` index up to yesterday: only running
+    /// trials are in it, so the cost follows the trials due. Each transition is
+    /// conditional on the partner's version, so a second or concurrent run ends
+    /// nothing twice (an ended trial leaves the index); a partner someone changed
+    /// meanwhile is read again by the next run.
+    fn run<'a>(&'a self, store: &'a Store, run: &'a RunDate) -> StepFuture<'a> {
+        Box::pin(async move {
+            let due = store
+                .trial_end_window(&trial_end_months(run.date, self.lookback_days))
+                .await
+                .map_err(|e| e.to_string())?;
+            if due.partners.is_empty() {
+                return Ok(0);
+            }
+            let catalog = store.active_catalog().await.map_err(|e| e.to_string())?;
+            let catalog = Catalog::new(&catalog);
+            let mut ended = 0;
+            for partner in due.partners {
+                let last_day = partner.trial_end_date.map(|d| d.to_string()).unwrap_or_default();
+                let ctx = TransitionContext {
+                    today: run.date,
+                    at: run.at.clone(),
+                    actor: ACTOR.to_string(),
+                    request_id: Some(format!("cron-{}", run.date)),
+                    transition_id: self.ids.new_id(),
+                    movement_id: self.ids.new_id(),
+                    trigger: Trigger {
+                        trigger_type: TriggerType::Automated,
+                        sales_rep: None,
+                        promotion_id: None,
+                        reason: Some(format!(
+                            "the {} trial ended on {last_day} without a conversion",
+                            partner.engagement_tier
+                        )),
+                    },
+                };
+                let transition = match plan_trial_end(&partner, catalog, &ctx) {
+                    Ok(Some(t)) => t,
+                    Ok(None) => continue,
+                    Err(e) => return Err(format!("partner {}: {e}", partner.partner_id)),
+                };
+                let audit = AuditEntry {
+                    audit_id: self.ids.new_id(),
+                    entity_type: "partner",
+                    entity_id: partner.partner_id.clone(),
+                    action: "partner.trial_end",
+                    actor: ACTOR.to_string(),
+                    at: run.at.clone(),
+                    request_id: format!("cron-{}", run.date),
+                    before: serde_json::to_value(&partner).ok(),
+                    after: serde_json::to_value(&transition.after).ok(),
+                };
+                match store.apply_transition(&transition, &audit).await {
+                    Ok(()) => ended += 1,
+                    // Converted, changed or ended by a concurrent run since the read.
+                    Err(SubscriptionError::VersionConflict { .. } | SubscriptionError::NotFound) => {}
+                    Err(e) => return Err(format!("partner {}: {e}", partner.partner_id)),
+                }
+            }
+            Ok(ended)
+        })
+    }
+}
