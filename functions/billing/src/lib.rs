@@ -15,7 +15,7 @@ use std::sync::Arc;
 use tierdesk::billing::notices::email_for;
 use tierdesk::billing::{facts, CheckoutOffer, CouponOff, CouponSpec, Proration, StripeConfig, StripeGateway};
 use tierdesk::clock::rfc3339;
-use tierdesk::domain::audit::AuditEntry;
+use tierdesk::domain::audit::{AuditEntry, Performed};
 use tierdesk::domain::billing::{
     check_plan_change, schedule_downgrade, sync_subscription, BillingChange, BillingError, BillingNotice,
     CancelRequest, Effective, InvoiceRecord, PlanChangeRequest, SubscribeRequest,
@@ -115,17 +115,9 @@ impl Billing {
     }
 
     fn audit(&self, ctx: &Ctx, action: &'static str, before: &Partner, after: &Partner) -> AuditEntry {
-        AuditEntry {
-            audit_id: self.ids.new_id(),
-            entity_type: "partner",
-            entity_id: after.partner_id.clone(),
-            action,
-            actor: format!("partner:{}", after.partner_id),
-            at: rfc3339(self.clock.now()),
-            request_id: ctx.request_id.clone(),
-            before: serde_json::to_value(before).ok(),
-            after: serde_json::to_value(after).ok(),
-        }
+        let (actor, at) = (format!("partner:{}", after.partner_id), rfc3339(self.clock.now()));
+        let by = Performed { actor: &actor, at: &at, request_id: &ctx.request_id };
+        AuditEntry::change(self.ids.new_id(), action, by, Some(before), after)
     }
 
     async fn notify(&self, notice: BillingNotice, after: &Partner, before: &Partner, catalog: &[Tier]) {

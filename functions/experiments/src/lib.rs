@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tierdesk::clock::rfc3339;
-use tierdesk::domain::audit::AuditEntry;
+use tierdesk::domain::audit::{AuditEntry, Performed};
 use tierdesk::domain::experiment::{
     self, Action, Actor, Experiment, ExperimentError, ExperimentPatch, ExperimentStatus, NewExperiment, Results, Track,
 };
@@ -96,17 +96,8 @@ impl Experiments {
         before: Option<&Experiment>,
         after: &Experiment,
     ) -> AuditEntry {
-        AuditEntry {
-            audit_id: self.ids.new_id(),
-            entity_type: "experiment",
-            entity_id: after.experiment_id.clone(),
-            action,
-            actor: actor.id.clone(),
-            at: actor.at.clone(),
-            request_id: ctx.request_id.clone(),
-            before: before.and_then(|e| serde_json::to_value(e).ok()),
-            after: serde_json::to_value(after).ok(),
-        }
+        let by = Performed { actor: &actor.id, at: &actor.at, request_id: &ctx.request_id };
+        AuditEntry::change(self.ids.new_id(), action, by, before, after)
     }
 }
 
@@ -314,17 +305,10 @@ async fn implement_winner(
     let price_version = tier_update.as_ref().map(|u| u.after.price_version);
     let after = before.implement(&chosen, price_version, ask.force, ask.reason.clone(), &actor)?;
     let audit = app.audit(ctx, &actor, "experiment.implement_winner", Some(&before), &after);
-    let tier_audit = tier_update.as_ref().map(|u| AuditEntry {
-        audit_id: app.ids.new_id(),
-        entity_type: "tier",
-        entity_id: u.after.tier_id.clone(),
-        action: "tier.price_change",
-        actor: actor.id.clone(),
-        at: actor.at.clone(),
-        request_id: ctx.request_id.clone(),
-        before: serde_json::to_value(&u.before).ok(),
-        after: serde_json::to_value(&u.after).ok(),
-    });
+    let by = Performed { actor: &actor.id, at: &actor.at, request_id: &ctx.request_id };
+    let tier_audit = tier_update
+        .as_ref()
+        .map(|u| AuditEntry::change(app.ids.new_id(), "tier.price_change", by, Some(&u.before), &u.after));
     let tier_write = tier_update.as_ref().zip(tier_audit.as_ref());
     app.store.implement_winner(&before, &after, &audit, tier_write).await?;
     let rollout = Rollout {

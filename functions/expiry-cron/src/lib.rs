@@ -30,7 +30,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use tierdesk::clock::rfc3339;
 use tierdesk::config::ConfigError;
-use tierdesk::domain::audit::AuditEntry;
+use tierdesk::domain::audit::{AuditEntry, Performed};
 use tierdesk::domain::partner::{fields, Partner, SubscriptionStatus};
 use tierdesk::domain::renewal::{
     expiry_due, reminder_due, NoReminder, NoticeDetails, NoticeKind, Recipient, ReminderSchedule, RunSummary, Window,
@@ -486,17 +486,8 @@ impl ExpiryCron {
                     }
                 }
             }
-            let audit = AuditEntry {
-                audit_id: self.ids.new_id(),
-                entity_type: "partner",
-                entity_id: id.clone(),
-                action: "partner.expire",
-                actor: ACTOR.to_string(),
-                at: ctx.run.at.clone(),
-                request_id: ctx.run_id.clone(),
-                before: serde_json::to_value(&partner).ok(),
-                after: serde_json::to_value(&transition.after).ok(),
-            };
+            let by = Performed { actor: ACTOR, at: &ctx.run.at, request_id: &ctx.run_id };
+            let audit = AuditEntry::change(self.ids.new_id(), "partner.expire", by, Some(&partner), &transition.after);
             match self.store.apply_transition(&transition, &audit).await {
                 Ok(()) => {
                     out.expired_one(&id);

@@ -4,7 +4,7 @@
 
 use crate::{DailyStep, RunDate, StepFuture};
 use std::sync::Arc;
-use tierdesk::domain::audit::AuditEntry;
+use tierdesk::domain::audit::{AuditEntry, Performed};
 use tierdesk::domain::promotion::{Action, Actor, ApprovalPolicy, PromotionError};
 use tierdesk::store::Store;
 use tierdesk::IdGen;
@@ -28,22 +28,16 @@ impl DailyStep for CompletePromotions {
         Box::pin(async move {
             let ended = store.promotions_ended_before(run.date).await.map_err(|e| e.to_string())?;
             let actor = Actor { id: ACTOR.into(), email: None, at: run.at.clone(), today: run.date };
+            let request_id = format!("cron-{}", run.date);
             let mut completed = 0;
             for before in ended {
                 let Ok(after) = before.transition(Action::Complete, &actor, &ApprovalPolicy::default(), None) else {
                     continue;
                 };
-                let audit = AuditEntry {
-                    audit_id: self.ids.new_id(),
-                    entity_type: "promotion",
-                    entity_id: after.promotion_id.clone(),
-                    action: "promotion.complete",
-                    actor: ACTOR.into(),
-                    at: run.at.clone(),
-                    request_id: format!("cron-{}", run.date),
-                    before: serde_json::to_value(before.clone().without_private()).ok(),
-                    after: serde_json::to_value(after.clone().without_private()).ok(),
-                };
+                let by = Performed { actor: ACTOR, at: &run.at, request_id: &request_id };
+                let (shown_before, shown_after) = (before.clone().without_private(), after.clone().without_private());
+                let audit =
+                    AuditEntry::change(self.ids.new_id(), "promotion.complete", by, Some(&shown_before), &shown_after);
                 match store.save_promotion(&before, &after, &[], &audit).await {
                     Ok(()) => completed += 1,
                     Err(PromotionError::VersionConflict { .. }) => {}

@@ -4,7 +4,7 @@
 
 use crate::{DailyStep, RunDate, StepFuture};
 use std::sync::Arc;
-use tierdesk::domain::audit::AuditEntry;
+use tierdesk::domain::audit::{AuditEntry, Performed};
 use tierdesk::domain::quote::QuoteError;
 use tierdesk::store::Store;
 use tierdesk::IdGen;
@@ -27,20 +27,12 @@ impl DailyStep for ExpireQuotes {
     fn run<'a>(&'a self, store: &'a Store, run: &'a RunDate) -> StepFuture<'a> {
         Box::pin(async move {
             let lapsed = store.lapsed_quotes(run.date).await.map_err(|e| e.to_string())?;
+            let request_id = format!("cron-{}", run.date);
             let mut expired = 0;
             for before in lapsed {
                 let Some(after) = before.expire(run.date, &run.at) else { continue };
-                let audit = AuditEntry {
-                    audit_id: self.ids.new_id(),
-                    entity_type: "quote",
-                    entity_id: after.quote_id.clone(),
-                    action: "quote.expire",
-                    actor: ACTOR.into(),
-                    at: run.at.clone(),
-                    request_id: format!("cron-{}", run.date),
-                    before: serde_json::to_value(&before).ok(),
-                    after: serde_json::to_value(&after).ok(),
-                };
+                let by = Performed { actor: ACTOR, at: &run.at, request_id: &request_id };
+                let audit = AuditEntry::change(self.ids.new_id(), "quote.expire", by, Some(&before), &after);
                 match store.save_quote(&before, &after, &audit).await {
                     Ok(()) => expired += 1,
                     Err(QuoteError::VersionConflict { .. }) => {}

@@ -7,7 +7,7 @@
 
 use crate::{DailyStep, RunDate, StepFuture, ACTOR};
 use std::sync::Arc;
-use tierdesk::domain::audit::AuditEntry;
+use tierdesk::domain::audit::{AuditEntry, Performed};
 use tierdesk::domain::renewal::trial_end_months;
 use tierdesk::domain::subscription::{
     plan_trial_end, Catalog, SubscriptionError, TransitionContext, Trigger, TriggerType,
@@ -67,17 +67,10 @@ impl DailyStep for EndTrials {
                     Ok(None) => continue,
                     Err(e) => return Err(format!("partner {}: {e}", partner.partner_id)),
                 };
-                let audit = AuditEntry {
-                    audit_id: self.ids.new_id(),
-                    entity_type: "partner",
-                    entity_id: partner.partner_id.clone(),
-                    action: "partner.trial_end",
-                    actor: ACTOR.to_string(),
-                    at: run.at.clone(),
-                    request_id: format!("cron-{}", run.date),
-                    before: serde_json::to_value(&partner).ok(),
-                    after: serde_json::to_value(&transition.after).ok(),
-                };
+                let request_id = format!("cron-{}", run.date);
+                let by = Performed { actor: ACTOR, at: &run.at, request_id: &request_id };
+                let audit =
+                    AuditEntry::change(self.ids.new_id(), "partner.trial_end", by, Some(&partner), &transition.after);
                 match store.apply_transition(&transition, &audit).await {
                     Ok(()) => ended += 1,
                     // Converted, changed or ended by a concurrent run since the read.

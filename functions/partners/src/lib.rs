@@ -10,7 +10,7 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use std::sync::Arc;
 use tierdesk::clock::rfc3339;
-use tierdesk::domain::audit::AuditEntry;
+use tierdesk::domain::audit::{AuditEntry, Performed};
 use tierdesk::domain::journey;
 use tierdesk::domain::partner::{Assignment, NewNote, NewPartner, Partner, PartnerPatch, SubscriptionStatus};
 use tierdesk::domain::permissions::Permission;
@@ -119,17 +119,8 @@ impl Partners {
     }
 
     fn audit(&self, ctx: &Ctx, action: &'static str, before: Option<&Partner>, after: &Partner) -> AuditEntry {
-        AuditEntry {
-            audit_id: self.ids.new_id(),
-            entity_type: "partner",
-            entity_id: after.partner_id.clone(),
-            action,
-            actor: after.updated_by.clone(),
-            at: after.updated_at.clone(),
-            request_id: ctx.request_id.clone(),
-            before: before.and_then(|p| serde_json::to_value(p).ok()),
-            after: serde_json::to_value(after).ok(),
-        }
+        let by = Performed { actor: &after.updated_by, at: &after.updated_at, request_id: &ctx.request_id };
+        AuditEntry::change(self.ids.new_id(), action, by, before, after)
     }
 }
 

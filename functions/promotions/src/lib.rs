@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tierdesk::clock::rfc3339;
 use tierdesk::config::ConfigError;
-use tierdesk::domain::audit::AuditEntry;
+use tierdesk::domain::audit::{AuditEntry, Performed};
 use tierdesk::domain::money::{BillingPeriod, Percent};
 use tierdesk::domain::permissions::Permission;
 use tierdesk::domain::pricing::PriceBreakdown;
@@ -197,17 +197,9 @@ impl Promotions {
         before: Option<&Promotion>,
         after: &Promotion,
     ) -> AuditEntry {
-        AuditEntry {
-            audit_id: self.ids.new_id(),
-            entity_type: "promotion",
-            entity_id: after.promotion_id.clone(),
-            action,
-            actor: actor.id.clone(),
-            at: actor.at.clone(),
-            request_id: ctx.request_id.clone(),
-            before: before.and_then(|p| serde_json::to_value(p.clone().without_private()).ok()),
-            after: serde_json::to_value(after.clone().without_private()).ok(),
-        }
+        let by = Performed { actor: &actor.id, at: &actor.at, request_id: &ctx.request_id };
+        let before = before.map(|p| p.clone().without_private());
+        AuditEntry::change(self.ids.new_id(), action, by, before.as_ref(), &after.clone().without_private())
     }
 }
 

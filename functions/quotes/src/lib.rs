@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use tierdesk::clock::rfc3339;
 use tierdesk::config::ConfigError;
-use tierdesk::domain::audit::AuditEntry;
+use tierdesk::domain::audit::{AuditEntry, Performed};
 use tierdesk::domain::partner::NewPartner;
 use tierdesk::domain::permissions::Permission;
 use tierdesk::domain::quote::{
@@ -179,17 +179,8 @@ impl Quotes {
         before: Option<&Quote>,
         after: &Quote,
     ) -> AuditEntry {
-        AuditEntry {
-            audit_id: self.ids.new_id(),
-            entity_type: "quote",
-            entity_id: after.quote_id.clone(),
-            action,
-            actor: actor.to_string(),
-            at: at.to_string(),
-            request_id: ctx.request_id.clone(),
-            before: before.and_then(|q| serde_json::to_value(q).ok()),
-            after: serde_json::to_value(after).ok(),
-        }
+        let by = Performed { actor, at, request_id: &ctx.request_id };
+        AuditEntry::change(self.ids.new_id(), action, by, before, after)
     }
 
     /// Emails staff about `q`. The change is already written: a failed send is
@@ -583,17 +574,10 @@ async fn accept(app: &Quotes, ctx: &Ctx, req: &Request, params: &PathParams) -> 
         };
         let after = q.accept(&at, today, conversion)?;
         let audit = app.audit(ctx, "prospect", &at, "quote.accept", Some(&q), &after);
-        let transition_audit = planned.as_ref().map(|t| AuditEntry {
-            audit_id: app.ids.new_id(),
-            entity_type: "partner",
-            entity_id: t.after.partner_id.clone(),
-            action: "partner.tier_change",
-            actor: "prospect".into(),
-            at: at.clone(),
-            request_id: ctx.request_id.clone(),
-            before: t.before.as_ref().and_then(|b| serde_json::to_value(b).ok()),
-            after: serde_json::to_value(&t.after).ok(),
-        });
+        let by = Performed { actor: "prospect", at: &at, request_id: &ctx.request_id };
+        let transition_audit = planned
+            .as_ref()
+            .map(|t| AuditEntry::change(app.ids.new_id(), "partner.tier_change", by, t.before.as_ref(), &t.after));
         let pair = planned.as_ref().zip(transition_audit.as_ref());
         match app.store.accept_quote(&q, &after, pair, &audit).await? {
             Ok(()) => {
@@ -638,17 +622,9 @@ async fn partner_for(
         };
         let partner_id = format!("prt_{}", app.ids.new_id());
         let signup = subscription::plan_signup(&partner_id, new, Catalog::new(catalog), tctx)?;
-        let audit = AuditEntry {
-            audit_id: app.ids.new_id(),
-            entity_type: "partner",
-            entity_id: partner_id.clone(),
-            action: "partner.create",
-            actor: tctx.actor.clone(),
-            at: tctx.at.clone(),
-            request_id: tctx.request_id.clone().unwrap_or_default(),
-            before: None,
-            after: serde_json::to_value(&signup.after).ok(),
-        };
+        let request_id = tctx.request_id.clone().unwrap_or_default();
+        let by = Performed { actor: &tctx.actor, at: &tctx.at, request_id: &request_id };
+        let audit = AuditEntry::change(app.ids.new_id(), "partner.create", by, None, &signup.after);
         match app.store.apply_transition(&signup, &audit).await {
             Ok(()) => return Ok((signup.after, true)),
             // A concurrent accept created the partner first: use that one.

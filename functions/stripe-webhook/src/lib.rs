@@ -25,7 +25,7 @@ use tierdesk::billing::stripe_webhook::{Event, EventObject};
 use tierdesk::billing::webhook::{verify, Verified};
 use tierdesk::billing::{StripeConfig, StripeGateway};
 use tierdesk::clock::rfc3339;
-use tierdesk::domain::audit::AuditEntry;
+use tierdesk::domain::audit::{AuditEntry, Performed};
 use tierdesk::domain::billing::{
     record_payment, record_payment_failure, sync_subscription, BillingChange, BillingNotice, InvoiceFacts,
     InvoiceRecord, SubscriptionFacts,
@@ -354,17 +354,9 @@ fn context(app: &StripeWebhook, ctx: &Ctx, event: &Event, trigger: TriggerType) 
 }
 
 fn audit(app: &StripeWebhook, ctx: &Ctx, event: &Event, before: &Partner, after: &Partner) -> AuditEntry {
-    AuditEntry {
-        audit_id: app.ids.new_id(),
-        entity_type: "partner",
-        entity_id: after.partner_id.clone(),
-        action: "partner.billing",
-        actor: format!("stripe:{}", event.id.as_str()),
-        at: after.updated_at.clone(),
-        request_id: ctx.request_id.clone(),
-        before: serde_json::to_value(before).ok(),
-        after: serde_json::to_value(after).ok(),
-    }
+    let actor = format!("stripe:{}", event.id.as_str());
+    let by = Performed { actor: &actor, at: &after.updated_at, request_id: &ctx.request_id };
+    AuditEntry::change(app.ids.new_id(), "partner.billing", by, Some(before), after)
 }
 
 /// Stamps the event's time on the planned partner (the ordering guard).

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tierdesk::clock::rfc3339;
-use tierdesk::domain::audit::AuditEntry;
+use tierdesk::domain::audit::{AuditEntry, Performed};
 use tierdesk::domain::catalog::{self, UpgradeRequest};
 use tierdesk::domain::defaults::default_tiers;
 use tierdesk::domain::experiment::{self, LiveExperiment};
@@ -97,17 +97,8 @@ impl Tiers {
         before: Option<&Tier>,
         after: &Tier,
     ) -> AuditEntry {
-        AuditEntry {
-            audit_id: self.ids.new_id(),
-            entity_type: "tier",
-            entity_id: after.tier_id.clone(),
-            action,
-            actor: change.actor.clone(),
-            at: change.at.clone(),
-            request_id: ctx.request_id.clone(),
-            before: before.and_then(|t| serde_json::to_value(t).ok()),
-            after: serde_json::to_value(after).ok(),
-        }
+        let by = Performed { actor: &change.actor, at: &change.at, request_id: &ctx.request_id };
+        AuditEntry::change(self.ids.new_id(), action, by, before, after)
     }
 }
 

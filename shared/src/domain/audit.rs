@@ -19,3 +19,109 @@ pub struct AuditEntry {
     pub before: Option<Value>,
     pub after: Option<Value>,
 }
+
+/// A record the audit trail follows: its partition (`AUDIT#{type}#{id}`) comes from
+/// the record itself, so no call site can file it under the wrong entity.
+pub trait Audited: Serialize {
+    const ENTITY_TYPE: &'static str;
+    fn entity_id(&self) -> &str;
+}
+
+/// Who made a change, when, and in which request.
+#[derive(Debug, Clone, Copy)]
+pub struct Performed<'a> {
+    pub actor: &'a str,
+    pub at: &'a str,
+    pub request_id: &'a str,
+}
+
+impl AuditEntry {
+    /// The entry for `action` taking the record from `before` (`None`: it is new) to
+    /// `after`.
+    pub fn change<T: Audited>(
+        audit_id: String,
+        action: &'static str,
+        by: Performed<'_>,
+        before: Option<&T>,
+        after: &T,
+    ) -> Self {
+        Self {
+            audit_id,
+            entity_type: T::ENTITY_TYPE,
+            entity_id: after.entity_id().to_string(),
+            action,
+            actor: by.actor.to_string(),
+            at: by.at.to_string(),
+            request_id: by.request_id.to_string(),
+            before: before.and_then(|b| serde_json::to_value(b).ok()),
+            after: serde_json::to_value(after).ok(),
+        }
+    }
+}
+
+impl Audited for super::tier::Tier {
+    const ENTITY_TYPE: &'static str = "tier";
+    fn entity_id(&self) -> &str {
+        &self.tier_id
+    }
+}
+
+impl Audited for super::partner::Partner {
+    const ENTITY_TYPE: &'static str = "partner";
+    fn entity_id(&self) -> &str {
+        &self.partner_id
+    }
+}
+
+impl Audited for super::promotion::Promotion {
+    const ENTITY_TYPE: &'static str = "promotion";
+    fn entity_id(&self) -> &str {
+        &self.promotion_id
+    }
+}
+
+impl Audited for super::quote::Quote {
+    const ENTITY_TYPE: &'static str = "quote";
+    fn entity_id(&self) -> &str {
+        &self.quote_id
+    }
+}
+
+impl Audited for super::experiment::Experiment {
+    const ENTITY_TYPE: &'static str = "experiment";
+    fn entity_id(&self) -> &str {
+        &self.experiment_id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[derive(Serialize)]
+    struct Thing {
+        id: String,
+        size: u32,
+    }
+
+    impl Audited for Thing {
+        const ENTITY_TYPE: &'static str = "thing";
+        fn entity_id(&self) -> &str {
+            &self.id
+        }
+    }
+
+    #[test]
+    fn a_change_is_filed_under_the_record_and_keeps_both_states() {
+        let by = Performed { actor: "user-1", at: "2026-11-30T10:00:00.000Z", request_id: "req-1" };
+        let before = Thing { id: "t1".into(), size: 1 };
+        let after = Thing { id: "t1".into(), size: 2 };
+        let e = AuditEntry::change("a1".into(), "thing.grow", by, Some(&before), &after);
+        assert_eq!((e.entity_type, e.entity_id.as_str(), e.action), ("thing", "t1", "thing.grow"));
+        assert_eq!((e.actor.as_str(), e.request_id.as_str()), ("user-1", "req-1"));
+        assert_eq!((e.before, e.after), (Some(json!({"id": "t1", "size": 1})), Some(json!({"id": "t1", "size": 2}))));
+        let created = AuditEntry::change::<Thing>("a2".into(), "thing.create", by, None, &after);
+        assert_eq!(created.before, None);
+    }
+}
