@@ -42,14 +42,15 @@ impl DailyStep for EndTrials {
             }
             let catalog = store.active_catalog().await.map_err(|e| e.to_string())?;
             let catalog = Catalog::new(&catalog);
-            let mut ended = 0;
+            let request_id = format!("cron-{}", run.date);
+            let (mut ended, mut failed) = (0, Vec::new());
             for partner in due.partners {
                 let last_day = partner.trial_end_date.map(|d| d.to_string()).unwrap_or_default();
                 let ctx = TransitionContext {
                     today: run.date,
                     at: run.at.clone(),
                     actor: ACTOR.to_string(),
-                    request_id: Some(format!("cron-{}", run.date)),
+                    request_id: Some(request_id.clone()),
                     transition_id: self.ids.new_id(),
                     movement_id: self.ids.new_id(),
                     trigger: Trigger {
@@ -65,9 +66,11 @@ impl DailyStep for EndTrials {
                 let transition = match plan_trial_end(&partner, catalog, &ctx) {
                     Ok(Some(t)) => t,
                     Ok(None) => continue,
-                    Err(e) => return Err(format!("partner {}: {e}", partner.partner_id)),
+                    Err(e) => {
+                        failed.push(format!("partner {}: {e}", partner.partner_id));
+                        continue;
+                    }
                 };
-                let request_id = format!("cron-{}", run.date);
                 let by = Performed { actor: ACTOR, at: &run.at, request_id: &request_id };
                 let audit =
                     AuditEntry::change(self.ids.new_id(), "partner.trial_end", by, Some(&partner), &transition.after);
@@ -75,10 +78,15 @@ impl DailyStep for EndTrials {
                     Ok(()) => ended += 1,
                     // Converted, changed or ended by a concurrent run since the read.
                     Err(SubscriptionError::VersionConflict { .. } | SubscriptionError::NotFound) => {}
-                    Err(e) => return Err(format!("partner {}: {e}", partner.partner_id)),
+                    Err(e) => failed.push(format!("partner {}: {e}", partner.partner_id)),
                 }
             }
-            Ok(ended)
+            // One partner's failure does not hold up the others; the failed ones are
+            // still in the index and the next run tries them again.
+            match failed.first() {
+                None => Ok(ended),
+                Some(first) => Err(format!("{} trials ended, {} failed; first: {first}", ended, failed.len())),
+            }
         })
     }
 }
