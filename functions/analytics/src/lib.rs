@@ -204,7 +204,7 @@ async fn revenue(app: &Analytics) -> Result<Value, ApiError> {
             json!({
                 "month": m.month,
                 "mrr": m.closing_mrr,
-                "arr": m.closing_mrr * 12,
+                "arr": m.closing_mrr.saturating_mul(12),
                 "netNewMrr": m.net_new_mrr,
                 "byTier": by_tier,
             })
@@ -213,7 +213,7 @@ async fn revenue(app: &Analytics) -> Result<Value, ApiError> {
     Ok(json!({
         "month": now,
         "totalMRR": total,
-        "totalARR": total * 12,
+        "totalARR": total.saturating_mul(12),
         "payingCustomers": paying,
         "arpu": analytics::div_round(total, paying),
         "revenueBreakdown": to_value(&analytics::revenue_breakdown(&tiers))?,
@@ -260,8 +260,10 @@ fn month_range(req: &Request, now: &str) -> Result<(String, String), ApiError> {
     let read = |name: &'static str, default: String| -> Result<String, ValidationError> {
         match query(req, name) {
             None => Ok(default),
-            Some(raw) if parse_month(&raw).is_some() => Ok(raw),
-            Some(_) => Err(ValidationError::single(name, "must be a month as YYYY-MM")),
+            Some(raw) => match parse_month(&raw) {
+                Some(first) => Ok(analytics::month_of(first)),
+                None => Err(ValidationError::single(name, "must be a month as YYYY-MM")),
+            },
         }
     };
     let mut errors = ValidationError::default();
@@ -269,7 +271,11 @@ fn month_range(req: &Request, now: &str) -> Result<(String, String), ApiError> {
         errors.fields.extend(e.fields);
         now.to_string()
     });
-    let default_from = month_minus(&to, analytics::TREND_MONTHS - 1);
+    // Twelve months ending with `to`, cut at the look-back limit, so a `to` alone
+    // never fails on a `from` the caller did not send.
+    let earliest = month_minus(now, MAX_LOOKBACK_MONTHS as u32);
+    let twelve_back = month_minus(&to, analytics::TREND_MONTHS - 1);
+    let default_from = if month_distance(&earliest, &twelve_back) < 0 { earliest } else { twelve_back };
     let from = read("from", default_from.clone()).unwrap_or_else(|e| {
         errors.fields.extend(e.fields);
         default_from
@@ -280,17 +286,21 @@ fn month_range(req: &Request, now: &str) -> Result<(String, String), ApiError> {
     if month_distance(now, &to) > 0 {
         return Err(ValidationError::single("to", "must not be after the current month").into());
     }
+    let mut too_old = ValidationError::default();
+    for (name, month) in [("from", &from), ("to", &to)] {
+        if month_distance(month, now) > MAX_LOOKBACK_MONTHS {
+            too_old.fields.insert(name.into(), format!("must be within the last {MAX_LOOKBACK_MONTHS} months"));
+        }
+    }
+    if !too_old.fields.is_empty() {
+        return Err(too_old.into());
+    }
     if month_distance(&from, &to) < 0 {
         return Err(ValidationError::single("from", "must not be after to").into());
     }
     if month_distance(&from, &to) >= MAX_RANGE_MONTHS {
         return Err(
             ValidationError::single("from", format!("the range may span at most {MAX_RANGE_MONTHS} months")).into()
-        );
-    }
-    if month_distance(&from, now) > MAX_LOOKBACK_MONTHS {
-        return Err(
-            ValidationError::single("from", format!("must be within the last {MAX_LOOKBACK_MONTHS} months")).into()
         );
     }
     Ok((from, to))

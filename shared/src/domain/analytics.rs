@@ -32,9 +32,11 @@ pub fn month_of(day: NaiveDate) -> String {
     day.format("%Y-%m").to_string()
 }
 
-/// Parses `yyyy-mm` into its first day.
+/// Parses `yyyy-mm` (exactly four digits, `-`, two digits) into its first day.
 pub fn parse_month(raw: &str) -> Option<NaiveDate> {
-    if raw.len() != 7 {
+    let b = raw.as_bytes();
+    let shaped = b.len() == 7 && b[4] == b'-' && b.iter().enumerate().all(|(i, c)| i == 4 || c.is_ascii_digit());
+    if !shaped {
         return None;
     }
     NaiveDate::parse_from_str(&format!("{raw}-01"), "%Y-%m-%d").ok()
@@ -82,6 +84,20 @@ pub fn div_round(num: i64, den: i64) -> i64 {
     (sign * q) as i64
 }
 
+/// `a × b ÷ den`, multiplied in 128 bits and rounded once like `div_round`;
+/// saturates at the bounds of i64.
+pub fn mul_div_round(a: i64, b: i64, den: i64) -> i64 {
+    if den == 0 {
+        return 0;
+    }
+    let (num, den) = (i128::from(a) * i128::from(b), i128::from(den));
+    let sign = if (num < 0) != (den < 0) { -1 } else { 1 };
+    let (n, d) = (num.abs(), den.abs());
+    // (n + ⌊d/2⌋) ÷ d rounds half up for odd and even d alike, without doubling n.
+    let q = sign * ((n + d / 2) / d);
+    q.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+}
+
 /// A percentage with two decimals (`num ÷ den × 100`, half away from zero), as
 /// basis points; `None` when the base is 0.
 pub fn rate_bp(num: i64, den: i64) -> Option<i64> {
@@ -113,6 +129,10 @@ pub struct TierFlows {
     pub downgrades_out: i64,
     /// First payments on this tier (from the free tier or a trial).
     pub conversions: i64,
+    /// Partners who became paying customers of this tier: a first payment, a
+    /// reactivation, or a paying customer arriving from another tier. Every
+    /// conversion is one, so conversions ÷ payingIn is at most 100%.
+    pub paying_in: i64,
     pub signups: i64,
     /// Partners starting their first trial on this tier.
     pub trial_starts: i64,
@@ -157,18 +177,19 @@ impl TierFlows {
     }
 
     /// Attribute names and values, for an `ADD` update expression.
-    pub fn fields(&self) -> [(&'static str, i64); 26] {
+    pub fn fields(&self) -> [(&'static str, i64); 27] {
         let mut copy = *self;
         copy.fields_mut().map(|(k, v)| (k, *v))
     }
 
-    fn fields_mut(&mut self) -> [(&'static str, &mut i64); 26] {
+    fn fields_mut(&mut self) -> [(&'static str, &mut i64); 27] {
         [
             ("entered", &mut self.entered),
             ("exited", &mut self.exited),
             ("upgradesIn", &mut self.upgrades_in),
             ("downgradesOut", &mut self.downgrades_out),
             ("conversions", &mut self.conversions),
+            ("payingIn", &mut self.paying_in),
             ("signups", &mut self.signups),
             ("trialStarts", &mut self.trial_starts),
             ("trialConversions", &mut self.trial_conversions),
@@ -319,6 +340,12 @@ pub fn transition_delta(
     }
     if let Some(f) = from.filter(|_| moved && event.is_downgrade()) {
         add(f, TierFlows { downgrades_out: 1, ..TierFlows::default() });
+    }
+
+    // Paying customers arriving on the tier they pay on.
+    let paid_here_before = before.is_some_and(|b| b.mrr > 0 && b.engagement_tier == to);
+    if after.mrr > 0 && !paid_here_before {
+        add(to, TierFlows { paying_in: 1, ..TierFlows::default() });
     }
 
     // Funnel.
@@ -542,11 +569,11 @@ pub fn tier_metrics(t: &TierData, now: &str, usage: &BTreeMap<String, MetricAdop
     let last_opening = t.closing(&month_minus(now, 2), now);
     let last_flows = t.flows(&last);
     let churn_bp = rate_bp(last_flows.churned, last_opening.paying);
-    let cap = arpu * LTV_CAP_MONTHS;
+    let cap = arpu.saturating_mul(LTV_CAP_MONTHS);
     let lifetime_value = if last_flows.churned == 0 || last_opening.paying == 0 {
         cap
     } else {
-        div_round(arpu * last_opening.paying, last_flows.churned).min(cap)
+        mul_div_round(arpu, last_opening.paying, last_flows.churned).min(cap)
     };
     // About 90 days: the last three complete months.
     let base = t.closing(&month_minus(now, 4), now).paying;
@@ -588,11 +615,11 @@ pub fn tier_metrics(t: &TierData, now: &str, usage: &BTreeMap<String, MetricAdop
         net_change,
         growth_rate: pct(growth_bp),
         mrr: c.mrr,
-        arr: c.mrr * 12,
+        arr: c.mrr.saturating_mul(12),
         arpu,
         lifetime_value,
         customer_churn_rate: pct(churn_bp),
-        conversion_rate: pct(rate_bp(this.conversions, this.entered)),
+        conversion_rate: pct(rate_bp(this.conversions, this.paying_in)),
         upgrade_rate: pct(rate_bp(this.upgrades_in, this.entered)),
         downgrade_rate: pct(rate_bp(this.downgrades_out, opening.subscribed)),
         retention_rate: pct(retention_bp),
@@ -724,7 +751,7 @@ pub fn summary(tiers: &[TierData], now: &str, usage: &BTreeMap<String, BTreeMap<
     Summary {
         month: now.to_string(),
         total_mrr,
-        total_arr: total_mrr * 12,
+        total_arr: total_mrr.saturating_mul(12),
         total_active_subscriptions: tiers.iter().map(|t| t.current.subscribed()).sum(),
         paying_customers: tiers.iter().map(|t| t.current.paying_count).sum(),
         average_churn_rate: pct(rate_bp(churned, base)),
@@ -878,12 +905,31 @@ mod tests {
     }
 
     #[test]
+    fn products_are_divided_once_in_128_bits() {
+        assert_eq!(mul_div_round(7, 3, 2), 11); // 10.5 → 11
+        assert_eq!(mul_div_round(-7, 3, 2), -11);
+        assert_eq!(mul_div_round(10, 1, 3), 3);
+        assert_eq!(mul_div_round(20, 1, 3), 7); // 6.67
+        assert_eq!(mul_div_round(i64::MAX, 4, 2), i64::MAX, "saturates");
+        assert_eq!(mul_div_round(i64::MAX / 2, 6, 3), i64::MAX - 1, "an i64 product would overflow");
+        assert_eq!(mul_div_round(5, 5, 0), 0);
+        for (a, b, d) in [(360_000, 7, 3), (1, 1, 2), (999, 1001, 17)] {
+            assert_eq!(mul_div_round(a, b, d), div_round(a * b, d));
+        }
+    }
+
+    #[test]
     fn months_step_over_year_ends() {
         assert_eq!(month_minus("2026-01", 1), "2025-12");
         assert_eq!(month_minus("2026-03", 14), "2025-01");
         assert_eq!(months_between("2025-11", "2026-02"), vec!["2025-11", "2025-12", "2026-01", "2026-02"]);
         assert_eq!(month_distance("2025-11", "2026-02"), 3);
         assert!(parse_month("2026-13").is_none() && parse_month("2026-1").is_none());
+        // chrono alone would read these as 2026-03: the shape is checked first.
+        for odd in [" 2026-3", "2026- 3", "+2026-3", "2026-3 ", "2026/03", "２026-03"] {
+            assert!(parse_month(odd).is_none(), "{odd:?}");
+        }
+        assert_eq!(parse_month("2026-03"), NaiveDate::from_ymd_opt(2026, 3, 1));
     }
 
     #[test]

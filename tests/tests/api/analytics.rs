@@ -231,6 +231,7 @@ struct Fl {
     upgrades_in: i64,
     downgrades_out: i64,
     conversions: i64,
+    paying_in: i64,
     churned: i64,
 }
 
@@ -268,6 +269,8 @@ impl Model {
                 let was = r.before.as_ref().is_some_and(|b| b.engagement_tier == tier && in_force(b));
                 let is = r.after.engagement_tier == tier && in_force(&r.after);
                 f.entered += i64::from(is && !was);
+                let paid_here_before = r.before.as_ref().is_some_and(|b| b.mrr > 0 && b.engagement_tier == tier);
+                f.paying_in += i64::from(r.after.engagement_tier == tier && r.after.mrr > 0 && !paid_here_before);
                 f.exited += i64::from(was && !is);
                 let from = r.before.as_ref().map(|b| b.engagement_tier.as_str());
                 let moved = from.is_some_and(|f| f != r.after.engagement_tier);
@@ -390,7 +393,7 @@ fn expected_metrics(m: &Model, t: &Tier) -> (Value, Option<i64>, Option<i64>) {
         "arpu": arpu,
         "lifetimeValue": ltv,
         "customerChurnRate": pct(churn),
-        "conversionRate": pct(rate_bp(this.conversions, this.entered)),
+        "conversionRate": pct(rate_bp(this.conversions, this.paying_in)),
         "upgradeRate": pct(rate_bp(this.upgrades_in, this.entered)),
         "downgradeRate": pct(rate_bp(this.downgrades_out, opening.sub)),
         "retentionRate": pct(rate_bp((base3 - churned3).max(0), base3)),
@@ -813,6 +816,8 @@ async fn analytics_roles_revenue_redaction_and_bad_input() {
         ("/api/admin/analytics/movements?to=2999-01", "to"),
         ("/api/admin/analytics/cohorts?from=2020-01&to=2023-01", "from"),
         ("/api/admin/analytics/movements?from=2000-01&to=2000-06", "from"),
+        ("/api/admin/analytics/movements?from=%2B2026-3", "from"),
+        ("/api/admin/analytics/cohorts?to=%202026-03", "to"),
         ("/api/admin/tiers/analytics?format=xml", "format"),
     ];
     for (path, field) in bad {
@@ -820,6 +825,18 @@ async fn analytics_roles_revenue_redaction_and_bad_input() {
         assert_eq!(status, 400, "{path}: {body}");
         assert!(body["error"]["details"]["fields"][field].is_string(), "{path}: {body}");
     }
+    // A `to` alone names `to`, never the `from` the caller did not send.
+    let (status, body) = app.call("GET", "/api/admin/analytics/movements?to=2000-06", Some("admin"), None).await;
+    assert_eq!(status, 400, "{body}");
+    let named: Vec<&String> = body["error"]["details"]["fields"].as_object().unwrap().keys().collect();
+    assert_eq!(named, ["to"], "{body}");
+    // Twelve months back from an early `to` are cut at the look-back limit.
+    let early =
+        tierdesk::domain::analytics::month_minus(&tierdesk::domain::analytics::month_of(Utc::now().date_naive()), 55);
+    let (status, body) =
+        app.call("GET", &format!("/api/admin/analytics/movements?to={early}"), Some("admin"), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["months"].as_array().unwrap().len(), 6, "{body}");
     for path in ["/api/admin/tiers/nope/metrics", "/api/admin/tiers/bad%23id/metrics"] {
         let (status, body) = app.call("GET", path, Some("admin"), None).await;
         assert_eq!(status, 404, "{path}: {body}");
