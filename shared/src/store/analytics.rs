@@ -28,7 +28,6 @@ impl Store {
         months: &[(String, String, TierFlows)],
         cohorts: &[(String, String, CohortFlows)],
     ) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
         let mut items = Vec::new();
         for (tier, c) in current {
             items.push(Self::item(
@@ -54,31 +53,7 @@ impl Store {
             ];
             items.push(Self::item(f, &k)?);
         }
-        for chunk in items.chunks(25) {
-            let mut requests = Vec::with_capacity(chunk.len());
-            for item in chunk {
-                let put = PutRequest::builder()
-                    .set_item(Some(item.clone()))
-                    .build()
-                    .map_err(super::build_err("PutRequest"))?;
-                requests.push(WriteRequest::builder().put_request(put).build());
-            }
-            let mut pending = HashMap::from([(self.table.clone(), requests)]);
-            for _ in 0..10 {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .set_request_items(Some(pending))
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::sdk("BatchWriteItem", e))?;
-                match out.unprocessed_items.filter(|u| !u.is_empty()) {
-                    Some(rest) => pending = rest,
-                    None => break,
-                }
-            }
-        }
-        Ok(())
+        self.batch_put(items).await
     }
 
     /// Every tier in the catalog, archived ones included (their history still

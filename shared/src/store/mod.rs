@@ -357,6 +357,47 @@ impl Store {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
+    /// Backfills and benchmarks only: writes `items` with BatchWriteItem, 25 at a
+    /// time, retrying what DynamoDB leaves unprocessed. An error when items are still
+    /// unprocessed after the retries: a backfill never drops rows silently.
+    pub(crate) async fn batch_put(&self, items: Vec<Item>) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        const ATTEMPTS: usize = 10;
+        let mut requests = Vec::with_capacity(items.len());
+        for item in items {
+            let put = PutRequest::builder().set_item(Some(item)).build().map_err(build_err("PutRequest"))?;
+            requests.push(WriteRequest::builder().put_request(put).build());
+        }
+        for chunk in requests.chunks(25) {
+            let mut pending = HashMap::from([(self.table.clone(), chunk.to_vec())]);
+            let mut attempt = 0;
+            loop {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .set_request_items(Some(pending))
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::sdk("BatchWriteItem", e))?;
+                match out.unprocessed_items.filter(|u| !u.is_empty()) {
+                    None => break,
+                    Some(_) if attempt + 1 >= ATTEMPTS => {
+                        return Err(StoreError::Sdk {
+                            operation: "BatchWriteItem",
+                            source: format!("items still unprocessed after {ATTEMPTS} attempts").into(),
+                        })
+                    }
+                    Some(rest) => {
+                        attempt += 1;
+                        tokio::time::sleep(std::time::Duration::from_millis(20 << attempt.min(6))).await;
+                        pending = rest;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The item to write for `value` with its key attributes added.
     pub(crate) fn item<T: Serialize>(value: &T, keys: &[(&str, String)]) -> Result<Item, StoreError> {
         let mut item: Item = serde_dynamo::to_item(value)?;

@@ -371,31 +371,11 @@ impl Store {
     /// Backfills and benchmarks only: writes partners' records and index copies in
     /// batches, without history, statistics or ledger. No request path calls it.
     pub async fn backfill_partners(&self, partners: &[Partner]) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
-        let mut requests = Vec::with_capacity(partners.len() * 3);
+        let mut items = Vec::with_capacity(partners.len() * 3);
         for p in partners {
-            for item in Self::partner_items(p)? {
-                let put = PutRequest::builder().set_item(Some(item)).build().map_err(build_err("PutRequest"))?;
-                requests.push(WriteRequest::builder().put_request(put).build());
-            }
+            items.extend(Self::partner_items(p)?);
         }
-        for chunk in requests.chunks(25) {
-            let mut pending = std::collections::HashMap::from([(self.table.clone(), chunk.to_vec())]);
-            for _ in 0..10 {
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .set_request_items(Some(pending))
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::sdk("BatchWriteItem", e))?;
-                match out.unprocessed_items.filter(|u| !u.is_empty()) {
-                    Some(rest) => pending = rest,
-                    None => break,
-                }
-            }
-        }
-        Ok(())
+        self.batch_put(items).await
     }
 
     pub async fn get_partner(&self, partner_id: &str) -> Result<Option<Partner>, StoreError> {

@@ -140,31 +140,9 @@ impl Store {
     /// Every active tier, all segments. The catalog is small by nature (tens of tiers), so
     /// one Query on the catalog partition serves pricing reads in a single call.
     pub async fn active_catalog(&self) -> Result<Vec<Tier>, StoreError> {
-        let mut tiers = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI1)
-                .key_condition_expression("GSI1PK = :pk")
-                .expression_attribute_values(":pk", s(keys::TIER_CATALOG_PARTITION))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::sdk("Query", e))?;
-            for item in out.items.unwrap_or_default() {
-                let tier: Tier = serde_dynamo::from_item(item)?;
-                if tier.status == TierStatus::Active {
-                    tiers.push(tier);
-                }
-            }
-            match out.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => return Ok(tiers),
-            }
-        }
+        let mut tiers = self.all_tiers().await?;
+        tiers.retain(|t| t.status == TierStatus::Active);
+        Ok(tiers)
     }
 
     /// Creates a tier with its first price version and the audit entry, atomically.
