@@ -10,7 +10,8 @@
 //!    the expiration notice, or sends the renewal reminder that is due; each email is
 //!    claimed with a marker first, so it goes out once per (partner, end date, kind);
 //! 4. runs the further daily steps (promotions past their end date are completed,
-//!    open quotes past their validity expire, lapsed trials end);
+//!    open quotes past their validity expire, lapsed trials end, scores that an
+//!    approaching end date moves are refreshed);
 //! 5. writes the day's `STATS#{tier}/DAY#{date}` snapshots.
 //!
 //! Every step can be repeated: a second run, a concurrent run or a rerun after a crash
@@ -19,6 +20,7 @@
 pub mod overage;
 pub mod promotions;
 pub mod quotes;
+pub mod scores;
 pub mod trials;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -207,6 +209,7 @@ impl ExpiryCron {
             Box::new(promotions::CompletePromotions { ids: ids.clone() }),
             Box::new(quotes::ExpireQuotes { ids: ids.clone() }),
             Box::new(trials::EndTrials { ids: ids.clone(), lookback_days: config.lookback_days }),
+            Box::new(scores::RefreshScores { ids: ids.clone() }),
         ];
         Self { store, mailer, config, clock, ids, steps }
     }

@@ -324,6 +324,12 @@ pub fn trial_end_months(today: NaiveDate, lookback_days: u32) -> Vec<(NaiveDate,
     by_month(from, yesterday)
 }
 
+/// The end dates from `today` to `days` ahead, cut at month boundaries.
+pub fn upcoming_end_months(today: NaiveDate, days: i64) -> Vec<(NaiveDate, NaiveDate)> {
+    let last = today.checked_add_days(Days::new(days.max(0) as u64)).unwrap_or(NaiveDate::MAX);
+    by_month(today, last)
+}
+
 /// `from..=to` cut at month boundaries, oldest first; empty when `to < from`.
 fn by_month(first: NaiveDate, last: NaiveDate) -> Vec<(NaiveDate, NaiveDate)> {
     use chrono::Datelike;

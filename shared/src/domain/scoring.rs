@@ -157,6 +157,13 @@ const RECENTLY_DOWNGRADED_WEIGHT: u32 = 25;
 const RECENT_DOWNGRADE_DAYS: i64 = 90;
 const ANNUAL_RENEWAL_APPROACHING_WEIGHT: u32 = 20;
 const ANNUAL_RENEWAL_WINDOW_DAYS: i64 = 60;
+/// How far ahead an end date moves a score as days pass (the renewal-off and
+/// annual-renewal windows): the daily rescoring reads the terms ending this soon.
+pub const END_DATE_SIGNAL_DAYS: i64 = if RENEWAL_OFF_WINDOW_DAYS > ANNUAL_RENEWAL_WINDOW_DAYS {
+    RENEWAL_OFF_WINDOW_DAYS
+} else {
+    ANNUAL_RENEWAL_WINDOW_DAYS
+};
 const ENGAGED_FREE_ACCOUNT_WEIGHT: u32 = 10;
 const ENGAGED_WITHIN_DAYS: i64 = 30;
 

@@ -791,6 +791,29 @@ pub fn rescore(partner: &mut Partner, catalog: Catalog<'_>, today: NaiveDate, us
     partner.scored_on = today;
 }
 
+/// The daily rescoring of a partner whose scores move with time alone (an end date
+/// coming closer): `Some(after)` when what the indexed lists rank on changes (risk
+/// level and probability, factor codes, upsell opportunity, score, recommended tier
+/// and reason codes). Wording that only counts the days down is not worth a write;
+/// the journey is always scored as of today.
+pub fn refresh_scores(partner: &Partner, catalog: Catalog<'_>, ctx: &EditContext) -> Option<Partner> {
+    let mut rescored = partner.clone();
+    rescore(&mut rescored, catalog, ctx.today, None);
+    fn codes(factors: &[scoring::Factor]) -> Vec<&str> {
+        factors.iter().map(|f| f.code.as_str()).collect()
+    }
+    fn ranked(p: &Partner) -> impl PartialEq + '_ {
+        (
+            (p.churn_risk.level, p.churn_risk.probability, codes(&p.churn_risk.factors)),
+            (p.upsell.opportunity, p.upsell.score, p.upsell.recommended_tier.as_deref(), codes(&p.upsell.reasons)),
+        )
+    }
+    if ranked(partner) == ranked(&rescored) {
+        return None;
+    }
+    Some(touched(partner, rescored, catalog, ctx))
+}
+
 pub fn last_activity_date(partner: &Partner) -> Option<NaiveDate> {
     partner.last_activity_at.get(..10).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
 }

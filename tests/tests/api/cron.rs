@@ -356,6 +356,47 @@ async fn a_lapsed_trial_ends_once_through_a_transition_and_a_converted_one_stays
 }
 
 #[tokio::test]
+async fn an_end_date_coming_closer_moves_the_stored_churn_score_without_any_write_to_the_partner() {
+    let app = cron_app().await;
+    let end = plus(today(), 45);
+    let (id, _) = partner(&app, "rescore", gold_until(end, false)).await;
+    let stored = || async { app.store.get_partner(&id).await.unwrap().unwrap() };
+    let codes = |p: &tierdesk::domain::partner::Partner| -> Vec<String> {
+        p.churn_risk.factors.iter().map(|f| f.code.clone()).collect()
+    };
+    let before = stored().await;
+    assert!(before.churn_risk.probability == 0 && codes(&before).is_empty(), "{:?}", before.churn_risk);
+    let listed = || async {
+        let (status, page) = app.call("GET", "/api/admin/partners/churn-risk?level=low", Some("admin"), None).await;
+        assert_eq!(status, 200, "{page}");
+        page.to_string().contains(&id)
+    };
+    assert!(!listed().await);
+
+    let cron = cron(&app).await;
+    // 25 days left with auto-renewal off: the renewal factor appears.
+    let s = run(&cron, plus(end, -25)).await;
+    assert_eq!(s.steps.get("scores_refreshed"), Some(&1), "{s:?}");
+    let scored = stored().await;
+    assert!(scored.churn_risk.probability > 0 && !codes(&scored).is_empty(), "{:?}", scored.churn_risk);
+    assert_eq!(scored.scored_on, plus(end, -25));
+    assert!(listed().await, "the indexed churn-risk list follows");
+    // Again the same day, or a day later with only the wording counting down: no write.
+    let s = run(&cron, plus(end, -25)).await;
+    assert_eq!(s.steps.get("scores_refreshed"), Some(&0), "{s:?}");
+    let s = run(&cron, plus(end, -24)).await;
+    assert_eq!(s.steps.get("scores_refreshed"), Some(&0), "{s:?}");
+    assert_eq!(stored().await.version, scored.version);
+    // Inside the urgent week the weight rises: written again.
+    let s = run(&cron, plus(end, -5)).await;
+    assert_eq!(s.steps.get("scores_refreshed"), Some(&1), "{s:?}");
+    let urgent = stored().await;
+    assert!(urgent.churn_risk.probability > scored.churn_risk.probability, "{:?}", urgent.churn_risk);
+    let (_, history) = app.call("GET", &format!("/api/admin/partners/{id}/history"), Some("admin"), None).await;
+    assert!(!history.to_string().contains("rescore"), "a rescore is not a transition: {history}");
+}
+
+#[tokio::test]
 async fn sequential_and_concurrent_runs_send_each_email_once_and_expire_once() {
     let app = cron_app().await;
     let d = plus(today(), 40);
