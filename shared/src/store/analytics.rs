@@ -59,28 +59,14 @@ impl Store {
     /// Every tier in the catalog, archived ones included (their history still
     /// counts): one Query of the catalog partition, which is tens of items.
     pub async fn all_tiers(&self) -> Result<Vec<Tier>, StoreError> {
-        let mut tiers = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI1)
-                .key_condition_expression("GSI1PK = :pk")
-                .expression_attribute_values(":pk", s(keys::TIER_CATALOG_PARTITION))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::sdk("Query", e))?;
-            for item in out.items.unwrap_or_default() {
-                tiers.push(serde_dynamo::from_item(item)?);
-            }
-            match out.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => return Ok(tiers),
-            }
-        }
+        let items = self
+            .query_all(|q| {
+                q.index_name(GSI1)
+                    .key_condition_expression("GSI1PK = :pk")
+                    .expression_attribute_values(":pk", s(keys::TIER_CATALOG_PARTITION))
+            })
+            .await?;
+        items.into_iter().map(|item| serde_dynamo::from_item(item).map_err(StoreError::from)).collect()
     }
 
     /// The live item and the month items of `tiers` for `months`, and with
@@ -134,34 +120,24 @@ impl Store {
         from: &str,
         to: &str,
     ) -> Result<BTreeMap<String, BTreeMap<String, CohortFlows>>, StoreError> {
+        let items = self
+            .query_all(|q| {
+                q.key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
+                    .expression_attribute_values(":pk", s(keys::COHORTS_PARTITION))
+                    .expression_attribute_values(":from", s(format!("{from}#")))
+                    // `~` sorts after every `#yyyy-mm` suffix.
+                    .expression_attribute_values(":to", s(format!("{to}#~")))
+                    .consistent_read(true)
+            })
+            .await?;
         let mut out: BTreeMap<String, BTreeMap<String, CohortFlows>> = BTreeMap::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
-                .expression_attribute_values(":pk", s(keys::COHORTS_PARTITION))
-                .expression_attribute_values(":from", s(format!("{from}#")))
-                // `~` sorts after every `#yyyy-mm` suffix.
-                .expression_attribute_values(":to", s(format!("{to}#~")))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::sdk("Query", e))?;
-            for item in page.items.unwrap_or_default() {
-                let sk = item.get("SK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                let Some((cohort, month)) = sk.split_once('#') else { continue };
-                let flows: CohortFlows = serde_dynamo::from_item(item)?;
-                out.entry(cohort.to_string()).or_default().insert(month.to_string(), flows);
-            }
-            match page.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => return Ok(out),
-            }
+        for item in items {
+            let sk = item.get("SK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            let Some((cohort, month)) = sk.split_once('#') else { continue };
+            let flows: CohortFlows = serde_dynamo::from_item(item)?;
+            out.entry(cohort.to_string()).or_default().insert(month.to_string(), flows);
         }
+        Ok(out)
     }
 
     /// This month's feature adoption by tier and metric (`Store::usage_stats`).

@@ -357,6 +357,28 @@ impl Store {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
+    /// Every item one Query matches, page after page. For partitions that are small by
+    /// design (the catalog, one range of aggregates); `shape` adds the index and key
+    /// condition to the table's query.
+    pub(crate) async fn query_all(
+        &self,
+        shape: impl Fn(
+            aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+        ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let query = shape(self.client.query().table_name(&self.table));
+            let out = query.set_exclusive_start_key(start).send().await.map_err(|e| StoreError::sdk("Query", e))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok(items),
+            }
+        }
+    }
+
     /// Backfills and benchmarks only: writes `items` with BatchWriteItem, 25 at a
     /// time, retrying what DynamoDB leaves unprocessed. An error when items are still
     /// unprocessed after the retries: a backfill never drops rows silently.
