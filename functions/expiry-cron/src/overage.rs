@@ -3,10 +3,18 @@
 //! units beyond the limit, the tier's unit price, in cents) becomes Stripe invoice
 //! items on the partner's next invoice.
 //!
-//! Every run in a month bills the month before; a partner's month is billed once:
-//! each item carries the Stripe idempotency key `overage-{partner}-{month}-{metric}`
-//! and the month is marked billed afterwards, so a rerun, a concurrent run or a
-//! crash between the two bills nothing twice.
+//! Every run in a month bills the month before; a partner's month is billed once,
+//! whatever happens:
+//! 1. the month's marker (`PARTNER#{id}` / `OVERAGEBILLED#{month}`) is claimed
+//!    PENDING, with a lease, before anything goes to Stripe; a concurrent run finds
+//!    the live claim and leaves the partner alone;
+//! 2. a run that takes over a PENDING claim (an earlier attempt stopped between
+//!    Stripe and the marker) first lists the customer's invoice items and reuses
+//!    those whose metadata `tierdesk_overage` starts with `{partner}|{month}|{metric}|`;
+//!    only the missing ones are created. Stripe forgets idempotency keys after
+//!    about 24 hours, so the key alone (`overage-{partner}-{month}-{metric}`, still
+//!    sent) does not protect the next day's run;
+//! 3. the marker becomes BILLED with the item ids, conditional on the claim.
 
 use crate::{DailyStep, RunDate, StepFuture};
 use chrono::{Datelike, NaiveDate};
@@ -14,7 +22,14 @@ use std::collections::HashMap;
 use tierdesk::billing::{InvoiceItemSpec, StripeGateway};
 use tierdesk::domain::tier::{Tier, DEFAULT_TIER_ID};
 use tierdesk::domain::usage::{self, overage_lines};
-use tierdesk::store::Store;
+use tierdesk::store::{OverageClaim, Store};
+use tierdesk::{IdGen, UlidGen};
+
+/// The metadata key naming what an overage invoice item bills.
+pub const OVERAGE_METADATA_KEY: &str = "tierdesk_overage";
+/// How long one run's PENDING claim on a partner's month is honoured (longer
+/// than a cron run may last).
+const CLAIM_LEASE_SECS: i64 = 3600;
 
 pub struct BillOverage {
     pub stripe: StripeGateway,
@@ -41,6 +56,9 @@ impl DailyStep for BillOverage {
             let mut billed = 0;
             // A run reads each tier once, however many of its partners it bills.
             let mut tiers: HashMap<String, Option<Tier>> = HashMap::new();
+            let now = chrono::DateTime::parse_from_rfc3339(&run.at)
+                .map(|at| at.timestamp())
+                .unwrap_or_else(|_| run.date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp());
             for partner_id in candidates {
                 if store.overage_billed(&partner_id, &period).await.map_err(|e| e.to_string())? {
                     continue;
@@ -62,8 +80,37 @@ impl DailyStep for BillOverage {
                 let Some(Some(tier)) = tiers.get(&tier_id) else { continue };
                 let plan = usage::plan(&partner, tier, last_day);
                 let lines = overage_lines(&usage::report(&plan, &period, &read.counts));
+                let token = UlidGen.new_id();
+                let claim = store
+                    .claim_overage(&partner_id, &period, &token, now, CLAIM_LEASE_SECS, &run.at)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                // What an earlier attempt already created in Stripe, when there was one.
+                let existing = match claim {
+                    OverageClaim::Billed | OverageClaim::Busy => continue,
+                    OverageClaim::Fresh => Vec::new(),
+                    OverageClaim::Resumed => self
+                        .stripe
+                        .invoice_items_with(&customer, OVERAGE_METADATA_KEY, &format!("{partner_id}|{period}|"))
+                        .await
+                        .map_err(|e| e.to_string())?,
+                };
                 let mut items = Vec::with_capacity(lines.len());
                 for line in &lines {
+                    let prefix = format!("{partner_id}|{period}|{}|", line.metric);
+                    if let Some(found) = existing
+                        .iter()
+                        .find(|i| i.metadata.get(OVERAGE_METADATA_KEY).is_some_and(|v| v.starts_with(&prefix)))
+                    {
+                        tracing::info!(
+                            partner = partner_id,
+                            period,
+                            metric = line.metric,
+                            "overage item found in Stripe; not created again"
+                        );
+                        items.push(found.id.clone());
+                        continue;
+                    }
                     let spec = InvoiceItemSpec {
                         customer: customer.clone(),
                         subscription: partner.stripe_subscription_id.clone(),
@@ -76,7 +123,7 @@ impl DailyStep for BillOverage {
                         // One key: a retry must send byte-identical parameters under
                         // its idempotency key, and a map's order is not stable.
                         metadata: HashMap::from([(
-                            "tierdesk_overage".to_string(),
+                            OVERAGE_METADATA_KEY.to_string(),
                             format!("{partner_id}|{period}|{}|{}", line.metric, line.quantity),
                         )]),
                     };
@@ -85,10 +132,14 @@ impl DailyStep for BillOverage {
                     items.push(id);
                 }
                 let amount = lines.iter().map(|l| l.amount).sum();
-                store
-                    .mark_overage_billed(&partner_id, &period, &items, amount, &run.at)
+                let marked = store
+                    .mark_overage_billed(&partner_id, &period, &token, &items, amount, &run.at)
                     .await
                     .map_err(|e| e.to_string())?;
+                if !marked {
+                    tracing::warn!(partner = partner_id, period, "overage claim taken over by another run");
+                    continue;
+                }
                 if !items.is_empty() {
                     billed += 1;
                 }

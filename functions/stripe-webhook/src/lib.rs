@@ -8,10 +8,17 @@
 //!    another delivery is a 409, so Stripe retries later.
 //! 3. Its facts are planned through the transition mechanism and written in one
 //!    transaction together with the invoice record and the event's APPLIED mark.
-//!    Subscription events older than the last one applied to the partner are
-//!    ignored, so a late event never rolls the state back.
-//! 4. Emails go out, and the event is marked COMPLETED with a TTL. A failure
-//!    before that gives the claim back and answers 500, so Stripe's retry runs it.
+//!    Subscription events older than the last subscription event applied to the
+//!    partner are ignored, so a late event never rolls the state back; invoices
+//!    are ordered by their own record. The email the change calls for is kept on
+//!    the claim in the same transaction.
+//! 4. The email goes out, and the event is marked COMPLETED (with `notified`) and
+//!    a TTL. A failure before that, the email's included, gives the claim back and
+//!    answers 5xx, so Stripe's retry finishes it (an APPLIED claim sends its
+//!    pending email and writes nothing else).
+//!
+//! The claim stores a hash of the payload: the same id with another payload is
+//! refused (409 `event_payload_mismatch`) and changes nothing.
 
 use chrono::{DateTime, NaiveDate};
 use http::StatusCode;
@@ -22,13 +29,13 @@ use tierdesk::billing::facts::{self, invoice_partner_hint, subscription_partner_
 use tierdesk::billing::notices::email_for;
 use tierdesk::billing::stripe_shared;
 use tierdesk::billing::stripe_webhook::{Event, EventObject};
-use tierdesk::billing::webhook::{verify, Verified};
+use tierdesk::billing::webhook::{payload_hash, verify, Verified};
 use tierdesk::billing::{StripeConfig, StripeGateway};
 use tierdesk::clock::rfc3339;
 use tierdesk::domain::audit::{AuditEntry, Performed};
 use tierdesk::domain::billing::{
-    record_payment, record_payment_failure, sync_subscription, BillingChange, BillingNotice, InvoiceFacts,
-    InvoiceRecord, SubscriptionFacts,
+    record_payment, record_payment_failure, sync_subscription, AccountChange, BillingChange, BillingNotice,
+    InvoiceFacts, InvoiceRecord, StripeStatus, SubscriptionFacts,
 };
 use tierdesk::domain::money::BillingPeriod;
 use tierdesk::domain::partner::Partner;
@@ -40,7 +47,7 @@ use tierdesk::domain::tier::Tier;
 use tierdesk::domain::validation::parse;
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, Route};
-use tierdesk::mail::{MailConfig, Mailer};
+use tierdesk::mail::{Email, MailConfig, Mailer, SendOutcome};
 use tierdesk::redemption;
 use tierdesk::store::{BillingWrite, BillingWriteError, EventClaim, Store};
 use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
@@ -73,11 +80,8 @@ pub struct StripeWebhook {
 struct Outcome {
     /// A human-readable summary for the response and the log.
     action: &'static str,
-    /// The email to send: the notice, the partner after and before the change.
-    notice: Option<(BillingNotice, Partner, Partner)>,
-    invoice: Option<InvoiceFacts>,
-    /// The catalog the change was planned with (tier names for the email).
-    catalog: Vec<Tier>,
+    /// The email the change calls for, also kept on the event's claim until sent.
+    email: Option<Email>,
 }
 
 /// A planned change with what is written and sent alongside it.
@@ -87,11 +91,11 @@ struct Plan {
     notice: Option<BillingNotice>,
 }
 
-/// A plan as written: the partner it started from and the catalog it used.
+/// A plan as written: the partner it started from and the email it calls for.
 struct Written {
     before: Partner,
     plan: Plan,
-    catalog: Vec<Tier>,
+    email: Option<Email>,
 }
 
 impl StripeWebhook {
@@ -170,51 +174,86 @@ async fn dispatch(app: &StripeWebhook, ctx: Ctx, req: Request) -> Result<Respons
     let event_id = event.id.as_str().to_string();
     let event_type = event.type_.as_str().to_string();
     let token = app.ids.new_id();
-    match app.store.claim_stripe_event(&event_id, &event_type, &token, now.timestamp(), CLAIM_LEASE_SECS).await? {
-        EventClaim::Duplicate => json(StatusCode::OK, &json!({ "received": true, "duplicate": true })),
+    let hash = payload_hash(payload);
+    let claim =
+        app.store.claim_stripe_event(&event_id, &event_type, &hash, &token, now.timestamp(), CLAIM_LEASE_SECS).await?;
+    let outcome = match claim {
+        EventClaim::Duplicate => return json(StatusCode::OK, &json!({ "received": true, "duplicate": true })),
         EventClaim::InProgress => {
-            Err(ApiError::new(StatusCode::CONFLICT, "event_in_progress", "this event is being processed; retry later"))
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "event_in_progress",
+                "this event is being processed; retry later",
+            ))
         }
-        EventClaim::Claimed { applied } => {
-            let outcome = if applied {
-                // An earlier delivery wrote the change and stopped before the end;
-                // the state is not written twice.
-                Ok(Outcome { action: "already_applied", ..Outcome::default() })
+        EventClaim::Mismatch => {
+            // Ids and hashes only: the payload may carry personal data.
+            tracing::warn!(event_id, event_type, "stripe event id redelivered with a different payload; rejected");
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "event_payload_mismatch",
+                "this event id was received before with a different payload",
+            ));
+        }
+        EventClaim::Claimed { applied: true, pending_email } => {
+            // An earlier delivery wrote the change and stopped before the end: the
+            // state is not written twice; the email it did not send goes out now.
+            let email = pending_email.and_then(|raw| {
+                serde_json::from_str::<Email>(&raw)
+                    .inspect_err(|e| tracing::error!(event_id, error = %e, "pending billing email unreadable; dropped"))
+                    .ok()
+            });
+            Ok(Outcome { action: "already_applied", email })
+        }
+        EventClaim::Claimed { applied: false, .. } => process(app, &ctx, &event, &token).await,
+    };
+    let result = match outcome {
+        Ok(outcome) => finish(app, &event_id, &token, outcome, now).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(action) => {
+            tracing::info!(event_id, event_type, action, "stripe event processed");
+            json(StatusCode::OK, &json!({ "received": true, "action": action }))
+        }
+        Err(e) => {
+            app.store.release_stripe_event(&event_id, &token).await?;
+            tracing::error!(event_id, event_type, code = e.code, "stripe event failed; released for retry");
+            // Stripe retries a non-2xx; a 4xx here would be a bug of ours, not
+            // the sender's, so every failure is a 500.
+            Err(if e.status.is_server_error() {
+                e
             } else {
-                process(app, &ctx, &event, &token).await
-            };
-            match outcome {
-                Ok(outcome) => {
-                    if let Some((notice, after, before)) = &outcome.notice {
-                        let email = email_for(
-                            *notice,
-                            after,
-                            Some(before),
-                            outcome.invoice.as_ref(),
-                            Catalog::new(&outcome.catalog),
-                        );
-                        if let Err(e) = app.mailer.send(&email, now.date_naive()).await {
-                            tracing::error!(error = %e, kind = email.kind.as_str(), partner = after.partner_id, "billing email failed");
-                        }
-                    }
-                    app.store.complete_stripe_event(&event_id, &token, now.timestamp() + COMPLETED_TTL_SECS).await?;
-                    tracing::info!(event_id, event_type, action = outcome.action, "stripe event processed");
-                    json(StatusCode::OK, &json!({ "received": true, "action": outcome.action }))
-                }
-                Err(e) => {
-                    app.store.release_stripe_event(&event_id, &token).await?;
-                    tracing::error!(event_id, event_type, code = e.code, "stripe event failed; released for retry");
-                    // Stripe retries a non-2xx; a 4xx here would be a bug of ours, not
-                    // the sender's, so every failure is a 500.
-                    Err(if e.status.is_server_error() {
-                        e
-                    } else {
-                        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
-                    })
-                }
-            }
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+            })
         }
     }
+}
+
+/// The side effects after the state change: the email (kept on the claim since
+/// the APPLIED mark), then COMPLETED with what became of it. A send that fails
+/// is an error: the claim is given back with its pending email, and Stripe's
+/// retry sends it. A capped recipient is final (logged by the mailer).
+async fn finish(
+    app: &StripeWebhook,
+    event_id: &str,
+    token: &str,
+    outcome: Outcome,
+    now: DateTime<chrono::Utc>,
+) -> Result<&'static str, ApiError> {
+    let notified = match &outcome.email {
+        None => None,
+        Some(email) => match app.mailer.send(email, now.date_naive()).await {
+            Ok(SendOutcome::Sent { .. }) => Some("sent"),
+            Ok(SendOutcome::Capped) => Some("capped"),
+            Err(e) => {
+                tracing::error!(event_id, error = %e, kind = email.kind.as_str(), "billing email failed; left for the retry");
+                return Err(ApiError::new(StatusCode::BAD_GATEWAY, "mail_provider_error", "the email was not sent"));
+            }
+        },
+    };
+    app.store.complete_stripe_event(event_id, token, notified, now.timestamp() + COMPLETED_TTL_SECS).await?;
+    Ok(outcome.action)
 }
 
 fn event_day(event: &Event) -> NaiveDate {
@@ -235,7 +274,7 @@ async fn process(app: &StripeWebhook, ctx: &Ctx, event: &Event, token: &str) -> 
                 session.metadata.as_ref().and_then(|m| m.get(facts::PARTNER_ID_KEY)).cloned(),
                 session.client_reference_id.clone(),
             ];
-            subscription_event(app, ctx, event, token, &facts, &hints, TriggerType::SelfService).await
+            subscription_event(app, ctx, event, token, &facts, &hints, TriggerType::SelfService, true).await
         }
         EventObject::CustomerSubscriptionCreated(sub)
         | EventObject::CustomerSubscriptionUpdated(sub)
@@ -248,7 +287,8 @@ async fn process(app: &StripeWebhook, ctx: &Ctx, event: &Event, token: &str) -> 
             } else {
                 TriggerType::Automated
             };
-            subscription_event(app, ctx, event, token, &facts, &[subscription_partner_hint(sub)], trigger).await
+            let hints = [subscription_partner_hint(sub)];
+            subscription_event(app, ctx, event, token, &facts, &hints, trigger, false).await
         }
         EventObject::InvoicePaid(invoice) | EventObject::InvoicePaymentSucceeded(invoice) => {
             invoice_event(app, ctx, event, token, invoice, InvoiceKind::Paid).await
@@ -359,7 +399,11 @@ fn audit(app: &StripeWebhook, ctx: &Ctx, event: &Event, before: &Partner, after:
     AuditEntry::change(app.ids.new_id(), "partner.billing", by, Some(before), after)
 }
 
-/// Stamps the event's time on the planned partner (the ordering guard).
+/// Stamps a subscription event's time on the planned partner: the ordering guard
+/// of the partner's subscription object (`stripeEventAt`). Invoice events do not
+/// stamp it: each invoice is ordered by its own record (see `invoice_event`), and a
+/// subscription event older than a later invoice's is still news about the
+/// subscription.
 fn stamp(change: &mut BillingChange, created: i64) {
     let after = match change {
         BillingChange::Transition(t) => &mut t.after,
@@ -369,9 +413,12 @@ fn stamp(change: &mut BillingChange, created: i64) {
     after.stripe_event_at = Some(after.stripe_event_at.map_or(created, |t| t.max(created)));
 }
 
-/// Writes a planned change with the event's APPLIED mark (and, for an invoice
-/// event, the invoice record, conditional on the record it was planned from),
-/// replanning from a fresh read when the partner or the invoice changed meanwhile.
+/// Writes a planned change with the event's APPLIED mark and the email it calls
+/// for (and, for an invoice event, the invoice record, conditional on the record
+/// it was planned from), replanning from a fresh read when the partner or the
+/// invoice changed meanwhile. `subscription_order`: the change is stamped with the
+/// event's time (subscription events).
+#[allow(clippy::too_many_arguments)]
 async fn write<F>(
     app: &StripeWebhook,
     ctx: &Ctx,
@@ -379,6 +426,7 @@ async fn write<F>(
     token: &str,
     mut partner: Partner,
     invoice: Option<&InvoiceFacts>,
+    subscription_order: bool,
     mut plan: F,
 ) -> Result<Written, ApiError>
 where
@@ -391,16 +439,31 @@ where
             None => None,
         };
         let mut planned = plan(&partner, &catalog, previous.as_ref())?;
-        stamp(&mut planned.change, event.created);
-        let audit = planned.change.after().map(|after| audit(app, ctx, event, &partner, after));
+        if subscription_order {
+            stamp(&mut planned.change, event.created);
+        }
+        let audit = planned
+            .change
+            .after()
+            .filter(|after| !only_stamp_moved(&partner, after))
+            .map(|after| audit(app, ctx, event, &partner, after));
+        let email = planned.notice.map(|notice| {
+            let after = planned.change.after().unwrap_or(&partner);
+            email_for(notice, after, Some(&partner), invoice, Catalog::new(&catalog))
+        });
+        let pending = email.as_ref().map(serde_json::to_string).transpose().map_err(|e| {
+            tracing::error!(error = %e, "billing email not serializable");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+        })?;
         let write = BillingWrite {
             change: Some(&planned.change),
             audit: audit.as_ref(),
             invoice: planned.record.as_ref().map(|r| (r, previous.as_ref())),
             event: Some((event.id.as_str(), token)),
+            pending_email: pending.as_deref(),
         };
         match app.store.apply_billing(&write).await {
-            Ok(()) => return Ok(Written { before: partner, plan: planned, catalog }),
+            Ok(()) => return Ok(Written { before: partner, plan: planned, email }),
             Err(BillingWriteError::Stale) => {
                 partner = app.store.get_partner(&partner.partner_id).await?.ok_or(SubscriptionError::NotFound)?;
             }
@@ -414,6 +477,15 @@ where
     Err(SubscriptionError::VersionConflict { current: None }.into())
 }
 
+/// A subscription event, ordered per subscription object by `stripeEventAt`:
+/// - older than the last subscription event applied: ignored (`ignored_stale`);
+/// - newer: its snapshot is applied;
+/// - the same second (Stripe's `created` has whole seconds and event ids are not
+///   in time order, so which of two same-second snapshots is newer cannot be
+///   told): the subscription is read from Stripe and its current state applied,
+///   so the outcome does not depend on the delivery order. A `canceled` snapshot is
+///   final and applied as is. `fresh`: the facts were just read from Stripe.
+#[allow(clippy::too_many_arguments)]
 async fn subscription_event(
     app: &StripeWebhook,
     ctx: &Ctx,
@@ -422,18 +494,34 @@ async fn subscription_event(
     facts: &SubscriptionFacts,
     hints: &[Option<String>],
     trigger: TriggerType,
+    fresh: bool,
 ) -> Result<Outcome, ApiError> {
     let Some(partner) = find_partner(app, &facts.customer_id, hints).await? else {
         tracing::warn!(event_id = event.id.as_str(), "stripe subscription names no known partner");
         return Ok(Outcome { action: "ignored_unknown_partner", ..Outcome::default() });
     };
+    let current = if tie(&partner, event) && !fresh && facts.status != StripeStatus::Canceled {
+        Some(app.stripe.subscription(&facts.subscription_id).await?)
+    } else {
+        None
+    };
     let tctx = context(app, ctx, event, trigger);
-    let Written { before, plan, catalog } = write(app, ctx, event, token, partner, None, |p, tiers, _| {
-        let change = if stale(p, event) {
+    let Written { before, plan, email } = write(app, ctx, event, token, partner, None, true, |p, tiers, _| {
+        let mut change = if stale(p, event) {
             BillingChange::Nothing
         } else {
+            let facts = current.as_ref().filter(|_| tie(p, event)).unwrap_or(facts);
             sync_subscription(p, facts, Catalog::new(tiers), &tctx)?
         };
+        // A newer snapshot of the partner's subscription that changes nothing still
+        // moves its clock: a same-second snapshot after it is then a tie.
+        let newer = p.stripe_event_at.is_none_or(|last| last < event.created);
+        if matches!(change, BillingChange::Nothing)
+            && newer
+            && p.stripe_subscription_id.as_deref() == Some(facts.subscription_id.as_str())
+        {
+            change = stamp_only(p, &tctx);
+        }
         let notice = match change.event() {
             Some(TransitionEvent::Upgrade) => Some(BillingNotice::UpgradeConfirmation),
             Some(TransitionEvent::Reactivate)
@@ -453,15 +541,41 @@ async fn subscription_event(
     let action = match (&plan.change, stale(&before, event)) {
         (_, true) => "ignored_stale",
         (BillingChange::Nothing, _) => "unchanged",
+        (BillingChange::Account(a), _) if only_stamp_moved(&a.before, &a.after) => "unchanged",
         (BillingChange::Transition(t), _) => transition_name(t.record.event),
         (BillingChange::Account(_), _) => "updated",
     };
-    let notice = plan.notice.zip(plan.change.after().cloned()).map(|(n, after)| (n, after, before));
-    Ok(Outcome { action, notice, invoice: None, catalog })
+    Ok(Outcome { action, email })
 }
 
+/// A change that only records a subscription event's time (stamped by `write`).
+fn stamp_only(p: &Partner, ctx: &TransitionContext) -> BillingChange {
+    let mut after = p.clone();
+    after.version = p.version + 1;
+    after.updated_at = ctx.at.clone();
+    after.updated_by = ctx.actor.clone();
+    BillingChange::Account(Box::new(AccountChange { before: p.clone(), after, stats: Vec::new() }))
+}
+
+/// Whether `after` differs from `before` only by the ordering stamp and the
+/// bookkeeping of a write (no audit entry for that).
+fn only_stamp_moved(before: &Partner, after: &Partner) -> bool {
+    let mut same = after.clone();
+    same.stripe_event_at = before.stripe_event_at;
+    same.version = before.version;
+    same.updated_at = before.updated_at.clone();
+    same.updated_by = before.updated_by.clone();
+    same == *before
+}
+
+/// Older than the last subscription event applied to the partner.
 fn stale(before: &Partner, event: &Event) -> bool {
     before.stripe_event_at.is_some_and(|last| last > event.created)
+}
+
+/// The same second as the last subscription event applied to the partner.
+fn tie(before: &Partner, event: &Event) -> bool {
+    before.stripe_event_at == Some(event.created)
 }
 
 fn transition_name(event: TransitionEvent) -> &'static str {
@@ -486,6 +600,10 @@ enum InvoiceKind {
     Record,
 }
 
+/// An invoice event, ordered per invoice object by the invoice's own record (not
+/// by time, not by the partner's `stripeEventAt`, which it leaves alone): a paid
+/// record is final, a void one only becomes paid, `attemptCount` never goes down,
+/// and a failed attempt already recorded is ignored.
 async fn invoice_event(
     app: &StripeWebhook,
     ctx: &Ctx,
@@ -506,8 +624,8 @@ async fn invoice_event(
         facts.price = Some(app.stripe.price(&id).await?);
     }
     let tctx = context(app, ctx, event, TriggerType::Automated);
-    let Written { before, plan, catalog } =
-        write(app, ctx, event, token, partner, Some(&facts), |p, tiers, previous| {
+    let Written { plan, email, .. } =
+        write(app, ctx, event, token, partner, Some(&facts), false, |p, tiers, previous| {
             let already_paid = previous.is_some_and(InvoiceRecord::is_paid);
             let (change, notice) = match kind {
                 InvoiceKind::Paid => {
@@ -532,7 +650,5 @@ async fn invoice_event(
         (BillingChange::Nothing, _) if plan.record.is_some() => "invoice_recorded",
         (BillingChange::Nothing, _) => "unchanged",
     };
-    let after = plan.change.after().cloned().unwrap_or_else(|| before.clone());
-    let notice = plan.notice.map(|n| (n, after, before));
-    Ok(Outcome { action, notice, invoice: Some(facts), catalog })
+    Ok(Outcome { action, email })
 }

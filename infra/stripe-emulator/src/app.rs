@@ -79,6 +79,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/_emulator/clock", get(control::get_clock).post(control::set_clock))
         .route("/_emulator/events", get(control::events))
         .route("/_emulator/flush", post(control::flush))
+        .route("/_emulator/idempotency/forget", post(control::forget_idempotency_keys))
         .route("/_emulator/webhook", post(control::set_webhook))
         .route("/checkout/{id}", get(control::checkout_page))
         .route("/checkout/{id}/pay", post(control::checkout_pay))

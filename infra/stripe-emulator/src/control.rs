@@ -101,6 +101,17 @@ pub(crate) async fn set_card(State(app): State<Arc<App>>, Path(id): Path<String>
     result(outcome)
 }
 
+/// Forgets every saved `Idempotency-Key` (Stripe keeps them about 24 hours).
+pub(crate) async fn forget_idempotency_keys(State(app): State<Arc<App>>) -> Response {
+    let forgotten = {
+        let mut store = app.lock();
+        let n = store.idempotency.len();
+        store.idempotency.clear();
+        n
+    };
+    respond(200, &json!({ "forgotten": forgotten }))
+}
+
 pub(crate) async fn get_clock(State(app): State<Arc<App>>) -> Response {
     respond(200, &json!({ "now": app.clock.now() }))
 }

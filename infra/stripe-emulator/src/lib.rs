@@ -111,6 +111,12 @@ impl Emulator {
         self.app.clock.now()
     }
 
+    /// Forgets every saved `Idempotency-Key`, as Stripe does after about 24 hours:
+    /// a later request with a known key is executed again.
+    pub fn forget_idempotency_keys(&self) {
+        self.app.lock().idempotency.clear();
+    }
+
     /// Returns once every event created so far has been delivered or has failed all retries.
     pub async fn flush(&self) {
         self.app.flush().await;

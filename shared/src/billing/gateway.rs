@@ -87,8 +87,25 @@ fn provider(e: StripeError) -> BillingError {
         StripeError::ClientError(_) | StripeError::Timeout => "unreachable".into(),
         StripeError::ConfigError(_) => "misconfigured".into(),
     };
-    tracing::error!(error = %e, "stripe call failed");
+    let (status, error_type, code) = log_fields(&e);
+    tracing::error!(status, error_type, code, "stripe call failed");
     BillingError::Provider(kind)
+}
+
+/// What a log may say of a Stripe error: the HTTP status, Stripe's error `type`
+/// and `code` (or the transport failure's kind). Never the message, the `param`
+/// or anything else from the answer or the transport error's text: they can
+/// echo request data (emails, names, metadata).
+pub(crate) fn log_fields(e: &StripeError) -> (u16, &str, &str) {
+    match e {
+        StripeError::Stripe(api, status) => {
+            (*status, api.type_.as_str(), api.code.as_ref().map_or("none", |c| c.as_str()))
+        }
+        StripeError::JSONDeserialize(_) => (0, "unreadable_answer", "none"),
+        StripeError::ClientError(_) => (0, "unreachable", "none"),
+        StripeError::Timeout => (0, "timeout", "none"),
+        StripeError::ConfigError(_) => (0, "misconfigured", "none"),
+    }
 }
 
 fn idempotent(key: &str) -> Result<RequestStrategy, BillingError> {
@@ -417,5 +434,52 @@ impl StripeGateway {
             .ok_or_else(|| BillingError::Provider("the created price is not recurring".into()))?;
         self.prices.lock().unwrap_or_else(|p| p.into_inner()).insert(facts.price_id.clone(), facts.clone());
         Ok(facts)
+    }
+}
+
+mod invoice_items;
+pub use invoice_items::InvoiceItemFound;
+
+#[cfg(test)]
+mod log_tests {
+    use super::*;
+
+    fn api_error(message: &str) -> StripeError {
+        let api = stripe_shared::ApiErrors {
+            advice_code: None,
+            charge: None,
+            code: Some("resource_missing".parse().unwrap()),
+            decline_code: None,
+            doc_url: None,
+            message: Some(message.into()),
+            network_advice_code: None,
+            network_decline_code: None,
+            param: Some("customer_email".into()),
+            payment_intent: None,
+            payment_method: None,
+            payment_method_type: None,
+            request_log_url: None,
+            setup_intent: None,
+            source: None,
+            type_: "invalid_request_error".parse().unwrap(),
+        };
+        StripeError::Stripe(Box::new(api), 404)
+    }
+
+    #[test]
+    fn a_stripe_error_is_logged_by_status_type_and_code_only() {
+        let e = api_error("No such customer: 'jane.doe@example.com'");
+        assert_eq!(log_fields(&e), (404, "invalid_request_error", "resource_missing"));
+        let shown = format!("{:?}", log_fields(&e));
+        assert!(!shown.contains("jane.doe") && !shown.contains("customer_email"), "{shown}");
+        let transport = StripeError::ClientError(
+            "error sending request for url (http://x/v1/customers?email=jane.doe%40example.com)".into(),
+        );
+        assert_eq!(log_fields(&transport), (0, "unreachable", "none"));
+        assert_eq!(
+            log_fields(&StripeError::JSONDeserialize("invalid type: string \"jane\"".into())).1,
+            "unreadable_answer"
+        );
+        assert_eq!(log_fields(&StripeError::Timeout).1, "timeout");
     }
 }

@@ -61,6 +61,21 @@ pub fn verify(payload: &str, header: Option<&str>, secrets: &[String], now: i64)
     Err(last)
 }
 
+/// The identity of an event's content, stored with its claim: a redelivery of the
+/// same id must carry the same content. Hex SHA-256 of the event's `id`, `type`,
+/// `created` and `data` (the object and `previous_attributes`), re-serialized.
+/// Fields Stripe may change between deliveries of one event (`pending_webhooks`,
+/// `request`) are left out, so a true retry always matches. A payload that is not
+/// JSON (it never verifies anyway) is hashed as is.
+pub fn payload_hash(payload: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let content = match serde_json::from_str::<serde_json::Value>(payload) {
+        Ok(v) => serde_json::json!([v["id"], v["type"], v["created"], v["data"]]).to_string(),
+        Err(_) => payload.to_string(),
+    };
+    Sha256::digest(content.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// A `Stripe-Signature` header for `payload`, as Stripe computes it: for the
 /// Stripe emulator, signed fixtures and tests.
 pub fn sign(payload: &str, secret: &str, timestamp: i64) -> String {
@@ -112,6 +127,19 @@ mod tests {
         let good_v1 = good.split_once(",v1=").unwrap().1;
         let header = format!("t={now},v1={good_v1},v1={}", "0".repeat(64));
         assert!(verify(EVENT, Some(&header), &["whsec_new".to_string()], now).is_ok());
+    }
+
+    #[test]
+    fn the_payload_hash_ignores_the_delivery_counters_and_sees_any_content_change() {
+        let retry = EVENT.replace(r#""pending_webhooks":1"#, r#""pending_webhooks":0"#);
+        assert_ne!(retry, EVENT);
+        assert_eq!(payload_hash(&retry), payload_hash(EVENT), "a retry of the same event");
+        let altered = EVENT.replace(r#""balance":0"#, r#""balance":100"#);
+        assert_ne!(payload_hash(&altered), payload_hash(EVENT), "the object changed");
+        let moved = EVENT.replace(r#""created":1700000000,"data""#, r#""created":1700000001,"data""#);
+        assert_ne!(moved, EVENT);
+        assert_ne!(payload_hash(&moved), payload_hash(EVENT), "the event time changed");
+        assert_eq!(payload_hash(EVENT).len(), 64);
     }
 
     #[test]

@@ -24,12 +24,16 @@ struct CustomerLookup {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventClaim {
     /// Ours to process. `applied`: an earlier attempt already wrote the state
-    /// change and stopped before finishing its side effects.
-    Claimed { applied: bool },
+    /// change and stopped before finishing its side effects. `pending_email`: the
+    /// email that attempt planned and did not send (JSON of `mail::Email`), for this
+    /// delivery to send.
+    Claimed { applied: bool, pending_email: Option<String> },
     /// Processed before: acknowledge, do nothing.
     Duplicate,
     /// Another delivery holds a live claim on it.
     InProgress,
+    /// The id was claimed before with a different payload (hash): refuse it.
+    Mismatch,
 }
 
 /// The start of a request carrying an `Idempotency-Key`.
@@ -54,6 +58,9 @@ pub struct BillingWrite<'a> {
     pub invoice: Option<(&'a InvoiceRecord, Option<&'a InvoiceRecord>)>,
     /// The webhook event being processed (id, claim token): marked APPLIED.
     pub event: Option<(&'a str, &'a str)>,
+    /// The email the change calls for (JSON of `mail::Email`), kept on the event's
+    /// claim with the APPLIED mark until it is sent.
+    pub pending_email: Option<&'a str>,
 }
 
 /// Why a billing write did not happen.
@@ -164,18 +171,28 @@ impl Store {
         Ok(TransactWriteItem::builder().put(put.build().map_err(build_err("Put"))?).build())
     }
 
-    fn event_applied(&self, event_id: &str, token: &str) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
+    fn event_applied(
+        &self,
+        event_id: &str,
+        token: &str,
+        pending_email: Option<&str>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut update = Update::builder()
             .table_name(&self.table)
             .key("PK", s(keys::stripe_event_pk(event_id)))
             .key("SK", s(META))
-            .update_expression("SET #status = :applied")
+            .update_expression(match pending_email {
+                Some(_) => "SET #status = :applied, pendingEmail = :email",
+                None => "SET #status = :applied",
+            })
             .condition_expression("claimToken = :token")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":applied", s("APPLIED"))
-            .expression_attribute_values(":token", s(token))
-            .build()
-            .map_err(build_err("Update"))?;
+            .expression_attribute_values(":token", s(token));
+        if let Some(email) = pending_email {
+            update = update.expression_attribute_values(":email", s(email));
+        }
+        let update = update.build().map_err(build_err("Update"))?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
@@ -214,7 +231,7 @@ impl Store {
         }
         let event_index = items.len();
         if let Some((id, token)) = w.event {
-            items.push(self.event_applied(id, token)?);
+            items.push(self.event_applied(id, token, w.pending_email)?);
         }
         if items.is_empty() {
             return Ok(());
@@ -232,12 +249,15 @@ impl Store {
     }
 
     /// Claims a Stripe event: new, or left behind by a delivery whose lease ran
-    /// out. The claim keeps an APPLIED status, so a retry after a crash finishes
-    /// the side effects without writing the state twice.
+    /// out. The claim keeps an APPLIED status and the email still to send, so a
+    /// retry after a crash finishes the side effects without writing the state
+    /// twice. The first claim stores `payload_hash`; a delivery of the same id with
+    /// another hash is a `Mismatch` and changes nothing.
     pub async fn claim_stripe_event(
         &self,
         event_id: &str,
         event_type: &str,
+        payload_hash: &str,
         token: &str,
         now: i64,
         lease_secs: i64,
@@ -250,9 +270,14 @@ impl Store {
             .key("SK", s(META))
             .update_expression(
                 "SET claimToken = :token, claimExpiresAt = :until, eventType = :type, \
-                 #status = if_not_exists(#status, :inprogress), attempts = if_not_exists(attempts, :zero) + :one",
+                 #status = if_not_exists(#status, :inprogress), attempts = if_not_exists(attempts, :zero) + :one, \
+                 payloadHash = if_not_exists(payloadHash, :hash)",
             )
-            .condition_expression("attribute_not_exists(PK) OR (#status <> :completed AND claimExpiresAt < :now)")
+            .condition_expression(
+                "attribute_not_exists(PK) OR (#status <> :completed AND claimExpiresAt < :now \
+                 AND (attribute_not_exists(payloadHash) OR payloadHash = :hash))",
+            )
+            .expression_attribute_values(":hash", s(payload_hash))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":token", s(token))
             .expression_attribute_values(":until", n(now + lease_secs))
@@ -269,12 +294,17 @@ impl Store {
         match result {
             Ok(out) => {
                 let status = out.attributes.as_ref().and_then(|a| attr_s(a, "status"));
-                Ok(EventClaim::Claimed { applied: status.as_deref() == Some("APPLIED") })
+                let pending_email = out.attributes.as_ref().and_then(|a| attr_s(a, "pendingEmail"));
+                Ok(EventClaim::Claimed { applied: status.as_deref() == Some("APPLIED"), pending_email })
             }
             Err(err) => {
                 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
                 if let Some(UpdateItemError::ConditionalCheckFailedException(e)) = err.as_service_error() {
                     let status = e.item().and_then(|i| attr_s(i, "status"));
+                    let stored_hash = e.item().and_then(|i| attr_s(i, "payloadHash"));
+                    if stored_hash.is_some_and(|h| h != payload_hash) {
+                        return Ok(EventClaim::Mismatch);
+                    }
                     return Ok(match status.as_deref() {
                         Some("COMPLETED" | "UNPARSEABLE") => EventClaim::Duplicate,
                         _ => EventClaim::InProgress,
@@ -285,14 +315,31 @@ impl Store {
         }
     }
 
-    pub async fn complete_stripe_event(&self, event_id: &str, token: &str, ttl: i64) -> Result<(), StoreError> {
-        let result = self
+    /// Marks the event done. `notified`: what became of its email (`sent`,
+    /// `capped`), recorded on the claim as its last side effect, and the pending
+    /// email is dropped.
+    pub async fn complete_stripe_event(
+        &self,
+        event_id: &str,
+        token: &str,
+        notified: Option<&str>,
+        ttl: i64,
+    ) -> Result<(), StoreError> {
+        let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("PK", s(keys::stripe_event_pk(event_id)))
-            .key("SK", s(META))
-            .update_expression("SET #status = :completed, #ttl = :ttl REMOVE claimExpiresAt")
+            .key("SK", s(META));
+        update = match notified {
+            Some(outcome) => update
+                .update_expression(
+                    "SET #status = :completed, #ttl = :ttl, notified = :notified REMOVE claimExpiresAt, pendingEmail",
+                )
+                .expression_attribute_values(":notified", s(outcome)),
+            None => update.update_expression("SET #status = :completed, #ttl = :ttl REMOVE claimExpiresAt"),
+        };
+        let result = update
             .condition_expression("claimToken = :token")
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#ttl", "ttl")

@@ -23,7 +23,7 @@ pub use partners::{IndexQuery, PartnerHistory, PartnerList, PartnerListError, So
 pub use promotions::{ApplicationRead, CodeLookup, RedeemRefusal, Redemption, RedemptionLine};
 pub use quotes::{AcceptRefusal, QuoteList};
 pub use tiers::{TierFilter, TierListError};
-pub use usage::{TrackOutcome, UsageRead, UsageStats, UsageTrack};
+pub use usage::{OverageClaim, TrackOutcome, UsageRead, UsageStats, UsageTrack};
 
 use crate::config::Config;
 use crate::http::cursor::{self, CursorKey};

@@ -19,6 +19,20 @@ const TRACK_ROUNDS: u32 = 6;
 /// Re-plans after a concurrent call moved the counter out of this call's band.
 const TRACK_REPLANS: u32 = 8;
 
+/// The outcome of claiming one partner's month of overage for billing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverageClaim {
+    /// Ours, first attempt: nothing was sent to Stripe for it yet.
+    Fresh,
+    /// Ours, taken over from an attempt that stopped midway: some of its invoice
+    /// items may exist in Stripe already; look them up before creating any.
+    Resumed,
+    /// Billed before.
+    Billed,
+    /// Another run holds a live claim.
+    Busy,
+}
+
 /// A partner and its counters for one month, read together.
 #[derive(Debug, Clone)]
 pub struct UsageRead {
@@ -267,21 +281,87 @@ impl Store {
 
     /// Whether `period`'s overage of the partner was billed already.
     pub async fn overage_billed(&self, partner_id: &str, period: &str) -> Result<bool, StoreError> {
-        Ok(self.get(keys::partner_pk(partner_id), &keys::overage_billed_sk(period)).await?.is_some())
+        Ok(self
+            .get(keys::partner_pk(partner_id), &keys::overage_billed_sk(period))
+            .await?
+            .is_some_and(|item| item.get("status").and_then(|v| v.as_s().ok()).is_none_or(|s| s == "BILLED")))
     }
 
-    /// Records that `period`'s overage went to Stripe (`items`: the invoice item ids).
+    /// Claims the billing of `period`'s overage (`PARTNER#{id}` / `OVERAGEBILLED#{period}`),
+    /// written PENDING before anything goes to Stripe: new, or taken over from a
+    /// run whose lease (`claimUntil`, unix seconds) ran out. A marker without a
+    /// status was written before the PENDING state existed: billed.
+    pub async fn claim_overage(
+        &self,
+        partner_id: &str,
+        period: &str,
+        token: &str,
+        now: i64,
+        lease_secs: i64,
+        at: &str,
+    ) -> Result<OverageClaim, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("PK", s(keys::partner_pk(partner_id)))
+            .key("SK", s(keys::overage_billed_sk(period)))
+            .update_expression(
+                "SET #status = :pending, claimToken = :token, claimUntil = :until, #period = :period, \
+                 pendingSince = if_not_exists(pendingSince, :at), attempts = if_not_exists(attempts, :zero) + :one",
+            )
+            .condition_expression("attribute_not_exists(PK) OR (#status = :pending AND claimUntil < :now)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#period", "period")
+            .expression_attribute_values(":pending", s("PENDING"))
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":until", n(now + lease_secs))
+            .expression_attribute_values(":period", s(period))
+            .expression_attribute_values(":at", s(at))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            // Attributes before the write: an earlier run's PENDING claim was taken over.
+            Ok(out) => Ok(if out.attributes.is_some_and(|a| !a.is_empty()) {
+                OverageClaim::Resumed
+            } else {
+                OverageClaim::Fresh
+            }),
+            Err(err) => {
+                use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+                if let Some(UpdateItemError::ConditionalCheckFailedException(e)) = err.as_service_error() {
+                    let status = e.item().and_then(|i| i.get("status")).and_then(|v| v.as_s().ok());
+                    return Ok(match status.map(String::as_str) {
+                        Some("PENDING") => OverageClaim::Busy,
+                        _ => OverageClaim::Billed,
+                    });
+                }
+                Err(StoreError::sdk("UpdateItem", err))
+            }
+        }
+    }
+
+    /// Records that `period`'s overage went to Stripe (`items`: the invoice item
+    /// ids), conditional on the PENDING claim being this run's (`token`). `false`:
+    /// another run took the claim over.
     pub async fn mark_overage_billed(
         &self,
         partner_id: &str,
         period: &str,
+        token: &str,
         items: &[String],
         amount: i64,
         at: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let item: Item = [
             ("PK", s(keys::partner_pk(partner_id))),
             ("SK", s(keys::overage_billed_sk(period))),
+            ("status", s("BILLED")),
             ("period", s(period)),
             ("amount", n(amount)),
             ("invoiceItems", AttributeValue::L(items.iter().map(|i| s(i.clone())).collect())),
@@ -290,14 +370,25 @@ impl Store {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        self.client
+        let result = self
+            .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
+            .condition_expression("claimToken = :token")
+            .expression_attribute_values(":token", s(token))
             .send()
-            .await
-            .map_err(|e| StoreError::sdk("PutItem", e))?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) => {
+                use aws_sdk_dynamodb::operation::put_item::PutItemError;
+                if let Some(PutItemError::ConditionalCheckFailedException(_)) = err.as_service_error() {
+                    return Ok(false);
+                }
+                Err(StoreError::sdk("PutItem", err))
+            }
+        }
     }
 
     /// Feature adoption of one month, summed over its shards: one Query.

@@ -28,7 +28,17 @@ async fn webhook_gateway(s: &StripeApp, clock: Arc<FixedClock>) -> Arc<Gateway> 
 
 /// The same, reading from the Stripe that `stripe` talks to.
 async fn webhook_gateway_on(s: &StripeApp, clock: Arc<FixedClock>, stripe: StripeGateway) -> Arc<Gateway> {
-    let mailer = Mailer::connect(&MailConfig::local(ses::endpoint()), s.app.store.clone()).await;
+    webhook_gateway_with(s, clock, stripe, MailConfig::local(ses::endpoint())).await
+}
+
+/// The same, sending mail through `mail`.
+async fn webhook_gateway_with(
+    s: &StripeApp,
+    clock: Arc<FixedClock>,
+    stripe: StripeGateway,
+    mail: MailConfig,
+) -> Arc<Gateway> {
+    let mailer = Mailer::connect(&mail, s.app.store.clone()).await;
     let app = Arc::new(StripeWebhook::new(
         s.app.store.clone(),
         s.app.config.clone(),
@@ -221,6 +231,168 @@ async fn an_older_event_arriving_after_a_newer_one_never_rolls_the_state_back() 
     assert_eq!(p["subscriptionStatus"], "cancelled", "the newest state stands: {p}");
     assert_eq!(p["autoRenewal"], false);
     assert_eq!(p["stripeEventAt"], t + 100);
+}
+
+#[tokio::test]
+async fn a_subscription_update_older_than_a_later_invoice_payment_is_still_applied() {
+    let s = StripeApp::start().await;
+    let (id, _, _) = subscribed(&s, "Per Object Co").await;
+    let t = Utc::now().timestamp();
+    let gw = webhook_gateway(&s, Arc::new(FixedClock::new(Utc.timestamp_opt(t, 0).unwrap()))).await;
+    let sub_base = emulator_event(&s, "customer.subscription.created").await;
+    let paid_base = emulator_event(&s, "invoice.paid").await;
+    // A later invoice is paid (t+100) before an earlier cancel_at_period_end (t+50)
+    // reaches us: they are about different objects, so both count.
+    let invoice_id = format!("in_order{}", ulid::Ulid::new().to_string().to_lowercase());
+    let paid = new_event(&paid_base, "invoice.paid", t + 100, |inv| {
+        inv["id"] = json!(invoice_id);
+        inv["billing_reason"] = json!("subscription_cycle");
+        inv["created"] = json!(t + 100);
+    });
+    let cancel =
+        new_event(&sub_base, "customer.subscription.updated", t + 50, |sub| sub["cancel_at_period_end"] = json!(true));
+    let before = partner(&s, &id).await;
+    let (status, first) = deliver(&gw, &paid, Some(sign(&paid, LOCAL_WEBHOOK_SECRET, t))).await;
+    assert_eq!(status, 200, "{first}");
+    let between = partner(&s, &id).await;
+    assert!(between["version"].as_u64() > before["version"].as_u64(), "the payment was recorded: {first}");
+    assert_eq!(between["stripeEventAt"], before["stripeEventAt"], "an invoice does not move the subscription's clock");
+    let (status, second) = deliver(&gw, &cancel, Some(sign(&cancel, LOCAL_WEBHOOK_SECRET, t))).await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["action"], "cancel", "{second}");
+    let p = partner(&s, &id).await;
+    assert_eq!(p["subscriptionStatus"], "cancelled", "{p}");
+    assert_eq!(p["autoRenewal"], false);
+    assert_eq!(p["stripeEventAt"], t + 50);
+}
+
+#[tokio::test]
+async fn same_second_subscription_events_end_in_stripes_current_state_whatever_the_delivery_order() {
+    let s = StripeApp::start().await;
+    let t = Utc::now().timestamp();
+    let gw = webhook_gateway(&s, Arc::new(FixedClock::new(Utc.timestamp_opt(t, 0).unwrap()))).await;
+    // In Stripe the subscription runs on (not cancelling); two snapshots of the same
+    // second disagree: one cancelling, one not. Event ids say nothing of their order.
+    for (company, cancelling_first) in [("Tie First Co", true), ("Tie Last Co", false)] {
+        let (id, _, _) = subscribed(&s, company).await;
+        let base = emulator_event(&s, "customer.subscription.created").await;
+        let cancelling = new_event(&base, "customer.subscription.updated", t + 10, |sub| {
+            sub["cancel_at_period_end"] = json!(true);
+        });
+        let running = new_event(&base, "customer.subscription.updated", t + 10, |_| {});
+        let order = if cancelling_first { [&cancelling, &running] } else { [&running, &cancelling] };
+        for payload in order {
+            let (status, answer) = deliver(&gw, payload, Some(sign(payload, LOCAL_WEBHOOK_SECRET, t))).await;
+            assert_eq!(status, 200, "{company}: {answer}");
+        }
+        let p = partner(&s, &id).await;
+        assert_eq!(p["subscriptionStatus"], "active", "{company}: Stripe's state stands: {p}");
+        assert_eq!(p["autoRenewal"], true, "{company}: {p}");
+        assert_eq!(p["stripeEventAt"], t + 10, "{company}");
+    }
+}
+
+#[tokio::test]
+async fn an_email_that_failed_is_sent_by_the_redelivery_once() {
+    let s = StripeApp::start().await;
+    let (id, _, email) = subscribed(&s, "Mail Retry Co").await;
+    let base = emulator_event(&s, "customer.subscription.created").await;
+    let t = Utc::now().timestamp();
+    let clock = Arc::new(FixedClock::new(Utc.timestamp_opt(t, 0).unwrap()));
+    let payload =
+        new_event(&base, "customer.subscription.updated", t + 1, |sub| sub["cancel_at_period_end"] = json!(true));
+    let event_id = serde_json::from_str::<Value>(&payload).unwrap()["id"].as_str().unwrap().to_string();
+    let emails_before = ses::emails_to(&email).await.len();
+
+    // SES is down for the first delivery: the change is written, the email is not sent.
+    let dead_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let dead = MailConfig::local(format!("http://127.0.0.1:{dead_port}"));
+    let no_mail = webhook_gateway_with(&s, clock.clone(), s.stripe.clone(), dead).await;
+    let (status, answer) = deliver(&no_mail, &payload, Some(sign(&payload, LOCAL_WEBHOOK_SECRET, t))).await;
+    assert!(status >= 500, "Stripe must come back to send the email: {status} {answer}");
+    assert_eq!(partner(&s, &id).await["subscriptionStatus"], "cancelled", "the change itself is written");
+    assert_eq!(ses::emails_to(&email).await.len(), emails_before);
+    let claim = s.app.partition(&format!("STRIPEEVT#{event_id}")).await;
+    assert_eq!(claim[0]["status"].as_s().unwrap(), "APPLIED");
+    assert!(claim[0].contains_key("pendingEmail"), "{claim:?}");
+    let version = partner(&s, &id).await["version"].clone();
+
+    // Stripe's retry: nothing is written twice, the confirmation goes out.
+    let gw = webhook_gateway(&s, clock).await;
+    let (status, answer) = deliver(&gw, &payload, Some(sign(&payload, LOCAL_WEBHOOK_SECRET, t))).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["action"], "already_applied", "{answer}");
+    let sent = ses::emails_to(&email).await;
+    assert_eq!(sent.len(), emails_before + 1, "the confirmation, once");
+    assert!(sent.last().unwrap()["subject"].as_str().unwrap().to_lowercase().contains("cancel"), "{sent:?}");
+    let claim = s.app.partition(&format!("STRIPEEVT#{event_id}")).await;
+    assert_eq!(claim[0]["status"].as_s().unwrap(), "COMPLETED");
+    assert_eq!(claim[0]["notified"].as_s().unwrap(), "sent");
+    assert!(!claim[0].contains_key("pendingEmail"));
+
+    // A third delivery is a duplicate and sends nothing.
+    let (status, again) = deliver(&gw, &payload, Some(sign(&payload, LOCAL_WEBHOOK_SECRET, t))).await;
+    assert_eq!((status, again["duplicate"].as_bool()), (200, Some(true)), "{again}");
+    assert_eq!(ses::emails_to(&email).await.len(), emails_before + 1);
+    assert_eq!(partner(&s, &id).await["version"], version, "the state was written once");
+}
+
+#[tokio::test]
+async fn a_redelivery_of_an_event_id_with_another_payload_is_refused_and_changes_nothing() {
+    let s = StripeApp::start().await;
+    let (id, _, _) = subscribed(&s, "Forged Co").await;
+    let base = emulator_event(&s, "customer.subscription.created").await;
+    let t = Utc::now().timestamp();
+    let gw = webhook_gateway(&s, Arc::new(FixedClock::new(Utc.timestamp_opt(t, 0).unwrap()))).await;
+    let payload = new_event(&base, "customer.subscription.updated", t + 1, |_| {});
+    let (status, answer) = deliver(&gw, &payload, Some(sign(&payload, LOCAL_WEBHOOK_SECRET, t))).await;
+    assert_eq!(status, 200, "{answer}");
+    let before = s.app.snapshot().await;
+
+    // Same id, another object (cancelling): refused, nothing written.
+    let mut other: Value = serde_json::from_str(&payload).unwrap();
+    other["data"]["object"]["cancel_at_period_end"] = json!(true);
+    let other = other.to_string();
+    let (status, answer) = deliver(&gw, &other, Some(sign(&other, LOCAL_WEBHOOK_SECRET, t))).await;
+    assert_eq!(status, 409, "{answer}");
+    assert_eq!(answer["error"]["code"], "event_payload_mismatch", "{answer}");
+    assert_eq!(s.app.snapshot().await, before, "state unchanged");
+    assert_eq!(partner(&s, &id).await["subscriptionStatus"], "active");
+
+    // A true retry (only Stripe's delivery counter differs) is still a duplicate.
+    let mut retry: Value = serde_json::from_str(&payload).unwrap();
+    retry["pending_webhooks"] = json!(0);
+    let retry = retry.to_string();
+    let (status, answer) = deliver(&gw, &retry, Some(sign(&retry, LOCAL_WEBHOOK_SECRET, t))).await;
+    assert_eq!((status, answer["duplicate"].as_bool()), (200, Some(true)), "{answer}");
+
+    // The same holds while the first delivery has not finished (an APPLIED claim).
+    let second = new_event(&base, "customer.subscription.updated", t + 2, |_| {});
+    let second_id = serde_json::from_str::<Value>(&second).unwrap()["id"].as_str().unwrap().to_string();
+    s.app
+        .put_raw(
+            [
+                ("PK".to_string(), tierdesk_tests::s(&format!("STRIPEEVT#{second_id}"))),
+                ("SK".to_string(), tierdesk_tests::s("META")),
+                ("status".to_string(), tierdesk_tests::s("APPLIED")),
+                ("claimToken".to_string(), tierdesk_tests::s("gone")),
+                ("claimExpiresAt".to_string(), tierdesk_tests::n(0)),
+                ("payloadHash".to_string(), tierdesk_tests::s(&tierdesk::billing::webhook::payload_hash(&second))),
+            ]
+            .into_iter()
+            .collect(),
+        )
+        .await;
+    let mut forged: Value = serde_json::from_str(&second).unwrap();
+    forged["data"]["object"]["cancel_at_period_end"] = json!(true);
+    let forged = forged.to_string();
+    let before = s.app.snapshot().await;
+    let (status, answer) = deliver(&gw, &forged, Some(sign(&forged, LOCAL_WEBHOOK_SECRET, t))).await;
+    assert_eq!((status, answer["error"]["code"].as_str()), (409, Some("event_payload_mismatch")), "{answer}");
+    assert_eq!(s.app.snapshot().await, before, "the claim is not taken over");
 }
 
 #[tokio::test]

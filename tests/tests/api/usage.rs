@@ -468,3 +468,65 @@ async fn usage_overage_goes_to_the_next_stripe_invoice_once() {
     let (_, item) = stripe.stripe_api("GET", &format!("invoiceitems/{item_id}"), &[], None).await;
     assert!(item["invoice"].is_string(), "{item}");
 }
+
+/// The marker write fails after the invoice item was created in Stripe (a crash
+/// between the two steps); the next day's run, after Stripe forgot the
+/// idempotency key, finds the item by its metadata and creates no second one.
+#[tokio::test]
+async fn usage_overage_is_billed_once_when_the_run_stops_between_stripe_and_the_marker() {
+    use expiry_cron::{overage::BillOverage, DailyStep, RunDate};
+    use tierdesk_tests::FaultInjector;
+    let stripe = tierdesk_tests::stripe::StripeApp::start().await;
+    let (id, token, _) = stripe.partner("Crash Overage Co").await;
+    stripe.subscribe(&token, "gold", "monthly").await;
+    for (count, key) in [(200, "c1"), (37, "c2")] {
+        let (status, body) = stripe.as_partner(&token, "POST", TRACK, Some(track("leads", count, key))).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (_, current) = stripe.as_partner(&token, "GET", CURRENT, None).await;
+    let period = current["period"].as_str().unwrap().to_string();
+    let first = chrono::NaiveDate::parse_from_str(&format!("{period}-01"), "%Y-%m-%d").unwrap();
+    let next = first.checked_add_months(chrono::Months::new(1)).unwrap() + chrono::Days::new(2);
+    let (_, partner) = stripe.app.call("GET", &format!("/api/admin/partners/{id}"), Some("admin"), None).await;
+    let customer = partner["stripeCustomerId"].as_str().unwrap().to_string();
+    let overage_items = || async {
+        let (status, items) = stripe.stripe_api("GET", &format!("invoiceitems?customer={customer}"), &[], None).await;
+        assert_eq!(status, 200, "{items}");
+        items["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["metadata"]["tierdesk_overage"] == format!("{id}|{period}|leads|37"))
+            .map(|i| i["id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let step = BillOverage { stripe: stripe.stripe.clone() };
+
+    // Day 1: the item is created, then the marker write fails (every PutItem).
+    let faulty =
+        tierdesk::store::Store::connect_with_interceptor(&stripe.app.config, FaultInjector::throttle("PutItem")).await;
+    assert!(step.run(&faulty, &RunDate::for_date(next)).await.is_err(), "the run stops");
+    let created = overage_items().await;
+    assert_eq!(created.len(), 1, "the item reached Stripe");
+    let marker = stripe.app.partition(&format!("PARTNER#{id}")).await;
+    let marker = marker.iter().find(|i| i["SK"].as_s().unwrap() == &format!("OVERAGEBILLED#{period}")).unwrap();
+    assert_eq!(marker["status"].as_s().unwrap(), "PENDING");
+
+    // Day 2: Stripe no longer knows the idempotency key; the rerun bills nothing new.
+    stripe.emulator.forget_idempotency_keys();
+    let day2 = RunDate::for_date(next + chrono::Days::new(1));
+    assert_eq!(step.run(&stripe.app.store, &day2).await.unwrap(), 1, "the month is settled");
+    assert_eq!(overage_items().await, created, "no second item");
+    let marker = stripe.app.partition(&format!("PARTNER#{id}")).await;
+    let marker = marker.iter().find(|i| i["SK"].as_s().unwrap() == &format!("OVERAGEBILLED#{period}")).unwrap();
+    assert_eq!(marker["status"].as_s().unwrap(), "BILLED");
+    let ids: Vec<&str> = marker["invoiceItems"].as_l().unwrap().iter().map(|v| v.as_s().unwrap().as_str()).collect();
+    assert_eq!(ids, vec![created[0].as_str()]);
+    assert_eq!(marker["amount"].as_n().unwrap(), &(37 * 50).to_string());
+
+    // Day 3: billed; nothing more.
+    stripe.emulator.forget_idempotency_keys();
+    let day3 = RunDate::for_date(next + chrono::Days::new(2));
+    assert_eq!(step.run(&stripe.app.store, &day3).await.unwrap(), 0);
+    assert_eq!(overage_items().await, created);
+}
