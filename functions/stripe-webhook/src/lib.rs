@@ -47,7 +47,7 @@ use tierdesk::domain::tier::Tier;
 use tierdesk::domain::validation::parse;
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, Route};
-use tierdesk::mail::{Email, MailConfig, Mailer, SendOutcome};
+use tierdesk::mail::{Email, MailConfig, MailError, Mailer, SendOutcome};
 use tierdesk::redemption;
 use tierdesk::store::{BillingWrite, BillingWriteError, EventClaim, Store};
 use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
@@ -233,7 +233,8 @@ async fn dispatch(app: &StripeWebhook, ctx: Ctx, req: Request) -> Result<Respons
 /// The side effects after the state change: the email (kept on the claim since
 /// the APPLIED mark), then COMPLETED with what became of it. A send that fails
 /// is an error: the claim is given back with its pending email, and Stripe's
-/// retry sends it. A capped recipient is final (logged by the mailer).
+/// retry sends it. A capped recipient, or an email that cannot be rendered, is
+/// final (logged by the mailer).
 async fn finish(
     app: &StripeWebhook,
     event_id: &str,
@@ -246,6 +247,8 @@ async fn finish(
         Some(email) => match app.mailer.send(email, now.date_naive()).await {
             Ok(SendOutcome::Sent { .. }) => Some("sent"),
             Ok(SendOutcome::Capped) => Some("capped"),
+            // Permanent: a retry would render it the same way (logged by the mailer).
+            Err(MailError::Render(_)) => Some("not_rendered"),
             Err(e) => {
                 tracing::error!(event_id, error = %e, kind = email.kind.as_str(), "billing email failed; left for the retry");
                 return Err(ApiError::new(StatusCode::BAD_GATEWAY, "mail_provider_error", "the email was not sent"));

@@ -43,6 +43,7 @@ pub fn error_response(err: &ApiError, request_id: &str) -> Response<Body> {
 /// there is none. Logs name this, never the raw path: a path can carry a secret
 /// (a quote's view token) or personal data, and the query string too.
 pub fn route_pattern(req: &Request) -> String {
+    use lambda_http::RequestExt;
     let key = match req.request_context_ref() {
         Some(lambda_http::request::RequestContext::ApiGatewayV2(c)) => c.route_key.clone(),
         _ => None,
