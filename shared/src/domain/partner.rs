@@ -118,8 +118,9 @@ pub struct Partner {
     pub churn_risk: ChurnRisk,
     pub upsell: Upsell,
     pub scored_on: NaiveDate,
-    /// `created` (epoch seconds) of the newest Stripe event applied to this
-    /// partner's subscription: an older event never rolls the state back.
+    /// `created` (epoch seconds) of the newest Stripe subscription event applied to
+    /// this partner's subscription (invoice events, ordered by their own records, do
+    /// not move it): an older subscription event never rolls the state back.
     #[serde(default)]
     pub stripe_event_at: Option<i64>,
     /// A self-service downgrade waiting for the end of the paid period.
