@@ -233,7 +233,8 @@ pub async fn handlers_with(
         mailer.clone(),
         Arc::new(tierdesk::SystemClock),
         Arc::new(tierdesk::UlidGen),
-    ));
+    )
+    .with_stripe(services.stripe.clone()));
     let quotes_handler: Handler = Arc::new(move |req| {
         let app = quotes_app.clone();
         Box::pin(async move { quotes::handle(&app, req).await })
