@@ -17,8 +17,8 @@ use tierdesk::billing::{facts, CheckoutOffer, CouponOff, CouponSpec, Proration, 
 use tierdesk::clock::rfc3339;
 use tierdesk::domain::audit::{AuditEntry, Performed};
 use tierdesk::domain::billing::{
-    check_plan_change, schedule_downgrade, PriceSpec, sync_subscription, BillingChange, BillingError, BillingNotice,
-    CancelRequest, Effective, InvoiceRecord, PlanChangeRequest, SubscribeRequest,
+    check_plan_change, schedule_downgrade, sync_subscription, BillingChange, BillingError, BillingNotice,
+    CancelRequest, Effective, InvoiceRecord, PlanChangeRequest, PriceSpec, SubscribeRequest,
 };
 use tierdesk::domain::money::BillingPeriod;
 use tierdesk::domain::partner::{Partner, ScheduledChange};

@@ -79,7 +79,9 @@ pub async fn run(app: &Billing, ctx: &Ctx, req: &Request, tier_id: &str) -> Resu
         return Err(ValidationError::single("tierId", "only an active paid tier has subscribers to migrate").into());
     }
     if request.from_version.is_some_and(|v| v >= tier.price_version) {
-        return Err(ValidationError::single("fromVersion", "must be older than the tier's current price version").into());
+        return Err(
+            ValidationError::single("fromVersion", "must be older than the tier's current price version").into()
+        );
     }
     let candidates = candidates(app, &tier, request.from_version).await?;
     let mut moved = Vec::new();

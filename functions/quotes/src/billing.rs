@@ -59,8 +59,9 @@ async fn subscribe(app: &Quotes, stripe: &StripeGateway, ctx: &Ctx, q: &Quote) -
         Some(c) => c,
         None => {
             let key = format!("customer-{}", partner.partner_id);
-            let customer =
-                stripe.create_customer(&partner.partner_id, &partner.company_name, &partner.primary_email, &key).await?;
+            let customer = stripe
+                .create_customer(&partner.partner_id, &partner.company_name, &partner.primary_email, &key)
+                .await?;
             for _ in 0..3 {
                 if partner.stripe_customer_id.is_some() {
                     break;
@@ -76,7 +77,8 @@ async fn subscribe(app: &Quotes, stripe: &StripeGateway, ctx: &Ctx, q: &Quote) -
                     Ok(()) => partner = after,
                     // Changed meanwhile (a concurrent accept, the webhook): read again.
                     Err(_) => {
-                        partner = app.store.get_partner(&partner.partner_id).await?.ok_or(SubscriptionError::NotFound)?
+                        partner =
+                            app.store.get_partner(&partner.partner_id).await?.ok_or(SubscriptionError::NotFound)?
                     }
                 }
             }
@@ -110,8 +112,9 @@ async fn subscribe(app: &Quotes, stripe: &StripeGateway, ctx: &Ctx, q: &Quote) -
         return Ok(found.subscription_id);
     }
     let key = format!("quote-subscription-{}", q.quote_id);
-    let created =
-        stripe.create_subscription(&customer, &partner.partner_id, &price, &[(QUOTE_ID_KEY, &q.quote_id)], &key).await?;
+    let created = stripe
+        .create_subscription(&customer, &partner.partner_id, &price, &[(QUOTE_ID_KEY, &q.quote_id)], &key)
+        .await?;
     Ok(created.subscription_id)
 }
 
@@ -128,7 +131,9 @@ async fn record(app: &Quotes, ctx: &Ctx, q: Quote, subscription_id: String) -> Q
     match app.store.save_quote(&q, &after, &audit).await {
         Ok(()) => after,
         Err(_) => match app.store.get_quote(&q.quote_id).await {
-            Ok(Some(stored)) if stored.conversion.as_ref().is_some_and(|c| c.stripe_subscription_id.is_some()) => stored,
+            Ok(Some(stored)) if stored.conversion.as_ref().is_some_and(|c| c.stripe_subscription_id.is_some()) => {
+                stored
+            }
             _ => after,
         },
     }

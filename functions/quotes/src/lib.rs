@@ -9,6 +9,7 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use tierdesk::billing::{StripeConfig, StripeGateway};
 use tierdesk::clock::rfc3339;
 use tierdesk::config::ConfigError;
 use tierdesk::domain::audit::{AuditEntry, Performed};
@@ -29,7 +30,6 @@ use tierdesk::http::{idempotency, json, serve, Ctx, PageRequest, PathParams, Rou
 use tierdesk::mail::quote::{pdf_file_name, quote_email, quote_notice, quote_pdf, QuoteNoticeKind};
 use tierdesk::mail::{MailAttachment, MailConfig, Mailer, SendOutcome};
 use tierdesk::store::{AcceptRefusal, QuoteList, Store};
-use tierdesk::billing::{StripeConfig, StripeGateway};
 use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
 
 mod billing;

@@ -36,7 +36,8 @@ pub fn price_facts(price: &Price) -> Option<PriceFacts> {
         _ => return None,
     };
     let from_key = price.lookup_key.as_deref().and_then(parse_lookup_key);
-    let tier_id = price.metadata.get(TIER_ID_KEY).cloned().or_else(|| from_key.as_ref().map(|(tier, _, _)| tier.clone()));
+    let tier_id =
+        price.metadata.get(TIER_ID_KEY).cloned().or_else(|| from_key.as_ref().map(|(tier, _, _)| tier.clone()));
     let price_version = price
         .metadata
         .get(PRICE_VERSION_KEY)

@@ -382,7 +382,11 @@ impl StripeGateway {
             .send(&self.client)
             .await
             .map_err(provider)?;
-        Ok(list.data.iter().find(|s| s.metadata.get(key).map(String::as_str) == Some(value)).map(facts::subscription_facts))
+        Ok(list
+            .data
+            .iter()
+            .find(|s| s.metadata.get(key).map(String::as_str) == Some(value))
+            .map(facts::subscription_facts))
     }
 
     #[allow(clippy::too_many_arguments)]
