@@ -205,10 +205,13 @@ async fn an_accepted_quote_is_billed_in_stripe_at_the_quoted_amount() {
     assert_eq!(stripe_sub["metadata"]["quote_id"], q["quoteId"], "{stripe_sub}");
     assert_eq!(latest_invoice(&s, &sub).await["amount_due"], quoted);
 
-    // A repeat answers with the same subscription and creates nothing.
-    let (status, again) = s.app.call("POST", &format!("/api/quotes/view/{token}/accept"), None, None).await;
-    assert_eq!(status, 200, "{again}");
-    assert_eq!(again["stripeSubscriptionId"], sub.as_str());
+    // Repeats, ten at once, answer with the same subscription and create nothing.
+    let accept = format!("/api/quotes/view/{token}/accept");
+    let repeats = futures::future::join_all((0..10).map(|_| s.app.call("POST", &accept, None, None))).await;
+    for (status, again) in repeats {
+        assert_eq!(status, 200, "{again}");
+        assert_eq!(again["stripeSubscriptionId"], sub.as_str(), "{again}");
+    }
     let (_, list) = s.stripe_api("GET", "subscriptions?limit=100", &[], None).await;
     let count = list["data"].as_array().unwrap().iter().filter(|x| x["metadata"]["quote_id"] == q["quoteId"]).count();
     assert_eq!(count, 1, "{list}");
