@@ -1165,6 +1165,48 @@ mod tests {
     }
 
     #[test]
+    fn a_migration_moves_running_subscribers_on_older_versions_only() {
+        let mut tiers = tiers();
+        let gold = tiers.iter_mut().find(|t| t.tier_id == "gold").unwrap();
+        gold.price_version = 2;
+        gold.prices.monthly = 400_000;
+        let gold = gold.clone();
+        let p = active_gold(&tiers);
+        assert_eq!(p.price_version, Some(1), "the price names version 1");
+        let c = migration_candidate(&p, &gold, None).expect("on version 1");
+        assert_eq!((c.current_price, c.new_price, c.mrr_before, c.mrr_after), (360_000, 400_000, 360_000, 400_000));
+        assert!(migration_candidate(&p, &gold, Some(1)).is_some());
+        assert!(migration_candidate(&p, &gold, Some(3)).is_none(), "not on the version asked for");
+        let current = Partner { price_version: Some(2), ..p.clone() };
+        assert!(migration_candidate(&current, &gold, None).is_none(), "already on the current version");
+        let cancelled = Partner { subscription_status: SubscriptionStatus::Cancelled, ..p.clone() };
+        assert!(migration_candidate(&cancelled, &gold, None).is_none());
+        let no_stripe = Partner { stripe_subscription_id: None, ..p };
+        assert!(migration_candidate(&no_stripe, &gold, None).is_none());
+
+        let err = PriceMigrationRequest::parse(&serde_json::json!({"fromVersion": 0, "x": 1})).unwrap_err();
+        for field in ["fromVersion", "dryRun", "x"] {
+            assert!(err.fields.contains_key(field), "{field}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn a_renewal_at_a_grandfathered_price_keeps_the_partners_version() {
+        let mut tiers = tiers();
+        tiers.iter_mut().find(|t| t.tier_id == "gold").unwrap().price_version = 2;
+        let p = active_gold(&tiers);
+        assert_eq!(p.price_version, Some(1));
+        let renewed = sync_subscription(
+            &p,
+            &sub(StripeStatus::Active, "2026-02-01", "2026-03-01"),
+            Catalog::new(&tiers),
+            &ctx("2026-02-01", "9"),
+        )
+        .unwrap();
+        assert_eq!(applied(renewed).price_version, Some(1));
+    }
+
+    #[test]
     fn requests_name_the_failing_fields() {
         let err = SubscribeRequest::parse(&serde_json::json!({"tierId": "Gold!", "billingPeriod": "weekly", "x": 1}))
             .unwrap_err();
