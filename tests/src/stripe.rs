@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use stripe_emulator::{Emulator, EmulatorConfig};
 use tierdesk::billing::{StripeConfig, StripeGateway};
+use tierdesk::domain::billing::PriceSpec;
 use tierdesk::domain::money::BillingPeriod;
 use tierdesk::mail::MailConfig;
 
@@ -78,10 +79,7 @@ impl StripeApp {
         let tiers = app.store.active_catalog().await.expect("catalog");
         for tier in tiers.iter().filter(|t| tierdesk::domain::subscription::is_paid(t)) {
             for period in [BillingPeriod::Monthly, BillingPeriod::Yearly] {
-                stripe
-                    .ensure_price(&tier.tier_id, &tier.name, period, tier.prices.for_period(period), &tier.currency)
-                    .await
-                    .expect("price");
+                stripe.ensure_price(&PriceSpec::current(tier, period)).await.expect("price");
             }
         }
         Self { app, emulator, stripe, gateway_url }

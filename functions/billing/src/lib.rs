@@ -18,7 +18,7 @@ use tierdesk::clock::rfc3339;
 use tierdesk::domain::audit::{AuditEntry, Performed};
 use tierdesk::domain::billing::{
     check_plan_change, schedule_downgrade, sync_subscription, BillingChange, BillingError, BillingNotice,
-    CancelRequest, Effective, InvoiceRecord, PlanChangeRequest, SubscribeRequest,
+    CancelRequest, Effective, InvoiceRecord, PlanChangeRequest, PriceSpec, SubscribeRequest,
 };
 use tierdesk::domain::money::BillingPeriod;
 use tierdesk::domain::partner::{Partner, ScheduledChange};
@@ -35,6 +35,8 @@ use tierdesk::redemption;
 use tierdesk::store::{BillingWrite, BillingWriteError, Page, Store};
 use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
 
+mod migration;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Subscribe,
@@ -43,6 +45,7 @@ pub enum Op {
     Cancel,
     Subscription,
     Invoices,
+    PriceMigration,
 }
 
 impl Op {
@@ -54,6 +57,7 @@ impl Op {
             Op::Cancel => "cancel",
             Op::Subscription => "subscription",
             Op::Invoices => "invoices",
+            Op::PriceMigration => "price-migration",
         }
     }
 }
@@ -65,6 +69,7 @@ pub const ROUTES: &[Route<Op>] = &[
     Route { method: "DELETE", path: "/api/billing/cancel", op: Op::Cancel },
     Route { method: "GET", path: "/api/billing/subscription", op: Op::Subscription },
     Route { method: "GET", path: "/api/billing/invoices", op: Op::Invoices },
+    Route { method: "POST", path: "/api/admin/tiers/{tierId}/price-migrations", op: Op::PriceMigration },
 ];
 
 /// Attempts at writing a change when a webhook changed the partner meanwhile.
@@ -141,7 +146,10 @@ fn caller(ctx: &Ctx) -> Result<String, ApiError> {
 }
 
 async fn dispatch(app: &Billing, ctx: Ctx, req: Request) -> Result<Response<Body>, ApiError> {
-    let (op, _) = match_route(ROUTES, req.method(), req.uri().path())?;
+    let (op, params) = match_route(ROUTES, req.method(), req.uri().path())?;
+    if op == Op::PriceMigration {
+        return migration::run(app, &ctx, &req, params.get("tierId")).await;
+    }
     let partner_id = caller(&ctx)?;
     match op {
         Op::Subscription => subscription(app, &partner_id).await,
@@ -214,7 +222,7 @@ async fn run(
             };
             cancel(app, ctx, CancelRequest::parse(&body)?, partner_id, &stripe_key("cancel")).await
         }
-        Op::Subscription | Op::Invoices => Err(ApiError::not_found("route")),
+        Op::Subscription | Op::Invoices | Op::PriceMigration => Err(ApiError::not_found("route")),
     }
 }
 
@@ -225,7 +233,7 @@ async fn load(app: &Billing, partner_id: &str) -> Result<Partner, ApiError> {
 /// The partner's subscription as the partner sees it.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct SubscriptionView<'a> {
+pub(crate) struct SubscriptionView<'a> {
     partner_id: &'a str,
     tier_id: &'a str,
     status: tierdesk::domain::partner::SubscriptionStatus,
@@ -248,7 +256,7 @@ struct SubscriptionView<'a> {
     stripe_subscription_id: Option<&'a str>,
 }
 
-fn view(p: &Partner) -> SubscriptionView<'_> {
+pub(crate) fn view(p: &Partner) -> SubscriptionView<'_> {
     SubscriptionView {
         partner_id: &p.partner_id,
         tier_id: &p.engagement_tier,
@@ -318,7 +326,7 @@ async fn subscribe(
         Some(code) => Some(promotion_offer(app, code, tier, request.billing_period, partner_id).await?),
         None => None,
     };
-    let price = app.stripe.price_for(&tier.tier_id, request.billing_period).await?;
+    let price = app.stripe.price_for(&PriceSpec::current(tier, request.billing_period)).await?;
     let customer = match partner.stripe_customer_id.clone() {
         Some(c) => c,
         None => {
@@ -535,7 +543,8 @@ async fn change_plan(
     let to = check_plan_change(&partner, &request, Catalog::new(&catalog), up)?.clone();
     let period = request.billing_period.or(partner.billing_period).unwrap_or(BillingPeriod::Monthly);
     let effective = if up { Effective::Immediately } else { request.effective.unwrap_or(Effective::PeriodEnd) };
-    let price = app.stripe.price_for(&to.tier_id, period).await?;
+    // The target tier's current price version: every move is priced as a new sale.
+    let price = app.stripe.price_for(&PriceSpec::current(&to, period)).await?;
     let subscription_id = partner.stripe_subscription_id.clone().ok_or(BillingError::NoStripeSubscription)?;
     let current = app.stripe.subscription(&subscription_id).await?;
     let proration = match (up, effective) {

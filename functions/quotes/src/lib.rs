@@ -9,6 +9,7 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use tierdesk::billing::{StripeConfig, StripeGateway};
 use tierdesk::clock::rfc3339;
 use tierdesk::config::ConfigError;
 use tierdesk::domain::audit::{AuditEntry, Performed};
@@ -30,6 +31,8 @@ use tierdesk::mail::quote::{pdf_file_name, quote_email, quote_notice, quote_pdf,
 use tierdesk::mail::{MailAttachment, MailConfig, Mailer, SendOutcome};
 use tierdesk::store::{AcceptRefusal, QuoteList, Store};
 use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
+
+mod billing;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -135,6 +138,9 @@ pub struct Quotes {
     pub config: Config,
     pub settings: Settings,
     pub mailer: Mailer,
+    /// Stripe, for the subscription an accepted quote bills (`with_stripe`);
+    /// without it acceptance records the quote and leaves billing pending.
+    pub stripe: Option<StripeGateway>,
 }
 
 /// Attempts at an acceptance whose partner changed under it.
@@ -144,7 +150,23 @@ impl Quotes {
     pub async fn connect(config: Config, settings: Settings, mail: &MailConfig) -> Self {
         let store = Store::connect(&config).await;
         let mailer = Mailer::connect(mail, store.clone()).await;
-        Self::new(store, config, settings, mailer, Arc::new(SystemClock), Arc::new(UlidGen))
+        let stripe = match StripeConfig::from_env().await.map(StripeGateway::new) {
+            Ok(Ok(stripe)) => Some(stripe),
+            _ => {
+                tracing::error!("stripe configuration invalid: accepted quotes stay billing-pending");
+                None
+            }
+        };
+        let app = Self::new(store, config, settings, mailer, Arc::new(SystemClock), Arc::new(UlidGen));
+        match stripe {
+            Some(stripe) => app.with_stripe(stripe),
+            None => app,
+        }
+    }
+
+    pub fn with_stripe(mut self, stripe: StripeGateway) -> Self {
+        self.stripe = Some(stripe);
+        self
     }
 
     pub fn new(
@@ -155,7 +177,7 @@ impl Quotes {
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGen>,
     ) -> Self {
-        Self { store, clock, ids, config, settings, mailer }
+        Self { store, clock, ids, config, settings, mailer, stripe: None }
     }
 
     fn actor(&self, who: &Identity) -> QuoteActor {
@@ -489,6 +511,9 @@ struct AcceptAnswer<'a> {
     tier: &'a str,
     final_price: i64,
     billing_period: tierdesk::domain::money::BillingPeriod,
+    /// `subscribed` once Stripe bills the quoted price, else `pending`.
+    billing_status: &'static str,
+    stripe_subscription_id: Option<&'a str>,
 }
 
 fn accept_answer(q: &Quote) -> Result<Response<Body>, ApiError> {
@@ -505,6 +530,8 @@ fn accept_answer(q: &Quote) -> Result<Response<Body>, ApiError> {
             tier: &q.base_tier,
             final_price: q.final_price,
             billing_period: q.billing_period,
+            billing_status: if conversion.stripe_subscription_id.is_some() { "subscribed" } else { "pending" },
+            stripe_subscription_id: conversion.stripe_subscription_id.as_deref(),
         },
     )
 }
@@ -519,6 +546,9 @@ async fn accept(app: &Quotes, ctx: &Ctx, req: &Request, params: &PathParams) -> 
     let mut q = by_token(app, params).await?;
     for _ in 0..ACCEPT_ATTEMPTS {
         if q.status == QuoteStatus::Accepted {
+            // A repeat (or a concurrent second) accept finishes a Stripe step an
+            // earlier call could not.
+            let q = billing::bill_accepted(app, ctx, q).await;
             return accept_answer(&q);
         }
         let now = app.clock.now();
@@ -571,6 +601,7 @@ async fn accept(app: &Quotes, ctx: &Ctx, req: &Request, params: &PathParams) -> 
             transition_id: planned.as_ref().map(|t| t.record.transition_id.clone()),
             partner_created,
             accepted_by_name: accepted_by.clone(),
+            stripe_subscription_id: None,
         };
         let after = q.accept(&at, today, conversion)?;
         let audit = app.audit(ctx, "prospect", &at, "quote.accept", Some(&q), &after);
@@ -582,6 +613,7 @@ async fn accept(app: &Quotes, ctx: &Ctx, req: &Request, params: &PathParams) -> 
         match app.store.accept_quote(&q, &after, pair, &audit).await? {
             Ok(()) => {
                 app.notify(QuoteNoticeKind::AcceptedByProspect, &after, "prospect", None).await;
+                let after = billing::bill_accepted(app, ctx, after).await;
                 return accept_answer(&after);
             }
             // Someone else moved the quote (a concurrent accept, a cancel): read it again.

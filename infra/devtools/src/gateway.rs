@@ -226,14 +226,17 @@ pub async fn handlers_with(
         tracing::error!(error = %e, "quote settings invalid; using the defaults");
         quotes::Settings::default()
     });
-    let quotes_app = Arc::new(quotes::Quotes::new(
-        store.clone(),
-        config.clone(),
-        quote_settings,
-        mailer.clone(),
-        Arc::new(tierdesk::SystemClock),
-        Arc::new(tierdesk::UlidGen),
-    ));
+    let quotes_app = Arc::new(
+        quotes::Quotes::new(
+            store.clone(),
+            config.clone(),
+            quote_settings,
+            mailer.clone(),
+            Arc::new(tierdesk::SystemClock),
+            Arc::new(tierdesk::UlidGen),
+        )
+        .with_stripe(services.stripe.clone()),
+    );
     let quotes_handler: Handler = Arc::new(move |req| {
         let app = quotes_app.clone();
         Box::pin(async move { quotes::handle(&app, req).await })

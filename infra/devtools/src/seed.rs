@@ -331,7 +331,7 @@ pub async fn seed_lapsed(
 }
 
 /// Creates the Stripe price of every paid tier and period (lookup key
-/// `tierdesk_{tier}_{period}`) in the Stripe the environment names, the local
+/// `tierdesk_{tier}_v{version}_{period}`) in the Stripe the environment names, the local
 /// emulator under `make run`. Idempotent: existing prices are kept.
 pub async fn seed_stripe_prices(config: &tierdesk::Config) -> Vec<String> {
     let services = crate::gateway::Services::from_env().await;
@@ -353,7 +353,8 @@ pub async fn seed_stripe_prices_with(
     for tier in tiers.iter().filter(|t| tierdesk::domain::subscription::is_paid(t)) {
         for period in [BillingPeriod::Monthly, BillingPeriod::Yearly] {
             let amount = tier.prices.for_period(period);
-            match stripe.ensure_price(&tier.tier_id, &tier.name, period, amount, &tier.currency).await {
+            let spec = tierdesk::domain::billing::PriceSpec::current(tier, period);
+            match stripe.ensure_price(&spec).await {
                 Ok(p) => lines.push(format!(
                     "stripe price {} {} = {} ({})",
                     tier.tier_id,

@@ -25,9 +25,10 @@ pub struct StripeConfig {
     /// Every secret a signature may match (`STRIPE_WEBHOOK_SECRET`, comma
     /// separated): during a rotation both the old and the new one are valid.
     pub webhook_secrets: Vec<String>,
-    /// `STRIPE_PRICE_IDS="gold:monthly=price_…,gold:yearly=price_…"`. A tier and
-    /// period without an entry is found by the price's lookup key
-    /// `tierdesk_{tier}_{period}`.
+    /// `STRIPE_PRICE_IDS="gold:monthly=price_…,gold:yearly=price_…"`: an existing
+    /// price used while its amount is the tier's current price version; every
+    /// other version is found (or created) by its lookup key
+    /// `tierdesk_{tier}_v{version}_{period}` (`StripeGateway::price_for`).
     pub price_ids: BTreeMap<(String, BillingPeriod), String>,
     pub success_url: String,
     pub cancel_url: String,

@@ -20,6 +20,10 @@ pub const PROMOTION_ID_KEY: &str = "promotion_id";
 pub const PROMOTION_CODE_KEY: &str = "promotion_code";
 pub const BILLING_PERIOD_KEY: &str = "billing_period";
 pub const SCHEDULED_TIER_ID_KEY: &str = "scheduled_tier_id";
+/// Price metadata: the tier's `PRICE#` version a Stripe price charges.
+pub const PRICE_VERSION_KEY: &str = "price_version";
+/// Price and subscription metadata: the quote a price or subscription was made for.
+pub const QUOTE_ID_KEY: &str = "quote_id";
 
 pub fn date(ts: i64) -> Option<NaiveDate> {
     DateTime::from_timestamp(ts, 0).map(|d| d.date_naive())
@@ -31,17 +35,21 @@ pub fn price_facts(price: &Price) -> Option<PriceFacts> {
         stripe_shared::RecurringInterval::Year => BillingPeriod::Yearly,
         _ => return None,
     };
-    let tier_id = price
+    let from_key = price.lookup_key.as_deref().and_then(parse_lookup_key);
+    let tier_id =
+        price.metadata.get(TIER_ID_KEY).cloned().or_else(|| from_key.as_ref().map(|(tier, _, _)| tier.clone()));
+    let price_version = price
         .metadata
-        .get(TIER_ID_KEY)
-        .cloned()
-        .or_else(|| price.lookup_key.as_deref().and_then(parse_lookup_key).map(|(tier, _)| tier));
+        .get(PRICE_VERSION_KEY)
+        .and_then(|v| v.parse().ok())
+        .or_else(|| from_key.as_ref().and_then(|(_, version, _)| *version));
     Some(PriceFacts {
         price_id: price.id.as_str().to_string(),
         unit_amount: price.unit_amount.unwrap_or(0),
         currency: price.currency.to_string(),
         period,
         tier_id,
+        price_version,
     })
 }
 

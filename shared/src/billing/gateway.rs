@@ -3,8 +3,8 @@
 //! customer, session or charge.
 
 use super::config::StripeConfig;
-use super::facts::{self, PARTNER_ID_KEY, SCHEDULED_TIER_ID_KEY, TIER_ID_KEY};
-use crate::domain::billing::{price_lookup_key, BillingError, PriceFacts, SubscriptionFacts};
+use super::facts::{self, PARTNER_ID_KEY, PRICE_VERSION_KEY, QUOTE_ID_KEY, SCHEDULED_TIER_ID_KEY, TIER_ID_KEY};
+use crate::domain::billing::{BillingError, PriceFacts, PriceSpec, SubscriptionFacts};
 use crate::domain::money::BillingPeriod;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,6 +20,9 @@ pub enum Proration {
     /// No proration: the new price applies from the next period (downgrades at
     /// period end).
     None,
+    /// No proration and no tier change: another price version of the same tier,
+    /// charged from the next invoice on (price migrations).
+    NextInvoice,
 }
 
 /// What a promotion changes about a checkout: a Stripe coupon, trial days, and
@@ -75,8 +78,9 @@ pub struct StripeGateway {
     client: Client,
     config: Arc<StripeConfig>,
     /// Prices never change once created in Stripe, so they are cached per
-    /// process by id.
+    /// process by id, and by the lookup key that found them.
     prices: Arc<Mutex<HashMap<String, PriceFacts>>>,
+    by_key: Arc<Mutex<HashMap<String, PriceFacts>>>,
 }
 
 fn provider(e: StripeError) -> BillingError {
@@ -119,7 +123,7 @@ impl StripeGateway {
             builder = builder.url(base.clone());
         }
         let client = builder.build().map_err(provider)?;
-        Ok(Self { client, config: Arc::new(config), prices: Arc::default() })
+        Ok(Self { client, config: Arc::new(config), prices: Arc::default(), by_key: Arc::default() })
     }
 
     pub fn config(&self) -> &StripeConfig {
@@ -177,31 +181,229 @@ impl StripeGateway {
             facts.tier_id =
                 self.config.price_ids.iter().find(|(_, id)| id.as_str() == price_id).map(|((tier, _), _)| tier.clone());
         }
-        self.prices.lock().unwrap_or_else(|p| p.into_inner()).insert(price_id.to_string(), facts.clone());
+        self.remember(None, &facts);
         Ok(facts)
     }
 
-    /// The Stripe price of a tier for a period: configured by id, or found by its
-    /// lookup key.
-    pub async fn price_for(&self, tier_id: &str, period: BillingPeriod) -> Result<PriceFacts, BillingError> {
-        if let Some(id) = self.config.price_ids.get(&(tier_id.to_string(), period)) {
-            let mut facts = self.price(id).await?;
-            facts.tier_id = Some(tier_id.to_string());
-            return Ok(facts);
+    fn remember(&self, lookup_key: Option<&str>, facts: &PriceFacts) {
+        self.prices.lock().unwrap_or_else(|p| p.into_inner()).insert(facts.price_id.clone(), facts.clone());
+        if let Some(key) = lookup_key {
+            self.by_key.lock().unwrap_or_else(|p| p.into_inner()).insert(key.to_string(), facts.clone());
         }
-        let key = price_lookup_key(tier_id, period);
+    }
+
+    /// The active price holding `lookup_key`, if any.
+    async fn price_by_lookup_key(&self, lookup_key: &str) -> Result<Option<PriceFacts>, BillingError> {
         let list = stripe_product::price::ListPrice::new()
-            .lookup_keys(vec![key])
+            .lookup_keys(vec![lookup_key.to_string()])
             .active(true)
             .send(&self.client)
             .await
             .map_err(provider)?;
-        let price = list.data.first().and_then(facts::price_facts).filter(|p| p.period == period);
-        let mut price = price
-            .ok_or_else(|| BillingError::PriceNotConfigured { tier: tier_id.to_string(), period: period.as_str() })?;
-        price.tier_id = Some(tier_id.to_string());
-        self.prices.lock().unwrap_or_else(|p| p.into_inner()).insert(price.price_id.clone(), price.clone());
-        Ok(price)
+        Ok(list.data.first().and_then(facts::price_facts))
+    }
+
+    /// The Stripe price of one price version of a tier for a period, created on
+    /// first use. Every version has its own price (lookup key
+    /// `tierdesk_{tier}_v{version}_{period}`), so a catalog price change never
+    /// touches what existing subscribers are charged. Found prices are cached per
+    /// instance: a version's price never changes once created.
+    ///
+    /// `STRIPE_PRICE_IDS` (an existing price per tier and period) is used while
+    /// its amount and currency are the version's; a later price version gets its
+    /// own price like any other.
+    pub async fn price_for(&self, spec: &PriceSpec) -> Result<PriceFacts, BillingError> {
+        let key = spec.lookup_key();
+        if let Some(p) = self.by_key.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(p.clone());
+        }
+        let matches = |p: &PriceFacts| {
+            p.unit_amount == spec.amount && p.currency.eq_ignore_ascii_case(&spec.currency) && p.period == spec.period
+        };
+        let versioned = |mut p: PriceFacts| {
+            p.tier_id = Some(spec.tier_id.clone());
+            p.price_version = Some(spec.price_version);
+            p
+        };
+        if let Some(id) = self.config.price_ids.get(&(spec.tier_id.clone(), spec.period)) {
+            let configured = self.price(id).await?;
+            if matches(&configured) {
+                let found = versioned(configured);
+                self.remember(Some(&key), &found);
+                return Ok(found);
+            }
+        }
+        if let Some(found) = self.price_by_lookup_key(&key).await? {
+            if !matches(&found) {
+                // A version's price is immutable; a price under its key at another
+                // amount was made by hand and is not charged.
+                tracing::error!(lookup_key = key, "the Stripe price under this lookup key has another amount");
+                return Err(BillingError::PriceNotConfigured {
+                    tier: spec.tier_id.clone(),
+                    period: spec.period.as_str(),
+                });
+            }
+            let found = versioned(found);
+            self.remember(Some(&key), &found);
+            return Ok(found);
+        }
+        let metadata = HashMap::from([
+            (TIER_ID_KEY.to_string(), spec.tier_id.clone()),
+            (PRICE_VERSION_KEY.to_string(), spec.price_version.to_string()),
+        ]);
+        let product = self.ensure_product(&spec.tier_id, &spec.tier_name).await?;
+        match self.create_price(&product, spec.amount, &spec.currency, spec.period, &key, metadata).await {
+            Ok(created) => {
+                let created = versioned(created);
+                self.remember(Some(&key), &created);
+                Ok(created)
+            }
+            // Created meanwhile by a concurrent first use (the lookup key is taken): use it.
+            Err(e) => match self.price_by_lookup_key(&key).await? {
+                Some(found) if matches(&found) => {
+                    let found = versioned(found);
+                    self.remember(Some(&key), &found);
+                    Ok(found)
+                }
+                _ => Err(e),
+            },
+        }
+    }
+
+    /// The product of a tier (id `tierdesk_{tier}`), created on first use.
+    async fn ensure_product(&self, tier_id: &str, tier_name: &str) -> Result<String, BillingError> {
+        use stripe_product::product::{CreateProduct, RetrieveProduct};
+        let id = format!("tierdesk_{tier_id}");
+        if let Ok(found) = RetrieveProduct::new(id.as_str()).send(&self.client).await {
+            return Ok(found.id.as_str().to_string());
+        }
+        let created = CreateProduct::new(format!("Tierdesk {tier_name}"))
+            .id(id.clone())
+            .metadata(HashMap::from([(TIER_ID_KEY.to_string(), tier_id.to_string())]))
+            .customize()
+            .request_strategy(idempotent(&format!("product-{id}"))?)
+            .send(&self.client)
+            .await;
+        match created {
+            Ok(p) => Ok(p.id.as_str().to_string()),
+            Err(e) => match RetrieveProduct::new(id.as_str()).send(&self.client).await {
+                Ok(found) => Ok(found.id.as_str().to_string()),
+                Err(_) => Err(provider(e)),
+            },
+        }
+    }
+
+    /// A recurring price under `lookup_key`, with the idempotency key `price-{lookup_key}`.
+    async fn create_price(
+        &self,
+        product: &str,
+        amount: i64,
+        currency: &str,
+        period: BillingPeriod,
+        lookup_key: &str,
+        metadata: HashMap<String, String>,
+    ) -> Result<PriceFacts, BillingError> {
+        use stripe_product::price::{CreatePrice, CreatePriceRecurring, CreatePriceRecurringInterval};
+        let interval = match period {
+            BillingPeriod::Monthly => CreatePriceRecurringInterval::Month,
+            BillingPeriod::Yearly => CreatePriceRecurringInterval::Year,
+        };
+        let currency: stripe_types::Currency =
+            currency.parse().map_err(|_| BillingError::Provider(format!("unknown currency {currency}")))?;
+        let price = CreatePrice::new(currency)
+            .product(product)
+            .unit_amount(amount)
+            .recurring(CreatePriceRecurring::new(interval))
+            .lookup_key(lookup_key)
+            .metadata(metadata)
+            .customize()
+            .request_strategy(idempotent(&format!("price-{lookup_key}"))?)
+            .send(&self.client)
+            .await
+            .map_err(provider)?;
+        facts::price_facts(&price).ok_or_else(|| BillingError::Provider("the created price is not recurring".into()))
+    }
+
+    /// The Stripe price of an accepted quote: the quoted amount per period, on the
+    /// tier's product, made once per quote (lookup key `tierdesk_quote_{quote}_{period}`).
+    pub async fn quote_price(&self, quote_id: &str, spec: &PriceSpec) -> Result<PriceFacts, BillingError> {
+        let key = format!("tierdesk_quote_{}_{}", quote_id.to_ascii_lowercase(), spec.period.as_str());
+        if let Some(p) = self.by_key.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(p.clone());
+        }
+        let found = match self.price_by_lookup_key(&key).await? {
+            Some(found) => found,
+            None => {
+                let metadata = HashMap::from([
+                    (TIER_ID_KEY.to_string(), spec.tier_id.clone()),
+                    (PRICE_VERSION_KEY.to_string(), spec.price_version.to_string()),
+                    (QUOTE_ID_KEY.to_string(), quote_id.to_string()),
+                ]);
+                let product = self.ensure_product(&spec.tier_id, &spec.tier_name).await?;
+                match self.create_price(&product, spec.amount, &spec.currency, spec.period, &key, metadata).await {
+                    Ok(created) => created,
+                    Err(e) => self.price_by_lookup_key(&key).await?.ok_or(e)?,
+                }
+            }
+        };
+        let mut found = found;
+        found.tier_id = Some(spec.tier_id.clone());
+        found.price_version = Some(spec.price_version);
+        self.remember(Some(&key), &found);
+        Ok(found)
+    }
+
+    /// A subscription for `customer` on `price`, created once per `key`. The
+    /// first invoice is charged as Stripe's default collection does.
+    pub async fn create_subscription(
+        &self,
+        customer_id: &str,
+        partner_id: &str,
+        price: &PriceFacts,
+        extra: &[(&str, &str)],
+        key: &str,
+    ) -> Result<SubscriptionFacts, BillingError> {
+        use stripe_billing::subscription::{CreateSubscription, CreateSubscriptionItems};
+        let mut metadata = HashMap::from([(PARTNER_ID_KEY.to_string(), partner_id.to_string())]);
+        if let Some(tier) = &price.tier_id {
+            metadata.insert(TIER_ID_KEY.to_string(), tier.clone());
+        }
+        metadata.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut item = CreateSubscriptionItems::new();
+        item.price = Some(price.price_id.clone());
+        item.quantity = Some(1);
+        let sub = CreateSubscription::new()
+            .customer(customer_id)
+            .items(vec![item])
+            .metadata(metadata)
+            .customize()
+            .request_strategy(idempotent(key)?)
+            .send(&self.client)
+            .await
+            .map_err(provider)?;
+        Ok(facts::subscription_facts(&sub))
+    }
+
+    /// The live (not ended) subscription of `customer` that `metadata[key] = value`
+    /// names, if any: how a retried step finds what an earlier attempt created
+    /// after Stripe forgot its idempotency key.
+    pub async fn find_subscription(
+        &self,
+        customer_id: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<Option<SubscriptionFacts>, BillingError> {
+        let list = stripe_billing::subscription::ListSubscription::new()
+            .customer(customer_id)
+            .limit(100)
+            .send(&self.client)
+            .await
+            .map_err(provider)?;
+        Ok(list
+            .data
+            .iter()
+            .find(|s| s.metadata.get(key).map(String::as_str) == Some(value))
+            .map(facts::subscription_facts))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -319,7 +521,7 @@ impl StripeGateway {
         let behavior = match proration {
             Proration::ChargeNow => P::AlwaysInvoice,
             Proration::CreditNext => P::CreateProrations,
-            Proration::None => P::None,
+            Proration::None | Proration::NextInvoice => P::None,
         };
         let mut update = UpdateSubscription::new(subscription.subscription_id.as_str())
             .items(vec![item])
@@ -387,53 +589,11 @@ impl StripeGateway {
         Ok((invoice.amount_due, invoice.amount_paid))
     }
 
-    /// Makes sure Stripe has a price for the tier and period at `amount` (the
-    /// catalog's price), creating the product and price when missing. Used to
-    /// set up a Stripe account (and the local emulator) from the tier catalog.
-    pub async fn ensure_price(
-        &self,
-        tier_id: &str,
-        tier_name: &str,
-        period: BillingPeriod,
-        amount: i64,
-        currency: &str,
-    ) -> Result<PriceFacts, BillingError> {
-        if let Ok(existing) = self.price_for(tier_id, period).await {
-            if existing.unit_amount == amount {
-                return Ok(existing);
-            }
-        }
-        use stripe_product::price::{CreatePrice, CreatePriceRecurring, CreatePriceRecurringInterval};
-        let metadata = HashMap::from([(TIER_ID_KEY.to_string(), tier_id.to_string())]);
-        let product = stripe_product::product::CreateProduct::new(format!("Tierdesk {tier_name}"))
-            .metadata(metadata.clone())
-            .customize()
-            .request_strategy(idempotent(&format!("product-{tier_id}"))?)
-            .send(&self.client)
-            .await
-            .map_err(provider)?;
-        let interval = match period {
-            BillingPeriod::Monthly => CreatePriceRecurringInterval::Month,
-            BillingPeriod::Yearly => CreatePriceRecurringInterval::Year,
-        };
-        let currency: stripe_types::Currency =
-            currency.parse().map_err(|_| BillingError::Provider(format!("unknown currency {currency}")))?;
-        let price = CreatePrice::new(currency)
-            .product(product.id.as_str())
-            .unit_amount(amount)
-            .recurring(CreatePriceRecurring::new(interval))
-            .lookup_key(price_lookup_key(tier_id, period))
-            .transfer_lookup_key(true)
-            .metadata(metadata)
-            .customize()
-            .request_strategy(idempotent(&format!("price-{tier_id}-{}-{amount}", period.as_str()))?)
-            .send(&self.client)
-            .await
-            .map_err(provider)?;
-        let facts = facts::price_facts(&price)
-            .ok_or_else(|| BillingError::Provider("the created price is not recurring".into()))?;
-        self.prices.lock().unwrap_or_else(|p| p.into_inner()).insert(facts.price_id.clone(), facts.clone());
-        Ok(facts)
+    /// Makes sure Stripe has the price of the tier's current price version for
+    /// `period` (setting up a Stripe account, and the local emulator, from the
+    /// catalog). The same as the first use at checkout would do.
+    pub async fn ensure_price(&self, spec: &PriceSpec) -> Result<PriceFacts, BillingError> {
+        self.price_for(spec).await
     }
 }
 

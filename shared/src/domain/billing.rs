@@ -61,8 +61,10 @@ pub enum StripeStatus {
     Paused,
 }
 
-/// A recurring price as Tierdesk reads it: the tier and period come from the
-/// price's metadata (`tier_id`) or lookup key (`tierdesk_{tier}_{period}`).
+/// A recurring price as Tierdesk reads it: the tier, price version and period
+/// come from the price's metadata (`tier_id`, `price_version`) or lookup key
+/// (`tierdesk_{tier}_v{version}_{period}`; prices made before versions were
+/// named `tierdesk_{tier}_{period}` and carry no version).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PriceFacts {
@@ -71,6 +73,58 @@ pub struct PriceFacts {
     pub currency: String,
     pub period: BillingPeriod,
     pub tier_id: Option<String>,
+    /// The tier's `PRICE#` version this Stripe price charges, when it names one.
+    #[serde(default)]
+    pub price_version: Option<u32>,
+}
+
+/// The Stripe price Tierdesk needs for one price version of a tier and period:
+/// what `StripeGateway::price_for` finds or creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PriceSpec {
+    pub tier_id: String,
+    pub tier_name: String,
+    pub price_version: u32,
+    pub period: BillingPeriod,
+    /// Cents per period.
+    pub amount: i64,
+    pub currency: String,
+}
+
+impl PriceSpec {
+    /// The tier's current price version for `period`.
+    pub fn current(tier: &Tier, period: BillingPeriod) -> Self {
+        Self {
+            tier_id: tier.tier_id.clone(),
+            tier_name: tier.name.clone(),
+            price_version: tier.price_version,
+            period,
+            amount: tier.prices.for_period(period),
+            currency: tier.currency.clone(),
+        }
+    }
+
+    /// The Stripe lookup key naming this version: `tierdesk_{tier}_v{version}_{period}`.
+    pub fn lookup_key(&self) -> String {
+        price_lookup_key(&self.tier_id, self.price_version, self.period)
+    }
+}
+
+/// The price version a partner is on after its Stripe price became `price`: the
+/// version the price names; for a price without one (made before versions), the
+/// partner's recorded version while the amount is unchanged, else the tier's
+/// current version.
+fn version_of(price: &PriceFacts, partner: &Partner, to: &Tier) -> Option<u32> {
+    price.price_version.or_else(|| {
+        let same = partner.engagement_tier == to.tier_id
+            && partner.price_per_period == price.unit_amount
+            && partner.billing_period == Some(price.period);
+        if same && partner.price_version.is_some() {
+            partner.price_version
+        } else {
+            Some(to.price_version)
+        }
+    })
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -367,10 +421,10 @@ pub fn sync_subscription(
     after.currency = to.currency.clone();
     let keep_price = waiting && to.tier_id == partner.engagement_tier;
     if let Some(price) = facts.price.as_ref().filter(|_| !keep_price) {
+        after.price_version = version_of(price, partner, to);
         after.billing_period = Some(price.period);
         after.price_per_period = price.unit_amount;
         after.currency = price.currency.clone();
-        after.price_version = Some(to.price_version);
         after.discount_percent = None;
     }
     if after.billing_period.is_none() {
@@ -510,9 +564,9 @@ pub fn record_payment(
         after.engagement_tier = to.tier_id.clone();
         after.stripe_subscription_id = invoice.subscription_id.clone();
         after.stripe_customer_id = Some(invoice.customer_id.clone());
+        after.price_version = version_of(price, partner, to);
         after.billing_period = Some(price.period);
         after.price_per_period = price.unit_amount;
-        after.price_version = Some(to.price_version);
         after.currency = price.currency.clone();
         after.discount_percent = None;
         after.subscription_start_date = Some(start);
@@ -538,7 +592,7 @@ pub fn record_payment(
             after.billing_period = Some(scheduled.billing_period);
             after.price_per_period =
                 invoice.price.as_ref().map_or(target.prices.for_period(scheduled.billing_period), |p| p.unit_amount);
-            after.price_version = Some(target.price_version);
+            after.price_version = invoice.price.as_ref().and_then(|p| p.price_version).or(Some(target.price_version));
             after.discount_percent = None;
             after.subscription_start_date = invoice.period_start.or(Some(ctx.today));
             to = Some(target);
@@ -696,6 +750,70 @@ impl CancelRequest {
     }
 }
 
+/// `POST /api/admin/tiers/{tierId}/price-migrations`: move the tier's
+/// subscribers on an older price version (all of them, or those on
+/// `fromVersion`) to its current version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriceMigrationRequest {
+    pub from_version: Option<u32>,
+    pub dry_run: bool,
+}
+
+impl PriceMigrationRequest {
+    pub fn parse(body: &Value) -> Result<Self, ValidationError> {
+        let mut f = Fields::new(body, &["fromVersion", "dryRun"]);
+        let from_version = f.optional("fromVersion", |v| parse::int_in(v, 1, i64::from(u32::MAX)).map(|n| n as u32));
+        let dry_run = f.required("dryRun", parse::boolean);
+        f.finish()?;
+        Ok(Self { from_version, dry_run: dry_run.unwrap_or(true) })
+    }
+}
+
+/// One subscriber a price migration moves, and what it changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrationCandidate {
+    pub partner_id: String,
+    pub company_name: String,
+    pub billing_period: BillingPeriod,
+    pub from_version: Option<u32>,
+    pub to_version: u32,
+    pub current_price: i64,
+    pub new_price: i64,
+    pub mrr_before: i64,
+    pub mrr_after: i64,
+}
+
+/// Whether `partner`, listed on `tier`, is a subscriber the migration moves: on
+/// a running Stripe subscription of the tier (not cancelled, no downgrade
+/// waiting), on a price version older than the current one (and `from_version`
+/// when given). Returns what the move changes.
+pub fn migration_candidate(partner: &Partner, tier: &Tier, from_version: Option<u32>) -> Option<MigrationCandidate> {
+    let period = partner.billing_period?;
+    let eligible = partner.engagement_tier == tier.tier_id
+        && partner.on_paid_term()
+        && partner.stripe_subscription_id.is_some()
+        && matches!(partner.subscription_status, SubscriptionStatus::Active | SubscriptionStatus::PastDue)
+        && partner.scheduled_change.is_none()
+        && partner.price_version.is_none_or(|v| v < tier.price_version)
+        && from_version.is_none_or(|v| partner.price_version == Some(v));
+    if !eligible {
+        return None;
+    }
+    let new_price = tier.prices.for_period(period);
+    Some(MigrationCandidate {
+        partner_id: partner.partner_id.clone(),
+        company_name: partner.company_name.clone(),
+        billing_period: period,
+        from_version: partner.price_version,
+        to_version: tier.price_version,
+        current_price: partner.price_per_period,
+        new_price,
+        mrr_before: partner.mrr,
+        mrr_after: super::revenue::mrr_of(partner.subscription_status, new_price, Some(period)),
+    })
+}
+
 /// Checks a self-service move from the partner's paid tier to `to`: `up` for an
 /// upgrade (higher rank, or a longer billing period on the same tier), otherwise
 /// a downgrade to a lower-ranked paid tier (to leave paid tiers, cancel).
@@ -745,17 +863,25 @@ pub fn schedule_downgrade(
     account_change(partner, after, catalog, ctx)
 }
 
-/// The Stripe lookup key of a tier's price for a period.
-pub fn price_lookup_key(tier_id: &str, period: BillingPeriod) -> String {
-    format!("tierdesk_{tier_id}_{}", period.as_str())
+/// The Stripe lookup key of one price version of a tier for a period.
+pub fn price_lookup_key(tier_id: &str, price_version: u32, period: BillingPeriod) -> String {
+    format!("tierdesk_{tier_id}_v{price_version}_{}", period.as_str())
 }
 
-/// Reads `tierdesk_{tier}_{period}` back.
-pub fn parse_lookup_key(key: &str) -> Option<(String, BillingPeriod)> {
+/// Reads `tierdesk_{tier}_v{version}_{period}` back, and the unversioned
+/// `tierdesk_{tier}_{period}` of prices made before versions (no version).
+pub fn parse_lookup_key(key: &str) -> Option<(String, Option<u32>, BillingPeriod)> {
     let rest = key.strip_prefix("tierdesk_")?;
-    let (tier, period) = rest.rsplit_once('_')?;
+    let (head, period) = rest.rsplit_once('_')?;
     let period = BillingPeriod::parse(&Value::String(period.to_string())).ok()?;
-    Some((tier.to_string(), period))
+    let versioned = head.rsplit_once("_v").and_then(|(tier, v)| {
+        let version = v.parse::<u32>().ok().filter(|_| v.bytes().all(|b| b.is_ascii_digit()))?;
+        (!tier.is_empty()).then(|| (tier.to_string(), version))
+    });
+    match versioned {
+        Some((tier, version)) => Some((tier, Some(version), period)),
+        None => Some((head.to_string(), None, period)),
+    }
 }
 
 #[cfg(test)]
@@ -802,6 +928,7 @@ mod tests {
             currency: "usd".into(),
             period: BillingPeriod::Monthly,
             tier_id: Some("gold".into()),
+            price_version: Some(1),
         }
     }
 
@@ -1030,9 +1157,53 @@ mod tests {
 
     #[test]
     fn lookup_keys_round_trip() {
-        let key = price_lookup_key("gold_plus", BillingPeriod::Yearly);
-        assert_eq!(parse_lookup_key(&key), Some(("gold_plus".into(), BillingPeriod::Yearly)));
+        let key = price_lookup_key("gold_plus", 3, BillingPeriod::Yearly);
+        assert_eq!(key, "tierdesk_gold_plus_v3_yearly");
+        assert_eq!(parse_lookup_key(&key), Some(("gold_plus".into(), Some(3), BillingPeriod::Yearly)));
+        assert_eq!(parse_lookup_key("tierdesk_gold_monthly"), Some(("gold".into(), None, BillingPeriod::Monthly)));
         assert_eq!(parse_lookup_key("other_gold_monthly"), None);
+    }
+
+    #[test]
+    fn a_migration_moves_running_subscribers_on_older_versions_only() {
+        let mut tiers = tiers();
+        let gold = tiers.iter_mut().find(|t| t.tier_id == "gold").unwrap();
+        gold.price_version = 2;
+        gold.prices.monthly = 400_000;
+        let gold = gold.clone();
+        let p = active_gold(&tiers);
+        assert_eq!(p.price_version, Some(1), "the price names version 1");
+        let c = migration_candidate(&p, &gold, None).expect("on version 1");
+        assert_eq!((c.current_price, c.new_price, c.mrr_before, c.mrr_after), (360_000, 400_000, 360_000, 400_000));
+        assert!(migration_candidate(&p, &gold, Some(1)).is_some());
+        assert!(migration_candidate(&p, &gold, Some(3)).is_none(), "not on the version asked for");
+        let current = Partner { price_version: Some(2), ..p.clone() };
+        assert!(migration_candidate(&current, &gold, None).is_none(), "already on the current version");
+        let cancelled = Partner { subscription_status: SubscriptionStatus::Cancelled, ..p.clone() };
+        assert!(migration_candidate(&cancelled, &gold, None).is_none());
+        let no_stripe = Partner { stripe_subscription_id: None, ..p };
+        assert!(migration_candidate(&no_stripe, &gold, None).is_none());
+
+        let err = PriceMigrationRequest::parse(&serde_json::json!({"fromVersion": 0, "x": 1})).unwrap_err();
+        for field in ["fromVersion", "dryRun", "x"] {
+            assert!(err.fields.contains_key(field), "{field}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn a_renewal_at_a_grandfathered_price_keeps_the_partners_version() {
+        let mut tiers = tiers();
+        tiers.iter_mut().find(|t| t.tier_id == "gold").unwrap().price_version = 2;
+        let p = active_gold(&tiers);
+        assert_eq!(p.price_version, Some(1));
+        let renewed = sync_subscription(
+            &p,
+            &sub(StripeStatus::Active, "2026-02-01", "2026-03-01"),
+            Catalog::new(&tiers),
+            &ctx("2026-02-01", "9"),
+        )
+        .unwrap();
+        assert_eq!(applied(renewed).price_version, Some(1));
     }
 
     #[test]

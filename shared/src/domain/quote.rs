@@ -167,6 +167,11 @@ pub struct Conversion {
     pub partner_created: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accepted_by_name: Option<String>,
+    /// The Stripe subscription billing the quoted price, once the acceptance's
+    /// Stripe step finished (absent: the step is still to do; the next accept
+    /// call on the link retries it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stripe_subscription_id: Option<String>,
 }
 
 /// Seed 000 `Quote`, plus the approval, token and conversion bookkeeping.
@@ -1394,6 +1399,7 @@ mod tests {
             transition_id: None,
             partner_created: true,
             accepted_by_name: None,
+            stripe_subscription_id: None,
         };
         let accepted = sent.accept("t", last_day, conversion.clone()).unwrap();
         assert_eq!((accepted.status, accepted.customer_id.as_deref()), (QuoteStatus::Accepted, Some("prt_x")));

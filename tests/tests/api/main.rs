@@ -16,6 +16,7 @@ mod malformed;
 mod partners;
 mod partners_permissions;
 mod permissions;
+mod prices;
 mod promotions;
 mod quotes;
 mod stripe_webhook;
