@@ -38,6 +38,7 @@ echo "== lint" >&2
 cargo fmt --all -- --check
 cargo clippy -q --workspace --all-targets -- -D warnings
 "$(infra/stack.sh venv-bin cfn-lint)" template.yaml
+infra/openapi-lint.sh
 
 echo "== tests" >&2
 cargo test -q --workspace -- --skip "$HEAVY_TEST"
