@@ -80,7 +80,8 @@ pub async fn quote(
     let tier = active_tier(read.tier.take())?;
     let partner = read.partner.take().ok_or(PromotionError::PartnerNotFound)?;
     let customer = Customer::from_partner(&partner);
-    let wanted: Vec<String> = ask.codes.iter().filter_map(|c| read.lookups.get(c).map(|l| l.promotion_id.clone())).collect();
+    let wanted: Vec<String> =
+        ask.codes.iter().filter_map(|c| read.lookups.get(c).map(|l| l.promotion_id.clone())).collect();
     if !wanted.is_empty() {
         store.read_promotions(&wanted, Some(partner_id), &mut read).await?;
     }

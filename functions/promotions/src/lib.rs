@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -17,11 +17,11 @@ use tierdesk::domain::audit::{AuditEntry, Performed};
 use tierdesk::domain::money::{BillingPeriod, Percent};
 use tierdesk::domain::permissions::Permission;
 use tierdesk::domain::pricing::PriceBreakdown;
-use tierdesk::domain::promotion_resolver::{self as resolver, Asked};
 use tierdesk::domain::promotion::{
     self, Action, Actor, Application, ApprovalPolicy, CodeRequest, Customer, NewPromotion, Promotion, PromotionError,
-    PromotionPatch, PromotionStatus, PromotionSummary, Purchase, Reason, ReasonCode,
+    PromotionPatch, PromotionStatus, PromotionSummary, Reason, ReasonCode,
 };
+use tierdesk::domain::promotion_resolver::{self as resolver, Asked};
 use tierdesk::domain::tier::Tier;
 use tierdesk::domain::validation::{parse, Fields, ValidationError};
 use tierdesk::http::cache::PublicCache;
@@ -562,11 +562,9 @@ async fn validate(app: &Promotions, ctx: &Ctx, req: &Request) -> Result<Response
             Asked::new(a, p, p.and_then(|p| read.redeemed.get(&p.promotion_id).copied()).unwrap_or(0))
         })
         .collect();
-    let resolved =
-        resolver::resolve(&asked, &redemption::resolver_ask(app.today(), &ask, &tier, customer.as_ref()));
+    let resolved = resolver::resolve(&asked, &redemption::resolver_ask(app.today(), &ask, &tier, customer.as_ref()));
     let anonymous = ctx.identity.is_none();
-    let reasons: Vec<Reason> =
-        resolved.reasons().into_iter().map(|r| if anonymous { neutral(r) } else { r }).collect();
+    let reasons: Vec<Reason> = resolved.reasons().into_iter().map(|r| if anonymous { neutral(r) } else { r }).collect();
     let found = &resolved.promotions;
     for p in found {
         count_validation(app, &p.promotion_id, shard).await;

@@ -187,7 +187,8 @@ mod tests {
         for (k, v) in extra.as_object().unwrap() {
             body[k] = v.clone();
         }
-        let actor = Actor { id: "c".into(), email: None, at: "2026-11-01T00:00:00.000Z".into(), today: d("2026-11-01") };
+        let actor =
+            Actor { id: "c".into(), email: None, at: "2026-11-01T00:00:00.000Z".into(), today: d("2026-11-01") };
         let mut p = NewPromotion::parse(&body)
             .unwrap()
             .into_promotion(new_promotion_id(&format!("01jc000000000000000000000{id}")), &actor)
@@ -219,17 +220,48 @@ mod tests {
             customer: None,
         };
         let base = tier.prices.monthly;
-        type Case<'p> = (&'static str, Vec<(&'static str, Option<&'p Promotion>, u64)>, Vec<Vec<&'static str>>, usize, Option<i64>);
+        type Case<'p> =
+            (&'static str, Vec<(&'static str, Option<&'p Promotion>, u64)>, Vec<Vec<&'static str>>, usize, Option<i64>);
         let cases: Vec<Case> = vec![
             ("one code", vec![("A1", Some(&a), 0)], vec![vec![]], 1, Some(base - base / 10)),
-            ("two stackable", vec![("A1", Some(&a), 0), ("B1", Some(&b), 0)], vec![vec![], vec![]], 2, Some(base - base / 10 - 500)),
+            (
+                "two stackable",
+                vec![("A1", Some(&a), 0), ("B1", Some(&b), 0)],
+                vec![vec![], vec![]],
+                2,
+                Some(base - base / 10 - 500),
+            ),
             // Two codes of one promotion: the second is a duplicate, counted once,
             // so a promotion that does not stack is not "combined" with itself.
-            ("two codes, one promotion", vec![("C1", Some(&solo), 0), ("C2", Some(&solo), 0)], vec![vec![], vec!["duplicate_code"]], 1, None),
+            (
+                "two codes, one promotion",
+                vec![("C1", Some(&solo), 0), ("C2", Some(&solo), 0)],
+                vec![vec![], vec!["duplicate_code"]],
+                1,
+                None,
+            ),
             // An unknown code is not found and does not count as combined either.
-            ("unknown beside a solo", vec![("C1", Some(&solo), 0), ("NOPE", None, 0)], vec![vec![], vec!["not_found"]], 1, None),
-            ("solo beside another", vec![("C1", Some(&solo), 0), ("A1", Some(&a), 0)], vec![vec!["not_stackable"], vec![]], 2, None),
-            ("used up and ended", vec![("D1", Some(&capped), 1), ("E1", Some(&ended), 0)], vec![vec!["per_user_limit_reached"], vec!["ended"]], 2, None),
+            (
+                "unknown beside a solo",
+                vec![("C1", Some(&solo), 0), ("NOPE", None, 0)],
+                vec![vec![], vec!["not_found"]],
+                1,
+                None,
+            ),
+            (
+                "solo beside another",
+                vec![("C1", Some(&solo), 0), ("A1", Some(&a), 0)],
+                vec![vec!["not_stackable"], vec![]],
+                2,
+                None,
+            ),
+            (
+                "used up and ended",
+                vec![("D1", Some(&capped), 1), ("E1", Some(&ended), 0)],
+                vec![vec!["per_user_limit_reached"], vec!["ended"]],
+                2,
+                None,
+            ),
             ("nothing found", vec![("NOPE", None, 0)], vec![vec!["not_found"]], 0, None),
         ];
         for (name, asked, want, combined, price) in cases {
@@ -247,7 +279,13 @@ mod tests {
     fn a_duplicate_names_the_first_code_and_the_promotion() {
         let tier = gold();
         let solo = promo('c', json!({}));
-        let ask = Ask { today: d("2026-11-20"), tier: &tier, billing_period: BillingPeriod::Monthly, commitment_months: None, customer: None };
+        let ask = Ask {
+            today: d("2026-11-20"),
+            tier: &tier,
+            billing_period: BillingPeriod::Monthly,
+            commitment_months: None,
+            customer: None,
+        };
         let r = resolve(&[Asked::new("C1", Some(&solo), 0), Asked::new("C2", Some(&solo), 0)], &ask);
         let dup = &r.verdicts[1].reasons[0];
         assert!(dup.message.contains("C2") && dup.message.contains("C1"), "{}", dup.message);
@@ -261,7 +299,13 @@ mod tests {
         let mut stale = promo('a', json!({}));
         stale.status = PromotionStatus::Paused;
         stale.end_date = d("2026-11-10");
-        let ask = Ask { today: d("2026-11-20"), tier: &tier, billing_period: BillingPeriod::Monthly, commitment_months: None, customer: None };
+        let ask = Ask {
+            today: d("2026-11-20"),
+            tier: &tier,
+            billing_period: BillingPeriod::Monthly,
+            commitment_months: None,
+            customer: None,
+        };
         let judged = resolve(&[Asked::new("A1", Some(&stale), 0)], &ask);
         assert_eq!(codes(&judged), vec![vec!["not_active", "ended"]]);
         let copy = Asked { live_rules_at_write: true, ..Asked::new("A1", Some(&stale), 0) };
