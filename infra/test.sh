@@ -48,3 +48,6 @@ infra/stack.sh stop "$STATE_DIR"
 start_stack "$HEAVY_STATE_DIR"
 DYNAMODB_ENDPOINT="http://127.0.0.1:$DDB_PORT" SES_ENDPOINT="http://127.0.0.1:$SES_PORT" \
     cargo test -q -p tierdesk-tests --test api -- --exact "$HEAVY_TEST"
+
+echo "== API contract: schemathesis against the running API, every role" >&2
+infra/schemathesis.sh
