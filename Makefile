@@ -36,6 +36,7 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	"$$(infra/stack.sh venv-bin cfn-lint)" template.yaml
+	infra/openapi-lint.sh
 
 fmt:
 	cargo fmt --all

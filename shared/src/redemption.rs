@@ -6,12 +6,12 @@
 use crate::clock::rfc3339;
 use crate::domain::pricing::PriceBreakdown;
 use crate::domain::promotion::{self, Application, Customer, Promotion, PromotionError, Purchase, Reason, ReasonCode};
+use crate::domain::promotion_resolver::{self as resolver, Asked};
 use crate::domain::tier::{Tier, TierStatus};
 use crate::domain::validation::ValidationError;
 use crate::store::{RedeemRefusal, Redemption, RedemptionLine, Store};
 use crate::IdGen;
 use chrono::{DateTime, NaiveDate, Utc};
-use std::collections::HashSet;
 
 /// Attempts at a redemption whose transaction met a changed promotion or counter.
 const REDEEM_ATTEMPTS: usize = 4;
@@ -31,7 +31,7 @@ pub fn active_tier(tier: Option<Tier>) -> Result<Tier, PromotionError> {
 }
 
 pub fn not_found_reason(asked: &str) -> Reason {
-    Reason::new(ReasonCode::NotFound, format!("no promotion has the code or id {asked}"))
+    resolver::not_found(asked)
 }
 
 pub fn purchase<'a>(
@@ -68,7 +68,8 @@ pub fn refusal(reasons: Vec<Reason>) -> PromotionError {
 
 /// The promotions a code list names, checked for `partner_id` and priced, without
 /// recording anything (two reads). Checkout uses it before sending the customer
-/// to pay; the redemption is recorded when the payment is confirmed.
+/// to pay; the redemption is recorded when the payment is confirmed. The rules are
+/// `promotion_resolver::resolve`'s, as for validate and redeem.
 pub async fn quote(
     store: &Store,
     ask: &Application,
@@ -79,32 +80,40 @@ pub async fn quote(
     let tier = active_tier(read.tier.take())?;
     let partner = read.partner.take().ok_or(PromotionError::PartnerNotFound)?;
     let customer = Customer::from_partner(&partner);
-    let mut reasons = Vec::new();
-    let mut wanted = Vec::new();
-    for code in &ask.codes {
-        match read.lookups.get(code) {
-            Some(lookup) => wanted.push(lookup.promotion_id.clone()),
-            None => reasons.push(not_found_reason(code)),
-        }
+    let wanted: Vec<String> =
+        ask.codes.iter().filter_map(|c| read.lookups.get(c).map(|l| l.promotion_id.clone())).collect();
+    if !wanted.is_empty() {
+        store.read_promotions(&wanted, Some(partner_id), &mut read).await?;
     }
-    if !reasons.is_empty() {
-        return Err(PromotionError::NotEligible(reasons));
+    let asked: Vec<Asked> = ask
+        .codes
+        .iter()
+        .map(|code| {
+            let p = read.lookups.get(code).and_then(|l| read.promotions.get(&l.promotion_id));
+            Asked::new(code, p, p.and_then(|p| read.redeemed.get(&p.promotion_id).copied()).unwrap_or(0))
+        })
+        .collect();
+    let resolved = resolver::resolve(&asked, &resolver_ask(today, ask, &tier, Some(&customer)));
+    match resolved.price {
+        Some(price) => Ok((resolved.promotions.into_iter().cloned().collect(), price, tier)),
+        None => Err(refusal(resolved.reasons())),
     }
-    store.read_promotions(&wanted, Some(partner_id), &mut read).await?;
-    let found: Vec<&Promotion> = wanted.iter().filter_map(|id| read.promotions.get(id)).collect();
-    let buy = purchase(today, ask, &tier, Some(&customer), found.len());
-    for p in &found {
-        let redeemed = read.redeemed.get(&p.promotion_id).copied().unwrap_or(0);
-        reasons.extend(promotion::check(p, &buy, redeemed));
+}
+
+/// The purchase `ask` describes, for the resolver.
+pub fn resolver_ask<'a>(
+    today: NaiveDate,
+    ask: &Application,
+    tier: &'a Tier,
+    customer: Option<&'a Customer>,
+) -> resolver::Ask<'a> {
+    resolver::Ask {
+        today,
+        tier,
+        billing_period: ask.billing_period,
+        commitment_months: ask.commitment_months,
+        customer,
     }
-    if found.len() < wanted.len() {
-        reasons.push(not_found_reason(&ask.codes.join(",")));
-    }
-    if !reasons.is_empty() {
-        return Err(refusal(reasons));
-    }
-    let price = promotion::price_with(&tier, ask.billing_period, &found);
-    Ok((found.into_iter().cloned().collect(), price, tier))
 }
 
 /// Redeems the promotions `ask` names for `partner_id`: one BatchGetItem (code
@@ -130,45 +139,52 @@ pub async fn redeem(
     // Per promotion: its terms, the code it came by, whether the terms are a
     // lookup's copy (live fields then come from the transaction's condition).
     let mut lines: Vec<(Promotion, Option<String>, bool)> = Vec::new();
-    let mut missing = Vec::new();
+    // What each asked code or id resolved to; None: not found (for this caller).
+    let mut asked_as: Vec<(String, Option<usize>)> = Vec::new();
     for code in &ask.codes {
         match read.lookups.remove(code) {
-            Some(lookup) => lines.push((lookup.terms, Some(code.clone()), true)),
-            None => missing.push(not_found_reason(code)),
+            Some(lookup) => {
+                asked_as.push((code.clone(), Some(lines.len())));
+                lines.push((lookup.terms, Some(code.clone()), true));
+            }
+            None => asked_as.push((code.clone(), None)),
         }
     }
     for id in &ask.promotion_ids {
         match read.promotions.remove(id) {
             // Staff may apply a code-only promotion by id (a sales-assisted deal);
             // a partner needs the code.
-            Some(p) if !p.requires_code || sales_rep.is_some() => lines.push((p, None, false)),
-            _ => missing.push(not_found_reason(id)),
+            Some(p) if resolver::usable_by_id(&p, sales_rep.is_some()) => {
+                asked_as.push((id.clone(), Some(lines.len())));
+                lines.push((p, None, false));
+            }
+            _ => asked_as.push((id.clone(), None)),
         }
-    }
-    if !missing.is_empty() {
-        return Err(PromotionError::NotEligible(missing));
-    }
-    let mut seen_ids = HashSet::new();
-    if lines.iter().any(|(p, _, _)| !seen_ids.insert(p.promotion_id.clone())) {
-        return Err(ValidationError::single("codes", "name the same promotion twice").into());
     }
     let mut seen: Vec<Option<u64>> =
         lines.iter().map(|(p, _, _)| read.redeemed.get(&p.promotion_id).copied().filter(|c| *c > 0)).collect();
     let mut repair: Vec<bool> = vec![false; lines.len()];
     for _ in 0..REDEEM_ATTEMPTS {
-        let combined = lines.len();
-        let buy = purchase(now.date_naive(), ask, &tier, Some(&customer), combined);
-        let mut reasons = Vec::new();
-        for (i, (p, _, from_lookup)) in lines.iter().enumerate() {
-            let found = promotion::check(p, &buy, seen[i].unwrap_or(0));
-            // A lookup's copy is stale on status, dates and counters: the
-            // transaction checks those against the stored promotion.
-            reasons.extend(found.into_iter().filter(|r| {
-                !*from_lookup
-                    || !matches!(r.code, ReasonCode::NotActive | ReasonCode::Ended | ReasonCode::MaxRedemptionsReached)
-            }));
-        }
+        let asked: Vec<Asked> = asked_as
+            .iter()
+            .map(|(asked, line)| match line.and_then(|i| lines.get(i).map(|l| (i, l))) {
+                Some((i, (p, _, from_lookup))) => Asked {
+                    asked,
+                    promotion: Some(p),
+                    redeemed: seen[i].unwrap_or(0),
+                    live_rules_at_write: *from_lookup,
+                },
+                None => Asked::new(asked, None, 0),
+            })
+            .collect();
+        let resolved = resolver::resolve(&asked, &resolver_ask(now.date_naive(), ask, &tier, Some(&customer)));
+        let reasons = resolved.reasons();
+        let combined = resolved.combined;
+        let settled = reasons.iter().any(|r| matches!(r.code, ReasonCode::NotFound | ReasonCode::DuplicateCode));
         if !reasons.is_empty() {
+            if settled {
+                return Err(refusal(reasons));
+            }
             // A copy refusing may be a stale copy: read the promotions it came
             // from (rare) and price again if their terms moved on.
             let mut refreshed = false;
@@ -190,6 +206,7 @@ pub async fn redeem(
             }
             return Err(refusal(reasons));
         }
+        let buy = purchase(now.date_naive(), ask, &tier, Some(&customer), combined);
         let promotions: Vec<&Promotion> = lines.iter().map(|(p, _, _)| p).collect();
         let price = promotion::price_with(&tier, ask.billing_period, &promotions);
         let shares = promotion::discount_shares(&tier, ask.billing_period, &promotions);

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -19,8 +19,9 @@ use tierdesk::domain::permissions::Permission;
 use tierdesk::domain::pricing::PriceBreakdown;
 use tierdesk::domain::promotion::{
     self, Action, Actor, Application, ApprovalPolicy, CodeRequest, Customer, NewPromotion, Promotion, PromotionError,
-    PromotionPatch, PromotionStatus, PromotionSummary, Purchase, Reason, ReasonCode,
+    PromotionPatch, PromotionStatus, PromotionSummary, Reason, ReasonCode,
 };
+use tierdesk::domain::promotion_resolver::{self as resolver, Asked};
 use tierdesk::domain::tier::Tier;
 use tierdesk::domain::validation::{parse, Fields, ValidationError};
 use tierdesk::http::cache::PublicCache;
@@ -497,16 +498,6 @@ fn neutral(mut r: Reason) -> Reason {
     r
 }
 
-fn purchase<'a>(
-    app: &Promotions,
-    ask: &Application,
-    tier: &'a Tier,
-    customer: Option<&'a Customer>,
-    combined: usize,
-) -> Purchase<'a> {
-    redemption::purchase(app.today(), ask, tier, customer, combined)
-}
-
 /// `POST /api/promotions/validate`: every failing rule of every promotion asked
 /// for, or the price with all of them applied. At most two reads: the lookups,
 /// tier and partner; then (codes only) the promotions and the customer's counts.
@@ -546,44 +537,41 @@ async fn validate(app: &Promotions, ctx: &Ctx, req: &Request) -> Result<Response
         (_, Some(p)) => Some(Customer::from_partner(p)),
         _ => None,
     };
-    let mut reasons = Vec::new();
-    // (asked as, promotion id) in the order asked.
-    let mut wanted: Vec<String> = Vec::new();
-    for code in &ask.codes {
-        match read.lookups.get(code) {
-            Some(lookup) => wanted.push(lookup.promotion_id.clone()),
-            None => reasons.push(redemption::not_found_reason(code)),
+    let staff = ctx.identity.as_ref().is_some_and(|who| !who.is_partner_only());
+    if !ask.codes.is_empty() {
+        let wanted: Vec<String> =
+            ask.codes.iter().filter_map(|c| read.lookups.get(c).map(|l| l.promotion_id.clone())).collect();
+        if !wanted.is_empty() {
+            app.store.read_promotions(&wanted, partner_id.as_deref(), &mut read).await?;
         }
     }
-    if ask.codes.is_empty() {
-        wanted = ask.promotion_ids.clone();
-    } else if !wanted.is_empty() {
-        app.store.read_promotions(&wanted, partner_id.as_deref(), &mut read).await?;
-    }
-    let mut seen = HashSet::new();
-    wanted.retain(|id| seen.insert(id.clone()));
-    if ask.codes.is_empty() {
-        // A promotion that needs a code is not found by its id: knowing the id must
-        // not stand in for knowing a code.
-        read.promotions.retain(|_, p| !p.requires_code);
-    }
-    let found: Vec<&Promotion> = wanted.iter().filter_map(|id| read.promotions.get(id)).collect();
-    for id in wanted.iter().filter(|id| !read.promotions.contains_key(*id)) {
-        reasons.push(redemption::not_found_reason(id));
-    }
-    let combined = ask.codes.len().max(ask.promotion_ids.len());
+    // Each code or id with the promotion it names, in the order asked.
+    let named = |asked: &String| -> Option<&Promotion> {
+        if ask.codes.is_empty() {
+            read.promotions.get(asked).filter(|p| resolver::usable_by_id(p, staff))
+        } else {
+            read.lookups.get(asked).and_then(|l| read.promotions.get(&l.promotion_id))
+        }
+    };
+    let asked: Vec<Asked> = ask
+        .codes
+        .iter()
+        .chain(&ask.promotion_ids)
+        .map(|a| {
+            let p = named(a);
+            Asked::new(a, p, p.and_then(|p| read.redeemed.get(&p.promotion_id).copied()).unwrap_or(0))
+        })
+        .collect();
+    let resolved = resolver::resolve(&asked, &redemption::resolver_ask(app.today(), &ask, &tier, customer.as_ref()));
     let anonymous = ctx.identity.is_none();
-    for p in &found {
-        let redeemed = read.redeemed.get(&p.promotion_id).copied().unwrap_or(0);
-        let found = promotion::check(p, &purchase(app, &ask, &tier, customer.as_ref(), combined), redeemed);
-        reasons.extend(found.into_iter().map(|r| if anonymous { neutral(r) } else { r }));
-    }
-    for p in &found {
+    let reasons: Vec<Reason> = resolved.reasons().into_iter().map(|r| if anonymous { neutral(r) } else { r }).collect();
+    let found = &resolved.promotions;
+    for p in found {
         count_validation(app, &p.promotion_id, shard).await;
     }
     let summaries: Vec<PromotionSummary> = found.iter().map(|p| p.summary()).collect();
-    let valid = reasons.is_empty() && !found.is_empty();
-    let price: Option<PriceBreakdown> = valid.then(|| promotion::price_with(&tier, ask.billing_period, &found));
+    let valid = resolved.applies();
+    let price: Option<PriceBreakdown> = resolved.price;
     let body = Validation {
         valid,
         promotion: summaries.first().cloned(),

@@ -14,6 +14,7 @@ pub mod partner;
 pub mod permissions;
 pub mod pricing;
 pub mod promotion;
+pub mod promotion_resolver;
 pub mod quote;
 pub mod renewal;
 pub mod revenue;

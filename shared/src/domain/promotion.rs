@@ -1019,6 +1019,8 @@ pub enum ReasonCode {
     PerUserLimitReached,
     MinimumCommitmentNotMet,
     NotStackable,
+    /// A second code (or id) for a promotion an earlier one already named.
+    DuplicateCode,
 }
 
 impl ReasonCode {
@@ -1039,6 +1041,7 @@ impl ReasonCode {
             Self::PerUserLimitReached => "per_user_limit_reached",
             Self::MinimumCommitmentNotMet => "minimum_commitment_not_met",
             Self::NotStackable => "not_stackable",
+            Self::DuplicateCode => "duplicate_code",
         }
     }
 }

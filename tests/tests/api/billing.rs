@@ -645,3 +645,73 @@ async fn a_fixed_amount_promotion_repeats_on_renewals_as_stripe_allows() {
         invoices["items"].as_array().unwrap().iter().map(|i| i["amount"].as_i64().unwrap()).collect();
     assert_eq!(amounts, vec![310_000, 310_000], "the renewal is discounted too: {invoices}");
 }
+
+/// The reason codes of a validate answer or of a refusal's details.
+fn reason_codes(v: &Value) -> Vec<String> {
+    let reasons = v.get("reasons").or_else(|| v["error"]["details"].get("reasons"));
+    reasons
+        .and_then(Value::as_array)
+        .map(|rs| rs.iter().map(|r| r["code"].as_str().unwrap_or("?").to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// Validate, checkout (billing subscribe with a `promotionCode`, one code only) and
+/// redeem decide through one resolver: on the same codes for the same partner they
+/// give the same reasons, or the same price. Two codes of one promotion are one
+/// `duplicate_code` (not `not_stackable`, not a 400), and an unknown code does not
+/// make a lone promotion "combined".
+#[tokio::test]
+async fn validate_checkout_and_redeem_agree_on_duplicates_the_combined_count_and_every_rule() {
+    let s = StripeApp::start().await;
+    let u = &ulid::Ulid::new().to_string()[18..];
+    let (one, two, plat, nope) = (format!("DUP1{u}"), format!("DUP2{u}"), format!("PLAT{u}"), format!("NOPE{u}"));
+    let solo = promotion_with_code(&s, &one, json!({"stackable": false, "promotionCodes": [one, two]})).await;
+    promotion_with_code(&s, &plat, json!({"targetTiers": ["platinum"]})).await;
+
+    let cases: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (vec![&one, &two], vec!["duplicate_code"]),
+        (vec![&one, &nope], vec!["not_found"]),
+        (vec![&plat], vec!["tier_not_eligible"]),
+        (vec![&two], vec![]),
+    ];
+    for (codes, want) in cases {
+        let (_, token, _) = s.partner("Same Answer Co").await;
+        let ask = json!({"codes": codes, "tierId": "gold"});
+        let (status, validated) = s.as_partner(&token, "POST", "/api/promotions/validate", Some(ask.clone())).await;
+        assert_eq!(status, 200, "{validated}");
+        assert_eq!(reason_codes(&validated), want, "validate {codes:?}: {validated}");
+        assert_eq!(validated["valid"], want.is_empty(), "{validated}");
+
+        if let [code] = codes[..] {
+            let (status, session) = s
+                .as_partner(
+                    &token,
+                    "POST",
+                    "/api/billing/subscribe",
+                    Some(json!({"tierId": "gold", "promotionCode": code})),
+                )
+                .await;
+            if want.is_empty() {
+                assert_eq!(status, 201, "{session}");
+                assert_eq!(session["promotion"]["promotionId"], solo["promotionId"]);
+                assert_eq!(session["promotion"]["finalPrice"], validated["finalPrice"], "{session}");
+            } else {
+                assert_eq!(
+                    (status, session["error"]["code"].as_str()),
+                    (422, Some("invalid_promotion_code")),
+                    "{session}"
+                );
+                assert_eq!(reason_codes(&session), want, "checkout {codes:?}: {session}");
+            }
+        }
+
+        let (status, redeemed) = s.as_partner(&token, "POST", "/api/promotions/redeem", Some(ask)).await;
+        if want.is_empty() {
+            assert_eq!(status, 201, "{redeemed}");
+            assert_eq!(redeemed["finalPrice"], validated["finalPrice"], "{redeemed}");
+        } else {
+            assert_eq!(status, 422, "redeem {codes:?}: {redeemed}");
+            assert_eq!(reason_codes(&redeemed), want, "redeem {codes:?}: {redeemed}");
+        }
+    }
+}
