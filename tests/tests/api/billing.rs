@@ -645,3 +645,63 @@ async fn a_fixed_amount_promotion_repeats_on_renewals_as_stripe_allows() {
         invoices["items"].as_array().unwrap().iter().map(|i| i["amount"].as_i64().unwrap()).collect();
     assert_eq!(amounts, vec![310_000, 310_000], "the renewal is discounted too: {invoices}");
 }
+
+#[tokio::test]
+async fn an_idempotency_key_is_the_callers_own_among_users_of_one_partner() {
+    let s = StripeApp::start().await;
+    let (id, token, _) = s.partner("Two Users Co").await;
+    let second = devtools::jwt::token_for(
+        "partner",
+        Some(&id),
+        "second-user",
+        chrono::Utc::now().timestamp(),
+        600,
+        s.app.secret(),
+    );
+    let key = [("idempotency-key", "shared-key")];
+    let b = json!({"tierId": "gold"});
+    let subscribe = |t: String| {
+        let (app, b) = (&s.app, b.clone());
+        async move { app.call_with_headers("POST", "/api/billing/subscribe", Some(&t), &key, Some(b)).await }
+    };
+    let (s1, h1, first) = subscribe(token.clone()).await;
+    assert_eq!((s1, h1.contains_key("idempotent-replayed")), (201, false), "{first}");
+    let (s2, h2, _) = subscribe(token.clone()).await;
+    assert_eq!((s2, h2.contains_key("idempotent-replayed")), (201, true));
+    // Another user of the same partner with the same key is not answered from the first's record.
+    let (s3, h3, third) = subscribe(second).await;
+    assert_eq!((s3, h3.contains_key("idempotent-replayed")), (201, false), "{third}");
+}
+
+#[tokio::test]
+async fn claims_and_idempotency_records_past_their_ttl_count_as_absent() {
+    use tierdesk::store::{keys, EventClaim, RequestClaim};
+    let app = tierdesk_tests::TestApp::seeded().await;
+    let now = chrono::Utc::now().timestamp();
+    let expire = |pk: String| {
+        let app = &app;
+        async move {
+            let mut item = app.partition(&pk).await.pop().expect("the record");
+            item.insert("ttl".into(), tierdesk_tests::n(now - 60));
+            app.put_raw(item).await;
+        }
+    };
+    // An idempotency record: replayed while live, absent once its ttl has passed.
+    let store = &app.store;
+    assert_eq!(store.claim_request("test#sub", "k", "h", now, 60).await.unwrap(), RequestClaim::Fresh);
+    store.finish_request("test#sub", "k", 201, "{}").await.unwrap();
+    let replay = store.claim_request("test#sub", "k", "h", now, 60).await.unwrap();
+    assert_eq!(replay, RequestClaim::Replay { status: 201, body: "{}".into() });
+    expire(keys::idempotency_pk("test#sub", "k")).await;
+    assert_eq!(store.claim_request("test#sub", "k", "h", now, 60).await.unwrap(), RequestClaim::Fresh);
+
+    // A Stripe event: a duplicate while its record lives, new again past its ttl.
+    let claim = |token: &'static str| store.claim_stripe_event("evt_ttl", "invoice.paid", token, now, 60);
+    assert_eq!(claim("t1").await.unwrap(), EventClaim::Claimed { applied: false });
+    store.complete_stripe_event("evt_ttl", "t1", now + 3_600).await.unwrap();
+    assert_eq!(claim("t2").await.unwrap(), EventClaim::Duplicate);
+    expire(keys::stripe_event_pk("evt_ttl")).await;
+    assert_eq!(claim("t3").await.unwrap(), EventClaim::Claimed { applied: false });
+    // The fresh claim holds like any other.
+    assert_eq!(claim("t4").await.unwrap(), EventClaim::InProgress);
+}
