@@ -97,8 +97,8 @@ async fn emailed_token(to: &str) -> Result<String, Error> {
     use hyper::body::Bytes;
     let endpoint = std::env::var("SES_ENDPOINT").map_err(|_| "SES_ENDPOINT is not set")?;
     let uri: hyper::Uri = format!("{}/store", endpoint.trim_end_matches('/')).parse()?;
-    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-        .build_http::<Empty<Bytes>>();
+    let client =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http::<Empty<Bytes>>();
     let body = client.get(uri).await?.into_body().collect().await?.to_bytes();
     let store: Value = serde_json::from_slice(&body)?;
     let marker = "/api/quotes/view/";
