@@ -62,9 +62,16 @@ pub fn scope_for(route: &str, subject: &str) -> String {
     format!("{route}#{subject}")
 }
 
+/// A short tag of the caller (12 hex characters of the SHA-256 of `sub`).
+pub fn caller_tag(subject: &str) -> String {
+    Sha256::digest(subject.as_bytes()).iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
 /// Runs `run` once per (`route`, caller, key); without a key it simply runs. The
 /// caller is the verified identity's subject (an anonymous request is refused).
-/// Check permissions and visibility before calling this.
+/// Check permissions and visibility before calling this. `run` gets the caller's
+/// key, `{caller_tag}-{key}`: what it derives from it (Stripe's idempotency keys)
+/// is the caller's too, so two callers' equal keys never meet downstream either.
 pub async fn once<F, Fut>(
     store: &Store,
     ctx: &Ctx,
@@ -81,6 +88,7 @@ where
     let who = ctx.identity.as_ref().ok_or(super::AuthError::Unauthenticated)?;
     let scope = scope_for(route, &who.subject);
     let scope = scope.as_str();
+    let callers_key = format!("{}-{key}", caller_tag(&who.subject));
     let body: &[u8] = match req.body() {
         Body::Text(s) => s.as_bytes(),
         Body::Binary(b) => b,
@@ -110,7 +118,7 @@ where
             ))
         }
     }
-    let response = match run(Some(key.clone())).await {
+    let response = match run(Some(callers_key)).await {
         Ok(r) => r,
         Err(e) => error_response(&e, &ctx.request_id),
     };

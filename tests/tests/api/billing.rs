@@ -435,7 +435,9 @@ async fn every_stripe_call_that_changes_something_carries_an_idempotency_key() {
         .as_partner_keyed(&token, "POST", "/api/billing/subscribe", Some(json!({"tierId": "gold"})), "client-sub-1")
         .await;
     assert_eq!(status, 201, "{session}");
-    for key in [format!("customer-{partner_id}"), format!("checkout-{partner_id}-client-sub-1")] {
+    // The client's key is the caller's own: Stripe's key carries the caller's tag.
+    let tag = tierdesk::http::idempotency::caller_tag(&format!("user-{partner_id}"));
+    for key in [format!("customer-{partner_id}"), format!("checkout-{partner_id}-{tag}-client-sub-1")] {
         let (status, probe) = s.stripe_api("POST", "customers", &[("email", "probe@example.com")], Some(&key)).await;
         assert_eq!(status, 400, "{key} was not used: {probe}");
         assert_eq!(probe["error"]["type"], "idempotency_error", "{key}: {probe}");
@@ -467,7 +469,7 @@ async fn every_stripe_call_that_changes_something_carries_an_idempotency_key() {
         .filter(|e| !e["event"]["request"]["id"].is_null())
         .map(|e| (e["type"].as_str().unwrap_or("?"), e["event"]["request"]["idempotency_key"].as_str()))
         .collect();
-    let upgrade_key = format!("upgrade-{partner_id}-client-up-1");
+    let upgrade_key = format!("upgrade-{partner_id}-{tag}-client-up-1");
     let upgrade: Vec<_> = caused.iter().filter(|(_, k)| *k == Some(upgrade_key.as_str())).collect();
     assert!(upgrade.iter().any(|(t, _)| *t == "customer.subscription.updated"), "{caused:?}");
     assert!(upgrade.iter().any(|(t, _)| *t == "invoice.paid"), "the proration was charged under it: {caused:?}");
