@@ -158,8 +158,9 @@ async fn dispatch(app: &Billing, ctx: Ctx, req: Request) -> Result<Response<Body
     }
 }
 
-/// Runs a changing request at most once per `Idempotency-Key` and partner route
-/// (`http::idempotency`).
+/// Runs a changing request at most once per `Idempotency-Key`, caller and partner
+/// route (`http::idempotency`); the caller is a partner of its own account (checked
+/// in `dispatch` before this).
 async fn idempotent(
     app: &Billing,
     ctx: &Ctx,

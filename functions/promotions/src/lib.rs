@@ -743,10 +743,10 @@ async fn redeem(app: &Promotions, ctx: &Ctx, req: &Request) -> Result<Response<B
             return Err(ValidationError::single("partnerId", "is required when staff redeem for a partner").into());
         }
     };
-    let scope = format!("promo-redeem#{}", who.subject);
+    // Who may redeem for whom is settled above; the record is the caller's own.
     let now = app.clock.now().timestamp();
     let sales_rep = (!who.is_partner_only()).then(|| who.subject.clone());
-    idempotency::once(&app.store, ctx, req, &scope, now, |_| redeem_once(app, ask, partner_id, sales_rep)).await
+    idempotency::once(&app.store, ctx, req, "promo-redeem", now, |_| redeem_once(app, ask, partner_id, sales_rep)).await
 }
 
 /// Records the redemption and answers it (see `redemption::redeem`).

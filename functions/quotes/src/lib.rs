@@ -231,14 +231,19 @@ async fn dispatch(app: &Quotes, ctx: Ctx, req: Request) -> Result<Response<Body>
         Op::Create => create(app, &ctx, &req).await,
         Op::Get => {
             let who = ctx.require(Permission::QuoteGeneration)?;
-            json(StatusCode::OK, &load_visible(app, who, &params).await?)
+            let q = load_visible(app, who, &params).await?;
+            json(StatusCode::OK, &StaffQuote { preview_url: preview_url(&q), quote: &q })
         }
         Op::Update => update(app, &ctx, &req, &params).await,
         Op::RequestApproval | Op::Approve | Op::Reject | Op::Cancel => workflow(app, &ctx, &req, &params, op).await,
         Op::Send => {
+            // Permission and visibility first: a replay never answers someone who
+            // may not send this quote. The record is the caller's (`idempotency`).
+            let who = ctx.require(Permission::QuoteGeneration)?;
+            let before = load_visible(app, who, &params).await?;
             let now = app.clock.now().timestamp();
-            let scope = format!("quote-send#{}", params.get("quoteId"));
-            idempotency::once(&app.store, &ctx, &req, &scope, now, |_| send(app, &ctx, &req, &params)).await
+            let route = format!("quote-send#{}", before.quote_id);
+            idempotency::once(&app.store, &ctx, &req, &route, now, |_| send(app, &ctx, &req, who, before)).await
         }
         Op::Pdf => {
             let who = ctx.require(Permission::QuoteGeneration)?;
@@ -307,9 +312,12 @@ async fn create(app: &Quotes, ctx: &Ctx, req: &Request) -> Result<Response<Body>
         .await?
         .ok_or_else(|| ValidationError::single("baseTier", "no active tier with this id"))?;
     if let Some(customer) = &new.customer_id {
-        if app.store.get_partner(customer).await?.is_none() {
-            return Err(ValidationError::single("customerId", "no partner with this id").into());
-        }
+        let partner = app
+            .store
+            .get_partner(customer)
+            .await?
+            .ok_or_else(|| ValidationError::single("customerId", "no partner with this id"))?;
+        billing_contact_only(&partner, &new.prospect_email)?;
     }
     let actor = app.actor(who);
     // Validate everything before a number is drawn, so bad input never uses one.
@@ -332,6 +340,11 @@ async fn update(app: &Quotes, ctx: &Ctx, req: &Request, params: &PathParams) -> 
     let who = ctx.require(Permission::QuoteGeneration)?;
     let patch = QuotePatch::parse(&json_body(req, app.config.max_body_bytes)?)?;
     let before = load_visible(app, who, params).await?;
+    if let (Some(customer), Some(email)) = (&before.customer_id, &patch.prospect_email) {
+        if let Some(partner) = app.store.get_partner(customer).await? {
+            billing_contact_only(&partner, email)?;
+        }
+    }
     let tier = app
         .store
         .get_tier(before.patched_tier(&patch))
@@ -342,6 +355,22 @@ async fn update(app: &Quotes, ctx: &Ctx, req: &Request, params: &PathParams) -> 
     let audit = app.audit(ctx, &actor.id, &actor.at, "quote.update", Some(&before), &after);
     app.store.save_quote(&before, &after, &audit).await?;
     json(StatusCode::OK, &after)
+}
+
+/// A quote for an existing partner goes to the partner's billing contact (its
+/// stored `primaryEmail`) and nowhere else: the link in that email can change the
+/// partner's subscription, so only the partner may hold it.
+fn billing_contact_only(partner: &tierdesk::domain::partner::Partner, prospect_email: &str) -> Result<(), ApiError> {
+    if partner.primary_email.eq_ignore_ascii_case(prospect_email) {
+        Ok(())
+    } else {
+        Err(ValidationError::single(
+            "prospectEmail",
+            "a quote for an existing partner (customerId) goes to the partner's billing contact: \
+             it must be the partner's primaryEmail",
+        )
+        .into())
+    }
 }
 
 /// A body that is absent or only whitespace.
@@ -370,10 +399,10 @@ async fn workflow(
     } else {
         let body = json_body(req, app.config.max_body_bytes)?;
         match op {
-            Op::Reject | Op::Cancel => quote::parse_optional_reason(&body)?,
+            Op::Approve | Op::Reject | Op::Cancel => quote::parse_optional_reason(&body)?,
             _ => {
                 quote::parse_optional_reason(&body)?
-                    .map(|_| ValidationError::single("reason", "only reject and cancel take a reason"))
+                    .map(|_| ValidationError::single("reason", "only approve, reject and cancel take a reason"))
                     .map_or(Ok(()), Err)?;
                 None
             }
@@ -385,9 +414,11 @@ async fn workflow(
         Op::RequestApproval => {
             (before.request_approval(&actor)?, "quote.request_approval", Some(QuoteNoticeKind::ApprovalRequested))
         }
-        Op::Approve => {
-            (before.approve(&actor, &app.settings.authority)?, "quote.approve", Some(QuoteNoticeKind::Approved))
-        }
+        Op::Approve => (
+            before.approve(&actor, &app.settings.authority, reason.clone())?,
+            "quote.approve",
+            Some(QuoteNoticeKind::Approved),
+        ),
         Op::Reject => (
             before.reject_approval(&actor, reason.clone())?,
             "quote.reject_approval",
@@ -396,11 +427,33 @@ async fn workflow(
         _ => (before.cancel(&actor, reason.clone())?, "quote.cancel", None),
     };
     let audit = app.audit(ctx, &actor.id, &actor.at, action, Some(&before), &after);
-    app.store.save_quote(&before, &after, &audit).await?;
+    match app.store.save_quote(&before, &after, &audit).await {
+        Ok(()) => {}
+        // Another decision (or edit) got there first: say so with where it stands.
+        Err(QuoteError::VersionConflict { .. }) => return Err(state_changed(app, &before).await),
+        Err(e) => return Err(e.into()),
+    }
     if let Some(kind) = notice {
         app.notify(kind, &after, &actor.id, reason.as_deref()).await;
     }
     json(StatusCode::OK, &after)
+}
+
+/// `409 quote_state_changed`: the quote moved on between this request's read and
+/// its write (two managers deciding at once: one wins, the other gets this), with
+/// the quote's current status and version.
+async fn state_changed(app: &Quotes, read: &Quote) -> ApiError {
+    let current = app.store.get_quote(&read.quote_id).await.ok().flatten();
+    let (status, version) = match &current {
+        Some(q) => (q.status.as_str(), q.version),
+        None => (read.status.as_str(), read.version),
+    };
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "quote_state_changed",
+        "the quote changed while this request ran; read it again",
+    )
+    .with_details(serde_json::json!({ "status": status, "currentVersion": version }))
 }
 
 /// 32 bytes from the operating system's CSPRNG, base64url: the view link's token.
@@ -439,21 +492,50 @@ fn plausible_token(token: &str) -> bool {
     token.len() == 43 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// The staff preview of a quote: the staff-only PDF route (the document the
+/// prospect receives). It cannot accept anything; the link that can (its token)
+/// travels only in the prospect's email.
+fn preview_url(q: &Quote) -> String {
+    format!("/api/admin/quotes/{}/pdf", q.quote_id)
+}
+
+/// A quote as staff read it: with the preview link, never the prospect's token.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StaffQuote<'a> {
+    #[serde(flatten)]
+    quote: &'a Quote,
+    preview_url: String,
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct SendAnswer<'a> {
     #[serde(flatten)]
     quote: &'a Quote,
     email_sent: bool,
-    tracking_url: String,
+    /// Where the link went: the prospect, or an existing partner's billing contact.
+    sent_to: &'a str,
+    preview_url: String,
 }
 
 /// Sends (or re-sends with a new link) the quote: status, token lookup and audit
 /// in one transaction, then the email with the PDF. A failed email leaves the
-/// quote sent with `emailSent: false`; sending again makes a new link.
-async fn send(app: &Quotes, ctx: &Ctx, req: &Request, params: &PathParams) -> Result<Response<Body>, ApiError> {
-    let who = ctx.require(Permission::QuoteGeneration)?;
-    let before = load_visible(app, who, params).await?;
+/// quote sent with `emailSent: false`; sending again makes a new link. The token
+/// is in the email only: the answer (which an `Idempotency-Key` stores) has the
+/// staff preview link instead. A quote for an existing partner goes to the
+/// partner's billing contact as stored now.
+async fn send(
+    app: &Quotes,
+    ctx: &Ctx,
+    req: &Request,
+    who: &Identity,
+    before: Quote,
+) -> Result<Response<Body>, ApiError> {
+    let recipient = match &before.customer_id {
+        Some(customer) => app.store.get_partner(customer).await?.ok_or(QuoteError::CustomerMismatch)?.primary_email,
+        None => before.prospect_email.clone(),
+    };
     let actor = app.actor(who);
     let token = new_token()?;
     let after = before.send(&actor, token_hash(&token))?;
@@ -467,16 +549,19 @@ async fn send(app: &Quotes, ctx: &Ctx, req: &Request, params: &PathParams) -> Re
         data: quote_pdf(&after),
     };
     let email = quote_email(&after, &tracking_url);
-    let email_sent =
-        match app.mailer.deliver_with("quote", &after.prospect_email, &email, &[attachment], actor.today, true).await {
-            Ok(SendOutcome::Sent { .. }) => true,
-            Ok(SendOutcome::Capped) => false,
-            Err(e) => {
-                tracing::error!(error = %e, quote = after.quote_id, "quote email not sent");
-                false
-            }
-        };
-    json(StatusCode::OK, &SendAnswer { quote: &after, email_sent, tracking_url })
+    let email_sent = match app.mailer.deliver_with("quote", &recipient, &email, &[attachment], actor.today, true).await
+    {
+        Ok(SendOutcome::Sent { .. }) => true,
+        Ok(SendOutcome::Capped) => false,
+        Err(e) => {
+            tracing::error!(error = %e, quote = after.quote_id, "quote email not sent");
+            false
+        }
+    };
+    json(
+        StatusCode::OK,
+        &SendAnswer { preview_url: preview_url(&after), quote: &after, email_sent, sent_to: &recipient },
+    )
 }
 
 async fn by_token(app: &Quotes, params: &PathParams) -> Result<Quote, ApiError> {

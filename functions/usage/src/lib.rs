@@ -229,6 +229,7 @@ async fn track(app: &Usage, ctx: &Ctx, req: &Request) -> Result<Response<Body>, 
             idempotency_key: &body.idempotency_key,
             at: &at,
             ttl: st.now.timestamp() + IDEMPOTENCY_TTL_SECS,
+            now: st.now.timestamp(),
             seen,
         })
         .await;

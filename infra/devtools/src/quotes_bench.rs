@@ -67,7 +67,8 @@ pub async fn run() -> Result<(), Error> {
     row("PUT /api/admin/quotes/{quoteId}", status, &tail);
     let (status, sent, tail) = call("POST", admin_path("/send"), Some(rep.clone()), None).await;
     row("POST …/send (PDF + SES email)", status, &tail);
-    let token = sent["trackingUrl"].as_str().and_then(|u| u.rsplit('/').next()).ok_or("no link")?.to_string();
+    // The token travels in the email only: read it back from the SES emulator.
+    let token = emailed_token(sent["sentTo"].as_str().ok_or("no recipient")?).await?;
     let (status, _, tail) = call("GET", format!("/api/quotes/view/{token}"), None, None).await;
     row("GET /api/quotes/view/{token}", status, &tail);
     let (status, _, tail) = call("POST", format!("/api/quotes/view/{token}/accept"), None, None).await;
@@ -87,4 +88,28 @@ pub async fn run() -> Result<(), Error> {
          rendering the PDF and the SES emulator's answer."
     );
     Ok(())
+}
+
+/// The link token in the newest email to `to` held by the SES emulator
+/// (`GET {SES_ENDPOINT}/store`): staff answers never carry it.
+async fn emailed_token(to: &str) -> Result<String, Error> {
+    use http_body_util::{BodyExt, Empty};
+    use hyper::body::Bytes;
+    let endpoint = std::env::var("SES_ENDPOINT").map_err(|_| "SES_ENDPOINT is not set")?;
+    let uri: hyper::Uri = format!("{}/store", endpoint.trim_end_matches('/')).parse()?;
+    let client =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    let body = client.get(uri).await?.into_body().collect().await?.to_bytes();
+    let store: Value = serde_json::from_slice(&body)?;
+    let marker = "/api/quotes/view/";
+    store["emails"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .rev()
+        .filter(|m| m["destination"]["to"].as_array().is_some_and(|l| l.iter().any(|a| a.as_str() == Some(to))))
+        .filter_map(|m| m["body"]["text"].as_str())
+        .find_map(|text| text.find(marker).and_then(|i| text.get(i + marker.len()..i + marker.len() + 43)))
+        .map(str::to_string)
+        .ok_or_else(|| "no quote email with a link".into())
 }

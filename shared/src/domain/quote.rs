@@ -812,10 +812,41 @@ fn quotable(tier: &Tier) -> Result<(), ValidationError> {
     Ok(())
 }
 
-/// Sets the priced fields and the approval requirement from the pricer's cap.
+/// What `tier` allows of `metric` on its own, as the usage plan reads it:
+/// `Some(None)` unlimited, `Some(Some(n))` a limit of `n`, `None` not part of the
+/// tier at all (usage of it is refused).
+fn tier_allowance(tier: &Tier, metric: &str) -> Option<Option<u64>> {
+    if let Some(limit) = tier.limits.get(metric) {
+        return Some(*limit);
+    }
+    if let Some(f) = tier.features.iter().find(|f| f.enabled && f.feature_id == metric && f.usage_limit.is_some()) {
+        return Some(f.usage_limit);
+    }
+    super::usage::METRICS.contains(&metric).then_some(Some(0))
+}
+
+/// The metrics whose custom limit gives more than `tier` does: above its limit, or
+/// a metric the tier does not include (a custom limit would grant it). A custom
+/// limit at or below the tier's, or on an unlimited metric, grants nothing.
+pub fn limits_above_tier(tier: &Tier, limits: &BTreeMap<String, u64>) -> Vec<String> {
+    limits
+        .iter()
+        .filter(|(metric, value)| match tier_allowance(tier, metric) {
+            Some(None) => false,
+            Some(Some(limit)) => **value > limit,
+            None => true,
+        })
+        .map(|(metric, _)| metric.clone())
+        .collect()
+}
+
+/// Sets the priced fields and the approval requirement: a discount above the
+/// pricer's cap, or custom limits above the tier's from a pricer who may not grant
+/// them (only callers with `approve_custom_pricing` may).
 fn apply_pricing(q: &mut Quote, tier: &Tier, terms: &PricedTerms<'_>, actor: &QuoteActor, cap: Option<Percent>) {
     let priced = price_quote(tier, q.billing_period, terms.customizations, terms.discounts, terms.list);
     let over = exceeds(cap, priced.total_discount, priced.subtotal);
+    let limits_over = !actor.approver && !limits_above_tier(tier, &priced.customizations.custom_limits).is_empty();
     q.base_tier = tier.tier_id.clone();
     q.base_tier_name = tier.name.clone();
     q.price_version = tier.price_version;
@@ -828,7 +859,7 @@ fn apply_pricing(q: &mut Quote, tier: &Tier, terms: &PricedTerms<'_>, actor: &Qu
     q.final_price = priced.final_price;
     q.price_per_month = priced.price_per_month;
     q.total_discount_percent = priced.total_discount_percent;
-    q.approval_required = over;
+    q.approval_required = over || limits_over;
     q.priced_by = actor.id.clone();
     q.approval = None;
     q.approval_requested_at = None;
@@ -1065,8 +1096,14 @@ impl Quote {
         Ok(())
     }
 
-    /// pending_approval → draft, approved: it may now be sent as priced.
-    pub fn approve(&self, actor: &QuoteActor, authority: &DiscountAuthority) -> Result<Self, QuoteError> {
+    /// pending_approval → draft, approved (with the approver's note, if any): it
+    /// may now be sent as priced.
+    pub fn approve(
+        &self,
+        actor: &QuoteActor,
+        authority: &DiscountAuthority,
+        reason: Option<String>,
+    ) -> Result<Self, QuoteError> {
         self.decide_checks(actor, authority)?;
         let mut q = self.clone();
         q.status = QuoteStatus::Draft;
@@ -1074,7 +1111,7 @@ impl Quote {
             outcome: ApprovalOutcome::Approved,
             by: actor.id.clone(),
             at: actor.at.clone(),
-            reason: None,
+            reason,
         });
         for d in q.discounts.iter_mut().filter(|d| d.approval_required) {
             d.approved_by = Some(actor.id.clone());
@@ -1340,17 +1377,17 @@ mod tests {
         let auth = DiscountAuthority::default();
         assert!(matches!(q.send(&rep, "h".into()), Err(QuoteError::IllegalTransition { .. })));
         let manager = actor("mgr-1", Role::SalesManager);
-        let approved = q.approve(&manager, &auth).unwrap();
+        let approved = q.approve(&manager, &auth, None).unwrap();
         assert_eq!((approved.status, approved.version), (QuoteStatus::Draft, 2));
         assert_eq!(approved.discounts[0].approved_by.as_deref(), Some("mgr-1"));
         assert!(approved.send(&rep, "h".into()).is_ok());
         // The author cannot approve their own quote, whatever their role.
         let own = create(json!([{"type": "percentage", "value": 40, "reason": "x"}]), &manager);
-        assert!(matches!(own.approve(&manager, &auth), Err(QuoteError::SelfApproval)));
+        assert!(matches!(own.approve(&manager, &auth, None), Err(QuoteError::SelfApproval)));
         // 40% is above a manager's own cap: only an admin may approve it.
         let other = actor("mgr-2", Role::SalesManager);
-        assert!(matches!(own.approve(&other, &auth), Err(QuoteError::AboveApproverAuthority { .. })));
-        assert!(own.approve(&actor("adm-1", Role::Admin), &auth).is_ok());
+        assert!(matches!(own.approve(&other, &auth, None), Err(QuoteError::AboveApproverAuthority { .. })));
+        assert!(own.approve(&actor("adm-1", Role::Admin), &auth, None).is_ok());
         // Refused: back to draft, still not sendable; asking again works.
         let refused = q.reject_approval(&manager, Some("too deep".into())).unwrap();
         assert_eq!(refused.status, QuoteStatus::Draft);
@@ -1363,7 +1400,7 @@ mod tests {
         let rep = actor("rep-1", Role::SalesRep);
         let auth = DiscountAuthority::default();
         let q = create(json!([{"type": "percentage", "value": 25, "reason": "strategic"}]), &rep);
-        let approved = q.approve(&actor("mgr-1", Role::SalesManager), &auth).unwrap();
+        let approved = q.approve(&actor("mgr-1", Role::SalesManager), &auth, None).unwrap();
         let patch = QuotePatch::parse(&json!({"version": approved.version, "notes": "call Tuesday"})).unwrap();
         let edited = approved.edit(&patch, &gold(), &rep, &auth, PriceList::default()).unwrap();
         assert_eq!(edited.status, QuoteStatus::Draft);
@@ -1380,6 +1417,44 @@ mod tests {
         }))
         .unwrap();
         assert!(edited.edit(&lower, &gold(), &rep, &auth, PriceList::default()).unwrap().may_be_sent());
+    }
+
+    #[test]
+    fn custom_limits_above_the_tier_need_an_approver() {
+        let tier = gold();
+        let (metric, limit) = tier.limits.iter().find_map(|(m, l)| l.map(|l| (m.clone(), l))).unwrap();
+        let quote = |limits: Value, who: &QuoteActor| {
+            NewQuote::parse(&json!({
+                "prospectEmail": "buyer@example.com",
+                "prospectName": "Ada Buyer",
+                "baseTier": "gold",
+                "billingPeriod": "monthly",
+                "customizations": {"customLimits": limits},
+                "validUntil": "2026-12-30"
+            }))
+            .unwrap()
+            .into_quote(ids(), &tier, who, &DiscountAuthority::default(), PriceList::default())
+            .unwrap()
+        };
+        let rep = actor("rep-1", Role::SalesRep);
+        let at_limit = quote(json!({ metric.clone(): limit }), &rep);
+        assert_eq!((at_limit.status, at_limit.approval_required), (QuoteStatus::Draft, false));
+        let above = quote(json!({ metric.clone(): limit + 1 }), &rep);
+        assert_eq!((above.status, above.approval_required), (QuoteStatus::PendingApproval, true));
+        assert!(!above.may_be_sent());
+        // A metric the tier does not include would be granted by the quote.
+        let new_metric = quote(json!({"customMetric": 1}), &rep);
+        assert_eq!(new_metric.status, QuoteStatus::PendingApproval);
+        assert_eq!(limits_above_tier(&tier, &new_metric.customizations.custom_limits), vec!["customMetric"]);
+        // Whoever may approve custom pricing may grant them.
+        for role in [Role::SalesManager, Role::Admin] {
+            assert_eq!(
+                quote(json!({ metric.clone(): 1_000_000_000_000u64 }), &actor("m", role)).status,
+                QuoteStatus::Draft
+            );
+        }
+        let approved = above.approve(&actor("mgr-1", Role::SalesManager), &DiscountAuthority::default(), None).unwrap();
+        assert!(approved.may_be_sent());
     }
 
     #[test]

@@ -1,8 +1,19 @@
 //! Client retries: a changing request that carries an `Idempotency-Key` header runs
-//! at most once per key and scope. A repeat with the same key and body gets the
-//! first answer (with `idempotent-replayed: true`); with another body, a 422; while
-//! the first is still running, a 409. An answer of 5xx or `409 concurrent_update` is
-//! forgotten, so a retry runs.
+//! at most once per key, caller and route. A repeat with the same key and body gets
+//! the first answer (with `idempotent-replayed: true`); with another body, a 422;
+//! while the first is still running, a 409. An answer of 5xx or `409
+//! concurrent_update` is forgotten, so a retry runs.
+//!
+//! The rules every route using it follows:
+//! - the record is scoped to the verified caller (`sub`) and the route (with the
+//!   resource it names), so another caller's key never reaches someone else's
+//!   answer;
+//! - the caller's permission and the resource's visibility are checked BEFORE
+//!   [`once`] is called: a replay is never an answer to someone who may not ask;
+//! - the stored answer is the response body as sent: a route must never put a
+//!   secret (a link token, a key) in a response that goes through [`once`];
+//! - a record past its `ttl` is treated as absent, whether or not DynamoDB has
+//!   deleted it yet.
 
 use super::response::{error_response, json_text};
 use super::Ctx;
@@ -46,12 +57,26 @@ fn retryable(response: &Response<Body>) -> bool {
         && matches!(response.body(), Body::Text(t) if t.contains("\"code\":\"concurrent_update\""))
 }
 
-/// Runs `run` once per (`scope`, key); without a key it simply runs.
+/// The record's scope: the route (with the resource it names) and the caller.
+pub fn scope_for(route: &str, subject: &str) -> String {
+    format!("{route}#{subject}")
+}
+
+/// A short tag of the caller (12 hex characters of the SHA-256 of `sub`).
+pub fn caller_tag(subject: &str) -> String {
+    Sha256::digest(subject.as_bytes()).iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Runs `run` once per (`route`, caller, key); without a key it simply runs. The
+/// caller is the verified identity's subject (an anonymous request is refused).
+/// Check permissions and visibility before calling this. `run` gets the caller's
+/// key, `{caller_tag}-{key}`: what it derives from it (Stripe's idempotency keys)
+/// is the caller's too, so two callers' equal keys never meet downstream either.
 pub async fn once<F, Fut>(
     store: &Store,
     ctx: &Ctx,
     req: &Request,
-    scope: &str,
+    route: &str,
     now: i64,
     run: F,
 ) -> Result<Response<Body>, ApiError>
@@ -60,6 +85,10 @@ where
     Fut: Future<Output = Result<Response<Body>, ApiError>>,
 {
     let Some(key) = key_of(req)? else { return run(None).await };
+    let who = ctx.identity.as_ref().ok_or(super::AuthError::Unauthenticated)?;
+    let scope = scope_for(route, &who.subject);
+    let scope = scope.as_str();
+    let callers_key = format!("{}-{key}", caller_tag(&who.subject));
     let body: &[u8] = match req.body() {
         Body::Text(s) => s.as_bytes(),
         Body::Binary(b) => b,
@@ -89,7 +118,7 @@ where
             ))
         }
     }
-    let response = match run(Some(key.clone())).await {
+    let response = match run(Some(callers_key)).await {
         Ok(r) => r,
         Err(e) => error_response(&e, &ctx.request_id),
     };

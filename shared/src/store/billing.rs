@@ -300,6 +300,13 @@ impl Store {
             Err(err) => {
                 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
                 if let Some(UpdateItemError::ConditionalCheckFailedException(e)) = err.as_service_error() {
+                    // A finished event past its `ttl` is absent: DynamoDB has not
+                    // deleted it yet, but it is no longer a reason to refuse.
+                    if let Some(expired) = e.item().and_then(|i| attr_n(i, "ttl")).filter(|t| *t < now) {
+                        return self
+                            .reclaim_expired_event(event_id, event_type, payload_hash, token, now, lease_secs, expired)
+                            .await;
+                    }
                     let status = e.item().and_then(|i| attr_s(i, "status"));
                     let stored_hash = e.item().and_then(|i| attr_s(i, "payloadHash"));
                     if stored_hash.is_some_and(|h| h != payload_hash) {
@@ -312,6 +319,41 @@ impl Store {
                 }
                 Err(StoreError::sdk("UpdateItem", err))
             }
+        }
+    }
+
+    /// Replaces an event record whose `ttl` has passed with a fresh claim,
+    /// conditional on that same expired `ttl` (of two deliveries, one wins).
+    async fn reclaim_expired_event(
+        &self,
+        event_id: &str,
+        event_type: &str,
+        payload_hash: &str,
+        token: &str,
+        now: i64,
+        lease_secs: i64,
+        expired_ttl: i64,
+    ) -> Result<EventClaim, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("PK", s(keys::stripe_event_pk(event_id)))
+            .item("SK", s(META))
+            .item("claimToken", s(token))
+            .item("claimExpiresAt", n(now + lease_secs))
+            .item("eventType", s(event_type))
+            .item("payloadHash", s(payload_hash))
+            .item("status", s("INPROGRESS"))
+            .item("attempts", n(1))
+            .condition_expression("#ttl = :expired")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":expired", n(expired_ttl))
+            .send()
+            .await;
+        match conditional(result.map(|_| ()), "PutItem")? {
+            true => Ok(EventClaim::Claimed { applied: false, pending_email: None }),
+            false => Ok(EventClaim::InProgress),
         }
     }
 
@@ -407,6 +449,8 @@ impl Store {
 
     /// Starts a request carrying an Idempotency-Key: the first one claims it; a
     /// repeat gets the stored answer, or waits while the first is still running.
+    /// A record past its `ttl` is absent (DynamoDB deletes expired items only
+    /// eventually, sometimes days later): it is claimed afresh.
     pub async fn claim_request(
         &self,
         scope: &str,
@@ -425,8 +469,11 @@ impl Store {
             .item("requestHash", s(request_hash))
             .item("claimExpiresAt", n(now + lease_secs))
             .item("ttl", n(now + 86_400))
-            .condition_expression("attribute_not_exists(PK) OR (#status = :inprogress AND claimExpiresAt < :now)")
+            .condition_expression(
+                "attribute_not_exists(PK) OR #ttl < :now OR (#status = :inprogress AND claimExpiresAt < :now)",
+            )
             .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#ttl", "ttl")
             .expression_attribute_values(":inprogress", s("INPROGRESS"))
             .expression_attribute_values(":now", n(now))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)

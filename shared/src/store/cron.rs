@@ -194,15 +194,23 @@ impl Store {
     /// Claims a notice: a conditional put that succeeds when no marker exists, when the
     /// existing claim's lease has run out (a crashed run), or when this run already
     /// holds it. One PutItem, or one TransactWriteItems with the partner check.
+    /// A marker past its `ttl` is absent (DynamoDB deletes expired items only
+    /// eventually) and is claimed afresh.
     pub async fn claim_marker(&self, c: &MarkerClaim<'_>) -> Result<Claim, StoreError> {
-        const CONDITION: &str =
-            "attribute_not_exists(PK) OR (#state = :claimed AND (leaseUntil < :now OR #owner = :owner))";
-        let names =
-            HashMap::from([("#state".to_string(), "state".to_string()), ("#owner".to_string(), "owner".to_string())]);
+        const CONDITION: &str = "attribute_not_exists(PK) OR #ttl < :epoch \
+             OR (#state = :claimed AND (leaseUntil < :now OR #owner = :owner))";
+        // `now` is RFC 3339 (leases compare as text); `ttl` is epoch seconds.
+        let epoch = chrono::DateTime::parse_from_rfc3339(c.now).map_or(i64::MIN, |t| t.timestamp());
+        let names = HashMap::from([
+            ("#state".to_string(), "state".to_string()),
+            ("#owner".to_string(), "owner".to_string()),
+            ("#ttl".to_string(), "ttl".to_string()),
+        ]);
         let values = HashMap::from([
             (":claimed".to_string(), s("claimed")),
             (":now".to_string(), s(c.now)),
             (":owner".to_string(), s(c.owner)),
+            (":epoch".to_string(), n(epoch)),
         ]);
         let item = Self::marker_item(c)?;
         let failed = if c.require_active_term {

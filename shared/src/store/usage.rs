@@ -5,7 +5,7 @@ use super::keys::{self, META};
 use super::{build_err, n, s, ConditionFailed, Item, Store, StoreError};
 use crate::domain::partner::Partner;
 use crate::domain::usage::{near_limit, Allowance};
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use std::collections::BTreeMap;
 
 /// Counter attributes are `used_{metric}`: metric names are client-chosen words and
@@ -56,6 +56,8 @@ pub struct UsageTrack<'a> {
     pub at: &'a str,
     /// Epoch seconds when the idempotency record may go.
     pub ttl: i64,
+    /// Epoch seconds now: a record of the same key past its `ttl` is absent.
+    pub now: i64,
     /// The counter as last read; the write re-plans if it moved.
     pub seen: u64,
 }
@@ -183,7 +185,16 @@ impl Store {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
-        let record = self.put(record, Some("attribute_not_exists(PK)"))?;
+        // A record past its `ttl` counts as absent (DynamoDB deletes it eventually).
+        let record = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(record))
+            .condition_expression("attribute_not_exists(PK) OR #ttl < :now")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":now", n(t.now))
+            .build()
+            .map_err(build_err("Put"))?;
+        let record = TransactWriteItem::builder().put(record).build();
 
         let condition = match (b.first_use, b.high) {
             (true, _) => "(attribute_not_exists(#u) OR #u = :zero)".to_string(),

@@ -435,7 +435,9 @@ async fn every_stripe_call_that_changes_something_carries_an_idempotency_key() {
         .as_partner_keyed(&token, "POST", "/api/billing/subscribe", Some(json!({"tierId": "gold"})), "client-sub-1")
         .await;
     assert_eq!(status, 201, "{session}");
-    for key in [format!("customer-{partner_id}"), format!("checkout-{partner_id}-client-sub-1")] {
+    // The client's key is the caller's own: Stripe's key carries the caller's tag.
+    let tag = tierdesk::http::idempotency::caller_tag(&format!("user-{partner_id}"));
+    for key in [format!("customer-{partner_id}"), format!("checkout-{partner_id}-{tag}-client-sub-1")] {
         let (status, probe) = s.stripe_api("POST", "customers", &[("email", "probe@example.com")], Some(&key)).await;
         assert_eq!(status, 400, "{key} was not used: {probe}");
         assert_eq!(probe["error"]["type"], "idempotency_error", "{key}: {probe}");
@@ -467,7 +469,7 @@ async fn every_stripe_call_that_changes_something_carries_an_idempotency_key() {
         .filter(|e| !e["event"]["request"]["id"].is_null())
         .map(|e| (e["type"].as_str().unwrap_or("?"), e["event"]["request"]["idempotency_key"].as_str()))
         .collect();
-    let upgrade_key = format!("upgrade-{partner_id}-client-up-1");
+    let upgrade_key = format!("upgrade-{partner_id}-{tag}-client-up-1");
     let upgrade: Vec<_> = caused.iter().filter(|(_, k)| *k == Some(upgrade_key.as_str())).collect();
     assert!(upgrade.iter().any(|(t, _)| *t == "customer.subscription.updated"), "{caused:?}");
     assert!(upgrade.iter().any(|(t, _)| *t == "invoice.paid"), "the proration was charged under it: {caused:?}");
@@ -714,4 +716,64 @@ async fn validate_checkout_and_redeem_agree_on_duplicates_the_combined_count_and
             assert_eq!(reason_codes(&redeemed), want, "redeem {codes:?}: {redeemed}");
         }
     }
+}
+
+#[tokio::test]
+async fn an_idempotency_key_is_the_callers_own_among_users_of_one_partner() {
+    let s = StripeApp::start().await;
+    let (id, token, _) = s.partner("Two Users Co").await;
+    let second = devtools::jwt::token_for(
+        "partner",
+        Some(&id),
+        "second-user",
+        chrono::Utc::now().timestamp(),
+        600,
+        s.app.secret(),
+    );
+    let key = [("idempotency-key", "shared-key")];
+    let b = json!({"tierId": "gold"});
+    let subscribe = |t: String| {
+        let (app, b) = (&s.app, b.clone());
+        async move { app.call_with_headers("POST", "/api/billing/subscribe", Some(&t), &key, Some(b)).await }
+    };
+    let (s1, h1, first) = subscribe(token.clone()).await;
+    assert_eq!((s1, h1.contains_key("idempotent-replayed")), (201, false), "{first}");
+    let (s2, h2, _) = subscribe(token.clone()).await;
+    assert_eq!((s2, h2.contains_key("idempotent-replayed")), (201, true));
+    // Another user of the same partner with the same key is not answered from the first's record.
+    let (s3, h3, third) = subscribe(second).await;
+    assert_eq!((s3, h3.contains_key("idempotent-replayed")), (201, false), "{third}");
+}
+
+#[tokio::test]
+async fn claims_and_idempotency_records_past_their_ttl_count_as_absent() {
+    use tierdesk::store::{keys, EventClaim, RequestClaim};
+    let app = tierdesk_tests::TestApp::seeded().await;
+    let now = chrono::Utc::now().timestamp();
+    let expire = |pk: String| {
+        let app = &app;
+        async move {
+            let mut item = app.partition(&pk).await.pop().expect("the record");
+            item.insert("ttl".into(), tierdesk_tests::n(now - 60));
+            app.put_raw(item).await;
+        }
+    };
+    // An idempotency record: replayed while live, absent once its ttl has passed.
+    let store = &app.store;
+    assert_eq!(store.claim_request("test#sub", "k", "h", now, 60).await.unwrap(), RequestClaim::Fresh);
+    store.finish_request("test#sub", "k", 201, "{}").await.unwrap();
+    let replay = store.claim_request("test#sub", "k", "h", now, 60).await.unwrap();
+    assert_eq!(replay, RequestClaim::Replay { status: 201, body: "{}".into() });
+    expire(keys::idempotency_pk("test#sub", "k")).await;
+    assert_eq!(store.claim_request("test#sub", "k", "h", now, 60).await.unwrap(), RequestClaim::Fresh);
+
+    // A Stripe event: a duplicate while its record lives, new again past its ttl.
+    let claim = |token: &'static str| store.claim_stripe_event("evt_ttl", "invoice.paid", "hash", token, now, 60);
+    assert_eq!(claim("t1").await.unwrap(), EventClaim::Claimed { applied: false, pending_email: None });
+    store.complete_stripe_event("evt_ttl", "t1", None, now + 3_600).await.unwrap();
+    assert_eq!(claim("t2").await.unwrap(), EventClaim::Duplicate);
+    expire(keys::stripe_event_pk("evt_ttl")).await;
+    assert_eq!(claim("t3").await.unwrap(), EventClaim::Claimed { applied: false, pending_email: None });
+    // The fresh claim holds like any other.
+    assert_eq!(claim("t4").await.unwrap(), EventClaim::InProgress);
 }

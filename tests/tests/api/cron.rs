@@ -1137,3 +1137,36 @@ async fn time_travel_thirteen_months_of_daily_runs() {
     // The cost per run follows the window, not the days replayed: a handful of reads.
     assert!(reads / runs <= 10, "{reads} reads over {runs} runs");
 }
+
+#[tokio::test]
+async fn a_marker_past_its_ttl_counts_as_absent() {
+    let app = cron_app().await;
+    let end = plus(today(), 10);
+    let (id, _) = partner(&app, "ttl", gold_until(end, false)).await;
+    let kind = NoticeKind::RenewalUrgent7;
+    let claim = |owner: &'static str, now: &'static str| MarkerClaim {
+        partner_id: &id,
+        end_date: end,
+        kind,
+        owner,
+        run_date: today(),
+        now,
+        lease_until: "2026-01-01T11:00:00.000Z",
+        details: None,
+        require_active_term: false,
+    };
+    assert_eq!(app.store.claim_marker(&claim("run-1", "2026-01-01T10:00:00.000Z")).await.unwrap(), Claim::Claimed);
+    assert!(app.store.mark_sent(&id, end, kind, "run-1", "2026-01-01T10:01:00.000Z", "msg-1").await.unwrap());
+    assert_eq!(app.store.claim_marker(&claim("run-2", "2026-01-01T10:02:00.000Z")).await.unwrap(), Claim::AlreadySent);
+    // Its ttl passes; DynamoDB has not deleted it yet, but it no longer counts.
+    let sk = keys::reminder_sk(end, kind.as_str());
+    let mut marker = app
+        .partition(&keys::partner_pk(&id))
+        .await
+        .into_iter()
+        .find(|i| i.get("SK").and_then(|v| v.as_s().ok()) == Some(&sk))
+        .expect("the marker");
+    marker.insert("ttl".into(), tierdesk_tests::n(instant("2026-01-01T10:00:00Z").timestamp()));
+    app.put_raw(marker).await;
+    assert_eq!(app.store.claim_marker(&claim("run-3", "2026-01-01T10:30:00.000Z")).await.unwrap(), Claim::Claimed);
+}

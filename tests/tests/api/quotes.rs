@@ -49,9 +49,28 @@ fn id(q: &Value) -> String {
     q["quoteId"].as_str().unwrap().to_string()
 }
 
-/// The token at the end of a tracking URL.
-fn token_of(sent: &Value) -> String {
-    sent["trackingUrl"].as_str().unwrap().rsplit('/').next().unwrap().to_string()
+/// The token of the link in the newest quote email to `sent`'s recipient naming
+/// its number, read back from the SES emulator: staff answers never carry it.
+async fn emailed_token(sent: &Value) -> String {
+    let to = sent["sentTo"].as_str().unwrap_or_else(|| panic!("no sentTo: {sent}"));
+    let subject = format!("Your quote {} from", sent["quoteNumber"].as_str().unwrap());
+    let mails = ses::emails_to(to).await;
+    let mail = mails
+        .iter()
+        .rev()
+        .find(|m| m["subject"].as_str().unwrap_or_default().starts_with(&subject))
+        .unwrap_or_else(|| panic!("no quote email to {to}: {mails:?}"));
+    let text = mail["body"]["text"].as_str().unwrap();
+    let start = text.find("/api/quotes/view/").expect("a view link") + "/api/quotes/view/".len();
+    text[start..start + 43].to_string()
+}
+
+/// Staff answers hold the preview link and never the prospect's token.
+fn assert_no_token(answer: &Value, token: &str) {
+    assert!(!answer.to_string().contains(token), "the token leaked to staff: {answer}");
+    assert!(answer.get("trackingUrl").is_none(), "{answer}");
+    let preview = answer["previewUrl"].as_str().unwrap_or_else(|| panic!("no previewUrl: {answer}"));
+    assert_eq!(preview, format!("{ADMIN}/{}/pdf", answer["quoteId"].as_str().unwrap()));
 }
 
 /// Creates and sends a quote within a rep's authority; returns (quote, token).
@@ -60,7 +79,8 @@ async fn sent_quote(app: &TestApp, email: &str, extra: Value) -> (Value, String)
     let (status, sent) = app.call("POST", &format!("{ADMIN}/{}/send", id(&q)), Some("sales_rep"), None).await;
     assert_eq!(status, 200, "{sent}");
     assert_eq!(sent["status"], "sent");
-    let token = token_of(&sent);
+    let token = emailed_token(&sent).await;
+    assert_no_token(&sent, &token);
     (sent, token)
 }
 
@@ -87,7 +107,7 @@ async fn a_quote_is_priced_sent_as_a_pdf_viewed_and_accepted_into_a_subscription
                     "additionalListings": {"quantity": 5},
                     "additionalImages": {"quantity": 10},
                     "customFeatures": [{"featureId": "sso", "name": "Single sign-on", "price": 120000}],
-                    "customLimits": {"leads": 5000}
+                    "customLimits": {"leads": 150}
                 },
                 "discounts": [
                     {"type": "percentage", "value": 10, "reason": "multi-year"},
@@ -124,10 +144,13 @@ async fn a_quote_is_priced_sent_as_a_pdf_viewed_and_accepted_into_a_subscription
     let (status, sent) = app.call("POST", &format!("{ADMIN}/{}/send", id(&q)), Some("sales_rep"), None).await;
     assert_eq!(status, 200, "{sent}");
     assert_eq!((sent["status"].as_str(), sent["emailSent"].as_bool()), (Some("sent"), Some(true)), "{sent}");
-    let token = token_of(&sent);
+    assert_eq!(sent["sentTo"], email.as_str());
+    let token = emailed_token(&sent).await;
     assert_eq!(token.len(), 43);
-    // No QUOTE_VIEW_URL: the link is on the host the request came to.
-    assert!(sent["trackingUrl"].as_str().unwrap().starts_with("http://127.0.0.1:3000/api/quotes/view/"), "{sent}");
+    // The token travels in the email only; staff get a preview link that cannot accept.
+    assert_no_token(&sent, &token);
+    let (_, read) = app.call("GET", &format!("{ADMIN}/{}", id(&q)), Some("sales_rep"), None).await;
+    assert_no_token(&read, &token);
     // Only the hash is stored: the token appears nowhere in the table.
     assert!(!app.snapshot().await.iter().any(|item| item.contains(&token)));
 
@@ -140,7 +163,9 @@ async fn a_quote_is_priced_sent_as_a_pdf_viewed_and_accepted_into_a_subscription
     let bytes = base64::engine::general_purpose::STANDARD.decode(attachment["content"].as_str().unwrap()).unwrap();
     let text = pdf_text(&bytes);
     assert!(text.contains(&format!("Q-{year}-001")) && text.contains(&money), "{text}");
-    assert!(mails[0]["body"]["text"].as_str().unwrap().contains(&token));
+    // No QUOTE_VIEW_URL: the link is on the host the request came to.
+    let link = format!("http://127.0.0.1:3000/api/quotes/view/{token}");
+    assert!(mails[0]["body"]["text"].as_str().unwrap().contains(&link));
 
     // Two views are counted; the public view holds no internal fields.
     for _ in 0..2 {
@@ -165,7 +190,7 @@ async fn a_quote_is_priced_sent_as_a_pdf_viewed_and_accepted_into_a_subscription
     assert_eq!(partner["pricePerPeriod"], final_price);
     assert_eq!(partner["billingPeriod"], "yearly");
     assert_eq!(partner["mrr"], (final_price + 6) / 12);
-    assert_eq!(partner["customLimits"]["leads"], 5000);
+    assert_eq!(partner["customLimits"]["leads"], 150);
     assert_eq!(partner["assignedSalesRep"], "user-sales_rep");
     let (_, history) = app.call("GET", &format!("/api/admin/partners/{partner_id}/history"), Some("admin"), None).await;
     let upgrade = history["items"].as_array().unwrap().iter().find(|e| e["toTier"] == "gold").expect("tier change");
@@ -298,7 +323,8 @@ async fn discount_authority_follows_the_role_and_approval_gates_sending() {
 async fn two_managers_deciding_at_once_exactly_one_wins() {
     let app = TestApp::seeded().await;
     let email = prospect_email();
-    for _ in 0..5 {
+    let mut losers = BTreeSet::new();
+    for round in 0..10 {
         let q = create(
             &app,
             "sales_rep",
@@ -307,17 +333,26 @@ async fn two_managers_deciding_at_once_exactly_one_wins() {
         .await;
         let (approver, rejecter) = (app.token_as("sales_manager", "mgr-a"), app.token_as("sales_manager", "mgr-b"));
         let (approve_path, reject_path) = (format!("{ADMIN}/{}/approve", id(&q)), format!("{ADMIN}/{}/reject", id(&q)));
-        let approve = app.call_with_token("POST", &approve_path, &approver, None);
-        let reject = app.call_with_token("POST", &reject_path, &rejecter, None);
+        // Both carry a note, as a console sends them: a decision may say why.
+        let note = Some(json!({"reason": format!("round {round}")}));
+        let approve = app.call_with_token("POST", &approve_path, &approver, note.clone());
+        let reject = app.call_with_token("POST", &reject_path, &rejecter, note);
         let ((a, av), (r, rv)) = futures::join!(approve, reject);
         let mut statuses = [a, r];
         statuses.sort();
-        assert_eq!(statuses, [200, 409], "{av} {rv}");
+        assert_eq!(statuses, [200, 409], "never 400: {av} {rv}");
+        let (winner, loser) = if a == 200 { ("approved", &rv) } else { ("rejected", &av) };
+        // The loser learns the quote moved on and where it stands now.
+        let code = loser["error"]["code"].as_str().unwrap().to_string();
+        assert!(code == "quote_state_changed" || code == "illegal_transition", "{loser}");
+        assert_eq!(loser["error"]["details"]["status"], "draft", "{loser}");
+        losers.insert(code);
         let (_, read) = app.call("GET", &format!("{ADMIN}/{}", id(&q)), Some("admin"), None).await;
-        let winner = if a == 200 { "approved" } else { "rejected" };
         assert_eq!(read["approval"]["outcome"], winner, "{read}");
+        assert_eq!(read["approval"]["reason"], format!("round {round}"), "{read}");
         assert_eq!(read["version"], 2);
     }
+    eprintln!("losing answers seen: {losers:?}");
 }
 
 #[tokio::test]
@@ -451,7 +486,7 @@ async fn prospects_decline_with_a_reason_and_closed_quotes_stay_closed() {
     // Re-sending replaces the link: the old token is dead.
     let (q, old) = sent_quote(&app, &email, json!({})).await;
     let (_, resent) = app.call("POST", &format!("{ADMIN}/{}/send", id(&q)), Some("sales_rep"), None).await;
-    let new = token_of(&resent);
+    let new = emailed_token(&resent).await;
     assert_ne!(new, old);
     assert_eq!(app.call("GET", &format!("{VIEW}/{old}"), None, None).await.0, 404);
     assert_eq!(app.call("GET", &format!("{VIEW}/{new}"), None, None).await.0, 200);
@@ -623,4 +658,143 @@ async fn bad_input_is_refused_by_field_and_writes_nothing() {
     assert_eq!((status, v["error"]["details"]["fields"]["price"].is_string()), (400, true), "{v}");
     let token = jwt::token_for("sales_rep", None, "x", 0, 1, app.secret());
     assert_eq!(app.call_with_token("GET", ADMIN, &token, None).await.0, 401, "an expired token");
+}
+
+#[tokio::test]
+async fn a_quote_for_an_existing_partner_goes_to_its_billing_contact_only() {
+    let app = TestApp::seeded().await;
+    let outsider = prospect_email();
+    for role in ["sales_rep", "sales_manager", "admin"] {
+        let partner = app.create_partner("Known Co").await;
+        let pid = partner["partnerId"].as_str().unwrap();
+        let contact = partner["primaryEmail"].as_str().unwrap();
+        // Any other address for an existing partner is refused, naming the field.
+        let before = app.snapshot().await;
+        let (status, v) = app.call("POST", ADMIN, Some(role), Some(body(&outsider, json!({"customerId": pid})))).await;
+        assert_eq!((status, v["error"]["details"]["fields"]["prospectEmail"].is_string()), (400, true), "{role}: {v}");
+        assert_eq!(app.snapshot().await, before, "{role}: a refused quote writes nothing");
+        // To the billing contact it is written; an edit cannot move it elsewhere.
+        let q = create(&app, role, body(contact, json!({"customerId": pid}))).await;
+        let (status, v) = app
+            .call(
+                "PUT",
+                &format!("{ADMIN}/{}", id(&q)),
+                Some(role),
+                Some(json!({"version": 1, "prospectEmail": outsider})),
+            )
+            .await;
+        assert_eq!((status, v["error"]["details"]["fields"]["prospectEmail"].is_string()), (400, true), "{role}: {v}");
+        let (status, sent) = app.call("POST", &format!("{ADMIN}/{}/send", id(&q)), Some(role), None).await;
+        assert_eq!(status, 200, "{role}: {sent}");
+        assert_eq!(sent["sentTo"], contact, "{role}");
+        let token = emailed_token(&sent).await;
+        assert_no_token(&sent, &token);
+        let (_, read) = app.call("GET", &format!("{ADMIN}/{}", id(&q)), Some(role), None).await;
+        assert_no_token(&read, &token);
+        // The preview link is the staff PDF: staff only, and it accepts nothing.
+        let preview = sent["previewUrl"].as_str().unwrap();
+        let (status, headers, _) = app.call_bytes("GET", preview, role).await;
+        assert_eq!((status, headers["content-type"].to_str().unwrap()), (200, "application/pdf"), "{role}");
+        assert_eq!(app.call("GET", preview, None, None).await.0, 401);
+        // Only the partner's contact holds the link; accepting it moves that partner.
+        let (status, accepted) = app.call("POST", &format!("{VIEW}/{token}/accept"), None, None).await;
+        assert_eq!((status, accepted["partnerId"].as_str()), (200, Some(pid)), "{role}: {accepted}");
+    }
+    assert!(ses::emails_to(&outsider).await.is_empty(), "nothing went to the other address");
+}
+
+#[tokio::test]
+async fn custom_limits_above_the_tier_wait_for_an_approver() {
+    let app = TestApp::seeded().await;
+    let (_, gold) = app.call("GET", "/api/admin/tiers/gold", Some("admin"), None).await;
+    let limit = gold["limits"]["leads"].as_u64().unwrap_or_else(|| panic!("gold limits leads: {gold}"));
+    let partner = app.create_partner("Limits Co").await;
+    let pid = partner["partnerId"].as_str().unwrap();
+    let contact = partner["primaryEmail"].as_str().unwrap();
+    let limits = |n: u64| json!({"customerId": pid, "customizations": {"customLimits": {"leads": n}}});
+    let huge = 1_000_000_000_000u64;
+
+    // A rep: at the tier's limit nothing is granted; above it the quote waits.
+    let within = create(&app, "sales_rep", body(contact, limits(limit))).await;
+    assert_eq!((within["status"].as_str(), within["approvalRequired"].as_bool()), (Some("draft"), Some(false)));
+    let q = create(&app, "sales_rep", body(contact, limits(huge))).await;
+    assert_eq!((q["status"].as_str(), q["approvalRequired"].as_bool()), (Some("pending_approval"), Some(true)), "{q}");
+    let approvals = ses::emails_to(quotes::DEFAULT_APPROVALS_EMAIL).await;
+    let number = q["quoteNumber"].as_str().unwrap();
+    assert!(approvals.iter().any(|m| m["subject"].as_str().unwrap_or_default().contains(&format!("quote {number}"))));
+    let path = |step: &str| format!("{ADMIN}/{}/{step}", id(&q));
+    let (status, v) = app.call("POST", &path("send"), Some("sales_rep"), None).await;
+    assert_eq!(status, 409, "a pending quote cannot be sent: {v}");
+    // An edit by the rep keeps it waiting for approval.
+    let (status, edited) = app
+        .call("PUT", &format!("{ADMIN}/{}", id(&q)), Some("sales_rep"), Some(json!({"version": 1, "notes": "n"})))
+        .await;
+    assert_eq!((status, edited["approvalRequired"].as_bool()), (200, Some(true)), "{edited}");
+    let (status, refused) = app.call("POST", &path("send"), Some("sales_rep"), None).await;
+    assert_eq!((status, refused["error"]["code"].as_str()), (422, Some("approval_required")), "{refused}");
+    let (status, _) = app.call("POST", &path("request-approval"), Some("sales_rep"), None).await;
+    assert_eq!(status, 200);
+
+    // A manager and an admin may grant them.
+    for role in ["sales_manager", "admin"] {
+        let q = create(&app, role, body(contact, limits(huge))).await;
+        assert_eq!((q["status"].as_str(), q["approvalRequired"].as_bool()), (Some("draft"), Some(false)), "{role}");
+    }
+    // Approved by a manager, the rep's quote goes out and, accepted, sets the limit.
+    let (status, approved) = app.call("POST", &path("approve"), Some("sales_manager"), None).await;
+    assert_eq!(status, 200, "{approved}");
+    let (status, sent) = app.call("POST", &path("send"), Some("sales_rep"), None).await;
+    assert_eq!(status, 200, "{sent}");
+    let token = emailed_token(&sent).await;
+    let (status, accepted) = app.call("POST", &format!("{VIEW}/{token}/accept"), None, None).await;
+    assert_eq!(status, 200, "{accepted}");
+    let (_, read) = app.call("GET", &format!("/api/admin/partners/{pid}"), Some("admin"), None).await;
+    assert_eq!(read["customLimits"]["leads"], huge, "{read}");
+}
+
+#[tokio::test]
+async fn a_send_key_is_the_callers_own_and_its_record_holds_no_token() {
+    let app = TestApp::seeded().await;
+    let email = prospect_email();
+    let rep_a = app.token_as("sales_rep", "rep-a");
+    let rep_b = app.token_as("sales_rep", "rep-b");
+    let manager = app.token_as("sales_manager", "mgr-a");
+    let (status, q) = app.call_with_token("POST", ADMIN, &rep_a, Some(body(&email, json!({})))).await;
+    assert_eq!(status, 201);
+    let path = format!("{ADMIN}/{}/send", id(&q));
+    let key = [("idempotency-key", "send-1")];
+    let (status, headers, first) = app.call_with_headers("POST", &path, Some(&rep_a), &key, None).await;
+    assert_eq!((status, headers.contains_key("idempotent-replayed")), (200, false), "{first}");
+    let token = emailed_token(&first).await;
+    assert_no_token(&first, &token);
+    // The caller's own repeat is the first answer, and sends nothing more.
+    let (status, headers, again) = app.call_with_headers("POST", &path, Some(&rep_a), &key, None).await;
+    assert_eq!((status, headers.contains_key("idempotent-replayed")), (200, true), "{again}");
+    assert_eq!(again, first);
+    assert_eq!(ses::emails_to(&email).await.len(), 1);
+    // The replay record exists, and no item of the table holds the token.
+    let items = app.snapshot().await;
+    assert!(items.iter().any(|i| i.contains("IDEMP#quote-send#")), "the replay record");
+    assert!(!items.iter().any(|i| i.contains(&token)), "the token is stored nowhere");
+
+    // A rep who may not see the quote gets 404 with the same key, and writes nothing.
+    let before = app.snapshot().await;
+    let (status, headers, v) = app.call_with_headers("POST", &path, Some(&rep_b), &key, None).await;
+    assert_eq!((status, headers.contains_key("idempotent-replayed")), (404, false), "{v}");
+    assert!(!v.to_string().contains(&token));
+    assert_eq!(app.snapshot().await, before);
+    // Another caller who may send it, with the same key, gets their own send.
+    let (status, headers, other) = app.call_with_headers("POST", &path, Some(&manager), &key, None).await;
+    assert_eq!((status, headers.contains_key("idempotent-replayed")), (200, false), "{other}");
+    assert_eq!(other["version"], first["version"].as_u64().unwrap() + 1);
+    assert_ne!(emailed_token(&other).await, token);
+
+    // Past its ttl the record is absent, even while DynamoDB still holds it.
+    let pk = format!("IDEMP#quote-send#{}#rep-a#send-1", id(&q));
+    let mut record = app.partition(&pk).await.pop().expect("rep-a's record");
+    record.insert("ttl".into(), tierdesk_tests::n(chrono::Utc::now().timestamp() - 60));
+    app.put_raw(record).await;
+    let (status, headers, fresh) = app.call_with_headers("POST", &path, Some(&rep_a), &key, None).await;
+    assert_eq!((status, headers.contains_key("idempotent-replayed")), (200, false), "{fresh}");
+    assert_eq!(fresh["version"], other["version"].as_u64().unwrap() + 1);
 }

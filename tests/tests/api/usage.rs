@@ -530,3 +530,21 @@ async fn usage_overage_is_billed_once_when_the_run_stops_between_stripe_and_the_
     assert_eq!(step.run(&stripe.app.store, &day3).await.unwrap(), 0);
     assert_eq!(overage_items().await, created);
 }
+
+#[tokio::test]
+async fn a_usage_key_past_its_ttl_counts_again() {
+    let app = TestApp::seeded().await;
+    let (pid, token) = partner(&app, "Ttl Co").await;
+    let call = || app.call_with_token("POST", TRACK, &token, Some(track("emailsProcessed", 3, "batch-ttl")));
+    let (_, first) = call().await;
+    assert_eq!((first["used"].as_u64(), first["replayed"].as_bool()), (Some(3), Some(false)), "{first}");
+    let (_, again) = call().await;
+    assert_eq!((again["used"].as_u64(), again["replayed"].as_bool()), (Some(3), Some(true)), "{again}");
+    // DynamoDB deletes expired items eventually; until then the record must not count.
+    let pk = tierdesk::store::keys::usage_idempotency_pk(&pid, "batch-ttl");
+    let mut record = app.partition(&pk).await.pop().expect("the key's record");
+    record.insert("ttl".into(), tierdesk_tests::n(Utc::now().timestamp() - 60));
+    app.put_raw(record).await;
+    let (_, fresh) = call().await;
+    assert_eq!((fresh["used"].as_u64(), fresh["replayed"].as_bool()), (Some(6), Some(false)), "{fresh}");
+}
