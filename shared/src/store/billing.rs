@@ -324,6 +324,8 @@ impl Store {
 
     /// Replaces an event record whose `ttl` has passed with a fresh claim,
     /// conditional on that same expired `ttl` (of two deliveries, one wins).
+    // The claim's own fields plus the expired ttl it is conditional on.
+    #[allow(clippy::too_many_arguments)]
     async fn reclaim_expired_event(
         &self,
         event_id: &str,
