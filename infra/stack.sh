@@ -27,6 +27,9 @@ SES_NPM_VERSION="2.10.2"
 MAILPARSER_OVERRIDE="3.6.9"
 CFN_LINT_VERSION="1.58.0"
 CARGO_LAMBDA_VERSION="1.9.2"
+# SAM CLI: `sam validate --lint` in `make lint`/`make test` (no credentials needed with
+# AWS_DEFAULT_REGION set), `sam build` (rust-cargolambda) and `sam deploy`.
+SAM_CLI_VERSION="1.170.0"
 
 DDB_NPM_DIR="$CACHE/npm/dynamodb"
 SES_NPM_DIR="$CACHE/npm/ses"
@@ -50,7 +53,7 @@ SES_PACKAGE_JSON="{
   \"overrides\": { \"mailparser\": \"$MAILPARSER_OVERRIDE\" }
 }"
 
-VENV_STAMP="cfn-lint==$CFN_LINT_VERSION cargo-lambda==$CARGO_LAMBDA_VERSION"
+VENV_STAMP="cfn-lint==$CFN_LINT_VERSION cargo-lambda==$CARGO_LAMBDA_VERSION aws-sam-cli==$SAM_CLI_VERSION"
 
 # The launcher source; the file name does not need to match the class name in
 # source-file mode, the first top-level class is run.
@@ -194,7 +197,7 @@ install_ses() {
 
 install_venv() {
     local stamp="$VENV_DIR/.tierdesk-stamp"
-    if [ -x "$VENV_DIR/bin/cfn-lint" ] && [ -x "$VENV_DIR/bin/cargo-lambda" ] &&
+    if [ -x "$VENV_DIR/bin/cfn-lint" ] && [ -x "$VENV_DIR/bin/cargo-lambda" ] && [ -x "$VENV_DIR/bin/sam" ] &&
         [ -f "$stamp" ] && [ "$(<"$stamp")" = "$VENV_STAMP" ]; then
         note "venv: present ($VENV_DIR)"
         return 0
@@ -210,6 +213,7 @@ install_venv() {
         die "pip install of $VENV_STAMP failed"
     [ -x "$VENV_DIR/bin/cfn-lint" ] || die "cfn-lint missing from $VENV_DIR/bin after pip install"
     [ -x "$VENV_DIR/bin/cargo-lambda" ] || die "cargo-lambda missing from $VENV_DIR/bin after pip install"
+    [ -x "$VENV_DIR/bin/sam" ] || die "sam missing from $VENV_DIR/bin after pip install"
     printf '%s\n' "$VENV_STAMP" >"$stamp"
     log "venv: installed $VENV_STAMP ($VENV_DIR)"
 }
