@@ -36,7 +36,7 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	"$$(infra/stack.sh venv-bin cfn-lint)" template.yaml
-	AWS_DEFAULT_REGION=us-east-1 "$$(infra/stack.sh venv-bin sam)" validate --lint --template template.yaml
+	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 "$$(infra/stack.sh venv-bin sam)" validate --lint --template template.yaml
 
 fmt:
 	cargo fmt --all
@@ -52,7 +52,7 @@ bench: ## DynamoDB calls per route, cold init, binary size, loopback load
 deploy: ## needs AWS credentials; see README "Deployment" (sam build, then sam deploy)
 	@# sam build runs cargo-lambda (rust-cargolambda) per function; it needs it on PATH.
 	PATH="$$(dirname "$$(infra/stack.sh venv-bin cargo-lambda)"):$$PATH" sam build
-	PATH="$$(dirname "$$(infra/stack.sh venv-bin sam)"):$$PATH" sam deploy --guided
+	SAM_CLI_TELEMETRY=0 PATH="$$(dirname "$$(infra/stack.sh venv-bin sam)"):$$PATH" sam deploy --guided
 
 token: ## a dev token for ROLE (and PARTNER); the token is the last line
 	@cargo run -q -p devtools --bin devctl -- token $(ROLE) $(PARTNER)

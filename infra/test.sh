@@ -38,7 +38,7 @@ echo "== lint" >&2
 cargo fmt --all -- --check
 cargo clippy -q --workspace --all-targets -- -D warnings
 "$(infra/stack.sh venv-bin cfn-lint)" template.yaml
-AWS_DEFAULT_REGION=us-east-1 "$(infra/stack.sh venv-bin sam)" validate --lint --template template.yaml
+SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 "$(infra/stack.sh venv-bin sam)" validate --lint --template template.yaml
 
 # The suite records the AWS actions each function makes (tierdesk::calls); the IAM
 # test (iam::, ignored in the main run) compares them with template.yaml at the end.

@@ -170,9 +170,11 @@ fn the_authorizer_accepts_both_app_clients_or_an_existing_pools() {
     assert_eq!(tag, "Equals");
     assert!(is_ref(&args[0], "JwtIssuer") && args[1].as_str() == Some(""), "{condition:?}");
     assert_eq!(t["Parameters"]["JwtIssuer"]["Default"].as_str(), Some(""));
-    let cognito = t["Resources"].as_mapping().unwrap().iter().filter(|(_, r)| {
-        r["Type"].as_str().is_some_and(|ty| ty.starts_with("AWS::Cognito::"))
-    });
+    let cognito = t["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str().is_some_and(|ty| ty.starts_with("AWS::Cognito::")));
     for (name, r) in cognito {
         assert_eq!(r["Condition"].as_str(), Some("CreateUserPool"), "{name:?} is only created without JwtIssuer");
     }
@@ -235,9 +237,8 @@ fn api_5xx_and_every_dead_letter_queue_alarm_and_the_queues_are_retained() {
             p["MetricName"].as_str() == Some("ApproximateNumberOfMessagesVisible")
                 && p["Dimensions"].as_sequence().is_some_and(|d| {
                     d.iter().any(|d| {
-                        tagged(&d["Value"]).is_some_and(|(tag, v)| {
-                            tag == "GetAtt" && v.as_str() == Some(&format!("{name}.QueueName"))
-                        })
+                        tagged(&d["Value"])
+                            .is_some_and(|(tag, v)| tag == "GetAtt" && v.as_str() == Some(&format!("{name}.QueueName")))
                     })
                 })
         });
