@@ -43,7 +43,8 @@ fn untag(v: &Yaml) -> Option<(String, &Yaml)> {
 /// A policy `Resource` as short names: `table`, `index/<name>`, `stream`, `secret`,
 /// `identity`, `configuration-set`, or the raw text of anything else.
 fn resource_names(v: &Yaml) -> Vec<String> {
-    if let Some(seq) = v.as_sequence() {
+    // (Tags first: serde_yaml's as_sequence sees through them.)
+    if let (Yaml::Sequence(seq), None) = (v, untag(v)) {
         return seq.iter().flat_map(resource_names).collect();
     }
     match untag(v) {
@@ -226,9 +227,9 @@ fn policies_are_least_privilege_where_the_template_alone_can_tell() {
         let granted_secret = grants.iter().any(|(a, _)| a == "secretsmanager:GetSecretValue");
         let crate_dir = f["CodeUri"]
             .as_str()
-            .and_then(|c| c.strip_prefix("target/lambda/"))
+            .and_then(|c| c.strip_prefix("functions/"))
             .map(|c| c.trim_end_matches('/').to_string())
-            .unwrap_or_else(|| panic!("{function}: CodeUri is not target/lambda/<crate>/"));
+            .unwrap_or_else(|| panic!("{function}: CodeUri is not functions/<crate>/"));
         let code_reads_stripe = crate_sources(&crate_dir).iter().any(|src| src.contains("StripeConfig::from_env"));
         if reads_secret_env != code_reads_stripe || granted_secret != code_reads_stripe {
             problems.push(format!(
