@@ -51,8 +51,9 @@ bench: ## DynamoDB calls per route, cold init, binary size, loopback load
 
 deploy: ## needs AWS credentials; see README "Deployment" (sam build, then sam deploy)
 	@# sam build runs cargo-lambda (rust-cargolambda) per function; it needs it on PATH.
-	PATH="$$(dirname "$$(infra/stack.sh venv-bin cargo-lambda)"):$$PATH" sam build
-	SAM_CLI_TELEMETRY=0 PATH="$$(dirname "$$(infra/stack.sh venv-bin sam)"):$$PATH" sam deploy --guided
+	PATH="$$(dirname "$$(infra/stack.sh venv-bin cargo-lambda)"):$$PATH" SAM_CLI_TELEMETRY=0 \
+	  "$$(infra/stack.sh venv-bin sam)" build
+	SAM_CLI_TELEMETRY=0 "$$(infra/stack.sh venv-bin sam)" deploy --guided
 
 token: ## a dev token for ROLE (and PARTNER); the token is the last line
 	@cargo run -q -p devtools --bin devctl -- token $(ROLE) $(PARTNER)

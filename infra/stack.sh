@@ -28,12 +28,15 @@ MAILPARSER_OVERRIDE="3.6.9"
 CFN_LINT_VERSION="1.58.0"
 CARGO_LAMBDA_VERSION="1.9.2"
 # SAM CLI: `sam validate --lint` in `make lint`/`make test` (no credentials needed with
-# AWS_DEFAULT_REGION set), `sam build` (rust-cargolambda) and `sam deploy`.
+# AWS_DEFAULT_REGION set), `sam build` (rust-cargolambda) and `sam deploy`. It lives in
+# a venv of its own: its pinned dependencies (click, pydantic, …) would otherwise
+# move the versions the other Python tools in the main venv need.
 SAM_CLI_VERSION="1.170.0"
 
 DDB_NPM_DIR="$CACHE/npm/dynamodb"
 SES_NPM_DIR="$CACHE/npm/ses"
 VENV_DIR="$CACHE/venv"
+SAM_VENV_DIR="$CACHE/venv-sam"
 LAUNCHER_DIR="$CACHE/ddb-launcher"
 LAUNCHER_SRC="$LAUNCHER_DIR/TierdeskLoopbackDynamoDB.java"
 
@@ -53,7 +56,7 @@ SES_PACKAGE_JSON="{
   \"overrides\": { \"mailparser\": \"$MAILPARSER_OVERRIDE\" }
 }"
 
-VENV_STAMP="cfn-lint==$CFN_LINT_VERSION cargo-lambda==$CARGO_LAMBDA_VERSION aws-sam-cli==$SAM_CLI_VERSION"
+VENV_STAMP="cfn-lint==$CFN_LINT_VERSION cargo-lambda==$CARGO_LAMBDA_VERSION"
 
 # The launcher source; the file name does not need to match the class name in
 # source-file mode, the first top-level class is run.
@@ -197,7 +200,7 @@ install_ses() {
 
 install_venv() {
     local stamp="$VENV_DIR/.tierdesk-stamp"
-    if [ -x "$VENV_DIR/bin/cfn-lint" ] && [ -x "$VENV_DIR/bin/cargo-lambda" ] && [ -x "$VENV_DIR/bin/sam" ] &&
+    if [ -x "$VENV_DIR/bin/cfn-lint" ] && [ -x "$VENV_DIR/bin/cargo-lambda" ] &&
         [ -f "$stamp" ] && [ "$(<"$stamp")" = "$VENV_STAMP" ]; then
         note "venv: present ($VENV_DIR)"
         return 0
@@ -213,9 +216,26 @@ install_venv() {
         die "pip install of $VENV_STAMP failed"
     [ -x "$VENV_DIR/bin/cfn-lint" ] || die "cfn-lint missing from $VENV_DIR/bin after pip install"
     [ -x "$VENV_DIR/bin/cargo-lambda" ] || die "cargo-lambda missing from $VENV_DIR/bin after pip install"
-    [ -x "$VENV_DIR/bin/sam" ] || die "sam missing from $VENV_DIR/bin after pip install"
     printf '%s\n' "$VENV_STAMP" >"$stamp"
     log "venv: installed $VENV_STAMP ($VENV_DIR)"
+}
+
+install_sam_venv() {
+    local stamp="$SAM_VENV_DIR/.tierdesk-stamp" want="aws-sam-cli==$SAM_CLI_VERSION"
+    if [ -x "$SAM_VENV_DIR/bin/sam" ] && [ -f "$stamp" ] && [ "$(<"$stamp")" = "$want" ]; then
+        note "sam venv: present ($SAM_VENV_DIR)"
+        return 0
+    fi
+    if [ ! -x "$SAM_VENV_DIR/bin/python" ]; then
+        rm -rf "$SAM_VENV_DIR"
+        python3 -m venv "$SAM_VENV_DIR" || die "python3 -m venv failed (on Debian: apt-get install python3-venv)"
+    fi
+    rm -f "$stamp"
+    "$SAM_VENV_DIR/bin/python" -m pip install --disable-pip-version-check -q "$want" >&2 ||
+        die "pip install of $want failed"
+    [ -x "$SAM_VENV_DIR/bin/sam" ] || die "sam missing from $SAM_VENV_DIR/bin after pip install"
+    printf '%s\n' "$want" >"$stamp"
+    log "sam venv: installed $want ($SAM_VENV_DIR)"
 }
 
 install_all() {
@@ -228,6 +248,7 @@ install_all() {
         install_dynamodb
         install_ses
         install_venv
+        install_sam_venv
     ) 9>"$CACHE/.install.lock"
 }
 
@@ -401,6 +422,10 @@ venv_bin() {
     case "$1" in */* | "") die "venv-bin takes a bare executable name, got: '$1'" ;; esac
     QUIET=1
     install_all
+    if [ "$1" = sam ]; then
+        printf '%s\n' "$SAM_VENV_DIR/bin/sam"
+        return 0
+    fi
     [ -x "$VENV_DIR/bin/$1" ] || die "no executable '$1' in $VENV_DIR/bin"
     printf '%s\n' "$VENV_DIR/bin/$1"
 }
