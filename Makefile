@@ -37,6 +37,7 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 	"$$(infra/stack.sh venv-bin cfn-lint)" template.yaml
 	infra/openapi-lint.sh
+	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 "$$(infra/stack.sh venv-bin sam)" validate --lint --template template.yaml
 
 fmt:
 	cargo fmt --all
@@ -49,8 +50,11 @@ build: ## arm64 Lambda bootstraps under target/lambda/<function>/
 bench: ## DynamoDB calls per route, cold init, binary size, loopback load
 	@infra/bench.sh
 
-deploy: build ## needs AWS credentials; see README "Deployment"
-	sam deploy --guided
+deploy: ## needs AWS credentials; see README "Deployment" (sam build, then sam deploy)
+	@# sam build runs cargo-lambda (rust-cargolambda) per function; it needs it on PATH.
+	PATH="$$(dirname "$$(infra/stack.sh venv-bin cargo-lambda)"):$$PATH" SAM_CLI_TELEMETRY=0 \
+	  "$$(infra/stack.sh venv-bin sam)" build
+	SAM_CLI_TELEMETRY=0 "$$(infra/stack.sh venv-bin sam)" deploy --guided
 
 token: ## a dev token for ROLE (and PARTNER); the token is the last line
 	@cargo run -q -p devtools --bin devctl -- token $(ROLE) $(PARTNER)

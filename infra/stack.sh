@@ -33,11 +33,17 @@ CARGO_LAMBDA_VERSION="1.9.2"
 SCHEMATHESIS_VERSION="4.32.5"
 OPENAPI_SPEC_VALIDATOR_VERSION="0.9.0"
 SPECTRAL_NPM_VERSION="6.16.3"
+# SAM CLI: `sam validate --lint` in `make lint`/`make test` (no credentials needed with
+# AWS_DEFAULT_REGION set), `sam build` (rust-cargolambda) and `sam deploy`. It lives in
+# a venv of its own: its pinned dependencies (click, pydantic, …) would otherwise
+# move the versions the other Python tools in the main venv need.
+SAM_CLI_VERSION="1.170.0"
 
 DDB_NPM_DIR="$CACHE/npm/dynamodb"
 SES_NPM_DIR="$CACHE/npm/ses"
 VENV_DIR="$CACHE/venv"
 SPECTRAL_NPM_DIR="$CACHE/npm/spectral"
+SAM_VENV_DIR="$CACHE/venv-sam"
 LAUNCHER_DIR="$CACHE/ddb-launcher"
 LAUNCHER_SRC="$LAUNCHER_DIR/TierdeskLoopbackDynamoDB.java"
 
@@ -257,6 +263,24 @@ spectral_cli() {
     printf '%s\n' "$SPECTRAL_NPM_DIR/node_modules/.bin/spectral"
 }
 
+install_sam_venv() {
+    local stamp="$SAM_VENV_DIR/.tierdesk-stamp" want="aws-sam-cli==$SAM_CLI_VERSION"
+    if [ -x "$SAM_VENV_DIR/bin/sam" ] && [ -f "$stamp" ] && [ "$(<"$stamp")" = "$want" ]; then
+        note "sam venv: present ($SAM_VENV_DIR)"
+        return 0
+    fi
+    if [ ! -x "$SAM_VENV_DIR/bin/python" ]; then
+        rm -rf "$SAM_VENV_DIR"
+        python3 -m venv "$SAM_VENV_DIR" || die "python3 -m venv failed (on Debian: apt-get install python3-venv)"
+    fi
+    rm -f "$stamp"
+    "$SAM_VENV_DIR/bin/python" -m pip install --disable-pip-version-check -q "$want" >&2 ||
+        die "pip install of $want failed"
+    [ -x "$SAM_VENV_DIR/bin/sam" ] || die "sam missing from $SAM_VENV_DIR/bin after pip install"
+    printf '%s\n' "$want" >"$stamp"
+    log "sam venv: installed $want ($SAM_VENV_DIR)"
+}
+
 install_all() {
     mkdir -p "$CACHE"
     # Serialize concurrent installs. The lock fd only lives in this subshell so
@@ -268,6 +292,7 @@ install_all() {
         install_ses
         install_venv
         install_api_tools
+        install_sam_venv
     ) 9>"$CACHE/.install.lock"
 }
 
@@ -441,6 +466,10 @@ venv_bin() {
     case "$1" in */* | "") die "venv-bin takes a bare executable name, got: '$1'" ;; esac
     QUIET=1
     install_all
+    if [ "$1" = sam ]; then
+        printf '%s\n' "$SAM_VENV_DIR/bin/sam"
+        return 0
+    fi
     [ -x "$VENV_DIR/bin/$1" ] || die "no executable '$1' in $VENV_DIR/bin"
     printf '%s\n' "$VENV_DIR/bin/$1"
 }

@@ -39,6 +39,13 @@ cargo fmt --all -- --check
 cargo clippy -q --workspace --all-targets -- -D warnings
 "$(infra/stack.sh venv-bin cfn-lint)" template.yaml
 infra/openapi-lint.sh
+SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 "$(infra/stack.sh venv-bin sam)" validate --lint --template template.yaml
+
+# The suite records the AWS actions each function makes (tierdesk::calls); the IAM
+# test (iam::, ignored in the main run) compares them with template.yaml at the end.
+export TIERDESK_RECORD_CALLS="${CARGO_TARGET_DIR:-$PWD/target}/iam-recorded-calls.txt"
+mkdir -p "$(dirname "$TIERDESK_RECORD_CALLS")"
+: >"$TIERDESK_RECORD_CALLS"
 
 echo "== tests" >&2
 cargo test -q --workspace -- --skip "$HEAVY_TEST"
@@ -51,3 +58,5 @@ DYNAMODB_ENDPOINT="http://127.0.0.1:$DDB_PORT" SES_ENDPOINT="http://127.0.0.1:$S
 
 echo "== API contract: schemathesis against the running API, every role" >&2
 infra/schemathesis.sh
+echo "== IAM: each function's policy against the calls the suite recorded" >&2
+cargo test -q -p tierdesk-tests --test api -- --ignored --exact iam::every_function_is_granted_exactly_the_dynamodb_and_ses_actions_it_calls

@@ -2,6 +2,7 @@
 //! DynamoDB adapter (`store`), and the plumbing every HTTP Lambda shares (`http`).
 
 pub mod billing;
+pub mod calls;
 pub mod clock;
 pub mod config;
 pub mod domain;

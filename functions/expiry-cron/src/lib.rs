@@ -159,6 +159,10 @@ impl RunDate {
     }
 }
 
+/// This function's logical id in `template.yaml`: it labels the AWS calls a run
+/// makes (`tierdesk::calls`, checked against its IAM policy by the IAM test).
+pub const LOGICAL_ID: &str = "ExpiryCronFunction";
+
 pub type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<u64, String>> + Send + 'a>>;
 
 /// A further daily step, run after reminders and expiries and before the snapshots,
@@ -224,7 +228,10 @@ impl ExpiryCron {
     /// by the next run.
     pub async fn run(&self, run: &RunDate) -> Result<RunSummary, StoreError> {
         let started = std::time::Instant::now();
-        let (result, calls) = count_calls(self.run_counted(run)).await;
+        // Boxed: the run's future is large, and the label's scope would otherwise hold it
+        // on the stack (debug builds overflow a test thread's stack).
+        let counted = Box::pin(count_calls(self.run_counted(run)));
+        let (result, calls) = tierdesk::calls::as_function(LOGICAL_ID, counted).await;
         let mut summary = result?;
         summary.dynamodb_calls = calls;
         tracing::info!(

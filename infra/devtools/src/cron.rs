@@ -23,7 +23,7 @@ use tierdesk::mail::MailConfig;
 
 pub const CRON_PATH: &str = "/_local/cron/expiry-cron";
 /// The logical id of the scheduled function in `template.yaml`.
-pub const CRON_FUNCTION: &str = "ExpiryCronFunction";
+pub const CRON_FUNCTION: &str = expiry_cron::LOGICAL_ID;
 const DEFAULT_DAILY_AT: &str = "06:15";
 
 #[derive(Debug, thiserror::Error)]

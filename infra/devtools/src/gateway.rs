@@ -93,7 +93,8 @@ impl Gateway {
         let request_id = ulid::Ulid::new().to_string();
         let event = event::build(&call, &route_match, &request_id, chrono::Utc::now());
         match event::to_request(&event) {
-            Ok(req) => handler(req).await,
+            // The function's logical id labels the AWS calls it makes (`tierdesk::calls`).
+            Ok(req) => tierdesk::calls::as_function(route.function.as_str(), handler(req)).await,
             Err(_) => gateway_message(StatusCode::BAD_REQUEST, "Bad Request"),
         }
     }

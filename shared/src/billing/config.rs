@@ -64,6 +64,7 @@ impl StripeConfig {
                 .unwrap_or_else(|_| "http://127.0.0.1:3000/billing/success?session_id={CHECKOUT_SESSION_ID}".into()),
             cancel_url: env::var("CHECKOUT_CANCEL_URL").unwrap_or_else(|_| "http://127.0.0.1:3000/billing".into()),
         };
+        refuse_local_defaults_in_lambda(&|name| env::var(name).ok())?;
         if let Some(arn) = env::var("STRIPE_SECRET_ARN").ok().filter(|s| !s.is_empty()) {
             let secret = fetch_secret(&arn).await?;
             config.api_key = secret.api_key;
@@ -88,6 +89,26 @@ impl StripeConfig {
             cancel_url: "http://127.0.0.1:3000/billing".into(),
         }
     }
+}
+
+/// In Lambda (`AWS_LAMBDA_FUNCTION_NAME` is set) the Stripe key and webhook secrets
+/// must come from the secret (`STRIPE_SECRET_ARN`) or be given explicitly: the local
+/// development key and the public local webhook secret would let anyone sign a
+/// webhook. The function refuses to start instead of falling back to them.
+fn refuse_local_defaults_in_lambda(var: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+    let set = |name: &str| var(name).is_some_and(|v| !v.trim().is_empty());
+    if !set("AWS_LAMBDA_FUNCTION_NAME") || set("STRIPE_SECRET_ARN") {
+        return Ok(());
+    }
+    if !set("STRIPE_WEBHOOK_SECRET") || !set("STRIPE_API_KEY") {
+        return Err(ConfigError::Invalid {
+            name: "STRIPE_SECRET_ARN",
+            reason: "not set in Lambda: the Stripe key and webhook secrets would fall back to the public local \
+                     development values; set STRIPE_SECRET_ARN (or both STRIPE_API_KEY and STRIPE_WEBHOOK_SECRET)"
+                .into(),
+        });
+    }
+    Ok(())
 }
 
 fn split_secrets(raw: &str) -> Vec<String> {
@@ -125,6 +146,34 @@ async fn fetch_secret(arn: &str) -> Result<SecretValue, ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: std::collections::HashMap<String, String> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn in_lambda_the_public_local_secrets_are_refused() {
+        let lambda = ("AWS_LAMBDA_FUNCTION_NAME", "tierdesk-StripeWebhookFunction-abc");
+        // In Lambda without the secret's ARN: refuse, whichever half is missing.
+        for env in [
+            vec![lambda],
+            vec![lambda, ("STRIPE_SECRET_ARN", "")],
+            vec![lambda, ("STRIPE_API_KEY", "sk_live_x")],
+            vec![lambda, ("STRIPE_WEBHOOK_SECRET", "whsec_x")],
+        ] {
+            let err = refuse_local_defaults_in_lambda(&env_of(&env)).unwrap_err();
+            assert!(err.to_string().contains("STRIPE_SECRET_ARN"), "{err}");
+        }
+        // In Lambda with the secret, or with both values given explicitly: start.
+        let arn = ("STRIPE_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:1:secret:stripe");
+        assert!(refuse_local_defaults_in_lambda(&env_of(&[lambda, arn])).is_ok());
+        let both = [lambda, ("STRIPE_API_KEY", "sk_live_x"), ("STRIPE_WEBHOOK_SECRET", "whsec_x")];
+        assert!(refuse_local_defaults_in_lambda(&env_of(&both)).is_ok());
+        // Outside Lambda (the local stack, tests): the local defaults apply.
+        assert!(refuse_local_defaults_in_lambda(&env_of(&[])).is_ok());
+    }
 
     #[test]
     fn price_ids_parse_per_tier_and_period() {

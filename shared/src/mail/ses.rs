@@ -66,6 +66,7 @@ pub(crate) async fn send(
         message = message.attachments(attachment);
     }
     let message = message.build();
+    crate::calls::record("ses:SendEmail", "identity");
     let out = client
         .send_email()
         .from_email_address(&config.from)

@@ -113,6 +113,59 @@ impl Intercept for CallCounter {
         let _ = REQUEST_CALLS.try_with(|c| c.fetch_add(1, Ordering::Relaxed));
         Ok(())
     }
+
+    /// Once per operation, after the operation's configuration (its `Metadata`) is in
+    /// the bag and before the input is serialized away.
+    fn read_before_serialization(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _rc: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        record_actions(context, cfg);
+        Ok(())
+    }
+}
+
+/// Records (`crate::calls`) the IAM actions an operation needs and the resource it
+/// touches: a Query or Scan on an index is `index/<name>`; a `TransactWriteItems` is
+/// authorised by the actions of the items inside it (`PutItem`, `UpdateItem`,
+/// `DeleteItem`, `ConditionCheckItem`), and a `TransactGetItems` by `GetItem`.
+fn record_actions(context: &BeforeSerializationInterceptorContextRef<'_>, cfg: &ConfigBag) {
+    use aws_sdk_dynamodb::operation::{
+        query::QueryInput, scan::ScanInput, transact_get_items::TransactGetItemsInput,
+        transact_write_items::TransactWriteItemsInput,
+    };
+    if crate::calls::current_function().is_none() {
+        return;
+    }
+    let Some(operation) = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>().map(|m| m.name()) else {
+        return;
+    };
+    let input = context.input();
+    let on = |index: Option<&str>| index.map_or_else(|| "table".to_string(), |i| format!("index/{i}"));
+    if let Some(q) = input.downcast_ref::<QueryInput>() {
+        crate::calls::record("dynamodb:Query", &on(q.index_name()));
+    } else if let Some(q) = input.downcast_ref::<ScanInput>() {
+        crate::calls::record("dynamodb:Scan", &on(q.index_name()));
+    } else if let Some(t) = input.downcast_ref::<TransactWriteItemsInput>() {
+        for item in t.transact_items() {
+            let action = if item.put().is_some() {
+                "dynamodb:PutItem"
+            } else if item.update().is_some() {
+                "dynamodb:UpdateItem"
+            } else if item.delete().is_some() {
+                "dynamodb:DeleteItem"
+            } else {
+                "dynamodb:ConditionCheckItem"
+            };
+            crate::calls::record(action, "table");
+        }
+    } else if input.downcast_ref::<TransactGetItemsInput>().is_some() {
+        crate::calls::record("dynamodb:GetItem", "table");
+    } else {
+        crate::calls::record(&format!("dynamodb:{operation}"), "table");
+    }
 }
 
 /// Runs `f` and returns how many DynamoDB operations it made.

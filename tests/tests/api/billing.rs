@@ -777,3 +777,31 @@ async fn claims_and_idempotency_records_past_their_ttl_count_as_absent() {
     // The fresh claim holds like any other.
     assert_eq!(claim("t4").await.unwrap(), EventClaim::InProgress);
 }
+
+/// A keyed request that fails on our side (here DynamoDB throttles the partner read)
+/// releases its key, so the client's retry with the same key runs for real rather
+/// than being refused as "in progress" until the claim's lease runs out.
+#[tokio::test]
+async fn a_keyed_subscribe_that_failed_on_our_side_runs_again_on_retry() {
+    let s = StripeApp::start().await;
+    let (_, token, _) = s.partner("Retry Co").await;
+    let faulty = s.app.with_fault(tierdesk_tests::FaultInjector::throttle("GetItem").times(1)).await;
+    let call = devtools::event::HttpCall {
+        method: "POST".into(),
+        path: "/api/billing/subscribe".into(),
+        query: String::new(),
+        headers: vec![
+            ("authorization".into(), format!("Bearer {token}")),
+            ("idempotency-key".into(), "retry-key".into()),
+            ("content-type".into(), "application/json".into()),
+        ],
+        body: Some(json!({"tierId": "gold"}).to_string().into_bytes()),
+    };
+    let failed = faulty.call(call).await;
+    assert!(failed.status().is_server_error(), "{:?}", failed.body());
+    let (status, retried) = s
+        .as_partner_keyed(&token, "POST", "/api/billing/subscribe", Some(json!({"tierId": "gold"})), "retry-key")
+        .await;
+    assert_eq!(status, 201, "{retried}");
+    assert!(retried["checkoutSessionId"].is_string(), "{retried}");
+}
