@@ -269,12 +269,14 @@ async fn a_subscription_update_older_than_a_later_invoice_payment_is_still_appli
 #[tokio::test]
 async fn same_second_subscription_events_end_in_stripes_current_state_whatever_the_delivery_order() {
     let s = StripeApp::start().await;
-    let t = Utc::now().timestamp();
-    let gw = webhook_gateway(&s, Arc::new(FixedClock::new(Utc.timestamp_opt(t, 0).unwrap()))).await;
     // In Stripe the subscription runs on (not cancelling); two snapshots of the same
     // second disagree: one cancelling, one not. Event ids say nothing of their order.
     for (company, cancelling_first) in [("Tie First Co", true), ("Tie Last Co", false)] {
         let (id, _, _) = subscribed(&s, company).await;
+        // The clock is read after the subscription exists: its creation event must be
+        // older than the tie at t + 10 however slowly the machine runs.
+        let t = Utc::now().timestamp();
+        let gw = webhook_gateway(&s, Arc::new(FixedClock::new(Utc.timestamp_opt(t, 0).unwrap()))).await;
         let base = emulator_event(&s, "customer.subscription.created").await;
         let cancelling = new_event(&base, "customer.subscription.updated", t + 10, |sub| {
             sub["cancel_at_period_end"] = json!(true);
