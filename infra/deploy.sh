@@ -12,6 +12,8 @@
 #   PARAMS   more `sam deploy --parameter-overrides`, e.g. 'StripeSecretArn=arn:aws:...'
 #            (needed on the first deploy; later deploys keep each parameter's previous value)
 #   CONSOLE_CLIENT_ID   with an existing pool (JwtIssuer): the console's app client id
+#   AWS_CLI, SAM_CLI, WEB_DIR   other aws / sam executables and app folder (the
+#            template::web tests run the whole flow with recording stand-ins)
 #
 # The console client's redirect URLs are on the CloudFront domain, which exists only
 # after the stack does, and the template cannot name it (client -> distribution ->
@@ -22,14 +24,14 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 STACK="${STACK:-tierdesk}"
 PARAMS="${PARAMS:-}"
-WEB="$ROOT/web"
+WEB="${WEB_DIR:-$ROOT/web}"
 DIST="$WEB/dist"
 
 log() { printf 'deploy: %s\n' "$*" >&2; }
 die() { printf 'deploy.sh: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-    sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -120,7 +122,7 @@ sam_deploy() {
 
 deploy_stack() {
     local outputs before after
-    SAM="$("$ROOT/infra/stack.sh" venv-bin sam)"
+    SAM="${SAM_CLI:-$("$ROOT/infra/stack.sh" venv-bin sam)}"
     # sam build runs cargo-lambda (rust-cargolambda) per function; it needs it on PATH.
     (
         cd "$ROOT"
@@ -181,13 +183,13 @@ main() {
     case "$cmd" in
         all)
             require_web
-            AWS="$("$ROOT/infra/stack.sh" venv-bin aws)"
+            AWS="${AWS_CLI:-$("$ROOT/infra/stack.sh" venv-bin aws)}"
             deploy_stack
             deploy_web
             ;;
         web)
             require_web
-            AWS="$("$ROOT/infra/stack.sh" venv-bin aws)"
+            AWS="${AWS_CLI:-$("$ROOT/infra/stack.sh" venv-bin aws)}"
             deploy_web
             ;;
         config-json)

@@ -541,3 +541,182 @@ fn no_secret_is_in_the_template_and_no_output_reveals_one() {
         }
     }
 }
+
+/// Stand-ins for `aws`, `sam` and `npm` that record each call (arguments separated
+/// by tabs, one call a line) and behave like the real ones where the deploy depends
+/// on it: describe-stacks fails with "does not exist" until a `sam deploy` created
+/// the stack; `npm run build` writes a Vite-like dist/; `s3 cp` keeps what it uploads.
+const FAKE_AWS: &str = r#"#!/usr/bin/env bash
+{ printf 'aws'; printf '\t%s' "$@"; printf '\n'; } >>"$FAKE_STATE/calls.log"
+case "$1 $2" in
+    "cloudformation describe-stacks")
+        if [ -f "$FAKE_STATE/outputs.json" ]; then cat "$FAKE_STATE/outputs.json"; else
+            echo "An error occurred (ValidationError) when calling the DescribeStacks operation: Stack with id $4 does not exist" >&2
+            exit 254
+        fi ;;
+    "s3 cp") cp "$3" "$FAKE_STATE/uploaded-$(basename "$4")" ;;
+    "cloudfront create-invalidation") echo I2J0EXAMPLE ;;
+esac
+"#;
+
+const FAKE_SAM: &str = r#"#!/usr/bin/env bash
+{ printf 'sam'; printf '\t%s' "$@"; printf '\n'; } >>"$FAKE_STATE/calls.log"
+if [ "$1" = deploy ]; then
+    cat >"$FAKE_STATE/outputs.json" <<'JSON'
+[{"OutputKey": "ConsoleDomainName", "OutputValue": "d2x7example.cloudfront.net"},
+ {"OutputKey": "ConsoleUrl", "OutputValue": "https://d2x7example.cloudfront.net/"},
+ {"OutputKey": "ConsoleAuthority", "OutputValue": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Ab12"},
+ {"OutputKey": "ConsoleClientId", "OutputValue": "4a1b2c3d4e5f"},
+ {"OutputKey": "CognitoDomain", "OutputValue": "https://tierdesk-1.auth.eu-west-1.amazoncognito.com"},
+ {"OutputKey": "WebBucketName", "OutputValue": "tierdesk-webbucket-1"},
+ {"OutputKey": "DistributionId", "OutputValue": "E2ABCEXAMPLE"}]
+JSON
+fi
+"#;
+
+const FAKE_NPM: &str = r#"#!/usr/bin/env bash
+{ printf 'npm'; printf '\t%s' "$@"; printf '\n'; } >>"$FAKE_STATE/calls.log"
+if [ "$1 $2" = "run build" ]; then
+    mkdir -p dist/assets
+    echo '<!doctype html><script type="module" src="/assets/index-4f9a2c1b.js"></script>' >dist/index.html
+    echo 'console.log(1)' >dist/assets/index-4f9a2c1b.js
+fi
+"#;
+
+struct FakeDeploy {
+    dir: std::path::PathBuf,
+}
+
+impl FakeDeploy {
+    fn new() -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("tierdesk-fake-deploy-{}", ulid::Ulid::new()));
+        for sub in ["bin", "state", "web"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+        }
+        for (name, script) in [("aws", FAKE_AWS), ("sam", FAKE_SAM), ("npm", FAKE_NPM)] {
+            let path = dir.join("bin").join(name);
+            std::fs::write(&path, script).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        std::fs::write(dir.join("web/package.json"), r#"{"name":"console","private":true}"#).unwrap();
+        std::fs::write(dir.join("web/package-lock.json"), r#"{"lockfileVersion":3}"#).unwrap();
+        Self { dir }
+    }
+
+    /// `infra/deploy.sh [args]`; the recorded calls of this run.
+    fn run(&self, args: &[&str]) -> Vec<Vec<String>> {
+        let log = self.dir.join("state/calls.log");
+        let _ = std::fs::remove_file(&log);
+        let path = format!("{}:{}", self.dir.join("bin").display(), std::env::var("PATH").unwrap_or_default());
+        let out = Command::new("bash")
+            .arg(repo_root().join("infra/deploy.sh"))
+            .args(args)
+            .env("PATH", path)
+            .env("FAKE_STATE", self.dir.join("state"))
+            .env("AWS_CLI", self.dir.join("bin/aws"))
+            .env("SAM_CLI", self.dir.join("bin/sam"))
+            .env("WEB_DIR", self.dir.join("web"))
+            .env("STACK", "tierdesk-test")
+            .env(
+                "PARAMS",
+                "StripeSecretArn=arn:aws:secretsmanager:eu-west-1:1:secret:s MailFrom=\"Tierdesk <b@x.example>\"",
+            )
+            .output()
+            .expect("bash infra/deploy.sh");
+        assert!(out.status.success(), "deploy.sh {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Console: https://d2x7example.cloudfront.net/"));
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| l.split('\t').map(str::to_string).collect())
+            .collect()
+    }
+}
+
+impl Drop for FakeDeploy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The value after `flag` in one recorded call.
+fn flag<'a>(call: &'a [String], name: &str) -> Option<&'a str> {
+    call.iter().position(|a| a == name).and_then(|i| call.get(i + 1)).map(String::as_str)
+}
+
+fn position(calls: &[Vec<String>], what: impl Fn(&[String]) -> bool, label: &str) -> usize {
+    calls.iter().position(|c| what(c)).unwrap_or_else(|| panic!("no {label} in {calls:?}"))
+}
+
+#[test]
+fn make_deploy_passes_the_distributions_domain_back_and_uploads_assets_before_index_then_config_then_invalidates() {
+    let fake = FakeDeploy::new();
+    // The first deploy: no stack yet, so ConsoleDomain is empty, and once the
+    // distribution exists it deploys again with its domain.
+    let calls = fake.run(&[]);
+    let sam: Vec<&Vec<String>> = calls.iter().filter(|c| c[0] == "sam").collect();
+    assert_eq!(sam[0][1], "build", "{calls:?}");
+    let deploys: Vec<&str> = sam
+        .iter()
+        .filter(|c| c[1] == "deploy")
+        .map(|c| flag(c, "--parameter-overrides").expect("--parameter-overrides"))
+        .collect();
+    assert_eq!(deploys.len(), 2, "two passes on the first deploy: {deploys:?}");
+    assert!(deploys[0].starts_with("ConsoleDomain=\"\" "), "{deploys:?}");
+    assert!(deploys[1].starts_with("ConsoleDomain=\"d2x7example.cloudfront.net\" "), "{deploys:?}");
+    for d in &deploys {
+        assert!(d.contains("StripeSecretArn=arn:aws:secretsmanager:") && d.contains("MailFrom=\"Tierdesk"), "{d}");
+    }
+    assert!(sam.iter().filter(|c| c[1] == "deploy").all(|c| flag(c, "--stack-name") == Some("tierdesk-test")));
+
+    // A later deploy: one pass, with the domain it already has.
+    let calls = fake.run(&[]);
+    let deploys: Vec<&str> = calls
+        .iter()
+        .filter(|c| c[0] == "sam" && c[1] == "deploy")
+        .map(|c| flag(c, "--parameter-overrides").unwrap())
+        .collect();
+    assert_eq!(deploys.len(), 1, "{deploys:?}");
+    assert!(deploys[0].starts_with("ConsoleDomain=\"d2x7example.cloudfront.net\" "));
+
+    // The web part: build, then hashed assets (immutable), then index.html and the
+    // rest (no-cache, config.json left alone), then config.json, then the invalidation.
+    let build = position(&calls, |c| c[0] == "npm" && c[1..3] == ["run", "build"], "npm run build");
+    let npm_ci = position(&calls, |c| c[0] == "npm" && c[1] == "ci", "npm ci");
+    let assets = position(
+        &calls,
+        |c| c[0] == "aws" && c[1..3] == ["s3", "sync"] && c[4] == "s3://tierdesk-webbucket-1/assets",
+        "assets sync",
+    );
+    let rest = position(
+        &calls,
+        |c| c[0] == "aws" && c[1..3] == ["s3", "sync"] && c[4] == "s3://tierdesk-webbucket-1",
+        "index sync",
+    );
+    let config = position(&calls, |c| c[0] == "aws" && c[1..3] == ["s3", "cp"], "config.json upload");
+    let invalidation =
+        position(&calls, |c| c[0] == "aws" && c[1..3] == ["cloudfront", "create-invalidation"], "invalidation");
+    assert!(npm_ci < build && build < assets && assets < rest && rest < config && config < invalidation, "{calls:?}");
+    assert_eq!(flag(&calls[assets], "--cache-control"), Some("public, max-age=31536000, immutable"));
+    assert_eq!(flag(&calls[rest], "--cache-control"), Some("no-cache"));
+    let excluded: Vec<&String> = calls[rest]
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i > 0 && calls[rest][i - 1] == "--exclude")
+        .map(|(_, a)| a)
+        .collect();
+    assert_eq!(excluded, vec!["assets/*", "config.json"], "{:?}", calls[rest]);
+    assert_eq!(calls[config][4], "s3://tierdesk-webbucket-1/config.json");
+    assert_eq!(flag(&calls[config], "--cache-control"), Some("no-cache"));
+    assert_eq!(flag(&calls[config], "--content-type"), Some("application/json"));
+    assert_eq!(flag(&calls[invalidation], "--distribution-id"), Some("E2ABCEXAMPLE"));
+    assert_eq!(flag(&calls[invalidation], "--paths"), Some("/*"));
+    let uploaded: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fake.dir.join("state/uploaded-config.json")).unwrap()).unwrap();
+    for key in CONFIG_KEYS {
+        assert!(uploaded[key].as_str().is_some_and(|v| !v.is_empty()), "uploaded config.json has {key}: {uploaded}");
+    }
+    assert_eq!(uploaded["redirectUri"], "https://d2x7example.cloudfront.net/auth/callback");
+    assert_eq!(uploaded["clientId"], "4a1b2c3d4e5f");
+}
