@@ -14,14 +14,18 @@ PARTNER  ?=
 EVENT    ?= events/tiers-public-catalog.json
 # Optional: the function (crate name) the event must go to, e.g. FN=expiry-cron.
 FN       ?=
+# `make deploy`: the CloudFormation stack's name, and more `sam deploy` parameter
+# overrides (the first deploy needs StripeSecretArn=...; later ones keep previous values).
+STACK    ?= tierdesk
+PARAMS   ?=
 # Lambda crates under functions/ that `make build` packages.
 FUNCTIONS ?= tiers partners billing stripe-webhook expiry-cron promotions quotes usage experiments analytics
-export PORT DDB_PORT SES_PORT STRIPE_PORT TABLE STATE
+export PORT DDB_PORT SES_PORT STRIPE_PORT TABLE STATE STACK PARAMS
 
-.PHONY: help run stop test lint fmt build bench deploy token invoke
+.PHONY: help run stop test lint fmt build bench deploy deploy-web token invoke
 
 help:
-	@echo "make run | stop | test | lint | build | bench | deploy | token ROLE=.. [PARTNER=..] | invoke EVENT=.. [FN=..]"
+	@echo "make run | stop | test | lint | build | bench | deploy [STACK=..] [PARAMS=..] | deploy-web | token ROLE=.. [PARTNER=..] | invoke EVENT=.. [FN=..]"
 
 run: ## start emulators, create + seed the table, serve the API on 127.0.0.1:$(PORT)
 	@infra/run.sh
@@ -50,11 +54,11 @@ build: ## arm64 Lambda bootstraps under target/lambda/<function>/
 bench: ## DynamoDB calls per route, cold init, binary size, loopback load
 	@infra/bench.sh
 
-deploy: ## needs AWS credentials; see README "Deployment" (sam build, then sam deploy)
-	@# sam build runs cargo-lambda (rust-cargolambda) per function; it needs it on PATH.
-	PATH="$$(dirname "$$(infra/stack.sh venv-bin cargo-lambda)"):$$PATH" SAM_CLI_TELEMETRY=0 \
-	  "$$(infra/stack.sh venv-bin sam)" build
-	SAM_CLI_TELEMETRY=0 "$$(infra/stack.sh venv-bin sam)" deploy --guided
+deploy: ## needs AWS credentials; see README "Deployment": sam build, sam deploy, then the web console (infra/deploy.sh)
+	@infra/deploy.sh
+
+deploy-web: ## only the web console: build web/, upload, config.json, invalidate CloudFront
+	@infra/deploy.sh web
 
 token: ## a dev token for ROLE (and PARTNER); the token is the last line
 	@cargo run -q -p devtools --bin devctl -- token $(ROLE) $(PARTNER)

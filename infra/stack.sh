@@ -7,6 +7,7 @@
 #   infra/stack.sh stop <statedir>
 #   infra/stack.sh freeport                         print a free TCP port on 127.0.0.1
 #   infra/stack.sh venv-bin <name>                  print path of an executable in the venv
+#                                                   (sam and aws: from their own venvs)
 #   infra/stack.sh spectral-bin                     print path of the spectral CLI
 #
 # Everything is installed under ${TIERDESK_CACHE:-$HOME/.cache/tierdesk}, never
@@ -38,12 +39,18 @@ SPECTRAL_NPM_VERSION="6.16.3"
 # a venv of its own: its pinned dependencies (click, pydantic, …) would otherwise
 # move the versions the other Python tools in the main venv need.
 SAM_CLI_VERSION="1.170.0"
+# AWS CLI (PyPI `awscli`, v1): `make deploy` uploads the console to S3, reads the
+# stack's outputs and invalidates CloudFront with it. Its own venv too, installed
+# only when asked for (`venv-bin aws`): each awscli release pins botocore,
+# s3transfer and docutils exactly, which must not move the main venv's tools.
+AWS_CLI_VERSION="1.46.2"
 
 DDB_NPM_DIR="$CACHE/npm/dynamodb"
 SES_NPM_DIR="$CACHE/npm/ses"
 VENV_DIR="$CACHE/venv"
 SPECTRAL_NPM_DIR="$CACHE/npm/spectral"
 SAM_VENV_DIR="$CACHE/venv-sam"
+AWS_VENV_DIR="$CACHE/venv-aws"
 LAUNCHER_DIR="$CACHE/ddb-launcher"
 LAUNCHER_SRC="$LAUNCHER_DIR/TierdeskLoopbackDynamoDB.java"
 
@@ -281,6 +288,25 @@ install_sam_venv() {
     log "sam venv: installed $want ($SAM_VENV_DIR)"
 }
 
+install_aws_venv() {
+    local stamp="$AWS_VENV_DIR/.tierdesk-stamp" want="awscli==$AWS_CLI_VERSION"
+    if [ -x "$AWS_VENV_DIR/bin/aws" ] && [ -f "$stamp" ] && [ "$(<"$stamp")" = "$want" ]; then
+        note "aws venv: present ($AWS_VENV_DIR)"
+        return 0
+    fi
+    if [ ! -x "$AWS_VENV_DIR/bin/python" ]; then
+        command -v python3 >/dev/null 2>&1 || die "python3 is not on PATH"
+        rm -rf "$AWS_VENV_DIR"
+        python3 -m venv "$AWS_VENV_DIR" || die "python3 -m venv failed (on Debian: apt-get install python3-venv)"
+    fi
+    rm -f "$stamp"
+    "$AWS_VENV_DIR/bin/python" -m pip install --disable-pip-version-check -q "$want" >&2 ||
+        die "pip install of $want failed"
+    [ -x "$AWS_VENV_DIR/bin/aws" ] || die "aws missing from $AWS_VENV_DIR/bin after pip install"
+    printf '%s\n' "$want" >"$stamp"
+    log "aws venv: installed $want ($AWS_VENV_DIR)"
+}
+
 install_all() {
     mkdir -p "$CACHE"
     # Serialize concurrent installs. The lock fd only lives in this subshell so
@@ -465,6 +491,16 @@ venv_bin() {
     [ $# -eq 1 ] || usage
     case "$1" in */* | "") die "venv-bin takes a bare executable name, got: '$1'" ;; esac
     QUIET=1
+    if [ "$1" = aws ]; then
+        # Only `make deploy` needs it: installed on first use, not by install_all.
+        mkdir -p "$CACHE"
+        (
+            flock 9
+            install_aws_venv
+        ) 9>"$CACHE/.install.lock"
+        printf '%s\n' "$AWS_VENV_DIR/bin/aws"
+        return 0
+    fi
     install_all
     if [ "$1" = sam ]; then
         printf '%s\n' "$SAM_VENV_DIR/bin/sam"
