@@ -1,0 +1,3 @@
+export function ExperimentsScreen(_props: { sub?: string }) {
+  return <h1>Experiments</h1>;
+}

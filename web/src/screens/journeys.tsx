@@ -1,0 +1,3 @@
+export function JourneysScreen(_props: { sub?: string }) {
+  return <h1>Journeys</h1>;
+}

@@ -1,0 +1,3 @@
+export function PartnersScreen(_props: { sub?: string }) {
+  return <h1>Partners</h1>;
+}

@@ -1,0 +1,3 @@
+export function PromotionsScreen(_props: { sub?: string }) {
+  return <h1>Promotions</h1>;
+}

@@ -1,0 +1,3 @@
+export function QuotesScreen(_props: { sub?: string }) {
+  return <h1>Quotes</h1>;
+}

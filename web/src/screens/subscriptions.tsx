@@ -1,0 +1,3 @@
+export function SubscriptionsScreen(_props: { sub?: string }) {
+  return <h1>Subscriptions</h1>;
+}

@@ -1,0 +1,3 @@
+export function TiersScreen(_props: { sub?: string }) {
+  return <h1>Tiers</h1>;
+}
