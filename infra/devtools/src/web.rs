@@ -125,15 +125,16 @@ fn is_simple_id(s: &str) -> bool {
 }
 
 async fn sign_in(State(state): State<WebState>, Query(params): Query<SignInParams>) -> Response {
+    let next = params.next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'));
     let Some(role) = params.role.filter(|r| !r.is_empty()) else {
-        return sign_in_page(&state, None).await;
+        return sign_in_page(&state, None, next.as_deref()).await;
     };
     if !SIGN_IN_ROLES.contains(&role.as_str()) {
-        return sign_in_page(&state, Some(format!("Unknown role {role:?}."))).await;
+        return sign_in_page(&state, Some(format!("Unknown role {role:?}.")), next.as_deref()).await;
     }
     let partner = params.partner.filter(|p| !p.is_empty());
     if role == "partner" && !partner.as_deref().is_some_and(is_simple_id) {
-        return sign_in_page(&state, Some("Pick the partner to sign in as.".into())).await;
+        return sign_in_page(&state, Some("Pick the partner to sign in as.".into()), next.as_deref()).await;
     }
     let partner = if role == "partner" { partner } else { None };
     let user = params.user.filter(|u| is_simple_id(u));
@@ -144,10 +145,7 @@ async fn sign_in(State(state): State<WebState>, Query(params): Query<SignInParam
     };
     let now = chrono::Utc::now().timestamp();
     let token = jwt::token_for(&role, partner.as_deref(), &subject, now, TOKEN_TTL_SECS, &state.secret);
-    let next = params
-        .next
-        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
-        .unwrap_or_else(|| home_of(&role).to_string());
+    let next = next.unwrap_or_else(|| home_of(&role).to_string());
     // The token travels in the fragment, which never reaches a server or a log; the
     // app's auth module keeps it in the tab's session storage.
     let location = format!("/auth/dev#token={token}&next={}", url_encode(&next));
@@ -201,7 +199,10 @@ async fn some_partners(state: &WebState) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-async fn sign_in_page(state: &WebState, problem: Option<String>) -> Response {
+async fn sign_in_page(state: &WebState, problem: Option<String>, next: Option<&str>) -> Response {
+    let next_input = next
+        .map(|n| format!(r#"<input type="hidden" name="next" value="{}">"#, html_escape(n)))
+        .unwrap_or_default();
     let partners = some_partners(state).await;
     let options: String = partners
         .iter()
@@ -222,7 +223,7 @@ h1{{font-size:20px;margin:0 0 4px}}label{{display:block;font-weight:600;margin:1
 button{{margin-top:18px;background:#2754c5;color:#fff;border:0;border-radius:6px;cursor:pointer}}.problem{{color:#b00020}}small{{color:#5b6575}}</style></head>
 <body><main><h1>Tierdesk dev sign-in</h1><small>Local development only: signs you in with a dev token. The deployed console uses Cognito.</small>
 {problem}
-<form method="get" action="/dev/sign-in">
+<form method="get" action="/dev/sign-in">{next_input}
 <label for="role">Role</label>
 <select id="role" name="role"><option value="sales_rep">Sales rep</option><option value="sales_manager" selected>Sales manager</option><option value="admin">Admin</option><option value="partner">Partner</option></select>
 <label for="partner">Partner (for the partner role)</label>

@@ -17,9 +17,9 @@ async function optional<T>(p: Promise<T>): Promise<T | null> {
   }
 }
 
+/** The API's rates are percentages (12.5 = 12.5 %), null when undefined (no base). */
 function pct(rate: number | null | undefined): string {
-  // The API's rates are fractions (0.05 = 5 %).
-  return rate === null || rate === undefined ? "—" : formatPercent(rate * 100);
+  return formatPercent(rate);
 }
 
 function Summary({ s }: { s: Summary }) {
@@ -158,9 +158,12 @@ function Funnel({ f }: { f: Schemas["ConversionFunnel"] | undefined }) {
   );
 }
 
+/** One metric's adoption on a tier (docs/analytics.md "Usage"). */
+type FeatureUse = { featureId?: string; name?: string; usersUsingFeature?: number; usagePercentage?: number | null; avgUsagePerUser?: number };
+
 function FeatureAdoption({ s }: { s: Summary }) {
   const rows = (s.metrics ?? []).flatMap((m) =>
-    ((m.featureUsage ?? []) as unknown as { featureId?: string; name?: string; adoptionRate?: number | null; users?: number }[]).map(
+    ((m.featureUsage ?? []) as unknown as FeatureUse[]).map(
       (u) => ({ tier: m.name ?? m.tierId, ...u }),
     ),
   );
@@ -181,8 +184,8 @@ function FeatureAdoption({ s }: { s: Summary }) {
             <tr key={i}>
               <td>{r.tier}</td>
               <td>{r.name ?? r.featureId}</td>
-              <td class="num">{formatCount(r.users)}</td>
-              <td class="num">{pct(r.adoptionRate)}</td>
+              <td class="num">{formatCount(r.usersUsingFeature)}</td>
+              <td class="num">{pct(r.usagePercentage)}</td>
             </tr>
           ))}
         </tbody>
@@ -247,7 +250,7 @@ function Movements({ m }: { m: Schemas["MovementsReport"] }) {
   );
 }
 
-type CohortMonth = { month?: string; monthIndex?: number; active?: number; retention?: number | null; retained?: number };
+type CohortMonth = { month?: string; offset?: number; activePartners?: number; partnerRetention?: number | null };
 
 /** Signup cohorts as a heat map: one row per cohort, one cell per month since signup. */
 function Cohorts({ c }: { c: Schemas["CohortsReport"] }) {
@@ -273,12 +276,12 @@ function Cohorts({ c }: { c: Schemas["CohortsReport"] }) {
               <td class="num">{formatCount(row.signups)}</td>
               {Array.from({ length: width }, (_, i) => {
                 const cell = (row.months ?? [])[i] as CohortMonth | undefined;
-                const rate = cell ? retentionOf(cell, row.signups) : null;
+                const rate = cell ? retentionOf(cell) : null;
                 return (
                   <td
                     key={i}
                     style={rate === null ? undefined : { background: `rgba(39,84,197,${0.08 + 0.8 * rate})`, color: rate > 0.55 ? "#fff" : undefined }}
-                    title={cell?.month}
+                    title={cell ? `${cell.month}: ${formatCount(cell.activePartners)} active` : undefined}
                   >
                     {rate === null ? "" : `${Math.round(rate * 100)}%`}
                   </td>
@@ -292,11 +295,9 @@ function Cohorts({ c }: { c: Schemas["CohortsReport"] }) {
   );
 }
 
-function retentionOf(cell: CohortMonth, signups: number | undefined): number | null {
-  if (typeof cell.retention === "number") return cell.retention;
-  const active = cell.active ?? cell.retained;
-  if (typeof active === "number" && signups) return active / signups;
-  return null;
+/** partnerRetention (percent of the cohort's signups still active) as a 0–1 share. */
+function retentionOf(cell: CohortMonth): number | null {
+  return typeof cell.partnerRetention === "number" ? cell.partnerRetention / 100 : null;
 }
 
 function RangePicker({ range, onChange }: { range: MonthRange; onChange: (r: MonthRange) => void }) {

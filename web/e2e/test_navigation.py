@@ -1,0 +1,53 @@
+"""Sign-in and role-aware navigation."""
+
+from conftest import BASE, shoot
+
+NAV = {
+    "sales_rep": ["Analytics", "Tiers", "Partners", "Subscriptions", "Journeys", "Quotes"],
+    "sales_manager": ["Analytics", "Tiers", "Partners", "Subscriptions", "Journeys", "Promotions", "Quotes", "Experiments"],
+    "admin": ["Analytics", "Tiers", "Partners", "Subscriptions", "Journeys", "Promotions", "Quotes", "Experiments"],
+}
+
+
+def test_each_staff_role_sees_exactly_its_screens(sign_in):
+    for role, expected in NAV.items():
+        page = sign_in(role)
+        assert page.url == f"{BASE}/analytics", "dev sign-in lands on the role's home screen"
+        labels = page.locator("#sidenav a").all_inner_texts()
+        assert labels == expected, role
+        role_label = {"sales_rep": "Sales rep", "sales_manager": "Sales manager", "admin": "Admin"}[role]
+        assert role_label in page.get_by_test_id("signed-in-role").inner_text()
+
+
+def test_a_rep_opening_promotions_by_url_is_not_allowed(sign_in):
+    page = sign_in("sales_rep", next="/promotions")
+    assert page.get_by_test_id("not-allowed").is_visible()
+    assert "Promotions is not available" in page.get_by_test_id("not-allowed").inner_text()
+    shoot(page, "not-allowed-rep-promotions")
+
+
+def test_sign_in_page_and_partner_sign_in(browser):
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    page.goto(f"{BASE}/dev/sign-in")
+    page.get_by_label("Role", exact=True).select_option("partner")
+    options = page.locator("#partner option").all()
+    partner_id = options[1].get_attribute("value")
+    page.get_by_label("Partner (for the partner role)").select_option(partner_id)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_test_id("partner-portal").wait_for()
+    assert page.url == f"{BASE}/partner-portal"
+    assert partner_id in page.get_by_test_id("partner-portal").inner_text()
+    # a partner is offered none of the staff screens
+    assert page.locator("#sidenav a").count() == 0
+    ctx.close()
+
+
+def test_unknown_console_path_and_signed_out(browser):
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    page.goto(f"{BASE}/analytics")
+    assert page.get_by_text("You are not signed in").is_visible()
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{BASE}/dev/sign-in?next=%2Fanalytics")
+    ctx.close()
