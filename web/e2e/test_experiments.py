@@ -48,3 +48,6 @@ def test_create_start_and_see_results(sign_in):
         assert str(r["participants"]) in table
     page.get_by_test_id("significance").wait_for()
     shoot(page, "experiment-results")
+    page.get_by_role("link", name="← All experiments").click()
+    page.get_by_test_id("experiments-table").get_by_role("link", name="Platinum price test").wait_for()
+    shoot(page, "experiments-list")

@@ -8,6 +8,7 @@ from conftest import api, dev_token, shoot
 def test_quote_above_rep_authority_is_approved_by_a_manager_then_sent(sign_in):
     rep = sign_in("sales_rep", next="/quotes")
     rep.get_by_test_id("quotes-table").wait_for()
+    shoot(rep, "quotes-list-rep")
     rep.get_by_role("link", name="New quote").click()
     rep.get_by_label("Prospect name").fill("Dana Prospect")
     rep.get_by_label("Prospect email").fill("dana@prospect.example.com")
