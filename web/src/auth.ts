@@ -2,7 +2,7 @@
 // /config.json: "dev" locally (a token minted by the dev gateway's /dev/sign-in,
 // handed over in the URL fragment of /auth/dev) or "cognito" in AWS (the hosted UI,
 // authorization code + PKCE through oidc-client-ts).
-import { UserManager, WebStorageStateStore } from "oidc-client-ts";
+import type { UserManager } from "oidc-client-ts";
 
 export type Role = "sales_rep" | "sales_manager" | "admin" | "partner";
 
@@ -94,7 +94,9 @@ export async function initAuth(): Promise<string> {
     if (stored && !session) sessionStorage.removeItem(DEV_TOKEN_KEY);
     return here;
   }
-  manager = new UserManager({
+  // Loaded only in Cognito mode, so the local console does not carry it.
+  const { UserManager: Manager, WebStorageStateStore } = await import("oidc-client-ts");
+  manager = new Manager({
     authority: config.authority,
     client_id: config.clientId,
     redirect_uri: config.redirectUri,
