@@ -99,3 +99,4 @@ demo_partner="$(curl -s --noproxy '*' -H "Authorization: Bearer $(target/debug/d
   python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["partnerId"])' 2>/dev/null || echo prt_demo)"
 printf '  %-14s %s\n' "partner" "$(target/debug/devctl token partner "$demo_partner")"
 printf '  %-14s %s\n' "" "(partner $demo_partner)"
+printf '\nConsole as this partner: http://127.0.0.1:%s/dev/sign-in?role=partner&partner=%s\n' "$PORT" "$demo_partner"

@@ -200,9 +200,8 @@ async fn some_partners(state: &WebState) -> Vec<(String, String)> {
 }
 
 async fn sign_in_page(state: &WebState, problem: Option<String>, next: Option<&str>) -> Response {
-    let next_input = next
-        .map(|n| format!(r#"<input type="hidden" name="next" value="{}">"#, html_escape(n)))
-        .unwrap_or_default();
+    let next_input =
+        next.map(|n| format!(r#"<input type="hidden" name="next" value="{}">"#, html_escape(n))).unwrap_or_default();
     let partners = some_partners(state).await;
     let options: String = partners
         .iter()

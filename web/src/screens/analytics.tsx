@@ -378,10 +378,12 @@ export function AnalyticsScreen() {
       {summary.data ? <Summary s={summary.data} /> : summary.loading && <Loading what="Loading the summary" />}
       {summary.data && (
         <>
-          <div class="grid2">
-            <Section title="Revenue by tier (month-end MRR)" id="h-revenue">
-              {summary.data.totalMRR === undefined ? <p class="muted">Not shown for your role.</p> : <RevenueChart s={summary.data} />}
-            </Section>
+          <div class={summary.data.totalMRR === undefined ? "" : "grid2"}>
+            {summary.data.totalMRR !== undefined && (
+              <Section title="Revenue by tier (month-end MRR)" id="h-revenue">
+                <RevenueChart s={summary.data} />
+              </Section>
+            )}
             <Section title="Conversion funnel" id="h-funnel">
               <Funnel f={summary.data.conversionFunnel} />
             </Section>
