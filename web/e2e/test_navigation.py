@@ -51,3 +51,32 @@ def test_unknown_console_path_and_signed_out(browser):
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{BASE}/dev/sign-in?next=%2Fanalytics")
     ctx.close()
+
+
+def test_phone_width_menu_and_keyboard(sign_in):
+    page = sign_in("sales_manager")
+    page.set_viewport_size({"width": 390, "height": 844})
+    nav = page.locator("#sidenav")
+    assert not nav.is_visible()
+    page.get_by_role("button", name="Menu").click()
+    assert nav.is_visible()
+    nav.get_by_role("link", name="Quotes").click()
+    page.get_by_test_id("quotes-table").wait_for()
+    assert not nav.is_visible(), "the menu closes after a choice"
+    # keyboard: after a choice, Tab continues in the new screen
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "New quote"
+    # and on a fresh page the skip link comes first
+    page.reload()
+    page.get_by_test_id("quotes-table").wait_for()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+
+
+def test_an_expired_session_asks_to_sign_in_again(sign_in):
+    page = sign_in("sales_rep")
+    page.evaluate("sessionStorage.setItem('tierdesk.devToken', 'x.eyJleHAiOjk5OTk5OTk5OTksImNvZ25pdG86Z3JvdXBzIjpbInNhbGVzX3JlcCJdfQ.x')")
+    page.reload()
+    page.get_by_text("Your session has ended.").first.wait_for()
+    page.get_by_role("button", name="Sign in again").first.click()
+    page.wait_for_url("**/dev/sign-in?next=%2Fanalytics")

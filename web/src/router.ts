@@ -9,6 +9,8 @@ export function navigate(to: string, replace = false): void {
   else window.history.pushState(null, "", to);
   listeners.forEach((l) => l());
   window.scrollTo(0, 0);
+  // Keyboard users continue in the new screen, not in the menu they left.
+  requestAnimationFrame(() => document.getElementById("main")?.focus({ preventScroll: true }));
 }
 
 window.addEventListener("popstate", () => listeners.forEach((l) => l()));

@@ -3,6 +3,7 @@
 import type { ComponentChildren, JSX } from "preact";
 import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { ApiError } from "./api/client";
+import { signIn } from "./auth";
 import { linkClick } from "./router";
 
 export function Link(props: { href: string; children: ComponentChildren; class?: string; "aria-current"?: "page" }) {
@@ -43,6 +44,16 @@ export function Field(props: {
 export function ErrorBanner({ error, shownFields = [] }: { error: unknown; shownFields?: string[] }) {
   if (!error) return null;
   const isApi = error instanceof ApiError;
+  if (isApi && error.status === 401) {
+    return (
+      <div class="banner warn" role="alert">
+        Your session has ended.{" "}
+        <button type="button" class="small" onClick={() => void signIn(window.location.pathname)}>
+          Sign in again
+        </button>
+      </div>
+    );
+  }
   const message = error instanceof Error ? error.message : String(error);
   const otherFields = isApi ? Object.entries(error.fields).filter(([k]) => !shownFields.includes(k)) : [];
   return (
