@@ -9,6 +9,8 @@
 # Playwright wait has its own timeout. Everything it started is stopped on exit.
 #   infra/web-e2e.sh                 all browser tests
 #   infra/web-e2e.sh -k promotions   pytest arguments pass through
+#   infra/web-e2e.sh --bench         the console's `make bench` figures instead
+#                                    (web/bench/first_render.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -74,6 +76,10 @@ export TIERDESK_SCREENSHOTS="$CARGO_TARGET_DIR/screenshots"
 rm -rf "$TIERDESK_SCREENSHOTS"
 mkdir -p "$TIERDESK_SCREENSHOTS"
 status=0
+if [ "${1:-}" = "--bench" ]; then
+    timeout --kill-after=10 "$TIMEOUT" "$PYTHON" web/bench/first_render.py || status=$?
+    exit "$status"
+fi
 timeout --kill-after=10 "$TIMEOUT" "$PYTHON" -m pytest -q -p no:cacheprovider web/e2e "$@" || status=$?
 if [ "$status" -ne 0 ]; then
     echo "web-e2e.sh: browser tests failed (status $status); screenshots in $TIERDESK_SCREENSHOTS, gateway log:" >&2
