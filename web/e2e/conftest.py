@@ -118,9 +118,12 @@ def shoot(page: Page, name: str) -> None:
     os.makedirs(SHOTS, exist_ok=True)
     safe = re.sub(r"[^a-z0-9_-]+", "-", name.lower())
     page.wait_for_load_state("networkidle")
+    # from the top: a full-page shot of a scrolled page draws the sticky header mid-page
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=os.path.join(SHOTS, f"{safe}-1280.png"))
     page.set_viewport_size(PHONE)
     page.wait_for_timeout(150)
+    page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=os.path.join(SHOTS, f"{safe}-390.png"), full_page=True)
     page.set_viewport_size(DESKTOP)
     page.wait_for_timeout(100)
