@@ -36,6 +36,16 @@ def test_create_edit_and_retire_a_tier(sign_in):
     page.get_by_text("Saved.").wait_for()
     status, tier = api("GET", "/api/admin/tiers/bronze-starter", token)
     assert tier["prices"]["monthly"] == 10950
+    page.get_by_label("Feature id").fill("priority_support")
+    page.get_by_label("Feature name").fill("Priority support")
+    page.get_by_role("button", name="Add feature").click()
+    features = page.get_by_test_id("tier-features")
+    features.get_by_text("priority_support").wait_for()
+    features.get_by_role("button", name="Disable Priority support").click()
+    features.get_by_role("button", name="Enable Priority support").wait_for()
+    status, tier = api("GET", "/api/admin/tiers/bronze-starter", token)
+    feature = next(f for f in tier["features"] if f["featureId"] == "priority_support")
+    assert feature["enabled"] is False
     shoot(page, "tier-page")
 
     page.get_by_role("button", name="Retire tier").click()

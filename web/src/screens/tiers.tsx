@@ -287,32 +287,97 @@ function TierPage({ tierId }: { tierId: string }) {
               tier.reload();
             }}
           />
-          <Section title={`Features (${t.features?.length ?? 0})`} id="h-features">
-            <div class="table-wrap">
-              <table>
-                <thead>
-                  <tr>
-                    <th>Feature</th>
-                    <th>Enabled</th>
-                    <th class="num">Usage limit</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {(t.features ?? []).map((f) => (
-                    <tr key={f.featureId}>
-                      <td>
-                        {f.name} <span class="muted">{f.featureId}</span>
-                      </td>
-                      <td>{f.enabled ? "yes" : "no"}</td>
-                      <td class="num">{f.usageLimit ?? "—"}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          </Section>
+          <Features tierId={t.tierId} features={t.features ?? []} version={t.version} onChanged={tier.reload} />
         </>
       )}
     </>
+  );
+}
+
+function Features({ tierId, features, version, onChanged }: { tierId: string; features: Schemas["Feature"][]; version: number; onChanged: () => void }) {
+  const [draft, setDraft] = useState({ featureId: "", name: "", usageLimit: "" });
+  const add = useAction(async () => {
+    await ok(
+      api.POST("/api/admin/tiers/{tierId}/features", {
+        params: { path: { tierId } },
+        body: {
+          featureId: draft.featureId,
+          name: draft.name,
+          enabled: true,
+          usageLimit: draft.usageLimit === "" ? null : Number(draft.usageLimit),
+          version,
+        },
+      }),
+    );
+    setDraft({ featureId: "", name: "", usageLimit: "" });
+    onChanged();
+  });
+  const toggle = useAction(async (f: Schemas["Feature"]) => {
+    await ok(
+      api.PUT("/api/admin/tiers/{tierId}/features/{featureId}", {
+        params: { path: { tierId, featureId: f.featureId } },
+        body: { enabled: !f.enabled, version },
+      }),
+    );
+    onChanged();
+  });
+  const err = (...n: string[]) => fieldError(add.error, ...n);
+  return (
+    <Section title={`Features (${features.length})`} id="h-features">
+      <div class="table-wrap">
+        <table data-testid="tier-features">
+          <thead>
+            <tr>
+              <th>Feature</th>
+              <th>Enabled</th>
+              <th class="num">Usage limit</th>
+              {isManager() && <th />}
+            </tr>
+          </thead>
+          <tbody>
+            {features.map((f) => (
+              <tr key={f.featureId}>
+                <td>
+                  {f.name} <span class="muted">{f.featureId}</span>
+                </td>
+                <td>{f.enabled ? "yes" : "no"}</td>
+                <td class="num">{f.usageLimit ?? "—"}</td>
+                {isManager() && (
+                  <td>
+                    <button type="button" class="secondary small" disabled={toggle.busy} onClick={() => void toggle.go(f)}>
+                      {f.enabled ? `Disable ${f.name}` : `Enable ${f.name}`}
+                    </button>
+                  </td>
+                )}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+      <ErrorBanner error={toggle.error} />
+      {isManager() && (
+        <form
+          class="filters"
+          onSubmit={(e) => {
+            e.preventDefault();
+            void add.go();
+          }}
+        >
+          <Field label="Feature id" name="featureId" error={err("featureId")}>
+            {(id, d) => <input id={id} aria-describedby={d} value={draft.featureId} onInput={(e) => setDraft({ ...draft, featureId: e.currentTarget.value })} />}
+          </Field>
+          <Field label="Feature name" name="featureName" error={err("name")}>
+            {(id, d) => <input id={id} aria-describedby={d} value={draft.name} onInput={(e) => setDraft({ ...draft, name: e.currentTarget.value })} />}
+          </Field>
+          <Field label="Usage limit (empty: none)" name="usageLimit" error={err("usageLimit")}>
+            {(id, d) => <input id={id} type="number" min={0} aria-describedby={d} value={draft.usageLimit} onInput={(e) => setDraft({ ...draft, usageLimit: e.currentTarget.value })} />}
+          </Field>
+          <button type="submit" disabled={add.busy}>
+            Add feature
+          </button>
+        </form>
+      )}
+      <ErrorBanner error={add.error} shownFields={["featureId", "name", "usageLimit"]} />
+    </Section>
   );
 }
