@@ -26,6 +26,11 @@ def test_create_fix_submit_approve_as_second_manager_and_generate_codes(sign_in)
     page.get_by_role("button", name="Create draft").click()
     page.wait_for_url(re.compile(r".*/promotions/promo_[0-9a-z]+$"))
     promotion_id = page.url.rsplit("/", 1)[1]
+    # a draft can be edited
+    page.get_by_role("button", name="Edit").click()
+    page.get_by_test_id("promotion-form").get_by_label("Discount (%)").fill("25")
+    page.get_by_role("button", name="Save draft").click()
+    page.get_by_test_id("promotion-summary").get_by_text("25% off").wait_for()
     # A promotion that needs a code cannot be submitted without one.
     assert page.get_by_role("button", name="Submit for approval").is_disabled()
     page.get_by_label("How many").fill("3")
@@ -54,6 +59,6 @@ def test_create_fix_submit_approve_as_second_manager_and_generate_codes(sign_in)
 
     status, promotion = api("GET", f"/api/admin/promotions/{promotion_id}", dev_token("sales_manager"))
     assert status == 200
-    assert promotion["status"] == "active" and promotion["discountValue"] == 30
+    assert promotion["status"] == "active" and promotion["discountValue"] == 25
     assert sorted(promotion["promotionCodes"]) == sorted(codes)
     assert promotion["approvedBy"] == "dev-sales_manager-second"

@@ -142,23 +142,45 @@ export function draftProblems(d: Draft): Record<string, string> {
   return p;
 }
 
-function PromotionForm() {
+function draftOf(p?: Promotion): Draft {
+  if (!p) {
+    return {
+      name: "",
+      description: "",
+      discountType: "percentage",
+      discountValue: "",
+      appliesTo: "both",
+      targetTiers: [],
+      redemptionsPerUser: "1",
+      maxRedemptions: "",
+      stackable: false,
+      autoExpire: true,
+      requiresCode: true,
+      startDate: today(),
+      endDate: today(30),
+    };
+  }
+  return {
+    name: p.name,
+    description: p.description,
+    discountType: p.discountType,
+    discountValue: p.discountType === "fixed_amount" ? (p.discountValue / 100).toFixed(2) : String(p.discountValue),
+    appliesTo: p.appliesTo,
+    targetTiers: p.targetTiers,
+    redemptionsPerUser: String(p.redemptionsPerUser),
+    maxRedemptions: p.maxRedemptions ? String(p.maxRedemptions) : "",
+    stackable: p.stackable,
+    autoExpire: p.autoExpire,
+    requiresCode: p.requiresCode,
+    startDate: p.startDate,
+    endDate: p.endDate,
+  };
+}
+
+/** Create (no `promotion`) or edit a draft (`promotion`, saved with its version). */
+function PromotionForm({ promotion, onSaved }: { promotion?: Promotion; onSaved?: () => void }) {
   const tiers = useTiers();
-  const [d, setD] = useState<Draft>({
-    name: "",
-    description: "",
-    discountType: "percentage",
-    discountValue: "",
-    appliesTo: "both",
-    targetTiers: [],
-    redemptionsPerUser: "1",
-    maxRedemptions: "",
-    stackable: false,
-    autoExpire: true,
-    requiresCode: true,
-    startDate: today(),
-    endDate: today(30),
-  });
+  const [d, setD] = useState<Draft>(() => draftOf(promotion));
   const [touched, setTouched] = useState(false);
   const live = touched ? draftProblems(d) : {};
   const create = useAction(async () => {
@@ -166,6 +188,31 @@ function PromotionForm() {
     if (Object.keys(draftProblems(d)).length) return;
     const value =
       d.discountType === "fixed_amount" ? (parseMoney(d.discountValue) ?? 0) : Number(d.discountValue.trim());
+    if (promotion) {
+      await ok(
+        api.PUT("/api/admin/promotions/{promotionId}", {
+          params: { path: { promotionId: promotion.promotionId } },
+          body: {
+            version: promotion.version,
+            name: d.name,
+            description: d.description,
+            discountType: d.discountType,
+            discountValue: value,
+            appliesTo: d.appliesTo,
+            targetTiers: d.targetTiers,
+            redemptionsPerUser: Number(d.redemptionsPerUser),
+            maxRedemptions: d.maxRedemptions ? Number(d.maxRedemptions) : null,
+            stackable: d.stackable,
+            startDate: d.startDate,
+            endDate: d.endDate,
+            autoExpire: d.autoExpire,
+            requiresCode: d.requiresCode,
+          },
+        }),
+      );
+      onSaved?.();
+      return;
+    }
     const created = await ok(
       api.POST("/api/admin/promotions", {
         body: {
@@ -194,13 +241,16 @@ function PromotionForm() {
     d.discountType === "percentage" ? "Discount (%)" : d.discountType === "fixed_amount" ? "Discount (USD)" : "Trial days";
   return (
     <>
-      <div class="page-head">
-        <h1>New promotion</h1>
-        <Link href="/promotions">← All promotions</Link>
-      </div>
+      {!promotion && (
+        <div class="page-head">
+          <h1>New promotion</h1>
+          <Link href="/promotions">← All promotions</Link>
+        </div>
+      )}
       <form
-        class="card"
+        class="card section"
         noValidate
+        data-testid="promotion-form"
         onSubmit={(e) => {
           e.preventDefault();
           void create.go();
@@ -292,7 +342,7 @@ function PromotionForm() {
         />
         <div class="form-actions">
           <button type="submit" disabled={create.busy}>
-            {create.busy ? "Creating…" : "Create draft"}
+            {create.busy ? "Saving…" : promotion ? "Save draft" : "Create draft"}
           </button>
         </div>
       </form>
@@ -328,6 +378,7 @@ function PromotionPage({ promotionId }: { promotionId: string }) {
     promo.reload();
   });
   const p = promo.data;
+  const [editing, setEditing] = useState(false);
   return (
     <>
       <div class="page-head">
@@ -344,6 +395,11 @@ function PromotionPage({ promotionId }: { promotionId: string }) {
                 <Badge value={p.status} /> {discountText(p)}
               </h2>
               <div class="actions">
+                {p.status === "draft" && (
+                  <button type="button" class="secondary" aria-expanded={editing} onClick={() => setEditing(!editing)}>
+                    {editing ? "Close editor" : "Edit"}
+                  </button>
+                )}
                 {p.status === "draft" && (
                   <button
                     type="button"
@@ -417,6 +473,16 @@ function PromotionPage({ promotionId }: { promotionId: string }) {
               )}
             </dl>
           </section>
+          {editing && p.status === "draft" && (
+            <PromotionForm
+              key={p.version}
+              promotion={p}
+              onSaved={() => {
+                setEditing(false);
+                promo.reload();
+              }}
+            />
+          )}
           <div class="cards section">
             <Card title="Redemptions" value={formatCount(p.redemptionCount)} sub={`${formatCount(p.uniqueUsers)} customers`} />
             <Card title="Discount given" value={formatMoney(p.totalDiscount, p.currency)} />
