@@ -71,7 +71,7 @@ for _ in $(seq 1 100); do
 done
 [ -n "$up" ] || { tail -20 "$STATE/devgw.log" >&2; echo "web-e2e.sh: devgw did not come up" >&2; exit 1; }
 
-export TIERDESK_CONSOLE_URL="http://127.0.0.1:$API_PORT"
+export TIERDESK_CONSOLE_URL="http://127.0.0.1:$API_PORT" TIERDESK_SES_URL="http://127.0.0.1:$SES_PORT"
 export TIERDESK_SCREENSHOTS="$CARGO_TARGET_DIR/screenshots"
 rm -rf "$TIERDESK_SCREENSHOTS"
 mkdir -p "$TIERDESK_SCREENSHOTS"

@@ -1,8 +1,22 @@
 """Quotes: a rep's quote above their authority, approved by a manager, then sent."""
 
+import json
+import os
 import re
+import urllib.request
+
+from playwright.sync_api import expect
 
 from conftest import api, dev_token, shoot
+
+
+def emailed_view_path(to: str) -> str:
+    """The prospect's link from the last quote email to `to` (the SES emulator's store)."""
+    with urllib.request.urlopen(f"{os.environ['TIERDESK_SES_URL']}/store") as r:
+        emails = json.load(r)["emails"]
+    mine = [e for e in emails if to in json.dumps(e["destination"])]
+    assert mine, f"no email to {to}"
+    return re.findall(r"/api/quotes/view/[A-Za-z0-9_-]+", json.dumps(mine[-1]))[0]
 
 
 def test_quote_above_rep_authority_is_approved_by_a_manager_then_sent(sign_in):
@@ -38,6 +52,11 @@ def test_quote_above_rep_authority_is_approved_by_a_manager_then_sent(sign_in):
     rep.reload()
     rep.get_by_role("button", name="Send to prospect").click()
     rep.get_by_text("Sent to dana@prospect.example.com.").wait_for()
+    # the prospect opens the emailed link; the tracking shows the view
+    status, offer = api("GET", emailed_view_path("dana@prospect.example.com"))
+    assert status == 200 and offer["finalPrice"] == 288000
+    rep.reload()
+    expect(rep.get_by_test_id("quote-tracking")).to_contain_text("1 time")
     rep.get_by_role("button", name="Preview PDF").click()
     rep.get_by_test_id("quote-pdf").wait_for()
     shoot(rep, "quote-page-sent")
