@@ -67,3 +67,25 @@ def test_quote_above_rep_authority_is_approved_by_a_manager_then_sent(sign_in):
     assert quote["approval"]["outcome"] == "approved"
     status, pdf = api("GET", f"/api/admin/quotes/{quote_id}/pdf", dev_token("sales_rep"))
     assert status == 200 and pdf[:5] == b"%PDF-"
+
+
+def test_a_managers_quote_with_extra_listings_is_priced_by_the_server(sign_in):
+    page = sign_in("sales_manager", next="/quotes/new")
+    page.get_by_label("Prospect name").fill("Lee Buyer")
+    page.get_by_label("Prospect email").fill("lee@buyer.example.com")
+    page.get_by_label("Tier").select_option("gold")
+    page.get_by_label("Additional listings").fill("5")
+    page.get_by_role("button", name="Add discount").click()
+    page.get_by_label("Discount 1 value").fill("10")
+    page.get_by_label("Discount 1 reason").fill("Launch")
+    assert page.get_by_test_id("authority-notice").count() == 0, "10 % is within a manager's 30 %"
+    page.get_by_role("button", name="Save quote").click()
+    page.wait_for_url(re.compile(r".*/quotes/(?!new$)[^/]+$"))
+    quote_id = page.url.rsplit("/", 1)[1]
+    lines = page.get_by_test_id("quote-lines")
+    lines.get_by_text("Additional listings × 5").wait_for()
+    status, quote = api("GET", f"/api/admin/quotes/{quote_id}", dev_token("sales_manager"))
+    assert status == 200 and quote["status"] == "draft" and not quote["approvalRequired"]
+    cents = quote["finalPrice"]
+    assert page.get_by_test_id("quote-total").inner_text() == f"${cents // 100:,}.{cents % 100:02d}"
+    assert page.get_by_role("button", name="Send to prospect").is_visible()

@@ -130,6 +130,8 @@ function QuoteBuilder() {
     billingPeriod: "monthly" as "monthly" | "yearly",
     commitmentMonths: "",
     notes: "",
+    additionalListings: "",
+    additionalImages: "",
   });
   const [discounts, setDiscounts] = useState<DraftDiscount[]>([]);
   const tier = tiers.data?.items.find((t) => t.tierId === q.baseTier);
@@ -152,13 +154,20 @@ function QuoteBuilder() {
           billingPeriod: q.billingPeriod,
           commitmentMonths: q.commitmentMonths ? Number(q.commitmentMonths) : undefined,
           notes: q.notes || undefined,
+          customizations:
+            q.additionalListings || q.additionalImages
+              ? {
+                  additionalListings: q.additionalListings ? { quantity: Number(q.additionalListings) } : undefined,
+                  additionalImages: q.additionalImages ? { quantity: Number(q.additionalImages) } : undefined,
+                }
+              : undefined,
           discounts: discounts.map((d) => ({ type: d.type, value: discountValue(d) ?? Number.NaN, reason: d.reason })),
         },
       }),
     );
     navigate(`/quotes/${encodeURIComponent(created.quoteId)}`);
   });
-  const err = (name: string) => fieldError(save.error, name);
+  const err = (...names: string[]) => fieldError(save.error, ...names);
   const set = (patch: Partial<typeof q>) => setQ({ ...q, ...patch });
   const setDiscount = (i: number, patch: Partial<DraftDiscount>) => setDiscounts(discounts.map((d, j) => (i === j ? { ...d, ...patch } : d)));
   return (
@@ -212,6 +221,28 @@ function QuoteBuilder() {
               <Field label="Commitment (months, optional)" name="commitmentMonths" error={err("commitmentMonths")}>
                 {(id, d) => (
                   <input id={id} type="number" min={1} aria-describedby={d} value={q.commitmentMonths} onInput={(e) => set({ commitmentMonths: e.currentTarget.value })} />
+                )}
+              </Field>
+            </div>
+            <div class="form-grid">
+              <Field
+                label="Additional listings"
+                name="customizations.additionalListings.quantity"
+                hint="Priced by the server's unit price when saved"
+                error={err("customizations.additionalListings.quantity", "customizations.additionalListings")}
+              >
+                {(id, d) => (
+                  <input id={id} type="number" min={0} aria-describedby={d} value={q.additionalListings} onInput={(e) => set({ additionalListings: e.currentTarget.value })} />
+                )}
+              </Field>
+              <Field
+                label="Additional images"
+                name="customizations.additionalImages.quantity"
+                hint="Priced by the server's unit price when saved"
+                error={err("customizations.additionalImages.quantity", "customizations.additionalImages")}
+              >
+                {(id, d) => (
+                  <input id={id} type="number" min={0} aria-describedby={d} value={q.additionalImages} onInput={(e) => set({ additionalImages: e.currentTarget.value })} />
                 )}
               </Field>
             </div>
@@ -297,6 +328,25 @@ function QuoteBuilder() {
       </form>
     </>
   );
+}
+
+type PricedUnits = { quantity?: number; pricePerUnit?: number; total?: number };
+
+/** The priced customizations the server stored (docs/quotes.md "Pricing" step 2). */
+function customizationLines(q: Quote): { label: string; total: number }[] {
+  const c = q.customizations as unknown as {
+    additionalListings?: PricedUnits;
+    additionalImages?: PricedUnits;
+    customFeatures?: { name?: string; price?: number }[];
+  };
+  const lines: { label: string; total: number }[] = [];
+  const units = (label: string, u?: PricedUnits) => {
+    if (u?.quantity) lines.push({ label: `${label} × ${u.quantity} (${formatMoney(u.pricePerUnit, q.currency)} each)`, total: u.total ?? 0 });
+  };
+  units("Additional listings", c.additionalListings);
+  units("Additional images", c.additionalImages);
+  for (const f of c.customFeatures ?? []) lines.push({ label: f.name ?? "Custom feature", total: f.price ?? 0 });
+  return lines;
 }
 
 function QuotePage({ quoteId }: { quoteId: string }) {
@@ -401,12 +451,12 @@ function QuotePage({ quoteId }: { quoteId: string }) {
                       </td>
                       <td class="num">{formatMoney(q.basePrice, q.currency)}</td>
                     </tr>
-                    {q.subtotal !== q.basePrice && (
-                      <tr>
-                        <td>Customizations</td>
-                        <td class="num">{formatMoney(q.subtotal - q.basePrice, q.currency)}</td>
+                    {customizationLines(q).map((line) => (
+                      <tr key={line.label}>
+                        <td>{line.label}</td>
+                        <td class="num">{formatMoney(line.total, q.currency)}</td>
                       </tr>
-                    )}
+                    ))}
                     {q.discounts.map((d, i) => (
                       <tr key={i}>
                         <td>
