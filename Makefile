@@ -42,6 +42,7 @@ lint:
 	"$$(infra/stack.sh venv-bin cfn-lint)" template.yaml
 	infra/openapi-lint.sh
 	SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 "$$(infra/stack.sh venv-bin sam)" validate --lint --template template.yaml
+	infra/web.sh check
 
 fmt:
 	cargo fmt --all

@@ -109,4 +109,7 @@ ulimit -n 16384 2>/dev/null || true
       echo "arm64 $f bootstrap from \`make build\`: $(du -h target/lambda/$f/bootstrap | cut -f1)"
     fi
   done
+  # The console: API calls and time of each screen's first render, bundle size
+  # (a private stack of its own; the table goes to stdout, the setup to stderr).
+  infra/web-e2e.sh --bench 2>/dev/null
 } | tee "$CARGO_TARGET_DIR/report.md"

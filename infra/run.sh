@@ -31,6 +31,8 @@ infra/stack.sh start "$STATE" "$DDB_PORT" "$SES_PORT"
 
 echo "building the dev tools (first run compiles dependencies, a few minutes)..." >&2
 cargo build -q -p devtools -p stripe-emulator --bins
+echo "building the console (web/)..." >&2
+infra/web.sh build
 
 # The Stripe emulator (infra/stripe-emulator): async-stripe talks to it through
 # STRIPE_API_BASE, and it signs and sends its webhooks to the dev gateway.
@@ -50,7 +52,7 @@ export AWS_EC2_METADATA_DISABLED=true
 target/debug/devctl create-table
 target/debug/devctl seed
 
-setsid nohup target/debug/devgw >"$STATE/devgw.log" 2>&1 </dev/null &
+TIERDESK_WEB_DIR="$PWD/web/dist" setsid nohup target/debug/devgw >"$STATE/devgw.log" 2>&1 </dev/null &
 echo $! >"$STATE/devgw.pid"
 for _ in $(seq 1 100); do
   if curl -s --noproxy '*' -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/api/tiers" | grep -q 200; then
@@ -67,6 +69,12 @@ curl -s --noproxy '*' -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/api
 cat <<MSG
 
 Tierdesk is running (stop with: make stop)
+  console        http://127.0.0.1:$PORT/                (sign in: http://127.0.0.1:$PORT/dev/sign-in)
+                 one click: http://127.0.0.1:$PORT/dev/sign-in?role=sales_manager
+                            http://127.0.0.1:$PORT/dev/sign-in?role=sales_rep
+                            http://127.0.0.1:$PORT/dev/sign-in?role=admin
+                 a second manager (to approve a first one's promotion or quote):
+                            http://127.0.0.1:$PORT/dev/sign-in?role=sales_manager&user=second
   API            http://127.0.0.1:$PORT/api        (routes: infra/openapi.yaml)
   public catalog http://127.0.0.1:$PORT/api/tiers
   DynamoDB Local http://127.0.0.1:$DDB_PORT         table $TABLE
@@ -91,3 +99,4 @@ demo_partner="$(curl -s --noproxy '*' -H "Authorization: Bearer $(target/debug/d
   python3 -c 'import json,sys; print(json.load(sys.stdin)["items"][0]["partnerId"])' 2>/dev/null || echo prt_demo)"
 printf '  %-14s %s\n' "partner" "$(target/debug/devctl token partner "$demo_partner")"
 printf '  %-14s %s\n' "" "(partner $demo_partner)"
+printf '\nConsole as this partner: http://127.0.0.1:%s/dev/sign-in?role=partner&partner=%s\n' "$PORT" "$demo_partner"

@@ -80,6 +80,12 @@ API_TOOLS_STAMP="schemathesis==$SCHEMATHESIS_VERSION openapi-spec-validator==$OP
 
 VENV_STAMP="cfn-lint==$CFN_LINT_VERSION cargo-lambda==$CARGO_LAMBDA_VERSION"
 
+# The console's browser tests (infra/web.sh e2e): Debian's Chromium from apt and the
+# Python Playwright driver in the main venv. Never `playwright install` (it downloads
+# a browser build, which cannot be fetched here); the tests launch /usr/bin/chromium.
+PLAYWRIGHT_VERSION="1.65.3"
+BROWSER_TOOLS_STAMP="playwright==$PLAYWRIGHT_VERSION pytest"
+
 # The launcher source; the file name does not need to match the class name in
 # source-file mode, the first top-level class is run.
 LAUNCHER_JAVA='import java.lang.reflect.Field;
@@ -126,6 +132,7 @@ usage: infra/stack.sh install
        infra/stack.sh stop <statedir>
        infra/stack.sh freeport
        infra/stack.sh venv-bin <name>
+       infra/stack.sh install-browser
 EOF
     exit 2
 }
@@ -305,6 +312,34 @@ install_aws_venv() {
     [ -x "$AWS_VENV_DIR/bin/aws" ] || die "aws missing from $AWS_VENV_DIR/bin after pip install"
     printf '%s\n' "$want" >"$stamp"
     log "aws venv: installed $want ($AWS_VENV_DIR)"
+}
+
+# Chromium (apt, like Java) and Playwright + pytest (venv, own stamp): only the
+# browser-test step needs them, so `install` does not bring them.
+install_browser() {
+    if [ -x /usr/bin/chromium ]; then
+        note "chromium: present (/usr/bin/chromium)"
+    else
+        command -v apt-get >/dev/null 2>&1 || die "chromium is missing and apt-get is not available"
+        log "chromium: installing chromium via apt-get"
+        if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; then
+            as_root apt-get update -qq >/dev/null
+            as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+        fi
+        [ -x /usr/bin/chromium ] || die "/usr/bin/chromium still missing after apt-get install chromium"
+    fi
+    local stamp="$VENV_DIR/.tierdesk-browser-stamp"
+    if [ -f "$stamp" ] && [ "$(<"$stamp")" = "$BROWSER_TOOLS_STAMP" ] && [ -x "$VENV_DIR/bin/pytest" ] &&
+        "$VENV_DIR/bin/python" -c 'import playwright' 2>/dev/null; then
+        note "browser tools: present ($VENV_DIR)"
+        return 0
+    fi
+    rm -f "$stamp"
+    # shellcheck disable=SC2086 # a space-separated requirement list
+    "$VENV_DIR/bin/python" -m pip install --disable-pip-version-check -q $BROWSER_TOOLS_STAMP >&2 ||
+        die "pip install of $BROWSER_TOOLS_STAMP failed"
+    printf '%s\n' "$BROWSER_TOOLS_STAMP" >"$stamp"
+    log "venv: installed $BROWSER_TOOLS_STAMP ($VENV_DIR)"
 }
 
 install_all() {
@@ -516,6 +551,11 @@ main() {
     shift
     case "$cmd" in
         install) [ $# -eq 0 ] || usage; install_all ;;
+        install-browser)
+            [ $# -eq 0 ] || usage
+            install_all
+            (flock 9; install_browser) 9>"$CACHE/.install.lock"
+            ;;
         start) start_all "$@" ;;
         stop) stop_all "$@" ;;
         freeport) [ $# -eq 0 ] || usage; freeport ;;

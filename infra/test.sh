@@ -40,6 +40,8 @@ cargo clippy -q --workspace --all-targets -- -D warnings
 "$(infra/stack.sh venv-bin cfn-lint)" template.yaml
 infra/openapi-lint.sh
 SAM_CLI_TELEMETRY=0 AWS_DEFAULT_REGION=us-east-1 "$(infra/stack.sh venv-bin sam)" validate --lint --template template.yaml
+# The console: types generated from infra/openapi.yaml + tsc --noEmit, eslint, vitest.
+infra/web.sh check
 
 # The suite records the AWS actions each function makes (tierdesk::calls); the IAM
 # test (iam::, ignored in the main run) compares them with template.yaml at the end.
@@ -60,3 +62,6 @@ echo "== API contract: schemathesis against the running API, every role" >&2
 infra/schemathesis.sh
 echo "== IAM: each function's policy against the calls the suite recorded" >&2
 cargo test -q -p tierdesk-tests --test api -- --ignored --exact iam::every_function_is_granted_exactly_the_dynamodb_and_ses_actions_it_calls
+echo "== console: browser tests (Chromium, private stack; screenshots in target/screenshots)" >&2
+# Not recorded for the IAM test above: that compares the suite's calls only.
+env -u TIERDESK_RECORD_CALLS infra/web-e2e.sh

@@ -119,7 +119,9 @@ fn gateway_message(status: StatusCode, message: &str) -> Response<Body> {
     r
 }
 
-async fn proxy(State(gateway): State<Arc<Gateway>>, req: axum::extract::Request) -> axum::response::Response {
+/// One HTTP request through the gateway (the router's fallback, and the web
+/// module's for `/api`).
+pub async fn proxy(State(gateway): State<Arc<Gateway>>, req: axum::extract::Request) -> axum::response::Response {
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, MAX_PAYLOAD).await {
         Ok(b) => b,

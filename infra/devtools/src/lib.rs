@@ -15,3 +15,4 @@ pub mod quotes_bench;
 pub mod routes;
 pub mod seed;
 pub mod usage_bench;
+pub mod web;

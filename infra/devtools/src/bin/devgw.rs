@@ -1,7 +1,8 @@
 //! `devgw`: serves every HTTP route of template.yaml on 127.0.0.1, and runs the
-//! expiry cron daily and on demand (`devtools::cron`).
+//! expiry cron daily and on demand (`devtools::cron`), and serves the console
+//! (`web/dist`) with its dev sign-in (`devtools::web`).
 
-use devtools::{cron, gateway, jwt, routes};
+use devtools::{cron, gateway, jwt, routes, web};
 use std::sync::Arc;
 
 #[tokio::main]
@@ -12,14 +13,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let port: u16 = std::env::var("TIERDESK_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
     let routes = routes::from_template(&std::fs::read_to_string(&template_path)?)?;
     let handlers = gateway::handlers(&config).await;
-    let gw = Arc::new(gateway::Gateway::new(routes, &handlers, jwt::secret_from_env())?);
+    let secret = jwt::secret_from_env();
+    let gw = Arc::new(gateway::Gateway::new(routes, &handlers, secret.clone())?);
     // The expiry cron: on demand at `POST /_local/cron/expiry-cron`, and once a day.
     let expiry_cron = Arc::new(cron::from_env(&config).await?);
     if let Some(at) = cron::daily_at_from_env()? {
         cron::spawn_daily(expiry_cron.clone(), at);
         tracing::info!(at = %at, "expiry cron runs daily (UTC)");
     }
-    let app = cron::router(expiry_cron).merge(gw.router());
+    let app = cron::router(expiry_cron).merge(web::router(gw, web::dir_from_env(), secret));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     tracing::info!(port, "dev gateway listening on 127.0.0.1");
     axum::serve(listener, app).await?;

@@ -1,0 +1,82 @@
+"""Sign-in and role-aware navigation."""
+
+from conftest import BASE, shoot
+
+NAV = {
+    "sales_rep": ["Analytics", "Tiers", "Partners", "Subscriptions", "Journeys", "Quotes"],
+    "sales_manager": ["Analytics", "Tiers", "Partners", "Subscriptions", "Journeys", "Promotions", "Quotes", "Experiments"],
+    "admin": ["Analytics", "Tiers", "Partners", "Subscriptions", "Journeys", "Promotions", "Quotes", "Experiments"],
+}
+
+
+def test_each_staff_role_sees_exactly_its_screens(sign_in):
+    for role, expected in NAV.items():
+        page = sign_in(role)
+        assert page.url == f"{BASE}/analytics", "dev sign-in lands on the role's home screen"
+        labels = page.locator("#sidenav a").all_inner_texts()
+        assert labels == expected, role
+        role_label = {"sales_rep": "Sales rep", "sales_manager": "Sales manager", "admin": "Admin"}[role]
+        assert role_label in page.get_by_test_id("signed-in-role").inner_text()
+
+
+def test_a_rep_opening_promotions_by_url_is_not_allowed(sign_in):
+    page = sign_in("sales_rep", next="/promotions")
+    assert page.get_by_test_id("not-allowed").is_visible()
+    assert "Promotions is not available" in page.get_by_test_id("not-allowed").inner_text()
+    shoot(page, "not-allowed-rep-promotions")
+
+
+def test_sign_in_page_and_partner_sign_in(browser):
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    page.goto(f"{BASE}/dev/sign-in")
+    page.get_by_label("Role", exact=True).select_option("partner")
+    options = page.locator("#partner option").all()
+    partner_id = options[1].get_attribute("value")
+    page.get_by_label("Partner (for the partner role)").select_option(partner_id)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_test_id("partner-portal").wait_for()
+    assert page.url == f"{BASE}/partner-portal"
+    assert partner_id in page.get_by_test_id("partner-portal").inner_text()
+    # a partner is offered none of the staff screens
+    assert page.locator("#sidenav a").count() == 0
+    ctx.close()
+
+
+def test_unknown_console_path_and_signed_out(browser):
+    ctx = browser.new_context()
+    page = ctx.new_page()
+    page.goto(f"{BASE}/analytics")
+    assert page.get_by_text("You are not signed in").is_visible()
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{BASE}/dev/sign-in?next=%2Fanalytics")
+    ctx.close()
+
+
+def test_phone_width_menu_and_keyboard(sign_in):
+    page = sign_in("sales_manager")
+    page.set_viewport_size({"width": 390, "height": 844})
+    nav = page.locator("#sidenav")
+    assert not nav.is_visible()
+    page.get_by_role("button", name="Menu").click()
+    assert nav.is_visible()
+    nav.get_by_role("link", name="Quotes").click()
+    page.get_by_test_id("quotes-table").wait_for()
+    assert not nav.is_visible(), "the menu closes after a choice"
+    # keyboard: after a choice, Tab continues in the new screen
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "New quote"
+    # and on a fresh page the skip link comes first
+    page.reload()
+    page.get_by_test_id("quotes-table").wait_for()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+
+
+def test_an_expired_session_asks_to_sign_in_again(sign_in):
+    page = sign_in("sales_rep")
+    page.evaluate("sessionStorage.setItem('tierdesk.devToken', 'x.eyJleHAiOjk5OTk5OTk5OTksImNvZ25pdG86Z3JvdXBzIjpbInNhbGVzX3JlcCJdfQ.x')")
+    page.reload()
+    page.get_by_text("Your session has ended.").first.wait_for()
+    page.get_by_role("button", name="Sign in again").first.click()
+    page.wait_for_url("**/dev/sign-in?next=%2Fanalytics")

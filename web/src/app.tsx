@@ -1,0 +1,140 @@
+import { useEffect, useState } from "preact/hooks";
+import type { JSX } from "preact";
+import { currentSession, signIn, signOut, authMode } from "./auth";
+import { onBusy } from "./api/client";
+import { homeOf, screenOf, screensFor } from "./nav";
+import { navigate, useLocation } from "./router";
+import { Link } from "./ui";
+import { AnalyticsScreen } from "./screens/analytics";
+import { TiersScreen } from "./screens/tiers";
+import { PartnersScreen } from "./screens/partners";
+import { SubscriptionsScreen } from "./screens/subscriptions";
+import { JourneysScreen } from "./screens/journeys";
+import { PromotionsScreen } from "./screens/promotions";
+import { QuotesScreen } from "./screens/quotes";
+import { ExperimentsScreen } from "./screens/experiments";
+
+const ROLE_LABEL: Record<string, string> = {
+  sales_rep: "Sales rep",
+  sales_manager: "Sales manager",
+  admin: "Admin",
+  partner: "Partner",
+};
+
+function screenFor(path: string): JSX.Element | null {
+  // The part of the path after a screen's base ("" for the screen itself), or null.
+  const at = (base: string) => (path === base ? "" : path.startsWith(`${base}/`) ? path.slice(base.length + 1) : null);
+  const sub = (base: string) => at(base) ?? "";
+  if (at("/analytics") !== null) return <AnalyticsScreen />;
+  if (at("/tiers") !== null) return <TiersScreen sub={sub("/tiers")} />;
+  if (at("/partners") !== null) return <PartnersScreen sub={sub("/partners")} />;
+  if (at("/subscriptions") !== null) return <SubscriptionsScreen />;
+  if (at("/journeys") !== null) return <JourneysScreen />;
+  if (at("/promotions") !== null) return <PromotionsScreen sub={sub("/promotions")} />;
+  if (at("/quotes") !== null) return <QuotesScreen sub={sub("/quotes")} />;
+  if (at("/experiments") !== null) return <ExperimentsScreen sub={sub("/experiments")} />;
+  return null;
+}
+
+export function App() {
+  const { path } = useLocation();
+  const [busy, setBusy] = useState(false);
+  const [menuOpen, setMenuOpen] = useState(false);
+  useEffect(() => onBusy(setBusy), []);
+  useEffect(() => setMenuOpen(false), [path]);
+  const session = currentSession();
+
+  if (!session) {
+    return (
+      <main class="signed-out">
+        <div class="card">
+          <h1>Tierdesk console</h1>
+          <p>You are not signed in{authMode() === "dev" ? " (local development: pick a role on the dev sign-in page)" : ""}.</p>
+          <button type="button" onClick={() => void signIn(path === "/" ? "/" : path)}>
+            Sign in
+          </button>
+        </div>
+      </main>
+    );
+  }
+  if (path === "/" || path === "") {
+    navigate(homeOf(session.role), true);
+    return null;
+  }
+  const screens = screensFor(session.role);
+  const current = screenOf(path);
+  let body: JSX.Element;
+  if (session.role === "partner") {
+    body = (
+      <div class="card notice" data-testid="partner-portal">
+        <h1>Partner portal</h1>
+        <p>
+          You are signed in as partner <code>{session.partnerId}</code>. The partner portal comes with the next release;
+          the staff console is not for partner accounts.
+        </p>
+      </div>
+    );
+  } else if (current && !current.roles.includes(session.role)) {
+    body = (
+      <div class="card notice" data-testid="not-allowed" role="alert">
+        <h1>Not allowed</h1>
+        <p>
+          {current.label} is not available to the {ROLE_LABEL[session.role]} role. Ask a sales manager or an admin if you
+          need it.
+        </p>
+      </div>
+    );
+  } else {
+    body = screenFor(path) ?? (
+      <div class="card notice" data-testid="not-found">
+        <h1>Page not found</h1>
+        <p>
+          There is no console page at <code>{path}</code>.
+        </p>
+      </div>
+    );
+  }
+  return (
+    <div class="shell">
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
+      <header class="topbar">
+        <button
+          type="button"
+          class="menu-toggle"
+          aria-expanded={menuOpen}
+          aria-controls="sidenav"
+          onClick={() => setMenuOpen(!menuOpen)}
+        >
+          ☰ <span class="visually-hidden">Menu</span>
+        </button>
+        <Link href={homeOf(session.role)} class="brand">
+          Tierdesk
+        </Link>
+        <div class="who" data-testid="signed-in-role">
+          <span class="role-badge">{ROLE_LABEL[session.role]}</span>
+          <span class="subject">{session.email ?? session.subject}</span>
+        </div>
+        <button type="button" class="secondary small" onClick={() => void signOut()}>
+          Sign out
+        </button>
+        <div class={`progress${busy ? " on" : ""}`} role="progressbar" aria-hidden={!busy} aria-label="Loading" />
+      </header>
+      <nav id="sidenav" class={`sidenav${menuOpen ? " open" : ""}`} aria-label="Screens">
+        <ul>
+          {screens.map((s) => (
+            <li key={s.path}>
+              <Link href={s.path} aria-current={current?.path === s.path ? "page" : undefined}>
+                {s.label}
+              </Link>
+            </li>
+          ))}
+        </ul>
+      </nav>
+      <main id="main" class="content" tabIndex={-1}>
+        {body}
+      </main>
+    </div>
+  );
+}

@@ -1,0 +1,20 @@
+import { describe, expect, it } from "vitest";
+import { screenOf, screensFor } from "./nav";
+
+describe("role-aware navigation", () => {
+  it("offers reps no promotions or experiments", () => {
+    const labels = screensFor("sales_rep").map((s) => s.label);
+    expect(labels).toEqual(["Analytics", "Tiers", "Partners", "Subscriptions", "Journeys", "Quotes"]);
+  });
+  it("offers managers and admins every screen", () => {
+    expect(screensFor("sales_manager")).toHaveLength(8);
+    expect(screensFor("admin")).toHaveLength(8);
+  });
+  it("offers partners none of the staff screens", () => {
+    expect(screensFor("partner")).toEqual([]);
+  });
+  it("finds the screen of a nested path", () => {
+    expect(screenOf("/partners/prt_1")?.label).toBe("Partners");
+    expect(screenOf("/partnersx")).toBeUndefined();
+  });
+});
