@@ -171,6 +171,43 @@ export function Pager(props: { page: number; nextCursor: string | null | undefin
   );
 }
 
+/** One page of a cursor-paged list as a table: its header cells, a row per item, a
+ * line when the page is empty, and the pager under it. */
+export function PagedTable<T>(props: {
+  testid: string;
+  head: ComponentChildren;
+  columns: number;
+  items: T[];
+  row: (item: T) => ComponentChildren;
+  empty: string;
+  nextCursor: string | null | undefined;
+  pager: ReturnType<typeof usePager>;
+}) {
+  const { pager, nextCursor } = props;
+  return (
+    <>
+      <div class="table-wrap">
+        <table data-testid={props.testid}>
+          <thead>
+            <tr>{props.head}</tr>
+          </thead>
+          <tbody>
+            {props.items.map(props.row)}
+            {props.items.length === 0 && (
+              <tr>
+                <td colSpan={props.columns} class="muted">
+                  {props.empty}
+                </td>
+              </tr>
+            )}
+          </tbody>
+        </table>
+      </div>
+      <Pager page={pager.page} nextCursor={nextCursor} onNext={() => pager.next(nextCursor)} onPrev={pager.prev} />
+    </>
+  );
+}
+
 /** Runs an action with its own busy flag and error, for buttons that change things. */
 export function useAction<A extends unknown[]>(run: (...args: A) => Promise<void>) {
   const [busy, setBusy] = useState(false);

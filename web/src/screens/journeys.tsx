@@ -2,7 +2,7 @@ import { useState } from "preact/hooks";
 import { api, ok, type Schemas } from "../api/client";
 import { formatDate, formatMoney } from "../format";
 import { navigate, useLocation } from "../router";
-import { Badge, ErrorBanner, Link, Loading, Pager, Section, useAsync, usePager } from "../ui";
+import { Badge, ErrorBanner, Link, Loading, Section, useAsync, usePager, PagedTable } from "../ui";
 
 type Row = Schemas["PartnerRow"];
 type List = "churn-risk" | "upsell" | "win-back";
@@ -43,57 +43,51 @@ function Lists() {
       <section class="card section" role="tabpanel">
         {page.data ? (
           <>
-            <div class="table-wrap">
-              <table data-testid="journey-list">
-                <thead>
-                  <tr>
-                    <th>Partner</th>
-                    <th>Tier</th>
-                    <th>Status</th>
-                    <th class="num">MRR</th>
-                    <th>{list === "upsell" ? "Upsell score" : "Churn risk"}</th>
-                    <th>Why</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {page.data.items.map((p: Row) => (
-                    <tr key={p.partnerId}>
-                      <td>
-                        <Link href={`/journeys?partner=${encodeURIComponent(p.partnerId)}`}>{p.companyName}</Link>
-                      </td>
-                      <td>{p.engagementTier}</td>
-                      <td>
-                        <Badge value={p.subscriptionStatus} />
-                      </td>
-                      <td class="num">{formatMoney(p.mrr, p.currency)}</td>
-                      <td>
-                        {list === "upsell" ? (
-                          `${p.upsell.score}${p.upsell.recommendedTier ? ` → ${p.upsell.recommendedTier}` : ""}`
-                        ) : (
-                          <>
-                            <Badge value={p.churnRisk.level} /> {p.churnRisk.probability}%
-                          </>
-                        )}
-                      </td>
-                      <td class="wrap">
-                        {(list === "upsell" ? p.upsell.reasons : p.churnRisk.factors)
-                          .slice(0, 2)
-                          .map((f) => f.description)
-                          .join("; ") || (list === "win-back" ? `churned ${formatDate(p.churnedDate)} from ${p.churnedFromTier ?? "—"}` : "—")}
-                      </td>
-                    </tr>
-                  ))}
-                  {page.data.items.length === 0 && (
-                    <tr>
-                      <td colSpan={6} class="muted">
-                        Nobody on this list.
-                      </td>
-                    </tr>
-                  )}
-                </tbody>
-              </table>
-            </div>
-            <Pager page={pager.page} nextCursor={page.data.nextCursor} onNext={() => pager.next(page.data?.nextCursor)} onPrev={pager.prev} />
+            <PagedTable
+              testid="journey-list"
+              head={
+                <>
+                  <th>Partner</th>
+                  <th>Tier</th>
+                  <th>Status</th>
+                  <th class="num">MRR</th>
+                  <th>{list === "upsell" ? "Upsell score" : "Churn risk"}</th>
+                  <th>Why</th>
+                </>
+              }
+              columns={6}
+              items={page.data.items}
+              row={(p: Row) => (
+                <tr key={p.partnerId}>
+                  <td>
+                    <Link href={`/journeys?partner=${encodeURIComponent(p.partnerId)}`}>{p.companyName}</Link>
+                  </td>
+                  <td>{p.engagementTier}</td>
+                  <td>
+                    <Badge value={p.subscriptionStatus} />
+                  </td>
+                  <td class="num">{formatMoney(p.mrr, p.currency)}</td>
+                  <td>
+                    {list === "upsell" ? (
+                      `${p.upsell.score}${p.upsell.recommendedTier ? ` → ${p.upsell.recommendedTier}` : ""}`
+                    ) : (
+                      <>
+                        <Badge value={p.churnRisk.level} /> {p.churnRisk.probability}%
+                      </>
+                    )}
+                  </td>
+                  <td class="wrap">
+                    {(list === "upsell" ? p.upsell.reasons : p.churnRisk.factors)
+                      .slice(0, 2)
+                      .map((f) => f.description)
+                      .join("; ") || (list === "win-back" ? `churned ${formatDate(p.churnedDate)} from ${p.churnedFromTier ?? "—"}` : "—")}
+                  </td>
+                </tr>
+              )}
+              empty="Nobody on this list."
+              nextCursor={page.data.nextCursor}
+              pager={pager}
+            />
           </>
         ) : (
           <Loading />

@@ -3,7 +3,7 @@ import { api, ok, type Schemas } from "../api/client";
 import { currentSession } from "../auth";
 import { formatDate, formatMoney, formatPercent } from "../format";
 import { navigate } from "../router";
-import { Badge, ErrorBanner, Field, fieldError, Link, Loading, Pager, Section, useAction, useAsync, usePager } from "../ui";
+import { Badge, ErrorBanner, Field, fieldError, Link, Loading, Pager, Section, useAction, useAsync, usePager, PagedTable } from "../ui";
 
 type Partner = Schemas["Partner"];
 type Preview = Schemas["TierChangePreview"];
@@ -93,49 +93,43 @@ function PartnerList() {
       <section class="card section">
         {list.data ? (
           <>
-            <div class="table-wrap">
-              <table data-testid="partners-table">
-                <thead>
-                  <tr>
-                    <th>Company</th>
-                    <th>Tier</th>
-                    <th>Status</th>
-                    <th class="num">MRR</th>
-                    <th>Ends</th>
-                    <th>Rep</th>
-                    <th>Churn risk</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {list.data.items.map((p) => (
-                    <tr key={p.partnerId}>
-                      <td>
-                        <Link href={`/partners/${encodeURIComponent(p.partnerId)}`}>{p.companyName}</Link>
-                        <div class="muted">{p.primaryEmail}</div>
-                      </td>
-                      <td>{p.engagementTier}</td>
-                      <td>
-                        <Badge value={p.subscriptionStatus} />
-                      </td>
-                      <td class="num">{formatMoney(p.mrr, p.currency)}</td>
-                      <td>{formatDate(p.subscriptionEndDate)}</td>
-                      <td>{p.assignedSalesRep ?? "—"}</td>
-                      <td>
-                        <Badge value={p.churnRisk.level} />
-                      </td>
-                    </tr>
-                  ))}
-                  {list.data.items.length === 0 && (
-                    <tr>
-                      <td colSpan={7} class="muted">
-                        No partners match.
-                      </td>
-                    </tr>
-                  )}
-                </tbody>
-              </table>
-            </div>
-            <Pager page={pager.page} nextCursor={list.data.nextCursor} onNext={() => pager.next(list.data?.nextCursor)} onPrev={pager.prev} />
+            <PagedTable
+              testid="partners-table"
+              head={
+                <>
+                  <th>Company</th>
+                  <th>Tier</th>
+                  <th>Status</th>
+                  <th class="num">MRR</th>
+                  <th>Ends</th>
+                  <th>Rep</th>
+                  <th>Churn risk</th>
+                </>
+              }
+              columns={7}
+              items={list.data.items}
+              row={(p) => (
+                <tr key={p.partnerId}>
+                  <td>
+                    <Link href={`/partners/${encodeURIComponent(p.partnerId)}`}>{p.companyName}</Link>
+                    <div class="muted">{p.primaryEmail}</div>
+                  </td>
+                  <td>{p.engagementTier}</td>
+                  <td>
+                    <Badge value={p.subscriptionStatus} />
+                  </td>
+                  <td class="num">{formatMoney(p.mrr, p.currency)}</td>
+                  <td>{formatDate(p.subscriptionEndDate)}</td>
+                  <td>{p.assignedSalesRep ?? "—"}</td>
+                  <td>
+                    <Badge value={p.churnRisk.level} />
+                  </td>
+                </tr>
+              )}
+              empty="No partners match."
+              nextCursor={list.data.nextCursor}
+              pager={pager}
+            />
           </>
         ) : (
           list.loading && <Loading what="Loading partners" />

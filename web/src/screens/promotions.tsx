@@ -3,7 +3,7 @@ import { api, ok, type Schemas } from "../api/client";
 import { currentSession } from "../auth";
 import { formatCount, formatDate, formatMoney, parseMoney } from "../format";
 import { navigate } from "../router";
-import { Badge, Card, ErrorBanner, Field, fieldError, Link, Loading, Pager, Section, useAction, useAsync, usePager } from "../ui";
+import { Badge, Card, ErrorBanner, Field, fieldError, Link, Loading, Pager, Section, useAction, useAsync, usePager, PagedTable } from "../ui";
 import { useTiers } from "./partners";
 
 type Promotion = Schemas["Promotion"];
@@ -60,48 +60,42 @@ function PromotionList() {
       <section class="card section">
         {list.data ? (
           <>
-            <div class="table-wrap">
-              <table data-testid="promotions-table">
-                <thead>
-                  <tr>
-                    <th>Name</th>
-                    <th>Status</th>
-                    <th>Discount</th>
-                    <th>Codes</th>
-                    <th class="num">Redemptions</th>
-                    <th>Runs</th>
-                    <th>Created by</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {list.data.items.map((p) => (
-                    <tr key={p.promotionId}>
-                      <td>
-                        <Link href={`/promotions/${encodeURIComponent(p.promotionId)}`}>{p.name}</Link>
-                      </td>
-                      <td>
-                        <Badge value={p.status} />
-                      </td>
-                      <td>{discountText(p)}</td>
-                      <td>{p.promotionCodes.slice(0, 3).join(", ") + (p.promotionCodes.length > 3 ? ` +${p.promotionCodes.length - 3}` : "")}</td>
-                      <td class="num">{formatCount(p.redemptionCount)}</td>
-                      <td>
-                        {formatDate(p.startDate)} – {formatDate(p.endDate)}
-                      </td>
-                      <td>{p.createdBy}</td>
-                    </tr>
-                  ))}
-                  {list.data.items.length === 0 && (
-                    <tr>
-                      <td colSpan={7} class="muted">
-                        No promotions here.
-                      </td>
-                    </tr>
-                  )}
-                </tbody>
-              </table>
-            </div>
-            <Pager page={pager.page} nextCursor={list.data.nextCursor} onNext={() => pager.next(list.data?.nextCursor)} onPrev={pager.prev} />
+            <PagedTable
+              testid="promotions-table"
+              head={
+                <>
+                  <th>Name</th>
+                  <th>Status</th>
+                  <th>Discount</th>
+                  <th>Codes</th>
+                  <th class="num">Redemptions</th>
+                  <th>Runs</th>
+                  <th>Created by</th>
+                </>
+              }
+              columns={7}
+              items={list.data.items}
+              row={(p) => (
+                <tr key={p.promotionId}>
+                  <td>
+                    <Link href={`/promotions/${encodeURIComponent(p.promotionId)}`}>{p.name}</Link>
+                  </td>
+                  <td>
+                    <Badge value={p.status} />
+                  </td>
+                  <td>{discountText(p)}</td>
+                  <td>{p.promotionCodes.slice(0, 3).join(", ") + (p.promotionCodes.length > 3 ? ` +${p.promotionCodes.length - 3}` : "")}</td>
+                  <td class="num">{formatCount(p.redemptionCount)}</td>
+                  <td>
+                    {formatDate(p.startDate)} – {formatDate(p.endDate)}
+                  </td>
+                  <td>{p.createdBy}</td>
+                </tr>
+              )}
+              empty="No promotions here."
+              nextCursor={list.data.nextCursor}
+              pager={pager}
+            />
           </>
         ) : (
           <Loading />

@@ -4,7 +4,7 @@ import { currentSession } from "../auth";
 import { formatDate, formatMoney, parseMoney } from "../format";
 import { DISCOUNT_AUTHORITY_PERCENT, estimate, needsApproval, type DiscountLine } from "../pricing";
 import { navigate } from "../router";
-import { Badge, ErrorBanner, Field, fieldError, Link, Loading, Pager, Section, useAction, useAsync, usePager } from "../ui";
+import { Badge, ErrorBanner, Field, fieldError, Link, Loading, Section, useAction, useAsync, usePager, PagedTable } from "../ui";
 import { isManager, useTiers } from "./partners";
 
 type Quote = Schemas["StaffQuote"];
@@ -50,55 +50,49 @@ function QuoteList() {
       <section class="card section">
         {list.data ? (
           <>
-            <div class="table-wrap">
-              <table data-testid="quotes-table">
-                <thead>
-                  <tr>
-                    <th>Quote</th>
-                    <th>Prospect</th>
-                    <th>Tier</th>
-                    <th class="num">Price</th>
-                    <th class="num">Discount</th>
-                    <th>Status</th>
-                    <th class="num">Views</th>
-                    <th>Valid until</th>
-                    <th>Rep</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {list.data.items.map((q) => (
-                    <tr key={q.quoteId}>
-                      <td>
-                        <Link href={`/quotes/${encodeURIComponent(q.quoteId)}`}>{q.quoteNumber}</Link>
-                      </td>
-                      <td>
-                        {q.prospectName}
-                        <div class="muted">{q.prospectCompany ?? q.prospectEmail}</div>
-                      </td>
-                      <td>{q.baseTierName}</td>
-                      <td class="num">
-                        {formatMoney(q.finalPrice, q.currency)}/{q.billingPeriod === "yearly" ? "yr" : "mo"}
-                      </td>
-                      <td class="num">{q.totalDiscountPercent !== undefined ? `${q.totalDiscountPercent}%` : "—"}</td>
-                      <td>
-                        <Badge value={q.status} />
-                      </td>
-                      <td class="num">{q.viewCount}</td>
-                      <td>{formatDate(q.validUntil)}</td>
-                      <td>{q.salesRep}</td>
-                    </tr>
-                  ))}
-                  {list.data.items.length === 0 && (
-                    <tr>
-                      <td colSpan={9} class="muted">
-                        No quotes here.
-                      </td>
-                    </tr>
-                  )}
-                </tbody>
-              </table>
-            </div>
-            <Pager page={pager.page} nextCursor={list.data.nextCursor} onNext={() => pager.next(list.data?.nextCursor)} onPrev={pager.prev} />
+            <PagedTable
+              testid="quotes-table"
+              head={
+                <>
+                  <th>Quote</th>
+                  <th>Prospect</th>
+                  <th>Tier</th>
+                  <th class="num">Price</th>
+                  <th class="num">Discount</th>
+                  <th>Status</th>
+                  <th class="num">Views</th>
+                  <th>Valid until</th>
+                  <th>Rep</th>
+                </>
+              }
+              columns={9}
+              items={list.data.items}
+              row={(q) => (
+                <tr key={q.quoteId}>
+                  <td>
+                    <Link href={`/quotes/${encodeURIComponent(q.quoteId)}`}>{q.quoteNumber}</Link>
+                  </td>
+                  <td>
+                    {q.prospectName}
+                    <div class="muted">{q.prospectCompany ?? q.prospectEmail}</div>
+                  </td>
+                  <td>{q.baseTierName}</td>
+                  <td class="num">
+                    {formatMoney(q.finalPrice, q.currency)}/{q.billingPeriod === "yearly" ? "yr" : "mo"}
+                  </td>
+                  <td class="num">{q.totalDiscountPercent !== undefined ? `${q.totalDiscountPercent}%` : "—"}</td>
+                  <td>
+                    <Badge value={q.status} />
+                  </td>
+                  <td class="num">{q.viewCount}</td>
+                  <td>{formatDate(q.validUntil)}</td>
+                  <td>{q.salesRep}</td>
+                </tr>
+              )}
+              empty="No quotes here."
+              nextCursor={list.data.nextCursor}
+              pager={pager}
+            />
           </>
         ) : (
           <Loading />
