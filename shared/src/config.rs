@@ -1,5 +1,6 @@
 //! Configuration is read once, at init, from the environment.
 
+use crate::domain::permissions::Grants;
 use std::env;
 
 #[derive(Debug, Clone)]
@@ -21,6 +22,10 @@ pub struct Config {
     /// and counters it last read (`FEATURE_CHECK_CACHE_SECS`; 0 turns it off). Hard
     /// limits do not depend on it: track checks and deducts in one conditional write.
     pub feature_check_cache_secs: u64,
+    /// Which role holds which permission: always seed 000's table here; never read
+    /// from the environment or a request. Tests may narrow it on a `Config` of their
+    /// own to tell apart checks seed 000 grants together.
+    pub grants: Grants,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +50,7 @@ impl Config {
             max_page_size: parse_or("MAX_PAGE_SIZE", 100)?,
             public_cache_ttl_secs: parse_or("PUBLIC_CACHE_TTL_SECS", 5)?,
             feature_check_cache_secs: parse_or("FEATURE_CHECK_CACHE_SECS", 5)?,
+            grants: Grants::SEED_000,
         };
         if config.default_page_size == 0 || config.default_page_size > config.max_page_size {
             return Err(ConfigError::Invalid {
@@ -65,6 +71,7 @@ impl Config {
             max_page_size: 100,
             public_cache_ttl_secs: 5,
             feature_check_cache_secs: 5,
+            grants: Grants::SEED_000,
         }
     }
 }

@@ -12,6 +12,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use tierdesk::domain::permissions::Grants;
 use tierdesk::store::Store;
 use tierdesk::Config;
 
@@ -40,18 +41,18 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn new() -> Self {
-        Self::build(None).await
+        Self::build(None, Grants::SEED_000).await
     }
 
     /// A fresh app whose billing functions use `services` (a Stripe emulator of the
     /// test's own, a clock that follows it).
     pub async fn with_services(services: gateway::Services) -> Self {
-        Self::build(Some(services)).await
+        Self::build(Some(services), Grants::SEED_000).await
     }
 
-    async fn build(services: Option<gateway::Services>) -> Self {
+    async fn build(services: Option<gateway::Services>, grants: Grants) -> Self {
         let table = format!("t-{}", ulid::Ulid::new().to_string().to_lowercase());
-        let config = Config::for_table(&table, Some(endpoint()));
+        let config = Config { grants, ..Config::for_table(&table, Some(endpoint())) };
         let store = Store::connect(&config).await;
         tierdesk::store::table::create_from_template(store.client(), &read_repo_file("template.yaml"), &table)
             .await
@@ -68,7 +69,13 @@ impl TestApp {
 
     /// A fresh app with the default catalog in place.
     pub async fn seeded() -> Self {
-        let app = Self::new().await;
+        Self::seeded_under(Grants::SEED_000).await
+    }
+
+    /// The same, with every function judging roles by `grants` instead of seed
+    /// 000's table (to hold apart permissions seed 000 always grants together).
+    pub async fn seeded_under(grants: Grants) -> Self {
+        let app = Self::build(None, grants).await;
         let (status, body) = app.call("POST", "/api/admin/tiers/initialize", Some("admin"), None).await;
         assert_eq!(status, 200, "{body}");
         app

@@ -19,6 +19,8 @@ pub enum Role {
 }
 
 impl Role {
+    pub const ALL: [Self; 5] = [Self::SalesRep, Self::SalesManager, Self::Admin, Self::Partner, Self::Service];
+
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "sales_rep" => Some(Self::SalesRep),
@@ -40,7 +42,8 @@ impl Role {
         }
     }
 
-    pub fn grants(self, permission: Permission) -> bool {
+    /// Seed 000's assignment; what [`Grants::SEED_000`] holds.
+    pub const fn grants(self, permission: Permission) -> bool {
         use Permission::*;
         match self {
             Self::Admin => true,
@@ -58,6 +61,7 @@ impl Role {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
 pub enum Permission {
     /// `tier_management` as a sales rep has it: read the catalog.
     TierView,
@@ -80,6 +84,30 @@ pub enum Permission {
 }
 
 impl Permission {
+    pub const ALL: [Self; 14] = {
+        use Permission::*;
+        [
+            TierView,
+            TierManage,
+            PricingManagement,
+            PromotionManagement,
+            QuoteGeneration,
+            ExperimentManagement,
+            TierAnalytics,
+            ViewCustomerInfo,
+            ViewLeads,
+            ApproveCustomPricing,
+            ViewRevenueMetrics,
+            SystemConfig,
+            UsageReporting,
+            UsageView,
+        ]
+    };
+
+    fn bit(self) -> u16 {
+        1 << self as u8
+    }
+
     pub fn as_str(self) -> &'static str {
         use Permission::*;
         match self {
@@ -97,6 +125,41 @@ impl Permission {
             UsageReporting => "usage_reporting",
             UsageView => "usage_view",
         }
+    }
+}
+
+/// The role → permission table requests are judged by. Every deployed function
+/// uses [`Grants::SEED_000`] (`Config` sets it and nothing reads it from the
+/// environment or a request); tests build other tables to tell apart checks that
+/// seed 000 happens to grant together (tier management without pricing management).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grants([u16; Role::ALL.len()]);
+
+impl Grants {
+    pub const SEED_000: Self = {
+        let mut table = [0u16; Role::ALL.len()];
+        let mut r = 0;
+        while r < Role::ALL.len() {
+            let mut p = 0;
+            while p < Permission::ALL.len() {
+                if Role::ALL[r].grants(Permission::ALL[p]) {
+                    table[Role::ALL[r] as usize] |= 1 << Permission::ALL[p] as u8;
+                }
+                p += 1;
+            }
+            r += 1;
+        }
+        Self(table)
+    };
+
+    pub fn allows(&self, role: Role, permission: Permission) -> bool {
+        self.0[role as usize] & permission.bit() != 0
+    }
+
+    /// The same table with `permission` taken from `role`.
+    pub fn without(mut self, role: Role, permission: Permission) -> Self {
+        self.0[role as usize] &= !permission.bit();
+        self
     }
 }
 
@@ -131,6 +194,23 @@ mod tests {
         assert!(!Role::SalesManager.grants(SystemConfig));
         assert!(Role::Admin.grants(SystemConfig));
         assert!(!Role::Partner.grants(TierView));
+    }
+
+    #[test]
+    fn the_seed_table_is_the_seed_assignment_and_without_takes_one_grant() {
+        let mut pairs = 0;
+        for role in Role::ALL {
+            for p in Permission::ALL {
+                assert_eq!(Grants::SEED_000.allows(role, p), role.grants(p), "{role:?} {p:?}");
+                pairs += 1;
+            }
+        }
+        assert_eq!(pairs, 5 * 14);
+        let narrowed = Grants::SEED_000.without(Role::SalesManager, PricingManagement);
+        assert!(!narrowed.allows(Role::SalesManager, PricingManagement));
+        assert!(narrowed.allows(Role::SalesManager, TierManage));
+        assert!(narrowed.allows(Role::Admin, PricingManagement));
+        assert_ne!(narrowed, Grants::SEED_000);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! authorizer in AWS and by the dev gateway locally. Headers and bodies are never
 //! consulted.
 
-use crate::domain::permissions::{Permission, Role};
+use crate::domain::permissions::{Grants, Permission, Role};
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
 
@@ -25,10 +25,12 @@ pub struct Identity {
     /// The `email` claim when it is a plausible address: where notices about the
     /// caller's own work (a promotion's approval outcome) go. Never logged.
     pub email: Option<String>,
+    /// The table `roles` are judged by (the function's `Config::grants`).
+    pub grants: Grants,
 }
 
 impl Identity {
-    pub fn from_request(req: &Request) -> Option<Self> {
+    pub fn from_request(req: &Request, grants: Grants) -> Option<Self> {
         let Some(RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref() else {
             return None;
         };
@@ -44,7 +46,7 @@ impl Identity {
         let email = claims
             .get("email")
             .and_then(|e| crate::domain::partner::fields::email(&serde_json::Value::String(e.clone())).ok());
-        Some(Self { subject, roles, partner_id, email })
+        Some(Self { subject, roles, partner_id, email, grants })
     }
 
     /// A partner acting for itself only: no staff role alongside.
@@ -53,7 +55,7 @@ impl Identity {
     }
 
     pub fn can(&self, permission: Permission) -> bool {
-        self.roles.iter().any(|r| r.grants(permission))
+        self.roles.iter().any(|r| self.grants.allows(*r, permission))
     }
 
     pub fn require(&self, permission: Permission) -> Result<(), AuthError> {
@@ -156,7 +158,7 @@ mod tests {
             "isBase64Encoded": false
         });
         let req = lambda_http::request::from_str(&event.to_string()).expect("event");
-        let id = Identity::from_request(&req).expect("identity");
+        let id = Identity::from_request(&req, Grants::SEED_000).expect("identity");
         assert_eq!(id.subject, "5gk3svc0client");
         assert_eq!(id.roles, vec![Role::Service]);
         assert_eq!(id.partner_id, None);

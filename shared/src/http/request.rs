@@ -2,7 +2,7 @@
 //! page parameters under a page-size cap.
 
 use super::identity::{AuthError, Identity};
-use crate::domain::permissions::Permission;
+use crate::domain::permissions::{Grants, Permission};
 use crate::domain::validation::ValidationError;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
@@ -30,13 +30,13 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn from_request(req: &Request) -> Self {
+    pub fn from_request(req: &Request, grants: Grants) -> Self {
         let request_id = match req.request_context_ref() {
             Some(RequestContext::ApiGatewayV2(c)) => c.request_id.clone(),
             _ => None,
         }
         .unwrap_or_else(|| "unknown".to_string());
-        Self { request_id, identity: Identity::from_request(req) }
+        Self { request_id, identity: Identity::from_request(req, grants) }
     }
 
     /// The caller, who must hold `permission`.

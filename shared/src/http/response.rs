@@ -2,6 +2,7 @@
 //! dispatch through, so error mapping and the access log happen in one place.
 
 use super::request::Ctx;
+use crate::domain::permissions::Grants;
 use crate::error::ApiError;
 use crate::store::count_calls;
 use http::{header, StatusCode};
@@ -56,14 +57,15 @@ pub fn route_pattern(req: &Request) -> String {
 
 /// Runs `dispatch`, maps its error, and writes one access-log line with the route
 /// pattern (never the raw path), status, latency and the number of DynamoDB calls
-/// it made. No body, no claims.
-pub async fn serve<F, Fut>(req: Request, dispatch: F) -> Response<Body>
+/// it made. No body, no claims. The caller's roles are judged by `grants` (the
+/// function's `Config::grants`).
+pub async fn serve<F, Fut>(req: Request, grants: Grants, dispatch: F) -> Response<Body>
 where
     F: FnOnce(Ctx, Request) -> Fut,
     Fut: Future<Output = Result<Response<Body>, ApiError>>,
 {
     let started = Instant::now();
-    let ctx = Ctx::from_request(&req);
+    let ctx = Ctx::from_request(&req, grants);
     let request_id = ctx.request_id.clone();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -151,7 +153,7 @@ mod tests {
         let writer = captured.clone();
         let subscriber = tracing_subscriber::fmt().json().with_writer(move || writer.clone()).finish();
         let _guard = tracing::subscriber::set_default(subscriber);
-        let response = serve(event(Some("GET /api/quotes/view/{token}")), |_, _| async {
+        let response = serve(event(Some("GET /api/quotes/view/{token}")), Grants::SEED_000, |_, _| async {
             json(StatusCode::OK, &serde_json::json!({"ok": true}))
         })
         .await;

@@ -2,6 +2,7 @@
 //! `match` on the route's `Op`, so a new route cannot ship without a row here.
 
 use serde_json::{json, Value};
+use tierdesk::domain::permissions::{Grants, Permission, Role};
 use tierdesk_tests::TestApp;
 use tiers::{Op, ROUTES};
 
@@ -69,28 +70,73 @@ async fn every_role_on_every_tiers_route() {
 
 #[tokio::test]
 async fn price_changes_need_pricing_management_even_inside_an_edit() {
-    let app = TestApp::seeded().await;
-    // sales_rep cannot edit at all; the check that matters is that a manager-level
-    // edit touching price fields is judged on pricing_management, which managers
-    // and admins hold and nobody else does.
-    let (status, _) = app
-        .call(
-            "PUT",
-            "/api/admin/tiers/gold",
-            Some("sales_rep"),
-            Some(json!({"version": 1, "prices": {"monthly": 1, "yearly": 1}})),
-        )
-        .await;
-    assert_eq!(status, 403);
+    // Seed 000 gives pricing management to every role that manages tiers, so under
+    // its table a missing pricing check would pass unseen. Here sales managers keep
+    // tier management and lose pricing management.
+    let grants = Grants::SEED_000.without(Role::SalesManager, Permission::PricingManagement);
+    let app = TestApp::seeded_under(grants).await;
+    let read = || async {
+        let (status, tier) = app.call("GET", "/api/admin/tiers/gold", Some("admin"), None).await;
+        assert_eq!(status, 200, "{tier}");
+        tier
+    };
+    let before = read().await;
+    let version = before["version"].clone();
+    let snapshot = app.snapshot().await;
+    // A sales rep cannot edit at all: refused on tier management.
     let (status, body) = app
         .call(
             "PUT",
             "/api/admin/tiers/gold",
-            Some("sales_manager"),
-            Some(json!({"version": 1, "prices": {"monthly": 370000, "yearly": 4440000}})),
+            Some("sales_rep"),
+            Some(json!({"version": version, "prices": {"monthly": 1, "yearly": 1}})),
+        )
+        .await;
+    assert_eq!((status, body["error"]["details"]["permission"].as_str()), (403, Some("tier_management")), "{body}");
+    // The manager may edit the tier, but an edit that touches prices, even
+    // alongside a field it may change, is refused on pricing management.
+    for edit in [
+        json!({"version": version, "prices": {"monthly": 370000, "yearly": 4440000}}),
+        json!({"version": version, "name": "Gold renamed", "prices": {"monthly": 370000, "yearly": 4440000}}),
+    ] {
+        let (status, body) = app.call("PUT", "/api/admin/tiers/gold", Some("sales_manager"), Some(edit)).await;
+        assert_eq!(status, 403, "{body}");
+        assert_eq!(body["error"]["code"], "forbidden", "{body}");
+        assert_eq!(body["error"]["details"]["permission"], "pricing_management", "{body}");
+    }
+    let after = read().await;
+    assert_eq!(after["prices"], before["prices"], "the price did not change");
+    assert_eq!(after, before);
+    assert_eq!(app.snapshot().await, snapshot, "a refused edit writes nothing");
+    // The same manager's edit without prices goes through: only pricing is missing.
+    let (status, body) = app
+        .call("PUT", "/api/admin/tiers/gold", Some("sales_manager"), Some(json!({"version": version, "name": "Gold+"})))
+        .await;
+    assert_eq!((status, body["name"].as_str()), (200, Some("Gold+")), "{body}");
+    assert_eq!(body["prices"], before["prices"]);
+    // An admin holds both: the price edit lands.
+    let (status, body) = app
+        .call(
+            "PUT",
+            "/api/admin/tiers/gold",
+            Some("admin"),
+            Some(json!({"version": body["version"].clone(), "prices": {"monthly": 370000, "yearly": 4440000}})),
         )
         .await;
     assert_eq!(status, 200, "{body}");
+    assert_eq!(read().await["prices"]["monthly"], 370000);
+
+    // Under seed 000's own table the manager holds pricing management too.
+    let seeded = TestApp::seeded().await;
+    let (status, body) = seeded
+        .call(
+            "PUT",
+            "/api/admin/tiers/gold",
+            Some("sales_manager"),
+            Some(json!({"version": version, "prices": {"monthly": 370000, "yearly": 4440000}})),
+        )
+        .await;
+    assert_eq!((status, body["prices"]["monthly"].as_i64()), (200, Some(370000)), "{body}");
 }
 
 #[tokio::test]

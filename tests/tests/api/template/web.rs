@@ -404,7 +404,8 @@ fn the_authorizer_accepts_the_console_clients_id_token_which_alone_carries_the_p
         "cognito:groups": "[partner]", "custom:partner_id": "p_acme", "email": "ana@acme.example",
         "iss": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Ab"
     }));
-    let id = Identity::from_request(&id_token).expect("identity from the ID token");
+    let id = Identity::from_request(&id_token, tierdesk::domain::permissions::Grants::SEED_000)
+        .expect("identity from the ID token");
     assert_eq!(id.roles, vec![Role::Partner]);
     assert_eq!(id.partner_id.as_deref(), Some("p_acme"), "the partner's own account");
     assert_eq!(id.email.as_deref(), Some("ana@acme.example"));
@@ -415,7 +416,8 @@ fn the_authorizer_accepts_the_console_clients_id_token_which_alone_carries_the_p
         "cognito:groups": "[partner]", "scope": "openid email profile", "username": "2f0c1e6a-user",
         "iss": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_Ab"
     }));
-    let id = Identity::from_request(&access_token).expect("identity from the access token");
+    let id = Identity::from_request(&access_token, tierdesk::domain::permissions::Grants::SEED_000)
+        .expect("identity from the access token");
     assert_eq!(id.partner_id, None, "why the console sends its ID token");
     assert_eq!(id.email, None);
 }
