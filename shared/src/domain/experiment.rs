@@ -1193,7 +1193,13 @@ mod tests {
     #[test]
     fn hash_buckets_are_fixed_and_spread_as_allocated() {
         // Pinned values: a change of hash would reshuffle every running experiment.
-        assert_eq!(bucket("exp_a", "user-1"), bucket("exp_a", "user-1"));
+        // The same user lands independently per experiment, and users apart within
+        // one (Python: int.from_bytes(hashlib.sha256(b"exp_a:user-1").digest()[:8],
+        // "big") % 10000, and likewise for "exp_b:user-1" and "exp_a:user-2").
+        assert_eq!(
+            (bucket("exp_a", "user-1"), bucket("exp_b", "user-1"), bucket("exp_a", "user-2")),
+            (417, 8782, 7211)
+        );
         let pinned: Vec<u64> = ["u1", "u2", "u3"].iter().map(|u| bucket("exp_pin", u)).collect();
         assert_eq!(pinned, PINNED_BUCKETS.to_vec());
         let exp = experiment();

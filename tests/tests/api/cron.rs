@@ -234,9 +234,10 @@ async fn reminders_write_dates_in_the_partners_locale() {
         let received = ses::emails_to(email).await;
         assert_eq!(received.len(), 1, "{received:?}");
         let text = received[0]["body"]["text"].as_str().unwrap();
-        let html = received[0]["body"]["html"].as_str().unwrap_or_default();
+        let html = received[0]["body"]["html"].as_str().expect("the email has an HTML part");
         let (want, not) = if i < 2 { (&day_month, &month_day) } else { (&month_day, &day_month) };
         assert!(text.contains(&format!("ends on {want}")), "{text}");
+        assert!(html.contains(want.as_str()), "{html}");
         assert!(!text.contains(not.as_str()) && !html.contains(not.as_str()), "{text}");
     }
 }
@@ -356,7 +357,7 @@ async fn a_lapsed_trial_ends_once_through_a_transition_and_a_converted_one_stays
 }
 
 #[tokio::test]
-async fn an_end_date_coming_closer_moves_the_stored_churn_score_without_any_write_to_the_partner() {
+async fn an_end_date_coming_closer_rescores_the_partner_in_an_audited_write_only_when_its_ranking_moves() {
     let app = cron_app().await;
     let end = plus(today(), 45);
     let (id, _) = partner(&app, "rescore", gold_until(end, false)).await;
@@ -372,6 +373,24 @@ async fn an_end_date_coming_closer_moves_the_stored_churn_score_without_any_writ
         page.to_string().contains(&id)
     };
     assert!(!listed().await);
+    let history_len = || async {
+        let (status, history) =
+            app.call("GET", &format!("/api/admin/partners/{id}/history"), Some("admin"), None).await;
+        assert_eq!(status, 200, "{history}");
+        history["items"].as_array().expect("history items").len()
+    };
+    let transitions = history_len().await;
+    assert_eq!(transitions, 2, "the signup and the move to gold");
+    let rescores = || async {
+        let pk = keys::audit_pk("partner", &id);
+        let mut entries: Vec<Value> = app.items().await.into_iter().filter(|i| i["PK"] == pk.as_str()).collect();
+        assert!(!entries.is_empty(), "the partner's creation and move are audited");
+        entries.retain(|e| e["action"] == "partner.rescore");
+        // Oldest first, as the partition's sort key orders them.
+        entries.sort_by(|a, b| a["SK"].as_str().cmp(&b["SK"].as_str()));
+        entries
+    };
+    assert!(rescores().await.is_empty());
 
     let cron = cron(&app).await;
     // 25 days left with auto-renewal off: the renewal factor appears.
@@ -392,8 +411,22 @@ async fn an_end_date_coming_closer_moves_the_stored_churn_score_without_any_writ
     assert_eq!(s.steps.get("scores_refreshed"), Some(&1), "{s:?}");
     let urgent = stored().await;
     assert!(urgent.churn_risk.probability > scored.churn_risk.probability, "{:?}", urgent.churn_risk);
-    let (_, history) = app.call("GET", &format!("/api/admin/partners/{id}/history"), Some("admin"), None).await;
-    assert!(!history.to_string().contains("rescore"), "a rescore is not a transition: {history}");
+    // A rescore is a write to the partner, not a transition: the history is as it
+    // was; each of the two writes has its audit entry, by the cron, before → after.
+    assert_eq!(history_len().await, transitions, "a rescore adds no transition");
+    let audited = rescores().await;
+    assert_eq!(audited.len(), 2, "one audit entry per write: {audited:?}");
+    for (entry, (before, after)) in audited.iter().zip([(&before, &scored), (&scored, &urgent)]) {
+        assert_eq!(entry["actor"], expiry_cron::ACTOR, "{entry}");
+        assert_eq!(entry["entityId"], id.as_str(), "{entry}");
+        assert_eq!(entry["before"]["version"].as_u64(), Some(before.version), "{entry}");
+        assert_eq!(entry["after"]["version"].as_u64(), Some(after.version), "{entry}");
+        assert_eq!(
+            entry["after"]["churnRisk"]["probability"].as_u64(),
+            Some(u64::from(after.churn_risk.probability)),
+            "{entry}"
+        );
+    }
 }
 
 #[tokio::test]

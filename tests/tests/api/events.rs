@@ -24,10 +24,20 @@ async fn event_fixtures_through_the_handler() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["items"].as_array().unwrap().len(), 3);
 
-    // Claims in API Gateway's flattened "[sales_rep]" form.
+    // Claims in API Gateway's flattened "[sales_rep]" form; the fixture's query
+    // asks for segment=standard, so a tier of another segment stays out.
+    let other = serde_json::json!({"tierId": "agency", "name": "Agency", "tierLevel": 4, "segment": "agency",
+                                   "prices": {"monthly": 100, "yearly": 1000},
+                                   "features": [{"featureId": "f1", "name": "F1"}]});
+    let (status, created) = app.call("POST", "/api/admin/tiers", Some("admin"), Some(other)).await;
+    assert_eq!((status, created["segment"].as_str()), (201, Some("agency")), "{created}");
     let (status, body) = invoke(&handler_app, "tiers-list-sales-rep.json").await;
     assert_eq!(status, 200, "{body}");
-    assert!(body["items"].as_array().unwrap().iter().all(|t| t["segment"] == "standard"));
+    let items = body["items"].as_array().unwrap();
+    let ids: Vec<&str> = items.iter().filter_map(|t| t["tierId"].as_str()).collect();
+    assert_eq!(ids.len(), 3, "the three seeded standard tiers: {body}");
+    assert!(!ids.contains(&"agency"), "{body}");
+    assert!(items.iter().all(|t| t["segment"] == "standard"), "{body}");
 
     // Claims with the groups as JSON array text.
     let (status, body) = invoke(&handler_app, "tiers-create-sales-manager.json").await;

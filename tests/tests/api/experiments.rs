@@ -252,6 +252,15 @@ async fn experiments_results_statistics_srm_and_winner_rollout() {
     assert_eq!(control["conversionRate"], 0.1);
     let ci = tierdesk::domain::stats::wilson(500, 5_000, tierdesk::domain::stats::z_for_confidence(95.0));
     assert!((control["confidenceInterval"]["lower"].as_f64().unwrap() - ci.lower).abs() < 1e-12);
+    // By hand, Wilson at 95% for 500 of 5,000: p = 0.1, z = 1.959964, z² = 3.841459,
+    // d = 1 + z²/n = 1.00076829, centre = (p + z²/2n)/d = 0.10038415/1.00076829
+    // = 0.10030708, half = (z/d)·√(p(1−p)/n + z²/4n²) = 1.95845932·√(1.8038415e-5)
+    // = 0.00831790; so [0.091989, 0.108625].
+    let (lower, upper) = (
+        control["confidenceInterval"]["lower"].as_f64().unwrap(),
+        control["confidenceInterval"]["upper"].as_f64().unwrap(),
+    );
+    assert!((lower - 0.091989).abs() < 5e-7 && (upper - 0.108625).abs() < 5e-7, "[{lower}, {upper}]");
     let (_, p) = tierdesk::domain::stats::two_proportion_z(500, 5_000, 620, 5_000).unwrap();
     assert!((r["pValue"].as_f64().unwrap() - p).abs() < 1e-12, "{r}");
     assert_eq!((r["statisticalSignificance"].as_bool(), r["winner"].as_str()), (Some(true), Some("higher")), "{r}");

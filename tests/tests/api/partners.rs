@@ -239,7 +239,15 @@ async fn cancel_with_notice_keeps_the_term_and_immediate_ends_it() {
 #[tokio::test]
 async fn auto_renewal_toggle_and_profile_edits() {
     let app = TestApp::seeded().await;
-    let id = app.create_partner("Toggle Co").await["partnerId"].as_str().unwrap().to_string();
+    let created = app.create_partner("Toggle Co").await;
+    let id = created["partnerId"].as_str().unwrap().to_string();
+    let old_email = created["primaryEmail"].as_str().unwrap().to_string();
+    let app = &app;
+    let lookup = |email: &str| {
+        let pk = tierdesk::store::keys::email_pk(email);
+        async move { app.partition(&pk).await }
+    };
+    assert_eq!(lookup(&old_email).await.len(), 1, "the lookup of the email the partner was created with");
     change(&app, &id, json!({"tier": "gold"})).await;
     let path = format!("/api/admin/partners/{id}");
     // Reps may edit the profile but not the renewal.
@@ -257,8 +265,14 @@ async fn auto_renewal_toggle_and_profile_edits() {
     assert_eq!((status, body["error"]["code"].as_str()), (409, Some("duplicate_email")));
     let (_, found) = app.call("GET", "/api/admin/partners?email=new@toggle.example.com", Some("admin"), None).await;
     assert_eq!(found["items"][0]["partnerId"], id.as_str());
-    let old_email = app.partition(&format!("EMAIL#{}", "toggle-co")).await;
-    assert!(old_email.is_empty());
+    // The email change moved the unique lookup: the old address's key is gone (so
+    // it is free for another partner), the new one names this partner.
+    assert!(lookup(&old_email).await.is_empty(), "the old email's lookup was deleted");
+    let new_lookup = lookup("new@toggle.example.com").await;
+    assert_eq!(new_lookup.len(), 1);
+    assert_eq!(new_lookup[0]["partnerId"].as_s().map(String::as_str), Ok(id.as_str()));
+    let (_, by_old) = app.call("GET", &format!("/api/admin/partners?email={old_email}"), Some("admin"), None).await;
+    assert_eq!(by_old["items"], json!([]), "{by_old}");
 }
 
 #[tokio::test]
@@ -290,6 +304,60 @@ impl Lcg {
     fn next(&mut self, n: usize) -> usize {
         self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         ((self.0 >> 33) as usize) % n
+    }
+}
+
+/// The random lifecycle below checks the stored statistics against a recount by
+/// `TierCounts::of`; this one checks them against counts worked out by hand, so a
+/// mistake shared by the recount and the stored deltas cannot hide.
+#[tokio::test]
+async fn tier_statistics_of_a_fixed_scenario_are_the_counts_written_by_hand() {
+    let app = TestApp::seeded().await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(app.create_partner(&format!("Fixed {i}")).await["partnerId"].as_str().unwrap().to_string());
+    }
+    // Gold is 3,600.00 a month or 43,200.00 a year; platinum 6,000.00 or 72,000.00.
+    change(&app, &ids[0], json!({"tier": "gold", "billingPeriod": "monthly"})).await;
+    change(&app, &ids[1], json!({"tier": "gold", "billingPeriod": "yearly", "discountPercent": 12.5})).await;
+    change(&app, &ids[2], json!({"tier": "gold", "billingPeriod": "monthly", "trialDays": 14})).await;
+    change(&app, &ids[3], json!({"tier": "platinum", "billingPeriod": "yearly"})).await;
+    change(&app, &ids[4], json!({"tier": "platinum", "billingPeriod": "monthly"})).await;
+    change(&app, &ids[4], json!({"tier": "free"})).await;
+    // ids[5] stays on free.
+    let expected = |tier: &str| match tier {
+        // ids[4] (back from platinum) and ids[5]: active on free, paying nothing.
+        "free" => TierCounts { member_count: 2, active_count: 2, ..TierCounts::default() },
+        // ids[0]: 360,000 a month. ids[1]: 4,320,000 less 12.5% = 3,780,000 a year,
+        // 315,000 a month. ids[2]: trialing, running but not paying.
+        "gold" => TierCounts {
+            member_count: 3,
+            active_count: 3,
+            trialing_count: 1,
+            paying_count: 2,
+            monthly_count: 1,
+            yearly_count: 1,
+            mrr: 360_000 + 315_000,
+            ..TierCounts::default()
+        },
+        // ids[3]: 7,200,000 a year is 600,000 a month.
+        "platinum" => TierCounts {
+            member_count: 1,
+            active_count: 1,
+            paying_count: 1,
+            yearly_count: 1,
+            mrr: 600_000,
+            ..TierCounts::default()
+        },
+        other => panic!("{other}"),
+    };
+    let items = app.items().await;
+    for tier in ["free", "gold", "platinum"] {
+        let pk = format!("STATS#{tier}");
+        let stored = items.iter().find(|i| i["PK"] == pk.as_str() && i["SK"] == tierdesk::store::keys::STATS_CURRENT);
+        let stored = stored.unwrap_or_else(|| panic!("{pk} exists")).clone();
+        let stored: TierCounts = serde_json::from_value(stored).expect("STATS item as TierCounts");
+        assert_eq!(stored, expected(tier), "{pk}");
     }
 }
 
@@ -347,8 +415,10 @@ async fn random_lifecycle_keeps_stats_and_ledger_exact() {
             .filter(|p| p.engagement_tier == tier)
             .map(TierCounts::of)
             .fold(TierCounts::default(), TierCounts::plus);
-        let stored = items.iter().find(|i| i["PK"] == format!("STATS#{tier}")).cloned().unwrap_or(json!({}));
-        let stored: TierCounts = serde_json::from_value(stored).unwrap_or_default();
+        // Every tier had members at some point in 500 operations, so each has its item.
+        let stored = items.iter().find(|i| i["PK"] == format!("STATS#{tier}")).cloned();
+        let stored = stored.unwrap_or_else(|| panic!("STATS#{tier} exists"));
+        let stored: TierCounts = serde_json::from_value(stored).expect("STATS item as TierCounts");
         assert_eq!(stored, recount, "STATS#{tier}");
     }
     let movements: Vec<&Value> =

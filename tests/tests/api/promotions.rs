@@ -291,8 +291,9 @@ async fn a_second_redemption_within_the_per_user_limit_counts_one_user() {
 }
 
 #[tokio::test]
-async fn an_idempotency_key_replays_the_first_redemption() {
+async fn sequential_repeats_of_an_idempotency_key_replay_the_first_redemption() {
     let app = TestApp::seeded().await;
+    // A per-user limit of 5: only the key, not the limit, keeps repeats at one.
     let promo = active(&app, json!({"redemptionsPerUser": 5})).await;
     let id = id_of(&promo);
     let partner = app.create_partner("Retry").await;
@@ -300,34 +301,60 @@ async fn an_idempotency_key_replays_the_first_redemption() {
     let token = app.partner_token(pid);
     let ask = json!({"promotionId": id, "tierId": "gold"});
     let key = [("idempotency-key", "checkout-42")];
-    let (s1, h1, first) =
-        app.call_with_headers("POST", "/api/promotions/redeem", Some(&token), &key, Some(ask.clone())).await;
+    let redeem = |body: Value| app.call_with_headers("POST", "/api/promotions/redeem", Some(&token), &key, Some(body));
+    let (s1, h1, first) = redeem(ask.clone()).await;
     assert_eq!(s1, 201, "{first}");
     assert!(!h1.contains_key("idempotent-replayed"));
-    // Sequential and concurrent repeats all answer the first redemption.
-    let repeats = futures::future::join_all(
-        (0..5).map(|_| app.call_with_headers("POST", "/api/promotions/redeem", Some(&token), &key, Some(ask.clone()))),
-    )
-    .await;
-    for (s, h, b) in repeats {
-        assert!(s == 201 || (s == 409 && b["error"]["code"] == "request_in_progress"), "{s} {b}");
-        if s == 201 {
-            assert!(h.contains_key("idempotent-replayed"));
-            assert_eq!(b["redemption"]["redemptionId"], first["redemption"]["redemptionId"]);
-        }
+    assert!(first["redemption"]["redemptionId"].is_string(), "{first}");
+    // Each repeat is sent after the one before has finished: every one is the first
+    // answer replayed, never a 409 (a key left "in progress" would be one).
+    for n in 0..3 {
+        let (s, h, b) = redeem(ask.clone()).await;
+        assert_eq!(s, 201, "repeat {n}: {b}");
+        assert_eq!(h.get("idempotent-replayed").map(|v| v.as_bytes()), Some(&b"true"[..]), "repeat {n}");
+        assert_eq!(b, first, "repeat {n} answers the first body");
     }
-    let (s, _, b) = app
-        .call_with_headers(
-            "POST",
-            "/api/promotions/redeem",
-            Some(&token),
-            &key,
-            Some(json!({"promotionId": id, "tierId": "platinum"})),
-        )
-        .await;
+    let (s, _, b) = redeem(json!({"promotionId": id, "tierId": "platinum"})).await;
     assert_eq!((s, b["error"]["code"].as_str()), (422, Some("idempotency_key_reused")), "{b}");
     let (_, read) = app.call("GET", &format!("{ADMIN}/{id}"), Some("admin"), None).await;
-    assert_eq!(read["redemptionCount"], 1);
+    assert_eq!(read["redemptionCount"], 1, "{read}");
+}
+
+#[tokio::test]
+async fn concurrent_repeats_of_an_idempotency_key_redeem_once() {
+    let app = TestApp::seeded().await;
+    let promo = active(&app, json!({"redemptionsPerUser": 5})).await;
+    let id = id_of(&promo);
+    let partner = app.create_partner("Retry at once").await;
+    let pid = partner["partnerId"].as_str().unwrap();
+    let token = app.partner_token(pid);
+    let ask = json!({"promotionId": id, "tierId": "gold"});
+    let key = [("idempotency-key", "checkout-43")];
+    let redeem = || app.call_with_headers("POST", "/api/promotions/redeem", Some(&token), &key, Some(ask.clone()));
+    // Sent together: one runs; the others either wait out as 409 request_in_progress
+    // or, arriving after it finished, replay its answer.
+    let answers = futures::future::join_all((0..6).map(|_| redeem())).await;
+    let mut ran = Vec::new();
+    let mut replayed = Vec::new();
+    for (s, h, b) in answers {
+        match s {
+            201 if h.contains_key("idempotent-replayed") => replayed.push(b),
+            201 => ran.push(b),
+            409 => assert_eq!(b["error"]["code"], "request_in_progress", "{b}"),
+            _ => panic!("{s} {b}"),
+        }
+    }
+    assert_eq!(ran.len(), 1, "exactly one of the concurrent calls ran: {ran:?}");
+    let first = &ran[0];
+    for b in &replayed {
+        assert_eq!(b, first);
+    }
+    // Once it has finished, a repeat is the replay.
+    let (s, h, b) = redeem().await;
+    assert_eq!((s, h.contains_key("idempotent-replayed")), (201, true), "{b}");
+    assert_eq!(&b, first);
+    let (_, read) = app.call("GET", &format!("{ADMIN}/{id}"), Some("admin"), None).await;
+    assert_eq!(read["redemptionCount"], 1, "{read}");
 }
 
 #[tokio::test]

@@ -575,6 +575,15 @@ async fn every_role_and_route_pair_is_checked() {
         let (_, rejected) = app.call("POST", &format!("{ADMIN}/{rid}/reject"), Some("admin"), None).await;
         assert_eq!(rejected["status"], "draft");
         app.assert_access("POST", &format!("{ADMIN}/{rid}/request-approval"), role, None, staff).await;
+        // The link routes: the link is the credential, whoever else the caller is.
+        let (_, token) = sent_quote(&app, &email, json!({})).await;
+        app.assert_access("GET", &format!("{VIEW}/{token}"), role, None, true).await;
+        app.assert_access("POST", &format!("{VIEW}/{token}/accept"), role, None, true).await;
+        let (_, token) = sent_quote(&app, &email, json!({})).await;
+        app.assert_access("POST", &format!("{VIEW}/{token}/reject"), role, Some(json!({"reason": "budget"})), true)
+            .await;
+        let (_, declined) = app.call("GET", &format!("{VIEW}/{token}"), None, None).await;
+        assert_eq!(declined["status"], "rejected", "{declined}");
     }
     // The public link routes take no token: anyone holding the link may use them.
     let (_, token) = sent_quote(&app, &email, json!({})).await;

@@ -220,7 +220,8 @@ async fn features_check_for_each_tier() {
     }
     // Metrics are features too: limit and used come with the answer.
     for i in 0..10 {
-        app.call_with_token("POST", TRACK, &free, Some(track("leads", 1, &format!("l{i}")))).await;
+        let (status, body) = app.call_with_token("POST", TRACK, &free, Some(track("leads", 1, &format!("l{i}")))).await;
+        assert_eq!((status, body["used"].as_u64()), (200, Some(i + 1)), "{body}");
     }
     let (_, leads) = app.call_with_token("POST", CHECK, &free, Some(json!({"feature": "leads"}))).await;
     assert_eq!(
@@ -325,12 +326,27 @@ async fn usage_overage_is_priced_in_cents_and_hard_limits_refuse() {
     assert_eq!(status, 200);
     let (status, refused) = app.call_with_token("POST", TRACK, &token, Some(track("aiResponses", 1, "a2"))).await;
     assert_eq!((status, refused["error"]["code"].as_str()), (409, Some("limit_exceeded")));
-    assert_eq!(metric(&current, "aiResponses")["overage"], 0);
-    // A quote's custom limit replaces the tier's and keeps its overage price.
-    set_custom_limits(&app, &id, &[("leads", 300)]).await;
+    // Read after the aiResponses calls: the hard metric sits at its limit and adds
+    // nothing to the bill; the total is still the 40 leads at 50 cents.
+    let (_, current) = app.call_with_token("GET", CURRENT, &token, None).await;
+    let ai = metric(&current, "aiResponses");
+    assert_eq!(
+        (ai["used"].as_u64(), ai["limit"].as_u64(), ai["remaining"].as_u64(), ai["hard"].as_bool()),
+        (Some(500), Some(500), Some(0), Some(true)),
+        "{current}"
+    );
+    assert_eq!((ai["overage"].as_u64(), ai["overageAmount"].as_i64()), (Some(0), Some(0)), "{current}");
+    assert_eq!(current["overageTotal"], 40 * 50);
+    // A quote's custom limit replaces the tier's and keeps its overage price (leads);
+    // a hard metric left above a lowered limit is still never billed (aiResponses).
+    set_custom_limits(&app, &id, &[("leads", 300), ("aiResponses", 400)]).await;
     let (_, limits) = app.call_with_token("GET", LIMITS, &token, None).await;
     assert_eq!(limits["limits"]["leads"], json!({"limit": 300, "hard": false, "overagePrice": 50, "custom": true}));
+    assert_eq!(limits["limits"]["aiResponses"]["hard"], true, "{limits}");
     let (_, current) = app.call_with_token("GET", CURRENT, &token, None).await;
+    let ai = metric(&current, "aiResponses");
+    assert_eq!((ai["used"].as_u64(), ai["limit"].as_u64()), (Some(500), Some(400)), "{current}");
+    assert_eq!((ai["overage"].as_u64(), ai["overageAmount"].as_i64()), (Some(0), Some(0)), "{current}");
     assert_eq!(current["overageTotal"], 0);
 }
 
