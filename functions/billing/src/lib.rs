@@ -29,7 +29,8 @@ use tierdesk::domain::validation::ValidationError;
 use tierdesk::http::request::json_body;
 use tierdesk::http::response::to_json;
 use tierdesk::http::router::match_route;
-use tierdesk::http::{idempotency, json, serve, Ctx, PageRequest, Route};
+use tierdesk::http::{json, serve, Ctx, PageRequest, Route};
+use tierdesk::idempotency;
 use tierdesk::mail::{MailConfig, Mailer};
 use tierdesk::redemption;
 use tierdesk::store::{BillingWrite, BillingWriteError, Page, Store};
@@ -159,7 +160,7 @@ async fn dispatch(app: &Billing, ctx: Ctx, req: Request) -> Result<Response<Body
 }
 
 /// Runs a changing request at most once per `Idempotency-Key`, caller and partner
-/// route (`http::idempotency`); the caller is a partner of its own account (checked
+/// route (`tierdesk::idempotency`); the caller is a partner of its own account (checked
 /// in `dispatch` before this).
 async fn idempotent(
     app: &Billing,

@@ -4,7 +4,6 @@
 pub mod cache;
 pub mod csv;
 pub mod cursor;
-pub mod idempotency;
 pub mod identity;
 pub mod request;
 pub mod response;

@@ -3,10 +3,7 @@
 //! can never send more than the cap between them.
 
 use super::{conditional, keys, n, s, Store, StoreError};
-use chrono::{Days, NaiveDate, NaiveTime};
-
-/// How long a quota item outlives its day before DynamoDB's TTL removes it.
-const QUOTA_RETENTION_DAYS: u64 = 3;
+use chrono::NaiveDate;
 
 impl Store {
     /// Takes one unit of `recipient`'s quota for `day`. `Ok(false)`: the cap is
@@ -69,7 +66,7 @@ impl Store {
 /// Epoch seconds at which the quota item of `day` may be deleted: midnight UTC
 /// `QUOTA_RETENTION_DAYS` after the day.
 pub(crate) fn quota_expiry(day: NaiveDate) -> i64 {
-    day.checked_add_days(Days::new(QUOTA_RETENTION_DAYS)).unwrap_or(day).and_time(NaiveTime::MIN).and_utc().timestamp()
+    super::ttl::days_after(day, super::ttl::QUOTA_RETENTION_DAYS)
 }
 
 #[cfg(test)]

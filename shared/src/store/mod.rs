@@ -4,24 +4,29 @@
 
 mod analytics;
 mod billing;
-mod cron;
 mod experiments;
 pub mod keys;
 mod mail;
 mod partners;
 mod promotions;
 mod quotes;
+mod reminders;
+mod snapshots;
+mod stripe_events;
 pub mod table;
 mod tiers;
+pub(crate) mod ttl;
 mod usage;
 
 pub use analytics::TierAggregates;
-pub use billing::{BillingWrite, BillingWriteError, EventClaim, RequestClaim};
-pub use cron::{Claim, DailySnapshot, Marker, MarkerClaim, MarkerState, WindowRead};
+pub use billing::{BillingWrite, BillingWriteError};
 pub use experiments::{shard_of, Assignment};
 pub use partners::{IndexQuery, PartnerHistory, PartnerList, PartnerListError, SortRange};
 pub use promotions::{ApplicationRead, CodeLookup, RedeemRefusal, Redemption, RedemptionLine};
 pub use quotes::{AcceptRefusal, QuoteList};
+pub use reminders::{Claim, Marker, MarkerClaim, MarkerState, WindowRead};
+pub use snapshots::DailySnapshot;
+pub use stripe_events::EventClaim;
 pub use tiers::{TierFilter, TierListError};
 pub use usage::{OverageClaim, TrackOutcome, UsageRead, UsageStats, UsageTrack};
 
@@ -192,8 +197,8 @@ pub struct Page<T> {
 
 #[derive(Clone, Debug)]
 pub struct Store {
-    client: Client,
-    table: String,
+    pub(crate) client: Client,
+    pub(crate) table: String,
 }
 
 impl Store {
@@ -480,6 +485,20 @@ impl Store {
             item.insert((*name).to_string(), AttributeValue::S(v.clone()));
         }
         Ok(item)
+    }
+}
+
+/// The attributes of a claim record as a failed condition returned it (its old
+/// image): a claim's status, hash and timers are read this way.
+pub(crate) struct ClaimAttributes<'a>(pub(crate) &'a Item);
+
+impl ClaimAttributes<'_> {
+    pub(crate) fn text(&self, name: &str) -> Option<String> {
+        self.0.get(name).and_then(|v| v.as_s().ok()).cloned()
+    }
+
+    pub(crate) fn number(&self, name: &str) -> Option<i64> {
+        self.0.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
     }
 }
 

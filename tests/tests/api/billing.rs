@@ -440,7 +440,7 @@ async fn every_stripe_call_that_changes_something_carries_an_idempotency_key() {
         .await;
     assert_eq!(status, 201, "{session}");
     // The client's key is the caller's own: Stripe's key carries the caller's tag.
-    let tag = tierdesk::http::idempotency::caller_tag(&format!("user-{partner_id}"));
+    let tag = tierdesk::idempotency::caller_tag(&format!("user-{partner_id}"));
     for key in [format!("customer-{partner_id}"), format!("checkout-{partner_id}-{tag}-client-sub-1")] {
         let (status, probe) = s.stripe_api("POST", "customers", &[("email", "probe@example.com")], Some(&key)).await;
         assert_eq!(status, 400, "{key} was not used: {probe}");
@@ -773,7 +773,8 @@ async fn an_idempotency_key_is_the_callers_own_among_users_of_one_partner() {
 
 #[tokio::test]
 async fn claims_and_idempotency_records_past_their_ttl_count_as_absent() {
-    use tierdesk::store::{keys, EventClaim, RequestClaim};
+    use tierdesk::idempotency::RequestClaim;
+    use tierdesk::store::{keys, EventClaim};
     let app = tierdesk_tests::TestApp::seeded().await;
     let now = chrono::Utc::now().timestamp();
     let expire = |pk: String| {

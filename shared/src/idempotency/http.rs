@@ -15,11 +15,12 @@
 //! - a record past its `ttl` is treated as absent, whether or not DynamoDB has
 //!   deleted it yet.
 
-use super::response::{error_response, json_text};
-use super::Ctx;
+use super::store::RequestClaim;
 use crate::domain::validation::ValidationError;
 use crate::error::ApiError;
-use crate::store::{RequestClaim, Store};
+use crate::http::response::{error_response, json_text};
+use crate::http::Ctx;
+use crate::store::Store;
 use http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Request, Response};
 use sha2::{Digest, Sha256};
@@ -85,7 +86,7 @@ where
     Fut: Future<Output = Result<Response<Body>, ApiError>>,
 {
     let Some(key) = key_of(req)? else { return run(None).await };
-    let who = ctx.identity.as_ref().ok_or(super::AuthError::Unauthenticated)?;
+    let who = ctx.identity.as_ref().ok_or(crate::http::AuthError::Unauthenticated)?;
     let scope = scope_for(route, &who.subject);
     let scope = scope.as_str();
     let callers_key = format!("{}-{key}", caller_tag(&who.subject));
