@@ -22,7 +22,7 @@ pub use experiments::{shard_of, Assignment};
 pub use partners::{IndexQuery, PartnerHistory, PartnerList, PartnerListError, SortRange};
 pub use promotions::{ApplicationRead, CodeLookup, RedeemRefusal, Redemption, RedemptionLine};
 pub use quotes::{AcceptRefusal, QuoteList};
-pub use tiers::{TierFilter, TierListError};
+pub use tiers::{PriceVersion, TierFilter, TierListError};
 pub use usage::{OverageClaim, TrackOutcome, UsageRead, UsageStats, UsageTrack};
 
 use crate::config::Config;
