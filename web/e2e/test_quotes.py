@@ -89,3 +89,68 @@ def test_a_managers_quote_with_extra_listings_is_priced_by_the_server(sign_in):
     cents = quote["finalPrice"]
     assert page.get_by_test_id("quote-total").inner_text() == f"${cents // 100:,}.{cents % 100:02d}"
     assert page.get_by_role("button", name="Send to prospect").is_visible()
+
+
+def test_custom_limits_need_approval_and_editing_an_approved_quote_returns_it_to_draft(sign_in):
+    rep = sign_in("sales_rep", next="/quotes/new")
+    rep.get_by_label("Prospect name").fill("Kim Broker")
+    rep.get_by_label("Prospect email").fill("kim@broker.example.com")
+    rep.get_by_label("Tier").select_option("gold")
+    rep.get_by_role("button", name="Add custom limit").click()
+    rep.get_by_label("Custom limit 1 metric").select_option("listings")
+    rep.get_by_label("Custom limit 1 value").fill("50")
+    # Gold allows 10 listings: 50 is more than the tier grants, which a rep may not give alone.
+    assert "Tier: 10" in rep.get_by_test_id("custom-limit-1").inner_text()
+    notice = rep.get_by_test_id("authority-notice")
+    expect(notice).to_contain_text("Custom limits above the tier's (Listings)")
+    shoot(rep, "quote-builder-custom-limits")
+    rep.get_by_role("button", name="Save and submit for approval").click()
+    rep.wait_for_url(re.compile(r".*/quotes/(?!new$)[^/]+$"))
+    quote_id = rep.url.rsplit("/", 1)[1]
+    rep.get_by_test_id("approval-notice").wait_for()
+    expect(rep.get_by_test_id("quote-lines")).to_contain_text("Custom limit: Listings 50")
+    status, quote = api("GET", f"/api/admin/quotes/{quote_id}", dev_token("sales_rep"))
+    assert quote["status"] == "pending_approval" and quote["customizations"]["customLimits"] == {"listings": 50}
+
+    manager = sign_in("sales_manager", next=f"/quotes/{quote_id}")
+    manager.get_by_role("button", name="Approve").click()
+    manager.get_by_test_id("approved-notice").wait_for()
+
+    # The rep edits the approved quote: a 5 % discount, the limit kept. The editor says
+    # what saving does; the saved quote is a draft again, its approval gone, and it
+    # needs a new approval before it can be sent.
+    rep.reload()
+    rep.get_by_test_id("approved-notice").wait_for()
+    rep.get_by_role("button", name="Edit quote").click()
+    edit_notice = rep.get_by_test_id("edit-notice")
+    expect(edit_notice).to_contain_text("clears dev-sales_manager's approval")
+    assert rep.get_by_label("Custom limit 1 value").input_value() == "50"
+    assert rep.get_by_label("Prospect name").input_value() == "Kim Broker"
+    rep.get_by_role("button", name="Add discount").click()
+    rep.get_by_label("Discount 1 value").fill("5")
+    rep.get_by_label("Discount 1 reason").fill("Early signature")
+    expect(edit_notice).to_contain_text("need approval again")
+    shoot(rep, "quote-edit-approved")
+    rep.get_by_role("button", name="Save changes").click()
+    expect(rep.get_by_test_id("edited-notice")).to_contain_text("The approval was cleared: the quote is back in draft.")
+    summary = rep.get_by_test_id("quote-summary")
+    expect(summary.locator(".badge").first).to_have_text("draft")
+    # the page reloads the quote after the save: wait for the cleared approval to show
+    expect(rep.get_by_test_id("approved-notice")).to_have_count(0)
+    rep.get_by_role("button", name="Request approval").wait_for()
+    assert rep.get_by_role("button", name="Send to prospect").count() == 0
+    expect(rep.get_by_test_id("quote-total")).to_have_text("$3,420.00")
+    status, quote = api("GET", f"/api/admin/quotes/{quote_id}", dev_token("sales_rep"))
+    assert status == 200 and quote["status"] == "draft" and quote["approvalRequired"] is True
+    assert "approval" not in quote or quote["approval"] is None
+    assert quote["finalPrice"] == 342000 and quote["version"] >= 3
+
+    # A second edit brings the limit within the tier's: no approval needed, it can be sent.
+    rep.get_by_role("button", name="Edit quote").click()
+    rep.get_by_label("Custom limit 1 value").fill("8")
+    assert rep.get_by_test_id("authority-notice").count() == 0
+    rep.get_by_role("button", name="Save changes").click()
+    expect(rep.get_by_test_id("edited-notice")).to_contain_text("Saved. The quote is in draft.")
+    rep.get_by_role("button", name="Send to prospect").wait_for()
+    status, quote = api("GET", f"/api/admin/quotes/{quote_id}", dev_token("sales_rep"))
+    assert quote["customizations"]["customLimits"] == {"listings": 8} and quote["approvalRequired"] is False

@@ -36,6 +36,15 @@ def test_create_edit_and_retire_a_tier(sign_in):
     page.get_by_text("Saved.").wait_for()
     status, tier = api("GET", "/api/admin/tiers/bronze-starter", token)
     assert tier["prices"]["monthly"] == 10950
+    # The save added price version 2; the history shows both, newest first, as the API lists them.
+    history = page.get_by_test_id("tier-price-history")
+    history.get_by_text("$109.50").wait_for()
+    rows = history.locator("tbody tr")
+    assert rows.count() == 2
+    assert rows.nth(0).inner_text().startswith("v2") and "current" in rows.nth(0).inner_text()
+    assert "$99.00" in rows.nth(1).inner_text() and "$990.00" in rows.nth(1).inner_text()
+    status, versions = api("GET", "/api/admin/tiers/bronze-starter/prices", token)
+    assert status == 200 and [v["priceVersion"] for v in versions["items"]] == [2, 1]
     page.get_by_label("Feature id").fill("priority_support")
     page.get_by_label("Feature name").fill("Priority support")
     page.get_by_role("button", name="Add feature").click()
@@ -61,3 +70,5 @@ def test_a_rep_reads_the_catalog_without_editing(sign_in):
     assert page.get_by_role("button", name="Save changes").count() == 0
     assert page.get_by_role("button", name="Retire tier").count() == 0
     assert page.get_by_label("Monthly price (USD)").is_disabled()
+    # A rep reads the price history too (tier_management), without editing anything.
+    page.get_by_test_id("tier-price-history").get_by_text("v1").wait_for()

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { addMonths, checkRange, formatMoney, lastMonths, parseMoney, formatMonth } from "./format";
+import { addMonths, checkRange, formatDateTime, formatMoney, lastMonths, parseMoney, formatMonth } from "./format";
 
 describe("formatMoney", () => {
   it("formats integer cents", () => {
@@ -68,5 +68,17 @@ describe("month ranges", () => {
   });
   it("names months", () => {
     expect(formatMonth("2026-03")).toBe("Mar 2026");
+  });
+});
+
+describe("formatDateTime", () => {
+  it("shows the minute in UTC, on a 24-hour clock", () => {
+    expect(formatDateTime("2026-03-04T17:05:59Z")).toBe("Mar 4, 2026, 17:05 UTC");
+    expect(formatDateTime("2026-03-04T00:30:00+02:00")).toBe("Mar 3, 2026, 22:30 UTC");
+    expect(formatDateTime("2026-03-04T00:07:00Z")).toBe("Mar 4, 2026, 00:07 UTC");
+  });
+  it("passes through what it cannot read, and shows a dash for nothing", () => {
+    expect(formatDateTime("soon")).toBe("soon");
+    expect(formatDateTime(undefined)).toBe("—");
   });
 });

@@ -117,3 +117,12 @@ export function formatDate(value: string | null | undefined): string {
   if (Number.isNaN(d.getTime())) return value;
   return d.toLocaleDateString("en-US", { year: "numeric", month: "short", day: "numeric", timeZone: "UTC" });
 }
+
+/** A timestamp to the minute, in UTC (price changes on one day must stay apart). */
+export function formatDateTime(value: string | null | undefined): string {
+  if (!value) return "—";
+  const d = new Date(value);
+  if (Number.isNaN(d.getTime())) return value;
+  const time = d.toLocaleTimeString("en-US", { hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: "UTC" });
+  return `${formatDate(value)}, ${time} UTC`;
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { estimate, needsApproval } from "./pricing";
+import { estimate, limitsNeedingApproval, needsApproval } from "./pricing";
 
 describe("quote estimate", () => {
   it("applies discounts in order to what is left, half up", () => {
@@ -22,5 +22,19 @@ describe("quote estimate", () => {
     expect(needsApproval("sales_manager", 100000, 30000)).toBe(false);
     expect(needsApproval("sales_manager", 100000, 30001)).toBe(true);
     expect(needsApproval("admin", 100000, 90000)).toBe(false);
+  });
+});
+
+describe("custom limits that need approval", () => {
+  const gold = { listings: 10, leads: 200, aiResponses: null };
+  it("names limits above the tier's or on a metric the tier lacks, for a rep", () => {
+    expect(limitsNeedingApproval("sales_rep", gold, { listings: 11, leads: 200, aiResponses: 99999, seats: 1 })).toEqual(["listings", "seats"]);
+  });
+  it("accepts limits at or below the tier's", () => {
+    expect(limitsNeedingApproval("sales_rep", gold, { listings: 10, leads: 5 })).toEqual([]);
+  });
+  it("needs nothing from a role that may grant custom pricing", () => {
+    expect(limitsNeedingApproval("sales_manager", gold, { listings: 500 })).toEqual([]);
+    expect(limitsNeedingApproval("admin", gold, { seats: 5 })).toEqual([]);
   });
 });

@@ -34,3 +34,20 @@ export function needsApproval(role: string, subtotal: number, totalDiscount: num
   // compared exactly: totalDiscount / subtotal > cap / 100
   return totalDiscount * 100 > cap * subtotal;
 }
+
+/** Roles that may grant limits above a tier's without approval (approve_custom_pricing). */
+const GRANTS_CUSTOM_LIMITS = new Set(["sales_manager", "admin"]);
+
+/** The custom limits that grant more than the tier does — above its limit, or on a
+ * metric the tier does not include; an unlimited (null) metric grants everything
+ * already. Empty for roles that may grant them, as the server decides (docs/quotes.md). */
+export function limitsNeedingApproval(role: string, tierLimits: Record<string, number | null | undefined>, custom: Record<string, number>): string[] {
+  if (GRANTS_CUSTOM_LIMITS.has(role)) return [];
+  return Object.entries(custom)
+    .filter(([name, value]) => {
+      if (!(name in tierLimits)) return true;
+      const limit = tierLimits[name];
+      return limit !== null && limit !== undefined && value > limit;
+    })
+    .map(([name]) => name);
+}

@@ -38,6 +38,7 @@ pub enum Op {
     AddFeature,
     UpdateFeature,
     RemoveFeature,
+    PriceHistory,
     PublicCatalog,
     Compare,
     UpgradePrice,
@@ -54,6 +55,7 @@ pub const ROUTES: &[Route<Op>] = &[
     Route { method: "POST", path: "/api/admin/tiers/{tierId}/features", op: Op::AddFeature },
     Route { method: "PUT", path: "/api/admin/tiers/{tierId}/features/{featureId}", op: Op::UpdateFeature },
     Route { method: "DELETE", path: "/api/admin/tiers/{tierId}/features/{featureId}", op: Op::RemoveFeature },
+    Route { method: "GET", path: "/api/admin/tiers/{tierId}/prices", op: Op::PriceHistory },
     Route { method: "GET", path: "/api/tiers", op: Op::PublicCatalog },
     Route { method: "GET", path: "/api/tiers/compare", op: Op::Compare },
     Route { method: "POST", path: "/api/tiers/upgrade-price", op: Op::UpgradePrice },
@@ -119,6 +121,7 @@ async fn dispatch(app: &Tiers, ctx: Ctx, req: Request) -> Result<Response<Body>,
         Op::UpdateTier => update_tier(app, &ctx, &req, &params).await,
         Op::ArchiveTier => archive_tier(app, &ctx, &params).await,
         Op::AddFeature | Op::UpdateFeature | Op::RemoveFeature => change_feature(app, &ctx, &req, &params, op).await,
+        Op::PriceHistory => price_history(app, &ctx, &req, &params).await,
         Op::PublicCatalog | Op::Compare | Op::UpgradePrice => public_read(app, &ctx, &req, op).await,
     }
 }
@@ -187,6 +190,23 @@ async fn list_tiers(app: &Tiers, ctx: &Ctx, req: &Request) -> Result<Response<Bo
     let filter = list_filter(req)?;
     let tiers = app.store.list_tiers(&filter, &page(app, req)?).await?;
     json(StatusCode::OK, &tiers)
+}
+
+/// A tier's price versions, newest first, paged. Every tier is created with version
+/// 1, so an empty first page means the tier does not exist (one GetItem, only then).
+async fn price_history(app: &Tiers, ctx: &Ctx, req: &Request, params: &PathParams) -> Result<Response<Body>, ApiError> {
+    ctx.require(Permission::TierView)?;
+    let id = params.get("tierId");
+    if !parse::is_slug(id) {
+        return Err(TierError::NotFound.into());
+    }
+    let page = page(app, req)?;
+    let first = page.cursor.is_none();
+    let versions = app.store.list_price_versions(id, &page).await?;
+    if first && versions.items.is_empty() && app.store.get_tier(id).await?.is_none() {
+        return Err(TierError::NotFound.into());
+    }
+    json(StatusCode::OK, &versions)
 }
 
 async fn create_tier(app: &Tiers, ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {

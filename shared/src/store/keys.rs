@@ -33,8 +33,11 @@ pub fn tier_segment_prefix(segment: &str) -> String {
     format!("{segment}#")
 }
 
+/// The sort-key prefix every price version of a tier shares.
+pub const TIER_PRICE_PREFIX: &str = "PRICE#";
+
 pub fn tier_price_sk(price_version: u32) -> String {
-    format!("PRICE#{price_version:06}")
+    format!("{TIER_PRICE_PREFIX}{price_version:06}")
 }
 
 // ---- Tier statistics ----------------------------------------------------------

@@ -27,7 +27,7 @@ pub use quotes::{AcceptRefusal, QuoteList};
 pub use reminders::{Claim, Marker, MarkerClaim, MarkerState, WindowRead};
 pub use snapshots::DailySnapshot;
 pub use stripe_events::EventClaim;
-pub use tiers::{TierFilter, TierListError};
+pub use tiers::{PriceVersion, TierFilter, TierListError};
 pub use usage::{OverageClaim, TrackOutcome, UsageRead, UsageStats, UsageTrack};
 
 use crate::config::Config;

@@ -1,14 +1,16 @@
 //! Tier access patterns (keys and their purpose are in `keys`).
 
 use super::keys::{self, GSI1, META};
-use super::{build_err, cursor_in, cursor_out, s, ConditionFailed, Item, Page, Store, StoreError};
+use super::{
+    build_err, cursor_in, cursor_out, s, ConditionFailed, IndexQuery, Item, Page, SortRange, Store, StoreError,
+};
 use crate::domain::audit::AuditEntry;
 use crate::domain::tier::{Tier, TierError, TierStatus, TierUpdate};
 use crate::http::{PageRequest, RequestError};
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Default, Clone)]
 pub struct TierFilter {
@@ -16,16 +18,17 @@ pub struct TierFilter {
     pub status: Option<TierStatus>,
 }
 
-/// A price version: what the tier cost from `effectiveFrom` on.
-#[derive(Debug, Serialize)]
+/// A price version: what the tier cost from `effectiveFrom` on. Written once, with
+/// the tier change that made it; never changed after.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct PriceVersion<'a> {
-    tier_id: &'a str,
-    price_version: u32,
-    prices: crate::domain::tier::Prices,
-    currency: &'a str,
-    effective_from: &'a str,
-    created_by: &'a str,
+pub struct PriceVersion {
+    pub tier_id: String,
+    pub price_version: u32,
+    pub prices: crate::domain::tier::Prices,
+    pub currency: String,
+    pub effective_from: String,
+    pub created_by: String,
 }
 
 impl Store {
@@ -43,12 +46,12 @@ impl Store {
 
     pub(super) fn price_put(&self, tier: &Tier) -> Result<TransactWriteItem, StoreError> {
         let version = PriceVersion {
-            tier_id: &tier.tier_id,
+            tier_id: tier.tier_id.clone(),
             price_version: tier.price_version,
             prices: tier.prices,
-            currency: &tier.currency,
-            effective_from: &tier.updated_at,
-            created_by: &tier.updated_by,
+            currency: tier.currency.clone(),
+            effective_from: tier.updated_at.clone(),
+            created_by: tier.updated_by.clone(),
         };
         let item = Self::item(
             &version,
@@ -135,6 +138,27 @@ impl Store {
             .collect::<Result<Vec<Tier>, _>>()
             .map_err(StoreError::from)?;
         Ok(Page { items, next_cursor: cursor_out(out.last_evaluated_key.as_ref()) })
+    }
+
+    /// A tier's price versions, newest first, one page: a Query on the tier's own
+    /// partition (`PRICE#` items sort by version). Strongly consistent, so a price
+    /// change just saved is in the history the editor reloads.
+    pub async fn list_price_versions(
+        &self,
+        tier_id: &str,
+        page: &PageRequest,
+    ) -> Result<Page<PriceVersion>, TierListError> {
+        let q = IndexQuery {
+            index: None,
+            partition: keys::tier_pk(tier_id),
+            range: SortRange::Prefix(keys::TIER_PRICE_PREFIX.to_string()),
+            newest_first: true,
+            filters: Vec::new(),
+        };
+        self.query_page(&q, page).await.map_err(|e| match e {
+            super::PartnerListError::Request(r) => TierListError::Request(r),
+            super::PartnerListError::Store(s) => TierListError::Store(s),
+        })
     }
 
     /// Every active tier, all segments. The catalog is small by nature (tens of tiers), so

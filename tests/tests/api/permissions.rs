@@ -13,7 +13,7 @@ fn allowed(op: Op, role: Option<&str>) -> bool {
     let is = |names: &[&str]| role.is_some_and(|r| names.contains(&r));
     match op {
         Op::PublicCatalog | Op::Compare | Op::UpgradePrice => true,
-        Op::ListTiers | Op::GetTier => is(&["sales_rep", "sales_manager", "admin"]),
+        Op::ListTiers | Op::GetTier | Op::PriceHistory => is(&["sales_rep", "sales_manager", "admin"]),
         Op::CreateTier | Op::UpdateTier | Op::ArchiveTier | Op::AddFeature | Op::UpdateFeature | Op::RemoveFeature => {
             is(&["sales_manager", "admin"])
         }
@@ -40,6 +40,7 @@ fn request(op: Op, id: &str) -> (&'static str, String, Option<Value>) {
         }
         Op::UpdateFeature => ("PUT", format!("/api/admin/tiers/{id}/features/f1"), Some(json!({"enabled": false}))),
         Op::RemoveFeature => ("DELETE", format!("/api/admin/tiers/{id}/features/f1"), None),
+        Op::PriceHistory => ("GET", format!("/api/admin/tiers/{id}/prices"), None),
         Op::PublicCatalog => ("GET", "/api/tiers".into(), None),
         Op::Compare => ("GET", "/api/tiers/compare?ids=free,gold".into(), None),
         Op::UpgradePrice => (

@@ -299,3 +299,73 @@ async fn server_owned_fields_are_never_taken_from_the_body() {
     assert!(fields["version"].is_string() && fields["createdBy"].is_string(), "{resp}");
     assert!(app.snapshot().await.is_empty());
 }
+
+#[tokio::test]
+async fn price_history_lists_versions_newest_first_in_pages() {
+    let app = TestApp::new().await;
+    let (status, body) = app.call("POST", "/api/admin/tiers", Some("admin"), Some(new_tier("bronze"))).await;
+    assert_eq!(status, 201, "{body}");
+    // Two price changes and one edit that leaves prices alone (no new version).
+    let edits = [
+        json!({"version": 1, "prices": {"monthly": 12900, "yearly": 129000}}),
+        json!({"version": 2, "name": "Bronze+"}),
+        json!({"version": 3, "prices": {"monthly": 14900, "yearly": 149000}}),
+    ];
+    for edit in edits {
+        let (status, body) = app.call("PUT", "/api/admin/tiers/bronze", Some("sales_manager"), Some(edit)).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    let (status, all) = app.call("GET", "/api/admin/tiers/bronze/prices", Some("sales_rep"), None).await;
+    assert_eq!(status, 200, "{all}");
+    let items = all["items"].as_array().unwrap();
+    let versions: Vec<u64> = items.iter().map(|v| v["priceVersion"].as_u64().unwrap()).collect();
+    assert_eq!(versions, vec![3, 2, 1], "newest first; the rename made no version");
+    let monthly: Vec<i64> = items.iter().map(|v| v["prices"]["monthly"].as_i64().unwrap()).collect();
+    assert_eq!(monthly, vec![14900, 12900, 9900]);
+    assert_eq!(items[0]["createdBy"], "user-sales_manager");
+    assert_eq!(items[2]["createdBy"], "user-admin");
+    assert_eq!(items[0]["currency"], "usd");
+    assert_eq!(items[0]["tierId"], "bronze");
+    assert!(items[0]["effectiveFrom"].as_str().unwrap() >= items[2]["effectiveFrom"].as_str().unwrap());
+    assert_eq!(all["nextCursor"], Value::Null);
+
+    // Paged: two, then the last one, then nothing more.
+    let (status, first) = app.call("GET", "/api/admin/tiers/bronze/prices?limit=2", Some("sales_rep"), None).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["items"].as_array().unwrap().len(), 2);
+    let cursor = first["nextCursor"].as_str().expect("a next page").to_string();
+    let (status, second) = app
+        .call("GET", &format!("/api/admin/tiers/bronze/prices?limit=2&cursor={cursor}"), Some("sales_rep"), None)
+        .await;
+    assert_eq!(status, 200, "{second}");
+    let rest: Vec<u64> =
+        second["items"].as_array().unwrap().iter().map(|v| v["priceVersion"].as_u64().unwrap()).collect();
+    assert_eq!(rest, vec![1]);
+
+    // A cursor from another tier's history is refused, naming the field.
+    app.call("POST", "/api/admin/tiers", Some("admin"), Some(new_tier("silver"))).await;
+    let (status, wrong) = app
+        .call("GET", &format!("/api/admin/tiers/silver/prices?limit=2&cursor={cursor}"), Some("sales_rep"), None)
+        .await;
+    assert_eq!(status, 400, "{wrong}");
+    assert!(wrong["error"]["details"]["fields"]["cursor"].is_string(), "{wrong}");
+}
+
+#[tokio::test]
+async fn price_history_of_an_unknown_tier_is_404_and_other_roles_are_refused() {
+    let app = TestApp::seeded().await;
+    for path in ["/api/admin/tiers/nope/prices", "/api/admin/tiers/NOT%23valid/prices"] {
+        let (status, body) = app.call("GET", path, Some("sales_manager"), None).await;
+        assert_eq!(status, 404, "{path} {body}");
+        assert_eq!(body["error"]["code"], "not_found");
+    }
+    // A partner is refused as everywhere on admin routes: the route does not exist for it.
+    let (status, _) = app.call("GET", "/api/admin/tiers/gold/prices", Some("partner"), None).await;
+    assert_eq!(status, 404);
+    let (status, _) = app.call("GET", "/api/admin/tiers/gold/prices", None, None).await;
+    assert_eq!(status, 401);
+    let (status, gold) = app.call("GET", "/api/admin/tiers/gold/prices", Some("sales_rep"), None).await;
+    assert_eq!(status, 200, "{gold}");
+    assert_eq!(gold["items"][0]["priceVersion"], 1, "seeded tiers have their first version: {gold}");
+}

@@ -2,7 +2,8 @@ import { useEffect, useState } from "preact/hooks";
 import { api, fetchBlobUrl, ok, type Schemas } from "../api/client";
 import { currentSession } from "../auth";
 import { formatDate, formatMoney, parseMoney } from "../format";
-import { DISCOUNT_AUTHORITY_PERCENT, estimate, needsApproval, type DiscountLine } from "../pricing";
+import { LIMITS, LIMIT_LABEL, limitLabel } from "../limits";
+import { DISCOUNT_AUTHORITY_PERCENT, estimate, limitsNeedingApproval, needsApproval, type DiscountLine } from "../pricing";
 import { navigate } from "../router";
 import { Badge, ErrorBanner, Field, fieldError, Link, Loading, Section, useAction, useAsync, usePager, PagedTable } from "../ui";
 import { isManager, useTiers } from "./partners";
@@ -113,21 +114,56 @@ function discountValue(d: DraftDiscount): number | null {
   return /^\d+(\.\d{1,2})?$/.test(d.value.trim()) ? Number(d.value) : null;
 }
 
-function QuoteBuilder() {
+interface DraftLimit {
+  name: string;
+  value: string;
+}
+
+interface StoredCustomizations {
+  additionalListings?: { quantity?: number };
+  additionalImages?: { quantity?: number };
+  customFeatures?: { featureId: string; name: string; price: number }[];
+  customLimits?: Record<string, number>;
+}
+
+function storedCustomizations(q: Quote): StoredCustomizations {
+  return q.customizations as unknown as StoredCustomizations;
+}
+
+/** A saved quote back into the builder's typed text (the editor starts from what the API holds). */
+function toDraft(quote?: Quote) {
+  const c = quote ? storedCustomizations(quote) : {};
+  return {
+    fields: {
+      prospectName: quote?.prospectName ?? "",
+      prospectEmail: quote?.prospectEmail ?? "",
+      prospectCompany: quote?.prospectCompany ?? "",
+      baseTier: quote?.baseTier ?? "",
+      billingPeriod: quote?.billingPeriod ?? ("monthly" as "monthly" | "yearly"),
+      commitmentMonths: quote?.commitmentMonths ? String(quote.commitmentMonths) : "",
+      notes: quote?.notes ?? "",
+      additionalListings: c.additionalListings?.quantity ? String(c.additionalListings.quantity) : "",
+      additionalImages: c.additionalImages?.quantity ? String(c.additionalImages.quantity) : "",
+    },
+    discounts: (quote?.discounts ?? []).map(
+      (d): DraftDiscount => ({
+        type: d.type ?? "percentage",
+        value: d.type === "fixed_amount" ? ((d.value ?? 0) / 100).toFixed(2) : String(d.value ?? ""),
+        reason: d.reason ?? "",
+      }),
+    ),
+    limits: Object.entries(c.customLimits ?? {}).map(([name, value]): DraftLimit => ({ name, value: String(value) })),
+  };
+}
+
+/** The builder: a new quote, or (with `quote`) an edit of a draft or pending one. */
+function QuoteBuilder({ quote, onSaved, onCancel }: { quote?: Quote; onSaved?: (approvalCleared: boolean) => void; onCancel?: () => void }) {
   const tiers = useTiers();
   const role = currentSession()?.role ?? "sales_rep";
-  const [q, setQ] = useState({
-    prospectName: "",
-    prospectEmail: "",
-    prospectCompany: "",
-    baseTier: "",
-    billingPeriod: "monthly" as "monthly" | "yearly",
-    commitmentMonths: "",
-    notes: "",
-    additionalListings: "",
-    additionalImages: "",
-  });
-  const [discounts, setDiscounts] = useState<DraftDiscount[]>([]);
+  const [initial] = useState(() => toDraft(quote));
+  const [q, setQ] = useState(initial.fields);
+  const [discounts, setDiscounts] = useState<DraftDiscount[]>(initial.discounts);
+  const [limits, setLimits] = useState<DraftLimit[]>(initial.limits);
   const tier = tiers.data?.items.find((t) => t.tierId === q.baseTier);
   const base = tier ? (q.billingPeriod === "yearly" ? tier.prices.yearly : tier.prices.monthly) : 0;
   const lines: DiscountLine[] = discounts.flatMap((d) => {
@@ -135,9 +171,46 @@ function QuoteBuilder() {
     return v === null ? [] : [{ type: d.type, value: v }];
   });
   const est = estimate(base, lines);
-  const overAuthority = tier ? needsApproval(role, base, est.totalDiscount) : false;
+  const customLimits: Record<string, number> = Object.fromEntries(
+    limits.filter((l) => l.name && /^\d+$/.test(l.value.trim())).map((l) => [l.name, Number(l.value)]),
+  );
+  const limitsOver = tier ? limitsNeedingApproval(role, tier.limits, customLimits) : [];
+  const discountOver = tier ? needsApproval(role, base, est.totalDiscount) : false;
+  const overAuthority = discountOver || limitsOver.length > 0;
   const cap = DISCOUNT_AUTHORITY_PERCENT[role];
+  const wasApproved = quote?.approval?.outcome === "approved";
   const save = useAction(async () => {
+    const customizations = {
+      additionalListings: q.additionalListings ? { quantity: Number(q.additionalListings) } : undefined,
+      additionalImages: q.additionalImages ? { quantity: Number(q.additionalImages) } : undefined,
+      // kept as saved: the builder does not edit custom features, and an edit must not drop them
+      customFeatures: quote ? storedCustomizations(quote).customFeatures?.map(({ featureId, name, price }) => ({ featureId, name, price })) : undefined,
+      // a row that is not a count is sent as typed so the API names the field
+      customLimits: limits.length ? Object.fromEntries(limits.map((l) => [l.name, /^\d+$/.test(l.value.trim()) ? Number(l.value) : Number.NaN])) : undefined,
+    };
+    const hasCustomizations = Object.values(customizations).some((v) => v !== undefined);
+    const discountBody = discounts.map((d) => ({ type: d.type, value: discountValue(d) ?? Number.NaN, reason: d.reason }));
+    if (quote) {
+      await ok(
+        api.PUT("/api/admin/quotes/{quoteId}", {
+          params: { path: { quoteId: quote.quoteId } },
+          body: {
+            version: quote.version,
+            prospectName: q.prospectName,
+            prospectEmail: q.prospectEmail,
+            prospectCompany: q.prospectCompany || null,
+            baseTier: q.baseTier,
+            billingPeriod: q.billingPeriod,
+            commitmentMonths: q.commitmentMonths ? Number(q.commitmentMonths) : null,
+            notes: q.notes || null,
+            customizations: hasCustomizations ? customizations : {},
+            discounts: discountBody,
+          },
+        }),
+      );
+      onSaved?.(wasApproved);
+      return;
+    }
     const created = await ok(
       api.POST("/api/admin/quotes", {
         body: {
@@ -148,14 +221,8 @@ function QuoteBuilder() {
           billingPeriod: q.billingPeriod,
           commitmentMonths: q.commitmentMonths ? Number(q.commitmentMonths) : undefined,
           notes: q.notes || undefined,
-          customizations:
-            q.additionalListings || q.additionalImages
-              ? {
-                  additionalListings: q.additionalListings ? { quantity: Number(q.additionalListings) } : undefined,
-                  additionalImages: q.additionalImages ? { quantity: Number(q.additionalImages) } : undefined,
-                }
-              : undefined,
-          discounts: discounts.map((d) => ({ type: d.type, value: discountValue(d) ?? Number.NaN, reason: d.reason })),
+          customizations: hasCustomizations ? customizations : undefined,
+          discounts: discountBody,
         },
       }),
     );
@@ -164,19 +231,33 @@ function QuoteBuilder() {
   const err = (...names: string[]) => fieldError(save.error, ...names);
   const set = (patch: Partial<typeof q>) => setQ({ ...q, ...patch });
   const setDiscount = (i: number, patch: Partial<DraftDiscount>) => setDiscounts(discounts.map((d, j) => (i === j ? { ...d, ...patch } : d)));
+  const setLimit = (i: number, patch: Partial<DraftLimit>) => setLimits(limits.map((l, j) => (i === j ? { ...l, ...patch } : l)));
+  const unusedLimit = LIMITS.find((n) => !limits.some((l) => l.name === n));
+  const submitLabel = save.busy ? "Saving…" : quote ? "Save changes" : overAuthority ? "Save and submit for approval" : "Save quote";
   return (
     <>
-      <div class="page-head">
-        <h1>New quote</h1>
-        <Link href="/quotes">← All quotes</Link>
-      </div>
+      {!quote && (
+        <div class="page-head">
+          <h1>New quote</h1>
+          <Link href="/quotes">← All quotes</Link>
+        </div>
+      )}
       <form
         noValidate
+        data-testid={quote ? "quote-editor" : "quote-builder"}
         onSubmit={(e) => {
           e.preventDefault();
           void save.go();
         }}
       >
+        {quote && (
+          <div class="banner warn" role="status" data-testid="edit-notice">
+            {wasApproved
+              ? `Saving changes clears ${quote.approval?.by ?? "the manager"}'s approval: the quote goes back to draft and is repriced at the tier's current price.`
+              : "Saving changes puts the quote back in draft, repriced at the tier's current price."}
+            {overAuthority && " It will need approval again before it can be sent."}
+          </div>
+        )}
         <div class="grid2">
           <section class="card section">
             <h2>Prospect and plan</h2>
@@ -240,6 +321,47 @@ function QuoteBuilder() {
                 )}
               </Field>
             </div>
+            <h3>Custom limits</h3>
+            <p class="muted">Replace the tier's limits once the quote is accepted; they cost nothing here.</p>
+            {limits.map((l, i) => {
+              const tierLimit = tier?.limits[l.name];
+              return (
+                <div class="form-grid" key={i} data-testid={`custom-limit-${i + 1}`}>
+                  <Field label={`Custom limit ${i + 1} metric`} name={`customLimits[${i}].name`}>
+                    {(id, desc) => (
+                      <select id={id} aria-describedby={desc} value={l.name} onChange={(e) => setLimit(i, { name: e.currentTarget.value })}>
+                        {LIMITS.filter((n) => n === l.name || !limits.some((o) => o.name === n)).map((n) => (
+                          <option key={n} value={n}>
+                            {LIMIT_LABEL[n]}
+                          </option>
+                        ))}
+                      </select>
+                    )}
+                  </Field>
+                  <Field
+                    label={`Custom limit ${i + 1} value`}
+                    name={`customizations.customLimits.${l.name}`}
+                    hint={tier ? `Tier: ${tierLimit === null ? "unlimited" : tierLimit === undefined ? "not included" : tierLimit}` : undefined}
+                    error={err(`customizations.customLimits.${l.name}`) ?? (l.value && !/^\d+$/.test(l.value.trim()) ? "Not a whole number" : undefined)}
+                  >
+                    {(id, desc) => (
+                      <input id={id} type="number" min={0} aria-describedby={desc} value={l.value} onInput={(e) => setLimit(i, { value: e.currentTarget.value })} />
+                    )}
+                  </Field>
+                  <div class="field">
+                    <span>&nbsp;</span>
+                    <button type="button" class="secondary small" onClick={() => setLimits(limits.filter((_, j) => j !== i))}>
+                      Remove custom limit {i + 1}
+                    </button>
+                  </div>
+                </div>
+              );
+            })}
+            {unusedLimit && (
+              <button type="button" class="secondary small" onClick={() => setLimits([...limits, { name: unusedLimit, value: "" }])}>
+                Add custom limit
+              </button>
+            )}
             <Field label="Notes for the prospect" name="notes" error={err("notes")}>
               {(id, d) => <textarea id={id} aria-describedby={d} value={q.notes} onInput={(e) => set({ notes: e.currentTarget.value })} />}
             </Field>
@@ -276,7 +398,9 @@ function QuoteBuilder() {
             </p>
             {overAuthority && (
               <div class="banner warn" role="status" data-testid="authority-notice">
-                This discount is above your authority ({cap}%). The quote will wait for a sales manager's approval before it can be sent.
+                {discountOver && `This discount is above your authority (${cap}%). `}
+                {limitsOver.length > 0 && `Custom limits above the tier's (${limitsOver.map(limitLabel).join(", ")}) need a sales manager's approval. `}
+                The quote will wait for a sales manager's approval before it can be sent.
               </div>
             )}
             <h3>Discounts</h3>
@@ -313,11 +437,28 @@ function QuoteBuilder() {
             </button>
           </section>
         </div>
-        <ErrorBanner error={save.error} shownFields={["prospectName", "prospectEmail", "prospectCompany", "baseTier", "billingPeriod", "commitmentMonths", "notes"]} />
+        <ErrorBanner
+          error={save.error}
+          shownFields={[
+            "prospectName",
+            "prospectEmail",
+            "prospectCompany",
+            "baseTier",
+            "billingPeriod",
+            "commitmentMonths",
+            "notes",
+            ...limits.map((l) => `customizations.customLimits.${l.name}`),
+          ]}
+        />
         <div class="form-actions">
           <button type="submit" disabled={save.busy}>
-            {save.busy ? "Saving…" : overAuthority ? "Save and submit for approval" : "Save quote"}
+            {submitLabel}
           </button>
+          {onCancel && (
+            <button type="button" class="secondary" onClick={onCancel}>
+              Discard changes
+            </button>
+          )}
         </div>
       </form>
     </>
@@ -346,6 +487,8 @@ function customizationLines(q: Quote): { label: string; total: number }[] {
 function QuotePage({ quoteId }: { quoteId: string }) {
   const quote = useAsync(() => ok(api.GET("/api/admin/quotes/{quoteId}", { params: { path: { quoteId } } })), [quoteId]);
   const [sent, setSent] = useState<string | null>(null);
+  const [editing, setEditing] = useState(false);
+  const [edited, setEdited] = useState<string | null>(null);
   const [pdf, setPdf] = useState<string | null>(null);
   useEffect(() => () => {
     if (pdf) URL.revokeObjectURL(pdf);
@@ -364,6 +507,7 @@ function QuotePage({ quoteId }: { quoteId: string }) {
       const r = await ok(api.POST("/api/admin/quotes/{quoteId}/send", path));
       setSent(r.emailSent ? `Sent to ${r.sentTo}.` : `Marked sent; the email to ${r.sentTo} could not be sent (send again for a new link).`);
     }
+    setEdited(null);
     quote.reload();
   });
   const q: Quote | undefined = quote.data;
@@ -378,7 +522,19 @@ function QuotePage({ quoteId }: { quoteId: string }) {
       </div>
       <ErrorBanner error={quote.error} />
       {!q && <Loading />}
-      {q && (
+      {q && editing && (
+        <QuoteBuilder
+          quote={q}
+          onCancel={() => setEditing(false)}
+          onSaved={(approvalCleared) => {
+            setEditing(false);
+            setSent(null);
+            setEdited(approvalCleared ? "Saved. The approval was cleared: the quote is back in draft." : "Saved. The quote is in draft.");
+            quote.reload();
+          }}
+        />
+      )}
+      {q && !editing && (
         <>
           <section class="card section" data-testid="quote-summary">
             <div class="section-head">
@@ -406,6 +562,11 @@ function QuotePage({ quoteId }: { quoteId: string }) {
                     {q.status === "sent" ? "Send again" : "Send to prospect"}
                   </button>
                 )}
+                {(q.status === "draft" || q.status === "pending_approval") && (
+                  <button type="button" class="secondary" disabled={act.busy} onClick={() => setEditing(true)}>
+                    Edit quote
+                  </button>
+                )}
                 <button type="button" class="secondary" disabled={act.busy} onClick={() => void act.go("pdf")}>
                   Preview PDF
                 </button>
@@ -426,6 +587,11 @@ function QuotePage({ quoteId }: { quoteId: string }) {
             {approved && (
               <div class="banner ok" data-testid="approved-notice">
                 Approved by {q.approval?.by} on {formatDate(q.approval?.at)}.
+              </div>
+            )}
+            {edited && (
+              <div class="banner ok" role="status" data-testid="edited-notice">
+                {edited}
               </div>
             )}
             {sent && (
@@ -449,6 +615,14 @@ function QuotePage({ quoteId }: { quoteId: string }) {
                       <tr key={line.label}>
                         <td>{line.label}</td>
                         <td class="num">{formatMoney(line.total, q.currency)}</td>
+                      </tr>
+                    ))}
+                    {Object.entries(storedCustomizations(q).customLimits ?? {}).map(([name, value]) => (
+                      <tr key={`limit-${name}`}>
+                        <td>
+                          Custom limit: {limitLabel(name)} {value}
+                        </td>
+                        <td class="num">included</td>
                       </tr>
                     ))}
                     {q.discounts.map((d, i) => (

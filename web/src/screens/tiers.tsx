@@ -1,20 +1,13 @@
 import { useState } from "preact/hooks";
 import { api, ok, type Schemas } from "../api/client";
-import { formatDate, formatMoney, parseMoney } from "../format";
+import { formatDate, formatDateTime, formatMoney, parseMoney } from "../format";
 import { navigate } from "../router";
-import { Badge, ErrorBanner, Field, fieldError, Link, Loading, Section, useAction, useAsync } from "../ui";
+import { Badge, ErrorBanner, Field, fieldError, Link, Loading, PagedTable, Section, useAction, useAsync, usePager } from "../ui";
+import { LIMITS, LIMIT_LABEL } from "../limits";
 import { isManager, useTiers } from "./partners";
 
 /** What the editor reads of a tier (the list's and the single GET's shapes both have it). */
 type Tier = Pick<Schemas["Tier"], "tierId" | "name" | "description" | "type" | "segment" | "tierLevel" | "prices" | "commitmentMonths" | "limits" | "version">;
-const LIMITS = ["listings", "imagesPerListing", "emailsProcessed", "aiResponses", "leads"] as const;
-const LIMIT_LABEL: Record<(typeof LIMITS)[number], string> = {
-  listings: "Listings",
-  imagesPerListing: "Images per listing",
-  emailsProcessed: "Emails processed",
-  aiResponses: "AI responses",
-  leads: "Leads",
-};
 
 export function TiersScreen({ sub }: { sub: string }) {
   if (sub === "new") return <TierEditor />;
@@ -287,10 +280,57 @@ function TierPage({ tierId }: { tierId: string }) {
               tier.reload();
             }}
           />
+          <PriceHistory key={t.priceVersion} tierId={t.tierId} current={t.priceVersion} />
           <Features tierId={t.tierId} features={t.features ?? []} version={t.version} onChanged={tier.reload} />
         </>
       )}
     </>
+  );
+}
+
+/** The tier's price versions, newest first (remounted when a save adds one). */
+function PriceHistory({ tierId, current }: { tierId: string; current: number }) {
+  const pager = usePager(tierId);
+  const versions = useAsync(
+    () => ok(api.GET("/api/admin/tiers/{tierId}/prices", { params: { path: { tierId }, query: { limit: 10, cursor: pager.cursor } } })),
+    [tierId, pager.cursor],
+  );
+  return (
+    <Section title="Price history" id="h-price-history">
+      <ErrorBanner error={versions.error} />
+      {versions.data ? (
+        <PagedTable
+          testid="tier-price-history"
+          columns={5}
+          head={
+            <>
+              <th>Version</th>
+              <th class="num">Monthly</th>
+              <th class="num">Yearly</th>
+              <th>Effective from</th>
+              <th>By</th>
+            </>
+          }
+          items={versions.data.items}
+          row={(v) => (
+            <tr key={v.priceVersion}>
+              <td>
+                v{v.priceVersion} {v.priceVersion === current && <Badge value="current" />}
+              </td>
+              <td class="num">{formatMoney(v.prices.monthly, v.currency)}</td>
+              <td class="num">{formatMoney(v.prices.yearly, v.currency)}</td>
+              <td>{formatDateTime(v.effectiveFrom)}</td>
+              <td>{v.createdBy}</td>
+            </tr>
+          )}
+          empty="No price versions."
+          nextCursor={versions.data.nextCursor}
+          pager={pager}
+        />
+      ) : (
+        <Loading />
+      )}
+    </Section>
   );
 }
 
