@@ -248,7 +248,7 @@ async fn auto_renewal_toggle_and_profile_edits() {
         async move { app.partition(&pk).await }
     };
     assert_eq!(lookup(&old_email).await.len(), 1, "the lookup of the email the partner was created with");
-    change(&app, &id, json!({"tier": "gold"})).await;
+    change(app, &id, json!({"tier": "gold"})).await;
     let path = format!("/api/admin/partners/{id}");
     // Reps may edit the profile but not the renewal.
     let (status, _) = app.call("PATCH", &path, Some("sales_rep"), Some(json!({"autoRenewal": false}))).await;
