@@ -182,6 +182,11 @@ fn policies_are_least_privilege_where_the_template_alone_can_tell() {
         let f = &t["Resources"][function.as_str()]["Properties"];
         let grants = function_grants(&t, function);
         for (action, resource) in &grants {
+            // A wildcard such as `dynamodb:*` or `dynamodb:Sca*` would grant Scan (or
+            // anything else) without naming it, so no check below could see it.
+            if action.contains('*') {
+                problems.push(format!("{function} is granted the wildcard action {action}: name each action"));
+            }
             match service_of(action) {
                 "dynamodb" => {
                     if action == "dynamodb:Scan" {
