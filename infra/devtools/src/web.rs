@@ -17,6 +17,31 @@ use std::sync::Arc;
 /// Dev tokens from the sign-in page live as long as `make token`'s.
 const TOKEN_TTL_SECS: i64 = 12 * 3600;
 
+/// The headers CloudFront's `WebSecurityHeadersPolicy` (template.yaml) adds to every
+/// console and API response, sent here too so the browser tests run the app under the
+/// deployed policy. Two differences, both because this is loopback HTTP with dev
+/// sign-in: connect-src has no Cognito endpoints (nothing signs in through them here),
+/// and there is no HSTS (browsers ignore it over plain HTTP). The template test
+/// `the_dev_gateway_sends_the_deployed_security_headers` holds the two together.
+pub const SECURITY_HEADERS: [(&str, &str); 4] = [
+    (
+        "content-security-policy",
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; font-src 'self'; \
+         connect-src 'self'; frame-src 'self' blob:; object-src 'none'; base-uri 'self'; form-action 'self'; \
+         frame-ancestors 'none'",
+    ),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "same-origin"),
+];
+
+fn with_security_headers(mut response: Response) -> Response {
+    for (name, value) in SECURITY_HEADERS {
+        response.headers_mut().insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
 /// The roles the sign-in offers: the console's staff roles and the partner.
 pub const SIGN_IN_ROLES: [&str; 4] = ["sales_rep", "sales_manager", "admin", "partner"];
 
@@ -49,16 +74,18 @@ pub fn router(gateway: Arc<Gateway>, dir: PathBuf, secret: String) -> axum::Rout
 /// The console's auth mode: locally the dev token from `/dev/sign-in`.
 async fn config() -> Response {
     let body = serde_json::json!({ "auth": "dev" }).to_string();
-    ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], body).into_response()
+    with_security_headers(
+        ([(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")], body).into_response(),
+    )
 }
 
 async fn everything_else(State(state): State<WebState>, req: Request) -> Response {
     let path = req.uri().path();
     let is_api = path == "/api" || path.starts_with("/api/") || path.starts_with("/_local/");
     if is_api || req.method() != http::Method::GET && req.method() != http::Method::HEAD {
-        return gateway::proxy(State(state.gateway), req).await;
+        return with_security_headers(gateway::proxy(State(state.gateway), req).await);
     }
-    serve_static(&state.dir, path)
+    with_security_headers(serve_static(&state.dir, path))
 }
 
 fn content_type(path: &Path) -> &'static str {
@@ -252,6 +279,9 @@ mod tests {
             (r.status(), ct)
         };
         assert_eq!(body(serve_static(&dir, "/assets/app.js")).1, "text/javascript; charset=utf-8");
+        let served = with_security_headers(serve_static(&dir, "/partners/p1"));
+        assert!(served.headers()["content-security-policy"].to_str().unwrap().contains("script-src 'self';"));
+        assert_eq!(served.headers()["x-frame-options"], "DENY");
         // Unknown paths and escapes get the app's index, never another file.
         assert_eq!(body(serve_static(&dir, "/partners/p1")).1, "text/html; charset=utf-8");
         assert_eq!(body(serve_static(&dir, "/../Cargo.toml")).1, "text/html; charset=utf-8");

@@ -709,3 +709,33 @@ fn make_deploy_passes_the_distributions_domain_back_and_uploads_assets_before_in
     assert_eq!(uploaded["redirectUri"], "https://d2x7example.cloudfront.net/auth/callback");
     assert_eq!(uploaded["clientId"], "4a1b2c3d4e5f");
 }
+
+/// The dev gateway runs the console under the deployed policy, so a browser test that
+/// passes locally cannot be broken in AWS by the CSP alone.
+#[test]
+fn the_dev_gateway_sends_the_deployed_security_headers() {
+    let t = template();
+    let headers = &t["Resources"]["WebSecurityHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]
+        ["SecurityHeadersConfig"];
+    let deployed = content_security_policy(&headers["ContentSecurityPolicy"]["ContentSecurityPolicy"]);
+    // Locally connect-src is 'self' alone: the deployed one adds only the pool's hosts.
+    let local_view: String = deployed
+        .split(';')
+        .map(|d| {
+            let d = d.trim();
+            if d.starts_with("connect-src") {
+                assert!(d.starts_with("connect-src 'self' https://"), "{d}");
+                "connect-src 'self'".to_string()
+            } else {
+                d.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let dev: std::collections::BTreeMap<&str, &str> = devtools::web::SECURITY_HEADERS.into_iter().collect();
+    assert_eq!(dev["content-security-policy"], local_view);
+    assert_eq!(headers["ContentTypeOptions"]["Override"].as_bool(), Some(true));
+    assert_eq!(dev["x-content-type-options"], "nosniff");
+    assert_eq!(Some(dev["x-frame-options"]), headers["FrameOptions"]["FrameOption"].as_str());
+    assert_eq!(Some(dev["referrer-policy"]), headers["ReferrerPolicy"]["ReferrerPolicy"].as_str());
+}
