@@ -56,3 +56,22 @@ def test_a_rep_sees_no_tier_change_and_can_assign_to_self(sign_in):
     page.get_by_role("button", name="Assign to me").click()
     page.get_by_test_id("partner-rep").get_by_text("dev-sales_rep").wait_for()
     assert partner_named(token, "Summit Roofing")["assignedSalesRep"] == "dev-sales_rep"
+
+
+def test_find_a_partner_by_the_start_of_its_name(sign_in):
+    page = sign_in("sales_rep")
+    page.get_by_role("link", name="Partners").click()
+    table = page.get_by_test_id("partners-table")
+    table.wait_for()
+    expect(table.get_by_role("link", name="Summit Roofing")).to_be_visible()
+    page.get_by_label("Company name starts with").fill("  HARBOR ho")
+    page.get_by_role("button", name="Search").click()
+    expect(table.get_by_role("link")).to_have_count(1)
+    expect(table.get_by_role("link", name="Harbor Homes")).to_be_visible()
+    shoot(page, "partners-search")
+    # The API refuses name with a tier; the console shows it beside the name field
+    # and keeps what was typed.
+    page.get_by_label("Tier", exact=True).select_option("gold")
+    page.get_by_role("button", name="Search").click()
+    expect(page.get_by_text("cannot be combined with tier, salesRep or email")).to_be_visible()
+    expect(page.get_by_label("Company name starts with")).to_have_value("  HARBOR ho")

@@ -187,7 +187,11 @@ async fn list_partners(app: &Partners, ctx: &Ctx, req: &Request) -> Result<Respo
     let rep = query_param(req, "salesRep", tierdesk::domain::partner::fields::user_id)?;
     let status = query_param(req, "status", SubscriptionStatus::parse)?;
     let email = query_param(req, "email", tierdesk::domain::partner::fields::email)?;
+    let name = query_param(req, "name", tierdesk::domain::partner::fields::name_prefix)?;
     let page = page(app, req)?;
+    if name.is_some() && (tier.is_some() || rep.is_some() || email.is_some()) {
+        return Err(ValidationError::single("name", "cannot be combined with tier, salesRep or email").into());
+    }
     if let Some(email) = email {
         // Exact lookup through the unique-email item: at most one partner.
         let found = match app.store.partner_id_by_email(&email).await? {
@@ -201,9 +205,10 @@ async fn list_partners(app: &Partners, ctx: &Ctx, req: &Request) -> Result<Respo
     if tier.is_some() && rep.is_some() {
         return Err(ValidationError::single("salesRep", "cannot be combined with tier").into());
     }
-    let list = match (tier, rep) {
-        (Some(t), _) => PartnerList::Tier(t),
-        (_, Some(r)) => PartnerList::Rep(r),
+    let list = match (tier, rep, name) {
+        (Some(t), _, _) => PartnerList::Tier(t),
+        (_, Some(r), _) => PartnerList::Rep(r),
+        (_, _, Some(n)) => PartnerList::NamePrefix(n),
         _ => PartnerList::All,
     };
     let mut q = Store::partner_list_query(&list);

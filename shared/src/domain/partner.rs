@@ -214,11 +214,25 @@ pub struct PartnerPatch {
     pub locale: Option<Locale>,
 }
 
+/// The form of a company name the partner search matches on: lower case, with
+/// runs of white space as one space, so "ACME  travel" finds "Acme Travel Ltd".
+/// Matching is from the start of the name (an index range, not a scan), so the
+/// key is what both the stored name and the typed prefix become.
+pub fn name_search_key(name: &str) -> String {
+    name.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+}
+
 pub mod fields {
     use super::*;
 
     pub fn company_name(v: &Value) -> Result<String, String> {
         parse::text(v, 1, 200)
+    }
+
+    /// The `name` search: the start of a company name, as its search key.
+    pub fn name_prefix(v: &Value) -> Result<String, String> {
+        let typed = parse::text(v, 1, 200)?;
+        Ok(name_search_key(&typed))
     }
 
     pub fn notes(v: &Value) -> Result<String, String> {
@@ -382,6 +396,16 @@ impl Assignment {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_name_and_a_typed_prefix_meet_in_one_search_key() {
+        assert_eq!(name_search_key("  Acme \t Travel   Ltd "), "acme travel ltd");
+        assert_eq!(name_search_key("ÉCOLE Öko"), "école öko");
+        assert_eq!(fields::name_prefix(&json!("ACME  tr")), Ok("acme tr".to_string()));
+        assert!(name_search_key("Acme Travel Ltd").starts_with(&fields::name_prefix(&json!(" acme TRAVEL")).unwrap()));
+        assert!(fields::name_prefix(&json!("   ")).is_err());
+        assert!(fields::name_prefix(&json!(7)).is_err());
+    }
 
     #[test]
     fn emails_are_checked_at_the_edge() {

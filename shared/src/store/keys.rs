@@ -124,6 +124,12 @@ pub fn cohort_sk(cohort: &str, month: &str) -> String {
 //   GSI1 CHURNRISK / {probability:03}#{id}    sparse (probability > 0), highest first
 //   GSI2 UPSELL / {score:03}#{id}             sparse (upsell opportunity), highest first
 //   GSI3 WINBACK / {churnedDate}#{id}         sparse (churned, not paying), newest first
+// PARTNER#{id} / NAME                    the same record, keyed by its company name
+//   GSI1 PARTNERNAME#{c} / {nameKey}#{id}    the partner search (list ?name=): `c` is
+//                                        the first character of the search key
+//                                        (`partner::name_search_key`), so a typed
+//                                        prefix is one Query of one partition, in
+//                                        name order, and the partitions spread writes
 // PARTNER#{id} / EVENT#{ts}#{transitionId}    tier transitions, newest first; the
 //                                        outbox DynamoDB Streams carries to PCR scoring
 //   GSI1 TIEREVENTS#{toTier} / {ts}#{transitionId}   history of one tier
@@ -141,6 +147,7 @@ pub const GSI3: &str = "GSI3";
 
 pub const PARTNER_VIEW: &str = "VIEW";
 pub const PARTNER_SIGNALS: &str = "SIGNALS";
+pub const PARTNER_NAME: &str = "NAME";
 pub const LOOKUP: &str = "LOOKUP";
 pub const EVENT_PREFIX: &str = "EVENT#";
 pub const NOTE_PREFIX: &str = "NOTE#";
@@ -201,6 +208,17 @@ pub fn tier_events_pk(tier_id: &str) -> String {
 
 pub fn note_sk(at: &str, note_id: &str) -> String {
     format!("{NOTE_PREFIX}{at}#{note_id}")
+}
+
+/// The partition of the partner search for a search key (never empty: the key of
+/// a company name or of a typed prefix has at least one character).
+pub fn partner_name_pk(name_key: &str) -> String {
+    let first: String = name_key.chars().take(1).collect();
+    format!("PARTNERNAME#{first}")
+}
+
+pub fn partner_name_sk(name_key: &str, id: &str) -> String {
+    format!("{name_key}#{id}")
 }
 
 pub fn email_pk(email: &str) -> String {

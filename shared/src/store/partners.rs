@@ -4,7 +4,7 @@
 use super::keys::{self, GSI1, GSI2, GSI3, META};
 use super::{build_err, cursor_in, cursor_out, n, s, ConditionFailed, Item, Page, Store, StoreError};
 use crate::domain::audit::AuditEntry;
-use crate::domain::partner::{Partner, SalesNote};
+use crate::domain::partner::{name_search_key, Partner, SalesNote};
 use crate::domain::renewal::renews_monthly_by_itself;
 use crate::domain::subscription::sweepable_trial_end;
 use crate::domain::subscription::{SubscriptionError, TierTransition, Transition};
@@ -63,6 +63,8 @@ pub enum PartnerList {
     All,
     Tier(String),
     Rep(String),
+    /// Company names starting with a search key (`partner::name_search_key`).
+    NamePrefix(String),
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -82,8 +84,8 @@ pub struct PartnerHistory {
 }
 
 impl Store {
-    /// The partner record and its two index copies, each with its own index keys.
-    fn partner_items(p: &Partner) -> Result<[Item; 3], StoreError> {
+    /// The partner record and its three index copies, each with its own index keys.
+    fn partner_items(p: &Partner) -> Result<[Item; 4], StoreError> {
         let id = &p.partner_id;
         let pk = keys::partner_pk(id);
         let mut meta = vec![
@@ -132,17 +134,24 @@ impl Store {
         if let (Some(churned), 0) = (p.churned_date, p.mrr) {
             signals.extend([("GSI3PK", keys::WIN_BACK_PARTITION.to_string()), ("GSI3SK", keys::dated_sk(churned, id))]);
         }
-        Ok([Self::item(p, &meta)?, Self::item(p, &view)?, Self::item(p, &signals)?])
+        let name_key = name_search_key(&p.company_name);
+        let by_name = [
+            ("PK", keys::partner_pk(id)),
+            ("SK", keys::PARTNER_NAME.to_string()),
+            ("GSI1PK", keys::partner_name_pk(&name_key)),
+            ("GSI1SK", keys::partner_name_sk(&name_key, id)),
+        ];
+        Ok([Self::item(p, &meta)?, Self::item(p, &view)?, Self::item(p, &signals)?, Self::item(p, &by_name)?])
     }
 
-    /// The partner's three items; the record itself conditional on the version the
+    /// The partner's four items; the record itself conditional on the version the
     /// change was computed from (`None`: it must not exist yet).
     pub(crate) fn partner_writes(
         &self,
         p: &Partner,
         expected: Option<u64>,
     ) -> Result<Vec<TransactWriteItem>, StoreError> {
-        let [meta, view, signals] = Self::partner_items(p)?;
+        let [meta, view, signals, by_name] = Self::partner_items(p)?;
         let mut put = Put::builder().table_name(&self.table).set_item(Some(meta));
         put = match expected {
             Some(v) => put
@@ -155,6 +164,7 @@ impl Store {
             TransactWriteItem::builder().put(put.build().map_err(build_err("Put"))?).build(),
             self.put(view, None)?,
             self.put(signals, None)?,
+            self.put(by_name, None)?,
         ])
     }
 
@@ -371,11 +381,41 @@ impl Store {
     /// Backfills and benchmarks only: writes partners' records and index copies in
     /// batches, without history, statistics or ledger. No request path calls it.
     pub async fn backfill_partners(&self, partners: &[Partner]) -> Result<(), StoreError> {
-        let mut items = Vec::with_capacity(partners.len() * 3);
+        let mut items = Vec::with_capacity(partners.len() * 4);
         for p in partners {
             items.extend(Self::partner_items(p)?);
         }
         self.batch_put(items).await
+    }
+
+    /// A one-off reindex for tables written before the name search existed: puts each
+    /// listed partner's `NAME` copy only (the record and its other copies are left
+    /// alone, so a concurrent change is never rolled back; a partner written meanwhile
+    /// rewrites its copy in its own transaction). Not on a request path.
+    pub async fn reindex_partner_names(&self, partners: &[Partner]) -> Result<(), StoreError> {
+        let mut items = Vec::with_capacity(partners.len());
+        for p in partners {
+            let [_, _, _, by_name] = Self::partner_items(p)?;
+            items.push(by_name);
+        }
+        self.batch_put(items).await
+    }
+
+    /// Reindexes every partner's name (`reindex_partner_names`), reading them page by
+    /// page from the all-partners index (a Query, no Scan). Returns how many it wrote.
+    pub async fn reindex_all_partner_names(&self) -> Result<usize, PartnerListError> {
+        let query = Self::partner_list_query(&PartnerList::All);
+        let mut page = PageRequest { limit: 100, cursor: None };
+        let mut written = 0;
+        loop {
+            let partners: Page<Partner> = self.query_page(&query, &page).await?;
+            self.reindex_partner_names(&partners.items).await?;
+            written += partners.items.len();
+            match partners.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => return Ok(written),
+            }
+        }
     }
 
     pub async fn get_partner(&self, partner_id: &str) -> Result<Option<Partner>, StoreError> {
@@ -466,6 +506,15 @@ impl Store {
             PartnerList::All => (GSI1, keys::ALL_PARTNERS_PARTITION.to_string()),
             PartnerList::Tier(tier) => (GSI1, keys::tier_members_pk(tier)),
             PartnerList::Rep(rep) => (GSI3, keys::rep_pk(rep)),
+            PartnerList::NamePrefix(key) => {
+                return IndexQuery {
+                    index: Some(GSI1),
+                    partition: keys::partner_name_pk(key),
+                    range: SortRange::Prefix(key.clone()),
+                    newest_first: false,
+                    filters: Vec::new(),
+                };
+            }
         };
         IndexQuery { index: Some(index), partition, range: SortRange::All, newest_first: true, filters: Vec::new() }
     }

@@ -275,6 +275,112 @@ async fn auto_renewal_toggle_and_profile_edits() {
     assert_eq!(by_old["items"], json!([]), "{by_old}");
 }
 
+fn names(page: &Value) -> Vec<&str> {
+    page["items"].as_array().map(|a| a.iter().filter_map(|p| p["companyName"].as_str()).collect()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn partners_are_found_by_the_start_of_their_name_in_name_order() {
+    let app = TestApp::seeded().await;
+    for company in ["Acme Travel Ltd", "ACME  Tools", "Acmeville Inns", "Beacon Acme", "Acorn Stays"] {
+        app.create_partner(company).await;
+    }
+    let app = &app;
+    let search = |q: &str| {
+        let path = format!("/api/admin/partners?name={q}");
+        async move { app.call("GET", &path, Some("sales_rep"), None).await }
+    };
+    let (status, found) = search("acme").await;
+    assert_eq!(status, 200, "{found}");
+    // Name order by the search key ("acme tools" < "acme travel ltd" < "acmeville inns"),
+    // the start of the name only (not "Beacon Acme"), not "Acorn".
+    assert_eq!(names(&found), ["ACME  Tools", "Acme Travel Ltd", "Acmeville Inns"]);
+    let (_, found) = search("ACME%20%20%20tr").await;
+    assert_eq!(names(&found), ["Acme Travel Ltd"]);
+    let (_, found) = search("zzz").await;
+    assert_eq!((names(&found).len(), &found["nextCursor"]), (0, &Value::Null));
+
+    // Pages follow the index with the API's cursor, in the same order.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..5 {
+        let after = cursor.as_deref().map(|c| format!("&cursor={c}")).unwrap_or_default();
+        let (status, page) =
+            app.call("GET", &format!("/api/admin/partners?name=acme&limit=2{after}"), Some("admin"), None).await;
+        assert_eq!(status, 200, "{page}");
+        seen.extend(names(&page).into_iter().map(str::to_string));
+        cursor = page["nextCursor"].as_str().map(str::to_string);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(seen, ["ACME  Tools", "Acme Travel Ltd", "Acmeville Inns"]);
+
+    // The search copy follows every write: a tier change shows in the result, a
+    // rename moves the partner out of one prefix and into another.
+    let (_, travel) = search("acme%20travel").await;
+    let id = travel["items"][0]["partnerId"].as_str().unwrap().to_string();
+    change(app, &id, json!({"tier": "gold"})).await;
+    let (_, found) = search("acme%20travel").await;
+    assert_eq!(found["items"][0]["engagementTier"], "gold", "{found}");
+    let (status, renamed) = app
+        .call(
+            "PATCH",
+            &format!("/api/admin/partners/{id}"),
+            Some("sales_rep"),
+            Some(json!({"companyName": "Zenith Travel"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{renamed}");
+    let (_, found) = search("acme").await;
+    assert_eq!(names(&found), ["ACME  Tools", "Acmeville Inns"]);
+    let (_, found) = search("zenith").await;
+    assert_eq!(names(&found), ["Zenith Travel"]);
+    let (_, gone) = search("acme%20travel").await;
+    assert_eq!(gone["items"], json!([]), "no stale copy under the old name");
+    // `status` narrows a name search like any list.
+    let (_, cancelled) = app.call("GET", "/api/admin/partners?name=zenith&status=cancelled", Some("admin"), None).await;
+    assert_eq!(cancelled["items"], json!([]));
+
+    let too_long = format!("name={}", "a".repeat(201));
+    for (query, field) in [
+        ("name=%20%20", "name"),
+        ("name=acme&tier=gold", "name"),
+        ("name=acme&email=a@b.co", "name"),
+        (too_long.as_str(), "name"),
+    ] {
+        let (status, body) = app.call("GET", &format!("/api/admin/partners?{query}"), Some("admin"), None).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(body["error"]["details"]["fields"][field].is_string(), "{query}: {body}");
+    }
+}
+
+/// A table written before the name search: partners without their `NAME` copy are
+/// found again after the one-off reindex, which reads them through the index.
+#[tokio::test]
+async fn the_reindex_gives_older_partners_their_name_copy() {
+    let app = TestApp::seeded().await;
+    let mut ids = Vec::new();
+    for company in ["Reindex One", "Reindex Two"] {
+        ids.push(app.create_partner(company).await["partnerId"].as_str().unwrap().to_string());
+    }
+    for id in &ids {
+        app.store
+            .client()
+            .delete_item()
+            .table_name(&app.table)
+            .key("PK", aws_sdk_dynamodb::types::AttributeValue::S(format!("PARTNER#{id}")))
+            .key("SK", aws_sdk_dynamodb::types::AttributeValue::S("NAME".into()))
+            .send()
+            .await
+            .expect("delete the NAME copy");
+    }
+    let search = || app.call("GET", "/api/admin/partners?name=reindex", Some("admin"), None);
+    assert_eq!(search().await.1["items"], json!([]));
+    assert_eq!(app.store.reindex_all_partner_names().await.expect("reindex"), 2);
+    assert_eq!(names(&search().await.1), ["Reindex One", "Reindex Two"]);
+}
+
 #[tokio::test]
 async fn two_concurrent_tier_changes_one_wins() {
     let app = TestApp::seeded().await;
@@ -438,9 +544,12 @@ async fn random_lifecycle_keeps_stats_and_ledger_exact() {
     for p in &partners {
         let copies: Vec<&Value> = items
             .iter()
-            .filter(|i| i["PK"] == format!("PARTNER#{}", p.partner_id) && (i["SK"] == "VIEW" || i["SK"] == "SIGNALS"))
+            .filter(|i| {
+                i["PK"] == format!("PARTNER#{}", p.partner_id)
+                    && (i["SK"] == "VIEW" || i["SK"] == "SIGNALS" || i["SK"] == "NAME")
+            })
             .collect();
-        assert_eq!(copies.len(), 2);
+        assert_eq!(copies.len(), 3);
         for c in copies {
             assert_eq!(c["version"].as_u64(), Some(p.version));
         }

@@ -24,7 +24,7 @@ export function PartnersScreen({ sub }: { sub: string }) {
 
 function PartnerList() {
   const tiers = useTiers();
-  const [filters, setFilters] = useState({ tier: "", status: "", email: "" });
+  const [filters, setFilters] = useState({ name: "", tier: "", status: "", email: "" });
   const [draft, setDraft] = useState(filters);
   const key = JSON.stringify(filters);
   const pager = usePager(key);
@@ -39,6 +39,7 @@ function PartnerList() {
               tier: filters.tier || undefined,
               status: (filters.status || undefined) as Schemas["SubscriptionStatus"] | undefined,
               email: filters.email || undefined,
+              name: filters.name.trim() || undefined,
             },
           },
         }),
@@ -58,6 +59,11 @@ function PartnerList() {
           setFilters(draft);
         }}
       >
+        <Field label="Company name starts with" name="name" error={fieldError(list.error, "name")}>
+          {(id, d) => (
+            <input id={id} type="search" value={draft.name} aria-describedby={d} onInput={(e) => setDraft({ ...draft, name: e.currentTarget.value })} />
+          )}
+        </Field>
         <Field label="Tier" name="tier">
           {(id) => (
             <select id={id} value={draft.tier} onChange={(e) => setDraft({ ...draft, tier: e.currentTarget.value })}>
@@ -89,7 +95,7 @@ function PartnerList() {
         </Field>
         <button type="submit">Search</button>
       </form>
-      <ErrorBanner error={list.error} shownFields={["email"]} />
+      <ErrorBanner error={list.error} shownFields={["email", "name"]} />
       <section class="card section">
         {list.data ? (
           <>

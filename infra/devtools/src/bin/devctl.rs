@@ -1,4 +1,6 @@
-//! `devctl create-table | seed | invoke EVENT.json [FUNCTION] | token ROLE [PARTNER]`: local stack chores.
+//! `devctl create-table | seed | invoke EVENT.json [FUNCTION] | token ROLE [PARTNER] | reindex-partner-names`:
+//! local stack chores. `reindex-partner-names` also runs against a deployed table (TABLE_NAME,
+//! AWS credentials) once, for partners written before the name search existed.
 
 use devtools::{cron, gateway, invoke, jwt, routes, seed};
 use std::sync::Arc;
@@ -32,6 +34,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let template = std::fs::read_to_string(&template_path)?;
             tierdesk::store::table::create_from_template(store.client(), &template, &config.table_name).await?;
             println!("table {} ready", config.table_name);
+        }
+        Some("reindex-partner-names") => {
+            let config = tierdesk::Config::from_env()?;
+            let store = tierdesk::store::Store::connect(&config).await;
+            let written = store.reindex_all_partner_names().await?;
+            println!("reindexed the names of {written} partners in {}", config.table_name);
         }
         Some("seed") => {
             let config = tierdesk::Config::from_env()?;
