@@ -12,7 +12,9 @@ use std::sync::Arc;
 use tierdesk::clock::rfc3339;
 use tierdesk::domain::audit::{AuditEntry, Performed};
 use tierdesk::domain::journey;
-use tierdesk::domain::partner::{Assignment, NewNote, NewPartner, Partner, PartnerPatch, SubscriptionStatus};
+use tierdesk::domain::partner::{
+    Assignment, DashboardTab, NewNote, NewPartner, Partner, PartnerPatch, SubscriptionStatus,
+};
 use tierdesk::domain::permissions::Permission;
 use tierdesk::domain::scoring::{HIGH_RISK_AT, MEDIUM_RISK_AT, UPSELL_AT};
 use tierdesk::domain::subscription::{
@@ -27,7 +29,7 @@ use tierdesk::http::identity::Identity;
 use tierdesk::http::request::{json_body, query};
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, PageRequest, PathParams, Route};
-use tierdesk::store::{keys, IndexQuery, Page, PartnerList, SortRange, Store};
+use tierdesk::store::{Page, PartnerList, SignalList, Store};
 use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,7 +215,7 @@ async fn list_partners(app: &Partners, ctx: &Ctx, req: &Request) -> Result<Respo
     };
     let mut q = Store::partner_list_query(&list);
     if let Some(s) = status {
-        q.filters.push(("subscriptionStatus", s.as_str().to_string()));
+        q = q.with_status(s);
     }
     let partners: Page<Partner> = app.store.query_page(&q, &page).await?;
     json(StatusCode::OK, &partners)
@@ -442,11 +444,7 @@ async fn subscriptions(app: &Partners, ctx: &Ctx, req: &Request) -> Result<Respo
     let page = PageRequest::from_request(req, app.config.default_page_size, max)?;
     let today = app.today();
     if view == View::History {
-        let (index, partition) = match &tier {
-            Some(t) => (keys::GSI1, keys::tier_events_pk(t)),
-            None => (keys::GSI2, keys::EVENT_LOG_PARTITION.to_string()),
-        };
-        let q = IndexQuery { index: Some(index), partition, range: SortRange::All, newest_first, filters: Vec::new() };
+        let q = Store::transition_log_query(tier.as_deref(), newest_first);
         let events: Page<TierTransition> = app.store.query_page(&q, &page).await?;
         return if csv {
             Ok(csv_response(history_csv(&events.items), events.next_cursor))
@@ -458,21 +456,13 @@ async fn subscriptions(app: &Partners, ctx: &Ctx, req: &Request) -> Result<Respo
         };
     }
     let tab = match view {
-        View::Active | View::Expiring => "active",
-        View::Expired => "expired",
-        _ => "cancelled",
+        View::Active | View::Expiring => DashboardTab::Active,
+        View::Expired => DashboardTab::Expired,
+        _ => DashboardTab::Cancelled,
     };
-    let (index, partition) = match &tier {
-        Some(t) => (keys::GSI3, keys::dashboard_tier_pk(tab, t)),
-        None => (keys::GSI2, keys::dashboard_pk(tab)),
-    };
-    let range = if view == View::Expiring {
-        let last = today.checked_add_days(Days::new(EXPIRING_WITHIN_DAYS)).unwrap_or(today);
-        SortRange::Between(keys::dated_sk(today, ""), keys::dated_sk(last, "~"))
-    } else {
-        SortRange::All
-    };
-    let q = IndexQuery { index: Some(index), partition, range, newest_first, filters: Vec::new() };
+    let dated = (view == View::Expiring)
+        .then(|| (today, today.checked_add_days(Days::new(EXPIRING_WITHIN_DAYS)).unwrap_or(today)));
+    let q = Store::dashboard_query(tab, tier.as_deref(), dated, newest_first);
     let partners: Page<Partner> = app.store.query_page(&q, &page).await?;
     let items = rows(partners.items, today);
     if csv {
@@ -587,33 +577,25 @@ async fn score_list(app: &Partners, ctx: &Ctx, req: &Request, op: Op) -> Result<
     ctx.require(Permission::ViewCustomerInfo)?;
     let page = page(app, req)?;
     let today = app.today();
-    let (index, partition, from) = match op {
+    let list = match op {
         Op::ChurnRisk => {
-            let min = match query(req, "level").as_deref() {
+            let min_probability = match query(req, "level").as_deref() {
                 None | Some("medium") => MEDIUM_RISK_AT,
                 Some("high") => HIGH_RISK_AT,
                 Some("low") => 1,
                 Some(_) => return Err(ValidationError::single("level", "must be low, medium or high").into()),
             };
-            (keys::GSI1, keys::CHURN_RISK_PARTITION, keys::score_sk(min, ""))
+            SignalList::ChurnRisk { min_probability }
         }
         Op::UpsellOpportunities => {
-            let min = int_param(req, "minScore", UPSELL_AT, 100)?.unwrap_or(UPSELL_AT);
-            (keys::GSI2, keys::UPSELL_PARTITION, keys::score_sk(min, ""))
+            SignalList::Upsell { min_score: int_param(req, "minScore", UPSELL_AT, 100)?.unwrap_or(UPSELL_AT) }
         }
         _ => {
             let days = int_param(req, "days", 1, 730)?.unwrap_or(90);
-            let since = today.checked_sub_days(Days::new(u64::from(days))).unwrap_or(today);
-            (keys::GSI3, keys::WIN_BACK_PARTITION, keys::dated_sk(since, ""))
+            SignalList::WinBack { churned_since: today.checked_sub_days(Days::new(u64::from(days))).unwrap_or(today) }
         }
     };
-    let q = IndexQuery {
-        index: Some(index),
-        partition: partition.to_string(),
-        range: SortRange::AtLeast(from),
-        newest_first: true,
-        filters: Vec::new(),
-    };
+    let q = Store::signal_list_query(list);
     let partners: Page<Partner> = app.store.query_page(&q, &page).await?;
     json(StatusCode::OK, &Page { items: rows(partners.items, today), next_cursor: partners.next_cursor })
 }

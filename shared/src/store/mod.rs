@@ -21,7 +21,7 @@ mod usage;
 pub use analytics::TierAggregates;
 pub use billing::{BillingWrite, BillingWriteError};
 pub use experiments::{shard_of, Assignment};
-pub use partners::{IndexQuery, PartnerHistory, PartnerList, PartnerListError, SortRange};
+pub use partners::{IndexQuery, PartnerHistory, PartnerList, PartnerListError, SignalList, SortRange};
 pub use promotions::{ApplicationRead, CodeLookup, RedeemRefusal, Redemption, RedemptionLine};
 pub use quotes::{AcceptRefusal, QuoteList};
 pub use reminders::{Claim, Marker, MarkerClaim, MarkerState, WindowRead};

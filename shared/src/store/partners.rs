@@ -4,7 +4,7 @@
 use super::keys::{self, GSI1, GSI2, GSI3, META};
 use super::{build_err, cursor_in, cursor_out, n, s, ConditionFailed, Item, Page, Store, StoreError};
 use crate::domain::audit::AuditEntry;
-use crate::domain::partner::{name_search_key, Partner, SalesNote};
+use crate::domain::partner::{name_search_key, DashboardTab, Partner, SalesNote, SubscriptionStatus};
 use crate::domain::renewal::renews_monthly_by_itself;
 use crate::domain::subscription::sweepable_trial_end;
 use crate::domain::subscription::{SubscriptionError, TierTransition, Transition};
@@ -13,6 +13,7 @@ use crate::http::{PageRequest, RequestError};
 use aws_sdk_dynamodb::types::{
     ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
+use chrono::NaiveDate;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -65,6 +66,22 @@ pub enum PartnerList {
     Rep(String),
     /// Company names starting with a search key (`partner::name_search_key`).
     NamePrefix(String),
+}
+
+/// The partner lists kept current by each write of a partner's scores (sparse indexes).
+#[derive(Debug, Clone, Copy)]
+pub enum SignalList {
+    ChurnRisk { min_probability: u32 },
+    Upsell { min_score: u32 },
+    WinBack { churned_since: NaiveDate },
+}
+
+impl IndexQuery {
+    /// Narrows a page to one subscription status (a filter: the page's read cost is unchanged).
+    pub fn with_status(mut self, status: SubscriptionStatus) -> Self {
+        self.filters.push(("subscriptionStatus", status.as_str().to_string()));
+        self
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -517,6 +534,55 @@ impl Store {
             }
         };
         IndexQuery { index: Some(index), partition, range: SortRange::All, newest_first: true, filters: Vec::new() }
+    }
+
+    /// Every transition, or one tier's (`?view=history`): the event log or the tier's
+    /// events index.
+    pub fn transition_log_query(tier: Option<&str>, newest_first: bool) -> IndexQuery {
+        let (index, partition) = match tier {
+            Some(t) => (GSI1, keys::tier_events_pk(t)),
+            None => (GSI2, keys::EVENT_LOG_PARTITION.to_string()),
+        };
+        IndexQuery { index: Some(index), partition, range: SortRange::All, newest_first, filters: Vec::new() }
+    }
+
+    /// One dashboard tab, optionally of one tier, in date order; `dated` narrows it to
+    /// the dates `from..=to` (the expiring view is the active tab's next days).
+    pub fn dashboard_query(
+        tab: DashboardTab,
+        tier: Option<&str>,
+        dated: Option<(NaiveDate, NaiveDate)>,
+        newest_first: bool,
+    ) -> IndexQuery {
+        let (index, partition) = match tier {
+            Some(t) => (GSI3, keys::dashboard_tier_pk(tab.as_str(), t)),
+            None => (GSI2, keys::dashboard_pk(tab.as_str())),
+        };
+        let range = match dated {
+            Some((from, to)) => SortRange::Between(keys::dated_sk(from, ""), keys::dated_sk(to, "~")),
+            None => SortRange::All,
+        };
+        IndexQuery { index: Some(index), partition, range, newest_first, filters: Vec::new() }
+    }
+
+    /// A list kept by the partners' scores, highest (or newest) first from a floor.
+    pub fn signal_list_query(list: SignalList) -> IndexQuery {
+        let (index, partition, from) = match list {
+            SignalList::ChurnRisk { min_probability } => {
+                (GSI1, keys::CHURN_RISK_PARTITION, keys::score_sk(min_probability, ""))
+            }
+            SignalList::Upsell { min_score } => (GSI2, keys::UPSELL_PARTITION, keys::score_sk(min_score, "")),
+            SignalList::WinBack { churned_since } => {
+                (GSI3, keys::WIN_BACK_PARTITION, keys::dated_sk(churned_since, ""))
+            }
+        };
+        IndexQuery {
+            index: Some(index),
+            partition: partition.to_string(),
+            range: SortRange::AtLeast(from),
+            newest_first: true,
+            filters: Vec::new(),
+        }
     }
 
     pub fn history_query(partner_id: &str) -> IndexQuery {
