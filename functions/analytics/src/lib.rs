@@ -5,7 +5,7 @@
 //! does not grow with the number of partners. Routes are data (`ROUTES`) so a test
 //! can hold them against `template.yaml` and `infra/openapi.yaml`.
 
-use http::{header, HeaderValue, StatusCode};
+use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -16,7 +16,7 @@ use tierdesk::domain::analytics::{
 use tierdesk::domain::permissions::Permission;
 use tierdesk::domain::tier::{Tier, TierType};
 use tierdesk::domain::validation::ValidationError;
-use tierdesk::http::csv::{Cell, CsvWriter};
+use tierdesk::http::csv::{csv_response, Cell, CsvWriter};
 use tierdesk::http::request::query;
 use tierdesk::http::router::match_route;
 use tierdesk::http::{serve, Ctx, PathParams, Route};
@@ -147,7 +147,7 @@ async fn dispatch(app: &Analytics, ctx: Ctx, req: Request) -> Result<Response<Bo
             Some(table) => table_csv(&body, table, sees_revenue),
             None => flat_csv(&body),
         };
-        return Ok(csv_response(text, name));
+        return Ok(csv_response(text, name, None));
     }
     tierdesk::http::json(StatusCode::OK, &body)
 }
@@ -449,15 +449,4 @@ fn table_csv(body: &Value, table: Table, sees_revenue: bool) -> String {
         w.row(columns.iter().map(|c| row.get(*c).map_or(Cell::Empty, cell)).collect());
     }
     w.finish()
-}
-
-fn csv_response(body: String, name: &str) -> Response<Body> {
-    let mut response = Response::new(Body::Text(body));
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}.csv\"")) {
-        headers.insert(header::CONTENT_DISPOSITION, v);
-    }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }

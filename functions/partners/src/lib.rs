@@ -5,7 +5,7 @@
 //! `template.yaml` and `infra/openapi.yaml`.
 
 use chrono::{Days, NaiveDate};
-use http::{header, HeaderValue, StatusCode};
+use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use std::sync::Arc;
@@ -24,7 +24,7 @@ use tierdesk::domain::subscription::{
 use tierdesk::domain::tier::DEFAULT_TIER_ID;
 use tierdesk::domain::usage;
 use tierdesk::domain::validation::{parse, ValidationError};
-use tierdesk::http::csv::{Cell, CsvWriter};
+use tierdesk::http::csv::{csv_response, Cell, CsvWriter};
 use tierdesk::http::identity::Identity;
 use tierdesk::http::request::{json_body, query};
 use tierdesk::http::router::match_route;
@@ -447,7 +447,7 @@ async fn subscriptions(app: &Partners, ctx: &Ctx, req: &Request) -> Result<Respo
         let q = Store::transition_log_query(tier.as_deref(), newest_first);
         let events: Page<TierTransition> = app.store.query_page(&q, &page).await?;
         return if csv {
-            Ok(csv_response(history_csv(&events.items), events.next_cursor))
+            Ok(csv_response(history_csv(&events.items), "subscriptions", events.next_cursor))
         } else {
             json(
                 StatusCode::OK,
@@ -466,7 +466,7 @@ async fn subscriptions(app: &Partners, ctx: &Ctx, req: &Request) -> Result<Respo
     let partners: Page<Partner> = app.store.query_page(&q, &page).await?;
     let items = rows(partners.items, today);
     if csv {
-        Ok(csv_response(partners_csv(&items), partners.next_cursor))
+        Ok(csv_response(partners_csv(&items), "subscriptions", partners.next_cursor))
     } else {
         json(
             StatusCode::OK,
@@ -555,19 +555,6 @@ fn history_csv(events: &[TierTransition]) -> String {
         ]);
     }
     out.finish()
-}
-
-fn csv_response(body: String, next_cursor: Option<String>) -> Response<Body> {
-    let mut response = Response::new(Body::Text(body));
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
-    headers.insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"subscriptions.csv\""));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-    if let Some(cursor) = next_cursor.and_then(|c| HeaderValue::from_str(&c).ok()) {
-        headers.insert("x-next-cursor", cursor);
-    }
-    response
 }
 
 /// Churn risk (highest first, from `?level=`), upsell opportunities (highest first,

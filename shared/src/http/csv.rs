@@ -5,6 +5,27 @@
 //! formula. It is one-way: `parse` returns the guarded text as written, because a
 //! reader cannot tell a guard from an apostrophe that was really there.
 
+use http::{header, HeaderValue};
+use lambda_http::{Body, Response};
+
+/// A CSV download: an attachment named `{name}.csv`, never cached, never sniffed as
+/// another type (a cell holds whatever a user typed), and the next page's cursor in
+/// `x-next-cursor` when there is one. Every CSV route answers through this one.
+pub fn csv_response(body: String, name: &str, next_cursor: Option<String>) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}.csv\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    if let Some(cursor) = next_cursor.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        headers.insert("x-next-cursor", cursor);
+    }
+    response
+}
+
 /// One cell: text is quoted as needed and guarded against spreadsheet formula injection; numbers are written as is.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
@@ -181,6 +202,18 @@ pub fn parse(text: &str) -> Result<Vec<Vec<String>>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_csv_download_is_an_uncached_unsniffed_attachment_with_its_cursor() {
+        let r = csv_response("a\r\n".into(), "revenue", Some("abc".into()));
+        let h = r.headers();
+        assert_eq!(h["content-type"], "text/csv; charset=utf-8");
+        assert_eq!(h["content-disposition"], "attachment; filename=\"revenue.csv\"");
+        assert_eq!(h["cache-control"], "no-store");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["x-next-cursor"], "abc");
+        assert!(!csv_response(String::new(), "x", None).headers().contains_key("x-next-cursor"));
+    }
 
     fn single_cell(cell: Cell) -> String {
         let mut writer = CsvWriter::new(&["value"]);
