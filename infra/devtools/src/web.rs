@@ -14,6 +14,13 @@ use serde::Deserialize;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
+/// The console's Content-Security-Policy, as CloudFront sends it in AWS
+/// (`WebSecurityHeadersPolicy` in template.yaml) minus the Cognito origins, so the
+/// browser tests run the app under the same rules: no inline script or style.
+pub const CONSOLE_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+    img-src 'self' data: blob:; font-src 'self'; connect-src 'self'; frame-src 'self' blob:; \
+    object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+
 /// Dev tokens from the sign-in page live as long as `make token`'s.
 const TOKEN_TTL_SECS: i64 = 12 * 3600;
 
@@ -87,7 +94,15 @@ fn serve_static(dir: &Path, url_path: &str) -> Response {
             // Vite names assets by content hash; index.html must always be fresh.
             let cache =
                 if file.starts_with(dir.join("assets")) { "public, max-age=31536000, immutable" } else { "no-cache" };
-            ([(header::CONTENT_TYPE, content_type(&file)), (header::CACHE_CONTROL, cache)], bytes).into_response()
+            (
+                [
+                    (header::CONTENT_TYPE, content_type(&file)),
+                    (header::CACHE_CONTROL, cache),
+                    (header::CONTENT_SECURITY_POLICY, CONSOLE_CSP),
+                ],
+                bytes,
+            )
+                .into_response()
         }
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -252,6 +267,10 @@ mod tests {
             (r.status(), ct)
         };
         assert_eq!(body(serve_static(&dir, "/assets/app.js")).1, "text/javascript; charset=utf-8");
+        let index = serve_static(&dir, "/tiers");
+        let csp = index.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(csp.contains("script-src 'self';") && csp.contains("style-src 'self';"), "{csp}");
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
         // Unknown paths and escapes get the app's index, never another file.
         assert_eq!(body(serve_static(&dir, "/partners/p1")).1, "text/html; charset=utf-8");
         assert_eq!(body(serve_static(&dir, "/../Cargo.toml")).1, "text/html; charset=utf-8");
