@@ -71,7 +71,7 @@ def main():
         for path, ready in SCREENS.items():
             renders, slowest, calls, dups = [], [], [], []
             js_done, api_first, api_last = [], [], []
-            js_files = set()
+            assets = set()
             for _ in range(RUNS):
                 start = time.perf_counter()
                 page.goto(f"{BASE}{path}")
@@ -82,15 +82,16 @@ def main():
                 entries = page.evaluate(ENTRIES)
                 api = [e for e in entries if e["path"].startswith("/api/")]
                 js = [e for e in entries if e["path"].endswith(".js")]
-                js_files.update(os.path.basename(e["path"]) for e in js)
+                assets.update(os.path.basename(e["path"]) for e in entries if e["path"].startswith("/assets/"))
                 calls.append(len(api))
                 dups.append(len(api) - len({e["url"] for e in api}))
                 slowest.append(max((e["end"] - e["requestStart"]) for e in api) if api else 0)
                 js_done.append(max((e["end"] for e in js), default=0))
                 api_first.append(min((e["start"] for e in api), default=0))
                 api_last.append(max((e["end"] for e in api), default=0))
-            for f in js_files:
+            for f in assets:
                 loaded_by.setdefault(f, []).append(path)
+            js_files = [f for f in assets if f.endswith(".js")]
             js_gz = sum(gz.get(f, 0) for f in js_files)
             rows.append({
                 "path": path, "calls": max(calls), "dups": max(dups),
