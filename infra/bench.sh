@@ -24,7 +24,7 @@ infra/stack.sh start "$STATE_DIR" "$DDB_PORT" "$SES_PORT"
 # A separate target dir keeps release artefacts from blocking debug builds.
 export CARGO_TARGET_DIR="$PWD/target/bench"
 echo "building release binaries (several minutes on 2 cores the first time)..." >&2
-cargo build -q --release -p tiers -p partners -p billing -p stripe-webhook -p expiry-cron -p promotions -p usage -p quotes -p experiments -p analytics -p devtools
+cargo build -q --release -p tiers -p partners -p billing -p stripe-webhook -p expiry-cron -p promotions -p usage -p quotes -p experiments -p analytics -p devtools -p stripe-emulator
 BIN="$CARGO_TARGET_DIR/release"
 
 export TABLE_NAME=tierdesk-bench DYNAMODB_ENDPOINT="http://127.0.0.1:$DDB_PORT" TIERDESK_TEMPLATE="$PWD/template.yaml"
@@ -109,7 +109,10 @@ ulimit -n 16384 2>/dev/null || true
       echo "arm64 $f bootstrap from \`make build\`: $(du -h target/lambda/$f/bootstrap | cut -f1)"
     fi
   done
-  # The console: API calls and time of each screen's first render, bundle size
-  # (a private stack of its own; the table goes to stdout, the setup to stderr).
-  infra/web-e2e.sh --bench 2>/dev/null
+  # The console: API calls and time of each screen's first render, the JavaScript
+  # each loads, the chunks (a private stack of its own on these release binaries;
+  # the tables go to stdout, the setup to stderr).
+  echo
+  echo "## Console first render (release-build dev gateway)"
+  infra/web-e2e.sh --bench --bin "$BIN" 2>/dev/null
 } | tee "$CARGO_TARGET_DIR/report.md"

@@ -10,16 +10,32 @@
 #   infra/web-e2e.sh                 all browser tests
 #   infra/web-e2e.sh -k promotions   pytest arguments pass through
 #   infra/web-e2e.sh --bench         the console's `make bench` figures instead
-#                                    (web/bench/first_render.py)
+#                                    (web/bench/first_render.py), debug build
+#   infra/web-e2e.sh --bench --bin DIR   the same against the binaries in DIR
+#                                    (devgw, devctl, stripe-emulator; `make bench`
+#                                    passes its release build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 TIMEOUT="${WEB_E2E_TIMEOUT:-420}"
+BENCH=""
+BIN=""
+if [ "${1:-}" = "--bench" ]; then
+    BENCH=1
+    if [ "${2:-}" = "--bin" ]; then
+        BIN="${3:?--bin needs a directory}"
+    fi
+fi
 infra/stack.sh install-browser
 PYTHON="$(dirname "$(infra/stack.sh venv-bin pytest)")/python"
-cargo build -q -p devtools -p stripe-emulator --bins
-BIN="$CARGO_TARGET_DIR/debug"
+if [ -z "$BIN" ]; then
+    cargo build -q -p devtools -p stripe-emulator --bins
+    BIN="$CARGO_TARGET_DIR/debug"
+fi
+for b in devgw devctl stripe-emulator; do
+    [ -x "$BIN/$b" ] || { echo "web-e2e.sh: $BIN/$b is missing" >&2; exit 1; }
+done
 infra/web.sh build
 
 STATE="$(mktemp -d -t tierdesk-web-e2e.XXXXXX)"
@@ -76,7 +92,8 @@ export TIERDESK_SCREENSHOTS="$CARGO_TARGET_DIR/screenshots"
 rm -rf "$TIERDESK_SCREENSHOTS"
 mkdir -p "$TIERDESK_SCREENSHOTS"
 status=0
-if [ "${1:-}" = "--bench" ]; then
+if [ -n "$BENCH" ]; then
+    echo "console bench against $BIN/devgw" >&2
     timeout --kill-after=10 "$TIMEOUT" "$PYTHON" web/bench/first_render.py || status=$?
     exit "$status"
 fi

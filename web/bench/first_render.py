@@ -1,9 +1,12 @@
 """`make bench` for the console: per screen, the API calls its first render makes,
 the server time of the slowest, and the time to a rendered screen (p50/p95 of
-RUNS loads, a fresh page load each, signed in as a sales manager), plus the
-built bundle's gzip size. Figures, not a test: it asserts nothing about speed.
+RUNS loads, a fresh page load each, signed in as a sales manager); where that time
+goes (the screen's code loaded, first API call sent, last API answer in); the
+JavaScript each screen's first render loaded; and the built chunks with their gzip
+sizes. Figures, not a test: it asserts nothing about speed.
 
-Run by infra/web-e2e.sh --bench against its private stack.
+Run by infra/web-e2e.sh --bench against its private stack (`make bench` gives it the
+release-build dev gateway; alone it uses the debug build).
 """
 
 import glob
@@ -12,23 +15,30 @@ import os
 import statistics
 import sys
 import time
+import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
 from conftest import BASE, CHROMIUM, DESKTOP  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-RUNS = int(os.environ.get("CONSOLE_BENCH_RUNS", "15"))
-# screen path -> a selector that is there once the screen has rendered its data
+RUNS = int(os.environ.get("CONSOLE_BENCH_RUNS", "20"))
+# screen path -> what is on the page once the screen has rendered all its data
 SCREENS = {
-    "/analytics": "[data-testid=cohorts-heatmap] >> xpath=//ancestor::main//*[@data-testid='movements-table']",
-    "/tiers": "[data-testid=tiers-table]",
-    "/partners": "[data-testid=partners-table]",
-    "/subscriptions": "[data-testid=subscriptions-table]",
-    "/journeys": "[data-testid=journey-list]",
-    "/promotions": "[data-testid=promotions-table]",
-    "/quotes": "[data-testid=quotes-table]",
-    "/experiments": "[data-testid=experiments-table]",
+    "/analytics": ["card-mrr", "revenue-chart", "funnel-chart", "movements-table", "cohorts-heatmap"],
+    "/tiers": ["tiers-table"],
+    "/partners": ["partners-table"],
+    "/subscriptions": ["subscriptions-table"],
+    "/journeys": ["journey-list"],
+    "/promotions": ["promotions-table"],
+    "/quotes": ["quotes-table"],
+    "/experiments": ["experiments-table"],
 }
+READY = "ids => ids.every(id => document.querySelector(`[data-testid=${id}]`))"
+# Resource timing of the load (same origin, so request and response times are there).
+ENTRIES = """() => performance.getEntriesByType('resource').map(e => ({
+  path: new URL(e.name).pathname, url: e.name, start: e.startTime, requestStart: e.requestStart,
+  end: e.responseEnd, size: e.encodedBodySize }))"""
+DIST = os.path.join(os.path.dirname(__file__), "..", "dist")
 
 
 def p95(values):
@@ -36,8 +46,17 @@ def p95(values):
     return ordered[max(0, int(round(0.95 * len(ordered))) - 1)]
 
 
+def gzip_sizes():
+    """Every built asset's gzip -9 size, by file name."""
+    return {
+        os.path.basename(f): len(gzip.compress(open(f, "rb").read(), 9))
+        for f in glob.glob(os.path.join(DIST, "assets", "*"))
+    }
+
+
 def main():
-    rows = []
+    rows, loaded_by = [], {}
+    gz = gzip_sizes()
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=CHROMIUM,
@@ -50,34 +69,56 @@ def main():
         page.goto(f"{BASE}/dev/sign-in?role=sales_manager")
         page.wait_for_selector("[data-testid=signed-in-role]")
         for path, ready in SCREENS.items():
-            renders, slowest, calls = [], [], []
+            renders, slowest, calls, dups = [], [], [], []
+            js_done, api_first, api_last = [], [], []
+            assets = set()
             for _ in range(RUNS):
-                api = []
-
-                def record(r, api=api):
-                    if "/api/" in r.url:
-                        api.append(r)
-
-                page.on("requestfinished", record)
                 start = time.perf_counter()
                 page.goto(f"{BASE}{path}")
-                page.wait_for_selector(ready)
+                page.wait_for_function(READY, arg=ready, polling="raf")
                 renders.append((time.perf_counter() - start) * 1000)
-                # then count every call of the first render (networkidle: 500 ms quiet)
+                # then every call of the first render is in (networkidle: 500 ms quiet)
                 page.wait_for_load_state("networkidle")
-                page.remove_listener("requestfinished", record)
+                entries = page.evaluate(ENTRIES)
+                api = [e for e in entries if e["path"].startswith("/api/")]
+                js = [e for e in entries if e["path"].endswith(".js")]
+                assets.update(os.path.basename(e["path"]) for e in entries if e["path"].startswith("/assets/"))
                 calls.append(len(api))
-                slowest.append(max((r.timing["responseEnd"] - r.timing["requestStart"]) for r in api) if api else 0)
-            rows.append((path, max(calls), statistics.median(slowest), p95(slowest), statistics.median(renders), p95(renders)))
+                dups.append(len(api) - len({e["url"] for e in api}))
+                slowest.append(max((e["end"] - e["requestStart"]) for e in api) if api else 0)
+                js_done.append(max((e["end"] for e in js), default=0))
+                api_first.append(min((e["start"] for e in api), default=0))
+                api_last.append(max((e["end"] for e in api), default=0))
+            for f in assets:
+                loaded_by.setdefault(f, []).append(path)
+            js_files = [f for f in assets if f.endswith(".js")]
+            js_gz = sum(gz.get(f, 0) for f in js_files)
+            rows.append({
+                "path": path, "calls": max(calls), "dups": max(dups),
+                "s50": statistics.median(slowest), "s95": p95(slowest),
+                "r50": statistics.median(renders), "r95": p95(renders),
+                "js": statistics.median(js_done), "first": statistics.median(api_first),
+                "last": statistics.median(api_last), "files": len(js_files), "js_gz": js_gz,
+            })
         browser.close()
-    dist = os.path.join(os.path.dirname(__file__), "..", "dist", "assets")
-    sizes = {os.path.basename(f): len(gzip.compress(open(f, "rb").read(), 9)) for f in glob.glob(os.path.join(dist, "*"))}
     print(f"\nConsole first render ({RUNS} loads per screen, sales_manager, seeded data, headless Chromium)")
-    print("| screen | API calls | slowest call p50 / p95 (ms) | rendered p50 / p95 (ms) |")
-    print("|---|---|---|---|")
-    for path, n, s50, s95, r50, r95 in rows:
-        print(f"| `{path}` | {n} | {s50:.0f} / {s95:.0f} | {r50:.0f} / {r95:.0f} |")
-    print("\nBundle (gzip -9): " + ", ".join(f"{k} {v / 1024:.1f} kB" for k, v in sorted(sizes.items())))
+    print("| screen | API calls (repeated) | slowest call p50 / p95 (ms) | rendered p50 / p95 (ms) "
+          "| code in / first call / last answer p50 (ms) | JS loaded: files, gzip kB |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| `{r['path']}` | {r['calls']} ({r['dups']}) | {r['s50']:.0f} / {r['s95']:.0f} "
+              f"| {r['r50']:.0f} / {r['r95']:.0f} | {r['js']:.0f} / {r['first']:.0f} / {r['last']:.0f} "
+              f"| {r['files']}, {r['js_gz'] / 1024:.1f} |")
+    print("\nBuilt chunks (gzip -9) and the screens whose first render loaded them:")
+    print("| file | gzip kB | loaded by |")
+    print("|---|---|---|")
+    every = set(SCREENS)
+    for name, size in sorted(gz.items(), key=lambda kv: (-kv[1], kv[0])):
+        screens = loaded_by.get(name, [])
+        who = "every screen" if set(screens) == every else (", ".join(f"`{s}`" for s in screens) or "none of these (Cognito mode only, or unused)")
+        print(f"| {urllib.parse.quote(name)} | {size / 1024:.1f} | {who} |")
+    total_js = sum(v for k, v in gz.items() if k.endswith(".js"))
+    print(f"\nAll JavaScript together: {total_js / 1024:.1f} kB gzip in {sum(k.endswith('.js') for k in gz)} files.")
 
 
 if __name__ == "__main__":

@@ -94,6 +94,12 @@ def sign_in(browser):
         contexts.append(ctx)
         page = ctx.new_page()
         page.on("pageerror", lambda e: page._errors.append(str(e)))  # type: ignore[attr-defined]
+        # The gateway serves the console with the deployed CSP (no inline script or
+        # style); anything the browser refuses under it fails the test.
+        page.on(
+            "console",
+            lambda m: "Content Security Policy" in m.text and page._errors.append(m.text),  # type: ignore[attr-defined]
+        )
         page._errors = []  # type: ignore[attr-defined]
         q = {"role": role}
         for k, v in (("partner", partner), ("user", user), ("next", next)):

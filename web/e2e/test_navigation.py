@@ -80,3 +80,40 @@ def test_an_expired_session_asks_to_sign_in_again(sign_in):
     page.get_by_text("Your session has ended.").first.wait_for()
     page.get_by_role("button", name="Sign in again").first.click()
     page.wait_for_url("**/dev/sign-in?next=%2Fanalytics")
+
+
+SCRIPTS = """() => performance.getEntriesByType('resource')
+  .map(e => new URL(e.name).pathname).filter(p => p.endsWith('.js')).map(p => p.split('/').pop())"""
+
+
+def test_screens_load_only_their_own_code(sign_in):
+    page = sign_in("sales_manager", next="/tiers")
+    page.get_by_test_id("tiers-table").wait_for()
+    loaded = page.evaluate(SCRIPTS)
+    assert any(f.startswith("tiers-") for f in loaded), loaded
+    # Chart.js and the other screens stay on the server until a screen needs them
+    assert not [f for f in loaded if f.startswith(("chart-", "analytics-", "experiments-", "quotes-"))], loaded
+
+    # Moving on loads the next screen's chunk, with a loading state while it comes.
+    held = []
+    page.route("**/assets/experiments-*.js", lambda route: held.append(route))
+    page.locator("#sidenav").get_by_role("link", name="Experiments").click()
+    loading = page.get_by_test_id("screen-loading")
+    loading.wait_for()
+    assert "Loading Experiments" in loading.inner_text()
+    page.wait_for_timeout(100)  # the held request has reached the route handler
+    assert held, "the experiments chunk was requested"
+    held[0].continue_()
+    page.get_by_test_id("experiments-table").wait_for()
+    assert page.get_by_test_id("screen-loading").count() == 0
+    loaded = page.evaluate(SCRIPTS)
+    assert any(f.startswith("chart-") for f in loaded), "the charting screen brings Chart.js"
+    page.unroute("**/assets/experiments-*.js")
+
+    # A chunk that cannot be fetched (a new deploy renamed it) offers a reload.
+    page.route("**/assets/quotes-*.js", lambda route: route.abort())
+    page.locator("#sidenav").get_by_role("link", name="Quotes").click()
+    page.get_by_test_id("screen-load-failed").wait_for()
+    page.unroute("**/assets/quotes-*.js")
+    page.get_by_role("button", name="Reload the page").click()
+    page.get_by_test_id("quotes-table").wait_for()

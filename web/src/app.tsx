@@ -5,14 +5,7 @@ import { onBusy } from "./api/client";
 import { homeOf, screenOf, screensFor } from "./nav";
 import { navigate, useLocation } from "./router";
 import { Link } from "./ui";
-import { AnalyticsScreen } from "./screens/analytics";
-import { TiersScreen } from "./screens/tiers";
-import { PartnersScreen } from "./screens/partners";
-import { SubscriptionsScreen } from "./screens/subscriptions";
-import { JourneysScreen } from "./screens/journeys";
-import { PromotionsScreen } from "./screens/promotions";
-import { QuotesScreen } from "./screens/quotes";
-import { ExperimentsScreen } from "./screens/experiments";
+import { hasScreen, LazyScreen } from "./lazy";
 
 const ROLE_LABEL: Record<string, string> = {
   sales_rep: "Sales rep",
@@ -22,18 +15,12 @@ const ROLE_LABEL: Record<string, string> = {
 };
 
 function screenFor(path: string): JSX.Element | null {
-  // The part of the path after a screen's base ("" for the screen itself), or null.
-  const at = (base: string) => (path === base ? "" : path.startsWith(`${base}/`) ? path.slice(base.length + 1) : null);
-  const sub = (base: string) => at(base) ?? "";
-  if (at("/analytics") !== null) return <AnalyticsScreen />;
-  if (at("/tiers") !== null) return <TiersScreen sub={sub("/tiers")} />;
-  if (at("/partners") !== null) return <PartnersScreen sub={sub("/partners")} />;
-  if (at("/subscriptions") !== null) return <SubscriptionsScreen />;
-  if (at("/journeys") !== null) return <JourneysScreen />;
-  if (at("/promotions") !== null) return <PromotionsScreen sub={sub("/promotions")} />;
-  if (at("/quotes") !== null) return <QuotesScreen sub={sub("/quotes")} />;
-  if (at("/experiments") !== null) return <ExperimentsScreen sub={sub("/experiments")} />;
-  return null;
+  const screen = screenOf(path);
+  if (!screen || !hasScreen(screen.path)) return null;
+  // The part of the path after the screen's base ("" for the screen itself).
+  const sub = path === screen.path ? "" : path.slice(screen.path.length + 1);
+  // keyed by screen: another screen is a new mount, as when each had its own element
+  return <LazyScreen key={screen.path} base={screen.path} label={screen.label} sub={sub} />;
 }
 
 export function App() {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { sessionFromToken } from "./auth";
+import { peekRole, sessionFromToken } from "./auth";
 
 function token(claims: Record<string, unknown>): string {
   const b64 = (o: unknown) => btoa(JSON.stringify(o)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
@@ -18,5 +18,27 @@ describe("sessionFromToken", () => {
     expect(sessionFromToken(token({ exp: 999, "cognito:groups": ["admin"] }), 1000)).toBeNull();
     expect(sessionFromToken(token({ exp: 2000, "cognito:groups": ["service"] }), 1000)).toBeNull();
     expect(sessionFromToken("not-a-token", 1000)).toBeNull();
+  });
+});
+
+function storage(items: Record<string, string>) {
+  const keys = Object.keys(items);
+  return { length: keys.length, key: (i: number) => keys[i] ?? null, getItem: (k: string) => items[k] ?? null };
+}
+
+describe("peekRole", () => {
+  const manager = token({ exp: 4e9, "cognito:groups": ["sales_manager"] });
+  const rep = token({ exp: 4e9, "cognito:groups": ["sales_rep"] });
+  it("reads the stored dev token, or the one arriving in the fragment first", () => {
+    expect(peekRole(storage({ "tierdesk.devToken": manager }))).toBe("sales_manager");
+    expect(peekRole(storage({ "tierdesk.devToken": manager }), `#token=${rep}&next=/tiers`)).toBe("sales_rep");
+  });
+  it("reads oidc-client-ts's stored user", () => {
+    expect(peekRole(storage({ other: "x", "oidc.user:https://idp:client": JSON.stringify({ id_token: rep }) }))).toBe("sales_rep");
+  });
+  it("gives no hint without a usable session", () => {
+    expect(peekRole(storage({}))).toBeNull();
+    expect(peekRole(storage({ "tierdesk.devToken": token({ exp: 1, "cognito:groups": ["admin"] }) }))).toBeNull();
+    expect(peekRole(storage({ "oidc.user:x": "{not json" }))).toBeNull();
   });
 });

@@ -123,6 +123,28 @@ export async function initAuth(): Promise<string> {
   return here;
 }
 
+/**
+ * The role of the session this tab holds, read without waiting for /config.json: the
+ * dev token (or the one arriving in `/auth/dev#token=…`) or oidc-client-ts's stored
+ * user. Only a hint, to start fetching the screen's code early; initAuth decides.
+ */
+export function peekRole(storage: Pick<Storage, "getItem" | "key" | "length">, hash = ""): Role | null {
+  const arriving = new URLSearchParams(hash.replace(/^#/, "")).get("token");
+  const dev = arriving ?? storage.getItem(DEV_TOKEN_KEY);
+  if (dev) return sessionFromToken(dev)?.role ?? null;
+  for (let i = 0; i < storage.length; i++) {
+    const key = storage.key(i);
+    if (!key?.startsWith("oidc.user:")) continue;
+    try {
+      const user = JSON.parse(storage.getItem(key) ?? "") as { id_token?: unknown };
+      if (typeof user.id_token === "string") return sessionFromToken(user.id_token)?.role ?? null;
+    } catch {
+      // not a stored user: no hint
+    }
+  }
+  return null;
+}
+
 export function currentSession(): Session | null {
   if (session && !sessionFromToken(session.token)) session = null;
   return session;

@@ -280,7 +280,9 @@ mod tests {
         };
         assert_eq!(body(serve_static(&dir, "/assets/app.js")).1, "text/javascript; charset=utf-8");
         let served = with_security_headers(serve_static(&dir, "/partners/p1"));
-        assert!(served.headers()["content-security-policy"].to_str().unwrap().contains("script-src 'self';"));
+        let csp = served.headers()[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+        assert!(csp.contains("script-src 'self';") && csp.contains("style-src 'self';"), "{csp}");
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
         assert_eq!(served.headers()["x-frame-options"], "DENY");
         // Unknown paths and escapes get the app's index, never another file.
         assert_eq!(body(serve_static(&dir, "/partners/p1")).1, "text/html; charset=utf-8");

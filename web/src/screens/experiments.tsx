@@ -4,7 +4,7 @@ import { ChartView, PALETTE } from "../chart";
 import { formatCount, formatDate, formatMoney, parseMoney } from "../format";
 import { navigate } from "../router";
 import { Badge, ErrorBanner, Field, fieldError, Link, Loading, Section, useAction, useAsync } from "../ui";
-import { useTiers } from "./partners";
+import { useTiers } from "../shared";
 
 type Experiment = Schemas["Experiment"];
 type Results = Schemas["ExperimentResults"];
@@ -288,9 +288,10 @@ function ResultsView({ r, variants }: { r: Results; variants: Schemas["Variant"]
 
 function ExperimentPage({ experimentId }: { experimentId: string }) {
   const exp = useAsync(() => ok(api.GET("/api/admin/experiments/{experimentId}", { params: { path: { experimentId } } })), [experimentId]);
+  // Fetched beside the experiment, not after it; an action reloads both.
   const results = useAsync(
     () => ok(api.GET("/api/admin/experiments/{experimentId}/results", { params: { path: { experimentId } } })),
-    [experimentId, exp.data?.status, exp.data?.version],
+    [experimentId],
   );
   const path = { params: { path: { experimentId } } };
   const act = useAction(async (which: "start" | "pause" | "complete" | "cancel" | "implement") => {
@@ -300,6 +301,7 @@ function ExperimentPage({ experimentId }: { experimentId: string }) {
     if (which === "cancel") await ok(api.POST("/api/admin/experiments/{experimentId}/cancel", path));
     if (which === "implement") await ok(api.POST("/api/admin/experiments/{experimentId}/implement-winner", { ...path, body: {} }));
     exp.reload();
+    results.reload();
   });
   const x: Experiment | undefined = exp.data;
   return (

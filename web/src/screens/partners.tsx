@@ -3,20 +3,12 @@ import { api, ok, type Schemas } from "../api/client";
 import { currentSession } from "../auth";
 import { formatDate, formatMoney, formatPercent } from "../format";
 import { navigate } from "../router";
+import { isManager, useTiers } from "../shared";
 import { Badge, ErrorBanner, Field, fieldError, Link, Loading, Pager, Section, useAction, useAsync, usePager, PagedTable } from "../ui";
 
 type Partner = Schemas["Partner"];
 type Preview = Schemas["TierChangePreview"];
 const STATUSES: Schemas["SubscriptionStatus"][] = ["active", "trialing", "past_due", "cancelled", "expired"];
-
-export function useTiers() {
-  return useAsync(() => ok(api.GET("/api/admin/tiers", { params: { query: { limit: 100 } } })), []);
-}
-
-export function isManager(): boolean {
-  const role = currentSession()?.role;
-  return role === "sales_manager" || role === "admin";
-}
 
 export function PartnersScreen({ sub }: { sub: string }) {
   return sub ? <PartnerPage partnerId={decodeURIComponent(sub)} /> : <PartnerList />;

@@ -4,7 +4,7 @@ import { currentSession } from "../auth";
 import { formatCount, formatDate, formatMoney, parseMoney } from "../format";
 import { navigate } from "../router";
 import { Badge, Card, ErrorBanner, Field, fieldError, Link, Loading, Pager, Section, useAction, useAsync, usePager, PagedTable } from "../ui";
-import { useTiers } from "./partners";
+import { useTiers } from "../shared";
 
 type Promotion = Schemas["Promotion"];
 type Status = Schemas["PromotionStatus"];

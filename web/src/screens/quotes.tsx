@@ -6,7 +6,7 @@ import { LIMITS, LIMIT_LABEL, limitLabel } from "../limits";
 import { DISCOUNT_AUTHORITY_PERCENT, estimate, limitsNeedingApproval, needsApproval, type DiscountLine } from "../pricing";
 import { navigate } from "../router";
 import { Badge, ErrorBanner, Field, fieldError, Link, Loading, Section, useAction, useAsync, usePager, PagedTable } from "../ui";
-import { isManager, useTiers } from "./partners";
+import { isManager, useTiers } from "../shared";
 
 type Quote = Schemas["StaffQuote"];
 type QuoteStatus = Schemas["QuoteStatus"];

@@ -2,7 +2,7 @@ import { useState } from "preact/hooks";
 import { api, downloadCsv, ok, type Schemas } from "../api/client";
 import { formatDate, formatMoney } from "../format";
 import { Badge, ErrorBanner, Field, Link, Loading, Pager, useAction, useAsync, usePager } from "../ui";
-import { useTiers } from "./partners";
+import { useTiers } from "../shared";
 
 type View = Schemas["SubscriptionView"];
 type Row = Schemas["PartnerRow"];

@@ -4,7 +4,7 @@ import { formatDate, formatDateTime, formatMoney, parseMoney } from "../format";
 import { navigate } from "../router";
 import { Badge, ErrorBanner, Field, fieldError, Link, Loading, PagedTable, Section, useAction, useAsync, usePager } from "../ui";
 import { LIMITS, LIMIT_LABEL } from "../limits";
-import { isManager, useTiers } from "./partners";
+import { isManager, useTiers } from "../shared";
 
 /** What the editor reads of a tier (the list's and the single GET's shapes both have it). */
 type Tier = Pick<Schemas["Tier"], "tierId" | "name" | "description" | "type" | "segment" | "tierLevel" | "prices" | "commitmentMonths" | "limits" | "version">;
