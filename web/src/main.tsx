@@ -2,9 +2,14 @@ import { render } from "preact";
 import "./styles.css";
 import { initAuth } from "./auth";
 import { App } from "./app";
+import { publicPage } from "./public";
 
 const root = document.getElementById("app");
-if (root) {
+const open = publicPage(window.location.pathname);
+if (root && open) {
+  // A public page (the prospect's quote link): no sign-in, no session.
+  render(open, root);
+} else if (root) {
   initAuth().then(
     () => render(<App />, root),
     (e: unknown) => {
