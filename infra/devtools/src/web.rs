@@ -44,6 +44,15 @@ pub fn router(gateway: Arc<Gateway>, dir: PathBuf, secret: String) -> axum::Rout
         .route("/config.json", get(config))
         .fallback(everything_else)
         .with_state(state)
+        .layer(axum::middleware::map_response(referrer_policy))
+}
+
+/// `Referrer-Policy: same-origin` on every answer (app and API), as CloudFront's
+/// `WebSecurityHeadersPolicy` sends in AWS: a page whose URL carries a secret (the
+/// prospect's quote page, `/quote/{token}`) never names it to another origin.
+async fn referrer_policy(mut response: Response) -> Response {
+    response.headers_mut().insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    response
 }
 
 /// The console's auth mode: locally the dev token from `/dev/sign-in`.
