@@ -282,7 +282,10 @@ function AcceptStep(props: {
       >
         <Field label="Your name (optional)" name="acceptedBy" error={fieldError(error, "acceptedBy")} hint="Recorded with the acceptance.">
           {(id, describedBy) => (
-            <input id={id} aria-describedby={describedBy} value={name} maxLength={200} autoComplete="name" onInput={(e) => setName(e.currentTarget.value)} />
+            <input id={id} aria-describedby={describedBy} value={name} maxLength={200} autoComplete="name" onInput={(e) => {
+                setName(e.currentTarget.value);
+                setError(null);
+              }} />
           )}
         </Field>
         <ProblemBanner error={error} shown={["acceptedBy"]} />
@@ -340,7 +343,10 @@ function DeclineStep(props: {
       >
         <Field label="Reason" name="reason" error={fieldError(error, "reason")} hint="For example: the budget, the timing, another provider.">
           {(id, describedBy) => (
-            <textarea id={id} aria-describedby={describedBy} value={reason} maxLength={1000} onInput={(e) => setReason(e.currentTarget.value)} />
+            <textarea id={id} aria-describedby={describedBy} value={reason} maxLength={1000} onInput={(e) => {
+                setReason(e.currentTarget.value);
+                setError(null); // the API's message was about what was typed before
+              }} />
           )}
         </Field>
         <ProblemBanner error={error} shown={["reason"]} />
