@@ -116,11 +116,16 @@ impl TestApp {
 
     /// A call whose answer is kept as bytes with its headers (PDFs).
     pub async fn call_bytes(&self, method: &str, path: &str, role: &str) -> (u16, http::HeaderMap, Vec<u8>) {
+        self.call_bytes_as(method, path, Some(role)).await
+    }
+
+    /// As `call_bytes`; `None` calls without a token (the public PDF of a quote link).
+    pub async fn call_bytes_as(&self, method: &str, path: &str, role: Option<&str>) -> (u16, http::HeaderMap, Vec<u8>) {
         let call = devtools::event::HttpCall {
             method: method.into(),
             path: path.into(),
             query: String::new(),
-            headers: vec![("authorization".into(), format!("Bearer {}", self.token(role)))],
+            headers: role.map(|r| ("authorization".into(), format!("Bearer {}", self.token(r)))).into_iter().collect(),
             body: None,
         };
         let response = self.gateway.call(call).await;

@@ -10,13 +10,19 @@ from playwright.sync_api import expect
 from conftest import api, dev_token, shoot
 
 
-def emailed_view_path(to: str) -> str:
-    """The prospect's link from the last quote email to `to` (the SES emulator's store)."""
+def emailed_link(to: str) -> str:
+    """The prospect's link (the quote page, `{host}/quote/{token}`) from the last quote
+    email to `to`, read from the SES emulator's store."""
     with urllib.request.urlopen(f"{os.environ['TIERDESK_SES_URL']}/store") as r:
         emails = json.load(r)["emails"]
     mine = [e for e in emails if to in json.dumps(e["destination"])]
     assert mine, f"no email to {to}"
-    return re.findall(r"/api/quotes/view/[A-Za-z0-9_-]+", json.dumps(mine[-1]))[0]
+    return re.findall(r"https?://[^\s\"<>]+/quote/[A-Za-z0-9_-]{43}", mine[-1]["body"]["text"])[0]
+
+
+def emailed_view_path(to: str) -> str:
+    """The public API route of that link's quote."""
+    return "/api/quotes/view/" + emailed_link(to).rsplit("/", 1)[1]
 
 
 def test_quote_above_rep_authority_is_approved_by_a_manager_then_sent(sign_in):

@@ -4,6 +4,7 @@ import { initAuth, peekRole } from "./auth";
 import { App } from "./app";
 import { loadScreen } from "./lazy";
 import { homeOf, screenOf } from "./nav";
+import { publicPage } from "./public";
 
 /**
  * The screen's chunk starts loading beside /config.json instead of after it, when the
@@ -26,7 +27,11 @@ function preloadScreen(): void {
 }
 
 const root = document.getElementById("app");
-if (root) {
+const open = publicPage(window.location.pathname);
+if (root && open) {
+  // A public page (the prospect's quote link): no sign-in, no session.
+  render(open, root);
+} else if (root) {
   preloadScreen();
   initAuth().then(
     () => render(<App />, root),

@@ -48,6 +48,7 @@ pub enum Op {
     Cancel,
     Pdf,
     View,
+    ViewPdf,
     Accept,
     Decline,
 }
@@ -64,22 +65,26 @@ pub const ROUTES: &[Route<Op>] = &[
     Route { method: "POST", path: "/api/admin/quotes/{quoteId}/cancel", op: Op::Cancel },
     Route { method: "GET", path: "/api/admin/quotes/{quoteId}/pdf", op: Op::Pdf },
     Route { method: "GET", path: "/api/quotes/view/{token}", op: Op::View },
+    Route { method: "GET", path: "/api/quotes/view/{token}/pdf", op: Op::ViewPdf },
     Route { method: "POST", path: "/api/quotes/view/{token}/accept", op: Op::Accept },
     Route { method: "POST", path: "/api/quotes/view/{token}/reject", op: Op::Decline },
 ];
 
 /// Where approval requests go when nobody configured a mailbox.
 pub const DEFAULT_APPROVALS_EMAIL: &str = "pricing-approvals@tierdesk.local";
-/// The path of the public view routes; a link is `{scheme}://{host}{VIEW_PATH}/{token}`.
-pub const VIEW_PATH: &str = "/api/quotes/view";
+/// The path of the prospect's quote page in the web app; by default a link is
+/// `{scheme}://{host}{PAGE_PATH}/{token}`. The page reads the public
+/// `/api/quotes/view/{token}` routes on the same host.
+pub const PAGE_PATH: &str = "/quote";
 
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub authority: DiscountAuthority,
     pub price_list: PriceList,
     /// `QUOTE_VIEW_URL`: the prospect's link is `{view_url}/{token}`. Unset, the
-    /// link is on the host the send request came to (the API's own domain in AWS;
-    /// the template cannot pass the API's URL to its own function without a cycle).
+    /// link is the web app's quote page (`/quote/{token}`) on the host the send
+    /// request came to (the dev gateway locally; in AWS the template sets it to the
+    /// console's CloudFront domain, since API Gateway sees its own host name).
     pub view_url: Option<String>,
     /// `QUOTE_APPROVALS_EMAIL`: approval requests, and notices when the rep's
     /// token carried no address.
@@ -249,17 +254,27 @@ async fn dispatch(app: &Quotes, ctx: Ctx, req: Request) -> Result<Response<Body>
         Op::Pdf => {
             let who = ctx.require(Permission::QuoteGeneration)?;
             let q = load_visible(app, who, &params).await?;
-            Ok(Response::builder()
-                .status(StatusCode::OK)
-                .header("content-type", "application/pdf")
-                .header("content-disposition", format!("inline; filename=\"{}\"", pdf_file_name(&q)))
-                .body(Body::Binary(quote_pdf(&q)))
-                .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "response"))?)
+            pdf_response(&q, "inline")
         }
         Op::View => view(app, &params).await,
+        // The link holder's copy of the document: the same token check as the view,
+        // and not counted as a view (the page that offers it already was).
+        Op::ViewPdf => pdf_response(&by_token(app, &params).await?, "attachment"),
         Op::Accept => accept(app, &ctx, &req, &params).await,
         Op::Decline => decline(app, &ctx, &req, &params).await,
     }
+}
+
+/// The quote's PDF (the one renderer the email attachment uses too). Never cached:
+/// the prospect's copy is fetched with the token in its path.
+fn pdf_response(q: &Quote, disposition: &str) -> Result<Response<Body>, ApiError> {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "application/pdf")
+        .header("content-disposition", format!("{disposition}; filename=\"{}\"", pdf_file_name(q)))
+        .header("cache-control", "no-store")
+        .body(Body::Binary(quote_pdf(q)))
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "response"))
 }
 
 fn page(app: &Quotes, req: &Request) -> Result<PageRequest, ApiError> {
@@ -476,8 +491,9 @@ pub fn token_hash(token: &str) -> String {
     })
 }
 
-/// Where view links point: the configured base, else the host this request came
-/// to (`https` behind API Gateway, which sets `x-forwarded-proto`).
+/// Where view links point: the configured base, else the web app's quote page on
+/// the host this request came to (`https` behind API Gateway, which sets
+/// `x-forwarded-proto`).
 fn view_base(settings: &Settings, req: &Request) -> String {
     if let Some(base) = &settings.view_url {
         return base.clone();
@@ -485,7 +501,7 @@ fn view_base(settings: &Settings, req: &Request) -> String {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty());
     let scheme = header("x-forwarded-proto").unwrap_or("http");
     let host = header("host").unwrap_or("127.0.0.1:3000");
-    format!("{scheme}://{host}{VIEW_PATH}")
+    format!("{scheme}://{host}{PAGE_PATH}")
 }
 
 /// A token as it can appear in a path; anything else is simply not found.

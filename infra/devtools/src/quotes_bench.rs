@@ -71,6 +71,8 @@ pub async fn run() -> Result<(), Error> {
     let token = emailed_token(sent["sentTo"].as_str().ok_or("no recipient")?).await?;
     let (status, _, tail) = call("GET", format!("/api/quotes/view/{token}"), None, None).await;
     row("GET /api/quotes/view/{token}", status, &tail);
+    let (status, _, tail) = call("GET", format!("/api/quotes/view/{token}/pdf"), None, None).await;
+    row("GET /api/quotes/view/{token}/pdf", status, &tail);
     let (status, _, tail) = call("POST", format!("/api/quotes/view/{token}/accept"), None, None).await;
     row("POST …/accept (new prospect: signup, then the change)", status, &tail);
     let (status, _, tail) = call("POST", format!("/api/quotes/view/{token}/accept"), None, None).await;
@@ -101,7 +103,8 @@ async fn emailed_token(to: &str) -> Result<String, Error> {
         hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build_http::<Empty<Bytes>>();
     let body = client.get(uri).await?.into_body().collect().await?.to_bytes();
     let store: Value = serde_json::from_slice(&body)?;
-    let marker = "/api/quotes/view/";
+    // The emailed link opens the web app's quote page, `/quote/{token}`.
+    let marker = "/quote/";
     store["emails"]
         .as_array()
         .into_iter()

@@ -81,6 +81,7 @@ fn only_the_catalog_reads_are_public() {
         "POST /api/tiers/upgrade-price",
         "POST /api/promotions/validate",
         "GET /api/quotes/view/{token}",
+        "GET /api/quotes/view/{token}/pdf",
         "POST /api/quotes/view/{token}/accept",
         "POST /api/quotes/view/{token}/reject",
         "POST /api/experiments/{experimentId}/assign",

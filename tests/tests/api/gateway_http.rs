@@ -80,3 +80,93 @@ async fn tokens_are_verified_before_any_handler_runs() {
     let (status, body) = get(&base, "/api/tiers/compare?ids=free%2Cgold", None).await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// A `Write` the test's log subscriber writes into.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// GET through real TCP, keeping the headers and the raw body.
+async fn get_raw(base: &str, path: &str) -> (u16, http::HeaderMap, Bytes) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let req = http::Request::builder().uri(format!("{base}{path}")).body(Full::new(Bytes::new())).unwrap();
+    let resp = client.request(req).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    (parts.status.as_u16(), parts.headers, body.collect().await.unwrap().to_bytes())
+}
+
+/// The prospect's link through the whole dev gateway (`devgw`'s router: the app and
+/// the API on one host): `/quote/{token}` is the web app's page, every answer says
+/// `Referrer-Policy: same-origin`, and nothing logged while the page and its API
+/// calls are answered (the gateway and the quotes function, at debug level)
+/// contains the token; the function's access line names the route's template.
+#[tokio::test]
+async fn the_quote_link_opens_the_app_says_same_origin_referrer_and_never_logs_its_token() {
+    let app = TestApp::seeded().await;
+    let email = format!("linkholder-{}@example.com", ulid::Ulid::new().to_string().to_lowercase());
+    let valid = (chrono::Utc::now().date_naive() + chrono::Days::new(30)).format("%Y-%m-%d").to_string();
+    let body = json!({"prospectEmail": email, "prospectName": "Lin Holder", "baseTier": "gold",
+                      "billingPeriod": "monthly", "validUntil": valid});
+    let (status, q) = app.call("POST", "/api/admin/quotes", Some("sales_rep"), Some(body)).await;
+    assert_eq!(status, 201, "{q}");
+    let send = format!("/api/admin/quotes/{}/send", q["quoteId"].as_str().unwrap());
+    let (status, sent) = app.call("POST", &send, Some("sales_rep"), None).await;
+    assert_eq!(status, 200, "{sent}");
+    let mails = tierdesk_tests::ses::emails_to(&email).await;
+    let text = mails.last().expect("the quote email")["body"]["text"].as_str().unwrap().to_string();
+    let at = text.find("/quote/").expect("a link to the quote page") + "/quote/".len();
+    let token = text[at..at + 43].to_string();
+
+    let dir = std::env::temp_dir().join(format!("tierdesk-quote-page-{}", ulid::Ulid::new()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("index.html"), "<!doctype html><title>the app</title>").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = devtools::web::router(app.gateway.clone(), dir.clone(), app.secret().to_string());
+
+    // The test's runtime has one thread: the server task, the handlers and the
+    // client all run on it, under this subscriber.
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_writer(move || writer.clone())
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    // Other tests run on other threads with no subscriber: make every callsite ask
+    // again, so none stays cached as "never" from their side.
+    tracing::callsite::rebuild_interest_cache();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let (status, headers, page) = get_raw(&base, &format!("/quote/{token}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(page, Bytes::from_static(b"<!doctype html><title>the app</title>"), "the app's index.html");
+    assert_eq!(headers["referrer-policy"], "same-origin");
+    let (status, headers, view) = get_raw(&base, &format!("/api/quotes/view/{token}")).await;
+    assert_eq!(status, 200, "{view:?}");
+    assert_eq!(headers["referrer-policy"], "same-origin");
+    let view: Value = serde_json::from_slice(&view).unwrap();
+    assert_eq!(view["quoteNumber"], q["quoteNumber"]);
+    let (status, headers, pdf) = get_raw(&base, &format!("/api/quotes/view/{token}/pdf")).await;
+    assert_eq!((status, &pdf[..5]), (200, &b"%PDF-"[..]));
+    assert_eq!(headers["referrer-policy"], "same-origin");
+    let (status, _, _) = get_raw(&base, &format!("/api/quotes/view/{token}x")).await;
+    assert_eq!(status, 404, "an unknown token");
+    drop(guard);
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    let log = String::from_utf8(captured.0.lock().unwrap_or_else(|p| p.into_inner()).clone()).unwrap();
+    assert!(log.contains(r#""route":"/api/quotes/view/{token}""#), "the view's access line: {log}");
+    assert!(log.contains(r#""route":"/api/quotes/view/{token}/pdf""#), "the PDF's access line: {log}");
+    assert!(!log.contains(&token), "the token reached the log: {log}");
+}

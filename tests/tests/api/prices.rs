@@ -171,8 +171,8 @@ async fn a_paid_tier_created_by_an_admin_can_be_sold() {
 async fn link_token(to: &str) -> String {
     let emails = ses::emails_to(to).await;
     let text = emails.last().map(|e| e.to_string()).unwrap_or_default();
-    let at = text.find("/api/quotes/view/").unwrap_or_else(|| panic!("no quote link for {to}: {text}"));
-    text[at + "/api/quotes/view/".len()..].chars().take(43).collect()
+    let at = text.find("/quote/").unwrap_or_else(|| panic!("no quote link for {to}: {text}"));
+    text[at + "/quote/".len()..].chars().take(43).collect()
 }
 
 #[tokio::test]

@@ -17,6 +17,8 @@ use tierdesk_tests::{read_repo_file, ses, TestApp};
 
 const ADMIN: &str = "/api/admin/quotes";
 const VIEW: &str = "/api/quotes/view";
+/// The web app's quote page, where the emailed link points.
+const PAGE: &str = "/quote/";
 
 fn prospect_email() -> String {
     format!("buyer-{}@example.com", ulid::Ulid::new().to_string().to_lowercase())
@@ -61,7 +63,7 @@ async fn emailed_token(sent: &Value) -> String {
         .find(|m| m["subject"].as_str().unwrap_or_default().starts_with(&subject))
         .unwrap_or_else(|| panic!("no quote email to {to}: {mails:?}"));
     let text = mail["body"]["text"].as_str().unwrap();
-    let start = text.find("/api/quotes/view/").expect("a view link") + "/api/quotes/view/".len();
+    let start = text.find(PAGE).expect("a link to the quote page") + PAGE.len();
     text[start..start + 43].to_string()
 }
 
@@ -163,8 +165,9 @@ async fn a_quote_is_priced_sent_as_a_pdf_viewed_and_accepted_into_a_subscription
     let bytes = base64::engine::general_purpose::STANDARD.decode(attachment["content"].as_str().unwrap()).unwrap();
     let text = pdf_text(&bytes);
     assert!(text.contains(&format!("Q-{year}-001")) && text.contains(&money), "{text}");
-    // No QUOTE_VIEW_URL: the link is on the host the request came to.
-    let link = format!("http://127.0.0.1:3000/api/quotes/view/{token}");
+    // No QUOTE_VIEW_URL: the link is the web app's quote page on the host the
+    // request came to (the dev gateway serves the app and the API on one host).
+    let link = format!("http://127.0.0.1:3000/quote/{token}");
     assert!(mails[0]["body"]["text"].as_str().unwrap().contains(&link));
 
     // Two views are counted; the public view holds no internal fields.
@@ -492,6 +495,52 @@ async fn prospects_decline_with_a_reason_and_closed_quotes_stay_closed() {
     assert_eq!(app.call("GET", &format!("{VIEW}/{new}"), None, None).await.0, 200);
 }
 
+/// The link holder's PDF: the same token check as the view, the same document as
+/// the email's attachment, in any status, never cached and not counted as a view.
+#[tokio::test]
+async fn the_link_holder_downloads_the_pdf_without_signing_in() {
+    let app = TestApp::seeded().await;
+    let email = prospect_email();
+    let (q, token) =
+        sent_quote(&app, &email, json!({"discounts": [{"type": "percentage", "value": 10, "reason": "launch"}]})).await;
+    let pdf_path = format!("{VIEW}/{token}/pdf");
+    let (status, headers, bytes) = app.call_bytes_as("GET", &pdf_path, None).await;
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    assert_eq!(headers["content-type"], "application/pdf");
+    assert_eq!(headers["cache-control"], "no-store");
+    let number = q["quoteNumber"].as_str().unwrap();
+    assert_eq!(headers["content-disposition"], format!("attachment; filename=\"{number}.pdf\""));
+    let text = pdf_text(&bytes);
+    let money = format_amount(q["finalPrice"].as_i64().unwrap(), "usd");
+    assert!(text.contains(number) && text.contains(&money), "{text}");
+    // Byte for byte the document the email carried.
+    let mails = ses::emails_to(&email).await;
+    let attached = mails.last().unwrap()["attachments"][0]["content"].as_str().unwrap().to_string();
+    assert_eq!(base64::engine::general_purpose::STANDARD.decode(attached).unwrap(), bytes);
+    // Downloads are not views.
+    let (_, read) = app.call("GET", &format!("{ADMIN}/{}", id(&q)), Some("sales_rep"), None).await;
+    assert_eq!(read["viewCount"], 0, "{read}");
+
+    // A wrong, malformed or replaced token is not found, as for the view.
+    let mut wrong = token.clone();
+    wrong.replace_range(0..1, if token.starts_with('A') { "B" } else { "A" });
+    let dotted = format!("{}.", &token[..42]);
+    for bad in [wrong.as_str(), "short", dotted.as_str()] {
+        let (status, _, _) = app.call_bytes_as("GET", &format!("{VIEW}/{bad}/pdf"), None).await;
+        assert_eq!(status, 404, "{bad}");
+    }
+    let (_, resent) = app.call("POST", &format!("{ADMIN}/{}/send", id(&q)), Some("sales_rep"), None).await;
+    let new = emailed_token(&resent).await;
+    assert_eq!(app.call_bytes_as("GET", &pdf_path, None).await.0, 404, "the replaced link is dead");
+    let new_pdf = format!("{VIEW}/{new}/pdf");
+    // Accepted (or closed in any other way), the document stays the holder's to keep.
+    let (status, _) = app.call("POST", &format!("{VIEW}/{new}/accept"), None, None).await;
+    assert_eq!(status, 200);
+    let (status, _, bytes) = app.call_bytes_as("GET", &new_pdf, None).await;
+    assert_eq!(status, 200);
+    assert!(pdf_text(&bytes).contains(number));
+}
+
 #[tokio::test]
 async fn a_rep_sees_only_their_own_quotes() {
     let app = TestApp::seeded().await;
@@ -578,6 +627,7 @@ async fn every_role_and_route_pair_is_checked() {
         // The link routes: the link is the credential, whoever else the caller is.
         let (_, token) = sent_quote(&app, &email, json!({})).await;
         app.assert_access("GET", &format!("{VIEW}/{token}"), role, None, true).await;
+        app.assert_access("GET", &format!("{VIEW}/{token}/pdf"), role, None, true).await;
         app.assert_access("POST", &format!("{VIEW}/{token}/accept"), role, None, true).await;
         let (_, token) = sent_quote(&app, &email, json!({})).await;
         app.assert_access("POST", &format!("{VIEW}/{token}/reject"), role, Some(json!({"reason": "budget"})), true)

@@ -204,10 +204,14 @@ fn the_client_side_route_fallback_serves_index_html_and_never_touches_api_answer
     assert_eq!(function["Type"].as_str(), Some("AWS::CloudFront::Function"));
     assert_eq!(function["Properties"]["AutoPublish"].as_bool(), Some(true), "the live stage runs it");
     let code = function["Properties"]["FunctionCode"].as_str().expect("FunctionCode");
+    // The prospect's quote page: the emailed link, a 43-character base64url token
+    // (letters, digits, '-' and '_': never a dot, so never taken for a file).
+    let quote_link = "/quote/Xq3_-9aZb0cD1eF2gH3iJ4kL5mN6oP7qR8sT9uV0wXy";
     let uris = [
         "/",
         "/partners/p_01",
         "/quotes/new",
+        quote_link,
         "/assets/index-4f9a2c1b.js",
         "/assets/index-77aa.css",
         "/config.json",
@@ -217,6 +221,7 @@ fn the_client_side_route_fallback_serves_index_html_and_never_touches_api_answer
     assert_eq!(
         rewritten,
         vec![
+            "/index.html",
             "/index.html",
             "/index.html",
             "/index.html",
@@ -738,4 +743,33 @@ fn the_dev_gateway_sends_the_deployed_security_headers() {
     assert_eq!(dev["x-content-type-options"], "nosniff");
     assert_eq!(Some(dev["x-frame-options"]), headers["FrameOptions"]["FrameOption"].as_str());
     assert_eq!(Some(dev["referrer-policy"]), headers["ReferrerPolicy"]["ReferrerPolicy"].as_str());
+}
+
+/// The quote email's link opens the console's quote page on the console's host
+/// (`https://<ConsoleDomain>/quote/{token}`, a client-side route CloudFront serves
+/// as index.html) unless `QuoteViewUrl` says otherwise: behind CloudFront the
+/// function sees API Gateway's host, where no page is. And no AWS log holds a
+/// link's token: API Gateway's access log names the route's template
+/// (`$context.routeKey`), never the path, and the distribution writes no logs.
+#[test]
+fn the_quote_link_opens_the_console_page_and_no_access_log_holds_its_token() {
+    let t = template();
+    let env = &t["Resources"]["QuotesFunction"]["Properties"]["Environment"]["Variables"]["QUOTE_VIEW_URL"];
+    let (given, configured, default) = if_branches(env);
+    assert!(is_ref(configured, "QuoteViewUrl"), "{env:?}");
+    let given_condition = &t["Conditions"][given];
+    assert!(format!("{given_condition:?}").contains("QuoteViewUrl"), "{given}: {given_condition:?}");
+    let (has_console, console_page, neither) = if_branches(default);
+    assert_eq!(has_console, "HasConsoleDomain");
+    assert_eq!(sub_text(console_page), "https://${ConsoleDomain}/quote");
+    assert_eq!(neither.as_str(), Some(""), "neither: the host the send request came to");
+    let parameter = t["Parameters"]["QuoteViewUrl"]["Description"].as_str().expect("QuoteViewUrl description");
+    assert!(parameter.contains("/quote"), "{parameter}");
+
+    let format = t["Resources"]["HttpApi"]["Properties"]["AccessLogSettings"]["Format"].as_str().expect("format");
+    assert!(format.contains("$context.routeKey"), "{format}");
+    for raw in ["$context.path", "$context.rawPath", "$context.http.path", "$context.requestUri"] {
+        assert!(!format.contains(raw), "the access log would carry a link's token: {raw}");
+    }
+    assert!(distribution(&t)["Logging"].is_null(), "CloudFront standard logs would record /quote/{{token}}");
 }
