@@ -3,6 +3,7 @@
 //! whatever happens, looks for it by its metadata before creating it again.
 
 use super::{provider, StripeGateway};
+use crate::meter::{MeteredCall, Service};
 use crate::domain::billing::BillingError;
 use std::collections::HashMap;
 
@@ -34,7 +35,7 @@ impl StripeGateway {
             if let Some(last) = &after {
                 list = list.starting_after(last.clone());
             }
-            let page = list.send(&self.client).await.map_err(provider)?;
+            let page = list.send(&self.client).metered(Service::Stripe).await.map_err(provider)?;
             for item in &page.data {
                 let metadata = item.metadata.clone().unwrap_or_default();
                 if metadata.get(key).is_some_and(|v| v.starts_with(prefix)) {
