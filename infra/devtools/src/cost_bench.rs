@@ -95,8 +95,12 @@ fn metering(inner: Handler, samples: Samples) -> Handler {
             let (response, usage) = LOG_BYTES.scope(bytes.clone(), meter::metered(inner(req))).await;
             let wall = started.elapsed();
             if RECORDING.load(Ordering::Relaxed) {
-                let sample =
-                    Sample { status: response.status().as_u16(), wall, usage, log_bytes: bytes.load(Ordering::Relaxed) };
+                let sample = Sample {
+                    status: response.status().as_u16(),
+                    wall,
+                    usage,
+                    log_bytes: bytes.load(Ordering::Relaxed),
+                };
                 samples.lock().unwrap_or_else(|p| p.into_inner()).entry(key).or_default().push(sample);
             }
             response
@@ -222,16 +226,18 @@ pub async fn run() -> Result<(), Error> {
     let memory = memory_by_function(&template_text)?;
     let emulator = Emulator::start(EmulatorConfig::default()).await?;
     let mut services = Services::from_env().await;
-    services.stripe = tierdesk::billing::StripeGateway::new(tierdesk::billing::StripeConfig::local(emulator.base_url()))
-        .map_err(|e| e.to_string())?;
+    services.stripe =
+        tierdesk::billing::StripeGateway::new(tierdesk::billing::StripeConfig::local(emulator.base_url()))
+            .map_err(|e| e.to_string())?;
     let store = tierdesk::store::Store::connect(&config).await;
     let capacity_line = capacity_check(&store, &config.table_name).await?;
     let samples: Samples = Arc::default();
-    let handlers: std::collections::HashMap<String, Handler> = gateway::handlers_with(store.clone(), &config, &services)
-        .await
-        .into_iter()
-        .map(|(name, h)| (name, metering(h, samples.clone())))
-        .collect();
+    let handlers: std::collections::HashMap<String, Handler> =
+        gateway::handlers_with(store.clone(), &config, &services)
+            .await
+            .into_iter()
+            .map(|(name, h)| (name, metering(h, samples.clone())))
+            .collect();
     let secret = jwt::secret_from_env();
     let gw = Arc::new(Gateway::new(template_routes.clone(), &handlers, secret.clone())?);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -610,9 +616,8 @@ fn report(
             one.lambda_requests = 0.0;
             one.logs -= rt.platform_log_bytes / 1e9 * prices.logs_gb;
             // Its own share of duration, not rounded as an invocation of its own.
-            let unrounded = i.own_ms * rt.cpu_stretch()
-                + i.dynamodb_calls * rt.dynamodb_call_ms
-                + i.ses_calls * rt.ses_call_ms;
+            let unrounded =
+                i.own_ms * rt.cpu_stretch() + i.dynamodb_calls * rt.dynamodb_call_ms + i.ses_calls * rt.ses_call_ms;
             one.lambda_duration = unrounded / 1000.0 * (rt.memory_mb / 1024.0) * prices.lambda_gb_second;
         }
         Some(one * cost::monthly_calls(t, partners))

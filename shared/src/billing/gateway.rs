@@ -144,7 +144,8 @@ impl StripeGateway {
             .metadata(HashMap::from([(PARTNER_ID_KEY.to_string(), partner_id.to_string())]))
             .customize()
             .request_strategy(idempotent(key)?)
-            .send(&self.client).metered(Service::Stripe)
+            .send(&self.client)
+            .metered(Service::Stripe)
             .await
             .map_err(provider)?;
         Ok(customer.id.as_str().to_string())
@@ -164,8 +165,13 @@ impl StripeGateway {
         if let Some(sub) = &item.subscription {
             create = create.subscription(sub.clone());
         }
-        let created =
-            create.customize().request_strategy(idempotent(key)?).send(&self.client).metered(Service::Stripe).await.map_err(provider)?;
+        let created = create
+            .customize()
+            .request_strategy(idempotent(key)?)
+            .send(&self.client)
+            .metered(Service::Stripe)
+            .await
+            .map_err(provider)?;
         Ok(created.id.as_str().to_string())
     }
 
@@ -174,7 +180,11 @@ impl StripeGateway {
         if let Some(p) = self.prices.lock().unwrap_or_else(|p| p.into_inner()).get(price_id) {
             return Ok(p.clone());
         }
-        let price = stripe_product::price::RetrievePrice::new(price_id).send(&self.client).metered(Service::Stripe).await.map_err(provider)?;
+        let price = stripe_product::price::RetrievePrice::new(price_id)
+            .send(&self.client)
+            .metered(Service::Stripe)
+            .await
+            .map_err(provider)?;
         let mut facts = facts::price_facts(&price)
             .ok_or_else(|| BillingError::Provider(format!("price {price_id} is not a monthly or yearly price")))?;
         if facts.tier_id.is_none() {
@@ -198,7 +208,8 @@ impl StripeGateway {
         let list = stripe_product::price::ListPrice::new()
             .lookup_keys(vec![lookup_key.to_string()])
             .active(true)
-            .send(&self.client).metered(Service::Stripe)
+            .send(&self.client)
+            .metered(Service::Stripe)
             .await
             .map_err(provider)?;
         Ok(list.data.first().and_then(facts::price_facts))
@@ -283,7 +294,8 @@ impl StripeGateway {
             .metadata(HashMap::from([(TIER_ID_KEY.to_string(), tier_id.to_string())]))
             .customize()
             .request_strategy(idempotent(&format!("product-{id}"))?)
-            .send(&self.client).metered(Service::Stripe)
+            .send(&self.client)
+            .metered(Service::Stripe)
             .await;
         match created {
             Ok(p) => Ok(p.id.as_str().to_string()),
@@ -319,7 +331,8 @@ impl StripeGateway {
             .metadata(metadata)
             .customize()
             .request_strategy(idempotent(&format!("price-{lookup_key}"))?)
-            .send(&self.client).metered(Service::Stripe)
+            .send(&self.client)
+            .metered(Service::Stripe)
             .await
             .map_err(provider)?;
         facts::price_facts(&price).ok_or_else(|| BillingError::Provider("the created price is not recurring".into()))
@@ -379,7 +392,8 @@ impl StripeGateway {
             .metadata(metadata)
             .customize()
             .request_strategy(idempotent(key)?)
-            .send(&self.client).metered(Service::Stripe)
+            .send(&self.client)
+            .metered(Service::Stripe)
             .await
             .map_err(provider)?;
         Ok(facts::subscription_facts(&sub))
@@ -397,7 +411,8 @@ impl StripeGateway {
         let list = stripe_billing::subscription::ListSubscription::new()
             .customer(customer_id)
             .limit(100)
-            .send(&self.client).metered(Service::Stripe)
+            .send(&self.client)
+            .metered(Service::Stripe)
             .await
             .map_err(provider)?;
         Ok(list
@@ -450,7 +465,8 @@ impl StripeGateway {
             .cancel_url(cancel_url)
             .customize()
             .request_strategy(idempotent(key)?)
-            .send(&self.client).metered(Service::Stripe)
+            .send(&self.client)
+            .metered(Service::Stripe)
             .await
             .map_err(provider)?;
         Ok(CheckoutSession { id: session.id.as_str().to_string(), url: session.url })
@@ -482,7 +498,8 @@ impl StripeGateway {
         match create
             .customize()
             .request_strategy(idempotent(&format!("coupon-{}", coupon.id))?)
-            .send(&self.client).metered(Service::Stripe)
+            .send(&self.client)
+            .metered(Service::Stripe)
             .await
         {
             Ok(created) => Ok(created.id.as_str().to_string()),
@@ -496,7 +513,8 @@ impl StripeGateway {
 
     pub async fn subscription(&self, subscription_id: &str) -> Result<SubscriptionFacts, BillingError> {
         let sub = stripe_billing::subscription::RetrieveSubscription::new(subscription_id)
-            .send(&self.client).metered(Service::Stripe)
+            .send(&self.client)
+            .metered(Service::Stripe)
             .await
             .map_err(provider)?;
         Ok(facts::subscription_facts(&sub))
@@ -539,7 +557,13 @@ impl StripeGateway {
             };
             update = update.metadata(metadata);
         }
-        let sub = update.customize().request_strategy(idempotent(key)?).send(&self.client).metered(Service::Stripe).await.map_err(provider)?;
+        let sub = update
+            .customize()
+            .request_strategy(idempotent(key)?)
+            .send(&self.client)
+            .metered(Service::Stripe)
+            .await
+            .map_err(provider)?;
         let invoice = sub.latest_invoice.as_ref().and_then(|i| i.id().as_ref()).map(|id| id.as_str().to_string());
         Ok((facts::subscription_facts(&sub), invoice))
     }
@@ -553,7 +577,8 @@ impl StripeGateway {
             .cancel_at_period_end(true)
             .customize()
             .request_strategy(idempotent(key)?)
-            .send(&self.client).metered(Service::Stripe)
+            .send(&self.client)
+            .metered(Service::Stripe)
             .await
             .map_err(provider)?;
         Ok(facts::subscription_facts(&sub))
@@ -566,7 +591,8 @@ impl StripeGateway {
             .subscription(subscription_id)
             .status(stripe_shared::InvoiceStatus::Open)
             .limit(100)
-            .send(&self.client).metered(Service::Stripe)
+            .send(&self.client)
+            .metered(Service::Stripe)
             .await
             .map_err(provider)?;
         let mut voided = 0;
@@ -575,7 +601,8 @@ impl StripeGateway {
             stripe_billing::invoice::VoidInvoiceInvoice::new(id.clone())
                 .customize()
                 .request_strategy(idempotent(&format!("{key}-void-{}", id.as_str()))?)
-                .send(&self.client).metered(Service::Stripe)
+                .send(&self.client)
+                .metered(Service::Stripe)
                 .await
                 .map_err(provider)?;
             voided += 1;
@@ -585,8 +612,11 @@ impl StripeGateway {
 
     /// The amount of an invoice (the proration charged by an upgrade).
     pub async fn invoice_amount(&self, invoice_id: &str) -> Result<(i64, i64), BillingError> {
-        let invoice =
-            stripe_billing::invoice::RetrieveInvoice::new(invoice_id).send(&self.client).metered(Service::Stripe).await.map_err(provider)?;
+        let invoice = stripe_billing::invoice::RetrieveInvoice::new(invoice_id)
+            .send(&self.client)
+            .metered(Service::Stripe)
+            .await
+            .map_err(provider)?;
         Ok((invoice.amount_due, invoice.amount_paid))
     }
 

@@ -3,8 +3,8 @@
 //! whatever happens, looks for it by its metadata before creating it again.
 
 use super::{provider, StripeGateway};
-use crate::meter::{MeteredCall, Service};
 use crate::domain::billing::BillingError;
+use crate::meter::{MeteredCall, Service};
 use std::collections::HashMap;
 
 /// One invoice item of a customer: its id and metadata.
