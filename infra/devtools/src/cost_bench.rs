@@ -349,7 +349,7 @@ impl Flow<'_> {
         let p = format!("/api/admin/partners/{id}");
         self.call("GET", &p, admin, None).await;
         self.call("PATCH", &format!("{p}/engagement-tier?dryRun=true"), admin, Some(json!({"tier": "gold"}))).await;
-        let end = chrono::Utc::now().date_naive() + chrono::Duration::days(if i % 2 == 0 { 5 } else { 20 });
+        let end = chrono::Utc::now().date_naive() + chrono::Duration::days(if i.is_multiple_of(2) { 5 } else { 20 });
         let change = json!({"tier": "gold", "subscriptionEndDate": end.to_string(), "autoRenewal": false});
         self.call("PATCH", &format!("{p}/engagement-tier"), admin, Some(change)).await;
         self.call("PATCH", &p, admin, Some(json!({"autoRenewal": false}))).await;
