@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `make bench`: DynamoDB calls per route, cold init and size of the function
-# bootstraps, partner list costs at 1,000 and 50,000 partners, the expiry cron's reads at 100,000
-# partners with 1,000 due, raw DynamoDB Local latency, and a bounded loopback load of 1,000
+# `make bench`: DynamoDB calls per route, partner list costs at 1,000 and 50,000
+# partners, the expiry cron's reads at 100,000 partners with 1,000 due, Tierdesk's
+# own time, DynamoDB capacity and monthly cost per route (`bench cost`), cold init and
+# size of every function bootstrap in one table, raw DynamoDB Local latency, and a bounded loopback load of 1,000
 # concurrent users through the dev gateway. Runs on its own stack on free ports;
 # everything stops by itself. The report is also written to target/bench/report.md.
 set -euo pipefail
@@ -91,24 +92,14 @@ ulimit -n 16384 2>/dev/null || true
   echo
   "$BIN/bench" cron
   echo
-  echo "## tiers bootstrap: cold init (process start → first Runtime API poll, fake Runtime API on loopback, x86_64 release build)"
+  echo "## cost: own time, DynamoDB capacity and outside calls per route, and the monthly bill (release build, in-process)"
   echo
-  "$BIN/bench" cold-init "$BIN/tiers"
-  "$BIN/bench" cold-init "$BIN/partners" | sed 's/^| tiers bootstrap/| partners bootstrap/'
-  "$BIN/bench" cold-init "$BIN/billing" | sed 's/^| tiers bootstrap/| billing bootstrap/'
-  "$BIN/bench" cold-init "$BIN/stripe-webhook" | sed 's/^| tiers bootstrap/| stripe-webhook bootstrap/'
-  "$BIN/bench" cold-init "$BIN/expiry-cron" | sed 's/^| tiers bootstrap/| expiry-cron bootstrap/'
-  "$BIN/bench" cold-init "$BIN/promotions" | sed 's/^| tiers bootstrap/| promotions bootstrap/'
-  "$BIN/bench" cold-init "$BIN/usage" | sed 's/^| tiers bootstrap/| usage bootstrap/'
-  "$BIN/bench" cold-init "$BIN/quotes" | sed 's/^| tiers bootstrap/| quotes bootstrap/'
-  "$BIN/bench" cold-init "$BIN/experiments" | sed 's/^| tiers bootstrap/| experiments bootstrap/'
-  "$BIN/bench" cold-init "$BIN/analytics" | sed 's/^| tiers bootstrap/| analytics bootstrap/'
-  for f in tiers partners billing stripe-webhook expiry-cron promotions usage quotes experiments analytics; do
-    if [[ -f target/lambda/$f/bootstrap ]]; then
-      echo
-      echo "arm64 $f bootstrap from \`make build\`: $(du -h target/lambda/$f/bootstrap | cut -f1)"
-    fi
-  done
+  "$BIN/bench" cost
+  echo
+  echo "## Function bootstraps: cold init (process start → first Runtime API poll, fake Runtime API on loopback, x86_64 release build) and size"
+  echo
+  "$BIN/bench" cold-init "$BIN/tiers" "$BIN/partners" "$BIN/billing" "$BIN/stripe-webhook" "$BIN/expiry-cron" \
+    "$BIN/promotions" "$BIN/usage" "$BIN/quotes" "$BIN/experiments" "$BIN/analytics"
   # The console: API calls and time of each screen's first render, the JavaScript
   # each loads, the chunks (a private stack of its own on these release binaries;
   # the tables go to stdout, the setup to stderr).

@@ -10,6 +10,7 @@ pub mod error;
 pub mod http;
 pub mod idempotency;
 pub mod mail;
+pub mod meter;
 pub mod redemption;
 pub mod store;
 pub mod telemetry;

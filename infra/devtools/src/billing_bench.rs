@@ -36,7 +36,7 @@ fn counting(inner: Handler, counts: Counts, webhook: bool) -> Handler {
     })
 }
 
-async fn control(emulator: &Emulator, path: &str, body: Value) -> Result<Value, Error> {
+pub(crate) async fn control(emulator: &Emulator, path: &str, body: Value) -> Result<Value, Error> {
     use http_body_util::{BodyExt, Full};
     let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
         .build_http::<Full<hyper::body::Bytes>>();

@@ -4,6 +4,8 @@
 
 pub mod analytics_bench;
 pub mod billing_bench;
+pub mod cost;
+pub mod cost_bench;
 pub mod cron;
 pub mod event;
 pub mod experiments_bench;

@@ -57,7 +57,7 @@ pub(crate) fn describe(ops: &BTreeMap<String, u64>) -> (u64, u64, String) {
     (reads, writes, list)
 }
 
-fn promotion_body(name: &str, extra: Value) -> Value {
+pub(crate) fn promotion_body(name: &str, extra: Value) -> Value {
     let mut body = json!({
         "name": name, "discountType": "percentage", "discountValue": 15, "appliesTo": "both",
         "startDate": "2026-01-01", "endDate": "2099-12-31",

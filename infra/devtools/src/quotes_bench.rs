@@ -94,7 +94,7 @@ pub async fn run() -> Result<(), Error> {
 
 /// The link token in the newest email to `to` held by the SES emulator
 /// (`GET {SES_ENDPOINT}/store`): staff answers never carry it.
-async fn emailed_token(to: &str) -> Result<String, Error> {
+pub(crate) async fn emailed_token(to: &str) -> Result<String, Error> {
     use http_body_util::{BodyExt, Empty};
     use hyper::body::Bytes;
     let endpoint = std::env::var("SES_ENDPOINT").map_err(|_| "SES_ENDPOINT is not set")?;

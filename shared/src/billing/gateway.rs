@@ -6,6 +6,7 @@ use super::config::StripeConfig;
 use super::facts::{self, PARTNER_ID_KEY, PRICE_VERSION_KEY, QUOTE_ID_KEY, SCHEDULED_TIER_ID_KEY, TIER_ID_KEY};
 use crate::domain::billing::{BillingError, PriceFacts, PriceSpec, SubscriptionFacts};
 use crate::domain::money::BillingPeriod;
+use crate::meter::{MeteredCall, Service};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
@@ -144,6 +145,7 @@ impl StripeGateway {
             .customize()
             .request_strategy(idempotent(key)?)
             .send(&self.client)
+            .metered(Service::Stripe)
             .await
             .map_err(provider)?;
         Ok(customer.id.as_str().to_string())
@@ -163,8 +165,13 @@ impl StripeGateway {
         if let Some(sub) = &item.subscription {
             create = create.subscription(sub.clone());
         }
-        let created =
-            create.customize().request_strategy(idempotent(key)?).send(&self.client).await.map_err(provider)?;
+        let created = create
+            .customize()
+            .request_strategy(idempotent(key)?)
+            .send(&self.client)
+            .metered(Service::Stripe)
+            .await
+            .map_err(provider)?;
         Ok(created.id.as_str().to_string())
     }
 
@@ -173,7 +180,11 @@ impl StripeGateway {
         if let Some(p) = self.prices.lock().unwrap_or_else(|p| p.into_inner()).get(price_id) {
             return Ok(p.clone());
         }
-        let price = stripe_product::price::RetrievePrice::new(price_id).send(&self.client).await.map_err(provider)?;
+        let price = stripe_product::price::RetrievePrice::new(price_id)
+            .send(&self.client)
+            .metered(Service::Stripe)
+            .await
+            .map_err(provider)?;
         let mut facts = facts::price_facts(&price)
             .ok_or_else(|| BillingError::Provider(format!("price {price_id} is not a monthly or yearly price")))?;
         if facts.tier_id.is_none() {
@@ -198,6 +209,7 @@ impl StripeGateway {
             .lookup_keys(vec![lookup_key.to_string()])
             .active(true)
             .send(&self.client)
+            .metered(Service::Stripe)
             .await
             .map_err(provider)?;
         Ok(list.data.first().and_then(facts::price_facts))
@@ -274,7 +286,7 @@ impl StripeGateway {
     async fn ensure_product(&self, tier_id: &str, tier_name: &str) -> Result<String, BillingError> {
         use stripe_product::product::{CreateProduct, RetrieveProduct};
         let id = format!("tierdesk_{tier_id}");
-        if let Ok(found) = RetrieveProduct::new(id.as_str()).send(&self.client).await {
+        if let Ok(found) = RetrieveProduct::new(id.as_str()).send(&self.client).metered(Service::Stripe).await {
             return Ok(found.id.as_str().to_string());
         }
         let created = CreateProduct::new(format!("Tierdesk {tier_name}"))
@@ -283,10 +295,11 @@ impl StripeGateway {
             .customize()
             .request_strategy(idempotent(&format!("product-{id}"))?)
             .send(&self.client)
+            .metered(Service::Stripe)
             .await;
         match created {
             Ok(p) => Ok(p.id.as_str().to_string()),
-            Err(e) => match RetrieveProduct::new(id.as_str()).send(&self.client).await {
+            Err(e) => match RetrieveProduct::new(id.as_str()).send(&self.client).metered(Service::Stripe).await {
                 Ok(found) => Ok(found.id.as_str().to_string()),
                 Err(_) => Err(provider(e)),
             },
@@ -319,6 +332,7 @@ impl StripeGateway {
             .customize()
             .request_strategy(idempotent(&format!("price-{lookup_key}"))?)
             .send(&self.client)
+            .metered(Service::Stripe)
             .await
             .map_err(provider)?;
         facts::price_facts(&price).ok_or_else(|| BillingError::Provider("the created price is not recurring".into()))
@@ -379,6 +393,7 @@ impl StripeGateway {
             .customize()
             .request_strategy(idempotent(key)?)
             .send(&self.client)
+            .metered(Service::Stripe)
             .await
             .map_err(provider)?;
         Ok(facts::subscription_facts(&sub))
@@ -397,6 +412,7 @@ impl StripeGateway {
             .customer(customer_id)
             .limit(100)
             .send(&self.client)
+            .metered(Service::Stripe)
             .await
             .map_err(provider)?;
         Ok(list
@@ -450,6 +466,7 @@ impl StripeGateway {
             .customize()
             .request_strategy(idempotent(key)?)
             .send(&self.client)
+            .metered(Service::Stripe)
             .await
             .map_err(provider)?;
         Ok(CheckoutSession { id: session.id.as_str().to_string(), url: session.url })
@@ -460,7 +477,7 @@ impl StripeGateway {
     /// and a coupon never changes under a subscription that uses it.
     pub async fn ensure_coupon(&self, coupon: &CouponSpec) -> Result<String, BillingError> {
         use stripe_product::coupon::{CreateCoupon, RetrieveCoupon};
-        if let Ok(found) = RetrieveCoupon::new(coupon.id.as_str()).send(&self.client).await {
+        if let Ok(found) = RetrieveCoupon::new(coupon.id.as_str()).send(&self.client).metered(Service::Stripe).await {
             return Ok(found.id.as_str().to_string());
         }
         use stripe_shared::CouponDuration;
@@ -482,11 +499,12 @@ impl StripeGateway {
             .customize()
             .request_strategy(idempotent(&format!("coupon-{}", coupon.id))?)
             .send(&self.client)
+            .metered(Service::Stripe)
             .await
         {
             Ok(created) => Ok(created.id.as_str().to_string()),
             // Made meanwhile by a concurrent checkout: use it.
-            Err(e) => match RetrieveCoupon::new(coupon.id.as_str()).send(&self.client).await {
+            Err(e) => match RetrieveCoupon::new(coupon.id.as_str()).send(&self.client).metered(Service::Stripe).await {
                 Ok(found) => Ok(found.id.as_str().to_string()),
                 Err(_) => Err(provider(e)),
             },
@@ -496,6 +514,7 @@ impl StripeGateway {
     pub async fn subscription(&self, subscription_id: &str) -> Result<SubscriptionFacts, BillingError> {
         let sub = stripe_billing::subscription::RetrieveSubscription::new(subscription_id)
             .send(&self.client)
+            .metered(Service::Stripe)
             .await
             .map_err(provider)?;
         Ok(facts::subscription_facts(&sub))
@@ -538,7 +557,13 @@ impl StripeGateway {
             };
             update = update.metadata(metadata);
         }
-        let sub = update.customize().request_strategy(idempotent(key)?).send(&self.client).await.map_err(provider)?;
+        let sub = update
+            .customize()
+            .request_strategy(idempotent(key)?)
+            .send(&self.client)
+            .metered(Service::Stripe)
+            .await
+            .map_err(provider)?;
         let invoice = sub.latest_invoice.as_ref().and_then(|i| i.id().as_ref()).map(|id| id.as_str().to_string());
         Ok((facts::subscription_facts(&sub), invoice))
     }
@@ -553,6 +578,7 @@ impl StripeGateway {
             .customize()
             .request_strategy(idempotent(key)?)
             .send(&self.client)
+            .metered(Service::Stripe)
             .await
             .map_err(provider)?;
         Ok(facts::subscription_facts(&sub))
@@ -566,6 +592,7 @@ impl StripeGateway {
             .status(stripe_shared::InvoiceStatus::Open)
             .limit(100)
             .send(&self.client)
+            .metered(Service::Stripe)
             .await
             .map_err(provider)?;
         let mut voided = 0;
@@ -575,6 +602,7 @@ impl StripeGateway {
                 .customize()
                 .request_strategy(idempotent(&format!("{key}-void-{}", id.as_str()))?)
                 .send(&self.client)
+                .metered(Service::Stripe)
                 .await
                 .map_err(provider)?;
             voided += 1;
@@ -584,8 +612,11 @@ impl StripeGateway {
 
     /// The amount of an invoice (the proration charged by an upgrade).
     pub async fn invoice_amount(&self, invoice_id: &str) -> Result<(i64, i64), BillingError> {
-        let invoice =
-            stripe_billing::invoice::RetrieveInvoice::new(invoice_id).send(&self.client).await.map_err(provider)?;
+        let invoice = stripe_billing::invoice::RetrieveInvoice::new(invoice_id)
+            .send(&self.client)
+            .metered(Service::Stripe)
+            .await
+            .map_err(provider)?;
         Ok((invoice.amount_due, invoice.amount_paid))
     }
 

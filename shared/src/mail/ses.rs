@@ -33,7 +33,9 @@ pub(crate) async fn client(config: &MailConfig) -> Client {
             aws_sdk_sesv2::config::Builder::from(&shared)
         }
     };
-    Client::from_conf(builder.timeout_config(timeouts()).build())
+    Client::from_conf(
+        builder.timeout_config(timeouts()).interceptor(crate::meter::WaitTimer(crate::meter::Service::Ses)).build(),
+    )
 }
 
 /// One `SendEmail` with simple content (and its attachments, which SES v2

@@ -40,7 +40,9 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextMut, BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_types::config_bag::ConfigBag;
 use serde::Serialize;
@@ -130,6 +132,114 @@ impl Intercept for CallCounter {
         record_actions(context, cfg);
         Ok(())
     }
+
+    /// While metered (`crate::meter`), asks DynamoDB for the capacity each operation
+    /// consumed; otherwise the input is left as the caller built it.
+    fn modify_before_serialization(
+        &self,
+        context: &mut BeforeSerializationInterceptorContextMut<'_>,
+        _rc: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if crate::meter::active() {
+            request_capacity(context.input_mut());
+        }
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _rc: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if crate::meter::active() {
+            if let Some(Ok(output)) = context.output_or_error() {
+                let (read, write) = consumed_capacity(output);
+                crate::meter::add_capacity(read, write);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sets `ReturnConsumedCapacity=TOTAL` on every operation that takes it.
+fn request_capacity(input: &mut aws_smithy_runtime_api::client::interceptors::context::Input) {
+    use aws_sdk_dynamodb::operation::{
+        batch_get_item::BatchGetItemInput, batch_write_item::BatchWriteItemInput, delete_item::DeleteItemInput,
+        get_item::GetItemInput, put_item::PutItemInput, query::QueryInput, scan::ScanInput,
+        transact_get_items::TransactGetItemsInput, transact_write_items::TransactWriteItemsInput,
+        update_item::UpdateItemInput,
+    };
+    use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
+    macro_rules! total {
+        ($($t:ty),*) => {
+            $(if let Some(i) = input.downcast_mut::<$t>() {
+                i.return_consumed_capacity = Some(ReturnConsumedCapacity::Total);
+                return;
+            })*
+        };
+    }
+    total!(
+        GetItemInput,
+        QueryInput,
+        ScanInput,
+        BatchGetItemInput,
+        TransactGetItemsInput,
+        PutItemInput,
+        UpdateItemInput,
+        DeleteItemInput,
+        BatchWriteItemInput,
+        TransactWriteItemsInput
+    );
+}
+
+/// The (read, write) capacity units an operation's output reports. DynamoDB says
+/// `ReadCapacityUnits`/`WriteCapacityUnits` when it splits them, else only
+/// `CapacityUnits`, which belongs to the operation's kind.
+fn consumed_capacity(output: &aws_smithy_runtime_api::client::interceptors::context::Output) -> (f64, f64) {
+    use aws_sdk_dynamodb::operation::{
+        batch_get_item::BatchGetItemOutput, batch_write_item::BatchWriteItemOutput, delete_item::DeleteItemOutput,
+        get_item::GetItemOutput, put_item::PutItemOutput, query::QueryOutput, scan::ScanOutput,
+        transact_get_items::TransactGetItemsOutput, transact_write_items::TransactWriteItemsOutput,
+        update_item::UpdateItemOutput,
+    };
+    use aws_sdk_dynamodb::types::ConsumedCapacity;
+    fn split(c: &ConsumedCapacity, reads: bool) -> (f64, f64) {
+        match (c.read_capacity_units, c.write_capacity_units) {
+            (None, None) => {
+                let units = c.capacity_units.unwrap_or(0.0);
+                if reads {
+                    (units, 0.0)
+                } else {
+                    (0.0, units)
+                }
+            }
+            (r, w) => (r.unwrap_or(0.0), w.unwrap_or(0.0)),
+        }
+    }
+    fn sum<'a>(all: impl IntoIterator<Item = &'a ConsumedCapacity>, reads: bool) -> (f64, f64) {
+        all.into_iter().map(|c| split(c, reads)).fold((0.0, 0.0), |(a, b), (r, w)| (a + r, b + w))
+    }
+    macro_rules! one {
+        ($reads:expr; $($t:ty),*) => {
+            $(if let Some(o) = output.downcast_ref::<$t>() {
+                return sum(o.consumed_capacity.as_ref(), $reads);
+            })*
+        };
+    }
+    macro_rules! many {
+        ($reads:expr; $($t:ty),*) => {
+            $(if let Some(o) = output.downcast_ref::<$t>() {
+                return sum(o.consumed_capacity.iter().flatten(), $reads);
+            })*
+        };
+    }
+    one!(true; GetItemOutput, QueryOutput, ScanOutput);
+    one!(false; PutItemOutput, UpdateItemOutput, DeleteItemOutput);
+    many!(true; BatchGetItemOutput, TransactGetItemsOutput);
+    many!(false; BatchWriteItemOutput, TransactWriteItemsOutput);
+    (0.0, 0.0)
 }
 
 /// Records (`crate::calls`) the IAM actions an operation needs and the resource it
@@ -229,7 +339,7 @@ impl Store {
                 aws_sdk_dynamodb::config::Builder::from(&shared)
             }
         };
-        builder.interceptor(CallCounter)
+        builder.interceptor(CallCounter).interceptor(crate::meter::WaitTimer(crate::meter::Service::DynamoDb))
     }
 
     pub fn client(&self) -> &Client {

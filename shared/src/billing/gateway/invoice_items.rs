@@ -4,6 +4,7 @@
 
 use super::{provider, StripeGateway};
 use crate::domain::billing::BillingError;
+use crate::meter::{MeteredCall, Service};
 use std::collections::HashMap;
 
 /// One invoice item of a customer: its id and metadata.
@@ -34,7 +35,7 @@ impl StripeGateway {
             if let Some(last) = &after {
                 list = list.starting_after(last.clone());
             }
-            let page = list.send(&self.client).await.map_err(provider)?;
+            let page = list.send(&self.client).metered(Service::Stripe).await.map_err(provider)?;
             for item in &page.data {
                 let metadata = item.metadata.clone().unwrap_or_default();
                 if metadata.get(key).is_some_and(|v| v.starts_with(prefix)) {
