@@ -230,6 +230,29 @@ function isStale(e: unknown): boolean {
   return e instanceof ApiError && (e.status === 409 || e.status === 404);
 }
 
+/**
+ * One answer to the quote (accept or decline) in flight: busy while it runs, the
+ * API's refusal kept for the form, and a refusal that means the quote changed
+ * meanwhile (`isStale`) reloads it.
+ */
+function useAnswer(onStale: () => void) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const submit = async (send: () => Promise<void>) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await send();
+    } catch (e) {
+      setError(e);
+      if (isStale(e)) onStale();
+    } finally {
+      setBusy(false);
+    }
+  };
+  return { busy, error, setError, submit };
+}
+
 function AcceptStep(props: {
   token: string;
   q: PublicQuote;
@@ -239,14 +262,11 @@ function AcceptStep(props: {
 }) {
   const { q } = props;
   const [name, setName] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, setError, submit } = useAnswer(props.onStale);
   const heading = useFocus();
   const money = (cents: number) => formatMoney(cents, q.currency);
-  const confirm = async () => {
-    setBusy(true);
-    setError(null);
-    try {
+  const confirm = () =>
+    submit(async () => {
       const trimmed = name.trim();
       const answer = await ok(
         publicApi.POST("/api/quotes/view/{token}/accept", {
@@ -255,13 +275,7 @@ function AcceptStep(props: {
         }),
       );
       props.onAccepted(answer);
-    } catch (e) {
-      setError(e);
-      if (isStale(e)) props.onStale();
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
   return (
     <section class="qp-confirm" aria-labelledby="qp-accept" data-testid="accept-step">
       <h2 id="qp-accept" tabIndex={-1} ref={heading}>
@@ -311,23 +325,14 @@ function DeclineStep(props: {
 }) {
   const { q } = props;
   const [reason, setReason] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<unknown>(null);
+  const { busy, error, setError, submit } = useAnswer(props.onStale);
   const heading = useFocus();
-  const confirm = async () => {
-    setBusy(true);
-    setError(null);
-    try {
+  const confirm = () =>
+    submit(async () => {
       // The API needs the reason (1 to 1,000 characters) and names the field if it is missing.
       const after = await ok(publicApi.POST("/api/quotes/view/{token}/reject", { ...path(props.token), body: { reason: reason.trim() } }));
       props.onDeclined(after);
-    } catch (e) {
-      setError(e);
-      if (isStale(e)) props.onStale();
-    } finally {
-      setBusy(false);
-    }
-  };
+    });
   return (
     <section class="qp-confirm" aria-labelledby="qp-decline" data-testid="decline-step">
       <h2 id="qp-decline" tabIndex={-1} ref={heading}>
