@@ -2,7 +2,7 @@
 //! `STATS#{tier}/MONTH#…`, `COHORTS`, `USAGESTATS#…`) and the tier catalog, so the
 //! number of calls depends on tiers and months asked for, never on partners.
 
-use super::keys::{self, GSI1, META};
+use super::keys::{self, META};
 use super::{s, Item, Store, StoreError};
 use crate::domain::analytics::{CohortFlows, CurrentStats, MetricAdoption, TierFlows};
 use crate::domain::tier::Tier;
@@ -54,19 +54,6 @@ impl Store {
             items.push(Self::item(f, &k)?);
         }
         self.batch_put(items).await
-    }
-
-    /// Every tier in the catalog, archived ones included (their history still
-    /// counts): one Query of the catalog partition, which is tens of items.
-    pub async fn all_tiers(&self) -> Result<Vec<Tier>, StoreError> {
-        let items = self
-            .query_all(|q| {
-                q.index_name(GSI1)
-                    .key_condition_expression("GSI1PK = :pk")
-                    .expression_attribute_values(":pk", s(keys::TIER_CATALOG_PARTITION))
-            })
-            .await?;
-        items.into_iter().map(|item| serde_dynamo::from_item(item).map_err(StoreError::from)).collect()
     }
 
     /// The live item and the month items of `tiers` for `months`, and with

@@ -4,6 +4,8 @@
 //! Ids placed in keys are slugs or ULIDs (validated at the edge), so they never
 //! contain the `#` separator.
 
+use crate::domain::tier::TierStatus;
+
 pub const META: &str = "META";
 
 /// Index names as declared in `template.yaml`.
@@ -12,13 +14,39 @@ pub const GSI1: &str = "GSI1";
 // ---- Tier -------------------------------------------------------------------
 // TIER#{id} / META                      get one tier (GetItem), batch for compare
 // GSI1 TIERS / {segment}#{level}#{sort}#{id}
-//                                       list the catalog ordered by segment, tier
-//                                       level, sort order; begins_with(segment#)
+//                                       the live catalog (active tiers) ordered by
+//                                       segment, tier level, sort order; one Query
+//                                       serves every pricing read; begins_with(segment#)
 //                                       lists one segment
+// GSI1 TIERS#ARCHIVED / {segment}#{level}#{sort}#{id}
+//                                       archived tiers, moved here by the archiving
+//                                       write so the live catalog does not grow with
+//                                       history; analytics and the unfiltered list read
+//                                       both partitions (`tier_catalog_partitions`)
 // TIER#{id} / PRICE#{v:06}              price history; quotes and grandfathered
 //                                       partners read the version they signed at
 
 pub const TIER_CATALOG_PARTITION: &str = "TIERS";
+pub const TIER_ARCHIVE_PARTITION: &str = "TIERS#ARCHIVED";
+
+/// The GSI1 partition a tier's META item is indexed under.
+pub fn tier_catalog_partition(status: TierStatus) -> &'static str {
+    match status {
+        TierStatus::Active => TIER_CATALOG_PARTITION,
+        TierStatus::Archived => TIER_ARCHIVE_PARTITION,
+    }
+}
+
+/// The partitions a catalog read with an optional status filter covers, in list
+/// order (active tiers first). An archived filter reads the live partition too:
+/// a tier archived before the archive partition existed stays there until
+/// `devctl reindex-tier-catalog` moves it, and the status filter still finds it.
+pub fn tier_catalog_partitions(status: Option<TierStatus>) -> &'static [&'static str] {
+    match status {
+        Some(TierStatus::Active) => &[TIER_CATALOG_PARTITION],
+        _ => &[TIER_CATALOG_PARTITION, TIER_ARCHIVE_PARTITION],
+    }
+}
 
 pub fn tier_pk(tier_id: &str) -> String {
     format!("TIER#{tier_id}")

@@ -38,7 +38,7 @@ impl Store {
             &[
                 ("PK", keys::tier_pk(&tier.tier_id)),
                 ("SK", META.to_string()),
-                ("GSI1PK", keys::TIER_CATALOG_PARTITION.to_string()),
+                ("GSI1PK", keys::tier_catalog_partition(tier.status).to_string()),
                 ("GSI1SK", keys::tier_catalog_sk(&tier.segment, tier.tier_level, tier.sort_order, &tier.tier_id)),
             ],
         )
@@ -98,46 +98,85 @@ impl Store {
         Ok(tiers)
     }
 
-    /// The catalog in display order (segment, tier level, sort order), one page.
+    /// The catalog in display order (segment, tier level, sort order), one page:
+    /// active tiers, then (unless filtered out) archived ones. The cursor is the
+    /// last key read, so a page that ends at the end of the live partition resumes
+    /// there, finds it done and goes on into the archive partition.
     pub async fn list_tiers(&self, filter: &TierFilter, page: &PageRequest) -> Result<Page<Tier>, TierListError> {
-        let start = cursor_in(
-            page.cursor.as_deref(),
-            &["PK", "SK", "GSI1PK", "GSI1SK"],
-            ("GSI1PK", keys::TIER_CATALOG_PARTITION),
-        )?;
-        let mut query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(GSI1)
-            .limit(page.limit as i32)
-            .set_exclusive_start_key(start)
-            .expression_attribute_values(":pk", s(keys::TIER_CATALOG_PARTITION));
-        query = match &filter.segment {
-            Some(segment) => query
-                .key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :segment)")
-                .expression_attribute_values(":segment", s(keys::tier_segment_prefix(segment))),
-            None => query.key_condition_expression("GSI1PK = :pk"),
-        };
-        if let Some(status) = filter.status {
-            let status = match status {
-                TierStatus::Active => "active",
-                TierStatus::Archived => "archived",
-            };
-            query = query
-                .filter_expression("#status = :status")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":status", s(status));
+        const ATTRS: [&str; 4] = ["PK", "SK", "GSI1PK", "GSI1SK"];
+        let partitions = keys::tier_catalog_partitions(filter.status);
+        let mut start = None;
+        let mut first = 0;
+        if let Some(raw) = page.cursor.as_deref() {
+            // The cursor names its partition; it must be one this filter reads.
+            let found = partitions.iter().enumerate().find_map(|(i, partition)| {
+                cursor_in(Some(raw), &ATTRS, ("GSI1PK", partition)).ok().flatten().map(|key| (i, key))
+            });
+            let (i, key) = found.ok_or_else(|| {
+                RequestError::Invalid(crate::domain::validation::ValidationError::single(
+                    "cursor",
+                    "is not a valid cursor",
+                ))
+            })?;
+            first = i;
+            start = Some(key);
         }
-        let out = query.send().await.map_err(|e| StoreError::sdk("Query", e))?;
-        let items = out
-            .items
-            .unwrap_or_default()
+        let mut items = Vec::new();
+        let mut last_key: Option<Item> = None;
+        for (i, partition) in partitions.iter().enumerate().skip(first) {
+            let limit = page.limit as usize;
+            let remaining = limit.saturating_sub(items.len());
+            if remaining == 0 {
+                break;
+            }
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(GSI1)
+                .limit(remaining as i32)
+                .set_exclusive_start_key(start.take())
+                .expression_attribute_values(":pk", s(*partition));
+            query = match &filter.segment {
+                Some(segment) => query
+                    .key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :segment)")
+                    .expression_attribute_values(":segment", s(keys::tier_segment_prefix(segment))),
+                None => query.key_condition_expression("GSI1PK = :pk"),
+            };
+            if let Some(status) = filter.status {
+                let status = match status {
+                    TierStatus::Active => "active",
+                    TierStatus::Archived => "archived",
+                };
+                query = query
+                    .filter_expression("#status = :status")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":status", s(status));
+            }
+            let out = query.send().await.map_err(|e| StoreError::sdk("Query", e))?;
+            let read = out.items.unwrap_or_default();
+            if let Some(lek) = out.last_evaluated_key {
+                items.extend(read);
+                last_key = Some(lek);
+                break;
+            }
+            // This partition is done: later partitions fill the rest of the page,
+            // and a full page resumes after its last item.
+            if let Some(item) = read.last() {
+                last_key =
+                    Some(ATTRS.iter().filter_map(|a| item.get(*a).map(|v| (a.to_string(), v.clone()))).collect());
+            }
+            items.extend(read);
+            if i + 1 == partitions.len() || items.len() < page.limit as usize {
+                last_key = None;
+            }
+        }
+        let items = items
             .into_iter()
             .map(serde_dynamo::from_item)
             .collect::<Result<Vec<Tier>, _>>()
             .map_err(StoreError::from)?;
-        Ok(Page { items, next_cursor: cursor_out(out.last_evaluated_key.as_ref()) })
+        Ok(Page { items, next_cursor: cursor_out(last_key.as_ref()) })
     }
 
     /// A tier's price versions, newest first, one page: a Query on the tier's own
@@ -164,9 +203,48 @@ impl Store {
     /// Every active tier, all segments. The catalog is small by nature (tens of tiers), so
     /// one Query on the catalog partition serves pricing reads in a single call.
     pub async fn active_catalog(&self) -> Result<Vec<Tier>, StoreError> {
-        let mut tiers = self.all_tiers().await?;
+        let mut tiers = self.catalog_partition(keys::TIER_CATALOG_PARTITION).await?;
+        // A tier archived before the archive partition existed (until reindexed).
         tiers.retain(|t| t.status == TierStatus::Active);
         Ok(tiers)
+    }
+
+    /// Every tier in the catalog, archived ones included (their history still
+    /// counts): one Query per catalog partition.
+    pub async fn all_tiers(&self) -> Result<Vec<Tier>, StoreError> {
+        let mut tiers = Vec::new();
+        for partition in keys::tier_catalog_partitions(None) {
+            tiers.extend(self.catalog_partition(partition).await?);
+        }
+        Ok(tiers)
+    }
+
+    async fn catalog_partition(&self, partition: &str) -> Result<Vec<Tier>, StoreError> {
+        let items = self
+            .query_all(|q| {
+                q.index_name(GSI1)
+                    .key_condition_expression("GSI1PK = :pk")
+                    .expression_attribute_values(":pk", s(partition))
+            })
+            .await?;
+        items.into_iter().map(|item| serde_dynamo::from_item(item).map_err(StoreError::from)).collect()
+    }
+
+    /// Backfill: re-indexes every tier's META item under the catalog partition its
+    /// status calls for (archived tiers written before the archive partition
+    /// existed). Idempotent; returns how many items moved. The write is a plain put:
+    /// an archived tier accepts no edits, so there is nothing for it to overwrite.
+    pub async fn reindex_tier_catalog(&self) -> Result<usize, StoreError> {
+        let misplaced: Vec<Tier> = self
+            .catalog_partition(keys::TIER_CATALOG_PARTITION)
+            .await?
+            .into_iter()
+            .filter(|t| t.status != TierStatus::Active)
+            .collect();
+        let items = misplaced.iter().map(Self::tier_item).collect::<Result<Vec<_>, _>>()?;
+        let moved = items.len();
+        self.batch_put(items).await?;
+        Ok(moved)
     }
 
     /// Creates a tier with its first price version and the audit entry, atomically.

@@ -110,7 +110,7 @@ async fn list_orders_filters_and_pages() {
     let (status, all) = app.call("GET", "/api/admin/tiers", Some("sales_rep"), None).await;
     assert_eq!(status, 200);
     let ids: Vec<&str> = all["items"].as_array().unwrap().iter().map(|t| t["tierId"].as_str().unwrap()).collect();
-    assert_eq!(ids, vec!["b2", "b1", "old", "free", "gold", "platinum"], "segment, then level");
+    assert_eq!(ids, vec!["b2", "b1", "free", "gold", "platinum", "old"], "active by segment and level, then archived");
     assert_eq!(all["nextCursor"], Value::Null);
 
     let (_, essential) =
@@ -139,7 +139,66 @@ async fn list_orders_filters_and_pages() {
             None => break,
         }
     }
-    assert_eq!(seen, vec!["b2", "b1", "old", "free", "gold", "platinum"]);
+    assert_eq!(seen, vec!["b2", "b1", "free", "gold", "platinum", "old"]);
+
+    // Pages of five (ending exactly at the live partition's end) and of four both
+    // cross from the live partition into the archive one.
+    for limit in [5, 4] {
+        let (_, first) = app.call("GET", &format!("/api/admin/tiers?limit={limit}"), Some("sales_rep"), None).await;
+        let c = first["nextCursor"].as_str().expect("a second page").to_string();
+        let (status, second) =
+            app.call("GET", &format!("/api/admin/tiers?limit={limit}&cursor={c}"), Some("sales_rep"), None).await;
+        assert_eq!(status, 200, "{second}");
+        let ids: Vec<&str> =
+            second["items"].as_array().unwrap().iter().map(|t| t["tierId"].as_str().unwrap()).collect();
+        assert_eq!(ids.last(), Some(&"old"), "limit {limit}: {second}");
+        assert_eq!(second["nextCursor"], Value::Null);
+    }
+    let (_, live) = app.call("GET", "/api/admin/tiers?limit=4", Some("sales_rep"), None).await;
+    let c = live["nextCursor"].as_str().unwrap();
+    let (status, _) =
+        app.call("GET", &format!("/api/admin/tiers?status=active&cursor={c}"), Some("sales_rep"), None).await;
+    assert_eq!(status, 200, "a live-partition cursor is valid for the active listing");
+}
+
+#[tokio::test]
+async fn archived_tiers_leave_the_live_catalog_partition_and_the_reindex_moves_old_ones() {
+    let app = TestApp::seeded().await;
+    for id in ["gone", "legacy"] {
+        let (status, body) = app.call("POST", "/api/admin/tiers", Some("admin"), Some(new_tier(id))).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, _) = app.call("DELETE", "/api/admin/tiers/gone", Some("admin"), None).await;
+    assert_eq!(status, 200);
+    let meta = |id: &str| {
+        let app = &app;
+        let pk = tierdesk::store::keys::tier_pk(id);
+        async move { app.partition(&pk).await.into_iter().find(|i| i["SK"].as_s().unwrap() == "META").unwrap() }
+    };
+    assert_eq!(meta("gone").await["GSI1PK"].as_s().unwrap(), "TIERS#ARCHIVED");
+    // A tier archived before the archive partition existed: still in the live one.
+    let mut legacy = meta("legacy").await;
+    legacy.insert("status".into(), s("archived"));
+    app.put_raw(legacy).await;
+    let store = &app.store;
+    let catalog = |tiers: Vec<tierdesk::domain::tier::Tier>| {
+        let mut ids: Vec<String> = tiers.into_iter().map(|t| t.tier_id).collect();
+        ids.sort();
+        ids
+    };
+    let active = catalog(store.active_catalog().await.unwrap());
+    assert!(!active.contains(&"gone".to_string()) && !active.contains(&"legacy".to_string()), "{active:?}");
+    let all = catalog(store.all_tiers().await.unwrap());
+    assert!(all.contains(&"gone".to_string()) && all.contains(&"legacy".to_string()), "{all:?}");
+    let (_, archived) = app.call("GET", "/api/admin/tiers?status=archived", Some("admin"), None).await;
+    assert_eq!(archived["items"].as_array().unwrap().len(), 2, "the status filter finds the legacy one: {archived}");
+
+    assert_eq!(store.reindex_tier_catalog().await.unwrap(), 1);
+    assert_eq!(meta("legacy").await["GSI1PK"].as_s().unwrap(), "TIERS#ARCHIVED");
+    assert_eq!(store.reindex_tier_catalog().await.unwrap(), 0, "a second run moves nothing");
+    assert_eq!(catalog(store.all_tiers().await.unwrap()), all, "nothing lost by the move");
+    let (_, archived) = app.call("GET", "/api/admin/tiers?status=archived", Some("admin"), None).await;
+    assert_eq!(archived["items"].as_array().unwrap().len(), 2, "{archived}");
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
-//! `devctl create-table | seed | invoke EVENT.json [FUNCTION] | token ROLE [PARTNER] | reindex-partner-names`:
-//! local stack chores. `reindex-partner-names` also runs against a deployed table (TABLE_NAME,
-//! AWS credentials) once, for partners written before the name search existed.
+//! `devctl create-table | seed | invoke EVENT.json [FUNCTION] | token ROLE [PARTNER] | reindex-partner-names
+//! | reindex-tier-catalog`: local stack chores. The two reindexes also run against a deployed table
+//! (TABLE_NAME, AWS credentials) once: partners written before the name search existed, tiers
+//! archived before archived tiers left the live catalog partition.
 
 use devtools::{cron, gateway, invoke, jwt, routes, seed};
 use std::sync::Arc;
@@ -40,6 +41,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let store = tierdesk::store::Store::connect(&config).await;
             let written = store.reindex_all_partner_names().await?;
             println!("reindexed the names of {written} partners in {}", config.table_name);
+        }
+        Some("reindex-tier-catalog") => {
+            let config = tierdesk::Config::from_env()?;
+            let store = tierdesk::store::Store::connect(&config).await;
+            let moved = store.reindex_tier_catalog().await?;
+            println!("moved {moved} archived tiers out of the live catalog partition of {}", config.table_name);
         }
         Some("seed") => {
             let config = tierdesk::Config::from_env()?;
@@ -90,7 +97,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("{} {}\n{body}", route.function, response.status());
         }
         _ => {
-            return Err("usage: devctl create-table | seed | invoke EVENT.json [FUNCTION] | token ROLE [PARTNER]".into())
+            return Err("usage: devctl create-table | seed | invoke EVENT.json [FUNCTION] | token ROLE [PARTNER] | reindex-partner-names | reindex-tier-catalog".into())
         }
     }
     Ok(())
