@@ -291,6 +291,9 @@ pub async fn run() -> Result<(), Error> {
     Ok(())
 }
 
+/// Passes (after the warm-up) that also make and archive a tier.
+const TIER_CHURN_PASSES: usize = 20;
+
 struct Flow<'a> {
     gw: &'a Gateway,
     emulator: &'a Emulator,
@@ -321,16 +324,12 @@ impl Flow<'_> {
         Ok((id, token))
     }
 
-    async fn run(&self, i: usize, experiment: &str) -> Result<(), Error> {
+    /// A tier made, edited and archived. Only in the first passes: a sales team
+    /// retires a few tiers a year, and every archived tier stays in `all_tiers`
+    /// (analytics reads their history), so one per pass would model a catalog of
+    /// hundreds of retired tiers.
+    async fn tier_lifecycle(&self, suffix: &str) {
         let admin = Some(self.admin);
-        let suffix = ulid::Ulid::new().to_string().to_lowercase();
-        // Public and catalog.
-        self.call("GET", "/api/tiers", None, None).await;
-        self.call("GET", "/api/tiers/compare?ids=free,gold,platinum", None, None).await;
-        let upgrade = json!({"fromTierId": "gold", "toTierId": "platinum", "billingPeriod": "monthly"});
-        self.call("POST", "/api/tiers/upgrade-price", None, Some(upgrade)).await;
-        self.call("GET", "/api/admin/tiers", admin, None).await;
-        self.call("GET", "/api/admin/tiers/gold", admin, None).await;
         let tier = format!("cost-{suffix}");
         let body = json!({"tierId": tier, "name": "Cost", "segment": "zz-cost", "tierLevel": 9,
                           "prices": {"monthly": 100, "yearly": 1000}, "features": [{"featureId": "f1", "name": "F1"}]});
@@ -341,6 +340,21 @@ impl Flow<'_> {
         self.call("PUT", &format!("{t}/features/f2"), admin, Some(json!({"enabled": false}))).await;
         self.call("DELETE", &format!("{t}/features/f2"), admin, None).await;
         self.call("DELETE", &t, admin, None).await;
+    }
+
+    async fn run(&self, i: usize, experiment: &str) -> Result<(), Error> {
+        let admin = Some(self.admin);
+        let suffix = ulid::Ulid::new().to_string().to_lowercase();
+        // Public and catalog.
+        self.call("GET", "/api/tiers", None, None).await;
+        self.call("GET", "/api/tiers/compare?ids=free,gold,platinum", None, None).await;
+        let upgrade = json!({"fromTierId": "gold", "toTierId": "platinum", "billingPeriod": "monthly"});
+        self.call("POST", "/api/tiers/upgrade-price", None, Some(upgrade)).await;
+        self.call("GET", "/api/admin/tiers", admin, None).await;
+        self.call("GET", "/api/admin/tiers/gold", admin, None).await;
+        if i <= TIER_CHURN_PASSES {
+            self.tier_lifecycle(&suffix).await;
+        }
 
         // A partner's account, staff side; its gold term ends within the cron's
         // reminder windows (7-day or 30-day notice) without renewal.
