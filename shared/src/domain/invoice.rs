@@ -252,6 +252,29 @@ pub fn reverse_revenue(partner: &Partner, refunded: i64) -> Partner {
     p
 }
 
+/// A credit note planned as one write: the invoice's new record and the partner's
+/// revenue reversal (an account change: no transition, no MRR movement). `None`
+/// when the credit note is already recorded.
+pub fn plan_credit_note(
+    partner: &Partner,
+    record: &InvoiceRecord,
+    note: &CreditNoteFacts,
+    at: &str,
+    actor: &str,
+) -> Option<(InvoiceRecord, super::billing::BillingChange)> {
+    let (after_record, reversed) = apply_credit_note(record, note, at)?;
+    if reversed == 0 {
+        return Some((after_record, super::billing::BillingChange::Nothing));
+    }
+    let mut after = reverse_revenue(partner, reversed);
+    after.version = partner.version + 1;
+    after.updated_at = at.to_string();
+    after.updated_by = actor.to_string();
+    let stats = super::revenue::stats_deltas(Some(partner), &after);
+    let change = super::billing::AccountChange { before: partner.clone(), after, stats };
+    Some((after_record, super::billing::BillingChange::Account(Box::new(change))))
+}
+
 /// Totals per status, for the range: count, amount due, paid and refunded (cents).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
