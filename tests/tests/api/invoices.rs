@@ -556,3 +556,53 @@ async fn resend_mark_paid_and_void_reach_stripe_and_the_webhook_changes_nothing_
         .collect();
     assert!(paid_keys.iter().any(|k| k.starts_with(&format!("invoice-pay-{renewal}-"))), "{paid_keys:?}");
 }
+
+#[tokio::test]
+async fn make_runs_seed_leaves_invoices_in_every_state_that_the_actions_work_on() {
+    let s = StripeApp::start().await;
+    devtools::seed::seed(&s.app.gateway, s.app.secret()).await.expect("seed");
+    let routes =
+        devtools::routes::from_template(&tierdesk_tests::read_repo_file("template.yaml")).expect("template routes");
+    devtools::seed::seed_lapsed(&s.app.config, routes, s.app.secret()).await.expect("seed lapsed");
+    let log = devtools::seed_invoices::seed_invoices(&s.app.store, &s.stripe).await;
+    assert_eq!(log.len(), 5, "{log:?}");
+    let expected = ["paid, open", "refunded, void", "partially_refunded, paid", "paid, uncollectible", "partially_refunded"];
+    for (line, states) in log.iter().zip(expected) {
+        assert!(line.ends_with(states), "{log:?}");
+    }
+    s.emulator.flush().await;
+
+    let (status, all) = s.app.call("GET", "/api/admin/invoices", Some("admin"), None).await;
+    assert_eq!(status, 200, "{all}");
+    let totals = &all["totals"];
+    for (state, count) in
+        [("paid", 3), ("open", 1), ("void", 1), ("uncollectible", 1), ("refunded", 1), ("partially_refunded", 2)]
+    {
+        assert_eq!(totals[state]["count"], count, "{state}: {totals}");
+    }
+    assert_eq!(totals["refunded"]["amountRefunded"], 600_000);
+    assert_eq!(totals["partially_refunded"]["amountRefunded"], 160_000);
+    // The demo partners are the demo rep's accounts; another rep sees none of them.
+    let rep = s.app.token_as("sales_rep", "demo-rep");
+    let (_, mine) = s.app.call_with_token("GET", "/api/admin/invoices", &rep, None).await;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 9);
+    let other = s.app.token_as("sales_rep", "rep-nobody");
+    let (_, none) = s.app.call_with_token("GET", "/api/admin/invoices", &other, None).await;
+    assert_eq!(none["items"].as_array().unwrap().len(), 0);
+    assert_eq!(none["totals"]["paid"]["count"], 0);
+
+    // The seeded invoices are Stripe's: the rest of a partly refunded one can be refunded.
+    let (_, partly) = s.app.call("GET", "/api/admin/invoices?status=partially_refunded", Some("admin"), None).await;
+    let item = partly["items"].as_array().unwrap().iter().find(|i| i["refundedAmount"] == 100_000).unwrap().clone();
+    let id = item["invoiceId"].as_str().unwrap();
+    let (status, rest) = s.app.call("POST", &format!("/api/admin/invoices/{id}/refund"), Some("admin"), None).await;
+    assert_eq!(status, 200, "{rest}");
+    assert_eq!((rest["invoice"]["billingStatus"].as_str(), rest["refunded"].as_i64()), (Some("refunded"), Some(260_000)));
+    let (_, open) = s.app.call("GET", "/api/admin/invoices?status=open", Some("admin"), None).await;
+    let open_id = open["items"][0]["invoiceId"].as_str().unwrap();
+    let (status, voided) = s.app.call("POST", &format!("/api/admin/invoices/{open_id}/void"), Some("admin"), None).await;
+    assert_eq!((status, voided["invoice"]["billingStatus"].as_str()), (200, Some("void")), "{voided}");
+
+    let again = devtools::seed_invoices::seed_invoices(&s.app.store, &s.stripe).await;
+    assert!(again.iter().all(|l| l.ends_with(": exist")), "{again:?}");
+}
