@@ -71,7 +71,9 @@ impl Action {
 /// Stripe invoice ids: `in_` and letters or digits.
 fn invoice_id(raw: &str) -> Result<&str, ValidationError> {
     let ok = raw.len() <= 128
-        && raw.strip_prefix("in_").is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric()));
+        && raw
+            .strip_prefix("in_")
+            .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric()));
     ok.then_some(raw).ok_or_else(|| ValidationError::single("invoiceId", "must be a Stripe invoice id (in_…)"))
 }
 
@@ -118,7 +120,8 @@ pub async fn list(app: &Billing, ctx: &Ctx, req: &Request) -> Result<Response<Bo
     let totals = match page.cursor {
         Some(_) => None,
         None => {
-            let q = Store::invoice_list_query(&list_of(&filter, rep.as_deref(), false), from, to, filters(&filter, false));
+            let q =
+                Store::invoice_list_query(&list_of(&filter, rep.as_deref(), false), from, to, filters(&filter, false));
             let Some(mut all) = app.store.invoice_list_all(&q, TOTALS_CAP).await? else {
                 return Err(ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -267,7 +270,12 @@ fn optional_body(req: &Request, limit: usize) -> Result<serde_json::Value, ApiEr
     })
 }
 
-fn needs(record: &InvoiceRecord, allowed: &[BillingStatus], action: &'static str, what: &'static str) -> Result<(), InvoiceError> {
+fn needs(
+    record: &InvoiceRecord,
+    allowed: &[BillingStatus],
+    action: &'static str,
+    what: &'static str,
+) -> Result<(), InvoiceError> {
     let status = record.billing_status();
     if allowed.contains(&status) {
         Ok(())
@@ -276,7 +284,14 @@ fn needs(record: &InvoiceRecord, allowed: &[BillingStatus], action: &'static str
     }
 }
 
-fn audit(app: &Billing, ctx: &Ctx, actor: &str, action: Action, before: &InvoiceRecord, after: &InvoiceRecord) -> AuditEntry {
+fn audit(
+    app: &Billing,
+    ctx: &Ctx,
+    actor: &str,
+    action: Action,
+    before: &InvoiceRecord,
+    after: &InvoiceRecord,
+) -> AuditEntry {
     let at = rfc3339(app.clock.now());
     let by = Performed { actor, at: &at, request_id: &ctx.request_id };
     AuditEntry::change(app.ids.new_id(), action.audit_action(), by, Some(before), after)
@@ -299,10 +314,7 @@ async fn send(
     needs(&record, &[Open, Paid, Uncollectible, Refunded, PartiallyRefunded], "sending", "a finalized invoice")?;
     app.stripe.send_invoice(&record.invoice_id, &stripe_key(ctx, Action::Send, &record.invoice_id, key)).await?;
     let entry = audit(app, ctx, actor, Action::Send, &record, &record);
-    app.store
-        .apply_billing(&BillingWrite { audit: Some(&entry), ..Default::default() })
-        .await
-        .map_err(write_error)?;
+    app.store.apply_billing(&BillingWrite { audit: Some(&entry), ..Default::default() }).await.map_err(write_error)?;
     Ok(ActionAnswer { action: "send", invoice: record, credit_note_id: None, refunded: None })
 }
 
@@ -387,7 +399,12 @@ async fn pay(
     record: InvoiceRecord,
     key: Option<&str>,
 ) -> Result<ActionAnswer, ApiError> {
-    needs(&record, &[BillingStatus::Open, BillingStatus::Uncollectible], "marking paid", "an open or uncollectible invoice")?;
+    needs(
+        &record,
+        &[BillingStatus::Open, BillingStatus::Uncollectible],
+        "marking paid",
+        "an open or uncollectible invoice",
+    )?;
     let facts =
         app.stripe.pay_out_of_band(&record.invoice_id, &stripe_key(ctx, Action::Pay, &record.invoice_id, key)).await?;
     let catalog = app.store.active_catalog().await?;

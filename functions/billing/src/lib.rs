@@ -77,9 +77,17 @@ pub const ROUTES: &[Route<Op>] = &[
     Route { method: "GET", path: "/api/billing/invoices", op: Op::Invoices },
     Route { method: "POST", path: "/api/admin/tiers/{tierId}/price-migrations", op: Op::PriceMigration },
     Route { method: "GET", path: "/api/admin/invoices", op: Op::AdminInvoices },
-    Route { method: "POST", path: "/api/admin/invoices/{invoiceId}/send", op: Op::InvoiceAction(invoices::Action::Send) },
+    Route {
+        method: "POST",
+        path: "/api/admin/invoices/{invoiceId}/send",
+        op: Op::InvoiceAction(invoices::Action::Send),
+    },
     Route { method: "POST", path: "/api/admin/invoices/{invoiceId}/pay", op: Op::InvoiceAction(invoices::Action::Pay) },
-    Route { method: "POST", path: "/api/admin/invoices/{invoiceId}/void", op: Op::InvoiceAction(invoices::Action::Void) },
+    Route {
+        method: "POST",
+        path: "/api/admin/invoices/{invoiceId}/void",
+        op: Op::InvoiceAction(invoices::Action::Void),
+    },
     Route {
         method: "POST",
         path: "/api/admin/invoices/{invoiceId}/refund",

@@ -331,8 +331,7 @@ async fn credit_note_event(
     let actor = format!("stripe:{}", event.id.as_str());
     for _ in 0..WRITE_ATTEMPTS {
         let partner = app.store.get_partner(&record.partner_id).await?.ok_or(SubscriptionError::NotFound)?;
-        let Some(previous) =
-            app.store.invoice(&record.partner_id, record.stripe_created, &record.invoice_id).await?
+        let Some(previous) = app.store.invoice(&record.partner_id, record.stripe_created, &record.invoice_id).await?
         else {
             return Ok(Outcome { action: "ignored_unknown_invoice", ..Outcome::default() });
         };

@@ -148,7 +148,8 @@ async fn seed_partner(
                 api.call("POST", &format!("invoices/{id}/void"), &[], Some(&key("void"))).await?;
             }
             Fate::Uncollectible => {
-                api.call("POST", &format!("invoices/{id}/mark_uncollectible"), &[], Some(&key("uncollectible"))).await?;
+                api.call("POST", &format!("invoices/{id}/mark_uncollectible"), &[], Some(&key("uncollectible")))
+                    .await?;
             }
             Fate::Refunded(cents) => {
                 api.call("POST", &format!("invoices/{id}/pay"), &[], Some(&key("pay"))).await?;

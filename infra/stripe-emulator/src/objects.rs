@@ -8,8 +8,8 @@ use serde_json::{json, Map, Value};
 use crate::discount;
 use crate::fixtures::fixture;
 use crate::state::{
-    CheckoutSession, Coupon, CouponValue, CreditNote, Customer, Discount, Invoice, InvoiceItem, InvoiceLine, InvoiceStatus,
-    LineSource, Metadata, Price, Product, Refund, SessionStatus, Store, Subscription, SubscriptionItem,
+    CheckoutSession, Coupon, CouponValue, CreditNote, Customer, Discount, Invoice, InvoiceItem, InvoiceLine,
+    InvoiceStatus, LineSource, Metadata, Price, Product, Refund, SessionStatus, Store, Subscription, SubscriptionItem,
 };
 
 fn set_all(object: &mut Map<String, Value>, values: Value) {
@@ -636,19 +636,6 @@ pub fn previous_attributes(before: &Value, after: &Value) -> Option<Value> {
     (!changed.is_empty()).then_some(Value::Object(changed))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn previous_attributes_keeps_only_changed_fields() {
-        let before = json!({"status": "active", "metadata": {"a": "1"}, "id": "sub_1"});
-        let after = json!({"status": "past_due", "metadata": {"a": "1"}, "id": "sub_1"});
-        assert_eq!(previous_attributes(&before, &after), Some(json!({"status": "active"})));
-        assert_eq!(previous_attributes(&before, &before), None);
-    }
-}
-
 pub fn credit_note(store: &Store, c: &CreditNote) -> Value {
     let mut o = fixture("credit_note");
     let refunds: Vec<Value> = c
@@ -715,4 +702,17 @@ pub fn refund(r: &Refund) -> Value {
         }),
     );
     Value::Object(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn previous_attributes_keeps_only_changed_fields() {
+        let before = json!({"status": "active", "metadata": {"a": "1"}, "id": "sub_1"});
+        let after = json!({"status": "past_due", "metadata": {"a": "1"}, "id": "sub_1"});
+        assert_eq!(previous_attributes(&before, &after), Some(json!({"status": "active"})));
+        assert_eq!(previous_attributes(&before, &before), None);
+    }
 }

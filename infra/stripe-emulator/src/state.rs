@@ -64,7 +64,19 @@ impl<T: Keyed> Table<T> {
 macro_rules! keyed {
     ($($t:ty),*) => { $(impl Keyed for $t { fn key(&self) -> &str { &self.id } })* };
 }
-keyed!(Customer, Product, Price, CheckoutSession, Subscription, Invoice, InvoiceItem, Coupon, Discount, CreditNote, Refund);
+keyed!(
+    Customer,
+    Product,
+    Price,
+    CheckoutSession,
+    Subscription,
+    Invoice,
+    InvoiceItem,
+    Coupon,
+    Discount,
+    CreditNote,
+    Refund
+);
 
 /// A credit note on a paid invoice (`post_payment`), all of it refunded to the
 /// invoice's payment (`refund_amount`) or credited outside Stripe.

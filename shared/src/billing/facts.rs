@@ -140,7 +140,8 @@ pub fn invoice_facts(invoice: &Invoice) -> (InvoiceFacts, Option<String>) {
 /// A credit note's facts: the cents it gave back (refunds and anything refunded
 /// outside Stripe), for the invoice's refund record.
 pub fn credit_note_facts(note: &stripe_shared::CreditNote) -> crate::domain::invoice::CreditNoteFacts {
-    let refunded: i64 = note.refunds.iter().map(|r| r.amount_refunded).sum::<i64>() + note.out_of_band_amount.unwrap_or(0);
+    let refunded: i64 =
+        note.refunds.iter().map(|r| r.amount_refunded).sum::<i64>() + note.out_of_band_amount.unwrap_or(0);
     crate::domain::invoice::CreditNoteFacts {
         credit_note_id: note.id.as_str().to_string(),
         invoice_id: note.invoice.id().as_ref().map(|i| i.as_str().to_string()).unwrap_or_default(),

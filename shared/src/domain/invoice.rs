@@ -33,15 +33,8 @@ pub enum BillingStatus {
 }
 
 impl BillingStatus {
-    pub const ALL: [Self; 7] = [
-        Self::Draft,
-        Self::Open,
-        Self::Paid,
-        Self::Void,
-        Self::Uncollectible,
-        Self::Refunded,
-        Self::PartiallyRefunded,
-    ];
+    pub const ALL: [Self; 7] =
+        [Self::Draft, Self::Open, Self::Paid, Self::Void, Self::Uncollectible, Self::Refunded, Self::PartiallyRefunded];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -129,9 +122,8 @@ impl InvoiceFilter {
             }),
             None => None,
         };
-        let partner_id = get("partnerId").and_then(|p| {
-            super::usage::partner_id(&Value::String(p)).map_err(|m| fail("partnerId", &m)).ok()
-        });
+        let partner_id = get("partnerId")
+            .and_then(|p| super::usage::partner_id(&Value::String(p)).map_err(|m| fail("partnerId", &m)).ok());
         let tier = get("tier").and_then(|t| {
             if super::validation::parse::is_slug(&t) {
                 Some(t)
@@ -191,7 +183,7 @@ impl RefundRequest {
             return Ok(Self::default());
         }
         let mut f = Fields::new(body, &["amount", "reason"]);
-        let amount = f.optional("amount", |v| super::validation::parse::int_in(v, 1, 100_000_000_00));
+        let amount = f.optional("amount", |v| super::validation::parse::int_in(v, 1, 10_000_000_000));
         let reason = f.optional("reason", |v| super::validation::parse::text(v, 1, 500));
         f.finish()?;
         Ok(Self { amount, reason })
@@ -208,7 +200,11 @@ pub fn refundable(record: &InvoiceRecord) -> i64 {
 pub fn refund_amount(record: &InvoiceRecord, request: &RefundRequest) -> Result<i64, InvoiceError> {
     let status = record.billing_status();
     if !matches!(status, BillingStatus::Paid | BillingStatus::PartiallyRefunded) || refundable(record) == 0 {
-        return Err(InvoiceError::WrongState { status, action: "a refund", needs: "a paid invoice with money left to refund" });
+        return Err(InvoiceError::WrongState {
+            status,
+            action: "a refund",
+            needs: "a paid invoice with money left to refund",
+        });
     }
     let left = refundable(record);
     match request.amount {
@@ -286,7 +282,9 @@ pub struct StatusTotal {
 }
 
 /// Adds up `records` per billing status; every status is present.
-pub fn totals<'a>(records: impl IntoIterator<Item = &'a InvoiceRecord>) -> std::collections::BTreeMap<&'static str, StatusTotal> {
+pub fn totals<'a>(
+    records: impl IntoIterator<Item = &'a InvoiceRecord>,
+) -> std::collections::BTreeMap<&'static str, StatusTotal> {
     let mut out: std::collections::BTreeMap<&'static str, StatusTotal> =
         BillingStatus::ALL.into_iter().map(|s| (s.as_str(), StatusTotal::default())).collect();
     for r in records {
@@ -353,7 +351,10 @@ mod tests {
         let mut open = record(0, 0);
         open.stripe_status = Some(InvoiceStatus::Open);
         assert!(matches!(refund_amount(&open, &RefundRequest::default()), Err(InvoiceError::WrongState { .. })));
-        assert!(matches!(refund_amount(&record(100, 100), &RefundRequest::default()), Err(InvoiceError::WrongState { .. })));
+        assert!(matches!(
+            refund_amount(&record(100, 100), &RefundRequest::default()),
+            Err(InvoiceError::WrongState { .. })
+        ));
     }
 
     #[test]
@@ -376,7 +377,8 @@ mod tests {
         let f = q(&[("status", "partially_refunded"), ("from", "2026-01-01"), ("to", "2026-01-31")]).unwrap();
         assert_eq!(f.status, Some(BillingStatus::PartiallyRefunded));
         assert_eq!(f.created_bounds(), (1_767_225_600, 1_769_903_999));
-        let e = q(&[("status", "pending"), ("from", "2026-02-01"), ("to", "2026-01-01"), ("tier", "Gold!")]).unwrap_err();
+        let e =
+            q(&[("status", "pending"), ("from", "2026-02-01"), ("to", "2026-01-01"), ("tier", "Gold!")]).unwrap_err();
         assert!(e.fields.contains_key("status") && e.fields.contains_key("to") && e.fields.contains_key("tier"));
     }
 }

@@ -127,7 +127,12 @@ impl Store {
 
     /// One staff list as an index query over `created` in `from..=to`; `filters` are
     /// the equality filters the key does not apply.
-    pub fn invoice_list_query(list: &InvoiceList, from: i64, to: i64, filters: Vec<(&'static str, String)>) -> IndexQuery {
+    pub fn invoice_list_query(
+        list: &InvoiceList,
+        from: i64,
+        to: i64,
+        filters: Vec<(&'static str, String)>,
+    ) -> IndexQuery {
         let (lo, hi) = keys::invoice_created_range(from, to);
         let (index, partition, range) = match list {
             InvoiceList::Partner(p) => (
@@ -135,8 +140,12 @@ impl Store {
                 keys::partner_pk(p),
                 SortRange::Between(format!("{}{lo}", keys::INVOICE_PREFIX), format!("{}{hi}", keys::INVOICE_PREFIX)),
             ),
-            InvoiceList::All => (Some(keys::GSI1), keys::ALL_INVOICES_PARTITION.to_string(), SortRange::Between(lo, hi)),
-            InvoiceList::Status(s) => (Some(keys::GSI2), keys::invoice_status_pk(s.as_str()), SortRange::Between(lo, hi)),
+            InvoiceList::All => {
+                (Some(keys::GSI1), keys::ALL_INVOICES_PARTITION.to_string(), SortRange::Between(lo, hi))
+            }
+            InvoiceList::Status(s) => {
+                (Some(keys::GSI2), keys::invoice_status_pk(s.as_str()), SortRange::Between(lo, hi))
+            }
             InvoiceList::Rep(r) => (Some(keys::GSI3), keys::rep_invoices_pk(r), SortRange::Between(lo, hi)),
         };
         IndexQuery { index, partition, range, newest_first: true, filters }
@@ -171,7 +180,8 @@ impl Store {
         partner_ids: &[String],
     ) -> Result<std::collections::HashMap<String, Option<String>>, StoreError> {
         let mut reps = std::collections::HashMap::new();
-        let wanted: Vec<(String, String)> = partner_ids.iter().map(|p| (keys::partner_pk(p), META.to_string())).collect();
+        let wanted: Vec<(String, String)> =
+            partner_ids.iter().map(|p| (keys::partner_pk(p), META.to_string())).collect();
         for chunk in wanted.chunks(100) {
             for (_, item) in self.batch_get(chunk).await? {
                 let p: Partner = serde_dynamo::from_item(item)?;

@@ -45,7 +45,10 @@ impl Store {
     /// must be covered by `refund_amount` + `out_of_band_amount`; the refund goes back
     /// to the invoice's payment. Emits `credit_note.created`, then `refund.created`.
     pub fn create_credit_note(&mut self, new: NewCreditNote) -> Result<String, ApiError> {
-        let inv = self.invoices.get(&new.invoice).ok_or_else(|| ApiError::no_such_param("invoice", &new.invoice, "invoice"))?;
+        let inv = self
+            .invoices
+            .get(&new.invoice)
+            .ok_or_else(|| ApiError::no_such_param("invoice", &new.invoice, "invoice"))?;
         if inv.status != InvoiceStatus::Paid {
             return Err(ApiError::invalid(
                 format!("This emulator credits paid invoices only; invoice {} is {}.", inv.id, inv.status.as_str()),
