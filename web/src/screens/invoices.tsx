@@ -8,9 +8,9 @@ import { formatCount, formatDate, formatMoney, parseMoney } from "../format";
 import { Badge, Card, ErrorBanner, Field, Link, Loading, PagedTable, fieldError, useAction, useAsync, usePager } from "../ui";
 import { isManager, useTiers } from "../shared";
 
+import { actionsFor, shortId, type Action, type Status } from "../invoices";
+
 type Invoice = Schemas["Invoice"];
-type Status = Schemas["InvoiceBillingStatus"];
-type Action = "send" | "pay" | "void" | "refund";
 
 const STATUSES: { status: Status; label: string }[] = [
   { status: "paid", label: "Paid" },
@@ -21,23 +21,6 @@ const STATUSES: { status: Status; label: string }[] = [
   { status: "uncollectible", label: "Uncollectible" },
   { status: "draft", label: "Draft" },
 ];
-
-/** Which actions an invoice in this status allows (the API checks again). */
-export function actionsFor(status: Status): Action[] {
-  switch (status) {
-    case "open":
-      return ["send", "pay", "void"];
-    case "uncollectible":
-      return ["send", "pay"];
-    case "paid":
-    case "partially_refunded":
-      return ["send", "refund"];
-    case "refunded":
-      return ["send"];
-    default:
-      return [];
-  }
-}
 
 const ACTION_LABEL: Record<Action, string> = {
   send: "Resend",
@@ -199,7 +182,7 @@ export function InvoicesScreen() {
         {list.data ? (
           <PagedTable
             testid="invoices-table"
-            columns={manager ? 9 : 8}
+            columns={manager ? 8 : 7}
             items={list.data.items}
             empty="No invoices match these filters."
             nextCursor={list.data.nextCursor}
@@ -211,7 +194,6 @@ export function InvoicesScreen() {
                 <th>Tier</th>
                 <th>Status</th>
                 <th class="num">Amount</th>
-                <th class="num">Paid</th>
                 <th class="num">Refunded</th>
                 <th>Created</th>
                 {manager && <th>Actions</th>}
@@ -229,18 +211,20 @@ export function InvoicesScreen() {
                   )}
                 </td>
                 <td>
-                  <Link href={`/partners/${encodeURIComponent(inv.partnerId)}`}>{inv.partnerId}</Link>
+                  <span title={inv.partnerId}>
+                    <Link href={`/partners/${encodeURIComponent(inv.partnerId)}`}>{shortId(inv.partnerId)}</Link>
+                  </span>
                 </td>
                 <td>{inv.tier}</td>
                 <td>
                   <Badge value={inv.billingStatus} />
                 </td>
                 <td class="num">{formatMoney(inv.amount, inv.currency)}</td>
-                <td class="num">{formatMoney(inv.amountPaid, inv.currency)}</td>
                 <td class="num">{inv.refundedAmount ? formatMoney(inv.refundedAmount, inv.currency) : "—"}</td>
                 <td>{formatDate(new Date(inv.stripeCreated * 1000).toISOString())}</td>
                 {manager && (
-                  <td class="actions">
+                  <td>
+                    <div class="actions">
                     {actionsFor(inv.billingStatus).map((a) => (
                       <button
                         key={a}
@@ -257,6 +241,7 @@ export function InvoicesScreen() {
                         {ACTION_LABEL[a]}
                       </button>
                     ))}
+                    </div>
                   </td>
                 )}
               </tr>
