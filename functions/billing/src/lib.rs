@@ -318,7 +318,8 @@ async fn subscription(app: &Billing, partner_id: &str) -> Result<Response<Body>,
 async fn invoices(app: &Billing, req: &Request, partner_id: &str) -> Result<Response<Body>, ApiError> {
     let page = PageRequest::from_request(req, app.config.default_page_size, app.config.max_page_size)?;
     let mut invoices: Page<InvoiceRecord> = app.store.query_page(&Store::invoices_query(partner_id), &page).await?;
-    invoices.items = invoices.items.into_iter().map(InvoiceRecord::normalized).collect();
+    // Staff user ids stay with staff: a partner's own list never names its rep.
+    invoices.items = invoices.items.into_iter().map(|r| InvoiceRecord { sales_rep: None, ..r.normalized() }).collect();
     json(StatusCode::OK, &invoices)
 }
 

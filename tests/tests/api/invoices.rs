@@ -356,6 +356,10 @@ async fn a_refund_reaches_stripe_once_and_reverses_revenue_once() {
     let (_, list) =
         s.app.call("GET", &format!("/api/admin/invoices?partnerId={partner_id}"), Some("admin"), None).await;
     let invoice = list["items"][0]["invoiceId"].as_str().unwrap().to_string();
+    let (_, own) = s.as_partner(&token, "GET", "/api/billing/invoices", None).await;
+    assert_eq!(own["items"][0]["invoiceId"], invoice.as_str());
+    assert_eq!(own["items"][0]["billingStatus"], "paid");
+    assert!(own["items"][0]["salesRep"].is_null(), "a partner's list never names its rep");
     assert_eq!(list["items"][0]["billingStatus"], "paid", "{list}");
     let path = format!("/api/admin/invoices/{invoice}/refund");
     let (_, before) = s.as_partner(&token, "GET", "/api/billing/subscription", None).await;
@@ -441,6 +445,9 @@ async fn a_refund_reaches_stripe_once_and_reverses_revenue_once() {
     assert_eq!(rest["invoice"]["billingStatus"], "refunded");
     assert_eq!(rest["invoice"]["refundedAmount"], 360_000);
     assert_eq!(rest["invoice"]["status"], "paid", "the partner's status keeps Stripe's paid");
+    let (_, own) = s.as_partner(&token, "GET", "/api/billing/invoices", None).await;
+    assert_eq!(own["items"][0]["billingStatus"], "refunded");
+    assert_eq!(own["items"][0]["refundedAmount"], 360_000);
     s.emulator.flush().await;
     let (_, view) = s.as_partner(&token, "GET", "/api/billing/subscription", None).await;
     assert_eq!(view["totalPaid"], 0);
