@@ -232,6 +232,28 @@ impl From<crate::domain::billing::BillingError> for ApiError {
     }
 }
 
+impl From<crate::domain::invoice::InvoiceError> for ApiError {
+    fn from(e: crate::domain::invoice::InvoiceError) -> Self {
+        use crate::domain::invoice::InvoiceError as I;
+        match e {
+            I::Invalid(v) => v.into(),
+            I::Billing(b) => b.into(),
+            I::Store(s) => s.into(),
+            I::NotFound => ApiError::new(StatusCode::NOT_FOUND, "not_found", "invoice not found")
+                .with_details(json!({ "fields": { "invoiceId": "no invoice with this id" } })),
+            I::WrongState { status, action, needs } => ApiError::new(
+                StatusCode::CONFLICT,
+                "invoice_state",
+                format!("the invoice is {}; {action} needs {needs}", status.as_str()),
+            )
+            .with_details(json!({
+                "fields": { "invoiceId": format!("is {}; {action} needs {needs}", status.as_str()) },
+                "status": status.as_str(),
+            })),
+        }
+    }
+}
+
 impl From<crate::domain::promotion::PromotionError> for ApiError {
     fn from(e: crate::domain::promotion::PromotionError) -> Self {
         use crate::domain::promotion::PromotionError as P;

@@ -3,9 +3,9 @@
 from conftest import BASE, shoot
 
 NAV = {
-    "sales_rep": ["Analytics", "Tiers", "Partners", "Subscriptions", "Journeys", "Quotes"],
-    "sales_manager": ["Analytics", "Tiers", "Partners", "Subscriptions", "Journeys", "Promotions", "Quotes", "Experiments"],
-    "admin": ["Analytics", "Tiers", "Partners", "Subscriptions", "Journeys", "Promotions", "Quotes", "Experiments"],
+    "sales_rep": ["Analytics", "Tiers", "Partners", "Subscriptions", "Invoices", "Journeys", "Quotes"],
+    "sales_manager": ["Analytics", "Tiers", "Partners", "Subscriptions", "Invoices", "Journeys", "Promotions", "Quotes", "Experiments"],
+    "admin": ["Analytics", "Tiers", "Partners", "Subscriptions", "Invoices", "Journeys", "Promotions", "Quotes", "Experiments"],
 }
 
 

@@ -14,6 +14,7 @@ const LOADERS: Record<string, () => Promise<ScreenComponent>> = {
   "/tiers": () => import("./screens/tiers").then((m) => m.TiersScreen),
   "/partners": () => import("./screens/partners").then((m) => m.PartnersScreen),
   "/subscriptions": () => import("./screens/subscriptions").then((m) => m.SubscriptionsScreen),
+  "/invoices": () => import("./screens/invoices").then((m) => m.InvoicesScreen),
   "/journeys": () => import("./screens/journeys").then((m) => m.JourneysScreen),
   "/promotions": () => import("./screens/promotions").then((m) => m.PromotionsScreen),
   "/quotes": () => import("./screens/quotes").then((m) => m.QuotesScreen),

@@ -4,11 +4,11 @@ import { screenOf, screensFor } from "./nav";
 describe("role-aware navigation", () => {
   it("offers reps no promotions or experiments", () => {
     const labels = screensFor("sales_rep").map((s) => s.label);
-    expect(labels).toEqual(["Analytics", "Tiers", "Partners", "Subscriptions", "Journeys", "Quotes"]);
+    expect(labels).toEqual(["Analytics", "Tiers", "Partners", "Subscriptions", "Invoices", "Journeys", "Quotes"]);
   });
   it("offers managers and admins every screen", () => {
-    expect(screensFor("sales_manager")).toHaveLength(8);
-    expect(screensFor("admin")).toHaveLength(8);
+    expect(screensFor("sales_manager")).toHaveLength(9);
+    expect(screensFor("admin")).toHaveLength(9);
   });
   it("offers partners none of the staff screens", () => {
     expect(screensFor("partner")).toEqual([]);

@@ -18,6 +18,7 @@ export const SCREENS: Screen[] = [
   { path: "/tiers", label: "Tiers", roles: STAFF },
   { path: "/partners", label: "Partners", roles: STAFF },
   { path: "/subscriptions", label: "Subscriptions", roles: STAFF },
+  { path: "/invoices", label: "Invoices", roles: STAFF },
   { path: "/journeys", label: "Journeys", roles: STAFF },
   { path: "/promotions", label: "Promotions", roles: MANAGERS },
   { path: "/quotes", label: "Quotes", roles: STAFF },

@@ -36,6 +36,7 @@ use tierdesk::redemption;
 use tierdesk::store::{BillingWrite, BillingWriteError, Page, Store};
 use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
 
+mod invoices;
 mod migration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +48,8 @@ pub enum Op {
     Subscription,
     Invoices,
     PriceMigration,
+    AdminInvoices,
+    InvoiceAction(invoices::Action),
 }
 
 impl Op {
@@ -59,6 +62,8 @@ impl Op {
             Op::Subscription => "subscription",
             Op::Invoices => "invoices",
             Op::PriceMigration => "price-migration",
+            Op::AdminInvoices => "admin-invoices",
+            Op::InvoiceAction(_) => "invoice-action",
         }
     }
 }
@@ -71,6 +76,23 @@ pub const ROUTES: &[Route<Op>] = &[
     Route { method: "GET", path: "/api/billing/subscription", op: Op::Subscription },
     Route { method: "GET", path: "/api/billing/invoices", op: Op::Invoices },
     Route { method: "POST", path: "/api/admin/tiers/{tierId}/price-migrations", op: Op::PriceMigration },
+    Route { method: "GET", path: "/api/admin/invoices", op: Op::AdminInvoices },
+    Route {
+        method: "POST",
+        path: "/api/admin/invoices/{invoiceId}/send",
+        op: Op::InvoiceAction(invoices::Action::Send),
+    },
+    Route { method: "POST", path: "/api/admin/invoices/{invoiceId}/pay", op: Op::InvoiceAction(invoices::Action::Pay) },
+    Route {
+        method: "POST",
+        path: "/api/admin/invoices/{invoiceId}/void",
+        op: Op::InvoiceAction(invoices::Action::Void),
+    },
+    Route {
+        method: "POST",
+        path: "/api/admin/invoices/{invoiceId}/refund",
+        op: Op::InvoiceAction(invoices::Action::Refund),
+    },
 ];
 
 /// Attempts at writing a change when a webhook changed the partner meanwhile.
@@ -148,8 +170,11 @@ fn caller(ctx: &Ctx) -> Result<String, ApiError> {
 
 async fn dispatch(app: &Billing, ctx: Ctx, req: Request) -> Result<Response<Body>, ApiError> {
     let (op, params) = match_route(ROUTES, req.method(), req.uri().path())?;
-    if op == Op::PriceMigration {
-        return migration::run(app, &ctx, &req, params.get("tierId")).await;
+    match op {
+        Op::PriceMigration => return migration::run(app, &ctx, &req, params.get("tierId")).await,
+        Op::AdminInvoices => return invoices::list(app, &ctx, &req).await,
+        Op::InvoiceAction(action) => return invoices::act(app, &ctx, &req, params.get("invoiceId"), action).await,
+        _ => {}
     }
     let partner_id = caller(&ctx)?;
     match op {
@@ -224,7 +249,9 @@ async fn run(
             };
             cancel(app, ctx, CancelRequest::parse(&body)?, partner_id, &stripe_key("cancel")).await
         }
-        Op::Subscription | Op::Invoices | Op::PriceMigration => Err(ApiError::not_found("route")),
+        Op::Subscription | Op::Invoices | Op::PriceMigration | Op::AdminInvoices | Op::InvoiceAction(_) => {
+            Err(ApiError::not_found("route"))
+        }
     }
 }
 
@@ -290,7 +317,9 @@ async fn subscription(app: &Billing, partner_id: &str) -> Result<Response<Body>,
 
 async fn invoices(app: &Billing, req: &Request, partner_id: &str) -> Result<Response<Body>, ApiError> {
     let page = PageRequest::from_request(req, app.config.default_page_size, app.config.max_page_size)?;
-    let invoices: Page<InvoiceRecord> = app.store.query_page(&Store::invoices_query(partner_id), &page).await?;
+    let mut invoices: Page<InvoiceRecord> = app.store.query_page(&Store::invoices_query(partner_id), &page).await?;
+    // Staff user ids stay with staff: a partner's own list never names its rep.
+    invoices.items = invoices.items.into_iter().map(|r| InvoiceRecord { sales_rep: None, ..r.normalized() }).collect();
     json(StatusCode::OK, &invoices)
 }
 

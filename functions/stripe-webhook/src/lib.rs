@@ -37,6 +37,7 @@ use tierdesk::domain::billing::{
     record_payment, record_payment_failure, sync_subscription, AccountChange, BillingChange, BillingNotice,
     InvoiceFacts, InvoiceRecord, StripeStatus, SubscriptionFacts,
 };
+use tierdesk::domain::invoice::plan_credit_note;
 use tierdesk::domain::money::BillingPeriod;
 use tierdesk::domain::partner::Partner;
 use tierdesk::domain::promotion::{Application, PromotionError};
@@ -306,8 +307,62 @@ async fn process(app: &StripeWebhook, ctx: &Ctx, event: &Event, token: &str) -> 
         | EventObject::InvoiceMarkedUncollectible(invoice) => {
             invoice_event(app, ctx, event, token, invoice, InvoiceKind::Record).await
         }
+        EventObject::CreditNoteCreated(note) => credit_note_event(app, ctx, event, token, note).await,
         _ => Ok(Outcome { action: "ignored", ..Outcome::default() }),
     }
+}
+
+/// `credit_note.created`: a refund recorded on its invoice and the partner's
+/// revenue reversed, once per credit note. The staff refund action records its own
+/// credit note before this arrives, so then (and on any redelivery) it is
+/// `unchanged`; a credit note made in Stripe's dashboard is recorded here.
+async fn credit_note_event(
+    app: &StripeWebhook,
+    ctx: &Ctx,
+    event: &Event,
+    token: &str,
+    note: &stripe_shared::CreditNote,
+) -> Result<Outcome, ApiError> {
+    let facts = facts::credit_note_facts(note);
+    let Some(record) = app.store.invoice_by_id(&facts.invoice_id).await? else {
+        tracing::warn!(event_id = event.id.as_str(), "stripe credit note names no recorded invoice");
+        return Ok(Outcome { action: "ignored_unknown_invoice", ..Outcome::default() });
+    };
+    let actor = format!("stripe:{}", event.id.as_str());
+    for _ in 0..WRITE_ATTEMPTS {
+        let partner = app.store.get_partner(&record.partner_id).await?.ok_or(SubscriptionError::NotFound)?;
+        let Some(previous) = app.store.invoice(&record.partner_id, record.stripe_created, &record.invoice_id).await?
+        else {
+            return Ok(Outcome { action: "ignored_unknown_invoice", ..Outcome::default() });
+        };
+        let previous = previous.normalized();
+        let at = rfc3339(app.clock.now());
+        let planned = plan_credit_note(&partner, &previous, &facts, &at, &actor);
+        let entry = planned.as_ref().map(|(after, _)| {
+            let by = Performed { actor: &actor, at: &at, request_id: &ctx.request_id };
+            AuditEntry::change(app.ids.new_id(), "invoice.refund", by, Some(&previous), after)
+        });
+        let write = BillingWrite {
+            change: planned.as_ref().map(|(_, change)| change),
+            audit: entry.as_ref(),
+            invoice: planned.as_ref().map(|(after, _)| (after, Some(&previous))),
+            event: Some((event.id.as_str(), token)),
+            pending_email: None,
+        };
+        match app.store.apply_billing(&write).await {
+            Ok(()) => {
+                let action = if planned.is_some() { "refund_recorded" } else { "unchanged" };
+                return Ok(Outcome { action, ..Outcome::default() });
+            }
+            Err(BillingWriteError::Stale) => continue,
+            Err(BillingWriteError::ClaimLost) => {
+                return Err(ApiError::new(StatusCode::CONFLICT, "event_in_progress", "claim lost"))
+            }
+            Err(BillingWriteError::Subscription(e)) => return Err(e.into()),
+            Err(BillingWriteError::Store(e)) => return Err(e.into()),
+        }
+    }
+    Err(SubscriptionError::VersionConflict { current: None }.into())
 }
 
 /// Records the redemption of a promotion applied at checkout, once per session

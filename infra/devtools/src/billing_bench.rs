@@ -26,7 +26,13 @@ fn counting(inner: Handler, counts: Counts, webhook: bool) -> Handler {
             let event: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
             format!("webhook {}", event["type"].as_str().unwrap_or("?"))
         } else {
-            format!("{} {}", req.method(), req.uri().path())
+            // One row per route: an invoice action's id is the route's `{invoiceId}`.
+            let path = req.uri().path();
+            let path = match path.strip_prefix("/api/admin/invoices/").and_then(|rest| rest.split_once('/')) {
+                Some((_, action)) => format!("/api/admin/invoices/{{invoiceId}}/{action}"),
+                None => path.to_string(),
+            };
+            format!("{} {path}", req.method())
         };
         Box::pin(async move {
             let (response, calls) = count_calls(inner(req)).await;
@@ -118,7 +124,30 @@ pub async fn run() -> Result<(), Error> {
         }
         flows += 1;
     }
-    println!("{flows} partner flows (checkout → renewal → upgrade → scheduled downgrade → cancel → end; checkout → dunning 1-2-3):\n");
+    // Staff invoices: the list (first page with its totals, a status, a partner, a
+    // rep's), then a refund of part of a paid invoice and a resend.
+    let manager = jwt::token_for("sales_manager", None, "bench-manager", now, 600, &secret);
+    let rep = jwt::token_for("sales_rep", None, "bench-rep", now, 600, &secret);
+    let m = Some(manager.as_str());
+    let (_, all) = seed::call_json(&gw, "GET", "/api/admin/invoices", m, None).await;
+    seed::call_json(&gw, "GET", "/api/admin/invoices?status=paid", m, None).await;
+    seed::call_json(&gw, "GET", "/api/admin/invoices", Some(&rep), None).await;
+    let paid = all["items"]
+        .as_array()
+        .and_then(|items| items.iter().find(|i| i["billingStatus"] == "paid" && i["amountPaid"].as_i64() > Some(0)))
+        .ok_or("no paid invoice")?
+        .clone();
+    let (id, partner) =
+        (paid["invoiceId"].as_str().unwrap_or_default(), paid["partnerId"].as_str().unwrap_or_default());
+    seed::call_json(&gw, "GET", &format!("/api/admin/invoices?partnerId={partner}"), m, None).await;
+    let path = format!("/api/admin/invoices/{id}/refund");
+    let (status, refund) = seed::call_json(&gw, "POST", &path, m, Some(json!({"amount": 10_000}))).await;
+    if status != 200 {
+        return Err(format!("refund failed: {status} {refund}").into());
+    }
+    seed::call_json(&gw, "POST", &format!("/api/admin/invoices/{id}/send"), m, None).await;
+    emulator.flush().await;
+    println!("{flows} partner flows (checkout → renewal → upgrade → scheduled downgrade → cancel → end; checkout → dunning 1-2-3), then the staff invoice list and a refund and resend:\n");
     println!("| request | count | DynamoDB calls (min–max) |\n|---|---|---|");
     for (key, calls) in counts.lock().unwrap_or_else(|p| p.into_inner()).iter() {
         let min = calls.iter().min().copied().unwrap_or(0);

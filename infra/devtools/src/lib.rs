@@ -16,5 +16,6 @@ pub mod promotions_bench;
 pub mod quotes_bench;
 pub mod routes;
 pub mod seed;
+pub mod seed_invoices;
 pub mod usage_bench;
 pub mod web;

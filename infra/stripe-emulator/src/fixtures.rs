@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
-const SOURCES: [(&str, &str); 11] = [
+const SOURCES: [(&str, &str); 13] = [
     ("customer", include_str!("../fixtures/customer.json")),
     ("product", include_str!("../fixtures/product.json")),
     ("price", include_str!("../fixtures/price.json")),
@@ -19,6 +19,8 @@ const SOURCES: [(&str, &str); 11] = [
     ("line_item", include_str!("../fixtures/line_item.json")),
     ("invoiceitem", include_str!("../fixtures/invoiceitem.json")),
     ("event", include_str!("../fixtures/event.json")),
+    ("credit_note", include_str!("../fixtures/credit_note.json")),
+    ("refund", include_str!("../fixtures/refund.json")),
 ];
 
 fn parsed() -> &'static HashMap<&'static str, Map<String, Value>> {

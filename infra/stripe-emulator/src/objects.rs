@@ -8,8 +8,8 @@ use serde_json::{json, Map, Value};
 use crate::discount;
 use crate::fixtures::fixture;
 use crate::state::{
-    CheckoutSession, Coupon, CouponValue, Customer, Discount, Invoice, InvoiceItem, InvoiceLine, InvoiceStatus,
-    LineSource, Metadata, Price, Product, SessionStatus, Store, Subscription, SubscriptionItem,
+    CheckoutSession, Coupon, CouponValue, CreditNote, Customer, Discount, Invoice, InvoiceItem, InvoiceLine,
+    InvoiceStatus, LineSource, Metadata, Price, Product, Refund, SessionStatus, Store, Subscription, SubscriptionItem,
 };
 
 fn set_all(object: &mut Map<String, Value>, values: Value) {
@@ -634,6 +634,74 @@ pub fn previous_attributes(before: &Value, after: &Value) -> Option<Value> {
     let changed: Map<String, Value> =
         before.iter().filter(|(k, v)| after.get(k.as_str()) != Some(*v)).map(|(k, v)| (k.clone(), v.clone())).collect();
     (!changed.is_empty()).then_some(Value::Object(changed))
+}
+
+pub fn credit_note(store: &Store, c: &CreditNote) -> Value {
+    let mut o = fixture("credit_note");
+    let refunds: Vec<Value> = c
+        .refund
+        .iter()
+        .map(|(id, amount)| json!({ "amount_refunded": amount, "refund": id, "payment_record_refund": null, "type": "refund" }))
+        .collect();
+    set_all(
+        &mut o,
+        json!({
+            "id": c.id,
+            "number": c.number,
+            "invoice": c.invoice,
+            "customer": c.customer,
+            "customer_account": null,
+            "customer_balance_transaction": null,
+            "amount": c.amount,
+            "amount_shipping": 0,
+            "subtotal": c.amount,
+            "subtotal_excluding_tax": c.amount,
+            "total": c.amount,
+            "total_excluding_tax": c.amount,
+            "currency": c.currency,
+            "created": c.created,
+            "effective_at": c.created,
+            "discount_amount": 0,
+            "discount_amounts": [],
+            "lines": list(&format!("/v1/credit_notes/{}/lines", c.id), vec![], false),
+            "memo": c.memo,
+            "reason": c.reason,
+            "metadata": metadata(&c.metadata),
+            "out_of_band_amount": c.out_of_band_amount,
+            "pdf": format!("{}/credit_notes/{}/pdf", store.base_url, c.id),
+            "post_payment_amount": c.amount,
+            "pre_payment_amount": 0,
+            "pretax_credit_amounts": [],
+            "refunds": refunds,
+            "shipping_cost": null,
+            "status": "issued",
+            "total_taxes": [],
+            "type": "post_payment",
+            "voided_at": null,
+        }),
+    );
+    Value::Object(o)
+}
+
+pub fn refund(r: &Refund) -> Value {
+    let mut o = fixture("refund");
+    set_all(
+        &mut o,
+        json!({
+            "id": r.id,
+            "amount": r.amount,
+            "currency": r.currency,
+            "created": r.created,
+            "charge": null,
+            "payment_intent": null,
+            "customer": r.customer,
+            "metadata": { "invoice": r.invoice, "credit_note": r.credit_note },
+            "reason": "requested_by_customer",
+            "status": "succeeded",
+            "balance_transaction": null,
+        }),
+    );
+    Value::Object(o)
 }
 
 #[cfg(test)]

@@ -64,7 +64,49 @@ impl<T: Keyed> Table<T> {
 macro_rules! keyed {
     ($($t:ty),*) => { $(impl Keyed for $t { fn key(&self) -> &str { &self.id } })* };
 }
-keyed!(Customer, Product, Price, CheckoutSession, Subscription, Invoice, InvoiceItem, Coupon, Discount);
+keyed!(
+    Customer,
+    Product,
+    Price,
+    CheckoutSession,
+    Subscription,
+    Invoice,
+    InvoiceItem,
+    Coupon,
+    Discount,
+    CreditNote,
+    Refund
+);
+
+/// A credit note on a paid invoice (`post_payment`), all of it refunded to the
+/// invoice's payment (`refund_amount`) or credited outside Stripe.
+#[derive(Debug, Clone)]
+pub struct CreditNote {
+    pub id: String,
+    pub number: String,
+    pub invoice: String,
+    pub customer: String,
+    pub amount: i64,
+    pub currency: String,
+    pub created: i64,
+    pub memo: Option<String>,
+    pub reason: Option<String>,
+    pub metadata: Metadata,
+    pub refund: Option<(String, i64)>,
+    pub out_of_band_amount: Option<i64>,
+}
+
+/// A refund of an invoice's payment, made by a credit note.
+#[derive(Debug, Clone)]
+pub struct Refund {
+    pub id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub created: i64,
+    pub customer: String,
+    pub invoice: String,
+    pub credit_note: String,
+}
 
 #[derive(Debug, Clone)]
 pub struct Customer {
@@ -429,6 +471,8 @@ pub struct Invoice {
     pub metadata: Metadata,
     /// The discount applied to the invoice (its subscription's), if any.
     pub discount: Option<String>,
+    /// Times `POST /v1/invoices/{id}/send` emailed it.
+    pub sent_count: u32,
 }
 
 impl Invoice {
@@ -608,6 +652,8 @@ pub struct Store {
     pub subscriptions: Table<Subscription>,
     pub invoices: Table<Invoice>,
     pub invoice_items: Table<InvoiceItem>,
+    pub credit_notes: Table<CreditNote>,
+    pub refunds: Table<Refund>,
     pub coupons: Table<Coupon>,
     pub discounts: Table<Discount>,
     pub events: Vec<EventRecord>,
@@ -627,6 +673,8 @@ impl Store {
             subscriptions: Table::default(),
             invoices: Table::default(),
             invoice_items: Table::default(),
+            credit_notes: Table::default(),
+            refunds: Table::default(),
             coupons: Table::default(),
             discounts: Table::default(),
             events: Vec::new(),

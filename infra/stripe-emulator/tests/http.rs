@@ -267,3 +267,63 @@ async fn http_get(url: &str) -> (u16, String) {
     let body = response.into_body().collect().await.unwrap().to_bytes();
     (status, String::from_utf8_lossy(&body).into_owned())
 }
+
+#[tokio::test]
+async fn credit_notes_refund_paid_invoices_within_what_was_paid_and_send_emails_finalized_ones() {
+    let h = Harness::start(Some(T0)).await;
+    let (_, customer) = h.api("POST", "/v1/customers", "email=cn%40example.com").await;
+    let cus = s(&customer["id"]);
+    let (status, _) = h.api("POST", "/v1/invoiceitems", &format!("customer={cus}&amount=10000&currency=usd")).await;
+    assert_eq!(status, 200);
+    let (_, draft) =
+        h.api("POST", "/v1/invoices", &format!("customer={cus}&pending_invoice_items_behavior=include")).await;
+    let id = s(&draft["id"]);
+    let (status, body) = h.api("POST", &format!("/v1/invoices/{id}/send"), "").await;
+    assert_eq!((status, body["error"]["type"].as_str()), (400, Some("invalid_request_error")), "a draft is not sent");
+    h.api("POST", &format!("/v1/invoices/{id}/finalize"), "").await;
+    let (status, _) = h.api("POST", &format!("/v1/invoices/{id}/send"), "").await;
+    assert_eq!(status, 200);
+    let (status, body) = h.api("POST", "/v1/credit_notes", &format!("invoice={id}&amount=100&refund_amount=100")).await;
+    assert_eq!((status, body["error"]["param"].as_str()), (400, Some("invoice")), "open invoices are not credited");
+    let (status, paid) = h.api("POST", &format!("/v1/invoices/{id}/pay"), "paid_out_of_band=true").await;
+    assert_eq!((status, paid["amount_paid"].as_i64()), (200, Some(10_000)), "{paid}");
+
+    for (form, param) in [
+        ("amount=10001&refund_amount=10001", "amount"),
+        ("amount=4000&refund_amount=3000", "refund_amount"),
+        ("amount=100&refund_amount=100&reason=because", "reason"),
+    ] {
+        let (status, body) = h.api("POST", "/v1/credit_notes", &format!("invoice={id}&{form}")).await;
+        assert_eq!((status, body["error"]["param"].as_str()), (400, Some(param)), "{form}: {body}");
+    }
+    let (status, note) = h
+        .api("POST", "/v1/credit_notes", &format!("invoice={id}&amount=4000&refund_amount=4000&reason=duplicate"))
+        .await;
+    assert_eq!(status, 200, "{note}");
+    assert_eq!((note["type"].as_str(), note["total"].as_i64()), (Some("post_payment"), Some(4000)));
+    let refund = s(&note["refunds"][0]["refund"]);
+    let (status, re) = h.api("GET", &format!("/v1/refunds/{refund}"), "").await;
+    assert_eq!((status, re["amount"].as_i64(), re["status"].as_str()), (200, Some(4000), Some("succeeded")));
+    let (status, body) =
+        h.api("POST", "/v1/credit_notes", &format!("invoice={id}&amount=6001&refund_amount=6001")).await;
+    assert_eq!((status, body["error"]["param"].as_str()), (400, Some("amount")), "only 6000 is left: {body}");
+    let (status, rest) = h.api("POST", "/v1/credit_notes", &format!("invoice={id}&refund_amount=6000")).await;
+    assert_eq!((status, rest["amount"].as_i64()), (200, Some(6000)), "{rest}");
+    let (_, list) = h.api("GET", &format!("/v1/credit_notes?invoice={id}"), "").await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 2);
+    assert_eq!(list["data"][0]["id"], rest["id"], "newest first");
+
+    h.emulator.flush().await;
+    let events = h.verified_events();
+    let notes: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.data.object {
+            stripe_webhook::EventObject::CreditNoteCreated(n) => Some(n.refunds[0].amount_refunded),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(notes, [4000, 6000], "async-stripe parses the credit notes");
+    let sent = events.iter().filter(|e| matches!(e.data.object, stripe_webhook::EventObject::InvoiceSent(_))).count();
+    assert_eq!(sent, 1);
+    assert_eq!(events.iter().filter(|e| e.type_.as_str() == "refund.created").count(), 2);
+}

@@ -137,6 +137,18 @@ pub fn invoice_facts(invoice: &Invoice) -> (InvoiceFacts, Option<String>) {
     (facts, price_id)
 }
 
+/// A credit note's facts: the cents it gave back (refunds and anything refunded
+/// outside Stripe), for the invoice's refund record.
+pub fn credit_note_facts(note: &stripe_shared::CreditNote) -> crate::domain::invoice::CreditNoteFacts {
+    let refunded: i64 =
+        note.refunds.iter().map(|r| r.amount_refunded).sum::<i64>() + note.out_of_band_amount.unwrap_or(0);
+    crate::domain::invoice::CreditNoteFacts {
+        credit_note_id: note.id.as_str().to_string(),
+        invoice_id: note.invoice.id().as_ref().map(|i| i.as_str().to_string()).unwrap_or_default(),
+        refunded,
+    }
+}
+
 /// The partner an invoice names: its own metadata, then its subscription's.
 pub fn invoice_partner_hint(invoice: &Invoice) -> Option<String> {
     let own = invoice.metadata.as_ref().and_then(|m| m.get(PARTNER_ID_KEY)).cloned();

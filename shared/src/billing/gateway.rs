@@ -4,7 +4,7 @@
 
 use super::config::StripeConfig;
 use super::facts::{self, PARTNER_ID_KEY, PRICE_VERSION_KEY, QUOTE_ID_KEY, SCHEDULED_TIER_ID_KEY, TIER_ID_KEY};
-use crate::domain::billing::{BillingError, PriceFacts, PriceSpec, SubscriptionFacts};
+use crate::domain::billing::{BillingError, InvoiceFacts, PriceFacts, PriceSpec, SubscriptionFacts};
 use crate::domain::money::BillingPeriod;
 use crate::meter::{MeteredCall, Service};
 use std::collections::HashMap;
@@ -608,6 +608,87 @@ impl StripeGateway {
             voided += 1;
         }
         Ok(voided)
+    }
+
+    /// An invoice as Stripe has it now, with its price resolved.
+    pub async fn invoice(&self, invoice_id: &str) -> Result<InvoiceFacts, BillingError> {
+        let invoice = stripe_billing::invoice::RetrieveInvoice::new(invoice_id)
+            .send(&self.client)
+            .metered(Service::Stripe)
+            .await
+            .map_err(provider)?;
+        self.with_price(&invoice).await
+    }
+
+    async fn with_price(&self, invoice: &stripe_shared::Invoice) -> Result<InvoiceFacts, BillingError> {
+        let (mut facts, price_id) = facts::invoice_facts(invoice);
+        if let Some(price) = price_id {
+            facts.price = self.price(&price).await.ok();
+        }
+        Ok(facts)
+    }
+
+    /// `POST /v1/invoices/{id}/send`: Stripe emails the invoice to the customer again.
+    pub async fn send_invoice(&self, invoice_id: &str, key: &str) -> Result<(), BillingError> {
+        stripe_billing::invoice::SendInvoiceInvoice::new(invoice_id)
+            .customize()
+            .request_strategy(idempotent(key)?)
+            .send(&self.client)
+            .metered(Service::Stripe)
+            .await
+            .map_err(provider)?;
+        Ok(())
+    }
+
+    /// `POST /v1/invoices/{id}/pay` with `paid_out_of_band=true`: paid outside Stripe.
+    pub async fn pay_out_of_band(&self, invoice_id: &str, key: &str) -> Result<InvoiceFacts, BillingError> {
+        let invoice = stripe_billing::invoice::PayInvoice::new(invoice_id)
+            .paid_out_of_band(true)
+            .customize()
+            .request_strategy(idempotent(key)?)
+            .send(&self.client)
+            .metered(Service::Stripe)
+            .await
+            .map_err(provider)?;
+        self.with_price(&invoice).await
+    }
+
+    /// `POST /v1/invoices/{id}/void`.
+    pub async fn void_invoice(&self, invoice_id: &str, key: &str) -> Result<InvoiceFacts, BillingError> {
+        let invoice = stripe_billing::invoice::VoidInvoiceInvoice::new(invoice_id)
+            .customize()
+            .request_strategy(idempotent(key)?)
+            .send(&self.client)
+            .metered(Service::Stripe)
+            .await
+            .map_err(provider)?;
+        self.with_price(&invoice).await
+    }
+
+    /// A credit note of `amount` cents on a paid invoice, all of it refunded to the
+    /// payment (`refund_amount`: Stripe refunds the invoice's payment intent).
+    pub async fn refund_invoice(
+        &self,
+        invoice_id: &str,
+        amount: i64,
+        memo: Option<&str>,
+        key: &str,
+    ) -> Result<crate::domain::invoice::CreditNoteFacts, BillingError> {
+        let mut create = stripe_billing::credit_note::CreateCreditNote::new(invoice_id)
+            .amount(amount)
+            .refund_amount(amount)
+            .metadata(HashMap::from([("source".to_string(), "tierdesk_admin".to_string())]));
+        if let Some(memo) = memo {
+            create = create.memo(memo);
+        }
+        let note = create
+            .customize()
+            .request_strategy(idempotent(key)?)
+            .send(&self.client)
+            .metered(Service::Stripe)
+            .await
+            .map_err(provider)?;
+        Ok(facts::credit_note_facts(&note))
     }
 
     /// The amount of an invoice (the proration charged by an upgrade).

@@ -73,6 +73,13 @@ impl Audited for super::partner::Partner {
     }
 }
 
+impl Audited for super::billing::InvoiceRecord {
+    const ENTITY_TYPE: &'static str = "invoice";
+    fn entity_id(&self) -> &str {
+        &self.invoice_id
+    }
+}
+
 impl Audited for super::promotion::Promotion {
     const ENTITY_TYPE: &'static str = "promotion";
     fn entity_id(&self) -> &str {

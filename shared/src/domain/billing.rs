@@ -239,11 +239,50 @@ pub struct InvoiceRecord {
     pub stripe_created: i64,
     pub created_at: String,
     pub updated_at: String,
+    /// Stripe's own status (`draft`, `open`, `paid`, `void`, `uncollectible`);
+    /// absent on records written before it was kept (`billing_status` derives it).
+    #[serde(default)]
+    pub stripe_status: Option<InvoiceStatus>,
+    /// The staff status (`invoice::BillingStatus`), also the `INVOICESTATUS#` index
+    /// key; always set on write (`normalized`).
+    #[serde(default)]
+    pub billing_status: Option<super::invoice::BillingStatus>,
+    /// Cents refunded through credit notes.
+    #[serde(default)]
+    pub refunded_amount: i64,
+    /// The credit notes already applied: each counts once.
+    #[serde(default)]
+    pub credit_notes: Vec<String>,
+    /// The partner's sales rep when the invoice was last written (the
+    /// `REPINVOICES#` index); the rep's access is checked against the partner.
+    #[serde(default)]
+    pub sales_rep: Option<String>,
 }
 
 impl InvoiceRecord {
     pub fn is_paid(&self) -> bool {
         self.status == "paid"
+    }
+
+    /// Stripe's status, for records written before it was kept too.
+    pub fn stripe_status(&self) -> InvoiceStatus {
+        self.stripe_status.unwrap_or_else(|| super::invoice::stripe_status_of_legacy(&self.status))
+    }
+
+    /// The staff status computed from Stripe's status and the refunds.
+    pub fn derived_status(&self) -> super::invoice::BillingStatus {
+        super::invoice::BillingStatus::of(self.stripe_status(), self.amount_paid, self.refunded_amount)
+    }
+
+    pub fn billing_status(&self) -> super::invoice::BillingStatus {
+        self.billing_status.unwrap_or_else(|| self.derived_status())
+    }
+
+    /// With `billingStatus` and `stripeStatus` filled in (records written before they were kept).
+    pub fn normalized(mut self) -> Self {
+        self.stripe_status = Some(self.stripe_status());
+        self.billing_status = Some(self.derived_status());
+        self
     }
 
     /// The record for `invoice` as of now, keeping what an earlier event recorded.
@@ -289,7 +328,15 @@ impl InvoiceRecord {
             stripe_created: invoice.created,
             created_at: previous.map_or_else(|| at.to_string(), |p| p.created_at.clone()),
             updated_at: at.to_string(),
+            stripe_status: Some(invoice.status),
+            billing_status: None,
+            // Refunds are Tierdesk's record of the credit notes; Stripe's invoice
+            // events never carry them, so they are kept from the previous record.
+            refunded_amount: previous.map_or(0, |p| p.refunded_amount),
+            credit_notes: previous.map(|p| p.credit_notes.clone()).unwrap_or_default(),
+            sales_rep: partner.assigned_sales_rep.clone(),
         }
+        .normalized()
     }
 }
 

@@ -7,6 +7,7 @@ pub mod billing;
 pub mod catalog;
 pub mod defaults;
 pub mod experiment;
+pub mod invoice;
 pub mod journey;
 pub mod locale;
 pub mod money;

@@ -8,6 +8,7 @@ use super::partners::version_failure;
 use super::{build_err, s, ConditionFailed, IndexQuery, SortRange, Store, StoreError};
 use crate::domain::audit::AuditEntry;
 use crate::domain::billing::{BillingChange, InvoiceRecord};
+use crate::domain::invoice::BillingStatus;
 use crate::domain::partner::Partner;
 use crate::domain::subscription::SubscriptionError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
@@ -17,6 +18,23 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "camelCase")]
 struct CustomerLookup {
     partner_id: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InvoiceLookup {
+    partner_id: String,
+    stripe_created: i64,
+}
+
+/// The staff invoice lists (`GET /api/admin/invoices`), each a key range of
+/// Stripe's `created`.
+#[derive(Debug, Clone)]
+pub enum InvoiceList {
+    All,
+    Status(BillingStatus),
+    Rep(String),
+    Partner(String),
 }
 
 /// A billing change and everything written with it, in one transaction.
@@ -100,6 +118,111 @@ impl Store {
         }
     }
 
+    /// A Stripe invoice's record, through its lookup (two reads), normalized.
+    pub async fn invoice_by_id(&self, invoice_id: &str) -> Result<Option<InvoiceRecord>, StoreError> {
+        let Some(item) = self.get(keys::invoice_lookup_pk(invoice_id), keys::LOOKUP).await? else { return Ok(None) };
+        let lookup: InvoiceLookup = serde_dynamo::from_item(item)?;
+        Ok(self.invoice(&lookup.partner_id, lookup.stripe_created, invoice_id).await?.map(InvoiceRecord::normalized))
+    }
+
+    /// One staff list as an index query over `created` in `from..=to`; `filters` are
+    /// the equality filters the key does not apply.
+    pub fn invoice_list_query(
+        list: &InvoiceList,
+        from: i64,
+        to: i64,
+        filters: Vec<(&'static str, String)>,
+    ) -> IndexQuery {
+        let (lo, hi) = keys::invoice_created_range(from, to);
+        let (index, partition, range) = match list {
+            InvoiceList::Partner(p) => (
+                None,
+                keys::partner_pk(p),
+                SortRange::Between(format!("{}{lo}", keys::INVOICE_PREFIX), format!("{}{hi}", keys::INVOICE_PREFIX)),
+            ),
+            InvoiceList::All => {
+                (Some(keys::GSI1), keys::ALL_INVOICES_PARTITION.to_string(), SortRange::Between(lo, hi))
+            }
+            InvoiceList::Status(s) => {
+                (Some(keys::GSI2), keys::invoice_status_pk(s.as_str()), SortRange::Between(lo, hi))
+            }
+            InvoiceList::Rep(r) => (Some(keys::GSI3), keys::rep_invoices_pk(r), SortRange::Between(lo, hi)),
+        };
+        IndexQuery { index, partition, range, newest_first: true, filters }
+    }
+
+    /// Every invoice of a list in the range, for its totals: page after page of the
+    /// same index query, at most `cap` records (`None` past it).
+    pub async fn invoice_list_all(
+        &self,
+        q: &IndexQuery,
+        cap: usize,
+    ) -> Result<Option<Vec<InvoiceRecord>>, super::PartnerListError> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = crate::http::PageRequest { limit: 1000, cursor };
+            let found: super::Page<InvoiceRecord> = self.query_page(q, &page).await?;
+            out.extend(found.items.into_iter().map(InvoiceRecord::normalized));
+            if out.len() > cap {
+                return Ok(None);
+            }
+            match found.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(Some(out)),
+            }
+        }
+    }
+
+    /// The current sales rep of each partner named (one BatchGetItem per 100).
+    pub async fn partner_reps(
+        &self,
+        partner_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, Option<String>>, StoreError> {
+        let mut reps = std::collections::HashMap::new();
+        let wanted: Vec<(String, String)> =
+            partner_ids.iter().map(|p| (keys::partner_pk(p), META.to_string())).collect();
+        for chunk in wanted.chunks(100) {
+            for (_, item) in self.batch_get(chunk).await? {
+                let p: Partner = serde_dynamo::from_item(item)?;
+                reps.insert(p.partner_id.clone(), p.assigned_sales_rep.clone());
+            }
+        }
+        Ok(reps)
+    }
+
+    /// Backfill (`devctl reindex-invoices`): rewrites every invoice of every
+    /// partner with its index keys, status, rep and lookup. Returns the count.
+    pub async fn reindex_all_invoices(&self) -> Result<usize, super::PartnerListError> {
+        let mut written = 0;
+        let mut cursor = None;
+        loop {
+            let page = crate::http::PageRequest { limit: 100, cursor };
+            let partners: super::Page<Partner> =
+                self.query_page(&Self::partner_list_query(&super::PartnerList::All), &page).await?;
+            for p in &partners.items {
+                let q = Self::invoices_query(&p.partner_id);
+                let Some(records) = self.invoice_list_all(&q, usize::MAX - 1).await? else { continue };
+                let mut items = Vec::new();
+                for r in records {
+                    let mut r = r.normalized();
+                    r.sales_rep = p.assigned_sales_rep.clone();
+                    items.push(Self::invoice_item(&r)?);
+                    items.push(Self::item(
+                        &InvoiceLookup { partner_id: r.partner_id.clone(), stripe_created: r.stripe_created },
+                        &[("PK", keys::invoice_lookup_pk(&r.invoice_id)), ("SK", keys::LOOKUP.to_string())],
+                    )?);
+                    written += 1;
+                }
+                self.batch_put(items).await?;
+            }
+            match partners.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(written),
+            }
+        }
+    }
+
     /// A partner's invoices, newest first.
     pub fn invoices_query(partner_id: &str) -> IndexQuery {
         IndexQuery {
@@ -111,18 +234,39 @@ impl Store {
         }
     }
 
+    /// The invoice item with its index keys (every invoice write goes through here).
+    pub(crate) fn invoice_item(record: &InvoiceRecord) -> Result<super::Item, StoreError> {
+        let sk = keys::invoice_list_sk(record.stripe_created, &record.invoice_id);
+        let mut attrs = vec![
+            ("PK", keys::partner_pk(&record.partner_id)),
+            ("SK", keys::invoice_sk(record.stripe_created, &record.invoice_id)),
+            ("GSI1PK", keys::ALL_INVOICES_PARTITION.to_string()),
+            ("GSI1SK", sk.clone()),
+            ("GSI2PK", keys::invoice_status_pk(record.billing_status().as_str())),
+            ("GSI2SK", sk.clone()),
+        ];
+        if let Some(rep) = &record.sales_rep {
+            attrs.push(("GSI3PK", keys::rep_invoices_pk(rep)));
+            attrs.push(("GSI3SK", sk));
+        }
+        Self::item(record, &attrs)
+    }
+
+    fn invoice_lookup_put(&self, record: &InvoiceRecord) -> Result<TransactWriteItem, StoreError> {
+        let lookup = Self::item(
+            &InvoiceLookup { partner_id: record.partner_id.clone(), stripe_created: record.stripe_created },
+            &[("PK", keys::invoice_lookup_pk(&record.invoice_id)), ("SK", keys::LOOKUP.to_string())],
+        )?;
+        self.put(lookup, None)
+    }
+
     fn invoice_put(
         &self,
         record: &InvoiceRecord,
         previous: Option<&InvoiceRecord>,
     ) -> Result<TransactWriteItem, StoreError> {
-        let item = Self::item(
-            record,
-            &[
-                ("PK", keys::partner_pk(&record.partner_id)),
-                ("SK", keys::invoice_sk(record.stripe_created, &record.invoice_id)),
-            ],
-        )?;
+        let record = record.clone().normalized();
+        let item = Self::invoice_item(&record)?;
         let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
         put = match previous {
             None => put.condition_expression("attribute_not_exists(PK)"),
@@ -187,9 +331,17 @@ impl Store {
             }
             Some(BillingChange::Nothing) | None => {}
         }
+        if matches!(w.change, Some(BillingChange::Nothing) | None) {
+            if let Some(audit) = w.audit {
+                items.push(self.audit_put(audit)?);
+            }
+        }
         let invoice_index = items.len();
         if let Some((record, previous)) = w.invoice {
             items.push(self.invoice_put(record, previous)?);
+            if previous.is_none() {
+                items.push(self.invoice_lookup_put(record)?);
+            }
         }
         let event_index = items.len();
         if let Some((id, token)) = w.event {

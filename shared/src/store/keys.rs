@@ -324,7 +324,24 @@ pub fn stats_day_pk(date: chrono::NaiveDate) -> String {
 // PARTNER#{id} / INVOICE#{created:010}#{invoiceId}
 //                                        the partner's invoices newest first (GET
 //                                        /api/billing/invoices); `created` is Stripe's,
-//                                        so every event about one invoice hits one item
+//                                        so every event about one invoice hits one item;
+//                                        a partner's invoices in a date range (the staff
+//                                        list ?partnerId=) are a BETWEEN on this SK
+//   GSI1 INVOICES / {created:010}#{invoiceId}
+//                                        every invoice, newest first, a date range as a
+//                                        key range (GET /api/admin/invoices); one
+//                                        partition is enough: invoices are billing-paced
+//   GSI2 INVOICESTATUS#{billingStatus} / {created:010}#{invoiceId}
+//                                        invoices in one staff status (?status=), the
+//                                        item moving partition when its status changes
+//   GSI3 REPINVOICES#{salesRep} / {created:010}#{invoiceId}
+//                                        sparse: the invoices of a rep's accounts (a
+//                                        rep's list), the partner's rep copied at each
+//                                        write; each row is checked against the
+//                                        partner's current rep before it is shown
+// INVOICE#{invoiceId} / LOOKUP           the partner and `created` of a Stripe invoice
+//                                        (staff actions name the invoice only); written
+//                                        with the invoice's first record
 // STRIPEEVT#{evt} / META                 webhook idempotency: INPROGRESS (claimed, with
 //                                        a lease) → APPLIED (state written, in the same
 //                                        transaction) → COMPLETED (ttl); or UNPARSEABLE
@@ -339,7 +356,33 @@ pub fn stripe_customer_pk(customer_id: &str) -> String {
 }
 
 pub fn invoice_sk(created: i64, invoice_id: &str) -> String {
-    format!("{INVOICE_PREFIX}{:010}#{invoice_id}", created.max(0))
+    format!("{INVOICE_PREFIX}{}", invoice_list_sk(created, invoice_id))
+}
+
+pub const ALL_INVOICES_PARTITION: &str = "INVOICES";
+
+/// The GSI sort key of an invoice: Stripe's `created`, zero-padded, so text order
+/// is time order and a date range is a key range.
+pub fn invoice_list_sk(created: i64, invoice_id: &str) -> String {
+    format!("{:010}#{invoice_id}", created.max(0))
+}
+
+/// The key range of `created` in `from..=to` (epoch seconds): `~` sorts after
+/// every `#…` suffix.
+pub fn invoice_created_range(from: i64, to: i64) -> (String, String) {
+    (format!("{:010}", from.max(0)), format!("{:010}~", to.max(0)))
+}
+
+pub fn invoice_status_pk(status: &str) -> String {
+    format!("INVOICESTATUS#{status}")
+}
+
+pub fn rep_invoices_pk(rep: &str) -> String {
+    format!("REPINVOICES#{rep}")
+}
+
+pub fn invoice_lookup_pk(invoice_id: &str) -> String {
+    format!("{INVOICE_PREFIX}{invoice_id}")
 }
 
 pub fn stripe_event_pk(event_id: &str) -> String {

@@ -19,7 +19,7 @@ pub(crate) mod ttl;
 mod usage;
 
 pub use analytics::TierAggregates;
-pub use billing::{BillingWrite, BillingWriteError};
+pub use billing::{BillingWrite, BillingWriteError, InvoiceList};
 pub use experiments::{shard_of, Assignment};
 pub use partners::{IndexQuery, PartnerHistory, PartnerList, PartnerListError, SignalList, SortRange};
 pub use promotions::{ApplicationRead, CodeLookup, RedeemRefusal, Redemption, RedemptionLine};

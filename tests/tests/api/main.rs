@@ -12,6 +12,7 @@ mod experiments;
 mod faults;
 mod gateway_http;
 mod iam;
+mod invoices;
 mod mail;
 mod malformed;
 mod partners;

@@ -1,9 +1,11 @@
 //! `devctl create-table | seed | invoke EVENT.json [FUNCTION] | token ROLE [PARTNER] | reindex-partner-names
-//! | reindex-tier-catalog`: local stack chores. The two reindexes also run against a deployed table
-//! (TABLE_NAME, AWS credentials) once: partners written before the name search existed, tiers
-//! archived before archived tiers left the live catalog partition.
+//! | reindex-tier-catalog | reindex-invoices`: local stack chores. The reindexes also run against a
+//! deployed table (TABLE_NAME, AWS credentials): once for partners written before the name search
+//! existed, for tiers archived before archived tiers left the live catalog partition, and for
+//! invoices recorded before the staff invoice indexes (and after reps were reassigned, to move
+//! their invoices to the new rep's index).
 
-use devtools::{cron, gateway, invoke, jwt, routes, seed};
+use devtools::{cron, gateway, invoke, jwt, routes, seed, seed_invoices};
 use std::sync::Arc;
 
 #[tokio::main]
@@ -48,6 +50,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let moved = store.reindex_tier_catalog().await?;
             println!("moved {moved} archived tiers out of the live catalog partition of {}", config.table_name);
         }
+        Some("reindex-invoices") => {
+            let config = tierdesk::Config::from_env()?;
+            let store = tierdesk::store::Store::connect(&config).await;
+            let written = store.reindex_all_invoices().await?;
+            println!("reindexed {written} invoices in {}", config.table_name);
+        }
         Some("seed") => {
             let config = tierdesk::Config::from_env()?;
             let routes = routes::from_template(&std::fs::read_to_string(&template_path)?)?;
@@ -61,6 +69,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 println!("{line}");
             }
             for line in seed::seed_stripe_prices(&config).await {
+                println!("{line}");
+            }
+            let services = gateway::Services::from_env().await;
+            let store = tierdesk::store::Store::connect(&config).await;
+            for line in seed_invoices::seed_invoices(&store, &services.stripe).await {
                 println!("{line}");
             }
         }

@@ -1,7 +1,7 @@
 //! Invoices and invoice items.
 
 use super::{list_response, Result};
-use crate::billing::{NewInvoice, NewInvoiceItem};
+use crate::billing::{NewCreditNote, NewInvoice, NewInvoiceItem};
 use crate::error::ApiError;
 use crate::form::Form;
 use crate::objects;
@@ -71,6 +71,40 @@ pub fn pay(store: &mut Store, id: &str, form: &Form) -> Result {
 pub fn void(store: &mut Store, id: &str) -> Result {
     store.void_invoice(id)?;
     retrieve(store, id)
+}
+
+pub fn send(store: &mut Store, id: &str) -> Result {
+    store.send_invoice(id)?;
+    retrieve(store, id)
+}
+
+pub fn create_credit_note(store: &mut Store, form: &Form) -> Result {
+    let id = store.create_credit_note(NewCreditNote {
+        invoice: form.required("invoice")?.to_owned(),
+        amount: form.int("amount")?,
+        refund_amount: form.int("refund_amount")?,
+        out_of_band_amount: form.int("out_of_band_amount")?,
+        memo: form.string("memo"),
+        reason: form.string("reason"),
+        metadata: form.metadata("metadata").map(|m| m.into_metadata()).unwrap_or_default(),
+    })?;
+    retrieve_credit_note(store, &id)
+}
+
+pub fn retrieve_credit_note(store: &Store, id: &str) -> Result {
+    let note = store.credit_notes.get(id).ok_or_else(|| ApiError::no_such("credit_note", id))?;
+    Ok(objects::credit_note(store, note))
+}
+
+/// `GET /v1/credit_notes[?invoice]`, newest first.
+pub fn list_credit_notes(store: &Store, form: &Form) -> Result {
+    let invoice = form.string("invoice");
+    let rows = store.credit_notes.iter().rev().filter(|c| invoice.as_deref().is_none_or(|i| c.invoice == i)).collect();
+    list_response(store, form, "/v1/credit_notes", rows, objects::credit_note)
+}
+
+pub fn retrieve_refund(store: &Store, id: &str) -> Result {
+    store.refunds.get(id).map(objects::refund).ok_or_else(|| ApiError::no_such("refund", id))
 }
 
 pub fn finalize(store: &mut Store, id: &str) -> Result {

@@ -163,6 +163,12 @@ fn route(store: &mut Store, method: &Method, path: &str, form: &Form) -> Result 
         ("POST", ["invoices", id, "void"]) => invoices::void(store, id),
         ("POST", ["invoices", id, "finalize"]) => invoices::finalize(store, id),
         ("POST", ["invoices", id, "mark_uncollectible"]) => invoices::mark_uncollectible(store, id),
+        ("POST", ["invoices", id, "send"]) => invoices::send(store, id),
+
+        ("POST", ["credit_notes"]) => invoices::create_credit_note(store, form),
+        ("GET", ["credit_notes"]) => invoices::list_credit_notes(store, form),
+        ("GET", ["credit_notes", id]) => invoices::retrieve_credit_note(store, id),
+        ("GET", ["refunds", id]) => invoices::retrieve_refund(store, id),
 
         ("POST", ["invoiceitems"]) => invoices::create_item(store, form),
         ("GET", ["invoiceitems"]) => invoices::list_items(store, form),

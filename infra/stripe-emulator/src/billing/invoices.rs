@@ -80,6 +80,7 @@ impl Store {
             discount: subscription
                 .filter(|_| reason != BillingReason::Manual)
                 .and_then(|s| self.discount_for_invoice(s)),
+            sent_count: 0,
         };
         self.invoices.insert(invoice);
         if let Some(sweep) = sweep {
@@ -255,6 +256,8 @@ impl Store {
         let payment = if paid_out_of_band {
             let now = self.now();
             if let Some(inv) = self.invoices.get_mut(id) {
+                // Paid outside Stripe: the whole amount due counts as paid.
+                inv.amount_paid = inv.amount_due();
                 inv.status = InvoiceStatus::Paid;
                 inv.paid_at = Some(now);
                 inv.next_payment_attempt = None;

@@ -6,6 +6,7 @@
 //! the state as it was. Events are emitted in the order Stripe sends them for the same action.
 
 mod checkout;
+mod credit_notes;
 mod discounts;
 mod dunning;
 mod invoices;
@@ -19,6 +20,7 @@ use crate::form::MetadataPatch;
 use crate::objects;
 use crate::state::{Customer, Metadata, Price, Recurring, Store};
 
+pub use credit_notes::NewCreditNote;
 pub use dunning::MAX_PAYMENT_ATTEMPTS;
 
 const DAY: i64 = 86_400;
