@@ -362,12 +362,17 @@ fn expected_metrics(m: &Model, t: &Tier) -> (Value, Option<i64>, Option<i64>) {
     let churn = rate_bp(last_churned, base);
     let base3 = m.level(Some(id), &month_minus(now, 4)).paying;
     let churned3: i64 = (1..=3).map(|k| m.flows(id, &month_minus(now, k)).churned).sum();
-    let trialing = m
-        .partners
-        .iter()
-        .filter_map(|r| Model::state(r, now))
-        .filter(|p| p.engagement_tier == id && p.subscription_status == SubscriptionStatus::Trialing)
-        .count() as i64;
+    let count = |status: SubscriptionStatus, on_term: bool| {
+        m.partners
+            .iter()
+            .filter_map(|r| Model::state(r, now))
+            .filter(|p| p.engagement_tier == id && p.subscription_status == status)
+            .filter(|p| !on_term || p.subscription_end_date.is_some())
+            .count() as i64
+    };
+    let trialing = count(SubscriptionStatus::Trialing, false);
+    let past_due = count(SubscriptionStatus::PastDue, false);
+    let cancelling = count(SubscriptionStatus::Cancelled, true);
     let trends: Vec<Value> = months_between(&month_minus(now, 11), now)
         .iter()
         .map(|mo| {
@@ -384,6 +389,8 @@ fn expected_metrics(m: &Model, t: &Tier) -> (Value, Option<i64>, Option<i64>) {
         "activeSubscriptions": cur.sub,
         "payingCustomers": cur.paying,
         "trialing": trialing,
+        "pastDue": past_due,
+        "cancelling": cancelling,
         "newSubscriptionsThisMonth": this.entered,
         "cancellationsThisMonth": this.exited,
         "netChange": net,
@@ -437,6 +444,9 @@ fn expected_summary(m: &Model, tiers: &[Tier]) -> Value {
         "totalMRR": cur.mrr,
         "totalARR": cur.mrr * 12,
         "totalActiveSubscriptions": cur.sub,
+        "trialing": metrics.iter().map(|v| v["trialing"].as_i64().unwrap()).sum::<i64>(),
+        "pastDue": metrics.iter().map(|v| v["pastDue"].as_i64().unwrap()).sum::<i64>(),
+        "cancelling": metrics.iter().map(|v| v["cancelling"].as_i64().unwrap()).sum::<i64>(),
         "payingCustomers": cur.paying,
         "averageChurnRate": pct(rate_bp(churned, base)),
         "topPerformingTier": leader(&top),
