@@ -102,7 +102,7 @@ impl Experiments {
 }
 
 pub async fn handle(app: &Experiments, req: Request) -> Response<Body> {
-    serve(req, app.config.grants, |ctx, req| dispatch(app, ctx, req)).await
+    serve(req, app.config.grants, app.clock.as_ref(), |ctx, req| dispatch(app, ctx, req)).await
 }
 
 async fn dispatch(app: &Experiments, ctx: Ctx, req: Request) -> Result<Response<Body>, ApiError> {

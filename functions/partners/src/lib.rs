@@ -127,7 +127,7 @@ impl Partners {
 }
 
 pub async fn handle(app: &Partners, req: Request) -> Response<Body> {
-    serve(req, app.config.grants, |ctx, req| dispatch(app, ctx, req)).await
+    serve(req, app.config.grants, app.clock.as_ref(), |ctx, req| dispatch(app, ctx, req)).await
 }
 
 async fn dispatch(app: &Partners, ctx: Ctx, req: Request) -> Result<Response<Body>, ApiError> {

@@ -206,7 +206,7 @@ impl Promotions {
 }
 
 pub async fn handle(app: &Promotions, req: Request) -> Response<Body> {
-    serve(req, app.config.grants, |ctx, req| dispatch(app, ctx, req)).await
+    serve(req, app.config.grants, app.clock.as_ref(), |ctx, req| dispatch(app, ctx, req)).await
 }
 
 async fn dispatch(app: &Promotions, ctx: Ctx, req: Request) -> Result<Response<Body>, ApiError> {
