@@ -5,6 +5,7 @@
 use super::stats::{self, Interval, Moments};
 use super::tier::{Prices, Tier};
 use super::validation::{parse, Fields, ValidationError};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -200,6 +201,49 @@ pub struct Experiment {
     pub updated_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<String>,
+    /// The results the experiment stopped with, recorded once when the daily cron
+    /// ended it on its `endDate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_results: Option<FinalResults>,
+}
+
+/// Why an experiment stopped by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// Its `endDate` passed (the daily cron).
+    EndDate,
+}
+
+/// The results an experiment stopped with: the figures a reader needs to judge it,
+/// kept on the experiment because its counters go on moving for late events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FinalResults {
+    pub reason: EndReason,
+    pub recorded_at: String,
+    pub phase: u32,
+    pub total_participants: u64,
+    pub statistical_significance: bool,
+    #[serde(default)]
+    pub p_value: Option<f64>,
+    /// The significant winner, if any (rolling it out stays a staff decision:
+    /// `implement-winner`).
+    #[serde(default)]
+    pub winner: Option<String>,
+    pub recommendation: String,
+    pub variants: Vec<FinalVariant>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FinalVariant {
+    pub variant_id: String,
+    pub participants: u64,
+    pub conversions: u64,
+    pub conversion_rate: f64,
+    /// Cents.
+    pub revenue: i64,
 }
 
 /// Who acts and when; server-owned.
@@ -449,6 +493,7 @@ impl NewExperiment {
             updated_by: actor.id.clone(),
             updated_at: actor.at.clone(),
             completed_at: None,
+            final_results: None,
         }
     }
 }
@@ -607,6 +652,54 @@ impl Experiment {
         Ok(e)
     }
 
+    /// True when the experiment still holds its tier (active or paused) and its
+    /// `endDate` is before `today`: its last day has passed.
+    pub fn past_end_date(&self, today: NaiveDate) -> bool {
+        self.status.holds_tier()
+            && self
+                .end_date
+                .as_deref()
+                .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+                .is_some_and(|end| end < today)
+    }
+
+    /// Stops an experiment whose `endDate` has passed: it completes (leaving its
+    /// tier) with `results` recorded as its final results. Refused (409) for one
+    /// that is not past its end date, so a repeat changes nothing.
+    pub fn end_on_end_date(
+        &self,
+        results: &Results,
+        today: NaiveDate,
+        actor: &Actor,
+    ) -> Result<Experiment, ExperimentError> {
+        if !self.past_end_date(today) {
+            return Err(ExperimentError::IllegalTransition { from: self.status.as_str(), action: "end" });
+        }
+        let mut e = self.transition(Action::Complete, actor)?;
+        e.final_results = Some(FinalResults {
+            reason: EndReason::EndDate,
+            recorded_at: actor.at.clone(),
+            phase: results.phase,
+            total_participants: results.total_participants,
+            statistical_significance: results.statistical_significance,
+            p_value: results.p_value,
+            winner: results.winner.clone(),
+            recommendation: results.recommendation.clone(),
+            variants: results
+                .results
+                .iter()
+                .map(|v| FinalVariant {
+                    variant_id: v.variant_id.clone(),
+                    participants: v.participants,
+                    conversions: v.conversions,
+                    conversion_rate: v.conversion_rate,
+                    revenue: v.revenue,
+                })
+                .collect(),
+        });
+        Ok(e)
+    }
+
     /// Rolls `variant_id` out: the experiment completes with the implementation
     /// recorded. Allowed while it runs and once completed (not yet implemented).
     pub fn implement(
@@ -648,6 +741,7 @@ impl Experiment {
                 .iter()
                 .map(|v| LiveVariant { variant_id: v.variant_id.clone(), allocation: v.allocation, pricing: v.pricing })
                 .collect(),
+            end_date: self.end_date.clone(),
         }
     }
 }
@@ -662,6 +756,9 @@ pub struct LiveExperiment {
     pub status: ExperimentStatus,
     pub phase: u32,
     pub variants: Vec<LiveVariant>,
+    /// The experiment's last day, for the daily cron that ends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_date: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
