@@ -377,11 +377,18 @@ async fn implement_winner(
     let tier = app.store.get_tier(&before.target_tier).await?.filter(|t| t.status == TierStatus::Active);
     let tier = tier.ok_or(ExperimentError::TierGone)?;
     let prices = experiment::rollout_prices(&tier, &variant);
-    let tier_update = if variant.is_control || prices == tier.prices {
+    // The winner's feature differences go into the tier with its price.
+    let features = experiment::features_over(&tier.features, &variant.features);
+    let tier_update = if variant.is_control || (prices == tier.prices && features == tier.features) {
         None
     } else {
         let change = Change { actor: actor.id.clone(), at: actor.at.clone() };
-        let patch = TierPatch { version: tier.version, prices: Some(prices), ..TierPatch::default() };
+        let patch = TierPatch {
+            version: tier.version,
+            prices: (prices != tier.prices).then_some(prices),
+            features: (features != tier.features).then_some(features),
+            ..TierPatch::default()
+        };
         Some(tier.apply(patch, &change).map_err(ExperimentError::from)?)
     };
     let price_version = tier_update.as_ref().map(|u| u.after.price_version);
@@ -421,6 +428,8 @@ struct AssignAnswer<'a> {
     is_control: bool,
     target_tier: &'a str,
     pricing: experiment::VariantPricing,
+    /// The variant's feature differences from the tier (empty: the tier's own).
+    features: &'a [tierdesk::domain::tier::Feature],
     #[serde(skip_serializing_if = "Option::is_none")]
     messaging: Option<&'a experiment::Messaging>,
     phase: u32,
@@ -468,6 +477,7 @@ async fn assign(app: &Experiments, req: &Request, params: &PathParams) -> Result
         is_control: variant.is_control,
         target_tier: &exp.target_tier,
         pricing: variant.pricing,
+        features: &variant.features,
         messaging: variant.messaging.as_ref(),
         phase: exp.phase,
         new: assignment.new,

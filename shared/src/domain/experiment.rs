@@ -3,7 +3,7 @@
 //! their statistics (`stats`). No I/O; time comes in through `Actor`.
 
 use super::stats::{self, Interval, Moments};
-use super::tier::{Prices, Tier};
+use super::tier::{Feature, Prices, Tier};
 use super::validation::{parse, Fields, ValidationError};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -144,8 +144,24 @@ pub struct Variant {
     /// Whole percent; the variants' allocations sum to 100.
     pub allocation: u32,
     pub pricing: VariantPricing,
+    /// Feature differences from the target tier (seed `features?: TierFeature[]`):
+    /// each replaces the tier's feature of the same `featureId` (`enabled: false`
+    /// takes it away) or, with a new id, adds one. Empty: the tier's features.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<Feature>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub messaging: Option<Messaging>,
+}
+
+/// The tier's features with a variant's differences applied: a difference replaces
+/// the feature with its id in place, and one with a new id comes after the tier's.
+pub fn features_over(base: &[Feature], differences: &[Feature]) -> Vec<Feature> {
+    let mut out: Vec<Feature> = base
+        .iter()
+        .map(|f| differences.iter().find(|d| d.feature_id == f.feature_id).unwrap_or(f).clone())
+        .collect();
+    out.extend(differences.iter().filter(|d| !base.iter().any(|f| f.feature_id == d.feature_id)).cloned());
+    out
 }
 
 /// How a winner went into the catalog.
@@ -323,7 +339,7 @@ const FIELDS: &[&str] = &[
     "minimumDetectableEffect",
     "sequential",
 ];
-const VARIANT_FIELDS: &[&str] = &["variantId", "name", "isControl", "allocation", "pricing", "messaging"];
+const VARIANT_FIELDS: &[&str] = &["variantId", "name", "isControl", "allocation", "pricing", "features", "messaging"];
 
 fn name(v: &Value) -> Result<String, String> {
     parse::text(v, 1, 200)
@@ -382,6 +398,7 @@ fn read_variant(f: &mut Fields<'_>) -> Option<Variant> {
             })
         })
         .unwrap_or_default();
+    let features = if f.has("features") { super::tier::read_features(f) } else { Some(Vec::new()) };
     let messaging = f.object("messaging", &["headline", "description", "callToAction"], |m| {
         Some(Messaging {
             headline: m.optional("headline", short_text),
@@ -389,10 +406,19 @@ fn read_variant(f: &mut Fields<'_>) -> Option<Variant> {
             call_to_action: m.optional("callToAction", short_text),
         })
     });
-    if !is_control && pricing.monthly.is_none() && pricing.yearly.is_none() && f.has("variantId") {
-        f.fail("pricing", "a variant other than the control needs a monthly or yearly price");
+    let differs = pricing.monthly.is_some() || pricing.yearly.is_some() || features.as_ref().is_some_and(|f| !f.is_empty());
+    if !is_control && !differs && f.has("variantId") {
+        f.fail("pricing", "a variant other than the control needs a monthly or yearly price, or feature differences");
     }
-    Some(Variant { variant_id: variant_id?, name: name?, is_control, allocation: allocation?, pricing, messaging })
+    Some(Variant {
+        variant_id: variant_id?,
+        name: name?,
+        is_control,
+        allocation: allocation?,
+        pricing,
+        features: features?,
+        messaging,
+    })
 }
 
 /// The rules across variants: 2–10, unique ids, exactly one control, allocations
@@ -739,7 +765,12 @@ impl Experiment {
             variants: self
                 .variants
                 .iter()
-                .map(|v| LiveVariant { variant_id: v.variant_id.clone(), allocation: v.allocation, pricing: v.pricing })
+                .map(|v| LiveVariant {
+                    variant_id: v.variant_id.clone(),
+                    allocation: v.allocation,
+                    pricing: v.pricing,
+                    features: v.features.clone(),
+                })
                 .collect(),
             end_date: self.end_date.clone(),
         }
@@ -767,10 +798,12 @@ pub struct LiveVariant {
     pub variant_id: String,
     pub allocation: u32,
     pub pricing: VariantPricing,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<Feature>,
 }
 
-/// The price a visitor is shown for `tier`: the variant's while an experiment on
-/// it is active, otherwise the tier's own. Returns the variant when one applied.
+/// The price and features a visitor is shown for `tier`: the variant's while an
+/// experiment on it is active, otherwise the tier's own. Returns the variant when one applied.
 pub fn price_for_user(tier: &mut Tier, live: &[LiveExperiment], user_id: &str) -> Option<(String, String)> {
     let exp = live.iter().find(|e| e.target_tier == tier.tier_id && e.status == ExperimentStatus::Active)?;
     let b = bucket(&exp.experiment_id, user_id);
@@ -780,6 +813,9 @@ pub fn price_for_user(tier: &mut Tier, live: &[LiveExperiment], user_id: &str) -
         b < upper
     })?;
     tier.prices = v.pricing.over(tier.prices);
+    if !v.features.is_empty() {
+        tier.features = features_over(&tier.features, &v.features);
+    }
     Some((exp.experiment_id.clone(), v.variant_id.clone()))
 }
 
@@ -1265,6 +1301,23 @@ pub fn rollout_prices(tier: &Tier, variant: &Variant) -> Prices {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_variants_feature_differences_replace_disable_and_add() {
+        let f = |id: &str, enabled: bool| Feature {
+            feature_id: id.into(),
+            name: id.to_uppercase(),
+            description: String::new(),
+            enabled,
+            usage_limit: None,
+        };
+        let base = vec![f("a", true), f("b", true), f("c", true)];
+        let mut richer_b = f("b", true);
+        richer_b.usage_limit = Some(10);
+        let out = features_over(&base, &[f("c", false), f("new", true), richer_b.clone()]);
+        assert_eq!(out, vec![f("a", true), richer_b, f("c", false), f("new", true)]);
+        assert_eq!(features_over(&base, &[]), base);
+    }
     use serde_json::json;
 
     fn actor() -> Actor {

@@ -623,3 +623,90 @@ async fn experiment_results_download_as_csv_with_the_json_figures() {
     let (status, _) = app.call("GET", &format!("{ADMIN}/exp_nope/results?format=csv"), Some("admin"), None).await;
     assert_eq!(status, 404);
 }
+
+/// A variant's `features` (seed `features?: TierFeature[]`): differences from the
+/// tier that `assign` returns and the catalog applies for the visitor assigned to
+/// it; a features-only variant is allowed, bad features name the field, a running
+/// experiment's features are locked, and the winner's features roll out with it.
+#[tokio::test]
+async fn variant_features_are_served_to_assigned_visitors_and_roll_out_with_the_winner() {
+    let app = TestApp::seeded().await;
+    let differences = json!([
+        {"featureId": "pcr_boost", "name": "PCR boost", "enabled": false},
+        {"featureId": "due_diligence", "name": "Deeper due diligence", "description": "Now with site visits", "usageLimit": 5},
+        {"featureId": "priority_support", "name": "Priority support"}
+    ]);
+    let id = started(&app, json!({"variants": [
+        {"variantId": "control", "name": "Control", "isControl": true, "allocation": 50},
+        {"variantId": "perks", "name": "Perks", "allocation": 50, "features": differences}
+    ]}))
+    .await;
+    let (_, catalog) = app.call("GET", "/api/tiers", None, None).await;
+    let gold_of = |c: &Value| c["items"].as_array().unwrap().iter().find(|t| t["tierId"] == "gold").unwrap().clone();
+    let own = gold_of(&catalog)["features"].clone();
+    let ids = |fs: &Value| -> Vec<String> {
+        fs.as_array().unwrap().iter().map(|f| f["featureId"].as_str().unwrap().to_string()).collect()
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..20 {
+        let user = format!("feature-shopper-{i}");
+        let (status, a) = assign(&app, &id, &user).await;
+        assert_eq!(status, 200, "{a}");
+        let (_, c) = app.call("GET", &format!("/api/tiers?userId={user}"), None, None).await;
+        let gold = gold_of(&c);
+        if a["variantId"] == "perks" {
+            assert_eq!(a["features"].as_array().unwrap().len(), 3, "{a}");
+            assert_eq!(a["features"][2]["featureId"], "priority_support");
+            // The public catalog lists enabled features only: pcr_boost is taken away.
+            let mut expected: Vec<String> = ids(&own).into_iter().filter(|f| f != "pcr_boost").collect();
+            expected.push("priority_support".into());
+            assert_eq!(ids(&gold["features"]), expected, "the tier's order, additions after");
+            let find = |fid: &str| gold["features"].as_array().unwrap().iter().find(|f| f["featureId"] == fid).unwrap().clone();
+            assert_eq!(find("due_diligence")["usageLimit"], 5);
+            assert_eq!(find("due_diligence")["description"], "Now with site visits");
+        } else {
+            assert_eq!(a["features"], json!([]), "{a}");
+            assert_eq!(gold["features"], own, "the control sees the tier's own features");
+        }
+        seen.insert(a["variantId"].as_str().unwrap().to_string());
+    }
+    assert_eq!(seen.len(), 2);
+    // Running: the variants (features included) are locked.
+    let (_, exp) = app.call("GET", &format!("{ADMIN}/{id}"), Some("admin"), None).await;
+    let mut variants = exp["variants"].clone();
+    variants[1]["features"] = json!([{"featureId": "other", "name": "Other"}]);
+    let edit = json!({"version": exp["version"], "variants": variants});
+    let (status, b) = app.call("PUT", &format!("{ADMIN}/{id}"), Some("admin"), Some(edit)).await;
+    assert_eq!((status, b["error"]["code"].as_str()), (409, Some("not_editable")), "{b}");
+
+    // Bad features name the field and write nothing.
+    let before = app.snapshot().await;
+    for (features, field) in [
+        (json!([{"featureId": "x", "name": "X"}, {"featureId": "x", "name": "Again"}]), "variants[1].features"),
+        (json!([{"featureId": "Bad Id", "name": "X"}]), "variants[1].features[0].featureId"),
+        (json!([{"featureId": "x"}]), "variants[1].features[0].name"),
+        (json!([{"featureId": "x", "name": "X", "colour": "red"}]), "variants[1].features[0].colour"),
+        (json!("not a list"), "variants[1].features"),
+    ] {
+        let ask = body(json!({"targetTier": "platinum", "variants": [
+            {"variantId": "control", "name": "Control", "isControl": true, "allocation": 50},
+            {"variantId": "b", "name": "B", "allocation": 50, "features": features}
+        ]}));
+        let (status, b) = app.call("POST", ADMIN, Some("admin"), Some(ask)).await;
+        assert_eq!(status, 400, "{field}: {b}");
+        assert!(b["error"]["details"]["fields"][field].is_string(), "{field}: {b}");
+    }
+    assert_eq!(app.snapshot().await, before);
+
+    // The winner's features go into the tier (forced: no significance here).
+    let forced = json!({"force": true, "variantId": "perks", "reason": "perks won the review"});
+    let (status, b) = app.call("POST", &format!("{ADMIN}/{id}/implement-winner"), Some("sales_manager"), Some(forced)).await;
+    assert_eq!(status, 200, "{b}");
+    let (_, tier) = app.call("GET", "/api/admin/tiers/gold", Some("admin"), None).await;
+    let mut expected = ids(&own);
+    expected.push("priority_support".into());
+    assert_eq!(ids(&tier["features"]), expected, "staff see disabled features too: {tier}");
+    let pcr = tier["features"].as_array().unwrap().iter().find(|f| f["featureId"] == "pcr_boost").unwrap().clone();
+    assert_eq!(pcr["enabled"], false);
+    assert_eq!(tier["prices"], gold_of(&catalog)["prices"], "a features-only winner keeps the price");
+}
