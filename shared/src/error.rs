@@ -1,14 +1,37 @@
 //! The one place where every area's error becomes an HTTP status and the JSON shape
-//! `{"error":{"code","message","details","requestId"}}` (DESIGN §2).
+//! `{"error":{"code","message","details","timestamp","requestId","severity"}}`
+//! (DESIGN §2 with seed 004's `timestamp` and `severity`).
 
+use crate::clock::rfc3339;
 use crate::domain::subscription::SubscriptionError;
 use crate::domain::tier::TierError;
 use crate::domain::validation::ValidationError;
 use crate::http::identity::AuthError;
 use crate::http::request::RequestError;
 use crate::store::{PartnerListError, StoreError, TierListError};
+use chrono::{DateTime, Utc};
 use http::StatusCode;
 use serde_json::{json, Value};
+
+/// Seed 004 `severity`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -32,11 +55,28 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
     }
 
-    pub fn body(&self, request_id: &str) -> Value {
+    /// Seed 004's `severity`, one rule for every code: a refused request is the
+    /// caller's to fix (`low`); a business rule or state that refused it (409, 422)
+    /// is `medium`; a dependency that failed or is busy (the payment or mail
+    /// provider, throttling) is `high`; an internal error is `critical`.
+    pub fn severity(&self) -> Severity {
+        match self.status.as_u16() {
+            409 | 422 => Severity::Medium,
+            502..=504 => Severity::High,
+            500..=599 => Severity::Critical,
+            _ => Severity::Low,
+        }
+    }
+
+    /// `{"error":{"code","message","details"?,"timestamp","requestId","severity"}}`
+    /// (DESIGN §2, seed 004's error format); `at` is the request's time.
+    pub fn body(&self, request_id: &str, at: DateTime<Utc>) -> Value {
         let mut error = json!({
             "code": self.code,
             "message": self.message,
+            "timestamp": rfc3339(at),
             "requestId": request_id,
+            "severity": self.severity().as_str(),
         });
         if let Some(details) = &self.details {
             error["details"] = details.clone();
@@ -388,5 +428,28 @@ impl From<crate::domain::experiment::ExperimentError> for ApiError {
             X::KeptChanging => (StatusCode::CONFLICT, "concurrent_update"),
         };
         ApiError::new(status, code, message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_body_has_seed_004s_fields_and_severity_follows_the_status() {
+        let at = DateTime::parse_from_rfc3339("2026-11-20T12:00:00Z").unwrap().with_timezone(&Utc);
+        let body = ApiError::not_found("tier").body("req-1", at);
+        assert_eq!(body["error"]["timestamp"], "2026-11-20T12:00:00.000Z");
+        assert_eq!(body["error"]["requestId"], "req-1");
+        assert_eq!(body["error"]["severity"], "low");
+        let severity = |status: StatusCode| ApiError::new(status, "x", "x").severity().as_str();
+        assert_eq!(severity(StatusCode::BAD_REQUEST), "low");
+        assert_eq!(severity(StatusCode::FORBIDDEN), "low");
+        assert_eq!(severity(StatusCode::TOO_MANY_REQUESTS), "low");
+        assert_eq!(severity(StatusCode::CONFLICT), "medium");
+        assert_eq!(severity(StatusCode::UNPROCESSABLE_ENTITY), "medium");
+        assert_eq!(severity(StatusCode::BAD_GATEWAY), "high");
+        assert_eq!(severity(StatusCode::SERVICE_UNAVAILABLE), "high");
+        assert_eq!(severity(StatusCode::INTERNAL_SERVER_ERROR), "critical");
     }
 }

@@ -105,7 +105,7 @@ fn data_of(t: &Tier, a: TierAggregates) -> TierData {
 }
 
 pub async fn handle(app: &Analytics, req: Request) -> Response<Body> {
-    serve(req, app.config.grants, |ctx, req| dispatch(app, ctx, req)).await
+    serve(req, app.config.grants, app.clock.as_ref(), |ctx, req| dispatch(app, ctx, req)).await
 }
 
 async fn dispatch(app: &Analytics, ctx: Ctx, req: Request) -> Result<Response<Body>, ApiError> {

@@ -159,7 +159,7 @@ impl Billing {
 }
 
 pub async fn handle(app: &Billing, req: Request) -> Response<Body> {
-    serve(req, app.config.grants, |ctx, req| dispatch(app, ctx, req)).await
+    serve(req, app.config.grants, app.clock.as_ref(), |ctx, req| dispatch(app, ctx, req)).await
 }
 
 /// The partner the token names. Staff tokens have no billing of their own.

@@ -16,6 +16,7 @@ use tierdesk::domain::experiment::{
 use tierdesk::domain::permissions::Permission;
 use tierdesk::domain::tier::{Change, Tier, TierPatch, TierStatus};
 use tierdesk::domain::validation::{parse, Fields, ValidationError};
+use tierdesk::http::csv::{csv_response, Cell, CsvWriter};
 use tierdesk::http::identity::Identity;
 use tierdesk::http::request::{json_body, query};
 use tierdesk::http::router::match_route;
@@ -102,7 +103,7 @@ impl Experiments {
 }
 
 pub async fn handle(app: &Experiments, req: Request) -> Response<Body> {
-    serve(req, app.config.grants, |ctx, req| dispatch(app, ctx, req)).await
+    serve(req, app.config.grants, app.clock.as_ref(), |ctx, req| dispatch(app, ctx, req)).await
 }
 
 async fn dispatch(app: &Experiments, ctx: Ctx, req: Request) -> Result<Response<Body>, ApiError> {
@@ -119,8 +120,18 @@ async fn dispatch(app: &Experiments, ctx: Ctx, req: Request) -> Result<Response<
         Op::ImplementWinner => implement_winner(app, &ctx, &req, &params).await,
         Op::Results => {
             ctx.require(Permission::TierAnalytics)?;
+            let csv = match query(&req, "format").as_deref() {
+                None | Some("json") => false,
+                Some("csv") => true,
+                Some(_) => return Err(ValidationError::single("format", "must be json or csv").into()),
+            };
             let exp = load(app, &params).await?;
-            json(StatusCode::OK, &results_of(app, &exp).await?)
+            let results = results_of(app, &exp).await?;
+            if csv {
+                let name = format!("experiment-{}-results", exp.experiment_id);
+                return Ok(csv_response(results_csv(&results), &name, None));
+            }
+            json(StatusCode::OK, &results)
         }
         Op::Assign => assign(app, &req, &params).await,
         Op::Track => track(app, &req, &params).await,
@@ -133,6 +144,77 @@ async fn load(app: &Experiments, params: &PathParams) -> Result<Experiment, ApiE
         return Err(ExperimentError::NotFound.into());
     }
     app.store.get_experiment(id).await?.ok_or_else(|| ExperimentError::NotFound.into())
+}
+
+/// The results as a download: one row per variant (in the experiment's order)
+/// with its figures, its comparison with the control (empty on the control's
+/// row) and the experiment-wide verdict repeated on every row, so each row reads
+/// on its own in a spreadsheet.
+fn results_csv(r: &Results) -> String {
+    let float = |v: Option<f64>| v.map_or(Cell::Empty, Cell::Float);
+    let mut out = CsvWriter::new(&[
+        "experimentId",
+        "phase",
+        "variantId",
+        "name",
+        "isControl",
+        "allocation",
+        "participants",
+        "signups",
+        "conversions",
+        "conversionRate",
+        "conversionRateLower",
+        "conversionRateUpper",
+        "revenue",
+        "revenueEvents",
+        "averageDealSize",
+        "revenuePerParticipant",
+        "retention30Day",
+        "retention90Day",
+        "lift",
+        "pValue",
+        "sequentialPValue",
+        "primaryMetric",
+        "confidenceLevel",
+        "statisticalSignificance",
+        "winner",
+        "srmMismatch",
+    ]);
+    let metric = serde_json::to_value(r.primary_metric).ok().and_then(|v| v.as_str().map(str::to_string));
+    let int = |v: u64| Cell::Int(i64::try_from(v).unwrap_or(i64::MAX));
+    let flag = |b: bool| Cell::from(if b { "true" } else { "false" });
+    for v in &r.results {
+        let cmp = r.comparisons.iter().find(|c| c.variant_id == v.variant_id);
+        out.row(vec![
+            r.experiment_id.as_str().into(),
+            Cell::Int(i64::from(r.phase)),
+            v.variant_id.as_str().into(),
+            v.name.as_str().into(),
+            flag(v.is_control),
+            Cell::Int(i64::from(v.allocation)),
+            int(v.participants),
+            int(v.signups),
+            int(v.conversions),
+            Cell::Float(v.conversion_rate),
+            Cell::Float(v.confidence_interval.lower),
+            Cell::Float(v.confidence_interval.upper),
+            Cell::Int(v.revenue),
+            int(v.revenue_events),
+            Cell::Float(v.average_deal_size),
+            Cell::Float(v.revenue_per_participant),
+            Cell::Float(v.retention30_day),
+            Cell::Float(v.retention90_day),
+            float(cmp.and_then(|c| c.lift)),
+            float(cmp.and_then(|c| c.p_value)),
+            float(cmp.and_then(|c| c.sequential_p_value)),
+            metric.clone().into(),
+            Cell::Int(i64::from(r.confidence_level)),
+            flag(r.statistical_significance),
+            flag(r.winner.as_deref() == Some(v.variant_id.as_str())),
+            flag(r.srm.mismatch),
+        ]);
+    }
+    out.finish()
 }
 
 async fn results_of(app: &Experiments, exp: &Experiment) -> Result<Results, ApiError> {
@@ -295,11 +377,18 @@ async fn implement_winner(
     let tier = app.store.get_tier(&before.target_tier).await?.filter(|t| t.status == TierStatus::Active);
     let tier = tier.ok_or(ExperimentError::TierGone)?;
     let prices = experiment::rollout_prices(&tier, &variant);
-    let tier_update = if variant.is_control || prices == tier.prices {
+    // The winner's feature differences go into the tier with its price.
+    let features = experiment::features_over(&tier.features, &variant.features);
+    let tier_update = if variant.is_control || (prices == tier.prices && features == tier.features) {
         None
     } else {
         let change = Change { actor: actor.id.clone(), at: actor.at.clone() };
-        let patch = TierPatch { version: tier.version, prices: Some(prices), ..TierPatch::default() };
+        let patch = TierPatch {
+            version: tier.version,
+            prices: (prices != tier.prices).then_some(prices),
+            features: (features != tier.features).then_some(features),
+            ..TierPatch::default()
+        };
         Some(tier.apply(patch, &change).map_err(ExperimentError::from)?)
     };
     let price_version = tier_update.as_ref().map(|u| u.after.price_version);
@@ -339,6 +428,8 @@ struct AssignAnswer<'a> {
     is_control: bool,
     target_tier: &'a str,
     pricing: experiment::VariantPricing,
+    /// The variant's feature differences from the tier (empty: the tier's own).
+    features: &'a [tierdesk::domain::tier::Feature],
     #[serde(skip_serializing_if = "Option::is_none")]
     messaging: Option<&'a experiment::Messaging>,
     phase: u32,
@@ -386,6 +477,7 @@ async fn assign(app: &Experiments, req: &Request, params: &PathParams) -> Result
         is_control: variant.is_control,
         target_tier: &exp.target_tier,
         pricing: variant.pricing,
+        features: &variant.features,
         messaging: variant.messaging.as_ref(),
         phase: exp.phase,
         new: assignment.new,

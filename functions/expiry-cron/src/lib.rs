@@ -10,13 +10,14 @@
 //!    the expiration notice, or sends the renewal reminder that is due; each email is
 //!    claimed with a marker first, so it goes out once per (partner, end date, kind);
 //! 4. runs the further daily steps (promotions past their end date are completed,
-//!    open quotes past their validity expire, lapsed trials end, scores that an
+//!    experiments past their end date end with their results recorded, open quotes past their validity expire, lapsed trials end, scores that an
 //!    approaching end date moves are refreshed);
 //! 5. writes the day's `STATS#{tier}/DAY#{date}` snapshots.
 //!
 //! Every step can be repeated: a second run, a concurrent run or a rerun after a crash
 //! finds the markers and the partners' versions and does only what is left.
 
+pub mod experiments;
 pub mod overage;
 pub mod promotions;
 pub mod quotes;
@@ -211,6 +212,7 @@ impl ExpiryCron {
     pub fn new(store: Store, mailer: Mailer, config: CronConfig, clock: Arc<dyn Clock>, ids: Arc<dyn IdGen>) -> Self {
         let steps: Vec<Box<dyn DailyStep>> = vec![
             Box::new(promotions::CompletePromotions { ids: ids.clone() }),
+            Box::new(experiments::EndExperiments { ids: ids.clone() }),
             Box::new(quotes::ExpireQuotes { ids: ids.clone() }),
             Box::new(trials::EndTrials { ids: ids.clone(), lookback_days: config.lookback_days }),
             Box::new(scores::RefreshScores { ids: ids.clone() }),

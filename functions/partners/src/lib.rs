@@ -13,7 +13,7 @@ use tierdesk::clock::rfc3339;
 use tierdesk::domain::audit::{AuditEntry, Performed};
 use tierdesk::domain::journey;
 use tierdesk::domain::partner::{
-    Assignment, DashboardTab, NewNote, NewPartner, Partner, PartnerPatch, SubscriptionStatus,
+    Assignment, DashboardTab, NewNote, NewPartner, Partner, PartnerPatch, SubscriptionState, SubscriptionStatus,
 };
 use tierdesk::domain::permissions::Permission;
 use tierdesk::domain::scoring::{HIGH_RISK_AT, MEDIUM_RISK_AT, UPSELL_AT};
@@ -127,7 +127,7 @@ impl Partners {
 }
 
 pub async fn handle(app: &Partners, req: Request) -> Response<Body> {
-    serve(req, app.config.grants, |ctx, req| dispatch(app, ctx, req)).await
+    serve(req, app.config.grants, app.clock.as_ref(), |ctx, req| dispatch(app, ctx, req)).await
 }
 
 async fn dispatch(app: &Partners, ctx: Ctx, req: Request) -> Result<Response<Body>, ApiError> {
@@ -377,6 +377,8 @@ struct PartnerRow {
     #[serde(flatten)]
     partner: Partner,
     days_until_expiration: Option<i64>,
+    /// `Partner::subscription_state`: tells a cancellation at period end apart.
+    subscription_state: SubscriptionState,
 }
 
 fn rows(partners: Vec<Partner>, today: NaiveDate) -> Vec<PartnerRow> {
@@ -384,9 +386,40 @@ fn rows(partners: Vec<Partner>, today: NaiveDate) -> Vec<PartnerRow> {
         .into_iter()
         .map(|partner| PartnerRow {
             days_until_expiration: partner.subscription_end_date.map(|end| (end - today).num_days()),
+            subscription_state: partner.subscription_state(),
             partner,
         })
         .collect()
+}
+
+/// The active paid subscriptions of the view (one tier or every paid tier) by
+/// state, from the tier statistics analytics reads, so the dashboard and analytics
+/// count the same thing.
+#[derive(Debug, Default)]
+struct StateCounts {
+    active: i64,
+    trialing: i64,
+    past_due: i64,
+    cancelling: i64,
+}
+
+async fn state_counts(store: &Store, tier: Option<&str>) -> Result<StateCounts, ApiError> {
+    let tiers: Vec<String> = match tier {
+        Some(t) => vec![t.to_string()],
+        None => store.all_tiers().await?.into_iter().filter(subscription::is_paid).map(|t| t.tier_id).collect(),
+    };
+    let mut counts = StateCounts::default();
+    if tiers.is_empty() {
+        return Ok(counts);
+    }
+    for agg in store.tier_aggregates(&tiers, &[], false).await? {
+        let c = agg.current;
+        counts.active += c.subscribed();
+        counts.trialing += c.trialing_count;
+        counts.past_due += c.past_due_count;
+        counts.cancelling += c.cancelling_count;
+    }
+    Ok(counts)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -466,13 +499,17 @@ async fn subscriptions(app: &Partners, ctx: &Ctx, req: &Request) -> Result<Respo
     let partners: Page<Partner> = app.store.query_page(&q, &page).await?;
     let items = rows(partners.items, today);
     if csv {
-        Ok(csv_response(partners_csv(&items), "subscriptions", partners.next_cursor))
-    } else {
-        json(
-            StatusCode::OK,
-            &serde_json::json!({"view": view.as_str(), "items": items, "nextCursor": partners.next_cursor}),
-        )
+        return Ok(csv_response(partners_csv(&items), "subscriptions", partners.next_cursor));
     }
+    let mut body = serde_json::json!({"view": view.as_str(), "items": items, "nextCursor": partners.next_cursor});
+    // The first page of the active view says how many there are, by state.
+    if view == View::Active && query(req, "cursor").is_none() {
+        let c = state_counts(&app.store, tier.as_deref()).await?;
+        body["counts"] = serde_json::json!({
+            "active": c.active, "trialing": c.trialing, "pastDue": c.past_due, "cancelling": c.cancelling,
+        });
+    }
+    json(StatusCode::OK, &body)
 }
 
 fn date_cell(d: Option<NaiveDate>) -> Cell {
@@ -486,6 +523,7 @@ fn partners_csv(rows: &[PartnerRow]) -> String {
         "primaryEmail",
         "engagementTier",
         "subscriptionStatus",
+        "subscriptionState",
         "subscriptionStartDate",
         "subscriptionEndDate",
         "daysUntilExpiration",
@@ -506,6 +544,7 @@ fn partners_csv(rows: &[PartnerRow]) -> String {
             p.primary_email.as_str().into(),
             p.engagement_tier.as_str().into(),
             p.subscription_status.as_str().into(),
+            row.subscription_state.as_str().into(),
             date_cell(p.subscription_start_date),
             date_cell(p.subscription_end_date),
             row.days_until_expiration.into(),

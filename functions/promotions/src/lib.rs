@@ -47,6 +47,10 @@ pub enum Op {
     Workflow(Action),
     AddCodes,
     Redemptions,
+    /// A customer's redemptions, staff (`view_customer_info`).
+    PartnerRedemptions,
+    /// The calling partner's own redemptions.
+    OwnRedemptions,
     Validate,
     Redeem,
 }
@@ -65,6 +69,8 @@ pub const ROUTES: &[Route<Op>] = &[
     Route { method: "POST", path: "/api/admin/promotions/{promotionId}/cancel", op: Op::Workflow(Action::Cancel) },
     Route { method: "POST", path: "/api/admin/promotions/{promotionId}/codes", op: Op::AddCodes },
     Route { method: "GET", path: "/api/admin/promotions/{promotionId}/redemptions", op: Op::Redemptions },
+    Route { method: "GET", path: "/api/admin/partners/{partnerId}/redemptions", op: Op::PartnerRedemptions },
+    Route { method: "GET", path: "/api/promotions/redemptions", op: Op::OwnRedemptions },
     Route { method: "POST", path: "/api/promotions/validate", op: Op::Validate },
     Route { method: "POST", path: "/api/promotions/redeem", op: Op::Redeem },
 ];
@@ -206,7 +212,7 @@ impl Promotions {
 }
 
 pub async fn handle(app: &Promotions, req: Request) -> Response<Body> {
-    serve(req, app.config.grants, |ctx, req| dispatch(app, ctx, req)).await
+    serve(req, app.config.grants, app.clock.as_ref(), |ctx, req| dispatch(app, ctx, req)).await
 }
 
 async fn dispatch(app: &Promotions, ctx: Ctx, req: Request) -> Result<Response<Body>, ApiError> {
@@ -215,7 +221,8 @@ async fn dispatch(app: &Promotions, ctx: Ctx, req: Request) -> Result<Response<B
         flush_tally(app).await;
     }
     let answer = route(app, &ctx, &req, &params, op).await;
-    if !matches!(op, Op::List | Op::Get | Op::Redemptions | Op::Validate) {
+    if !matches!(op, Op::List | Op::Get | Op::Redemptions | Op::PartnerRedemptions | Op::OwnRedemptions | Op::Validate)
+    {
         // Any change here may change a cached validate answer.
         app.public_cache.clear();
     }
@@ -246,9 +253,39 @@ async fn route(
             let page = page(app, req)?;
             json(StatusCode::OK, &app.store.list_redemptions(&promotion.promotion_id, &page).await?)
         }
+        Op::PartnerRedemptions => {
+            ctx.require(Permission::ViewCustomerInfo)?;
+            customer_redemptions(app, req, params.get("partnerId")).await
+        }
+        Op::OwnRedemptions => {
+            let who = ctx.identity.as_ref().ok_or(AuthError::Unauthenticated)?;
+            let own = match (who.is_partner_only(), &who.partner_id) {
+                (true, Some(own)) => own.clone(),
+                _ => {
+                    return Err(ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "not_a_partner",
+                        "only a partner token has its own redemptions; staff use /api/admin/partners/{partnerId}/redemptions",
+                    ))
+                }
+            };
+            customer_redemptions(app, req, &own).await
+        }
         Op::Validate => validate(app, ctx, req).await,
         Op::Redeem => redeem(app, ctx, req).await,
     }
+}
+
+/// A customer's redemptions of every promotion, newest first, paged by the
+/// customer's index partition; an id that could never exist, or no such partner,
+/// is not found.
+async fn customer_redemptions(app: &Promotions, req: &Request, partner_id: &str) -> Result<Response<Body>, ApiError> {
+    if promotion::fields::partner_id(&serde_json::Value::String(partner_id.to_string())).is_err() {
+        return Err(ApiError::not_found("partner"));
+    }
+    let page = page(app, req)?;
+    let found = app.store.partner_redemptions(partner_id, &page).await?;
+    json(StatusCode::OK, &found.ok_or_else(|| ApiError::not_found("partner"))?)
 }
 
 fn page(app: &Promotions, req: &Request) -> Result<PageRequest, ApiError> {

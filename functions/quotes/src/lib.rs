@@ -227,7 +227,7 @@ impl Quotes {
 }
 
 pub async fn handle(app: &Quotes, req: Request) -> Response<Body> {
-    serve(req, app.config.grants, |ctx, req| dispatch(app, ctx, req)).await
+    serve(req, app.config.grants, app.clock.as_ref(), |ctx, req| dispatch(app, ctx, req)).await
 }
 
 async fn dispatch(app: &Quotes, ctx: Ctx, req: Request) -> Result<Response<Body>, ApiError> {

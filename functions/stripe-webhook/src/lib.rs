@@ -120,7 +120,7 @@ impl StripeWebhook {
 }
 
 pub async fn handle(app: &StripeWebhook, req: Request) -> Response<Body> {
-    serve(req, app.config.grants, |ctx, req| dispatch(app, ctx, req)).await
+    serve(req, app.config.grants, app.clock.as_ref(), |ctx, req| dispatch(app, ctx, req)).await
 }
 
 fn bad_signature(code: &'static str, message: String) -> ApiError {

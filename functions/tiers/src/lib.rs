@@ -105,7 +105,7 @@ impl Tiers {
 }
 
 pub async fn handle(app: &Tiers, req: Request) -> Response<Body> {
-    serve(req, app.config.grants, |ctx, req| dispatch(app, ctx, req)).await
+    serve(req, app.config.grants, app.clock.as_ref(), |ctx, req| dispatch(app, ctx, req)).await
 }
 
 async fn dispatch(app: &Tiers, ctx: Ctx, req: Request) -> Result<Response<Body>, ApiError> {

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tierdesk::clock::rfc3339;
+use tierdesk::domain::analytics::{month_minus, months_between};
 use tierdesk::domain::permissions::Permission;
 use tierdesk::domain::tier::{Tier, DEFAULT_TIER_ID};
 use tierdesk::domain::usage::{self, FeatureCheckRequest, Plan, TrackRequest, UsageError};
@@ -31,12 +32,14 @@ pub enum Op {
     Limits,
     Available,
     Check,
+    History,
 }
 
 pub const ROUTES: &[Route<Op>] = &[
     Route { method: "POST", path: "/api/usage/track", op: Op::Track },
     Route { method: "GET", path: "/api/usage/current", op: Op::Current },
     Route { method: "GET", path: "/api/usage/limits", op: Op::Limits },
+    Route { method: "GET", path: "/api/usage/history", op: Op::History },
     Route { method: "GET", path: "/api/features/available", op: Op::Available },
     Route { method: "POST", path: "/api/features/check", op: Op::Check },
 ];
@@ -105,7 +108,7 @@ impl Usage {
 }
 
 pub async fn handle(app: &Usage, req: Request) -> Response<Body> {
-    serve(req, app.config.grants, |ctx, req| dispatch(app, ctx, req)).await
+    serve(req, app.config.grants, app.clock.as_ref(), |ctx, req| dispatch(app, ctx, req)).await
 }
 
 async fn dispatch(app: &Usage, ctx: Ctx, req: Request) -> Result<Response<Body>, ApiError> {
@@ -113,6 +116,7 @@ async fn dispatch(app: &Usage, ctx: Ctx, req: Request) -> Result<Response<Body>,
     match op {
         Op::Track => track(app, &ctx, &req).await,
         Op::Check => check(app, &ctx, &req).await,
+        Op::History => history(app, &ctx, &req).await,
         Op::Current | Op::Limits | Op::Available => read(app, &ctx, &req, op).await,
     }
 }
@@ -253,6 +257,45 @@ async fn track(app: &Usage, ctx: &Ctx, req: &Request) -> Result<Response<Body>, 
     answer["partnerId"] = json!(partner_id);
     answer["replayed"] = json!(replayed);
     json(StatusCode::OK, &answer)
+}
+
+/// `GET /api/usage/history[?partnerId=][&metric=][&months=]`: the last `months`
+/// (1 to 13, default 13) calendar months of usage per metric, this month last: a
+/// read of the partner and one key-range Query of its monthly counters.
+async fn history(app: &Usage, ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
+    ctx.identity.as_ref().ok_or(AuthError::Unauthenticated)?;
+    let partner_id = subject(ctx, named_in_query(req)?, Access::Read)?;
+    let mut errors = ValidationError::default();
+    let metric = match query(req, "metric") {
+        None => None,
+        Some(raw) => match usage::metric_param(&Value::String(raw)) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                errors.fields.insert("metric".into(), e);
+                None
+            }
+        },
+    };
+    let months = match query(req, "months") {
+        None => usage::HISTORY_MONTHS,
+        Some(raw) => match raw.parse::<u32>() {
+            Ok(n) if (1..=usage::HISTORY_MONTHS).contains(&n) => n,
+            _ => {
+                errors
+                    .fields
+                    .insert("months".into(), format!("must be an integer from 1 to {}", usage::HISTORY_MONTHS));
+                0
+            }
+        },
+    };
+    if !errors.fields.is_empty() {
+        return Err(errors.into());
+    }
+    let to = usage::period_of(app.clock.now().date_naive());
+    let from = month_minus(&to, months - 1);
+    let counters = app.store.usage_history(&partner_id, &from, &to).await?.ok_or(UsageError::PartnerNotFound)?;
+    let periods = months_between(&from, &to);
+    json(StatusCode::OK, &usage::usage_history(&partner_id, periods, &counters, metric.as_deref()))
 }
 
 async fn check(app: &Usage, ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {

@@ -9,7 +9,7 @@
 
 use super::money::BillingPeriod;
 use super::partner::{Partner, SubscriptionStatus};
-use super::revenue::{MovementKind, TierCounts};
+use super::revenue::MovementKind;
 use super::subscription::TransitionEvent;
 use chrono::{Datelike, Months, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -263,11 +263,9 @@ pub struct AnalyticsDelta {
     pub cohort: Option<(String, CohortFlows)>,
 }
 
-/// A subscription in force: running (active, trialing, past due) or cancelled with
-/// its paid term still running.
+/// An active subscription (`Partner::is_active_subscription`, the one definition).
 pub fn subscribed(p: &Partner) -> bool {
-    let c = TierCounts::of(p);
-    c.active_count + c.cancelling_count > 0
+    p.is_active_subscription()
 }
 
 fn mrr_split(p: &Partner) -> (i64, i64) {
@@ -435,6 +433,7 @@ pub struct CurrentStats {
 }
 
 impl CurrentStats {
+    /// Active subscriptions (`Partner::is_active_subscription`): running or cancelling.
     pub fn subscribed(&self) -> i64 {
         self.active_count + self.cancelling_count
     }
@@ -528,7 +527,10 @@ pub struct TierMetrics {
     pub month: String,
     pub active_subscriptions: i64,
     pub paying_customers: i64,
+    /// Active subscriptions by state: `activeSubscriptions` includes these.
     pub trialing: i64,
+    pub past_due: i64,
+    pub cancelling: i64,
     pub new_subscriptions_this_month: i64,
     pub cancellations_this_month: i64,
     pub net_change: i64,
@@ -610,6 +612,8 @@ pub fn tier_metrics(t: &TierData, now: &str, usage: &BTreeMap<String, MetricAdop
         active_subscriptions: subscribed,
         paying_customers: c.paying_count,
         trialing: c.trialing_count,
+        past_due: c.past_due_count,
+        cancelling: c.cancelling_count,
         new_subscriptions_this_month: this.entered,
         cancellations_this_month: this.exited,
         net_change,
@@ -717,6 +721,11 @@ pub struct Summary {
     #[serde(rename = "totalARR")]
     pub total_arr: i64,
     pub total_active_subscriptions: i64,
+    /// Of the active subscriptions, those trialing, past due and cancelling (cancelled
+    /// at period end, term still running), all tiers.
+    pub trialing: i64,
+    pub past_due: i64,
+    pub cancelling: i64,
     pub paying_customers: i64,
     pub average_churn_rate: Option<f64>,
     pub top_performing_tier: Option<String>,
@@ -753,6 +762,9 @@ pub fn summary(tiers: &[TierData], now: &str, usage: &BTreeMap<String, BTreeMap<
         total_mrr,
         total_arr: total_mrr.saturating_mul(12),
         total_active_subscriptions: tiers.iter().map(|t| t.current.subscribed()).sum(),
+        trialing: tiers.iter().map(|t| t.current.trialing_count).sum(),
+        past_due: tiers.iter().map(|t| t.current.past_due_count).sum(),
+        cancelling: tiers.iter().map(|t| t.current.cancelling_count).sum(),
         paying_customers: tiers.iter().map(|t| t.current.paying_count).sum(),
         average_churn_rate: pct(rate_bp(churned, base)),
         top_performing_tier: leader(&metrics, |m| Some((m.mrr, m.active_subscriptions))),

@@ -3,8 +3,9 @@
 //! their statistics (`stats`). No I/O; time comes in through `Actor`.
 
 use super::stats::{self, Interval, Moments};
-use super::tier::{Prices, Tier};
+use super::tier::{Feature, Prices, Tier};
 use super::validation::{parse, Fields, ValidationError};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -143,8 +144,24 @@ pub struct Variant {
     /// Whole percent; the variants' allocations sum to 100.
     pub allocation: u32,
     pub pricing: VariantPricing,
+    /// Feature differences from the target tier (seed `features?: TierFeature[]`):
+    /// each replaces the tier's feature of the same `featureId` (`enabled: false`
+    /// takes it away) or, with a new id, adds one. Empty: the tier's features.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<Feature>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub messaging: Option<Messaging>,
+}
+
+/// The tier's features with a variant's differences applied: a difference replaces
+/// the feature with its id in place, and one with a new id comes after the tier's.
+pub fn features_over(base: &[Feature], differences: &[Feature]) -> Vec<Feature> {
+    let mut out: Vec<Feature> = base
+        .iter()
+        .map(|f| differences.iter().find(|d| d.feature_id == f.feature_id).unwrap_or(f).clone())
+        .collect();
+    out.extend(differences.iter().filter(|d| !base.iter().any(|f| f.feature_id == d.feature_id)).cloned());
+    out
 }
 
 /// How a winner went into the catalog.
@@ -200,6 +217,49 @@ pub struct Experiment {
     pub updated_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<String>,
+    /// The results the experiment stopped with, recorded once when the daily cron
+    /// ended it on its `endDate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_results: Option<FinalResults>,
+}
+
+/// Why an experiment stopped by itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// Its `endDate` passed (the daily cron).
+    EndDate,
+}
+
+/// The results an experiment stopped with: the figures a reader needs to judge it,
+/// kept on the experiment because its counters go on moving for late events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FinalResults {
+    pub reason: EndReason,
+    pub recorded_at: String,
+    pub phase: u32,
+    pub total_participants: u64,
+    pub statistical_significance: bool,
+    #[serde(default)]
+    pub p_value: Option<f64>,
+    /// The significant winner, if any (rolling it out stays a staff decision:
+    /// `implement-winner`).
+    #[serde(default)]
+    pub winner: Option<String>,
+    pub recommendation: String,
+    pub variants: Vec<FinalVariant>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FinalVariant {
+    pub variant_id: String,
+    pub participants: u64,
+    pub conversions: u64,
+    pub conversion_rate: f64,
+    /// Cents.
+    pub revenue: i64,
 }
 
 /// Who acts and when; server-owned.
@@ -279,7 +339,7 @@ const FIELDS: &[&str] = &[
     "minimumDetectableEffect",
     "sequential",
 ];
-const VARIANT_FIELDS: &[&str] = &["variantId", "name", "isControl", "allocation", "pricing", "messaging"];
+const VARIANT_FIELDS: &[&str] = &["variantId", "name", "isControl", "allocation", "pricing", "features", "messaging"];
 
 fn name(v: &Value) -> Result<String, String> {
     parse::text(v, 1, 200)
@@ -338,6 +398,7 @@ fn read_variant(f: &mut Fields<'_>) -> Option<Variant> {
             })
         })
         .unwrap_or_default();
+    let features = if f.has("features") { super::tier::read_features(f) } else { Some(Vec::new()) };
     let messaging = f.object("messaging", &["headline", "description", "callToAction"], |m| {
         Some(Messaging {
             headline: m.optional("headline", short_text),
@@ -345,10 +406,19 @@ fn read_variant(f: &mut Fields<'_>) -> Option<Variant> {
             call_to_action: m.optional("callToAction", short_text),
         })
     });
-    if !is_control && pricing.monthly.is_none() && pricing.yearly.is_none() && f.has("variantId") {
-        f.fail("pricing", "a variant other than the control needs a monthly or yearly price");
+    let differs = pricing.monthly.is_some() || pricing.yearly.is_some() || features.as_ref().is_some_and(|f| !f.is_empty());
+    if !is_control && !differs && f.has("variantId") {
+        f.fail("pricing", "a variant other than the control needs a monthly or yearly price, or feature differences");
     }
-    Some(Variant { variant_id: variant_id?, name: name?, is_control, allocation: allocation?, pricing, messaging })
+    Some(Variant {
+        variant_id: variant_id?,
+        name: name?,
+        is_control,
+        allocation: allocation?,
+        pricing,
+        features: features?,
+        messaging,
+    })
 }
 
 /// The rules across variants: 2–10, unique ids, exactly one control, allocations
@@ -449,6 +519,7 @@ impl NewExperiment {
             updated_by: actor.id.clone(),
             updated_at: actor.at.clone(),
             completed_at: None,
+            final_results: None,
         }
     }
 }
@@ -607,6 +678,54 @@ impl Experiment {
         Ok(e)
     }
 
+    /// True when the experiment still holds its tier (active or paused) and its
+    /// `endDate` is before `today`: its last day has passed.
+    pub fn past_end_date(&self, today: NaiveDate) -> bool {
+        self.status.holds_tier()
+            && self
+                .end_date
+                .as_deref()
+                .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+                .is_some_and(|end| end < today)
+    }
+
+    /// Stops an experiment whose `endDate` has passed: it completes (leaving its
+    /// tier) with `results` recorded as its final results. Refused (409) for one
+    /// that is not past its end date, so a repeat changes nothing.
+    pub fn end_on_end_date(
+        &self,
+        results: &Results,
+        today: NaiveDate,
+        actor: &Actor,
+    ) -> Result<Experiment, ExperimentError> {
+        if !self.past_end_date(today) {
+            return Err(ExperimentError::IllegalTransition { from: self.status.as_str(), action: "end" });
+        }
+        let mut e = self.transition(Action::Complete, actor)?;
+        e.final_results = Some(FinalResults {
+            reason: EndReason::EndDate,
+            recorded_at: actor.at.clone(),
+            phase: results.phase,
+            total_participants: results.total_participants,
+            statistical_significance: results.statistical_significance,
+            p_value: results.p_value,
+            winner: results.winner.clone(),
+            recommendation: results.recommendation.clone(),
+            variants: results
+                .results
+                .iter()
+                .map(|v| FinalVariant {
+                    variant_id: v.variant_id.clone(),
+                    participants: v.participants,
+                    conversions: v.conversions,
+                    conversion_rate: v.conversion_rate,
+                    revenue: v.revenue,
+                })
+                .collect(),
+        });
+        Ok(e)
+    }
+
     /// Rolls `variant_id` out: the experiment completes with the implementation
     /// recorded. Allowed while it runs and once completed (not yet implemented).
     pub fn implement(
@@ -646,8 +765,14 @@ impl Experiment {
             variants: self
                 .variants
                 .iter()
-                .map(|v| LiveVariant { variant_id: v.variant_id.clone(), allocation: v.allocation, pricing: v.pricing })
+                .map(|v| LiveVariant {
+                    variant_id: v.variant_id.clone(),
+                    allocation: v.allocation,
+                    pricing: v.pricing,
+                    features: v.features.clone(),
+                })
                 .collect(),
+            end_date: self.end_date.clone(),
         }
     }
 }
@@ -662,6 +787,9 @@ pub struct LiveExperiment {
     pub status: ExperimentStatus,
     pub phase: u32,
     pub variants: Vec<LiveVariant>,
+    /// The experiment's last day, for the daily cron that ends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_date: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -670,10 +798,12 @@ pub struct LiveVariant {
     pub variant_id: String,
     pub allocation: u32,
     pub pricing: VariantPricing,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<Feature>,
 }
 
-/// The price a visitor is shown for `tier`: the variant's while an experiment on
-/// it is active, otherwise the tier's own. Returns the variant when one applied.
+/// The price and features a visitor is shown for `tier`: the variant's while an
+/// experiment on it is active, otherwise the tier's own. Returns the variant when one applied.
 pub fn price_for_user(tier: &mut Tier, live: &[LiveExperiment], user_id: &str) -> Option<(String, String)> {
     let exp = live.iter().find(|e| e.target_tier == tier.tier_id && e.status == ExperimentStatus::Active)?;
     let b = bucket(&exp.experiment_id, user_id);
@@ -683,6 +813,9 @@ pub fn price_for_user(tier: &mut Tier, live: &[LiveExperiment], user_id: &str) -
         b < upper
     })?;
     tier.prices = v.pricing.over(tier.prices);
+    if !v.features.is_empty() {
+        tier.features = features_over(&tier.features, &v.features);
+    }
     Some((exp.experiment_id.clone(), v.variant_id.clone()))
 }
 
@@ -1168,6 +1301,23 @@ pub fn rollout_prices(tier: &Tier, variant: &Variant) -> Prices {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_variants_feature_differences_replace_disable_and_add() {
+        let f = |id: &str, enabled: bool| Feature {
+            feature_id: id.into(),
+            name: id.to_uppercase(),
+            description: String::new(),
+            enabled,
+            usage_limit: None,
+        };
+        let base = vec![f("a", true), f("b", true), f("c", true)];
+        let mut richer_b = f("b", true);
+        richer_b.usage_limit = Some(10);
+        let out = features_over(&base, &[f("c", false), f("new", true), richer_b.clone()]);
+        assert_eq!(out, vec![f("a", true), richer_b, f("c", false), f("new", true)]);
+        assert_eq!(features_over(&base, &[]), base);
+    }
     use serde_json::json;
 
     fn actor() -> Actor {

@@ -48,6 +48,47 @@ impl SubscriptionStatus {
     }
 }
 
+/// Where a subscription stands today, derived from the stored status and term. This
+/// is the one definition of "active" that every count and list uses (analytics'
+/// `activeSubscriptions`, the tier statistics, the subscription dashboard's `active`
+/// view): a subscription is active while it is in force, that is running (`active`,
+/// `trialing`, `past_due`: dunning may still recover it) or cancelled at period end
+/// with its paid term still running (`cancelling`). `cancelled` (ended at once) and
+/// `expired` are not active. docs/analytics.md ("Active subscription") says the same.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionState {
+    Active,
+    Trialing,
+    PastDue,
+    Cancelling,
+    Cancelled,
+    Expired,
+}
+
+impl SubscriptionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Trialing => "trialing",
+            Self::PastDue => "past_due",
+            Self::Cancelling => "cancelling",
+            Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
+        }
+    }
+
+    /// In force: counted as an active subscription.
+    pub fn is_active(self) -> bool {
+        matches!(self, Self::Active | Self::Trialing | Self::PastDue | Self::Cancelling)
+    }
+
+    /// Running and not given notice: active, trialing or past due.
+    pub fn is_running(self) -> bool {
+        matches!(self, Self::Active | Self::Trialing | Self::PastDue)
+    }
+}
+
 /// Seed 003 `payment_status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -158,18 +199,42 @@ impl Partner {
         self.subscription_end_date.is_some()
     }
 
-    /// The subscription-dashboard tab this partner belongs to (seed 003 §2.3), with
-    /// the date the tab sorts by. Free partners with no lapsed subscription are on
-    /// no tab.
-    pub fn dashboard_tab(&self) -> Option<(DashboardTab, NaiveDate)> {
-        let ended = self.churned_date.or(self.cancellation_date).unwrap_or(self.signup_date);
+    /// Where the subscription stands today (`SubscriptionState`).
+    pub fn subscription_state(&self) -> SubscriptionState {
         match self.subscription_status {
-            SubscriptionStatus::Expired => Some((DashboardTab::Expired, ended)),
-            SubscriptionStatus::Cancelled => {
-                Some((DashboardTab::Cancelled, self.subscription_end_date.unwrap_or(ended)))
-            }
-            _ => self.subscription_end_date.map(|end| (DashboardTab::Active, end)),
+            SubscriptionStatus::Active => SubscriptionState::Active,
+            SubscriptionStatus::Trialing => SubscriptionState::Trialing,
+            SubscriptionStatus::PastDue => SubscriptionState::PastDue,
+            SubscriptionStatus::Cancelled if self.on_paid_term() => SubscriptionState::Cancelling,
+            SubscriptionStatus::Cancelled => SubscriptionState::Cancelled,
+            SubscriptionStatus::Expired => SubscriptionState::Expired,
         }
+    }
+
+    /// The one definition of an active subscription (`SubscriptionState::is_active`).
+    pub fn is_active_subscription(&self) -> bool {
+        self.subscription_state().is_active()
+    }
+
+    /// The subscription-dashboard tabs this partner belongs to (seed 003 §2.3), each
+    /// with the date the tab sorts by. `active` lists the active paid subscriptions
+    /// (`is_active_subscription` on a paid term), so a partner cancelled at period
+    /// end is both there, until the term ends, and on `cancelled`, which lists every
+    /// cancellation. Free partners with no lapsed subscription are on no tab.
+    pub fn dashboard_tabs(&self) -> Vec<(DashboardTab, NaiveDate)> {
+        let ended = self.churned_date.or(self.cancellation_date).unwrap_or(self.signup_date);
+        let mut tabs = Vec::with_capacity(2);
+        if let (true, Some(end)) = (self.is_active_subscription(), self.subscription_end_date) {
+            tabs.push((DashboardTab::Active, end));
+        }
+        match self.subscription_status {
+            SubscriptionStatus::Expired => tabs.push((DashboardTab::Expired, ended)),
+            SubscriptionStatus::Cancelled => {
+                tabs.push((DashboardTab::Cancelled, self.subscription_end_date.unwrap_or(ended)))
+            }
+            _ => {}
+        }
+        tabs
     }
 }
 

@@ -11,7 +11,7 @@
 //!   the payment-failure downgrade is the churn.
 
 use super::money::BillingPeriod;
-use super::partner::{Partner, SubscriptionStatus};
+use super::partner::{Partner, SubscriptionState, SubscriptionStatus};
 use serde::{Deserialize, Serialize};
 
 /// Monthly value, in cents, of a price charged once per `period`.
@@ -91,7 +91,9 @@ pub struct Movement {
 pub struct TierCounts {
     /// Every partner on the tier, whatever its status (archiving needs 0).
     pub member_count: i64,
-    /// Partners whose subscription is running: active, trialing or past due.
+    /// Partners whose subscription is running: active, trialing or past due
+    /// (`SubscriptionState::is_running`). Active subscriptions are these plus
+    /// `cancelling_count` (`active_subscriptions`).
     pub active_count: i64,
     pub trialing_count: i64,
     pub past_due_count: i64,
@@ -106,17 +108,15 @@ pub struct TierCounts {
 
 impl TierCounts {
     pub fn of(partner: &Partner) -> Self {
-        let status = partner.subscription_status;
-        let running =
-            matches!(status, SubscriptionStatus::Active | SubscriptionStatus::Trialing | SubscriptionStatus::PastDue);
+        let state = partner.subscription_state();
         let paying = partner.mrr > 0;
         let one = |b: bool| i64::from(b);
         Self {
             member_count: 1,
-            active_count: one(running),
-            trialing_count: one(status == SubscriptionStatus::Trialing),
-            past_due_count: one(status == SubscriptionStatus::PastDue),
-            cancelling_count: one(status == SubscriptionStatus::Cancelled && partner.on_paid_term()),
+            active_count: one(state.is_running()),
+            trialing_count: one(state == SubscriptionState::Trialing),
+            past_due_count: one(state == SubscriptionState::PastDue),
+            cancelling_count: one(state == SubscriptionState::Cancelling),
             paying_count: one(paying),
             monthly_count: one(paying && partner.billing_period == Some(BillingPeriod::Monthly)),
             yearly_count: one(paying && partner.billing_period == Some(BillingPeriod::Yearly)),
@@ -154,6 +154,11 @@ impl TierCounts {
             yearly_count: self.yearly_count - o.yearly_count,
             mrr: self.mrr - o.mrr,
         }
+    }
+
+    /// Active subscriptions (`Partner::is_active_subscription`): running or cancelling.
+    pub fn active_subscriptions(&self) -> i64 {
+        self.active_count + self.cancelling_count
     }
 
     pub fn is_zero(&self) -> bool {

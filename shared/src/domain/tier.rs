@@ -286,7 +286,9 @@ fn read_prices(f: &mut Fields<'_>, required: bool) -> Option<Prices> {
     f.object("prices", &["monthly", "yearly"], reader)
 }
 
-fn read_features(f: &mut Fields<'_>) -> Option<Vec<Feature>> {
+/// `features`: up to 100 features with unique ids (also a pricing experiment
+/// variant's feature differences).
+pub(crate) fn read_features(f: &mut Fields<'_>) -> Option<Vec<Feature>> {
     let features = f.array_of_objects("features", MAX_FEATURES, FEATURE_FIELDS, read_feature)?;
     let mut seen = std::collections::BTreeSet::new();
     for feature in &features {

@@ -169,6 +169,47 @@ pub struct TrackRequest {
     pub partner_id: Option<String>,
 }
 
+/// Months `GET /api/usage/history` covers at most (this month and the 12 before).
+pub const HISTORY_MONTHS: u32 = 13;
+
+/// One partner's monthly usage, oldest month first: `metrics[m][i]` is the count
+/// of metric `m` in `months[i]` (0 for a month with no use).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsageHistory {
+    pub partner_id: String,
+    pub months: Vec<String>,
+    pub metrics: BTreeMap<String, Vec<u64>>,
+}
+
+/// The history of `months` (oldest first) from the counters read by month. With
+/// `only`, that metric alone (zeros when never used); else every metric used in
+/// any of the months.
+pub fn usage_history(
+    partner_id: &str,
+    months: Vec<String>,
+    counters: &BTreeMap<String, BTreeMap<String, u64>>,
+    only: Option<&str>,
+) -> UsageHistory {
+    let names: std::collections::BTreeSet<String> = match only {
+        Some(m) => std::iter::once(m.to_string()).collect(),
+        None => months.iter().filter_map(|m| counters.get(m)).flat_map(|c| c.keys().cloned()).collect(),
+    };
+    let metrics = names
+        .into_iter()
+        .map(|name| {
+            let row = months.iter().map(|m| counters.get(m).and_then(|c| c.get(&name)).copied().unwrap_or(0)).collect();
+            (name, row)
+        })
+        .collect();
+    UsageHistory { partner_id: partner_id.to_string(), months, metrics }
+}
+
+/// `?metric=` of the history: a metric name.
+pub fn metric_param(v: &Value) -> Result<String, String> {
+    metric_name(v)
+}
+
 /// A metric name: a camelCase limit name or a feature id.
 fn metric_name(v: &Value) -> Result<String, String> {
     let s = v.as_str().ok_or("must be a string")?;

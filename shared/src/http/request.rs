@@ -4,6 +4,7 @@
 use super::identity::{AuthError, Identity};
 use crate::domain::permissions::{Grants, Permission};
 use crate::domain::validation::ValidationError;
+use chrono::{DateTime, Utc};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
 use serde_json::Value;
@@ -27,16 +28,19 @@ pub enum RequestError {
 pub struct Ctx {
     pub request_id: String,
     pub identity: Option<Identity>,
+    /// When the request arrived, by the function's (injectable) clock: the error
+    /// body's `timestamp`.
+    pub at: DateTime<Utc>,
 }
 
 impl Ctx {
-    pub fn from_request(req: &Request, grants: Grants) -> Self {
+    pub fn from_request(req: &Request, grants: Grants, at: DateTime<Utc>) -> Self {
         let request_id = match req.request_context_ref() {
             Some(RequestContext::ApiGatewayV2(c)) => c.request_id.clone(),
             _ => None,
         }
         .unwrap_or_else(|| "unknown".to_string());
-        Self { request_id, identity: Identity::from_request(req, grants) }
+        Self { request_id, identity: Identity::from_request(req, grants), at }
     }
 
     /// The caller, who must hold `permission`.

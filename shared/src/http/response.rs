@@ -2,6 +2,7 @@
 //! dispatch through, so error mapping and the access log happen in one place.
 
 use super::request::Ctx;
+use crate::clock::Clock;
 use crate::domain::permissions::Grants;
 use crate::error::ApiError;
 use crate::store::count_calls;
@@ -35,8 +36,9 @@ fn with_headers(status: StatusCode, body: String) -> Response<Body> {
     response
 }
 
-pub fn error_response(err: &ApiError, request_id: &str) -> Response<Body> {
-    with_headers(err.status, err.body(request_id).to_string())
+/// The error envelope for `err`, stamped with the request's id and time (`ctx.at`).
+pub fn error_response(err: &ApiError, ctx: &Ctx) -> Response<Body> {
+    with_headers(err.status, err.body(&ctx.request_id, ctx.at).to_string())
 }
 
 /// The route a request matched, as its template (`/api/quotes/view/{token}`), from
@@ -58,15 +60,16 @@ pub fn route_pattern(req: &Request) -> String {
 /// Runs `dispatch`, maps its error, and writes one access-log line with the route
 /// pattern (never the raw path), status, latency and the number of DynamoDB calls
 /// it made. No body, no claims. The caller's roles are judged by `grants` (the
-/// function's `Config::grants`).
-pub async fn serve<F, Fut>(req: Request, grants: Grants, dispatch: F) -> Response<Body>
+/// function's `Config::grants`); `clock` (the function's) dates the request.
+pub async fn serve<F, Fut>(req: Request, grants: Grants, clock: &dyn Clock, dispatch: F) -> Response<Body>
 where
     F: FnOnce(Ctx, Request) -> Fut,
     Fut: Future<Output = Result<Response<Body>, ApiError>>,
 {
     let started = Instant::now();
-    let ctx = Ctx::from_request(&req, grants);
+    let ctx = Ctx::from_request(&req, grants, clock.now());
     let request_id = ctx.request_id.clone();
+    let error_ctx = ctx.clone();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let route = route_pattern(&req);
@@ -81,7 +84,7 @@ where
     };
     let response = match result {
         Ok(r) => r,
-        Err(e) => error_response(&e, &request_id),
+        Err(e) => error_response(&e, &error_ctx),
     };
     tracing::info!(
         request_id,
@@ -153,7 +156,8 @@ mod tests {
         let writer = captured.clone();
         let subscriber = tracing_subscriber::fmt().json().with_writer(move || writer.clone()).finish();
         let _guard = tracing::subscriber::set_default(subscriber);
-        let response = serve(event(Some("GET /api/quotes/view/{token}")), Grants::SEED_000, |_, _| async {
+        let clock = crate::clock::SystemClock;
+        let response = serve(event(Some("GET /api/quotes/view/{token}")), Grants::SEED_000, &clock, |_, _| async {
             json(StatusCode::OK, &serde_json::json!({"ok": true}))
         })
         .await;

@@ -121,7 +121,7 @@ where
     }
     let response = match run(Some(callers_key)).await {
         Ok(r) => r,
-        Err(e) => error_response(&e, &ctx.request_id),
+        Err(e) => error_response(&e, ctx),
     };
     if retryable(&response) {
         store.abandon_request(scope, &key).await?;

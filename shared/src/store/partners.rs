@@ -127,13 +127,20 @@ impl Store {
             ("GSI1PK", keys::ALL_PARTNERS_PARTITION.to_string()),
             ("GSI1SK", id.clone()),
         ];
-        if let Some((tab, date)) = p.dashboard_tab() {
-            view.extend([
+        // A partner is on at most two dashboard tabs (a cancellation at period end is
+        // both active and cancelled): the first on this copy, the second on the
+        // name copy, whose GSI2 and GSI3 are otherwise unused.
+        let mut tabs = p.dashboard_tabs().into_iter();
+        let tab_keys = |(tab, date): (DashboardTab, NaiveDate)| {
+            [
                 ("GSI2PK", keys::dashboard_pk(tab.as_str())),
                 ("GSI2SK", keys::dated_sk(date, id)),
                 ("GSI3PK", keys::dashboard_tier_pk(tab.as_str(), &p.engagement_tier)),
                 ("GSI3SK", keys::dated_sk(date, id)),
-            ]);
+            ]
+        };
+        if let Some(tab) = tabs.next() {
+            view.extend(tab_keys(tab));
         }
         let mut signals = vec![("PK", pk), ("SK", keys::PARTNER_SIGNALS.to_string())];
         if p.churn_risk.probability > 0 {
@@ -152,12 +159,15 @@ impl Store {
             signals.extend([("GSI3PK", keys::WIN_BACK_PARTITION.to_string()), ("GSI3SK", keys::dated_sk(churned, id))]);
         }
         let name_key = name_search_key(&p.company_name);
-        let by_name = [
+        let mut by_name = vec![
             ("PK", keys::partner_pk(id)),
             ("SK", keys::PARTNER_NAME.to_string()),
             ("GSI1PK", keys::partner_name_pk(&name_key)),
             ("GSI1SK", keys::partner_name_sk(&name_key, id)),
         ];
+        if let Some(tab) = tabs.next() {
+            by_name.extend(tab_keys(tab));
+        }
         Ok([Self::item(p, &meta)?, Self::item(p, &view)?, Self::item(p, &signals)?, Self::item(p, &by_name)?])
     }
 

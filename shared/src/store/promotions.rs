@@ -299,6 +299,28 @@ impl Store {
         self.query_page(&q, page).await
     }
 
+    /// One customer's redemptions of every promotion, newest first: a page of the
+    /// sparse `REDEEMER#{partnerId}` partition of GSI2 (written with each
+    /// redemption), after a read of the partner (`None`: no such partner).
+    pub async fn partner_redemptions(
+        &self,
+        partner_id: &str,
+        page: &PageRequest,
+    ) -> Result<Option<Page<Redemption>>, PartnerListError> {
+        let partner_key = (keys::partner_pk(partner_id), META.to_string());
+        if self.batch_get(std::slice::from_ref(&partner_key)).await.map_err(PartnerListError::Store)?.is_empty() {
+            return Ok(None);
+        }
+        let q = IndexQuery {
+            index: Some(GSI2),
+            partition: keys::redeemer_pk(partner_id),
+            range: SortRange::All,
+            newest_first: true,
+            filters: vec![],
+        };
+        Ok(Some(self.query_page(&q, page).await?))
+    }
+
     /// Adds `count` validations of a promotion (the conversion-rate denominator) to
     /// one of its counter shards; `shard` spreads concurrent writers.
     pub async fn record_validations(&self, promotion_id: &str, shard: u32, count: u64) -> Result<(), StoreError> {

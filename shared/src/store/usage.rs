@@ -129,6 +129,39 @@ impl Store {
         Ok(UsageRead { partner, counts })
     }
 
+    /// The partner's monthly counters for the months `from..=to` (`yyyy-mm`), by month,
+    /// read as one key range of its partition (`USAGE#{from}` to `USAGE#{to}`, at most
+    /// 13 small items: one Query page), after a read of the partner (`None`: no such
+    /// partner). Months without an item have no counts.
+    pub async fn usage_history(
+        &self,
+        partner_id: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Option<BTreeMap<String, BTreeMap<String, u64>>>, StoreError> {
+        let partner_key = (keys::partner_pk(partner_id), META.to_string());
+        if self.batch_get(std::slice::from_ref(&partner_key)).await?.is_empty() {
+            return Ok(None);
+        }
+        let items = self
+            .query_all(|q| {
+                q.key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
+                    .expression_attribute_values(":pk", s(keys::partner_pk(partner_id)))
+                    .expression_attribute_values(":from", s(keys::usage_sk(from)))
+                    .expression_attribute_values(":to", s(keys::usage_sk(to)))
+                    .consistent_read(true)
+            })
+            .await?;
+        let mut out = BTreeMap::new();
+        for item in items {
+            let sk = item.get("SK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            if let Some(period) = sk.strip_prefix(keys::USAGE_PREFIX) {
+                out.insert(period.to_string(), counts_of(&item));
+            }
+        }
+        Ok(Some(out))
+    }
+
     /// Records a track call: the idempotency record and the counter update in one
     /// TransactWriteItems. The counter's condition holds the hard limit and the
     /// band of old values for which this call's feature-adoption effect is right;

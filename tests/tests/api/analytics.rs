@@ -362,12 +362,17 @@ fn expected_metrics(m: &Model, t: &Tier) -> (Value, Option<i64>, Option<i64>) {
     let churn = rate_bp(last_churned, base);
     let base3 = m.level(Some(id), &month_minus(now, 4)).paying;
     let churned3: i64 = (1..=3).map(|k| m.flows(id, &month_minus(now, k)).churned).sum();
-    let trialing = m
-        .partners
-        .iter()
-        .filter_map(|r| Model::state(r, now))
-        .filter(|p| p.engagement_tier == id && p.subscription_status == SubscriptionStatus::Trialing)
-        .count() as i64;
+    let count = |status: SubscriptionStatus, on_term: bool| {
+        m.partners
+            .iter()
+            .filter_map(|r| Model::state(r, now))
+            .filter(|p| p.engagement_tier == id && p.subscription_status == status)
+            .filter(|p| !on_term || p.subscription_end_date.is_some())
+            .count() as i64
+    };
+    let trialing = count(SubscriptionStatus::Trialing, false);
+    let past_due = count(SubscriptionStatus::PastDue, false);
+    let cancelling = count(SubscriptionStatus::Cancelled, true);
     let trends: Vec<Value> = months_between(&month_minus(now, 11), now)
         .iter()
         .map(|mo| {
@@ -384,6 +389,8 @@ fn expected_metrics(m: &Model, t: &Tier) -> (Value, Option<i64>, Option<i64>) {
         "activeSubscriptions": cur.sub,
         "payingCustomers": cur.paying,
         "trialing": trialing,
+        "pastDue": past_due,
+        "cancelling": cancelling,
         "newSubscriptionsThisMonth": this.entered,
         "cancellationsThisMonth": this.exited,
         "netChange": net,
@@ -437,6 +444,9 @@ fn expected_summary(m: &Model, tiers: &[Tier]) -> Value {
         "totalMRR": cur.mrr,
         "totalARR": cur.mrr * 12,
         "totalActiveSubscriptions": cur.sub,
+        "trialing": metrics.iter().map(|v| v["trialing"].as_i64().unwrap()).sum::<i64>(),
+        "pastDue": metrics.iter().map(|v| v["pastDue"].as_i64().unwrap()).sum::<i64>(),
+        "cancelling": metrics.iter().map(|v| v["cancelling"].as_i64().unwrap()).sum::<i64>(),
         "payingCustomers": cur.paying,
         "averageChurnRate": pct(rate_bp(churned, base)),
         "topPerformingTier": leader(&top),
@@ -841,4 +851,39 @@ async fn analytics_roles_revenue_redaction_and_bad_input() {
         let (status, body) = app.call("GET", path, Some("admin"), None).await;
         assert_eq!(status, 404, "{path}: {body}");
     }
+}
+
+/// Seed 004's error format: every error carries `timestamp` (RFC 3339, from the
+/// function's injected clock, not the machine's) and `severity` beside `code`,
+/// `message` and `requestId`.
+#[tokio::test]
+async fn errors_carry_the_clocks_timestamp_and_a_severity() {
+    let app = TestApp::seeded().await;
+    let clock = Arc::new(FixedClock::new(DateTime::parse_from_rfc3339(NOW).unwrap().with_timezone(&Utc)));
+    let gw = gateway_at(&app, clock.clone()).await;
+    let admin = app.token("admin");
+    let call = |path: &'static str| {
+        let gw = gw.clone();
+        let admin = admin.clone();
+        async move { seed::call_json(&gw, "GET", path, Some(&admin), None).await }
+    };
+    let (status, body) = call("/api/admin/tiers/nope/metrics").await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["timestamp"], "2026-11-20T12:00:00.000Z", "{body}");
+    assert_eq!(body["error"]["severity"], "low");
+    assert!(body["error"]["requestId"].is_string());
+    clock.set(DateTime::parse_from_rfc3339("2026-11-21T08:30:00Z").unwrap().with_timezone(&Utc));
+    let (status, body) = call("/api/admin/tiers/analytics?format=xml").await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["details"]["fields"]["format"], "must be json or csv");
+    assert_eq!(body["error"]["timestamp"], "2026-11-21T08:30:00.000Z", "the clock moved");
+    assert_eq!(body["error"]["severity"], "low");
+    // A refused state change is medium (the default app, on the system clock).
+    let tier = json!({"tierId": "gold", "name": "Again", "prices": {"monthly": 1, "yearly": 10}});
+    let (status, body) = app.call("POST", "/api/admin/tiers", Some("admin"), Some(tier)).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "already_exists");
+    assert_eq!(body["error"]["severity"], "medium");
+    let at = DateTime::parse_from_rfc3339(body["error"]["timestamp"].as_str().unwrap()).unwrap();
+    assert!((Utc::now() - at.with_timezone(&Utc)).num_seconds().abs() < 60);
 }

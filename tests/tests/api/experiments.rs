@@ -485,3 +485,228 @@ async fn experiments_who_may_call_what() {
         assert_eq!(status, 200, "{role:?} {b}");
     }
 }
+
+fn cron(app: &TestApp, mailer: tierdesk::mail::Mailer) -> expiry_cron::ExpiryCron {
+    expiry_cron::ExpiryCron::new(
+        app.store.clone(),
+        mailer,
+        expiry_cron::CronConfig::default(),
+        std::sync::Arc::new(tierdesk::SystemClock),
+        std::sync::Arc::new(tierdesk::UlidGen),
+    )
+}
+
+/// `endDate` is enforced by the daily cron: the day after it, an active or paused
+/// experiment completes with its results recorded (`finalResults`), once, however
+/// often and however concurrently the cron runs; it then leaves its tier.
+#[tokio::test]
+async fn the_daily_cron_ends_experiments_past_their_end_date_once_and_records_the_results() {
+    use expiry_cron::RunDate;
+    let app = TestApp::seeded().await;
+    let today = chrono::Utc::now().date_naive();
+    let end = today.format("%Y-%m-%d").to_string();
+    let gold = started(&app, json!({"endDate": end})).await;
+    let platinum = started(&app, json!({"targetTier": "platinum", "endDate": "2099-12-31"})).await;
+    for i in 0..6 {
+        let user = format!("end-user-{i}");
+        let (status, _) = assign(&app, &gold, &user).await;
+        assert_eq!(status, 200);
+        if i % 2 == 0 {
+            let (status, b) = track(&app, &gold, json!({"userId": user, "metric": "conversion", "value": 1000})).await;
+            assert_eq!(status, 200, "{b}");
+        }
+    }
+    let before_end = results(&app, &gold).await;
+    let mailer = tierdesk::mail::Mailer::connect(
+        &tierdesk::mail::MailConfig::local(tierdesk_tests::ses::endpoint()),
+        app.store.clone(),
+    )
+    .await;
+    let cron = cron(&app, mailer);
+    // On the end date itself it still runs; the day after, it ends.
+    let first = cron.run(&RunDate::for_date(today)).await.unwrap();
+    assert_eq!(first.steps.get("experiments_ended"), Some(&0));
+    let tomorrow = today.succ_opt().unwrap();
+    let second = cron.run(&RunDate::for_date(tomorrow)).await.unwrap();
+    assert_eq!(second.steps.get("experiments_ended"), Some(&1), "{second:?}");
+    let again = cron.run(&RunDate::for_date(tomorrow)).await.unwrap();
+    assert_eq!(again.steps.get("experiments_ended"), Some(&0), "a second run changes nothing");
+
+    let (_, ended) = app.call("GET", &format!("{ADMIN}/{gold}"), Some("sales_rep"), None).await;
+    assert_eq!(ended["status"], "completed", "{ended}");
+    let fr = &ended["finalResults"];
+    assert_eq!(fr["reason"], "end_date");
+    assert_eq!(fr["recordedAt"], RunDate::for_date(tomorrow).at.as_str());
+    assert_eq!(fr["totalParticipants"], 6);
+    assert_eq!(fr["totalParticipants"], before_end["totalParticipants"]);
+    assert_eq!(fr["statisticalSignificance"], before_end["statisticalSignificance"]);
+    assert_eq!(fr["recommendation"], before_end["recommendation"]);
+    for v in fr["variants"].as_array().unwrap() {
+        let live = variant(&before_end, v["variantId"].as_str().unwrap());
+        for field in ["participants", "conversions", "conversionRate", "revenue"] {
+            assert_eq!(v[field], live[field], "{field}");
+        }
+    }
+    let version = ended["version"].clone();
+    let audit = app.partition(&format!("AUDIT#experiment#{gold}")).await;
+    let by_cron =
+        audit.iter().filter(|a| a["actor"].as_s().ok().map(String::as_str) == Some("system:expiry-cron")).count();
+    assert_eq!(by_cron, 1, "audited once");
+    // It no longer assigns, and its tier is free for the next test.
+    let (status, b) = assign(&app, &gold, "late-visitor").await;
+    assert_eq!(status, 409, "{b}");
+    let _next = started(&app, json!({})).await;
+    // The other, far from its end, runs on.
+    let (_, p) = app.call("GET", &format!("{ADMIN}/{platinum}"), Some("admin"), None).await;
+    assert_eq!(p["status"], "active");
+    assert!(p.get("finalResults").is_none());
+
+    // Paused counts too; two concurrent runs end it once.
+    let (_, paused) = app.call("POST", &format!("{ADMIN}/{platinum}/pause"), Some("admin"), None).await;
+    let edit = json!({"version": paused["version"], "endDate": end});
+    let (status, b) = app.call("PUT", &format!("{ADMIN}/{platinum}"), Some("admin"), Some(edit)).await;
+    assert_eq!(status, 200, "{b}");
+    let day = RunDate::for_date(tomorrow);
+    let (a, b) = futures::join!(cron.run(&day), cron.run(&day));
+    let total = a.unwrap().steps["experiments_ended"] + b.unwrap().steps["experiments_ended"];
+    assert_eq!(total, 1, "two concurrent runs end it once");
+    let (_, p) = app.call("GET", &format!("{ADMIN}/{platinum}"), Some("admin"), None).await;
+    assert_eq!((p["status"].as_str(), p["finalResults"]["reason"].as_str()), (Some("completed"), Some("end_date")));
+    let (_, g) = app.call("GET", &format!("{ADMIN}/{gold}"), Some("admin"), None).await;
+    assert_eq!(g["version"], version, "the ended one is not touched again");
+}
+
+/// `GET …/results?format=csv`: one row per variant, the same figures as the JSON.
+#[tokio::test]
+async fn experiment_results_download_as_csv_with_the_json_figures() {
+    let app = TestApp::seeded().await;
+    let id = started(&app, json!({})).await;
+    for i in 0..8 {
+        let user = format!("csv-user-{i}");
+        assign(&app, &id, &user).await;
+        if i % 3 == 0 {
+            track(&app, &id, json!({"userId": user, "metric": "conversion", "value": 2500})).await;
+        }
+    }
+    let json_r = results(&app, &id).await;
+    let path = format!("{ADMIN}/{id}/results?format=csv");
+    let (status, headers, text) = app.call_text("GET", &path, "sales_rep").await;
+    assert_eq!(status, 200, "{text}");
+    assert!(headers["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let disposition = headers["content-disposition"].to_str().unwrap();
+    assert_eq!(disposition, format!("attachment; filename=\"experiment-{id}-results.csv\""));
+    let rows = tierdesk::http::csv::parse(&text).expect("csv parses");
+    assert_eq!(rows.len(), 1 + json_r["results"].as_array().unwrap().len());
+    let col = |name: &str| rows[0].iter().position(|h| h == name).unwrap_or_else(|| panic!("{name}"));
+    for row in &rows[1..] {
+        let v = variant(&json_r, &row[col("variantId")]);
+        assert_eq!(row[col("experimentId")], id);
+        assert_eq!(row[col("participants")], v["participants"].to_string());
+        assert_eq!(row[col("conversions")], v["conversions"].to_string());
+        assert_eq!(row[col("revenue")], v["revenue"].to_string());
+        let rate: f64 = row[col("conversionRate")].parse().unwrap();
+        assert_eq!(rate, v["conversionRate"].as_f64().unwrap());
+        assert_eq!(row[col("isControl")], v["isControl"].to_string());
+        if v["isControl"] == true {
+            assert_eq!(row[col("lift")], "", "no comparison on the control's row");
+        }
+        assert_eq!(row[col("primaryMetric")], json_r["primaryMetric"].as_str().unwrap());
+    }
+    // Who may download: as the JSON results.
+    for role in [None, Some("sales_rep"), Some("sales_manager"), Some("admin"), Some("partner")] {
+        let ok = matches!(role, Some("sales_rep" | "sales_manager" | "admin"));
+        app.assert_access("GET", &path, role, None, ok).await;
+    }
+    let (status, body) = app.call("GET", &format!("{ADMIN}/{id}/results?format=xml"), Some("admin"), None).await;
+    assert_eq!(status, 400);
+    assert!(body["error"]["details"]["fields"]["format"].is_string(), "{body}");
+    let (status, _) = app.call("GET", &format!("{ADMIN}/exp_nope/results?format=csv"), Some("admin"), None).await;
+    assert_eq!(status, 404);
+}
+
+/// A variant's `features` (seed `features?: TierFeature[]`): differences from the
+/// tier that `assign` returns and the catalog applies for the visitor assigned to
+/// it; a features-only variant is allowed, bad features name the field, a running
+/// experiment's features are locked, and the winner's features roll out with it.
+#[tokio::test]
+async fn variant_features_are_served_to_assigned_visitors_and_roll_out_with_the_winner() {
+    let app = TestApp::seeded().await;
+    let differences = json!([
+        {"featureId": "pcr_boost", "name": "PCR boost", "enabled": false},
+        {"featureId": "due_diligence", "name": "Deeper due diligence", "description": "Now with site visits", "usageLimit": 5},
+        {"featureId": "priority_support", "name": "Priority support"}
+    ]);
+    let id = started(&app, json!({"variants": [
+        {"variantId": "control", "name": "Control", "isControl": true, "allocation": 50},
+        {"variantId": "perks", "name": "Perks", "allocation": 50, "features": differences}
+    ]}))
+    .await;
+    let (_, catalog) = app.call("GET", "/api/tiers", None, None).await;
+    let gold_of = |c: &Value| c["items"].as_array().unwrap().iter().find(|t| t["tierId"] == "gold").unwrap().clone();
+    let own = gold_of(&catalog)["features"].clone();
+    let ids = |fs: &Value| -> Vec<String> {
+        fs.as_array().unwrap().iter().map(|f| f["featureId"].as_str().unwrap().to_string()).collect()
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for i in 0..20 {
+        let user = format!("feature-shopper-{i}");
+        let (status, a) = assign(&app, &id, &user).await;
+        assert_eq!(status, 200, "{a}");
+        let (_, c) = app.call("GET", &format!("/api/tiers?userId={user}"), None, None).await;
+        let gold = gold_of(&c);
+        if a["variantId"] == "perks" {
+            assert_eq!(a["features"].as_array().unwrap().len(), 3, "{a}");
+            assert_eq!(a["features"][2]["featureId"], "priority_support");
+            // The public catalog lists enabled features only: pcr_boost is taken away.
+            let mut expected: Vec<String> = ids(&own).into_iter().filter(|f| f != "pcr_boost").collect();
+            expected.push("priority_support".into());
+            assert_eq!(ids(&gold["features"]), expected, "the tier's order, additions after");
+            let find = |fid: &str| gold["features"].as_array().unwrap().iter().find(|f| f["featureId"] == fid).unwrap().clone();
+            assert_eq!(find("due_diligence")["usageLimit"], 5);
+            assert_eq!(find("due_diligence")["description"], "Now with site visits");
+        } else {
+            assert_eq!(a["features"], json!([]), "{a}");
+            assert_eq!(gold["features"], own, "the control sees the tier's own features");
+        }
+        seen.insert(a["variantId"].as_str().unwrap().to_string());
+    }
+    assert_eq!(seen.len(), 2);
+    // Running: the variants (features included) are locked.
+    let (_, exp) = app.call("GET", &format!("{ADMIN}/{id}"), Some("admin"), None).await;
+    let mut variants = exp["variants"].clone();
+    variants[1]["features"] = json!([{"featureId": "other", "name": "Other"}]);
+    let edit = json!({"version": exp["version"], "variants": variants});
+    let (status, b) = app.call("PUT", &format!("{ADMIN}/{id}"), Some("admin"), Some(edit)).await;
+    assert_eq!((status, b["error"]["code"].as_str()), (409, Some("not_editable")), "{b}");
+
+    // Bad features name the field and write nothing.
+    let before = app.snapshot().await;
+    for (features, field) in [
+        (json!([{"featureId": "x", "name": "X"}, {"featureId": "x", "name": "Again"}]), "variants[1].features"),
+        (json!([{"featureId": "Bad Id", "name": "X"}]), "variants[1].features[0].featureId"),
+        (json!([{"featureId": "x"}]), "variants[1].features[0].name"),
+        (json!([{"featureId": "x", "name": "X", "colour": "red"}]), "variants[1].features[0].colour"),
+        (json!("not a list"), "variants[1].features"),
+    ] {
+        let ask = body(json!({"targetTier": "platinum", "variants": [
+            {"variantId": "control", "name": "Control", "isControl": true, "allocation": 50},
+            {"variantId": "b", "name": "B", "allocation": 50, "features": features}
+        ]}));
+        let (status, b) = app.call("POST", ADMIN, Some("admin"), Some(ask)).await;
+        assert_eq!(status, 400, "{field}: {b}");
+        assert!(b["error"]["details"]["fields"][field].is_string(), "{field}: {b}");
+    }
+    assert_eq!(app.snapshot().await, before);
+
+    // The winner's features go into the tier (forced: no significance here).
+    let forced = json!({"force": true, "variantId": "perks", "reason": "perks won the review"});
+    let (status, b) = app.call("POST", &format!("{ADMIN}/{id}/implement-winner"), Some("sales_manager"), Some(forced)).await;
+    assert_eq!(status, 200, "{b}");
+    let (_, tier) = app.call("GET", "/api/admin/tiers/gold", Some("admin"), None).await;
+    let mut expected = ids(&own);
+    expected.push("priority_support".into());
+    assert_eq!(ids(&tier["features"]), expected, "staff see disabled features too: {tier}");
+    let pcr = tier["features"].as_array().unwrap().iter().find(|f| f["featureId"] == "pcr_boost").unwrap().clone();
+    assert_eq!(pcr["enabled"], false);
+    assert_eq!(tier["prices"], gold_of(&catalog)["prices"], "a features-only winner keeps the price");
+}

@@ -15,6 +15,7 @@ async fn throttled_reads_and_writes_are_503_and_change_nothing() {
         devtools::seed::call_json(&throttled_reads, "GET", "/api/admin/tiers/gold", Some(&token), None).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "temporarily_unavailable");
+    assert_eq!(body["error"]["severity"], "high", "a dependency that is busy");
 
     let throttled_writes = app.with_fault(FaultInjector::throttle("TransactWriteItems")).await;
     let (status, body) = devtools::seed::call_json(

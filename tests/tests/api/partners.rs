@@ -695,10 +695,12 @@ async fn dashboard_views_are_index_ranges_and_csv_parses_back() {
         v["items"].as_array().unwrap().iter().map(|i| i["partnerId"].as_str().unwrap().to_string()).collect()
     };
     let (_, active) = app.call("GET", "/api/admin/subscriptions?view=active", Some("sales_rep"), None).await;
-    assert_eq!(ids(&active), vec![soon.clone(), plat.clone(), later.clone()], "by expiration");
+    // Cancelled at period end: still active until its term ends (and on `cancelled`).
+    assert_eq!(ids(&active), vec![soon.clone(), plat.clone(), cancelled.clone(), later.clone()], "by expiration");
     assert_eq!(active["items"][0]["daysUntilExpiration"], 10);
+    assert_eq!(active["items"][2]["subscriptionState"], "cancelling");
     let (_, desc) = app.call("GET", "/api/admin/subscriptions?view=active&sort=-expiration", Some("admin"), None).await;
-    assert_eq!(ids(&desc), vec![later.clone(), plat.clone(), soon.clone()]);
+    assert_eq!(ids(&desc), vec![later.clone(), cancelled.clone(), plat.clone(), soon.clone()]);
     let (_, expiring) = app.call("GET", "/api/admin/subscriptions?view=expiring", Some("admin"), None).await;
     assert_eq!(ids(&expiring), vec![soon.clone(), plat.clone()], "less than 30 days left");
     let (_, gold_only) = app.call("GET", "/api/admin/subscriptions?view=expiring&tier=gold", Some("admin"), None).await;
@@ -711,7 +713,8 @@ async fn dashboard_views_are_index_ranges_and_csv_parses_back() {
     let (_, page2) = app
         .call("GET", &format!("/api/admin/subscriptions?view=active&limit=2&cursor={cursor}"), Some("admin"), None)
         .await;
-    assert_eq!(ids(&page2), vec![later.clone()]);
+    assert_eq!(ids(&page2), vec![cancelled.clone(), later.clone()]);
+    assert!(page2.get("counts").is_none(), "counts come with the first page");
     // A cursor from one tab does not open another.
     let (status, _) =
         app.call("GET", &format!("/api/admin/subscriptions?view=cancelled&cursor={cursor}"), Some("admin"), None).await;
@@ -730,12 +733,13 @@ async fn dashboard_views_are_index_ranges_and_csv_parses_back() {
     assert!(headers["content-type"].to_str().unwrap().starts_with("text/csv"));
     let rows = tierdesk::http::csv::parse(&csv).expect("csv parses");
     assert_eq!(rows[0][0], "partnerId");
-    assert_eq!(rows.len(), 4);
+    assert_eq!(rows.len(), 5);
     let col = |name: &str| rows[0].iter().position(|h| h == name).unwrap();
     assert_eq!(rows[1][col("companyName")], "Soon, \"Quoted\" Co");
     assert_eq!(rows[1][col("mrr")], "360000");
     assert_eq!(rows[1][col("daysUntilExpiration")], "10");
-    assert_eq!(rows[3][col("companyName")], "'=Later Co", "formula injection is neutralised");
+    assert_eq!(rows[3][col("subscriptionState")], "cancelling");
+    assert_eq!(rows[4][col("companyName")], "'=Later Co", "formula injection is neutralised");
     let (_, _, hist_csv) = app.call_text("GET", "/api/admin/subscriptions?view=history&format=csv", "admin").await;
     let rows = tierdesk::http::csv::parse(&hist_csv).expect("history csv parses");
     assert_eq!(rows.len(), 11);
@@ -878,4 +882,110 @@ async fn the_demo_seed_fills_the_dashboard_and_is_idempotent() {
     risky.sort();
     // Notice given (40) and renewal off with a week left (30); BuildPro's 19 days (25) is low.
     assert_eq!(risky, vec!["Apex Builders", "TechFlow Solutions"]);
+}
+
+/// "Active" is one definition (`Partner::is_active_subscription`): with one gold
+/// partner in each state, analytics' active count, the dashboard's `active` view
+/// and the counts beside it agree, and the states not counted are shown apart.
+#[tokio::test]
+async fn analytics_and_the_dashboard_count_the_same_active_subscriptions() {
+    use tierdesk::domain::billing::{record_payment_failure, BillingChange, InvoiceFacts, InvoiceStatus};
+    use tierdesk::domain::subscription::{Catalog, TransitionContext, Trigger, TriggerType};
+    use tierdesk::store::BillingWrite;
+    let app = TestApp::seeded().await;
+    let mut id = std::collections::BTreeMap::new();
+    for state in ["active", "trialing", "past_due", "cancelling", "cancelled", "free"] {
+        let p = app.create_partner(&format!("State {state}")).await;
+        id.insert(state, p["partnerId"].as_str().unwrap().to_string());
+    }
+    let gold = |extra: Value| {
+        let mut body = json!({"tier": "gold", "billingPeriod": "monthly", "subscriptionEndDate": date(60)});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        body
+    };
+    for state in ["active", "past_due", "cancelling", "cancelled"] {
+        change(&app, &id[state], gold(json!({}))).await;
+    }
+    change(&app, &id["trialing"], gold(json!({"trialDays": 14}))).await;
+    let cancel = |state: &'static str, immediate: bool| {
+        let path = format!("/api/admin/partners/{}/cancel", id[state]);
+        let app = &app;
+        async move {
+            let body = json!({"reason": "testing", "immediate": immediate});
+            let (s, out) = app.call("POST", &path, Some("admin"), Some(body)).await;
+            assert_eq!(s, 200, "{out}");
+        }
+    };
+    cancel("cancelling", false).await;
+    cancel("cancelled", true).await;
+    // A first failed payment puts the partner in past due (the webhook's step).
+    let partner = app.store.get_partner(&id["past_due"]).await.unwrap().unwrap();
+    let catalog = app.store.active_catalog().await.unwrap();
+    let ctx = TransitionContext {
+        today: today(),
+        at: Utc::now().to_rfc3339(),
+        actor: "stripe".into(),
+        request_id: None,
+        transition_id: "t-past-due".into(),
+        movement_id: "m-past-due".into(),
+        trigger: Trigger { trigger_type: TriggerType::Automated, sales_rep: None, promotion_id: None, reason: None },
+    };
+    let invoice = InvoiceFacts {
+        invoice_id: "in_test".into(),
+        number: None,
+        customer_id: "cus_test".into(),
+        subscription_id: None,
+        amount_due: 360_000,
+        amount_paid: 0,
+        currency: "usd".into(),
+        status: InvoiceStatus::Open,
+        billing_reason: Some("subscription_cycle".into()),
+        period_start: None,
+        period_end: None,
+        hosted_url: None,
+        pdf_url: None,
+        attempt_count: 1,
+        created: 1,
+        next_attempt: None,
+        price: None,
+    };
+    let (change_, _) = record_payment_failure(&partner, &invoice, None, Catalog::new(&catalog), &ctx).unwrap();
+    assert!(matches!(change_, BillingChange::Account(_)));
+    let write = BillingWrite { change: Some(&change_), audit: None, invoice: None, event: None, pending_email: None };
+    app.store.apply_billing(&write).await.unwrap();
+
+    let (status, summary) = app.call("GET", "/api/admin/tiers/analytics", Some("sales_manager"), None).await;
+    assert_eq!(status, 200, "{summary}");
+    let gold_metrics = summary["metrics"].as_array().unwrap().iter().find(|m| m["tierId"] == "gold").unwrap();
+    // active, trialing, past due and cancelling: 4; cancelled now is not.
+    assert_eq!(gold_metrics["activeSubscriptions"], 4, "{gold_metrics}");
+    assert_eq!(
+        (&gold_metrics["trialing"], &gold_metrics["pastDue"], &gold_metrics["cancelling"]),
+        (&json!(1), &json!(1), &json!(1))
+    );
+    assert_eq!((&summary["trialing"], &summary["pastDue"], &summary["cancelling"]), (&json!(1), &json!(1), &json!(1)));
+
+    for path in ["/api/admin/subscriptions?view=active", "/api/admin/subscriptions?view=active&tier=gold"] {
+        let (status, view) = app.call("GET", path, Some("sales_rep"), None).await;
+        assert_eq!(status, 200, "{view}");
+        let items = view["items"].as_array().unwrap();
+        assert_eq!(items.len() as i64, gold_metrics["activeSubscriptions"].as_i64().unwrap(), "{path}: {view}");
+        assert_eq!(view["counts"], json!({"active": 4, "trialing": 1, "pastDue": 1, "cancelling": 1}), "{path}");
+        let mut states: Vec<&str> = items.iter().map(|i| i["subscriptionState"].as_str().unwrap()).collect();
+        states.sort();
+        assert_eq!(states, ["active", "cancelling", "past_due", "trialing"]);
+        let listed: Vec<&str> = items.iter().map(|i| i["partnerId"].as_str().unwrap()).collect();
+        for state in ["active", "trialing", "past_due", "cancelling"] {
+            assert!(listed.contains(&id[state].as_str()), "{state} listed");
+        }
+    }
+    let (_, platinum) =
+        app.call("GET", "/api/admin/subscriptions?view=active&tier=platinum", Some("admin"), None).await;
+    assert_eq!(platinum["counts"]["active"], 0);
+    // Both cancellations are on the cancelled tab; only one of them is still active.
+    let (_, cancelled) = app.call("GET", "/api/admin/subscriptions?view=cancelled", Some("admin"), None).await;
+    let mut states: Vec<&str> =
+        cancelled["items"].as_array().unwrap().iter().map(|i| i["subscriptionState"].as_str().unwrap()).collect();
+    states.sort();
+    assert_eq!(states, ["cancelled", "cancelling"]);
 }

@@ -803,3 +803,91 @@ async fn cleared_fields_leave_the_stored_promotion() {
     assert!(!meta.contains_key("maxRedemptions"), "the lifted cap is gone from the item");
     assert!(!meta.contains_key("rejectionReason") && !meta.contains_key("rejectedBy"), "the old rejection is gone");
 }
+
+/// A customer's redemptions of every promotion, newest first, from the customer's
+/// index partition: staff (`view_customer_info`) see any partner's at
+/// `/api/admin/partners/{id}/redemptions`, a partner its own at
+/// `/api/promotions/redemptions`, and never another's.
+#[tokio::test]
+async fn a_customers_redemptions_are_listed_for_staff_and_for_the_partner_itself() {
+    let app = TestApp::seeded().await;
+    let first = id_of(&active(&app, json!({"name": "First"})).await);
+    let second = id_of(&active(&app, json!({"name": "Second", "stackable": true})).await);
+    let alpha = app.create_partner("Alpha Redeems").await["partnerId"].as_str().unwrap().to_string();
+    let beta = app.create_partner("Beta Redeems").await["partnerId"].as_str().unwrap().to_string();
+    let (status, b) = redeem_as_partner(&app, &alpha, json!({"promotionId": first, "tierId": "gold"})).await;
+    assert_eq!(status, 201, "{b}");
+    // Later, and through staff: both are the customer's.
+    let (status, b) = app
+        .call(
+            "POST",
+            "/api/promotions/redeem",
+            Some("sales_manager"),
+            Some(json!({"promotionId": second, "tierId": "platinum", "partnerId": alpha})),
+        )
+        .await;
+    assert_eq!(status, 201, "{b}");
+    let (status, b) = redeem_as_partner(&app, &beta, json!({"promotionId": first, "tierId": "gold"})).await;
+    assert_eq!(status, 201, "{b}");
+
+    let promos = |v: &Value| -> Vec<String> {
+        v["items"].as_array().unwrap().iter().map(|r| r["promotionId"].as_str().unwrap().to_string()).collect()
+    };
+    let staff_path = format!("/api/admin/partners/{alpha}/redemptions");
+    let (status, staff) = app.call("GET", &staff_path, Some("sales_rep"), None).await;
+    assert_eq!(status, 200, "{staff}");
+    assert_eq!(promos(&staff), vec![second.clone(), first.clone()], "newest first");
+    assert!(staff["items"].as_array().unwrap().iter().all(|r| r["userId"] == alpha.as_str()));
+    assert_eq!(staff["items"][0]["tierAfter"], "platinum");
+    // Paged by the same partition.
+    let (_, page1) = app.call("GET", &format!("{staff_path}?limit=1"), Some("admin"), None).await;
+    assert_eq!(promos(&page1), vec![second.clone()]);
+    let cursor = page1["nextCursor"].as_str().unwrap();
+    let (_, page2) = app.call("GET", &format!("{staff_path}?limit=1&cursor={cursor}"), Some("admin"), None).await;
+    assert_eq!(promos(&page2), vec![first.clone()]);
+    // A cursor of alpha's list does not open beta's.
+    let (status, _) =
+        app.call("GET", &format!("/api/admin/partners/{beta}/redemptions?cursor={cursor}"), Some("admin"), None).await;
+    assert_eq!(status, 400);
+
+    // The partner's own list: its own only, whatever it tries.
+    let alpha_token = app.partner_token(&alpha);
+    let (status, own) = app.call_with_token("GET", "/api/promotions/redemptions", &alpha_token, None).await;
+    assert_eq!(status, 200, "{own}");
+    assert_eq!(own["items"], staff["items"]);
+    let (_, beta_own) =
+        app.call_with_token("GET", "/api/promotions/redemptions", &app.partner_token(&beta), None).await;
+    assert_eq!(promos(&beta_own), vec![first.clone()]);
+    let (status, _) =
+        app.call_with_token("GET", &format!("/api/admin/partners/{beta}/redemptions"), &alpha_token, None).await;
+    assert_eq!(status, 404, "the admin surface does not exist for partners");
+
+    // Role matrix of both routes.
+    let roles = [None, Some("sales_rep"), Some("sales_manager"), Some("admin"), Some("partner")];
+    for role in roles {
+        let ok = matches!(role, Some("sales_rep" | "sales_manager" | "admin"));
+        app.assert_access("GET", &staff_path, role, None, ok).await;
+    }
+    for role in [None, Some("sales_rep"), Some("sales_manager"), Some("admin")] {
+        let (status, body) = app.call("GET", "/api/promotions/redemptions", role, None).await;
+        match role {
+            None => assert_eq!(status, 401),
+            Some(r) => assert_eq!((status, body["error"]["code"].as_str()), (403, Some("not_a_partner")), "{r}"),
+        }
+    }
+    // Bad input and unknown partners.
+    for path in
+        ["/api/admin/partners/prt_00000000000000000000000000/redemptions", "/api/admin/partners/nobody/redemptions"]
+    {
+        let (status, _) = app.call("GET", path, Some("admin"), None).await;
+        assert_eq!(status, 404, "{path}");
+    }
+    for (query, field) in [("limit=0", "limit"), ("limit=x", "limit"), ("cursor=garbage", "cursor")] {
+        let (status, body) = app.call("GET", &format!("{staff_path}?{query}"), Some("admin"), None).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(body["error"]["details"]["fields"][field].is_string(), "{query}: {body}");
+        let (status, body) =
+            app.call_with_token("GET", &format!("/api/promotions/redemptions?{query}"), &alpha_token, None).await;
+        assert_eq!(status, 400, "{query}: {body}");
+    }
+}

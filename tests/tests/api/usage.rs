@@ -566,3 +566,92 @@ async fn a_usage_key_past_its_ttl_counts_again() {
     let (_, fresh) = call().await;
     assert_eq!((fresh["used"].as_u64(), fresh["replayed"].as_bool()), (Some(6), Some(false)), "{fresh}");
 }
+
+const HISTORY: &str = "/api/usage/history";
+
+/// `GET /api/usage/history`: 13 months per metric from the monthly counters (one
+/// key range), a month outside the window left out, zeros where nothing was used;
+/// a partner reads its own, admin and service any partner's, other staff get 403.
+#[tokio::test]
+async fn usage_history_is_the_last_13_months_per_metric() {
+    let app = TestApp::seeded().await;
+    let (id, token) = partner(&app, "History Co").await;
+    let (other, other_token) = partner(&app, "Other Co").await;
+    let clock = Arc::new(FixedClock::new(instant("2025-10-15T12:00:00Z")));
+    let gw = gateway_at(&app, clock.clone()).await;
+    // 2025-10 (14 months before 2026-12: outside the window), then three months.
+    for (at, metric, count) in [
+        ("2025-10-15T12:00:00Z", "leads", 4),
+        ("2025-12-01T00:00:00Z", "leads", 2),
+        ("2026-06-30T23:59:59Z", "aiResponses", 7),
+        ("2026-12-31T10:00:00Z", "leads", 1),
+        ("2026-12-31T10:00:00Z", "aiResponses", 3),
+    ] {
+        clock.set(instant(at));
+        let key = format!("{at}-{metric}");
+        let (status, body) = seed::call_json(&gw, "POST", TRACK, Some(&token), Some(track(metric, count, &key))).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // The other partner's use never shows in this one's history.
+    let (status, _) = seed::call_json(&gw, "POST", TRACK, Some(&other_token), Some(track("leads", 5, "other-1"))).await;
+    assert_eq!(status, 200);
+
+    let (status, own) = seed::call_json(&gw, "GET", HISTORY, Some(&token), None).await;
+    assert_eq!(status, 200, "{own}");
+    let months: Vec<&str> = own["months"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+    assert_eq!(months.len(), 13);
+    assert_eq!((months[0], months[12]), ("2025-12", "2026-12"), "oldest first, this month last");
+    let mut leads = vec![0; 13];
+    leads[0] = 2;
+    leads[12] = 1;
+    let mut ai = vec![0; 13];
+    ai[6] = 7;
+    ai[12] = 3;
+    assert_eq!(own["metrics"], json!({"leads": leads, "aiResponses": ai}), "2025-10's 4 leads are outside");
+    assert_eq!(own["partnerId"], id.as_str());
+
+    // One metric, fewer months; a metric never used is all zeros.
+    let (_, three) = seed::call_json(&gw, "GET", &format!("{HISTORY}?metric=leads&months=3"), Some(&token), None).await;
+    assert_eq!(
+        three,
+        json!({"partnerId": id, "months": ["2026-10", "2026-11", "2026-12"], "metrics": {"leads": [0, 0, 1]}})
+    );
+    let (_, unused) =
+        seed::call_json(&gw, "GET", &format!("{HISTORY}?metric=emailsProcessed&months=1"), Some(&token), None).await;
+    assert_eq!(unused["metrics"], json!({"emailsProcessed": [0]}));
+
+    // Who may read: admin and service name the partner; a partner naming another is
+    // 404; staff without usage_view get 403; no token is 401.
+    for role in ["admin", "service"] {
+        let (status, body) =
+            seed::call_json(&gw, "GET", &format!("{HISTORY}?partnerId={id}"), Some(&app.token(role)), None).await;
+        assert_eq!((status, &body["metrics"]), (200, &own["metrics"]), "{role}");
+    }
+    for role in ["sales_rep", "sales_manager"] {
+        let (status, body) =
+            seed::call_json(&gw, "GET", &format!("{HISTORY}?partnerId={id}"), Some(&app.token(role)), None).await;
+        assert_eq!((status, body["error"]["details"]["permission"].as_str()), (403, Some("usage_view")), "{role}");
+    }
+    let (status, _) = seed::call_json(&gw, "GET", &format!("{HISTORY}?partnerId={other}"), Some(&token), None).await;
+    assert_eq!(status, 404, "another partner's history");
+    let (status, _) = seed::call_json(&gw, "GET", HISTORY, None, None).await;
+    assert_eq!(status, 401);
+    let (status, body) = seed::call_json(&gw, "GET", HISTORY, Some(&app.token("admin")), None).await;
+    assert_eq!((status, body["error"]["details"]["fields"]["partnerId"].is_string()), (400, true), "{body}");
+    let (status, _) =
+        seed::call_json(&gw, "GET", &format!("{HISTORY}?partnerId=nobody"), Some(&app.token("admin")), None).await;
+    assert_eq!(status, 404, "unknown partner");
+
+    // Bad input names the field.
+    for (query, field) in [
+        ("months=0", "months"),
+        ("months=14", "months"),
+        ("months=x", "months"),
+        ("metric=no%20such", "metric"),
+        ("partnerId=Bad%23Id", "partnerId"),
+    ] {
+        let (status, body) = seed::call_json(&gw, "GET", &format!("{HISTORY}?{query}"), Some(&token), None).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(body["error"]["details"]["fields"][field].is_string(), "{query}: {body}");
+    }
+}
