@@ -423,3 +423,24 @@ impl TestApp {
         (status, headers, value)
     }
 }
+
+/// A call repeated as a well-behaved client does while the answer is `409
+/// concurrent_update` (nothing was applied; the body says "retry"). DynamoDB Local
+/// answers contention on a hot item with lock-wait timeouts that the store turns into
+/// that answer once its own bounded retries run out, which a loaded machine reaches.
+/// Every other answer comes back as it is, so invariants are still checked on them.
+pub async fn retrying_conflicts<F, Fut>(mut call: F) -> (u16, Value)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = (u16, Value)>,
+{
+    let mut attempt: u64 = 0;
+    loop {
+        let (status, body) = call().await;
+        attempt += 1;
+        if status != 409 || body["error"]["code"] != "concurrent_update" || attempt >= 30 {
+            return (status, body);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10 * attempt.min(10))).await;
+    }
+}

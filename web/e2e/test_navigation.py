@@ -92,7 +92,7 @@ def test_screens_load_only_their_own_code(sign_in):
     loaded = page.evaluate(SCRIPTS)
     assert any(f.startswith("tiers-") for f in loaded), loaded
     # Chart.js and the other screens stay on the server until a screen needs them
-    assert not [f for f in loaded if f.startswith(("chart-", "analytics-", "experiments-", "quotes-"))], loaded
+    assert not [f for f in loaded if f.startswith(("chart-engine-", "analytics-", "experiments-", "quotes-"))], loaded
 
     # Moving on loads the next screen's chunk, with a loading state while it comes.
     held = []
@@ -107,8 +107,12 @@ def test_screens_load_only_their_own_code(sign_in):
     page.get_by_test_id("experiments-table").wait_for()
     assert page.get_by_test_id("screen-loading").count() == 0
     loaded = page.evaluate(SCRIPTS)
-    assert any(f.startswith("chart-") for f in loaded), "the charting screen brings Chart.js"
+    assert not [f for f in loaded if f.startswith("chart-engine-")], "the experiment list draws no chart"
     page.unroute("**/assets/experiments-*.js")
+    page.locator("#sidenav").get_by_role("link", name="Analytics").click()
+    page.get_by_test_id("revenue-chart").locator("canvas").wait_for()
+    loaded = page.evaluate(SCRIPTS)
+    assert any(f.startswith("chart-engine-") for f in loaded), "the charting screen brings Chart.js"
 
     # A chunk that cannot be fetched (a new deploy renamed it) offers a reload.
     page.route("**/assets/quotes-*.js", lambda route: route.abort())

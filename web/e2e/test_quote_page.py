@@ -2,8 +2,11 @@
 its PDF, and Accept / Decline behind a confirmation step."""
 
 import datetime
+import json
+import os
 import re
 import urllib.parse
+import urllib.request
 import uuid
 
 import pytest
@@ -216,3 +219,58 @@ def test_declining_takes_a_reason_and_a_withdrawn_quote_says_so(open_link):
     # A link that is not (or no longer) a quote's says so.
     broken = open_link(f"{BASE}/quote/{'A' * 43}")
     expect(broken.get_by_test_id("quote-link-problem")).to_contain_text("This link does not open a quote")
+
+
+def lapse(quote_id: str) -> None:
+    """Time passes: the quote's `validUntil` becomes yesterday, written straight into
+    DynamoDB Local (the gateway's clock is the real one, and the API refuses a past
+    `validUntil`). Credentials and region are the store's local ones, which name the
+    table's namespace in DynamoDB Local."""
+    yesterday = (datetime.date.today() - datetime.timedelta(days=1)).isoformat()
+    body = {
+        "TableName": os.environ["TABLE_NAME"],
+        "Key": {"PK": {"S": f"QUOTE#{quote_id}"}, "SK": {"S": "META"}},
+        "UpdateExpression": "SET validUntil = :d",
+        "ConditionExpression": "attribute_exists(PK)",
+        "ExpressionAttributeValues": {":d": {"S": yesterday}},
+    }
+    req = urllib.request.Request(
+        os.environ["DYNAMODB_ENDPOINT"],
+        data=json.dumps(body).encode(),
+        headers={
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Target": "DynamoDB_20120810.UpdateItem",
+            "Authorization": "AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, "
+            "SignedHeaders=host, Signature=0",
+        },
+    )
+    with urllib.request.urlopen(req) as answer:
+        assert answer.status == 200
+
+
+def test_an_expired_quote_says_so_and_cannot_be_accepted(open_link):
+    email = f"lapsed-{uuid.uuid4().hex[:10]}@page.example.com"
+    sent = staff_quote({"prospectEmail": email, "prospectName": "Lee Lapsed", "baseTier": "gold", "billingPeriod": "monthly"})
+    link = emailed_link(email)
+    page = open_link(link)
+    expect(page.get_by_role("button", name="Accept quote")).to_be_visible()
+    lapse(sent["quoteId"])
+
+    # Opened after the date: the page says it expired, when it was valid until, and
+    # offers nothing to press.
+    later = open_link(link)
+    expect(later.get_by_test_id("quote-state")).to_contain_text("This quote has expired")
+    yesterday = datetime.date.today() - datetime.timedelta(days=1)
+    expect(later.get_by_test_id("quote-state")).to_contain_text(str(yesterday.year))
+    assert later.get_by_role("button").count() == 0
+    shoot(later, "prospect-quote-expired")
+
+    # The page opened before the date still shows Accept; pressing it gets the API's
+    # refusal, the page turns to the expired state, and the quote stays unaccepted.
+    page.get_by_role("button", name="Accept quote").click()
+    page.get_by_role("button", name="Confirm acceptance").click()
+    # The refusal (409 quote_expired) reloads the quote, whose state now says why.
+    expect(page.get_by_test_id("quote-state")).to_contain_text("This quote has expired")
+    expect(page.get_by_role("button", name="Accept quote")).to_have_count(0)
+    status, quote = api("GET", f"/api/admin/quotes/{sent['quoteId']}", dev_token("sales_rep"))
+    assert status == 200 and quote["status"] != "accepted", quote

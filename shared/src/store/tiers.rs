@@ -212,10 +212,12 @@ impl Store {
     /// Every tier in the catalog, archived ones included (their history still
     /// counts): one Query per catalog partition.
     pub async fn all_tiers(&self) -> Result<Vec<Tier>, StoreError> {
-        let mut tiers = Vec::new();
-        for partition in keys::tier_catalog_partitions(None) {
-            tiers.extend(self.catalog_partition(partition).await?);
-        }
+        // Both partitions at once: every analytics route waits on this read first.
+        let (mut tiers, archived) = tokio::try_join!(
+            self.catalog_partition(keys::TIER_CATALOG_PARTITION),
+            self.catalog_partition(keys::TIER_ARCHIVE_PARTITION)
+        )?;
+        tiers.extend(archived);
         Ok(tiers)
     }
 

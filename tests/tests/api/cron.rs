@@ -865,10 +865,11 @@ async fn time_travel_thirteen_months_of_daily_runs() {
         .collect();
     let gw =
         Gateway::new(routes, &HashMap::from([("PartnersFunction".to_string(), handler)]), app.secret().into()).unwrap();
-    let admin = app.token("admin");
     let api = |method: &'static str, path: String, body: Value| {
         let gw = &gw;
-        let admin = admin.clone();
+        // A token per call: the thirteen months take longer than a token lives on a
+        // loaded machine.
+        let admin = app.token("admin");
         async move {
             let (status, out) = devtools::seed::call_json(gw, method, &path, Some(&admin), Some(body)).await;
             assert_eq!(status, if path.ends_with("/api/admin/partners") { 201 } else { 200 }, "{path} {out}");

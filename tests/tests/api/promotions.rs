@@ -242,7 +242,10 @@ async fn two_hundred_concurrent_redemptions_of_a_hundred_cap() {
         let pid = p["partnerId"].as_str().unwrap().to_string();
         let id = id.clone();
         let app = &app;
-        async move { redeem_as_partner(app, &pid, json!({"promotionId": id, "tierId": "gold"})).await }
+        async move {
+            let ask = json!({"promotionId": id, "tierId": "gold"});
+            tierdesk_tests::retrying_conflicts(|| redeem_as_partner(app, &pid, ask.clone())).await
+        }
     });
     let results = futures::future::join_all(calls).await;
     let won = results.iter().filter(|(s, _)| *s == 201).count();

@@ -94,7 +94,8 @@ async fn usage_hard_limit_holds_under_500_concurrent_track_calls() {
             .map(|i| {
                 let (app, token) = (&app, &token);
                 async move {
-                    app.call_with_token("POST", TRACK, token, Some(track("aiResponses", 1, &format!("c{i}")))).await
+                    let ask = track("aiResponses", 1, &format!("c{i}"));
+                    tierdesk_tests::retrying_conflicts(|| app.call_with_token("POST", TRACK, token, Some(ask.clone()))).await
                 }
             })
             // 100 in flight at a time: every wave races for the same counter, and

@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import { api, downloadCsv, ok, type Schemas } from "../api/client";
 import { currentSession } from "../auth";
-import { ChartView, PALETTE } from "../chart";
+import { ChartView, PALETTE, preloadCharts } from "../chart";
 import { checkRange, formatCount, formatMoney, formatMonth, formatPercent, lastMonths, type MonthRange } from "../format";
 import { Card, ErrorBanner, Field, Loading, Section, useAction, useAsync } from "../ui";
 
@@ -340,6 +340,9 @@ function RangePicker({ range, onChange }: { range: MonthRange; onChange: (r: Mon
     </form>
   );
 }
+
+// Every view of this screen charts: fetch Chart.js beside the data, not after it.
+preloadCharts().catch(() => undefined);
 
 export function AnalyticsScreen() {
   const [range, setRange] = useState<MonthRange>(() => lastMonths(12, new Date()));

@@ -1,6 +1,6 @@
 import { useState } from "preact/hooks";
 import { api, ok, type Schemas } from "../api/client";
-import { ChartView, PALETTE } from "../chart";
+import { ChartView, PALETTE, preloadCharts } from "../chart";
 import { formatCount, formatDate, formatMoney, parseMoney } from "../format";
 import { navigate } from "../router";
 import { Badge, ErrorBanner, Field, fieldError, Link, Loading, Section, useAction, useAsync } from "../ui";
@@ -288,7 +288,9 @@ function ResultsView({ r, variants }: { r: Results; variants: Schemas["Variant"]
 
 function ExperimentPage({ experimentId }: { experimentId: string }) {
   const exp = useAsync(() => ok(api.GET("/api/admin/experiments/{experimentId}", { params: { path: { experimentId } } })), [experimentId]);
-  // Fetched beside the experiment, not after it; an action reloads both.
+  // Fetched beside the experiment, not after it; an action reloads both. The
+  // results chart's Chart.js comes in the same round trip.
+  preloadCharts().catch(() => undefined);
   const results = useAsync(
     () => ok(api.GET("/api/admin/experiments/{experimentId}/results", { params: { path: { experimentId } } })),
     [experimentId],
