@@ -89,21 +89,21 @@ async fn usage_hard_limit_holds_under_500_concurrent_track_calls() {
     let (id, token) = partner(&app, "Concurrent Co").await;
     // Free tier's aiResponses is hard (no overage price); the quote's limit is 100.
     set_custom_limits(&app, &id, &[("aiResponses", 100)]).await;
-    let results: Vec<(u16, Value)> =
-        futures::stream::iter(0..500)
-            .map(|i| {
-                let (app, token) = (&app, &token);
-                async move {
-                    let ask = track("aiResponses", 1, &format!("c{i}"));
-                    tierdesk_tests::retrying_conflicts(|| app.call_with_token("POST", TRACK, token, Some(ask.clone()))).await
-                }
-            })
-            // 100 in flight at a time: every wave races for the same counter, and
-            // DynamoDB Local (whose consistent reads wait on item locks) stays
-            // inside its lock timeout on a loaded 2-core CI machine.
-            .buffer_unordered(100)
-            .collect()
-            .await;
+    let results: Vec<(u16, Value)> = futures::stream::iter(0..500)
+        .map(|i| {
+            let (app, token) = (&app, &token);
+            async move {
+                let ask = track("aiResponses", 1, &format!("c{i}"));
+                tierdesk_tests::retrying_conflicts(|| app.call_with_token("POST", TRACK, token, Some(ask.clone())))
+                    .await
+            }
+        })
+        // 100 in flight at a time: every wave races for the same counter, and
+        // DynamoDB Local (whose consistent reads wait on item locks) stays
+        // inside its lock timeout on a loaded 2-core CI machine.
+        .buffer_unordered(100)
+        .collect()
+        .await;
     let accepted = results.iter().filter(|(s, _)| *s == 200).count();
     let refused = results.iter().filter(|(s, b)| *s == 409 && b["error"]["code"] == "limit_exceeded").count();
     let other: Vec<_> = results.iter().filter(|(s, _)| *s != 200 && *s != 409).collect();
