@@ -388,8 +388,7 @@ async fn upgrade_price(app: &Tiers, ask: UpgradeRequest) -> Result<String, ApiEr
 /// registered segment (the legacy free-form value, `standard`) keeps the old rules
 /// until the backfill moves it.
 async fn check_segment_fields(app: &Tiers, before: Option<&Tier>, after: &Tier) -> Result<(), ApiError> {
-    let placement_changed =
-        before.is_none_or(|b| b.segment != after.segment || b.tier_level != after.tier_level);
+    let placement_changed = before.is_none_or(|b| b.segment != after.segment || b.tier_level != after.tier_level);
     let mut in_segment = false;
     if placement_changed {
         if let Some(found) = app.store.get_segment(&after.segment).await? {
@@ -449,7 +448,12 @@ async fn create_segment(app: &Tiers, ctx: &Ctx, req: &Request) -> Result<Respons
     json(StatusCode::CREATED, &created)
 }
 
-async fn update_segment(app: &Tiers, ctx: &Ctx, req: &Request, params: &PathParams) -> Result<Response<Body>, ApiError> {
+async fn update_segment(
+    app: &Tiers,
+    ctx: &Ctx,
+    req: &Request,
+    params: &PathParams,
+) -> Result<Response<Body>, ApiError> {
     let who = ctx.require(Permission::SystemConfig)?;
     let patch = SegmentPatch::parse(&json_body(req, app.config.max_body_bytes)?)?;
     let before = load_segment(app, params).await?;
@@ -534,8 +538,14 @@ async fn public_segments(
             to_json(&segment::segment_packages(&found, &tiers, priced))?
         }
         _ => {
-            let items: Vec<segment::PublicSegment> =
-                app.store.list_segments().await?.iter().filter(|s| s.active).map(segment::PublicSegment::from).collect();
+            let items: Vec<segment::PublicSegment> = app
+                .store
+                .list_segments()
+                .await?
+                .iter()
+                .filter(|s| s.active)
+                .map(segment::PublicSegment::from)
+                .collect();
             to_json(&json!({ "items": items }))?
         }
     };

@@ -174,7 +174,8 @@ async fn seed_segments(gateway: &Gateway, admin: &str) -> Result<Vec<String>, St
             continue;
         }
         let edit = json!({"version": tier["version"], "segment": tierdesk::domain::segment::ESSENTIAL});
-        let (status, body) = call_json(gateway, "PUT", &format!("/api/admin/tiers/{id}"), Some(admin), Some(edit)).await;
+        let (status, body) =
+            call_json(gateway, "PUT", &format!("/api/admin/tiers/{id}"), Some(admin), Some(edit)).await;
         if status != 200 {
             return Err(format!("moving tier {id} to essential failed: {status} {body}"));
         }

@@ -79,14 +79,20 @@ pub async fn assign_segments(
         after.updated_at = change.at.clone();
         after.updated_by = change.actor.clone();
         let mut update = TierUpdate { before, after };
-        let audit = AuditEntry::change(UlidGen.new_id(), "tier.segment_backfill", by, Some(&update.before), &update.after);
+        let audit =
+            AuditEntry::change(UlidGen.new_id(), "tier.segment_backfill", by, Some(&update.before), &update.after);
         match store.save_tier(&update, &audit).await {
             Ok(()) => {}
             Err(TierError::PopularTaken { .. }) => {
                 // Another tier took the badge since the plan was read: move without it.
                 update.after.popular = false;
-                let audit =
-                    AuditEntry::change(UlidGen.new_id(), "tier.segment_backfill", by, Some(&update.before), &update.after);
+                let audit = AuditEntry::change(
+                    UlidGen.new_id(),
+                    "tier.segment_backfill",
+                    by,
+                    Some(&update.before),
+                    &update.after,
+                );
                 store.save_tier(&update, &audit).await.map_err(|e| format!("tier {}: {e}", step.tier_id))?;
                 out.lines.push(format!("tier {}: popular badge dropped (taken meanwhile)", step.tier_id));
             }

@@ -161,8 +161,7 @@ pub struct NewSegment {
 
 impl NewSegment {
     pub fn parse(body: &Value) -> Result<Self, ValidationError> {
-        let mut f =
-            Fields::new(body, &["segmentId", "name", "target", "description", "priceRange", "sortOrder"]);
+        let mut f = Fields::new(body, &["segmentId", "name", "target", "description", "priceRange", "sortOrder"]);
         let segment_id = f.required("segmentId", segment_id);
         let name = f.required("name", name);
         let target = f.optional("target", target).unwrap_or_default();
@@ -335,16 +334,15 @@ impl Segment {
 /// Seed 002's three segments. Names are editable; the seed's alternates
 /// (Budget, Premium, Elite) are labels an admin may give them, not other ids.
 pub fn default_segments() -> Vec<NewSegment> {
-    let segment = |id: &str, name: &str, target: &str, description: &str, min: i64, max: Option<i64>, order: u32| {
-        NewSegment {
+    let segment =
+        |id: &str, name: &str, target: &str, description: &str, min: i64, max: Option<i64>, order: u32| NewSegment {
             segment_id: id.into(),
             name: name.into(),
             target: target.into(),
             description: description.into(),
             price_range: PriceRange { min, max },
             sort_order: order,
-        }
-    };
+        };
     vec![
         segment(
             ESSENTIAL,
@@ -486,8 +484,11 @@ pub fn segment_packages(segment: &Segment, tiers: &[Tier], priced: Vec<PublicTie
         }
     }
     let detail = catalog::compare(tiers);
-    let comparison_matrix =
-        detail.features.iter().map(|row| (row.feature_id.clone(), row.by_tier.iter().map(|c| c.included).collect())).collect();
+    let comparison_matrix = detail
+        .features
+        .iter()
+        .map(|row| (row.feature_id.clone(), row.by_tier.iter().map(|c| c.included).collect()))
+        .collect();
     SegmentPackages {
         segment: PublicSegment::from(segment),
         tiers: groups,
@@ -528,11 +529,11 @@ mod tests {
         let err = NewSegment::parse(&json!({"segmentId": "x", "name": "X", "priceRange": {"min": 10, "max": 5}}))
             .unwrap_err();
         assert!(err.fields.contains_key("priceRange.max"), "{err:?}");
-        let err = NewSegment::parse(&json!({"segmentId": "reorder", "name": "X", "priceRange": {"min": 0}}))
-            .unwrap_err();
+        let err =
+            NewSegment::parse(&json!({"segmentId": "reorder", "name": "X", "priceRange": {"min": 0}})).unwrap_err();
         assert!(err.fields.contains_key("segmentId"));
-        let ok = NewSegment::parse(&json!({"segmentId": "x", "name": "X", "priceRange": {"min": 0, "max": null}}))
-            .unwrap();
+        let ok =
+            NewSegment::parse(&json!({"segmentId": "x", "name": "X", "priceRange": {"min": 0, "max": null}})).unwrap();
         assert_eq!(ok.price_range, PriceRange { min: 0, max: None });
     }
 
@@ -566,10 +567,12 @@ mod tests {
             {"segmentId": "signature", "version": 1}]}))
         .unwrap();
         assert!(matches!(stale.apply(&current, &change()), Err(ReorderError::Conflict(_))));
-        assert!(Reorder::parse(&json!({"order": [{"segmentId": "a", "version": 1}, {"segmentId": "a", "version": 1}]}))
-            .unwrap_err()
-            .fields
-            .contains_key("order"));
+        assert!(Reorder::parse(
+            &json!({"order": [{"segmentId": "a", "version": 1}, {"segmentId": "a", "version": 1}]})
+        )
+        .unwrap_err()
+        .fields
+        .contains_key("order"));
         assert!(Reorder::parse(&json!({})).unwrap_err().fields.contains_key("order"));
     }
 

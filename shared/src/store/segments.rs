@@ -43,10 +43,8 @@ impl Store {
 
     /// Creates a segment with its audit entry; an existing id is refused.
     pub async fn create_segment(&self, segment: &Segment, audit: &AuditEntry) -> Result<(), SegmentError> {
-        let items = vec![
-            self.put(Self::segment_item(segment)?, Some("attribute_not_exists(PK)"))?,
-            self.audit_put(audit)?,
-        ];
+        let items =
+            vec![self.put(Self::segment_item(segment)?, Some("attribute_not_exists(PK)"))?, self.audit_put(audit)?];
         match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(_) => Err(SegmentError::AlreadyExists),
@@ -75,7 +73,12 @@ impl Store {
     }
 
     /// Writes an edit conditional on the version it was computed from.
-    pub async fn save_segment(&self, before: &Segment, after: &Segment, audit: &AuditEntry) -> Result<(), SegmentError> {
+    pub async fn save_segment(
+        &self,
+        before: &Segment,
+        after: &Segment,
+        audit: &AuditEntry,
+    ) -> Result<(), SegmentError> {
         let items = vec![self.versioned_segment_put(before, after)?, self.audit_put(audit)?];
         match self.transact(items).await? {
             Ok(()) => Ok(()),
@@ -117,8 +120,10 @@ impl Store {
     /// Claims (`Some(tier)` holder) or releases the popular badge of `segment` for
     /// `tier_id`, conditional on nobody else holding it.
     fn popular_put(&self, segment: &str, tier_id: &str, claim: bool) -> Result<TransactWriteItem, StoreError> {
-        let mut item: Item =
-            Item::from([("PK".to_string(), s(keys::segment_pk(segment))), ("SK".to_string(), s(keys::SEGMENT_POPULAR))]);
+        let mut item: Item = Item::from([
+            ("PK".to_string(), s(keys::segment_pk(segment))),
+            ("SK".to_string(), s(keys::SEGMENT_POPULAR)),
+        ]);
         if claim {
             item.insert("tierId".to_string(), s(tier_id));
         }

@@ -55,7 +55,8 @@ async fn segments_are_created_edited_reordered_and_retired_with_audit_entries() 
         {"segmentId": "signature", "version": 1}]});
     let (status, reordered) = app.call("POST", "/api/admin/segments/reorder", Some("admin"), Some(order.clone())).await;
     assert_eq!(status, 200, "{reordered}");
-    let sort: Vec<u64> = reordered["items"].as_array().unwrap().iter().map(|s| s["sortOrder"].as_u64().unwrap()).collect();
+    let sort: Vec<u64> =
+        reordered["items"].as_array().unwrap().iter().map(|s| s["sortOrder"].as_u64().unwrap()).collect();
     assert_eq!(sort, vec![10, 20, 30]);
     let (_, public) = app.call("GET", "/api/segments", None, None).await;
     assert_eq!(ids(&public, "segmentId"), vec!["luxury", "essential", "signature"], "the cache was cleared");
@@ -108,14 +109,44 @@ async fn bad_segment_and_tier_input_names_the_field_and_writes_nothing() {
     create_defaults(&app).await;
     let cases: Vec<(&str, &str, Value, &str)> = vec![
         ("POST", "/api/admin/segments", json!({"name": "X", "priceRange": {"min": 0}}), "segmentId"),
-        ("POST", "/api/admin/segments", json!({"segmentId": "Bad Id", "name": "X", "priceRange": {"min": 0}}), "segmentId"),
-        ("POST", "/api/admin/segments", json!({"segmentId": "reorder", "name": "X", "priceRange": {"min": 0}}), "segmentId"),
+        (
+            "POST",
+            "/api/admin/segments",
+            json!({"segmentId": "Bad Id", "name": "X", "priceRange": {"min": 0}}),
+            "segmentId",
+        ),
+        (
+            "POST",
+            "/api/admin/segments",
+            json!({"segmentId": "reorder", "name": "X", "priceRange": {"min": 0}}),
+            "segmentId",
+        ),
         ("POST", "/api/admin/segments", json!({"segmentId": "x", "name": "", "priceRange": {"min": 0}}), "name"),
         ("POST", "/api/admin/segments", json!({"segmentId": "x", "name": "X"}), "priceRange"),
-        ("POST", "/api/admin/segments", json!({"segmentId": "x", "name": "X", "priceRange": {"min": -5}}), "priceRange.min"),
-        ("POST", "/api/admin/segments", json!({"segmentId": "x", "name": "X", "priceRange": {"min": 9, "max": 3}}), "priceRange.max"),
-        ("POST", "/api/admin/segments", json!({"segmentId": "x", "name": "X", "priceRange": {"min": 0}, "active": false}), "active"),
-        ("POST", "/api/admin/segments", json!({"segmentId": "x", "name": "X", "priceRange": {"min": 0}, "version": 4}), "version"),
+        (
+            "POST",
+            "/api/admin/segments",
+            json!({"segmentId": "x", "name": "X", "priceRange": {"min": -5}}),
+            "priceRange.min",
+        ),
+        (
+            "POST",
+            "/api/admin/segments",
+            json!({"segmentId": "x", "name": "X", "priceRange": {"min": 9, "max": 3}}),
+            "priceRange.max",
+        ),
+        (
+            "POST",
+            "/api/admin/segments",
+            json!({"segmentId": "x", "name": "X", "priceRange": {"min": 0}, "active": false}),
+            "active",
+        ),
+        (
+            "POST",
+            "/api/admin/segments",
+            json!({"segmentId": "x", "name": "X", "priceRange": {"min": 0}, "version": 4}),
+            "version",
+        ),
         ("PUT", "/api/admin/segments/essential", json!({"name": "X"}), "version"),
         ("PUT", "/api/admin/segments/essential", json!({"version": 1, "sortOrder": 3}), "sortOrder"),
         ("PUT", "/api/admin/segments/essential", json!({"version": 1, "active": "yes"}), "active"),
@@ -124,14 +155,34 @@ async fn bad_segment_and_tier_input_names_the_field_and_writes_nothing() {
         ("POST", "/api/admin/segments/reorder", json!({"order": [{"segmentId": "essential"}]}), "order[0].version"),
         // The segment rules of a tier.
         ("POST", "/api/admin/tiers", tier("t-lvl", "essential", 4, 100), "tierLevel"),
-        ("POST", "/api/admin/tiers", json!({"tierId": "t-up", "name": "T", "segment": "essential",
-            "prices": {"monthly": 1, "yearly": 1}, "upsellTargets": ["nope"]}), "upsellTargets"),
-        ("POST", "/api/admin/tiers", json!({"tierId": "t-up", "name": "T", "segment": "essential",
-            "prices": {"monthly": 1, "yearly": 1}, "upsellTargets": ["t-up"]}), "upsellTargets"),
-        ("POST", "/api/admin/tiers", json!({"tierId": "t-up", "name": "T", "segment": "essential",
-            "prices": {"monthly": 1, "yearly": 1}, "upsellTargets": "gold"}), "upsellTargets"),
-        ("POST", "/api/admin/tiers", json!({"tierId": "t-cap", "name": "T", "segment": "essential",
-            "prices": {"monthly": 1, "yearly": 1}, "limits": {"listings": 3}, "capacityLimit": "seats"}), "capacityLimit"),
+        (
+            "POST",
+            "/api/admin/tiers",
+            json!({"tierId": "t-up", "name": "T", "segment": "essential",
+            "prices": {"monthly": 1, "yearly": 1}, "upsellTargets": ["nope"]}),
+            "upsellTargets",
+        ),
+        (
+            "POST",
+            "/api/admin/tiers",
+            json!({"tierId": "t-up", "name": "T", "segment": "essential",
+            "prices": {"monthly": 1, "yearly": 1}, "upsellTargets": ["t-up"]}),
+            "upsellTargets",
+        ),
+        (
+            "POST",
+            "/api/admin/tiers",
+            json!({"tierId": "t-up", "name": "T", "segment": "essential",
+            "prices": {"monthly": 1, "yearly": 1}, "upsellTargets": "gold"}),
+            "upsellTargets",
+        ),
+        (
+            "POST",
+            "/api/admin/tiers",
+            json!({"tierId": "t-cap", "name": "T", "segment": "essential",
+            "prices": {"monthly": 1, "yearly": 1}, "limits": {"listings": 3}, "capacityLimit": "seats"}),
+            "capacityLimit",
+        ),
         ("PUT", "/api/admin/tiers/gold", json!({"version": 1, "segment": "signature", "tierLevel": 7}), "tierLevel"),
         ("PUT", "/api/admin/tiers/gold", json!({"version": 1, "upsellTargets": ["free", "ghost"]}), "upsellTargets"),
         ("PUT", "/api/admin/tiers/gold", json!({"version": 1, "capacityLimit": "guests"}), "capacityLimit"),
@@ -145,16 +196,23 @@ async fn bad_segment_and_tier_input_names_the_field_and_writes_nothing() {
         assert_eq!(app.snapshot().await, before, "{method} {path} {body} wrote something");
     }
     // A legacy free-form segment keeps its old level range; an archived target is no target.
-    let (status, body) = app.call("POST", "/api/admin/tiers", Some("admin"), Some(tier("old-7", "standard", 7, 5))).await;
+    let (status, body) =
+        app.call("POST", "/api/admin/tiers", Some("admin"), Some(tier("old-7", "standard", 7, 5))).await;
     assert_eq!(status, 201, "{body}");
     let (status, _) = app.call("DELETE", "/api/admin/tiers/old-7", Some("admin"), None).await;
     assert_eq!(status, 200);
-    let (status, body) =
-        app.call("PUT", "/api/admin/tiers/gold", Some("admin"), Some(json!({"version": 1, "upsellTargets": ["old-7"]}))).await;
+    let (status, body) = app
+        .call("PUT", "/api/admin/tiers/gold", Some("admin"), Some(json!({"version": 1, "upsellTargets": ["old-7"]})))
+        .await;
     assert_eq!(status, 400, "{body}");
     let (status, body) = app
-        .call("PUT", "/api/admin/tiers/gold", Some("admin"), Some(json!({"version": 1, "upsellTargets": ["platinum"],
-            "capacityLimit": "leads"})))
+        .call(
+            "PUT",
+            "/api/admin/tiers/gold",
+            Some("admin"),
+            Some(json!({"version": 1, "upsellTargets": ["platinum"],
+            "capacityLimit": "leads"})),
+        )
         .await;
     assert_eq!((status, &body["upsellTargets"], &body["capacityLimit"]), (200, &json!(["platinum"]), &json!("leads")));
     let (status, _) = app.call("PUT", "/api/admin/segments/ghost", Some("admin"), Some(json!({"version": 1}))).await;
@@ -167,8 +225,9 @@ async fn one_popular_tier_per_segment_even_under_concurrent_edits() {
     create_defaults(&app).await;
     const N: usize = 8;
     for i in 0..N {
-        let (status, body) =
-            app.call("POST", "/api/admin/tiers", Some("admin"), Some(tier(&format!("pop-{i}"), "signature", 2, 600_000))).await;
+        let (status, body) = app
+            .call("POST", "/api/admin/tiers", Some("admin"), Some(tier(&format!("pop-{i}"), "signature", 2, 600_000)))
+            .await;
         assert_eq!(status, 201, "{body}");
     }
     let calls = (0..N).map(|i| {
@@ -205,8 +264,14 @@ async fn one_popular_tier_per_segment_even_under_concurrent_edits() {
     let (status, body) = app.call("POST", "/api/admin/tiers", Some("admin"), Some(taken.clone())).await;
     assert_eq!((status, body["error"]["code"].as_str()), (409, Some("popular_taken")), "{body}");
     assert_eq!(app.snapshot().await, before);
-    let (status, _) =
-        app.call("PUT", &format!("/api/admin/tiers/{winner}"), Some("admin"), Some(json!({"version": 2, "popular": false}))).await;
+    let (status, _) = app
+        .call(
+            "PUT",
+            &format!("/api/admin/tiers/{winner}"),
+            Some("admin"),
+            Some(json!({"version": 2, "popular": false})),
+        )
+        .await;
     assert_eq!(status, 200);
     let (status, body) = app.call("POST", "/api/admin/tiers", Some("admin"), Some(taken)).await;
     assert_eq!((status, body["popular"].as_bool()), (201, Some(true)), "{body}");
@@ -214,8 +279,9 @@ async fn one_popular_tier_per_segment_even_under_concurrent_edits() {
     let (status, _) = app.call("DELETE", "/api/admin/tiers/pop-new", Some("admin"), None).await;
     assert_eq!(status, 200);
     let other = if winner == "pop-0" { "pop-1" } else { "pop-0" };
-    let (status, body) =
-        app.call("PUT", &format!("/api/admin/tiers/{other}"), Some("admin"), Some(json!({"version": 1, "popular": true}))).await;
+    let (status, body) = app
+        .call("PUT", &format!("/api/admin/tiers/{other}"), Some("admin"), Some(json!({"version": 1, "popular": true})))
+        .await;
     assert_eq!(status, 200, "{body}");
     let mut elsewhere = tier("lux-pop", "luxury", 2, 1_500_000);
     elsewhere["popular"] = json!(true);
@@ -335,10 +401,7 @@ async fn make_runs_seed_shows_three_segments_each_with_three_levels_and_the_matr
     // The segment page costs the same few DynamoDB calls whatever else the table holds.
     let (_, calls) = tierdesk::store::count_calls(async {
         let fresh = tiers::Tiers::connect(app.config.clone()).await;
-        let req = http::Request::builder()
-            .uri("/api/segments/luxury")
-            .body(lambda_http::Body::Empty)
-            .expect("request");
+        let req = http::Request::builder().uri("/api/segments/luxury").body(lambda_http::Body::Empty).expect("request");
         tiers::handle(&fresh, req.into()).await
     })
     .await;
