@@ -9,6 +9,10 @@ use crate::domain::tier::{Tier, TierStatus};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use std::collections::BTreeMap;
 
+/// The popular-badge items of a tier write, and the claim's position among them
+/// with its segment (to tell a refused claim from other failed conditions).
+pub(super) type PopularWrites = (Vec<TransactWriteItem>, Option<(usize, String)>);
+
 impl Store {
     fn segment_item(segment: &Segment) -> Result<Item, StoreError> {
         Self::item(
@@ -141,11 +145,7 @@ impl Store {
     /// The popular-badge writes a tier change needs: release the segment it held
     /// the badge in, claim the one it holds it in now. Returns the items and, when
     /// there is a claim, its position among them.
-    pub(super) fn popular_writes(
-        &self,
-        before: Option<&Tier>,
-        after: &Tier,
-    ) -> Result<(Vec<TransactWriteItem>, Option<(usize, String)>), StoreError> {
+    pub(super) fn popular_writes(&self, before: Option<&Tier>, after: &Tier) -> Result<PopularWrites, StoreError> {
         let holds = |t: &Tier| t.popular && t.status == TierStatus::Active;
         let held = before.filter(|b| holds(b)).map(|b| b.segment.clone());
         let holding = holds(after).then(|| after.segment.clone());

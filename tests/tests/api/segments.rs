@@ -402,7 +402,7 @@ async fn make_runs_seed_shows_three_segments_each_with_three_levels_and_the_matr
     let (_, calls) = tierdesk::store::count_calls(async {
         let fresh = tiers::Tiers::connect(app.config.clone()).await;
         let req = http::Request::builder().uri("/api/segments/luxury").body(lambda_http::Body::Empty).expect("request");
-        tiers::handle(&fresh, req.into()).await
+        tiers::handle(&fresh, req).await
     })
     .await;
     assert_eq!(calls, 2, "one GetItem of the segment, one Query of its catalog range");
