@@ -1,5 +1,6 @@
-//! The tiers Lambda: the admin tier catalog (CRUD, features, defaults) and the
-//! public catalog (list, compare, upgrade price). Routes are data (`ROUTES`) so a
+//! The tiers Lambda: the admin tier catalog (CRUD, features, defaults), the
+//! storefront segments (docs/storefront.md) and the public catalog (list, compare,
+//! upgrade price, segments). Routes are data (`ROUTES`) so a
 //! test can hold them against `template.yaml` and `infra/openapi.yaml`.
 
 use http::StatusCode;
