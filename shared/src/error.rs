@@ -145,13 +145,43 @@ impl From<TierError> for ApiError {
             TierError::NotAnUpgrade => (StatusCode::UNPROCESSABLE_ENTITY, "not_an_upgrade"),
             TierError::TooManyFeatures => (StatusCode::UNPROCESSABLE_ENTITY, "too_many_features"),
             TierError::CurrencyMismatch => (StatusCode::UNPROCESSABLE_ENTITY, "currency_mismatch"),
+            TierError::PopularTaken { .. } => (StatusCode::CONFLICT, "popular_taken"),
             TierError::Store(inner) => return ApiError::from_store(inner),
         };
         let mut api = ApiError::new(status, code, message);
-        if let TierError::VersionConflict { current } = e {
-            api = api.with_details(json!({ "currentVersion": current }));
+        match e {
+            TierError::VersionConflict { current } => api = api.with_details(json!({ "currentVersion": current })),
+            TierError::PopularTaken { segment, current } => {
+                api = api.with_details(json!({
+                    "fields": { "popular": "another tier of this segment is already popular" },
+                    "segment": segment,
+                    "popularTierId": current,
+                }))
+            }
+            _ => {}
         }
         api
+    }
+}
+
+impl From<crate::domain::segment::SegmentError> for ApiError {
+    fn from(e: crate::domain::segment::SegmentError) -> Self {
+        use crate::domain::segment::SegmentError;
+        let message = e.to_string();
+        let (status, code) = match &e {
+            SegmentError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+            SegmentError::AlreadyExists => (StatusCode::CONFLICT, "already_exists"),
+            SegmentError::VersionConflict { .. } => (StatusCode::CONFLICT, "version_conflict"),
+            SegmentError::Retired => (StatusCode::CONFLICT, "segment_retired"),
+            SegmentError::TooMany => (StatusCode::UNPROCESSABLE_ENTITY, "too_many_segments"),
+            SegmentError::Store(inner) => return ApiError::from_store(inner),
+        };
+        let api = ApiError::new(status, code, message);
+        match e {
+            SegmentError::VersionConflict { current } => api.with_details(json!({ "currentVersion": current })),
+            SegmentError::Retired => api.with_details(json!({ "fields": { "segment": "is retired" } })),
+            _ => api,
+        }
     }
 }
 

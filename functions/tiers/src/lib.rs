@@ -1,5 +1,6 @@
-//! The tiers Lambda: the admin tier catalog (CRUD, features, defaults) and the
-//! public catalog (list, compare, upgrade price). Routes are data (`ROUTES`) so a
+//! The tiers Lambda: the admin tier catalog (CRUD, features, defaults), the
+//! storefront segments (docs/storefront.md) and the public catalog (list, compare,
+//! upgrade price, segments). Routes are data (`ROUTES`) so a
 //! test can hold them against `template.yaml` and `infra/openapi.yaml`.
 
 use http::StatusCode;
@@ -13,6 +14,9 @@ use tierdesk::domain::catalog::{self, UpgradeRequest};
 use tierdesk::domain::defaults::default_tiers;
 use tierdesk::domain::experiment::{self, LiveExperiment};
 use tierdesk::domain::permissions::Permission;
+use tierdesk::domain::segment::{
+    self, NewSegment, Reorder, ReorderError, Segment, SegmentError, SegmentOrder, SegmentPatch,
+};
 use tierdesk::domain::tier::{
     Change, ExperimentTag, FeaturePatch, NewFeature, NewTier, PublicTier, Tier, TierError, TierPatch, TierStatus,
     TierUpdate,
@@ -42,6 +46,13 @@ pub enum Op {
     PublicCatalog,
     Compare,
     UpgradePrice,
+    ListSegments,
+    CreateSegment,
+    ReorderSegments,
+    UpdateSegment,
+    RetireSegment,
+    PublicSegments,
+    PublicSegment,
 }
 
 /// Static segments come before `{tierId}` so `/initialize` is never read as a tier id.
@@ -59,6 +70,13 @@ pub const ROUTES: &[Route<Op>] = &[
     Route { method: "GET", path: "/api/tiers", op: Op::PublicCatalog },
     Route { method: "GET", path: "/api/tiers/compare", op: Op::Compare },
     Route { method: "POST", path: "/api/tiers/upgrade-price", op: Op::UpgradePrice },
+    Route { method: "GET", path: "/api/admin/segments", op: Op::ListSegments },
+    Route { method: "POST", path: "/api/admin/segments", op: Op::CreateSegment },
+    Route { method: "POST", path: "/api/admin/segments/reorder", op: Op::ReorderSegments },
+    Route { method: "PUT", path: "/api/admin/segments/{segmentId}", op: Op::UpdateSegment },
+    Route { method: "DELETE", path: "/api/admin/segments/{segmentId}", op: Op::RetireSegment },
+    Route { method: "GET", path: "/api/segments", op: Op::PublicSegments },
+    Route { method: "GET", path: "/api/segments/{segmentId}", op: Op::PublicSegment },
 ];
 
 pub struct Tiers {
@@ -123,6 +141,15 @@ async fn dispatch(app: &Tiers, ctx: Ctx, req: Request) -> Result<Response<Body>,
         Op::AddFeature | Op::UpdateFeature | Op::RemoveFeature => change_feature(app, &ctx, &req, &params, op).await,
         Op::PriceHistory => price_history(app, &ctx, &req, &params).await,
         Op::PublicCatalog | Op::Compare | Op::UpgradePrice => public_read(app, &ctx, &req, op).await,
+        Op::ListSegments => {
+            ctx.require(Permission::TierView)?;
+            json(StatusCode::OK, &json!({ "items": app.store.list_segments().await? }))
+        }
+        Op::CreateSegment => create_segment(app, &ctx, &req).await,
+        Op::ReorderSegments => reorder_segments(app, &ctx, &req).await,
+        Op::UpdateSegment => update_segment(app, &ctx, &req, &params).await,
+        Op::RetireSegment => retire_segment(app, &ctx, &params).await,
+        Op::PublicSegments | Op::PublicSegment => public_segments(app, &ctx, &req, op, &params).await,
     }
 }
 
@@ -215,6 +242,7 @@ async fn create_tier(app: &Tiers, ctx: &Ctx, req: &Request) -> Result<Response<B
     let new = NewTier::parse(&json_body(req, app.config.max_body_bytes)?)?;
     let change = app.change(who);
     let tier = new.into_tier(&change);
+    check_segment_fields(app, None, &tier).await?;
     app.store.create_tier(&tier, &app.audit(ctx, &change, "tier.create", None, &tier)).await?;
     app.public_cache.clear();
     json(StatusCode::CREATED, &tier)
@@ -261,6 +289,7 @@ async fn update_tier(app: &Tiers, ctx: &Ctx, req: &Request, params: &PathParams)
     let tier = load(app, params).await?;
     let change = app.change(who);
     let update = tier.apply(patch, &change)?;
+    check_segment_fields(app, Some(&update.before), &update.after).await?;
     save(app, ctx, &change, update, "tier.update").await
 }
 
@@ -351,4 +380,176 @@ async fn upgrade_price(app: &Tiers, ask: UpgradeRequest) -> Result<String, ApiEr
     let find = |id: &str| active.iter().find(|t| t.tier_id == id).ok_or(TierError::NotFound);
     let priced = catalog::upgrade_price(find(&ask.from_tier_id)?, find(&ask.to_tier_id)?, ask.billing_period, &active)?;
     to_json(&priced)
+}
+
+/// The segment rules of a created or edited tier, against the table: a registered
+/// segment must be active to receive a tier and holds levels 1–3 only; every
+/// `upsellTargets` id must be a live tier. Reads happen only when the fields they
+/// judge change (one GetItem, one BatchGetItem). A tier whose `segment` names no
+/// registered segment (the legacy free-form value, `standard`) keeps the old rules
+/// until the backfill moves it.
+async fn check_segment_fields(app: &Tiers, before: Option<&Tier>, after: &Tier) -> Result<(), ApiError> {
+    let placement_changed = before.is_none_or(|b| b.segment != after.segment || b.tier_level != after.tier_level);
+    let mut in_segment = false;
+    if placement_changed {
+        if let Some(found) = app.store.get_segment(&after.segment).await? {
+            if !found.active && before.is_none_or(|b| b.segment != after.segment) {
+                return Err(SegmentError::Retired.into());
+            }
+            in_segment = true;
+        }
+    }
+    after.check_package_fields(in_segment)?;
+    let targets_changed = before.is_none_or(|b| b.upsell_targets != after.upsell_targets);
+    if targets_changed && !after.upsell_targets.is_empty() {
+        let live: Vec<String> = app
+            .store
+            .get_tiers(&after.upsell_targets)
+            .await?
+            .into_iter()
+            .filter(|t| t.status == TierStatus::Active)
+            .map(|t| t.tier_id)
+            .collect();
+        let missing: Vec<&String> = after.upsell_targets.iter().filter(|id| !live.contains(id)).collect();
+        if !missing.is_empty() {
+            return Err(ValidationError::single("upsellTargets", format!("no live tier {missing:?}")).into());
+        }
+    }
+    Ok(())
+}
+
+fn segment_audit(
+    app: &Tiers,
+    ctx: &Ctx,
+    change: &Change,
+    action: &'static str,
+    before: Option<&Segment>,
+    after: &Segment,
+) -> AuditEntry {
+    let by = Performed { actor: &change.actor, at: &change.at, request_id: &ctx.request_id };
+    AuditEntry::change(app.ids.new_id(), action, by, before, after)
+}
+
+/// A segment named in the path; an id that could never exist is not found.
+async fn load_segment(app: &Tiers, params: &PathParams) -> Result<Segment, ApiError> {
+    let id = params.get("segmentId");
+    if !parse::is_slug(id) {
+        return Err(SegmentError::NotFound.into());
+    }
+    app.store.get_segment(id).await?.ok_or_else(|| SegmentError::NotFound.into())
+}
+
+async fn create_segment(app: &Tiers, ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
+    let who = ctx.require(Permission::SystemConfig)?;
+    let new = NewSegment::parse(&json_body(req, app.config.max_body_bytes)?)?;
+    let change = app.change(who);
+    let created = new.into_segment(&change);
+    app.store.create_segment(&created, &segment_audit(app, ctx, &change, "segment.create", None, &created)).await?;
+    app.public_cache.clear();
+    json(StatusCode::CREATED, &created)
+}
+
+async fn update_segment(
+    app: &Tiers,
+    ctx: &Ctx,
+    req: &Request,
+    params: &PathParams,
+) -> Result<Response<Body>, ApiError> {
+    let who = ctx.require(Permission::SystemConfig)?;
+    let patch = SegmentPatch::parse(&json_body(req, app.config.max_body_bytes)?)?;
+    let before = load_segment(app, params).await?;
+    let change = app.change(who);
+    let after = before.apply(patch, &change)?;
+    let action = if before.active != after.active { "segment.activation" } else { "segment.update" };
+    app.store.save_segment(&before, &after, &segment_audit(app, ctx, &change, action, Some(&before), &after)).await?;
+    app.public_cache.clear();
+    json(StatusCode::OK, &after)
+}
+
+/// Retires a segment: off the storefront, no new tiers; its tiers stay where they
+/// are. Retiring a retired segment changes nothing.
+async fn retire_segment(app: &Tiers, ctx: &Ctx, params: &PathParams) -> Result<Response<Body>, ApiError> {
+    let who = ctx.require(Permission::SystemConfig)?;
+    let before = load_segment(app, params).await?;
+    let change = app.change(who);
+    let Some(after) = before.retire(&change) else {
+        return json(StatusCode::OK, &before);
+    };
+    let audit = segment_audit(app, ctx, &change, "segment.retire", Some(&before), &after);
+    app.store.save_segment(&before, &after, &audit).await?;
+    app.public_cache.clear();
+    json(StatusCode::OK, &after)
+}
+
+async fn reorder_segments(app: &Tiers, ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
+    let who = ctx.require(Permission::SystemConfig)?;
+    let reorder = Reorder::parse(&json_body(req, app.config.max_body_bytes)?)?;
+    let current = app.store.list_segments().await?;
+    let change = app.change(who);
+    let moves = reorder.apply(&current, &change).map_err(|e| match e {
+        ReorderError::Invalid(v) => ApiError::from(v),
+        ReorderError::Conflict(c) => ApiError::from(c),
+    })?;
+    let order_of = |segments: &mut Vec<&Segment>| {
+        segments.sort_by_key(|s| (s.sort_order, s.segment_id.clone()));
+        SegmentOrder { segment_ids: segments.iter().map(|s| s.segment_id.clone()).collect() }
+    };
+    let before = order_of(&mut moves.iter().map(|(b, _)| b).collect());
+    let after = order_of(&mut moves.iter().map(|(_, a)| a).collect());
+    let by = Performed { actor: &change.actor, at: &change.at, request_id: &ctx.request_id };
+    let audit = AuditEntry::change(app.ids.new_id(), "segment.reorder", by, Some(&before), &after);
+    app.store.reorder_segments(&moves, &audit).await?;
+    app.public_cache.clear();
+    let items: Vec<&Segment> = moves.iter().map(|(_, a)| a).collect();
+    json(StatusCode::OK, &json!({ "items": items }))
+}
+
+/// The storefront's segment reads, served from the public cache like the catalog:
+/// the list of live segments (one Query), and one segment with its tiers grouped by
+/// level and the comparison matrix (one GetItem, one Query of the segment's catalog
+/// range, and the live experiments when a visitor is named).
+async fn public_segments(
+    app: &Tiers,
+    ctx: &Ctx,
+    req: &Request,
+    op: Op,
+    params: &PathParams,
+) -> Result<Response<Body>, ApiError> {
+    let visitor = match op {
+        Op::PublicSegment => query(req, "userId")
+            .map(|u| experiment::user_id(&Value::String(u)).map_err(|e| ValidationError::single("userId", e)))
+            .transpose()?
+            .or_else(|| ctx.identity.as_ref().map(|i| i.subject.clone())),
+        _ => None,
+    };
+    let key = format!("{op:?} {} {visitor:?}", req.uri().path());
+    if let Some(body) = app.public_cache.get(&key, Instant::now()) {
+        return Ok(json_text(body));
+    }
+    let body = match op {
+        Op::PublicSegment => {
+            let id = params.get("segmentId");
+            if !parse::is_slug(id) {
+                return Err(SegmentError::NotFound.into());
+            }
+            let found = app.store.get_segment(id).await?.filter(|s| s.active).ok_or(SegmentError::NotFound)?;
+            let tiers = app.store.segment_tiers(id).await?;
+            let live = live_for(app, visitor.as_deref()).await?;
+            let priced = tiers.iter().map(|t| priced_for(t, &live, visitor.as_deref())).collect();
+            to_json(&segment::segment_packages(&found, &tiers, priced))?
+        }
+        _ => {
+            let items: Vec<segment::PublicSegment> = app
+                .store
+                .list_segments()
+                .await?
+                .iter()
+                .filter(|s| s.active)
+                .map(segment::PublicSegment::from)
+                .collect();
+            to_json(&json!({ "items": items }))?
+        }
+    };
+    app.public_cache.put(key, body.clone(), Instant::now());
+    Ok(json_text(body))
 }

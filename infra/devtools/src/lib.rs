@@ -17,5 +17,6 @@ pub mod quotes_bench;
 pub mod routes;
 pub mod seed;
 pub mod seed_invoices;
+pub mod segments;
 pub mod usage_bench;
 pub mod web;

@@ -37,39 +37,49 @@ pub async fn call_json(
     (status, value)
 }
 
-/// Seed 002's "Signature" segment: a three-tier matrix with a popular middle tier.
+/// Seed 002's "Signature" and "Luxury" segments: three-tier matrices with a popular
+/// middle tier, each tier upselling to the one above. Highest level first, so every
+/// `upsellTargets` id exists when the tier naming it is created.
 fn demo_tiers() -> Vec<Value> {
-    let tier = |id: &str, name: &str, level: u32, monthly: i64, popular: bool, guests: u64, features: Value| {
+    let tier = |segment: &str, id: &str, name: &str, level: u32, monthly: i64, guests: u64, features: Value| {
+        let next = match level {
+            1 => json!([format!("{segment}-select")]),
+            2 => json!([format!("{segment}-complete")]),
+            _ => json!([]),
+        };
         json!({
-            "tierId": id, "name": name, "segment": "signature", "tierLevel": level, "popular": popular,
+            "tierId": id, "name": name, "segment": segment, "tierLevel": level, "popular": level == 2,
             "sortOrder": level * 10, "isPremium": level > 1, "type": "dealer",
             "prices": {"monthly": monthly, "yearly": monthly * 12}, "commitmentMonths": 12,
             "upgradeIncentivePercent": if level > 1 { json!(5) } else { Value::Null },
             "limits": {"maxGuests": guests, "listings": level * 5},
+            "capacityLimit": "maxGuests", "upsellTargets": next,
             "features": features,
         })
     };
     let f = |id: &str, name: &str| json!({"featureId": id, "name": name});
     vec![
         tier(
-            "signature-essential",
-            "Signature Essential",
-            1,
-            500_000,
-            false,
-            50,
+            "signature",
+            "signature-complete",
+            "Signature Complete",
+            3,
+            1_000_000,
+            150,
             json!([
-                f("coverage_4h", "4hr coverage"),
-                f("photos_200", "200 photos"),
-                f("online_gallery", "Online gallery")
+                f("coverage_8h", "8hr coverage"),
+                f("photos_unlimited", "Unlimited photos"),
+                f("online_gallery", "Online gallery"),
+                f("album", "Two albums"),
+                f("video", "Video")
             ]),
         ),
         tier(
+            "signature",
             "signature-select",
             "Signature Select",
             2,
             750_000,
-            true,
             100,
             json!([
                 f("coverage_6h", "6hr coverage"),
@@ -80,24 +90,101 @@ fn demo_tiers() -> Vec<Value> {
             ]),
         ),
         tier(
-            "signature-complete",
-            "Signature Complete",
+            "signature",
+            "signature-essential",
+            "Signature Essential",
+            1,
+            500_000,
+            50,
+            json!([
+                f("coverage_4h", "4hr coverage"),
+                f("photos_200", "200 photos"),
+                f("online_gallery", "Online gallery")
+            ]),
+        ),
+        tier(
+            "luxury",
+            "luxury-complete",
+            "Luxury Complete",
             3,
+            2_500_000,
+            400,
+            json!([
+                f("coverage_full", "Full-day coverage, two shooters"),
+                f("photos_unlimited", "Unlimited photos"),
+                f("online_gallery", "Online gallery"),
+                f("album", "Three heirloom albums"),
+                f("video", "Cinematic film"),
+                f("planner", "Dedicated planner")
+            ]),
+        ),
+        tier(
+            "luxury",
+            "luxury-select",
+            "Luxury Select",
+            2,
+            1_500_000,
+            250,
+            json!([
+                f("coverage_10h", "10hr coverage"),
+                f("photos_unlimited", "Unlimited photos"),
+                f("online_gallery", "Online gallery"),
+                f("album", "Two heirloom albums"),
+                f("video", "Highlight film")
+            ]),
+        ),
+        tier(
+            "luxury",
+            "luxury-essential",
+            "Luxury Essential",
+            1,
             1_000_000,
-            false,
             150,
             json!([
                 f("coverage_8h", "8hr coverage"),
                 f("photos_unlimited", "Unlimited photos"),
                 f("online_gallery", "Online gallery"),
-                f("album", "Two albums"),
-                f("video", "Video")
+                f("album", "Heirloom album")
             ]),
         ),
     ]
 }
 
-/// Default tiers plus the demo segment. Returns one line per step for the log.
+/// Seed 002's three segments, and the default tiers (free, gold, platinum) moved
+/// from the legacy `standard` segment into Essential at their levels 1–3, so the
+/// storefront shows three tiers in each segment. An existing segment, or a tier
+/// already moved, is left as it is (the seed can run again).
+async fn seed_segments(gateway: &Gateway, admin: &str) -> Result<Vec<String>, String> {
+    let mut log = Vec::new();
+    for new in tierdesk::domain::segment::default_segments() {
+        let body = json!({
+            "segmentId": new.segment_id, "name": new.name, "target": new.target, "description": new.description,
+            "priceRange": {"min": new.price_range.min, "max": new.price_range.max}, "sortOrder": new.sort_order,
+        });
+        let (status, body) = call_json(gateway, "POST", "/api/admin/segments", Some(admin), Some(body)).await;
+        match status {
+            201 => log.push(format!("segment {}: created", new.segment_id)),
+            409 => log.push(format!("segment {}: exists", new.segment_id)),
+            _ => return Err(format!("segment {} failed: {status} {body}", new.segment_id)),
+        }
+    }
+    for id in ["free", "gold", "platinum"] {
+        let (status, tier) = call_json(gateway, "GET", &format!("/api/admin/tiers/{id}"), Some(admin), None).await;
+        if status != 200 || tier["segment"] != "standard" {
+            continue;
+        }
+        let edit = json!({"version": tier["version"], "segment": tierdesk::domain::segment::ESSENTIAL});
+        let (status, body) =
+            call_json(gateway, "PUT", &format!("/api/admin/tiers/{id}"), Some(admin), Some(edit)).await;
+        if status != 200 {
+            return Err(format!("moving tier {id} to essential failed: {status} {body}"));
+        }
+        log.push(format!("tier {id}: moved to segment essential"));
+    }
+    Ok(log)
+}
+
+/// Default tiers, the three segments and their demo tiers. Returns one line per step for the log.
 pub async fn seed(gateway: &Gateway, secret: &str) -> Result<Vec<String>, String> {
     let now = chrono::Utc::now().timestamp();
     let admin = jwt::token_for("admin", None, "seed-admin", now, 300, secret);
@@ -107,6 +194,7 @@ pub async fn seed(gateway: &Gateway, secret: &str) -> Result<Vec<String>, String
         return Err(format!("initialize failed: {status} {body}"));
     }
     log.push(format!("default tiers: created {} existing {}", body["created"], body["existing"]));
+    log.extend(seed_segments(gateway, &admin).await?);
     for demo in demo_tiers() {
         let id = demo["tierId"].as_str().unwrap_or_default().to_string();
         let (status, body) = call_json(gateway, "POST", "/api/admin/tiers", Some(&admin), Some(demo)).await;

@@ -42,6 +42,8 @@ pub enum TierError {
     TooManyFeatures,
     #[error("the two tiers are priced in different currencies")]
     CurrencyMismatch,
+    #[error("another tier of this segment is already marked popular; unmark it first")]
+    PopularTaken { segment: String, current: Option<String> },
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }
@@ -127,6 +129,12 @@ pub struct Tier {
     /// Length of this tier's free trial, when it offers one.
     #[serde(default)]
     pub trial_days: Option<u32>,
+    /// The tiers this one upsells to (seed 002 `upsellTargets`), checked to exist.
+    #[serde(default)]
+    pub upsell_targets: Vec<String>,
+    /// Which of `limits` is the tier's headline capacity (seed 002 `maxGuests`).
+    #[serde(default)]
+    pub capacity_limit: Option<String>,
     pub features: Vec<Feature>,
     pub status: TierStatus,
     /// The current `PRICE#` version; a new one is written on each price change.
@@ -170,6 +178,8 @@ pub struct TierSpec {
     pub limits: BTreeMap<String, Option<u64>>,
     pub overage_prices: BTreeMap<String, i64>,
     pub trial_days: Option<u32>,
+    pub upsell_targets: Vec<String>,
+    pub capacity_limit: Option<String>,
     pub features: Vec<Feature>,
 }
 
@@ -193,6 +203,8 @@ pub struct TierPatch {
     pub limits: Option<BTreeMap<String, Option<u64>>>,
     pub overage_prices: Option<BTreeMap<String, i64>>,
     pub trial_days: Option<Option<u32>>,
+    pub upsell_targets: Option<Vec<String>>,
+    pub capacity_limit: Option<Option<String>>,
     pub features: Option<Vec<Feature>>,
 }
 
@@ -228,6 +240,8 @@ const SPEC_FIELDS: &[&str] = &[
     "limits",
     "overagePrices",
     "trialDays",
+    "upsellTargets",
+    "capacityLimit",
     "features",
 ];
 const FEATURE_FIELDS: &[&str] = &["featureId", "name", "description", "enabled", "usageLimit"];
@@ -317,6 +331,27 @@ fn read_overage_prices(f: &mut Fields<'_>) -> Option<BTreeMap<String, i64>> {
     f.map_of("overagePrices", MAX_LIMITS, parse::limit_name, parse::cents)
 }
 
+/// The most tiers one tier upsells to (the levels above it in a segment, and a few more).
+pub const MAX_UPSELL_TARGETS: usize = 5;
+
+/// `upsellTargets`: distinct tier ids. That they exist and are live is checked
+/// against the table by the handler (`Tier::check_package_fields` for the rest).
+fn upsell_targets(v: &Value) -> Result<Vec<String>, String> {
+    let items = v.as_array().ok_or("must be an array of tier ids")?;
+    if items.len() > MAX_UPSELL_TARGETS {
+        return Err(format!("names at most {MAX_UPSELL_TARGETS} tiers"));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        let id = tier_id(item)?;
+        if out.contains(&id) {
+            return Err(format!("'{id}' appears more than once"));
+        }
+        out.push(id);
+    }
+    Ok(out)
+}
+
 /// The longest trial a tier may offer, as for a trial given by hand on a tier change.
 pub const MAX_TRIAL_DAYS: i64 = 90;
 
@@ -348,6 +383,8 @@ impl NewTier {
             limits: read_limits(&mut f).unwrap_or_default(),
             overage_prices: read_overage_prices(&mut f).unwrap_or_default(),
             trial_days: f.optional("trialDays", trial_days),
+            upsell_targets: f.optional("upsellTargets", upsell_targets).unwrap_or_default(),
+            capacity_limit: f.optional("capacityLimit", parse::limit_name),
             features: read_features(&mut f).unwrap_or_default(),
         };
         f.finish()?;
@@ -374,6 +411,8 @@ impl NewTier {
             limits: s.limits,
             overage_prices: s.overage_prices,
             trial_days: s.trial_days,
+            upsell_targets: s.upsell_targets,
+            capacity_limit: s.capacity_limit,
             features: s.features,
             status: TierStatus::Active,
             price_version: 1,
@@ -412,6 +451,8 @@ impl TierPatch {
             limits: read_limits(&mut f),
             overage_prices: read_overage_prices(&mut f),
             trial_days: f.nullable("trialDays", trial_days),
+            upsell_targets: f.optional("upsellTargets", upsell_targets),
+            capacity_limit: f.nullable("capacityLimit", parse::limit_name),
             features: read_features(&mut f),
         };
         f.finish()?;
@@ -470,6 +511,30 @@ impl TierUpdate {
 }
 
 impl Tier {
+    /// The rules between the segment fields of a finished tier (after create or
+    /// edit): its capacity names one of its limits, it does not upsell to itself,
+    /// and in a registered segment (`in_segment`) its level is 1–3.
+    pub fn check_package_fields(&self, in_segment: bool) -> Result<(), ValidationError> {
+        let mut fields = std::collections::BTreeMap::new();
+        if let Some(limit) = &self.capacity_limit {
+            if !self.limits.contains_key(limit) {
+                fields.insert("capacityLimit".to_string(), format!("'{limit}' is not one of the tier's limits"));
+            }
+        }
+        if self.upsell_targets.contains(&self.tier_id) {
+            fields.insert("upsellTargets".to_string(), "a tier cannot upsell to itself".to_string());
+        }
+        let levels = super::segment::MIN_LEVEL..=super::segment::MAX_LEVEL;
+        if in_segment && !levels.contains(&self.tier_level) {
+            fields.insert("tierLevel".to_string(), "must be 1, 2 or 3 in a segment".to_string());
+        }
+        if fields.is_empty() {
+            Ok(())
+        } else {
+            Err(ValidationError { fields })
+        }
+    }
+
     /// Rank for upgrade/downgrade decisions: tier level first, then monthly price.
     /// Price per day is deliberately not used (a yearly plan is not an "upgrade").
     pub fn rank(&self) -> (u32, i64) {
@@ -516,6 +581,8 @@ impl Tier {
             limits,
             overage_prices,
             trial_days,
+            upsell_targets,
+            capacity_limit,
             features
         );
         if t.prices != self.prices || t.currency != self.currency {
@@ -614,6 +681,8 @@ pub struct PublicTier {
     pub limits: BTreeMap<String, Option<u64>>,
     pub overage_prices: BTreeMap<String, i64>,
     pub trial_days: Option<u32>,
+    pub upsell_targets: Vec<String>,
+    pub capacity_limit: Option<String>,
     pub features: Vec<PublicFeature>,
     /// The pricing experiment variant whose price this visitor sees.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -656,6 +725,8 @@ impl From<&Tier> for PublicTier {
             limits: t.limits.clone(),
             overage_prices: t.overage_prices.clone(),
             trial_days: t.trial_days,
+            upsell_targets: t.upsell_targets.clone(),
+            capacity_limit: t.capacity_limit.clone(),
             // Disabled features are an internal switch; the public sees what it gets.
             features: t
                 .features

@@ -68,6 +68,35 @@ pub fn tier_price_sk(price_version: u32) -> String {
     format!("{TIER_PRICE_PREFIX}{price_version:06}")
 }
 
+// ---- Segments (docs/storefront.md) ----------------------------------------------
+// SEGMENT#{id} / META                   one storefront segment (GetItem); every edit is
+//                                       conditional on its `version`
+//   GSI1 SEGMENTS / {sortOrder:06}#{id} every segment in storefront order, retired ones
+//                                       too (a handful of items): one Query serves the
+//                                       public list and the admin list; a reorder
+//                                       rewrites every segment in one transaction
+// SEGMENT#{seg} / POPULAR               which tier of segment `seg` carries the popular
+//                                       badge (`tierId`; absent = none). Written in the
+//                                       same transaction as the tier: claiming is a put
+//                                       conditional on `attribute_not_exists(tierId) OR
+//                                       tierId = :tier`, releasing a put without
+//                                       `tierId` under the same condition, so two
+//                                       concurrent edits can never make two popular
+//                                       tiers. Also kept for segments that are only a
+//                                       tier's free-form `segment` value (`standard`)
+
+pub const SEGMENTS_PARTITION: &str = "SEGMENTS";
+pub const SEGMENT_POPULAR: &str = "POPULAR";
+
+pub fn segment_pk(segment_id: &str) -> String {
+    format!("SEGMENT#{segment_id}")
+}
+
+/// Zero-padded so that text order is numeric order.
+pub fn segment_list_sk(sort_order: u32, segment_id: &str) -> String {
+    format!("{sort_order:06}#{segment_id}")
+}
+
 // ---- Tier statistics ----------------------------------------------------------
 // STATS#{tier} / CURRENT                 live member count and MRR of a tier, changed
 //                                        in the same transaction as every partner

@@ -11,6 +11,7 @@ mod partners;
 mod promotions;
 mod quotes;
 mod reminders;
+mod segments;
 mod snapshots;
 mod stripe_events;
 pub mod table;

@@ -209,6 +209,25 @@ impl Store {
         Ok(tiers)
     }
 
+    /// The live tiers of one segment in catalog order (level, sort order): one
+    /// Query of the catalog partition's `{segment}#` range.
+    pub async fn segment_tiers(&self, segment: &str) -> Result<Vec<Tier>, StoreError> {
+        let items = self
+            .query_all(|q| {
+                q.index_name(GSI1)
+                    .key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :segment)")
+                    .expression_attribute_values(":pk", s(keys::TIER_CATALOG_PARTITION))
+                    .expression_attribute_values(":segment", s(keys::tier_segment_prefix(segment)))
+            })
+            .await?;
+        let mut tiers = items
+            .into_iter()
+            .map(|item| serde_dynamo::from_item(item).map_err(StoreError::from))
+            .collect::<Result<Vec<Tier>, _>>()?;
+        tiers.retain(|t| t.status == TierStatus::Active);
+        Ok(tiers)
+    }
+
     /// Every tier in the catalog, archived ones included (their history still
     /// counts): one Query per catalog partition.
     pub async fn all_tiers(&self) -> Result<Vec<Tier>, StoreError> {
@@ -257,10 +276,14 @@ impl Store {
             .condition_expression("attribute_not_exists(PK)")
             .build()
             .map_err(build_err("Put"))?;
-        let items = vec![TransactWriteItem::builder().put(put).build(), self.price_put(tier)?, self.audit_put(audit)?];
+        let mut items =
+            vec![TransactWriteItem::builder().put(put).build(), self.price_put(tier)?, self.audit_put(audit)?];
+        let (popular, claim) = self.popular_writes(None, tier)?;
+        let claim = claim.map(|(i, segment)| (i + items.len(), segment));
+        items.extend(popular);
         match self.transact(items).await? {
             Ok(()) => Ok(()),
-            Err(_) => Err(TierError::AlreadyExists),
+            Err(failed) => Err(popular_refusal(&failed, claim).unwrap_or(TierError::AlreadyExists)),
         }
     }
 
@@ -281,6 +304,9 @@ impl Store {
         if tier.price_version != update.before.price_version {
             items.push(self.price_put(tier)?);
         }
+        let (popular, claim) = self.popular_writes(Some(&update.before), tier)?;
+        let claim = claim.map(|(i, segment)| (i + items.len(), segment));
+        items.extend(popular);
         let archiving = update.before.status == TierStatus::Active && tier.status == TierStatus::Archived;
         let members_check_index = items.len();
         if archiving {
@@ -294,19 +320,33 @@ impl Store {
                 .map_err(build_err("ConditionCheck"))?;
             items.push(TransactWriteItem::builder().condition_check(check).build());
         }
-        match self.transact(items).await? {
-            Ok(()) => Ok(()),
-            Err(ConditionFailed { index: 0, old_item: None }) => Err(TierError::NotFound),
-            Err(ConditionFailed { index: 0, old_item: Some(old) }) => {
+        let failed = match self.transact(items).await? {
+            Ok(()) => return Ok(()),
+            Err(failed) => failed,
+        };
+        if let Some(refusal) = popular_refusal(&failed, claim) {
+            return Err(refusal);
+        }
+        match failed {
+            ConditionFailed { index: 0, old_item: None } => Err(TierError::NotFound),
+            ConditionFailed { index: 0, old_item: Some(old) } => {
                 let current = old.get("version").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
                 Err(TierError::VersionConflict { current })
             }
-            Err(ConditionFailed { index, .. }) if archiving && index == members_check_index => {
-                Err(TierError::HasPartners)
-            }
-            Err(ConditionFailed { .. }) => Err(TierError::VersionConflict { current: None }),
+            ConditionFailed { index, .. } if archiving && index == members_check_index => Err(TierError::HasPartners),
+            ConditionFailed { .. } => Err(TierError::VersionConflict { current: None }),
         }
     }
+}
+
+/// The popular claim at `claim` (its index, its segment) failed: another tier of
+/// the segment holds the badge (named from the claim's old image).
+fn popular_refusal(failed: &ConditionFailed, claim: Option<(usize, String)>) -> Option<TierError> {
+    let (index, segment) = claim?;
+    (failed.index == index).then(|| TierError::PopularTaken {
+        segment,
+        current: failed.old_item.as_ref().and_then(|i| i.get("tierId")).and_then(|v| v.as_s().ok()).cloned(),
+    })
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -79,6 +79,8 @@ fn only_the_catalog_reads_are_public() {
         "GET /api/tiers",
         "GET /api/tiers/compare",
         "POST /api/tiers/upgrade-price",
+        "GET /api/segments",
+        "GET /api/segments/{segmentId}",
         "POST /api/promotions/validate",
         "GET /api/quotes/view/{token}",
         "GET /api/quotes/view/{token}/pdf",

@@ -21,6 +21,7 @@ mod permissions;
 mod prices;
 mod promotions;
 mod quotes;
+mod segments;
 mod stripe_webhook;
 mod template;
 mod tiers_admin;

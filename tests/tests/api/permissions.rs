@@ -12,8 +12,12 @@ const ROLES: [Option<&str>; 5] = [None, Some("sales_rep"), Some("sales_manager")
 fn allowed(op: Op, role: Option<&str>) -> bool {
     let is = |names: &[&str]| role.is_some_and(|r| names.contains(&r));
     match op {
-        Op::PublicCatalog | Op::Compare | Op::UpgradePrice => true,
-        Op::ListTiers | Op::GetTier | Op::PriceHistory => is(&["sales_rep", "sales_manager", "admin"]),
+        Op::PublicCatalog | Op::Compare | Op::UpgradePrice | Op::PublicSegments | Op::PublicSegment => true,
+        Op::ListTiers | Op::GetTier | Op::PriceHistory | Op::ListSegments => {
+            is(&["sales_rep", "sales_manager", "admin"])
+        }
+        // Segments are storefront structure: system configuration, admins only.
+        Op::CreateSegment | Op::UpdateSegment | Op::RetireSegment | Op::ReorderSegments => is(&["admin"]),
         Op::CreateTier | Op::UpdateTier | Op::ArchiveTier | Op::AddFeature | Op::UpdateFeature | Op::RemoveFeature => {
             is(&["sales_manager", "admin"])
         }
@@ -26,9 +30,24 @@ fn tier_body(id: &str) -> Value {
            "features": [{"featureId": "f1", "name": "F1"}]})
 }
 
-/// The request for `op`, against a tier prepared for this one case.
-fn request(op: Op, id: &str) -> (&'static str, String, Option<Value>) {
+fn segment_body(id: &str) -> Value {
+    json!({"segmentId": id, "name": "S", "target": "Everyone", "priceRange": {"min": 0, "max": 100}})
+}
+
+/// The request for `op`, against a tier and a segment prepared for this one case
+/// (`order` is the reorder body naming every segment at its current version).
+fn request(op: Op, id: &str, order: &Value) -> (&'static str, String, Option<Value>) {
+    let segment = format!("s{id}");
     match op {
+        Op::ListSegments => ("GET", "/api/admin/segments".into(), None),
+        Op::CreateSegment => ("POST", "/api/admin/segments".into(), Some(segment_body(&format!("{segment}-new")))),
+        Op::ReorderSegments => ("POST", "/api/admin/segments/reorder".into(), Some(order.clone())),
+        Op::UpdateSegment => {
+            ("PUT", format!("/api/admin/segments/{segment}"), Some(json!({"version": 1, "name": "Renamed"})))
+        }
+        Op::RetireSegment => ("DELETE", format!("/api/admin/segments/{segment}"), None),
+        Op::PublicSegments => ("GET", "/api/segments".into(), None),
+        Op::PublicSegment => ("GET", format!("/api/segments/{segment}"), None),
         Op::ListTiers => ("GET", "/api/admin/tiers".into(), None),
         Op::CreateTier => ("POST", "/api/admin/tiers".into(), Some(tier_body(&format!("{id}-new")))),
         Op::Initialize => ("POST", "/api/admin/tiers/initialize".into(), None),
@@ -60,7 +79,18 @@ async fn every_role_on_every_tiers_route() {
             let id = format!("case-{i}-{j}");
             let (status, body) = app.call("POST", "/api/admin/tiers", Some("admin"), Some(tier_body(&id))).await;
             assert_eq!(status, 201, "{body}");
-            let (method, path, body) = request(route.op, &id);
+            let segment = segment_body(&format!("s{id}"));
+            let (status, body) = app.call("POST", "/api/admin/segments", Some("admin"), Some(segment)).await;
+            assert_eq!(status, 201, "{body}");
+            let (_, listed) = app.call("GET", "/api/admin/segments", Some("admin"), None).await;
+            let order: Vec<Value> = listed["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .rev()
+                .map(|s| json!({"segmentId": s["segmentId"], "version": s["version"]}))
+                .collect();
+            let (method, path, body) = request(route.op, &id, &json!({ "order": order }));
             assert_eq!(method, route.method, "{:?}", route.op);
             app.assert_access(method, &path, *role, body, allowed(route.op, *role)).await;
             cases += 1;

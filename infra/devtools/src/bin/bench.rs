@@ -97,6 +97,12 @@ async fn bench_calls() -> Result<(), Error> {
     let (_, list) = calls_of(&gw, "GET", "/api/tiers", None, None).await;
     let (_, up) = calls_of(&gw, "POST", "/api/tiers/upgrade-price", None, Some(upgrade)).await;
     println!("\nWith 200 more tiers in the catalog: `GET /api/tiers` {list} call(s), `POST /api/tiers/upgrade-price` {up} call(s).");
+    // The storefront reads (docs/storefront.md): anonymous, so no experiment lookup.
+    let (_, segments) = calls_of(&gw, "GET", "/api/segments", None, None).await;
+    let (status, page) = calls_of(&gw, "GET", "/api/segments/essential", None, None).await;
+    println!(
+        "Storefront: `GET /api/segments` {segments} call(s), `GET /api/segments/essential` ({status}) {page} call(s)."
+    );
     Ok(())
 }
 

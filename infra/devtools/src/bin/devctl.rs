@@ -1,5 +1,6 @@
 //! `devctl create-table | seed | invoke EVENT.json [FUNCTION] | token ROLE [PARTNER] | reindex-partner-names
-//! | reindex-tier-catalog | reindex-invoices`: local stack chores. The reindexes also run against a
+//! | reindex-tier-catalog | reindex-invoices | assign-segments [--dry-run]`: local stack chores.
+//! `assign-segments` is seed 002's backfill (tiers to segments by price; docs/storefront.md). The reindexes also run against a
 //! deployed table (TABLE_NAME, AWS credentials): once for partners written before the name search
 //! existed, for tiers archived before archived tiers left the live catalog partition, and for
 //! invoices recorded before the staff invoice indexes (and after reps were reassigned, to move
@@ -49,6 +50,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let store = tierdesk::store::Store::connect(&config).await;
             let moved = store.reindex_tier_catalog().await?;
             println!("moved {moved} archived tiers out of the live catalog partition of {}", config.table_name);
+        }
+        Some("assign-segments") => {
+            let dry_run = match args.get(1).map(String::as_str) {
+                None => false,
+                Some("--dry-run") => true,
+                Some(other) => return Err(format!("unknown option {other}; usage: devctl assign-segments [--dry-run]").into()),
+            };
+            let config = tierdesk::Config::from_env()?;
+            let store = tierdesk::store::Store::connect(&config).await;
+            let done = devtools::segments::assign_segments(&store, dry_run, chrono::Utc::now()).await?;
+            for line in &done.lines {
+                println!("{line}");
+            }
+            let verb = if dry_run { "would move" } else { "moved" };
+            println!("{verb} {} tiers in {}", done.tiers_moved.len(), config.table_name);
         }
         Some("reindex-invoices") => {
             let config = tierdesk::Config::from_env()?;
@@ -110,7 +126,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("{} {}\n{body}", route.function, response.status());
         }
         _ => {
-            return Err("usage: devctl create-table | seed | invoke EVENT.json [FUNCTION] | token ROLE [PARTNER] | reindex-partner-names | reindex-tier-catalog".into())
+            return Err("usage: devctl create-table | seed | invoke EVENT.json [FUNCTION] | token ROLE [PARTNER] | reindex-partner-names | reindex-tier-catalog | reindex-invoices | assign-segments [--dry-run]".into())
         }
     }
     Ok(())
