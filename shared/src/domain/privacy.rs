@@ -237,7 +237,8 @@ mod tests {
     use serde_json::json;
 
     fn partner() -> Partner {
-        serde_json::from_value(json!({
+        serde_json::from_str(
+            r#"{
             "partnerId": "prt_a", "companyName": "Acme Jane Ltd", "primaryEmail": "jane@acme.example",
             "engagementTier": "gold", "subscriptionStatus": "cancelled", "subscriptionStartDate": "2026-01-01",
             "subscriptionEndDate": "2027-01-01", "trialEndDate": null, "billingPeriod": "monthly",
@@ -253,7 +254,8 @@ mod tests {
             "upsell": {"opportunity": false, "score": 0, "recommendedTier": null, "reasons": []},
             "scoredOn": "2026-06-01", "version": 7, "createdAt": "2026-01-01T00:00:00.000Z",
             "createdBy": "admin-1", "updatedAt": "2026-06-01T00:00:00.000Z", "updatedBy": "admin-1"
-        }))
+        }"#,
+        )
         .expect("partner json")
     }
 
@@ -306,7 +308,7 @@ mod tests {
             contact_type: "call".into(),
         };
         let e = erase_note(&n);
-        assert_eq!((e.note.as_str(), e.next_action, e.rep.as_str()), (ERASED_TEXT, None, "rep-1"));
+        assert_eq!((e.note.as_str(), e.next_action.as_deref(), e.rep.as_str()), (ERASED_TEXT, None, "rep-1"));
         assert_eq!(erase_note(&e), e, "idempotent");
         assert_eq!(PaymentMethod::card("Visa", "4242"), Some(PaymentMethod { brand: "visa".into(), last4: "4242".into() }));
         assert_eq!(PaymentMethod::card("visa", "4242424242424242"), None, "never more than four digits");

@@ -104,23 +104,24 @@ impl Store {
             }
         }
         for partition in audit_partitions {
+            let invoice_trail = partition.starts_with("AUDIT#invoice#");
             for item in self.partition_items(&partition).await? {
-                let (Some(sk), entity) = (item.get("SK").and_then(|v| v.as_s().ok()).cloned(), &partition) else {
+                let Some(sk) = item.get("SK").and_then(|v| v.as_s().ok()).cloned() else {
                     continue;
                 };
-                let mut changes = Vec::new();
+                let mut changes: Vec<(&str, AttributeValue)> = Vec::new();
                 for side in ["before", "after"] {
                     let Some(raw) = item.get(side).filter(|v| !matches!(v, AttributeValue::Null(_))) else {
                         continue;
                     };
-                    let value: Value = serde_dynamo::from_attribute_value(raw.clone())?;
-                    let erased = if entity.starts_with("AUDIT#invoice#") {
+                    let value: Value = serde_dynamo::from_attribute_value(raw.clone()).map_err(StoreError::from)?;
+                    let erased = if invoice_trail {
                         erase_invoice_json(&value)
                     } else {
                         privacy::erase_partner_json(&value, partner_id)
                     };
                     if erased != value {
-                        changes.push((side, serde_dynamo::to_attribute_value(erased)?));
+                        changes.push((side, to_av(&erased)?));
                     }
                 }
                 if !changes.is_empty() {
