@@ -696,6 +696,18 @@ async fn invoice_event(
     if let Some(id) = price_id {
         facts.price = Some(app.stripe.price(&id).await?);
     }
+    // A paid invoice that may start (or restart) the partner's paid term causes a
+    // transition whose history record names the card: read it (one call) only then,
+    // not for the renewals of a running subscription.
+    let starts_term = partner.stripe_subscription_id.as_deref() != facts.subscription_id.as_deref()
+        || !partner.on_paid_term()
+        || partner.subscription_status.is_lapsed();
+    let card = match (&facts.subscription_id, kind) {
+        (Some(sub), InvoiceKind::Paid) if starts_term && facts.amount_paid > 0 => {
+            app.stripe.subscription_with_payment(sub).await?.1.card
+        }
+        _ => None,
+    };
     let tctx = context(app, ctx, event, TriggerType::Automated);
     let Written { plan, email, .. } =
         write(app, ctx, event, token, partner, Some(&facts), false, |p, tiers, previous| {
@@ -703,10 +715,9 @@ async fn invoice_event(
             let (change, notice) = match kind {
                 InvoiceKind::Paid => {
                     let mut c = record_payment(p, &facts, previous, Catalog::new(tiers), &tctx)?;
-                    // A transition this payment caused carries its amount (the invoice
-                    // event names no card).
+                    // A transition this payment caused carries its amount and card.
                     if let BillingChange::Transition(t) = &mut c {
-                        PaymentFacts { amount_paid: Some(facts.amount_paid), card: None }.stamp(&mut t.record);
+                        PaymentFacts { amount_paid: Some(facts.amount_paid), card: card.clone() }.stamp(&mut t.record);
                     }
                     (c, (!already_paid).then_some(BillingNotice::Receipt))
                 }
