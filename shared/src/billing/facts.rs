@@ -3,10 +3,10 @@
 //! period on the subscription item, the subscription of an invoice under
 //! `parent.subscription_details`, the price of a line under `pricing`.
 
+use crate::domain::billing::PaymentFacts;
 use crate::domain::billing::{
     parse_lookup_key, InvoiceFacts, InvoiceStatus, PriceFacts, StripeStatus, SubscriptionFacts,
 };
-use crate::domain::billing::PaymentFacts;
 use crate::domain::money::BillingPeriod;
 use crate::domain::subscription::PaymentMethod;
 use chrono::{DateTime, NaiveDate};

@@ -196,11 +196,8 @@ pub fn export_document(src: &ExportSource, audience: Audience, exported_at: &str
             }
         })
         .collect();
-    let usage: Vec<Value> = src
-        .usage
-        .iter()
-        .map(|(period, counts)| serde_json::json!({"period": period, "counts": counts}))
-        .collect();
+    let usage: Vec<Value> =
+        src.usage.iter().map(|(period, counts)| serde_json::json!({"period": period, "counts": counts})).collect();
     let mut doc = Map::new();
     doc.insert("format".into(), EXPORT_FORMAT.into());
     doc.insert("exportedAt".into(), exported_at.into());
@@ -265,12 +262,21 @@ mod tests {
         let e = erase_partner(&p, "2026-12-06T00:00:00.000Z", "admin-2");
         assert_eq!((e.company_name.as_str(), e.primary_email.as_str()), (ERASED_NAME, "erased+prt_a@erased.invalid"));
         assert_eq!((e.subscription_notes.as_deref(), e.cancellation_reason.as_deref()), (None, Some(ERASED_TEXT)));
-        assert_eq!(e.erasure, Some(Erasure { erased_at: "2026-12-06T00:00:00.000Z".into(), erased_by: "admin-2".into() }));
+        assert_eq!(
+            e.erasure,
+            Some(Erasure { erased_at: "2026-12-06T00:00:00.000Z".into(), erased_by: "admin-2".into() })
+        );
         assert_eq!((e.version, e.updated_by.as_str()), (8, "admin-2"));
         // Everything the books and the statistics read is unchanged.
         assert_eq!((e.mrr, e.total_paid, e.price_per_period), (p.mrr, p.total_paid, p.price_per_period));
-        assert_eq!((&e.engagement_tier, e.subscription_status, &e.stripe_customer_id), (&p.engagement_tier, p.subscription_status, &p.stripe_customer_id));
-        assert_eq!((e.churn_risk.clone(), e.upsell.clone(), e.signup_date), (p.churn_risk.clone(), p.upsell.clone(), p.signup_date));
+        assert_eq!(
+            (&e.engagement_tier, e.subscription_status, &e.stripe_customer_id),
+            (&p.engagement_tier, p.subscription_status, &p.stripe_customer_id)
+        );
+        assert_eq!(
+            (e.churn_risk.clone(), e.upsell.clone(), e.signup_date),
+            (p.churn_risk.clone(), p.upsell.clone(), p.signup_date)
+        );
         // The JSON form (audit snapshots) agrees with the record form.
         let json = erase_partner_json(&serde_json::to_value(&p).unwrap(), "prt_a");
         let record = serde_json::to_value(&e).unwrap();
@@ -310,7 +316,10 @@ mod tests {
         let e = erase_note(&n);
         assert_eq!((e.note.as_str(), e.next_action.as_deref(), e.rep.as_str()), (ERASED_TEXT, None, "rep-1"));
         assert_eq!(erase_note(&e), e, "idempotent");
-        assert_eq!(PaymentMethod::card("Visa", "4242"), Some(PaymentMethod { brand: "visa".into(), last4: "4242".into() }));
+        assert_eq!(
+            PaymentMethod::card("Visa", "4242"),
+            Some(PaymentMethod { brand: "visa".into(), last4: "4242".into() })
+        );
         assert_eq!(PaymentMethod::card("visa", "4242424242424242"), None, "never more than four digits");
         assert_eq!(PaymentMethod::card("visa", "42a2"), None);
         assert_eq!(PaymentMethod::card("", "4242"), None);
@@ -336,10 +345,16 @@ mod tests {
         let own = export_document(&src, Audience::Partner, "2026-12-06T00:00:00.000Z");
         assert!(own["partner"].get("assignedSalesRep").is_none() && own["partner"].get("churnRisk").is_none());
         assert_eq!(own["partner"]["companyName"], "Acme Jane Ltd");
-        assert_eq!(own["notes"][0], json!({"noteId": "n1", "partnerId": "prt_a", "timestamp": "t", "note": "hello", "contactType": "note"}));
+        assert_eq!(
+            own["notes"][0],
+            json!({"noteId": "n1", "partnerId": "prt_a", "timestamp": "t", "note": "hello", "contactType": "note"})
+        );
         assert_eq!(own["usage"], json!([{"period": "2026-12", "counts": {"leads": 3}}]));
         let staff = export_document(&src, Audience::Staff, "2026-12-06T00:00:00.000Z");
-        assert_eq!((staff["partner"]["assignedSalesRep"].as_str(), staff["notes"][0]["rep"].as_str()), (Some("rep-1"), Some("rep-1")));
+        assert_eq!(
+            (staff["partner"]["assignedSalesRep"].as_str(), staff["notes"][0]["rep"].as_str()),
+            (Some("rep-1"), Some("rep-1"))
+        );
         assert_eq!(staff["erased"], false);
         // An erased partner's history reads anonymised even before step 2 reached it.
         let erased = ExportSource { partner: erase_partner(&src.partner, "t2", "admin"), ..src };

@@ -159,7 +159,8 @@ impl Store {
                 .expression_attribute_names(format!("#a{i}"), *name)
                 .expression_attribute_values(format!(":v{i}"), value.clone());
         }
-        let update = update.update_expression(format!("SET {}", set.join(", "))).build().map_err(build_err("Update"))?;
+        let update =
+            update.update_expression(format!("SET {}", set.join(", "))).build().map_err(build_err("Update"))?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
 

@@ -48,7 +48,8 @@ async fn as_pipe_event(app: &TestApp, partner_id: &str, transition_id: &str) -> 
         .find(|i| i.get("transitionId").and_then(|v| v.as_s().ok()).map(String::as_str) == Some(transition_id))
         .expect("the transition item");
     let mut event = pipe_fixture();
-    event["detail"]["dynamodb"]["Keys"] = json!({"PK": dynamodb_json(item).unwrap()["PK"], "SK": dynamodb_json(item).unwrap()["SK"]});
+    event["detail"]["dynamodb"]["Keys"] =
+        json!({"PK": dynamodb_json(item).unwrap()["PK"], "SK": dynamodb_json(item).unwrap()["SK"]});
     event["detail"]["dynamodb"]["NewImage"] = dynamodb_json(item).unwrap();
     event
 }
@@ -58,7 +59,12 @@ async fn a_checkout_payment_is_on_the_upgrade_in_history_and_in_the_pcr_event() 
     let s = StripeApp::start().await;
     let (id, token, _) = s.partner("Paying Card Co").await;
     let (status, session) = s
-        .as_partner(&token, "POST", "/api/billing/subscribe", Some(json!({"tierId": "gold", "billingPeriod": "monthly"})))
+        .as_partner(
+            &token,
+            "POST",
+            "/api/billing/subscribe",
+            Some(json!({"tierId": "gold", "billingPeriod": "monthly"})),
+        )
         .await;
     assert_eq!(status, 201, "{session}");
     let customer = session["stripeCustomerId"].as_str().unwrap();
@@ -103,17 +109,23 @@ async fn the_preview_shows_the_pcr_impact_and_the_record_its_multiplier() {
     assert_eq!(created["pcrMultiplier"], 1.5, "{created}");
     let path = format!("/api/admin/partners/{id}/engagement-tier");
     let before = app.snapshot().await;
-    let (status, gold) = app.call("PATCH", &format!("{path}?dryRun=true"), Some("sales_manager"), Some(json!({"tier": "gold"}))).await;
+    let (status, gold) =
+        app.call("PATCH", &format!("{path}?dryRun=true"), Some("sales_manager"), Some(json!({"tier": "gold"}))).await;
     assert_eq!(status, 200, "{gold}");
-    assert_eq!((gold["currentTier"]["pcrMultiplier"].as_f64(), gold["newTier"]["pcrMultiplier"].as_f64()), (Some(1.5), Some(2.5)));
+    assert_eq!(
+        (gold["currentTier"]["pcrMultiplier"].as_f64(), gold["newTier"]["pcrMultiplier"].as_f64()),
+        (Some(1.5), Some(2.5))
+    );
     assert_eq!(gold["pcrImpact"], json!({"referenceBaseScore": 80, "pointsChange": 4.0}), "seed 003's +4 points");
-    let (status, platinum) =
-        app.call("PATCH", &format!("{path}?dryRun=true"), Some("sales_manager"), Some(json!({"tier": "platinum"}))).await;
+    let (status, platinum) = app
+        .call("PATCH", &format!("{path}?dryRun=true"), Some("sales_manager"), Some(json!({"tier": "platinum"})))
+        .await;
     assert_eq!(status, 200, "{platinum}");
     assert_eq!(platinum["pcrImpact"]["pointsChange"], 14.0, "seed 003's +14 points");
     assert_eq!(app.snapshot().await, before, "a preview writes nothing");
     // Bad input on the preview is still a 400 naming the field.
-    let (status, body) = app.call("PATCH", &format!("{path}?dryRun=maybe"), Some("sales_manager"), Some(json!({"tier": "gold"}))).await;
+    let (status, body) =
+        app.call("PATCH", &format!("{path}?dryRun=maybe"), Some("sales_manager"), Some(json!({"tier": "gold"}))).await;
     assert!(status == 400 && body["error"]["details"]["fields"]["dryRun"].is_string(), "{body}");
 
     let (status, after) = app.call("PATCH", &path, Some("sales_manager"), Some(json!({"tier": "gold"}))).await;

@@ -55,7 +55,12 @@ async fn export_then_erasure_end_to_end_through_stripe() {
     assert_eq!(status, 201, "{note}");
     let profile_note = "Prefers calls after 5pm (Jane)";
     let (status, body) = app
-        .call("PATCH", &format!("/api/admin/partners/{id}"), Some("admin"), Some(json!({"subscriptionNotes": profile_note})))
+        .call(
+            "PATCH",
+            &format!("/api/admin/partners/{id}"),
+            Some("admin"),
+            Some(json!({"subscriptionNotes": profile_note})),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let (status, body) = app
@@ -73,7 +78,10 @@ async fn export_then_erasure_end_to_end_through_stripe() {
     assert_eq!(status, 200, "{own}");
     assert_eq!((own["format"].as_str(), own["partnerId"].as_str()), (Some(privacy::EXPORT_FORMAT), Some(id.as_str())));
     assert_eq!(own["erased"], false);
-    assert_eq!((own["partner"]["companyName"].as_str(), own["partner"]["primaryEmail"].as_str()), (Some(company), Some(email.as_str())));
+    assert_eq!(
+        (own["partner"]["companyName"].as_str(), own["partner"]["primaryEmail"].as_str()),
+        (Some(company), Some(email.as_str()))
+    );
     assert_eq!(own["partner"]["subscriptionNotes"], profile_note);
     for staff_only in ["assignedSalesRep", "churnRisk", "upsell", "createdBy", "updatedBy"] {
         assert!(own["partner"].get(staff_only).is_none(), "{staff_only} in the partner's own export: {own}");
@@ -120,7 +128,8 @@ async fn export_then_erasure_end_to_end_through_stripe() {
     let totals_before = totals(app).await;
     assert!(table_text(app).await.contains(note_text), "the note is stored before the erasure");
 
-    let (status, report) = app.call("POST", &erase_path(&id), Some("admin"), Some(json!({"confirmPartnerId": id}))).await;
+    let (status, report) =
+        app.call("POST", &erase_path(&id), Some("admin"), Some(json!({"confirmPartnerId": id}))).await;
     assert_eq!(status, 200, "{report}");
     assert_eq!((report["newlyErased"].as_bool(), report["erasedBy"].as_str()), (Some(true), Some("user-admin")));
     assert!(report["itemsAnonymised"].as_u64().unwrap() >= 3, "note, cancel reason, audit snapshots: {report}");
@@ -144,18 +153,28 @@ async fn export_then_erasure_end_to_end_through_stripe() {
     let (status, history) = app.call("GET", &format!("/api/admin/partners/{id}/history"), Some("admin"), None).await;
     assert_eq!(status, 200, "{history}");
     let events: Vec<&str> = history["items"].as_array().unwrap().iter().filter_map(|t| t["event"].as_str()).collect();
-    assert_eq!(events.len(), staff["history"].as_array().unwrap().len() + 1, "the cancel joined, none left: {events:?}");
+    assert_eq!(
+        events.len(),
+        staff["history"].as_array().unwrap().len() + 1,
+        "the cancel joined, none left: {events:?}"
+    );
     assert_eq!(history["items"][0]["trigger"]["reason"], ERASED_TEXT);
     let audit = app.partition(&format!("AUDIT#partner#{id}")).await;
     assert!(audit.iter().any(|a| a["action"].as_s().ok().map(String::as_str) == Some("partner.erase")));
 
     // The email is free again, and the old name no longer finds anyone.
     let (status, reused) = app
-        .call("POST", "/api/admin/partners", Some("admin"), Some(json!({"companyName": "New Owner Co", "primaryEmail": email})))
+        .call(
+            "POST",
+            "/api/admin/partners",
+            Some("admin"),
+            Some(json!({"companyName": "New Owner Co", "primaryEmail": email})),
+        )
         .await;
     assert_eq!(status, 201, "{reused}");
     let (_, by_email) = app.call("GET", &format!("/api/admin/partners?email={email}"), Some("admin"), None).await;
-    let found: Vec<&str> = by_email["items"].as_array().unwrap().iter().filter_map(|p| p["partnerId"].as_str()).collect();
+    let found: Vec<&str> =
+        by_email["items"].as_array().unwrap().iter().filter_map(|p| p["partnerId"].as_str()).collect();
     assert_eq!(found, vec![reused["partnerId"].as_str().unwrap()]);
     let (_, by_name) = app.call("GET", "/api/admin/partners?name=privacy", Some("admin"), None).await;
     assert!(by_name["items"].as_array().unwrap().is_empty(), "{by_name}");
@@ -175,7 +194,8 @@ async fn export_then_erasure_end_to_end_through_stripe() {
 
     // A second call is harmless: nothing written, nothing more to do.
     let before = app.snapshot().await;
-    let (status, again) = app.call("POST", &erase_path(&id), Some("admin"), Some(json!({"confirmPartnerId": id}))).await;
+    let (status, again) =
+        app.call("POST", &erase_path(&id), Some("admin"), Some(json!({"confirmPartnerId": id}))).await;
     assert_eq!(status, 200, "{again}");
     assert_eq!((again["newlyErased"].as_bool(), again["itemsAnonymised"].as_u64()), (Some(false), Some(0)));
     assert_eq!(again["erasedAt"], report["erasedAt"]);
@@ -200,13 +220,19 @@ async fn an_erasure_cut_short_reads_anonymised_and_the_next_call_finishes_it() {
     let created = app.create_partner("Halfway Co").await;
     let id = created["partnerId"].as_str().unwrap().to_string();
     let (status, _) = app
-        .call("POST", &format!("/api/admin/partners/{id}/notes"), Some("admin"), Some(json!({"note": "Lunch with Max Mustermann"})))
+        .call(
+            "POST",
+            &format!("/api/admin/partners/{id}/notes"),
+            Some("admin"),
+            Some(json!({"note": "Lunch with Max Mustermann"})),
+        )
         .await;
     assert_eq!(status, 201);
     // Step 1 only, as if the function died right after its transaction.
     let partner = app.store.get_partner(&id).await.unwrap().unwrap();
     let after = privacy::erase_partner(&partner, "2026-12-06T04:00:00.000Z", "user-admin");
-    let by = tierdesk::domain::audit::Performed { actor: "user-admin", at: "2026-12-06T04:00:00.000Z", request_id: "r" };
+    let by =
+        tierdesk::domain::audit::Performed { actor: "user-admin", at: "2026-12-06T04:00:00.000Z", request_id: "r" };
     let audit = tierdesk::domain::audit::AuditEntry::change::<tierdesk::domain::partner::Partner>(
         "aud1".into(),
         "partner.erase",
@@ -227,7 +253,8 @@ async fn an_erasure_cut_short_reads_anonymised_and_the_next_call_finishes_it() {
         .await;
     assert_eq!(status, 201, "{body}");
     // The repeated request finishes step 2.
-    let (status, report) = app.call("POST", &erase_path(&id), Some("admin"), Some(json!({"confirmPartnerId": id}))).await;
+    let (status, report) =
+        app.call("POST", &erase_path(&id), Some("admin"), Some(json!({"confirmPartnerId": id}))).await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["newlyErased"], false);
     assert!(report["itemsAnonymised"].as_u64().unwrap() >= 2, "the note and the audit snapshots: {report}");
@@ -257,10 +284,16 @@ async fn erase_refuses_bad_input_and_unknown_partners_without_writing() {
     let (status, body) = app.call_raw("POST", &path, "admin", b"{not json").await;
     assert_eq!(status, 400, "{body}");
     let (status, body) = app
-        .call("POST", &erase_path("prt_nosuchpartner"), Some("admin"), Some(json!({"confirmPartnerId": "prt_nosuchpartner"})))
+        .call(
+            "POST",
+            &erase_path("prt_nosuchpartner"),
+            Some("admin"),
+            Some(json!({"confirmPartnerId": "prt_nosuchpartner"})),
+        )
         .await;
     assert_eq!(status, 404, "{body}");
-    let (status, _) = app.call("POST", &erase_path("NOT%20AN%20ID"), Some("admin"), Some(json!({"confirmPartnerId": "x"}))).await;
+    let (status, _) =
+        app.call("POST", &erase_path("NOT%20AN%20ID"), Some("admin"), Some(json!({"confirmPartnerId": "x"}))).await;
     assert_eq!(status, 404);
     let (status, _) = app.call("GET", &export_path("prt_nosuchpartner"), Some("admin"), None).await;
     assert_eq!(status, 404);
