@@ -302,6 +302,19 @@ impl From<crate::domain::billing::BillingError> for ApiError {
     }
 }
 
+impl From<crate::domain::privacy::PrivacyError> for ApiError {
+    fn from(e: crate::domain::privacy::PrivacyError) -> Self {
+        use crate::domain::privacy::PrivacyError as P;
+        let message = e.to_string();
+        match e {
+            P::Erased => ApiError::new(StatusCode::CONFLICT, "partner_erased", message),
+            P::SubscriptionInForce(end) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "erasure_blocked", message)
+                .with_details(json!({ "reason": "subscription_in_force", "subscriptionEndDate": end })),
+            P::NotAPartner => ApiError::new(StatusCode::FORBIDDEN, "not_a_partner", message),
+        }
+    }
+}
+
 impl From<crate::domain::invoice::InvoiceError> for ApiError {
     fn from(e: crate::domain::invoice::InvoiceError) -> Self {
         use crate::domain::invoice::InvoiceError as I;

@@ -16,6 +16,7 @@ use tierdesk::domain::partner::{
     Assignment, DashboardTab, NewNote, NewPartner, Partner, PartnerPatch, SubscriptionState, SubscriptionStatus,
 };
 use tierdesk::domain::permissions::Permission;
+use tierdesk::domain::privacy::{self, Audience, ErasureReport, PrivacyError};
 use tierdesk::domain::scoring::{HIGH_RISK_AT, MEDIUM_RISK_AT, UPSELL_AT};
 use tierdesk::domain::subscription::{
     self, Cancellation, Catalog, EditContext, SubscriptionError, TierChange, TierTransition, Transition,
@@ -25,7 +26,7 @@ use tierdesk::domain::tier::DEFAULT_TIER_ID;
 use tierdesk::domain::usage;
 use tierdesk::domain::validation::{parse, ValidationError};
 use tierdesk::http::csv::{csv_response, Cell, CsvWriter};
-use tierdesk::http::identity::Identity;
+use tierdesk::http::identity::{AuthError, Identity};
 use tierdesk::http::request::{json_body, query};
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, PageRequest, PathParams, Route};
@@ -48,6 +49,9 @@ pub enum Op {
     AddNote,
     Assign,
     Subscriptions,
+    Export,
+    Erase,
+    OwnExport,
 }
 
 /// Static segments come before `{partnerId}` so `/churn-risk` is never read as an id.
@@ -65,7 +69,10 @@ pub const ROUTES: &[Route<Op>] = &[
     Route { method: "GET", path: "/api/admin/partners/{partnerId}/journey", op: Op::Journey },
     Route { method: "POST", path: "/api/admin/partners/{partnerId}/notes", op: Op::AddNote },
     Route { method: "POST", path: "/api/admin/partners/{partnerId}/assign", op: Op::Assign },
+    Route { method: "GET", path: "/api/admin/partners/{partnerId}/export", op: Op::Export },
+    Route { method: "POST", path: "/api/admin/partners/{partnerId}/erase", op: Op::Erase },
     Route { method: "GET", path: "/api/admin/subscriptions", op: Op::Subscriptions },
+    Route { method: "GET", path: "/api/privacy/export", op: Op::OwnExport },
 ];
 
 /// Rows a CSV export may hold per request; the rest is reached with the cursor
@@ -148,6 +155,24 @@ async fn dispatch(app: &Partners, ctx: Ctx, req: Request) -> Result<Response<Bod
         Op::AddNote => add_note(app, &ctx, &req, &params).await,
         Op::Assign => assign(app, &ctx, &req, &params).await,
         Op::Subscriptions => subscriptions(app, &ctx, &req).await,
+        Op::Export => {
+            ctx.require(Permission::SystemConfig)?;
+            export(app, params.get("partnerId"), Audience::Staff).await
+        }
+        Op::OwnExport => {
+            let who = ctx.identity.as_ref().ok_or(AuthError::Unauthenticated)?;
+            let own = who.partner_id.clone().filter(|_| who.is_partner_only()).ok_or(PrivacyError::NotAPartner)?;
+            export(app, &own, Audience::Partner).await
+        }
+        Op::Erase => erase(app, &ctx, &req, &params).await,
+    }
+}
+
+/// A partner whose personal data was erased no longer changes.
+fn not_erased(p: Partner) -> Result<Partner, ApiError> {
+    match p.erasure {
+        Some(_) => Err(PrivacyError::Erased.into()),
+        None => Ok(p),
     }
 }
 
@@ -246,7 +271,7 @@ async fn update_partner(
     if patch.auto_renewal.is_some() {
         who.require(Permission::TierManage)?;
     }
-    let partner = load(app, params).await?;
+    let partner = not_erased(load(app, params).await?)?;
     let catalog = app.store.active_catalog().await?;
     let after = subscription::edit_profile(&partner, &patch, Catalog::new(&catalog), &app.edit_context(who))?;
     let action = if patch.auto_renewal.is_some() { "partner.auto_renewal" } else { "partner.update" };
@@ -272,7 +297,7 @@ async fn change_tier(
         Some("true") => true,
         Some(_) => return Err(ValidationError::single("dryRun", "must be true or false").into()),
     };
-    let partner = load(app, params).await?;
+    let partner = not_erased(load(app, params).await?)?;
     let catalog = app.store.active_catalog().await?;
     let tctx = app.transition_context(ctx, who, change.reason.clone());
     let transition = subscription::plan_tier_change(&partner, &change, Catalog::new(&catalog), &tctx)?;
@@ -285,7 +310,7 @@ async fn change_tier(
 async fn cancel(app: &Partners, ctx: &Ctx, req: &Request, params: &PathParams) -> Result<Response<Body>, ApiError> {
     let who = ctx.require(Permission::TierManage)?;
     let cancellation = Cancellation::parse(&json_body(req, app.config.max_body_bytes)?)?;
-    let partner = load(app, params).await?;
+    let partner = not_erased(load(app, params).await?)?;
     let catalog = app.store.active_catalog().await?;
     let tctx = app.transition_context(ctx, who, Some(cancellation.reason.clone()));
     let transition = subscription::plan_cancel(&partner, &cancellation, Catalog::new(&catalog), &tctx)?;
@@ -343,7 +368,7 @@ async fn add_note(app: &Partners, ctx: &Ctx, req: &Request, params: &PathParams)
     // A note does not depend on the partner's state, so a concurrent change is
     // no reason to fail: reload and append again, a bounded number of times.
     for attempt in 1..=NOTE_ATTEMPTS {
-        let partner = load(app, params).await?;
+        let partner = not_erased(load(app, params).await?)?;
         let (after, note) =
             subscription::add_note(&partner, &new, note_id.clone(), Catalog::new(&catalog), &app.edit_context(who));
         let audit = app.audit(ctx, "partner.note", None, &after);
@@ -363,7 +388,7 @@ async fn assign(app: &Partners, ctx: &Ctx, req: &Request, params: &PathParams) -
     if assignment.sales_rep != who.subject {
         who.require(Permission::TierManage)?;
     }
-    let partner = load(app, params).await?;
+    let partner = not_erased(load(app, params).await?)?;
     let catalog = app.store.active_catalog().await?;
     let after = subscription::assign_rep(&partner, &assignment, Catalog::new(&catalog), &app.edit_context(who))?;
     app.store.save_partner(&partner, &after, &app.audit(ctx, "partner.assign", Some(&partner), &after), None).await?;
@@ -624,4 +649,69 @@ async fn score_list(app: &Partners, ctx: &Ctx, req: &Request, op: Op) -> Result<
     let q = Store::signal_list_query(list);
     let partners: Page<Partner> = app.store.query_page(&q, &page).await?;
     json(StatusCode::OK, &Page { items: rows(partners.items, today), next_cursor: partners.next_cursor })
+}
+
+/// The partner's data as one JSON document (docs/privacy.md): one Query of the
+/// partner's partition.
+async fn export(app: &Partners, partner_id: &str, audience: Audience) -> Result<Response<Body>, ApiError> {
+    if !parse::is_slug(partner_id) {
+        return Err(SubscriptionError::NotFound.into());
+    }
+    let source = app.store.export_source(partner_id).await?.ok_or(SubscriptionError::NotFound)?;
+    let doc = privacy::export_document(&source, audience, &rfc3339(app.clock.now()));
+    json(StatusCode::OK, &doc)
+}
+
+/// `POST …/erase` with `{"confirmPartnerId": "<the same id>"}`: step 1 (one
+/// transaction) unless an earlier call did it, then step 2 (the history), which a
+/// repeated call finishes if a crash cut it short.
+async fn erase(app: &Partners, ctx: &Ctx, req: &Request, params: &PathParams) -> Result<Response<Body>, ApiError> {
+    let who = ctx.require(Permission::SystemConfig)?;
+    let body = json_body(req, app.config.max_body_bytes)?;
+    let confirm = EraseRequest::parse(&body)?;
+    let partner = load(app, params).await?;
+    if confirm.confirm_partner_id != partner.partner_id {
+        return Err(ValidationError::single("confirmPartnerId", "must repeat the partner id of the path").into());
+    }
+    let (erased, newly) = match &partner.erasure {
+        Some(_) => (partner, false),
+        None => {
+            privacy::check_erasable(&partner)?;
+            let at = rfc3339(app.clock.now());
+            let after = privacy::erase_partner(&partner, &at, &who.subject);
+            let by = Performed { actor: &who.subject, at: &at, request_id: &ctx.request_id };
+            // The entry holds the anonymised record only: the trail never keeps
+            // what was erased.
+            let audit = AuditEntry::change::<Partner>(app.ids.new_id(), "partner.erase", by, None, &after);
+            app.store.erase_partner_record(&partner, &after, &audit).await?;
+            (after, true)
+        }
+    };
+    let items_anonymised = app.store.erase_partner_history(&erased.partner_id).await?;
+    let erasure = erased.erasure.clone().ok_or(PrivacyError::Erased)?;
+    tracing::info!(partner = erased.partner_id, newly, items_anonymised, "partner erased");
+    json(
+        StatusCode::OK,
+        &ErasureReport {
+            partner_id: erased.partner_id.clone(),
+            erased_at: erasure.erased_at,
+            erased_by: erasure.erased_by,
+            newly_erased: newly,
+            items_anonymised,
+            partner: erased,
+        },
+    )
+}
+
+struct EraseRequest {
+    confirm_partner_id: String,
+}
+
+impl EraseRequest {
+    fn parse(body: &serde_json::Value) -> Result<Self, ValidationError> {
+        let mut f = tierdesk::domain::validation::Fields::new(body, &["confirmPartnerId"]);
+        let id = f.required("confirmPartnerId", parse::slug);
+        f.finish()?;
+        Ok(Self { confirm_partner_id: id.unwrap_or_default() })
+    }
 }

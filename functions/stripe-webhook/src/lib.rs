@@ -35,7 +35,7 @@ use tierdesk::clock::rfc3339;
 use tierdesk::domain::audit::{AuditEntry, Performed};
 use tierdesk::domain::billing::{
     record_payment, record_payment_failure, sync_subscription, AccountChange, BillingChange, BillingNotice,
-    InvoiceFacts, InvoiceRecord, StripeStatus, SubscriptionFacts,
+    InvoiceFacts, InvoiceRecord, PaymentFacts, StripeStatus, SubscriptionFacts,
 };
 use tierdesk::domain::invoice::plan_credit_note;
 use tierdesk::domain::money::BillingPeriod;
@@ -273,12 +273,13 @@ async fn process(app: &StripeWebhook, ctx: &Ctx, event: &Event, token: &str) -> 
                 return Ok(Outcome { action: "ignored_unpaid_session", ..Outcome::default() });
             };
             redeem_checkout_promotion(app, session).await;
-            let facts = app.stripe.subscription(sub.id().as_str()).await?;
+            let (facts, payment) = app.stripe.subscription_with_payment(sub.id().as_str()).await?;
             let hints = [
                 session.metadata.as_ref().and_then(|m| m.get(facts::PARTNER_ID_KEY)).cloned(),
                 session.client_reference_id.clone(),
             ];
-            subscription_event(app, ctx, event, token, &facts, &hints, TriggerType::SelfService, true).await
+            let how = How { trigger: TriggerType::SelfService, fresh: true, payment: Some(payment) };
+            subscription_event(app, ctx, event, token, &facts, &hints, how).await
         }
         EventObject::CustomerSubscriptionCreated(sub)
         | EventObject::CustomerSubscriptionUpdated(sub)
@@ -286,13 +287,17 @@ async fn process(app: &StripeWebhook, ctx: &Ctx, event: &Event, token: &str) -> 
         | EventObject::CustomerSubscriptionResumed(sub)
         | EventObject::CustomerSubscriptionPaused(sub) => {
             let facts = facts::subscription_facts(sub);
-            let trigger = if matches!(event.data.object, EventObject::CustomerSubscriptionCreated(_)) {
-                TriggerType::SelfService
+            let created = matches!(event.data.object, EventObject::CustomerSubscriptionCreated(_));
+            let trigger = if created { TriggerType::SelfService } else { TriggerType::Automated };
+            // A subscription that starts paid was paid for by its first invoice: read
+            // that payment (one call, expanded) for the history record it causes.
+            let payment = if created && facts.status == StripeStatus::Active {
+                Some(app.stripe.subscription_with_payment(&facts.subscription_id).await?.1)
             } else {
-                TriggerType::Automated
+                None
             };
             let hints = [subscription_partner_hint(sub)];
-            subscription_event(app, ctx, event, token, &facts, &hints, trigger, false).await
+            subscription_event(app, ctx, event, token, &facts, &hints, How { trigger, fresh: false, payment }).await
         }
         EventObject::InvoicePaid(invoice) | EventObject::InvoicePaymentSucceeded(invoice) => {
             invoice_event(app, ctx, event, token, invoice, InvoiceKind::Paid).await
@@ -543,7 +548,6 @@ where
 ///   told): the subscription is read from Stripe and its current state applied,
 ///   so the outcome does not depend on the delivery order. A `canceled` snapshot is
 ///   final and applied as is. `fresh`: the facts were just read from Stripe.
-#[allow(clippy::too_many_arguments)]
 async fn subscription_event(
     app: &StripeWebhook,
     ctx: &Ctx,
@@ -551,9 +555,9 @@ async fn subscription_event(
     token: &str,
     facts: &SubscriptionFacts,
     hints: &[Option<String>],
-    trigger: TriggerType,
-    fresh: bool,
+    how: How,
 ) -> Result<Outcome, ApiError> {
+    let How { trigger, fresh, payment } = how;
     let Some(partner) = find_partner(app, &facts.customer_id, hints).await? else {
         tracing::warn!(event_id = event.id.as_str(), "stripe subscription names no known partner");
         return Ok(Outcome { action: "ignored_unknown_partner", ..Outcome::default() });
@@ -571,6 +575,9 @@ async fn subscription_event(
             let facts = current.as_ref().filter(|_| tie(p, event)).unwrap_or(facts);
             sync_subscription(p, facts, Catalog::new(tiers), &tctx)?
         };
+        if let (BillingChange::Transition(t), Some(payment)) = (&mut change, &payment) {
+            payment.stamp(&mut t.record);
+        }
         // A newer snapshot of the partner's subscription that changes nothing still
         // moves its clock: a same-second snapshot after it is then a tie.
         let newer = p.stripe_event_at.is_none_or(|last| last < event.created);
@@ -651,6 +658,14 @@ fn transition_name(event: TransitionEvent) -> &'static str {
     }
 }
 
+/// How a subscription event is applied: its trigger, whether its facts were just
+/// read from Stripe, and the payment behind it when one was read.
+struct How {
+    trigger: TriggerType,
+    fresh: bool,
+    payment: Option<PaymentFacts>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum InvoiceKind {
     Paid,
@@ -681,13 +696,29 @@ async fn invoice_event(
     if let Some(id) = price_id {
         facts.price = Some(app.stripe.price(&id).await?);
     }
+    // A paid invoice that may start (or restart) the partner's paid term causes a
+    // transition whose history record names the card: read it (one call) only then,
+    // not for the renewals of a running subscription.
+    let starts_term = partner.stripe_subscription_id.as_deref() != facts.subscription_id.as_deref()
+        || !partner.on_paid_term()
+        || partner.subscription_status.is_lapsed();
+    let card = match (&facts.subscription_id, kind) {
+        (Some(sub), InvoiceKind::Paid) if starts_term && facts.amount_paid > 0 => {
+            app.stripe.subscription_with_payment(sub).await?.1.card
+        }
+        _ => None,
+    };
     let tctx = context(app, ctx, event, TriggerType::Automated);
     let Written { plan, email, .. } =
         write(app, ctx, event, token, partner, Some(&facts), false, |p, tiers, previous| {
             let already_paid = previous.is_some_and(InvoiceRecord::is_paid);
             let (change, notice) = match kind {
                 InvoiceKind::Paid => {
-                    let c = record_payment(p, &facts, previous, Catalog::new(tiers), &tctx)?;
+                    let mut c = record_payment(p, &facts, previous, Catalog::new(tiers), &tctx)?;
+                    // A transition this payment caused carries its amount and card.
+                    if let BillingChange::Transition(t) = &mut c {
+                        PaymentFacts { amount_paid: Some(facts.amount_paid), card: card.clone() }.stamp(&mut t.record);
+                    }
                     (c, (!already_paid).then_some(BillingNotice::Receipt))
                 }
                 InvoiceKind::Failed => record_payment_failure(p, &facts, previous, Catalog::new(tiers), &tctx)?,

@@ -84,17 +84,25 @@ pub(crate) async fn retry_invoice(State(app): State<Arc<App>>, Path(id): Path<St
     )
 }
 
-/// `{"fails": true}` makes every later charge on the customer's card decline.
+/// `{"fails": true}` makes every later charge on the customer's card decline;
+/// `brand` and `last4` replace the card's (its `payment_method`).
 pub(crate) async fn set_card(State(app): State<Arc<App>>, Path(id): Path<String>, body: Bytes) -> Response {
-    let fails = match json_body(&body) {
-        Ok(v) => v.get("fails").and_then(Value::as_bool).unwrap_or(false),
+    let body = match json_body(&body) {
+        Ok(v) => v,
         Err(e) => return result(Err(e)),
     };
+    let fails = body.get("fails").and_then(Value::as_bool).unwrap_or(false);
     let mut store = app.lock();
     let outcome = match store.customers.get_mut(&id) {
         Some(c) => {
             c.card_fails = fails;
-            Ok(json!({ "customer": id, "card_fails": fails }))
+            if let Some(brand) = body.get("brand").and_then(Value::as_str) {
+                c.card_brand = brand.to_string();
+            }
+            if let Some(last4) = body.get("last4").and_then(Value::as_str) {
+                c.card_last4 = last4.to_string();
+            }
+            Ok(json!({ "customer": id, "card_fails": fails, "brand": c.card_brand, "last4": c.card_last4 }))
         }
         None => Err(ApiError::no_such("customer", &id)),
     };

@@ -258,6 +258,29 @@ pub fn subscription(store: &Store, s: &Subscription) -> Value {
             "billing_thresholds": null,
             "billing_schedules": [],
             "managed_payments": null,
+            "default_payment_method": store.customers.get(&s.customer).map(Customer::payment_method_id),
+        }),
+    );
+    Value::Object(o)
+}
+
+/// A customer's card as a `payment_method` (Stripe's fixture with this card's
+/// brand and last four digits; `expand[]=default_payment_method` returns it).
+pub fn payment_method(c: &Customer) -> Value {
+    let mut o = fixture("payment_method");
+    let mut card = o.get("card").and_then(Value::as_object).cloned().unwrap_or_default();
+    card.insert("brand".into(), json!(c.card_brand));
+    card.insert("display_brand".into(), json!(c.card_brand));
+    card.insert("last4".into(), json!(c.card_last4));
+    set_all(
+        &mut o,
+        json!({
+            "id": c.payment_method_id(),
+            "created": c.created,
+            "customer": c.id,
+            "metadata": {},
+            "billing_details": {"address": null, "email": null, "name": null, "phone": null, "tax_id": null},
+            "card": Value::Object(card),
         }),
     );
     Value::Object(o)
@@ -582,6 +605,7 @@ pub fn by_id(store: &Store, id: &str) -> Option<Value> {
     let prefix = id.split('_').next().unwrap_or_default();
     match prefix {
         "cus" => store.customers.get(id).map(|c| customer(store, c)),
+        "pm" => store.customers.get(&format!("cus_{}", id.trim_start_matches("pm_"))).map(payment_method),
         "prod" => store.products.get(id).map(product),
         "price" => store.prices.get(id).map(price),
         "sub" => store.subscriptions.get(id).map(|s| subscription(store, s)),

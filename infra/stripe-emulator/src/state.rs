@@ -124,9 +124,19 @@ pub struct Customer {
     pub currency: Option<String>,
     /// Emulator control: every charge on this customer's card is declined.
     pub card_fails: bool,
+    /// The customer's card (one per customer, `pm_` + the customer id's random
+    /// part): what Checkout collected and subscriptions pay with. Emulator control
+    /// can change its brand and last four digits.
+    pub card_brand: String,
+    pub card_last4: String,
 }
 
 impl Customer {
+    /// The id of the customer's card (`pm_…`).
+    pub fn payment_method_id(&self) -> String {
+        format!("pm_{}", self.id.trim_start_matches("cus_"))
+    }
+
     /// A new customer with its own invoice number prefix.
     pub fn new(created: i64, email: Option<String>, name: Option<String>, metadata: Metadata) -> Self {
         let id = new_id("cus");
@@ -144,6 +154,8 @@ impl Customer {
             balance: 0,
             currency: None,
             card_fails: false,
+            card_brand: "visa".into(),
+            card_last4: "4242".into(),
         }
     }
 }

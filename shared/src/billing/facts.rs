@@ -3,10 +3,12 @@
 //! period on the subscription item, the subscription of an invoice under
 //! `parent.subscription_details`, the price of a line under `pricing`.
 
+use crate::domain::billing::PaymentFacts;
 use crate::domain::billing::{
     parse_lookup_key, InvoiceFacts, InvoiceStatus, PriceFacts, StripeStatus, SubscriptionFacts,
 };
 use crate::domain::money::BillingPeriod;
+use crate::domain::subscription::PaymentMethod;
 use chrono::{DateTime, NaiveDate};
 use std::collections::HashMap;
 use stripe_shared::{Invoice, Price, Subscription};
@@ -82,6 +84,26 @@ pub fn subscription_facts(sub: &Subscription) -> SubscriptionFacts {
         tier_hint: sub.metadata.get(TIER_ID_KEY).cloned(),
         scheduled_tier: sub.metadata.get(SCHEDULED_TIER_ID_KEY).cloned().filter(|t| !t.is_empty()),
     }
+}
+
+/// The payment behind a subscription read with `latest_invoice` and
+/// `default_payment_method` expanded (`StripeGateway::subscription_with_payment`):
+/// the latest invoice's amount if it is paid, and the card's brand and last four
+/// digits (never more). Unexpanded (a webhook's snapshot) gives nothing.
+pub fn subscription_payment(sub: &Subscription) -> PaymentFacts {
+    let amount_paid = sub
+        .latest_invoice
+        .as_ref()
+        .and_then(|i| i.as_object())
+        .filter(|i| matches!(i.status, Some(stripe_shared::InvoiceStatus::Paid)))
+        .map(|i| i.amount_paid);
+    let card = sub
+        .default_payment_method
+        .as_ref()
+        .and_then(|pm| pm.as_object())
+        .and_then(|pm| pm.card.as_ref())
+        .and_then(|c| PaymentMethod::card(&c.brand, &c.last4));
+    PaymentFacts { amount_paid, card }
 }
 
 /// The partner a subscription names in its metadata.

@@ -4,7 +4,7 @@
 
 use super::config::StripeConfig;
 use super::facts::{self, PARTNER_ID_KEY, PRICE_VERSION_KEY, QUOTE_ID_KEY, SCHEDULED_TIER_ID_KEY, TIER_ID_KEY};
-use crate::domain::billing::{BillingError, InvoiceFacts, PriceFacts, PriceSpec, SubscriptionFacts};
+use crate::domain::billing::{BillingError, InvoiceFacts, PaymentFacts, PriceFacts, PriceSpec, SubscriptionFacts};
 use crate::domain::money::BillingPeriod;
 use crate::meter::{MeteredCall, Service};
 use std::collections::HashMap;
@@ -518,6 +518,22 @@ impl StripeGateway {
             .await
             .map_err(provider)?;
         Ok(facts::subscription_facts(&sub))
+    }
+
+    /// The subscription with the payment behind it (its latest invoice and card
+    /// expanded in the same call): what a history record of a payment-caused
+    /// transition carries (`amountPaid`, `paymentMethod`).
+    pub async fn subscription_with_payment(
+        &self,
+        subscription_id: &str,
+    ) -> Result<(SubscriptionFacts, PaymentFacts), BillingError> {
+        let sub = stripe_billing::subscription::RetrieveSubscription::new(subscription_id)
+            .expand(vec!["latest_invoice".to_string(), "default_payment_method".to_string()])
+            .send(&self.client)
+            .metered(Service::Stripe)
+            .await
+            .map_err(provider)?;
+        Ok((facts::subscription_facts(&sub), facts::subscription_payment(&sub)))
     }
 
     /// Moves the subscription's item to `price`, charged as `proration` says.

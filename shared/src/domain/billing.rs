@@ -183,6 +183,29 @@ pub enum InvoiceStatus {
     Uncollectible,
 }
 
+/// The payment behind a subscription that Stripe just started or moved: its
+/// latest invoice's amount when paid, and the card it is billed to (brand and
+/// last four only). Known when the subscription was read with those expanded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PaymentFacts {
+    pub amount_paid: Option<i64>,
+    pub card: Option<super::subscription::PaymentMethod>,
+}
+
+impl PaymentFacts {
+    /// Stamps a transition's history record with the payment that caused it: only
+    /// a move onto a paid term (upgrade, reactivation, renewal, trial conversion)
+    /// and only a payment of more than 0 (a trial's first invoice pays nothing).
+    pub fn stamp(&self, record: &mut super::subscription::TierTransition) {
+        use super::subscription::TransitionEvent as E;
+        let paid_for = matches!(record.event, E::Upgrade | E::Reactivate | E::Renewal | E::TrialConversion);
+        if let Some(amount) = self.amount_paid.filter(|a| *a > 0 && paid_for) {
+            record.amount_paid = Some(amount);
+            record.payment_method = self.card.clone();
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvoiceFacts {
     pub invoice_id: String,

@@ -14,6 +14,7 @@ pub mod money;
 pub mod partner;
 pub mod permissions;
 pub mod pricing;
+pub mod privacy;
 pub mod promotion;
 pub mod promotion_resolver;
 pub mod quote;

@@ -175,6 +175,15 @@ pub struct Partner {
     /// in tier `limits`); each overrides the tier's limit for that metric.
     #[serde(default, rename = "customLimits")]
     pub custom_limits: std::collections::BTreeMap<String, u64>,
+    /// The PCR multiplier of the partner's current tier (seed 003: what PCR scoring
+    /// multiplies by), set with the scores on every write; `None` on records not
+    /// written since it was kept, or when the tier is gone from the catalog.
+    #[serde(default)]
+    pub pcr_multiplier: Option<f64>,
+    /// Set once the partner's personal data was erased (`privacy`); the record then
+    /// stays for the books only and no longer changes.
+    #[serde(default)]
+    pub erasure: Option<super::privacy::Erasure>,
     pub version: u64,
     pub created_at: String,
     pub created_by: String,

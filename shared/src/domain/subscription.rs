@@ -137,6 +137,35 @@ pub struct TierTransition {
     pub trigger: Trigger,
     pub financial_impact: FinancialImpact,
     pub metadata: TransitionMetadata,
+    /// Seed 003 `amount_paid`: the payment that caused the transition, in cents
+    /// (a paid Stripe invoice or completed checkout); `null` otherwise.
+    #[serde(default)]
+    pub amount_paid: Option<i64>,
+    /// Seed 003 `payment_method`: the card of that payment, brand and last four
+    /// digits only; `null` when no payment caused it or Stripe named no card.
+    #[serde(default)]
+    pub payment_method: Option<PaymentMethod>,
+}
+
+/// A payment card as history shows it: never more than the brand and the last
+/// four digits (no expiry, holder, fingerprint or full number).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentMethod {
+    pub brand: String,
+    pub last4: String,
+}
+
+impl PaymentMethod {
+    /// Only a brand of letters, digits, `_`, ` ` or `-` (up to 32) and exactly four
+    /// digits pass; anything else is not recorded.
+    pub fn card(brand: &str, last4: &str) -> Option<Self> {
+        let brand_ok = !brand.is_empty()
+            && brand.len() <= 32
+            && brand.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ' ' | '-'));
+        let last4_ok = last4.len() == 4 && last4.chars().all(|c| c.is_ascii_digit());
+        (brand_ok && last4_ok).then(|| Self { brand: brand.to_ascii_lowercase(), last4: last4.to_string() })
+    }
 }
 
 /// Who and when, plus the ids a transition needs; all supplied by the caller.
@@ -631,6 +660,8 @@ pub fn plan_signup(
         scheduled_change: None,
         locale: new.locale.unwrap_or_default(),
         custom_limits: Default::default(),
+        pcr_multiplier: Some(free.pcr_multiplier),
+        erasure: None,
         version: 0,
         created_at: ctx.at.clone(),
         created_by: ctx.actor.clone(),
@@ -758,6 +789,8 @@ pub(super) fn finish(
             actor: ctx.actor.clone(),
             request_id: ctx.request_id.clone(),
         },
+        amount_paid: None,
+        payment_method: None,
     };
     let stats = stats_deltas(before, &after);
     let analytics = transition_delta(before, &after, event, kind.map(|k| (k, after.mrr - previous_mrr)), ctx.today);
@@ -789,6 +822,7 @@ pub fn rescore(partner: &mut Partner, catalog: Catalog<'_>, today: NaiveDate, us
     partner.churn_risk = scoring::churn_risk(&input);
     partner.upsell = scoring::upsell(&input);
     partner.scored_on = today;
+    partner.pcr_multiplier = tier.map(|t| t.pcr_multiplier);
 }
 
 /// The daily rescoring of a partner whose scores move with time alone (an end date
@@ -920,6 +954,8 @@ pub struct TierChangePreview {
     pub current_tier: TierSide,
     pub new_tier: TierSide,
     pub multiplier_change: f64,
+    /// Seed 003's "PCR Impact Preview" ("+4 points" at base 80 for free → gold).
+    pub pcr_impact: PcrImpact,
     /// Change of the price per billing period, in cents.
     pub price_change: i64,
     #[serde(rename = "currentMRR")]
@@ -938,6 +974,34 @@ pub struct TierChangePreview {
     pub billing_period: Option<BillingPeriod>,
     pub auto_renewal: bool,
     pub version: u64,
+}
+
+/// The PCR points a tier change moves a partner's score by, at seed 003's
+/// reference base score of 80. The seed gives two figures, both relative to free
+/// (multiplier 1.5): gold (2.5) "+4 points at Base 80" and platinum (5.0) "+14
+/// points at Base 80". Both are `base × Δmultiplier / 20` (80 × 1.0 / 20 = 4,
+/// 80 × 3.5 / 20 = 14), which is the rule used here for any pair of tiers. The
+/// partner's actual score belongs to the PCR scoring system (it reads the new
+/// multiplier from the transition event); this is the preview the seed's
+/// confirmation modal shows.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PcrImpact {
+    pub reference_base_score: u32,
+    /// Signed, rounded to one decimal.
+    pub points_change: f64,
+}
+
+/// Seed 003's reference base PCR score.
+pub const PCR_REFERENCE_BASE: u32 = 80;
+/// Multiplier points per point of base score: `points = base × Δmultiplier / 20`.
+const PCR_POINTS_DIVISOR: f64 = 20.0;
+
+impl PcrImpact {
+    pub fn at_reference(multiplier_change: f64) -> Self {
+        let points = f64::from(PCR_REFERENCE_BASE) * multiplier_change / PCR_POINTS_DIVISOR;
+        Self { reference_base_score: PCR_REFERENCE_BASE, points_change: (points * 10.0).round() / 10.0 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -977,6 +1041,7 @@ impl Transition {
             current_tier: current,
             new_tier: new,
             multiplier_change,
+            pcr_impact: PcrImpact::at_reference(multiplier_change),
             current_mrr: self.record.financial_impact.previous_mrr,
             new_mrr: self.record.financial_impact.new_mrr,
             mrr_change: self.record.financial_impact.mrr_change,
@@ -990,6 +1055,20 @@ impl Transition {
             auto_renewal: a.auto_renewal,
             version: before.version,
         }
+    }
+}
+
+#[cfg(test)]
+mod pcr_tests {
+    use super::PcrImpact;
+
+    #[test]
+    fn seed_003s_pcr_points_at_base_80() {
+        assert_eq!(PcrImpact::at_reference(2.5 - 1.5).points_change, 4.0, "free → gold: +4");
+        assert_eq!(PcrImpact::at_reference(5.0 - 1.5).points_change, 14.0, "free → platinum: +14");
+        assert_eq!(PcrImpact::at_reference(5.0 - 2.5).points_change, 10.0, "gold → platinum");
+        assert_eq!(PcrImpact::at_reference(1.5 - 5.0).points_change, -14.0, "a downgrade loses them");
+        assert_eq!(PcrImpact::at_reference(0.0).reference_base_score, 80);
     }
 }
 

@@ -195,7 +195,14 @@ pub fn cohort_sk(cohort: &str, month: &str) -> String {
 //                                        human- and billing-paced, far below a
 //                                        partition's write limit
 // PARTNER#{id} / NOTE#{ts}#{noteId}      sales notes
-// EMAIL#{lower(email)} / LOOKUP          unique primary email, written with the partner
+//                                        (the data export reads the whole PARTNER#{id}
+//                                        partition with one Query: record, EVENT#, NOTE#,
+//                                        INVOICE#, USAGE#; an erasure rewrites those items
+//                                        and the AUDIT#partner#{id} / AUDIT#invoice#{id}
+//                                        partitions, found the same way: docs/privacy.md.
+//                                        An erased partner's NAME copy has no GSI1 keys)
+// EMAIL#{lower(email)} / LOOKUP          unique primary email, written with the partner;
+//                                        deleted by an erasure, so the address is free
 // MOVEMENTS#{yyyy-mm} / {ts}#{partnerId}#{movementId}
 //                                        the MRR ledger, a month per partition
 

@@ -98,6 +98,8 @@ pub struct PartnerHistory {
     pub notes: Vec<SalesNote>,
     /// Usage counters by month (`yyyy-mm` → metric → count), from the same Query.
     pub usage: std::collections::BTreeMap<String, std::collections::BTreeMap<String, u64>>,
+    /// The partner's invoices, oldest first (the data export).
+    pub invoices: Vec<crate::domain::billing::InvoiceRecord>,
 }
 
 impl Store {
@@ -158,13 +160,15 @@ impl Store {
         if let (Some(churned), 0) = (p.churned_date, p.mrr) {
             signals.extend([("GSI3PK", keys::WIN_BACK_PARTITION.to_string()), ("GSI3SK", keys::dated_sk(churned, id))]);
         }
-        let name_key = name_search_key(&p.company_name);
-        let mut by_name = vec![
-            ("PK", keys::partner_pk(id)),
-            ("SK", keys::PARTNER_NAME.to_string()),
-            ("GSI1PK", keys::partner_name_pk(&name_key)),
-            ("GSI1SK", keys::partner_name_sk(&name_key, id)),
-        ];
+        let mut by_name = vec![("PK", keys::partner_pk(id)), ("SK", keys::PARTNER_NAME.to_string())];
+        // An erased partner leaves the name search (its placeholder name is no one's).
+        if p.erasure.is_none() {
+            let name_key = name_search_key(&p.company_name);
+            by_name.extend([
+                ("GSI1PK", keys::partner_name_pk(&name_key)),
+                ("GSI1SK", keys::partner_name_sk(&name_key, id)),
+            ]);
+        }
         if let Some(tab) = tabs.next() {
             by_name.extend(tab_keys(tab));
         }
@@ -203,7 +207,7 @@ impl Store {
         self.put(item, Some("attribute_not_exists(PK)"))
     }
 
-    fn email_release(&self, email: &str, partner_id: &str) -> Result<TransactWriteItem, StoreError> {
+    pub(crate) fn email_release(&self, email: &str, partner_id: &str) -> Result<TransactWriteItem, StoreError> {
         let delete = Delete::builder()
             .table_name(&self.table)
             .key("PK", s(keys::email_pk(email)))
@@ -631,6 +635,8 @@ impl Store {
                     history.transitions.push(serde_dynamo::from_item(item)?);
                 } else if sk.starts_with(keys::NOTE_PREFIX) {
                     history.notes.push(serde_dynamo::from_item(item)?);
+                } else if sk.starts_with(keys::INVOICE_PREFIX) {
+                    history.invoices.push(serde_dynamo::from_item(item)?);
                 } else if let Some(period) = sk.strip_prefix(keys::USAGE_PREFIX) {
                     history.usage.insert(period.to_string(), super::usage::counts_of(&item));
                 }
