@@ -30,7 +30,11 @@ use tierdesk::http::request::{json_body, query};
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, PageRequest, PathParams, Route};
 use tierdesk::store::{Page, PartnerList, SignalList, Store};
+use tierdesk::domain::renewal::{ReminderSchedule, DEFAULT_REMINDER_DAYS};
+use tierdesk::mail::{MailConfig, Mailer};
 use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
+
+mod reminders;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -48,6 +52,7 @@ pub enum Op {
     AddNote,
     Assign,
     Subscriptions,
+    SendReminder,
 }
 
 /// Static segments come before `{partnerId}` so `/churn-risk` is never read as an id.
@@ -65,6 +70,7 @@ pub const ROUTES: &[Route<Op>] = &[
     Route { method: "GET", path: "/api/admin/partners/{partnerId}/journey", op: Op::Journey },
     Route { method: "POST", path: "/api/admin/partners/{partnerId}/notes", op: Op::AddNote },
     Route { method: "POST", path: "/api/admin/partners/{partnerId}/assign", op: Op::Assign },
+    Route { method: "POST", path: "/api/admin/partners/{partnerId}/reminders", op: Op::SendReminder },
     Route { method: "GET", path: "/api/admin/subscriptions", op: Op::Subscriptions },
 ];
 
@@ -79,12 +85,24 @@ pub struct Partners {
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGen>,
     pub config: Config,
+    /// Sends the dashboard's renewal reminders; `None`: those routes answer 503.
+    pub mailer: Option<Mailer>,
+    /// The cron's reminder offsets (`RENEWAL_REMINDER_DAYS[_BY_TIER]`), so a reminder
+    /// sent from the dashboard is the notice the cron would send.
+    pub reminders: ReminderSchedule,
 }
 
 impl Partners {
-    pub async fn connect(config: Config) -> Self {
+    pub async fn connect(config: Config) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let store = Store::connect(&config).await;
-        Self::with_store(store, config)
+        let mailer = Mailer::connect(&MailConfig::from_env()?, store.clone()).await;
+        let reminders = reminder_schedule_from_env()?;
+        Ok(Self { reminders, ..Self::with_store(store, config).with_mailer(mailer) })
+    }
+
+    pub fn with_mailer(mut self, mailer: Mailer) -> Self {
+        self.mailer = Some(mailer);
+        self
     }
 
     pub fn with_store(store: Store, config: Config) -> Self {
@@ -92,7 +110,7 @@ impl Partners {
     }
 
     pub fn new(store: Store, config: Config, clock: Arc<dyn Clock>, ids: Arc<dyn IdGen>) -> Self {
-        Self { store, clock, ids, config }
+        Self { store, clock, ids, config, mailer: None, reminders: ReminderSchedule::default() }
     }
 
     fn today(&self) -> NaiveDate {
@@ -148,7 +166,45 @@ async fn dispatch(app: &Partners, ctx: Ctx, req: Request) -> Result<Response<Bod
         Op::AddNote => add_note(app, &ctx, &req, &params).await,
         Op::Assign => assign(app, &ctx, &req, &params).await,
         Op::Subscriptions => subscriptions(app, &ctx, &req).await,
+        Op::SendReminder => send_reminder(app, &ctx, &req, &params).await,
     }
+}
+
+/// `RENEWAL_REMINDER_DAYS` and `RENEWAL_REMINDER_DAYS_BY_TIER`, read as the cron reads
+/// them (docs/cron.md, "Offsets per tier").
+pub fn reminder_schedule_from_env() -> Result<ReminderSchedule, String> {
+    let var = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let default = var("RENEWAL_REMINDER_DAYS").unwrap_or_else(|| DEFAULT_REMINDER_DAYS.to_string());
+    ReminderSchedule::parse(&default, &var("RENEWAL_REMINDER_DAYS_BY_TIER").unwrap_or_default())
+        .map_err(|e| format!("RENEWAL_REMINDER_DAYS: {e}"))
+}
+
+/// `POST /api/admin/partners/{partnerId}/reminders`: the renewal reminder now. Staff
+/// with `view_customer_info` for the partners assigned to them; others need
+/// manager rights (`tier_management`). The body is empty or `{}`.
+async fn send_reminder(
+    app: &Partners,
+    ctx: &Ctx,
+    req: &Request,
+    params: &PathParams,
+) -> Result<Response<Body>, ApiError> {
+    let who = ctx.require(Permission::ViewCustomerInfo)?;
+    let body = match req.body() {
+        Body::Empty => serde_json::Value::Null,
+        Body::Text(s) if s.trim().is_empty() => serde_json::Value::Null,
+        _ => json_body(req, app.config.max_body_bytes)?,
+    };
+    if !body.is_null() {
+        tierdesk::domain::validation::Fields::new(&body, &[]).finish()?;
+    }
+    let partner = load(app, params).await?;
+    if partner.assigned_sales_rep.as_deref() != Some(who.subject.as_str()) {
+        who.require(Permission::TierManage)?;
+    }
+    let catalog = app.store.active_catalog().await?;
+    let owner = format!("manual-{}", ctx.request_id);
+    let sent = reminders::send_now(app, &partner, &catalog, &owner, &who.subject, Vec::new()).await?;
+    json(StatusCode::OK, &sent)
 }
 
 /// A partner named in the path. An id that could never exist is simply not found.

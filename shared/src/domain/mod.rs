@@ -20,6 +20,7 @@ pub mod quote;
 pub mod renewal;
 pub mod revenue;
 pub mod scoring;
+pub mod self_service;
 pub mod stats;
 pub mod subscription;
 pub mod tier;

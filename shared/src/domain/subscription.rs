@@ -631,6 +631,8 @@ pub fn plan_signup(
         scheduled_change: None,
         locale: new.locale.unwrap_or_default(),
         custom_limits: Default::default(),
+        payment_method: None,
+        payment_method_event_at: None,
         version: 0,
         created_at: ctx.at.clone(),
         created_by: ctx.actor.clone(),

@@ -24,7 +24,9 @@ fn allowed(op: Op, role: Option<&str>) -> bool {
         | Op::AddNote
         | Op::Assign
         | Op::Subscriptions => is(&["sales_rep", "sales_manager", "admin"]),
-        Op::ChangeTier | Op::Cancel => is(&["sales_manager", "admin"]),
+        // A rep may remind the partners assigned to them (tested in `dashboard_actions`);
+        // these partners are nobody's.
+        Op::ChangeTier | Op::Cancel | Op::SendReminder => is(&["sales_manager", "admin"]),
     }
 }
 
@@ -49,6 +51,7 @@ fn request(op: Op, id: &str, case: &str, role: &str) -> (&'static str, String, O
         Op::AddNote => ("POST", format!("{p}/notes"), Some(json!({"note": "hello"}))),
         Op::Assign => ("POST", format!("{p}/assign"), Some(json!({"salesRep": format!("user-{role}")}))),
         Op::Subscriptions => ("GET", "/api/admin/subscriptions".into(), None),
+        Op::SendReminder => ("POST", format!("{p}/reminders"), None),
     }
 }
 
