@@ -34,6 +34,7 @@ use tierdesk::domain::renewal::{ReminderSchedule, DEFAULT_REMINDER_DAYS};
 use tierdesk::mail::{MailConfig, Mailer};
 use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
 
+mod jobs;
 mod reminders;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +54,9 @@ pub enum Op {
     Assign,
     Subscriptions,
     SendReminder,
+    CreateJob,
+    GetJob,
+    ContinueJob,
 }
 
 /// Static segments come before `{partnerId}` so `/churn-risk` is never read as an id.
@@ -72,6 +76,9 @@ pub const ROUTES: &[Route<Op>] = &[
     Route { method: "POST", path: "/api/admin/partners/{partnerId}/assign", op: Op::Assign },
     Route { method: "POST", path: "/api/admin/partners/{partnerId}/reminders", op: Op::SendReminder },
     Route { method: "GET", path: "/api/admin/subscriptions", op: Op::Subscriptions },
+    Route { method: "POST", path: "/api/admin/subscriptions/jobs", op: Op::CreateJob },
+    Route { method: "GET", path: "/api/admin/subscriptions/jobs/{jobId}", op: Op::GetJob },
+    Route { method: "POST", path: "/api/admin/subscriptions/jobs/{jobId}/continue", op: Op::ContinueJob },
 ];
 
 /// Rows a CSV export may hold per request; the rest is reached with the cursor
@@ -134,6 +141,29 @@ impl Partners {
         }
     }
 
+    /// A bulk job's transition: the job's actor, the job as the request.
+    fn job_transition_context(&self, actor: &str, job_id: &str, reason: Option<String>) -> TransitionContext {
+        TransitionContext {
+            today: self.today(),
+            at: rfc3339(self.clock.now()),
+            actor: actor.to_string(),
+            request_id: Some(job_id.to_string()),
+            transition_id: self.ids.new_id(),
+            movement_id: self.ids.new_id(),
+            trigger: Trigger {
+                trigger_type: TriggerType::SalesAssisted,
+                sales_rep: Some(actor.to_string()),
+                promotion_id: None,
+                reason,
+            },
+        }
+    }
+
+    fn job_audit(&self, actor: &str, job_id: &str, before: &Partner, after: &Partner) -> AuditEntry {
+        let by = Performed { actor, at: &after.updated_at, request_id: job_id };
+        AuditEntry::change(self.ids.new_id(), "partner.bulk_renewal", by, Some(before), after)
+    }
+
     fn edit_context(&self, who: &Identity) -> EditContext {
         EditContext { today: self.today(), at: rfc3339(self.clock.now()), actor: who.subject.clone() }
     }
@@ -167,6 +197,18 @@ async fn dispatch(app: &Partners, ctx: Ctx, req: Request) -> Result<Response<Bod
         Op::Assign => assign(app, &ctx, &req, &params).await,
         Op::Subscriptions => subscriptions(app, &ctx, &req).await,
         Op::SendReminder => send_reminder(app, &ctx, &req, &params).await,
+        Op::CreateJob => jobs::create(app, &ctx, &req).await,
+        Op::GetJob => jobs::get(app, &ctx, params.get("jobId")).await,
+        Op::ContinueJob => jobs::resume(app, &ctx, params.get("jobId")).await,
+    }
+}
+
+/// A job id from a path: one that could never exist is simply not found.
+pub(crate) fn load_job_id(id: &str) -> Result<&str, ApiError> {
+    if parse::is_slug(id) {
+        Ok(id)
+    } else {
+        Err(ApiError::not_found("job"))
     }
 }
 

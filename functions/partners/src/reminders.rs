@@ -38,7 +38,7 @@ pub(crate) struct Sent {
 /// items of the claim's transaction failing its condition (with its old image).
 pub(crate) enum NotSent {
     Refused(ReminderError),
-    Extra(usize, Option<Item>),
+    Extra(Option<Item>),
     Failed(ApiError),
 }
 
@@ -47,7 +47,7 @@ impl From<NotSent> for ApiError {
         match e {
             NotSent::Refused(r) => r.into(),
             NotSent::Failed(e) => e,
-            NotSent::Extra(..) => ApiError::new(http::StatusCode::CONFLICT, "conflict", "already done"),
+            NotSent::Extra(_) => ApiError::new(http::StatusCode::CONFLICT, "conflict", "already done"),
         }
     }
 }
@@ -88,7 +88,7 @@ pub(crate) async fn send_now(
     };
     match app.store.claim_manual_reminder(&claim, &day_start, extra).await {
         Err(e) => return Err(NotSent::Failed(e.into())),
-        Ok(Err((i, old))) => return Err(NotSent::Extra(i, old)),
+        Ok(Err((_, old))) => return Err(NotSent::Extra(old)),
         Ok(Ok(Claim::Claimed)) => {}
         Ok(Ok(Claim::AlreadySent)) => return Err(NotSent::Refused(ReminderError::AlreadySentToday)),
         Ok(Ok(Claim::HeldByAnotherRun)) => return Err(NotSent::Refused(ReminderError::InProgress)),

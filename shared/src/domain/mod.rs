@@ -5,6 +5,7 @@ pub mod analytics;
 pub mod audit;
 pub mod billing;
 pub mod catalog;
+pub mod dashboard_job;
 pub mod defaults;
 pub mod experiment;
 pub mod invoice;

@@ -666,6 +666,28 @@ pub fn mail_quota_sk(day: chrono::NaiveDate) -> String {
     format!("DAY#{}", day.format("%Y-%m-%d"))
 }
 
+// ---- Subscription dashboard jobs (docs/cron.md "Bulk actions") ----------------------
+// JOB#{jobId} / META                     a bulk action over a dashboard view: action,
+//                                        filter, status, counts, the view's cursor and
+//                                        `version` (every progress write is conditional
+//                                        on it, so two runners never both count a chunk)
+// JOB#{jobId} / ITEM#{partnerId}         one partner's outcome in the job, written with
+//                                        `attribute_not_exists` in the same transaction
+//                                        as the effect's record (the reminder's claim,
+//                                        the renewal's transition): a partner is acted on
+//                                        once per job, and a rerun after a crash skips
+//                                        the partners already done. `ttl` 30 days.
+
+pub const JOB_ITEM_PREFIX: &str = "ITEM#";
+
+pub fn job_pk(job_id: &str) -> String {
+    format!("JOB#{job_id}")
+}
+
+pub fn job_item_sk(partner_id: &str) -> String {
+    format!("{JOB_ITEM_PREFIX}{partner_id}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

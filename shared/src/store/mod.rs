@@ -5,6 +5,7 @@
 mod analytics;
 mod billing;
 mod experiments;
+mod jobs;
 pub mod keys;
 mod mail;
 mod partners;

@@ -146,3 +146,144 @@ async fn reminders_refuse_what_the_cron_would_not_remind_bad_bodies_and_other_re
     app.assert_access("POST", &path, None, None, false).await;
     app.assert_access("POST", &path, Some("partner"), None, false).await;
 }
+
+async fn job_call(app: &TestApp, method: &str, path: &str, body: Option<Value>) -> Value {
+    let (status, job) = app.call(method, path, Some("sales_manager"), body).await;
+    assert!(status == 200 || status == 201, "{method} {path}: {status} {job}");
+    job
+}
+
+#[tokio::test]
+async fn bulk_reminders_run_in_chunks_once_per_partner_and_resume_after_a_lost_progress_write() {
+    let app = TestApp::seeded().await;
+    let mut emails = Vec::new();
+    for i in 0..27u64 {
+        let (_, email) = partner(&app, &format!("bulk{i}"), in_days(8 + i % 15), None).await;
+        emails.push(email);
+    }
+    // One of them was reminded by hand today: the job skips it.
+    let first = app.call("GET", "/api/admin/subscriptions?view=expiring&limit=1", Some("admin"), None).await.1;
+    let first_id = first["items"][0]["partnerId"].as_str().unwrap().to_string();
+    assert_eq!(remind(&app, &first_id, "admin").await.0, 200);
+
+    let job = job_call(
+        &app,
+        "POST",
+        "/api/admin/subscriptions/jobs",
+        Some(json!({"action": "send_reminders", "view": "expiring", "tier": "gold"})),
+    )
+    .await;
+    let id = job["jobId"].as_str().unwrap().to_string();
+    assert_eq!(job["status"], "running", "{job}");
+    assert_eq!(job["chunks"], 1);
+    assert_eq!(job["counts"], json!({"processed": 25, "succeeded": 24, "skipped": 1, "failed": 0}));
+    let polled = job_call(&app, "GET", &format!("/api/admin/subscriptions/jobs/{id}"), None).await;
+    assert_eq!(polled, job, "polling reads the same progress");
+    let after_first: tierdesk::domain::dashboard_job::Job = serde_json::from_value(job.clone()).unwrap();
+
+    // Three runners continue at once: one counts the last chunk, every partner once.
+    let path = format!("/api/admin/subscriptions/jobs/{id}/continue");
+    let runs = (0..3).map(|_| {
+        let (app, path) = (&app, path.clone());
+        async move { app.call("POST", &path, Some("admin"), None).await }
+    });
+    for (status, body) in futures::future::join_all(runs).await {
+        assert_eq!(status, 200, "{body}");
+    }
+    let done = job_call(&app, "GET", &format!("/api/admin/subscriptions/jobs/{id}"), None).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["counts"], json!({"processed": 27, "succeeded": 26, "skipped": 1, "failed": 0}), "{done}");
+    for email in &emails {
+        assert_eq!(ses::emails_to(email).await.len(), 1, "{email}: one reminder, manual or bulk");
+    }
+
+    // A crash lost the last chunk's progress write: the job is back where it was after
+    // chunk 1. The rerun finds every partner of the chunk done and counts them again
+    // as the lost write would have; nobody gets a second email.
+    let current = done["version"].as_u64().unwrap();
+    let lost = tierdesk::domain::dashboard_job::Job { version: current, ..after_first };
+    assert!(app.store.save_job(current, &lost, Utc::now().timestamp()).await.unwrap());
+    let rerun = job_call(&app, "POST", &path, None).await;
+    assert_eq!(rerun["status"], "completed", "{rerun}");
+    assert_eq!(rerun["counts"], done["counts"], "{rerun}");
+    for email in &emails {
+        assert_eq!(ses::emails_to(email).await.len(), 1, "{email}");
+    }
+    // A completed job continues to nothing.
+    let again = job_call(&app, "POST", &path, None).await;
+    assert_eq!(again["version"], rerun["version"]);
+}
+
+#[tokio::test]
+async fn bulk_renewal_renews_manual_terms_once_and_skips_the_rest() {
+    let app = TestApp::seeded().await;
+    let mut manual = Vec::new();
+    for i in 0..3 {
+        manual.push(partner(&app, &format!("renew{i}"), in_days(10 + i), None).await.0);
+    }
+    let auto = app.create_partner("Auto Renew").await["partnerId"].as_str().unwrap().to_string();
+    let term = json!({"tier": "gold", "subscriptionEndDate": in_days(12).to_string(), "autoRenewal": true});
+    let (status, _) =
+        app.call("PATCH", &format!("/api/admin/partners/{auto}/engagement-tier"), Some("admin"), Some(term)).await;
+    assert_eq!(status, 200);
+
+    let job = job_call(
+        &app,
+        "POST",
+        "/api/admin/subscriptions/jobs",
+        Some(json!({"action": "renew", "view": "expiring", "tier": "gold"})),
+    )
+    .await;
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job["counts"], json!({"processed": 4, "succeeded": 3, "skipped": 1, "failed": 0}), "{job}");
+    for (i, id) in manual.iter().enumerate() {
+        let (_, p) = app.call("GET", &format!("/api/admin/partners/{id}"), Some("admin"), None).await;
+        let end = in_days(10 + i as u64).checked_add_months(chrono::Months::new(12)).unwrap();
+        assert_eq!(p["subscriptionEndDate"], end.to_string(), "{p}");
+        assert_eq!(p["autoRenewal"], false, "still renewed by hand");
+        let (_, h) = app.call("GET", &format!("/api/admin/partners/{id}/history"), Some("admin"), None).await;
+        let renewals = h["items"].as_array().unwrap().iter().filter(|e| e["event"] == "renewal").count();
+        assert_eq!(renewals, 1, "{h}");
+    }
+    let (_, a) = app.call("GET", &format!("/api/admin/partners/{auto}"), Some("admin"), None).await;
+    assert_eq!(a["subscriptionEndDate"], in_days(12).to_string());
+    // A second job over the same view finds nobody left to renew.
+    let second = job_call(
+        &app,
+        "POST",
+        "/api/admin/subscriptions/jobs",
+        Some(json!({"action": "renew", "view": "expiring", "tier": "gold"})),
+    )
+    .await;
+    assert_eq!(second["counts"]["succeeded"], 0, "{second}");
+}
+
+#[tokio::test]
+async fn bulk_jobs_refuse_bad_input_reps_and_unknown_jobs() {
+    let app = TestApp::seeded().await;
+    for (body, field) in [
+        (json!({}), "action"),
+        (json!({"action": "export"}), "action"),
+        (json!({"action": "renew", "view": "history"}), "view"),
+        (json!({"action": "renew", "tier": "Not A Slug"}), "tier"),
+        (json!({"action": "renew", "cursor": "x"}), "cursor"),
+    ] {
+        let (status, e) = app.call("POST", "/api/admin/subscriptions/jobs", Some("admin"), Some(body.clone())).await;
+        assert_eq!(status, 400, "{body}: {e}");
+        assert!(e["error"]["details"]["fields"][field].is_string(), "{body}: {e}");
+    }
+    app.assert_access(
+        "POST",
+        "/api/admin/subscriptions/jobs",
+        Some("sales_rep"),
+        Some(json!({"action": "send_reminders"})),
+        false,
+    )
+    .await;
+    for path in ["/api/admin/subscriptions/jobs/job_nope", "/api/admin/subscriptions/jobs/bad%23id"] {
+        let (status, _) = app.call("GET", path, Some("admin"), None).await;
+        assert_eq!(status, 404, "{path}");
+    }
+    let (status, _) = app.call("POST", "/api/admin/subscriptions/jobs/job_nope/continue", Some("admin"), None).await;
+    assert_eq!(status, 404);
+}

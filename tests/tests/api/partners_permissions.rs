@@ -26,11 +26,13 @@ fn allowed(op: Op, role: Option<&str>) -> bool {
         | Op::Subscriptions => is(&["sales_rep", "sales_manager", "admin"]),
         // A rep may remind the partners assigned to them (tested in `dashboard_actions`);
         // these partners are nobody's.
-        Op::ChangeTier | Op::Cancel | Op::SendReminder => is(&["sales_manager", "admin"]),
+        Op::ChangeTier | Op::Cancel | Op::SendReminder | Op::CreateJob | Op::GetJob | Op::ContinueJob => {
+            is(&["sales_manager", "admin"])
+        }
     }
 }
 
-fn request(op: Op, id: &str, case: &str, role: &str) -> (&'static str, String, Option<Value>) {
+fn request(op: Op, id: &str, case: &str, role: &str, job: &str) -> (&'static str, String, Option<Value>) {
     let p = format!("/api/admin/partners/{id}");
     match op {
         Op::ListPartners => ("GET", "/api/admin/partners".into(), None),
@@ -52,12 +54,30 @@ fn request(op: Op, id: &str, case: &str, role: &str) -> (&'static str, String, O
         Op::Assign => ("POST", format!("{p}/assign"), Some(json!({"salesRep": format!("user-{role}")}))),
         Op::Subscriptions => ("GET", "/api/admin/subscriptions".into(), None),
         Op::SendReminder => ("POST", format!("{p}/reminders"), None),
+        // A job over one tier nobody is on: it completes at once.
+        Op::CreateJob => (
+            "POST",
+            "/api/admin/subscriptions/jobs".into(),
+            Some(json!({"action": "renew", "view": "active", "tier": "nobody-tier"})),
+        ),
+        Op::GetJob => ("GET", format!("/api/admin/subscriptions/jobs/{job}"), None),
+        Op::ContinueJob => ("POST", format!("/api/admin/subscriptions/jobs/{job}/continue"), None),
     }
 }
 
 #[tokio::test]
 async fn every_role_on_every_partners_route() {
     let app = TestApp::seeded().await;
+    let (status, job) = app
+        .call(
+            "POST",
+            "/api/admin/subscriptions/jobs",
+            Some("admin"),
+            Some(json!({"action": "renew", "view": "active", "tier": "nobody-tier"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{job}");
+    let job = job["jobId"].as_str().unwrap().to_string();
     let mut cases = 0;
     for (i, route) in ROUTES.iter().enumerate() {
         for (j, role) in ROLES.iter().enumerate() {
@@ -73,7 +93,7 @@ async fn every_role_on_every_partners_route() {
                 )
                 .await;
             assert_eq!(status, 200, "{body}");
-            let (method, path, body) = request(route.op, id, &case, role.unwrap_or("anonymous"));
+            let (method, path, body) = request(route.op, id, &case, role.unwrap_or("anonymous"), &job);
             assert_eq!(method, route.method, "{:?}", route.op);
             app.assert_access(method, &path, *role, body, allowed(route.op, *role)).await;
             cases += 1;
