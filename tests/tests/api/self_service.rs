@@ -274,3 +274,4 @@ async fn self_service_routes_refuse_bad_input_wrong_targets_and_staff() {
     let (status, _) = get(session["url"].as_str().unwrap()).await;
     assert_eq!(status, 200);
 }
+
