@@ -22,8 +22,8 @@ use tierdesk::domain::billing::{
 };
 use tierdesk::domain::money::BillingPeriod;
 use tierdesk::domain::partner::{Partner, ScheduledChange};
-use tierdesk::domain::self_service::PaymentMethodRequest;
 use tierdesk::domain::promotion::{Application, AppliesTo, DiscountSpec, PromotionError, Reason, ReasonCode};
+use tierdesk::domain::self_service::PaymentMethodRequest;
 use tierdesk::domain::subscription::{is_paid, Catalog, SubscriptionError, TransitionContext, Trigger, TriggerType};
 use tierdesk::domain::tier::Tier;
 use tierdesk::domain::validation::ValidationError;
@@ -251,7 +251,8 @@ async fn run(
             .await
         }
         Op::Cancel => {
-            cancel(app, ctx, CancelRequest::parse(&optional_body(req, limit)?)?, partner_id, &stripe_key("cancel")).await
+            cancel(app, ctx, CancelRequest::parse(&optional_body(req, limit)?)?, partner_id, &stripe_key("cancel"))
+                .await
         }
         Op::PaymentMethod => {
             let request = PaymentMethodRequest::parse(&optional_body(req, limit)?)?;
@@ -426,7 +427,9 @@ pub(crate) async fn ensure_customer(app: &Billing, ctx: &Ctx, partner: &mut Part
     after.version += 1;
     after.updated_at = rfc3339(app.clock.now());
     after.updated_by = format!("partner:{partner_id}");
-    app.store.link_stripe_customer(partner, &after, &app.audit(ctx, "partner.stripe_customer", partner, &after)).await?;
+    app.store
+        .link_stripe_customer(partner, &after, &app.audit(ctx, "partner.stripe_customer", partner, &after))
+        .await?;
     *partner = after;
     Ok(customer)
 }

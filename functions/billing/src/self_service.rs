@@ -40,8 +40,10 @@ pub(crate) async fn payment_method(
 ) -> Result<Response<Body>, ApiError> {
     let mut partner = load(app, partner_id).await?;
     let customer = ensure_customer(app, ctx, &mut partner).await?;
-    let subscription =
-        partner.stripe_subscription_id.as_deref().filter(|_| partner.on_paid_term() && !partner.subscription_status.is_lapsed());
+    let subscription = partner
+        .stripe_subscription_id
+        .as_deref()
+        .filter(|_| partner.on_paid_term() && !partner.subscription_status.is_lapsed());
     let config = app.stripe.config();
     let session = app
         .stripe
@@ -73,7 +75,11 @@ pub(crate) async fn payment_method(
 /// invoice, the effective date, the upsell the scores recommend). Nothing is
 /// written and nothing is changed in Stripe (the target's Stripe price may be
 /// created on first use, as the upgrade itself would).
-pub(crate) async fn upgrade_preview(app: &Billing, req: &Request, partner_id: &str) -> Result<Response<Body>, ApiError> {
+pub(crate) async fn upgrade_preview(
+    app: &Billing,
+    req: &Request,
+    partner_id: &str,
+) -> Result<Response<Body>, ApiError> {
     let request = PlanChangeRequest::parse(&json_body(req, app.config.max_body_bytes)?)?;
     let partner = load(app, partner_id).await?;
     let catalog = app.store.active_catalog().await?;

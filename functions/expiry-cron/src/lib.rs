@@ -705,8 +705,8 @@ pub async fn handle(cron: &ExpiryCron, event: Value) -> Result<Value, lambda_run
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tierdesk::mail::EmailKind;
     use serde_json::json;
+    use tierdesk::mail::EmailKind;
 
     #[test]
     fn the_run_date_is_the_event_time_unless_detail_names_one() {

@@ -16,6 +16,7 @@ use tierdesk::domain::partner::{
     Assignment, DashboardTab, NewNote, NewPartner, Partner, PartnerPatch, SubscriptionState, SubscriptionStatus,
 };
 use tierdesk::domain::permissions::Permission;
+use tierdesk::domain::renewal::{ReminderSchedule, DEFAULT_REMINDER_DAYS};
 use tierdesk::domain::scoring::{HIGH_RISK_AT, MEDIUM_RISK_AT, UPSELL_AT};
 use tierdesk::domain::subscription::{
     self, Cancellation, Catalog, EditContext, SubscriptionError, TierChange, TierTransition, Transition,
@@ -29,9 +30,8 @@ use tierdesk::http::identity::Identity;
 use tierdesk::http::request::{json_body, query};
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, PageRequest, PathParams, Route};
-use tierdesk::store::{Page, PartnerList, SignalList, Store};
-use tierdesk::domain::renewal::{ReminderSchedule, DEFAULT_REMINDER_DAYS};
 use tierdesk::mail::{MailConfig, Mailer};
+use tierdesk::store::{Page, PartnerList, SignalList, Store};
 use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
 
 mod jobs;

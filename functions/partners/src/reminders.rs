@@ -64,12 +64,16 @@ pub(crate) async fn send_now(
 ) -> Result<Sent, NotSent> {
     let today = app.today();
     let tier = Catalog::new(catalog).any(&partner.engagement_tier);
-    let (kind, days_left) =
-        manual_reminder(partner, tier, today, &app.reminders).map_err(|r| NotSent::Refused(ReminderError::NotRemindable(r)))?;
-    let details = NoticeDetails::of(partner, tier)
-        .ok_or(NotSent::Refused(ReminderError::NotRemindable(NoReminder::NoTerm)))?;
+    let (kind, days_left) = manual_reminder(partner, tier, today, &app.reminders)
+        .map_err(|r| NotSent::Refused(ReminderError::NotRemindable(r)))?;
+    let details =
+        NoticeDetails::of(partner, tier).ok_or(NotSent::Refused(ReminderError::NotRemindable(NoReminder::NoTerm)))?;
     let mailer = app.mailer.as_ref().ok_or_else(|| {
-        NotSent::Failed(ApiError::new(http::StatusCode::SERVICE_UNAVAILABLE, "mail_unavailable", "mail is not configured"))
+        NotSent::Failed(ApiError::new(
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "mail_unavailable",
+            "mail is not configured",
+        ))
     })?;
     let now_instant = app.clock.now();
     let now = rfc3339(now_instant);

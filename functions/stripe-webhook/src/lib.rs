@@ -268,9 +268,7 @@ fn event_day(event: &Event) -> NaiveDate {
 
 async fn process(app: &StripeWebhook, ctx: &Ctx, event: &Event, token: &str) -> Result<Outcome, ApiError> {
     match &event.data.object {
-        EventObject::CheckoutSessionCompleted(session)
-            if session.mode == stripe_shared::CheckoutSessionMode::Setup =>
-        {
+        EventObject::CheckoutSessionCompleted(session) if session.mode == stripe_shared::CheckoutSessionMode::Setup => {
             let hints = [
                 session.metadata.as_ref().and_then(|m| m.get(facts::PARTNER_ID_KEY)).cloned(),
                 session.client_reference_id.clone(),

@@ -156,10 +156,8 @@ pub struct Variant {
 /// The tier's features with a variant's differences applied: a difference replaces
 /// the feature with its id in place, and one with a new id comes after the tier's.
 pub fn features_over(base: &[Feature], differences: &[Feature]) -> Vec<Feature> {
-    let mut out: Vec<Feature> = base
-        .iter()
-        .map(|f| differences.iter().find(|d| d.feature_id == f.feature_id).unwrap_or(f).clone())
-        .collect();
+    let mut out: Vec<Feature> =
+        base.iter().map(|f| differences.iter().find(|d| d.feature_id == f.feature_id).unwrap_or(f).clone()).collect();
     out.extend(differences.iter().filter(|d| !base.iter().any(|f| f.feature_id == d.feature_id)).cloned());
     out
 }
@@ -406,7 +404,8 @@ fn read_variant(f: &mut Fields<'_>) -> Option<Variant> {
             call_to_action: m.optional("callToAction", short_text),
         })
     });
-    let differs = pricing.monthly.is_some() || pricing.yearly.is_some() || features.as_ref().is_some_and(|f| !f.is_empty());
+    let differs =
+        pricing.monthly.is_some() || pricing.yearly.is_some() || features.as_ref().is_some_and(|f| !f.is_empty());
     if !is_control && !differs && f.has("variantId") {
         f.fail("pricing", "a variant other than the control needs a monthly or yearly price, or feature differences");
     }

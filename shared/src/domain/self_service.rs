@@ -168,14 +168,13 @@ pub fn preview_upgrade(
     };
     let (features_gained, limits_raised) =
         if to.tier_id == from.tier_id { (Vec::new(), Vec::new()) } else { gains(from, to) };
-    let upsell = partner.upsell.recommended_tier.as_ref().filter(|_| partner.upsell.opportunity).map(|tier| {
-        UpsellOffer {
+    let upsell =
+        partner.upsell.recommended_tier.as_ref().filter(|_| partner.upsell.opportunity).map(|tier| UpsellOffer {
             recommended_tier_id: tier.clone(),
             score: partner.upsell.score,
             reasons: partner.upsell.reasons.clone(),
             matches_target: *tier == to.tier_id,
-        }
-    });
+        });
     UpgradePreview {
         partner_id: partner.partner_id.clone(),
         current: PreviewTier {
@@ -292,7 +291,12 @@ mod tests {
             request_id: None,
             transition_id: "t1".into(),
             movement_id: "m1".into(),
-            trigger: Trigger { trigger_type: TriggerType::Automated, sales_rep: None, promotion_id: None, reason: None },
+            trigger: Trigger {
+                trigger_type: TriggerType::Automated,
+                sales_rep: None,
+                promotion_id: None,
+                reason: None,
+            },
         }
     }
 
@@ -385,8 +389,14 @@ mod tests {
         assert_eq!(after.payment_method_event_at, Some(100));
         assert_eq!(after.version, p.version + 1);
         // The same card again, an older event, or no card: nothing.
-        assert!(matches!(record_payment_method(&after, Some(&visa), 200, Catalog::new(&c), &ctx()), BillingChange::Nothing));
-        assert!(matches!(record_payment_method(&after, Some(&mc), 99, Catalog::new(&c), &ctx()), BillingChange::Nothing));
+        assert!(matches!(
+            record_payment_method(&after, Some(&visa), 200, Catalog::new(&c), &ctx()),
+            BillingChange::Nothing
+        ));
+        assert!(matches!(
+            record_payment_method(&after, Some(&mc), 99, Catalog::new(&c), &ctx()),
+            BillingChange::Nothing
+        ));
         assert!(matches!(record_payment_method(&after, None, 300, Catalog::new(&c), &ctx()), BillingChange::Nothing));
         // A newer card, also in the same second.
         let BillingChange::Account(second) = record_payment_method(&after, Some(&mc), 100, Catalog::new(&c), &ctx())

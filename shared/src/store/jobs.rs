@@ -17,10 +17,8 @@ const JOB_RETENTION_SECS: i64 = 30 * 86_400;
 
 impl Store {
     fn job_item_item(item: &JobItem, ttl_at: i64) -> Result<Item, StoreError> {
-        let mut out = Self::item(
-            item,
-            &[("PK", keys::job_pk(&item.job_id)), ("SK", keys::job_item_sk(&item.partner_id))],
-        )?;
+        let mut out =
+            Self::item(item, &[("PK", keys::job_pk(&item.job_id)), ("SK", keys::job_item_sk(&item.partner_id))])?;
         out.insert("ttl".into(), n(ttl_at + JOB_RETENTION_SECS));
         Ok(out)
     }
@@ -130,9 +128,10 @@ impl Store {
         items.extend(extra);
         match self.transact(items).await? {
             Ok(()) => Ok(Ok(())),
-            Err(ConditionFailed { index, old_item }) if index >= first_extra => Ok(Err((index - first_extra, old_item))),
+            Err(ConditionFailed { index, old_item }) if index >= first_extra => {
+                Ok(Err((index - first_extra, old_item)))
+            }
             Err(failed) => Err(at.failure(failed, t.before.is_none())),
         }
     }
 }
-

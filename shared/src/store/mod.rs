@@ -20,14 +20,14 @@ pub(crate) mod ttl;
 mod usage;
 
 pub use analytics::TierAggregates;
+/// Conditional items a caller adds to a store transaction (built by `Store` methods).
+pub use aws_sdk_dynamodb::types::TransactWriteItem;
 pub use billing::{BillingWrite, BillingWriteError, InvoiceList};
 pub use experiments::{shard_of, Assignment};
 pub use partners::{IndexQuery, PartnerHistory, PartnerList, PartnerListError, SignalList, SortRange};
 pub use promotions::{ApplicationRead, CodeLookup, RedeemRefusal, Redemption, RedemptionLine};
 pub use quotes::{AcceptRefusal, QuoteList};
 pub use reminders::{Claim, Marker, MarkerClaim, MarkerState, WindowRead};
-/// Conditional items a caller adds to a store transaction (built by `Store` methods).
-pub use aws_sdk_dynamodb::types::TransactWriteItem;
 pub use snapshots::DailySnapshot;
 pub use stripe_events::EventClaim;
 pub use tiers::{PriceVersion, TierFilter, TierListError};
@@ -38,9 +38,7 @@ use crate::http::cursor::{self, CursorKey};
 use crate::http::RequestError;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, Update};
 use aws_sdk_dynamodb::Client;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{

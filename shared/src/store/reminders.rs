@@ -280,9 +280,7 @@ impl Store {
                 Err(ConditionFailed { index, old_item }) if index >= first_extra => {
                     return Ok(Err((index - first_extra, old_item)))
                 }
-                Err(ConditionFailed { index: 1, .. }) if c.require_active_term => {
-                    return Ok(Ok(Claim::PartnerChanged))
-                }
+                Err(ConditionFailed { index: 1, .. }) if c.require_active_term => return Ok(Ok(Claim::PartnerChanged)),
                 Err(failed) => failed,
             }
         } else {
@@ -335,9 +333,7 @@ impl Store {
             .table_name(&self.table)
             .key("PK", s(keys::partner_pk(partner_id)))
             .key("SK", s(keys::reminder_sk(end, kind.as_str())))
-            .update_expression(
-                "SET #state = :sent, sentAt = :at, messageId = :mid, sentBy = :by REMOVE GSI1PK, GSI1SK",
-            )
+            .update_expression("SET #state = :sent, sentAt = :at, messageId = :mid, sentBy = :by REMOVE GSI1PK, GSI1SK")
             .condition_expression("#owner = :owner AND #state = :claimed")
             .expression_attribute_names("#state", "state")
             .expression_attribute_names("#owner", "owner")

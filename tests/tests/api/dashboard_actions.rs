@@ -60,8 +60,7 @@ async fn a_reminder_sent_now_is_the_crons_template_and_the_cron_sends_none_that_
     assert!(subject.contains("subscription expires in"), "the cron's 30-day template: {subject}");
 
     // The cron's marker, sent, naming who sent it.
-    let marker =
-        app.store.get_marker(&id, in_days(20), NoticeKind::RenewalReminder30).await.unwrap().expect("marker");
+    let marker = app.store.get_marker(&id, in_days(20), NoticeKind::RenewalReminder30).await.unwrap().expect("marker");
     assert_eq!(marker.state, tierdesk::store::MarkerState::Sent);
     assert!(marker.sent_by.as_deref().is_some_and(|s| s.contains("sales_manager")), "{marker:?}");
 
@@ -122,7 +121,7 @@ async fn reminders_refuse_what_the_cron_would_not_remind_bad_bodies_and_other_re
     assert_eq!((status, e["error"]["code"].as_str()), (409, Some("not_remindable")), "{e}");
     assert_eq!(e["error"]["details"]["reason"], "not_paid");
     // No such partner; an id that cannot exist.
-    for id in ["prt_nobody", "bad#id"] {
+    for id in ["prt_nobody", "Bad.Id"] {
         let (status, _) = remind(&app, id, "admin").await;
         assert_eq!(status, 404, "{id}");
     }

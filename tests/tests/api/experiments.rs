@@ -636,10 +636,13 @@ async fn variant_features_are_served_to_assigned_visitors_and_roll_out_with_the_
         {"featureId": "due_diligence", "name": "Deeper due diligence", "description": "Now with site visits", "usageLimit": 5},
         {"featureId": "priority_support", "name": "Priority support"}
     ]);
-    let id = started(&app, json!({"variants": [
-        {"variantId": "control", "name": "Control", "isControl": true, "allocation": 50},
-        {"variantId": "perks", "name": "Perks", "allocation": 50, "features": differences}
-    ]}))
+    let id = started(
+        &app,
+        json!({"variants": [
+            {"variantId": "control", "name": "Control", "isControl": true, "allocation": 50},
+            {"variantId": "perks", "name": "Perks", "allocation": 50, "features": differences}
+        ]}),
+    )
     .await;
     let (_, catalog) = app.call("GET", "/api/tiers", None, None).await;
     let gold_of = |c: &Value| c["items"].as_array().unwrap().iter().find(|t| t["tierId"] == "gold").unwrap().clone();
@@ -661,7 +664,9 @@ async fn variant_features_are_served_to_assigned_visitors_and_roll_out_with_the_
             let mut expected: Vec<String> = ids(&own).into_iter().filter(|f| f != "pcr_boost").collect();
             expected.push("priority_support".into());
             assert_eq!(ids(&gold["features"]), expected, "the tier's order, additions after");
-            let find = |fid: &str| gold["features"].as_array().unwrap().iter().find(|f| f["featureId"] == fid).unwrap().clone();
+            let find = |fid: &str| {
+                gold["features"].as_array().unwrap().iter().find(|f| f["featureId"] == fid).unwrap().clone()
+            };
             assert_eq!(find("due_diligence")["usageLimit"], 5);
             assert_eq!(find("due_diligence")["description"], "Now with site visits");
         } else {
@@ -700,7 +705,8 @@ async fn variant_features_are_served_to_assigned_visitors_and_roll_out_with_the_
 
     // The winner's features go into the tier (forced: no significance here).
     let forced = json!({"force": true, "variantId": "perks", "reason": "perks won the review"});
-    let (status, b) = app.call("POST", &format!("{ADMIN}/{id}/implement-winner"), Some("sales_manager"), Some(forced)).await;
+    let (status, b) =
+        app.call("POST", &format!("{ADMIN}/{id}/implement-winner"), Some("sales_manager"), Some(forced)).await;
     assert_eq!(status, 200, "{b}");
     let (_, tier) = app.call("GET", "/api/admin/tiers/gold", Some("admin"), None).await;
     let mut expected = ids(&own);

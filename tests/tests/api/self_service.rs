@@ -14,8 +14,7 @@ async fn save_card(s: &StripeApp, token: &str, card: Value) -> Value {
     assert_eq!(status, 201, "{session}");
     assert_eq!(session["mode"], "setup");
     let id = session["checkoutSessionId"].as_str().expect("session id");
-    let (status, done) =
-        post(&s.control(&format!("checkout/sessions/{id}/complete")), json!({ "card": card })).await;
+    let (status, done) = post(&s.control(&format!("checkout/sessions/{id}/complete")), json!({ "card": card })).await;
     assert_eq!(status, 200, "{done}");
     s.emulator.flush().await;
     session
@@ -234,7 +233,8 @@ async fn self_service_routes_refuse_bad_input_wrong_targets_and_staff() {
         s.as_partner(&free_token, "POST", "/api/billing/upgrade/preview", Some(json!({"tierId": "gold"}))).await;
     assert_eq!((status, e["error"]["code"].as_str()), (409, Some("no_stripe_subscription")), "{e}");
     // Downwards is not an upgrade.
-    let (status, e) = s.as_partner(&token, "POST", "/api/billing/upgrade/preview", Some(json!({"tierId": "gold"}))).await;
+    let (status, e) =
+        s.as_partner(&token, "POST", "/api/billing/upgrade/preview", Some(json!({"tierId": "gold"}))).await;
     assert_eq!((status, e["error"]["code"].as_str()), (422, Some("wrong_direction")), "{e}");
     for (body, field) in [
         (json!({"tierId": "nope"}), "tierId"),
@@ -274,4 +274,3 @@ async fn self_service_routes_refuse_bad_input_wrong_targets_and_staff() {
     let (status, _) = get(session["url"].as_str().unwrap()).await;
     assert_eq!(status, 200);
 }
-

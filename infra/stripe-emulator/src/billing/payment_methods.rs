@@ -38,7 +38,8 @@ impl CardInput {
             return Ok(out);
         }
         if let Some(brand) = card.get("brand").and_then(Value::as_str) {
-            const BRANDS: [&str; 8] = ["amex", "diners", "discover", "eftpos_au", "jcb", "mastercard", "unionpay", "visa"];
+            const BRANDS: [&str; 8] =
+                ["amex", "diners", "discover", "eftpos_au", "jcb", "mastercard", "unionpay", "visa"];
             if !BRANDS.contains(&brand) {
                 return Err(ApiError::invalid(format!("Unknown card brand {brand}."), Some("card[brand]".into())));
             }
