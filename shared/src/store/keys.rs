@@ -273,6 +273,10 @@ pub fn movement_sk(at: &str, partner_id: &str, movement_id: &str) -> String {
 //                                        lease), then marked sent; deleted again when a
 //                                        send fails so the next run retries. Keyed by the
 //                                        end date, so a renewed term starts afresh.
+//                                        The dashboard's "send reminder" (and bulk
+//                                        reminders) claim the same item, also over a
+//                                        notice `sent` before today, and mark it sent
+//                                        with `sentBy`: the cron then sends none that day
 //   GSI2 SUBEND#{yyyy-mm} / {endDate}#{id}#{kind}
 //                                        sorts right after its partner's own entry, so
 //                                        the window query also says which notices went
@@ -666,7 +670,7 @@ pub fn mail_quota_sk(day: chrono::NaiveDate) -> String {
     format!("DAY#{}", day.format("%Y-%m-%d"))
 }
 
-// ---- Subscription dashboard jobs (docs/cron.md "Bulk actions") ----------------------
+// ---- Subscription dashboard jobs (docs/cron.md "Bulk actions from the dashboard") ----
 // JOB#{jobId} / META                     a bulk action over a dashboard view: action,
 //                                        filter, status, counts, the view's cursor and
 //                                        `version` (every progress write is conditional
