@@ -52,7 +52,7 @@ impl Store {
             Ok(_) => Ok(None),
             Err(e) => match e.into_service_error() {
                 PutItemError::ConditionalCheckFailedException(failed) => {
-                    Ok(failed.item().cloned().map(|old| serde_dynamo::from_item(old)).transpose()?)
+                    Ok(failed.item().cloned().map(serde_dynamo::from_item).transpose()?)
                 }
                 other => Err(StoreError::Sdk { operation: "PutItem", source: Box::new(other) }),
             },

@@ -317,6 +317,7 @@ impl Store {
     }
 
     /// A manual reminder went out: as `mark_sent`, also naming who sent it (`sentBy`).
+    #[allow(clippy::too_many_arguments)]
     pub async fn mark_manual_sent(
         &self,
         partner_id: &str,

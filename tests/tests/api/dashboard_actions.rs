@@ -37,7 +37,7 @@ async fn partner(app: &TestApp, tag: &str, end: NaiveDate, rep: Option<&str>) ->
 }
 
 async fn cron(app: &TestApp) -> ExpiryCron {
-    let mailer = Mailer::connect(&MailConfig::local(&ses::endpoint()), app.store.clone()).await;
+    let mailer = Mailer::connect(&MailConfig::local(ses::endpoint()), app.store.clone()).await;
     ExpiryCron::new(app.store.clone(), mailer, CronConfig::default(), Arc::new(SystemClock), Arc::new(UlidGen))
 }
 
