@@ -337,6 +337,21 @@ impl From<crate::domain::invoice::InvoiceError> for ApiError {
     }
 }
 
+impl From<crate::domain::renewal::ReminderError> for ApiError {
+    fn from(e: crate::domain::renewal::ReminderError) -> Self {
+        use crate::domain::renewal::ReminderError as R;
+        match e {
+            R::NotRemindable(why) => ApiError::new(StatusCode::CONFLICT, "not_remindable", e.to_string())
+                .with_details(json!({ "reason": why.code() })),
+            R::AlreadySentToday => ApiError::new(StatusCode::CONFLICT, "reminder_already_sent", e.to_string()),
+            R::InProgress => ApiError::new(StatusCode::CONFLICT, "reminder_in_progress", e.to_string()),
+            R::PartnerChanged => ApiError::new(StatusCode::CONFLICT, "version_conflict", e.to_string()),
+            R::Capped => ApiError::new(StatusCode::TOO_MANY_REQUESTS, "mail_capped", e.to_string()),
+            R::Mail(_) => ApiError::new(StatusCode::BAD_GATEWAY, "mail_provider_error", "the email was not sent"),
+        }
+    }
+}
+
 impl From<crate::domain::promotion::PromotionError> for ApiError {
     fn from(e: crate::domain::promotion::PromotionError) -> Self {
         use crate::domain::promotion::PromotionError as P;

@@ -23,6 +23,7 @@ use tierdesk::domain::billing::{
 use tierdesk::domain::money::BillingPeriod;
 use tierdesk::domain::partner::{Partner, ScheduledChange};
 use tierdesk::domain::promotion::{Application, AppliesTo, DiscountSpec, PromotionError, Reason, ReasonCode};
+use tierdesk::domain::self_service::PaymentMethodRequest;
 use tierdesk::domain::subscription::{is_paid, Catalog, SubscriptionError, TransitionContext, Trigger, TriggerType};
 use tierdesk::domain::tier::Tier;
 use tierdesk::domain::validation::ValidationError;
@@ -38,6 +39,7 @@ use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
 
 mod invoices;
 mod migration;
+mod self_service;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -47,6 +49,8 @@ pub enum Op {
     Cancel,
     Subscription,
     Invoices,
+    PaymentMethod,
+    UpgradePreview,
     PriceMigration,
     AdminInvoices,
     InvoiceAction(invoices::Action),
@@ -61,6 +65,8 @@ impl Op {
             Op::Cancel => "cancel",
             Op::Subscription => "subscription",
             Op::Invoices => "invoices",
+            Op::PaymentMethod => "payment-method",
+            Op::UpgradePreview => "upgrade-preview",
             Op::PriceMigration => "price-migration",
             Op::AdminInvoices => "admin-invoices",
             Op::InvoiceAction(_) => "invoice-action",
@@ -75,6 +81,8 @@ pub const ROUTES: &[Route<Op>] = &[
     Route { method: "DELETE", path: "/api/billing/cancel", op: Op::Cancel },
     Route { method: "GET", path: "/api/billing/subscription", op: Op::Subscription },
     Route { method: "GET", path: "/api/billing/invoices", op: Op::Invoices },
+    Route { method: "POST", path: "/api/billing/payment-method", op: Op::PaymentMethod },
+    Route { method: "POST", path: "/api/billing/upgrade/preview", op: Op::UpgradePreview },
     Route { method: "POST", path: "/api/admin/tiers/{tierId}/price-migrations", op: Op::PriceMigration },
     Route { method: "GET", path: "/api/admin/invoices", op: Op::AdminInvoices },
     Route {
@@ -180,6 +188,7 @@ async fn dispatch(app: &Billing, ctx: Ctx, req: Request) -> Result<Response<Body
     match op {
         Op::Subscription => subscription(app, &partner_id).await,
         Op::Invoices => invoices(app, &req, &partner_id).await,
+        Op::UpgradePreview => self_service::upgrade_preview(app, &req, &partner_id).await,
         _ => idempotent(app, &ctx, &req, &partner_id, op).await,
     }
 }
@@ -242,17 +251,29 @@ async fn run(
             .await
         }
         Op::Cancel => {
-            let body = match req.body() {
-                Body::Empty => serde_json::Value::Null,
-                Body::Text(s) if s.trim().is_empty() => serde_json::Value::Null,
-                _ => json_body(req, limit)?,
-            };
-            cancel(app, ctx, CancelRequest::parse(&body)?, partner_id, &stripe_key("cancel")).await
+            cancel(app, ctx, CancelRequest::parse(&optional_body(req, limit)?)?, partner_id, &stripe_key("cancel"))
+                .await
         }
-        Op::Subscription | Op::Invoices | Op::PriceMigration | Op::AdminInvoices | Op::InvoiceAction(_) => {
-            Err(ApiError::not_found("route"))
+        Op::PaymentMethod => {
+            let request = PaymentMethodRequest::parse(&optional_body(req, limit)?)?;
+            self_service::payment_method(app, ctx, request, partner_id, &stripe_key("payment-method")).await
         }
+        Op::Subscription
+        | Op::Invoices
+        | Op::UpgradePreview
+        | Op::PriceMigration
+        | Op::AdminInvoices
+        | Op::InvoiceAction(_) => Err(ApiError::not_found("route")),
     }
+}
+
+/// A body that may be absent or blank (`null` then).
+fn optional_body(req: &Request, limit: usize) -> Result<serde_json::Value, ApiError> {
+    Ok(match req.body() {
+        Body::Empty => serde_json::Value::Null,
+        Body::Text(s) if s.trim().is_empty() => serde_json::Value::Null,
+        _ => json_body(req, limit)?,
+    })
 }
 
 async fn load(app: &Billing, partner_id: &str) -> Result<Partner, ApiError> {
@@ -283,6 +304,8 @@ pub(crate) struct SubscriptionView<'a> {
     total_paid: i64,
     stripe_customer_id: Option<&'a str>,
     stripe_subscription_id: Option<&'a str>,
+    /// The default card: brand and last four only.
+    payment_method: Option<&'a tierdesk::domain::partner::PaymentMethodSummary>,
 }
 
 pub(crate) fn view(p: &Partner) -> SubscriptionView<'_> {
@@ -307,6 +330,7 @@ pub(crate) fn view(p: &Partner) -> SubscriptionView<'_> {
         total_paid: p.total_paid,
         stripe_customer_id: p.stripe_customer_id.as_deref(),
         stripe_subscription_id: p.stripe_subscription_id.as_deref(),
+        payment_method: p.payment_method.as_ref(),
     }
 }
 
@@ -358,30 +382,7 @@ async fn subscribe(
         None => None,
     };
     let price = app.stripe.price_for(&PriceSpec::current(tier, request.billing_period)).await?;
-    let customer = match partner.stripe_customer_id.clone() {
-        Some(c) => c,
-        None => {
-            let customer = app
-                .stripe
-                .create_customer(
-                    partner_id,
-                    &partner.company_name,
-                    &partner.primary_email,
-                    &format!("customer-{partner_id}"),
-                )
-                .await?;
-            let mut after = partner.clone();
-            after.stripe_customer_id = Some(customer.clone());
-            after.version += 1;
-            after.updated_at = rfc3339(app.clock.now());
-            after.updated_by = format!("partner:{partner_id}");
-            app.store
-                .link_stripe_customer(&partner, &after, &app.audit(ctx, "partner.stripe_customer", &partner, &after))
-                .await?;
-            partner = after;
-            customer
-        }
-    };
+    let customer = ensure_customer(app, ctx, &mut partner).await?;
     let config = app.stripe.config();
     let session = app
         .stripe
@@ -408,6 +409,29 @@ async fn subscribe(
             promotion: promotion.as_ref().map(|p| &p.answer),
         },
     )
+}
+
+/// The partner's Stripe customer, created (with the `STRIPECUS#` lookup, in one
+/// transaction) on first use; `partner` is updated to what was written.
+pub(crate) async fn ensure_customer(app: &Billing, ctx: &Ctx, partner: &mut Partner) -> Result<String, ApiError> {
+    if let Some(c) = &partner.stripe_customer_id {
+        return Ok(c.clone());
+    }
+    let partner_id = partner.partner_id.clone();
+    let customer = app
+        .stripe
+        .create_customer(&partner_id, &partner.company_name, &partner.primary_email, &format!("customer-{partner_id}"))
+        .await?;
+    let mut after = partner.clone();
+    after.stripe_customer_id = Some(customer.clone());
+    after.version += 1;
+    after.updated_at = rfc3339(app.clock.now());
+    after.updated_by = format!("partner:{partner_id}");
+    app.store
+        .link_stripe_customer(partner, &after, &app.audit(ctx, "partner.stripe_customer", partner, &after))
+        .await?;
+    *partner = after;
+    Ok(customer)
 }
 
 /// A promotion applied at checkout, as the partner is told and Stripe is asked.

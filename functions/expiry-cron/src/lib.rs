@@ -43,7 +43,7 @@ use tierdesk::domain::subscription::{
     plan_expiration, Catalog, SubscriptionError, TransitionContext, Trigger, TriggerType,
 };
 use tierdesk::domain::tier::Tier;
-use tierdesk::mail::{Email, EmailKind, EmailVars, MailConfig, Mailer, SendOutcome};
+use tierdesk::mail::{Email, MailConfig, Mailer, SendOutcome};
 use tierdesk::store::{count_calls, Claim, DailySnapshot, Marker, MarkerClaim, MarkerState, Store, StoreError};
 use tierdesk::{Clock, Config, IdGen, SystemClock, UlidGen};
 
@@ -686,25 +686,7 @@ impl ExpiryCron {
 }
 
 fn notice_email(kind: NoticeKind, d: &NoticeDetails, to: &Recipient, days_left: Option<i64>) -> Email {
-    let email_kind = match kind {
-        NoticeKind::RenewalReminder30 => EmailKind::RenewalReminder30,
-        NoticeKind::RenewalUrgent7 => EmailKind::RenewalUrgent7,
-        NoticeKind::SubscriptionExpired => EmailKind::SubscriptionExpired,
-    };
-    let vars = EmailVars {
-        company_name: to.company_name.clone(),
-        tier_name: d.tier_name.clone(),
-        previous_tier_name: (kind == NoticeKind::SubscriptionExpired).then(|| d.tier_name.clone()),
-        amount: Some(d.price_per_period),
-        currency: d.currency.clone(),
-        billing_period: d.billing_period,
-        start_date: d.start_date,
-        end_date: Some(d.end_date),
-        days_left,
-        locale: to.locale,
-        ..EmailVars::default()
-    };
-    Email { kind: email_kind, to: to.primary_email.clone(), vars }
+    tierdesk::mail::renewal::notice_email(kind, d, to, days_left)
 }
 
 /// The Lambda handler: the summary as JSON. A run with failures returns an error
@@ -724,6 +706,7 @@ pub async fn handle(cron: &ExpiryCron, event: Value) -> Result<Value, lambda_run
 mod tests {
     use super::*;
     use serde_json::json;
+    use tierdesk::mail::EmailKind;
 
     #[test]
     fn the_run_date_is_the_event_time_unless_detail_names_one() {

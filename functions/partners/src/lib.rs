@@ -17,6 +17,7 @@ use tierdesk::domain::partner::{
 };
 use tierdesk::domain::permissions::Permission;
 use tierdesk::domain::privacy::{self, Audience, ErasureReport, PrivacyError};
+use tierdesk::domain::renewal::{ReminderSchedule, DEFAULT_REMINDER_DAYS};
 use tierdesk::domain::scoring::{HIGH_RISK_AT, MEDIUM_RISK_AT, UPSELL_AT};
 use tierdesk::domain::subscription::{
     self, Cancellation, Catalog, EditContext, SubscriptionError, TierChange, TierTransition, Transition,
@@ -30,8 +31,12 @@ use tierdesk::http::identity::{AuthError, Identity};
 use tierdesk::http::request::{json_body, query};
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, PageRequest, PathParams, Route};
+use tierdesk::mail::{MailConfig, Mailer};
 use tierdesk::store::{Page, PartnerList, SignalList, Store};
 use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
+
+mod jobs;
+mod reminders;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -52,6 +57,10 @@ pub enum Op {
     Export,
     Erase,
     OwnExport,
+    SendReminder,
+    CreateJob,
+    GetJob,
+    ContinueJob,
 }
 
 /// Static segments come before `{partnerId}` so `/churn-risk` is never read as an id.
@@ -73,6 +82,10 @@ pub const ROUTES: &[Route<Op>] = &[
     Route { method: "POST", path: "/api/admin/partners/{partnerId}/erase", op: Op::Erase },
     Route { method: "GET", path: "/api/admin/subscriptions", op: Op::Subscriptions },
     Route { method: "GET", path: "/api/privacy/export", op: Op::OwnExport },
+    Route { method: "POST", path: "/api/admin/partners/{partnerId}/reminders", op: Op::SendReminder },
+    Route { method: "POST", path: "/api/admin/subscriptions/jobs", op: Op::CreateJob },
+    Route { method: "GET", path: "/api/admin/subscriptions/jobs/{jobId}", op: Op::GetJob },
+    Route { method: "POST", path: "/api/admin/subscriptions/jobs/{jobId}/continue", op: Op::ContinueJob },
 ];
 
 /// Rows a CSV export may hold per request; the rest is reached with the cursor
@@ -86,12 +99,24 @@ pub struct Partners {
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGen>,
     pub config: Config,
+    /// Sends the dashboard's renewal reminders; `None`: those routes answer 503.
+    pub mailer: Option<Mailer>,
+    /// The cron's reminder offsets (`RENEWAL_REMINDER_DAYS[_BY_TIER]`), so a reminder
+    /// sent from the dashboard is the notice the cron would send.
+    pub reminders: ReminderSchedule,
 }
 
 impl Partners {
-    pub async fn connect(config: Config) -> Self {
+    pub async fn connect(config: Config) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let store = Store::connect(&config).await;
-        Self::with_store(store, config)
+        let mailer = Mailer::connect(&MailConfig::from_env()?, store.clone()).await;
+        let reminders = reminder_schedule_from_env()?;
+        Ok(Self { reminders, ..Self::with_store(store, config).with_mailer(mailer) })
+    }
+
+    pub fn with_mailer(mut self, mailer: Mailer) -> Self {
+        self.mailer = Some(mailer);
+        self
     }
 
     pub fn with_store(store: Store, config: Config) -> Self {
@@ -99,7 +124,7 @@ impl Partners {
     }
 
     pub fn new(store: Store, config: Config, clock: Arc<dyn Clock>, ids: Arc<dyn IdGen>) -> Self {
-        Self { store, clock, ids, config }
+        Self { store, clock, ids, config, mailer: None, reminders: ReminderSchedule::default() }
     }
 
     fn today(&self) -> NaiveDate {
@@ -121,6 +146,29 @@ impl Partners {
                 reason,
             },
         }
+    }
+
+    /// A bulk job's transition: the job's actor, the job as the request.
+    fn job_transition_context(&self, actor: &str, job_id: &str, reason: Option<String>) -> TransitionContext {
+        TransitionContext {
+            today: self.today(),
+            at: rfc3339(self.clock.now()),
+            actor: actor.to_string(),
+            request_id: Some(job_id.to_string()),
+            transition_id: self.ids.new_id(),
+            movement_id: self.ids.new_id(),
+            trigger: Trigger {
+                trigger_type: TriggerType::SalesAssisted,
+                sales_rep: Some(actor.to_string()),
+                promotion_id: None,
+                reason,
+            },
+        }
+    }
+
+    fn job_audit(&self, actor: &str, job_id: &str, before: &Partner, after: &Partner) -> AuditEntry {
+        let by = Performed { actor, at: &after.updated_at, request_id: job_id };
+        AuditEntry::change(self.ids.new_id(), "partner.bulk_renewal", by, Some(before), after)
     }
 
     fn edit_context(&self, who: &Identity) -> EditContext {
@@ -165,6 +213,10 @@ async fn dispatch(app: &Partners, ctx: Ctx, req: Request) -> Result<Response<Bod
             export(app, &own, Audience::Partner).await
         }
         Op::Erase => erase(app, &ctx, &req, &params).await,
+        Op::SendReminder => send_reminder(app, &ctx, &req, &params).await,
+        Op::CreateJob => jobs::create(app, &ctx, &req).await,
+        Op::GetJob => jobs::get(app, &ctx, params.get("jobId")).await,
+        Op::ContinueJob => jobs::resume(app, &ctx, params.get("jobId")).await,
     }
 }
 
@@ -174,6 +226,52 @@ fn not_erased(p: Partner) -> Result<Partner, ApiError> {
         Some(_) => Err(PrivacyError::Erased.into()),
         None => Ok(p),
     }
+}
+
+/// A job id from a path: one that could never exist is simply not found.
+pub(crate) fn load_job_id(id: &str) -> Result<&str, ApiError> {
+    if parse::is_slug(id) {
+        Ok(id)
+    } else {
+        Err(ApiError::not_found("job"))
+    }
+}
+
+/// `RENEWAL_REMINDER_DAYS` and `RENEWAL_REMINDER_DAYS_BY_TIER`, read as the cron reads
+/// them (docs/cron.md, "Offsets per tier").
+pub fn reminder_schedule_from_env() -> Result<ReminderSchedule, String> {
+    let var = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+    let default = var("RENEWAL_REMINDER_DAYS").unwrap_or_else(|| DEFAULT_REMINDER_DAYS.to_string());
+    ReminderSchedule::parse(&default, &var("RENEWAL_REMINDER_DAYS_BY_TIER").unwrap_or_default())
+        .map_err(|e| format!("RENEWAL_REMINDER_DAYS: {e}"))
+}
+
+/// `POST /api/admin/partners/{partnerId}/reminders`: the renewal reminder now. Staff
+/// with `view_customer_info` for the partners assigned to them; others need
+/// manager rights (`tier_management`). The body is empty or `{}`.
+async fn send_reminder(
+    app: &Partners,
+    ctx: &Ctx,
+    req: &Request,
+    params: &PathParams,
+) -> Result<Response<Body>, ApiError> {
+    let who = ctx.require(Permission::ViewCustomerInfo)?;
+    let body = match req.body() {
+        Body::Empty => serde_json::Value::Null,
+        Body::Text(s) if s.trim().is_empty() => serde_json::Value::Null,
+        _ => json_body(req, app.config.max_body_bytes)?,
+    };
+    if !body.is_null() {
+        tierdesk::domain::validation::Fields::new(&body, &[]).finish()?;
+    }
+    let partner = load(app, params).await?;
+    if partner.assigned_sales_rep.as_deref() != Some(who.subject.as_str()) {
+        who.require(Permission::TierManage)?;
+    }
+    let catalog = app.store.active_catalog().await?;
+    let owner = format!("manual-{}", ctx.request_id);
+    let sent = reminders::send_now(app, &partner, &catalog, &owner, &who.subject, Vec::new()).await?;
+    json(StatusCode::OK, &sent)
 }
 
 /// A partner named in the path. An id that could never exist is simply not found.

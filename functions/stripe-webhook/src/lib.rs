@@ -58,6 +58,8 @@ pub enum Op {
     Receive,
 }
 
+mod payment_methods;
+
 pub const ROUTES: &[Route<Op>] = &[Route { method: "POST", path: "/api/webhooks/stripe", op: Op::Receive }];
 
 /// How long one delivery may hold an event before another may take it over
@@ -266,6 +268,17 @@ fn event_day(event: &Event) -> NaiveDate {
 
 async fn process(app: &StripeWebhook, ctx: &Ctx, event: &Event, token: &str) -> Result<Outcome, ApiError> {
     match &event.data.object {
+        EventObject::CheckoutSessionCompleted(session) if session.mode == stripe_shared::CheckoutSessionMode::Setup => {
+            let hints = [
+                session.metadata.as_ref().and_then(|m| m.get(facts::PARTNER_ID_KEY)).cloned(),
+                session.client_reference_id.clone(),
+            ];
+            payment_methods::saved_card_event(app, ctx, event, token, session.id.as_str(), &hints).await
+        }
+        EventObject::CustomerUpdated(customer) => {
+            let hints = [customer.metadata.as_ref().and_then(|m| m.get(facts::PARTNER_ID_KEY)).cloned()];
+            payment_methods::card_event(app, ctx, event, token, customer.id.as_str(), &hints).await
+        }
         EventObject::CheckoutSessionCompleted(session) => {
             let paid = matches!(session.payment_status, stripe_shared::CheckoutSessionPaymentStatus::Paid)
                 || matches!(session.payment_status, stripe_shared::CheckoutSessionPaymentStatus::NoPaymentRequired);

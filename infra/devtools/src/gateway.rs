@@ -215,7 +215,8 @@ pub async fn handlers_with(
         let app = tiers_app.clone();
         Box::pin(async move { tiers::handle(&app, req).await })
     });
-    let partners_app = Arc::new(partners::Partners::with_store(store.clone(), config.clone()));
+    let partners_app =
+        Arc::new(partners::Partners::with_store(store.clone(), config.clone()).with_mailer(mailer.clone()));
     let partners_handler: Handler = Arc::new(move |req| {
         let app = partners_app.clone();
         Box::pin(async move { partners::handle(&app, req).await })

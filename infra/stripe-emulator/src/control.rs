@@ -54,10 +54,21 @@ pub(crate) async fn health(State(app): State<Arc<App>>) -> Response {
     respond(200, &json!({ "ok": true, "base_url": app.base_url }))
 }
 
-pub(crate) async fn complete_checkout(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
+/// Completes a session as its customer would. For `mode=setup` the body may name the card
+/// saved: `{"card": {"brand": "mastercard", "last4": "4444", "fails": false}}` (default: a
+/// Visa ending 4242 that pays).
+pub(crate) async fn complete_checkout(State(app): State<Arc<App>>, Path(id): Path<String>, body: Bytes) -> Response {
+    let card = match json_body(&body).and_then(|v| crate::billing::CardInput::parse(&v["card"])) {
+        Ok(card) => card,
+        Err(e) => return result(Err(e)),
+    };
     result(
         act(&app, |store| {
-            store.complete_checkout(&id)?;
+            if store.sessions.get(&id).is_some_and(|s| s.mode == "setup") {
+                store.complete_setup(&id, &card)?;
+            } else {
+                store.complete_checkout(&id)?;
+            }
             Ok(store.sessions.get(&id).map(|s| objects::checkout_session(store, s)).unwrap_or_default())
         })
         .await,
@@ -219,8 +230,9 @@ pub(crate) async fn checkout_page(State(app): State<Arc<App>>, Path(id): Path<St
         })
         .collect();
     let action = if session.status == SessionStatus::Open {
+        let label = if session.mode == "setup" { "Save card" } else { "Subscribe" };
         format!(
-            "<form method=\"post\" action=\"/checkout/{}/pay\"><button type=\"submit\">Subscribe</button></form>",
+            "<form method=\"post\" action=\"/checkout/{}/pay\"><button type=\"submit\">{label}</button></form>",
             escape(&id)
         )
     } else {

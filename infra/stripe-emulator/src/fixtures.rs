@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
-const SOURCES: [(&str, &str); 14] = [
+const SOURCES: [(&str, &str); 15] = [
     ("customer", include_str!("../fixtures/customer.json")),
     ("product", include_str!("../fixtures/product.json")),
     ("price", include_str!("../fixtures/price.json")),
@@ -22,6 +22,7 @@ const SOURCES: [(&str, &str); 14] = [
     ("credit_note", include_str!("../fixtures/credit_note.json")),
     ("refund", include_str!("../fixtures/refund.json")),
     ("payment_method", include_str!("../fixtures/payment_method.json")),
+    ("setup_intent", include_str!("../fixtures/setup_intent.json")),
 ];
 
 fn parsed() -> &'static HashMap<&'static str, Map<String, Value>> {

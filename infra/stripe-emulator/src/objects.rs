@@ -9,7 +9,8 @@ use crate::discount;
 use crate::fixtures::fixture;
 use crate::state::{
     CheckoutSession, Coupon, CouponValue, CreditNote, Customer, Discount, Invoice, InvoiceItem, InvoiceLine,
-    InvoiceStatus, LineSource, Metadata, Price, Product, Refund, SessionStatus, Store, Subscription, SubscriptionItem,
+    InvoiceStatus, LineSource, Metadata, PaymentMethod, Price, Product, Refund, SessionStatus, SetupIntent, Store,
+    Subscription, SubscriptionItem,
 };
 
 fn set_all(object: &mut Map<String, Value>, values: Value) {
@@ -47,6 +48,77 @@ pub fn customer(store: &Store, c: &Customer) -> Value {
             "discount": null,
             "address": null,
             "shipping": null,
+            "invoice_settings": {
+                "custom_fields": null,
+                "default_payment_method": c.default_payment_method,
+                "footer": null,
+                "rendering_options": null,
+            },
+        }),
+    );
+    Value::Object(o)
+}
+
+/// A saved card. Only brand, last four and expiry are kept; the rest is a fresh test card's.
+pub fn payment_method(p: &PaymentMethod) -> Value {
+    let mut o = fixture("payment_method");
+    set_all(
+        &mut o,
+        json!({
+            "id": p.id,
+            "created": p.created,
+            "customer": p.customer,
+            "customer_account": null,
+            "livemode": false,
+            "metadata": {},
+            "allow_redisplay": "unspecified",
+            "billing_details": {
+                "address": null, "email": null, "name": null, "phone": null, "tax_id": null,
+            },
+            "type": "card",
+            "card": {
+                "brand": p.brand,
+                "checks": { "address_line1_check": null, "address_postal_code_check": null, "cvc_check": "pass" },
+                "country": "US",
+                "display_brand": p.brand,
+                "exp_month": p.exp_month,
+                "exp_year": p.exp_year,
+                "fingerprint": format!("fp{}", p.last4),
+                "funding": "credit",
+                "generated_from": null,
+                "last4": p.last4,
+                "networks": { "available": [p.brand], "preferred": null },
+                "three_d_secure_usage": { "supported": true },
+                "wallet": null,
+                "regulated_status": null,
+            },
+        }),
+    );
+    Value::Object(o)
+}
+
+pub fn setup_intent(i: &SetupIntent) -> Value {
+    let mut o = fixture("setup_intent");
+    set_all(
+        &mut o,
+        json!({
+            "id": i.id,
+            "created": i.created,
+            "customer": i.customer,
+            "description": i.description,
+            "metadata": metadata(&i.metadata),
+            "payment_method": i.payment_method,
+            "status": if i.succeeded { "succeeded" } else { "requires_payment_method" },
+            "client_secret": format!("{}_secret_emulator", i.id),
+            "last_setup_error": null,
+            "next_action": null,
+            "latest_attempt": null,
+            "livemode": false,
+            "payment_method_configuration_details": null,
+            "payment_method_options": {},
+            "payment_method_types": ["card"],
+            "usage": "off_session",
+            "automatic_payment_methods": null,
         }),
     );
     Value::Object(o)
@@ -249,6 +321,7 @@ pub fn subscription(store: &Store, s: &Subscription) -> Value {
             },
             "trial_start": s.trial_start,
             "trial_end": s.trial_end,
+            "default_payment_method": s.default_payment_method,
             "discounts": s.discounts,
             "next_pending_invoice_item_invoice": null,
             "pending_invoice_item_interval": null,
@@ -348,7 +421,12 @@ pub fn checkout_session(store: &Store, s: &CheckoutSession) -> Value {
             "expires_at": s.expires_at,
             "mode": s.mode,
             "status": s.status.as_str(),
-            "payment_status": if s.paid { "paid" } else { "unpaid" },
+            "payment_status": match (s.mode.as_str(), s.paid) {
+                ("setup", _) => "no_payment_required",
+                (_, true) => "paid",
+                _ => "unpaid",
+            },
+            "setup_intent": s.setup_intent,
             "customer": s.customer,
             "customer_email": s.customer_email,
             "customer_details": customer_details,
@@ -360,9 +438,9 @@ pub fn checkout_session(store: &Store, s: &CheckoutSession) -> Value {
             "url": if open { Some(format!("{}/checkout/{}", store.base_url, s.id)) } else { None },
             "subscription": s.subscription,
             "invoice": s.invoice,
-            "amount_subtotal": subtotal,
-            "amount_total": subtotal - discount,
-            "currency": currency,
+            "amount_subtotal": if s.mode == "setup" { None } else { Some(subtotal) },
+            "amount_total": if s.mode == "setup" { None } else { Some(subtotal - discount) },
+            "currency": currency.or_else(|| s.currency.clone()),
             "payment_intent": null,
             "payment_method_collection": "always",
             "total_details": { "amount_discount": discount, "amount_shipping": 0, "amount_tax": 0 },
@@ -613,6 +691,8 @@ pub fn by_id(store: &Store, id: &str) -> Option<Value> {
         "ii" => store.invoice_items.get(id).map(|i| invoice_item(store, i)),
         "cs" => store.sessions.get(id).map(|s| checkout_session(store, s)),
         "di" => store.discounts.get(id).map(|d| discount(store, d)),
+        "pm" => store.payment_methods.get(id).map(payment_method),
+        "seti" => store.setup_intents.get(id).map(setup_intent),
         // Coupon ids are chosen freely; `expand[]` only looks one up at a coupon's place.
         _ => store.coupons.get(id).map(|c| coupon(store, c)),
     }

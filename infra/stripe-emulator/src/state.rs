@@ -75,8 +75,39 @@ keyed!(
     Coupon,
     Discount,
     CreditNote,
-    Refund
+    Refund,
+    PaymentMethod,
+    SetupIntent
 );
+
+/// A card saved for later payments (`pm_…`), as a setup-mode checkout collects it. Only
+/// the card's brand, last four digits and expiry are kept.
+#[derive(Debug, Clone)]
+pub struct PaymentMethod {
+    pub id: String,
+    pub created: i64,
+    /// The customer it is attached to.
+    pub customer: Option<String>,
+    pub brand: String,
+    pub last4: String,
+    pub exp_month: u32,
+    pub exp_year: i32,
+    /// Emulator control: charges on this card decline.
+    pub fails: bool,
+}
+
+/// A SetupIntent (`seti_…`): how a setup-mode checkout saves a card for future payments.
+#[derive(Debug, Clone)]
+pub struct SetupIntent {
+    pub id: String,
+    pub created: i64,
+    pub customer: Option<String>,
+    pub payment_method: Option<String>,
+    /// `requires_payment_method` until the customer completes the session, then `succeeded`.
+    pub succeeded: bool,
+    pub metadata: Metadata,
+    pub description: Option<String>,
+}
 
 /// A credit note on a paid invoice (`post_payment`), all of it refunded to the
 /// invoice's payment (`refund_amount`) or credited outside Stripe.
@@ -129,6 +160,8 @@ pub struct Customer {
     /// can change its brand and last four digits.
     pub card_brand: String,
     pub card_last4: String,
+    /// `invoice_settings.default_payment_method`.
+    pub default_payment_method: Option<String>,
 }
 
 impl Customer {
@@ -156,6 +189,7 @@ impl Customer {
             card_fails: false,
             card_brand: "visa".into(),
             card_last4: "4242".into(),
+            default_payment_method: None,
         }
     }
 }
@@ -299,6 +333,10 @@ pub struct CheckoutSession {
     pub invoice: Option<String>,
     /// The subscription a declined completion created; a later completion retries its invoice.
     pub pending_subscription: Option<String>,
+    /// `mode=setup`: the SetupIntent made with the session, which saves the card.
+    pub setup_intent: Option<String>,
+    /// `mode=setup`: the session's `currency`.
+    pub currency: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -364,6 +402,8 @@ pub struct Subscription {
     pub discounts: Vec<String>,
     pub trial_start: Option<i64>,
     pub trial_end: Option<i64>,
+    /// `default_payment_method`: charges use it before the customer's default.
+    pub default_payment_method: Option<String>,
 }
 
 impl Subscription {
@@ -668,6 +708,8 @@ pub struct Store {
     pub refunds: Table<Refund>,
     pub coupons: Table<Coupon>,
     pub discounts: Table<Discount>,
+    pub payment_methods: Table<PaymentMethod>,
+    pub setup_intents: Table<SetupIntent>,
     pub events: Vec<EventRecord>,
     pub idempotency: HashMap<String, SavedResponse>,
     pub request: Option<RequestInfo>,
@@ -689,6 +731,8 @@ impl Store {
             refunds: Table::default(),
             coupons: Table::default(),
             discounts: Table::default(),
+            payment_methods: Table::default(),
+            setup_intents: Table::default(),
             events: Vec::new(),
             idempotency: HashMap::new(),
             request: None,

@@ -370,3 +370,56 @@ async fn async_stripe_parses_every_object_and_event() {
     let last = events.last().unwrap();
     assert!(matches!(&last.data.object, EventObject::CustomerSubscriptionDeleted(s) if s.id == sub_id));
 }
+
+/// A setup-mode session (payment method update): async-stripe parses the session, the
+/// SetupIntent and the saved card, and the events that follow its completion.
+#[tokio::test]
+async fn a_setup_session_saves_a_card_that_becomes_the_default() {
+    use stripe_checkout::checkout_session::CreateCheckoutSessionSetupIntentData;
+    use stripe_core::customer::UpdateCustomerInvoiceSettings;
+    let h = Harness::start(None).await;
+    let client = stripe::ClientBuilder::new("sk_test_x").url(h.base()).build().unwrap();
+    let customer = CreateCustomer::new().email("card@example.com").send(&client).await.unwrap();
+    let mut setup = CreateCheckoutSessionSetupIntentData::new();
+    setup.metadata = Some(meta(&[("partner_id", "p1"), ("subscription_id", "sub_x")]));
+    let session = CreateCheckoutSession::new()
+        .mode(CheckoutSessionMode::Setup)
+        .customer(customer.id.as_str())
+        .currency(Currency::USD)
+        .setup_intent_data(setup)
+        .success_url("http://127.0.0.1/ok")
+        .cancel_url("http://127.0.0.1/no")
+        .send(&client)
+        .await
+        .unwrap();
+    assert_eq!(session.mode, CheckoutSessionMode::Setup);
+    assert!(session.setup_intent.is_some());
+    let path = format!("/_emulator/checkout/sessions/{}/complete", session.id.as_str());
+    let (status, _) = h.control(&path, json!({"card": {"brand": "mastercard", "last4": "4444"}})).await;
+    assert_eq!(status, 200);
+    let done = RetrieveCheckoutSession::new(session.id.clone())
+        .expand(vec!["setup_intent".to_string()])
+        .send(&client)
+        .await
+        .unwrap();
+    assert_eq!(done.status, Some(CheckoutSessionStatus::Complete));
+    let intent = done.setup_intent.as_ref().and_then(|i| i.as_object()).expect("expanded");
+    assert_eq!(intent.metadata.as_ref().unwrap()["subscription_id"], "sub_x");
+    let pm = intent.payment_method.as_ref().unwrap().id().clone();
+    let mut settings = UpdateCustomerInvoiceSettings::new();
+    settings.default_payment_method = Some(pm.as_str().to_string());
+    UpdateCustomer::new(customer.id.clone()).invoice_settings(settings).send(&client).await.unwrap();
+    let found = RetrieveCustomer::new(customer.id.clone())
+        .expand(vec!["invoice_settings.default_payment_method".to_string()])
+        .send(&client)
+        .await
+        .unwrap();
+    let RetrieveCustomerReturned::Customer(found) = found else { panic!("deleted") };
+    let card = found.invoice_settings.unwrap().default_payment_method.unwrap().into_object().unwrap().card.unwrap();
+    assert_eq!((card.brand.as_str(), card.last4.as_str()), ("mastercard", "4444"));
+    // Someone else's card cannot be made the default.
+    let other = CreateCustomer::new().send(&client).await.unwrap();
+    let mut settings = UpdateCustomerInvoiceSettings::new();
+    settings.default_payment_method = Some(pm.as_str().to_string());
+    assert!(UpdateCustomer::new(other.id.clone()).invoice_settings(settings).send(&client).await.is_err());
+}

@@ -726,7 +726,9 @@ impl StripeGateway {
 }
 
 mod invoice_items;
+mod payment_methods;
 pub use invoice_items::InvoiceItemFound;
+pub use payment_methods::{SavedCard, SUBSCRIPTION_ID_KEY};
 
 #[cfg(test)]
 mod log_tests {

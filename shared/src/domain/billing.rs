@@ -407,7 +407,7 @@ pub enum BillingNotice {
     Cancelled,
 }
 
-fn account_change(
+pub(crate) fn account_change(
     before: &Partner,
     mut after: Partner,
     catalog: Catalog<'_>,

@@ -196,6 +196,26 @@ pub struct RaisedLimit {
     pub to: Option<u64>,
 }
 
+/// What `to` has that `from` has not: enabled features `from` lacks (or has
+/// disabled), and limits `to` raises (unlimited beats any number).
+pub fn gains(from: &Tier, to: &Tier) -> (Vec<GainedFeature>, Vec<RaisedLimit>) {
+    let features_gained = to
+        .features
+        .iter()
+        .filter(|f| f.enabled && !from.features.iter().any(|g| g.feature_id == f.feature_id && g.enabled))
+        .map(|f| GainedFeature { feature_id: f.feature_id.clone(), name: f.name.clone(), usage_limit: f.usage_limit })
+        .collect();
+    let limits_raised = to
+        .limits
+        .keys()
+        .filter_map(|name| {
+            let (a, b) = (limit_of(from, name), limit_of(to, name));
+            raises(a, b).then(|| RaisedLimit { limit: name.clone(), from: a, to: b })
+        })
+        .collect();
+    (features_gained, limits_raised)
+}
+
 /// Prices moving from `from` to `to`. `segment_tiers` is the active catalog of the
 /// target's segment, used to decide whether `to` is the *next* tier up, the only
 /// case the "5% off next tier" incentive covers.
@@ -229,20 +249,7 @@ pub fn upgrade_price(
         .filter(|p| is_next_tier && p.basis_points() > 0)
         .map(|percent_off| Incentive { percent_off, discount_amount: percent_off.of(to_price) });
     let discount = incentive.as_ref().map_or(0, |i| i.discount_amount);
-    let features_gained = to
-        .features
-        .iter()
-        .filter(|f| f.enabled && !from.features.iter().any(|g| g.feature_id == f.feature_id && g.enabled))
-        .map(|f| GainedFeature { feature_id: f.feature_id.clone(), name: f.name.clone(), usage_limit: f.usage_limit })
-        .collect();
-    let limits_raised = to
-        .limits
-        .keys()
-        .filter_map(|name| {
-            let (a, b) = (limit_of(from, name), limit_of(to, name));
-            raises(a, b).then(|| RaisedLimit { limit: name.clone(), from: a, to: b })
-        })
-        .collect();
+    let (features_gained, limits_raised) = gains(from, to);
     Ok(UpgradePrice {
         from_tier: PricedTier { tier_id: from.tier_id.clone(), name: from.name.clone(), price: from_price },
         to_tier: PricedTier { tier_id: to.tier_id.clone(), name: to.name.clone(), price: to_price },

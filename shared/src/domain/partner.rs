@@ -184,11 +184,29 @@ pub struct Partner {
     /// stays for the books only and no longer changes.
     #[serde(default)]
     pub erasure: Option<super::privacy::Erasure>,
+    /// The default card Stripe charges: brand and last four digits only (never the
+    /// number, expiry or fingerprint). Written from the Stripe webhooks that follow a
+    /// payment-method update (docs/billing.md, "Payment method").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_method: Option<PaymentMethodSummary>,
+    /// `created` (epoch seconds) of the newest Stripe event the payment method was
+    /// recorded from: an older event never puts an older card back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_method_event_at: Option<i64>,
     pub version: u64,
     pub created_at: String,
     pub created_by: String,
     pub updated_at: String,
     pub updated_by: String,
+}
+
+/// A saved card as the partner and staff see it: brand (Stripe's, e.g. `visa`) and
+/// the last four digits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentMethodSummary {
+    pub brand: String,
+    pub last4: String,
 }
 
 /// A tier change agreed now that takes effect when the paid period ends (the

@@ -279,6 +279,56 @@ pub fn reminder_due(
     }
 }
 
+impl NoReminder {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::NotActive => "not_active",
+            Self::NotPaid => "not_paid",
+            Self::NoTerm => "no_term",
+            Self::Ended => "ended",
+            Self::TooEarly => "too_early",
+            Self::RenewsMonthly => "renews_monthly",
+        }
+    }
+}
+
+/// Why a reminder cannot be sent now (staff "send reminder", bulk reminders).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReminderError {
+    #[error("no renewal reminder applies to this partner ({})", .0.code())]
+    NotRemindable(NoReminder),
+    #[error("this reminder was already sent today")]
+    AlreadySentToday,
+    #[error("this reminder is being sent by another run")]
+    InProgress,
+    #[error("the partner's term changed; read it again")]
+    PartnerChanged,
+    #[error("the mail provider did not take the email: {0}")]
+    Mail(String),
+    #[error("the partner's daily email cap is reached")]
+    Capped,
+}
+
+/// The reminder a staff member's "send reminder now" sends: the notice the cron
+/// would send today, from the same rules and offsets (`reminder_due`), and the first
+/// notice (`renewal_reminder_30`) when the term is further off than the notice
+/// offset (staff may remind early). A term that renews every month by itself is
+/// refused like the cron refuses it: the "expires" wording would be wrong.
+pub fn manual_reminder(
+    partner: &Partner,
+    tier: Option<&Tier>,
+    today: NaiveDate,
+    schedule: &ReminderSchedule,
+) -> Result<(NoticeKind, i64), NoReminder> {
+    match reminder_due(partner, tier, today, schedule) {
+        Err(NoReminder::TooEarly) => {
+            let days_left = partner.subscription_end_date.map_or(0, |end| (end - today).num_days());
+            Ok((NoticeKind::RenewalReminder30, days_left))
+        }
+        other => other,
+    }
+}
+
 /// The end dates one run reads: from the `SUBEND#{yyyy-mm}` index (the reminder
 /// candidates) back far enough to catch terms whose grace period ended while runs were
 /// missed (`lookback_days`), forward to the largest reminder offset; from the

@@ -662,6 +662,8 @@ pub fn plan_signup(
         custom_limits: Default::default(),
         pcr_multiplier: Some(free.pcr_multiplier),
         erasure: None,
+        payment_method: None,
+        payment_method_event_at: None,
         version: 0,
         created_at: ctx.at.clone(),
         created_by: ctx.actor.clone(),

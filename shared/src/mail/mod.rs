@@ -15,6 +15,7 @@
 
 pub mod pdf;
 pub mod quote;
+pub mod renewal;
 mod ses;
 pub mod staff;
 pub mod templates;

@@ -309,6 +309,10 @@ pub fn movement_sk(at: &str, partner_id: &str, movement_id: &str) -> String {
 //                                        lease), then marked sent; deleted again when a
 //                                        send fails so the next run retries. Keyed by the
 //                                        end date, so a renewed term starts afresh.
+//                                        The dashboard's "send reminder" (and bulk
+//                                        reminders) claim the same item, also over a
+//                                        notice `sent` before today, and mark it sent
+//                                        with `sentBy`: the cron then sends none that day
 //   GSI2 SUBEND#{yyyy-mm} / {endDate}#{id}#{kind}
 //                                        sorts right after its partner's own entry, so
 //                                        the window query also says which notices went
@@ -700,6 +704,28 @@ pub fn mail_quota_pk(recipient_hash: &str) -> String {
 
 pub fn mail_quota_sk(day: chrono::NaiveDate) -> String {
     format!("DAY#{}", day.format("%Y-%m-%d"))
+}
+
+// ---- Subscription dashboard jobs (docs/cron.md "Bulk actions from the dashboard") ----
+// JOB#{jobId} / META                     a bulk action over a dashboard view: action,
+//                                        filter, status, counts, the view's cursor and
+//                                        `version` (every progress write is conditional
+//                                        on it, so two runners never both count a chunk)
+// JOB#{jobId} / ITEM#{partnerId}         one partner's outcome in the job, written with
+//                                        `attribute_not_exists` in the same transaction
+//                                        as the effect's record (the reminder's claim,
+//                                        the renewal's transition): a partner is acted on
+//                                        once per job, and a rerun after a crash skips
+//                                        the partners already done. `ttl` 30 days.
+
+pub const JOB_ITEM_PREFIX: &str = "ITEM#";
+
+pub fn job_pk(job_id: &str) -> String {
+    format!("JOB#{job_id}")
+}
+
+pub fn job_item_sk(partner_id: &str) -> String {
+    format!("{JOB_ITEM_PREFIX}{partner_id}")
 }
 
 #[cfg(test)]

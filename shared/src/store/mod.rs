@@ -5,6 +5,7 @@
 mod analytics;
 mod billing;
 mod experiments;
+mod jobs;
 pub mod keys;
 mod mail;
 pub mod outbox;
@@ -22,6 +23,8 @@ pub(crate) mod ttl;
 mod usage;
 
 pub use analytics::TierAggregates;
+/// Conditional items a caller adds to a store transaction (built by `Store` methods).
+pub use aws_sdk_dynamodb::types::TransactWriteItem;
 pub use billing::{BillingWrite, BillingWriteError, InvoiceList};
 pub use experiments::{shard_of, Assignment};
 pub use partners::{IndexQuery, PartnerHistory, PartnerList, PartnerListError, SignalList, SortRange};
@@ -38,9 +41,7 @@ use crate::http::cursor::{self, CursorKey};
 use crate::http::RequestError;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, Update};
 use aws_sdk_dynamodb::Client;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{

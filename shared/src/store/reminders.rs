@@ -46,6 +46,9 @@ pub struct Marker {
     /// can still be sent after the partner has moved to the free tier. No address or
     /// name: the sender re-reads the partner for those (docs/cron.md, "Markers").
     pub details: Option<NoticeDetails>,
+    /// A staff member who sent it from the dashboard (absent for the cron's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_by: Option<String>,
 }
 
 impl Marker {
@@ -170,6 +173,7 @@ impl Store {
             sent_at: None,
             message_id: None,
             details: c.details.cloned(),
+            sent_by: None,
         };
         let mut item = Self::item(
             &marker,
@@ -192,48 +196,91 @@ impl Store {
     /// A marker past its `ttl` is absent (DynamoDB deletes expired items only
     /// eventually) and is claimed afresh.
     pub async fn claim_marker(&self, c: &MarkerClaim<'_>) -> Result<Claim, StoreError> {
+        match self.claim_marker_with(c, None, Vec::new()).await? {
+            Ok(claim) => Ok(claim),
+            // No extra items were given.
+            Err(_) => Ok(Claim::HeldByAnotherRun),
+        }
+    }
+
+    /// A staff member's "send reminder now" (and the dashboard's bulk reminders): the
+    /// cron's claim, which may also take over a notice already `sent` on an earlier
+    /// day (`sentAt < resend_before`, the start of today), so one goes out again; one
+    /// sent today is `AlreadySent`, and the cron, finding the marker `sent`, sends no
+    /// second one the same day. `extra` items (conditional) join the claim's
+    /// transaction; `Err(i)`: the `i`-th of them failed its condition, nothing was
+    /// written.
+    pub async fn claim_manual_reminder(
+        &self,
+        c: &MarkerClaim<'_>,
+        resend_before: &str,
+        extra: Vec<TransactWriteItem>,
+    ) -> Result<Result<Claim, (usize, Option<Item>)>, StoreError> {
+        self.claim_marker_with(c, Some(resend_before), extra).await
+    }
+
+    async fn claim_marker_with(
+        &self,
+        c: &MarkerClaim<'_>,
+        resend_before: Option<&str>,
+        extra: Vec<TransactWriteItem>,
+    ) -> Result<Result<Claim, (usize, Option<Item>)>, StoreError> {
         const CONDITION: &str = "attribute_not_exists(PK) OR #ttl < :epoch \
              OR (#state = :claimed AND (leaseUntil < :now OR #owner = :owner))";
         // `now` is RFC 3339 (leases compare as text); `ttl` is epoch seconds.
         let epoch = chrono::DateTime::parse_from_rfc3339(c.now).map_or(i64::MIN, |t| t.timestamp());
-        let names = HashMap::from([
+        let mut names = HashMap::from([
             ("#state".to_string(), "state".to_string()),
             ("#owner".to_string(), "owner".to_string()),
             ("#ttl".to_string(), "ttl".to_string()),
         ]);
-        let values = HashMap::from([
+        let mut values = HashMap::from([
             (":claimed".to_string(), s("claimed")),
             (":now".to_string(), s(c.now)),
             (":owner".to_string(), s(c.owner)),
             (":epoch".to_string(), n(epoch)),
         ]);
+        let condition = match resend_before {
+            None => CONDITION.to_string(),
+            Some(before) => {
+                names.insert("#sentAt".into(), "sentAt".into());
+                values.insert(":sent".into(), s("sent"));
+                values.insert(":resend_before".into(), s(before));
+                format!("{CONDITION} OR (#state = :sent AND #sentAt < :resend_before)")
+            }
+        };
         let item = Self::marker_item(c)?;
-        let failed = if c.require_active_term {
+        let failed = if c.require_active_term || !extra.is_empty() {
             let put = Put::builder()
                 .table_name(&self.table)
                 .set_item(Some(item))
-                .condition_expression(CONDITION)
+                .condition_expression(condition)
                 .set_expression_attribute_names(Some(names))
                 .set_expression_attribute_values(Some(values))
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .build()
                 .map_err(build_err("Put"))?;
-            let check = ConditionCheck::builder()
-                .table_name(&self.table)
-                .key("PK", s(keys::partner_pk(c.partner_id)))
-                .key("SK", s(META))
-                .condition_expression("subscriptionEndDate = :end AND subscriptionStatus = :active")
-                .expression_attribute_values(":end", s(c.end_date.format("%Y-%m-%d").to_string()))
-                .expression_attribute_values(":active", s("active"))
-                .build()
-                .map_err(build_err("ConditionCheck"))?;
-            let items = vec![
-                TransactWriteItem::builder().put(put).build(),
-                TransactWriteItem::builder().condition_check(check).build(),
-            ];
+            let mut items = vec![TransactWriteItem::builder().put(put).build()];
+            if c.require_active_term {
+                let check = ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .key("PK", s(keys::partner_pk(c.partner_id)))
+                    .key("SK", s(META))
+                    .condition_expression("subscriptionEndDate = :end AND subscriptionStatus = :active")
+                    .expression_attribute_values(":end", s(c.end_date.format("%Y-%m-%d").to_string()))
+                    .expression_attribute_values(":active", s("active"))
+                    .build()
+                    .map_err(build_err("ConditionCheck"))?;
+                items.push(TransactWriteItem::builder().condition_check(check).build());
+            }
+            let first_extra = items.len();
+            items.extend(extra);
             match self.transact(items).await? {
-                Ok(()) => return Ok(Claim::Claimed),
-                Err(ConditionFailed { index: 1, .. }) => return Ok(Claim::PartnerChanged),
+                Ok(()) => return Ok(Ok(Claim::Claimed)),
+                Err(ConditionFailed { index, old_item }) if index >= first_extra => {
+                    return Ok(Err((index - first_extra, old_item)))
+                }
+                Err(ConditionFailed { index: 1, .. }) if c.require_active_term => return Ok(Ok(Claim::PartnerChanged)),
                 Err(failed) => failed,
             }
         } else {
@@ -242,14 +289,14 @@ impl Store {
                 .put_item()
                 .table_name(&self.table)
                 .set_item(Some(item))
-                .condition_expression(CONDITION)
+                .condition_expression(condition)
                 .set_expression_attribute_names(Some(names))
                 .set_expression_attribute_values(Some(values))
                 .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
                 .send()
                 .await;
             match result {
-                Ok(_) => return Ok(Claim::Claimed),
+                Ok(_) => return Ok(Ok(Claim::Claimed)),
                 Err(e) => match e.into_service_error() {
                     PutItemError::ConditionalCheckFailedException(failed) => {
                         ConditionFailed { index: 0, old_item: failed.item().cloned() }
@@ -266,7 +313,40 @@ impl Store {
             .is_some_and(|state| state == "sent");
         // No old image: the marker vanished in between (released); the next run sees
         // the truth. Either way this run does not send.
-        Ok(if sent { Claim::AlreadySent } else { Claim::HeldByAnotherRun })
+        Ok(Ok(if sent { Claim::AlreadySent } else { Claim::HeldByAnotherRun }))
+    }
+
+    /// A manual reminder went out: as `mark_sent`, also naming who sent it (`sentBy`).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn mark_manual_sent(
+        &self,
+        partner_id: &str,
+        end: NaiveDate,
+        kind: NoticeKind,
+        owner: &str,
+        sent_at: &str,
+        message_id: &str,
+        sent_by: &str,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("PK", s(keys::partner_pk(partner_id)))
+            .key("SK", s(keys::reminder_sk(end, kind.as_str())))
+            .update_expression("SET #state = :sent, sentAt = :at, messageId = :mid, sentBy = :by REMOVE GSI1PK, GSI1SK")
+            .condition_expression("#owner = :owner AND #state = :claimed")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":sent", s("sent"))
+            .expression_attribute_values(":claimed", s("claimed"))
+            .expression_attribute_values(":at", s(sent_at))
+            .expression_attribute_values(":mid", s(message_id))
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":by", s(sent_by))
+            .send()
+            .await;
+        conditional(result.map(|_| ()), "UpdateItem")
     }
 
     /// The email went out: the marker becomes `sent` and leaves the claims index.

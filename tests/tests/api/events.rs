@@ -99,7 +99,7 @@ async fn invoke_partners(app: &partners::Partners, event_json: &str) -> (u16, ht
 #[tokio::test]
 async fn partner_event_fixtures_through_the_handler() {
     let app = TestApp::seeded().await;
-    let handler_app = partners::Partners::connect(app.config.clone()).await;
+    let handler_app = partners::Partners::connect(app.config.clone()).await.expect("partners function");
 
     let (status, _, text) =
         invoke_partners(&handler_app, &read_repo_file("events/partners-create-sales-rep.json")).await;

@@ -202,6 +202,13 @@ fn every_function_that_sends_mail_gets_every_mail_setting_from_a_parameter() {
     senders.sort();
     assert_eq!(
         senders,
-        ["BillingFunction", "ExpiryCronFunction", "PromotionsFunction", "QuotesFunction", "StripeWebhookFunction"]
+        [
+            "BillingFunction",
+            "ExpiryCronFunction",
+            "PartnersFunction",
+            "PromotionsFunction",
+            "QuotesFunction",
+            "StripeWebhookFunction"
+        ]
     );
 }

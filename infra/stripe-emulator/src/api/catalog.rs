@@ -28,6 +28,11 @@ pub fn list_customers(store: &Store, form: &Form) -> Result {
 }
 
 pub fn update_customer(store: &mut Store, id: &str, form: &Form) -> Result {
+    let before = retrieve_customer(store, id)?;
+    let default_pm = form.child("invoice_settings").string("default_payment_method");
+    if let Some(pm) = &default_pm {
+        store.customer_card(id, pm, "invoice_settings[default_payment_method]")?;
+    }
     let c = store.customers.get_mut(id).ok_or_else(|| ApiError::no_such("customer", id))?;
     if form.has("email") {
         c.email = form.string("email");
@@ -41,7 +46,23 @@ pub fn update_customer(store: &mut Store, id: &str, form: &Form) -> Result {
     if let Some(patch) = form.metadata("metadata") {
         patch.apply(&mut c.metadata);
     }
-    retrieve_customer(store, id)
+    if let Some(pm) = &default_pm {
+        c.default_payment_method = Some(pm.clone());
+        store.use_card(id, pm);
+    }
+    let after = retrieve_customer(store, id)?;
+    // Stripe sends `customer.updated` with what changed.
+    if let Some(previous) = objects::previous_attributes(&before, &after) {
+        store.emit("customer.updated", after.clone(), Some(previous));
+    }
+    Ok(after)
+}
+
+/// `GET /v1/customers/{id}/payment_methods`: the cards attached to the customer, newest first.
+pub fn customer_payment_methods(store: &Store, id: &str, form: &Form) -> Result {
+    store.customers.get(id).ok_or_else(|| ApiError::no_such("customer", id))?;
+    let rows = store.payment_methods.iter().rev().filter(|p| p.customer.as_deref() == Some(id)).collect();
+    list_response(store, form, &format!("/v1/customers/{id}/payment_methods"), rows, |_, p| objects::payment_method(p))
 }
 
 pub fn create_product(store: &mut Store, form: &Form) -> Result {

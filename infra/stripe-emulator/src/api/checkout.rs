@@ -13,9 +13,12 @@ const SESSION_LIFETIME: i64 = 24 * 3600;
 
 pub fn create(store: &mut Store, form: &Form) -> Result {
     let mode = form.required("mode")?;
+    if mode == "setup" {
+        return create_setup(store, form);
+    }
     if mode != "subscription" {
         return Err(ApiError::invalid(
-            format!("The emulator supports mode=subscription only, not {mode}."),
+            format!("The emulator supports mode=subscription and mode=setup only, not {mode}."),
             Some("mode".into()),
         ));
     }
@@ -76,6 +79,55 @@ pub fn create(store: &mut Store, form: &Form) -> Result {
         subscription: None,
         invoice: None,
         pending_subscription: None,
+        setup_intent: None,
+        currency: None,
+    };
+    let value = objects::checkout_session(store, &session);
+    store.sessions.insert(session);
+    Ok(value)
+}
+
+/// `mode=setup`: saves a card for later payments, charges nothing. As in Stripe, line items
+/// are refused, `currency` is required (no `payment_method_types` are emulated), and a
+/// SetupIntent is created with the session (`setup_intent_data[metadata|description]`).
+fn create_setup(store: &mut Store, form: &Form) -> Result {
+    if !form.each("line_items").is_empty() {
+        return Err(ApiError::invalid("You cannot pass `line_items` in `setup` mode.", Some("line_items".into())));
+    }
+    let currency = form.required("currency")?.to_ascii_lowercase();
+    if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_lowercase()) {
+        return Err(ApiError::invalid(format!("Invalid currency: {currency}."), Some("currency".into())));
+    }
+    let customer = form.string("customer");
+    if let Some(c) = &customer {
+        store.customer_or_param(c, "customer")?;
+    }
+    let setup_data = form.child("setup_intent_data");
+    let setup_metadata = setup_data.metadata("metadata").map(|m| m.into_metadata()).unwrap_or_default();
+    let setup_intent = store.create_setup_intent(customer.clone(), setup_metadata, setup_data.string("description"));
+    let now = store.now();
+    let session = CheckoutSession {
+        id: new_id("cs_test"),
+        created: now,
+        expires_at: form.int("expires_at")?.unwrap_or(now + SESSION_LIFETIME),
+        mode: "setup".to_owned(),
+        customer,
+        customer_email: form.string("customer_email"),
+        lines: Vec::new(),
+        success_url: form.string("success_url"),
+        cancel_url: form.string("cancel_url"),
+        client_reference_id: form.string("client_reference_id"),
+        metadata: form.metadata("metadata").map(|m| m.into_metadata()).unwrap_or_default(),
+        subscription_metadata: Default::default(),
+        trial_period_days: None,
+        coupon: None,
+        status: SessionStatus::Open,
+        paid: false,
+        subscription: None,
+        invoice: None,
+        pending_subscription: None,
+        setup_intent: Some(setup_intent),
+        currency: Some(currency),
     };
     let value = objects::checkout_session(store, &session);
     store.sessions.insert(session);

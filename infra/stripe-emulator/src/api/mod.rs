@@ -170,6 +170,14 @@ fn route(store: &mut Store, method: &Method, path: &str, form: &Form) -> Result 
         ("GET", ["credit_notes", id]) => invoices::retrieve_credit_note(store, id),
         ("GET", ["refunds", id]) => invoices::retrieve_refund(store, id),
 
+        ("GET", ["payment_methods", id]) => objects::by_id(store, id)
+            .filter(|_| id.starts_with("pm_"))
+            .ok_or_else(|| ApiError::no_such("payment_method", id)),
+        ("GET", ["customers", id, "payment_methods"]) => catalog::customer_payment_methods(store, id, form),
+        ("GET", ["setup_intents", id]) => objects::by_id(store, id)
+            .filter(|_| id.starts_with("seti_"))
+            .ok_or_else(|| ApiError::no_such("setup_intent", id)),
+
         ("POST", ["invoiceitems"]) => invoices::create_item(store, form),
         ("GET", ["invoiceitems"]) => invoices::list_items(store, form),
         ("GET", ["invoiceitems", id]) => invoices::retrieve_item(store, id),

@@ -115,6 +115,7 @@ pub fn update(store: &mut Store, id: &str, form: &Form) -> Result {
             cancel_at_period_end: form.bool("cancel_at_period_end")?,
             metadata: form.metadata("metadata"),
             description: form.string("description"),
+            default_payment_method: form.string("default_payment_method"),
         },
     )?;
     retrieve(store, id)

@@ -17,8 +17,8 @@ impl Store {
         if session.status != SessionStatus::Open {
             return Err(ApiError::state(format!("Checkout session {id} is {}, not open.", session.status.as_str())));
         }
-        if session.mode != "subscription" {
-            return Err(ApiError::state("The emulator completes only mode=subscription sessions."));
+        if session.mode == "setup" {
+            return self.complete_setup(id, &super::CardInput::default());
         }
 
         let sub = match session.pending_subscription.clone() {

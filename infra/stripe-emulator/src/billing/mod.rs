@@ -10,6 +10,7 @@ mod credit_notes;
 mod discounts;
 mod dunning;
 mod invoices;
+mod payment_methods;
 mod subscriptions;
 
 use chrono::DateTime;
@@ -22,6 +23,7 @@ use crate::state::{Customer, Metadata, Price, Recurring, Store};
 
 pub use credit_notes::NewCreditNote;
 pub use dunning::MAX_PAYMENT_ATTEMPTS;
+pub use payment_methods::CardInput;
 
 const DAY: i64 = 86_400;
 
@@ -114,6 +116,8 @@ pub struct SubscriptionUpdate {
     pub cancel_at_period_end: Option<bool>,
     pub metadata: Option<MetadataPatch>,
     pub description: Option<String>,
+    /// `default_payment_method`: a card attached to the subscription's customer.
+    pub default_payment_method: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -350,6 +354,7 @@ mod tests {
             cancel_at_period_end: Some(true),
             metadata: None,
             description: None,
+            default_payment_method: None,
         };
         store.update_subscription(&sub, update).unwrap();
         assert_eq!(event_types(&store), ["customer.subscription.updated"]);
@@ -383,6 +388,7 @@ mod tests {
             cancel_at_period_end: None,
             metadata: None,
             description: None,
+            default_payment_method: None,
         };
         let missing = store.update_subscription(&sub, update("price_missing", PaymentBehavior::AllowIncomplete));
         assert_eq!(missing.unwrap_err().param.as_deref(), Some("items[0][price]"));

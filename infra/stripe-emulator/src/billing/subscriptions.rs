@@ -140,6 +140,7 @@ impl Store {
             discounts: Vec::new(),
             trial_start: trial_end.map(|_| now),
             trial_end,
+            default_payment_method: None,
         });
         let discount = match &new.coupon {
             Some((coupon, _)) => self.redeem_coupon(coupon, &new.customer, &id),
@@ -219,9 +220,13 @@ impl Store {
     /// of an immediate invoice.
     pub fn update_subscription(&mut self, id: &str, upd: SubscriptionUpdate) -> Result<(), ApiError> {
         let sub = self.subscriptions.get(id).ok_or_else(|| ApiError::no_such("subscription", id))?.clone();
-        let only_metadata = upd.items.is_empty() && upd.cancel_at_period_end.is_none();
+        let only_metadata =
+            upd.items.is_empty() && upd.cancel_at_period_end.is_none() && upd.default_payment_method.is_none();
         if sub.status.is_ended() && !only_metadata {
             self.live_subscription(id)?;
+        }
+        if let Some(pm) = &upd.default_payment_method {
+            self.customer_card(&sub.customer, pm, "default_payment_method")?;
         }
         let now = self.now();
         let at = upd.proration_date.unwrap_or(now);
@@ -383,6 +388,9 @@ impl Store {
         if let Some(description) = upd.description {
             s.description = Some(description);
         }
+        if let Some(pm) = &upd.default_payment_method {
+            s.default_payment_method = Some(pm.clone());
+        }
         match upd.cancel_at_period_end {
             Some(true) if !s.cancel_at_period_end => {
                 s.cancel_at_period_end = true;
@@ -395,6 +403,9 @@ impl Store {
                 s.cancellation_reason = None;
             }
             _ => {}
+        }
+        if let Some(pm) = &upd.default_payment_method {
+            self.use_card(&sub.customer, pm);
         }
         let invoice = invoice_now.then(|| {
             self.draft_invoice(
