@@ -321,7 +321,6 @@ pub fn subscription(store: &Store, s: &Subscription) -> Value {
             },
             "trial_start": s.trial_start,
             "trial_end": s.trial_end,
-            "default_payment_method": s.default_payment_method,
             "discounts": s.discounts,
             "next_pending_invoice_item_invoice": null,
             "pending_invoice_item_interval": null,
@@ -331,15 +330,22 @@ pub fn subscription(store: &Store, s: &Subscription) -> Value {
             "billing_thresholds": null,
             "billing_schedules": [],
             "managed_payments": null,
-            "default_payment_method": store.customers.get(&s.customer).map(Customer::payment_method_id),
+            // The subscription's own card, else the customer's default, else the card
+            // Checkout collected: every emulated subscription pays by card.
+            "default_payment_method": s.default_payment_method.clone().or_else(|| {
+                let c = store.customers.get(&s.customer)?;
+                Some(c.default_payment_method.clone().unwrap_or_else(|| c.payment_method_id()))
+            }),
         }),
     );
     Value::Object(o)
 }
 
-/// A customer's card as a `payment_method` (Stripe's fixture with this card's
-/// brand and last four digits; `expand[]=default_payment_method` returns it).
-pub fn payment_method(c: &Customer) -> Value {
+/// A customer's own card (the one Checkout collected) as a `payment_method`
+/// (Stripe's fixture with this card's brand and last four digits;
+/// `expand[]=default_payment_method` returns it). Cards saved later through setup
+/// sessions are `PaymentMethod`s (`payment_method`).
+pub fn checkout_card(c: &Customer) -> Value {
     let mut o = fixture("payment_method");
     let mut card = o.get("card").and_then(Value::as_object).cloned().unwrap_or_default();
     card.insert("brand".into(), json!(c.card_brand));
@@ -683,7 +689,6 @@ pub fn by_id(store: &Store, id: &str) -> Option<Value> {
     let prefix = id.split('_').next().unwrap_or_default();
     match prefix {
         "cus" => store.customers.get(id).map(|c| customer(store, c)),
-        "pm" => store.customers.get(&format!("cus_{}", id.trim_start_matches("pm_"))).map(payment_method),
         "prod" => store.products.get(id).map(product),
         "price" => store.prices.get(id).map(price),
         "sub" => store.subscriptions.get(id).map(|s| subscription(store, s)),
@@ -691,7 +696,11 @@ pub fn by_id(store: &Store, id: &str) -> Option<Value> {
         "ii" => store.invoice_items.get(id).map(|i| invoice_item(store, i)),
         "cs" => store.sessions.get(id).map(|s| checkout_session(store, s)),
         "di" => store.discounts.get(id).map(|d| discount(store, d)),
-        "pm" => store.payment_methods.get(id).map(payment_method),
+        "pm" => store
+            .payment_methods
+            .get(id)
+            .map(payment_method)
+            .or_else(|| store.customers.get(&format!("cus_{}", id.trim_start_matches("pm_"))).map(checkout_card)),
         "seti" => store.setup_intents.get(id).map(setup_intent),
         // Coupon ids are chosen freely; `expand[]` only looks one up at a coupon's place.
         _ => store.coupons.get(id).map(|c| coupon(store, c)),

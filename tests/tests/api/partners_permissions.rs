@@ -99,7 +99,7 @@ async fn every_role_on_every_partners_route() {
             let id = partner["partnerId"].as_str().unwrap();
             if route.op == Op::Erase {
                 // Erasure waits for a paid term to end: this partner stays on free.
-                let (method, path, body) = request(route.op, id, &case, role.unwrap_or("anonymous"));
+                let (method, path, body) = request(route.op, id, &case, role.unwrap_or("anonymous"), &job);
                 app.assert_access(method, &path, *role, body, allowed(route.op, *role)).await;
                 cases += 1;
                 continue;
