@@ -138,6 +138,8 @@ async fn async_stripe_parses_every_object_and_event() {
     assert_eq!(
         h.receiver.types(),
         [
+            // The metadata update above, as Stripe reports a customer change.
+            "customer.updated",
             "customer.subscription.created",
             "invoice.created",
             "invoice.finalized",
