@@ -174,6 +174,66 @@ pub struct Conversion {
     pub stripe_subscription_id: Option<String>,
 }
 
+/// The CRM hand-off of an accepted quote (seed 000 "CRM integration"; docs/events.md
+/// "Quote accepted"): what a CRM needs to close the deal and open the account, and
+/// nothing of the quote's internals (no token, no approval trail).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuoteAccepted {
+    /// Always `quote.accepted`.
+    pub event_type: String,
+    pub quote_id: String,
+    pub quote_number: String,
+    pub accepted_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_by_name: Option<String>,
+    pub partner_id: String,
+    pub partner_created: bool,
+    pub prospect_email: String,
+    pub prospect_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prospect_company: Option<String>,
+    pub sales_rep: String,
+    pub tier_id: String,
+    pub billing_period: BillingPeriod,
+    /// Cents per billing period, after discounts.
+    pub final_price: i64,
+    pub price_per_month: i64,
+    pub total_discount: i64,
+    pub currency: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commitment_months: Option<u32>,
+}
+
+impl QuoteAccepted {
+    pub const EVENT_TYPE: &'static str = "quote.accepted";
+
+    /// The hand-off of an accepted quote; `None` for a quote not (yet) accepted.
+    pub fn of(q: &Quote) -> Option<Self> {
+        let (accepted_at, conversion) = (q.accepted_at.clone()?, q.conversion.as_ref()?);
+        Some(Self {
+            event_type: Self::EVENT_TYPE.to_string(),
+            quote_id: q.quote_id.clone(),
+            quote_number: q.quote_number.clone(),
+            accepted_at,
+            accepted_by_name: conversion.accepted_by_name.clone(),
+            partner_id: conversion.partner_id.clone(),
+            partner_created: conversion.partner_created,
+            prospect_email: q.prospect_email.clone(),
+            prospect_name: q.prospect_name.clone(),
+            prospect_company: q.prospect_company.clone(),
+            sales_rep: q.sales_rep.clone(),
+            tier_id: q.base_tier.clone(),
+            billing_period: q.billing_period,
+            final_price: q.final_price,
+            price_per_month: q.price_per_month,
+            total_discount: q.total_discount,
+            currency: q.currency.clone(),
+            commitment_months: q.commitment_months,
+        })
+    }
+}
+
 /// Seed 000 `Quote`, plus the approval, token and conversion bookkeeping.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

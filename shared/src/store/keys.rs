@@ -584,11 +584,19 @@ pub fn redemption_sk(at: &str, redemption_id: &str) -> String {
 // QUOTETOKEN#{sha256(token)} / LOOKUP    the view link's quote; written in the send's
 //                                        transaction (attribute_not_exists), the old
 //                                        link's lookup deleted in the same one
+// QUOTE#{id} / EVENT#{acceptedAt}#accepted  the CRM hand-off (docs/events.md "Quote
+//                                        accepted"): written once (attribute_not_exists)
+//                                        in the acceptance's transaction; its stream
+//                                        INSERT is what `QuoteHandoffPipe` publishes
 
 pub const QUOTES_PARTITION: &str = "QUOTES";
 
 pub fn quote_pk(quote_id: &str) -> String {
     format!("QUOTE#{quote_id}")
+}
+
+pub fn quote_accepted_event_sk(accepted_at: &str) -> String {
+    format!("{EVENT_PREFIX}{accepted_at}#accepted")
 }
 
 pub fn rep_quotes_pk(rep: &str) -> String {

@@ -6,6 +6,7 @@
 //! the stored items and the fixture `events/pipe-tier-transition.json` against.
 
 use super::keys;
+use crate::domain::quote::QuoteAccepted;
 use crate::domain::subscription::TierTransition;
 use serde_json::Value;
 
@@ -13,6 +14,8 @@ use serde_json::Value;
 pub enum OutboxError {
     #[error("not a TierTransition event from tierdesk.partners")]
     NotATransition,
+    #[error("not a QuoteAccepted event from tierdesk.quotes")]
+    NotAQuoteAcceptance,
     #[error("not an INSERT of a transition item: {0}")]
     NotAnInsert(String),
     #[error("the item does not decode: {0}")]
@@ -38,6 +41,29 @@ pub fn transition_from_pipe_event(event: &Value) -> Result<TierTransition, Outbo
     let pk = record["dynamodb"]["Keys"]["PK"]["S"].as_str().unwrap_or_default();
     let sk = record["dynamodb"]["Keys"]["SK"]["S"].as_str().unwrap_or_default();
     if name != "INSERT" || !pk.starts_with("PARTNER#") || !sk.starts_with(keys::EVENT_PREFIX) {
+        return Err(OutboxError::NotAnInsert(format!("{name} {pk} {sk}")));
+    }
+    let image: serde_dynamo::Item = serde_json::from_value(record["dynamodb"]["NewImage"].clone())?;
+    Ok(serde_dynamo::from_item(image)?)
+}
+
+/// Decodes a `QuoteHandoffPipe` event (or its bare stream record) into the CRM
+/// hand-off: an `INSERT` whose keys are `QUOTE#…` / `EVENT#…` (docs/events.md
+/// "Quote accepted").
+pub fn quote_accepted_from_pipe_event(event: &Value) -> Result<QuoteAccepted, OutboxError> {
+    let record = match event.get("detail") {
+        Some(detail) => {
+            if event["source"] != "tierdesk.quotes" || event["detail-type"] != "QuoteAccepted" {
+                return Err(OutboxError::NotAQuoteAcceptance);
+            }
+            detail
+        }
+        None => event,
+    };
+    let name = record["eventName"].as_str().unwrap_or_default();
+    let pk = record["dynamodb"]["Keys"]["PK"]["S"].as_str().unwrap_or_default();
+    let sk = record["dynamodb"]["Keys"]["SK"]["S"].as_str().unwrap_or_default();
+    if name != "INSERT" || !pk.starts_with("QUOTE#") || !sk.starts_with(keys::EVENT_PREFIX) {
         return Err(OutboxError::NotAnInsert(format!("{name} {pk} {sk}")));
     }
     let image: serde_dynamo::Item = serde_json::from_value(record["dynamodb"]["NewImage"].clone())?;

@@ -196,6 +196,14 @@ impl Store {
         audit: &AuditEntry,
     ) -> Result<Result<(), AcceptRefusal>, StoreError> {
         let mut items = vec![self.quote_update(before, after, Some(QuoteStatus::Sent))?, self.audit_put(audit)?];
+        // The CRM hand-off, once: the stream's INSERT of this item is the event.
+        if let Some(handoff) = crate::domain::quote::QuoteAccepted::of(after) {
+            let item = Self::item(
+                &handoff,
+                &[("PK", keys::quote_pk(&after.quote_id)), ("SK", keys::quote_accepted_event_sk(&handoff.accepted_at))],
+            )?;
+            items.push(self.put(item, Some("attribute_not_exists(PK)"))?);
+        }
         let mut at = None;
         if let Some((t, transition_audit)) = transition {
             let offset = items.len();
@@ -207,11 +215,12 @@ impl Store {
             Ok(()) => Ok(()),
             Err(failed) if failed.index == 0 => Err(AcceptRefusal::Quote),
             Err(failed) => match at {
-                Some((offset, indexes, signup)) => Err(AcceptRefusal::Subscription(
+                Some((offset, indexes, signup)) if failed.index >= offset => Err(AcceptRefusal::Subscription(
                     indexes
                         .failure(ConditionFailed { index: failed.index - offset, old_item: failed.old_item }, signup),
                 )),
-                None => Err(AcceptRefusal::Quote),
+                // The quote, its audit entry or its hand-off: the quote moved.
+                _ => Err(AcceptRefusal::Quote),
             },
         })
     }

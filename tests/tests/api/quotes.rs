@@ -857,3 +857,116 @@ async fn a_send_key_is_the_callers_own_and_its_record_holds_no_token() {
     assert_eq!((status, headers.contains_key("idempotent-replayed")), (200, false), "{fresh}");
     assert_eq!(fresh["version"], other["version"].as_u64().unwrap() + 1);
 }
+
+fn handoff_fixture() -> Value {
+    serde_json::from_str(&read_repo_file("events/pipe-quote-accepted.json")).expect("fixture parses")
+}
+
+/// The CRM hand-off as the bus delivers it (`events/pipe-quote-accepted.json`):
+/// decoded into the documented `QuoteAccepted`; what the pipe would not pass is refused.
+#[test]
+fn the_quote_handoff_fixture_decodes_into_the_documented_event() {
+    use tierdesk::store::outbox::quote_accepted_from_pipe_event;
+    let e = quote_accepted_from_pipe_event(&handoff_fixture()).expect("decodes");
+    assert_eq!((e.event_type.as_str(), e.quote_number.as_str()), ("quote.accepted", "Q-2026-014"));
+    assert_eq!((e.final_price, e.price_per_month, e.commitment_months), (3_888_000, 324_000, Some(12)));
+    assert!(e.partner_created);
+    assert_eq!(quote_accepted_from_pipe_event(&handoff_fixture()["detail"]).unwrap(), e);
+    let v = serde_json::to_value(&e).unwrap();
+    assert!(v.get("PK").is_none() && v.get("token").is_none(), "{v}");
+    for (path, value) in [
+        (&["detail", "eventName"][..], json!("MODIFY")),
+        (&["detail", "dynamodb", "Keys", "PK"][..], json!({"S": "PARTNER#prt_x"})),
+        (&["source"][..], json!("tierdesk.partners")),
+        (&["detail-type"][..], json!("TierTransition")),
+    ] {
+        let mut other = handoff_fixture();
+        let mut at = &mut other;
+        for key in &path[..path.len() - 1] {
+            at = &mut at[*key];
+        }
+        at[path[path.len() - 1]] = value;
+        assert!(quote_accepted_from_pipe_event(&other).is_err(), "{path:?}");
+    }
+    // A partner's transition is not a quote hand-off, nor the other way round.
+    let transition: Value = serde_json::from_str(&read_repo_file("events/pipe-tier-transition.json")).unwrap();
+    assert!(quote_accepted_from_pipe_event(&transition).is_err());
+    assert!(tierdesk::store::outbox::transition_from_pipe_event(&handoff_fixture()).is_err());
+}
+
+/// The template publishes exactly these INSERTs: the hand-off pipe's filter names the
+/// quote's EVENT items, under the source and detail type the decoder checks.
+#[test]
+fn the_handoff_pipe_publishes_quote_events_under_their_own_type() {
+    let t: serde_yaml::Value = serde_yaml::from_str(&read_repo_file("template.yaml")).expect("template parses");
+    let pipe = &t["Resources"]["QuoteHandoffPipe"]["Properties"];
+    let target = &pipe["TargetParameters"]["EventBridgeEventBusParameters"];
+    assert_eq!(
+        (target["Source"].as_str(), target["DetailType"].as_str()),
+        (Some("tierdesk.quotes"), Some("QuoteAccepted"))
+    );
+    let filters = pipe["SourceParameters"]["FilterCriteria"]["Filters"].as_sequence().expect("filters");
+    assert_eq!(filters.len(), 1);
+    let pattern: Value = serde_json::from_str(filters[0]["Pattern"].as_str().unwrap()).unwrap();
+    assert_eq!(pattern["eventName"], json!(["INSERT"]));
+    assert_eq!(pattern["dynamodb"]["Keys"]["PK"]["S"], json!([{"prefix": "QUOTE#"}]));
+    assert_eq!(pattern["dynamodb"]["Keys"]["SK"]["S"], json!([{"prefix": "EVENT#"}]));
+    // The quote's own item (META) and its token lookup never match.
+    let key = |pk: &str, sk: &str| pk.starts_with("QUOTE#") && sk.starts_with("EVENT#");
+    assert!(!key("QUOTE#quo_1", "META") && !key("QUOTETOKEN#abc", "LOOKUP"));
+    let transitions =
+        &t["Resources"]["TransitionsPipe"]["Properties"]["TargetParameters"]["EventBridgeEventBusParameters"];
+    assert_eq!(transitions["DetailType"].as_str(), Some("TierTransition"));
+}
+
+/// An accepted quote writes its CRM hand-off once, in the acceptance's transaction,
+/// whatever the number of accepts; a declined quote hands nothing off.
+#[tokio::test]
+async fn an_accepted_quote_hands_off_to_the_crm_exactly_once() {
+    use tierdesk::store::outbox::{dynamodb_json, quote_accepted_from_pipe_event};
+    let app = TestApp::seeded().await;
+    let email = prospect_email();
+    let (sent, token) = sent_quote(
+        &app,
+        &email,
+        json!({"billingPeriod": "yearly", "discounts": [{"type": "percentage", "value": 5, "reason": "r"}]}),
+    )
+    .await;
+    let quote_id = sent["quoteId"].as_str().unwrap().to_string();
+    let path = format!("{VIEW}/{token}/accept");
+    let results =
+        join_all((0..8).map(|_| app.call("POST", &path, None, Some(json!({"acceptedBy": "Ada Buyer"}))))).await;
+    assert!(results.iter().all(|(s, _)| *s == 200), "{results:?}");
+    let events: Vec<_> = app
+        .partition(&format!("QUOTE#{quote_id}"))
+        .await
+        .into_iter()
+        .filter(|i| i["SK"].as_s().is_ok_and(|s| s.starts_with("EVENT#")))
+        .collect();
+    assert_eq!(events.len(), 1, "one hand-off for eight accepts");
+    let mut event = handoff_fixture();
+    let image = dynamodb_json(&events[0]).unwrap();
+    event["detail"]["dynamodb"]["Keys"] = json!({"PK": image["PK"], "SK": image["SK"]});
+    event["detail"]["dynamodb"]["NewImage"] = image;
+    let handoff = quote_accepted_from_pipe_event(&event).expect("the stored item decodes");
+    let (_, q) = app.call("GET", &format!("{ADMIN}/{quote_id}"), Some("sales_manager"), None).await;
+    assert_eq!(handoff.quote_id, quote_id);
+    assert_eq!(handoff.quote_number, q["quoteNumber"].as_str().unwrap());
+    assert_eq!(handoff.accepted_at, q["acceptedAt"].as_str().unwrap());
+    assert_eq!(handoff.partner_id, results[0].1["partnerId"].as_str().unwrap());
+    assert!(handoff.partner_created, "a new prospect becomes a partner");
+    assert_eq!(handoff.accepted_by_name.as_deref(), Some("Ada Buyer"));
+    assert_eq!(handoff.prospect_email, email);
+    assert_eq!(handoff.final_price, q["finalPrice"].as_i64().unwrap());
+    assert_eq!(handoff.total_discount, q["totalDiscount"].as_i64().unwrap());
+    assert_eq!(handoff.sales_rep, q["salesRep"].as_str().unwrap());
+    assert_eq!(serde_json::to_value(handoff.billing_period).unwrap(), "yearly");
+
+    // Declined: no hand-off.
+    let (declined, token) = sent_quote(&app, &prospect_email(), json!({})).await;
+    let (status, b) =
+        app.call("POST", &format!("{VIEW}/{token}/reject"), None, Some(json!({"reason": "not now"}))).await;
+    assert_eq!(status, 200, "{b}");
+    let items = app.partition(&format!("QUOTE#{}", declined["quoteId"].as_str().unwrap())).await;
+    assert!(items.iter().all(|i| !i["SK"].as_s().is_ok_and(|s| s.starts_with("EVENT#"))));
+}
