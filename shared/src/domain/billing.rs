@@ -730,7 +730,8 @@ pub struct SubscribeRequest {
     pub cancel_url: Option<String>,
 }
 
-fn url(v: &Value) -> Result<String, String> {
+/// A return URL Stripe's hosted pages send the customer back to.
+pub(crate) fn url(v: &Value) -> Result<String, String> {
     let s = parse::text(v, 1, 2048)?;
     if s.starts_with("https://") || s.starts_with("http://") {
         Ok(s)

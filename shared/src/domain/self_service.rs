@@ -3,6 +3,7 @@
 //! (brand and last four) recorded from Stripe. Pure: the period, the clock and the
 //! card come in as parameters.
 
+use super::billing::url;
 use super::billing::{account_change, BillingChange};
 use super::catalog::{gains, GainedFeature, RaisedLimit};
 use super::money::BillingPeriod;
@@ -10,7 +11,7 @@ use super::partner::{Partner, PaymentMethodSummary};
 use super::scoring::Factor;
 use super::subscription::{Catalog, TransitionContext};
 use super::tier::Tier;
-use super::validation::{parse, Fields, ValidationError};
+use super::validation::{Fields, ValidationError};
 use chrono::{DateTime, Months, NaiveDate};
 use serde::Serialize;
 use serde_json::Value;
@@ -215,15 +216,6 @@ pub fn preview_upgrade(
 pub struct PaymentMethodRequest {
     pub success_url: Option<String>,
     pub cancel_url: Option<String>,
-}
-
-fn url(v: &Value) -> Result<String, String> {
-    let s = parse::text(v, 1, 2048)?;
-    if s.starts_with("https://") || s.starts_with("http://") {
-        Ok(s)
-    } else {
-        Err("must be an http(s) URL".into())
-    }
 }
 
 impl PaymentMethodRequest {

@@ -328,25 +328,7 @@ impl Store {
         message_id: &str,
         sent_by: &str,
     ) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("PK", s(keys::partner_pk(partner_id)))
-            .key("SK", s(keys::reminder_sk(end, kind.as_str())))
-            .update_expression("SET #state = :sent, sentAt = :at, messageId = :mid, sentBy = :by REMOVE GSI1PK, GSI1SK")
-            .condition_expression("#owner = :owner AND #state = :claimed")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_names("#owner", "owner")
-            .expression_attribute_values(":sent", s("sent"))
-            .expression_attribute_values(":claimed", s("claimed"))
-            .expression_attribute_values(":at", s(sent_at))
-            .expression_attribute_values(":mid", s(message_id))
-            .expression_attribute_values(":owner", s(owner))
-            .expression_attribute_values(":by", s(sent_by))
-            .send()
-            .await;
-        conditional(result.map(|_| ()), "UpdateItem")
+        self.mark_sent_by(partner_id, end, kind, owner, sent_at, message_id, Some(sent_by)).await
     }
 
     /// The email went out: the marker becomes `sent` and leaves the claims index.
@@ -361,13 +343,30 @@ impl Store {
         sent_at: &str,
         message_id: &str,
     ) -> Result<bool, StoreError> {
-        let result = self
+        self.mark_sent_by(partner_id, end, kind, owner, sent_at, message_id, None).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn mark_sent_by(
+        &self,
+        partner_id: &str,
+        end: NaiveDate,
+        kind: NoticeKind,
+        owner: &str,
+        sent_at: &str,
+        message_id: &str,
+        sent_by: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let set_by = if sent_by.is_some() { ", sentBy = :by" } else { "" };
+        let mut update = self
             .client
             .update_item()
             .table_name(&self.table)
             .key("PK", s(keys::partner_pk(partner_id)))
             .key("SK", s(keys::reminder_sk(end, kind.as_str())))
-            .update_expression("SET #state = :sent, sentAt = :at, messageId = :mid REMOVE GSI1PK, GSI1SK")
+            .update_expression(format!(
+                "SET #state = :sent, sentAt = :at, messageId = :mid{set_by} REMOVE GSI1PK, GSI1SK"
+            ))
             .condition_expression("#owner = :owner AND #state = :claimed")
             .expression_attribute_names("#state", "state")
             .expression_attribute_names("#owner", "owner")
@@ -375,10 +374,11 @@ impl Store {
             .expression_attribute_values(":claimed", s("claimed"))
             .expression_attribute_values(":at", s(sent_at))
             .expression_attribute_values(":mid", s(message_id))
-            .expression_attribute_values(":owner", s(owner))
-            .send()
-            .await;
-        conditional(result.map(|_| ()), "UpdateItem")
+            .expression_attribute_values(":owner", s(owner));
+        if let Some(by) = sent_by {
+            update = update.expression_attribute_values(":by", s(by));
+        }
+        conditional(update.send().await.map(|_| ()), "UpdateItem")
     }
 
     /// Gives a claim up (the send failed, or the notice is not due after all), so the
