@@ -9,7 +9,7 @@ use crate::domain::promotion::{self, Application, Customer, Promotion, Promotion
 use crate::domain::promotion_resolver::{self as resolver, Asked};
 use crate::domain::tier::{Tier, TierStatus};
 use crate::domain::validation::ValidationError;
-use crate::store::{RedeemRefusal, Redemption, RedemptionLine, Store};
+use crate::store::{RedeemRefusal, Redemption, RedemptionLine, Store, StoreError};
 use crate::IdGen;
 use chrono::{DateTime, NaiveDate, Utc};
 
@@ -28,6 +28,23 @@ pub struct Redeemed {
 pub fn active_tier(tier: Option<Tier>) -> Result<Tier, PromotionError> {
     tier.filter(|t| t.status == TierStatus::Active)
         .ok_or_else(|| ValidationError::single("tierId", "no active tier with this id").into())
+}
+
+/// Fills in the customer's segment from the tier they are on when one of
+/// `promotions` is limited to segments and the tier being bought cannot tell
+/// it: one GetItem then, none otherwise (validate, checkout and redeem alike).
+pub async fn place_in_segment<'a>(
+    store: &Store,
+    customer: &mut Customer,
+    buying: &Tier,
+    promotions: impl Iterator<Item = &'a Promotion>,
+) -> Result<(), StoreError> {
+    if customer.needs_segment(buying, promotions) {
+        if let Some(current) = customer.current_tier.clone() {
+            customer.segment = store.get_tier(&current).await?.map(|t| t.segment);
+        }
+    }
+    Ok(())
 }
 
 pub fn not_found_reason(asked: &str) -> Reason {
@@ -79,12 +96,13 @@ pub async fn quote(
     let mut read = store.read_application(&ask.codes, &ask.promotion_ids, &ask.tier_id, Some(partner_id)).await?;
     let tier = active_tier(read.tier.take())?;
     let partner = read.partner.take().ok_or(PromotionError::PartnerNotFound)?;
-    let customer = Customer::from_partner(&partner);
+    let mut customer = Customer::from_partner(&partner);
     let wanted: Vec<String> =
         ask.codes.iter().filter_map(|c| read.lookups.get(c).map(|l| l.promotion_id.clone())).collect();
     if !wanted.is_empty() {
         store.read_promotions(&wanted, Some(partner_id), &mut read).await?;
     }
+    place_in_segment(store, &mut customer, &tier, read.promotions.values()).await?;
     let asked: Vec<Asked> = ask
         .codes
         .iter()
@@ -135,7 +153,7 @@ pub async fn redeem(
     let mut read = store.read_application(&ask.codes, &ask.promotion_ids, &ask.tier_id, Some(partner_id)).await?;
     let tier = active_tier(read.tier.take())?;
     let partner = read.partner.take().ok_or(PromotionError::PartnerNotFound)?;
-    let customer = Customer::from_partner(&partner);
+    let mut customer = Customer::from_partner(&partner);
     // Per promotion: its terms, the code it came by, whether the terms are a
     // lookup's copy (live fields then come from the transaction's condition).
     let mut lines: Vec<(Promotion, Option<String>, bool)> = Vec::new();
@@ -161,6 +179,7 @@ pub async fn redeem(
             _ => asked_as.push((id.clone(), None)),
         }
     }
+    place_in_segment(store, &mut customer, &tier, lines.iter().map(|(p, _, _)| p)).await?;
     let mut seen: Vec<Option<u64>> =
         lines.iter().map(|(p, _, _)| read.redeemed.get(&p.promotion_id).copied().filter(|c| *c > 0)).collect();
     let mut repair: Vec<bool> = vec![false; lines.len()];

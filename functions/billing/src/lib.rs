@@ -280,6 +280,13 @@ async fn load(app: &Billing, partner_id: &str) -> Result<Partner, ApiError> {
     app.store.get_partner(partner_id).await?.ok_or_else(|| SubscriptionError::NotFound.into())
 }
 
+/// The partner, for a route that changes their billing: an erased partner's
+/// record is kept for the books only, so it is refused (`409 partner_erased`)
+/// before anything reaches Stripe.
+pub(crate) async fn load_for_change(app: &Billing, partner_id: &str) -> Result<Partner, ApiError> {
+    Ok(tierdesk::domain::privacy::unerased(load(app, partner_id).await?)?)
+}
+
 /// The partner's subscription as the partner sees it.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -368,7 +375,7 @@ async fn subscribe(
     partner_id: &str,
     stripe_key: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let mut partner = load(app, partner_id).await?;
+    let mut partner = load_for_change(app, partner_id).await?;
     if partner.on_paid_term() && !partner.subscription_status.is_lapsed() {
         return Err(BillingError::AlreadySubscribed.into());
     }
@@ -593,7 +600,7 @@ async fn change_plan(
     up: bool,
     stripe_key: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let partner = load(app, partner_id).await?;
+    let partner = load_for_change(app, partner_id).await?;
     let catalog = app.store.active_catalog().await?;
     let to = check_plan_change(&partner, &request, Catalog::new(&catalog), up)?.clone();
     let period = request.billing_period.or(partner.billing_period).unwrap_or(BillingPeriod::Monthly);
@@ -649,7 +656,7 @@ async fn cancel(
     partner_id: &str,
     stripe_key: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let partner = load(app, partner_id).await?;
+    let partner = load_for_change(app, partner_id).await?;
     if partner.subscription_status == tierdesk::domain::partner::SubscriptionStatus::Cancelled && partner.on_paid_term()
     {
         return Err(SubscriptionError::AlreadyEnded("cancelled").into());

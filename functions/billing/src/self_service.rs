@@ -2,7 +2,7 @@
 //! payment method through Stripe's hosted page, and the upgrade flow's preview.
 //! Both act for the partner the token names only (`caller` in `lib.rs`).
 
-use super::{ensure_customer, load, Billing};
+use super::{ensure_customer, load, load_for_change, Billing};
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
@@ -38,7 +38,7 @@ pub(crate) async fn payment_method(
     partner_id: &str,
     stripe_key: &str,
 ) -> Result<Response<Body>, ApiError> {
-    let mut partner = load(app, partner_id).await?;
+    let mut partner = load_for_change(app, partner_id).await?;
     let customer = ensure_customer(app, ctx, &mut partner).await?;
     let subscription = partner
         .stripe_subscription_id

@@ -220,12 +220,8 @@ async fn dispatch(app: &Partners, ctx: Ctx, req: Request) -> Result<Response<Bod
     }
 }
 
-/// A partner whose personal data was erased no longer changes.
 fn not_erased(p: Partner) -> Result<Partner, ApiError> {
-    match p.erasure {
-        Some(_) => Err(PrivacyError::Erased.into()),
-        None => Ok(p),
-    }
+    Ok(privacy::unerased(p)?)
 }
 
 /// A job id from a path: one that could never exist is simply not found.

@@ -570,7 +570,7 @@ async fn validate(app: &Promotions, ctx: &Ctx, req: &Request) -> Result<Response
     let mut read =
         app.store.read_application(&ask.codes, &ask.promotion_ids, &ask.tier_id, partner_id.as_deref()).await?;
     let tier = active_tier(read.tier.take())?;
-    let customer = match (&partner_id, &read.partner) {
+    let mut customer = match (&partner_id, &read.partner) {
         (Some(_), None) => return Err(ApiError::not_found("partner")),
         (_, Some(p)) => Some(Customer::from_partner(p)),
         _ => None,
@@ -582,6 +582,9 @@ async fn validate(app: &Promotions, ctx: &Ctx, req: &Request) -> Result<Response
         if !wanted.is_empty() {
             app.store.read_promotions(&wanted, partner_id.as_deref(), &mut read).await?;
         }
+    }
+    if let Some(c) = customer.as_mut() {
+        redemption::place_in_segment(&app.store, c, &tier, read.promotions.values()).await?;
     }
     // Each code or id with the promotion it names, in the order asked.
     let named = |asked: &String| -> Option<&Promotion> {

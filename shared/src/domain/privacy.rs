@@ -62,6 +62,15 @@ pub struct Erasure {
 
 /// Refuses an erasure while a paid term runs (in force, including one cancelled at
 /// period end). A free, cancelled or expired partner may be erased.
+/// A partner whose personal data was erased no longer changes: every route that
+/// would write to one (tier changes, notes, billing self-service) goes through this.
+pub fn unerased(p: Partner) -> Result<Partner, PrivacyError> {
+    match p.erasure {
+        Some(_) => Err(PrivacyError::Erased),
+        None => Ok(p),
+    }
+}
+
 pub fn check_erasable(p: &Partner) -> Result<(), PrivacyError> {
     match p.subscription_end_date {
         Some(end) if p.subscription_state().is_active() => Err(PrivacyError::SubscriptionInForce(end)),

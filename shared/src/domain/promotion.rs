@@ -293,7 +293,8 @@ pub struct EligibilityRules {
     /// Customers currently on one of these tiers are excluded.
     #[serde(default)]
     pub exclude_tiers: Vec<String>,
-    /// The tier bought must be in one of these catalog segments (empty: any).
+    /// Customer segments (empty: any): the segment of the tier the customer is
+    /// on, or for a prospect of the tier bought (`Customer::segment`).
     #[serde(default)]
     pub segments: Vec<String>,
 }
@@ -1073,6 +1074,10 @@ pub struct Customer {
     pub paying_now: bool,
     pub ever_paid: bool,
     pub signup_date: Option<NaiveDate>,
+    /// The catalog segment of the tier the customer is on now (seed 002's
+    /// customer segment). None: not known (a prospect, or not read because no
+    /// promotion asked); the segment of the tier being bought counts then.
+    pub segment: Option<String>,
 }
 
 impl Customer {
@@ -1085,7 +1090,17 @@ impl Customer {
             paying_now,
             ever_paid: p.first_paid_date.is_some() || p.total_paid > 0 || paying_now || p.churned_date.is_some(),
             signup_date: Some(p.signup_date),
+            segment: None,
         }
+    }
+
+    /// Whether `promotions` need the customer's own segment and the tier being
+    /// bought cannot tell it (the customer is on another tier): then the
+    /// caller reads the current tier and fills in `segment`.
+    pub fn needs_segment<'a>(&self, buying: &Tier, mut promotions: impl Iterator<Item = &'a Promotion>) -> bool {
+        self.segment.is_none()
+            && self.current_tier.as_deref().is_some_and(|t| t != buying.tier_id)
+            && promotions.any(|p| !p.eligibility_rules.segments.is_empty())
     }
 
     fn is_churned(&self) -> bool {
@@ -1160,6 +1175,7 @@ pub fn check(p: &Promotion, buy: &Purchase, redeemed_by_customer: u64) -> Vec<Re
         paying_now: false,
         ever_paid: false,
         signup_date: None,
+        segment: None,
     };
     let customer = buy.customer.unwrap_or(&prospect);
     let type_ok = match rules.user_type {
@@ -1212,8 +1228,17 @@ pub fn check(p: &Promotion, buy: &Purchase, redeemed_by_customer: u64) -> Vec<Re
     if let Some(c) = current.filter(|c| rules.exclude_tiers.iter().any(|t| t == c)) {
         fail(ReasonCode::ExcludedTier, format!("customers on the {c} tier are excluded"));
     }
-    if !rules.segments.is_empty() && !rules.segments.contains(&buy.tier.segment) {
-        fail(ReasonCode::SegmentNotEligible, format!("the {} segment is not eligible", buy.tier.segment));
+    // The customer's segment is the tier they are on; a prospect's (or a
+    // customer's buying their own tier again) is the tier bought.
+    let segment = customer.segment.as_deref().unwrap_or(&buy.tier.segment);
+    if !rules.segments.is_empty() && !rules.segments.iter().any(|s| s == segment) {
+        fail(
+            ReasonCode::SegmentNotEligible,
+            format!(
+                "the promotion is for customers in the {} segment; this one is in {segment}",
+                rules.segments.join(", ")
+            ),
+        );
     }
     if p.max_redemptions.is_some_and(|max| p.redemption_count >= max) {
         fail(ReasonCode::MaxRedemptionsReached, "the promotion has been redeemed as often as it allows".into());
@@ -1534,6 +1559,7 @@ mod tests {
             paying_now: true,
             ever_paid: true,
             signup_date: Some(d("2026-11-10")),
+            segment: None,
         };
         let churned = Customer { paying_now: false, current_tier: Some("free".into()), ..paying.clone() };
         let new = Customer { ever_paid: false, paying_now: false, current_tier: Some("free".into()), ..paying.clone() };
@@ -1633,6 +1659,7 @@ mod tests {
             paying_now: false,
             ever_paid: false,
             signup_date: Some(d("2026-11-01")),
+            segment: None,
         };
         let trialing = Customer { trialing: true, ..fresh.clone() };
         let paid_before = Customer { ever_paid: true, ..fresh.clone() };
@@ -1646,6 +1673,41 @@ mod tests {
         assert!(check(&extension, &purchase(&gold, Some(&trialing)), 0).is_empty());
         assert_eq!(codes(&check(&extension, &purchase(&gold, Some(&fresh)), 0)), vec!["user_type_not_eligible"]);
         assert_eq!(price_with(&gold, BillingPeriod::Monthly, &[&extension]).trial_days, 7);
+    }
+
+    #[test]
+    fn segments_are_the_customers_own_and_a_prospects_is_the_tier_bought() {
+        let mut luxury_tier = tier("platinum");
+        luxury_tier.segment = "luxury".into();
+        let for_luxury = promo(with(base(), json!({"eligibilityRules": {"segments": ["luxury"]}})));
+        let on_essential = Customer {
+            partner_id: "p".into(),
+            current_tier: Some("essential-basic".into()),
+            trialing: false,
+            paying_now: true,
+            ever_paid: true,
+            signup_date: Some(d("2026-10-01")),
+            segment: Some("essential".into()),
+        };
+        let on_luxury = Customer { segment: Some("luxury".into()), ..on_essential.clone() };
+        // An essential customer buying a luxury tier is still an essential customer.
+        let refused = check(&for_luxury, &purchase(&luxury_tier, Some(&on_essential)), 0);
+        assert_eq!(codes(&refused), vec!["segment_not_eligible"]);
+        assert!(refused[0].message.contains("this one is in essential"), "{}", refused[0].message);
+        // A luxury customer qualifies whatever tier they buy.
+        assert!(check(&for_luxury, &purchase(&tier("gold"), Some(&on_luxury)), 0).is_empty());
+        // A prospect, or a customer whose segment was not read, is placed by the tier bought.
+        assert!(check(&for_luxury, &purchase(&luxury_tier, None), 0).is_empty());
+        let unknown = Customer { segment: None, ..on_essential.clone() };
+        assert!(check(&for_luxury, &purchase(&luxury_tier, Some(&unknown)), 0).is_empty());
+
+        // The current tier is read only when a promotion asks for segments and
+        // the customer is on another tier than the one bought.
+        assert!(unknown.needs_segment(&luxury_tier, [&for_luxury].into_iter()));
+        assert!(!unknown.needs_segment(&luxury_tier, [&promo(base())].into_iter()));
+        assert!(!on_essential.needs_segment(&luxury_tier, [&for_luxury].into_iter()), "already known");
+        let same = Customer { current_tier: Some("platinum".into()), ..unknown };
+        assert!(!same.needs_segment(&luxury_tier, [&for_luxury].into_iter()), "buying the tier they are on");
     }
 
     #[test]

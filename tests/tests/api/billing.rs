@@ -744,6 +744,82 @@ async fn validate_checkout_and_redeem_agree_on_duplicates_the_combined_count_and
     }
 }
 
+/// `eligibilityRules.segments` names customer segments (seed 002): a customer is in
+/// the segment of the tier they are on, a prospect in the segment of the tier
+/// bought. Validate, checkout and redeem read the current tier only then, and agree.
+#[tokio::test]
+async fn a_segment_promotion_is_for_customers_in_that_segment_wherever_they_buy() {
+    let s = StripeApp::start().await;
+    let u = ulid::Ulid::new().to_string()[18..].to_lowercase();
+    let (segment, elsewhere, code) = (format!("seg-{u}"), format!("tier-{u}"), format!("STD{u}").to_uppercase());
+    let (status, body) = s
+        .app
+        .call(
+            "POST",
+            "/api/admin/segments",
+            Some("admin"),
+            Some(json!({"segmentId": segment, "name": "Elsewhere", "target": "Partners elsewhere",
+                "priceRange": {"min": 0, "max": 900_000}, "sortOrder": 90})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = s
+        .app
+        .call(
+            "POST",
+            "/api/admin/tiers",
+            Some("admin"),
+            Some(json!({"tierId": elsewhere, "name": "Elsewhere", "segment": segment, "tierLevel": 1,
+                "sortOrder": 90, "prices": {"monthly": 0, "yearly": 0}, "limits": {"listings": 5},
+                "features": [{"featureId": "f1", "name": "F1"}]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, gold) = s.app.call("GET", "/api/admin/tiers/gold", Some("admin"), None).await;
+    let gold_segment = gold["segment"].as_str().expect("gold has a segment").to_string();
+    assert_ne!(gold_segment, segment);
+    promotion_with_code(&s, &code, json!({"eligibilityRules": {"segments": [gold_segment]}})).await;
+
+    // A partner on the other segment's (free) tier buying gold is refused everywhere.
+    let (outsider, token, _) = s.partner("Outsider Co").await;
+    let (status, moved) = s
+        .app
+        .call(
+            "PATCH",
+            &format!("/api/admin/partners/{outsider}/engagement-tier"),
+            Some("admin"),
+            Some(json!({"tier": elsewhere})),
+        )
+        .await;
+    assert_eq!(status, 200, "{moved}");
+    let ask = json!({"codes": [code], "tierId": "gold"});
+    // Validate is public: the customer is named in the body.
+    let mine = json!({"codes": [code], "tierId": "gold", "partnerId": outsider});
+    let (_, validated) = s.app.call("POST", "/api/promotions/validate", None, Some(mine)).await;
+    assert_eq!(reason_codes(&validated), ["segment_not_eligible"], "{validated}");
+    let message = validated["reasons"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(&format!("this one is in {segment}")), "{message}");
+    let (status, session) = s
+        .as_partner(&token, "POST", "/api/billing/subscribe", Some(json!({"tierId": "gold", "promotionCode": code})))
+        .await;
+    assert_eq!((status, reason_codes(&session)), (422, vec!["segment_not_eligible".to_string()]), "{session}");
+    let (status, redeemed) = s.as_partner(&token, "POST", "/api/promotions/redeem", Some(ask.clone())).await;
+    assert_eq!((status, reason_codes(&redeemed)), (422, vec!["segment_not_eligible".to_string()]), "{redeemed}");
+
+    // A prospect buying gold is placed by gold's segment; so is a new partner on
+    // the free tier of that segment. Both may use it, and checkout prices it.
+    let (_, prospect) = s.app.call("POST", "/api/promotions/validate", None, Some(ask.clone())).await;
+    assert_eq!(prospect["valid"], true, "{prospect}");
+    let (_, free) = s.app.call("GET", "/api/admin/tiers/free", Some("admin"), None).await;
+    assert_eq!(free["segment"].as_str(), Some(gold_segment.as_str()), "new partners start in gold's segment");
+    let (_, token, _) = s.partner("Insider Co").await;
+    let (status, session) = s
+        .as_partner(&token, "POST", "/api/billing/subscribe", Some(json!({"tierId": "gold", "promotionCode": code})))
+        .await;
+    assert_eq!(status, 201, "{session}");
+    assert_eq!(session["promotion"]["finalPrice"], prospect["finalPrice"], "{session}");
+}
+
 #[tokio::test]
 async fn an_idempotency_key_is_the_callers_own_among_users_of_one_partner() {
     let s = StripeApp::start().await;

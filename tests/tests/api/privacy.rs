@@ -211,6 +211,19 @@ async fn export_then_erasure_end_to_end_through_stripe() {
         let (status, body) = app.call(method, &path, Some("admin"), Some(body)).await;
         assert_eq!((status, body["error"]["code"].as_str()), (409, Some("partner_erased")), "{method} {path}: {body}");
     }
+    // Nor through the partner's own billing: refused before anything reaches Stripe.
+    let stripe_events = s.events().await.len();
+    for (method, path, body) in [
+        ("POST", "/api/billing/subscribe", json!({"tierId": "gold"})),
+        ("PUT", "/api/billing/upgrade", json!({"tierId": "platinum"})),
+        ("PUT", "/api/billing/downgrade", json!({"tierId": "free"})),
+        ("DELETE", "/api/billing/cancel", json!({})),
+        ("POST", "/api/billing/payment-method", json!({})),
+    ] {
+        let (status, body) = s.as_partner(&token, method, path, Some(body)).await;
+        assert_eq!((status, body["error"]["code"].as_str()), (409, Some("partner_erased")), "{method} {path}: {body}");
+    }
+    assert_eq!(s.events().await.len(), stripe_events, "nothing changed in Stripe for an erased partner");
     assert_eq!(app.snapshot().await, before);
 }
 
