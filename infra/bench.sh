@@ -47,6 +47,21 @@ for port in "$GW_PORT" "$GW_NOCACHE_PORT"; do
 done
 ulimit -n 16384 2>/dev/null || true
 
+# Every stage after the load runs on a fresh DynamoDB Local (and SES emulator): the
+# data earlier stages leave behind (50,000 partners, usage, redemptions) slows the
+# in-memory DynamoDB Local's writes about thirtyfold (analytics' 1,000-partner load:
+# 363 s on the shared instance, 12 s on a fresh one), which would measure the
+# emulator's backlog instead of Tierdesk.
+fresh_stack() {
+  infra/stack.sh stop "$STATE_DIR" >/dev/null 2>&1 || true
+  DDB_PORT="$(infra/stack.sh freeport)"; SES_PORT="$(infra/stack.sh freeport)"
+  while [ "$SES_PORT" = "$DDB_PORT" ]; do SES_PORT="$(infra/stack.sh freeport)"; done
+  infra/stack.sh start "$STATE_DIR" "$DDB_PORT" "$SES_PORT" >&2
+  export DYNAMODB_ENDPOINT="http://127.0.0.1:$DDB_PORT" SES_ENDPOINT="http://127.0.0.1:$SES_PORT"
+  "$BIN/devctl" create-table >/dev/null
+  "$BIN/devctl" seed >/dev/null
+}
+
 {
   # Load first, on the seeded catalog (3 default + 3 demo tiers); the calls stage
   # then grows the catalog to show read costs do not.
@@ -56,44 +71,56 @@ ulimit -n 16384 2>/dev/null || true
   echo
   "$BIN/bench" load "cache 5 s=http://127.0.0.1:$GW_PORT" "no cache=http://127.0.0.1:$GW_NOCACHE_PORT"
   echo
+  # The gateways served the load only.
+  for pid in "${GW_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   echo "## DynamoDB calls per tiers route"
   echo
+  fresh_stack
   "$BIN/bench" calls
   echo
   echo "## partners: DynamoDB calls per route, and list/dashboard reads at 1,000 and 50,000 partners"
   echo
+  fresh_stack
   "$BIN/bench" partners
   echo
   echo "## billing: DynamoDB calls per billing route and per Stripe webhook event type (Stripe emulator in-process)"
   echo
+  fresh_stack
   "$BIN/bench" billing
   echo
   echo "## promotions: DynamoDB reads and writes per route, validate under 1,000 concurrent users"
   echo
+  fresh_stack
   "$BIN/bench" promotions
   echo
   echo "## usage: DynamoDB reads and writes per route, feature check under 1,000 concurrent users"
   echo
+  fresh_stack
   "$BIN/bench" usage
   echo
   echo "## analytics: DynamoDB operations per route and summary p50/p95 at 1,000 and 100,000 partners (aggregates only; calls must be equal)"
   echo
+  fresh_stack
   "$BIN/bench" analytics
   echo
   echo "## experiments: DynamoDB reads and writes per route, assign under 1,000 concurrent new visitors"
   echo
+  fresh_stack
   "$BIN/bench" experiments
   echo
   echo "## quotes: DynamoDB reads and writes per route"
   echo
+  fresh_stack
   "$BIN/bench" quotes
   echo
   echo "## expiry cron: DynamoDB reads and run time at 10,000 and 100,000 partners, 1,000 due (SES emulator)"
   echo
+  fresh_stack
   "$BIN/bench" cron
   echo
   echo "## cost: own time, DynamoDB capacity and outside calls per route, and the monthly bill (release build, in-process)"
   echo
+  fresh_stack
   "$BIN/bench" cost
   echo
   echo "## Function bootstraps: cold init (process start → first Runtime API poll, fake Runtime API on loopback, x86_64 release build) and size"

@@ -280,6 +280,10 @@ impl From<crate::domain::billing::BillingError> for ApiError {
                 return ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "wrong_direction", message)
                     .with_details(json!({ "fields": { "tierId": "does not rank in this direction" } }))
             }
+            B::OtherSegment(_) => {
+                return ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "other_segment", message)
+                    .with_details(json!({ "fields": { "tierId": "is in another segment than the current tier" } }))
+            }
             B::PriceNotConfigured { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "price_not_configured"),
             B::InvalidPromotionCode(reasons) => {
                 return ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_promotion_code", message).with_details(

@@ -83,6 +83,27 @@ pub fn refusal(reasons: Vec<Reason>) -> PromotionError {
     }
 }
 
+/// What `quote` found: the promotions, the price with them, the tier bought, and
+/// the customer as the rules saw them (for the payment's `Settlement`).
+#[derive(Debug, Clone)]
+pub struct Quoted {
+    pub promotions: Vec<Promotion>,
+    pub price: PriceBreakdown,
+    pub tier: Tier,
+    pub customer: Customer,
+}
+
+/// The outside event a redemption settles (a Stripe Checkout Session's payment).
+pub struct Settlement<'a> {
+    /// A second redemption with the same key is `AlreadyRedeemed`.
+    pub key: &'a str,
+    /// The customer as the session's creation judged them (`Quoted::customer`).
+    /// The payment has since put them on the tier bought, which would make a
+    /// promotion for new customers, a segment or a current tier refuse its own
+    /// checkout; the limits and the promotion's state are checked as of now.
+    pub customer_as_of: Option<Customer>,
+}
+
 /// The promotions a code list names, checked for `partner_id` and priced, without
 /// recording anything (two reads). Checkout uses it before sending the customer
 /// to pay; the redemption is recorded when the payment is confirmed. The rules are
@@ -92,7 +113,7 @@ pub async fn quote(
     ask: &Application,
     partner_id: &str,
     today: NaiveDate,
-) -> Result<(Vec<Promotion>, PriceBreakdown, Tier), PromotionError> {
+) -> Result<Quoted, PromotionError> {
     let mut read = store.read_application(&ask.codes, &ask.promotion_ids, &ask.tier_id, Some(partner_id)).await?;
     let tier = active_tier(read.tier.take())?;
     let partner = read.partner.take().ok_or(PromotionError::PartnerNotFound)?;
@@ -113,7 +134,9 @@ pub async fn quote(
         .collect();
     let resolved = resolver::resolve(&asked, &resolver_ask(today, ask, &tier, Some(&customer)));
     match resolved.price {
-        Some(price) => Ok((resolved.promotions.into_iter().cloned().collect(), price, tier)),
+        Some(price) => {
+            Ok(Quoted { promotions: resolved.promotions.into_iter().cloned().collect(), price, tier, customer })
+        }
         None => Err(refusal(resolved.reasons())),
     }
 }
@@ -139,21 +162,25 @@ pub fn resolver_ask<'a>(
 /// case (`Store::redeem`); a stale code copy or a changed counter costs a retry.
 ///
 /// `sales_rep`: the staff member applying it (who may use a code-only promotion
-/// by id). `once_key`: an outside event this redemption belongs to (a Stripe
-/// checkout session); a second redemption with the same key is `AlreadyRedeemed`.
+/// by id). `settles`: the outside event this redemption belongs to (a Stripe
+/// checkout session's payment), and the customer as that session judged them.
 pub async fn redeem(
     store: &Store,
     ask: &Application,
     partner_id: &str,
     sales_rep: Option<String>,
-    once_key: Option<&str>,
+    settles: Option<Settlement<'_>>,
     now: DateTime<Utc>,
     ids: &dyn IdGen,
 ) -> Result<Redeemed, PromotionError> {
     let mut read = store.read_application(&ask.codes, &ask.promotion_ids, &ask.tier_id, Some(partner_id)).await?;
     let tier = active_tier(read.tier.take())?;
     let partner = read.partner.take().ok_or(PromotionError::PartnerNotFound)?;
-    let mut customer = Customer::from_partner(&partner);
+    let once_key = settles.as_ref().map(|s| s.key);
+    let mut customer = match settles.and_then(|s| s.customer_as_of) {
+        Some(as_of) => Customer { partner_id: partner.partner_id.clone(), ..as_of },
+        None => Customer::from_partner(&partner),
+    };
     // Per promotion: its terms, the code it came by, whether the terms are a
     // lookup's copy (live fields then come from the transaction's condition).
     let mut lines: Vec<(Promotion, Option<String>, bool)> = Vec::new();
@@ -179,11 +206,13 @@ pub async fn redeem(
             _ => asked_as.push((id.clone(), None)),
         }
     }
-    place_in_segment(store, &mut customer, &tier, lines.iter().map(|(p, _, _)| p)).await?;
     let mut seen: Vec<Option<u64>> =
         lines.iter().map(|(p, _, _)| read.redeemed.get(&p.promotion_id).copied().filter(|c| *c > 0)).collect();
     let mut repair: Vec<bool> = vec![false; lines.len()];
     for _ in 0..REDEEM_ATTEMPTS {
+        // Each attempt: a refreshed copy's terms may name segments the first did not
+        // (a no-op once the segment is known).
+        place_in_segment(store, &mut customer, &tier, lines.iter().map(|(p, _, _)| p)).await?;
         let asked: Vec<Asked> = asked_as
             .iter()
             .map(|(asked, line)| match line.and_then(|i| lines.get(i).map(|l| (i, l))) {

@@ -1,6 +1,7 @@
 """`make bench` for the console: per screen, the API calls its first render makes,
 the server time of the slowest, and the time to a rendered screen (p50/p95 of
-RUNS loads, a fresh page load each, signed in as a sales manager); where that time
+RUNS loads, a fresh page load each, signed in as a sales manager, and the partner
+portal as a seeded partner with invoices); where that time
 goes (the screen's code loaded, first API call sent, last API answer in); the
 JavaScript each screen's first render loaded; and the built chunks with their gzip
 sizes. Figures, not a test: it asserts nothing about speed.
@@ -18,7 +19,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "e2e"))
-from conftest import BASE, CHROMIUM, DESKTOP  # noqa: E402
+from conftest import BASE, CHROMIUM, DESKTOP, api, dev_token  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 RUNS = int(os.environ.get("CONSOLE_BENCH_RUNS", "20"))
@@ -32,6 +33,11 @@ SCREENS = {
     "/promotions": ["promotions-table"],
     "/quotes": ["quotes-table"],
     "/experiments": ["experiments-table"],
+    "/invoices": ["invoices-table", "invoice-totals"],
+}
+# The partner's own screens, signed in as a seeded partner that has invoices.
+PARTNER_SCREENS = {
+    "/partner-portal": ["current-tier", "usage-table", "portal-invoices", "features-available"],
 }
 READY = "ids => ids.every(id => document.querySelector(`[data-testid=${id}]`))"
 # Resource timing of the load (same origin, so request and response times are there).
@@ -64,44 +70,59 @@ def main():
             args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"],
         )
-        ctx = browser.new_context(viewport=DESKTOP)
-        page = ctx.new_page()
-        page.goto(f"{BASE}/dev/sign-in?role=sales_manager")
-        page.wait_for_selector("[data-testid=signed-in-role]")
-        for path, ready in SCREENS.items():
-            renders, slowest, calls, dups = [], [], [], []
-            js_done, api_first, api_last = [], [], []
-            assets = set()
-            for _ in range(RUNS):
-                start = time.perf_counter()
-                page.goto(f"{BASE}{path}")
-                page.wait_for_function(READY, arg=ready, polling="raf")
-                renders.append((time.perf_counter() - start) * 1000)
-                # then every call of the first render is in (networkidle: 500 ms quiet)
-                page.wait_for_load_state("networkidle")
-                entries = page.evaluate(ENTRIES)
-                api = [e for e in entries if e["path"].startswith("/api/")]
-                js = [e for e in entries if e["path"].endswith(".js")]
-                assets.update(os.path.basename(e["path"]) for e in entries if e["path"].startswith("/assets/"))
-                calls.append(len(api))
-                dups.append(len(api) - len({e["url"] for e in api}))
-                slowest.append(max((e["end"] - e["requestStart"]) for e in api) if api else 0)
-                js_done.append(max((e["end"] for e in js), default=0))
-                api_first.append(min((e["start"] for e in api), default=0))
-                api_last.append(max((e["end"] for e in api), default=0))
-            for f in assets:
-                loaded_by.setdefault(f, []).append(path)
-            js_files = [f for f in assets if f.endswith(".js")]
-            js_gz = sum(gz.get(f, 0) for f in js_files)
-            rows.append({
-                "path": path, "calls": max(calls), "dups": max(dups),
-                "s50": statistics.median(slowest), "s95": p95(slowest),
-                "r50": statistics.median(renders), "r95": p95(renders),
-                "js": statistics.median(js_done), "first": statistics.median(api_first),
-                "last": statistics.median(api_last), "files": len(js_files), "js_gz": js_gz,
-            })
+        _, invoices = api("GET", "/api/admin/invoices?limit=1", dev_token("admin"))
+        partner = invoices["items"][0]["partnerId"]
+        plan = [("sales_manager", None, SCREENS), ("partner", partner, PARTNER_SCREENS)]
+        for role, partner_id, screens in plan:
+            ctx = browser.new_context(viewport=DESKTOP)
+            page = ctx.new_page()
+            q = f"role={role}" + (f"&partner={partner_id}" if partner_id else "")
+            page.goto(f"{BASE}/dev/sign-in?{q}")
+            page.wait_for_selector("[data-testid=signed-in-role]")
+            measure(page, screens, rows, loaded_by, gz)
+            ctx.close()
         browser.close()
-    print(f"\nConsole first render ({RUNS} loads per screen, sales_manager, seeded data, headless Chromium)")
+    report(rows, loaded_by, gz)
+
+
+def measure(page, screens, rows, loaded_by, gz):
+    """RUNS fresh loads of each screen: calls, slowest call, render time, JS loaded."""
+    for path, ready in screens.items():
+        renders, slowest, calls, dups = [], [], [], []
+        js_done, api_first, api_last = [], [], []
+        assets = set()
+        for _ in range(RUNS):
+            start = time.perf_counter()
+            page.goto(f"{BASE}{path}")
+            page.wait_for_function(READY, arg=ready, polling="raf")
+            renders.append((time.perf_counter() - start) * 1000)
+            # then every call of the first render is in (networkidle: 500 ms quiet)
+            page.wait_for_load_state("networkidle")
+            entries = page.evaluate(ENTRIES)
+            api = [e for e in entries if e["path"].startswith("/api/")]
+            js = [e for e in entries if e["path"].endswith(".js")]
+            assets.update(os.path.basename(e["path"]) for e in entries if e["path"].startswith("/assets/"))
+            calls.append(len(api))
+            dups.append(len(api) - len({e["url"] for e in api}))
+            slowest.append(max((e["end"] - e["requestStart"]) for e in api) if api else 0)
+            js_done.append(max((e["end"] for e in js), default=0))
+            api_first.append(min((e["start"] for e in api), default=0))
+            api_last.append(max((e["end"] for e in api), default=0))
+        for f in assets:
+            loaded_by.setdefault(f, []).append(path)
+        js_files = [f for f in assets if f.endswith(".js")]
+        js_gz = sum(gz.get(f, 0) for f in js_files)
+        rows.append({
+            "path": path, "calls": max(calls), "dups": max(dups),
+            "s50": statistics.median(slowest), "s95": p95(slowest),
+            "r50": statistics.median(renders), "r95": p95(renders),
+            "js": statistics.median(js_done), "first": statistics.median(api_first),
+            "last": statistics.median(api_last), "files": len(js_files), "js_gz": js_gz,
+        })
+
+
+def report(rows, loaded_by, gz):
+    print(f"\nConsole first render ({RUNS} loads per screen, sales_manager; the portal as a partner; seeded data, headless Chromium)")
     print("| screen | API calls (repeated) | slowest call p50 / p95 (ms) | rendered p50 / p95 (ms) "
           "| code in / first call / last answer p50 (ms) | JS loaded: files, gzip kB |")
     print("|---|---|---|---|---|---|")
@@ -112,7 +133,7 @@ def main():
     print("\nBuilt chunks (gzip -9) and the screens whose first render loaded them:")
     print("| file | gzip kB | loaded by |")
     print("|---|---|---|")
-    every = set(SCREENS)
+    every = set(SCREENS) | set(PARTNER_SCREENS)
     for name, size in sorted(gz.items(), key=lambda kv: (-kv[1], kv[0])):
         screens = loaded_by.get(name, [])
         who = "every screen" if set(screens) == every else (", ".join(f"`{s}`" for s in screens) or "none of these (Cognito mode only, or unused)")

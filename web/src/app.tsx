@@ -5,7 +5,7 @@ import { onBusy } from "./api/client";
 import { homeOf, screenOf, screensFor } from "./nav";
 import { navigate, useLocation } from "./router";
 import { Link } from "./ui";
-import { hasScreen, LazyScreen } from "./lazy";
+import { hasScreen, LazyScreen, PORTAL } from "./lazy";
 
 const ROLE_LABEL: Record<string, string> = {
   sales_rep: "Sales rep",
@@ -51,14 +51,18 @@ export function App() {
   const screens = screensFor(session.role);
   const current = screenOf(path);
   let body: JSX.Element;
+  const inPortal = path === PORTAL || path.startsWith(`${PORTAL}/`);
   if (session.role === "partner") {
+    // A partner has the portal only; a staff screen's path leads back to it (the
+    // address is corrected in place: this render already shows the portal).
+    if (!inPortal) window.history.replaceState(null, "", PORTAL);
+    const sub = !inPortal || path === PORTAL ? "" : path.slice(PORTAL.length + 1);
+    body = <LazyScreen key={PORTAL} base={PORTAL} label="Partner portal" sub={sub} />;
+  } else if (inPortal) {
     body = (
-      <div class="card notice" data-testid="partner-portal">
-        <h1>Partner portal</h1>
-        <p>
-          You are signed in as partner <code>{session.partnerId}</code>. The partner portal comes with the next release;
-          the staff console is not for partner accounts.
-        </p>
+      <div class="card notice" data-testid="not-allowed" role="alert">
+        <h1>Not allowed</h1>
+        <p>The partner portal is for partner accounts; staff see a partner on the Partners screen.</p>
       </div>
     );
   } else if (current && !current.roles.includes(session.role)) {
@@ -81,21 +85,25 @@ export function App() {
       </div>
     );
   }
+  // A partner has one screen, the portal: no navigation to offer.
+  const bare = screens.length === 0;
   return (
-    <div class="shell">
+    <div class={`shell${bare ? " bare" : ""}`}>
       <a class="skip" href="#main">
         Skip to content
       </a>
       <header class="topbar">
-        <button
-          type="button"
-          class="menu-toggle"
-          aria-expanded={menuOpen}
-          aria-controls="sidenav"
-          onClick={() => setMenuOpen(!menuOpen)}
-        >
-          ☰ <span class="visually-hidden">Menu</span>
-        </button>
+        {!bare && (
+          <button
+            type="button"
+            class="menu-toggle"
+            aria-expanded={menuOpen}
+            aria-controls="sidenav"
+            onClick={() => setMenuOpen(!menuOpen)}
+          >
+            ☰ <span class="visually-hidden">Menu</span>
+          </button>
+        )}
         <Link href={homeOf(session.role)} class="brand">
           Tierdesk
         </Link>
@@ -108,17 +116,19 @@ export function App() {
         </button>
         <div class={`progress${busy ? " on" : ""}`} role="progressbar" aria-hidden={!busy} aria-label="Loading" />
       </header>
-      <nav id="sidenav" class={`sidenav${menuOpen ? " open" : ""}`} aria-label="Screens">
-        <ul>
-          {screens.map((s) => (
-            <li key={s.path}>
-              <Link href={s.path} aria-current={current?.path === s.path ? "page" : undefined}>
-                {s.label}
-              </Link>
-            </li>
-          ))}
-        </ul>
-      </nav>
+      {!bare && (
+        <nav id="sidenav" class={`sidenav${menuOpen ? " open" : ""}`} aria-label="Screens">
+          <ul>
+            {screens.map((s) => (
+              <li key={s.path}>
+                <Link href={s.path} aria-current={current?.path === s.path ? "page" : undefined}>
+                  {s.label}
+                </Link>
+              </li>
+            ))}
+          </ul>
+        </nav>
+      )}
       <main id="main" class="content" tabIndex={-1}>
         {body}
       </main>

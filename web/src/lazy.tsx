@@ -9,6 +9,8 @@ import { Loading } from "./ui";
 
 export type ScreenComponent = FunctionComponent<{ sub: string }>;
 
+export const PORTAL = "/partner-portal";
+
 const LOADERS: Record<string, () => Promise<ScreenComponent>> = {
   "/analytics": () => import("./screens/analytics").then((m) => m.AnalyticsScreen),
   "/tiers": () => import("./screens/tiers").then((m) => m.TiersScreen),
@@ -19,6 +21,8 @@ const LOADERS: Record<string, () => Promise<ScreenComponent>> = {
   "/promotions": () => import("./screens/promotions").then((m) => m.PromotionsScreen),
   "/quotes": () => import("./screens/quotes").then((m) => m.QuotesScreen),
   "/experiments": () => import("./screens/experiments").then((m) => m.ExperimentsScreen),
+  // The partner's own portal; never offered to staff (app.tsx routes the partner role here).
+  [PORTAL]: () => import("./screens/portal").then((m) => m.PortalScreen),
 };
 
 const loaded = new Map<string, ScreenComponent>();

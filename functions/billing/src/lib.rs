@@ -478,7 +478,7 @@ async fn promotion_offer(
         billing_period: period,
         commitment_months: None,
     };
-    let (promotions, price, _) =
+    let redemption::Quoted { promotions, price, customer, .. } =
         match redemption::quote(&app.store, &ask, partner_id, app.clock.now().date_naive()).await {
             Ok(found) => found,
             Err(PromotionError::NotEligible(reasons)) => return Err(BillingError::InvalidPromotionCode(reasons).into()),
@@ -508,6 +508,7 @@ async fn promotion_offer(
             (facts::PROMOTION_ID_KEY.into(), promotion.promotion_id.clone()),
             (facts::PROMOTION_CODE_KEY.into(), code.clone()),
             (facts::BILLING_PERIOD_KEY.into(), period.as_str().into()),
+            (facts::PROMOTION_CUSTOMER_KEY.into(), serde_json::to_string(&customer).unwrap_or_default()),
         ],
     };
     let off = match promotion.discount {

@@ -406,8 +406,11 @@ async fn redeem_checkout_promotion(app: &StripeWebhook, session: &stripe_shared:
         commitment_months: None,
     };
     let session_id = session.id.as_str();
-    match redemption::redeem(&app.store, &ask, partner_id, None, Some(session_id), app.clock.now(), app.ids.as_ref())
-        .await
+    let settles = redemption::Settlement {
+        key: session_id,
+        customer_as_of: meta.get(facts::PROMOTION_CUSTOMER_KEY).and_then(|c| serde_json::from_str(c).ok()),
+    };
+    match redemption::redeem(&app.store, &ask, partner_id, None, Some(settles), app.clock.now(), app.ids.as_ref()).await
     {
         Ok(done) => tracing::info!(
             promotion = promotion_id,

@@ -20,6 +20,10 @@ pub const TIER_ID_KEY: &str = "tier_id";
 /// redemption from these once the session is paid.
 pub const PROMOTION_ID_KEY: &str = "promotion_id";
 pub const PROMOTION_CODE_KEY: &str = "promotion_code";
+/// The customer as the promotion rules saw them when the session was created
+/// (JSON of `promotion::Customer`): by the time the payment's
+/// `checkout.session.completed` arrives, Stripe has already put them on the tier.
+pub const PROMOTION_CUSTOMER_KEY: &str = "promotion_customer";
 pub const BILLING_PERIOD_KEY: &str = "billing_period";
 pub const SCHEDULED_TIER_ID_KEY: &str = "scheduled_tier_id";
 /// Price metadata: the tier's `PRICE#` version a Stripe price charges.

@@ -35,6 +35,10 @@ pub enum BillingError {
     NoStripeSubscription,
     #[error("the target tier must rank {0} the current tier")]
     WrongDirection(&'static str),
+    /// Levels rank tiers within a segment only (seed 002): a move to another
+    /// segment's tier is a new subscription, not an upgrade or a downgrade.
+    #[error("plan changes stay in the {0} segment; to move to another segment, cancel and subscribe to it")]
+    OtherSegment(String),
     #[error("no Stripe price is configured for tier {tier} ({period})")]
     PriceNotConfigured { tier: String, period: &'static str },
     #[error("the promotion code does not apply to this purchase")]
@@ -904,6 +908,9 @@ pub fn check_plan_change<'a>(
     let from = catalog.any(&partner.engagement_tier).ok_or(SubscriptionError::NotFound)?;
     let period = request.billing_period.or(partner.billing_period).unwrap_or(BillingPeriod::Monthly);
     let longer_period = period == BillingPeriod::Yearly && partner.billing_period == Some(BillingPeriod::Monthly);
+    if to.segment != from.segment || to.currency != from.currency {
+        return Err(BillingError::OtherSegment(from.segment.clone()));
+    }
     let ok = if up {
         to.rank() > from.rank() || to.tier_id == from.tier_id && longer_period
     } else {
@@ -990,6 +997,32 @@ mod tests {
         )
         .unwrap();
         plan_signup("prt_1", new, Catalog::new(tiers), &ctx("2026-01-01", "0")).unwrap().after
+    }
+
+    #[test]
+    fn plan_changes_rank_within_the_current_segment_only() {
+        let mut tiers = tiers();
+        let mut luxury = tiers.iter().find(|t| t.tier_id == "gold").unwrap().clone();
+        luxury.tier_id = "luxury-select".into();
+        luxury.segment = "luxury".into();
+        luxury.tier_level = 1;
+        luxury.prices.monthly = 1_500_000;
+        tiers.push(luxury);
+        let mut p = free_partner(&tiers);
+        p.engagement_tier = "platinum".into();
+        p.stripe_subscription_id = Some("sub_1".into());
+        p.subscription_end_date = Some("2026-02-01".parse().unwrap());
+        p.billing_period = Some(BillingPeriod::Monthly);
+        let ask = |tier: &str| PlanChangeRequest { tier_id: tier.into(), billing_period: None, effective: None };
+        let c = Catalog::new(&tiers);
+        // By level alone the luxury tier would rank below platinum: a "downgrade" to
+        // a tier four times the price. Levels rank within a segment only.
+        assert!(
+            matches!(check_plan_change(&p, &ask("luxury-select"), c, false), Err(BillingError::OtherSegment(s)) if s == "standard")
+        );
+        assert!(matches!(check_plan_change(&p, &ask("luxury-select"), c, true), Err(BillingError::OtherSegment(_))));
+        assert_eq!(check_plan_change(&p, &ask("gold"), c, false).unwrap().tier_id, "gold");
+        assert!(matches!(check_plan_change(&p, &ask("gold"), c, true), Err(BillingError::WrongDirection("above"))));
     }
 
     fn gold_price() -> PriceFacts {

@@ -60,8 +60,6 @@ pub struct Erasure {
     pub erased_by: String,
 }
 
-/// Refuses an erasure while a paid term runs (in force, including one cancelled at
-/// period end). A free, cancelled or expired partner may be erased.
 /// A partner whose personal data was erased no longer changes: every route that
 /// would write to one (tier changes, notes, billing self-service) goes through this.
 pub fn unerased(p: Partner) -> Result<Partner, PrivacyError> {
@@ -71,6 +69,8 @@ pub fn unerased(p: Partner) -> Result<Partner, PrivacyError> {
     }
 }
 
+/// Refuses an erasure while a paid term runs (in force, including one cancelled at
+/// period end). A free, cancelled or expired partner may be erased.
 pub fn check_erasable(p: &Partner) -> Result<(), PrivacyError> {
     match p.subscription_end_date {
         Some(end) if p.subscription_state().is_active() => Err(PrivacyError::SubscriptionInForce(end)),

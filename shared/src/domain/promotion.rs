@@ -1064,8 +1064,11 @@ impl Reason {
 }
 
 /// What the rules know of the customer. A prospect (no account yet) is a new
-/// customer with an account age of 0 and no current tier.
-#[derive(Debug, Clone, PartialEq)]
+/// customer with an account age of 0 and no current tier. Serialized into a
+/// Checkout Session's metadata, so the payment's redemption judges the customer
+/// as the session's creation did (`redemption::Settlement`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Customer {
     pub partner_id: String,
     pub current_tier: Option<String>,

@@ -820,6 +820,49 @@ async fn a_segment_promotion_is_for_customers_in_that_segment_wherever_they_buy(
     assert_eq!(session["promotion"]["finalPrice"], prospect["finalPrice"], "{session}");
 }
 
+/// A promotion for new customers bought at checkout: by the time Stripe confirms the
+/// payment (`checkout.session.completed` comes after `customer.subscription.created`
+/// and `invoice.paid`), the partner is a paying gold customer. The redemption judges
+/// the customer as the session's creation did (carried in the session's metadata),
+/// so it is recorded, once, and counts against the caps.
+#[tokio::test]
+async fn a_new_customer_promotion_is_redeemed_when_the_payment_has_already_moved_the_partner() {
+    let s = StripeApp::start().await;
+    let code = format!("NEW{}", &ulid::Ulid::new().to_string()[18..]);
+    let promo =
+        promotion_with_code(&s, &code, json!({"eligibilityRules": {"userType": "new"}, "maxRedemptions": 5})).await;
+    let promotion_id = promo["promotionId"].as_str().unwrap();
+    let (partner_id, token, _) = s.partner("Brand New Co").await;
+    let (status, session) = s
+        .as_partner(&token, "POST", "/api/billing/subscribe", Some(json!({"tierId": "gold", "promotionCode": code})))
+        .await;
+    assert_eq!(status, 201, "{session}");
+    let id = session["checkoutSessionId"].as_str().unwrap();
+    let (status, done) =
+        tierdesk_tests::stripe::post(&s.control(&format!("checkout/sessions/{id}/complete")), json!({})).await;
+    assert_eq!(status, 200, "{done}");
+    s.emulator.flush().await;
+
+    let (_, sub) = s.as_partner(&token, "GET", "/api/billing/subscription", None).await;
+    assert_eq!((sub["tierId"].as_str(), sub["status"].as_str()), (Some("gold"), Some("active")), "{sub}");
+    let (_, after) = s.app.call("GET", &format!("/api/admin/promotions/{promotion_id}"), Some("admin"), None).await;
+    assert_eq!(after["redemptionCount"], 1, "recorded although the partner is no longer new: {after}");
+    let (_, mine) = s.as_partner(&token, "GET", "/api/promotions/redemptions", None).await;
+    assert_eq!(mine["items"][0]["promotionId"], promotion_id, "{mine}");
+    assert_eq!(mine["items"][0]["userId"], partner_id.as_str());
+    // Now a paying customer, the same partner is refused the promotion anew.
+    let (_, validated) = s
+        .app
+        .call(
+            "POST",
+            "/api/promotions/validate",
+            None,
+            Some(json!({"code": code, "tierId": "platinum", "partnerId": partner_id})),
+        )
+        .await;
+    assert!(reason_codes(&validated).contains(&"user_type_not_eligible".to_string()), "{validated}");
+}
+
 #[tokio::test]
 async fn an_idempotency_key_is_the_callers_own_among_users_of_one_partner() {
     let s = StripeApp::start().await;
