@@ -3,7 +3,7 @@
 // period end, invoices, the card on file, and usage against the tier's limits. Every
 // call is the partner's own (the API takes the partner from the token); another
 // partner's id in the path is "not found", as the API answers.
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { ApiError, api, ok, type Schemas } from "../api/client";
 import { currentSession } from "../auth";
 import { ChartView, PALETTE, preloadCharts } from "../chart";
@@ -106,9 +106,14 @@ function Portal({ partnerId }: { partnerId: string }) {
     setTick((t) => t + 1);
     subscription.reload();
   };
-  const version = s
+  const seen = s
     ? [tick, s.tierId, s.status, s.lastPaymentDate, s.totalPaid, s.scheduledChange?.tierId, s.cancellationDate].join("|")
-    : "";
+    : null;
+  // The first subscription read is the state the sections' first reads already
+  // match: only a later change reads them again (the first render makes each call once).
+  const first = useRef<string | null>(null);
+  if (first.current === null && seen !== null) first.current = seen;
+  const version = seen === null || seen === first.current ? "" : seen;
 
   const tiers = catalog.data ?? [];
   const current = s ? tiers.find((t) => t.tierId === s.tierId) : undefined;
