@@ -109,3 +109,10 @@ export async function fetchBlobUrl(path: string): Promise<string> {
   if (!res.ok) throw toApiError(res.status, await res.json().catch(() => ({})));
   return URL.createObjectURL(await res.blob());
 }
+
+/** A fresh `Idempotency-Key` for one user action (a retry of the same action reuses it). */
+export function idempotencyKey(): string {
+  return typeof crypto !== "undefined" && "randomUUID" in crypto
+    ? crypto.randomUUID()
+    : `k-${Date.now()}-${Math.random().toString(36).slice(2)}`;
+}

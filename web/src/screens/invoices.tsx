@@ -3,7 +3,7 @@
 // the Stripe actions (resend, mark paid, void, refund). Reps see their own accounts'
 // invoices; the API decides what each role sees and may do.
 import { useRef, useState } from "preact/hooks";
-import { api, downloadCsv, ok, type Schemas } from "../api/client";
+import { api, idempotencyKey as key, downloadCsv, ok, type Schemas } from "../api/client";
 import { formatCount, formatDate, formatMoney, parseMoney } from "../format";
 import { Badge, Card, ErrorBanner, Field, Link, Loading, PagedTable, fieldError, useAction, useAsync, usePager } from "../ui";
 import { isManager, useTiers } from "../shared";
@@ -28,12 +28,6 @@ const ACTION_LABEL: Record<Action, string> = {
   void: "Void",
   refund: "Refund",
 };
-
-function key(): string {
-  return typeof crypto !== "undefined" && "randomUUID" in crypto
-    ? crypto.randomUUID()
-    : `k-${Date.now()}-${Math.random().toString(36).slice(2)}`;
-}
 
 export function InvoicesScreen() {
   const tiers = useTiers();

@@ -4,7 +4,7 @@
 // call is the partner's own (the API takes the partner from the token); another
 // partner's id in the path is "not found", as the API answers.
 import { useEffect, useRef, useState } from "preact/hooks";
-import { ApiError, api, ok, type Schemas } from "../api/client";
+import { ApiError, api, idempotencyKey as key, ok, type Schemas } from "../api/client";
 import { currentSession } from "../auth";
 import { ChartView, PALETTE, preloadCharts } from "../chart";
 import { formatDate, formatMoney, formatMonth } from "../format";
@@ -26,12 +26,6 @@ import {
 } from "../portal";
 import { navigate, useLocation } from "../router";
 import { Badge, Card, ErrorBanner, Field, Loading, PagedTable, Section, fieldError, useAction, useAsync, usePager } from "../ui";
-
-function key(): string {
-  return typeof crypto !== "undefined" && "randomUUID" in crypto
-    ? crypto.randomUUID()
-    : `k-${Date.now()}-${Math.random().toString(36).slice(2)}`;
-}
 
 const PERIOD_WORD: Record<Period, string> = { monthly: "month", yearly: "year" };
 // The card shown before leaving for Stripe's card page, to tell when the new one is in.
