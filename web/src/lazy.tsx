@@ -5,6 +5,7 @@
 // the console still runs under `script-src 'self'; style-src 'self'`.
 import type { FunctionComponent } from "preact";
 import { useEffect, useState } from "preact/hooks";
+import { startAnalyticsCalls } from "./screens/analytics-calls";
 import { Loading } from "./ui";
 
 export type ScreenComponent = FunctionComponent<{ sub: string }>;
@@ -24,6 +25,17 @@ const LOADERS: Record<string, () => Promise<ScreenComponent>> = {
   // The partner's own portal; never offered to staff (app.tsx routes the partner role here).
   [PORTAL]: () => import("./screens/portal").then((m) => m.PortalScreen),
 };
+
+// Screens whose first render's calls start beside their chunk (api/early.ts); the
+// starters live in the main bundle, so they do not wait for the chunk either.
+const FIRST_CALLS: Record<string, (now: Date) => void> = {
+  "/analytics": startAnalyticsCalls,
+};
+
+/** Starts the first render's calls of the screen at `base`, when it has any (once per page load, from main.tsx). */
+export function startFirstCalls(base: string): void {
+  FIRST_CALLS[base]?.(new Date());
+}
 
 const loaded = new Map<string, ScreenComponent>();
 const pending = new Map<string, Promise<ScreenComponent>>();

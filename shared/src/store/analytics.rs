@@ -58,7 +58,7 @@ impl Store {
 
     /// The live item and the month items of `tiers` for `months`, and with
     /// `with_meta` the tier records too: BatchGetItem of tiers × (months + 1) keys,
-    /// one call per 100 keys.
+    /// one call per 100 keys, sent concurrently.
     pub async fn tier_aggregates(
         &self,
         tiers: &[String],
@@ -74,10 +74,11 @@ impl Store {
                 wanted.push((keys::tier_pk(tier), META.to_string()));
             }
         }
-        let mut found: HashMap<(String, String), Item> = HashMap::new();
-        for chunk in wanted.chunks(BATCH_KEYS) {
-            found.extend(self.batch_get(chunk).await?);
-        }
+        // The chunks go out together: a dozen tiers over a year's months is two
+        // batches, and the summary need not wait for one before sending the other.
+        let batches =
+            futures::future::try_join_all(wanted.chunks(BATCH_KEYS).map(|chunk| self.batch_get(chunk))).await?;
+        let mut found: HashMap<(String, String), Item> = batches.into_iter().flatten().collect();
         let mut out = Vec::with_capacity(tiers.len());
         for tier in tiers {
             let pk = keys::tier_stats_pk(tier);
