@@ -312,9 +312,120 @@ pub const TRAFFIC: &[Traffic] = &[
     Traffic { route: "GET /api/admin/experiments/{experimentId}/results", per_partner: 0.0, fixed: 100.0 },
 ];
 
+/// What a route's own time grows with, fitted over the measured routes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnTimeFit {
+    /// ms: fixed, per read unit, per write unit, per Stripe call, per SES call.
+    pub coefficients: [f64; 5],
+    pub r_squared: f64,
+    pub routes: usize,
+}
+
+impl Invocation {
+    fn drivers(&self) -> [f64; 5] {
+        [1.0, self.read_units, self.write_units, self.stripe_calls, self.ses_calls]
+    }
+}
+
+/// Ordinary least squares of each route's own-time median on what it did (read and
+/// write units, Stripe and SES calls), over the routes that reach DynamoDB: the
+/// answer to "why is this route above the aim" in one line. None when the routes
+/// cannot separate the drivers (fewer routes than drivers, or collinear ones).
+pub fn explain_own_time(routes: &[(f64, Invocation)]) -> Option<OwnTimeFit> {
+    const K: usize = 5;
+    let rows: Vec<(f64, [f64; K])> =
+        routes.iter().filter(|(_, i)| i.dynamodb_calls >= 1.0).map(|(own, i)| (*own, i.drivers())).collect();
+    if rows.len() <= K {
+        return None;
+    }
+    // Normal equations (XᵀX) b = Xᵀy, solved by Gaussian elimination with pivoting.
+    let mut a = [[0.0f64; K + 1]; K];
+    for (y, x) in &rows {
+        for i in 0..K {
+            for j in 0..K {
+                a[i][j] += x[i] * x[j];
+            }
+            a[i][K] += x[i] * y;
+        }
+    }
+    for col in 0..K {
+        let pivot = (col..K).max_by(|&p, &q| a[p][col].abs().total_cmp(&a[q][col].abs()))?;
+        if a[pivot][col].abs() < 1e-9 {
+            return None;
+        }
+        a.swap(col, pivot);
+        let pivot_row = a[col];
+        for (r, row) in a.iter_mut().enumerate() {
+            if r != col {
+                let f = row[col] / pivot_row[col];
+                for (x, p) in row.iter_mut().zip(pivot_row).skip(col) {
+                    *x -= f * p;
+                }
+            }
+        }
+    }
+    let coefficients: [f64; K] = std::array::from_fn(|i| a[i][K] / a[i][i]);
+    let predict = |x: &[f64; K]| x.iter().zip(&coefficients).map(|(x, c)| x * c).sum::<f64>();
+    let mean = rows.iter().map(|(y, _)| y).sum::<f64>() / rows.len() as f64;
+    let total: f64 = rows.iter().map(|(y, _)| (y - mean).powi(2)).sum();
+    let residual: f64 = rows.iter().map(|(y, x)| (y - predict(x)).powi(2)).sum();
+    let r_squared = if total > 0.0 { 1.0 - residual / total } else { 1.0 };
+    Some(OwnTimeFit { coefficients, r_squared, routes: rows.len() })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn invocation(read_units: f64, write_units: f64, stripe_calls: f64, ses_calls: f64) -> Invocation {
+        Invocation {
+            own_ms: 0.0,
+            dynamodb_calls: 1.0,
+            ses_calls,
+            stripe_calls,
+            read_units,
+            write_units,
+            log_bytes: 0.0,
+            via_api_gateway: true,
+        }
+    }
+
+    #[test]
+    fn own_time_fit_recovers_the_costs_that_made_the_times() {
+        // own = 0.05 + 0.3 per read unit + 0.02 per write unit + 0.4 per Stripe call + 0.25 per SES call
+        let truth = |i: &Invocation| {
+            0.05 + 0.3 * i.read_units + 0.02 * i.write_units + 0.4 * i.stripe_calls + 0.25 * i.ses_calls
+        };
+        let shapes = [
+            invocation(1.0, 0.0, 0.0, 0.0),
+            invocation(9.0, 0.0, 0.0, 0.0),
+            invocation(1.0, 4.0, 0.0, 0.0),
+            invocation(2.5, 20.0, 0.0, 1.0),
+            invocation(2.0, 8.0, 2.0, 0.0),
+            invocation(4.0, 12.0, 3.0, 1.0),
+            invocation(14.0, 0.0, 0.0, 0.0),
+            invocation(1.0, 16.0, 0.0, 1.0),
+        ];
+        let routes: Vec<(f64, Invocation)> = shapes.iter().map(|i| (truth(i), *i)).collect();
+        let fit = explain_own_time(&routes).expect("enough routes");
+        for (got, want) in fit.coefficients.iter().zip([0.05, 0.3, 0.02, 0.4, 0.25]) {
+            assert!((got - want).abs() < 1e-9, "{:?}", fit.coefficients);
+        }
+        assert!((fit.r_squared - 1.0).abs() < 1e-9);
+        assert_eq!(fit.routes, 8);
+    }
+
+    #[test]
+    fn own_time_fit_declines_what_the_routes_cannot_separate() {
+        // Every route reads 1 unit and does nothing else: the drivers are collinear.
+        let routes: Vec<(f64, Invocation)> =
+            (0..8).map(|n| (0.3 + n as f64 * 0.01, invocation(1.0, 0.0, 0.0, 0.0))).collect();
+        assert_eq!(explain_own_time(&routes), None);
+        // Cached reads that reach no table are left out of the fit.
+        let cached: Vec<(f64, Invocation)> =
+            (0..8).map(|_| (0.02, Invocation { dynamodb_calls: 0.3, ..invocation(0.5, 0.0, 0.0, 0.0) })).collect();
+        assert_eq!(explain_own_time(&cached), None);
+    }
 
     fn round_prices() -> Prices {
         Prices {

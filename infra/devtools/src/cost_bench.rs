@@ -543,6 +543,7 @@ fn report(
     let mut functions: BTreeMap<String, String> = BTreeMap::new();
     let mut slow = Vec::new();
     let mut refused = Vec::new();
+    let mut medians = Vec::new();
     for (route, list) in samples.iter() {
         let s = stats(list, true);
         println!(
@@ -566,6 +567,7 @@ fn report(
         if list.iter().any(|sample| sample.status >= 400) {
             refused.push(format!("`{route}` ({})", s.statuses));
         }
+        medians.push((s.own_p50, s.mean));
         measured.insert(route.clone(), s.mean);
         functions.insert(route.clone(), function_of(route));
     }
@@ -581,6 +583,15 @@ fn report(
         println!("Every route's own-time median is within the 0.5 ms aim.");
     } else {
         println!("Above the 0.5 ms own-time aim (median): {}.", slow.join(", "));
+    }
+    if let Some(fit) = cost::explain_own_time(&medians) {
+        let [fixed, read, write, stripe, ses] = fit.coefficients;
+        println!(
+            "\nWhat the own-time medians grow with (least squares over the {} routes that reach DynamoDB, R² {:.2}): \
+             {fixed:.3} ms fixed, {read:.3} ms per read unit, {write:.3} ms per write unit, {stripe:.3} ms per Stripe \
+             call, {ses:.3} ms per SES call.",
+            fit.routes, fit.r_squared
+        );
     }
 
     // The cron: the first run sends what the flows made due, the second finds
