@@ -2,13 +2,14 @@
 //! `{"error":{"code","message","details","timestamp","requestId","severity"}}`
 //! (DESIGN §2 with seed 004's `timestamp` and `severity`).
 
+use crate::app::{Failed, Meaning};
 use crate::clock::rfc3339;
 use crate::domain::subscription::SubscriptionError;
 use crate::domain::tier::TierError;
 use crate::domain::validation::ValidationError;
 use crate::http::identity::AuthError;
 use crate::http::request::RequestError;
-use crate::store::{PartnerListError, StoreError, TierListError};
+use crate::store::{BadCursor, ListError, StoreError, WriteError};
 use chrono::{DateTime, Utc};
 use http::StatusCode;
 use serde_json::{json, Value};
@@ -146,7 +147,6 @@ impl From<TierError> for ApiError {
             TierError::TooManyFeatures => (StatusCode::UNPROCESSABLE_ENTITY, "too_many_features"),
             TierError::CurrencyMismatch => (StatusCode::UNPROCESSABLE_ENTITY, "currency_mismatch"),
             TierError::PopularTaken { .. } => (StatusCode::CONFLICT, "popular_taken"),
-            TierError::Store(inner) => return ApiError::from_store(inner),
         };
         let mut api = ApiError::new(status, code, message);
         match e {
@@ -174,7 +174,6 @@ impl From<crate::domain::segment::SegmentError> for ApiError {
             SegmentError::VersionConflict { .. } => (StatusCode::CONFLICT, "version_conflict"),
             SegmentError::Retired => (StatusCode::CONFLICT, "segment_retired"),
             SegmentError::TooMany => (StatusCode::UNPROCESSABLE_ENTITY, "too_many_segments"),
-            SegmentError::Store(inner) => return ApiError::from_store(inner),
         };
         let api = ApiError::new(status, code, message);
         match e {
@@ -219,11 +218,42 @@ impl ApiError {
     }
 }
 
-impl From<TierListError> for ApiError {
-    fn from(e: TierListError) -> Self {
+impl<R> From<WriteError<R>> for ApiError
+where
+    R: Meaning,
+    ApiError: From<R::Domain>,
+{
+    fn from(e: WriteError<R>) -> Self {
         match e {
-            TierListError::Request(r) => r.into(),
-            TierListError::Store(s) => s.into(),
+            WriteError::Refused(r) => r.meaning().into(),
+            WriteError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl<E> From<Failed<E>> for ApiError
+where
+    ApiError: From<E>,
+{
+    fn from(e: Failed<E>) -> Self {
+        match e {
+            Failed::Refused(r) => r.into(),
+            Failed::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<BadCursor> for ApiError {
+    fn from(_: BadCursor) -> Self {
+        ValidationError::single("cursor", "is not a valid cursor").into()
+    }
+}
+
+impl From<ListError> for ApiError {
+    fn from(e: ListError) -> Self {
+        match e {
+            ListError::BadCursor(c) => c.into(),
+            ListError::Store(s) => s.into(),
         }
     }
 }
@@ -247,18 +277,8 @@ impl From<SubscriptionError> for ApiError {
                 return ApiError::new(StatusCode::CONFLICT, "duplicate_email", message)
                     .with_details(json!({ "fields": { "primaryEmail": "is already used by another partner" } }))
             }
-            SubscriptionError::Store(inner) => return ApiError::from_store(inner),
         };
         ApiError::new(status, code, message)
-    }
-}
-
-impl From<PartnerListError> for ApiError {
-    fn from(e: PartnerListError) -> Self {
-        match e {
-            PartnerListError::Request(r) => r.into(),
-            PartnerListError::Store(s) => s.into(),
-        }
     }
 }
 
@@ -268,12 +288,11 @@ impl From<crate::domain::billing::BillingError> for ApiError {
         let e = match e {
             B::Invalid(v) => return v.into(),
             B::Subscription(s) => return s.into(),
-            B::Store(s) => return s.into(),
             other => other,
         };
         let message = e.to_string();
         let (status, code) = match &e {
-            B::Invalid(_) | B::Subscription(_) | B::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            B::Invalid(_) | B::Subscription(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
             B::AlreadySubscribed => (StatusCode::CONFLICT, "already_subscribed"),
             B::NoStripeSubscription => (StatusCode::CONFLICT, "no_stripe_subscription"),
             B::WrongDirection(_) => {
@@ -325,7 +344,6 @@ impl From<crate::domain::invoice::InvoiceError> for ApiError {
         match e {
             I::Invalid(v) => v.into(),
             I::Billing(b) => b.into(),
-            I::Store(s) => s.into(),
             I::NotFound => ApiError::new(StatusCode::NOT_FOUND, "not_found", "invoice not found")
                 .with_details(json!({ "fields": { "invoiceId": "no invoice with this id" } })),
             I::WrongState { status, action, needs } => ApiError::new(
@@ -362,7 +380,6 @@ impl From<crate::domain::promotion::PromotionError> for ApiError {
         let message = e.to_string();
         let (status, code) = match e {
             P::Invalid(v) => return v.into(),
-            P::Store(s) => return s.into(),
             P::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             P::VersionConflict { current } => {
                 let api = ApiError::new(StatusCode::CONFLICT, "version_conflict", message);
@@ -408,7 +425,6 @@ impl From<crate::domain::quote::QuoteError> for ApiError {
         let message = e.to_string();
         let (status, code) = match e {
             Q::Invalid(v) => return v.into(),
-            Q::Store(s) => return s.into(),
             Q::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Q::VersionConflict { current } => {
                 let api = ApiError::new(StatusCode::CONFLICT, "version_conflict", message);
@@ -442,7 +458,6 @@ impl From<crate::domain::usage::UsageError> for ApiError {
         let message = e.to_string();
         match e {
             U::Invalid(v) => v.into(),
-            U::Store(s) => s.into(),
             U::PartnerNotFound => ApiError::not_found("partner"),
             U::TierMissing => ApiError::new(StatusCode::CONFLICT, "tier_missing", message),
             U::LimitExceeded { metric, limit, used, requested } => {
@@ -459,7 +474,6 @@ impl From<crate::domain::experiment::ExperimentError> for ApiError {
         let message = e.to_string();
         let (status, code) = match e {
             X::Invalid(v) => return v.into(),
-            X::Store(s) => return s.into(),
             X::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             X::VersionConflict { current } => {
                 let api = ApiError::new(StatusCode::CONFLICT, "version_conflict", message);

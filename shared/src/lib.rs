@@ -1,6 +1,8 @@
-//! Tierdesk's domain crate: pure pricing and catalog logic (`domain`), the one
-//! DynamoDB adapter (`store`), and the plumbing every HTTP Lambda shares (`http`).
+//! Tierdesk's domain crate: pure pricing and catalog logic (`domain`), the
+//! workflows over it (`app`), the one DynamoDB adapter (`store`), and the plumbing
+//! every HTTP Lambda shares (`http`). `docs/architecture.md` draws the layers.
 
+pub mod app;
 pub mod billing;
 pub mod calls;
 pub mod clock;
@@ -11,7 +13,6 @@ pub mod http;
 pub mod idempotency;
 pub mod mail;
 pub mod meter;
-pub mod redemption;
 pub mod store;
 pub mod telemetry;
 

@@ -19,6 +19,7 @@ use chrono::DateTime;
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
+use tierdesk::app::Meaning;
 use tierdesk::clock::rfc3339;
 use tierdesk::domain::audit::{AuditEntry, Performed};
 use tierdesk::domain::billing::{record_payment, BillingChange, InvoiceFacts, InvoiceRecord};
@@ -320,7 +321,7 @@ async fn send(
 
 fn write_error(e: BillingWriteError) -> ApiError {
     match e {
-        BillingWriteError::Subscription(e) => e.into(),
+        BillingWriteError::Partner(refusal) => refusal.meaning().into(),
         BillingWriteError::Store(e) => e.into(),
         BillingWriteError::Stale | BillingWriteError::ClaimLost => {
             SubscriptionError::VersionConflict { current: None }.into()

@@ -12,6 +12,7 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use std::sync::Arc;
+use tierdesk::app::{redemption, Failed, Meaning};
 use tierdesk::billing::notices::email_for;
 use tierdesk::billing::{facts, CheckoutOffer, CouponOff, CouponSpec, Proration, StripeConfig, StripeGateway};
 use tierdesk::clock::rfc3339;
@@ -33,7 +34,6 @@ use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, PageRequest, Route};
 use tierdesk::idempotency;
 use tierdesk::mail::{MailConfig, Mailer};
-use tierdesk::redemption;
 use tierdesk::store::{BillingWrite, BillingWriteError, Page, Store};
 use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
 
@@ -481,15 +481,17 @@ async fn promotion_offer(
     let redemption::Quoted { promotions, price, customer, .. } =
         match redemption::quote(&app.store, &ask, partner_id, app.clock.now().date_naive()).await {
             Ok(found) => found,
-            Err(PromotionError::NotEligible(reasons)) => return Err(BillingError::InvalidPromotionCode(reasons).into()),
-            Err(PromotionError::MaxRedemptionsReached) => {
+            Err(Failed::Refused(PromotionError::NotEligible(reasons))) => {
+                return Err(BillingError::InvalidPromotionCode(reasons).into())
+            }
+            Err(Failed::Refused(PromotionError::MaxRedemptionsReached)) => {
                 return Err(BillingError::InvalidPromotionCode(vec![Reason::new(
                     ReasonCode::MaxRedemptionsReached,
                     "the promotion has been redeemed as often as it allows",
                 )])
                 .into())
             }
-            Err(PromotionError::PerUserLimitReached) => {
+            Err(Failed::Refused(PromotionError::PerUserLimitReached)) => {
                 return Err(BillingError::InvalidPromotionCode(vec![Reason::new(
                     ReasonCode::PerUserLimitReached,
                     "this partner has used the promotion as often as it allows",
@@ -580,7 +582,7 @@ where
             Ok(()) => return Ok((partner, after, catalog)),
             // The webhook changed the partner meanwhile: plan again from it.
             Err(BillingWriteError::Stale) => partner = load(app, &partner.partner_id).await?,
-            Err(BillingWriteError::Subscription(e)) => return Err(e.into()),
+            Err(BillingWriteError::Partner(refusal)) => return Err(refusal.meaning().into()),
             Err(BillingWriteError::Store(e)) => return Err(e.into()),
             Err(BillingWriteError::ClaimLost) => break,
         }

@@ -23,6 +23,7 @@ use super::{view, Billing, SubscriptionView, WRITE_ATTEMPTS};
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
+use tierdesk::app::Meaning;
 use tierdesk::billing::Proration;
 use tierdesk::clock::rfc3339;
 use tierdesk::domain::audit::{AuditEntry, Performed};
@@ -178,7 +179,7 @@ async fn migrate_one(
             Err(BillingWriteError::Stale) => {
                 partner = app.store.get_partner(&candidate.partner_id).await?.ok_or(SubscriptionError::NotFound)?
             }
-            Err(BillingWriteError::Subscription(e)) => return Err(e.into()),
+            Err(BillingWriteError::Partner(refusal)) => return Err(refusal.meaning().into()),
             Err(BillingWriteError::Store(e)) => return Err(e.into()),
             Err(BillingWriteError::ClaimLost) => break,
         }

@@ -389,7 +389,7 @@ async fn implement_winner(
             features: (features != tier.features).then_some(features),
             ..TierPatch::default()
         };
-        Some(tier.apply(patch, &change).map_err(ExperimentError::from)?)
+        Some(tier.apply(patch, &change).map_err(|_| ExperimentError::TierGone)?)
     };
     let price_version = tier_update.as_ref().map(|u| u.after.price_version);
     let after = before.implement(&chosen, price_version, ask.force, ask.reason.clone(), &actor)?;

@@ -8,8 +8,8 @@
 use crate::{DailyStep, RunDate, StepFuture};
 use std::sync::Arc;
 use tierdesk::domain::audit::{AuditEntry, Performed};
-use tierdesk::domain::experiment::{self, Actor, ExperimentError};
-use tierdesk::store::Store;
+use tierdesk::domain::experiment::{self, Actor};
+use tierdesk::store::{ExperimentRefusal, Store, WriteError};
 use tierdesk::IdGen;
 
 /// Who the audit trail names for automatic ends.
@@ -55,7 +55,7 @@ impl DailyStep for EndExperiments {
                     AuditEntry::change(self.ids.new_id(), "experiment.end_date_reached", by, Some(&before), &after);
                 match store.save_experiment(&before, &after, &audit).await {
                     Ok(()) => ended += 1,
-                    Err(ExperimentError::VersionConflict { .. } | ExperimentError::NotFound) => {}
+                    Err(WriteError::Refused(ExperimentRefusal::Stale { .. } | ExperimentRefusal::Missing)) => {}
                     Err(e) => return Err(format!("experiment {id}: {e}")),
                 }
             }

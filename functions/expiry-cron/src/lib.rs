@@ -39,12 +39,12 @@ use tierdesk::domain::renewal::{
     expiry_due, reminder_due, NoReminder, NoticeDetails, NoticeKind, Recipient, ReminderSchedule, RunSummary, Window,
     DEFAULT_GRACE_DAYS, DEFAULT_REMINDER_DAYS,
 };
-use tierdesk::domain::subscription::{
-    plan_expiration, Catalog, SubscriptionError, TransitionContext, Trigger, TriggerType,
-};
+use tierdesk::domain::subscription::{plan_expiration, Catalog, TransitionContext, Trigger, TriggerType};
 use tierdesk::domain::tier::Tier;
 use tierdesk::mail::{Email, MailConfig, Mailer, SendOutcome};
-use tierdesk::store::{count_calls, Claim, DailySnapshot, Marker, MarkerClaim, MarkerState, Store, StoreError};
+use tierdesk::store::{
+    count_calls, Claim, DailySnapshot, Marker, MarkerClaim, MarkerState, PartnerRefusal, Store, StoreError, WriteError,
+};
 use tierdesk::{Clock, Config, IdGen, SystemClock, UlidGen};
 
 /// Who the cron's transitions and audit entries name.
@@ -508,7 +508,7 @@ impl ExpiryCron {
                     }
                     return;
                 }
-                Err(SubscriptionError::VersionConflict { .. } | SubscriptionError::NotFound) => {
+                Err(WriteError::Refused(PartnerRefusal::Stale { .. } | PartnerRefusal::Missing)) => {
                     match self.store.get_partner(&id).await {
                         Ok(Some(fresh)) => {
                             out.dynamodb_reads += 1;

@@ -5,8 +5,8 @@
 use crate::{DailyStep, RunDate, StepFuture};
 use std::sync::Arc;
 use tierdesk::domain::audit::{AuditEntry, Performed};
-use tierdesk::domain::promotion::{Action, Actor, ApprovalPolicy, PromotionError};
-use tierdesk::store::Store;
+use tierdesk::domain::promotion::{Action, Actor, ApprovalPolicy};
+use tierdesk::store::{PromotionRefusal, Store, WriteError};
 use tierdesk::IdGen;
 
 /// Who the audit trail names for automatic completions.
@@ -40,7 +40,7 @@ impl DailyStep for CompletePromotions {
                     AuditEntry::change(self.ids.new_id(), "promotion.complete", by, Some(&shown_before), &shown_after);
                 match store.save_promotion(&before, &after, &[], &audit).await {
                     Ok(()) => completed += 1,
-                    Err(PromotionError::VersionConflict { .. }) => {}
+                    Err(WriteError::Refused(PromotionRefusal::Stale { .. })) => {}
                     Err(e) => return Err(format!("promotion {}: {e}", before.promotion_id)),
                 }
             }

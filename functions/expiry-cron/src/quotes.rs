@@ -5,8 +5,7 @@
 use crate::{DailyStep, RunDate, StepFuture};
 use std::sync::Arc;
 use tierdesk::domain::audit::{AuditEntry, Performed};
-use tierdesk::domain::quote::QuoteError;
-use tierdesk::store::Store;
+use tierdesk::store::{QuoteRefusal, Store, WriteError};
 use tierdesk::IdGen;
 
 pub use crate::promotions::ACTOR;
@@ -35,7 +34,7 @@ impl DailyStep for ExpireQuotes {
                 let audit = AuditEntry::change(self.ids.new_id(), "quote.expire", by, Some(&before), &after);
                 match store.save_quote(&before, &after, &audit).await {
                     Ok(()) => expired += 1,
-                    Err(QuoteError::VersionConflict { .. }) => {}
+                    Err(WriteError::Refused(QuoteRefusal::Stale { .. })) => {}
                     Err(e) => return Err(format!("quote {}: {e}", before.quote_id)),
                 }
             }

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use tierdesk::domain::audit::{AuditEntry, Performed};
 use tierdesk::domain::renewal::upcoming_end_months;
 use tierdesk::domain::scoring::END_DATE_SIGNAL_DAYS;
-use tierdesk::domain::subscription::{refresh_scores, Catalog, EditContext, SubscriptionError};
-use tierdesk::store::Store;
+use tierdesk::domain::subscription::{refresh_scores, Catalog, EditContext};
+use tierdesk::store::{PartnerRefusal, Store, WriteError};
 use tierdesk::IdGen;
 
 pub struct RefreshScores {
@@ -47,7 +47,7 @@ impl DailyStep for RefreshScores {
                 let audit = AuditEntry::change(self.ids.new_id(), "partner.rescore", by, Some(&before), &after);
                 match store.save_partner(&before, &after, &audit, None).await {
                     Ok(()) => refreshed += 1,
-                    Err(SubscriptionError::VersionConflict { .. } | SubscriptionError::NotFound) => {}
+                    Err(WriteError::Refused(PartnerRefusal::Stale { .. } | PartnerRefusal::Missing)) => {}
                     Err(e) => failed.push(format!("partner {}: {e}", before.partner_id)),
                 }
             }

@@ -9,10 +9,8 @@ use crate::{DailyStep, RunDate, StepFuture, ACTOR};
 use std::sync::Arc;
 use tierdesk::domain::audit::{AuditEntry, Performed};
 use tierdesk::domain::renewal::trial_end_months;
-use tierdesk::domain::subscription::{
-    plan_trial_end, Catalog, SubscriptionError, TransitionContext, Trigger, TriggerType,
-};
-use tierdesk::store::Store;
+use tierdesk::domain::subscription::{plan_trial_end, Catalog, TransitionContext, Trigger, TriggerType};
+use tierdesk::store::{PartnerRefusal, Store, WriteError};
 use tierdesk::IdGen;
 
 pub struct EndTrials {
@@ -77,7 +75,7 @@ impl DailyStep for EndTrials {
                 match store.apply_transition(&transition, &audit).await {
                     Ok(()) => ended += 1,
                     // Converted, changed or ended by a concurrent run since the read.
-                    Err(SubscriptionError::VersionConflict { .. } | SubscriptionError::NotFound) => {}
+                    Err(WriteError::Refused(PartnerRefusal::Stale { .. } | PartnerRefusal::Missing)) => {}
                     Err(e) => failed.push(format!("partner {}: {e}", partner.partner_id)),
                 }
             }

@@ -29,7 +29,7 @@ use tierdesk::domain::subscription::{self, Catalog, SubscriptionError, TierChang
 use tierdesk::domain::tier::Tier;
 use tierdesk::http::request::json_body;
 use tierdesk::http::{json, Ctx, PageRequest};
-use tierdesk::store::{Page, Store};
+use tierdesk::store::{Page, PartnerRefusal, Store, WriteError};
 use tierdesk::ApiError;
 
 /// Days ahead that the `expiring` view covers (as the dashboard's).
@@ -182,7 +182,7 @@ async fn one(
                 Ok(Err((_, old))) => Ok(Store::job_item_of(old).and_then(counted)),
                 // The partner changed since the page was read: leave it to a rerun of
                 // the job, recorded as failed here.
-                Err(SubscriptionError::VersionConflict { .. }) => {
+                Err(WriteError::Refused(PartnerRefusal::Stale { .. })) => {
                     skip(app, &item(Outcome::Failed, Some("version_conflict")), chunk).await
                 }
                 Err(e) => Err(e.into()),

@@ -32,7 +32,7 @@ use tierdesk::http::request::{json_body, query};
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, PageRequest, PathParams, Route};
 use tierdesk::mail::{MailConfig, Mailer};
-use tierdesk::store::{Page, PartnerList, SignalList, Store};
+use tierdesk::store::{Page, PartnerList, PartnerRefusal, SignalList, Store, WriteError};
 use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
 
 mod jobs;
@@ -468,7 +468,7 @@ async fn add_note(app: &Partners, ctx: &Ctx, req: &Request, params: &PathParams)
         let audit = app.audit(ctx, "partner.note", None, &after);
         match app.store.save_partner(&partner, &after, &audit, Some(&note)).await {
             Ok(()) => return json(StatusCode::CREATED, &note),
-            Err(SubscriptionError::VersionConflict { .. }) if attempt < NOTE_ATTEMPTS => continue,
+            Err(WriteError::Refused(PartnerRefusal::Stale { .. })) if attempt < NOTE_ATTEMPTS => continue,
             Err(e) => return Err(e.into()),
         }
     }

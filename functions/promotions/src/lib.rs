@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use tierdesk::app::redemption;
 use tierdesk::clock::rfc3339;
 use tierdesk::config::ConfigError;
 use tierdesk::domain::audit::{AuditEntry, Performed};
@@ -33,8 +34,7 @@ use tierdesk::http::{json, serve, AuthError, Ctx, PageRequest, PathParams, Route
 use tierdesk::idempotency;
 use tierdesk::mail::staff::{self, PromotionNoticeKind};
 use tierdesk::mail::{MailConfig, Mailer};
-use tierdesk::redemption;
-use tierdesk::store::{Redemption, Store};
+use tierdesk::store::{PromotionRefusal, Redemption, Store, WriteError};
 use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -440,7 +440,7 @@ async fn add_codes(
                 let promotion = after.without_private();
                 return json(StatusCode::CREATED, &serde_json::json!({ "codes": codes, "promotion": promotion }));
             }
-            Err(PromotionError::CodeTaken(_)) if ask.explicit.is_empty() => continue,
+            Err(WriteError::Refused(PromotionRefusal::CodeTaken(_))) if ask.explicit.is_empty() => continue,
             Err(e) => return Err(e.into()),
         }
     }

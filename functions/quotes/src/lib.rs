@@ -9,6 +9,7 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use tierdesk::app::Meaning;
 use tierdesk::billing::{StripeConfig, StripeGateway};
 use tierdesk::clock::rfc3339;
 use tierdesk::config::ConfigError;
@@ -30,7 +31,7 @@ use tierdesk::http::{json, serve, Ctx, PageRequest, PathParams, Route};
 use tierdesk::idempotency;
 use tierdesk::mail::quote::{pdf_file_name, quote_email, quote_notice, quote_pdf, QuoteNoticeKind};
 use tierdesk::mail::{MailAttachment, MailConfig, Mailer, SendOutcome};
-use tierdesk::store::{AcceptRefusal, QuoteList, Store};
+use tierdesk::store::{AcceptRefusal, PartnerRefusal, QuoteList, QuoteRefusal, Store, WriteError};
 use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
 
 mod billing;
@@ -446,7 +447,7 @@ async fn workflow(
     match app.store.save_quote(&before, &after, &audit).await {
         Ok(()) => {}
         // Another decision (or edit) got there first: say so with where it stands.
-        Err(QuoteError::VersionConflict { .. }) => return Err(state_changed(app, &before).await),
+        Err(WriteError::Refused(QuoteRefusal::Stale { .. })) => return Err(state_changed(app, &before).await),
         Err(e) => return Err(e.into()),
     }
     if let Some(kind) = notice {
@@ -721,8 +722,8 @@ async fn accept(app: &Quotes, ctx: &Ctx, req: &Request, params: &PathParams) -> 
             // Someone else moved the quote (a concurrent accept, a cancel): read it again.
             Err(AcceptRefusal::Quote) => {}
             // The partner changed meanwhile: plan again on the new state.
-            Err(AcceptRefusal::Subscription(SubscriptionError::VersionConflict { .. })) => {}
-            Err(AcceptRefusal::Subscription(e)) => return Err(e.into()),
+            Err(AcceptRefusal::Subscription(PartnerRefusal::Stale { .. })) => {}
+            Err(AcceptRefusal::Subscription(refusal)) => return Err(refusal.meaning().into()),
         }
         q = app.store.get_quote(&q.quote_id).await?.ok_or(QuoteError::NotFound)?;
     }
@@ -762,7 +763,7 @@ async fn partner_for(
         match app.store.apply_transition(&signup, &audit).await {
             Ok(()) => return Ok((signup.after, true)),
             // A concurrent accept created the partner first: use that one.
-            Err(SubscriptionError::DuplicateEmail) => continue,
+            Err(WriteError::Refused(PartnerRefusal::EmailTaken)) => continue,
             Err(e) => return Err(e.into()),
         }
     }

@@ -25,6 +25,7 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use std::sync::Arc;
+use tierdesk::app::{redemption, Failed, Meaning};
 use tierdesk::billing::facts::{self, invoice_partner_hint, subscription_partner_hint};
 use tierdesk::billing::notices::email_for;
 use tierdesk::billing::stripe_shared;
@@ -49,7 +50,6 @@ use tierdesk::domain::validation::parse;
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, Route};
 use tierdesk::mail::{Email, MailConfig, MailError, Mailer, SendOutcome};
-use tierdesk::redemption;
 use tierdesk::store::{BillingWrite, BillingWriteError, EventClaim, Store};
 use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
 
@@ -376,7 +376,7 @@ async fn credit_note_event(
             Err(BillingWriteError::ClaimLost) => {
                 return Err(ApiError::new(StatusCode::CONFLICT, "event_in_progress", "claim lost"))
             }
-            Err(BillingWriteError::Subscription(e)) => return Err(e.into()),
+            Err(BillingWriteError::Partner(refusal)) => return Err(refusal.meaning().into()),
             Err(BillingWriteError::Store(e)) => return Err(e.into()),
         }
     }
@@ -418,7 +418,7 @@ async fn redeem_checkout_promotion(app: &StripeWebhook, session: &stripe_shared:
             redemptions = done.redemptions.len(),
             "checkout promotion redeemed"
         ),
-        Err(PromotionError::AlreadyRedeemed) => {}
+        Err(Failed::Refused(PromotionError::AlreadyRedeemed)) => {}
         Err(e) => tracing::error!(
             promotion = promotion_id,
             partner = partner_id.as_str(),
@@ -549,7 +549,7 @@ where
             Err(BillingWriteError::ClaimLost) => {
                 return Err(ApiError::new(StatusCode::CONFLICT, "event_in_progress", "claim lost"))
             }
-            Err(BillingWriteError::Subscription(e)) => return Err(e.into()),
+            Err(BillingWriteError::Partner(refusal)) => return Err(refusal.meaning().into()),
             Err(BillingWriteError::Store(e)) => return Err(e.into()),
         }
     }

@@ -28,7 +28,7 @@ use tierdesk::http::request::{json_body, query};
 use tierdesk::http::response::{json_text, to_json};
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, PageRequest, PathParams, Route};
-use tierdesk::store::{Page, Store, TierFilter};
+use tierdesk::store::{Page, Store, TierFilter, TierRefusal, WriteError};
 use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -258,7 +258,7 @@ async fn initialize(app: &Tiers, ctx: &Ctx) -> Result<Response<Body>, ApiError> 
         let tier = new.into_tier(&change);
         match app.store.create_tier(&tier, &app.audit(ctx, &change, "tier.initialize", None, &tier)).await {
             Ok(()) => created.push(tier.tier_id),
-            Err(TierError::AlreadyExists) => existing.push(tier.tier_id),
+            Err(WriteError::Refused(TierRefusal::Exists)) => existing.push(tier.tier_id),
             Err(e) => return Err(e.into()),
         }
     }

@@ -8,9 +8,9 @@
 
 use tierdesk::clock::rfc3339;
 use tierdesk::domain::audit::{AuditEntry, Performed};
-use tierdesk::domain::segment::{default_segments, plan_backfill, Segment, SegmentError};
-use tierdesk::domain::tier::{Change, TierError, TierUpdate};
-use tierdesk::store::Store;
+use tierdesk::domain::segment::{default_segments, plan_backfill, Segment};
+use tierdesk::domain::tier::{Change, TierUpdate};
+use tierdesk::store::{SegmentRefusal, Store, TierRefusal, WriteError};
 use tierdesk::{IdGen, UlidGen};
 
 pub const ACTOR: &str = "devctl-assign-segments";
@@ -42,7 +42,7 @@ pub async fn assign_segments(
         if !dry_run {
             let audit = AuditEntry::change(UlidGen.new_id(), "segment.create", by, None, &created);
             match store.create_segment(&created, &audit).await {
-                Ok(()) | Err(SegmentError::AlreadyExists) => {}
+                Ok(()) | Err(WriteError::Refused(SegmentRefusal::Exists)) => {}
                 Err(e) => return Err(format!("segment {}: {e}", created.segment_id)),
             }
         }
@@ -83,7 +83,7 @@ pub async fn assign_segments(
             AuditEntry::change(UlidGen.new_id(), "tier.segment_backfill", by, Some(&update.before), &update.after);
         match store.save_tier(&update, &audit).await {
             Ok(()) => {}
-            Err(TierError::PopularTaken { .. }) => {
+            Err(WriteError::Refused(TierRefusal::PopularClaimed { .. })) => {
                 // Another tier took the badge since the plan was read: move without it.
                 update.after.popular = false;
                 let audit = AuditEntry::change(

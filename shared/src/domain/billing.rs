@@ -47,8 +47,6 @@ pub enum BillingError {
     Provider(String),
     #[error("only a partner account can manage its own billing")]
     NotAPartner,
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
 }
 
 /// Stripe's subscription status.

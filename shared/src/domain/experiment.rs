@@ -46,8 +46,6 @@ pub enum ExperimentError {
     TierGone,
     #[error("the participant's tracking kept changing; retry")]
     KeptChanging,
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]

@@ -90,8 +90,6 @@ pub enum InvoiceError {
     WrongState { status: BillingStatus, action: &'static str, needs: &'static str },
     #[error(transparent)]
     Billing(#[from] super::billing::BillingError),
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
 }
 
 /// `GET /api/admin/invoices` filters. `from`/`to` are UTC dates of Stripe's

@@ -62,8 +62,6 @@ pub enum PromotionError {
     NotEligible(Vec<Reason>),
     #[error(transparent)]
     Invalid(#[from] ValidationError),
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]

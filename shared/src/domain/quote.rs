@@ -438,8 +438,6 @@ pub enum QuoteError {
     TierUnavailable,
     #[error("the partner already uses this email address and cannot take this quote")]
     CustomerMismatch,
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
 }
 
 /// Per-role discount caps (`QUOTE_DISCOUNT_AUTHORITY`). `None`: no cap.

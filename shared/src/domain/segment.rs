@@ -32,8 +32,6 @@ pub enum SegmentError {
     Retired,
     #[error("too many segments to reorder in one change")]
     TooMany,
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
 }
 
 /// A price band in cents; `max: None` is open-ended (seed 002 "Luxury: $10,000+").

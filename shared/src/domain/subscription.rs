@@ -40,8 +40,6 @@ pub enum SubscriptionError {
     DefaultTierMissing,
     #[error("another partner already uses this email address")]
     DuplicateEmail,
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

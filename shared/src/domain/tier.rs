@@ -44,8 +44,6 @@ pub enum TierError {
     CurrencyMismatch,
     #[error("another tier of this segment is already marked popular; unmark it first")]
     PopularTaken { segment: String, current: Option<String> },
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

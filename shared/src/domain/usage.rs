@@ -51,8 +51,6 @@ pub enum UsageError {
     TierMissing,
     #[error("this usage would pass the {metric} limit of {limit}")]
     LimitExceeded { metric: String, limit: u64, used: u64, requested: u64 },
-    #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
 }
 
 /// One metric's allowance.

@@ -1,9 +1,9 @@
 //! Plumbing every HTTP function shares: identity, permission checks, body and
-//! query parsing with caps, routing, cursors, and the response/error envelope.
+//! query parsing with caps (a page request's `limit` and `cursor` among them),
+//! routing, and the response/error envelope.
 
 pub mod cache;
 pub mod csv;
-pub mod cursor;
 pub mod identity;
 pub mod request;
 pub mod response;

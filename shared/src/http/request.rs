@@ -4,6 +4,7 @@
 use super::identity::{AuthError, Identity};
 use crate::domain::permissions::{Grants, Permission};
 use crate::domain::validation::ValidationError;
+pub use crate::store::PageRequest;
 use chrono::{DateTime, Utc};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
@@ -73,12 +74,8 @@ pub fn query(req: &Request, key: &str) -> Option<String> {
     req.query_string_parameters_ref().and_then(|q| q.first(key)).map(str::to_string)
 }
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct PageRequest {
-    pub limit: u32,
-    pub cursor: Option<String>,
-}
-
+/// The edge's half of paging: `?limit=&cursor=` parsed, with the limit capped.
+/// The type and the cursor's meaning belong to the store (`crate::store::page`).
 impl PageRequest {
     pub fn from_request(req: &Request, default: u32, max: u32) -> Result<Self, RequestError> {
         let limit = match query(req, "limit") {

@@ -5,12 +5,11 @@
 
 use super::keys::{self, META};
 use super::partners::version_failure;
-use super::{build_err, s, ConditionFailed, IndexQuery, SortRange, Store, StoreError};
+use super::{build_err, s, ConditionFailed, IndexQuery, PartnerRefusal, SortRange, Store, StoreError, WriteError};
 use crate::domain::audit::AuditEntry;
 use crate::domain::billing::{BillingChange, InvoiceRecord};
 use crate::domain::invoice::BillingStatus;
 use crate::domain::partner::Partner;
-use crate::domain::subscription::SubscriptionError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 
@@ -60,8 +59,9 @@ pub enum BillingWriteError {
     /// This delivery no longer holds the event's claim.
     #[error("the event claim was lost")]
     ClaimLost,
-    #[error(transparent)]
-    Subscription(#[from] SubscriptionError),
+    /// The partner's write was refused by one of its other conditions.
+    #[error("the partner write was refused: {0:?}")]
+    Partner(super::PartnerRefusal),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -80,7 +80,7 @@ impl Store {
         before: &Partner,
         after: &Partner,
         audit: &AuditEntry,
-    ) -> Result<(), SubscriptionError> {
+    ) -> Result<(), WriteError<PartnerRefusal>> {
         let Some(customer) = &after.stripe_customer_id else { return Ok(()) };
         let mut items = self.partner_writes(after, Some(before.version))?;
         let lookup = Self::item(
@@ -97,12 +97,9 @@ impl Store {
         match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(ConditionFailed { index, .. }) if index == lookup_index => {
-                Err(SubscriptionError::Invalid(crate::domain::validation::ValidationError::single(
-                    "stripeCustomerId",
-                    "already linked to another partner",
-                )))
+                Err(WriteError::Refused(PartnerRefusal::CustomerLinked))
             }
-            Err(other) => Err(version_failure(other)),
+            Err(other) => Err(WriteError::Refused(version_failure(other))),
         }
     }
 
@@ -157,11 +154,11 @@ impl Store {
         &self,
         q: &IndexQuery,
         cap: usize,
-    ) -> Result<Option<Vec<InvoiceRecord>>, super::PartnerListError> {
+    ) -> Result<Option<Vec<InvoiceRecord>>, super::ListError> {
         let mut out = Vec::new();
         let mut cursor = None;
         loop {
-            let page = crate::http::PageRequest { limit: 1000, cursor };
+            let page = super::PageRequest { limit: 1000, cursor };
             let found: super::Page<InvoiceRecord> = self.query_page(q, &page).await?;
             out.extend(found.items.into_iter().map(InvoiceRecord::normalized));
             if out.len() > cap {
@@ -193,11 +190,11 @@ impl Store {
 
     /// Backfill (`devctl reindex-invoices`): rewrites every invoice of every
     /// partner with its index keys, status, rep and lookup. Returns the count.
-    pub async fn reindex_all_invoices(&self) -> Result<usize, super::PartnerListError> {
+    pub async fn reindex_all_invoices(&self) -> Result<usize, super::ListError> {
         let mut written = 0;
         let mut cursor = None;
         loop {
-            let page = crate::http::PageRequest { limit: 100, cursor };
+            let page = super::PageRequest { limit: 100, cursor };
             let partners: super::Page<Partner> =
                 self.query_page(&Self::partner_list_query(&super::PartnerList::All), &page).await?;
             for p in &partners.items {
@@ -356,8 +353,8 @@ impl Store {
             Err(failed) if w.invoice.is_some() && failed.index == invoice_index => Err(BillingWriteError::Stale),
             Err(failed) if Some(failed.index) == partner_index => Err(BillingWriteError::Stale),
             Err(failed) => match indexes {
-                Some(at) => Err(at.failure(failed, false).into()),
-                None => Err(version_failure(failed).into()),
+                Some(at) => Err(BillingWriteError::Partner(at.failure(failed, false))),
+                None => Err(BillingWriteError::Partner(version_failure(failed))),
             },
         }
     }

@@ -1,18 +1,32 @@
 //! Experiment access patterns (keys and their purpose are in `keys`).
 
 use super::keys::{self, GSI1, GSI3, META};
-use super::partners::{IndexQuery, PartnerListError, SortRange};
-use super::{build_err, n, s, ConditionFailed, Item, Page, Store, StoreError};
+use super::partners::{IndexQuery, SortRange};
+use super::ListError;
+use super::PageRequest;
+use super::{build_err, n, s, ConditionFailed, Item, Page, Store, StoreError, WriteError};
 use crate::domain::audit::AuditEntry;
-use crate::domain::experiment::{
-    Counts, Delta, Experiment, ExperimentError, ExperimentStatus, LiveExperiment, Participant,
-};
-use crate::domain::tier::{TierError, TierUpdate};
-use crate::http::PageRequest;
+use crate::domain::experiment::{Counts, Delta, Experiment, ExperimentStatus, LiveExperiment, Participant};
+use crate::domain::tier::TierUpdate;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use std::collections::HashMap;
+
+/// Why an experiment write was refused, by the condition that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExperimentRefusal {
+    /// The experiment to change is not there.
+    Missing,
+    /// An experiment with the id being created is there.
+    Exists,
+    /// The experiment's stored version is not the one the change was computed from.
+    Stale { current: Option<u64> },
+    /// Another experiment (`holder`) holds the tier's slot.
+    TierClaimed { holder: Option<String> },
+    /// Rolling out a winner: the tier changed or was archived since it was read.
+    TierChanged,
+}
 
 /// A participant's assignment as stored; `new` when this call made it.
 #[derive(Debug, Clone)]
@@ -80,7 +94,7 @@ impl Store {
         &self,
         status: Option<ExperimentStatus>,
         page: &PageRequest,
-    ) -> Result<Page<Experiment>, PartnerListError> {
+    ) -> Result<Page<Experiment>, ListError> {
         let q = match status {
             Some(status) => IndexQuery {
                 index: Some(GSI1),
@@ -100,12 +114,16 @@ impl Store {
         self.query_page(&q, page).await
     }
 
-    pub async fn create_experiment(&self, e: &Experiment, audit: &AuditEntry) -> Result<(), ExperimentError> {
+    pub async fn create_experiment(
+        &self,
+        e: &Experiment,
+        audit: &AuditEntry,
+    ) -> Result<(), WriteError<ExperimentRefusal>> {
         let items =
             vec![self.put(Self::experiment_item(e)?, Some("attribute_not_exists(PK)"))?, self.audit_put(audit)?];
         match self.transact(items).await? {
             Ok(()) => Ok(()),
-            Err(_) => Err(ExperimentError::VersionConflict { current: None }),
+            Err(_) => Err(WriteError::Refused(ExperimentRefusal::Exists)),
         }
     }
 
@@ -164,17 +182,17 @@ impl Store {
         Ok(Some(write))
     }
 
-    fn experiment_conflict(failed: ConditionFailed) -> ExperimentError {
-        match failed {
-            ConditionFailed { index: 0, old_item: None } => ExperimentError::NotFound,
+    fn experiment_conflict(failed: ConditionFailed) -> WriteError<ExperimentRefusal> {
+        WriteError::Refused(match failed {
+            ConditionFailed { index: 0, old_item: None } => ExperimentRefusal::Missing,
             ConditionFailed { index: 0, old_item: Some(old) } => {
-                ExperimentError::VersionConflict { current: Some(num(&old, "version") as u64) }
+                ExperimentRefusal::Stale { current: Some(num(&old, "version") as u64) }
             }
-            ConditionFailed { index: 1, old_item } => ExperimentError::TierBusy {
-                experiment_id: old_item.map(|o| text(&o, "experimentId")).filter(|s| !s.is_empty()),
+            ConditionFailed { index: 1, old_item } => ExperimentRefusal::TierClaimed {
+                holder: old_item.map(|o| text(&o, "experimentId")).filter(|s| !s.is_empty()),
             },
-            ConditionFailed { .. } => ExperimentError::VersionConflict { current: None },
-        }
+            ConditionFailed { .. } => ExperimentRefusal::Stale { current: None },
+        })
     }
 
     /// An edit or a lifecycle step: META (versioned), the tier slot, the audit entry.
@@ -183,7 +201,7 @@ impl Store {
         before: &Experiment,
         after: &Experiment,
         audit: &AuditEntry,
-    ) -> Result<(), ExperimentError> {
+    ) -> Result<(), WriteError<ExperimentRefusal>> {
         let mut items = vec![self.versioned_put(before, after)?];
         if let Some(live) = self.live_write(before, after)? {
             items.push(live);
@@ -205,7 +223,7 @@ impl Store {
         after: &Experiment,
         audit: &AuditEntry,
         tier: Option<(&TierUpdate, &AuditEntry)>,
-    ) -> Result<(), ExperimentError> {
+    ) -> Result<(), WriteError<ExperimentRefusal>> {
         let mut items = vec![self.versioned_put(before, after)?];
         let live = self.live_write(before, after)?;
         let has_live = live.is_some();
@@ -230,9 +248,11 @@ impl Store {
         }
         match self.transact(items).await? {
             Ok(()) => Ok(()),
-            Err(ConditionFailed { index, .. }) if index == tier_index => Err(ExperimentError::TierGone),
+            Err(ConditionFailed { index, .. }) if index == tier_index => {
+                Err(WriteError::Refused(ExperimentRefusal::TierChanged))
+            }
             Err(ConditionFailed { index: 1, .. }) if !has_live => {
-                Err(ExperimentError::VersionConflict { current: None })
+                Err(WriteError::Refused(ExperimentRefusal::Stale { current: None }))
             }
             Err(failed) => Err(Self::experiment_conflict(failed)),
         }
@@ -436,14 +456,5 @@ impl Store {
             live.push(serde_dynamo::from_item(item)?);
         }
         Ok(live)
-    }
-}
-
-impl From<TierError> for ExperimentError {
-    fn from(e: TierError) -> Self {
-        match e {
-            TierError::Store(s) => ExperimentError::Store(s),
-            _ => ExperimentError::TierGone,
-        }
     }
 }

@@ -5,10 +5,10 @@
 
 use super::keys::{self, META};
 use super::partners::TransitionIndexes;
-use super::{build_err, n, ConditionFailed, Item, Store, StoreError};
+use super::{build_err, n, ConditionFailed, Item, PartnerRefusal, Store, StoreError, WriteError};
 use crate::domain::audit::AuditEntry;
 use crate::domain::dashboard_job::{Job, JobItem};
-use crate::domain::subscription::{SubscriptionError, Transition};
+use crate::domain::subscription::Transition;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 
@@ -122,7 +122,7 @@ impl Store {
         t: &Transition,
         audit: &AuditEntry,
         extra: Vec<TransactWriteItem>,
-    ) -> Result<Result<(), (usize, Option<Item>)>, SubscriptionError> {
+    ) -> Result<Result<(), (usize, Option<Item>)>, WriteError<PartnerRefusal>> {
         let (mut items, at): (Vec<TransactWriteItem>, TransitionIndexes) = self.transition_items(t, audit)?;
         let first_extra = items.len();
         items.extend(extra);
@@ -131,7 +131,7 @@ impl Store {
             Err(ConditionFailed { index, old_item }) if index >= first_extra => {
                 Ok(Err((index - first_extra, old_item)))
             }
-            Err(failed) => Err(at.failure(failed, t.before.is_none())),
+            Err(failed) => Err(WriteError::Refused(at.failure(failed, t.before.is_none()))),
         }
     }
 }

@@ -9,6 +9,7 @@ mod jobs;
 pub mod keys;
 mod mail;
 pub mod outbox;
+pub mod page;
 mod partners;
 mod privacy;
 mod promotions;
@@ -26,19 +27,19 @@ pub use analytics::TierAggregates;
 /// Conditional items a caller adds to a store transaction (built by `Store` methods).
 pub use aws_sdk_dynamodb::types::TransactWriteItem;
 pub use billing::{BillingWrite, BillingWriteError, InvoiceList};
-pub use experiments::{shard_of, Assignment};
-pub use partners::{IndexQuery, PartnerHistory, PartnerList, PartnerListError, SignalList, SortRange};
-pub use promotions::{ApplicationRead, CodeLookup, RedeemRefusal, Redemption, RedemptionLine};
-pub use quotes::{AcceptRefusal, QuoteList};
+pub use experiments::{shard_of, Assignment, ExperimentRefusal};
+pub use page::{BadCursor, ListError, Page, PageRequest};
+pub use partners::{IndexQuery, PartnerHistory, PartnerList, PartnerRefusal, SignalList, SortRange};
+pub use promotions::{ApplicationRead, CodeLookup, PromotionRefusal, RedeemRefusal, Redemption, RedemptionLine};
+pub use quotes::{AcceptRefusal, QuoteList, QuoteRefusal};
 pub use reminders::{Claim, Marker, MarkerClaim, MarkerState, WindowRead};
+pub use segments::SegmentRefusal;
 pub use snapshots::DailySnapshot;
 pub use stripe_events::EventClaim;
-pub use tiers::{PriceVersion, TierFilter, TierListError};
+pub use tiers::{PriceVersion, TierFilter, TierRefusal};
 pub use usage::{OverageClaim, TrackOutcome, UsageRead, UsageStats, UsageTrack};
 
 use crate::config::Config;
-use crate::http::cursor::{self, CursorKey};
-use crate::http::RequestError;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, Update};
@@ -49,6 +50,7 @@ use aws_smithy_runtime_api::client::interceptors::context::{
 };
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_types::config_bag::ConfigBag;
+use page::CursorKey;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::future::Future;
@@ -89,6 +91,29 @@ impl StoreError {
             _ => Self::Sdk { operation, source: Box::new(err) },
         }
     }
+}
+
+/// A conditional write that did not happen: refused by one of its conditions, in
+/// the store's words (`R`, the area's refusal: the item is missing, its version is
+/// stale, a named guard failed), or failed in DynamoDB. What a refusal means for the
+/// domain is said once, in the application layer (`crate::app`).
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError<R: std::fmt::Debug> {
+    #[error("the write's condition failed: {0:?}")]
+    Refused(R),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl<R: std::fmt::Debug> From<serde_dynamo::Error> for WriteError<R> {
+    fn from(e: serde_dynamo::Error) -> Self {
+        Self::Store(e.into())
+    }
+}
+
+/// The stored `version` of an item a failed condition returned.
+pub(crate) fn stored_version(old_item: Option<&Item>) -> Option<u64> {
+    old_item.and_then(|i| i.get("version")).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
 }
 
 /// Which item of a transaction failed its condition, with its old image when
@@ -300,13 +325,6 @@ pub async fn count_calls<F: Future>(f: F) -> (F::Output, u64) {
 /// DynamoDB operations made by this process so far.
 pub fn total_calls() -> u64 {
     TOTAL_CALLS.load(Ordering::Relaxed)
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_cursor: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -648,15 +666,11 @@ pub(crate) fn build_err(operation: &'static str) -> impl Fn(aws_sdk_dynamodb::er
 pub(crate) fn cursor_out(last: Option<&Item>) -> Option<String> {
     let last = last?;
     let key: CursorKey = last.iter().filter_map(|(k, v)| v.as_s().ok().map(|s| (k.clone(), s.clone()))).collect();
-    Some(cursor::encode(&key))
+    Some(page::encode(&key))
 }
 
-pub(crate) fn cursor_in(
-    raw: Option<&str>,
-    attrs: &[&str],
-    partition: (&str, &str),
-) -> Result<Option<Item>, RequestError> {
+pub(crate) fn cursor_in(raw: Option<&str>, attrs: &[&str], partition: (&str, &str)) -> Result<Option<Item>, BadCursor> {
     let Some(raw) = raw else { return Ok(None) };
-    let key = cursor::decode(raw, attrs, partition)?;
+    let key = page::decode(raw, attrs, partition)?;
     Ok(Some(key.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect()))
 }

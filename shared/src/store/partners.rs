@@ -2,14 +2,15 @@
 //! the paged lists behind the dashboard (keys and their purpose are in `keys`).
 
 use super::keys::{self, GSI1, GSI2, GSI3, META};
-use super::{build_err, cursor_in, cursor_out, n, s, ConditionFailed, Item, Page, Store, StoreError};
+use super::{
+    build_err, cursor_in, cursor_out, n, s, stored_version, ConditionFailed, Item, ListError, Page, PageRequest, Store,
+    StoreError, WriteError,
+};
 use crate::domain::audit::AuditEntry;
 use crate::domain::partner::{name_search_key, DashboardTab, Partner, SalesNote, SubscriptionStatus};
 use crate::domain::renewal::renews_monthly_by_itself;
 use crate::domain::subscription::sweepable_trial_end;
-use crate::domain::subscription::{SubscriptionError, TierTransition, Transition};
-use crate::domain::validation::ValidationError;
-use crate::http::{PageRequest, RequestError};
+use crate::domain::subscription::{TierTransition, Transition};
 use aws_sdk_dynamodb::types::{
     ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
@@ -47,15 +48,30 @@ pub(crate) struct TransitionIndexes {
 }
 
 impl TransitionIndexes {
-    pub(crate) fn failure(self, failed: ConditionFailed, signup: bool) -> SubscriptionError {
+    pub(crate) fn failure(self, failed: ConditionFailed, signup: bool) -> PartnerRefusal {
         match failed {
-            ConditionFailed { index, .. } if index == self.email && signup => SubscriptionError::DuplicateEmail,
-            ConditionFailed { index, .. } if index == self.tier_check => {
-                ValidationError::single("tier", "no active tier with this id").into()
-            }
+            ConditionFailed { index, .. } if index == self.email && signup => PartnerRefusal::EmailTaken,
+            ConditionFailed { index, .. } if index == self.tier_check => PartnerRefusal::TierInactive,
             other => version_failure(other),
         }
     }
+}
+
+/// Why a partner write was refused, by the condition that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartnerRefusal {
+    /// The partner to change is not there.
+    Missing,
+    /// The partner's stored version is not the one the change was computed from.
+    Stale { current: Option<u64> },
+    /// Another partner holds the email's unique lookup.
+    EmailTaken,
+    /// The tier moved to is not active any more.
+    TierInactive,
+    /// Another partner holds the Stripe customer's unique lookup.
+    CustomerLinked,
+    /// An item of the change went away underneath it (nothing applied).
+    Gone,
 }
 
 /// Lists served by the partner indexes.
@@ -224,11 +240,11 @@ impl Store {
     /// history record, the statistics of every tier it touches, the MRR movement,
     /// the audit entry, a check that the target tier is still active, and for a
     /// signup the unique email claim.
-    pub async fn apply_transition(&self, t: &Transition, audit: &AuditEntry) -> Result<(), SubscriptionError> {
+    pub async fn apply_transition(&self, t: &Transition, audit: &AuditEntry) -> Result<(), WriteError<PartnerRefusal>> {
         let (items, at) = self.transition_items(t, audit)?;
         match self.transact(items).await? {
             Ok(()) => Ok(()),
-            Err(failed) => Err(at.failure(failed, t.before.is_none())),
+            Err(failed) => Err(WriteError::Refused(at.failure(failed, t.before.is_none()))),
         }
     }
 
@@ -384,7 +400,7 @@ impl Store {
         after: &Partner,
         audit: &AuditEntry,
         note: Option<&SalesNote>,
-    ) -> Result<(), SubscriptionError> {
+    ) -> Result<(), WriteError<PartnerRefusal>> {
         let mut items = self.partner_writes(after, Some(before.version))?;
         let email_changed = before.primary_email.to_lowercase() != after.primary_email.to_lowercase();
         let email_index = items.len();
@@ -403,9 +419,9 @@ impl Store {
         match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(ConditionFailed { index, .. }) if email_changed && index == email_index => {
-                Err(SubscriptionError::DuplicateEmail)
+                Err(WriteError::Refused(PartnerRefusal::EmailTaken))
             }
-            Err(other) => Err(version_failure(other)),
+            Err(other) => Err(WriteError::Refused(version_failure(other))),
         }
     }
 
@@ -434,7 +450,7 @@ impl Store {
 
     /// Reindexes every partner's name (`reindex_partner_names`), reading them page by
     /// page from the all-partners index (a Query, no Scan). Returns how many it wrote.
-    pub async fn reindex_all_partner_names(&self) -> Result<usize, PartnerListError> {
+    pub async fn reindex_all_partner_names(&self) -> Result<usize, ListError> {
         let query = Self::partner_list_query(&PartnerList::All);
         let mut page = PageRequest { limit: 100, cursor: None };
         let mut written = 0;
@@ -470,7 +486,7 @@ impl Store {
         &self,
         q: &IndexQuery,
         page: &PageRequest,
-    ) -> Result<Page<T>, PartnerListError> {
+    ) -> Result<Page<T>, ListError> {
         let (pk_attr, sk_attr, attrs): (&str, &str, &[&str]) = match q.index {
             None => ("PK", "SK", &["PK", "SK"]),
             Some(GSI1) => ("GSI1PK", "GSI1SK", &["PK", "SK", "GSI1PK", "GSI1SK"]),
@@ -649,21 +665,10 @@ impl Store {
     }
 }
 
-pub(crate) fn version_failure(failed: ConditionFailed) -> SubscriptionError {
+pub(crate) fn version_failure(failed: ConditionFailed) -> PartnerRefusal {
     match failed {
-        ConditionFailed { index: 0, old_item: None } => SubscriptionError::NotFound,
-        ConditionFailed { index: 0, old_item: Some(old) } => {
-            let current = old.get("version").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
-            SubscriptionError::VersionConflict { current }
-        }
-        ConditionFailed { .. } => SubscriptionError::VersionConflict { current: None },
+        ConditionFailed { index: 0, old_item: None } => PartnerRefusal::Missing,
+        ConditionFailed { index: 0, old_item } => PartnerRefusal::Stale { current: stored_version(old_item.as_ref()) },
+        ConditionFailed { .. } => PartnerRefusal::Stale { current: None },
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum PartnerListError {
-    #[error(transparent)]
-    Request(#[from] RequestError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }

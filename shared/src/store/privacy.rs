@@ -14,11 +14,10 @@
 //!    finishes what is left and changes nothing else.
 
 use super::keys;
-use super::{build_err, s, Item, Store, StoreError};
+use super::{build_err, s, Item, PartnerRefusal, Store, StoreError, WriteError};
 use crate::domain::audit::AuditEntry;
 use crate::domain::partner::Partner;
 use crate::domain::privacy::{self, ExportSource};
-use crate::domain::subscription::SubscriptionError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use serde_json::Value;
 
@@ -45,7 +44,7 @@ impl Store {
         before: &Partner,
         after: &Partner,
         audit: &AuditEntry,
-    ) -> Result<(), SubscriptionError> {
+    ) -> Result<(), WriteError<PartnerRefusal>> {
         let mut items = self.partner_writes(after, Some(before.version))?;
         // The lookup of the partner's own address, if it is still theirs.
         let delete = aws_sdk_dynamodb::types::Delete::builder()
@@ -60,14 +59,14 @@ impl Store {
         items.push(self.audit_put(audit)?);
         match self.transact(items).await? {
             Ok(()) => Ok(()),
-            Err(failed) => Err(super::partners::version_failure(failed)),
+            Err(failed) => Err(WriteError::Refused(super::partners::version_failure(failed))),
         }
     }
 
     /// Step 2 of an erasure: rewrites whatever of the partner's history and audit
     /// trail still holds personal data; returns how many items it changed (0 when an
     /// earlier call finished the job).
-    pub async fn erase_partner_history(&self, partner_id: &str) -> Result<usize, SubscriptionError> {
+    pub async fn erase_partner_history(&self, partner_id: &str) -> Result<usize, WriteError<PartnerRefusal>> {
         let history = self.partner_history(partner_id).await?;
         let pk = keys::partner_pk(partner_id);
         let mut updates: Vec<TransactWriteItem> = Vec::new();
@@ -134,7 +133,7 @@ impl Store {
             if self.transact(chunk.to_vec()).await?.is_err() {
                 // An item went away underneath (nothing on these paths deletes one):
                 // nothing of this chunk applied; a repeated call picks it up again.
-                return Err(SubscriptionError::VersionConflict { current: None });
+                return Err(WriteError::Refused(PartnerRefusal::Gone));
             }
         }
         Ok(changed)

@@ -4,12 +4,14 @@
 //! limit under concurrency.
 
 use super::keys::{self, GSI1, GSI2, GSI3, META};
-use super::{build_err, n, s, ConditionFailed, IndexQuery, Item, Page, PartnerListError, SortRange, Store, StoreError};
+use super::PageRequest;
+use super::{
+    build_err, n, s, ConditionFailed, IndexQuery, Item, ListError, Page, SortRange, Store, StoreError, WriteError,
+};
 use crate::domain::audit::AuditEntry;
 use crate::domain::partner::Partner;
-use crate::domain::promotion::{Promotion, PromotionError, PromotionStatus};
+use crate::domain::promotion::{Promotion, PromotionStatus};
 use crate::domain::tier::Tier;
-use crate::http::PageRequest;
 use aws_sdk_dynamodb::types::{Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -78,6 +80,16 @@ pub struct RedemptionLine {
     /// The outside event (a Stripe checkout session) this redemption belongs to:
     /// a marker written once, so that event never redeems twice.
     pub once_key: Option<String>,
+}
+
+/// Why a promotion write was refused, by the condition that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PromotionRefusal {
+    /// The promotion's stored version is not the one the change was computed from
+    /// (or it is gone, or no longer a draft when deleted).
+    Stale { current: Option<u64> },
+    /// Another promotion holds this code's unique lookup.
+    CodeTaken(String),
 }
 
 /// Why a redemption transaction refused, with the stored item that refused.
@@ -160,21 +172,25 @@ impl Store {
         self.versioned_update(Self::promotion_item(before)?, Self::promotion_item(after)?, &COUNTERS, None)
     }
 
-    fn edit_failed(failed: ConditionFailed, codes: &[String]) -> PromotionError {
-        match failed.index {
-            0 => PromotionError::VersionConflict {
+    fn edit_failed(failed: ConditionFailed, codes: &[String]) -> WriteError<PromotionRefusal> {
+        WriteError::Refused(match failed.index {
+            0 => PromotionRefusal::Stale {
                 current: failed.old_item.as_ref().map(|i| number(i, "version")).filter(|v| *v > 0),
             },
             i => match codes.get(i - 1) {
-                Some(code) => PromotionError::CodeTaken(code.clone()),
-                None => PromotionError::VersionConflict { current: None },
+                Some(code) => PromotionRefusal::CodeTaken(code.clone()),
+                None => PromotionRefusal::Stale { current: None },
             },
-        }
+        })
     }
 
     /// A new promotion, its code lookups (each unique across promotions) and the
     /// audit entry, in one transaction.
-    pub async fn create_promotion(&self, p: &Promotion, audit: &AuditEntry) -> Result<(), PromotionError> {
+    pub async fn create_promotion(
+        &self,
+        p: &Promotion,
+        audit: &AuditEntry,
+    ) -> Result<(), WriteError<PromotionRefusal>> {
         let mut items = vec![self.put(Self::promotion_item(p)?, Some("attribute_not_exists(PK)"))?];
         for code in &p.promotion_codes {
             items.push(self.code_put(p, code, Some("attribute_not_exists(PK)"))?);
@@ -193,7 +209,7 @@ impl Store {
         after: &Promotion,
         new_codes: &[String],
         audit: &AuditEntry,
-    ) -> Result<(), PromotionError> {
+    ) -> Result<(), WriteError<PromotionRefusal>> {
         let mut items = vec![self.promotion_update(before, after)?];
         for code in new_codes {
             items.push(self.code_put(after, code, Some("attribute_not_exists(PK)"))?);
@@ -203,7 +219,11 @@ impl Store {
     }
 
     /// Deletes a draft and frees its codes.
-    pub async fn delete_promotion(&self, p: &Promotion, audit: &AuditEntry) -> Result<(), PromotionError> {
+    pub async fn delete_promotion(
+        &self,
+        p: &Promotion,
+        audit: &AuditEntry,
+    ) -> Result<(), WriteError<PromotionRefusal>> {
         let meta = Delete::builder()
             .table_name(&self.table)
             .key("PK", s(keys::promotion_pk(&p.promotion_id)))
@@ -227,7 +247,7 @@ impl Store {
             items.push(TransactWriteItem::builder().delete(delete).build());
         }
         items.push(self.audit_put(audit)?);
-        self.transact(items).await?.map_err(|_| PromotionError::VersionConflict { current: None })
+        self.transact(items).await?.map_err(|_| WriteError::Refused(PromotionRefusal::Stale { current: None }))
     }
 
     /// The promotion with its validation count (one BatchGetItem).
@@ -248,7 +268,7 @@ impl Store {
         &self,
         status: Option<PromotionStatus>,
         page: &PageRequest,
-    ) -> Result<Page<Promotion>, PartnerListError> {
+    ) -> Result<Page<Promotion>, ListError> {
         let q = match status {
             Some(status) => IndexQuery {
                 index: Some(GSI1),
@@ -288,7 +308,7 @@ impl Store {
         &self,
         promotion_id: &str,
         page: &PageRequest,
-    ) -> Result<Page<Redemption>, PartnerListError> {
+    ) -> Result<Page<Redemption>, ListError> {
         let q = IndexQuery {
             index: None,
             partition: keys::promotion_pk(promotion_id),
@@ -306,9 +326,9 @@ impl Store {
         &self,
         partner_id: &str,
         page: &PageRequest,
-    ) -> Result<Option<Page<Redemption>>, PartnerListError> {
+    ) -> Result<Option<Page<Redemption>>, ListError> {
         let partner_key = (keys::partner_pk(partner_id), META.to_string());
-        if self.batch_get(std::slice::from_ref(&partner_key)).await.map_err(PartnerListError::Store)?.is_empty() {
+        if self.batch_get(std::slice::from_ref(&partner_key)).await.map_err(ListError::Store)?.is_empty() {
             return Ok(None);
         }
         let q = IndexQuery {

@@ -4,11 +4,14 @@
 //! with the subscription change it causes.
 
 use super::keys::{self, GSI1, GSI2, GSI3, LOOKUP, META};
-use super::{build_err, n, s, ConditionFailed, IndexQuery, Item, Page, PartnerListError, SortRange, Store, StoreError};
+use super::PageRequest;
+use super::PartnerRefusal;
+use super::{
+    build_err, n, s, ConditionFailed, IndexQuery, Item, ListError, Page, SortRange, Store, StoreError, WriteError,
+};
 use crate::domain::audit::AuditEntry;
-use crate::domain::quote::{Quote, QuoteError, QuoteStatus};
-use crate::domain::subscription::{SubscriptionError, Transition};
-use crate::http::PageRequest;
+use crate::domain::quote::{Quote, QuoteStatus};
+use crate::domain::subscription::Transition;
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, ReturnValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
@@ -27,13 +30,23 @@ pub enum QuoteList {
     Status(QuoteStatus),
 }
 
+/// Why a quote write was refused, by the condition that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuoteRefusal {
+    /// A quote with the id being created is there.
+    Exists,
+    /// The quote's stored version is not the one the change was computed from
+    /// (or the quote is not there: `current` is `None`).
+    Stale { current: Option<u64> },
+}
+
 /// Why an acceptance transaction did not apply.
 #[derive(Debug)]
 pub enum AcceptRefusal {
     /// The quote moved on (accepted by a concurrent request, cancelled, edited).
     Quote,
-    /// The partner changed since the subscription change was planned.
-    Subscription(SubscriptionError),
+    /// The partner's write was refused (it changed since the change was planned).
+    Subscription(PartnerRefusal),
 }
 
 /// Attributes only views change.
@@ -105,9 +118,9 @@ impl Store {
             .ok_or_else(|| StoreError::Sdk { operation: "UpdateItem", source: "counter returned no value".into() })
     }
 
-    pub async fn create_quote(&self, q: &Quote, audit: &AuditEntry) -> Result<(), QuoteError> {
+    pub async fn create_quote(&self, q: &Quote, audit: &AuditEntry) -> Result<(), WriteError<QuoteRefusal>> {
         let items = vec![self.quote_create(q)?, self.audit_put(audit)?];
-        self.transact(items).await?.map_err(|_| QuoteError::VersionConflict { current: None })
+        self.transact(items).await?.map_err(|_| WriteError::Refused(QuoteRefusal::Exists))
     }
 
     pub async fn get_quote(&self, quote_id: &str) -> Result<Option<Quote>, StoreError> {
@@ -127,14 +140,21 @@ impl Store {
         Ok(self.get_quote(&lookup.quote_id).await?.filter(|q| q.token_hash.as_deref() == Some(token_hash)))
     }
 
-    fn version_conflict(failed: ConditionFailed) -> QuoteError {
-        QuoteError::VersionConflict { current: failed.old_item.as_ref().and_then(|i| number(i, "version")) }
+    fn version_conflict(failed: ConditionFailed) -> WriteError<QuoteRefusal> {
+        WriteError::Refused(QuoteRefusal::Stale {
+            current: failed.old_item.as_ref().and_then(|i| number(i, "version")),
+        })
     }
 
     /// An edit or workflow step: the quote conditional on `before`'s version, the
     /// audit entry, and when the view link changes, the new lookup (unique) and
     /// the old one's removal, all together.
-    pub async fn save_quote(&self, before: &Quote, after: &Quote, audit: &AuditEntry) -> Result<(), QuoteError> {
+    pub async fn save_quote(
+        &self,
+        before: &Quote,
+        after: &Quote,
+        audit: &AuditEntry,
+    ) -> Result<(), WriteError<QuoteRefusal>> {
         let mut items = vec![self.quote_update(before, after, None)?, self.audit_put(audit)?];
         if after.token_hash != before.token_hash {
             if let Some(new) = &after.token_hash {
@@ -230,7 +250,7 @@ impl Store {
         list: &QuoteList,
         status_filter: Option<QuoteStatus>,
         page: &PageRequest,
-    ) -> Result<Page<Quote>, PartnerListError> {
+    ) -> Result<Page<Quote>, ListError> {
         let (index, partition) = match list {
             QuoteList::All => (GSI3, keys::QUOTES_PARTITION.to_string()),
             QuoteList::Rep(rep) => (GSI1, keys::rep_quotes_pk(rep)),

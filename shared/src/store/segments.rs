@@ -2,12 +2,25 @@
 //! in `keys`).
 
 use super::keys::{self, GSI1, META};
-use super::{build_err, s, ConditionFailed, Item, Store, StoreError};
+use super::{build_err, s, stored_version, ConditionFailed, Item, Store, StoreError, WriteError};
 use crate::domain::audit::AuditEntry;
-use crate::domain::segment::{Segment, SegmentError};
+use crate::domain::segment::Segment;
 use crate::domain::tier::{Tier, TierStatus};
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use std::collections::BTreeMap;
+
+/// Why a segment write was refused, by the condition that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SegmentRefusal {
+    /// The segment to change is not there.
+    Missing,
+    /// A segment with the id being created is there.
+    Exists,
+    /// The segment's stored version is not the one the change was computed from.
+    Stale { current: Option<u64> },
+    /// One transaction holds at most 100 items (the moves and the audit entry).
+    TooManyItems,
+}
 
 /// The popular-badge items of a tier write, and the claim's position among them
 /// with its segment (to tell a refused claim from other failed conditions).
@@ -46,12 +59,16 @@ impl Store {
     }
 
     /// Creates a segment with its audit entry; an existing id is refused.
-    pub async fn create_segment(&self, segment: &Segment, audit: &AuditEntry) -> Result<(), SegmentError> {
+    pub async fn create_segment(
+        &self,
+        segment: &Segment,
+        audit: &AuditEntry,
+    ) -> Result<(), WriteError<SegmentRefusal>> {
         let items =
             vec![self.put(Self::segment_item(segment)?, Some("attribute_not_exists(PK)"))?, self.audit_put(audit)?];
         match self.transact(items).await? {
             Ok(()) => Ok(()),
-            Err(_) => Err(SegmentError::AlreadyExists),
+            Err(_) => Err(WriteError::Refused(SegmentRefusal::Exists)),
         }
     }
 
@@ -67,13 +84,11 @@ impl Store {
         Ok(TransactWriteItem::builder().put(put).build())
     }
 
-    fn segment_conflict(failed: ConditionFailed) -> SegmentError {
-        match failed.old_item {
-            None => SegmentError::NotFound,
-            Some(old) => SegmentError::VersionConflict {
-                current: old.get("version").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()),
-            },
-        }
+    fn segment_conflict(failed: ConditionFailed) -> WriteError<SegmentRefusal> {
+        WriteError::Refused(match failed.old_item {
+            None => SegmentRefusal::Missing,
+            Some(old) => SegmentRefusal::Stale { current: stored_version(Some(&old)) },
+        })
     }
 
     /// Writes an edit conditional on the version it was computed from.
@@ -82,7 +97,7 @@ impl Store {
         before: &Segment,
         after: &Segment,
         audit: &AuditEntry,
-    ) -> Result<(), SegmentError> {
+    ) -> Result<(), WriteError<SegmentRefusal>> {
         let items = vec![self.versioned_segment_put(before, after)?, self.audit_put(audit)?];
         match self.transact(items).await? {
             Ok(()) => Ok(()),
@@ -92,9 +107,13 @@ impl Store {
 
     /// Writes every segment's new place in one transaction, each conditional on the
     /// version the caller saw, with one audit entry for the whole order.
-    pub async fn reorder_segments(&self, moves: &[(Segment, Segment)], audit: &AuditEntry) -> Result<(), SegmentError> {
+    pub async fn reorder_segments(
+        &self,
+        moves: &[(Segment, Segment)],
+        audit: &AuditEntry,
+    ) -> Result<(), WriteError<SegmentRefusal>> {
         if moves.len() >= 100 {
-            return Err(SegmentError::TooMany);
+            return Err(WriteError::Refused(SegmentRefusal::TooManyItems));
         }
         let mut items = Vec::with_capacity(moves.len() + 1);
         for (before, after) in moves {

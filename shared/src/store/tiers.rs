@@ -2,15 +2,30 @@
 
 use super::keys::{self, GSI1, META};
 use super::{
-    build_err, cursor_in, cursor_out, s, ConditionFailed, IndexQuery, Item, Page, SortRange, Store, StoreError,
+    build_err, cursor_in, cursor_out, s, stored_version, BadCursor, ConditionFailed, IndexQuery, Item, ListError, Page,
+    PageRequest, SortRange, Store, StoreError, WriteError,
 };
 use crate::domain::audit::AuditEntry;
-use crate::domain::tier::{Tier, TierError, TierStatus, TierUpdate};
-use crate::http::{PageRequest, RequestError};
+use crate::domain::tier::{Tier, TierStatus, TierUpdate};
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 use serde::{Deserialize, Serialize};
+
+/// Why a tier write was refused, by the condition that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TierRefusal {
+    /// The tier to change is not there.
+    Missing,
+    /// A tier with the id being created is there.
+    Exists,
+    /// The tier's stored version is not the one the change was computed from.
+    Stale { current: Option<u64> },
+    /// Archiving: partners are still counted on the tier.
+    HasMembers,
+    /// The segment's popular badge is held by another tier (`holder`).
+    PopularClaimed { segment: String, holder: Option<String> },
+}
 
 #[derive(Debug, Default, Clone)]
 pub struct TierFilter {
@@ -102,7 +117,7 @@ impl Store {
     /// active tiers, then (unless filtered out) archived ones. The cursor is the
     /// last key read, so a page that ends at the end of the live partition resumes
     /// there, finds it done and goes on into the archive partition.
-    pub async fn list_tiers(&self, filter: &TierFilter, page: &PageRequest) -> Result<Page<Tier>, TierListError> {
+    pub async fn list_tiers(&self, filter: &TierFilter, page: &PageRequest) -> Result<Page<Tier>, ListError> {
         const ATTRS: [&str; 4] = ["PK", "SK", "GSI1PK", "GSI1SK"];
         let partitions = keys::tier_catalog_partitions(filter.status);
         let mut start = None;
@@ -112,12 +127,7 @@ impl Store {
             let found = partitions.iter().enumerate().find_map(|(i, partition)| {
                 cursor_in(Some(raw), &ATTRS, ("GSI1PK", partition)).ok().flatten().map(|key| (i, key))
             });
-            let (i, key) = found.ok_or_else(|| {
-                RequestError::Invalid(crate::domain::validation::ValidationError::single(
-                    "cursor",
-                    "is not a valid cursor",
-                ))
-            })?;
+            let (i, key) = found.ok_or(BadCursor)?;
             first = i;
             start = Some(key);
         }
@@ -186,7 +196,7 @@ impl Store {
         &self,
         tier_id: &str,
         page: &PageRequest,
-    ) -> Result<Page<PriceVersion>, TierListError> {
+    ) -> Result<Page<PriceVersion>, ListError> {
         let q = IndexQuery {
             index: None,
             partition: keys::tier_pk(tier_id),
@@ -194,10 +204,7 @@ impl Store {
             newest_first: true,
             filters: Vec::new(),
         };
-        self.query_page(&q, page).await.map_err(|e| match e {
-            super::PartnerListError::Request(r) => TierListError::Request(r),
-            super::PartnerListError::Store(s) => TierListError::Store(s),
-        })
+        self.query_page(&q, page).await
     }
 
     /// Every active tier, all segments. The catalog is small by nature (tens of tiers), so
@@ -269,7 +276,7 @@ impl Store {
     }
 
     /// Creates a tier with its first price version and the audit entry, atomically.
-    pub async fn create_tier(&self, tier: &Tier, audit: &AuditEntry) -> Result<(), TierError> {
+    pub async fn create_tier(&self, tier: &Tier, audit: &AuditEntry) -> Result<(), WriteError<TierRefusal>> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(Self::tier_item(tier)?))
@@ -283,14 +290,14 @@ impl Store {
         items.extend(popular);
         match self.transact(items).await? {
             Ok(()) => Ok(()),
-            Err(failed) => Err(popular_refusal(&failed, claim).unwrap_or(TierError::AlreadyExists)),
+            Err(failed) => Err(WriteError::Refused(popular_refusal(&failed, claim).unwrap_or(TierRefusal::Exists))),
         }
     }
 
     /// Writes a computed change. The write is conditional on the version the change
     /// was computed from (optimistic locking); a price change adds a price version;
     /// archiving additionally requires that no partner is on the tier.
-    pub async fn save_tier(&self, update: &TierUpdate, audit: &AuditEntry) -> Result<(), TierError> {
+    pub async fn save_tier(&self, update: &TierUpdate, audit: &AuditEntry) -> Result<(), WriteError<TierRefusal>> {
         let tier = &update.after;
         let put = Put::builder()
             .table_name(&self.table)
@@ -325,34 +332,23 @@ impl Store {
             Err(failed) => failed,
         };
         if let Some(refusal) = popular_refusal(&failed, claim) {
-            return Err(refusal);
+            return Err(WriteError::Refused(refusal));
         }
-        match failed {
-            ConditionFailed { index: 0, old_item: None } => Err(TierError::NotFound),
-            ConditionFailed { index: 0, old_item: Some(old) } => {
-                let current = old.get("version").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
-                Err(TierError::VersionConflict { current })
-            }
-            ConditionFailed { index, .. } if archiving && index == members_check_index => Err(TierError::HasPartners),
-            ConditionFailed { .. } => Err(TierError::VersionConflict { current: None }),
-        }
+        Err(WriteError::Refused(match failed {
+            ConditionFailed { index: 0, old_item: None } => TierRefusal::Missing,
+            ConditionFailed { index: 0, old_item } => TierRefusal::Stale { current: stored_version(old_item.as_ref()) },
+            ConditionFailed { index, .. } if archiving && index == members_check_index => TierRefusal::HasMembers,
+            ConditionFailed { .. } => TierRefusal::Stale { current: None },
+        }))
     }
 }
 
 /// The popular claim at `claim` (its index, its segment) failed: another tier of
 /// the segment holds the badge (named from the claim's old image).
-fn popular_refusal(failed: &ConditionFailed, claim: Option<(usize, String)>) -> Option<TierError> {
+fn popular_refusal(failed: &ConditionFailed, claim: Option<(usize, String)>) -> Option<TierRefusal> {
     let (index, segment) = claim?;
-    (failed.index == index).then(|| TierError::PopularTaken {
+    (failed.index == index).then(|| TierRefusal::PopularClaimed {
         segment,
-        current: failed.old_item.as_ref().and_then(|i| i.get("tierId")).and_then(|v| v.as_s().ok()).cloned(),
+        holder: failed.old_item.as_ref().and_then(|i| i.get("tierId")).and_then(|v| v.as_s().ok()).cloned(),
     })
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum TierListError {
-    #[error(transparent)]
-    Request(#[from] RequestError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }

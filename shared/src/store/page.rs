@@ -1,13 +1,47 @@
-//! Opaque pagination cursors. A cursor is the DynamoDB `LastEvaluatedKey` as
-//! base64url JSON; on the way back in it is checked to hold exactly the expected
-//! key attributes and to stay inside the partition being listed, so a forged cursor
-//! can neither error the SDK nor read another partition.
+//! Paging belongs to the store: a page request (how many, from which cursor), the
+//! page it answers with, and the opaque cursor between them. The edge only parses
+//! `?limit=&cursor=` into a `PageRequest` (`crate::http::request`).
+//!
+//! A cursor is the DynamoDB `LastEvaluatedKey` as base64url JSON; on the way back
+//! in it is checked to hold exactly the expected key attributes and to stay inside
+//! the partition being listed, so a forged cursor can neither error the SDK nor
+//! read another partition.
 
-use super::request::RequestError;
-use crate::domain::validation::ValidationError;
+use super::StoreError;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use serde::Serialize;
 use std::collections::BTreeMap;
+
+/// One page of a list: at most `limit` items, from `cursor` (a previous page's
+/// `next_cursor`) or from the start.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PageRequest {
+    pub limit: u32,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// The cursor given is not one this list handed out (or it points into another
+/// partition): the caller's input, answered 400 naming `cursor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("cursor is not a valid cursor")]
+pub struct BadCursor;
+
+/// Why a page could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    #[error(transparent)]
+    BadCursor(#[from] BadCursor),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 pub type CursorKey = BTreeMap<String, String>;
 
@@ -19,8 +53,8 @@ pub fn encode(key: &CursorKey) -> String {
 
 /// `expected_attrs`: the key attribute names of the index being queried.
 /// `partition`: (attribute, value) the cursor must stay within.
-pub fn decode(raw: &str, expected_attrs: &[&str], partition: (&str, &str)) -> Result<CursorKey, RequestError> {
-    let invalid = || RequestError::Invalid(ValidationError::single("cursor", "is not a valid cursor"));
+pub fn decode(raw: &str, expected_attrs: &[&str], partition: (&str, &str)) -> Result<CursorKey, BadCursor> {
+    let invalid = || BadCursor;
     if raw.len() > MAX_CURSOR_LEN {
         return Err(invalid());
     }

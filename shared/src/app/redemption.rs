@@ -3,6 +3,7 @@
 //! routes and Stripe checkout. Pure rules come from `domain::promotion`; every
 //! write is `Store::redeem`'s one transaction.
 
+use super::Failed;
 use crate::clock::rfc3339;
 use crate::domain::pricing::PriceBreakdown;
 use crate::domain::promotion::{self, Application, Customer, Promotion, PromotionError, Purchase, Reason, ReasonCode};
@@ -113,7 +114,7 @@ pub async fn quote(
     ask: &Application,
     partner_id: &str,
     today: NaiveDate,
-) -> Result<Quoted, PromotionError> {
+) -> Result<Quoted, Failed<PromotionError>> {
     let mut read = store.read_application(&ask.codes, &ask.promotion_ids, &ask.tier_id, Some(partner_id)).await?;
     let tier = active_tier(read.tier.take())?;
     let partner = read.partner.take().ok_or(PromotionError::PartnerNotFound)?;
@@ -137,7 +138,7 @@ pub async fn quote(
         Some(price) => {
             Ok(Quoted { promotions: resolved.promotions.into_iter().cloned().collect(), price, tier, customer })
         }
-        None => Err(refusal(resolved.reasons())),
+        None => Err(refusal(resolved.reasons()).into()),
     }
 }
 
@@ -172,7 +173,7 @@ pub async fn redeem(
     settles: Option<Settlement<'_>>,
     now: DateTime<Utc>,
     ids: &dyn IdGen,
-) -> Result<Redeemed, PromotionError> {
+) -> Result<Redeemed, Failed<PromotionError>> {
     let mut read = store.read_application(&ask.codes, &ask.promotion_ids, &ask.tier_id, Some(partner_id)).await?;
     let tier = active_tier(read.tier.take())?;
     let partner = read.partner.take().ok_or(PromotionError::PartnerNotFound)?;
@@ -231,7 +232,7 @@ pub async fn redeem(
         let settled = reasons.iter().any(|r| matches!(r.code, ReasonCode::NotFound | ReasonCode::DuplicateCode));
         if !reasons.is_empty() {
             if settled {
-                return Err(refusal(reasons));
+                return Err(refusal(reasons).into());
             }
             // A copy refusing may be a stale copy: read the promotions it came
             // from (rare) and price again if their terms moved on.
@@ -252,7 +253,7 @@ pub async fn redeem(
             if refreshed {
                 continue;
             }
-            return Err(refusal(reasons));
+            return Err(refusal(reasons).into());
         }
         let buy = purchase(now.date_naive(), ask, &tier, Some(&customer), combined);
         let promotions: Vec<&Promotion> = lines.iter().map(|(p, _, _)| p).collect();
@@ -298,7 +299,7 @@ pub async fn redeem(
                 return Ok(Redeemed { redemptions, promotions, price, currency: tier.currency.clone() });
             }
             Err(RedeemRefusal::Promotion { line, current }) => {
-                let Some(current) = current else { return Err(PromotionError::NotFound) };
+                let Some(current) = current else { return Err(PromotionError::NotFound.into()) };
                 let Some(slot) = lines.get_mut(line) else { break };
                 if current.terms_version != slot.0.terms_version {
                     // The copy was stale: price again with the promotion as it is,
@@ -329,20 +330,20 @@ pub async fn redeem(
                     slot.2 = false;
                     continue;
                 }
-                return Err(refusal(reasons));
+                return Err(refusal(reasons).into());
             }
             Err(RedeemRefusal::Customer { line, count }) => {
                 let limit = lines.get(line).map_or(0, |l| u64::from(l.0.redemptions_per_user));
                 if count >= limit {
-                    return Err(PromotionError::PerUserLimitReached);
+                    return Err(PromotionError::PerUserLimitReached.into());
                 }
                 if let Some(s) = seen.get_mut(line) {
                     *s = Some(count);
                 }
             }
-            Err(RedeemRefusal::AlreadyApplied) => return Err(PromotionError::AlreadyRedeemed),
+            Err(RedeemRefusal::AlreadyApplied) => return Err(PromotionError::AlreadyRedeemed.into()),
             Err(RedeemRefusal::Duplicate) => continue,
         }
     }
-    Err(PromotionError::KeptChanging)
+    Err(PromotionError::KeptChanging.into())
 }
