@@ -10,7 +10,7 @@
 use super::money::BillingPeriod;
 use super::partner::{Partner, SubscriptionStatus};
 use super::revenue::MovementKind;
-use super::subscription::TransitionEvent;
+use super::transition::TransitionEvent;
 use chrono::{Datelike, Months, NaiveDate};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

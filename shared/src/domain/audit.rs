@@ -59,48 +59,6 @@ impl AuditEntry {
     }
 }
 
-impl Audited for super::tier::Tier {
-    const ENTITY_TYPE: &'static str = "tier";
-    fn entity_id(&self) -> &str {
-        &self.tier_id
-    }
-}
-
-impl Audited for super::partner::Partner {
-    const ENTITY_TYPE: &'static str = "partner";
-    fn entity_id(&self) -> &str {
-        &self.partner_id
-    }
-}
-
-impl Audited for super::billing::InvoiceRecord {
-    const ENTITY_TYPE: &'static str = "invoice";
-    fn entity_id(&self) -> &str {
-        &self.invoice_id
-    }
-}
-
-impl Audited for super::promotion::Promotion {
-    const ENTITY_TYPE: &'static str = "promotion";
-    fn entity_id(&self) -> &str {
-        &self.promotion_id
-    }
-}
-
-impl Audited for super::quote::Quote {
-    const ENTITY_TYPE: &'static str = "quote";
-    fn entity_id(&self) -> &str {
-        &self.quote_id
-    }
-}
-
-impl Audited for super::experiment::Experiment {
-    const ENTITY_TYPE: &'static str = "experiment";
-    fn entity_id(&self) -> &str {
-        &self.experiment_id
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

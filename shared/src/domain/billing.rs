@@ -271,7 +271,7 @@ pub struct InvoiceRecord {
     /// The staff status (`invoice::BillingStatus`), also the `INVOICESTATUS#` index
     /// key; always set on write (`normalized`).
     #[serde(default)]
-    pub billing_status: Option<super::invoice::BillingStatus>,
+    pub billing_status: Option<BillingStatus>,
     /// Cents refunded through credit notes.
     #[serde(default)]
     pub refunded_amount: i64,
@@ -291,15 +291,15 @@ impl InvoiceRecord {
 
     /// Stripe's status, for records written before it was kept too.
     pub fn stripe_status(&self) -> InvoiceStatus {
-        self.stripe_status.unwrap_or_else(|| super::invoice::stripe_status_of_legacy(&self.status))
+        self.stripe_status.unwrap_or_else(|| stripe_status_of_legacy(&self.status))
     }
 
     /// The staff status computed from Stripe's status and the refunds.
-    pub fn derived_status(&self) -> super::invoice::BillingStatus {
-        super::invoice::BillingStatus::of(self.stripe_status(), self.amount_paid, self.refunded_amount)
+    pub fn derived_status(&self) -> BillingStatus {
+        BillingStatus::of(self.stripe_status(), self.amount_paid, self.refunded_amount)
     }
 
-    pub fn billing_status(&self) -> super::invoice::BillingStatus {
+    pub fn billing_status(&self) -> BillingStatus {
         self.billing_status.unwrap_or_else(|| self.derived_status())
     }
 
@@ -957,6 +957,73 @@ pub fn parse_lookup_key(key: &str) -> Option<(String, Option<u32>, BillingPeriod
     match versioned {
         Some((tier, version)) => Some((tier, Some(version), period)),
         None => Some((head.to_string(), None, period)),
+    }
+}
+
+/// What a billing team filters by: Stripe's invoice status, with a paid invoice
+/// that was refunded shown as `refunded` (all of what was paid) or
+/// `partially_refunded`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BillingStatus {
+    Draft,
+    Open,
+    Paid,
+    Void,
+    Uncollectible,
+    Refunded,
+    PartiallyRefunded,
+}
+
+impl BillingStatus {
+    pub const ALL: [Self; 7] =
+        [Self::Draft, Self::Open, Self::Paid, Self::Void, Self::Uncollectible, Self::Refunded, Self::PartiallyRefunded];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Draft => "draft",
+            Self::Open => "open",
+            Self::Paid => "paid",
+            Self::Void => "void",
+            Self::Uncollectible => "uncollectible",
+            Self::Refunded => "refunded",
+            Self::PartiallyRefunded => "partially_refunded",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    /// The status of an invoice in `stripe` status, `paid` of which `refunded` went back.
+    pub fn of(stripe: InvoiceStatus, paid: i64, refunded: i64) -> Self {
+        match stripe {
+            InvoiceStatus::Paid if refunded > 0 && refunded >= paid => Self::Refunded,
+            InvoiceStatus::Paid if refunded > 0 => Self::PartiallyRefunded,
+            InvoiceStatus::Paid => Self::Paid,
+            InvoiceStatus::Draft => Self::Draft,
+            InvoiceStatus::Open => Self::Open,
+            InvoiceStatus::Void => Self::Void,
+            InvoiceStatus::Uncollectible => Self::Uncollectible,
+        }
+    }
+}
+
+/// Stripe's status of a record written before `stripeStatus` was kept, from the
+/// partner-facing status it has (`pending` and `failed` are open invoices).
+pub fn stripe_status_of_legacy(status: &str) -> InvoiceStatus {
+    match status {
+        "paid" => InvoiceStatus::Paid,
+        "void" => InvoiceStatus::Void,
+        "uncollectible" => InvoiceStatus::Uncollectible,
+        _ => InvoiceStatus::Open,
+    }
+}
+
+impl super::audit::Audited for InvoiceRecord {
+    const ENTITY_TYPE: &'static str = "invoice";
+    fn entity_id(&self) -> &str {
+        &self.invoice_id
     }
 }
 

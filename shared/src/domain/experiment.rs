@@ -1295,6 +1295,13 @@ pub fn rollout_prices(tier: &Tier, variant: &Variant) -> Prices {
     variant.pricing.over(tier.prices)
 }
 
+impl super::audit::Audited for Experiment {
+    const ENTITY_TYPE: &'static str = "experiment";
+    fn entity_id(&self) -> &str {
+        &self.experiment_id
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

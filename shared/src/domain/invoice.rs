@@ -10,72 +10,16 @@
 //! subscription's MRR changes only when the subscription does (a cancellation is
 //! its own action and records the churn then).
 
-use super::billing::{InvoiceRecord, InvoiceStatus};
+use super::billing::InvoiceRecord;
 use super::partner::Partner;
 use super::validation::{Fields, ValidationError};
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
-/// What a billing team filters by: Stripe's invoice status, with a paid invoice
-/// that was refunded shown as `refunded` (all of what was paid) or
-/// `partially_refunded`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum BillingStatus {
-    Draft,
-    Open,
-    Paid,
-    Void,
-    Uncollectible,
-    Refunded,
-    PartiallyRefunded,
-}
-
-impl BillingStatus {
-    pub const ALL: [Self; 7] =
-        [Self::Draft, Self::Open, Self::Paid, Self::Void, Self::Uncollectible, Self::Refunded, Self::PartiallyRefunded];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Draft => "draft",
-            Self::Open => "open",
-            Self::Paid => "paid",
-            Self::Void => "void",
-            Self::Uncollectible => "uncollectible",
-            Self::Refunded => "refunded",
-            Self::PartiallyRefunded => "partially_refunded",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-
-    /// The status of an invoice in `stripe` status, `paid` of which `refunded` went back.
-    pub fn of(stripe: InvoiceStatus, paid: i64, refunded: i64) -> Self {
-        match stripe {
-            InvoiceStatus::Paid if refunded > 0 && refunded >= paid => Self::Refunded,
-            InvoiceStatus::Paid if refunded > 0 => Self::PartiallyRefunded,
-            InvoiceStatus::Paid => Self::Paid,
-            InvoiceStatus::Draft => Self::Draft,
-            InvoiceStatus::Open => Self::Open,
-            InvoiceStatus::Void => Self::Void,
-            InvoiceStatus::Uncollectible => Self::Uncollectible,
-        }
-    }
-}
-
-/// Stripe's status of a record written before `stripeStatus` was kept, from the
-/// partner-facing status it has (`pending` and `failed` are open invoices).
-pub fn stripe_status_of_legacy(status: &str) -> InvoiceStatus {
-    match status {
-        "paid" => InvoiceStatus::Paid,
-        "void" => InvoiceStatus::Void,
-        "uncollectible" => InvoiceStatus::Uncollectible,
-        _ => InvoiceStatus::Open,
-    }
-}
+// The staff status is derived from the invoice record's Stripe status, so it is
+// defined beside the record (`billing`); this module's rules use it.
+pub use super::billing::{stripe_status_of_legacy, BillingStatus};
 
 /// Why an invoice action was refused.
 #[derive(Debug, thiserror::Error)]
@@ -298,6 +242,7 @@ pub fn totals<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::billing::InvoiceStatus;
 
     fn record(paid: i64, refunded: i64) -> InvoiceRecord {
         InvoiceRecord {

@@ -27,5 +27,6 @@ pub mod self_service;
 pub mod stats;
 pub mod subscription;
 pub mod tier;
+pub mod transition;
 pub mod usage;
 pub mod validation;

@@ -5,7 +5,6 @@
 
 use super::locale::Locale;
 use super::money::{BillingPeriod, Percent};
-use super::scoring::{ChurnRisk, Upsell};
 use super::validation::{parse, Fields, ValidationError};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
@@ -183,7 +182,7 @@ pub struct Partner {
     /// Set once the partner's personal data was erased (`privacy`); the record then
     /// stays for the books only and no longer changes.
     #[serde(default)]
-    pub erasure: Option<super::privacy::Erasure>,
+    pub erasure: Option<Erasure>,
     /// The default card Stripe charges: brand and last four digits only (never the
     /// number, expiry or fingerprint). Written from the Stripe webhooks that follow a
     /// payment-method update (docs/billing.md, "Payment method").
@@ -482,6 +481,71 @@ impl Assignment {
         let sales_rep = sales_rep.ok_or_else(|| ValidationError::single("salesRep", "is required"))?;
         Ok(Self { sales_rep, version })
     }
+}
+
+impl super::audit::Audited for Partner {
+    const ENTITY_TYPE: &'static str = "partner";
+    fn entity_id(&self) -> &str {
+        &self.partner_id
+    }
+}
+
+/// A partner's churn risk and upsell scores (computed in `scoring`), kept on the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RiskLevel {
+    Low,
+    Medium,
+    High,
+}
+
+/// One reason behind a score, worded for a sales rep.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Factor {
+    pub code: String,
+    pub description: String,
+    pub weight: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChurnRisk {
+    pub level: RiskLevel,
+    pub probability: u32,
+    pub factors: Vec<Factor>,
+}
+
+impl ChurnRisk {
+    /// The score of a partner with nothing to lose (free tier or expired), and of a new partner.
+    pub fn none() -> Self {
+        Self { level: RiskLevel::Low, probability: 0, factors: Vec::new() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Upsell {
+    pub opportunity: bool,
+    pub score: u32,
+    pub recommended_tier: Option<String>,
+    pub reasons: Vec<Factor>,
+}
+
+impl Upsell {
+    /// The score of a partner who is not an upsell target (past due, cancelled or expired), and of a new partner.
+    pub fn none() -> Self {
+        Self { opportunity: false, score: 0, recommended_tier: None, reasons: Vec::new() }
+    }
+}
+
+
+/// The erasure mark on a partner record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Erasure {
+    pub erased_at: String,
+    pub erased_by: String,
 }
 
 #[cfg(test)]

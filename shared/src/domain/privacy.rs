@@ -11,7 +11,7 @@
 use super::billing::InvoiceRecord;
 use super::partner::{Partner, SalesNote};
 use super::subscription::TierTransition;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -52,13 +52,7 @@ pub enum Audience {
     Partner,
 }
 
-/// The erasure mark on a partner record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Erasure {
-    pub erased_at: String,
-    pub erased_by: String,
-}
+pub use super::partner::Erasure;
 
 /// A partner whose personal data was erased no longer changes: every route that
 /// would write to one (tier changes, notes, billing self-service) goes through this.

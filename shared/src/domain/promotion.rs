@@ -1366,6 +1366,13 @@ pub fn new_promotion_id(ulid: &str) -> String {
     format!("promo_{ulid}")
 }
 
+impl super::audit::Audited for Promotion {
+    const ENTITY_TYPE: &'static str = "promotion";
+    fn entity_id(&self) -> &str {
+        &self.promotion_id
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1422,7 +1429,7 @@ mod tests {
             assert!(v["discountType"].is_string() && v["discountValue"].is_number(), "{v}");
             let back: Promotion = serde_json::from_value(v).unwrap();
             assert_eq!(back, p);
-            let item: crate::store::Item = serde_dynamo::to_item(&p).unwrap();
+            let item: serde_dynamo::Item = serde_dynamo::to_item(&p).unwrap();
             let back: Promotion = serde_dynamo::from_item(item).unwrap();
             assert_eq!(back, p);
         }

@@ -864,7 +864,7 @@ fn quotable(tier: &Tier) -> Result<(), ValidationError> {
     if tier.status != super::tier::TierStatus::Active {
         return Err(ValidationError::single("baseTier", "no active tier with this id"));
     }
-    if !super::subscription::is_paid(tier) {
+    if !super::tier::is_paid(tier) {
         return Err(ValidationError::single("baseTier", "a free tier has nothing to quote"));
     }
     Ok(())
@@ -1310,6 +1310,13 @@ pub fn parse_optional_reason(body: &Value) -> Result<Option<String>, ValidationE
     let reason = f.optional("reason", |v| parse::text(v, 1, 1_000));
     f.finish()?;
     Ok(reason)
+}
+
+impl super::audit::Audited for Quote {
+    const ENTITY_TYPE: &'static str = "quote";
+    fn entity_id(&self) -> &str {
+        &self.quote_id
+    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use super::locale::Locale;
 use super::money::BillingPeriod;
 use super::partner::{Partner, SubscriptionStatus};
-use super::subscription::is_paid;
+use super::tier::is_paid;
 use super::tier::Tier;
 use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};

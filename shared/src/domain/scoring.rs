@@ -45,9 +45,10 @@
 //! 365 days ago). Dates after `today` never count as past events.
 
 use super::money::BillingPeriod;
+// The scores' result types are stored on the partner record, so they live there.
+pub use super::partner::{ChurnRisk, Factor, RiskLevel, Upsell};
 use super::partner::{PaymentStatus, SubscriptionStatus};
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
 
 /// Churn probability from which a partner is high risk.
 pub const HIGH_RISK_AT: u32 = 60;
@@ -85,54 +86,6 @@ pub struct ScoringInput<'a> {
     pub usage: Option<UsageSnapshot>,
     /// The next tier up in rank from the current one, if any (the caller knows the catalog).
     pub next_tier_id: Option<&'a str>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RiskLevel {
-    Low,
-    Medium,
-    High,
-}
-
-/// One reason behind a score, worded for a sales rep.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Factor {
-    pub code: String,
-    pub description: String,
-    pub weight: u32,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ChurnRisk {
-    pub level: RiskLevel,
-    pub probability: u32,
-    pub factors: Vec<Factor>,
-}
-
-impl ChurnRisk {
-    /// The score of a partner with nothing to lose (free tier or expired), and of a new partner.
-    pub fn none() -> Self {
-        Self { level: RiskLevel::Low, probability: 0, factors: Vec::new() }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Upsell {
-    pub opportunity: bool,
-    pub score: u32,
-    pub recommended_tier: Option<String>,
-    pub reasons: Vec<Factor>,
-}
-
-impl Upsell {
-    /// The score of a partner who is not an upsell target (past due, cancelled or expired), and of a new partner.
-    pub fn none() -> Self {
-        Self { opportunity: false, score: 0, recommended_tier: None, reasons: Vec::new() }
-    }
 }
 
 const PAYMENT_FAILED_WEIGHT: u32 = 35;

@@ -9,9 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The tier levels inside one segment (seed 002 `tierLevel: z.number().int().min(1).max(3)`).
-pub const MIN_LEVEL: u32 = 1;
-pub const MAX_LEVEL: u32 = 3;
+pub use super::tier::{MAX_LEVEL, MIN_LEVEL};
 
 /// Words that share `/api/admin/segments/{x}` with other routes.
 const RESERVED_SEGMENT_IDS: &[&str] = &["reorder"];

@@ -19,6 +19,8 @@ use serde_json::Value;
 /// Downgrade dates kept on the partner for scoring (the signal looks back a year).
 const RECENT_DOWNGRADES_KEPT: usize = 5;
 use super::tier::MAX_TRIAL_DAYS;
+pub use super::tier::is_paid;
+pub use super::transition::TransitionEvent;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubscriptionError {
@@ -40,30 +42,6 @@ pub enum SubscriptionError {
     DefaultTierMissing,
     #[error("another partner already uses this email address")]
     DuplicateEmail,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TransitionEvent {
-    Signup,
-    Upgrade,
-    Downgrade,
-    Cancel,
-    Reactivate,
-    Renewal,
-    Expiration,
-    PaymentFailureDowngrade,
-    /// A trial on a paid tier becomes the paid subscription (seed 001
-    /// "trial to paid conversion"): same tier and term, now paying.
-    TrialConversion,
-    /// A trial ended without converting: the partner is back on the default tier.
-    TrialExpired,
-}
-
-impl TransitionEvent {
-    pub fn is_downgrade(self) -> bool {
-        matches!(self, Self::Downgrade | Self::PaymentFailureDowngrade)
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -219,10 +197,6 @@ impl<'a> Catalog<'a> {
             .filter(|t| t.status == TierStatus::Active && t.segment == tier.segment && t.rank() > tier.rank())
             .min_by_key(|t| t.rank())
     }
-}
-
-pub fn is_paid(tier: &Tier) -> bool {
-    tier.prices.monthly > 0 || tier.prices.yearly > 0
 }
 
 /// `PATCH /api/admin/partners/{id}/engagement-tier`.

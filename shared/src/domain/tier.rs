@@ -332,6 +332,15 @@ fn read_overage_prices(f: &mut Fields<'_>) -> Option<BTreeMap<String, i64>> {
 /// The most tiers one tier upsells to (the levels above it in a segment, and a few more).
 pub const MAX_UPSELL_TARGETS: usize = 5;
 
+/// A tier someone pays for: either price above zero.
+pub fn is_paid(tier: &Tier) -> bool {
+    tier.prices.monthly > 0 || tier.prices.yearly > 0
+}
+
+/// The tier levels inside one segment (seed 002 `tierLevel: z.number().int().min(1).max(3)`).
+pub const MIN_LEVEL: u32 = 1;
+pub const MAX_LEVEL: u32 = 3;
+
 /// `upsellTargets`: distinct tier ids. That they exist and are live is checked
 /// against the table by the handler (`Tier::check_package_fields` for the rest).
 fn upsell_targets(v: &Value) -> Result<Vec<String>, String> {
@@ -522,7 +531,7 @@ impl Tier {
         if self.upsell_targets.contains(&self.tier_id) {
             fields.insert("upsellTargets".to_string(), "a tier cannot upsell to itself".to_string());
         }
-        let levels = super::segment::MIN_LEVEL..=super::segment::MAX_LEVEL;
+        let levels = MIN_LEVEL..=MAX_LEVEL;
         if in_segment && !levels.contains(&self.tier_level) {
             fields.insert("tierLevel".to_string(), "must be 1, 2 or 3 in a segment".to_string());
         }
@@ -739,6 +748,13 @@ impl From<&Tier> for PublicTier {
                 .collect(),
             experiment: None,
         }
+    }
+}
+
+impl super::audit::Audited for Tier {
+    const ENTITY_TYPE: &'static str = "tier";
+    fn entity_id(&self) -> &str {
+        &self.tier_id
     }
 }
 

@@ -150,7 +150,7 @@ pub fn plan(partner: &Partner, tier: &Tier, today: NaiveDate) -> Plan {
     Plan {
         partner_id: partner.partner_id.clone(),
         tier_id: tier.tier_id.clone(),
-        paid: super::subscription::is_paid(tier),
+        paid: super::tier::is_paid(tier),
         currency: tier.currency.clone(),
         allowances,
         features: tier.features.iter().filter(|f| f.enabled).cloned().collect(),
