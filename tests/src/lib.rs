@@ -40,6 +40,12 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// What a function is built from, over this test's table: the system clock and
+    /// ULIDs until the test replaces them (`with_clock`, `with_ids`).
+    pub fn function_app(&self) -> tierdesk::app::App {
+        tierdesk::app::App::new(self.store.clone(), self.config.clone())
+    }
+
     pub async fn new() -> Self {
         Self::build(None, Grants::SEED_000).await
     }

@@ -9,7 +9,7 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use tierdesk::app::App;
 use tierdesk::domain::analytics::{
     self, month_distance, month_minus, months_between, parse_month, AnalyticsError, TierData, TierInfo,
 };
@@ -20,8 +20,8 @@ use tierdesk::http::csv::{csv_response, Cell, CsvWriter};
 use tierdesk::http::request::query;
 use tierdesk::http::router::match_route;
 use tierdesk::http::{serve, Ctx, PathParams, Route};
-use tierdesk::store::{Store, TierAggregates};
-use tierdesk::{ApiError, Clock, Config, SystemClock};
+use tierdesk::store::TierAggregates;
+use tierdesk::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -54,23 +54,14 @@ const REVENUE_FIELDS: &[&str] =
     &["totalMRR", "totalARR", "mrr", "arr", "arpu", "lifetimeValue", "revenue", "revenueBreakdown", "netMrrRetention"];
 
 pub struct Analytics {
-    pub store: Store,
-    pub clock: Arc<dyn Clock>,
-    pub config: Config,
+    app: App,
 }
 
+tierdesk::wraps_app!(Analytics);
+
 impl Analytics {
-    pub async fn connect(config: Config) -> Self {
-        let store = Store::connect(&config).await;
-        Self::with_store(store, config)
-    }
-
-    pub fn with_store(store: Store, config: Config) -> Self {
-        Self::new(store, config, Arc::new(SystemClock))
-    }
-
-    pub fn new(store: Store, config: Config, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock, config }
+    pub fn new(app: App) -> Self {
+        Self { app }
     }
 
     fn this_month(&self) -> String {

@@ -21,7 +21,7 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use tierdesk::app::Meaning;
 use tierdesk::clock::rfc3339;
-use tierdesk::domain::audit::{AuditEntry, Performed};
+use tierdesk::domain::actor::Actor;
 use tierdesk::domain::billing::{record_payment, BillingChange, InvoiceFacts, InvoiceRecord};
 use tierdesk::domain::invoice::{
     plan_credit_note, refund_amount, totals, BillingStatus, InvoiceError, InvoiceFilter, RefundRequest, StatusTotal,
@@ -240,7 +240,7 @@ pub async fn act(
     action: Action,
 ) -> Result<Response<Body>, ApiError> {
     let who = ctx.require(Permission::PricingManagement)?;
-    let actor = who.subject.clone();
+    let by = ctx.actor(who);
     let id = invoice_id(raw_id)?;
     let refund = match action {
         Action::Refund => Some(RefundRequest::parse(&optional_body(req, app.config.max_body_bytes)?)?),
@@ -251,12 +251,10 @@ pub async fn act(
     let now = app.clock.now().timestamp();
     idempotency::once(&app.store, ctx, req, &scope, now, |key| async move {
         let answer = match action {
-            Action::Send => send(app, ctx, &actor, record, key.as_deref()).await?,
-            Action::Pay => pay(app, ctx, &actor, record, key.as_deref()).await?,
-            Action::Void => void(app, ctx, &actor, record, key.as_deref()).await?,
-            Action::Refund => {
-                refund_invoice(app, ctx, &actor, record, &refund.unwrap_or_default(), key.as_deref()).await?
-            }
+            Action::Send => send(app, ctx, &by, record, key.as_deref()).await?,
+            Action::Pay => pay(app, ctx, &by, record, key.as_deref()).await?,
+            Action::Void => void(app, ctx, &by, record, key.as_deref()).await?,
+            Action::Refund => refund_invoice(app, &by, record, &refund.unwrap_or_default(), key.as_deref()).await?,
         };
         json(StatusCode::OK, &answer)
     })
@@ -285,19 +283,6 @@ fn needs(
     }
 }
 
-fn audit(
-    app: &Billing,
-    ctx: &Ctx,
-    actor: &str,
-    action: Action,
-    before: &InvoiceRecord,
-    after: &InvoiceRecord,
-) -> AuditEntry {
-    let at = rfc3339(app.clock.now());
-    let by = Performed { actor, at: &at, request_id: &ctx.request_id };
-    AuditEntry::change(app.ids.new_id(), action.audit_action(), by, Some(before), after)
-}
-
 /// The Stripe idempotency key of an action: the caller's key when given (a
 /// repeat reaches Stripe with the same key), else this request's id.
 fn stripe_key(ctx: &Ctx, action: Action, id: &str, key: Option<&str>) -> String {
@@ -307,14 +292,14 @@ fn stripe_key(ctx: &Ctx, action: Action, id: &str, key: Option<&str>) -> String 
 async fn send(
     app: &Billing,
     ctx: &Ctx,
-    actor: &str,
+    by: &Actor,
     record: InvoiceRecord,
     key: Option<&str>,
 ) -> Result<ActionAnswer, ApiError> {
     use BillingStatus::*;
     needs(&record, &[Open, Paid, Uncollectible, Refunded, PartiallyRefunded], "sending", "a finalized invoice")?;
     app.stripe.send_invoice(&record.invoice_id, &stripe_key(ctx, Action::Send, &record.invoice_id, key)).await?;
-    let entry = audit(app, ctx, actor, Action::Send, &record, &record);
+    let entry = app.audit(Action::Send.audit_action(), by, Some(&record), &record);
     app.store.apply_billing(&BillingWrite { audit: Some(&entry), ..Default::default() }).await.map_err(write_error)?;
     Ok(ActionAnswer { action: "send", invoice: record, credit_note_id: None, refunded: None })
 }
@@ -329,12 +314,12 @@ fn write_error(e: BillingWriteError) -> ApiError {
     }
 }
 
-fn context(app: &Billing, ctx: &Ctx, actor: &str) -> TransitionContext {
+fn context(app: &Billing, by: &Actor) -> TransitionContext {
     TransitionContext {
-        today: app.clock.now().date_naive(),
-        at: rfc3339(app.clock.now()),
-        actor: actor.to_string(),
-        request_id: Some(ctx.request_id.clone()),
+        today: by.today,
+        at: by.at.clone(),
+        actor: by.id.clone(),
+        request_id: Some(by.request_id.clone()),
         transition_id: app.ids.new_id(),
         movement_id: app.ids.new_id(),
         trigger: Trigger {
@@ -350,8 +335,7 @@ fn context(app: &Billing, ctx: &Ctx, actor: &str) -> TransitionContext {
 /// replanning from fresh reads when the webhook wrote first. Returns the record.
 async fn write_facts<F>(
     app: &Billing,
-    ctx: &Ctx,
-    actor: &str,
+    by: &Actor,
     action: Action,
     original: &InvoiceRecord,
     facts: &InvoiceFacts,
@@ -363,13 +347,13 @@ where
     for _ in 0..WRITE_ATTEMPTS {
         let partner = app.store.get_partner(&original.partner_id).await?.ok_or(SubscriptionError::NotFound)?;
         let previous = app.store.invoice(&original.partner_id, original.stripe_created, &original.invoice_id).await?;
-        let tctx = context(app, ctx, actor);
+        let tctx = context(app, by);
         let change = plan(&partner, previous.as_ref(), &tctx)?;
         let record = InvoiceRecord::from_facts(facts, change.after().unwrap_or(&partner), previous.as_ref(), &tctx.at);
         // Events may have recorded the same state already: then only the audit is new.
         let unchanged = previous.as_ref().is_some_and(|p| same_state(p, &record));
         let before = previous.clone().map(InvoiceRecord::normalized).unwrap_or_else(|| original.clone());
-        let entry = audit(app, ctx, actor, action, &before, &record);
+        let entry = app.audit(action.audit_action(), by, Some(&before), &record);
         let write = BillingWrite {
             change: Some(&change),
             audit: Some(&entry),
@@ -396,7 +380,7 @@ fn same_state(a: &InvoiceRecord, b: &InvoiceRecord) -> bool {
 async fn pay(
     app: &Billing,
     ctx: &Ctx,
-    actor: &str,
+    by: &Actor,
     record: InvoiceRecord,
     key: Option<&str>,
 ) -> Result<ActionAnswer, ApiError> {
@@ -409,7 +393,7 @@ async fn pay(
     let facts =
         app.stripe.pay_out_of_band(&record.invoice_id, &stripe_key(ctx, Action::Pay, &record.invoice_id, key)).await?;
     let catalog = app.store.active_catalog().await?;
-    let invoice = write_facts(app, ctx, actor, Action::Pay, &record, &facts, |p, previous, tctx| {
+    let invoice = write_facts(app, by, Action::Pay, &record, &facts, |p, previous, tctx| {
         Ok(record_payment(p, &facts, previous, Catalog::new(&catalog), tctx)?)
     })
     .await?;
@@ -419,15 +403,14 @@ async fn pay(
 async fn void(
     app: &Billing,
     ctx: &Ctx,
-    actor: &str,
+    by: &Actor,
     record: InvoiceRecord,
     key: Option<&str>,
 ) -> Result<ActionAnswer, ApiError> {
     needs(&record, &[BillingStatus::Open], "voiding", "an open invoice")?;
     let facts =
         app.stripe.void_invoice(&record.invoice_id, &stripe_key(ctx, Action::Void, &record.invoice_id, key)).await?;
-    let invoice =
-        write_facts(app, ctx, actor, Action::Void, &record, &facts, |_, _, _| Ok(BillingChange::Nothing)).await?;
+    let invoice = write_facts(app, by, Action::Void, &record, &facts, |_, _, _| Ok(BillingChange::Nothing)).await?;
     Ok(ActionAnswer { action: "void", invoice, credit_note_id: None, refunded: None })
 }
 
@@ -437,8 +420,7 @@ async fn void(
 /// and records it once.
 async fn refund_invoice(
     app: &Billing,
-    ctx: &Ctx,
-    actor: &str,
+    by: &Actor,
     record: InvoiceRecord,
     request: &RefundRequest,
     key: Option<&str>,
@@ -457,8 +439,7 @@ async fn refund_invoice(
             .await?
             .ok_or(InvoiceError::NotFound)?
             .normalized();
-        let at = rfc3339(app.clock.now());
-        let Some((after, change)) = plan_credit_note(&partner, &previous, &note, &at, actor) else {
+        let Some((after, change)) = plan_credit_note(&partner, &previous, &note, &by.at, &by.id) else {
             // The webhook (or an earlier try) recorded this credit note already.
             return Ok(ActionAnswer {
                 action: "refund",
@@ -467,7 +448,7 @@ async fn refund_invoice(
                 refunded: Some(note.refunded),
             });
         };
-        let entry = audit(app, ctx, actor, Action::Refund, &previous, &after);
+        let entry = app.audit(Action::Refund.audit_action(), by, Some(&previous), &after);
         let write = BillingWrite {
             change: Some(&change),
             audit: Some(&entry),

@@ -11,12 +11,11 @@ use chrono::NaiveDate;
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
-use std::sync::Arc;
+use tierdesk::app::App;
 use tierdesk::app::{redemption, Failed, Meaning};
 use tierdesk::billing::notices::email_for;
-use tierdesk::billing::{facts, CheckoutOffer, CouponOff, CouponSpec, Proration, StripeConfig, StripeGateway};
-use tierdesk::clock::rfc3339;
-use tierdesk::domain::audit::{AuditEntry, Performed};
+use tierdesk::billing::{facts, CheckoutOffer, CouponOff, CouponSpec, Proration, StripeGateway};
+use tierdesk::domain::actor::Actor;
 use tierdesk::domain::billing::{
     check_plan_change, schedule_downgrade, sync_subscription, BillingChange, BillingError, BillingNotice,
     CancelRequest, Effective, InvoiceRecord, PlanChangeRequest, PriceSpec, SubscribeRequest,
@@ -33,9 +32,9 @@ use tierdesk::http::response::to_json;
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, PageRequest, Route};
 use tierdesk::idempotency;
-use tierdesk::mail::{MailConfig, Mailer};
+use tierdesk::mail::Mailer;
 use tierdesk::store::{BillingWrite, BillingWriteError, Page, Store};
-use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
+use tierdesk::ApiError;
 
 mod invoices;
 mod migration;
@@ -107,53 +106,37 @@ pub const ROUTES: &[Route<Op>] = &[
 const WRITE_ATTEMPTS: usize = 3;
 
 pub struct Billing {
-    pub store: Store,
-    pub clock: Arc<dyn Clock>,
-    pub ids: Arc<dyn IdGen>,
-    pub config: Config,
+    app: App,
     pub stripe: StripeGateway,
     pub mailer: Mailer,
 }
 
-impl Billing {
-    pub async fn connect(config: Config) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let store = Store::connect(&config).await;
-        let stripe = StripeGateway::new(StripeConfig::from_env().await?).map_err(|e| e.to_string())?;
-        let mailer = Mailer::connect(&MailConfig::from_env()?, store.clone()).await;
-        Ok(Self::new(store, config, stripe, mailer, Arc::new(SystemClock), Arc::new(UlidGen)))
-    }
+tierdesk::wraps_app!(Billing);
 
-    pub fn new(
-        store: Store,
-        config: Config,
-        stripe: StripeGateway,
-        mailer: Mailer,
-        clock: Arc<dyn Clock>,
-        ids: Arc<dyn IdGen>,
-    ) -> Self {
-        Self { store, clock, ids, config, stripe, mailer }
+impl Billing {
+    pub fn new(app: App, stripe: StripeGateway, mailer: Mailer) -> Self {
+        Self { app, stripe, mailer }
     }
 
     fn today(&self) -> NaiveDate {
         self.clock.now().date_naive()
     }
 
-    fn transition_context(&self, ctx: &Ctx, partner_id: &str, reason: Option<String>) -> TransitionContext {
+    /// The partner acting on its own account, as records name it.
+    fn partner_actor(&self, ctx: &Ctx, partner_id: &str) -> Actor {
+        self.acting(&format!("partner:{partner_id}"), &ctx.request_id)
+    }
+
+    fn transition_context(&self, by: &Actor, reason: Option<String>) -> TransitionContext {
         TransitionContext {
-            today: self.today(),
-            at: rfc3339(self.clock.now()),
-            actor: format!("partner:{partner_id}"),
-            request_id: Some(ctx.request_id.clone()),
+            today: by.today,
+            at: by.at.clone(),
+            actor: by.id.clone(),
+            request_id: Some(by.request_id.clone()),
             transition_id: self.ids.new_id(),
             movement_id: self.ids.new_id(),
             trigger: Trigger { trigger_type: TriggerType::SelfService, sales_rep: None, promotion_id: None, reason },
         }
-    }
-
-    fn audit(&self, ctx: &Ctx, action: &'static str, before: &Partner, after: &Partner) -> AuditEntry {
-        let (actor, at) = (format!("partner:{}", after.partner_id), rfc3339(self.clock.now()));
-        let by = Performed { actor: &actor, at: &at, request_id: &ctx.request_id };
-        AuditEntry::change(self.ids.new_id(), action, by, Some(before), after)
     }
 
     async fn notify(&self, notice: BillingNotice, after: &Partner, before: &Partner, catalog: &[Tier]) {
@@ -429,13 +412,14 @@ pub(crate) async fn ensure_customer(app: &Billing, ctx: &Ctx, partner: &mut Part
         .stripe
         .create_customer(&partner_id, &partner.company_name, &partner.primary_email, &format!("customer-{partner_id}"))
         .await?;
+    let by = app.partner_actor(ctx, &partner_id);
     let mut after = partner.clone();
     after.stripe_customer_id = Some(customer.clone());
     after.version += 1;
-    after.updated_at = rfc3339(app.clock.now());
-    after.updated_by = format!("partner:{partner_id}");
+    after.updated_at = by.at.clone();
+    after.updated_by = by.id.clone();
     app.store
-        .link_stripe_customer(partner, &after, &app.audit(ctx, "partner.stripe_customer", partner, &after))
+        .link_stripe_customer(partner, &after, &app.audit("partner.stripe_customer", &by, Some(partner), &after))
         .await?;
     *partner = after;
     Ok(customer)
@@ -573,10 +557,11 @@ where
     F: FnMut(&Partner, &[Tier], &TransitionContext) -> Result<BillingChange, ApiError>,
 {
     for _ in 0..WRITE_ATTEMPTS {
-        let tctx = app.transition_context(ctx, &partner.partner_id, None);
+        let by = app.partner_actor(ctx, &partner.partner_id);
+        let tctx = app.transition_context(&by, None);
         let change = plan(&partner, &catalog, &tctx)?;
         let Some(after) = change.after().cloned() else { return Ok((partner.clone(), partner, catalog)) };
-        let audit = app.audit(ctx, action, &partner, &after);
+        let audit = app.audit(action, &by, Some(&partner), &after);
         let write = BillingWrite { change: Some(&change), audit: Some(&audit), ..Default::default() };
         match app.store.apply_billing(&write).await {
             Ok(()) => return Ok((partner, after, catalog)),

@@ -1,8 +1,14 @@
 use lambda_http::{run, service_fn, Error};
+use tierdesk::app::App;
+use tierdesk::billing::{StripeConfig, StripeGateway};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tierdesk::telemetry::init();
-    let app = billing::Billing::connect(tierdesk::Config::from_env()?).await?;
+    let stripe = StripeGateway::new(StripeConfig::from_env().await?).map_err(|e| e.to_string())?;
+    let mail = tierdesk::mail::MailConfig::from_env()?;
+    let app = App::connect(tierdesk::Config::from_env()?).await;
+    let mailer = app.mailer(&mail).await;
+    let app = billing::Billing::new(app, stripe, mailer);
     run(service_fn(|req| async { Ok::<_, Error>(billing::handle(&app, req).await) })).await
 }

@@ -26,7 +26,6 @@ use serde::Serialize;
 use tierdesk::app::Meaning;
 use tierdesk::billing::Proration;
 use tierdesk::clock::rfc3339;
-use tierdesk::domain::audit::{AuditEntry, Performed};
 use tierdesk::domain::billing::{
     migration_candidate, sync_subscription, MigrationCandidate, PriceMigrationRequest, PriceSpec,
 };
@@ -171,8 +170,7 @@ async fn migrate_one(
         let catalog = app.store.active_catalog().await?;
         let change = sync_subscription(&partner, &updated, Catalog::new(&catalog), &tctx)?;
         let Some(after) = change.after().cloned() else { return Ok(partner) };
-        let by = Performed { actor, at: &tctx.at, request_id: &ctx.request_id };
-        let audit = AuditEntry::change(app.ids.new_id(), "partner.price_migration", by, Some(&partner), &after);
+        let audit = app.audit("partner.price_migration", &tctx.by(), Some(&partner), &after);
         let write = BillingWrite { change: Some(&change), audit: Some(&audit), ..Default::default() };
         match app.store.apply_billing(&write).await {
             Ok(()) => return Ok(after),

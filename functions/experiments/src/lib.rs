@@ -7,22 +7,19 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use serde_json::{json, Value};
-use std::sync::Arc;
+use tierdesk::app::App;
 use tierdesk::clock::rfc3339;
-use tierdesk::domain::audit::{AuditEntry, Performed};
 use tierdesk::domain::experiment::{
-    self, Action, Actor, Experiment, ExperimentError, ExperimentPatch, ExperimentStatus, NewExperiment, Results, Track,
+    self, Action, Experiment, ExperimentError, ExperimentPatch, ExperimentStatus, NewExperiment, Results, Track,
 };
 use tierdesk::domain::permissions::Permission;
-use tierdesk::domain::tier::{Change, Tier, TierPatch, TierStatus};
+use tierdesk::domain::tier::{Tier, TierPatch, TierStatus};
 use tierdesk::domain::validation::{parse, Fields, ValidationError};
 use tierdesk::http::csv::{csv_response, Cell, CsvWriter};
-use tierdesk::http::identity::Identity;
 use tierdesk::http::request::{json_body, query};
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, PageRequest, PathParams, Route};
-use tierdesk::store::Store;
-use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
+use tierdesk::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -65,40 +62,14 @@ pub const PUBLIC_BODY_BYTES: usize = 2 * 1024;
 const TRACK_ATTEMPTS: usize = 8;
 
 pub struct Experiments {
-    pub store: Store,
-    pub clock: Arc<dyn Clock>,
-    pub ids: Arc<dyn IdGen>,
-    pub config: Config,
+    app: App,
 }
 
+tierdesk::wraps_app!(Experiments);
+
 impl Experiments {
-    pub async fn connect(config: Config) -> Self {
-        let store = Store::connect(&config).await;
-        Self::with_store(store, config)
-    }
-
-    pub fn with_store(store: Store, config: Config) -> Self {
-        Self::new(store, config, Arc::new(SystemClock), Arc::new(UlidGen))
-    }
-
-    pub fn new(store: Store, config: Config, clock: Arc<dyn Clock>, ids: Arc<dyn IdGen>) -> Self {
-        Self { store, clock, ids, config }
-    }
-
-    fn actor(&self, who: &Identity) -> Actor {
-        Actor { id: who.subject.clone(), at: rfc3339(self.clock.now()) }
-    }
-
-    fn audit(
-        &self,
-        ctx: &Ctx,
-        actor: &Actor,
-        action: &'static str,
-        before: Option<&Experiment>,
-        after: &Experiment,
-    ) -> AuditEntry {
-        let by = Performed { actor: &actor.id, at: &actor.at, request_id: &ctx.request_id };
-        AuditEntry::change(self.ids.new_id(), action, by, before, after)
+    pub fn new(app: App) -> Self {
+        Self { app }
     }
 }
 
@@ -244,9 +215,9 @@ async fn create(app: &Experiments, ctx: &Ctx, req: &Request) -> Result<Response<
     let who = ctx.require(Permission::ExperimentManagement)?;
     let new = NewExperiment::parse(&json_body(req, app.config.max_body_bytes)?)?;
     live_tier(app, &new.target_tier).await?;
-    let actor = app.actor(who);
+    let actor = ctx.actor(who);
     let exp = new.into_experiment(experiment::new_experiment_id(&app.ids.new_id()), &actor);
-    app.store.create_experiment(&exp, &app.audit(ctx, &actor, "experiment.create", None, &exp)).await?;
+    app.store.create_experiment(&exp, &app.audit("experiment.create", &actor, None, &exp)).await?;
     json(StatusCode::CREATED, &exp)
 }
 
@@ -257,10 +228,10 @@ async fn update(app: &Experiments, ctx: &Ctx, req: &Request, params: &PathParams
     if let Some(tier) = patch.target_tier.as_deref().filter(|t| *t != before.target_tier) {
         live_tier(app, tier).await?;
     }
-    let actor = app.actor(who);
+    let actor = ctx.actor(who);
     let after = before.apply(patch, &actor)?;
     let action = if after.phase != before.phase { "experiment.new_phase" } else { "experiment.update" };
-    app.store.save_experiment(&before, &after, &app.audit(ctx, &actor, action, Some(&before), &after)).await?;
+    app.store.save_experiment(&before, &after, &app.audit(action, &actor, Some(&before), &after)).await?;
     json(StatusCode::OK, &after)
 }
 
@@ -288,7 +259,7 @@ async fn workflow(
     let who = ctx.require(Permission::ExperimentManagement)?;
     no_body(req)?;
     let before = load(app, params).await?;
-    let actor = app.actor(who);
+    let actor = ctx.actor(who);
     let after = before.transition(action, &actor)?;
     if action == Action::Start {
         live_tier(app, &after.target_tier).await?;
@@ -299,7 +270,7 @@ async fn workflow(
         Action::Complete => "experiment.complete",
         Action::Cancel => "experiment.cancel",
     };
-    app.store.save_experiment(&before, &after, &app.audit(ctx, &actor, name, Some(&before), &after)).await?;
+    app.store.save_experiment(&before, &after, &app.audit(name, &actor, Some(&before), &after)).await?;
     json(StatusCode::OK, &after)
 }
 
@@ -373,7 +344,7 @@ async fn implement_winner(
         .variant(&chosen)
         .cloned()
         .ok_or_else(|| ValidationError::single("variantId", "is not a variant of this experiment"))?;
-    let actor = app.actor(who);
+    let actor = ctx.actor(who);
     let tier = app.store.get_tier(&before.target_tier).await?.filter(|t| t.status == TierStatus::Active);
     let tier = tier.ok_or(ExperimentError::TierGone)?;
     let prices = experiment::rollout_prices(&tier, &variant);
@@ -382,22 +353,18 @@ async fn implement_winner(
     let tier_update = if variant.is_control || (prices == tier.prices && features == tier.features) {
         None
     } else {
-        let change = Change { actor: actor.id.clone(), at: actor.at.clone() };
         let patch = TierPatch {
             version: tier.version,
             prices: (prices != tier.prices).then_some(prices),
             features: (features != tier.features).then_some(features),
             ..TierPatch::default()
         };
-        Some(tier.apply(patch, &change).map_err(|_| ExperimentError::TierGone)?)
+        Some(tier.apply(patch, &actor).map_err(|_| ExperimentError::TierGone)?)
     };
     let price_version = tier_update.as_ref().map(|u| u.after.price_version);
     let after = before.implement(&chosen, price_version, ask.force, ask.reason.clone(), &actor)?;
-    let audit = app.audit(ctx, &actor, "experiment.implement_winner", Some(&before), &after);
-    let by = Performed { actor: &actor.id, at: &actor.at, request_id: &ctx.request_id };
-    let tier_audit = tier_update
-        .as_ref()
-        .map(|u| AuditEntry::change(app.ids.new_id(), "tier.price_change", by, Some(&u.before), &u.after));
+    let audit = app.audit("experiment.implement_winner", &actor, Some(&before), &after);
+    let tier_audit = tier_update.as_ref().map(|u| app.audit("tier.price_change", &actor, Some(&u.before), &u.after));
     let tier_write = tier_update.as_ref().zip(tier_audit.as_ref());
     app.store.implement_winner(&before, &after, &audit, tier_write).await?;
     let rollout = Rollout {

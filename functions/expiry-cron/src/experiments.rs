@@ -7,8 +7,8 @@
 
 use crate::{DailyStep, RunDate, StepFuture};
 use std::sync::Arc;
-use tierdesk::domain::audit::{AuditEntry, Performed};
-use tierdesk::domain::experiment::{self, Actor};
+use tierdesk::domain::audit::AuditEntry;
+use tierdesk::domain::experiment::{self};
 use tierdesk::store::{ExperimentRefusal, Store, WriteError};
 use tierdesk::IdGen;
 
@@ -30,8 +30,7 @@ impl DailyStep for EndExperiments {
     fn run<'a>(&'a self, store: &'a Store, run: &'a RunDate) -> StepFuture<'a> {
         Box::pin(async move {
             let live = store.live_experiments().await.map_err(|e| e.to_string())?;
-            let actor = Actor { id: ACTOR.into(), at: run.at.clone() };
-            let request_id = format!("cron-{}", run.date);
+            let actor = run.actor();
             let mut ended = 0;
             for slot in live {
                 let due = slot
@@ -50,9 +49,8 @@ impl DailyStep for EndExperiments {
                 let counts = store.variant_counts(&id, before.phase).await.map_err(|e| e.to_string())?;
                 let results = experiment::results(&before, &counts);
                 let Ok(after) = before.end_on_end_date(&results, run.date, &actor) else { continue };
-                let by = Performed { actor: ACTOR, at: &run.at, request_id: &request_id };
                 let audit =
-                    AuditEntry::change(self.ids.new_id(), "experiment.end_date_reached", by, Some(&before), &after);
+                    AuditEntry::change(self.ids.new_id(), "experiment.end_date_reached", &actor, Some(&before), &after);
                 match store.save_experiment(&before, &after, &audit).await {
                     Ok(()) => ended += 1,
                     Err(WriteError::Refused(ExperimentRefusal::Stale { .. } | ExperimentRefusal::Missing)) => {}

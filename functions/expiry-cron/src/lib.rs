@@ -30,10 +30,10 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use tierdesk::app::App;
 use tierdesk::clock::rfc3339;
 use tierdesk::config::ConfigError;
-use tierdesk::domain::audit::{AuditEntry, Performed};
+use tierdesk::domain::actor::Actor;
 use tierdesk::domain::partner::{fields, Partner, SubscriptionStatus};
 use tierdesk::domain::renewal::{
     expiry_due, reminder_due, NoReminder, NoticeDetails, NoticeKind, Recipient, ReminderSchedule, RunSummary, Window,
@@ -41,11 +41,10 @@ use tierdesk::domain::renewal::{
 };
 use tierdesk::domain::subscription::{plan_expiration, Catalog, TransitionContext, Trigger, TriggerType};
 use tierdesk::domain::tier::Tier;
-use tierdesk::mail::{Email, MailConfig, Mailer, SendOutcome};
+use tierdesk::mail::{Email, Mailer, SendOutcome};
 use tierdesk::store::{
     count_calls, Claim, DailySnapshot, Marker, MarkerClaim, MarkerState, PartnerRefusal, Store, StoreError, WriteError,
 };
-use tierdesk::{Clock, Config, IdGen, SystemClock, UlidGen};
 
 /// Who the cron's transitions and audit entries name.
 pub const ACTOR: &str = "system:expiry-cron";
@@ -137,6 +136,12 @@ pub enum EventError {
 }
 
 impl RunDate {
+    /// The cron acting in this run: its time is the run's, so a rerun writes the
+    /// same stamps; the request is the run's date.
+    pub fn actor(&self) -> Actor {
+        Actor::from_parts(ACTOR, &self.at, self.date, format!("cron-{}", self.date))
+    }
+
     /// A run for `date` (backfill, dev gateway, tests): its instant is the start of
     /// that day, UTC.
     pub fn for_date(date: NaiveDate) -> Self {
@@ -179,13 +184,13 @@ pub trait DailyStep: Send + Sync {
 }
 
 pub struct ExpiryCron {
-    pub store: Store,
+    app: App,
     pub mailer: Mailer,
-    pub config: CronConfig,
-    pub clock: Arc<dyn Clock>,
-    pub ids: Arc<dyn IdGen>,
+    pub cron: CronConfig,
     steps: Vec<Box<dyn DailyStep>>,
 }
+
+tierdesk::wraps_app!(ExpiryCron);
 
 /// What every partner's work in one run shares.
 struct RunCtx<'a> {
@@ -203,21 +208,16 @@ impl RunCtx<'_> {
 }
 
 impl ExpiryCron {
-    pub async fn connect(config: Config, cron: CronConfig, mail: &MailConfig) -> Self {
-        let store = Store::connect(&config).await;
-        let mailer = Mailer::connect(mail, store.clone()).await;
-        Self::new(store, mailer, cron, Arc::new(SystemClock), Arc::new(UlidGen))
-    }
-
-    pub fn new(store: Store, mailer: Mailer, config: CronConfig, clock: Arc<dyn Clock>, ids: Arc<dyn IdGen>) -> Self {
+    pub fn new(app: App, mailer: Mailer, cron: CronConfig) -> Self {
+        let ids = app.ids.clone();
         let steps: Vec<Box<dyn DailyStep>> = vec![
             Box::new(promotions::CompletePromotions { ids: ids.clone() }),
             Box::new(experiments::EndExperiments { ids: ids.clone() }),
             Box::new(quotes::ExpireQuotes { ids: ids.clone() }),
-            Box::new(trials::EndTrials { ids: ids.clone(), lookback_days: config.lookback_days }),
+            Box::new(trials::EndTrials { ids: ids.clone(), lookback_days: cron.lookback_days }),
             Box::new(scores::RefreshScores { ids: ids.clone() }),
         ];
-        Self { store, mailer, config, clock, ids, steps }
+        Self { app, mailer, cron, steps }
     }
 
     pub fn with_step(mut self, step: Box<dyn DailyStep>) -> Self {
@@ -255,7 +255,7 @@ impl ExpiryCron {
     async fn run_counted(&self, run: &RunDate) -> Result<RunSummary, StoreError> {
         let now_instant = self.clock.now();
         let now = rfc3339(now_instant);
-        let lease_until = rfc3339(now_instant + Duration::seconds(i64::from(self.config.lease_secs)));
+        let lease_until = rfc3339(now_instant + Duration::seconds(i64::from(self.cron.lease_secs)));
         let mut summary = RunSummary { date: Some(run.date), run_at: run.at.clone(), ..RunSummary::default() };
 
         let catalog = self.store.active_catalog().await?;
@@ -266,8 +266,7 @@ impl ExpiryCron {
         let (stale, reads) = self.store.stale_claims(&ctx.now).await?;
         summary.dynamodb_reads += reads;
 
-        let window =
-            Window::for_run(run.date, &self.config.schedule, self.config.grace_days, self.config.lookback_days);
+        let window = Window::for_run(run.date, &self.cron.schedule, self.cron.grace_days, self.cron.lookback_days);
         let read = self.store.subscription_end_window(&window.months()).await?;
         // Terms that renew monthly by themselves get no reminders: only those whose
         // grace period is over are read, for the expiry.
@@ -329,7 +328,7 @@ impl ExpiryCron {
                 let seen = by_partner.get(p.partner_id.as_str()).map_or(&[][..], Vec::as_slice);
                 self.process(ctx, p, seen).await
             })
-            .buffered(self.config.concurrency)
+            .buffered(self.cron.concurrency)
             .collect()
             .await;
         for part in parts {
@@ -361,10 +360,10 @@ impl ExpiryCron {
     fn still_due(&self, ctx: &RunCtx<'_>, partner: &Partner, marker: &Marker) -> bool {
         let today = ctx.run.date;
         match marker.kind {
-            NoticeKind::SubscriptionExpired => expiry_due(partner, today, self.config.grace_days),
+            NoticeKind::SubscriptionExpired => expiry_due(partner, today, self.cron.grace_days),
             kind => {
                 let tier = ctx.catalog().any(&partner.engagement_tier);
-                reminder_due(partner, tier, today, &self.config.schedule).is_ok_and(|(due, _)| due == kind)
+                reminder_due(partner, tier, today, &self.cron.schedule).is_ok_and(|(due, _)| due == kind)
             }
         }
     }
@@ -373,12 +372,12 @@ impl ExpiryCron {
     async fn process(&self, ctx: &RunCtx<'_>, partner: Partner, seen: &[&Marker]) -> RunSummary {
         let mut out = RunSummary::default();
         let today = ctx.run.date;
-        if expiry_due(&partner, today, self.config.grace_days) {
+        if expiry_due(&partner, today, self.cron.grace_days) {
             self.expire(ctx, partner, &mut out).await;
             return out;
         }
         let tier = ctx.catalog().any(&partner.engagement_tier);
-        match reminder_due(&partner, tier, today, &self.config.schedule) {
+        match reminder_due(&partner, tier, today, &self.cron.schedule) {
             Ok((kind, days_left)) => {
                 let Some(end) = partner.subscription_end_date else { return out };
                 let marker = seen.iter().find(|m| m.end_date == end && m.kind == kind);
@@ -452,7 +451,7 @@ impl ExpiryCron {
         let mut held: Option<(NaiveDate, NoticeDetails)> = None;
         for _ in 0..EXPIRY_ATTEMPTS {
             let tctx = self.transition_context(ctx, &partner);
-            let transition = match plan_expiration(&partner, ctx.catalog(), &tctx, self.config.grace_days) {
+            let transition = match plan_expiration(&partner, ctx.catalog(), &tctx, self.cron.grace_days) {
                 Ok(Some(t)) => t,
                 Ok(None) => {
                     // Renewed, or expired by a concurrent run, since the window read.
@@ -498,8 +497,8 @@ impl ExpiryCron {
                     }
                 }
             }
-            let by = Performed { actor: ACTOR, at: &ctx.run.at, request_id: &ctx.run_id };
-            let audit = AuditEntry::change(self.ids.new_id(), "partner.expire", by, Some(&partner), &transition.after);
+            let by = Actor { request_id: ctx.run_id.clone(), ..ctx.run.actor() };
+            let audit = self.audit("partner.expire", &by, Some(&partner), &transition.after);
             match self.store.apply_transition(&transition, &audit).await {
                 Ok(()) => {
                     out.expired_one(&id);
@@ -616,7 +615,7 @@ impl ExpiryCron {
         let renewing = partner.auto_renewal && partner.subscription_status != SubscriptionStatus::Cancelled;
         let end = partner.subscription_end_date.map(|d| d.to_string()).unwrap_or_default();
         let reason = if renewing {
-            format!("no renewal payment within {} days of the term's end ({end})", self.config.grace_days)
+            format!("no renewal payment within {} days of the term's end ({end})", self.cron.grace_days)
         } else {
             format!("the term ended on {end} and does not renew")
         };

@@ -4,8 +4,8 @@
 
 use crate::{DailyStep, RunDate, StepFuture};
 use std::sync::Arc;
-use tierdesk::domain::audit::{AuditEntry, Performed};
-use tierdesk::domain::promotion::{Action, Actor, ApprovalPolicy};
+use tierdesk::domain::audit::AuditEntry;
+use tierdesk::domain::promotion::{Action, ApprovalPolicy};
 use tierdesk::store::{PromotionRefusal, Store, WriteError};
 use tierdesk::IdGen;
 
@@ -27,17 +27,20 @@ impl DailyStep for CompletePromotions {
     fn run<'a>(&'a self, store: &'a Store, run: &'a RunDate) -> StepFuture<'a> {
         Box::pin(async move {
             let ended = store.promotions_ended_before(run.date).await.map_err(|e| e.to_string())?;
-            let actor = Actor { id: ACTOR.into(), email: None, at: run.at.clone(), today: run.date };
-            let request_id = format!("cron-{}", run.date);
+            let actor = run.actor();
             let mut completed = 0;
             for before in ended {
                 let Ok(after) = before.transition(Action::Complete, &actor, &ApprovalPolicy::default(), None) else {
                     continue;
                 };
-                let by = Performed { actor: ACTOR, at: &run.at, request_id: &request_id };
                 let (shown_before, shown_after) = (before.clone().without_private(), after.clone().without_private());
-                let audit =
-                    AuditEntry::change(self.ids.new_id(), "promotion.complete", by, Some(&shown_before), &shown_after);
+                let audit = AuditEntry::change(
+                    self.ids.new_id(),
+                    "promotion.complete",
+                    &actor,
+                    Some(&shown_before),
+                    &shown_after,
+                );
                 match store.save_promotion(&before, &after, &[], &audit).await {
                     Ok(()) => completed += 1,
                     Err(WriteError::Refused(PromotionRefusal::Stale { .. })) => {}

@@ -4,7 +4,7 @@
 
 use crate::{DailyStep, RunDate, StepFuture};
 use std::sync::Arc;
-use tierdesk::domain::audit::{AuditEntry, Performed};
+use tierdesk::domain::audit::AuditEntry;
 use tierdesk::store::{QuoteRefusal, Store, WriteError};
 use tierdesk::IdGen;
 
@@ -26,12 +26,11 @@ impl DailyStep for ExpireQuotes {
     fn run<'a>(&'a self, store: &'a Store, run: &'a RunDate) -> StepFuture<'a> {
         Box::pin(async move {
             let lapsed = store.lapsed_quotes(run.date).await.map_err(|e| e.to_string())?;
-            let request_id = format!("cron-{}", run.date);
+            let actor = run.actor();
             let mut expired = 0;
             for before in lapsed {
                 let Some(after) = before.expire(run.date, &run.at) else { continue };
-                let by = Performed { actor: ACTOR, at: &run.at, request_id: &request_id };
-                let audit = AuditEntry::change(self.ids.new_id(), "quote.expire", by, Some(&before), &after);
+                let audit = AuditEntry::change(self.ids.new_id(), "quote.expire", &actor, Some(&before), &after);
                 match store.save_quote(&before, &after, &audit).await {
                     Ok(()) => expired += 1,
                     Err(WriteError::Refused(QuoteRefusal::Stale { .. })) => {}

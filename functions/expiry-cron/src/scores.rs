@@ -6,12 +6,12 @@
 //! holds by end date, so the step reads only those (never a Scan) and writes only
 //! the partners whose ranking changed.
 
-use crate::{DailyStep, RunDate, StepFuture, ACTOR};
+use crate::{DailyStep, RunDate, StepFuture};
 use std::sync::Arc;
-use tierdesk::domain::audit::{AuditEntry, Performed};
+use tierdesk::domain::audit::AuditEntry;
 use tierdesk::domain::renewal::upcoming_end_months;
 use tierdesk::domain::scoring::END_DATE_SIGNAL_DAYS;
-use tierdesk::domain::subscription::{refresh_scores, Catalog, EditContext};
+use tierdesk::domain::subscription::{refresh_scores, Catalog};
 use tierdesk::store::{PartnerRefusal, Store, WriteError};
 use tierdesk::IdGen;
 
@@ -38,13 +38,11 @@ impl DailyStep for RefreshScores {
             // Archived tiers still score their members.
             let tiers = store.all_tiers().await.map_err(|e| e.to_string())?;
             let catalog = Catalog::new(&tiers);
-            let ctx = EditContext { today: run.date, at: run.at.clone(), actor: ACTOR.to_string() };
-            let request_id = format!("cron-{}", run.date);
+            let actor = run.actor();
             let (mut refreshed, mut failed) = (0, Vec::new());
             for before in window.partners {
-                let Some(after) = refresh_scores(&before, catalog, &ctx) else { continue };
-                let by = Performed { actor: ACTOR, at: &run.at, request_id: &request_id };
-                let audit = AuditEntry::change(self.ids.new_id(), "partner.rescore", by, Some(&before), &after);
+                let Some(after) = refresh_scores(&before, catalog, &actor) else { continue };
+                let audit = AuditEntry::change(self.ids.new_id(), "partner.rescore", &actor, Some(&before), &after);
                 match store.save_partner(&before, &after, &audit, None).await {
                     Ok(()) => refreshed += 1,
                     Err(WriteError::Refused(PartnerRefusal::Stale { .. } | PartnerRefusal::Missing)) => {}

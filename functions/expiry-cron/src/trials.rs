@@ -7,7 +7,7 @@
 
 use crate::{DailyStep, RunDate, StepFuture, ACTOR};
 use std::sync::Arc;
-use tierdesk::domain::audit::{AuditEntry, Performed};
+use tierdesk::domain::audit::AuditEntry;
 use tierdesk::domain::renewal::trial_end_months;
 use tierdesk::domain::subscription::{plan_trial_end, Catalog, TransitionContext, Trigger, TriggerType};
 use tierdesk::store::{PartnerRefusal, Store, WriteError};
@@ -69,9 +69,9 @@ impl DailyStep for EndTrials {
                         continue;
                     }
                 };
-                let by = Performed { actor: ACTOR, at: &run.at, request_id: &request_id };
+                let by = run.actor();
                 let audit =
-                    AuditEntry::change(self.ids.new_id(), "partner.trial_end", by, Some(&partner), &transition.after);
+                    AuditEntry::change(self.ids.new_id(), "partner.trial_end", &by, Some(&partner), &transition.after);
                 match store.apply_transition(&transition, &audit).await {
                     Ok(()) => ended += 1,
                     // Converted, changed or ended by a concurrent run since the read.

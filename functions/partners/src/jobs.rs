@@ -170,12 +170,14 @@ async fn one(
                 discount_percent: None,
                 quoted: None,
             };
-            let tctx = app.job_transition_context(actor, &job.job_id, change.reason.clone());
+            // The job's requester acts, with the job as the request.
+            let by = app.acting(actor, &job.job_id);
+            let tctx = app.transition_context(&by, change.reason.clone());
             let transition = match subscription::plan_tier_change(partner, &change, Catalog::new(catalog), &tctx) {
                 Ok(t) => t,
                 Err(e) => return skip(app, &item(Outcome::Skipped, Some(error_code(&e))), chunk).await,
             };
-            let audit = app.job_audit(actor, &job.job_id, partner, &transition.after);
+            let audit = app.audit("partner.bulk_renewal", &by, Some(partner), &transition.after);
             let extra = vec![app.store.job_item_put(&item(Outcome::Succeeded, None), now.timestamp())?];
             match app.store.apply_transition_with(&transition, &audit, extra).await {
                 Ok(Ok(())) => Ok(Some(Outcome::Succeeded)),

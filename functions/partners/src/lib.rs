@@ -8,9 +8,9 @@ use chrono::{Days, NaiveDate};
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
-use std::sync::Arc;
+use tierdesk::app::App;
 use tierdesk::clock::rfc3339;
-use tierdesk::domain::audit::{AuditEntry, Performed};
+use tierdesk::domain::actor::Actor;
 use tierdesk::domain::journey;
 use tierdesk::domain::partner::{
     Assignment, DashboardTab, NewNote, NewPartner, Partner, PartnerPatch, SubscriptionState, SubscriptionStatus,
@@ -20,20 +20,20 @@ use tierdesk::domain::privacy::{self, Audience, ErasureReport, PrivacyError};
 use tierdesk::domain::renewal::{ReminderSchedule, DEFAULT_REMINDER_DAYS};
 use tierdesk::domain::scoring::{HIGH_RISK_AT, MEDIUM_RISK_AT, UPSELL_AT};
 use tierdesk::domain::subscription::{
-    self, Cancellation, Catalog, EditContext, SubscriptionError, TierChange, TierTransition, Transition,
-    TransitionContext, Trigger, TriggerType,
+    self, Cancellation, Catalog, SubscriptionError, TierChange, TierTransition, Transition, TransitionContext, Trigger,
+    TriggerType,
 };
 use tierdesk::domain::tier::DEFAULT_TIER_ID;
 use tierdesk::domain::usage;
 use tierdesk::domain::validation::{parse, ValidationError};
 use tierdesk::http::csv::{csv_response, Cell, CsvWriter};
-use tierdesk::http::identity::{AuthError, Identity};
+use tierdesk::http::identity::AuthError;
 use tierdesk::http::request::{json_body, query};
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, PageRequest, PathParams, Route};
-use tierdesk::mail::{MailConfig, Mailer};
+use tierdesk::mail::Mailer;
 use tierdesk::store::{Page, PartnerList, PartnerRefusal, SignalList, Store, WriteError};
-use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
+use tierdesk::ApiError;
 
 mod jobs;
 mod reminders;
@@ -95,10 +95,7 @@ const MAX_CSV_ROWS: u32 = 1000;
 const NOTE_ATTEMPTS: usize = 3;
 
 pub struct Partners {
-    pub store: Store,
-    pub clock: Arc<dyn Clock>,
-    pub ids: Arc<dyn IdGen>,
-    pub config: Config,
+    app: App,
     /// Sends the dashboard's renewal reminders; `None`: those routes answer 503.
     pub mailer: Option<Mailer>,
     /// The cron's reminder offsets (`RENEWAL_REMINDER_DAYS[_BY_TIER]`), so a reminder
@@ -106,12 +103,11 @@ pub struct Partners {
     pub reminders: ReminderSchedule,
 }
 
+tierdesk::wraps_app!(Partners);
+
 impl Partners {
-    pub async fn connect(config: Config) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let store = Store::connect(&config).await;
-        let mailer = Mailer::connect(&MailConfig::from_env()?, store.clone()).await;
-        let reminders = reminder_schedule_from_env()?;
-        Ok(Self { reminders, ..Self::with_store(store, config).with_mailer(mailer) })
+    pub fn new(app: App) -> Self {
+        Self { app, mailer: None, reminders: ReminderSchedule::default() }
     }
 
     pub fn with_mailer(mut self, mailer: Mailer) -> Self {
@@ -119,65 +115,32 @@ impl Partners {
         self
     }
 
-    pub fn with_store(store: Store, config: Config) -> Self {
-        Self::new(store, config, Arc::new(SystemClock), Arc::new(UlidGen))
-    }
-
-    pub fn new(store: Store, config: Config, clock: Arc<dyn Clock>, ids: Arc<dyn IdGen>) -> Self {
-        Self { store, clock, ids, config, mailer: None, reminders: ReminderSchedule::default() }
+    pub fn with_reminders(mut self, reminders: ReminderSchedule) -> Self {
+        self.reminders = reminders;
+        self
     }
 
     fn today(&self) -> NaiveDate {
         self.clock.now().date_naive()
     }
 
-    fn transition_context(&self, ctx: &Ctx, who: &Identity, reason: Option<String>) -> TransitionContext {
+    /// A sales-assisted transition by `by` (a signed-in user, or a bulk job's
+    /// requester with the job as the request).
+    fn transition_context(&self, by: &Actor, reason: Option<String>) -> TransitionContext {
         TransitionContext {
-            today: self.today(),
-            at: rfc3339(self.clock.now()),
-            actor: who.subject.clone(),
-            request_id: Some(ctx.request_id.clone()),
+            today: by.today,
+            at: by.at.clone(),
+            actor: by.id.clone(),
+            request_id: Some(by.request_id.clone()),
             transition_id: self.ids.new_id(),
             movement_id: self.ids.new_id(),
             trigger: Trigger {
                 trigger_type: TriggerType::SalesAssisted,
-                sales_rep: Some(who.subject.clone()),
+                sales_rep: Some(by.id.clone()),
                 promotion_id: None,
                 reason,
             },
         }
-    }
-
-    /// A bulk job's transition: the job's actor, the job as the request.
-    fn job_transition_context(&self, actor: &str, job_id: &str, reason: Option<String>) -> TransitionContext {
-        TransitionContext {
-            today: self.today(),
-            at: rfc3339(self.clock.now()),
-            actor: actor.to_string(),
-            request_id: Some(job_id.to_string()),
-            transition_id: self.ids.new_id(),
-            movement_id: self.ids.new_id(),
-            trigger: Trigger {
-                trigger_type: TriggerType::SalesAssisted,
-                sales_rep: Some(actor.to_string()),
-                promotion_id: None,
-                reason,
-            },
-        }
-    }
-
-    fn job_audit(&self, actor: &str, job_id: &str, before: &Partner, after: &Partner) -> AuditEntry {
-        let by = Performed { actor, at: &after.updated_at, request_id: job_id };
-        AuditEntry::change(self.ids.new_id(), "partner.bulk_renewal", by, Some(before), after)
-    }
-
-    fn edit_context(&self, who: &Identity) -> EditContext {
-        EditContext { today: self.today(), at: rfc3339(self.clock.now()), actor: who.subject.clone() }
-    }
-
-    fn audit(&self, ctx: &Ctx, action: &'static str, before: Option<&Partner>, after: &Partner) -> AuditEntry {
-        let by = Performed { actor: &after.updated_by, at: &after.updated_at, request_id: &ctx.request_id };
-        AuditEntry::change(self.ids.new_id(), action, by, before, after)
     }
 }
 
@@ -348,9 +311,10 @@ async fn create_partner(app: &Partners, ctx: &Ctx, req: &Request) -> Result<Resp
     }
     let catalog = app.store.active_catalog().await?;
     let partner_id = format!("prt_{}", app.ids.new_id());
-    let tctx = app.transition_context(ctx, who, None);
+    let by = ctx.actor(who);
+    let tctx = app.transition_context(&by, None);
     let transition = subscription::plan_signup(&partner_id, new, Catalog::new(&catalog), &tctx)?;
-    app.store.apply_transition(&transition, &app.audit(ctx, "partner.create", None, &transition.after)).await?;
+    app.store.apply_transition(&transition, &app.audit("partner.create", &by, None, &transition.after)).await?;
     json(StatusCode::CREATED, &transition.after)
 }
 
@@ -367,9 +331,10 @@ async fn update_partner(
     }
     let partner = not_erased(load(app, params).await?)?;
     let catalog = app.store.active_catalog().await?;
-    let after = subscription::edit_profile(&partner, &patch, Catalog::new(&catalog), &app.edit_context(who))?;
+    let by = ctx.actor(who);
+    let after = subscription::edit_profile(&partner, &patch, Catalog::new(&catalog), &by)?;
     let action = if patch.auto_renewal.is_some() { "partner.auto_renewal" } else { "partner.update" };
-    app.store.save_partner(&partner, &after, &app.audit(ctx, action, Some(&partner), &after), None).await?;
+    app.store.save_partner(&partner, &after, &app.audit(action, &by, Some(&partner), &after), None).await?;
     json(StatusCode::OK, &after)
 }
 
@@ -393,12 +358,13 @@ async fn change_tier(
     };
     let partner = not_erased(load(app, params).await?)?;
     let catalog = app.store.active_catalog().await?;
-    let tctx = app.transition_context(ctx, who, change.reason.clone());
+    let by = ctx.actor(who);
+    let tctx = app.transition_context(&by, change.reason.clone());
     let transition = subscription::plan_tier_change(&partner, &change, Catalog::new(&catalog), &tctx)?;
     if dry_run {
         return json(StatusCode::OK, &transition.preview(Catalog::new(&catalog)));
     }
-    commit(app, ctx, &transition, "partner.tier_change").await
+    commit(app, &by, &transition, "partner.tier_change").await
 }
 
 async fn cancel(app: &Partners, ctx: &Ctx, req: &Request, params: &PathParams) -> Result<Response<Body>, ApiError> {
@@ -406,13 +372,14 @@ async fn cancel(app: &Partners, ctx: &Ctx, req: &Request, params: &PathParams) -
     let cancellation = Cancellation::parse(&json_body(req, app.config.max_body_bytes)?)?;
     let partner = not_erased(load(app, params).await?)?;
     let catalog = app.store.active_catalog().await?;
-    let tctx = app.transition_context(ctx, who, Some(cancellation.reason.clone()));
+    let by = ctx.actor(who);
+    let tctx = app.transition_context(&by, Some(cancellation.reason.clone()));
     let transition = subscription::plan_cancel(&partner, &cancellation, Catalog::new(&catalog), &tctx)?;
-    commit(app, ctx, &transition, "partner.cancel").await
+    commit(app, &by, &transition, "partner.cancel").await
 }
 
-async fn commit(app: &Partners, ctx: &Ctx, t: &Transition, action: &'static str) -> Result<Response<Body>, ApiError> {
-    let audit = app.audit(ctx, action, t.before.as_ref(), &t.after);
+async fn commit(app: &Partners, by: &Actor, t: &Transition, action: &'static str) -> Result<Response<Body>, ApiError> {
+    let audit = app.audit(action, by, t.before.as_ref(), &t.after);
     app.store.apply_transition(t, &audit).await?;
     json(StatusCode::OK, &t.after)
 }
@@ -463,9 +430,9 @@ async fn add_note(app: &Partners, ctx: &Ctx, req: &Request, params: &PathParams)
     // no reason to fail: reload and append again, a bounded number of times.
     for attempt in 1..=NOTE_ATTEMPTS {
         let partner = not_erased(load(app, params).await?)?;
-        let (after, note) =
-            subscription::add_note(&partner, &new, note_id.clone(), Catalog::new(&catalog), &app.edit_context(who));
-        let audit = app.audit(ctx, "partner.note", None, &after);
+        let by = ctx.actor(who);
+        let (after, note) = subscription::add_note(&partner, &new, note_id.clone(), Catalog::new(&catalog), &by);
+        let audit = app.audit("partner.note", &by, None, &after);
         match app.store.save_partner(&partner, &after, &audit, Some(&note)).await {
             Ok(()) => return json(StatusCode::CREATED, &note),
             Err(WriteError::Refused(PartnerRefusal::Stale { .. })) if attempt < NOTE_ATTEMPTS => continue,
@@ -484,8 +451,9 @@ async fn assign(app: &Partners, ctx: &Ctx, req: &Request, params: &PathParams) -
     }
     let partner = not_erased(load(app, params).await?)?;
     let catalog = app.store.active_catalog().await?;
-    let after = subscription::assign_rep(&partner, &assignment, Catalog::new(&catalog), &app.edit_context(who))?;
-    app.store.save_partner(&partner, &after, &app.audit(ctx, "partner.assign", Some(&partner), &after), None).await?;
+    let by = ctx.actor(who);
+    let after = subscription::assign_rep(&partner, &assignment, Catalog::new(&catalog), &by)?;
+    app.store.save_partner(&partner, &after, &app.audit("partner.assign", &by, Some(&partner), &after), None).await?;
     json(StatusCode::OK, &after)
 }
 
@@ -771,12 +739,11 @@ async fn erase(app: &Partners, ctx: &Ctx, req: &Request, params: &PathParams) ->
         Some(_) => (partner, false),
         None => {
             privacy::check_erasable(&partner)?;
-            let at = rfc3339(app.clock.now());
-            let after = privacy::erase_partner(&partner, &at, &who.subject);
-            let by = Performed { actor: &who.subject, at: &at, request_id: &ctx.request_id };
+            let by = ctx.actor(who);
+            let after = privacy::erase_partner(&partner, &by.at, &by.id);
             // The entry holds the anonymised record only: the trail never keeps
             // what was erased.
-            let audit = AuditEntry::change::<Partner>(app.ids.new_id(), "partner.erase", by, None, &after);
+            let audit = app.audit::<Partner>("partner.erase", &by, None, &after);
             app.store.erase_partner_record(&partner, &after, &audit).await?;
             (after, true)
         }

@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tierdesk::app::redemption;
-use tierdesk::clock::rfc3339;
+use tierdesk::app::App;
 use tierdesk::config::ConfigError;
-use tierdesk::domain::audit::{AuditEntry, Performed};
+use tierdesk::domain::audit::AuditEntry;
 use tierdesk::domain::money::{BillingPeriod, Percent};
 use tierdesk::domain::permissions::Permission;
 use tierdesk::domain::pricing::PriceBreakdown;
@@ -26,16 +26,15 @@ use tierdesk::domain::promotion_resolver::{self as resolver, Asked};
 use tierdesk::domain::tier::Tier;
 use tierdesk::domain::validation::{parse, Fields, ValidationError};
 use tierdesk::http::cache::PublicCache;
-use tierdesk::http::identity::Identity;
 use tierdesk::http::request::{json_body, query};
 use tierdesk::http::response::{json_text, to_json};
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, AuthError, Ctx, PageRequest, PathParams, Route};
 use tierdesk::idempotency;
 use tierdesk::mail::staff::{self, PromotionNoticeKind};
-use tierdesk::mail::{MailConfig, Mailer};
-use tierdesk::store::{PromotionRefusal, Redemption, Store, WriteError};
-use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
+use tierdesk::mail::Mailer;
+use tierdesk::store::{PromotionRefusal, Redemption, WriteError};
+use tierdesk::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -76,10 +75,7 @@ pub const ROUTES: &[Route<Op>] = &[
 ];
 
 pub struct Promotions {
-    pub store: Store,
-    pub clock: Arc<dyn Clock>,
-    pub ids: Arc<dyn IdGen>,
-    pub config: Config,
+    app: App,
     pub settings: Settings,
     pub mailer: Mailer,
     /// Prospects' validate answers, for `PUBLIC_CACHE_TTL_SECS`; this instance's
@@ -88,6 +84,8 @@ pub struct Promotions {
     single_flight: SingleFlight,
     tally: Tally,
 }
+
+tierdesk::wraps_app!(Promotions);
 
 /// Distinct prospect validations one instance keeps.
 const PUBLIC_CACHE_ENTRIES: usize = 512;
@@ -143,41 +141,10 @@ fn invalid(name: &'static str) -> ConfigError {
 }
 
 impl Promotions {
-    pub async fn connect(config: Config, settings: Settings, mail: &MailConfig) -> Self {
-        let store = Store::connect(&config).await;
-        let mailer = Mailer::connect(mail, store.clone()).await;
-        Self::new(store, config, settings, mailer, Arc::new(SystemClock), Arc::new(UlidGen))
-    }
-
-    pub fn with_store(store: Store, config: Config, mailer: Mailer) -> Self {
-        Self::new(store, config, Settings::default(), mailer, Arc::new(SystemClock), Arc::new(UlidGen))
-    }
-
-    pub fn new(
-        store: Store,
-        config: Config,
-        settings: Settings,
-        mailer: Mailer,
-        clock: Arc<dyn Clock>,
-        ids: Arc<dyn IdGen>,
-    ) -> Self {
-        let public_cache = PublicCache::new(Duration::from_secs(config.public_cache_ttl_secs), PUBLIC_CACHE_ENTRIES);
-        Self {
-            store,
-            clock,
-            ids,
-            config,
-            settings,
-            mailer,
-            public_cache,
-            single_flight: SingleFlight::default(),
-            tally: Tally::default(),
-        }
-    }
-
-    fn actor(&self, who: &Identity) -> Actor {
-        let now = self.clock.now();
-        Actor { id: who.subject.clone(), email: who.email.clone(), at: rfc3339(now), today: now.date_naive() }
+    pub fn new(app: App, settings: Settings, mailer: Mailer) -> Self {
+        let public_cache =
+            PublicCache::new(Duration::from_secs(app.config.public_cache_ttl_secs), PUBLIC_CACHE_ENTRIES);
+        Self { app, settings, mailer, public_cache, single_flight: SingleFlight::default(), tally: Tally::default() }
     }
 
     /// Emails the approvers (a request) or the creator (an outcome). The change is
@@ -197,17 +164,16 @@ impl Promotions {
         self.clock.now().date_naive()
     }
 
-    fn audit(
+    /// A promotion's audit entry leaves out what only its owner may read.
+    fn promotion_audit(
         &self,
-        ctx: &Ctx,
-        actor: &Actor,
         action: &'static str,
+        actor: &Actor,
         before: Option<&Promotion>,
         after: &Promotion,
     ) -> AuditEntry {
-        let by = Performed { actor: &actor.id, at: &actor.at, request_id: &ctx.request_id };
         let before = before.map(|p| p.clone().without_private());
-        AuditEntry::change(self.ids.new_id(), action, by, before.as_ref(), &after.clone().without_private())
+        self.app.audit(action, actor, before.as_ref(), &after.clone().without_private())
     }
 }
 
@@ -313,9 +279,9 @@ async fn list(app: &Promotions, ctx: &Ctx, req: &Request) -> Result<Response<Bod
 async fn create(app: &Promotions, ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
     let who = ctx.require(Permission::PromotionManagement)?;
     let new = NewPromotion::parse(&json_body(req, app.config.max_body_bytes)?)?;
-    let actor = app.actor(who);
+    let actor = ctx.actor(who);
     let promotion = new.into_promotion(promotion::new_promotion_id(&app.ids.new_id()), &actor)?;
-    app.store.create_promotion(&promotion, &app.audit(ctx, &actor, "promotion.create", None, &promotion)).await?;
+    app.store.create_promotion(&promotion, &app.promotion_audit("promotion.create", &actor, None, &promotion)).await?;
     json(StatusCode::CREATED, &promotion.without_private())
 }
 
@@ -323,9 +289,9 @@ async fn update(app: &Promotions, ctx: &Ctx, req: &Request, params: &PathParams)
     let who = ctx.require(Permission::PromotionManagement)?;
     let patch = PromotionPatch::parse(&json_body(req, app.config.max_body_bytes)?)?;
     let before = load(app, params).await?;
-    let actor = app.actor(who);
+    let actor = ctx.actor(who);
     let after = before.apply(&patch, &actor)?;
-    let audit = app.audit(ctx, &actor, "promotion.update", Some(&before), &after);
+    let audit = app.promotion_audit("promotion.update", &actor, Some(&before), &after);
     app.store.save_promotion(&before, &after, &[], &audit).await?;
     json(StatusCode::OK, &after.without_private())
 }
@@ -336,8 +302,8 @@ async fn delete(app: &Promotions, ctx: &Ctx, params: &PathParams) -> Result<Resp
     if promotion.status != PromotionStatus::Draft {
         return Err(PromotionError::NotDeletable.into());
     }
-    let actor = app.actor(who);
-    let audit = app.audit(ctx, &actor, "promotion.delete", Some(&promotion), &promotion);
+    let actor = ctx.actor(who);
+    let audit = app.promotion_audit("promotion.delete", &actor, Some(&promotion), &promotion);
     app.store.delete_promotion(&promotion, &audit).await?;
     Ok(Response::builder().status(StatusCode::NO_CONTENT).body(Body::Empty).unwrap_or_default())
 }
@@ -376,7 +342,7 @@ async fn workflow(
     };
     let reason = workflow_reason(req, app.config.max_body_bytes, action)?;
     let before = load(app, params).await?;
-    let actor = app.actor(who);
+    let actor = ctx.actor(who);
     let after = before.transition(action, &actor, &app.settings.policy, reason.clone())?;
     let name = match action {
         Action::Submit => "promotion.submit",
@@ -387,7 +353,7 @@ async fn workflow(
         Action::Cancel => "promotion.cancel",
         Action::Complete => "promotion.complete",
     };
-    app.store.save_promotion(&before, &after, &[], &app.audit(ctx, &actor, name, Some(&before), &after)).await?;
+    app.store.save_promotion(&before, &after, &[], &app.promotion_audit(name, &actor, Some(&before), &after)).await?;
     let notice = match (action, after.status) {
         (Action::Submit, PromotionStatus::PendingApproval) => Some(PromotionNoticeKind::ApprovalRequested),
         (Action::Approve, _) => Some(PromotionNoticeKind::Approved),
@@ -420,7 +386,7 @@ async fn add_codes(
     if before.promotion_codes.len() + wanted > promotion::MAX_CODES_PER_PROMOTION {
         return Err(PromotionError::TooManyCodes.into());
     }
-    let actor = app.actor(who);
+    let actor = ctx.actor(who);
     for _ in 0..3 {
         let codes: Vec<String> = if ask.explicit.is_empty() { generate(&ask) } else { ask.explicit.clone() };
         if let Some(dup) = codes.iter().find(|c| before.promotion_codes.contains(c)) {
@@ -434,7 +400,7 @@ async fn add_codes(
         after.updated_at = actor.at.clone();
         after.updated_by = actor.id.clone();
         after.version += 1;
-        let audit = app.audit(ctx, &actor, "promotion.codes", Some(&before), &after);
+        let audit = app.promotion_audit("promotion.codes", &actor, Some(&before), &after);
         match app.store.save_promotion(&before, &after, &codes, &audit).await {
             Ok(()) => {
                 let promotion = after.without_private();

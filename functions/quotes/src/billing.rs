@@ -23,8 +23,7 @@
 use super::Quotes;
 use tierdesk::billing::facts::QUOTE_ID_KEY;
 use tierdesk::billing::{Proration, StripeGateway};
-use tierdesk::clock::rfc3339;
-use tierdesk::domain::audit::{AuditEntry, Performed};
+use tierdesk::domain::actor::Actor;
 use tierdesk::domain::billing::{PriceSpec, StripeStatus};
 use tierdesk::domain::quote::{Quote, QuoteError};
 use tierdesk::domain::subscription::SubscriptionError;
@@ -69,10 +68,10 @@ async fn subscribe(app: &Quotes, stripe: &StripeGateway, ctx: &Ctx, q: &Quote) -
                 let mut after = partner.clone();
                 after.stripe_customer_id = Some(customer.clone());
                 after.version += 1;
-                after.updated_at = rfc3339(app.clock.now());
-                after.updated_by = "prospect".into();
-                let by = Performed { actor: "prospect", at: &after.updated_at, request_id: &ctx.request_id };
-                let audit = AuditEntry::change(app.ids.new_id(), "partner.stripe_customer", by, Some(&partner), &after);
+                let prospect = Actor::system("prospect", app.clock.now(), &ctx.request_id);
+                after.updated_at = prospect.at.clone();
+                after.updated_by = prospect.id.clone();
+                let audit = app.audit("partner.stripe_customer", &prospect, Some(&partner), &after);
                 match app.store.link_stripe_customer(&partner, &after, &audit).await {
                     Ok(()) => partner = after,
                     // Changed meanwhile (a concurrent accept, the webhook): read again.
@@ -126,8 +125,9 @@ async fn record(app: &Quotes, ctx: &Ctx, q: Quote, subscription_id: String) -> Q
         c.stripe_subscription_id = Some(subscription_id);
     }
     after.version += 1;
-    after.updated_at = rfc3339(app.clock.now());
-    let audit = app.audit(ctx, "prospect", &after.updated_at, "quote.billing_started", Some(&q), &after);
+    let prospect = Actor::system("prospect", app.clock.now(), &ctx.request_id);
+    after.updated_at = prospect.at.clone();
+    let audit = app.audit("quote.billing_started", &prospect, Some(&q), &after);
     match app.store.save_quote(&q, &after, &audit).await {
         Ok(()) => after,
         Err(_) => match app.store.get_quote(&q.quote_id).await {

@@ -8,17 +8,16 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use std::sync::Arc;
+use tierdesk::app::App;
 use tierdesk::app::Meaning;
-use tierdesk::billing::{StripeConfig, StripeGateway};
+use tierdesk::billing::StripeGateway;
 use tierdesk::clock::rfc3339;
 use tierdesk::config::ConfigError;
-use tierdesk::domain::audit::{AuditEntry, Performed};
+use tierdesk::domain::actor::Actor;
 use tierdesk::domain::partner::NewPartner;
 use tierdesk::domain::permissions::Permission;
 use tierdesk::domain::quote::{
-    self, Conversion, DiscountAuthority, NewQuote, PriceList, Quote, QuoteActor, QuoteError, QuoteIds, QuotePatch,
-    QuoteStatus,
+    self, Conversion, DiscountAuthority, NewQuote, PriceList, Quote, QuoteError, QuoteIds, QuotePatch, QuoteStatus,
 };
 use tierdesk::domain::subscription::{
     self, Catalog, QuotedPrice, SubscriptionError, TierChange, TransitionContext, Trigger, TriggerType,
@@ -30,9 +29,9 @@ use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, PageRequest, PathParams, Route};
 use tierdesk::idempotency;
 use tierdesk::mail::quote::{pdf_file_name, quote_email, quote_notice, quote_pdf, QuoteNoticeKind};
-use tierdesk::mail::{MailAttachment, MailConfig, Mailer, SendOutcome};
-use tierdesk::store::{AcceptRefusal, PartnerRefusal, QuoteList, QuoteRefusal, Store, WriteError};
-use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
+use tierdesk::mail::{MailAttachment, Mailer, SendOutcome};
+use tierdesk::store::{AcceptRefusal, PartnerRefusal, QuoteList, QuoteRefusal, WriteError};
+use tierdesk::ApiError;
 
 mod billing;
 
@@ -139,10 +138,7 @@ pub fn settings_from_env() -> Result<Settings, ConfigError> {
 }
 
 pub struct Quotes {
-    pub store: Store,
-    pub clock: Arc<dyn Clock>,
-    pub ids: Arc<dyn IdGen>,
-    pub config: Config,
+    app: App,
     pub settings: Settings,
     pub mailer: Mailer,
     /// Stripe, for the subscription an accepted quote bills (`with_stripe`);
@@ -150,66 +146,20 @@ pub struct Quotes {
     pub stripe: Option<StripeGateway>,
 }
 
+tierdesk::wraps_app!(Quotes);
+
 /// Attempts at an acceptance whose partner changed under it.
 const ACCEPT_ATTEMPTS: u32 = 3;
 
 impl Quotes {
-    pub async fn connect(config: Config, settings: Settings, mail: &MailConfig) -> Self {
-        let store = Store::connect(&config).await;
-        let mailer = Mailer::connect(mail, store.clone()).await;
-        let stripe = match StripeConfig::from_env().await.map(StripeGateway::new) {
-            Ok(Ok(stripe)) => Some(stripe),
-            _ => {
-                tracing::error!("stripe configuration invalid: accepted quotes stay billing-pending");
-                None
-            }
-        };
-        let app = Self::new(store, config, settings, mailer, Arc::new(SystemClock), Arc::new(UlidGen));
-        match stripe {
-            Some(stripe) => app.with_stripe(stripe),
-            None => app,
-        }
+    /// Without Stripe (`with_stripe`), acceptance records the quote and leaves billing pending.
+    pub fn new(app: App, settings: Settings, mailer: Mailer) -> Self {
+        Self { app, settings, mailer, stripe: None }
     }
 
     pub fn with_stripe(mut self, stripe: StripeGateway) -> Self {
         self.stripe = Some(stripe);
         self
-    }
-
-    pub fn new(
-        store: Store,
-        config: Config,
-        settings: Settings,
-        mailer: Mailer,
-        clock: Arc<dyn Clock>,
-        ids: Arc<dyn IdGen>,
-    ) -> Self {
-        Self { store, clock, ids, config, settings, mailer, stripe: None }
-    }
-
-    fn actor(&self, who: &Identity) -> QuoteActor {
-        let now = self.clock.now();
-        QuoteActor {
-            id: who.subject.clone(),
-            email: who.email.clone(),
-            roles: who.roles.clone(),
-            approver: who.can(Permission::ApproveCustomPricing),
-            at: rfc3339(now),
-            today: now.date_naive(),
-        }
-    }
-
-    fn audit(
-        &self,
-        ctx: &Ctx,
-        actor: &str,
-        at: &str,
-        action: &'static str,
-        before: Option<&Quote>,
-        after: &Quote,
-    ) -> AuditEntry {
-        let by = Performed { actor, at, request_id: &ctx.request_id };
-        AuditEntry::change(self.ids.new_id(), action, by, before, after)
     }
 
     /// Emails staff about `q`. The change is already written: a failed send is
@@ -336,7 +286,7 @@ async fn create(app: &Quotes, ctx: &Ctx, req: &Request) -> Result<Response<Body>
             .ok_or_else(|| ValidationError::single("customerId", "no partner with this id"))?;
         billing_contact_only(&partner, &new.prospect_email)?;
     }
-    let actor = app.actor(who);
+    let actor = ctx.actor(who);
     // Validate everything before a number is drawn, so bad input never uses one.
     let probe = QuoteIds { quote_id: String::new(), quote_number: String::new() };
     new.clone().into_quote(probe, &tier, &actor, &app.settings.authority, app.settings.price_list)?;
@@ -345,7 +295,7 @@ async fn create(app: &Quotes, ctx: &Ctx, req: &Request) -> Result<Response<Body>
     let ids =
         QuoteIds { quote_id: quote::new_quote_id(&app.ids.new_id()), quote_number: quote::quote_number(year, number) };
     let q = new.into_quote(ids, &tier, &actor, &app.settings.authority, app.settings.price_list)?;
-    let audit = app.audit(ctx, &actor.id, &actor.at, "quote.create", None, &q);
+    let audit = app.audit("quote.create", &actor, None, &q);
     app.store.create_quote(&q, &audit).await?;
     if q.status == QuoteStatus::PendingApproval {
         app.notify(QuoteNoticeKind::ApprovalRequested, &q, &actor.id, None).await;
@@ -367,9 +317,9 @@ async fn update(app: &Quotes, ctx: &Ctx, req: &Request, params: &PathParams) -> 
         .get_tier(before.patched_tier(&patch))
         .await?
         .ok_or_else(|| ValidationError::single("baseTier", "no active tier with this id"))?;
-    let actor = app.actor(who);
+    let actor = ctx.actor(who);
     let after = before.edit(&patch, &tier, &actor, &app.settings.authority, app.settings.price_list)?;
-    let audit = app.audit(ctx, &actor.id, &actor.at, "quote.update", Some(&before), &after);
+    let audit = app.audit("quote.update", &actor, Some(&before), &after);
     app.store.save_quote(&before, &after, &audit).await?;
     json(StatusCode::OK, &after)
 }
@@ -426,7 +376,7 @@ async fn workflow(
         }
     };
     let before = load_visible(app, who, params).await?;
-    let actor = app.actor(who);
+    let actor = ctx.actor(who);
     let (after, action, notice) = match op {
         Op::RequestApproval => {
             (before.request_approval(&actor)?, "quote.request_approval", Some(QuoteNoticeKind::ApprovalRequested))
@@ -443,7 +393,7 @@ async fn workflow(
         ),
         _ => (before.cancel(&actor, reason.clone())?, "quote.cancel", None),
     };
-    let audit = app.audit(ctx, &actor.id, &actor.at, action, Some(&before), &after);
+    let audit = app.audit(action, &actor, Some(&before), &after);
     match app.store.save_quote(&before, &after, &audit).await {
         Ok(()) => {}
         // Another decision (or edit) got there first: say so with where it stands.
@@ -554,11 +504,11 @@ async fn send(
         Some(customer) => app.store.get_partner(customer).await?.ok_or(QuoteError::CustomerMismatch)?.primary_email,
         None => before.prospect_email.clone(),
     };
-    let actor = app.actor(who);
+    let actor = ctx.actor(who);
     let token = new_token()?;
     let after = before.send(&actor, token_hash(&token))?;
     let action = if before.status == QuoteStatus::Sent { "quote.resend" } else { "quote.send" };
-    let audit = app.audit(ctx, &actor.id, &actor.at, action, Some(&before), &after);
+    let audit = app.audit(action, &actor, Some(&before), &after);
     app.store.save_quote(&before, &after, &audit).await?;
     let tracking_url = format!("{}/{token}", view_base(&app.settings, req));
     let attachment = MailAttachment {
@@ -654,8 +604,8 @@ async fn accept(app: &Quotes, ctx: &Ctx, req: &Request, params: &PathParams) -> 
             let q = billing::bill_accepted(app, ctx, q).await;
             return accept_answer(&q);
         }
-        let now = app.clock.now();
-        let (today, at) = (now.date_naive(), rfc3339(now));
+        let prospect = Actor::system("prospect", app.clock.now(), &ctx.request_id);
+        let (today, at) = (prospect.today, prospect.at.clone());
         q.check_acceptable(today)?;
         let catalog = app.store.active_catalog().await?;
         if Catalog::new(&catalog).active(&q.base_tier).is_none() {
@@ -707,11 +657,9 @@ async fn accept(app: &Quotes, ctx: &Ctx, req: &Request, params: &PathParams) -> 
             stripe_subscription_id: None,
         };
         let after = q.accept(&at, today, conversion)?;
-        let audit = app.audit(ctx, "prospect", &at, "quote.accept", Some(&q), &after);
-        let by = Performed { actor: "prospect", at: &at, request_id: &ctx.request_id };
-        let transition_audit = planned
-            .as_ref()
-            .map(|t| AuditEntry::change(app.ids.new_id(), "partner.tier_change", by, t.before.as_ref(), &t.after));
+        let audit = app.audit("quote.accept", &prospect, Some(&q), &after);
+        let transition_audit =
+            planned.as_ref().map(|t| app.audit("partner.tier_change", &prospect, t.before.as_ref(), &t.after));
         let pair = planned.as_ref().zip(transition_audit.as_ref());
         match app.store.accept_quote(&q, &after, pair, &audit).await? {
             Ok(()) => {
@@ -757,9 +705,7 @@ async fn partner_for(
         };
         let partner_id = format!("prt_{}", app.ids.new_id());
         let signup = subscription::plan_signup(&partner_id, new, Catalog::new(catalog), tctx)?;
-        let request_id = tctx.request_id.clone().unwrap_or_default();
-        let by = Performed { actor: &tctx.actor, at: &tctx.at, request_id: &request_id };
-        let audit = AuditEntry::change(app.ids.new_id(), "partner.create", by, None, &signup.after);
+        let audit = app.audit("partner.create", &tctx.by(), None, &signup.after);
         match app.store.apply_transition(&signup, &audit).await {
             Ok(()) => return Ok((signup.after, true)),
             // A concurrent accept created the partner first: use that one.
@@ -774,9 +720,9 @@ async fn decline(app: &Quotes, ctx: &Ctx, req: &Request, params: &PathParams) ->
     let reason = quote::parse_prospect_rejection(&json_body(req, app.config.max_body_bytes)?)?;
     let before = by_token(app, params).await?;
     let now = app.clock.now();
-    let at = rfc3339(now);
-    let after = before.reject_by_prospect(&at, now.date_naive(), reason.clone())?;
-    let audit = app.audit(ctx, "prospect", &at, "quote.rejected_by_prospect", Some(&before), &after);
+    let prospect = Actor::system("prospect", now, &ctx.request_id);
+    let after = before.reject_by_prospect(&prospect.at, prospect.today, reason.clone())?;
+    let audit = app.audit("quote.rejected_by_prospect", &prospect, Some(&before), &after);
     app.store.save_quote(&before, &after, &audit).await?;
     app.notify(QuoteNoticeKind::RejectedByProspect, &after, "prospect", Some(&reason)).await;
     json(StatusCode::OK, &after.public_view(now.date_naive()))

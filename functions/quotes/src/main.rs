@@ -1,11 +1,18 @@
 use lambda_http::{run, service_fn, Error};
+use tierdesk::app::App;
+use tierdesk::billing::{StripeConfig, StripeGateway};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tierdesk::telemetry::init();
-    let config = tierdesk::Config::from_env()?;
     let settings = quotes::settings_from_env()?;
     let mail = tierdesk::mail::MailConfig::from_env()?;
-    let app = quotes::Quotes::connect(config, settings, &mail).await;
+    let app = App::connect(tierdesk::Config::from_env()?).await;
+    let mailer = app.mailer(&mail).await;
+    let mut app = quotes::Quotes::new(app, settings, mailer);
+    match StripeConfig::from_env().await.map(StripeGateway::new) {
+        Ok(Ok(stripe)) => app = app.with_stripe(stripe),
+        _ => tracing::error!("stripe configuration invalid: accepted quotes stay billing-pending"),
+    }
     run(service_fn(|req| async { Ok::<_, Error>(quotes::handle(&app, req).await) })).await
 }

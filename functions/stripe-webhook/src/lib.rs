@@ -24,16 +24,16 @@ use chrono::{DateTime, NaiveDate};
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
-use std::sync::Arc;
+use tierdesk::app::App;
 use tierdesk::app::{redemption, Failed, Meaning};
 use tierdesk::billing::facts::{self, invoice_partner_hint, subscription_partner_hint};
 use tierdesk::billing::notices::email_for;
 use tierdesk::billing::stripe_shared;
 use tierdesk::billing::stripe_webhook::{Event, EventObject};
 use tierdesk::billing::webhook::{payload_hash, verify, Verified};
-use tierdesk::billing::{StripeConfig, StripeGateway};
+use tierdesk::billing::StripeGateway;
 use tierdesk::clock::rfc3339;
-use tierdesk::domain::audit::{AuditEntry, Performed};
+use tierdesk::domain::actor::Actor;
 use tierdesk::domain::billing::{
     record_payment, record_payment_failure, sync_subscription, AccountChange, BillingChange, BillingNotice,
     InvoiceFacts, InvoiceRecord, PaymentFacts, StripeStatus, SubscriptionFacts,
@@ -49,9 +49,9 @@ use tierdesk::domain::tier::Tier;
 use tierdesk::domain::validation::parse;
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, Route};
-use tierdesk::mail::{Email, MailConfig, MailError, Mailer, SendOutcome};
-use tierdesk::store::{BillingWrite, BillingWriteError, EventClaim, Store};
-use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
+use tierdesk::mail::{Email, MailError, Mailer, SendOutcome};
+use tierdesk::store::{BillingWrite, BillingWriteError, EventClaim};
+use tierdesk::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -70,13 +70,12 @@ const COMPLETED_TTL_SECS: i64 = 30 * 86_400;
 const WRITE_ATTEMPTS: usize = 4;
 
 pub struct StripeWebhook {
-    pub store: Store,
-    pub clock: Arc<dyn Clock>,
-    pub ids: Arc<dyn IdGen>,
-    pub config: Config,
+    app: App,
     pub stripe: StripeGateway,
     pub mailer: Mailer,
 }
+
+tierdesk::wraps_app!(StripeWebhook);
 
 /// What processing one event produced.
 #[derive(Debug, Default)]
@@ -102,22 +101,8 @@ struct Written {
 }
 
 impl StripeWebhook {
-    pub async fn connect(config: Config) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
-        let store = Store::connect(&config).await;
-        let stripe = StripeGateway::new(StripeConfig::from_env().await?).map_err(|e| e.to_string())?;
-        let mailer = Mailer::connect(&MailConfig::from_env()?, store.clone()).await;
-        Ok(Self::new(store, config, stripe, mailer, Arc::new(SystemClock), Arc::new(UlidGen)))
-    }
-
-    pub fn new(
-        store: Store,
-        config: Config,
-        stripe: StripeGateway,
-        mailer: Mailer,
-        clock: Arc<dyn Clock>,
-        ids: Arc<dyn IdGen>,
-    ) -> Self {
-        Self { store, clock, ids, config, stripe, mailer }
+    pub fn new(app: App, stripe: StripeGateway, mailer: Mailer) -> Self {
+        Self { app, stripe, mailer }
     }
 }
 
@@ -346,7 +331,7 @@ async fn credit_note_event(
         tracing::warn!(event_id = event.id.as_str(), "stripe credit note names no recorded invoice");
         return Ok(Outcome { action: "ignored_unknown_invoice", ..Outcome::default() });
     };
-    let actor = format!("stripe:{}", event.id.as_str());
+    let actor = stripe_actor(app, ctx, event);
     for _ in 0..WRITE_ATTEMPTS {
         let partner = app.store.get_partner(&record.partner_id).await?.ok_or(SubscriptionError::NotFound)?;
         let Some(previous) = app.store.invoice(&record.partner_id, record.stripe_created, &record.invoice_id).await?
@@ -354,12 +339,8 @@ async fn credit_note_event(
             return Ok(Outcome { action: "ignored_unknown_invoice", ..Outcome::default() });
         };
         let previous = previous.normalized();
-        let at = rfc3339(app.clock.now());
-        let planned = plan_credit_note(&partner, &previous, &facts, &at, &actor);
-        let entry = planned.as_ref().map(|(after, _)| {
-            let by = Performed { actor: &actor, at: &at, request_id: &ctx.request_id };
-            AuditEntry::change(app.ids.new_id(), "invoice.refund", by, Some(&previous), after)
-        });
+        let planned = plan_credit_note(&partner, &previous, &facts, &actor.at, &actor.id);
+        let entry = planned.as_ref().map(|(after, _)| app.audit("invoice.refund", &actor, Some(&previous), after));
         let write = BillingWrite {
             change: planned.as_ref().map(|(_, change)| change),
             audit: entry.as_ref(),
@@ -472,10 +453,9 @@ fn context(app: &StripeWebhook, ctx: &Ctx, event: &Event, trigger: TriggerType) 
     }
 }
 
-fn audit(app: &StripeWebhook, ctx: &Ctx, event: &Event, before: &Partner, after: &Partner) -> AuditEntry {
-    let actor = format!("stripe:{}", event.id.as_str());
-    let by = Performed { actor: &actor, at: &after.updated_at, request_id: &ctx.request_id };
-    AuditEntry::change(app.ids.new_id(), "partner.billing", by, Some(before), after)
+/// Stripe acting through `event`, now, as records and the audit trail name it.
+fn stripe_actor(app: &StripeWebhook, ctx: &Ctx, event: &Event) -> Actor {
+    app.acting(&format!("stripe:{}", event.id.as_str()), &ctx.request_id)
 }
 
 /// Stamps a subscription event's time on the planned partner: the ordering guard
@@ -521,11 +501,11 @@ where
         if subscription_order {
             stamp(&mut planned.change, event.created);
         }
-        let audit = planned
-            .change
-            .after()
-            .filter(|after| !only_stamp_moved(&partner, after))
-            .map(|after| audit(app, ctx, event, &partner, after));
+        let audit = planned.change.after().filter(|after| !only_stamp_moved(&partner, after)).map(|after| {
+            // At the time the change was stamped on the partner.
+            let by = Actor { at: after.updated_at.clone(), ..stripe_actor(app, ctx, event) };
+            app.audit("partner.billing", &by, Some(&partner), after)
+        });
         let email = planned.notice.map(|notice| {
             let after = planned.change.after().unwrap_or(&partner);
             email_for(notice, after, Some(&partner), invoice, Catalog::new(&catalog))

@@ -6,10 +6,9 @@
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tierdesk::clock::rfc3339;
-use tierdesk::domain::audit::{AuditEntry, Performed};
+use tierdesk::app::App;
+use tierdesk::domain::actor::Actor;
 use tierdesk::domain::catalog::{self, UpgradeRequest};
 use tierdesk::domain::defaults::default_tiers;
 use tierdesk::domain::experiment::{self, LiveExperiment};
@@ -18,18 +17,16 @@ use tierdesk::domain::segment::{
     self, NewSegment, Reorder, ReorderError, Segment, SegmentError, SegmentOrder, SegmentPatch,
 };
 use tierdesk::domain::tier::{
-    Change, ExperimentTag, FeaturePatch, NewFeature, NewTier, PublicTier, Tier, TierError, TierPatch, TierStatus,
-    TierUpdate,
+    ExperimentTag, FeaturePatch, NewFeature, NewTier, PublicTier, Tier, TierError, TierPatch, TierStatus, TierUpdate,
 };
 use tierdesk::domain::validation::{parse, ValidationError};
 use tierdesk::http::cache::PublicCache;
-use tierdesk::http::identity::Identity;
 use tierdesk::http::request::{json_body, query};
 use tierdesk::http::response::{json_text, to_json};
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, PageRequest, PathParams, Route};
-use tierdesk::store::{Page, Store, TierFilter, TierRefusal, WriteError};
-use tierdesk::{ApiError, Clock, Config, IdGen, SystemClock, UlidGen};
+use tierdesk::store::{Page, TierFilter, TierRefusal, WriteError};
+use tierdesk::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -80,45 +77,20 @@ pub const ROUTES: &[Route<Op>] = &[
 ];
 
 pub struct Tiers {
-    pub store: Store,
-    pub clock: Arc<dyn Clock>,
-    pub ids: Arc<dyn IdGen>,
-    pub config: Config,
+    app: App,
     public_cache: PublicCache,
 }
+
+tierdesk::wraps_app!(Tiers);
 
 /// Distinct public responses one instance keeps (catalog pages, comparisons, quotes).
 const PUBLIC_CACHE_ENTRIES: usize = 512;
 
 impl Tiers {
-    pub async fn connect(config: Config) -> Self {
-        let store = Store::connect(&config).await;
-        Self::with_store(store, config)
-    }
-
-    pub fn with_store(store: Store, config: Config) -> Self {
-        Self::new(store, config, Arc::new(SystemClock), Arc::new(UlidGen))
-    }
-
-    pub fn new(store: Store, config: Config, clock: Arc<dyn Clock>, ids: Arc<dyn IdGen>) -> Self {
-        let public_cache = PublicCache::new(Duration::from_secs(config.public_cache_ttl_secs), PUBLIC_CACHE_ENTRIES);
-        Self { store, clock, ids, config, public_cache }
-    }
-
-    fn change(&self, who: &Identity) -> Change {
-        Change { actor: who.subject.clone(), at: rfc3339(self.clock.now()) }
-    }
-
-    fn audit(
-        &self,
-        ctx: &Ctx,
-        change: &Change,
-        action: &'static str,
-        before: Option<&Tier>,
-        after: &Tier,
-    ) -> AuditEntry {
-        let by = Performed { actor: &change.actor, at: &change.at, request_id: &ctx.request_id };
-        AuditEntry::change(self.ids.new_id(), action, by, before, after)
+    pub fn new(app: App) -> Self {
+        let public_cache =
+            PublicCache::new(Duration::from_secs(app.config.public_cache_ttl_secs), PUBLIC_CACHE_ENTRIES);
+        Self { app, public_cache }
     }
 }
 
@@ -240,10 +212,10 @@ async fn create_tier(app: &Tiers, ctx: &Ctx, req: &Request) -> Result<Response<B
     let who = ctx.require(Permission::TierManage)?;
     who.require(Permission::PricingManagement)?;
     let new = NewTier::parse(&json_body(req, app.config.max_body_bytes)?)?;
-    let change = app.change(who);
-    let tier = new.into_tier(&change);
+    let by = ctx.actor(who);
+    let tier = new.into_tier(&by);
     check_segment_fields(app, None, &tier).await?;
-    app.store.create_tier(&tier, &app.audit(ctx, &change, "tier.create", None, &tier)).await?;
+    app.store.create_tier(&tier, &app.audit("tier.create", &by, None, &tier)).await?;
     app.public_cache.clear();
     json(StatusCode::CREATED, &tier)
 }
@@ -252,11 +224,11 @@ async fn create_tier(app: &Tiers, ctx: &Ctx, req: &Request) -> Result<Response<B
 /// concurrent calls create each default exactly once and never overwrite edits.
 async fn initialize(app: &Tiers, ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     let who = ctx.require(Permission::SystemConfig)?;
-    let change = app.change(who);
+    let by = ctx.actor(who);
     let (mut created, mut existing) = (Vec::new(), Vec::new());
     for new in default_tiers() {
-        let tier = new.into_tier(&change);
-        match app.store.create_tier(&tier, &app.audit(ctx, &change, "tier.initialize", None, &tier)).await {
+        let tier = new.into_tier(&by);
+        match app.store.create_tier(&tier, &app.audit("tier.initialize", &by, None, &tier)).await {
             Ok(()) => created.push(tier.tier_id),
             Err(WriteError::Refused(TierRefusal::Exists)) => existing.push(tier.tier_id),
             Err(e) => return Err(e.into()),
@@ -266,15 +238,9 @@ async fn initialize(app: &Tiers, ctx: &Ctx) -> Result<Response<Body>, ApiError> 
     json(StatusCode::OK, &json!({ "created": created, "existing": existing }))
 }
 
-async fn save(
-    app: &Tiers,
-    ctx: &Ctx,
-    change: &Change,
-    update: TierUpdate,
-    action: &'static str,
-) -> Result<Response<Body>, ApiError> {
+async fn save(app: &Tiers, by: &Actor, update: TierUpdate, action: &'static str) -> Result<Response<Body>, ApiError> {
     let action = if update.prices_changed() { "tier.price_change" } else { action };
-    let audit = app.audit(ctx, change, action, Some(&update.before), &update.after);
+    let audit = app.audit(action, by, Some(&update.before), &update.after);
     app.store.save_tier(&update, &audit).await?;
     app.public_cache.clear();
     json(StatusCode::OK, &update.after)
@@ -287,18 +253,18 @@ async fn update_tier(app: &Tiers, ctx: &Ctx, req: &Request, params: &PathParams)
         who.require(Permission::PricingManagement)?;
     }
     let tier = load(app, params).await?;
-    let change = app.change(who);
-    let update = tier.apply(patch, &change)?;
+    let by = ctx.actor(who);
+    let update = tier.apply(patch, &by)?;
     check_segment_fields(app, Some(&update.before), &update.after).await?;
-    save(app, ctx, &change, update, "tier.update").await
+    save(app, &by, update, "tier.update").await
 }
 
 async fn archive_tier(app: &Tiers, ctx: &Ctx, params: &PathParams) -> Result<Response<Body>, ApiError> {
     let who = ctx.require(Permission::TierManage)?;
     let tier = load(app, params).await?;
-    let change = app.change(who);
-    match tier.archive(&change)? {
-        Some(update) => save(app, ctx, &change, update, "tier.archive").await,
+    let by = ctx.actor(who);
+    match tier.archive(&by)? {
+        Some(update) => save(app, &by, update, "tier.archive").await,
         None => json(StatusCode::OK, &tier),
     }
 }
@@ -312,24 +278,24 @@ async fn change_feature(
 ) -> Result<Response<Body>, ApiError> {
     let who = ctx.require(Permission::TierManage)?;
     let feature_id = params.get("featureId").to_string();
-    let change = app.change(who);
+    let by = ctx.actor(who);
     let update = match op {
         Op::AddFeature => {
             let new = NewFeature::parse(&json_body(req, app.config.max_body_bytes)?)?;
-            load(app, params).await?.add_feature(new, &change)?
+            load(app, params).await?.add_feature(new, &by)?
         }
         Op::UpdateFeature => {
             let patch = FeaturePatch::parse(&json_body(req, app.config.max_body_bytes)?)?;
-            load(app, params).await?.update_feature(&feature_id, patch, &change)?
+            load(app, params).await?.update_feature(&feature_id, patch, &by)?
         }
         _ => {
             let expected = query(req, "version")
                 .map(|v| v.parse::<u64>().map_err(|_| ValidationError::single("version", "must be an integer")))
                 .transpose()?;
-            load(app, params).await?.remove_feature(&feature_id, expected, &change)?
+            load(app, params).await?.remove_feature(&feature_id, expected, &by)?
         }
     };
-    save(app, ctx, &change, update, "tier.feature_change").await
+    save(app, &by, update, "tier.feature_change").await
 }
 
 /// The running pricing experiments, read only when a visitor is named (one Query).
@@ -418,18 +384,6 @@ async fn check_segment_fields(app: &Tiers, before: Option<&Tier>, after: &Tier) 
     Ok(())
 }
 
-fn segment_audit(
-    app: &Tiers,
-    ctx: &Ctx,
-    change: &Change,
-    action: &'static str,
-    before: Option<&Segment>,
-    after: &Segment,
-) -> AuditEntry {
-    let by = Performed { actor: &change.actor, at: &change.at, request_id: &ctx.request_id };
-    AuditEntry::change(app.ids.new_id(), action, by, before, after)
-}
-
 /// A segment named in the path; an id that could never exist is not found.
 async fn load_segment(app: &Tiers, params: &PathParams) -> Result<Segment, ApiError> {
     let id = params.get("segmentId");
@@ -442,9 +396,9 @@ async fn load_segment(app: &Tiers, params: &PathParams) -> Result<Segment, ApiEr
 async fn create_segment(app: &Tiers, ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
     let who = ctx.require(Permission::SystemConfig)?;
     let new = NewSegment::parse(&json_body(req, app.config.max_body_bytes)?)?;
-    let change = app.change(who);
-    let created = new.into_segment(&change);
-    app.store.create_segment(&created, &segment_audit(app, ctx, &change, "segment.create", None, &created)).await?;
+    let by = ctx.actor(who);
+    let created = new.into_segment(&by);
+    app.store.create_segment(&created, &app.audit("segment.create", &by, None, &created)).await?;
     app.public_cache.clear();
     json(StatusCode::CREATED, &created)
 }
@@ -458,10 +412,10 @@ async fn update_segment(
     let who = ctx.require(Permission::SystemConfig)?;
     let patch = SegmentPatch::parse(&json_body(req, app.config.max_body_bytes)?)?;
     let before = load_segment(app, params).await?;
-    let change = app.change(who);
-    let after = before.apply(patch, &change)?;
+    let by = ctx.actor(who);
+    let after = before.apply(patch, &by)?;
     let action = if before.active != after.active { "segment.activation" } else { "segment.update" };
-    app.store.save_segment(&before, &after, &segment_audit(app, ctx, &change, action, Some(&before), &after)).await?;
+    app.store.save_segment(&before, &after, &app.audit(action, &by, Some(&before), &after)).await?;
     app.public_cache.clear();
     json(StatusCode::OK, &after)
 }
@@ -471,11 +425,11 @@ async fn update_segment(
 async fn retire_segment(app: &Tiers, ctx: &Ctx, params: &PathParams) -> Result<Response<Body>, ApiError> {
     let who = ctx.require(Permission::SystemConfig)?;
     let before = load_segment(app, params).await?;
-    let change = app.change(who);
-    let Some(after) = before.retire(&change) else {
+    let by = ctx.actor(who);
+    let Some(after) = before.retire(&by) else {
         return json(StatusCode::OK, &before);
     };
-    let audit = segment_audit(app, ctx, &change, "segment.retire", Some(&before), &after);
+    let audit = app.audit("segment.retire", &by, Some(&before), &after);
     app.store.save_segment(&before, &after, &audit).await?;
     app.public_cache.clear();
     json(StatusCode::OK, &after)
@@ -485,8 +439,8 @@ async fn reorder_segments(app: &Tiers, ctx: &Ctx, req: &Request) -> Result<Respo
     let who = ctx.require(Permission::SystemConfig)?;
     let reorder = Reorder::parse(&json_body(req, app.config.max_body_bytes)?)?;
     let current = app.store.list_segments().await?;
-    let change = app.change(who);
-    let moves = reorder.apply(&current, &change).map_err(|e| match e {
+    let by = ctx.actor(who);
+    let moves = reorder.apply(&current, &by).map_err(|e| match e {
         ReorderError::Invalid(v) => ApiError::from(v),
         ReorderError::Conflict(c) => ApiError::from(c),
     })?;
@@ -496,8 +450,7 @@ async fn reorder_segments(app: &Tiers, ctx: &Ctx, req: &Request) -> Result<Respo
     };
     let before = order_of(&mut moves.iter().map(|(b, _)| b).collect());
     let after = order_of(&mut moves.iter().map(|(_, a)| a).collect());
-    let by = Performed { actor: &change.actor, at: &change.at, request_id: &ctx.request_id };
-    let audit = AuditEntry::change(app.ids.new_id(), "segment.reorder", by, Some(&before), &after);
+    let audit = app.audit("segment.reorder", &by, Some(&before), &after);
     app.store.reorder_segments(&moves, &audit).await?;
     app.public_cache.clear();
     let items: Vec<&Segment> = moves.iter().map(|(_, a)| a).collect();

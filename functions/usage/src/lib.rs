@@ -12,6 +12,7 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tierdesk::app::App;
 use tierdesk::clock::rfc3339;
 use tierdesk::domain::analytics::{month_minus, months_between};
 use tierdesk::domain::permissions::Permission;
@@ -22,8 +23,8 @@ use tierdesk::http::cache::TtlCache;
 use tierdesk::http::request::{json_body, query};
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, AuthError, Ctx, Route};
-use tierdesk::store::{Store, TrackOutcome, UsageRead, UsageTrack};
-use tierdesk::{ApiError, Clock, Config, SystemClock};
+use tierdesk::store::{TrackOutcome, UsageRead, UsageTrack};
+use tierdesk::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -53,9 +54,7 @@ const TIER_CACHE_ENTRIES: usize = 64;
 const CHECK_CACHE_ENTRIES: usize = 10_000;
 
 pub struct Usage {
-    pub store: Store,
-    pub clock: Arc<dyn Clock>,
-    pub config: Config,
+    app: App,
     /// Tiers by id, for `PUBLIC_CACHE_TTL_SECS`. Every call needs its partner's
     /// tier, and the budget of a track call is one read besides its write: the
     /// partner and its counters are that read, so the tier comes from here. A tier
@@ -69,20 +68,13 @@ pub struct Usage {
     checks: TtlCache<Arc<UsageRead>>,
 }
 
+tierdesk::wraps_app!(Usage);
+
 impl Usage {
-    pub async fn connect(config: Config) -> Self {
-        let store = Store::connect(&config).await;
-        Self::with_store(store, config)
-    }
-
-    pub fn with_store(store: Store, config: Config) -> Self {
-        Self::new(store, config, Arc::new(SystemClock))
-    }
-
-    pub fn new(store: Store, config: Config, clock: Arc<dyn Clock>) -> Self {
-        let tiers = TtlCache::new(Duration::from_secs(config.public_cache_ttl_secs), TIER_CACHE_ENTRIES);
-        let checks = TtlCache::new(Duration::from_secs(config.feature_check_cache_secs), CHECK_CACHE_ENTRIES);
-        Self { store, clock, config, tiers, checks }
+    pub fn new(app: App) -> Self {
+        let tiers = TtlCache::new(Duration::from_secs(app.config.public_cache_ttl_secs), TIER_CACHE_ENTRIES);
+        let checks = TtlCache::new(Duration::from_secs(app.config.feature_check_cache_secs), CHECK_CACHE_ENTRIES);
+        Self { app, tiers, checks }
     }
 
     /// The tiers named, from the cache or one BatchGetItem for the missing ones.

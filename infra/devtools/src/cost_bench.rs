@@ -272,7 +272,7 @@ pub async fn run() -> Result<(), Error> {
     // The expiry cron for today, twice: the reminders the flows made due, then
     // nothing left to send (the daily run's floor).
     let mail = tierdesk::mail::MailConfig::from_env()?;
-    let cron = expiry_cron::ExpiryCron::connect(config.clone(), expiry_cron::CronConfig::default(), &mail).await;
+    let cron = crate::cron::connect(&config, expiry_cron::CronConfig::default(), &mail).await;
     let run_date = expiry_cron::RunDate::for_date(chrono::Utc::now().date_naive());
     let mut cron_runs = Vec::new();
     for _ in 0..2 {

@@ -39,9 +39,14 @@ pub async fn from_env(config: &tierdesk::Config) -> Result<ExpiryCron, CronSetup
     let cron = CronConfig::from_env()?;
     let mail = MailConfig::from_env()?;
     let stripe = crate::gateway::Services::from_env().await.stripe;
-    Ok(ExpiryCron::connect(config.clone(), cron, &mail)
-        .await
-        .with_step(Box::new(expiry_cron::overage::BillOverage { stripe })))
+    Ok(connect(config, cron, &mail).await.with_step(Box::new(expiry_cron::overage::BillOverage { stripe })))
+}
+
+/// The job over the table `config` names, as the Lambda's `main` wires it (without Stripe).
+pub async fn connect(config: &tierdesk::Config, cron: CronConfig, mail: &MailConfig) -> ExpiryCron {
+    let app = tierdesk::app::App::connect(config.clone()).await;
+    let mailer = app.mailer(mail).await;
+    ExpiryCron::new(app, mailer, cron)
 }
 
 /// The on-demand route, to merge into the router the dev gateway serves.

@@ -209,96 +209,58 @@ pub async fn handlers_with(
     config: &tierdesk::Config,
     services: &Services,
 ) -> HashMap<String, Handler> {
-    let mailer = tierdesk::mail::Mailer::connect(&services.mail, store.clone()).await;
-    let tiers_app = Arc::new(tiers::Tiers::with_store(store.clone(), config.clone()));
-    let tiers_handler: Handler = Arc::new(move |req| {
-        let app = tiers_app.clone();
-        Box::pin(async move { tiers::handle(&app, req).await })
-    });
-    let partners_app =
-        Arc::new(partners::Partners::with_store(store.clone(), config.clone()).with_mailer(mailer.clone()));
-    let partners_handler: Handler = Arc::new(move |req| {
-        let app = partners_app.clone();
-        Box::pin(async move { partners::handle(&app, req).await })
-    });
-    let promotions_app = Arc::new(promotions::Promotions::with_store(store.clone(), config.clone(), mailer.clone()));
-    let promotions_handler: Handler = Arc::new(move |req| {
-        let app = promotions_app.clone();
-        Box::pin(async move { promotions::handle(&app, req).await })
-    });
+    let app = tierdesk::app::App::new(store, config.clone());
+    let mailer = app.mailer(&services.mail).await;
+    // Usage, analytics and billing follow the services' clock, so a test can move it
+    // across a month's end; Stripe signs with the real time, so the webhook keeps it.
+    let on_services_clock = app.clone().with_clock(services.clock.clone());
     let quote_settings = quotes::settings_from_env().unwrap_or_else(|e| {
         tracing::error!(error = %e, "quote settings invalid; using the defaults");
         quotes::Settings::default()
     });
-    let quotes_app = Arc::new(
-        quotes::Quotes::new(
-            store.clone(),
-            config.clone(),
-            quote_settings,
-            mailer.clone(),
-            Arc::new(tierdesk::SystemClock),
-            Arc::new(tierdesk::UlidGen),
-        )
-        .with_stripe(services.stripe.clone()),
-    );
-    let quotes_handler: Handler = Arc::new(move |req| {
-        let app = quotes_app.clone();
-        Box::pin(async move { quotes::handle(&app, req).await })
-    });
-    // Usage follows the services' clock, so a test can move it across a month's end.
-    let usage_app = Arc::new(usage::Usage::new(store.clone(), config.clone(), services.clock.clone()));
-    let usage_handler: Handler = Arc::new(move |req| {
-        let app = usage_app.clone();
-        Box::pin(async move { usage::handle(&app, req).await })
-    });
-    // Analytics follows the services' clock too: "this month" is what a test pins.
-    let analytics_app = Arc::new(analytics::Analytics::new(store.clone(), config.clone(), services.clock.clone()));
-    let analytics_handler: Handler = Arc::new(move |req| {
-        let app = analytics_app.clone();
-        Box::pin(async move { analytics::handle(&app, req).await })
-    });
-    let experiments_app = Arc::new(experiments::Experiments::with_store(store.clone(), config.clone()));
-    let experiments_handler: Handler = Arc::new(move |req| {
-        let app = experiments_app.clone();
-        Box::pin(async move { experiments::handle(&app, req).await })
-    });
-    let clock = services.clock.clone();
-    let ids: Arc<dyn tierdesk::IdGen> = Arc::new(tierdesk::UlidGen);
-    let billing_app = Arc::new(billing::Billing::new(
-        store.clone(),
-        config.clone(),
-        services.stripe.clone(),
-        mailer.clone(),
-        clock,
-        ids.clone(),
-    ));
-    let billing_handler: Handler = Arc::new(move |req| {
-        let app = billing_app.clone();
-        Box::pin(async move { billing::handle(&app, req).await })
-    });
-    // Stripe signs with the real time, so the webhook checks against the real
-    // clock even when a test moves billing's clock.
-    let webhook_app = Arc::new(stripe_webhook::StripeWebhook::new(
-        store,
-        config.clone(),
-        services.stripe.clone(),
-        mailer,
-        Arc::new(tierdesk::SystemClock),
-        ids,
-    ));
-    let webhook_handler: Handler = Arc::new(move |req| {
-        let app = webhook_app.clone();
-        Box::pin(async move { stripe_webhook::handle(&app, req).await })
-    });
+    macro_rules! handler {
+        ($function:ident, $state:expr) => {{
+            let state = Arc::new($state);
+            let handler: Handler = Arc::new(move |req| {
+                let state = state.clone();
+                Box::pin(async move { $function::handle(&state, req).await })
+            });
+            handler
+        }};
+    }
     HashMap::from([
-        ("TiersFunction".to_string(), tiers_handler),
-        ("PartnersFunction".to_string(), partners_handler),
-        ("PromotionsFunction".to_string(), promotions_handler),
-        ("QuotesFunction".to_string(), quotes_handler),
-        ("ExperimentsFunction".to_string(), experiments_handler),
-        ("BillingFunction".to_string(), billing_handler),
-        ("StripeWebhookFunction".to_string(), webhook_handler),
-        ("UsageFunction".to_string(), usage_handler),
-        ("AnalyticsFunction".to_string(), analytics_handler),
+        ("TiersFunction".to_string(), handler!(tiers, tiers::Tiers::new(app.clone()))),
+        (
+            "PartnersFunction".to_string(),
+            handler!(partners, partners::Partners::new(app.clone()).with_mailer(mailer.clone())),
+        ),
+        (
+            "PromotionsFunction".to_string(),
+            handler!(
+                promotions,
+                promotions::Promotions::new(app.clone(), promotions::Settings::default(), mailer.clone())
+            ),
+        ),
+        (
+            "QuotesFunction".to_string(),
+            handler!(
+                quotes,
+                quotes::Quotes::new(app.clone(), quote_settings, mailer.clone()).with_stripe(services.stripe.clone())
+            ),
+        ),
+        ("ExperimentsFunction".to_string(), handler!(experiments, experiments::Experiments::new(app.clone()))),
+        (
+            "BillingFunction".to_string(),
+            handler!(
+                billing,
+                billing::Billing::new(on_services_clock.clone(), services.stripe.clone(), mailer.clone())
+            ),
+        ),
+        (
+            "StripeWebhookFunction".to_string(),
+            handler!(stripe_webhook, stripe_webhook::StripeWebhook::new(app, services.stripe.clone(), mailer)),
+        ),
+        ("UsageFunction".to_string(), handler!(usage, usage::Usage::new(on_services_clock.clone()))),
+        ("AnalyticsFunction".to_string(), handler!(analytics, analytics::Analytics::new(on_services_clock))),
     ])
 }

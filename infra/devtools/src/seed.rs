@@ -369,9 +369,9 @@ pub async fn seed_lapsed(
     use std::sync::Arc;
     let real_now = chrono::Utc::now();
     let back = real_now - chrono::Duration::days(40);
-    let store = tierdesk::store::Store::connect(config).await;
     let clock = Arc::new(tierdesk::clock::FixedClock::new(back));
-    let app = Arc::new(partners::Partners::new(store, config.clone(), clock, Arc::new(tierdesk::UlidGen)));
+    let app = tierdesk::app::App::connect(config.clone()).await.with_clock(clock);
+    let app = Arc::new(partners::Partners::new(app));
     let handler: crate::gateway::Handler = Arc::new(move |req| {
         let app = app.clone();
         Box::pin(async move { partners::handle(&app, req).await })

@@ -6,10 +6,10 @@
 //! backfill is idempotent (a second run finds nothing to do) and safe to run while
 //! admins edit. `--dry-run` reads and prints the same plan and writes nothing.
 
-use tierdesk::clock::rfc3339;
-use tierdesk::domain::audit::{AuditEntry, Performed};
+use tierdesk::domain::actor::Actor;
+use tierdesk::domain::audit::AuditEntry;
 use tierdesk::domain::segment::{default_segments, plan_backfill, Segment};
-use tierdesk::domain::tier::{Change, TierUpdate};
+use tierdesk::domain::tier::TierUpdate;
 use tierdesk::store::{SegmentRefusal, Store, TierRefusal, WriteError};
 use tierdesk::{IdGen, UlidGen};
 
@@ -29,8 +29,7 @@ pub async fn assign_segments(
     dry_run: bool,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Backfill, String> {
-    let change = Change { actor: ACTOR.into(), at: rfc3339(now) };
-    let by = Performed { actor: ACTOR, at: &change.at, request_id: "assign-segments" };
+    let by = Actor::system(ACTOR, now, "assign-segments");
     let verb = if dry_run { "would " } else { "" };
     let mut out = Backfill::default();
     let mut segments: Vec<Segment> = store.list_segments().await.map_err(|e| e.to_string())?;
@@ -38,9 +37,9 @@ pub async fn assign_segments(
         if segments.iter().any(|s| s.segment_id == new.segment_id) {
             continue;
         }
-        let created = new.into_segment(&change);
+        let created = new.into_segment(&by);
         if !dry_run {
-            let audit = AuditEntry::change(UlidGen.new_id(), "segment.create", by, None, &created);
+            let audit = AuditEntry::change(UlidGen.new_id(), "segment.create", &by, None, &created);
             match store.create_segment(&created, &audit).await {
                 Ok(()) | Err(WriteError::Refused(SegmentRefusal::Exists)) => {}
                 Err(e) => return Err(format!("segment {}: {e}", created.segment_id)),
@@ -76,11 +75,11 @@ pub async fn assign_segments(
         after.tier_level = step.to_level;
         after.popular = before.popular && !step.popular_dropped;
         after.version = before.version + 1;
-        after.updated_at = change.at.clone();
-        after.updated_by = change.actor.clone();
+        after.updated_at = by.at.clone();
+        after.updated_by = by.id.clone();
         let mut update = TierUpdate { before, after };
         let audit =
-            AuditEntry::change(UlidGen.new_id(), "tier.segment_backfill", by, Some(&update.before), &update.after);
+            AuditEntry::change(UlidGen.new_id(), "tier.segment_backfill", &by, Some(&update.before), &update.after);
         match store.save_tier(&update, &audit).await {
             Ok(()) => {}
             Err(WriteError::Refused(TierRefusal::PopularClaimed { .. })) => {
@@ -89,7 +88,7 @@ pub async fn assign_segments(
                 let audit = AuditEntry::change(
                     UlidGen.new_id(),
                     "tier.segment_backfill",
-                    by,
+                    &by,
                     Some(&update.before),
                     &update.after,
                 );

@@ -70,14 +70,14 @@ mod tests {
     use crate::domain::defaults::default_tiers;
     use crate::domain::partner::NewPartner;
     use crate::domain::subscription::{plan_signup, TransitionContext, Trigger, TriggerType};
-    use crate::domain::tier::{Change, Tier};
+    use crate::domain::tier::Tier;
     use crate::mail::{render, Locale};
     use chrono::NaiveDate;
     use serde_json::json;
 
     #[test]
     fn billing_emails_are_written_in_the_partners_locale() {
-        let change = Change { actor: "seed".into(), at: "2026-01-01T00:00:00Z".into() };
+        let change = crate::domain::actor::Actor::fixture("seed", "2026-01-01T00:00:00Z");
         let tiers: Vec<Tier> = default_tiers().into_iter().map(|t| t.into_tier(&change)).collect();
         let ctx = TransitionContext {
             today: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),

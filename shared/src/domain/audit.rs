@@ -1,6 +1,7 @@
 //! An audit entry: who changed what, when, and the state before and after. Written
 //! in the same transaction as the change it records.
 
+use super::actor::Actor;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -27,21 +28,13 @@ pub trait Audited: Serialize {
     fn entity_id(&self) -> &str;
 }
 
-/// Who made a change, when, and in which request.
-#[derive(Debug, Clone, Copy)]
-pub struct Performed<'a> {
-    pub actor: &'a str,
-    pub at: &'a str,
-    pub request_id: &'a str,
-}
-
 impl AuditEntry {
     /// The entry for `action` taking the record from `before` (`None`: it is new) to
     /// `after`.
     pub fn change<T: Audited>(
         audit_id: String,
         action: &'static str,
-        by: Performed<'_>,
+        by: &Actor,
         before: Option<&T>,
         after: &T,
     ) -> Self {
@@ -50,9 +43,9 @@ impl AuditEntry {
             entity_type: T::ENTITY_TYPE,
             entity_id: after.entity_id().to_string(),
             action,
-            actor: by.actor.to_string(),
-            at: by.at.to_string(),
-            request_id: by.request_id.to_string(),
+            actor: by.id.clone(),
+            at: by.at.clone(),
+            request_id: by.request_id.clone(),
             before: before.and_then(|b| serde_json::to_value(b).ok()),
             after: serde_json::to_value(after).ok(),
         }
@@ -79,14 +72,14 @@ mod tests {
 
     #[test]
     fn a_change_is_filed_under_the_record_and_keeps_both_states() {
-        let by = Performed { actor: "user-1", at: "2026-11-30T10:00:00.000Z", request_id: "req-1" };
+        let by = Actor { request_id: "req-1".into(), ..Actor::fixture("user-1", "2026-11-30T10:00:00.000Z") };
         let before = Thing { id: "t1".into(), size: 1 };
         let after = Thing { id: "t1".into(), size: 2 };
-        let e = AuditEntry::change("a1".into(), "thing.grow", by, Some(&before), &after);
+        let e = AuditEntry::change("a1".into(), "thing.grow", &by, Some(&before), &after);
         assert_eq!((e.entity_type, e.entity_id.as_str(), e.action), ("thing", "t1", "thing.grow"));
         assert_eq!((e.actor.as_str(), e.request_id.as_str()), ("user-1", "req-1"));
         assert_eq!((e.before, e.after), (Some(json!({"id": "t1", "size": 1})), Some(json!({"id": "t1", "size": 2}))));
-        let created = AuditEntry::change::<Thing>("a2".into(), "thing.create", by, None, &after);
+        let created = AuditEntry::change::<Thing>("a2".into(), "thing.create", &by, None, &after);
         assert_eq!(created.before, None);
     }
 }

@@ -1032,10 +1032,9 @@ mod tests {
     use super::*;
     use crate::domain::defaults;
     use crate::domain::subscription::{plan_signup, Trigger, TriggerType};
-    use crate::domain::tier::Change;
 
     fn tiers() -> Vec<Tier> {
-        let change = Change { actor: "seed".into(), at: "2026-01-01T00:00:00Z".into() };
+        let change = crate::domain::actor::Actor::fixture("seed", "2026-01-01T00:00:00Z");
         defaults::default_tiers().into_iter().map(|t| t.into_tier(&change)).collect()
     }
 

@@ -267,10 +267,9 @@ pub fn upgrade_price(
 mod tests {
     use super::*;
     use crate::domain::defaults::default_tiers;
-    use crate::domain::tier::Change;
 
     fn catalog() -> Vec<Tier> {
-        let change = Change { actor: "t".into(), at: "2026-11-21T00:00:00.000Z".into() };
+        let change = crate::domain::actor::Actor::fixture("t", "2026-11-21T00:00:00.000Z");
         default_tiers().into_iter().map(|t| t.into_tier(&change)).collect()
     }
 

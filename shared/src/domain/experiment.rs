@@ -2,6 +2,7 @@
 //! request parsing, the lifecycle, deterministic assignment, and the results with
 //! their statistics (`stats`). No I/O; time comes in through `Actor`.
 
+pub use super::actor::Actor;
 use super::stats::{self, Interval, Moments};
 use super::tier::{Feature, Prices, Tier};
 use super::validation::{parse, Fields, ValidationError};
@@ -256,13 +257,6 @@ pub struct FinalVariant {
     pub conversion_rate: f64,
     /// Cents.
     pub revenue: i64,
-}
-
-/// Who acts and when; server-owned.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    pub id: String,
-    pub at: String,
 }
 
 pub fn new_experiment_id(ulid: &str) -> String {
@@ -1325,7 +1319,7 @@ mod tests {
     use serde_json::json;
 
     fn actor() -> Actor {
-        Actor { id: "mgr".into(), at: "2026-11-30T10:00:00.000Z".into() }
+        Actor::fixture("mgr", "2026-11-30T10:00:00.000Z")
     }
 
     fn body() -> Value {

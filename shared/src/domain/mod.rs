@@ -1,6 +1,7 @@
 //! Pure domain logic: no I/O, no clock, no id generation. Everything here is
 //! unit-tested without the table.
 
+pub mod actor;
 pub mod analytics;
 pub mod audit;
 pub mod billing;

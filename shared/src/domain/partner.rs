@@ -539,7 +539,6 @@ impl Upsell {
     }
 }
 
-
 /// The erasure mark on a partner record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -4,6 +4,7 @@
 //!
 //! Prices come from `pricing`, the one engine quotes share.
 
+pub use super::actor::Actor;
 use super::money::{BillingPeriod, Percent};
 use super::partner::Partner;
 use super::pricing::{self, Adjustment, Discount, Duration, PriceBreakdown};
@@ -380,15 +381,6 @@ pub struct Promotion {
     pub updated_at: String,
     pub updated_by: String,
     pub version: u64,
-}
-
-/// Who acts and when; server-owned, never read from a body.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    pub id: String,
-    pub email: Option<String>,
-    pub at: String,
-    pub today: NaiveDate,
 }
 
 /// The approval policy (configurable, `PROMO_APPROVAL_*`).
@@ -1377,7 +1369,6 @@ impl super::audit::Audited for Promotion {
 mod tests {
     use super::*;
     use crate::domain::defaults::default_tiers;
-    use crate::domain::tier::Change;
     use serde_json::json;
 
     fn d(s: &str) -> NaiveDate {
@@ -1385,11 +1376,11 @@ mod tests {
     }
 
     fn actor(id: &str) -> Actor {
-        Actor { id: id.into(), email: None, at: "2026-11-01T00:00:00.000Z".into(), today: d("2026-11-01") }
+        Actor::fixture(id, "2026-11-01T00:00:00.000Z")
     }
 
     fn tier(id: &str) -> Tier {
-        let change = Change { actor: "t".into(), at: "2026-01-01T00:00:00.000Z".into() };
+        let change = crate::domain::actor::Actor::fixture("t", "2026-01-01T00:00:00.000Z");
         default_tiers().into_iter().map(|n| n.into_tier(&change)).find(|t| t.tier_id == id).unwrap()
     }
 

@@ -166,7 +166,6 @@ mod tests {
     use crate::domain::defaults::default_tiers;
     use crate::domain::money::BillingPeriod;
     use crate::domain::promotion::{new_promotion_id, Actor, NewPromotion, PromotionStatus};
-    use crate::domain::tier::Change;
     use serde_json::{json, Value};
 
     fn d(s: &str) -> NaiveDate {
@@ -174,7 +173,7 @@ mod tests {
     }
 
     fn gold() -> Tier {
-        let change = Change { actor: "t".into(), at: "2026-01-01T00:00:00.000Z".into() };
+        let change = crate::domain::actor::Actor::fixture("t", "2026-01-01T00:00:00.000Z");
         default_tiers().into_iter().map(|n| n.into_tier(&change)).find(|t| t.tier_id == "gold").unwrap()
     }
 
@@ -187,8 +186,7 @@ mod tests {
         for (k, v) in extra.as_object().unwrap() {
             body[k] = v.clone();
         }
-        let actor =
-            Actor { id: "c".into(), email: None, at: "2026-11-01T00:00:00.000Z".into(), today: d("2026-11-01") };
+        let actor = Actor::fixture("c", "2026-11-01T00:00:00.000Z");
         let mut p = NewPromotion::parse(&body)
             .unwrap()
             .into_promotion(new_promotion_id(&format!("01jc000000000000000000000{id}")), &actor)

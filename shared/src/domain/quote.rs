@@ -6,9 +6,10 @@
 //! the tier's list price for the billing period plus the customizations, and the
 //! discounts are applied to it in order, each recurring on every charge.
 
+pub use super::actor::Actor;
 use super::money::{BillingPeriod, Percent};
 use super::partner::fields;
-use super::permissions::Role;
+use super::permissions::{Permission, Role};
 use super::pricing::{self, Adjustment, Discount, Duration};
 use super::tier::Tier;
 use super::validation::{parse, Fields, ValidationError};
@@ -750,18 +751,6 @@ impl QuotePatch {
     }
 }
 
-/// Who acts, when, and with what authority; from the verified identity and clock.
-#[derive(Debug, Clone)]
-pub struct QuoteActor {
-    pub id: String,
-    pub email: Option<String>,
-    pub roles: Vec<Role>,
-    /// May approve custom pricing (and so may write quotes for other reps).
-    pub approver: bool,
-    pub at: String,
-    pub today: NaiveDate,
-}
-
 /// The pricing of a quote's terms against its tier.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Priced {
@@ -901,10 +890,11 @@ pub fn limits_above_tier(tier: &Tier, limits: &BTreeMap<String, u64>) -> Vec<Str
 /// Sets the priced fields and the approval requirement: a discount above the
 /// pricer's cap, or custom limits above the tier's from a pricer who may not grant
 /// them (only callers with `approve_custom_pricing` may).
-fn apply_pricing(q: &mut Quote, tier: &Tier, terms: &PricedTerms<'_>, actor: &QuoteActor, cap: Option<Percent>) {
+fn apply_pricing(q: &mut Quote, tier: &Tier, terms: &PricedTerms<'_>, actor: &Actor, cap: Option<Percent>) {
     let priced = price_quote(tier, q.billing_period, terms.customizations, terms.discounts, terms.list);
     let over = exceeds(cap, priced.total_discount, priced.subtotal);
-    let limits_over = !actor.approver && !limits_above_tier(tier, &priced.customizations.custom_limits).is_empty();
+    let limits_over = !actor.can(Permission::ApproveCustomPricing)
+        && !limits_above_tier(tier, &priced.customizations.custom_limits).is_empty();
     q.base_tier = tier.tier_id.clone();
     q.base_tier_name = tier.name.clone();
     q.price_version = tier.price_version;
@@ -956,7 +946,7 @@ impl NewQuote {
         self,
         ids: QuoteIds,
         tier: &Tier,
-        actor: &QuoteActor,
+        actor: &Actor,
         authority: &DiscountAuthority,
         list: PriceList,
     ) -> Result<Quote, QuoteError> {
@@ -964,7 +954,7 @@ impl NewQuote {
         let valid_until = self.terms.valid_until.unwrap_or(actor.today + chrono::Days::new(DEFAULT_VALIDITY_DAYS));
         check_valid_until(valid_until, actor.today)?;
         let sales_rep = match self.sales_rep {
-            Some(rep) if rep != actor.id && !actor.approver => {
+            Some(rep) if rep != actor.id && !actor.can(Permission::ApproveCustomPricing) => {
                 return Err(ValidationError::single(
                     "salesRep",
                     "only a sales manager may write a quote for another rep",
@@ -1038,7 +1028,7 @@ impl Quote {
         QuoteError::IllegalTransition { from: self.status.as_str(), action }
     }
 
-    fn touched(mut self, actor: &QuoteActor) -> Self {
+    fn touched(mut self, actor: &Actor) -> Self {
         self.version += 1;
         self.updated_at = actor.at.clone();
         self.updated_by = actor.id.clone();
@@ -1064,7 +1054,7 @@ impl Quote {
         &self,
         patch: &QuotePatch,
         tier: &Tier,
-        actor: &QuoteActor,
+        actor: &Actor,
         authority: &DiscountAuthority,
         list: PriceList,
     ) -> Result<Self, QuoteError> {
@@ -1124,7 +1114,7 @@ impl Quote {
     }
 
     /// draft → pending_approval, for a quote that needs it.
-    pub fn request_approval(&self, actor: &QuoteActor) -> Result<Self, QuoteError> {
+    pub fn request_approval(&self, actor: &Actor) -> Result<Self, QuoteError> {
         if self.status != QuoteStatus::Draft {
             return Err(self.illegal("sent for approval"));
         }
@@ -1138,7 +1128,7 @@ impl Quote {
         Ok(q.touched(actor))
     }
 
-    fn decide_checks(&self, actor: &QuoteActor, authority: &DiscountAuthority) -> Result<(), QuoteError> {
+    fn decide_checks(&self, actor: &Actor, authority: &DiscountAuthority) -> Result<(), QuoteError> {
         if self.status != QuoteStatus::PendingApproval {
             return Err(self.illegal("decided"));
         }
@@ -1158,7 +1148,7 @@ impl Quote {
     /// may now be sent as priced.
     pub fn approve(
         &self,
-        actor: &QuoteActor,
+        actor: &Actor,
         authority: &DiscountAuthority,
         reason: Option<String>,
     ) -> Result<Self, QuoteError> {
@@ -1180,7 +1170,7 @@ impl Quote {
 
     /// pending_approval → draft, refused: the rep must lower the discount (an
     /// edit) or ask again. A refusal needs no authority over the amount.
-    pub fn reject_approval(&self, actor: &QuoteActor, reason: Option<String>) -> Result<Self, QuoteError> {
+    pub fn reject_approval(&self, actor: &Actor, reason: Option<String>) -> Result<Self, QuoteError> {
         if self.status != QuoteStatus::PendingApproval {
             return Err(self.illegal("decided"));
         }
@@ -1199,7 +1189,7 @@ impl Quote {
     }
 
     /// draft → sent (or sent → sent: a new link, the old one stops working).
-    pub fn send(&self, actor: &QuoteActor, token_hash: String) -> Result<Self, QuoteError> {
+    pub fn send(&self, actor: &Actor, token_hash: String) -> Result<Self, QuoteError> {
         if !matches!(self.status, QuoteStatus::Draft | QuoteStatus::Sent) {
             return Err(self.illegal("sent"));
         }
@@ -1217,7 +1207,7 @@ impl Quote {
     }
 
     /// Any open quote → cancelled.
-    pub fn cancel(&self, actor: &QuoteActor, reason: Option<String>) -> Result<Self, QuoteError> {
+    pub fn cancel(&self, actor: &Actor, reason: Option<String>) -> Result<Self, QuoteError> {
         if !self.status.is_open() {
             return Err(self.illegal("cancelled"));
         }
@@ -1326,19 +1316,12 @@ mod tests {
     use serde_json::json;
 
     fn gold() -> Tier {
-        let change = crate::domain::tier::Change { actor: "t".into(), at: "2026-01-01T00:00:00.000Z".into() };
+        let change = crate::domain::actor::Actor::fixture("t", "2026-01-01T00:00:00.000Z");
         default_tiers().into_iter().map(|n| n.into_tier(&change)).find(|t| t.tier_id == "gold").unwrap()
     }
 
-    fn actor(id: &str, role: Role) -> QuoteActor {
-        QuoteActor {
-            id: id.into(),
-            email: None,
-            roles: vec![role],
-            approver: role != Role::SalesRep,
-            at: "2026-11-30T10:00:00Z".into(),
-            today: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
-        }
+    fn actor(id: &str, role: Role) -> Actor {
+        Actor { roles: vec![role], ..Actor::fixture(id, "2026-11-30T10:00:00Z") }
     }
 
     fn new_quote(discounts: Value) -> NewQuote {
@@ -1357,7 +1340,7 @@ mod tests {
         QuoteIds { quote_id: "quo_01".into(), quote_number: quote_number(2026, 7) }
     }
 
-    fn create(discounts: Value, who: &QuoteActor) -> Quote {
+    fn create(discounts: Value, who: &Actor) -> Quote {
         new_quote(discounts)
             .into_quote(ids(), &gold(), who, &DiscountAuthority::default(), PriceList::default())
             .unwrap()
@@ -1488,7 +1471,7 @@ mod tests {
     fn custom_limits_above_the_tier_need_an_approver() {
         let tier = gold();
         let (metric, limit) = tier.limits.iter().find_map(|(m, l)| l.map(|l| (m.clone(), l))).unwrap();
-        let quote = |limits: Value, who: &QuoteActor| {
+        let quote = |limits: Value, who: &Actor| {
             NewQuote::parse(&json!({
                 "prospectEmail": "buyer@example.com",
                 "prospectName": "Ada Buyer",

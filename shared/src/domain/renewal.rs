@@ -555,7 +555,6 @@ mod tests {
     use crate::domain::subscription::{
         plan_expiration, plan_signup, plan_tier_change, Catalog, TierChange, TransitionContext, Trigger, TriggerType,
     };
-    use crate::domain::tier::Change;
     use serde_json::json;
 
     fn day(s: &str) -> NaiveDate {
@@ -563,7 +562,7 @@ mod tests {
     }
 
     fn tiers() -> Vec<Tier> {
-        let change = Change { actor: "seed".into(), at: "2026-01-01T00:00:00Z".into() };
+        let change = crate::domain::actor::Actor::fixture("seed", "2026-01-01T00:00:00Z");
         let mut tiers: Vec<Tier> = default_tiers().into_iter().map(|t| t.into_tier(&change)).collect();
         // A paid tier with no commitment: its terms last one billing period.
         let mut flex = tiers[1].clone();

@@ -2,8 +2,9 @@
 //! of tiers is for and the price band it covers, with the tiers of a segment at
 //! levels 1–3 and at most one of them badged popular. See `docs/storefront.md`.
 
+use super::actor::Actor;
 use super::catalog::{self, TierComparison};
-use super::tier::{Change, PublicTier, Tier};
+use super::tier::{PublicTier, Tier};
 use super::validation::{parse, Fields, ValidationError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -173,7 +174,7 @@ impl NewSegment {
         }
     }
 
-    pub fn into_segment(self, change: &Change) -> Segment {
+    pub fn into_segment(self, by: &Actor) -> Segment {
         Segment {
             segment_id: self.segment_id,
             name: self.name,
@@ -183,10 +184,10 @@ impl NewSegment {
             sort_order: self.sort_order,
             active: true,
             version: 1,
-            created_at: change.at.clone(),
-            created_by: change.actor.clone(),
-            updated_at: change.at.clone(),
-            updated_by: change.actor.clone(),
+            created_at: by.at.clone(),
+            created_by: by.id.clone(),
+            updated_at: by.at.clone(),
+            updated_by: by.id.clone(),
         }
     }
 }
@@ -252,7 +253,7 @@ impl Reorder {
 
     /// The segments with their new `sortOrder` (10, 20, …), in the order asked for.
     /// Every stored segment must be named exactly once, at the version it has.
-    pub fn apply(&self, current: &[Segment], change: &Change) -> Result<Vec<(Segment, Segment)>, ReorderError> {
+    pub fn apply(&self, current: &[Segment], by: &Actor) -> Result<Vec<(Segment, Segment)>, ReorderError> {
         let named: BTreeSet<&str> = self.order.iter().map(|(id, _)| id.as_str()).collect();
         let stored: BTreeSet<&str> = current.iter().map(|s| s.segment_id.as_str()).collect();
         let missing: Vec<String> = stored.difference(&named).map(|s| s.to_string()).collect();
@@ -269,7 +270,7 @@ impl Reorder {
             if before.version != *expected {
                 return Err(ReorderError::Conflict(SegmentError::VersionConflict { current: Some(before.version) }));
             }
-            let mut after = before.next(change);
+            let mut after = before.next(by);
             after.sort_order = (i as u32 + 1) * 10;
             out.push((before.clone(), after));
         }
@@ -284,19 +285,19 @@ pub enum ReorderError {
 }
 
 impl Segment {
-    fn next(&self, change: &Change) -> Segment {
+    fn next(&self, by: &Actor) -> Segment {
         let mut next = self.clone();
         next.version = self.version + 1;
-        next.updated_at = change.at.clone();
-        next.updated_by = change.actor.clone();
+        next.updated_at = by.at.clone();
+        next.updated_by = by.id.clone();
         next
     }
 
-    pub fn apply(&self, patch: SegmentPatch, change: &Change) -> Result<Segment, SegmentError> {
+    pub fn apply(&self, patch: SegmentPatch, by: &Actor) -> Result<Segment, SegmentError> {
         if patch.version != self.version {
             return Err(SegmentError::VersionConflict { current: Some(self.version) });
         }
-        let mut s = self.next(change);
+        let mut s = self.next(by);
         if let Some(v) = patch.name {
             s.name = v;
         }
@@ -317,11 +318,11 @@ impl Segment {
 
     /// Retiring takes the segment off the storefront; its tiers stay as they are.
     /// `None`: already retired (the call is idempotent).
-    pub fn retire(&self, change: &Change) -> Option<Segment> {
+    pub fn retire(&self, by: &Actor) -> Option<Segment> {
         if !self.active {
             return None;
         }
-        let mut s = self.next(change);
+        let mut s = self.next(by);
         s.active = false;
         Some(s)
     }
@@ -498,12 +499,12 @@ mod tests {
     use crate::domain::defaults::default_tiers;
     use serde_json::json;
 
-    fn change() -> Change {
-        Change { actor: "admin-1".into(), at: "2026-12-06T10:00:00.000Z".into() }
+    fn by() -> Actor {
+        Actor::fixture("admin-1", "2026-12-06T10:00:00.000Z")
     }
 
     fn segments() -> Vec<Segment> {
-        default_segments().into_iter().map(|s| s.into_segment(&change())).collect()
+        default_segments().into_iter().map(|s| s.into_segment(&by())).collect()
     }
 
     #[test]
@@ -537,13 +538,13 @@ mod tests {
     fn patch_checks_version_and_retire_is_idempotent() {
         let s = segments().remove(0);
         let patch = SegmentPatch::parse(&json!({"version": 1, "name": "Budget"})).unwrap();
-        let after = s.apply(patch, &change()).unwrap();
+        let after = s.apply(patch, &by()).unwrap();
         assert_eq!((after.name.as_str(), after.version, after.segment_id.as_str()), ("Budget", 2, "essential"));
         let stale = SegmentPatch::parse(&json!({"version": 3, "name": "x"})).unwrap();
-        assert!(matches!(s.apply(stale, &change()), Err(SegmentError::VersionConflict { current: Some(1) })));
-        let retired = s.retire(&change()).unwrap();
+        assert!(matches!(s.apply(stale, &by()), Err(SegmentError::VersionConflict { current: Some(1) })));
+        let retired = s.retire(&by()).unwrap();
         assert!(!retired.active);
-        assert!(retired.retire(&change()).is_none());
+        assert!(retired.retire(&by()).is_none());
     }
 
     #[test]
@@ -553,16 +554,16 @@ mod tests {
             {"segmentId": "luxury", "version": 1}, {"segmentId": "essential", "version": 1},
             {"segmentId": "signature", "version": 1}]}))
         .unwrap();
-        let out = r.apply(&current, &change()).unwrap();
+        let out = r.apply(&current, &by()).unwrap();
         let order: Vec<(&str, u32)> = out.iter().map(|(_, a)| (a.segment_id.as_str(), a.sort_order)).collect();
         assert_eq!(order, vec![("luxury", 10), ("essential", 20), ("signature", 30)]);
         let partial = Reorder::parse(&json!({"order": [{"segmentId": "luxury", "version": 1}]})).unwrap();
-        assert!(matches!(partial.apply(&current, &change()), Err(ReorderError::Invalid(_))));
+        assert!(matches!(partial.apply(&current, &by()), Err(ReorderError::Invalid(_))));
         let stale = Reorder::parse(&json!({"order": [
             {"segmentId": "luxury", "version": 2}, {"segmentId": "essential", "version": 1},
             {"segmentId": "signature", "version": 1}]}))
         .unwrap();
-        assert!(matches!(stale.apply(&current, &change()), Err(ReorderError::Conflict(_))));
+        assert!(matches!(stale.apply(&current, &by()), Err(ReorderError::Conflict(_))));
         assert!(Reorder::parse(
             &json!({"order": [{"segmentId": "a", "version": 1}, {"segmentId": "a", "version": 1}]})
         )
@@ -574,7 +575,7 @@ mod tests {
 
     #[test]
     fn backfill_plans_by_price_and_only_once() {
-        let tiers: Vec<Tier> = default_tiers().into_iter().map(|t| t.into_tier(&change())).collect();
+        let tiers: Vec<Tier> = default_tiers().into_iter().map(|t| t.into_tier(&by())).collect();
         let plan = plan_backfill(&tiers, &segments(), &BTreeMap::new());
         let moves: Vec<(&str, &str, u32)> =
             plan.iter().map(|a| (a.tier_id.as_str(), a.to_segment.as_str(), a.to_level)).collect();
@@ -597,7 +598,7 @@ mod tests {
 
     #[test]
     fn packages_group_by_level_and_carry_the_matrix() {
-        let mut tiers: Vec<Tier> = default_tiers().into_iter().map(|t| t.into_tier(&change())).collect();
+        let mut tiers: Vec<Tier> = default_tiers().into_iter().map(|t| t.into_tier(&by())).collect();
         for t in &mut tiers {
             t.segment = ESSENTIAL.into();
         }

@@ -261,13 +261,12 @@ mod tests {
     use super::*;
     use crate::domain::defaults::default_tiers;
     use crate::domain::subscription::{plan_signup, Trigger, TriggerType};
-    use crate::domain::tier::Change;
     use serde_json::json;
 
     const DAY: i64 = 86_400;
 
     fn catalog() -> Vec<Tier> {
-        let change = Change { actor: "t".into(), at: "2026-11-01T00:00:00Z".into() };
+        let change = crate::domain::actor::Actor::fixture("t", "2026-11-01T00:00:00Z");
         default_tiers().into_iter().map(|t| t.into_tier(&change)).collect()
     }
 

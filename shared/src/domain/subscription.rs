@@ -18,8 +18,9 @@ use serde_json::Value;
 
 /// Downgrade dates kept on the partner for scoring (the signal looks back a year).
 const RECENT_DOWNGRADES_KEPT: usize = 5;
-use super::tier::MAX_TRIAL_DAYS;
+use super::actor::Actor;
 pub use super::tier::is_paid;
+use super::tier::MAX_TRIAL_DAYS;
 pub use super::transition::TransitionEvent;
 
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +155,13 @@ pub struct TransitionContext {
     pub transition_id: String,
     pub movement_id: String,
     pub trigger: Trigger,
+}
+
+impl TransitionContext {
+    /// Who makes the transition, for its audit entry.
+    pub fn by(&self) -> Actor {
+        Actor::from_parts(&self.actor, &self.at, self.today, self.request_id.clone().unwrap_or_default())
+    }
 }
 
 /// A planned change, complete: the store writes exactly this.
@@ -804,9 +812,9 @@ pub fn rescore(partner: &mut Partner, catalog: Catalog<'_>, today: NaiveDate, us
 /// level and probability, factor codes, upsell opportunity, score, recommended tier
 /// and reason codes). Wording that only counts the days down is not worth a write;
 /// the journey is always scored as of today.
-pub fn refresh_scores(partner: &Partner, catalog: Catalog<'_>, ctx: &EditContext) -> Option<Partner> {
+pub fn refresh_scores(partner: &Partner, catalog: Catalog<'_>, by: &Actor) -> Option<Partner> {
     let mut rescored = partner.clone();
-    rescore(&mut rescored, catalog, ctx.today, None);
+    rescore(&mut rescored, catalog, by.today, None);
     fn codes(factors: &[scoring::Factor]) -> Vec<&str> {
         factors.iter().map(|f| f.code.as_str()).collect()
     }
@@ -819,26 +827,18 @@ pub fn refresh_scores(partner: &Partner, catalog: Catalog<'_>, ctx: &EditContext
     if ranked(partner) == ranked(&rescored) {
         return None;
     }
-    Some(touched(partner, rescored, catalog, ctx))
+    Some(touched(partner, rescored, catalog, by))
 }
 
 pub fn last_activity_date(partner: &Partner) -> Option<NaiveDate> {
     partner.last_activity_at.get(..10).and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
 }
 
-/// Who and when for an edit that is not a transition.
-#[derive(Debug, Clone)]
-pub struct EditContext {
-    pub today: NaiveDate,
-    pub at: String,
-    pub actor: String,
-}
-
-fn touched(before: &Partner, mut after: Partner, catalog: Catalog<'_>, ctx: &EditContext) -> Partner {
+fn touched(before: &Partner, mut after: Partner, catalog: Catalog<'_>, by: &Actor) -> Partner {
     after.version = before.version + 1;
-    after.updated_at = ctx.at.clone();
-    after.updated_by = ctx.actor.clone();
-    rescore(&mut after, catalog, ctx.today, None);
+    after.updated_at = by.at.clone();
+    after.updated_by = by.id.clone();
+    rescore(&mut after, catalog, by.today, None);
     after
 }
 
@@ -849,7 +849,7 @@ pub fn edit_profile(
     partner: &Partner,
     patch: &super::partner::PartnerPatch,
     catalog: Catalog<'_>,
-    ctx: &EditContext,
+    by: &Actor,
 ) -> Result<Partner, SubscriptionError> {
     check_version(partner, patch.version)?;
     let mut after = partner.clone();
@@ -874,14 +874,14 @@ pub fn edit_profile(
     if after == *partner {
         return Err(SubscriptionError::NoChange);
     }
-    Ok(touched(partner, after, catalog, ctx))
+    Ok(touched(partner, after, catalog, by))
 }
 
 pub fn assign_rep(
     partner: &Partner,
     assignment: &super::partner::Assignment,
     catalog: Catalog<'_>,
-    ctx: &EditContext,
+    by: &Actor,
 ) -> Result<Partner, SubscriptionError> {
     check_version(partner, assignment.version)?;
     if partner.assigned_sales_rep.as_deref() == Some(assignment.sales_rep.as_str()) {
@@ -889,8 +889,8 @@ pub fn assign_rep(
     }
     let mut after = partner.clone();
     after.assigned_sales_rep = Some(assignment.sales_rep.clone());
-    after.last_activity_at = ctx.at.clone();
-    Ok(touched(partner, after, catalog, ctx))
+    after.last_activity_at = by.at.clone();
+    Ok(touched(partner, after, catalog, by))
 }
 
 /// A sales note, and the partner with its last contact and activity moved on.
@@ -899,22 +899,22 @@ pub fn add_note(
     new: &super::partner::NewNote,
     note_id: String,
     catalog: Catalog<'_>,
-    ctx: &EditContext,
+    by: &Actor,
 ) -> (Partner, super::partner::SalesNote) {
     let note = super::partner::SalesNote {
         note_id,
         partner_id: partner.partner_id.clone(),
-        timestamp: ctx.at.clone(),
-        rep: ctx.actor.clone(),
+        timestamp: by.at.clone(),
+        rep: by.id.clone(),
         note: new.note.clone(),
         next_action: new.next_action.clone(),
         contact_type: new.contact_type.clone(),
     };
     let mut after = partner.clone();
-    after.last_contact_date = Some(ctx.at.clone());
+    after.last_contact_date = Some(by.at.clone());
     after.last_contact_type = Some(new.contact_type.clone());
-    after.last_activity_at = ctx.at.clone();
-    (touched(partner, after, catalog, ctx), note)
+    after.last_activity_at = by.at.clone();
+    (touched(partner, after, catalog, by), note)
 }
 
 /// The `?dryRun=true` answer (seed 003 §1.3): what the change would do, with
@@ -1050,11 +1050,10 @@ mod pcr_tests {
 mod tests {
     use super::*;
     use crate::domain::defaults::default_tiers;
-    use crate::domain::tier::Change;
     use serde_json::json;
 
     fn catalog() -> Vec<Tier> {
-        let change = Change { actor: "seed".into(), at: "2026-01-01T00:00:00Z".into() };
+        let change = crate::domain::actor::Actor::fixture("seed", "2026-01-01T00:00:00Z");
         default_tiers().into_iter().map(|t| t.into_tier(&change)).collect()
     }
 

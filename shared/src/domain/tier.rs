@@ -1,6 +1,7 @@
 //! The tier catalog entry: its shape, how a request body becomes one, and the
 //! rules for changing it.
 
+use super::actor::Actor;
 use super::money::Percent;
 use super::validation::{parse, Fields, ValidationError};
 use serde::{Deserialize, Serialize};
@@ -142,13 +143,6 @@ pub struct Tier {
     pub created_by: String,
     pub updated_at: String,
     pub updated_by: String,
-}
-
-/// Who changed something and when; server-owned, never read from a body.
-#[derive(Debug, Clone)]
-pub struct Change {
-    pub actor: String,
-    pub at: String,
 }
 
 /// The editable fields of a tier as a create request gives them.
@@ -398,7 +392,7 @@ impl NewTier {
         Ok(Self { tier_id: tier_id.unwrap_or_default(), spec })
     }
 
-    pub fn into_tier(self, change: &Change) -> Tier {
+    pub fn into_tier(self, by: &Actor) -> Tier {
         let s = self.spec;
         Tier {
             tier_id: self.tier_id,
@@ -424,10 +418,10 @@ impl NewTier {
             status: TierStatus::Active,
             price_version: 1,
             version: 1,
-            created_at: change.at.clone(),
-            created_by: change.actor.clone(),
-            updated_at: change.at.clone(),
-            updated_by: change.actor.clone(),
+            created_at: by.at.clone(),
+            created_by: by.id.clone(),
+            updated_at: by.at.clone(),
+            updated_by: by.id.clone(),
         }
     }
 }
@@ -557,17 +551,17 @@ impl Tier {
         }
     }
 
-    fn next(&self, change: &Change) -> Tier {
+    fn next(&self, by: &Actor) -> Tier {
         let mut next = self.clone();
         next.version = self.version + 1;
-        next.updated_at = change.at.clone();
-        next.updated_by = change.actor.clone();
+        next.updated_at = by.at.clone();
+        next.updated_by = by.id.clone();
         next
     }
 
-    pub fn apply(&self, patch: TierPatch, change: &Change) -> Result<TierUpdate, TierError> {
+    pub fn apply(&self, patch: TierPatch, by: &Actor) -> Result<TierUpdate, TierError> {
         self.ensure_editable(Some(patch.version))?;
-        let mut t = self.next(change);
+        let mut t = self.next(by);
         macro_rules! set {
             ($($field:ident),*) => { $( if let Some(v) = patch.$field { t.$field = v; } )* };
         }
@@ -598,7 +592,7 @@ impl Tier {
         Ok(TierUpdate { before: self.clone(), after: t })
     }
 
-    pub fn add_feature(&self, new: NewFeature, change: &Change) -> Result<TierUpdate, TierError> {
+    pub fn add_feature(&self, new: NewFeature, by: &Actor) -> Result<TierUpdate, TierError> {
         self.ensure_editable(new.expected_version)?;
         if self.features.iter().any(|f| f.feature_id == new.feature.feature_id) {
             return Err(TierError::FeatureExists);
@@ -606,19 +600,14 @@ impl Tier {
         if self.features.len() >= MAX_FEATURES {
             return Err(TierError::TooManyFeatures);
         }
-        let mut t = self.next(change);
+        let mut t = self.next(by);
         t.features.push(new.feature);
         Ok(TierUpdate { before: self.clone(), after: t })
     }
 
-    pub fn update_feature(
-        &self,
-        feature_id: &str,
-        patch: FeaturePatch,
-        change: &Change,
-    ) -> Result<TierUpdate, TierError> {
+    pub fn update_feature(&self, feature_id: &str, patch: FeaturePatch, by: &Actor) -> Result<TierUpdate, TierError> {
         self.ensure_editable(patch.expected_version)?;
-        let mut t = self.next(change);
+        let mut t = self.next(by);
         let feature = t.features.iter_mut().find(|f| f.feature_id == feature_id).ok_or(TierError::FeatureNotFound)?;
         if let Some(v) = patch.name {
             feature.name = v;
@@ -639,10 +628,10 @@ impl Tier {
         &self,
         feature_id: &str,
         expected_version: Option<u64>,
-        change: &Change,
+        by: &Actor,
     ) -> Result<TierUpdate, TierError> {
         self.ensure_editable(expected_version)?;
-        let mut t = self.next(change);
+        let mut t = self.next(by);
         let before = t.features.len();
         t.features.retain(|f| f.feature_id != feature_id);
         if t.features.len() == before {
@@ -653,14 +642,14 @@ impl Tier {
 
     /// Archiving is refused for the default tier. Whether partners remain on the tier
     /// is a fact of the table, checked by the store in the same transaction.
-    pub fn archive(&self, change: &Change) -> Result<Option<TierUpdate>, TierError> {
+    pub fn archive(&self, by: &Actor) -> Result<Option<TierUpdate>, TierError> {
         if self.tier_id == DEFAULT_TIER_ID {
             return Err(TierError::DefaultTier);
         }
         if self.status == TierStatus::Archived {
             return Ok(None);
         }
-        let mut t = self.next(change);
+        let mut t = self.next(by);
         t.status = TierStatus::Archived;
         Ok(Some(TierUpdate { before: self.clone(), after: t }))
     }
@@ -763,8 +752,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn change() -> Change {
-        Change { actor: "user-1".into(), at: "2026-11-21T10:00:00.000Z".into() }
+    fn by() -> Actor {
+        Actor::fixture("user-1", "2026-11-21T10:00:00.000Z")
     }
 
     fn gold() -> Tier {
@@ -773,7 +762,7 @@ mod tests {
             "tierLevel": 2, "features": [{"featureId": "boost", "name": "PCR boost"}]
         }))
         .unwrap()
-        .into_tier(&change())
+        .into_tier(&by())
     }
 
     #[test]
@@ -823,14 +812,14 @@ mod tests {
         let t = gold();
         let patch = TierPatch::parse(&json!({"version": 1, "prices": {"monthly": 370000, "yearly": 4440000}})).unwrap();
         assert!(patch.touches_pricing());
-        let up = t.apply(patch, &change()).unwrap();
+        let up = t.apply(patch, &by()).unwrap();
         assert!(up.prices_changed());
         assert_eq!(up.after.version, 2);
         assert_eq!(up.after.price_version, 2);
 
         let patch = TierPatch::parse(&json!({"version": 1, "name": "Gold+"})).unwrap();
         assert!(!patch.touches_pricing());
-        let up = t.apply(patch, &change()).unwrap();
+        let up = t.apply(patch, &by()).unwrap();
         assert!(!up.prices_changed());
         assert_eq!(up.after.price_version, 1);
     }
@@ -839,7 +828,7 @@ mod tests {
     fn stale_version_conflicts() {
         let t = gold();
         let patch = TierPatch::parse(&json!({"version": 7, "name": "x"})).unwrap();
-        assert!(matches!(t.apply(patch, &change()), Err(TierError::VersionConflict { current: Some(1) })));
+        assert!(matches!(t.apply(patch, &by()), Err(TierError::VersionConflict { current: Some(1) })));
     }
 
     #[test]
@@ -848,22 +837,22 @@ mod tests {
         t.upgrade_incentive_percent = Percent::from_basis_points(500);
         let patch = TierPatch::parse(&json!({"version": 1, "upgradeIncentivePercent": null})).unwrap();
         assert!(patch.touches_pricing());
-        assert_eq!(t.apply(patch, &change()).unwrap().after.upgrade_incentive_percent, None);
+        assert_eq!(t.apply(patch, &by()).unwrap().after.upgrade_incentive_percent, None);
     }
 
     #[test]
     fn features_add_update_remove() {
         let t = gold();
         let add = NewFeature::parse(&json!({"featureId": "ai", "name": "AI", "usageLimit": 50})).unwrap();
-        let t2 = t.add_feature(add.clone(), &change()).unwrap().after;
+        let t2 = t.add_feature(add.clone(), &by()).unwrap().after;
         assert_eq!(t2.features.len(), 2);
-        assert!(matches!(t2.add_feature(add, &change()), Err(TierError::FeatureExists)));
+        assert!(matches!(t2.add_feature(add, &by()), Err(TierError::FeatureExists)));
         let patch = FeaturePatch::parse(&json!({"usageLimit": null, "enabled": false})).unwrap();
-        let t3 = t2.update_feature("ai", patch, &change()).unwrap().after;
+        let t3 = t2.update_feature("ai", patch, &by()).unwrap().after;
         assert_eq!(t3.features[1].usage_limit, None);
         assert!(!t3.features[1].enabled);
-        assert!(matches!(t3.remove_feature("nope", None, &change()), Err(TierError::FeatureNotFound)));
-        assert_eq!(t3.remove_feature("ai", Some(3), &change()).unwrap().after.features.len(), 1);
+        assert!(matches!(t3.remove_feature("nope", None, &by()), Err(TierError::FeatureNotFound)));
+        assert_eq!(t3.remove_feature("ai", Some(3), &by()).unwrap().after.features.len(), 1);
     }
 
     #[test]
@@ -879,18 +868,18 @@ mod tests {
             })
             .collect();
         let add = NewFeature::parse(&json!({"featureId": "one_more", "name": "X"})).unwrap();
-        assert!(matches!(t.add_feature(add, &change()), Err(TierError::TooManyFeatures)));
+        assert!(matches!(t.add_feature(add, &by()), Err(TierError::TooManyFeatures)));
     }
 
     #[test]
     fn default_tier_cannot_be_archived_and_archive_is_idempotent() {
         let mut t = gold();
         t.tier_id = DEFAULT_TIER_ID.into();
-        assert!(matches!(t.archive(&change()), Err(TierError::DefaultTier)));
+        assert!(matches!(t.archive(&by()), Err(TierError::DefaultTier)));
         let g = gold();
-        let archived = g.archive(&change()).unwrap().unwrap().after;
+        let archived = g.archive(&by()).unwrap().unwrap().after;
         assert_eq!(archived.status, TierStatus::Archived);
-        assert!(archived.archive(&change()).unwrap().is_none());
+        assert!(archived.archive(&by()).unwrap().is_none());
     }
 
     #[test]

@@ -474,18 +474,17 @@ pub fn near_limit(allowance: &Allowance, used: u64) -> bool {
 mod tests {
     use super::*;
     use crate::domain::defaults::default_tiers;
-    use crate::domain::tier::Change;
     use serde_json::json;
 
     fn tier(id: &str) -> Tier {
-        let change = Change { actor: "t".into(), at: "2026-01-01T00:00:00.000Z".into() };
+        let change = crate::domain::actor::Actor::fixture("t", "2026-01-01T00:00:00.000Z");
         default_tiers().into_iter().find(|t| t.tier_id == id).unwrap().into_tier(&change)
     }
 
     fn partner(tier: &str) -> Partner {
         let catalog: Vec<Tier> = default_tiers()
             .into_iter()
-            .map(|t| t.into_tier(&Change { actor: "t".into(), at: "2026-01-01T00:00:00.000Z".into() }))
+            .map(|t| t.into_tier(&crate::domain::actor::Actor::fixture("t", "2026-01-01T00:00:00.000Z")))
             .collect();
         let ctx = crate::domain::subscription::TransitionContext {
             today: day("2026-01-01"),

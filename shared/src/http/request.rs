@@ -2,6 +2,8 @@
 //! page parameters under a page-size cap.
 
 use super::identity::{AuthError, Identity};
+use crate::clock::rfc3339;
+use crate::domain::actor::Actor;
 use crate::domain::permissions::{Grants, Permission};
 use crate::domain::validation::ValidationError;
 pub use crate::store::PageRequest;
@@ -42,6 +44,20 @@ impl Ctx {
         }
         .unwrap_or_else(|| "unknown".to_string());
         Self { request_id, identity: Identity::from_request(req, grants), at }
+    }
+
+    /// The verified caller as the one who acts: its id, email and roles, at the
+    /// time the request arrived, in this request.
+    pub fn actor(&self, who: &Identity) -> Actor {
+        Actor {
+            id: who.subject.clone(),
+            email: who.email.clone(),
+            roles: who.roles.clone(),
+            grants: who.grants,
+            at: rfc3339(self.at),
+            today: self.at.date_naive(),
+            request_id: self.request_id.clone(),
+        }
     }
 
     /// The caller, who must hold `permission`.

@@ -143,12 +143,7 @@ mod tests {
     use serde_json::json;
 
     fn promotion(name: &str) -> Promotion {
-        let actor = Actor {
-            id: "user-rep".into(),
-            email: None,
-            at: "2026-11-01T00:00:00.000Z".into(),
-            today: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
-        };
+        let actor = Actor::fixture("user-rep", "2026-11-01T00:00:00.000Z");
         NewPromotion::parse(&json!({
             "name": name, "discountType": "percentage", "discountValue": 12.5, "appliesTo": "both",
             "startDate": "2026-11-01", "endDate": "2026-12-31", "maxRedemptions": 50

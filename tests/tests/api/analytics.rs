@@ -558,7 +558,7 @@ fn expected_cohorts(m: &Model, cohorts: &[String]) -> Vec<Value> {
 
 async fn gateway_at(app: &TestApp, clock: Arc<FixedClock>) -> Arc<Gateway> {
     let mut handlers = gateway::handlers_on(app.store.clone(), &app.config).await;
-    let a = Arc::new(analytics::Analytics::new(app.store.clone(), app.config.clone(), clock));
+    let a = Arc::new(analytics::Analytics::new(app.function_app().with_clock(clock)));
     let handler: Handler = Arc::new(move |req| {
         let a = a.clone();
         Box::pin(async move { analytics::handle(&a, req).await })

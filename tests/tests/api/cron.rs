@@ -14,7 +14,7 @@ use tierdesk::clock::FixedClock;
 use tierdesk::domain::renewal::{ActionKind, NoticeKind, ReminderSchedule, RunSummary};
 use tierdesk::mail::{MailConfig, Mailer};
 use tierdesk::store::{keys, Claim, MarkerClaim, MarkerState};
-use tierdesk::{Clock, SystemClock, UlidGen};
+use tierdesk::{Clock, SystemClock};
 use tierdesk_tests::{read_repo_file, ses, TestApp};
 
 fn ymd(s: &str) -> NaiveDate {
@@ -57,7 +57,7 @@ async fn cron_app() -> TestApp {
 
 async fn cron_with(app: &TestApp, ses_endpoint: &str, config: CronConfig, clock: Arc<dyn Clock>) -> ExpiryCron {
     let mailer = Mailer::connect(&MailConfig::local(ses_endpoint), app.store.clone()).await;
-    ExpiryCron::new(app.store.clone(), mailer, config, clock, Arc::new(UlidGen))
+    ExpiryCron::new(app.function_app().with_clock(clock), mailer, config)
 }
 
 async fn cron(app: &TestApp) -> ExpiryCron {
@@ -852,8 +852,7 @@ async fn time_travel_thirteen_months_of_daily_runs() {
 
     // The partners function with a clock the test moves.
     let clock = Arc::new(FixedClock::new(instant("2026-12-20T09:00:00Z")));
-    let partners_app =
-        Arc::new(partners::Partners::new(app.store.clone(), app.config.clone(), clock.clone(), Arc::new(UlidGen)));
+    let partners_app = Arc::new(partners::Partners::new(app.function_app().with_clock(clock.clone())));
     let handler: Handler = Arc::new(move |req| {
         let a = partners_app.clone();
         Box::pin(async move { partners::handle(&a, req).await })

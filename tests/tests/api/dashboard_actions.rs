@@ -5,10 +5,8 @@
 use chrono::{Days, NaiveDate, Utc};
 use expiry_cron::{CronConfig, ExpiryCron, RunDate};
 use serde_json::{json, Value};
-use std::sync::Arc;
 use tierdesk::domain::renewal::NoticeKind;
 use tierdesk::mail::{MailConfig, Mailer};
-use tierdesk::{SystemClock, UlidGen};
 use tierdesk_tests::{ses, TestApp};
 
 fn today() -> NaiveDate {
@@ -38,7 +36,7 @@ async fn partner(app: &TestApp, tag: &str, end: NaiveDate, rep: Option<&str>) ->
 
 async fn cron(app: &TestApp) -> ExpiryCron {
     let mailer = Mailer::connect(&MailConfig::local(ses::endpoint()), app.store.clone()).await;
-    ExpiryCron::new(app.store.clone(), mailer, CronConfig::default(), Arc::new(SystemClock), Arc::new(UlidGen))
+    ExpiryCron::new(app.function_app(), mailer, CronConfig::default())
 }
 
 async fn remind(app: &TestApp, id: &str, role: &str) -> (u16, Value) {

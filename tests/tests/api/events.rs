@@ -18,7 +18,7 @@ async fn invoke(tiers_app: &tiers::Tiers, file: &str) -> (u16, Value) {
 #[tokio::test]
 async fn event_fixtures_through_the_handler() {
     let app = TestApp::seeded().await;
-    let handler_app = tiers::Tiers::connect(app.config.clone()).await;
+    let handler_app = tiers::Tiers::new(tierdesk::app::App::connect(app.config.clone()).await);
 
     let (status, body) = invoke(&handler_app, "tiers-public-catalog.json").await;
     assert_eq!(status, 200, "{body}");
@@ -69,10 +69,9 @@ async fn clock_and_ids_are_injected() {
     let at = chrono::DateTime::parse_from_rfc3339("2027-01-15T08:30:00Z").unwrap().with_timezone(&chrono::Utc);
     let store = tierdesk::store::Store::connect(&app.config).await;
     let pinned = tiers::Tiers::new(
-        store,
-        app.config.clone(),
-        Arc::new(FixedClock::new(at)),
-        Arc::new(SequentialIds::new("aud")),
+        tierdesk::app::App::new(store, app.config.clone())
+            .with_clock(Arc::new(FixedClock::new(at)))
+            .with_ids(Arc::new(SequentialIds::new("aud"))),
     );
     let (status, body) = invoke(&pinned, "tiers-create-sales-manager.json").await;
     assert_eq!(status, 201, "{body}");
@@ -99,7 +98,7 @@ async fn invoke_partners(app: &partners::Partners, event_json: &str) -> (u16, ht
 #[tokio::test]
 async fn partner_event_fixtures_through_the_handler() {
     let app = TestApp::seeded().await;
-    let handler_app = partners::Partners::connect(app.config.clone()).await.expect("partners function");
+    let handler_app = partners::Partners::new(tierdesk::app::App::connect(app.config.clone()).await);
 
     let (status, _, text) =
         invoke_partners(&handler_app, &read_repo_file("events/partners-create-sales-rep.json")).await;
@@ -137,12 +136,9 @@ async fn quote_event_fixture_through_the_handler() {
     )
     .await;
     let quotes_app = quotes::Quotes::new(
-        app.store.clone(),
-        app.config.clone(),
+        app.function_app().with_clock(Arc::new(FixedClock::new(at))).with_ids(Arc::new(SequentialIds::new("q"))),
         quotes::Settings::default(),
         mailer,
-        Arc::new(FixedClock::new(at)),
-        Arc::new(SequentialIds::new("q")),
     );
     let req = lambda_http::request::from_str(&read_repo_file("events/quotes-create-sales-rep.json")).unwrap();
     let response = quotes::handle(&quotes_app, req).await;

@@ -499,13 +499,7 @@ async fn experiments_who_may_call_what() {
 }
 
 fn cron(app: &TestApp, mailer: tierdesk::mail::Mailer) -> expiry_cron::ExpiryCron {
-    expiry_cron::ExpiryCron::new(
-        app.store.clone(),
-        mailer,
-        expiry_cron::CronConfig::default(),
-        std::sync::Arc::new(tierdesk::SystemClock),
-        std::sync::Arc::new(tierdesk::UlidGen),
-    )
+    expiry_cron::ExpiryCron::new(app.function_app(), mailer, expiry_cron::CronConfig::default())
 }
 
 /// `endDate` is enforced by the daily cron: the day after it, an active or paused

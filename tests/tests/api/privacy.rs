@@ -244,12 +244,12 @@ async fn an_erasure_cut_short_reads_anonymised_and_the_next_call_finishes_it() {
     // Step 1 only, as if the function died right after its transaction.
     let partner = app.store.get_partner(&id).await.unwrap().unwrap();
     let after = privacy::erase_partner(&partner, "2026-12-06T04:00:00.000Z", "user-admin");
-    let by =
-        tierdesk::domain::audit::Performed { actor: "user-admin", at: "2026-12-06T04:00:00.000Z", request_id: "r" };
+    let at = chrono::DateTime::parse_from_rfc3339("2026-12-06T04:00:00.000Z").unwrap().with_timezone(&chrono::Utc);
+    let by = tierdesk::domain::actor::Actor::system("user-admin", at, "r");
     let audit = tierdesk::domain::audit::AuditEntry::change::<tierdesk::domain::partner::Partner>(
         "aud1".into(),
         "partner.erase",
-        by,
+        &by,
         None,
         &after,
     );

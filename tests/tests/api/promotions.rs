@@ -714,13 +714,7 @@ async fn the_daily_cron_completes_promotions_past_their_end_date_once() {
         app.store.clone(),
     )
     .await;
-    let cron = ExpiryCron::new(
-        app.store.clone(),
-        mailer,
-        CronConfig::default(),
-        std::sync::Arc::new(tierdesk::SystemClock),
-        std::sync::Arc::new(tierdesk::UlidGen),
-    );
+    let cron = ExpiryCron::new(app.function_app(), mailer, CronConfig::default());
     // On the end date itself nothing ends; the day after, both live ones complete.
     let first = cron.run(&RunDate::for_date(today)).await.unwrap();
     assert_eq!(first.steps.get("promotions_completed"), Some(&0));

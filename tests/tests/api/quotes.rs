@@ -401,14 +401,8 @@ async fn double_and_concurrent_accepts_make_one_subscription_change() {
 async fn gateway_at(app: &TestApp, clock: Arc<FixedClock>) -> Gateway {
     let mut handlers = gateway::handlers_on(app.store.clone(), &app.config).await;
     let mailer = Mailer::connect(&MailConfig::local(ses::endpoint()), app.store.clone()).await;
-    let quotes_app = Arc::new(quotes::Quotes::new(
-        app.store.clone(),
-        app.config.clone(),
-        quotes::Settings::default(),
-        mailer,
-        clock,
-        Arc::new(tierdesk::UlidGen),
-    ));
+    let quotes_app =
+        Arc::new(quotes::Quotes::new(app.function_app().with_clock(clock), quotes::Settings::default(), mailer));
     let handler: Handler = Arc::new(move |req| {
         let a = quotes_app.clone();
         Box::pin(async move { quotes::handle(&a, req).await })
@@ -440,13 +434,7 @@ async fn an_expired_quote_cannot_be_accepted() {
     // The daily cron expires open quotes past validUntil, once.
     let draft = create(&app, "sales_rep", body(&email, valid.clone())).await;
     let mailer = Mailer::connect(&MailConfig::local(ses::endpoint()), app.store.clone()).await;
-    let cron = expiry_cron::ExpiryCron::new(
-        app.store.clone(),
-        mailer,
-        expiry_cron::CronConfig::default(),
-        Arc::new(tierdesk::SystemClock),
-        Arc::new(tierdesk::UlidGen),
-    );
+    let cron = expiry_cron::ExpiryCron::new(app.function_app(), mailer, expiry_cron::CronConfig::default());
     let run = expiry_cron::RunDate::for_date(today.succ_opt().unwrap());
     let first = cron.run(&run).await.unwrap();
     assert_eq!(first.steps.get("quotes_expired"), Some(&2), "{first:?}");

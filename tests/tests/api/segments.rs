@@ -400,7 +400,7 @@ async fn make_runs_seed_shows_three_segments_each_with_three_levels_and_the_matr
 
     // The segment page costs the same few DynamoDB calls whatever else the table holds.
     let (_, calls) = tierdesk::store::count_calls(async {
-        let fresh = tiers::Tiers::connect(app.config.clone()).await;
+        let fresh = tiers::Tiers::new(tierdesk::app::App::connect(app.config.clone()).await);
         let req = http::Request::builder().uri("/api/segments/luxury").body(lambda_http::Body::Empty).expect("request");
         tiers::handle(&fresh, req).await
     })

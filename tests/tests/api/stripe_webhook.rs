@@ -17,7 +17,6 @@ use tierdesk::billing::webhook::sign;
 use tierdesk::billing::{StripeConfig, StripeGateway};
 use tierdesk::clock::FixedClock;
 use tierdesk::mail::{MailConfig, Mailer};
-use tierdesk::UlidGen;
 use tierdesk_tests::stripe::StripeApp;
 use tierdesk_tests::{read_repo_file, ses};
 
@@ -39,14 +38,7 @@ async fn webhook_gateway_with(
     mail: MailConfig,
 ) -> Arc<Gateway> {
     let mailer = Mailer::connect(&mail, s.app.store.clone()).await;
-    let app = Arc::new(StripeWebhook::new(
-        s.app.store.clone(),
-        s.app.config.clone(),
-        stripe,
-        mailer,
-        clock,
-        Arc::new(UlidGen),
-    ));
+    let app = Arc::new(StripeWebhook::new(s.app.function_app().with_clock(clock), stripe, mailer));
     let handler: Handler = Arc::new(move |req| {
         let app = app.clone();
         Box::pin(async move { stripe_webhook::handle(&app, req).await })

@@ -73,7 +73,7 @@ async fn gateway_at(app: &TestApp, clock: Arc<FixedClock>) -> Arc<Gateway> {
 /// `config`.
 async fn gateway_with(app: &TestApp, clock: Arc<dyn Clock>, config: Config) -> Arc<Gateway> {
     let mut handlers = gateway::handlers_on(app.store.clone(), &app.config).await;
-    let usage_app = Arc::new(usage::Usage::new(app.store.clone(), config, clock));
+    let usage_app = Arc::new(usage::Usage::new(tierdesk::app::App::new(app.store.clone(), config).with_clock(clock)));
     let handler: Handler = Arc::new(move |req| {
         let a = usage_app.clone();
         Box::pin(async move { usage::handle(&a, req).await })

@@ -370,7 +370,7 @@ async fn bench_cron() -> Result<(), Error> {
         eprintln!("cron bench: loaded {total} partners in {:.0} s", started.elapsed().as_secs_f64());
 
         let mail = tierdesk::mail::MailConfig::from_env()?;
-        let cron = expiry_cron::ExpiryCron::connect(config, expiry_cron::CronConfig::default(), &mail).await;
+        let cron = devtools::cron::connect(&config, expiry_cron::CronConfig::default(), &mail).await;
         let run = expiry_cron::RunDate::for_date(today);
         for pass in ["first", "rerun"] {
             let t = Instant::now();
