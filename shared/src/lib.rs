@@ -3,7 +3,6 @@
 //! every HTTP Lambda shares (`http`). `docs/architecture.md` draws the layers.
 
 pub mod app;
-pub mod billing;
 pub mod calls;
 pub mod clock;
 pub mod config;
@@ -14,6 +13,7 @@ pub mod idempotency;
 pub mod mail;
 pub mod meter;
 pub mod store;
+pub mod stripe_adapter;
 pub mod telemetry;
 
 pub use clock::{Clock, IdGen, SystemClock, UlidGen};

@@ -10,10 +10,10 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use stripe_emulator::{Emulator, EmulatorConfig};
-use tierdesk::billing::{StripeConfig, StripeGateway};
 use tierdesk::domain::billing::PriceSpec;
 use tierdesk::domain::money::BillingPeriod;
 use tierdesk::mail::MailConfig;
+use tierdesk::stripe_adapter::{StripeConfig, StripeGateway};
 
 /// The billing functions' clock follows the emulator's, so periods, "today" and
 /// signature timestamps agree when a test moves Stripe's time forward.

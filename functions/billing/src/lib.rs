@@ -13,8 +13,6 @@ use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use tierdesk::app::App;
 use tierdesk::app::{redemption, Failed, Meaning};
-use tierdesk::billing::notices::email_for;
-use tierdesk::billing::{facts, CheckoutOffer, CouponOff, CouponSpec, Proration, StripeGateway};
 use tierdesk::domain::actor::Actor;
 use tierdesk::domain::billing::{
     check_plan_change, schedule_downgrade, sync_subscription, BillingChange, BillingError, BillingNotice,
@@ -32,8 +30,10 @@ use tierdesk::http::response::to_json;
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, PageRequest, Route};
 use tierdesk::idempotency;
+use tierdesk::mail::billing::email_for;
 use tierdesk::mail::Mailer;
 use tierdesk::store::{BillingWrite, BillingWriteError, Page, Store};
+use tierdesk::stripe_adapter::{facts, CheckoutOffer, CouponOff, CouponSpec, Proration, StripeGateway};
 use tierdesk::ApiError;
 
 mod invoices;

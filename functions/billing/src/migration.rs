@@ -24,7 +24,6 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use tierdesk::app::Meaning;
-use tierdesk::billing::Proration;
 use tierdesk::clock::rfc3339;
 use tierdesk::domain::billing::{
     migration_candidate, sync_subscription, MigrationCandidate, PriceMigrationRequest, PriceSpec,
@@ -37,6 +36,7 @@ use tierdesk::domain::validation::ValidationError;
 use tierdesk::http::request::json_body;
 use tierdesk::http::{json, Ctx, PageRequest};
 use tierdesk::store::{BillingWrite, BillingWriteError, PartnerList, Store};
+use tierdesk::stripe_adapter::Proration;
 use tierdesk::ApiError;
 
 /// Candidates listed in an answer (the count and MRR change cover all).

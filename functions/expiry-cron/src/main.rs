@@ -2,7 +2,7 @@
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
 use tierdesk::app::App;
-use tierdesk::billing::{StripeConfig, StripeGateway};
+use tierdesk::stripe_adapter::{StripeConfig, StripeGateway};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -19,10 +19,10 @@
 use crate::{DailyStep, RunDate, StepFuture};
 use chrono::{Datelike, NaiveDate};
 use std::collections::HashMap;
-use tierdesk::billing::{InvoiceItemSpec, StripeGateway};
 use tierdesk::domain::tier::{Tier, DEFAULT_TIER_ID};
 use tierdesk::domain::usage::{self, overage_lines};
 use tierdesk::store::{OverageClaim, Store};
+use tierdesk::stripe_adapter::{InvoiceItemSpec, StripeGateway};
 use tierdesk::{IdGen, UlidGen};
 
 /// The metadata key naming what an overage invoice item bills.

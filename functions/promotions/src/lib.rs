@@ -18,11 +18,11 @@ use tierdesk::domain::audit::AuditEntry;
 use tierdesk::domain::money::{BillingPeriod, Percent};
 use tierdesk::domain::permissions::Permission;
 use tierdesk::domain::pricing::PriceBreakdown;
+use tierdesk::domain::promotion::resolver::{self, Asked};
 use tierdesk::domain::promotion::{
     self, Action, Actor, Application, ApprovalPolicy, CodeRequest, Customer, NewPromotion, Promotion, PromotionError,
     PromotionPatch, PromotionStatus, PromotionSummary, Reason, ReasonCode,
 };
-use tierdesk::domain::promotion_resolver::{self as resolver, Asked};
 use tierdesk::domain::tier::Tier;
 use tierdesk::domain::validation::{parse, Fields, ValidationError};
 use tierdesk::http::cache::PublicCache;

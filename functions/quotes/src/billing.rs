@@ -21,13 +21,13 @@
 //! a checkout.
 
 use super::Quotes;
-use tierdesk::billing::facts::QUOTE_ID_KEY;
-use tierdesk::billing::{Proration, StripeGateway};
 use tierdesk::domain::actor::Actor;
 use tierdesk::domain::billing::{PriceSpec, StripeStatus};
 use tierdesk::domain::quote::{Quote, QuoteError};
 use tierdesk::domain::subscription::SubscriptionError;
 use tierdesk::http::Ctx;
+use tierdesk::stripe_adapter::facts::QUOTE_ID_KEY;
+use tierdesk::stripe_adapter::{Proration, StripeGateway};
 use tierdesk::ApiError;
 
 /// Runs the Stripe step of an accepted quote unless it is done; returns the

@@ -10,7 +10,6 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tierdesk::app::App;
 use tierdesk::app::Meaning;
-use tierdesk::billing::StripeGateway;
 use tierdesk::clock::rfc3339;
 use tierdesk::config::ConfigError;
 use tierdesk::domain::actor::Actor;
@@ -31,6 +30,7 @@ use tierdesk::idempotency;
 use tierdesk::mail::quote::{pdf_file_name, quote_email, quote_notice, quote_pdf, QuoteNoticeKind};
 use tierdesk::mail::{MailAttachment, Mailer, SendOutcome};
 use tierdesk::store::{AcceptRefusal, PartnerRefusal, QuoteList, QuoteRefusal, WriteError};
+use tierdesk::stripe_adapter::StripeGateway;
 use tierdesk::ApiError;
 
 mod billing;

@@ -1,6 +1,6 @@
 use lambda_http::{run, service_fn, Error};
 use tierdesk::app::App;
-use tierdesk::billing::{StripeConfig, StripeGateway};
+use tierdesk::stripe_adapter::{StripeConfig, StripeGateway};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

@@ -26,12 +26,6 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use tierdesk::app::App;
 use tierdesk::app::{redemption, Failed, Meaning};
-use tierdesk::billing::facts::{self, invoice_partner_hint, subscription_partner_hint};
-use tierdesk::billing::notices::email_for;
-use tierdesk::billing::stripe_shared;
-use tierdesk::billing::stripe_webhook::{Event, EventObject};
-use tierdesk::billing::webhook::{payload_hash, verify, Verified};
-use tierdesk::billing::StripeGateway;
 use tierdesk::clock::rfc3339;
 use tierdesk::domain::actor::Actor;
 use tierdesk::domain::billing::{
@@ -49,8 +43,14 @@ use tierdesk::domain::tier::Tier;
 use tierdesk::domain::validation::parse;
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, Route};
+use tierdesk::mail::billing::email_for;
 use tierdesk::mail::{Email, MailError, Mailer, SendOutcome};
 use tierdesk::store::{BillingWrite, BillingWriteError, EventClaim};
+use tierdesk::stripe_adapter::facts::{self, invoice_partner_hint, subscription_partner_hint};
+use tierdesk::stripe_adapter::stripe_shared;
+use tierdesk::stripe_adapter::stripe_webhook::{Event, EventObject};
+use tierdesk::stripe_adapter::webhook::{payload_hash, verify, Verified};
+use tierdesk::stripe_adapter::StripeGateway;
 use tierdesk::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

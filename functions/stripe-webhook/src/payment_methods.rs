@@ -15,12 +15,12 @@
 //! mark in the same transaction, as every webhook write does.
 
 use super::{find_partner, write, Outcome, Plan, StripeWebhook, Written};
-use tierdesk::billing::gateway::SavedCard;
-use tierdesk::billing::stripe_webhook::Event;
 use tierdesk::domain::billing::BillingChange;
 use tierdesk::domain::self_service::record_payment_method;
 use tierdesk::domain::subscription::{Catalog, TriggerType};
 use tierdesk::http::Ctx;
+use tierdesk::stripe_adapter::gateway::SavedCard;
+use tierdesk::stripe_adapter::stripe_webhook::Event;
 use tierdesk::ApiError;
 
 pub(crate) async fn saved_card_event(

@@ -58,9 +58,9 @@ pub(crate) async fn control(emulator: &Emulator, path: &str, body: Value) -> Res
 pub async fn run() -> Result<(), Error> {
     let config = tierdesk::Config::from_env()?;
     let emulator = Emulator::start(EmulatorConfig::default()).await?;
-    let stripe_config = tierdesk::billing::StripeConfig::local(emulator.base_url());
+    let stripe_config = tierdesk::stripe_adapter::StripeConfig::local(emulator.base_url());
     let mut services = Services::from_env().await;
-    services.stripe = tierdesk::billing::StripeGateway::new(stripe_config).map_err(|e| e.to_string())?;
+    services.stripe = tierdesk::stripe_adapter::StripeGateway::new(stripe_config).map_err(|e| e.to_string())?;
     let store = tierdesk::store::Store::connect(&config).await;
     let mut handlers = gateway::handlers_with(store.clone(), &config, &services).await;
     let counts: Counts = Arc::default();

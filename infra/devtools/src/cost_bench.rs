@@ -226,9 +226,10 @@ pub async fn run() -> Result<(), Error> {
     let memory = memory_by_function(&template_text)?;
     let emulator = Emulator::start(EmulatorConfig::default()).await?;
     let mut services = Services::from_env().await;
-    services.stripe =
-        tierdesk::billing::StripeGateway::new(tierdesk::billing::StripeConfig::local(emulator.base_url()))
-            .map_err(|e| e.to_string())?;
+    services.stripe = tierdesk::stripe_adapter::StripeGateway::new(tierdesk::stripe_adapter::StripeConfig::local(
+        emulator.base_url(),
+    ))
+    .map_err(|e| e.to_string())?;
     let store = tierdesk::store::Store::connect(&config).await;
     let capacity_line = capacity_check(&store, &config.table_name).await?;
     let samples: Samples = Arc::default();

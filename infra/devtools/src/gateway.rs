@@ -154,7 +154,7 @@ fn to_axum(response: Response<Body>) -> axum::response::Response {
 /// The outside services the billing functions talk to, built once.
 #[derive(Clone)]
 pub struct Services {
-    pub stripe: tierdesk::billing::StripeGateway,
+    pub stripe: tierdesk::stripe_adapter::StripeGateway,
     pub mail: tierdesk::mail::MailConfig,
     /// The billing functions' clock (tests let it follow their Stripe emulator).
     pub clock: Arc<dyn tierdesk::Clock>,
@@ -165,11 +165,11 @@ impl Services {
     /// the local defaults when a variable is invalid, so the gateway still serves
     /// every other route.
     pub async fn from_env() -> Self {
-        let stripe = match tierdesk::billing::StripeConfig::from_env().await {
+        let stripe = match tierdesk::stripe_adapter::StripeConfig::from_env().await {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(error = %e, "stripe configuration invalid; using the local defaults");
-                tierdesk::billing::StripeConfig::local("http://127.0.0.1:12111")
+                tierdesk::stripe_adapter::StripeConfig::local("http://127.0.0.1:12111")
             }
         };
         let mail = tierdesk::mail::MailConfig::from_env().unwrap_or_else(|e| {
@@ -179,11 +179,13 @@ impl Services {
         Self::new(stripe, mail)
     }
 
-    pub fn new(stripe: tierdesk::billing::StripeConfig, mail: tierdesk::mail::MailConfig) -> Self {
+    pub fn new(stripe: tierdesk::stripe_adapter::StripeConfig, mail: tierdesk::mail::MailConfig) -> Self {
         // Building the client only fails on a malformed base URL, which `StripeConfig`
         // never holds; fall back to the local emulator address regardless.
-        let gateway = tierdesk::billing::StripeGateway::new(stripe).or_else(|_| {
-            tierdesk::billing::StripeGateway::new(tierdesk::billing::StripeConfig::local("http://127.0.0.1:12111"))
+        let gateway = tierdesk::stripe_adapter::StripeGateway::new(stripe).or_else(|_| {
+            tierdesk::stripe_adapter::StripeGateway::new(tierdesk::stripe_adapter::StripeConfig::local(
+                "http://127.0.0.1:12111",
+            ))
         });
         match gateway {
             Ok(stripe) => Self { stripe, mail, clock: Arc::new(tierdesk::SystemClock) },

@@ -430,7 +430,7 @@ pub async fn seed_stripe_prices(config: &tierdesk::Config) -> Vec<String> {
 /// As `seed_stripe_prices`, with the store and Stripe client given.
 pub async fn seed_stripe_prices_with(
     store: &tierdesk::store::Store,
-    stripe: &tierdesk::billing::StripeGateway,
+    stripe: &tierdesk::stripe_adapter::StripeGateway,
 ) -> Vec<String> {
     use tierdesk::domain::money::BillingPeriod;
     let tiers = match store.active_catalog().await {

@@ -13,11 +13,11 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
-use tierdesk::billing::StripeGateway;
 use tierdesk::clock::rfc3339;
 use tierdesk::domain::billing::InvoiceRecord;
 use tierdesk::domain::invoice::{apply_credit_note, CreditNoteFacts};
 use tierdesk::store::{BillingWrite, Store};
+use tierdesk::stripe_adapter::StripeGateway;
 
 /// What happens to one demo invoice after it is finalized.
 #[derive(Debug, Clone, Copy)]

@@ -6,8 +6,8 @@
 use super::Failed;
 use crate::clock::rfc3339;
 use crate::domain::pricing::PriceBreakdown;
+use crate::domain::promotion::resolver::{self, Asked};
 use crate::domain::promotion::{self, Application, Customer, Promotion, PromotionError, Purchase, Reason, ReasonCode};
-use crate::domain::promotion_resolver::{self as resolver, Asked};
 use crate::domain::tier::{Tier, TierStatus};
 use crate::domain::validation::ValidationError;
 use crate::store::{RedeemRefusal, Redemption, RedemptionLine, Store, StoreError};
@@ -108,7 +108,7 @@ pub struct Settlement<'a> {
 /// The promotions a code list names, checked for `partner_id` and priced, without
 /// recording anything (two reads). Checkout uses it before sending the customer
 /// to pay; the redemption is recorded when the payment is confirmed. The rules are
-/// `promotion_resolver::resolve`'s, as for validate and redeem.
+/// `promotion::resolver::resolve`'s, as for validate and redeem.
 pub async fn quote(
     store: &Store,
     ask: &Application,

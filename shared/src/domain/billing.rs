@@ -2,7 +2,7 @@
 //! turn those facts into changes of the partner through the one transition
 //! mechanism (`subscription`).
 //!
-//! The adapters in `crate::billing` translate Stripe objects (webhook events,
+//! The adapters in `crate::stripe_adapter` translate Stripe objects (webhook events,
 //! API answers) into `SubscriptionFacts` and `InvoiceFacts`; nothing here knows
 //! Stripe's wire format. Each planner is safe to call again with the same facts:
 //! a fact already reflected in the partner plans `BillingChange::Nothing`.

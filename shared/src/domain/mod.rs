@@ -18,7 +18,6 @@ pub mod permissions;
 pub mod pricing;
 pub mod privacy;
 pub mod promotion;
-pub mod promotion_resolver;
 pub mod quote;
 pub mod renewal;
 pub mod revenue;

@@ -13,6 +13,7 @@
 //! Logs never carry an address or a name: only the kind, SES's message id and the
 //! recipient hash (`recipient_hash`, the same hash the quota item is keyed by).
 
+pub mod billing;
 pub mod pdf;
 pub mod quote;
 pub mod renewal;

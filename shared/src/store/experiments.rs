@@ -401,21 +401,16 @@ impl Store {
     /// Every variant's counters in one phase: one Query over the shards.
     pub async fn variant_counts(&self, experiment_id: &str, phase: u32) -> Result<Vec<(String, Counts)>, StoreError> {
         let mut totals: Vec<(String, Counts)> = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
-                .expression_attribute_values(":pk", s(keys::experiment_pk(experiment_id)))
-                .expression_attribute_values(":prefix", s(keys::variant_phase_prefix(phase)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::sdk("Query", e))?;
-            for item in out.items.unwrap_or_default() {
+        let items = self
+            .query_all(|q| {
+                q.key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+                    .expression_attribute_values(":pk", s(keys::experiment_pk(experiment_id)))
+                    .expression_attribute_values(":prefix", s(keys::variant_phase_prefix(phase)))
+                    .consistent_read(true)
+            })
+            .await?;
+        {
+            for item in items {
                 let shard = Counts {
                     participants: num(&item, "participants") as u64,
                     signups: num(&item, "signups") as u64,
@@ -433,11 +428,8 @@ impl Store {
                     None => totals.push((variant, shard)),
                 }
             }
-            match out.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => return Ok(totals),
-            }
         }
+        Ok(totals)
     }
 
     /// Every experiment holding a tier (one Query; tens of items at most).

@@ -3,8 +3,9 @@
 //! (`tiers`, …) adds its access patterns on `Store`.
 
 mod analytics;
-mod billing;
+mod customers;
 mod experiments;
+mod invoices;
 mod jobs;
 pub mod keys;
 mod mail;
@@ -26,8 +27,8 @@ mod usage;
 pub use analytics::TierAggregates;
 /// Conditional items a caller adds to a store transaction (built by `Store` methods).
 pub use aws_sdk_dynamodb::types::TransactWriteItem;
-pub use billing::{BillingWrite, BillingWriteError, InvoiceList};
 pub use experiments::{shard_of, Assignment, ExperimentRefusal};
+pub use invoices::{BillingWrite, BillingWriteError, InvoiceList};
 pub use page::{BadCursor, ListError, Page, PageRequest};
 pub use partners::{IndexQuery, PartnerHistory, PartnerList, PartnerRefusal, SignalList, SortRange};
 pub use promotions::{ApplicationRead, CodeLookup, PromotionRefusal, RedeemRefusal, Redemption, RedemptionLine};
@@ -556,15 +557,27 @@ impl Store {
             aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
         ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
     ) -> Result<Vec<Item>, StoreError> {
+        Ok(self.query_all_pages(shape).await?.0)
+    }
+
+    /// As `query_all`, with the number of pages (Query calls) it took.
+    pub(crate) async fn query_all_pages(
+        &self,
+        shape: impl Fn(
+            aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+        ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<(Vec<Item>, usize), StoreError> {
         let mut items = Vec::new();
         let mut start: Option<Item> = None;
+        let mut pages = 0;
         loop {
             let query = shape(self.client.query().table_name(&self.table));
             let out = query.set_exclusive_start_key(start).send().await.map_err(|e| StoreError::sdk("Query", e))?;
+            pages += 1;
             items.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
+            match out.last_evaluated_key.filter(|k| !k.is_empty()) {
                 Some(k) => start = Some(k),
-                None => return Ok(items),
+                None => return Ok((items, pages)),
             }
         }
     }

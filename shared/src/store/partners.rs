@@ -630,20 +630,9 @@ impl Store {
     /// one Query, rarely two.
     pub async fn partner_history(&self, partner_id: &str) -> Result<PartnerHistory, StoreError> {
         let mut history = PartnerHistory::default();
-        let mut start: Option<Item> = None;
-        loop {
-            let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk")
-                .expression_attribute_values(":pk", s(keys::partner_pk(partner_id)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::sdk("Query", e))?;
-            for item in out.items.unwrap_or_default() {
+        let items = self.partition_items(&keys::partner_pk(partner_id)).await?;
+        {
+            for item in items {
                 let sk = item.get("SK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
                 if sk == META {
                     history.partner = Some(serde_dynamo::from_item(item)?);
@@ -657,11 +646,8 @@ impl Store {
                     history.usage.insert(period.to_string(), super::usage::counts_of(&item));
                 }
             }
-            match out.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => return Ok(history),
-            }
         }
+        Ok(history)
     }
 }
 

@@ -163,28 +163,14 @@ impl Store {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// Every item of one partition (a Query, paged).
-    async fn partition_items(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk")
+    /// Every item of one partition, read consistently (a Query, paged).
+    pub(crate) async fn partition_items(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
+        self.query_all(|q| {
+            q.key_condition_expression("PK = :pk")
                 .expression_attribute_values(":pk", s(pk.to_string()))
                 .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::sdk("Query", e))?;
-            out.extend(page.items.unwrap_or_default());
-            match page.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => return Ok(out),
-            }
-        }
+        })
+        .await
     }
 }
 

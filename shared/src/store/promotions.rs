@@ -561,28 +561,14 @@ impl Store {
     /// Live promotions with autoExpire whose end date is before `today` (the
     /// cron's sparse GSI2 range, never a Scan).
     pub async fn promotions_ended_before(&self, today: chrono::NaiveDate) -> Result<Vec<Promotion>, StoreError> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let result = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(GSI2)
-                .key_condition_expression("GSI2PK = :pk AND GSI2SK < :today")
-                .expression_attribute_values(":pk", s(keys::PROMO_EXPIRY_PARTITION))
-                .expression_attribute_values(":today", s(today.format("%Y-%m-%d").to_string()))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| StoreError::sdk("Query", e))?;
-            for item in result.items.unwrap_or_default() {
-                out.push(promotion_from(item)?);
-            }
-            match result.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(out),
-            }
-        }
+        let items = self
+            .query_all(|q| {
+                q.index_name(GSI2)
+                    .key_condition_expression("GSI2PK = :pk AND GSI2SK < :today")
+                    .expression_attribute_values(":pk", s(keys::PROMO_EXPIRY_PARTITION))
+                    .expression_attribute_values(":today", s(today.format("%Y-%m-%d").to_string()))
+            })
+            .await?;
+        items.into_iter().map(promotion_from).collect()
     }
 }

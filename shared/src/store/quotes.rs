@@ -12,7 +12,7 @@ use super::{
 use crate::domain::audit::AuditEntry;
 use crate::domain::quote::{Quote, QuoteStatus};
 use crate::domain::subscription::Transition;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, ReturnValue, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Delete, ReturnValue, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 /// `QUOTETOKEN#{hash}` / LOOKUP.
@@ -266,28 +266,17 @@ impl Store {
     pub async fn lapsed_quotes(&self, today: chrono::NaiveDate) -> Result<Vec<Quote>, StoreError> {
         let mut out = Vec::new();
         for status in QuoteStatus::OPEN {
-            let mut start: Option<Item> = None;
-            loop {
-                let resp = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(GSI2)
-                    .key_condition_expression("GSI2PK = :pk")
-                    .filter_expression("validUntil < :today")
-                    .expression_attribute_values(":pk", s(keys::quote_status_pk(status.as_str())))
-                    .expression_attribute_values(":today", AttributeValue::S(today.format("%Y-%m-%d").to_string()))
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::sdk("Query", e))?;
-                for item in resp.items.unwrap_or_default() {
-                    out.push(serde_dynamo::from_item(item)?);
-                }
-                match resp.last_evaluated_key {
-                    Some(key) if !key.is_empty() => start = Some(key),
-                    _ => break,
-                }
+            let items = self
+                .query_all(|q| {
+                    q.index_name(GSI2)
+                        .key_condition_expression("GSI2PK = :pk")
+                        .filter_expression("validUntil < :today")
+                        .expression_attribute_values(":pk", s(keys::quote_status_pk(status.as_str())))
+                        .expression_attribute_values(":today", s(today.format("%Y-%m-%d").to_string()))
+                })
+                .await?;
+            for item in items {
+                out.push(serde_dynamo::from_item(item)?);
             }
         }
         Ok(out)

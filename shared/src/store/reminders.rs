@@ -126,33 +126,22 @@ impl Store {
         let mut out = WindowRead::default();
         for (from, to) in months {
             let (low, high) = keys::sub_end_range(*from, *to);
-            let mut start: Option<Item> = None;
-            loop {
-                let page = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .index_name(GSI2)
-                    .key_condition_expression("GSI2PK = :pk AND GSI2SK BETWEEN :from AND :to")
-                    .expression_attribute_values(":pk", s(partition(*from)))
-                    .expression_attribute_values(":from", s(low.clone()))
-                    .expression_attribute_values(":to", s(high.clone()))
-                    .set_exclusive_start_key(start)
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::sdk("Query", e))?;
-                out.reads += 1;
-                for item in page.items.unwrap_or_default() {
-                    let sk = item.get("SK").and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or_default();
-                    if sk == META {
-                        out.partners.push(serde_dynamo::from_item(item)?);
-                    } else if sk.starts_with(keys::REMINDER_PREFIX) {
-                        out.markers.push(serde_dynamo::from_item(item)?);
-                    }
-                }
-                match page.last_evaluated_key {
-                    Some(k) => start = Some(k),
-                    None => break,
+            let (items, pages) = self
+                .query_all_pages(|q| {
+                    q.index_name(GSI2)
+                        .key_condition_expression("GSI2PK = :pk AND GSI2SK BETWEEN :from AND :to")
+                        .expression_attribute_values(":pk", s(partition(*from)))
+                        .expression_attribute_values(":from", s(low.clone()))
+                        .expression_attribute_values(":to", s(high.clone()))
+                })
+                .await?;
+            out.reads += pages as u64;
+            for item in items {
+                let sk = item.get("SK").and_then(|v| v.as_s().ok()).map(String::as_str).unwrap_or_default();
+                if sk == META {
+                    out.partners.push(serde_dynamo::from_item(item)?);
+                } else if sk.starts_with(keys::REMINDER_PREFIX) {
+                    out.markers.push(serde_dynamo::from_item(item)?);
                 }
             }
         }

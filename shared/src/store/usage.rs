@@ -300,27 +300,15 @@ impl Store {
     /// The partners who used an overage-priced metric in `period`: a key Query of
     /// the sparse overage index, paged.
     pub async fn overage_candidates(&self, period: &str) -> Result<Vec<String>, StoreError> {
-        let mut out = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
-            let resp = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(keys::GSI2)
-                .key_condition_expression("GSI2PK = :pk")
-                .expression_attribute_values(":pk", s(keys::overage_month_pk(period)))
-                .projection_expression("GSI2SK")
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| StoreError::sdk("Query", e))?;
-            out.extend(resp.items().iter().filter_map(|i| i.get("GSI2SK")?.as_s().ok().cloned()));
-            match resp.last_evaluated_key {
-                Some(key) if !key.is_empty() => start = Some(key),
-                _ => return Ok(out),
-            }
-        }
+        let items = self
+            .query_all(|q| {
+                q.index_name(keys::GSI2)
+                    .key_condition_expression("GSI2PK = :pk")
+                    .expression_attribute_values(":pk", s(keys::overage_month_pk(period)))
+                    .projection_expression("GSI2SK")
+            })
+            .await?;
+        Ok(items.iter().filter_map(|i| i.get("GSI2SK")?.as_s().ok().cloned()).collect())
     }
 
     /// Whether `period`'s overage of the partner was billed already.

@@ -562,9 +562,9 @@ async fn a_promotion_code_at_checkout_becomes_a_stripe_coupon_and_one_redemption
     let mut again = completed["event"].clone();
     again["id"] = json!(format!("evt_again{}", ulid::Ulid::new().to_string().to_lowercase()));
     let payload = again.to_string();
-    let signature = tierdesk::billing::webhook::sign(
+    let signature = tierdesk::stripe_adapter::webhook::sign(
         &payload,
-        tierdesk::billing::config::LOCAL_WEBHOOK_SECRET,
+        tierdesk::stripe_adapter::config::LOCAL_WEBHOOK_SECRET,
         chrono::Utc::now().timestamp(),
     );
     let (status, answer) = deliver_webhook(&s, &payload, &signature).await;

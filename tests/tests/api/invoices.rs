@@ -327,9 +327,9 @@ async fn keyed(s: &StripeApp, role: &str, path: &str, body: Option<Value>, key: 
 
 async fn deliver(s: &StripeApp, event: &Value) -> (u16, Value) {
     let payload = event.to_string();
-    let signature = tierdesk::billing::webhook::sign(
+    let signature = tierdesk::stripe_adapter::webhook::sign(
         &payload,
-        tierdesk::billing::config::LOCAL_WEBHOOK_SECRET,
+        tierdesk::stripe_adapter::config::LOCAL_WEBHOOK_SECRET,
         chrono::Utc::now().timestamp(),
     );
     let call = devtools::event::HttpCall {

@@ -4,8 +4,8 @@
 
 use devtools::event::HttpCall;
 use serde_json::{json, Value};
-use tierdesk::billing::config::LOCAL_WEBHOOK_SECRET;
-use tierdesk::billing::webhook::sign;
+use tierdesk::stripe_adapter::config::LOCAL_WEBHOOK_SECRET;
+use tierdesk::stripe_adapter::webhook::sign;
 use tierdesk_tests::stripe::{get, post, StripeApp};
 
 /// Starts a payment-method update and saves `card` on the emulator's setup page.

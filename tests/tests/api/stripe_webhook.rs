@@ -12,11 +12,11 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
 use stripe_webhook::StripeWebhook;
-use tierdesk::billing::config::LOCAL_WEBHOOK_SECRET;
-use tierdesk::billing::webhook::sign;
-use tierdesk::billing::{StripeConfig, StripeGateway};
 use tierdesk::clock::FixedClock;
 use tierdesk::mail::{MailConfig, Mailer};
+use tierdesk::stripe_adapter::config::LOCAL_WEBHOOK_SECRET;
+use tierdesk::stripe_adapter::webhook::sign;
+use tierdesk::stripe_adapter::{StripeConfig, StripeGateway};
 use tierdesk_tests::stripe::StripeApp;
 use tierdesk_tests::{read_repo_file, ses};
 
@@ -374,7 +374,10 @@ async fn a_redelivery_of_an_event_id_with_another_payload_is_refused_and_changes
                 ("status".to_string(), tierdesk_tests::s("APPLIED")),
                 ("claimToken".to_string(), tierdesk_tests::s("gone")),
                 ("claimExpiresAt".to_string(), tierdesk_tests::n(0)),
-                ("payloadHash".to_string(), tierdesk_tests::s(&tierdesk::billing::webhook::payload_hash(&second))),
+                (
+                    "payloadHash".to_string(),
+                    tierdesk_tests::s(&tierdesk::stripe_adapter::webhook::payload_hash(&second)),
+                ),
             ]
             .into_iter()
             .collect(),

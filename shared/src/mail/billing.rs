@@ -1,9 +1,9 @@
 //! Which email a billing fact sends, with its facts filled from the partner.
 
+use super::{Email, EmailKind, EmailVars};
 use crate::domain::billing::{BillingNotice, InvoiceFacts};
 use crate::domain::partner::Partner;
 use crate::domain::subscription::Catalog;
-use crate::mail::{Email, EmailKind, EmailVars};
 
 fn tier_name(catalog: Catalog<'_>, tier_id: &str) -> String {
     catalog.any(tier_id).map_or_else(|| tier_id.to_string(), |t| t.name.clone())

@@ -1,11 +1,11 @@
 //! The Stripe adapter: configuration, the outgoing API calls (`gateway`), the
 //! translation of Stripe objects into domain facts (`facts`) and webhook
-//! signature verification (`webhook`).
+//! signature verification (`webhook`). Billing's rules are `domain::billing`; the
+//! emails a billing fact sends are `mail::billing`.
 
 pub mod config;
 pub mod facts;
 pub mod gateway;
-pub mod notices;
 pub mod webhook;
 
 pub use config::StripeConfig;

@@ -1,23 +1,18 @@
-//! Billing access patterns (keys in `keys`): the Stripe customer lookup, invoices,
-//! and billing changes written as one transaction with whatever they touch.
-//! Webhook event claims are in `stripe_events`; client idempotency records in
-//! `crate::idempotency`.
+//! Invoice records (keys in `keys`): the staff lists, the `INVOICE#{id}` lookup,
+//! and a billing fact written as one transaction with whatever it touches (the
+//! partner's change, the invoice, the webhook event's claim). The Stripe customer
+//! lookup is in `customers`; webhook event claims in `stripe_events`; client
+//! idempotency records in `crate::idempotency`.
 
 use super::keys::{self, META};
 use super::partners::version_failure;
-use super::{build_err, s, ConditionFailed, IndexQuery, PartnerRefusal, SortRange, Store, StoreError, WriteError};
+use super::{build_err, s, IndexQuery, SortRange, Store, StoreError};
 use crate::domain::audit::AuditEntry;
 use crate::domain::billing::{BillingChange, InvoiceRecord};
 use crate::domain::invoice::BillingStatus;
 use crate::domain::partner::Partner;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CustomerLookup {
-    partner_id: String,
-}
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -67,42 +62,6 @@ pub enum BillingWriteError {
 }
 
 impl Store {
-    pub async fn partner_id_by_stripe_customer(&self, customer_id: &str) -> Result<Option<String>, StoreError> {
-        match self.get(keys::stripe_customer_pk(customer_id), keys::LOOKUP).await? {
-            Some(item) => Ok(Some(serde_dynamo::from_item::<_, CustomerLookup>(item)?.partner_id)),
-            None => Ok(None),
-        }
-    }
-
-    /// Saves the partner with its new Stripe customer id and the lookup naming it.
-    pub async fn link_stripe_customer(
-        &self,
-        before: &Partner,
-        after: &Partner,
-        audit: &AuditEntry,
-    ) -> Result<(), WriteError<PartnerRefusal>> {
-        let Some(customer) = &after.stripe_customer_id else { return Ok(()) };
-        let mut items = self.partner_writes(after, Some(before.version))?;
-        let lookup = Self::item(
-            &CustomerLookup { partner_id: after.partner_id.clone() },
-            &[("PK", keys::stripe_customer_pk(customer)), ("SK", keys::LOOKUP.to_string())],
-        )?;
-        let lookup_index = items.len();
-        items.push(self.put(lookup, Some("attribute_not_exists(PK) OR partnerId = :me"))?);
-        if let Some(TransactWriteItem { put: Some(put), .. }) = items.last_mut() {
-            put.expression_attribute_values =
-                Some([(":me".to_string(), s(after.partner_id.clone()))].into_iter().collect());
-        }
-        items.push(self.audit_put(audit)?);
-        match self.transact(items).await? {
-            Ok(()) => Ok(()),
-            Err(ConditionFailed { index, .. }) if index == lookup_index => {
-                Err(WriteError::Refused(PartnerRefusal::CustomerLinked))
-            }
-            Err(other) => Err(WriteError::Refused(version_failure(other))),
-        }
-    }
-
     pub async fn invoice(
         &self,
         partner_id: &str,

@@ -16,9 +16,9 @@
 //! - the purchase applies only when no verdict has a reason; then the price has
 //!   every distinct promotion applied, in the order first asked.
 
-use super::pricing::PriceBreakdown;
-use super::promotion::{self, Customer, Promotion, Purchase, Reason, ReasonCode};
-use super::tier::Tier;
+use crate::domain::pricing::PriceBreakdown;
+use crate::domain::promotion::{self, Customer, Promotion, Purchase, Reason, ReasonCode};
+use crate::domain::tier::Tier;
 use chrono::NaiveDate;
 use serde::Serialize;
 
@@ -48,7 +48,7 @@ impl<'a> Asked<'a> {
 pub struct Ask<'a> {
     pub today: NaiveDate,
     pub tier: &'a Tier,
-    pub billing_period: super::money::BillingPeriod,
+    pub billing_period: crate::domain::money::BillingPeriod,
     /// None: the period's or tier's default commitment.
     pub commitment_months: Option<u32>,
     /// None: a prospect (no account yet).

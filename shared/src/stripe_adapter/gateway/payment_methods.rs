@@ -5,12 +5,12 @@
 //! running period.
 
 use super::{idempotent, provider, CheckoutSession, StripeGateway};
-use crate::billing::facts::PARTNER_ID_KEY;
 use crate::domain::billing::BillingError;
 use crate::domain::money::BillingPeriod;
 use crate::domain::partner::PaymentMethodSummary;
 use crate::domain::self_service::CurrentPeriod;
 use crate::meter::{MeteredCall, Service};
+use crate::stripe_adapter::facts::PARTNER_ID_KEY;
 use std::collections::HashMap;
 use stripe::StripeRequest;
 
