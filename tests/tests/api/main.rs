@@ -3,6 +3,7 @@
 //! `make test` starts.
 
 mod analytics;
+mod architecture;
 mod billing;
 mod concurrency;
 mod contract;
