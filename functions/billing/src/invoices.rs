@@ -315,20 +315,7 @@ fn write_error(e: BillingWriteError) -> ApiError {
 }
 
 fn context(app: &Billing, by: &Actor) -> TransitionContext {
-    TransitionContext {
-        today: by.today,
-        at: by.at.clone(),
-        actor: by.id.clone(),
-        request_id: Some(by.request_id.clone()),
-        transition_id: app.ids.new_id(),
-        movement_id: app.ids.new_id(),
-        trigger: Trigger {
-            trigger_type: TriggerType::SalesAssisted,
-            sales_rep: None,
-            promotion_id: None,
-            reason: Some("invoice action by staff".into()),
-        },
-    }
+    app.transition_context(by, Trigger::new(TriggerType::SalesAssisted, Some("invoice action by staff".into())))
 }
 
 /// Writes Stripe's answer about an invoice (and the partner change it plans),

@@ -127,18 +127,6 @@ impl Billing {
         self.acting(&format!("partner:{partner_id}"), &ctx.request_id)
     }
 
-    fn transition_context(&self, by: &Actor, reason: Option<String>) -> TransitionContext {
-        TransitionContext {
-            today: by.today,
-            at: by.at.clone(),
-            actor: by.id.clone(),
-            request_id: Some(by.request_id.clone()),
-            transition_id: self.ids.new_id(),
-            movement_id: self.ids.new_id(),
-            trigger: Trigger { trigger_type: TriggerType::SelfService, sales_rep: None, promotion_id: None, reason },
-        }
-    }
-
     async fn notify(&self, notice: BillingNotice, after: &Partner, before: &Partner, catalog: &[Tier]) {
         let email = email_for(notice, after, Some(before), None, Catalog::new(catalog));
         if let Err(e) = self.mailer.send(&email, self.today()).await {
@@ -558,7 +546,7 @@ where
 {
     for _ in 0..WRITE_ATTEMPTS {
         let by = app.partner_actor(ctx, &partner.partner_id);
-        let tctx = app.transition_context(&by, None);
+        let tctx = app.transition_context(&by, Trigger::new(TriggerType::SelfService, None));
         let change = plan(&partner, &catalog, &tctx)?;
         let Some(after) = change.after().cloned() else { return Ok((partner.clone(), partner, catalog)) };
         let audit = app.audit(action, &by, Some(&partner), &after);

@@ -24,13 +24,12 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use tierdesk::app::Meaning;
-use tierdesk::clock::rfc3339;
 use tierdesk::domain::billing::{
     migration_candidate, sync_subscription, MigrationCandidate, PriceMigrationRequest, PriceSpec,
 };
 use tierdesk::domain::partner::Partner;
 use tierdesk::domain::permissions::Permission;
-use tierdesk::domain::subscription::{is_paid, Catalog, SubscriptionError, TransitionContext, Trigger, TriggerType};
+use tierdesk::domain::subscription::{is_paid, Catalog, SubscriptionError, Trigger, TriggerType};
 use tierdesk::domain::tier::{Tier, TierError, TierStatus};
 use tierdesk::domain::validation::ValidationError;
 use tierdesk::http::request::json_body;
@@ -147,26 +146,14 @@ async fn migrate_one(
         app.stripe.change_price(&current, &price, Proration::NextInvoice, &key).await?.0
     };
     for _ in 0..WRITE_ATTEMPTS {
-        let now = app.clock.now();
-        let tctx = TransitionContext {
-            today: now.date_naive(),
-            at: rfc3339(now),
-            actor: actor.to_string(),
-            request_id: Some(ctx.request_id.clone()),
-            transition_id: app.ids.new_id(),
-            movement_id: app.ids.new_id(),
-            trigger: Trigger {
-                trigger_type: TriggerType::SalesAssisted,
-                sales_rep: None,
-                promotion_id: None,
-                reason: Some(format!(
-                    "price migration of {} from version {} to {}",
-                    tier.tier_id,
-                    candidate.from_version.map_or_else(|| "none".to_string(), |v| v.to_string()),
-                    tier.price_version
-                )),
-            },
-        };
+        let reason = format!(
+            "price migration of {} from version {} to {}",
+            tier.tier_id,
+            candidate.from_version.map_or_else(|| "none".to_string(), |v| v.to_string()),
+            tier.price_version
+        );
+        let by = app.acting(actor, &ctx.request_id);
+        let tctx = app.transition_context(&by, Trigger::new(TriggerType::SalesAssisted, Some(reason)));
         let catalog = app.store.active_catalog().await?;
         let change = sync_subscription(&partner, &updated, Catalog::new(&catalog), &tctx)?;
         let Some(after) = change.after().cloned() else { return Ok(partner) };

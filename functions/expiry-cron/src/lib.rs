@@ -619,20 +619,8 @@ impl ExpiryCron {
         } else {
             format!("the term ended on {end} and does not renew")
         };
-        TransitionContext {
-            today: ctx.run.date,
-            at: ctx.run.at.clone(),
-            actor: ACTOR.to_string(),
-            request_id: Some(ctx.run_id.clone()),
-            transition_id: self.ids.new_id(),
-            movement_id: self.ids.new_id(),
-            trigger: Trigger {
-                trigger_type: TriggerType::Automated,
-                sales_rep: None,
-                promotion_id: None,
-                reason: Some(reason),
-            },
-        }
+        let by = Actor { request_id: ctx.run_id.clone(), ..ctx.run.actor() };
+        self.app.transition_context(&by, Trigger::new(TriggerType::Automated, Some(reason)))
     }
 
     async fn mark_sent(

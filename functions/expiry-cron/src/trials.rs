@@ -5,7 +5,7 @@
 //! Usage already applies the default tier's plan from the day after the trial's
 //! last day; this step makes the record agree.
 
-use crate::{DailyStep, RunDate, StepFuture, ACTOR};
+use crate::{DailyStep, RunDate, StepFuture};
 use std::sync::Arc;
 use tierdesk::domain::audit::AuditEntry;
 use tierdesk::domain::renewal::trial_end_months;
@@ -40,27 +40,15 @@ impl DailyStep for EndTrials {
             }
             let catalog = store.active_catalog().await.map_err(|e| e.to_string())?;
             let catalog = Catalog::new(&catalog);
-            let request_id = format!("cron-{}", run.date);
             let (mut ended, mut failed) = (0, Vec::new());
             for partner in due.partners {
                 let last_day = partner.trial_end_date.map(|d| d.to_string()).unwrap_or_default();
-                let ctx = TransitionContext {
-                    today: run.date,
-                    at: run.at.clone(),
-                    actor: ACTOR.to_string(),
-                    request_id: Some(request_id.clone()),
-                    transition_id: self.ids.new_id(),
-                    movement_id: self.ids.new_id(),
-                    trigger: Trigger {
-                        trigger_type: TriggerType::Automated,
-                        sales_rep: None,
-                        promotion_id: None,
-                        reason: Some(format!(
-                            "the {} trial ended on {last_day} without a conversion",
-                            partner.engagement_tier
-                        )),
-                    },
-                };
+                let reason = format!("the {} trial ended on {last_day} without a conversion", partner.engagement_tier);
+                let ctx = TransitionContext::new(
+                    &run.actor(),
+                    Trigger::new(TriggerType::Automated, Some(reason)),
+                    self.ids.as_ref(),
+                );
                 let transition = match plan_trial_end(&partner, catalog, &ctx) {
                     Ok(Some(t)) => t,
                     Ok(None) => continue,

@@ -172,7 +172,7 @@ async fn one(
             };
             // The job's requester acts, with the job as the request.
             let by = app.acting(actor, &job.job_id);
-            let tctx = app.transition_context(&by, change.reason.clone());
+            let tctx = app.sales_transition(&by, change.reason.clone());
             let transition = match subscription::plan_tier_change(partner, &change, Catalog::new(catalog), &tctx) {
                 Ok(t) => t,
                 Err(e) => return skip(app, &item(Outcome::Skipped, Some(error_code(&e))), chunk).await,

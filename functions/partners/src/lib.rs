@@ -125,22 +125,9 @@ impl Partners {
     }
 
     /// A sales-assisted transition by `by` (a signed-in user, or a bulk job's
-    /// requester with the job as the request).
-    fn transition_context(&self, by: &Actor, reason: Option<String>) -> TransitionContext {
-        TransitionContext {
-            today: by.today,
-            at: by.at.clone(),
-            actor: by.id.clone(),
-            request_id: Some(by.request_id.clone()),
-            transition_id: self.ids.new_id(),
-            movement_id: self.ids.new_id(),
-            trigger: Trigger {
-                trigger_type: TriggerType::SalesAssisted,
-                sales_rep: Some(by.id.clone()),
-                promotion_id: None,
-                reason,
-            },
-        }
+    /// requester with the job as the request), credited to them.
+    fn sales_transition(&self, by: &Actor, reason: Option<String>) -> TransitionContext {
+        self.transition_context(by, Trigger::new(TriggerType::SalesAssisted, reason).by_rep(&by.id))
     }
 }
 
@@ -312,7 +299,7 @@ async fn create_partner(app: &Partners, ctx: &Ctx, req: &Request) -> Result<Resp
     let catalog = app.store.active_catalog().await?;
     let partner_id = format!("prt_{}", app.ids.new_id());
     let by = ctx.actor(who);
-    let tctx = app.transition_context(&by, None);
+    let tctx = app.sales_transition(&by, None);
     let transition = subscription::plan_signup(&partner_id, new, Catalog::new(&catalog), &tctx)?;
     app.store.apply_transition(&transition, &app.audit("partner.create", &by, None, &transition.after)).await?;
     json(StatusCode::CREATED, &transition.after)
@@ -359,7 +346,7 @@ async fn change_tier(
     let partner = not_erased(load(app, params).await?)?;
     let catalog = app.store.active_catalog().await?;
     let by = ctx.actor(who);
-    let tctx = app.transition_context(&by, change.reason.clone());
+    let tctx = app.sales_transition(&by, change.reason.clone());
     let transition = subscription::plan_tier_change(&partner, &change, Catalog::new(&catalog), &tctx)?;
     if dry_run {
         return json(StatusCode::OK, &transition.preview(Catalog::new(&catalog)));
@@ -373,7 +360,7 @@ async fn cancel(app: &Partners, ctx: &Ctx, req: &Request, params: &PathParams) -
     let partner = not_erased(load(app, params).await?)?;
     let catalog = app.store.active_catalog().await?;
     let by = ctx.actor(who);
-    let tctx = app.transition_context(&by, Some(cancellation.reason.clone()));
+    let tctx = app.sales_transition(&by, Some(cancellation.reason.clone()));
     let transition = subscription::plan_cancel(&partner, &cancellation, Catalog::new(&catalog), &tctx)?;
     commit(app, &by, &transition, "partner.cancel").await
 }

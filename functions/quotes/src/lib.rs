@@ -611,21 +611,10 @@ async fn accept(app: &Quotes, ctx: &Ctx, req: &Request, params: &PathParams) -> 
         if Catalog::new(&catalog).active(&q.base_tier).is_none() {
             return Err(QuoteError::TierUnavailable.into());
         }
-        let tctx = |actor: &str| TransitionContext {
-            today,
-            at: at.clone(),
-            actor: actor.to_string(),
-            request_id: Some(ctx.request_id.clone()),
-            transition_id: app.ids.new_id(),
-            movement_id: app.ids.new_id(),
-            trigger: Trigger {
-                trigger_type: TriggerType::SalesAssisted,
-                sales_rep: Some(q.sales_rep.clone()),
-                promotion_id: None,
-                reason: Some(format!("Accepted quote {} ({})", q.quote_number, q.quote_id)),
-            },
-        };
-        let (partner, partner_created) = partner_for(app, &q, &catalog, &tctx("prospect")).await?;
+        let reason = format!("Accepted quote {} ({})", q.quote_number, q.quote_id);
+        let trigger = Trigger::new(TriggerType::SalesAssisted, Some(reason)).by_rep(&q.sales_rep);
+        let tctx = |by: &Actor| app.transition_context(by, trigger.clone());
+        let (partner, partner_created) = partner_for(app, &q, &catalog, &tctx(&prospect)).await?;
         let change = TierChange {
             tier: q.base_tier.clone(),
             billing_period: Some(q.billing_period),
@@ -636,7 +625,7 @@ async fn accept(app: &Quotes, ctx: &Ctx, req: &Request, params: &PathParams) -> 
             quoted: Some(QuotedPrice { price_per_period: q.final_price, price_version: q.price_version }),
             ..TierChange::default()
         };
-        let planned = match subscription::plan_tier_change(&partner, &change, Catalog::new(&catalog), &tctx("prospect"))
+        let planned = match subscription::plan_tier_change(&partner, &change, Catalog::new(&catalog), &tctx(&prospect))
         {
             Ok(mut t) => {
                 t.after.custom_limits = q.customizations.custom_limits.clone();

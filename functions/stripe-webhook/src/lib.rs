@@ -437,20 +437,9 @@ async fn find_partner(
 /// "Today" is the event's day (a late delivery still renews for the right day);
 /// the record's timestamp is when it was written, so history stays in order.
 fn context(app: &StripeWebhook, ctx: &Ctx, event: &Event, trigger: TriggerType) -> TransitionContext {
-    TransitionContext {
-        today: event_day(event),
-        at: rfc3339(app.clock.now()),
-        actor: "stripe".into(),
-        request_id: Some(ctx.request_id.clone()),
-        transition_id: app.ids.new_id(),
-        movement_id: app.ids.new_id(),
-        trigger: Trigger {
-            trigger_type: trigger,
-            sales_rep: None,
-            promotion_id: None,
-            reason: Some(format!("stripe {} {}", event.type_.as_str(), event.id.as_str())),
-        },
-    }
+    let by = Actor { today: event_day(event), ..app.acting("stripe", &ctx.request_id) };
+    let reason = format!("stripe {} {}", event.type_.as_str(), event.id.as_str());
+    app.transition_context(&by, Trigger::new(trigger, Some(reason)))
 }
 
 /// Stripe acting through `event`, now, as records and the audit trail name it.

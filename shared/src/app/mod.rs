@@ -13,6 +13,7 @@ mod refusals;
 
 use crate::domain::actor::Actor;
 use crate::domain::audit::{AuditEntry, Audited};
+use crate::domain::subscription::{TransitionContext, Trigger};
 use crate::mail::{MailConfig, Mailer};
 use crate::store::{Store, StoreError, WriteError};
 use crate::{Clock, Config, IdGen, SystemClock, UlidGen};
@@ -49,6 +50,11 @@ impl App {
     pub fn with_ids(mut self, ids: Arc<dyn IdGen>) -> Self {
         self.ids = ids;
         self
+    }
+
+    /// A transition by `by` for `trigger`, with fresh ids.
+    pub fn transition_context(&self, by: &Actor, trigger: Trigger) -> TransitionContext {
+        TransitionContext::new(by, trigger, self.ids.as_ref())
     }
 
     /// The SES sender, with its per-recipient daily quota kept in this table.

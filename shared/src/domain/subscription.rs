@@ -22,6 +22,7 @@ use super::actor::Actor;
 pub use super::tier::is_paid;
 use super::tier::MAX_TRIAL_DAYS;
 pub use super::transition::TransitionEvent;
+use crate::clock::IdGen;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SubscriptionError {
@@ -62,6 +63,19 @@ pub struct Trigger {
     pub sales_rep: Option<String>,
     pub promotion_id: Option<String>,
     pub reason: Option<String>,
+}
+
+impl Trigger {
+    /// A trigger of `trigger_type` for `reason`, with no rep or promotion behind it.
+    pub fn new(trigger_type: TriggerType, reason: Option<String>) -> Self {
+        Self { trigger_type, sales_rep: None, promotion_id: None, reason }
+    }
+
+    /// The same trigger, credited to the sales rep `rep`.
+    pub fn by_rep(mut self, rep: impl Into<String>) -> Self {
+        self.sales_rep = Some(rep.into());
+        self
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,6 +172,20 @@ pub struct TransitionContext {
 }
 
 impl TransitionContext {
+    /// A transition by `by` for `trigger`, with fresh ids for its record and its
+    /// MRR movement.
+    pub fn new(by: &Actor, trigger: Trigger, ids: &dyn IdGen) -> Self {
+        Self {
+            today: by.today,
+            at: by.at.clone(),
+            actor: by.id.clone(),
+            request_id: Some(by.request_id.clone()),
+            transition_id: ids.new_id(),
+            movement_id: ids.new_id(),
+            trigger,
+        }
+    }
+
     /// Who makes the transition, for its audit entry.
     pub fn by(&self) -> Actor {
         Actor::from_parts(&self.actor, &self.at, self.today, self.request_id.clone().unwrap_or_default())

@@ -104,11 +104,13 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("app", &["app", "store", "mail", "stripe_adapter", "domain", "config", "clock", "calls", "meter"][..]),
         (
             "http",
-            &["http", "error", "app", "store", "mail", "stripe_adapter", "domain", "config", "clock", "calls", "meter"][..],
+            &["http", "error", "app", "store", "mail", "stripe_adapter", "domain", "config", "clock", "calls", "meter"]
+                [..],
         ),
         (
             "error",
-            &["http", "error", "app", "store", "mail", "stripe_adapter", "domain", "config", "clock", "calls", "meter"][..],
+            &["http", "error", "app", "store", "mail", "stripe_adapter", "domain", "config", "clock", "calls", "meter"]
+                [..],
         ),
         (
             "idempotency",
@@ -162,7 +164,10 @@ fn named_modules(code: &str, prefix: &str, modules: &BTreeSet<String>) -> BTreeS
         // `super::{a, b::c}` names several modules at once.
         let names: Vec<String> = if let Some(group) = rest.strip_prefix('{') {
             let end = group.find('}').unwrap_or(group.len());
-            group[..end].split(',').map(|part| part.trim().split("::").next().unwrap_or("").trim().to_string()).collect()
+            group[..end]
+                .split(',')
+                .map(|part| part.trim().split("::").next().unwrap_or("").trim().to_string())
+                .collect()
         } else {
             vec![rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect()]
         };
