@@ -184,8 +184,8 @@ async fn revenue(app: &Analytics) -> Result<Value, ApiError> {
     let now = app.this_month();
     let months = trend_months(&now);
     let tiers = app.tiers(&months).await?;
-    let total: i64 = tiers.iter().map(|t| t.current.mrr).sum();
-    let paying: i64 = tiers.iter().map(|t| t.current.paying_count).sum();
+    let total: i64 = tiers.iter().map(|t| t.current.live.mrr).sum();
+    let paying: i64 = tiers.iter().map(|t| t.current.live.paying_count).sum();
     let moves = analytics::movements(&tiers, &months, &now);
     let trends: Vec<Value> = moves
         .iter()
@@ -229,11 +229,11 @@ async fn funnel(app: &Analytics) -> Result<Value, ApiError> {
         .map(|t| {
             json!({
                 "tierId": t.info.tier_id,
-                "signups": t.current.signups,
-                "trialStarts": t.current.trial_starts,
-                "trialConversions": t.current.trial_conversions,
-                "directPaid": t.current.direct_paid,
-                "firstPayments": t.current.first_payments,
+                "signups": t.current.flows.signups,
+                "trialStarts": t.current.flows.trial_starts,
+                "trialConversions": t.current.flows.trial_conversions,
+                "directPaid": t.current.flows.direct_paid,
+                "firstPayments": t.current.flows.first_payments,
             })
         })
         .collect();

@@ -489,9 +489,9 @@ async fn state_counts(store: &Store, tier: Option<&str>) -> Result<StateCounts, 
     for agg in store.tier_aggregates(&tiers, &[], false).await? {
         let c = agg.current;
         counts.active += c.subscribed();
-        counts.trialing += c.trialing_count;
-        counts.past_due += c.past_due_count;
-        counts.cancelling += c.cancelling_count;
+        counts.trialing += c.live.trialing_count;
+        counts.past_due += c.live.past_due_count;
+        counts.cancelling += c.live.cancelling_count;
     }
     Ok(counts)
 }

@@ -37,25 +37,11 @@ impl Sums {
     fn add(&mut self, t: &Transition) {
         for (tier, d) in &t.stats {
             let c = self.current.entry(tier.clone()).or_default();
-            c.member_count += d.member_count;
-            c.active_count += d.active_count;
-            c.trialing_count += d.trialing_count;
-            c.past_due_count += d.past_due_count;
-            c.cancelling_count += d.cancelling_count;
-            c.paying_count += d.paying_count;
-            c.monthly_count += d.monthly_count;
-            c.yearly_count += d.yearly_count;
-            c.mrr += d.mrr;
+            c.live = c.live.plus(*d);
         }
         for (tier, f) in &t.analytics.tiers {
             let c = self.current.entry(tier.clone()).or_default();
-            c.signups += f.signups;
-            c.trial_starts += f.trial_starts;
-            c.trial_conversions += f.trial_conversions;
-            c.direct_paid += f.direct_paid;
-            c.first_payments += f.conversions;
-            c.mrr_monthly += f.d_mrr_monthly;
-            c.mrr_yearly += f.d_mrr_yearly;
+            c.flows = c.flows.plus(f.current());
             let m = self.months.entry((tier.clone(), t.analytics.month.clone())).or_default();
             *m = m.plus(*f);
         }

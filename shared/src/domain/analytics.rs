@@ -9,7 +9,7 @@
 
 use super::money::BillingPeriod;
 use super::partner::{Partner, SubscriptionStatus};
-use super::revenue::MovementKind;
+use super::revenue::{MovementKind, TierCounts};
 use super::transition::TransitionEvent;
 use chrono::{Datelike, Months, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -166,8 +166,9 @@ pub struct TierFlows {
 impl TierFlows {
     pub fn plus(self, o: Self) -> Self {
         let mut out = self;
-        for ((_, a), (_, b)) in out.fields_mut().into_iter().zip(o.fields()) {
-            *a += b;
+        let mut other = o;
+        for (a, b) in out.counters_mut().into_iter().zip(other.counters_mut()) {
+            *a += *b;
         }
         out
     }
@@ -176,56 +177,51 @@ impl TierFlows {
         *self == Self::default()
     }
 
-    /// Attribute names and values, for an `ADD` update expression.
-    pub fn fields(&self) -> [(&'static str, i64); 27] {
-        let mut copy = *self;
-        copy.fields_mut().map(|(k, v)| (k, *v))
-    }
-
-    fn fields_mut(&mut self) -> [(&'static str, &mut i64); 27] {
+    /// Every counter, for adding two months' flows field by field.
+    fn counters_mut(&mut self) -> [&mut i64; 27] {
         [
-            ("entered", &mut self.entered),
-            ("exited", &mut self.exited),
-            ("upgradesIn", &mut self.upgrades_in),
-            ("downgradesOut", &mut self.downgrades_out),
-            ("conversions", &mut self.conversions),
-            ("payingIn", &mut self.paying_in),
-            ("signups", &mut self.signups),
-            ("trialStarts", &mut self.trial_starts),
-            ("trialConversions", &mut self.trial_conversions),
-            ("directPaid", &mut self.direct_paid),
-            ("churned", &mut self.churned),
-            ("churnedAll", &mut self.churned_all),
-            ("newMrr", &mut self.new_mrr),
-            ("expansionMrr", &mut self.expansion_mrr),
-            ("contractionMrr", &mut self.contraction_mrr),
-            ("churnMrr", &mut self.churn_mrr),
-            ("reactivationMrr", &mut self.reactivation_mrr),
-            ("newCount", &mut self.new_count),
-            ("expansionCount", &mut self.expansion_count),
-            ("contractionCount", &mut self.contraction_count),
-            ("churnCount", &mut self.churn_count),
-            ("reactivationCount", &mut self.reactivation_count),
-            ("dSubscribed", &mut self.d_subscribed),
-            ("dPaying", &mut self.d_paying),
-            ("dMrr", &mut self.d_mrr),
-            ("dMrrMonthly", &mut self.d_mrr_monthly),
-            ("dMrrYearly", &mut self.d_mrr_yearly),
+            &mut self.entered,
+            &mut self.exited,
+            &mut self.upgrades_in,
+            &mut self.downgrades_out,
+            &mut self.conversions,
+            &mut self.paying_in,
+            &mut self.signups,
+            &mut self.trial_starts,
+            &mut self.trial_conversions,
+            &mut self.direct_paid,
+            &mut self.churned,
+            &mut self.churned_all,
+            &mut self.new_mrr,
+            &mut self.expansion_mrr,
+            &mut self.contraction_mrr,
+            &mut self.churn_mrr,
+            &mut self.reactivation_mrr,
+            &mut self.new_count,
+            &mut self.expansion_count,
+            &mut self.contraction_count,
+            &mut self.churn_count,
+            &mut self.reactivation_count,
+            &mut self.d_subscribed,
+            &mut self.d_paying,
+            &mut self.d_mrr,
+            &mut self.d_mrr_monthly,
+            &mut self.d_mrr_yearly,
         ]
     }
 
-    /// The all-time counters kept on `STATS#{tier}/CURRENT` next to the live counts:
-    /// the funnel and the MRR split by billing period.
-    pub fn current_fields(&self) -> [(&'static str, i64); 7] {
-        [
-            ("signups", self.signups),
-            ("trialStarts", self.trial_starts),
-            ("trialConversions", self.trial_conversions),
-            ("directPaid", self.direct_paid),
-            ("firstPayments", self.conversions),
-            ("mrrMonthly", self.d_mrr_monthly),
-            ("mrrYearly", self.d_mrr_yearly),
-        ]
+    /// What these flows add to the all-time counters kept on `STATS#{tier}/CURRENT`
+    /// next to the live counts.
+    pub fn current(&self) -> CurrentFlows {
+        CurrentFlows {
+            signups: self.signups,
+            trial_starts: self.trial_starts,
+            trial_conversions: self.trial_conversions,
+            direct_paid: self.direct_paid,
+            first_payments: self.conversions,
+            mrr_monthly: self.d_mrr_monthly,
+            mrr_yearly: self.d_mrr_yearly,
+        }
     }
 }
 
@@ -240,15 +236,6 @@ pub struct CohortFlows {
 }
 
 impl CohortFlows {
-    pub fn fields(&self) -> [(&'static str, i64); 4] {
-        [
-            ("signups", self.signups),
-            ("dSubscribed", self.d_subscribed),
-            ("dPaying", self.d_paying),
-            ("dMrr", self.d_mrr),
-        ]
-    }
-
     pub fn is_zero(&self) -> bool {
         *self == Self::default()
     }
@@ -410,19 +397,11 @@ pub fn transition_delta(
 
 // ---- Reading the aggregates -----------------------------------------------------
 
-/// `STATS#{tier}/CURRENT` with the analytics counters next to the live counts.
+/// The all-time counters `STATS#{tier}/CURRENT` keeps next to the live counts: the
+/// funnel and the MRR split by billing period.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-pub struct CurrentStats {
-    pub member_count: i64,
-    pub active_count: i64,
-    pub trialing_count: i64,
-    pub past_due_count: i64,
-    pub cancelling_count: i64,
-    pub paying_count: i64,
-    pub monthly_count: i64,
-    pub yearly_count: i64,
-    pub mrr: i64,
+pub struct CurrentFlows {
     pub signups: i64,
     pub trial_starts: i64,
     pub trial_conversions: i64,
@@ -432,10 +411,32 @@ pub struct CurrentStats {
     pub mrr_yearly: i64,
 }
 
+impl CurrentFlows {
+    pub fn plus(self, o: Self) -> Self {
+        Self {
+            signups: self.signups + o.signups,
+            trial_starts: self.trial_starts + o.trial_starts,
+            trial_conversions: self.trial_conversions + o.trial_conversions,
+            direct_paid: self.direct_paid + o.direct_paid,
+            first_payments: self.first_payments + o.first_payments,
+            mrr_monthly: self.mrr_monthly + o.mrr_monthly,
+            mrr_yearly: self.mrr_yearly + o.mrr_yearly,
+        }
+    }
+}
+
+/// `STATS#{tier}/CURRENT`: the tier's live counts and, on the same item, its
+/// all-time counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CurrentStats {
+    pub live: TierCounts,
+    pub flows: CurrentFlows,
+}
+
 impl CurrentStats {
     /// Active subscriptions (`Partner::is_active_subscription`): running or cancelling.
     pub fn subscribed(&self) -> i64 {
-        self.active_count + self.cancelling_count
+        self.live.active_subscriptions()
     }
 }
 
@@ -471,8 +472,11 @@ impl TierData {
 
     /// Values at the end of `month`, given that `now` is the current month.
     pub fn closing(&self, month: &str, now: &str) -> Level {
-        let mut level =
-            Level { subscribed: self.current.subscribed(), paying: self.current.paying_count, mrr: self.current.mrr };
+        let mut level = Level {
+            subscribed: self.current.subscribed(),
+            paying: self.current.live.paying_count,
+            mrr: self.current.live.mrr,
+        };
         for (m, f) in self.months.range(format!("{month}~")..) {
             if m.as_str() <= now {
                 level.subscribed -= f.d_subscribed;
@@ -565,7 +569,7 @@ pub fn tier_metrics(t: &TierData, now: &str, usage: &BTreeMap<String, MetricAdop
     let opening = t.closing(&last, now);
     let net_change = this.entered - this.exited;
     let growth_bp = rate_bp(net_change, opening.subscribed);
-    let arpu = div_round(c.mrr, c.paying_count);
+    let arpu = div_round(c.live.mrr, c.live.paying_count);
 
     // Last complete month's customer churn: churned ÷ paying at its start.
     let last_opening = t.closing(&month_minus(now, 2), now);
@@ -610,16 +614,16 @@ pub fn tier_metrics(t: &TierData, now: &str, usage: &BTreeMap<String, MetricAdop
         is_premium: t.info.is_premium,
         month: now.to_string(),
         active_subscriptions: subscribed,
-        paying_customers: c.paying_count,
-        trialing: c.trialing_count,
-        past_due: c.past_due_count,
-        cancelling: c.cancelling_count,
+        paying_customers: c.live.paying_count,
+        trialing: c.live.trialing_count,
+        past_due: c.live.past_due_count,
+        cancelling: c.live.cancelling_count,
         new_subscriptions_this_month: this.entered,
         cancellations_this_month: this.exited,
         net_change,
         growth_rate: pct(growth_bp),
-        mrr: c.mrr,
-        arr: c.mrr.saturating_mul(12),
+        mrr: c.live.mrr,
+        arr: c.live.mrr.saturating_mul(12),
         arpu,
         lifetime_value,
         customer_churn_rate: pct(churn_bp),
@@ -667,11 +671,11 @@ pub fn funnel(signups: i64, trial_starts: i64, first_payments: i64, trial_conv: 
 pub fn all_time_funnel(tiers: &[TierData]) -> ConversionFunnel {
     let sum = |f: fn(&CurrentStats) -> i64| tiers.iter().map(|t| f(&t.current)).sum::<i64>();
     funnel(
-        sum(|c| c.signups),
-        sum(|c| c.trial_starts),
-        sum(|c| c.first_payments),
-        sum(|c| c.trial_conversions),
-        sum(|c| c.direct_paid),
+        sum(|c| c.flows.signups),
+        sum(|c| c.flows.trial_starts),
+        sum(|c| c.flows.first_payments),
+        sum(|c| c.flows.trial_conversions),
+        sum(|c| c.flows.direct_paid),
     )
 }
 
@@ -697,16 +701,16 @@ pub struct RevenueBreakdown {
 }
 
 pub fn revenue_breakdown(tiers: &[TierData]) -> RevenueBreakdown {
-    let total: i64 = tiers.iter().map(|t| t.current.mrr).sum();
+    let total: i64 = tiers.iter().map(|t| t.current.live.mrr).sum();
     let share = |name: &str, key: &str, revenue: i64| serde_json::json!({ name: key, "revenue": revenue, "percentage": pct(rate_bp(revenue, total)) });
-    let by_tier = tiers.iter().map(|t| share("tierId", &t.info.tier_id, t.current.mrr)).collect();
+    let by_tier = tiers.iter().map(|t| share("tierId", &t.info.tier_id, t.current.live.mrr)).collect();
     let mut types: BTreeMap<&str, i64> = BTreeMap::new();
     for t in tiers {
-        *types.entry(t.info.tier_type.as_str()).or_default() += t.current.mrr;
+        *types.entry(t.info.tier_type.as_str()).or_default() += t.current.live.mrr;
     }
     let by_type = types.into_iter().map(|(k, v)| share("type", k, v)).collect();
-    let monthly: i64 = tiers.iter().map(|t| t.current.mrr_monthly).sum();
-    let yearly: i64 = tiers.iter().map(|t| t.current.mrr_yearly).sum();
+    let monthly: i64 = tiers.iter().map(|t| t.current.flows.mrr_monthly).sum();
+    let yearly: i64 = tiers.iter().map(|t| t.current.flows.mrr_yearly).sum();
     let by_billing_period = vec![share("period", "monthly", monthly), share("period", "yearly", yearly)];
     RevenueBreakdown { by_tier, by_type, by_billing_period }
 }
@@ -753,7 +757,7 @@ pub fn summary(tiers: &[TierData], now: &str, usage: &BTreeMap<String, BTreeMap<
     let empty = BTreeMap::new();
     let metrics: Vec<TierMetrics> =
         tiers.iter().map(|t| tier_metrics(t, now, usage.get(&t.info.tier_id).unwrap_or(&empty))).collect();
-    let total_mrr: i64 = tiers.iter().map(|t| t.current.mrr).sum();
+    let total_mrr: i64 = tiers.iter().map(|t| t.current.live.mrr).sum();
     let last = month_minus(now, 1);
     let churned: i64 = tiers.iter().map(|t| t.flows(&last).churned).sum();
     let base: i64 = tiers.iter().map(|t| t.closing(&month_minus(now, 2), now).paying).sum();
@@ -762,10 +766,10 @@ pub fn summary(tiers: &[TierData], now: &str, usage: &BTreeMap<String, BTreeMap<
         total_mrr,
         total_arr: total_mrr.saturating_mul(12),
         total_active_subscriptions: tiers.iter().map(|t| t.current.subscribed()).sum(),
-        trialing: tiers.iter().map(|t| t.current.trialing_count).sum(),
-        past_due: tiers.iter().map(|t| t.current.past_due_count).sum(),
-        cancelling: tiers.iter().map(|t| t.current.cancelling_count).sum(),
-        paying_customers: tiers.iter().map(|t| t.current.paying_count).sum(),
+        trialing: tiers.iter().map(|t| t.current.live.trialing_count).sum(),
+        past_due: tiers.iter().map(|t| t.current.live.past_due_count).sum(),
+        cancelling: tiers.iter().map(|t| t.current.live.cancelling_count).sum(),
+        paying_customers: tiers.iter().map(|t| t.current.live.paying_count).sum(),
         average_churn_rate: pct(rate_bp(churned, base)),
         top_performing_tier: leader(&metrics, |m| Some((m.mrr, m.active_subscriptions))),
         fastest_growing_tier: leader(&metrics, |m| m.growth_bp.map(|g| (g, m.net_change))),
@@ -956,7 +960,10 @@ mod tests {
                 tier_type: "dealer".into(),
                 is_premium: true,
             },
-            current: CurrentStats { mrr: 150, paying_count: 2, ..CurrentStats::default() },
+            current: CurrentStats {
+                live: TierCounts { mrr: 150, paying_count: 2, ..TierCounts::default() },
+                ..CurrentStats::default()
+            },
             months,
         };
         assert_eq!(t.closing("2026-03", "2026-03").mrr, 150);

@@ -87,7 +87,7 @@ pub struct Movement {
 /// Tier statistics are kept as sums of these, so a recount from the partners must
 /// always reproduce them exactly.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct TierCounts {
     /// Every partner on the tier, whatever its status (archiving needs 0).
     pub member_count: i64,
@@ -163,21 +163,6 @@ impl TierCounts {
 
     pub fn is_zero(&self) -> bool {
         *self == Self::default()
-    }
-
-    /// Attribute name and value pairs, for an `ADD` update expression.
-    pub fn fields(&self) -> [(&'static str, i64); 9] {
-        [
-            ("memberCount", self.member_count),
-            ("activeCount", self.active_count),
-            ("trialingCount", self.trialing_count),
-            ("pastDueCount", self.past_due_count),
-            ("cancellingCount", self.cancelling_count),
-            ("payingCount", self.paying_count),
-            ("monthlyCount", self.monthly_count),
-            ("yearlyCount", self.yearly_count),
-            ("mrr", self.mrr),
-        ]
     }
 }
 

@@ -30,10 +30,12 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut items = Vec::new();
         for (tier, c) in current {
-            items.push(Self::item(
-                c,
+            let mut item = Self::item(
+                &c.live,
                 &[("PK", keys::tier_stats_pk(tier)), ("SK", keys::STATS_CURRENT.into()), ("tierId", tier.clone())],
-            )?);
+            )?;
+            item.extend(serde_dynamo::to_item::<_, Item>(c.flows)?);
+            items.push(item);
         }
         for (tier, month, f) in months {
             let k = [
@@ -84,7 +86,9 @@ impl Store {
             let pk = keys::tier_stats_pk(tier);
             let mut agg = TierAggregates::default();
             if let Some(item) = found.remove(&(pk.clone(), keys::STATS_CURRENT.to_string())) {
-                agg.current = serde_dynamo::from_item(item)?;
+                // One item, two halves: the live counts and the all-time counters.
+                let flows = serde_dynamo::from_item(item.clone())?;
+                agg.current = CurrentStats { live: serde_dynamo::from_item(item)?, flows };
             }
             for m in months {
                 if let Some(item) = found.remove(&(pk.clone(), keys::stats_month_sk(m))) {

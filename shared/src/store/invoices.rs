@@ -279,7 +279,7 @@ impl Store {
                 items = self.partner_writes(&a.after, Some(a.before.version))?;
                 partner_index = Some(0);
                 for (tier, delta) in &a.stats {
-                    items.push(self.stats_update(tier, delta, &[], &a.after.updated_at)?);
+                    items.push(self.stats_update(tier, delta, &Default::default(), &a.after.updated_at)?);
                 }
                 if let Some(audit) = w.audit {
                     items.push(self.audit_put(audit)?);

@@ -112,6 +112,18 @@ impl<R: std::fmt::Debug> From<serde_dynamo::Error> for WriteError<R> {
     }
 }
 
+/// The numeric attributes of `value` under its serde names, sorted by name: the
+/// counters of an `ADD` update. The names are written once, on the type.
+pub(crate) fn counters_of<T: Serialize>(value: &T) -> Result<Vec<(String, i64)>, StoreError> {
+    let item: Item = serde_dynamo::to_item(value)?;
+    let mut counters: Vec<(String, i64)> = item
+        .into_iter()
+        .filter_map(|(name, v)| v.as_n().ok().and_then(|n| n.parse().ok()).map(|n| (name, n)))
+        .collect();
+    counters.sort();
+    Ok(counters)
+}
+
 /// The stored `version` of an item a failed condition returned.
 pub(crate) fn stored_version(old_item: Option<&Item>) -> Option<u64> {
     old_item.and_then(|i| i.get("version")).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok())
@@ -686,4 +698,45 @@ pub(crate) fn cursor_in(raw: Option<&str>, attrs: &[&str], partition: (&str, &st
     let Some(raw) = raw else { return Ok(None) };
     let key = page::decode(raw, attrs, partition)?;
     Ok(Some(key.into_iter().map(|(k, v)| (k, AttributeValue::S(v))).collect()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::analytics::{CurrentFlows, TierFlows};
+    use crate::domain::revenue::TierCounts;
+
+    #[test]
+    fn counters_are_named_by_the_type_once_and_keep_zeros() {
+        let counts = TierCounts { member_count: 1, mrr: -360_000, ..TierCounts::default() };
+        let got = counters_of(&counts).unwrap();
+        assert_eq!(got.len(), 9, "every live counter, zeros included: {got:?}");
+        assert!(got.contains(&("memberCount".to_string(), 1)));
+        assert!(got.contains(&("mrr".to_string(), -360_000)));
+        assert!(got.contains(&("pastDueCount".to_string(), 0)));
+        assert!(got.windows(2).all(|w| w[0].0 < w[1].0), "sorted, so the expression text is stable");
+        let flows = TierFlows { d_mrr_monthly: 5, conversions: 2, ..TierFlows::default() };
+        let month = counters_of(&flows).unwrap();
+        assert_eq!(month.len(), 27);
+        assert!(month.contains(&("dMrrMonthly".to_string(), 5)));
+        let current = counters_of(&flows.current()).unwrap();
+        assert_eq!(current.len(), 7);
+        assert!(
+            current.contains(&("firstPayments".to_string(), 2)) && current.contains(&("mrrMonthly".to_string(), 5))
+        );
+    }
+
+    #[test]
+    fn one_stats_item_reads_as_live_counts_and_all_time_counters() {
+        let live = TierCounts { active_count: 3, mrr: 900, ..TierCounts::default() };
+        let flows = CurrentFlows { signups: 7, ..CurrentFlows::default() };
+        let mut item: Item = serde_dynamo::to_item(live).unwrap();
+        item.extend(serde_dynamo::to_item::<_, Item>(flows).unwrap());
+        item.insert("tierId".into(), s("gold"));
+        assert_eq!(serde_dynamo::from_item::<_, TierCounts>(item.clone()).unwrap(), live);
+        assert_eq!(serde_dynamo::from_item::<_, CurrentFlows>(item).unwrap(), flows);
+        // A counter never written reads as 0.
+        let sparse: Item = HashMap::from([("mrr".to_string(), n(5))]);
+        assert_eq!(serde_dynamo::from_item::<_, TierCounts>(sparse).unwrap().mrr, 5);
+    }
 }

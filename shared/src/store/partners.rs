@@ -3,9 +3,10 @@
 
 use super::keys::{self, GSI1, GSI2, GSI3, META};
 use super::{
-    build_err, cursor_in, cursor_out, n, s, stored_version, ConditionFailed, Item, ListError, Page, PageRequest, Store,
-    StoreError, WriteError,
+    build_err, counters_of, cursor_in, cursor_out, n, s, stored_version, ConditionFailed, Item, ListError, Page,
+    PageRequest, Store, StoreError, WriteError,
 };
+use crate::domain::analytics::CurrentFlows;
 use crate::domain::audit::AuditEntry;
 use crate::domain::partner::{name_search_key, DashboardTab, Partner, SalesNote, SubscriptionStatus};
 use crate::domain::renewal::renews_monthly_by_itself;
@@ -277,20 +278,14 @@ impl Store {
         // billing period next to its counts; the month items and the cohort item get
         // the transition's analytics deltas (docs/analytics.md).
         let analytics = &t.analytics;
-        let extra_of = |tier: &str| {
-            analytics
-                .tiers
-                .iter()
-                .find(|(t, _)| t == tier)
-                .map(|(_, f)| f.current_fields().to_vec())
-                .unwrap_or_default()
-        };
+        let extra_of =
+            |tier: &str| analytics.tiers.iter().find(|(t, _)| t == tier).map(|(_, f)| f.current()).unwrap_or_default();
         for (tier, delta) in &t.stats {
             items.push(self.stats_update(tier, delta, &extra_of(tier), &record.timestamp)?);
         }
         for (tier, flows) in &analytics.tiers {
             let extra = extra_of(tier);
-            if !t.stats.iter().any(|(s, _)| s == tier) && extra.iter().any(|(_, v)| *v != 0) {
+            if !t.stats.iter().any(|(s, _)| s == tier) && extra != CurrentFlows::default() {
                 let zero = crate::domain::revenue::TierCounts::default();
                 items.push(self.stats_update(tier, &zero, &extra, &record.timestamp)?);
             }
@@ -298,7 +293,7 @@ impl Store {
                 keys::tier_stats_pk(tier),
                 keys::stats_month_sk(&analytics.month),
                 &[("tierId", tier.clone()), ("month", analytics.month.clone())],
-                &flows.fields(),
+                &counters_of(flows)?,
             )?);
         }
         if let Some((cohort, flows)) = &analytics.cohort {
@@ -306,7 +301,7 @@ impl Store {
                 keys::COHORTS_PARTITION.to_string(),
                 keys::cohort_sk(cohort, &analytics.month),
                 &[("cohort", cohort.clone()), ("month", analytics.month.clone())],
-                &flows.fields(),
+                &counters_of(flows)?,
             )?);
         }
         if let Some(m) = &t.movement {
@@ -337,7 +332,7 @@ impl Store {
         &self,
         tier: &str,
         delta: &crate::domain::revenue::TierCounts,
-        extra: &[(&'static str, i64)],
+        extra: &CurrentFlows,
         at: &str,
     ) -> Result<TransactWriteItem, StoreError> {
         let mut expression = String::from("SET tierId = :tier, updatedAt = :at ADD ");
@@ -347,13 +342,13 @@ impl Store {
             .key("SK", s(keys::STATS_CURRENT))
             .expression_attribute_values(":tier", s(tier))
             .expression_attribute_values(":at", s(at));
-        let extra = extra.iter().filter(|(_, v)| *v != 0);
-        for (i, (name, value)) in delta.fields().iter().chain(extra).enumerate() {
+        let extra = counters_of(extra)?.into_iter().filter(|(_, v)| *v != 0);
+        for (i, (name, value)) in counters_of(delta)?.into_iter().chain(extra).enumerate() {
             if i > 0 {
                 expression.push_str(", ");
             }
             expression.push_str(&format!("{name} :d{i}"));
-            update = update.expression_attribute_values(format!(":d{i}"), n(*value));
+            update = update.expression_attribute_values(format!(":d{i}"), n(value));
         }
         let update = update.update_expression(expression).build().map_err(build_err("Update"))?;
         Ok(TransactWriteItem::builder().update(update).build())
@@ -366,7 +361,7 @@ impl Store {
         pk: String,
         sk: String,
         labels: &[(&'static str, String)],
-        counters: &[(&'static str, i64)],
+        counters: &[(String, i64)],
     ) -> Result<TransactWriteItem, StoreError> {
         let mut update = Update::builder().table_name(&self.table).key("PK", s(pk)).key("SK", s(sk));
         let mut set = Vec::new();
@@ -381,7 +376,7 @@ impl Store {
         for (i, (name, value)) in counters.iter().filter(|(_, v)| *v != 0).enumerate() {
             add.push(format!("#d{i} :d{i}"));
             update = update
-                .expression_attribute_names(format!("#d{i}"), *name)
+                .expression_attribute_names(format!("#d{i}"), name)
                 .expression_attribute_values(format!(":d{i}"), n(*value));
         }
         let mut expression = format!("SET {}", set.join(", "));

@@ -2,11 +2,10 @@
 //! (`STATS#{tier}/CURRENT`) and the daily snapshots (`STATS#{tier}/DAY#{date}`).
 
 use super::keys;
-use super::{build_err, conditional, s, Store, StoreError};
+use super::{build_err, conditional, s, ClaimAttributes, Store, StoreError};
 use crate::domain::revenue::TierCounts;
 use aws_sdk_dynamodb::types::KeysAndAttributes;
 use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 impl Store {
@@ -36,8 +35,8 @@ impl Store {
                     .map_err(|e| StoreError::sdk("BatchGetItem", e))?;
                 reads += 1;
                 for item in out.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
-                    let row: StatsRow = serde_dynamo::from_item(item)?;
-                    found.insert(row.tier_id.clone(), row.counts());
+                    let tier = ClaimAttributes(&item).text("tierId").unwrap_or_default();
+                    found.insert(tier, serde_dynamo::from_item(item)?);
                 }
                 match out.unprocessed_keys.filter(|u| !u.is_empty()) {
                     Some(rest) => pending = rest,
@@ -53,12 +52,15 @@ impl Store {
     /// of a day fixes its snapshot, reruns leave it. `Ok(false)`: it existed.
     pub async fn put_daily_snapshot(&self, snapshot: &DailySnapshot) -> Result<bool, StoreError> {
         let item = Self::item(
-            snapshot,
+            &snapshot.counts,
             &[
                 ("PK", keys::tier_stats_pk(&snapshot.tier_id)),
                 ("SK", keys::stats_day_sk(snapshot.date)),
                 ("GSI1PK", keys::stats_day_pk(snapshot.date)),
                 ("GSI1SK", snapshot.tier_id.clone()),
+                ("tierId", snapshot.tier_id.clone()),
+                ("date", snapshot.date.format("%Y-%m-%d").to_string()),
+                ("capturedAt", snapshot.captured_at.clone()),
             ],
         )?;
         let result = self
@@ -73,74 +75,19 @@ impl Store {
     }
 }
 
-/// `STATS#{tier}/CURRENT` as stored: counters added by transitions (a missing one
-/// counts as 0).
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct StatsRow {
-    tier_id: String,
-    member_count: i64,
-    active_count: i64,
-    trialing_count: i64,
-    past_due_count: i64,
-    cancelling_count: i64,
-    paying_count: i64,
-    monthly_count: i64,
-    yearly_count: i64,
-    mrr: i64,
-}
-
-impl StatsRow {
-    fn counts(&self) -> TierCounts {
-        TierCounts {
-            member_count: self.member_count,
-            active_count: self.active_count,
-            trialing_count: self.trialing_count,
-            past_due_count: self.past_due_count,
-            cancelling_count: self.cancelling_count,
-            paying_count: self.paying_count,
-            monthly_count: self.monthly_count,
-            yearly_count: self.yearly_count,
-            mrr: self.mrr,
-        }
-    }
-}
-
 /// `STATS#{tier}/DAY#{date}`: the tier's live statistics as the day's run found them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DailySnapshot {
     pub tier_id: String,
     pub date: NaiveDate,
     /// When the copy was taken (wall clock): a backfill run for a past date that had
     /// no snapshot records today's figures, and says so here.
     pub captured_at: String,
-    pub member_count: i64,
-    pub active_count: i64,
-    pub trialing_count: i64,
-    pub past_due_count: i64,
-    pub cancelling_count: i64,
-    pub paying_count: i64,
-    pub monthly_count: i64,
-    pub yearly_count: i64,
-    pub mrr: i64,
+    pub counts: TierCounts,
 }
 
 impl DailySnapshot {
-    pub fn new(tier_id: &str, date: NaiveDate, captured_at: &str, c: TierCounts) -> Self {
-        Self {
-            tier_id: tier_id.to_string(),
-            date,
-            captured_at: captured_at.to_string(),
-            member_count: c.member_count,
-            active_count: c.active_count,
-            trialing_count: c.trialing_count,
-            past_due_count: c.past_due_count,
-            cancelling_count: c.cancelling_count,
-            paying_count: c.paying_count,
-            monthly_count: c.monthly_count,
-            yearly_count: c.yearly_count,
-            mrr: c.mrr,
-        }
+    pub fn new(tier_id: &str, date: NaiveDate, captured_at: &str, counts: TierCounts) -> Self {
+        Self { tier_id: tier_id.to_string(), date, captured_at: captured_at.to_string(), counts }
     }
 }
