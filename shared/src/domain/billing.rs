@@ -980,15 +980,7 @@ impl BillingStatus {
         [Self::Draft, Self::Open, Self::Paid, Self::Void, Self::Uncollectible, Self::Refunded, Self::PartiallyRefunded];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Draft => "draft",
-            Self::Open => "open",
-            Self::Paid => "paid",
-            Self::Void => "void",
-            Self::Uncollectible => "uncollectible",
-            Self::Refunded => "refunded",
-            Self::PartiallyRefunded => "partially_refunded",
-        }
+        crate::domain::wire::wire_name(&self)
     }
 
     pub fn parse(s: &str) -> Option<Self> {

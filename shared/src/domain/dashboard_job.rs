@@ -26,10 +26,7 @@ pub enum JobAction {
 
 impl JobAction {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::SendReminders => "send_reminders",
-            Self::Renew => "renew",
-        }
+        crate::domain::wire::wire_name(&self)
     }
 }
 

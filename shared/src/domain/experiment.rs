@@ -63,13 +63,7 @@ impl ExperimentStatus {
     pub const ALL: [Self; 5] = [Self::Draft, Self::Active, Self::Paused, Self::Completed, Self::Cancelled];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Draft => "draft",
-            Self::Active => "active",
-            Self::Paused => "paused",
-            Self::Completed => "completed",
-            Self::Cancelled => "cancelled",
-        }
+        crate::domain::wire::wire_name(&self)
     }
 
     pub fn parse(v: &Value) -> Result<Self, String> {

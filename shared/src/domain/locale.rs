@@ -17,10 +17,7 @@ pub enum Locale {
 
 impl Locale {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::EnUs => "en-US",
-            Self::EnGb => "en-GB",
-        }
+        crate::domain::wire::wire_name(&self)
     }
 
     /// `en-US` / `en-GB`, case-insensitive, `_` accepted for `-`.

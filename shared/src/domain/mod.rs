@@ -30,3 +30,4 @@ pub mod tier;
 pub mod transition;
 pub mod usage;
 pub mod validation;
+pub mod wire;

@@ -83,10 +83,7 @@ pub enum BillingPeriod {
 
 impl BillingPeriod {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Monthly => "monthly",
-            Self::Yearly => "yearly",
-        }
+        crate::domain::wire::wire_name(&self)
     }
 
     pub fn parse(v: &Value) -> Result<Self, String> {

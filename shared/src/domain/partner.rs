@@ -24,13 +24,7 @@ impl SubscriptionStatus {
     pub const ALL: [Self; 5] = [Self::Active, Self::Trialing, Self::PastDue, Self::Cancelled, Self::Expired];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Trialing => "trialing",
-            Self::PastDue => "past_due",
-            Self::Cancelled => "cancelled",
-            Self::Expired => "expired",
-        }
+        crate::domain::wire::wire_name(&self)
     }
 
     pub fn parse(v: &Value) -> Result<Self, String> {
@@ -67,14 +61,7 @@ pub enum SubscriptionState {
 
 impl SubscriptionState {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Trialing => "trialing",
-            Self::PastDue => "past_due",
-            Self::Cancelling => "cancelling",
-            Self::Cancelled => "cancelled",
-            Self::Expired => "expired",
-        }
+        crate::domain::wire::wire_name(&self)
     }
 
     /// In force: counted as an active subscription.

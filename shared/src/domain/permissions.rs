@@ -33,13 +33,7 @@ impl Role {
     }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::SalesRep => "sales_rep",
-            Self::SalesManager => "sales_manager",
-            Self::Admin => "admin",
-            Self::Partner => "partner",
-            Self::Service => "service",
-        }
+        crate::domain::wire::wire_name(&self)
     }
 
     /// Seed 000's assignment; what [`Grants::SEED_000`] holds.

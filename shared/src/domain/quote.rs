@@ -59,15 +59,7 @@ impl QuoteStatus {
     pub const OPEN: [Self; 3] = [Self::Draft, Self::PendingApproval, Self::Sent];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Draft => "draft",
-            Self::PendingApproval => "pending_approval",
-            Self::Sent => "sent",
-            Self::Accepted => "accepted",
-            Self::Rejected => "rejected",
-            Self::Expired => "expired",
-            Self::Cancelled => "cancelled",
-        }
+        crate::domain::wire::wire_name(&self)
     }
 
     pub fn parse(v: &Value) -> Result<Self, String> {

@@ -38,11 +38,7 @@ impl NoticeKind {
     pub const ALL: [Self; 3] = [Self::RenewalReminder30, Self::RenewalUrgent7, Self::SubscriptionExpired];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RenewalReminder30 => "renewal_reminder_30",
-            Self::RenewalUrgent7 => "renewal_urgent_7",
-            Self::SubscriptionExpired => "subscription_expired",
-        }
+        crate::domain::wire::wire_name(&self)
     }
 
     pub fn parse(s: &str) -> Option<Self> {

@@ -43,13 +43,7 @@ pub enum MovementKind {
 
 impl MovementKind {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::New => "new",
-            Self::Expansion => "expansion",
-            Self::Contraction => "contraction",
-            Self::Churn => "churn",
-            Self::Reactivation => "reactivation",
-        }
+        crate::domain::wire::wire_name(&self)
     }
 
     /// The MRR change a movement of this kind and size means, signed.

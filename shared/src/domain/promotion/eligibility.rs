@@ -32,24 +32,7 @@ pub enum ReasonCode {
 
 impl ReasonCode {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::NotFound => "not_found",
-            Self::NotActive => "not_active",
-            Self::NotStarted => "not_started",
-            Self::Ended => "ended",
-            Self::TierNotEligible => "tier_not_eligible",
-            Self::ExcludedTier => "excluded_tier",
-            Self::BillingPeriodNotEligible => "billing_period_not_eligible",
-            Self::UserTypeNotEligible => "user_type_not_eligible",
-            Self::AccountTooNew => "account_too_new",
-            Self::AccountTooOld => "account_too_old",
-            Self::SegmentNotEligible => "segment_not_eligible",
-            Self::MaxRedemptionsReached => "max_redemptions_reached",
-            Self::PerUserLimitReached => "per_user_limit_reached",
-            Self::MinimumCommitmentNotMet => "minimum_commitment_not_met",
-            Self::NotStackable => "not_stackable",
-            Self::DuplicateCode => "duplicate_code",
-        }
+        crate::domain::wire::wire_name(&self)
     }
 }
 

@@ -24,14 +24,7 @@ impl PromotionStatus {
         [Self::Draft, Self::PendingApproval, Self::Active, Self::Paused, Self::Completed, Self::Cancelled];
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Draft => "draft",
-            Self::PendingApproval => "pending_approval",
-            Self::Active => "active",
-            Self::Paused => "paused",
-            Self::Completed => "completed",
-            Self::Cancelled => "cancelled",
-        }
+        crate::domain::wire::wire_name(&self)
     }
 
     pub fn parse(v: &Value) -> Result<Self, String> {
