@@ -13,6 +13,7 @@ use stripe_emulator::{Emulator, EmulatorConfig};
 use tierdesk::domain::billing::PriceSpec;
 use tierdesk::domain::money::BillingPeriod;
 use tierdesk::mail::MailConfig;
+use tierdesk::store::TierStore;
 use tierdesk::stripe_adapter::{StripeConfig, StripeGateway};
 
 /// The billing functions' clock follows the emulator's, so periods, "today" and

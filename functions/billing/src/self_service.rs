@@ -12,6 +12,7 @@ use tierdesk::domain::self_service::{preview_upgrade, PaymentMethodRequest};
 use tierdesk::domain::subscription::{Catalog, SubscriptionError};
 use tierdesk::http::request::json_body;
 use tierdesk::http::{json, Ctx};
+use tierdesk::store::TierStore;
 use tierdesk::ApiError;
 
 #[derive(Debug, Serialize)]

@@ -43,7 +43,8 @@ use tierdesk::domain::subscription::{plan_expiration, Catalog, TransitionContext
 use tierdesk::domain::tier::Tier;
 use tierdesk::mail::{Email, Mailer, SendOutcome};
 use tierdesk::store::{
-    count_calls, Claim, DailySnapshot, Marker, MarkerClaim, MarkerState, PartnerRefusal, Store, StoreError, WriteError,
+    count_calls, Claim, DailySnapshot, Marker, MarkerClaim, MarkerState, PartnerRefusal, PartnerStore, ReminderStore,
+    SnapshotStore, Store, StoreError, TierStore, WriteError,
 };
 
 /// Who the cron's transitions and audit entries name.

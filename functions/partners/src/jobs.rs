@@ -29,6 +29,9 @@ use tierdesk::domain::subscription::{self, Catalog, SubscriptionError, TierChang
 use tierdesk::domain::tier::Tier;
 use tierdesk::http::request::json_body;
 use tierdesk::http::{json, Ctx, PageRequest};
+use tierdesk::store::JobStore;
+use tierdesk::store::PartnerStore;
+use tierdesk::store::TierStore;
 use tierdesk::store::{Page, PartnerRefusal, Store, WriteError};
 use tierdesk::ApiError;
 

@@ -25,6 +25,9 @@ use tierdesk::http::request::{json_body, query};
 use tierdesk::http::response::{json_text, to_json};
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, PageRequest, PathParams, Route};
+use tierdesk::store::ExperimentStore;
+use tierdesk::store::SegmentStore;
+use tierdesk::store::TierStore;
 use tierdesk::store::{Page, TierFilter, TierRefusal, WriteError};
 use tierdesk::ApiError;
 

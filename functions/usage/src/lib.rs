@@ -23,6 +23,8 @@ use tierdesk::http::cache::TtlCache;
 use tierdesk::http::request::{json_body, query};
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, AuthError, Ctx, Route};
+use tierdesk::store::TierStore;
+use tierdesk::store::UsageStore;
 use tierdesk::store::{TrackOutcome, UsageRead, UsageTrack};
 use tierdesk::ApiError;
 

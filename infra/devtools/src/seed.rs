@@ -7,6 +7,7 @@ use crate::gateway::Gateway;
 use crate::jwt;
 use lambda_http::Body;
 use serde_json::{json, Value};
+use tierdesk::store::TierStore;
 
 pub async fn call_json(
     gateway: &Gateway,

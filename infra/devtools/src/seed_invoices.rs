@@ -16,6 +16,8 @@ use serde_json::Value;
 use tierdesk::clock::rfc3339;
 use tierdesk::domain::billing::InvoiceRecord;
 use tierdesk::domain::invoice::{apply_credit_note, CreditNoteFacts};
+use tierdesk::store::InvoiceStore;
+use tierdesk::store::PartnerStore;
 use tierdesk::store::{BillingWrite, Store};
 use tierdesk::stripe_adapter::StripeGateway;
 

@@ -10,6 +10,8 @@ use crate::domain::promotion::resolver::{self, Asked};
 use crate::domain::promotion::{self, Application, Customer, Promotion, PromotionError, Purchase, Reason, ReasonCode};
 use crate::domain::tier::{Tier, TierStatus};
 use crate::domain::validation::ValidationError;
+use crate::store::PromotionStore;
+use crate::store::TierStore;
 use crate::store::{RedeemRefusal, Redemption, RedemptionLine, Store, StoreError};
 use crate::IdGen;
 use chrono::{DateTime, NaiveDate, Utc};

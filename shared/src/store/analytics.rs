@@ -3,6 +3,8 @@
 //! number of calls depends on tiers and months asked for, never on partners.
 
 use super::keys::{self, META};
+#[allow(unused_imports)]
+use super::prelude::*;
 use super::{s, Item, Store, StoreError};
 use crate::domain::analytics::{CohortFlows, CurrentStats, MetricAdoption, TierFlows};
 use crate::domain::tier::Tier;
@@ -19,10 +21,41 @@ pub struct TierAggregates {
     pub months: BTreeMap<String, TierFlows>,
 }
 
-impl Store {
+/// The analytics aggregates (live, monthly, cohorts, adoption).
+pub trait AnalyticsStore {
     /// Benchmarks only: writes aggregate items as they would stand after the
     /// transitions they sum (BatchWriteItem, overwriting). No request path calls it.
-    pub async fn backfill_analytics(
+    fn backfill_analytics(
+        &self,
+        current: &[(String, CurrentStats)],
+        months: &[(String, String, TierFlows)],
+        cohorts: &[(String, String, CohortFlows)],
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send;
+    /// The live item and the month items of `tiers` for `months`, and with
+    /// `with_meta` the tier records too: BatchGetItem of tiers × (months + 1) keys,
+    /// one call per 100 keys, sent concurrently.
+    fn tier_aggregates(
+        &self,
+        tiers: &[String],
+        months: &[String],
+        with_meta: bool,
+    ) -> impl std::future::Future<Output = Result<Vec<TierAggregates>, StoreError>> + Send;
+    /// Cohort month items of the signup months `from..=to` (`yyyy-mm`), by cohort then
+    /// month: one Query of the cohort partition (a page holds thousands of them).
+    fn cohort_flows(
+        &self,
+        from: &str,
+        to: &str,
+    ) -> impl std::future::Future<Output = Result<BTreeMap<String, BTreeMap<String, CohortFlows>>, StoreError>> + Send;
+    /// This month's feature adoption by tier and metric (`Store::usage_stats`).
+    fn adoption(
+        &self,
+        period: &str,
+    ) -> impl std::future::Future<Output = Result<BTreeMap<String, BTreeMap<String, MetricAdoption>>, StoreError>> + Send;
+}
+
+impl AnalyticsStore for Store {
+    async fn backfill_analytics(
         &self,
         current: &[(String, CurrentStats)],
         months: &[(String, String, TierFlows)],
@@ -57,11 +90,7 @@ impl Store {
         }
         self.batch_put(items).await
     }
-
-    /// The live item and the month items of `tiers` for `months`, and with
-    /// `with_meta` the tier records too: BatchGetItem of tiers × (months + 1) keys,
-    /// one call per 100 keys, sent concurrently.
-    pub async fn tier_aggregates(
+    async fn tier_aggregates(
         &self,
         tiers: &[String],
         months: &[String],
@@ -104,10 +133,7 @@ impl Store {
         }
         Ok(out)
     }
-
-    /// Cohort month items of the signup months `from..=to` (`yyyy-mm`), by cohort then
-    /// month: one Query of the cohort partition (a page holds thousands of them).
-    pub async fn cohort_flows(
+    async fn cohort_flows(
         &self,
         from: &str,
         to: &str,
@@ -131,12 +157,7 @@ impl Store {
         }
         Ok(out)
     }
-
-    /// This month's feature adoption by tier and metric (`Store::usage_stats`).
-    pub async fn adoption(
-        &self,
-        period: &str,
-    ) -> Result<BTreeMap<String, BTreeMap<String, MetricAdoption>>, StoreError> {
+    async fn adoption(&self, period: &str) -> Result<BTreeMap<String, BTreeMap<String, MetricAdoption>>, StoreError> {
         let mut out: BTreeMap<String, BTreeMap<String, MetricAdoption>> = BTreeMap::new();
         for (key, stats) in self.usage_stats(period).await? {
             let Some((tier, metric)) = key.split_once('#') else { continue };

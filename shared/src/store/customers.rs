@@ -3,6 +3,8 @@
 
 use super::keys;
 use super::partners::version_failure;
+#[allow(unused_imports)]
+use super::prelude::*;
 use super::{s, ConditionFailed, PartnerRefusal, Store, StoreError, WriteError};
 use crate::domain::audit::AuditEntry;
 use crate::domain::partner::Partner;
@@ -15,16 +17,29 @@ struct CustomerLookup {
     partner_id: String,
 }
 
-impl Store {
-    pub async fn partner_id_by_stripe_customer(&self, customer_id: &str) -> Result<Option<String>, StoreError> {
+/// The Stripe customer of each partner.
+pub trait CustomerStore {
+    fn partner_id_by_stripe_customer(
+        &self,
+        customer_id: &str,
+    ) -> impl std::future::Future<Output = Result<Option<String>, StoreError>> + Send;
+    /// Saves the partner with its new Stripe customer id and the lookup naming it.
+    fn link_stripe_customer(
+        &self,
+        before: &Partner,
+        after: &Partner,
+        audit: &AuditEntry,
+    ) -> impl std::future::Future<Output = Result<(), WriteError<PartnerRefusal>>> + Send;
+}
+
+impl CustomerStore for Store {
+    async fn partner_id_by_stripe_customer(&self, customer_id: &str) -> Result<Option<String>, StoreError> {
         match self.get(keys::stripe_customer_pk(customer_id), keys::LOOKUP).await? {
             Some(item) => Ok(Some(serde_dynamo::from_item::<_, CustomerLookup>(item)?.partner_id)),
             None => Ok(None),
         }
     }
-
-    /// Saves the partner with its new Stripe customer id and the lookup naming it.
-    pub async fn link_stripe_customer(
+    async fn link_stripe_customer(
         &self,
         before: &Partner,
         after: &Partner,

@@ -2,6 +2,8 @@
 
 use super::keys::{self, GSI1, GSI3, META};
 use super::partners::{IndexQuery, SortRange};
+#[allow(unused_imports)]
+use super::prelude::*;
 use super::ListError;
 use super::PageRequest;
 use super::{build_err, n, s, ConditionFailed, Item, Page, Store, StoreError, WriteError};
@@ -83,50 +85,6 @@ impl Store {
         Self::item(&e.live(), &[("PK", keys::EXPERIMENT_LIVE_PARTITION.to_string()), ("SK", e.target_tier.clone())])
     }
 
-    pub async fn get_experiment(&self, experiment_id: &str) -> Result<Option<Experiment>, StoreError> {
-        match self.get(keys::experiment_pk(experiment_id), META).await? {
-            Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
-            None => Ok(None),
-        }
-    }
-
-    pub async fn list_experiments(
-        &self,
-        status: Option<ExperimentStatus>,
-        page: &PageRequest,
-    ) -> Result<Page<Experiment>, ListError> {
-        let q = match status {
-            Some(status) => IndexQuery {
-                index: Some(GSI1),
-                partition: keys::experiment_status_pk(status.as_str()),
-                range: SortRange::All,
-                newest_first: true,
-                filters: vec![],
-            },
-            None => IndexQuery {
-                index: Some(GSI3),
-                partition: keys::EXPERIMENTS_PARTITION.to_string(),
-                range: SortRange::All,
-                newest_first: true,
-                filters: vec![],
-            },
-        };
-        self.query_page(&q, page).await
-    }
-
-    pub async fn create_experiment(
-        &self,
-        e: &Experiment,
-        audit: &AuditEntry,
-    ) -> Result<(), WriteError<ExperimentRefusal>> {
-        let items =
-            vec![self.put(Self::experiment_item(e)?, Some("attribute_not_exists(PK)"))?, self.audit_put(audit)?];
-        match self.transact(items).await? {
-            Ok(()) => Ok(()),
-            Err(_) => Err(WriteError::Refused(ExperimentRefusal::Exists)),
-        }
-    }
-
     /// The META write conditional on the version `before` was read at.
     fn versioned_put(&self, before: &Experiment, after: &Experiment) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
@@ -195,8 +153,149 @@ impl Store {
         })
     }
 
+    fn counter_update(
+        &self,
+        e: &Experiment,
+        variant_id: &str,
+        user_id: &str,
+        adds: &[(&str, i128)],
+    ) -> Result<TransactWriteItem, StoreError> {
+        let adds: Vec<&(&str, i128)> = adds.iter().filter(|(_, v)| *v != 0).collect();
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key("PK", s(keys::experiment_pk(&e.experiment_id)))
+            .key("SK", s(keys::variant_shard_sk(e.phase, variant_id, shard_of(&e.experiment_id, user_id))));
+        let parts = ["variantId = :variant", "phase = :phase"];
+        update = update
+            .expression_attribute_values(":variant", s(variant_id))
+            .expression_attribute_values(":phase", n(i64::from(e.phase)));
+        let mut add_parts = Vec::new();
+        for (i, (name, value)) in adds.iter().enumerate() {
+            add_parts.push(format!("#a{i} :a{i}"));
+            update = update
+                .expression_attribute_names(format!("#a{i}"), *name)
+                .expression_attribute_values(format!(":a{i}"), AttributeValue::N(value.to_string()));
+        }
+        let mut expression = format!("SET {}", parts.join(", "));
+        if !add_parts.is_empty() {
+            expression.push_str(&format!(" ADD {}", add_parts.join(", ")));
+        }
+        let update = update.update_expression(expression).build().map_err(build_err("Update"))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+}
+
+/// Pricing experiments, assignments and their counters.
+pub trait ExperimentStore {
+    fn get_experiment(
+        &self,
+        experiment_id: &str,
+    ) -> impl std::future::Future<Output = Result<Option<Experiment>, StoreError>> + Send;
+    fn list_experiments(
+        &self,
+        status: Option<ExperimentStatus>,
+        page: &PageRequest,
+    ) -> impl std::future::Future<Output = Result<Page<Experiment>, ListError>> + Send;
+    fn create_experiment(
+        &self,
+        e: &Experiment,
+        audit: &AuditEntry,
+    ) -> impl std::future::Future<Output = Result<(), WriteError<ExperimentRefusal>>> + Send;
     /// An edit or a lifecycle step: META (versioned), the tier slot, the audit entry.
-    pub async fn save_experiment(
+    fn save_experiment(
+        &self,
+        before: &Experiment,
+        after: &Experiment,
+        audit: &AuditEntry,
+    ) -> impl std::future::Future<Output = Result<(), WriteError<ExperimentRefusal>>> + Send;
+    /// Rolls a winner out in one transaction: the experiment completes and leaves
+    /// its tier; when the winner changes the price, the tier gets a new price
+    /// version (conditional on the tier version read) with its own audit entry.
+    /// Partners keep the price version their term started at (grandfathering).
+    fn implement_winner(
+        &self,
+        before: &Experiment,
+        after: &Experiment,
+        audit: &AuditEntry,
+        tier: Option<(&TierUpdate, &AuditEntry)>,
+    ) -> impl std::future::Future<Output = Result<(), WriteError<ExperimentRefusal>>> + Send;
+    /// First exposure: the assignment and the variant's participant count, in one
+    /// transaction. A participant already assigned in this phase gets the stored
+    /// assignment back (from the failed condition's old image, no extra read).
+    fn assign(
+        &self,
+        e: &Experiment,
+        user_id: &str,
+        variant_id: &str,
+        at: &str,
+    ) -> impl std::future::Future<Output = Result<Assignment, StoreError>> + Send;
+    /// The experiment and one participant's assignment in one BatchGetItem.
+    fn experiment_and_participant(
+        &self,
+        experiment_id: &str,
+        user_id: &str,
+    ) -> impl std::future::Future<Output = Result<(Option<Experiment>, Option<Participant>), StoreError>> + Send;
+    /// One tracking event: the participant's state (conditional on the `seq` it was
+    /// read at, so concurrent events of one participant apply one at a time) and
+    /// the variant's counters, together. `Ok(false)`: the participant changed in
+    /// between; read again.
+    fn track(
+        &self,
+        e: &Experiment,
+        user_id: &str,
+        p: &Participant,
+        key: &str,
+        d: &Delta,
+    ) -> impl std::future::Future<Output = Result<bool, StoreError>> + Send;
+    /// Every variant's counters in one phase: one Query over the shards.
+    fn variant_counts(
+        &self,
+        experiment_id: &str,
+        phase: u32,
+    ) -> impl std::future::Future<Output = Result<Vec<(String, Counts)>, StoreError>> + Send;
+    /// Every experiment holding a tier (one Query; tens of items at most).
+    fn live_experiments(&self) -> impl std::future::Future<Output = Result<Vec<LiveExperiment>, StoreError>> + Send;
+}
+
+impl ExperimentStore for Store {
+    async fn get_experiment(&self, experiment_id: &str) -> Result<Option<Experiment>, StoreError> {
+        match self.get(keys::experiment_pk(experiment_id), META).await? {
+            Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
+            None => Ok(None),
+        }
+    }
+    async fn list_experiments(
+        &self,
+        status: Option<ExperimentStatus>,
+        page: &PageRequest,
+    ) -> Result<Page<Experiment>, ListError> {
+        let q = match status {
+            Some(status) => IndexQuery {
+                index: Some(GSI1),
+                partition: keys::experiment_status_pk(status.as_str()),
+                range: SortRange::All,
+                newest_first: true,
+                filters: vec![],
+            },
+            None => IndexQuery {
+                index: Some(GSI3),
+                partition: keys::EXPERIMENTS_PARTITION.to_string(),
+                range: SortRange::All,
+                newest_first: true,
+                filters: vec![],
+            },
+        };
+        self.query_page(&q, page).await
+    }
+    async fn create_experiment(&self, e: &Experiment, audit: &AuditEntry) -> Result<(), WriteError<ExperimentRefusal>> {
+        let items =
+            vec![self.put(Self::experiment_item(e)?, Some("attribute_not_exists(PK)"))?, self.audit_put(audit)?];
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(WriteError::Refused(ExperimentRefusal::Exists)),
+        }
+    }
+    async fn save_experiment(
         &self,
         before: &Experiment,
         after: &Experiment,
@@ -212,12 +311,7 @@ impl Store {
             Err(failed) => Err(Self::experiment_conflict(failed)),
         }
     }
-
-    /// Rolls a winner out in one transaction: the experiment completes and leaves
-    /// its tier; when the winner changes the price, the tier gets a new price
-    /// version (conditional on the tier version read) with its own audit entry.
-    /// Partners keep the price version their term started at (grandfathering).
-    pub async fn implement_winner(
+    async fn implement_winner(
         &self,
         before: &Experiment,
         after: &Experiment,
@@ -257,11 +351,7 @@ impl Store {
             Err(failed) => Err(Self::experiment_conflict(failed)),
         }
     }
-
-    /// First exposure: the assignment and the variant's participant count, in one
-    /// transaction. A participant already assigned in this phase gets the stored
-    /// assignment back (from the failed condition's old image, no extra read).
-    pub async fn assign(
+    async fn assign(
         &self,
         e: &Experiment,
         user_id: &str,
@@ -305,40 +395,7 @@ impl Store {
             Err(ConditionFailed { .. }) => Err(StoreError::TransactionConflict),
         }
     }
-
-    fn counter_update(
-        &self,
-        e: &Experiment,
-        variant_id: &str,
-        user_id: &str,
-        adds: &[(&str, i128)],
-    ) -> Result<TransactWriteItem, StoreError> {
-        let adds: Vec<&(&str, i128)> = adds.iter().filter(|(_, v)| *v != 0).collect();
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .key("PK", s(keys::experiment_pk(&e.experiment_id)))
-            .key("SK", s(keys::variant_shard_sk(e.phase, variant_id, shard_of(&e.experiment_id, user_id))));
-        let parts = ["variantId = :variant", "phase = :phase"];
-        update = update
-            .expression_attribute_values(":variant", s(variant_id))
-            .expression_attribute_values(":phase", n(i64::from(e.phase)));
-        let mut add_parts = Vec::new();
-        for (i, (name, value)) in adds.iter().enumerate() {
-            add_parts.push(format!("#a{i} :a{i}"));
-            update = update
-                .expression_attribute_names(format!("#a{i}"), *name)
-                .expression_attribute_values(format!(":a{i}"), AttributeValue::N(value.to_string()));
-        }
-        let mut expression = format!("SET {}", parts.join(", "));
-        if !add_parts.is_empty() {
-            expression.push_str(&format!(" ADD {}", add_parts.join(", ")));
-        }
-        let update = update.update_expression(expression).build().map_err(build_err("Update"))?;
-        Ok(TransactWriteItem::builder().update(update).build())
-    }
-
-    /// The experiment and one participant's assignment in one BatchGetItem.
-    pub async fn experiment_and_participant(
+    async fn experiment_and_participant(
         &self,
         experiment_id: &str,
         user_id: &str,
@@ -352,12 +409,7 @@ impl Store {
         };
         Ok((experiment, found.remove(&assignment).map(|i| participant_from(&i))))
     }
-
-    /// One tracking event: the participant's state (conditional on the `seq` it was
-    /// read at, so concurrent events of one participant apply one at a time) and
-    /// the variant's counters, together. `Ok(false)`: the participant changed in
-    /// between; read again.
-    pub async fn track(
+    async fn track(
         &self,
         e: &Experiment,
         user_id: &str,
@@ -397,9 +449,7 @@ impl Store {
         )?;
         Ok(self.transact(vec![TransactWriteItem::builder().update(update).build(), counters]).await?.is_ok())
     }
-
-    /// Every variant's counters in one phase: one Query over the shards.
-    pub async fn variant_counts(&self, experiment_id: &str, phase: u32) -> Result<Vec<(String, Counts)>, StoreError> {
+    async fn variant_counts(&self, experiment_id: &str, phase: u32) -> Result<Vec<(String, Counts)>, StoreError> {
         let mut totals: Vec<(String, Counts)> = Vec::new();
         let items = self
             .query_all(|q| {
@@ -431,9 +481,7 @@ impl Store {
         }
         Ok(totals)
     }
-
-    /// Every experiment holding a tier (one Query; tens of items at most).
-    pub async fn live_experiments(&self) -> Result<Vec<LiveExperiment>, StoreError> {
+    async fn live_experiments(&self) -> Result<Vec<LiveExperiment>, StoreError> {
         let out = self
             .client
             .query()

@@ -6,6 +6,8 @@
 
 use super::keys::{self, META};
 use super::partners::version_failure;
+#[allow(unused_imports)]
+use super::prelude::*;
 use super::{build_err, s, IndexQuery, SortRange, Store, StoreError};
 use crate::domain::audit::AuditEntry;
 use crate::domain::billing::{BillingChange, InvoiceRecord};
@@ -62,25 +64,6 @@ pub enum BillingWriteError {
 }
 
 impl Store {
-    pub async fn invoice(
-        &self,
-        partner_id: &str,
-        created: i64,
-        invoice_id: &str,
-    ) -> Result<Option<InvoiceRecord>, StoreError> {
-        match self.get(keys::partner_pk(partner_id), &keys::invoice_sk(created, invoice_id)).await? {
-            Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
-            None => Ok(None),
-        }
-    }
-
-    /// A Stripe invoice's record, through its lookup (two reads), normalized.
-    pub async fn invoice_by_id(&self, invoice_id: &str) -> Result<Option<InvoiceRecord>, StoreError> {
-        let Some(item) = self.get(keys::invoice_lookup_pk(invoice_id), keys::LOOKUP).await? else { return Ok(None) };
-        let lookup: InvoiceLookup = serde_dynamo::from_item(item)?;
-        Ok(self.invoice(&lookup.partner_id, lookup.stripe_created, invoice_id).await?.map(InvoiceRecord::normalized))
-    }
-
     /// One staff list as an index query over `created` in `from..=to`; `filters` are
     /// the equality filters the key does not apply.
     pub fn invoice_list_query(
@@ -105,78 +88,6 @@ impl Store {
             InvoiceList::Rep(r) => (Some(keys::GSI3), keys::rep_invoices_pk(r), SortRange::Between(lo, hi)),
         };
         IndexQuery { index, partition, range, newest_first: true, filters }
-    }
-
-    /// Every invoice of a list in the range, for its totals: page after page of the
-    /// same index query, at most `cap` records (`None` past it).
-    pub async fn invoice_list_all(
-        &self,
-        q: &IndexQuery,
-        cap: usize,
-    ) -> Result<Option<Vec<InvoiceRecord>>, super::ListError> {
-        let mut out = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = super::PageRequest { limit: 1000, cursor };
-            let found: super::Page<InvoiceRecord> = self.query_page(q, &page).await?;
-            out.extend(found.items.into_iter().map(InvoiceRecord::normalized));
-            if out.len() > cap {
-                return Ok(None);
-            }
-            match found.next_cursor {
-                Some(c) => cursor = Some(c),
-                None => return Ok(Some(out)),
-            }
-        }
-    }
-
-    /// The current sales rep of each partner named (one BatchGetItem per 100).
-    pub async fn partner_reps(
-        &self,
-        partner_ids: &[String],
-    ) -> Result<std::collections::HashMap<String, Option<String>>, StoreError> {
-        let mut reps = std::collections::HashMap::new();
-        let wanted: Vec<(String, String)> =
-            partner_ids.iter().map(|p| (keys::partner_pk(p), META.to_string())).collect();
-        for chunk in wanted.chunks(100) {
-            for (_, item) in self.batch_get(chunk).await? {
-                let p: Partner = serde_dynamo::from_item(item)?;
-                reps.insert(p.partner_id.clone(), p.assigned_sales_rep.clone());
-            }
-        }
-        Ok(reps)
-    }
-
-    /// Backfill (`devctl reindex-invoices`): rewrites every invoice of every
-    /// partner with its index keys, status, rep and lookup. Returns the count.
-    pub async fn reindex_all_invoices(&self) -> Result<usize, super::ListError> {
-        let mut written = 0;
-        let mut cursor = None;
-        loop {
-            let page = super::PageRequest { limit: 100, cursor };
-            let partners: super::Page<Partner> =
-                self.query_page(&Self::partner_list_query(&super::PartnerList::All), &page).await?;
-            for p in &partners.items {
-                let q = Self::invoices_query(&p.partner_id);
-                let Some(records) = self.invoice_list_all(&q, usize::MAX - 1).await? else { continue };
-                let mut items = Vec::new();
-                for r in records {
-                    let mut r = r.normalized();
-                    r.sales_rep = p.assigned_sales_rep.clone();
-                    items.push(Self::invoice_item(&r)?);
-                    items.push(Self::item(
-                        &InvoiceLookup { partner_id: r.partner_id.clone(), stripe_created: r.stripe_created },
-                        &[("PK", keys::invoice_lookup_pk(&r.invoice_id)), ("SK", keys::LOOKUP.to_string())],
-                    )?);
-                    written += 1;
-                }
-                self.batch_put(items).await?;
-            }
-            match partners.next_cursor {
-                Some(c) => cursor = Some(c),
-                None => return Ok(written),
-            }
-        }
     }
 
     /// A partner's invoices, newest first.
@@ -257,10 +168,126 @@ impl Store {
         let update = update.build().map_err(build_err("Update"))?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
+}
 
+/// Invoice records, their lists, and billing facts written in one transaction.
+pub trait InvoiceStore {
+    fn invoice(
+        &self,
+        partner_id: &str,
+        created: i64,
+        invoice_id: &str,
+    ) -> impl std::future::Future<Output = Result<Option<InvoiceRecord>, StoreError>> + Send;
+    /// A Stripe invoice's record, through its lookup (two reads), normalized.
+    fn invoice_by_id(
+        &self,
+        invoice_id: &str,
+    ) -> impl std::future::Future<Output = Result<Option<InvoiceRecord>, StoreError>> + Send;
+    /// Every invoice of a list in the range, for its totals: page after page of the
+    /// same index query, at most `cap` records (`None` past it).
+    fn invoice_list_all(
+        &self,
+        q: &IndexQuery,
+        cap: usize,
+    ) -> impl std::future::Future<Output = Result<Option<Vec<InvoiceRecord>>, super::ListError>> + Send;
+    /// The current sales rep of each partner named (one BatchGetItem per 100).
+    fn partner_reps(
+        &self,
+        partner_ids: &[String],
+    ) -> impl std::future::Future<Output = Result<std::collections::HashMap<String, Option<String>>, StoreError>> + Send;
+    /// Backfill (`devctl reindex-invoices`): rewrites every invoice of every
+    /// partner with its index keys, status, rep and lookup. Returns the count.
+    fn reindex_all_invoices(&self) -> impl std::future::Future<Output = Result<usize, super::ListError>> + Send;
     /// Writes a billing change, the invoice record and the event's APPLIED mark as
     /// one transaction: either all of it happened or none of it.
-    pub async fn apply_billing(&self, w: &BillingWrite<'_>) -> Result<(), BillingWriteError> {
+    fn apply_billing(
+        &self,
+        w: &BillingWrite<'_>,
+    ) -> impl std::future::Future<Output = Result<(), BillingWriteError>> + Send;
+}
+
+impl InvoiceStore for Store {
+    async fn invoice(
+        &self,
+        partner_id: &str,
+        created: i64,
+        invoice_id: &str,
+    ) -> Result<Option<InvoiceRecord>, StoreError> {
+        match self.get(keys::partner_pk(partner_id), &keys::invoice_sk(created, invoice_id)).await? {
+            Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
+            None => Ok(None),
+        }
+    }
+    async fn invoice_by_id(&self, invoice_id: &str) -> Result<Option<InvoiceRecord>, StoreError> {
+        let Some(item) = self.get(keys::invoice_lookup_pk(invoice_id), keys::LOOKUP).await? else { return Ok(None) };
+        let lookup: InvoiceLookup = serde_dynamo::from_item(item)?;
+        Ok(self.invoice(&lookup.partner_id, lookup.stripe_created, invoice_id).await?.map(InvoiceRecord::normalized))
+    }
+    async fn invoice_list_all(
+        &self,
+        q: &IndexQuery,
+        cap: usize,
+    ) -> Result<Option<Vec<InvoiceRecord>>, super::ListError> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = super::PageRequest { limit: 1000, cursor };
+            let found: super::Page<InvoiceRecord> = self.query_page(q, &page).await?;
+            out.extend(found.items.into_iter().map(InvoiceRecord::normalized));
+            if out.len() > cap {
+                return Ok(None);
+            }
+            match found.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(Some(out)),
+            }
+        }
+    }
+    async fn partner_reps(
+        &self,
+        partner_ids: &[String],
+    ) -> Result<std::collections::HashMap<String, Option<String>>, StoreError> {
+        let mut reps = std::collections::HashMap::new();
+        let wanted: Vec<(String, String)> =
+            partner_ids.iter().map(|p| (keys::partner_pk(p), META.to_string())).collect();
+        for chunk in wanted.chunks(100) {
+            for (_, item) in self.batch_get(chunk).await? {
+                let p: Partner = serde_dynamo::from_item(item)?;
+                reps.insert(p.partner_id.clone(), p.assigned_sales_rep.clone());
+            }
+        }
+        Ok(reps)
+    }
+    async fn reindex_all_invoices(&self) -> Result<usize, super::ListError> {
+        let mut written = 0;
+        let mut cursor = None;
+        loop {
+            let page = super::PageRequest { limit: 100, cursor };
+            let partners: super::Page<Partner> =
+                self.query_page(&Self::partner_list_query(&super::PartnerList::All), &page).await?;
+            for p in &partners.items {
+                let q = Self::invoices_query(&p.partner_id);
+                let Some(records) = self.invoice_list_all(&q, usize::MAX - 1).await? else { continue };
+                let mut items = Vec::new();
+                for r in records {
+                    let mut r = r.normalized();
+                    r.sales_rep = p.assigned_sales_rep.clone();
+                    items.push(Self::invoice_item(&r)?);
+                    items.push(Self::item(
+                        &InvoiceLookup { partner_id: r.partner_id.clone(), stripe_created: r.stripe_created },
+                        &[("PK", keys::invoice_lookup_pk(&r.invoice_id)), ("SK", keys::LOOKUP.to_string())],
+                    )?);
+                    written += 1;
+                }
+                self.batch_put(items).await?;
+            }
+            match partners.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok(written),
+            }
+        }
+    }
+    async fn apply_billing(&self, w: &BillingWrite<'_>) -> Result<(), BillingWriteError> {
         let mut items = Vec::new();
         let mut indexes = None;
         let mut partner_index = None;

@@ -5,6 +5,8 @@
 
 use super::keys::{self, META};
 use super::partners::TransitionIndexes;
+#[allow(unused_imports)]
+use super::prelude::*;
 use super::{build_err, n, ConditionFailed, Item, PartnerRefusal, Store, StoreError, WriteError};
 use crate::domain::audit::AuditEntry;
 use crate::domain::dashboard_job::{Job, JobItem};
@@ -23,9 +25,58 @@ impl Store {
         Ok(out)
     }
 
+    /// The job item an `old_item` of a failed condition holds.
+    pub fn job_item_of(old: Option<Item>) -> Option<JobItem> {
+        old.and_then(|o| serde_dynamo::from_item(o).ok())
+    }
+}
+
+/// A transition with extra conditional items: `Err((i, old))` when the `i`-th
+/// extra item failed its condition (nothing was written).
+pub type ExtraApplied = Result<(), (usize, Option<Item>)>;
+
+/// Dashboard bulk jobs and their items.
+pub trait JobStore {
     /// A partner's item for a transaction: written only if the job has none for the
     /// partner yet (the old one comes back if it has).
-    pub fn job_item_put(&self, item: &JobItem, now_epoch: i64) -> Result<TransactWriteItem, StoreError> {
+    fn job_item_put(&self, item: &JobItem, now_epoch: i64) -> Result<TransactWriteItem, StoreError>;
+    /// A partner's item on its own (an outcome with no effect to record: skipped).
+    /// `Some(existing)`: the job already has one for the partner; nothing was written.
+    fn put_job_item(
+        &self,
+        item: &JobItem,
+        now_epoch: i64,
+    ) -> impl std::future::Future<Output = Result<Option<JobItem>, StoreError>> + Send;
+    /// Changes an item's outcome (the email failed after the claim).
+    fn set_job_item(
+        &self,
+        item: &JobItem,
+        now_epoch: i64,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send;
+    fn create_job(&self, job: &Job, now_epoch: i64)
+        -> impl std::future::Future<Output = Result<(), StoreError>> + Send;
+    fn get_job(&self, job_id: &str) -> impl std::future::Future<Output = Result<Option<Job>, StoreError>> + Send;
+    /// Writes a chunk's progress, conditional on the version it started from.
+    /// `Ok(false)`: another runner wrote that chunk first; nothing was written.
+    fn save_job(
+        &self,
+        before_version: u64,
+        job: &Job,
+        now_epoch: i64,
+    ) -> impl std::future::Future<Output = Result<bool, StoreError>> + Send;
+    /// `apply_transition` with `extra` conditional items in the same transaction.
+    /// `Ok(Err((i, old)))`: the `i`-th extra item failed its condition; nothing was
+    /// written.
+    fn apply_transition_with(
+        &self,
+        t: &Transition,
+        audit: &AuditEntry,
+        extra: Vec<TransactWriteItem>,
+    ) -> impl std::future::Future<Output = Result<ExtraApplied, WriteError<PartnerRefusal>>> + Send;
+}
+
+impl JobStore for Store {
+    fn job_item_put(&self, item: &JobItem, now_epoch: i64) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(Self::job_item_item(item, now_epoch)?))
@@ -35,10 +86,7 @@ impl Store {
             .map_err(build_err("Put"))?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
-
-    /// A partner's item on its own (an outcome with no effect to record: skipped).
-    /// `Some(existing)`: the job already has one for the partner; nothing was written.
-    pub async fn put_job_item(&self, item: &JobItem, now_epoch: i64) -> Result<Option<JobItem>, StoreError> {
+    async fn put_job_item(&self, item: &JobItem, now_epoch: i64) -> Result<Option<JobItem>, StoreError> {
         let result = self
             .client
             .put_item()
@@ -58,9 +106,7 @@ impl Store {
             },
         }
     }
-
-    /// Changes an item's outcome (the email failed after the claim).
-    pub async fn set_job_item(&self, item: &JobItem, now_epoch: i64) -> Result<(), StoreError> {
+    async fn set_job_item(&self, item: &JobItem, now_epoch: i64) -> Result<(), StoreError> {
         self.client
             .put_item()
             .table_name(&self.table)
@@ -70,13 +116,7 @@ impl Store {
             .map_err(|e| StoreError::sdk("PutItem", e))?;
         Ok(())
     }
-
-    /// The job item an `old_item` of a failed condition holds.
-    pub fn job_item_of(old: Option<Item>) -> Option<JobItem> {
-        old.and_then(|o| serde_dynamo::from_item(o).ok())
-    }
-
-    pub async fn create_job(&self, job: &Job, now_epoch: i64) -> Result<(), StoreError> {
+    async fn create_job(&self, job: &Job, now_epoch: i64) -> Result<(), StoreError> {
         let mut item = Self::item(job, &[("PK", keys::job_pk(&job.job_id)), ("SK", META.to_string())])?;
         item.insert("ttl".into(), n(now_epoch + JOB_RETENTION_SECS));
         self.client
@@ -89,17 +129,13 @@ impl Store {
             .map_err(|e| StoreError::sdk("PutItem", e))?;
         Ok(())
     }
-
-    pub async fn get_job(&self, job_id: &str) -> Result<Option<Job>, StoreError> {
+    async fn get_job(&self, job_id: &str) -> Result<Option<Job>, StoreError> {
         match self.get(keys::job_pk(job_id), META).await? {
             Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
             None => Ok(None),
         }
     }
-
-    /// Writes a chunk's progress, conditional on the version it started from.
-    /// `Ok(false)`: another runner wrote that chunk first; nothing was written.
-    pub async fn save_job(&self, before_version: u64, job: &Job, now_epoch: i64) -> Result<bool, StoreError> {
+    async fn save_job(&self, before_version: u64, job: &Job, now_epoch: i64) -> Result<bool, StoreError> {
         let mut item = Self::item(job, &[("PK", keys::job_pk(&job.job_id)), ("SK", META.to_string())])?;
         item.insert("ttl".into(), n(now_epoch + JOB_RETENTION_SECS));
         let result = self
@@ -113,11 +149,7 @@ impl Store {
             .await;
         super::conditional(result.map(|_| ()), "PutItem")
     }
-
-    /// `apply_transition` with `extra` conditional items in the same transaction.
-    /// `Ok(Err((i, old)))`: the `i`-th extra item failed its condition; nothing was
-    /// written.
-    pub async fn apply_transition_with(
+    async fn apply_transition_with(
         &self,
         t: &Transition,
         audit: &AuditEntry,

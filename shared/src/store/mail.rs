@@ -2,13 +2,38 @@
 //! claimed with a conditional `ADD`, so concurrent senders (cron runs, webhooks)
 //! can never send more than the cap between them.
 
+#[allow(unused_imports)]
+use super::prelude::*;
 use super::{conditional, keys, n, s, Store, StoreError};
 use chrono::NaiveDate;
 
-impl Store {
+/// The per-recipient daily email quota.
+pub trait MailQuotaStore {
     /// Takes one unit of `recipient`'s quota for `day`. `Ok(false)`: the cap is
     /// reached (nothing changed). A cap of 0 refuses everything without a call.
-    pub async fn claim_mail_quota(&self, recipient: &str, day: NaiveDate, cap: u32) -> Result<bool, StoreError> {
+    fn claim_mail_quota(
+        &self,
+        recipient: &str,
+        day: NaiveDate,
+        cap: u32,
+    ) -> impl std::future::Future<Output = Result<bool, StoreError>> + Send;
+    /// Gives back one unit claimed by `claim_mail_quota` (the send failed). Never
+    /// goes below zero; releasing when nothing was claimed is a no-op.
+    fn release_mail_quota(
+        &self,
+        recipient: &str,
+        day: NaiveDate,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send;
+    /// Units of `recipient`'s quota used on `day` (strongly consistent).
+    fn mail_quota_used(
+        &self,
+        recipient: &str,
+        day: NaiveDate,
+    ) -> impl std::future::Future<Output = Result<u32, StoreError>> + Send;
+}
+
+impl MailQuotaStore for Store {
+    async fn claim_mail_quota(&self, recipient: &str, day: NaiveDate, cap: u32) -> Result<bool, StoreError> {
         if cap == 0 {
             return Ok(false);
         }
@@ -29,10 +54,7 @@ impl Store {
             .await;
         conditional(result.map(|_| ()), "UpdateItem")
     }
-
-    /// Gives back one unit claimed by `claim_mail_quota` (the send failed). Never
-    /// goes below zero; releasing when nothing was claimed is a no-op.
-    pub async fn release_mail_quota(&self, recipient: &str, day: NaiveDate) -> Result<(), StoreError> {
+    async fn release_mail_quota(&self, recipient: &str, day: NaiveDate) -> Result<(), StoreError> {
         let result = self
             .client
             .update_item()
@@ -49,9 +71,7 @@ impl Store {
         // Never below zero: nothing to give back is not an error.
         conditional(result.map(|_| ()), "UpdateItem").map(|_| ())
     }
-
-    /// Units of `recipient`'s quota used on `day` (strongly consistent).
-    pub async fn mail_quota_used(&self, recipient: &str, day: NaiveDate) -> Result<u32, StoreError> {
+    async fn mail_quota_used(&self, recipient: &str, day: NaiveDate) -> Result<u32, StoreError> {
         let item =
             self.get(keys::mail_quota_pk(&keys::mail_recipient_hash(recipient)), &keys::mail_quota_sk(day)).await?;
         Ok(item

@@ -2,6 +2,8 @@
 //! the paged lists behind the dashboard (keys and their purpose are in `keys`).
 
 use super::keys::{self, GSI1, GSI2, GSI3, META};
+#[allow(unused_imports)]
+use super::prelude::*;
 use super::{
     build_err, counters_of, cursor_in, cursor_out, n, s, stored_version, ConditionFailed, Item, ListError, Page,
     PageRequest, Store, StoreError, WriteError,
@@ -236,19 +238,6 @@ impl Store {
         Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
-    /// Writes a planned transition in one transaction: the partner (conditional on
-    /// its version, or on not existing for a signup) and its index copies, the
-    /// history record, the statistics of every tier it touches, the MRR movement,
-    /// the audit entry, a check that the target tier is still active, and for a
-    /// signup the unique email claim.
-    pub async fn apply_transition(&self, t: &Transition, audit: &AuditEntry) -> Result<(), WriteError<PartnerRefusal>> {
-        let (items, at) = self.transition_items(t, audit)?;
-        match self.transact(items).await? {
-            Ok(()) => Ok(()),
-            Err(failed) => Err(WriteError::Refused(at.failure(failed, t.before.is_none()))),
-        }
-    }
-
     /// The items of a transition's transaction, and where the conditional ones sit.
     pub(crate) fn transition_items(
         &self,
@@ -387,162 +376,6 @@ impl Store {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// Saves a change that is not a transition (profile, assignment, scores), with
-    /// the audit entry and, when the email changed, the lookup moved atomically.
-    pub async fn save_partner(
-        &self,
-        before: &Partner,
-        after: &Partner,
-        audit: &AuditEntry,
-        note: Option<&SalesNote>,
-    ) -> Result<(), WriteError<PartnerRefusal>> {
-        let mut items = self.partner_writes(after, Some(before.version))?;
-        let email_changed = before.primary_email.to_lowercase() != after.primary_email.to_lowercase();
-        let email_index = items.len();
-        if email_changed {
-            items.push(self.email_claim(&after.primary_email, &after.partner_id)?);
-            items.push(self.email_release(&before.primary_email, &before.partner_id)?);
-        }
-        if let Some(note) = note {
-            let item = Self::item(
-                note,
-                &[("PK", keys::partner_pk(&note.partner_id)), ("SK", keys::note_sk(&note.timestamp, &note.note_id))],
-            )?;
-            items.push(self.put(item, Some("attribute_not_exists(PK)"))?);
-        }
-        items.push(self.audit_put(audit)?);
-        match self.transact(items).await? {
-            Ok(()) => Ok(()),
-            Err(ConditionFailed { index, .. }) if email_changed && index == email_index => {
-                Err(WriteError::Refused(PartnerRefusal::EmailTaken))
-            }
-            Err(other) => Err(WriteError::Refused(version_failure(other))),
-        }
-    }
-
-    /// Backfills and benchmarks only: writes partners' records and index copies in
-    /// batches, without history, statistics or ledger. No request path calls it.
-    pub async fn backfill_partners(&self, partners: &[Partner]) -> Result<(), StoreError> {
-        let mut items = Vec::with_capacity(partners.len() * 4);
-        for p in partners {
-            items.extend(Self::partner_items(p)?);
-        }
-        self.batch_put(items).await
-    }
-
-    /// A one-off reindex for tables written before the name search existed: puts each
-    /// listed partner's `NAME` copy only (the record and its other copies are left
-    /// alone, so a concurrent change is never rolled back; a partner written meanwhile
-    /// rewrites its copy in its own transaction). Not on a request path.
-    pub async fn reindex_partner_names(&self, partners: &[Partner]) -> Result<(), StoreError> {
-        let mut items = Vec::with_capacity(partners.len());
-        for p in partners {
-            let [_, _, _, by_name] = Self::partner_items(p)?;
-            items.push(by_name);
-        }
-        self.batch_put(items).await
-    }
-
-    /// Reindexes every partner's name (`reindex_partner_names`), reading them page by
-    /// page from the all-partners index (a Query, no Scan). Returns how many it wrote.
-    pub async fn reindex_all_partner_names(&self) -> Result<usize, ListError> {
-        let query = Self::partner_list_query(&PartnerList::All);
-        let mut page = PageRequest { limit: 100, cursor: None };
-        let mut written = 0;
-        loop {
-            let partners: Page<Partner> = self.query_page(&query, &page).await?;
-            self.reindex_partner_names(&partners.items).await?;
-            written += partners.items.len();
-            match partners.next_cursor {
-                Some(c) => page.cursor = Some(c),
-                None => return Ok(written),
-            }
-        }
-    }
-
-    pub async fn get_partner(&self, partner_id: &str) -> Result<Option<Partner>, StoreError> {
-        match self.get(keys::partner_pk(partner_id), META).await? {
-            Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
-            None => Ok(None),
-        }
-    }
-
-    /// The partner owning `email` (case-insensitive), through the unique lookup.
-    pub async fn partner_id_by_email(&self, email: &str) -> Result<Option<String>, StoreError> {
-        match self.get(keys::email_pk(email), keys::LOOKUP).await? {
-            Some(item) => Ok(Some(serde_dynamo::from_item::<_, EmailLookup>(item)?.partner_id)),
-            None => Ok(None),
-        }
-    }
-
-    /// One page of an index, deserialized. The cursor is checked to belong to the
-    /// same index and partition.
-    pub async fn query_page<T: DeserializeOwned>(
-        &self,
-        q: &IndexQuery,
-        page: &PageRequest,
-    ) -> Result<Page<T>, ListError> {
-        let (pk_attr, sk_attr, attrs): (&str, &str, &[&str]) = match q.index {
-            None => ("PK", "SK", &["PK", "SK"]),
-            Some(GSI1) => ("GSI1PK", "GSI1SK", &["PK", "SK", "GSI1PK", "GSI1SK"]),
-            Some(GSI2) => ("GSI2PK", "GSI2SK", &["PK", "SK", "GSI2PK", "GSI2SK"]),
-            Some(_) => ("GSI3PK", "GSI3SK", &["PK", "SK", "GSI3PK", "GSI3SK"]),
-        };
-        let start = cursor_in(page.cursor.as_deref(), attrs, (pk_attr, &q.partition))?;
-        let mut query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .set_index_name(q.index.map(str::to_string))
-            .limit(page.limit as i32)
-            .scan_index_forward(!q.newest_first)
-            // Base-table reads (a partner's own history) see the write just made;
-            // GSIs only offer eventual consistency.
-            .consistent_read(q.index.is_none())
-            .set_exclusive_start_key(start)
-            .expression_attribute_names("#pk", pk_attr)
-            .expression_attribute_values(":pk", s(q.partition.clone()));
-        let condition = match &q.range {
-            SortRange::All => "#pk = :pk".to_string(),
-            SortRange::Prefix(prefix) => {
-                query = query.expression_attribute_values(":prefix", s(prefix.clone()));
-                "#pk = :pk AND begins_with(#sk, :prefix)".to_string()
-            }
-            SortRange::AtLeast(from) => {
-                query = query.expression_attribute_values(":from", s(from.clone()));
-                "#pk = :pk AND #sk >= :from".to_string()
-            }
-            SortRange::Between(from, to) => {
-                query = query
-                    .expression_attribute_values(":from", s(from.clone()))
-                    .expression_attribute_values(":to", s(to.clone()));
-                "#pk = :pk AND #sk BETWEEN :from AND :to".to_string()
-            }
-        };
-        if !matches!(q.range, SortRange::All) {
-            query = query.expression_attribute_names("#sk", sk_attr);
-        }
-        if !q.filters.is_empty() {
-            let mut filter = Vec::new();
-            for (i, (attr, value)) in q.filters.iter().enumerate() {
-                query = query
-                    .expression_attribute_names(format!("#f{i}"), *attr)
-                    .expression_attribute_values(format!(":f{i}"), s(value.clone()));
-                filter.push(format!("#f{i} = :f{i}"));
-            }
-            query = query.filter_expression(filter.join(" AND "));
-        }
-        let out = query.key_condition_expression(condition).send().await.map_err(|e| StoreError::sdk("Query", e))?;
-        let items = out
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(serde_dynamo::from_item)
-            .collect::<Result<Vec<T>, _>>()
-            .map_err(StoreError::from)?;
-        Ok(Page { items, next_cursor: cursor_out(out.last_evaluated_key.as_ref()) })
-    }
-
     pub fn partner_list_query(list: &PartnerList) -> IndexQuery {
         let (index, partition) = match list {
             PartnerList::All => (GSI1, keys::ALL_PARTNERS_PARTITION.to_string()),
@@ -619,11 +452,212 @@ impl Store {
             filters: Vec::new(),
         }
     }
+}
 
+/// Partners, their transitions, history, notes and lists.
+pub trait PartnerStore {
+    /// Writes a planned transition in one transaction: the partner (conditional on
+    /// its version, or on not existing for a signup) and its index copies, the
+    /// history record, the statistics of every tier it touches, the MRR movement,
+    /// the audit entry, a check that the target tier is still active, and for a
+    /// signup the unique email claim.
+    fn apply_transition(
+        &self,
+        t: &Transition,
+        audit: &AuditEntry,
+    ) -> impl std::future::Future<Output = Result<(), WriteError<PartnerRefusal>>> + Send;
+    /// Saves a change that is not a transition (profile, assignment, scores), with
+    /// the audit entry and, when the email changed, the lookup moved atomically.
+    fn save_partner(
+        &self,
+        before: &Partner,
+        after: &Partner,
+        audit: &AuditEntry,
+        note: Option<&SalesNote>,
+    ) -> impl std::future::Future<Output = Result<(), WriteError<PartnerRefusal>>> + Send;
+    /// Backfills and benchmarks only: writes partners' records and index copies in
+    /// batches, without history, statistics or ledger. No request path calls it.
+    fn backfill_partners(
+        &self,
+        partners: &[Partner],
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send;
+    /// A one-off reindex for tables written before the name search existed: puts each
+    /// listed partner's `NAME` copy only (the record and its other copies are left
+    /// alone, so a concurrent change is never rolled back; a partner written meanwhile
+    /// rewrites its copy in its own transaction). Not on a request path.
+    fn reindex_partner_names(
+        &self,
+        partners: &[Partner],
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send;
+    /// Reindexes every partner's name (`reindex_partner_names`), reading them page by
+    /// page from the all-partners index (a Query, no Scan). Returns how many it wrote.
+    fn reindex_all_partner_names(&self) -> impl std::future::Future<Output = Result<usize, ListError>> + Send;
+    fn get_partner(
+        &self,
+        partner_id: &str,
+    ) -> impl std::future::Future<Output = Result<Option<Partner>, StoreError>> + Send;
+    /// The partner owning `email` (case-insensitive), through the unique lookup.
+    fn partner_id_by_email(
+        &self,
+        email: &str,
+    ) -> impl std::future::Future<Output = Result<Option<String>, StoreError>> + Send;
+    /// One page of an index, deserialized. The cursor is checked to belong to the
+    /// same index and partition.
+    fn query_page<T: DeserializeOwned>(
+        &self,
+        q: &IndexQuery,
+        page: &PageRequest,
+    ) -> impl std::future::Future<Output = Result<Page<T>, ListError>> + Send;
     /// Everything in a partner's partition: record, transitions (oldest first),
     /// notes and monthly usage counters. A partner's history is small (tens to hundreds of items), so this is
     /// one Query, rarely two.
-    pub async fn partner_history(&self, partner_id: &str) -> Result<PartnerHistory, StoreError> {
+    fn partner_history(
+        &self,
+        partner_id: &str,
+    ) -> impl std::future::Future<Output = Result<PartnerHistory, StoreError>> + Send;
+}
+
+impl PartnerStore for Store {
+    async fn apply_transition(&self, t: &Transition, audit: &AuditEntry) -> Result<(), WriteError<PartnerRefusal>> {
+        let (items, at) = self.transition_items(t, audit)?;
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(failed) => Err(WriteError::Refused(at.failure(failed, t.before.is_none()))),
+        }
+    }
+    async fn save_partner(
+        &self,
+        before: &Partner,
+        after: &Partner,
+        audit: &AuditEntry,
+        note: Option<&SalesNote>,
+    ) -> Result<(), WriteError<PartnerRefusal>> {
+        let mut items = self.partner_writes(after, Some(before.version))?;
+        let email_changed = before.primary_email.to_lowercase() != after.primary_email.to_lowercase();
+        let email_index = items.len();
+        if email_changed {
+            items.push(self.email_claim(&after.primary_email, &after.partner_id)?);
+            items.push(self.email_release(&before.primary_email, &before.partner_id)?);
+        }
+        if let Some(note) = note {
+            let item = Self::item(
+                note,
+                &[("PK", keys::partner_pk(&note.partner_id)), ("SK", keys::note_sk(&note.timestamp, &note.note_id))],
+            )?;
+            items.push(self.put(item, Some("attribute_not_exists(PK)"))?);
+        }
+        items.push(self.audit_put(audit)?);
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(ConditionFailed { index, .. }) if email_changed && index == email_index => {
+                Err(WriteError::Refused(PartnerRefusal::EmailTaken))
+            }
+            Err(other) => Err(WriteError::Refused(version_failure(other))),
+        }
+    }
+    async fn backfill_partners(&self, partners: &[Partner]) -> Result<(), StoreError> {
+        let mut items = Vec::with_capacity(partners.len() * 4);
+        for p in partners {
+            items.extend(Self::partner_items(p)?);
+        }
+        self.batch_put(items).await
+    }
+    async fn reindex_partner_names(&self, partners: &[Partner]) -> Result<(), StoreError> {
+        let mut items = Vec::with_capacity(partners.len());
+        for p in partners {
+            let [_, _, _, by_name] = Self::partner_items(p)?;
+            items.push(by_name);
+        }
+        self.batch_put(items).await
+    }
+    async fn reindex_all_partner_names(&self) -> Result<usize, ListError> {
+        let query = Self::partner_list_query(&PartnerList::All);
+        let mut page = PageRequest { limit: 100, cursor: None };
+        let mut written = 0;
+        loop {
+            let partners: Page<Partner> = self.query_page(&query, &page).await?;
+            self.reindex_partner_names(&partners.items).await?;
+            written += partners.items.len();
+            match partners.next_cursor {
+                Some(c) => page.cursor = Some(c),
+                None => return Ok(written),
+            }
+        }
+    }
+    async fn get_partner(&self, partner_id: &str) -> Result<Option<Partner>, StoreError> {
+        match self.get(keys::partner_pk(partner_id), META).await? {
+            Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
+            None => Ok(None),
+        }
+    }
+    async fn partner_id_by_email(&self, email: &str) -> Result<Option<String>, StoreError> {
+        match self.get(keys::email_pk(email), keys::LOOKUP).await? {
+            Some(item) => Ok(Some(serde_dynamo::from_item::<_, EmailLookup>(item)?.partner_id)),
+            None => Ok(None),
+        }
+    }
+    async fn query_page<T: DeserializeOwned>(&self, q: &IndexQuery, page: &PageRequest) -> Result<Page<T>, ListError> {
+        let (pk_attr, sk_attr, attrs): (&str, &str, &[&str]) = match q.index {
+            None => ("PK", "SK", &["PK", "SK"]),
+            Some(GSI1) => ("GSI1PK", "GSI1SK", &["PK", "SK", "GSI1PK", "GSI1SK"]),
+            Some(GSI2) => ("GSI2PK", "GSI2SK", &["PK", "SK", "GSI2PK", "GSI2SK"]),
+            Some(_) => ("GSI3PK", "GSI3SK", &["PK", "SK", "GSI3PK", "GSI3SK"]),
+        };
+        let start = cursor_in(page.cursor.as_deref(), attrs, (pk_attr, &q.partition))?;
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(q.index.map(str::to_string))
+            .limit(page.limit as i32)
+            .scan_index_forward(!q.newest_first)
+            // Base-table reads (a partner's own history) see the write just made;
+            // GSIs only offer eventual consistency.
+            .consistent_read(q.index.is_none())
+            .set_exclusive_start_key(start)
+            .expression_attribute_names("#pk", pk_attr)
+            .expression_attribute_values(":pk", s(q.partition.clone()));
+        let condition = match &q.range {
+            SortRange::All => "#pk = :pk".to_string(),
+            SortRange::Prefix(prefix) => {
+                query = query.expression_attribute_values(":prefix", s(prefix.clone()));
+                "#pk = :pk AND begins_with(#sk, :prefix)".to_string()
+            }
+            SortRange::AtLeast(from) => {
+                query = query.expression_attribute_values(":from", s(from.clone()));
+                "#pk = :pk AND #sk >= :from".to_string()
+            }
+            SortRange::Between(from, to) => {
+                query = query
+                    .expression_attribute_values(":from", s(from.clone()))
+                    .expression_attribute_values(":to", s(to.clone()));
+                "#pk = :pk AND #sk BETWEEN :from AND :to".to_string()
+            }
+        };
+        if !matches!(q.range, SortRange::All) {
+            query = query.expression_attribute_names("#sk", sk_attr);
+        }
+        if !q.filters.is_empty() {
+            let mut filter = Vec::new();
+            for (i, (attr, value)) in q.filters.iter().enumerate() {
+                query = query
+                    .expression_attribute_names(format!("#f{i}"), *attr)
+                    .expression_attribute_values(format!(":f{i}"), s(value.clone()));
+                filter.push(format!("#f{i} = :f{i}"));
+            }
+            query = query.filter_expression(filter.join(" AND "));
+        }
+        let out = query.key_condition_expression(condition).send().await.map_err(|e| StoreError::sdk("Query", e))?;
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(serde_dynamo::from_item)
+            .collect::<Result<Vec<T>, _>>()
+            .map_err(StoreError::from)?;
+        Ok(Page { items, next_cursor: cursor_out(out.last_evaluated_key.as_ref()) })
+    }
+    async fn partner_history(&self, partner_id: &str) -> Result<PartnerHistory, StoreError> {
         let mut history = PartnerHistory::default();
         let items = self.partition_items(&keys::partner_pk(partner_id)).await?;
         {

@@ -14,6 +14,8 @@
 //!    finishes what is left and changes nothing else.
 
 use super::keys;
+#[allow(unused_imports)]
+use super::prelude::*;
 use super::{build_err, s, Item, PartnerRefusal, Store, StoreError, WriteError};
 use crate::domain::audit::AuditEntry;
 use crate::domain::partner::Partner;
@@ -25,9 +27,67 @@ use serde_json::Value;
 pub const ERASE_CHUNK: usize = 25;
 
 impl Store {
+    /// `SET` of the erased attributes of one existing item.
+    fn erase_update(
+        &self,
+        pk: &str,
+        sk: &str,
+        values: &[(&str, AttributeValue)],
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .key("PK", s(pk.to_string()))
+            .key("SK", s(sk.to_string()))
+            .condition_expression("attribute_exists(PK)");
+        let mut set = Vec::new();
+        for (i, (name, value)) in values.iter().enumerate() {
+            set.push(format!("#a{i} = :v{i}"));
+            update = update
+                .expression_attribute_names(format!("#a{i}"), *name)
+                .expression_attribute_values(format!(":v{i}"), value.clone());
+        }
+        let update =
+            update.update_expression(format!("SET {}", set.join(", "))).build().map_err(build_err("Update"))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// Every item of one partition, read consistently (a Query, paged).
+    pub(crate) async fn partition_items(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
+        self.query_all(|q| {
+            q.key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", s(pk.to_string()))
+                .consistent_read(true)
+        })
+        .await
+    }
+}
+
+/// Partner data export and erasure.
+pub trait PrivacyStore {
     /// Everything held under the partner's partition, for the export: one Query
     /// (paged if large). `None` if there is no such partner.
-    pub async fn export_source(&self, partner_id: &str) -> Result<Option<ExportSource>, StoreError> {
+    fn export_source(
+        &self,
+        partner_id: &str,
+    ) -> impl std::future::Future<Output = Result<Option<ExportSource>, StoreError>> + Send;
+    /// Step 1 of an erasure: `after` is `privacy::erase_partner(before, …)`.
+    fn erase_partner_record(
+        &self,
+        before: &Partner,
+        after: &Partner,
+        audit: &AuditEntry,
+    ) -> impl std::future::Future<Output = Result<(), WriteError<PartnerRefusal>>> + Send;
+    /// Step 2 of an erasure: rewrites whatever of the partner's history and audit
+    /// trail still holds personal data; returns how many items it changed (0 when an
+    /// earlier call finished the job).
+    fn erase_partner_history(
+        &self,
+        partner_id: &str,
+    ) -> impl std::future::Future<Output = Result<usize, WriteError<PartnerRefusal>>> + Send;
+}
+
+impl PrivacyStore for Store {
+    async fn export_source(&self, partner_id: &str) -> Result<Option<ExportSource>, StoreError> {
         let h = self.partner_history(partner_id).await?;
         Ok(h.partner.map(|partner| ExportSource {
             partner,
@@ -37,9 +97,7 @@ impl Store {
             usage: h.usage,
         }))
     }
-
-    /// Step 1 of an erasure: `after` is `privacy::erase_partner(before, …)`.
-    pub async fn erase_partner_record(
+    async fn erase_partner_record(
         &self,
         before: &Partner,
         after: &Partner,
@@ -62,11 +120,7 @@ impl Store {
             Err(failed) => Err(WriteError::Refused(super::partners::version_failure(failed))),
         }
     }
-
-    /// Step 2 of an erasure: rewrites whatever of the partner's history and audit
-    /// trail still holds personal data; returns how many items it changed (0 when an
-    /// earlier call finished the job).
-    pub async fn erase_partner_history(&self, partner_id: &str) -> Result<usize, WriteError<PartnerRefusal>> {
+    async fn erase_partner_history(&self, partner_id: &str) -> Result<usize, WriteError<PartnerRefusal>> {
         let history = self.partner_history(partner_id).await?;
         let pk = keys::partner_pk(partner_id);
         let mut updates: Vec<TransactWriteItem> = Vec::new();
@@ -137,40 +191,6 @@ impl Store {
             }
         }
         Ok(changed)
-    }
-
-    /// `SET` of the erased attributes of one existing item.
-    fn erase_update(
-        &self,
-        pk: &str,
-        sk: &str,
-        values: &[(&str, AttributeValue)],
-    ) -> Result<TransactWriteItem, StoreError> {
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .key("PK", s(pk.to_string()))
-            .key("SK", s(sk.to_string()))
-            .condition_expression("attribute_exists(PK)");
-        let mut set = Vec::new();
-        for (i, (name, value)) in values.iter().enumerate() {
-            set.push(format!("#a{i} = :v{i}"));
-            update = update
-                .expression_attribute_names(format!("#a{i}"), *name)
-                .expression_attribute_values(format!(":v{i}"), value.clone());
-        }
-        let update =
-            update.update_expression(format!("SET {}", set.join(", "))).build().map_err(build_err("Update"))?;
-        Ok(TransactWriteItem::builder().update(update).build())
-    }
-
-    /// Every item of one partition, read consistently (a Query, paged).
-    pub(crate) async fn partition_items(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
-        self.query_all(|q| {
-            q.key_condition_expression("PK = :pk")
-                .expression_attribute_values(":pk", s(pk.to_string()))
-                .consistent_read(true)
-        })
-        .await
     }
 }
 

@@ -4,6 +4,8 @@
 //! limit under concurrency.
 
 use super::keys::{self, GSI1, GSI2, GSI3, META};
+#[allow(unused_imports)]
+use super::prelude::*;
 use super::PageRequest;
 use super::{
     build_err, n, s, ConditionFailed, IndexQuery, Item, ListError, Page, SortRange, Store, StoreError, WriteError,
@@ -184,13 +186,138 @@ impl Store {
         })
     }
 
+    fn promotion_keys(&self, promotion_ids: &[String], partner_id: Option<&str>) -> Vec<(String, String)> {
+        let mut wanted = Vec::new();
+        for id in promotion_ids {
+            wanted.push((keys::promotion_pk(id), META.to_string()));
+            if let Some(pid) = partner_id {
+                wanted.push((keys::promotion_pk(id), keys::redeemer_sk(pid)));
+            }
+        }
+        wanted
+    }
+
+    fn collect_promotions(
+        &self,
+        found: &HashMap<(String, String), Item>,
+        promotion_ids: &[String],
+        partner_id: Option<&str>,
+        read: &mut ApplicationRead,
+    ) -> Result<(), StoreError> {
+        for id in promotion_ids {
+            if let Some(item) = found.get(&(keys::promotion_pk(id), META.to_string())) {
+                read.promotions.insert(id.clone(), promotion_from(item.clone())?);
+            }
+            if let Some(pid) = partner_id {
+                let count = found
+                    .get(&(keys::promotion_pk(id), keys::redeemer_sk(pid)))
+                    .map_or(0, |i| number(i, "redemptionCount"));
+                read.redeemed.insert(id.clone(), count);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Promotions, their codes, redemptions and validation counts.
+pub trait PromotionStore {
     /// A new promotion, its code lookups (each unique across promotions) and the
     /// audit entry, in one transaction.
-    pub async fn create_promotion(
+    fn create_promotion(
         &self,
         p: &Promotion,
         audit: &AuditEntry,
-    ) -> Result<(), WriteError<PromotionRefusal>> {
+    ) -> impl std::future::Future<Output = Result<(), WriteError<PromotionRefusal>>> + Send;
+    /// An edit or workflow step: META conditional on `before`'s version, lookups
+    /// for `new_codes` (unique), and the audit entry, together. Existing lookups
+    /// keep their copy of the terms; a redemption through a stale copy fails its
+    /// `termsVersion` condition and rewrites it (`redeem`).
+    fn save_promotion(
+        &self,
+        before: &Promotion,
+        after: &Promotion,
+        new_codes: &[String],
+        audit: &AuditEntry,
+    ) -> impl std::future::Future<Output = Result<(), WriteError<PromotionRefusal>>> + Send;
+    /// Deletes a draft and frees its codes.
+    fn delete_promotion(
+        &self,
+        p: &Promotion,
+        audit: &AuditEntry,
+    ) -> impl std::future::Future<Output = Result<(), WriteError<PromotionRefusal>>> + Send;
+    /// The promotion with its validation count (one BatchGetItem).
+    fn get_promotion(
+        &self,
+        promotion_id: &str,
+    ) -> impl std::future::Future<Output = Result<Option<Promotion>, StoreError>> + Send;
+    /// Promotions by status (oldest start first) or all of them (newest first).
+    fn list_promotions(
+        &self,
+        status: Option<PromotionStatus>,
+        page: &PageRequest,
+    ) -> impl std::future::Future<Output = Result<Page<Promotion>, ListError>> + Send;
+    fn list_redemptions(
+        &self,
+        promotion_id: &str,
+        page: &PageRequest,
+    ) -> impl std::future::Future<Output = Result<Page<Redemption>, ListError>> + Send;
+    /// One customer's redemptions of every promotion, newest first: a page of the
+    /// sparse `REDEEMER#{partnerId}` partition of GSI2 (written with each
+    /// redemption), after a read of the partner (`None`: no such partner).
+    fn partner_redemptions(
+        &self,
+        partner_id: &str,
+        page: &PageRequest,
+    ) -> impl std::future::Future<Output = Result<Option<Page<Redemption>>, ListError>> + Send;
+    /// Adds `count` validations of a promotion (the conversion-rate denominator) to
+    /// one of its counter shards; `shard` spreads concurrent writers.
+    fn record_validations(
+        &self,
+        promotion_id: &str,
+        shard: u32,
+        count: u64,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send;
+    /// The first read of validate and redeem: code lookups or promotions, the tier,
+    /// the partner and (for promotions named by id) the partner's counters, in one
+    /// BatchGetItem.
+    fn read_application(
+        &self,
+        codes: &[String],
+        promotion_ids: &[String],
+        tier_id: &str,
+        partner_id: Option<&str>,
+    ) -> impl std::future::Future<Output = Result<ApplicationRead, StoreError>> + Send;
+    /// The second read of validate by code: the promotions' live items and the
+    /// customer's counters.
+    fn read_promotions(
+        &self,
+        promotion_ids: &[String],
+        partner_id: Option<&str>,
+        read: &mut ApplicationRead,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send;
+    /// Records a purchase's redemptions in one transaction. Per promotion:
+    /// - META: +1 redemption, revenue and discount totals, +1 unique user on the
+    ///   customer's first; conditional on status active, inside its dates, below
+    ///   its cap and at the terms version the price was computed with;
+    /// - the customer's counter: +1, conditional on the count it was seen at (or
+    ///   not existing) and below `redemptionsPerUser`;
+    /// - the redemption item (unique id);
+    /// - a stale code lookup rewritten, when there is one.
+    fn redeem(
+        &self,
+        lines: &[RedemptionLine],
+        today: chrono::NaiveDate,
+    ) -> impl std::future::Future<Output = Result<Result<(), RedeemRefusal>, StoreError>> + Send;
+    /// Live promotions with autoExpire whose end date is before `today` (the
+    /// cron's sparse GSI2 range, never a Scan).
+    fn promotions_ended_before(
+        &self,
+        today: chrono::NaiveDate,
+    ) -> impl std::future::Future<Output = Result<Vec<Promotion>, StoreError>> + Send;
+}
+
+impl PromotionStore for Store {
+    async fn create_promotion(&self, p: &Promotion, audit: &AuditEntry) -> Result<(), WriteError<PromotionRefusal>> {
         let mut items = vec![self.put(Self::promotion_item(p)?, Some("attribute_not_exists(PK)"))?];
         for code in &p.promotion_codes {
             items.push(self.code_put(p, code, Some("attribute_not_exists(PK)"))?);
@@ -198,12 +325,7 @@ impl Store {
         items.push(self.audit_put(audit)?);
         self.transact(items).await?.map_err(|f| Self::edit_failed(f, &p.promotion_codes))
     }
-
-    /// An edit or workflow step: META conditional on `before`'s version, lookups
-    /// for `new_codes` (unique), and the audit entry, together. Existing lookups
-    /// keep their copy of the terms; a redemption through a stale copy fails its
-    /// `termsVersion` condition and rewrites it (`redeem`).
-    pub async fn save_promotion(
+    async fn save_promotion(
         &self,
         before: &Promotion,
         after: &Promotion,
@@ -217,13 +339,7 @@ impl Store {
         items.push(self.audit_put(audit)?);
         self.transact(items).await?.map_err(|f| Self::edit_failed(f, new_codes))
     }
-
-    /// Deletes a draft and frees its codes.
-    pub async fn delete_promotion(
-        &self,
-        p: &Promotion,
-        audit: &AuditEntry,
-    ) -> Result<(), WriteError<PromotionRefusal>> {
+    async fn delete_promotion(&self, p: &Promotion, audit: &AuditEntry) -> Result<(), WriteError<PromotionRefusal>> {
         let meta = Delete::builder()
             .table_name(&self.table)
             .key("PK", s(keys::promotion_pk(&p.promotion_id)))
@@ -249,9 +365,7 @@ impl Store {
         items.push(self.audit_put(audit)?);
         self.transact(items).await?.map_err(|_| WriteError::Refused(PromotionRefusal::Stale { current: None }))
     }
-
-    /// The promotion with its validation count (one BatchGetItem).
-    pub async fn get_promotion(&self, promotion_id: &str) -> Result<Option<Promotion>, StoreError> {
+    async fn get_promotion(&self, promotion_id: &str) -> Result<Option<Promotion>, StoreError> {
         let pk = keys::promotion_pk(promotion_id);
         let mut wanted = validation_keys(promotion_id);
         wanted.push((pk.clone(), META.to_string()));
@@ -262,9 +376,7 @@ impl Store {
             None => Ok(None),
         }
     }
-
-    /// Promotions by status (oldest start first) or all of them (newest first).
-    pub async fn list_promotions(
+    async fn list_promotions(
         &self,
         status: Option<PromotionStatus>,
         page: &PageRequest,
@@ -303,12 +415,7 @@ impl Store {
             .collect();
         Ok(page)
     }
-
-    pub async fn list_redemptions(
-        &self,
-        promotion_id: &str,
-        page: &PageRequest,
-    ) -> Result<Page<Redemption>, ListError> {
+    async fn list_redemptions(&self, promotion_id: &str, page: &PageRequest) -> Result<Page<Redemption>, ListError> {
         let q = IndexQuery {
             index: None,
             partition: keys::promotion_pk(promotion_id),
@@ -318,11 +425,7 @@ impl Store {
         };
         self.query_page(&q, page).await
     }
-
-    /// One customer's redemptions of every promotion, newest first: a page of the
-    /// sparse `REDEEMER#{partnerId}` partition of GSI2 (written with each
-    /// redemption), after a read of the partner (`None`: no such partner).
-    pub async fn partner_redemptions(
+    async fn partner_redemptions(
         &self,
         partner_id: &str,
         page: &PageRequest,
@@ -340,10 +443,7 @@ impl Store {
         };
         Ok(Some(self.query_page(&q, page).await?))
     }
-
-    /// Adds `count` validations of a promotion (the conversion-rate denominator) to
-    /// one of its counter shards; `shard` spreads concurrent writers.
-    pub async fn record_validations(&self, promotion_id: &str, shard: u32, count: u64) -> Result<(), StoreError> {
+    async fn record_validations(&self, promotion_id: &str, shard: u32, count: u64) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -357,11 +457,7 @@ impl Store {
             .map_err(|e| StoreError::sdk("UpdateItem", e))?;
         Ok(())
     }
-
-    /// The first read of validate and redeem: code lookups or promotions, the tier,
-    /// the partner and (for promotions named by id) the partner's counters, in one
-    /// BatchGetItem.
-    pub async fn read_application(
+    async fn read_application(
         &self,
         codes: &[String],
         promotion_ids: &[String],
@@ -392,10 +488,7 @@ impl Store {
         }
         Ok(read)
     }
-
-    /// The second read of validate by code: the promotions' live items and the
-    /// customer's counters.
-    pub async fn read_promotions(
+    async fn read_promotions(
         &self,
         promotion_ids: &[String],
         partner_id: Option<&str>,
@@ -404,48 +497,7 @@ impl Store {
         let found = self.batch_get(&self.promotion_keys(promotion_ids, partner_id)).await?;
         self.collect_promotions(&found, promotion_ids, partner_id, read)
     }
-
-    fn promotion_keys(&self, promotion_ids: &[String], partner_id: Option<&str>) -> Vec<(String, String)> {
-        let mut wanted = Vec::new();
-        for id in promotion_ids {
-            wanted.push((keys::promotion_pk(id), META.to_string()));
-            if let Some(pid) = partner_id {
-                wanted.push((keys::promotion_pk(id), keys::redeemer_sk(pid)));
-            }
-        }
-        wanted
-    }
-
-    fn collect_promotions(
-        &self,
-        found: &HashMap<(String, String), Item>,
-        promotion_ids: &[String],
-        partner_id: Option<&str>,
-        read: &mut ApplicationRead,
-    ) -> Result<(), StoreError> {
-        for id in promotion_ids {
-            if let Some(item) = found.get(&(keys::promotion_pk(id), META.to_string())) {
-                read.promotions.insert(id.clone(), promotion_from(item.clone())?);
-            }
-            if let Some(pid) = partner_id {
-                let count = found
-                    .get(&(keys::promotion_pk(id), keys::redeemer_sk(pid)))
-                    .map_or(0, |i| number(i, "redemptionCount"));
-                read.redeemed.insert(id.clone(), count);
-            }
-        }
-        Ok(())
-    }
-
-    /// Records a purchase's redemptions in one transaction. Per promotion:
-    /// - META: +1 redemption, revenue and discount totals, +1 unique user on the
-    ///   customer's first; conditional on status active, inside its dates, below
-    ///   its cap and at the terms version the price was computed with;
-    /// - the customer's counter: +1, conditional on the count it was seen at (or
-    ///   not existing) and below `redemptionsPerUser`;
-    /// - the redemption item (unique id);
-    /// - a stale code lookup rewritten, when there is one.
-    pub async fn redeem(
+    async fn redeem(
         &self,
         lines: &[RedemptionLine],
         today: chrono::NaiveDate,
@@ -557,10 +609,7 @@ impl Store {
             }
         }
     }
-
-    /// Live promotions with autoExpire whose end date is before `today` (the
-    /// cron's sparse GSI2 range, never a Scan).
-    pub async fn promotions_ended_before(&self, today: chrono::NaiveDate) -> Result<Vec<Promotion>, StoreError> {
+    async fn promotions_ended_before(&self, today: chrono::NaiveDate) -> Result<Vec<Promotion>, StoreError> {
         let items = self
             .query_all(|q| {
                 q.index_name(GSI2)

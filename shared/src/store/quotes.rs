@@ -4,6 +4,8 @@
 //! with the subscription change it causes.
 
 use super::keys::{self, GSI1, GSI2, GSI3, LOOKUP, META};
+#[allow(unused_imports)]
+use super::prelude::*;
 use super::PageRequest;
 use super::PartnerRefusal;
 use super::{
@@ -98,8 +100,71 @@ impl Store {
         )
     }
 
+    fn version_conflict(failed: ConditionFailed) -> WriteError<QuoteRefusal> {
+        WriteError::Refused(QuoteRefusal::Stale {
+            current: failed.old_item.as_ref().and_then(|i| number(i, "version")),
+        })
+    }
+}
+
+/// Quotes, their numbers, view links and acceptance.
+pub trait QuoteStore {
     /// The next number of `year` (1, 2, …): one atomic counter update.
-    pub async fn next_quote_number(&self, year: i32) -> Result<u64, StoreError> {
+    fn next_quote_number(&self, year: i32) -> impl std::future::Future<Output = Result<u64, StoreError>> + Send;
+    fn create_quote(
+        &self,
+        q: &Quote,
+        audit: &AuditEntry,
+    ) -> impl std::future::Future<Output = Result<(), WriteError<QuoteRefusal>>> + Send;
+    fn get_quote(&self, quote_id: &str) -> impl std::future::Future<Output = Result<Option<Quote>, StoreError>> + Send;
+    /// The quote a view token belongs to (two GetItems: the lookup, then the quote).
+    /// A token whose link was replaced or never existed finds nothing.
+    fn quote_by_token_hash(
+        &self,
+        token_hash: &str,
+    ) -> impl std::future::Future<Output = Result<Option<Quote>, StoreError>> + Send;
+    /// An edit or workflow step: the quote conditional on `before`'s version, the
+    /// audit entry, and when the view link changes, the new lookup (unique) and
+    /// the old one's removal, all together.
+    fn save_quote(
+        &self,
+        before: &Quote,
+        after: &Quote,
+        audit: &AuditEntry,
+    ) -> impl std::future::Future<Output = Result<(), WriteError<QuoteRefusal>>> + Send;
+    /// Counts one view of a sent quote: `ADD viewCount 1` and the time, without
+    /// touching the version (a view is not an edit and must not fail one).
+    fn record_quote_view(
+        &self,
+        quote_id: &str,
+        at: &str,
+    ) -> impl std::future::Future<Output = Result<Option<u64>, StoreError>> + Send;
+    /// Acceptance: the quote (conditional on its version and `sent`), and the
+    /// subscription change with everything a transition writes, in one
+    /// transaction. Two accepts race on the quote's condition: one applies.
+    fn accept_quote(
+        &self,
+        before: &Quote,
+        after: &Quote,
+        transition: Option<(&Transition, &AuditEntry)>,
+        audit: &AuditEntry,
+    ) -> impl std::future::Future<Output = Result<Result<(), AcceptRefusal>, StoreError>> + Send;
+    fn list_quotes(
+        &self,
+        list: &QuoteList,
+        status_filter: Option<QuoteStatus>,
+        page: &PageRequest,
+    ) -> impl std::future::Future<Output = Result<Page<Quote>, ListError>> + Send;
+    /// Open quotes whose `validUntil` is before `today`, for the expiry pass: one
+    /// Query per open status, paged, filtered on the date.
+    fn lapsed_quotes(
+        &self,
+        today: chrono::NaiveDate,
+    ) -> impl std::future::Future<Output = Result<Vec<Quote>, StoreError>> + Send;
+}
+
+impl QuoteStore for Store {
+    async fn next_quote_number(&self, year: i32) -> Result<u64, StoreError> {
         let out = self
             .client
             .update_item()
@@ -117,39 +182,24 @@ impl Store {
             .and_then(|a| number(a, "lastNumber"))
             .ok_or_else(|| StoreError::Sdk { operation: "UpdateItem", source: "counter returned no value".into() })
     }
-
-    pub async fn create_quote(&self, q: &Quote, audit: &AuditEntry) -> Result<(), WriteError<QuoteRefusal>> {
+    async fn create_quote(&self, q: &Quote, audit: &AuditEntry) -> Result<(), WriteError<QuoteRefusal>> {
         let items = vec![self.quote_create(q)?, self.audit_put(audit)?];
         self.transact(items).await?.map_err(|_| WriteError::Refused(QuoteRefusal::Exists))
     }
-
-    pub async fn get_quote(&self, quote_id: &str) -> Result<Option<Quote>, StoreError> {
+    async fn get_quote(&self, quote_id: &str) -> Result<Option<Quote>, StoreError> {
         match self.get(keys::quote_pk(quote_id), META).await? {
             Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
             None => Ok(None),
         }
     }
-
-    /// The quote a view token belongs to (two GetItems: the lookup, then the quote).
-    /// A token whose link was replaced or never existed finds nothing.
-    pub async fn quote_by_token_hash(&self, token_hash: &str) -> Result<Option<Quote>, StoreError> {
+    async fn quote_by_token_hash(&self, token_hash: &str) -> Result<Option<Quote>, StoreError> {
         let Some(item) = self.get(keys::quote_token_pk(token_hash), LOOKUP).await? else {
             return Ok(None);
         };
         let lookup: TokenLookup = serde_dynamo::from_item(item)?;
         Ok(self.get_quote(&lookup.quote_id).await?.filter(|q| q.token_hash.as_deref() == Some(token_hash)))
     }
-
-    fn version_conflict(failed: ConditionFailed) -> WriteError<QuoteRefusal> {
-        WriteError::Refused(QuoteRefusal::Stale {
-            current: failed.old_item.as_ref().and_then(|i| number(i, "version")),
-        })
-    }
-
-    /// An edit or workflow step: the quote conditional on `before`'s version, the
-    /// audit entry, and when the view link changes, the new lookup (unique) and
-    /// the old one's removal, all together.
-    pub async fn save_quote(
+    async fn save_quote(
         &self,
         before: &Quote,
         after: &Quote,
@@ -176,10 +226,7 @@ impl Store {
         }
         self.transact(items).await?.map_err(Self::version_conflict)
     }
-
-    /// Counts one view of a sent quote: `ADD viewCount 1` and the time, without
-    /// touching the version (a view is not an edit and must not fail one).
-    pub async fn record_quote_view(&self, quote_id: &str, at: &str) -> Result<Option<u64>, StoreError> {
+    async fn record_quote_view(&self, quote_id: &str, at: &str) -> Result<Option<u64>, StoreError> {
         let result = self
             .client
             .update_item()
@@ -204,11 +251,7 @@ impl Store {
             Err(e) => Err(StoreError::sdk("UpdateItem", e)),
         }
     }
-
-    /// Acceptance: the quote (conditional on its version and `sent`), and the
-    /// subscription change with everything a transition writes, in one
-    /// transaction. Two accepts race on the quote's condition: one applies.
-    pub async fn accept_quote(
+    async fn accept_quote(
         &self,
         before: &Quote,
         after: &Quote,
@@ -244,8 +287,7 @@ impl Store {
             },
         })
     }
-
-    pub async fn list_quotes(
+    async fn list_quotes(
         &self,
         list: &QuoteList,
         status_filter: Option<QuoteStatus>,
@@ -260,10 +302,7 @@ impl Store {
         let q = IndexQuery { index: Some(index), partition, range: SortRange::All, newest_first: true, filters };
         self.query_page(&q, page).await
     }
-
-    /// Open quotes whose `validUntil` is before `today`, for the expiry pass: one
-    /// Query per open status, paged, filtered on the date.
-    pub async fn lapsed_quotes(&self, today: chrono::NaiveDate) -> Result<Vec<Quote>, StoreError> {
+    async fn lapsed_quotes(&self, today: chrono::NaiveDate) -> Result<Vec<Quote>, StoreError> {
         let mut out = Vec::new();
         for status in QuoteStatus::OPEN {
             let items = self

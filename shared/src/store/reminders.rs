@@ -5,6 +5,8 @@
 //! Every method reports the read calls it made, so a run can say what it cost.
 
 use super::keys::{self, GSI1, GSI2, META};
+#[allow(unused_imports)]
+use super::prelude::*;
 use super::ttl;
 use super::{build_err, conditional, n, s, ConditionFailed, Item, Store, StoreError};
 use crate::domain::partner::Partner;
@@ -99,25 +101,6 @@ pub struct WindowRead {
 }
 
 impl Store {
-    /// Partners whose term ends in `from..=to`, with their notice markers, from the
-    /// `SUBEND#{yyyy-mm}` partitions the range spans (one Query per month, paged). Never
-    /// a Scan: the cost follows the partners in the window, not the table.
-    pub async fn subscription_end_window(&self, months: &[(NaiveDate, NaiveDate)]) -> Result<WindowRead, StoreError> {
-        self.end_window(months, keys::sub_end_pk).await
-    }
-
-    /// The same from the `SUBRENEW#{yyyy-mm}` partitions: terms that renew monthly by
-    /// themselves, for the expiry pass only.
-    pub async fn renewing_end_window(&self, months: &[(NaiveDate, NaiveDate)]) -> Result<WindowRead, StoreError> {
-        self.end_window(months, keys::sub_renew_pk).await
-    }
-
-    /// Running trials the cron ends when they lapse, whose last day is in `from..=to`,
-    /// from the `TRIALEND#{yyyy-mm}` partitions the range spans.
-    pub async fn trial_end_window(&self, months: &[(NaiveDate, NaiveDate)]) -> Result<WindowRead, StoreError> {
-        self.end_window(months, keys::trial_end_pk).await
-    }
-
     async fn end_window(
         &self,
         months: &[(NaiveDate, NaiveDate)],
@@ -177,35 +160,6 @@ impl Store {
         )?;
         item.insert("ttl".into(), n(marker_expiry(c.end_date)));
         Ok(item)
-    }
-
-    /// Claims a notice: a conditional put that succeeds when no marker exists, when the
-    /// existing claim's lease has run out (a crashed run), or when this run already
-    /// holds it. One PutItem, or one TransactWriteItems with the partner check.
-    /// A marker past its `ttl` is absent (DynamoDB deletes expired items only
-    /// eventually) and is claimed afresh.
-    pub async fn claim_marker(&self, c: &MarkerClaim<'_>) -> Result<Claim, StoreError> {
-        match self.claim_marker_with(c, None, Vec::new()).await? {
-            Ok(claim) => Ok(claim),
-            // No extra items were given.
-            Err(_) => Ok(Claim::HeldByAnotherRun),
-        }
-    }
-
-    /// A staff member's "send reminder now" (and the dashboard's bulk reminders): the
-    /// cron's claim, which may also take over a notice already `sent` on an earlier
-    /// day (`sentAt < resend_before`, the start of today), so one goes out again; one
-    /// sent today is `AlreadySent`, and the cron, finding the marker `sent`, sends no
-    /// second one the same day. `extra` items (conditional) join the claim's
-    /// transaction; `Err(i)`: the `i`-th of them failed its condition, nothing was
-    /// written.
-    pub async fn claim_manual_reminder(
-        &self,
-        c: &MarkerClaim<'_>,
-        resend_before: &str,
-        extra: Vec<TransactWriteItem>,
-    ) -> Result<Result<Claim, (usize, Option<Item>)>, StoreError> {
-        self.claim_marker_with(c, Some(resend_before), extra).await
     }
 
     async fn claim_marker_with(
@@ -305,36 +259,6 @@ impl Store {
         Ok(Ok(if sent { Claim::AlreadySent } else { Claim::HeldByAnotherRun }))
     }
 
-    /// A manual reminder went out: as `mark_sent`, also naming who sent it (`sentBy`).
-    #[allow(clippy::too_many_arguments)]
-    pub async fn mark_manual_sent(
-        &self,
-        partner_id: &str,
-        end: NaiveDate,
-        kind: NoticeKind,
-        owner: &str,
-        sent_at: &str,
-        message_id: &str,
-        sent_by: &str,
-    ) -> Result<bool, StoreError> {
-        self.mark_sent_by(partner_id, end, kind, owner, sent_at, message_id, Some(sent_by)).await
-    }
-
-    /// The email went out: the marker becomes `sent` and leaves the claims index.
-    /// `Ok(false)`: the claim was no longer ours (our lease ran out and another run
-    /// took it over), which the caller logs.
-    pub async fn mark_sent(
-        &self,
-        partner_id: &str,
-        end: NaiveDate,
-        kind: NoticeKind,
-        owner: &str,
-        sent_at: &str,
-        message_id: &str,
-    ) -> Result<bool, StoreError> {
-        self.mark_sent_by(partner_id, end, kind, owner, sent_at, message_id, None).await
-    }
-
     #[allow(clippy::too_many_arguments)]
     async fn mark_sent_by(
         &self,
@@ -369,10 +293,155 @@ impl Store {
         }
         conditional(update.send().await.map(|_| ()), "UpdateItem")
     }
+}
 
+/// Renewal and expiry notice markers and the end-date windows.
+pub trait ReminderStore {
+    /// Partners whose term ends in `from..=to`, with their notice markers, from the
+    /// `SUBEND#{yyyy-mm}` partitions the range spans (one Query per month, paged). Never
+    /// a Scan: the cost follows the partners in the window, not the table.
+    fn subscription_end_window(
+        &self,
+        months: &[(NaiveDate, NaiveDate)],
+    ) -> impl std::future::Future<Output = Result<WindowRead, StoreError>> + Send;
+    /// The same from the `SUBRENEW#{yyyy-mm}` partitions: terms that renew monthly by
+    /// themselves, for the expiry pass only.
+    fn renewing_end_window(
+        &self,
+        months: &[(NaiveDate, NaiveDate)],
+    ) -> impl std::future::Future<Output = Result<WindowRead, StoreError>> + Send;
+    /// Running trials the cron ends when they lapse, whose last day is in `from..=to`,
+    /// from the `TRIALEND#{yyyy-mm}` partitions the range spans.
+    fn trial_end_window(
+        &self,
+        months: &[(NaiveDate, NaiveDate)],
+    ) -> impl std::future::Future<Output = Result<WindowRead, StoreError>> + Send;
+    /// Claims a notice: a conditional put that succeeds when no marker exists, when the
+    /// existing claim's lease has run out (a crashed run), or when this run already
+    /// holds it. One PutItem, or one TransactWriteItems with the partner check.
+    /// A marker past its `ttl` is absent (DynamoDB deletes expired items only
+    /// eventually) and is claimed afresh.
+    fn claim_marker(&self, c: &MarkerClaim<'_>) -> impl std::future::Future<Output = Result<Claim, StoreError>> + Send;
+    /// A staff member's "send reminder now" (and the dashboard's bulk reminders): the
+    /// cron's claim, which may also take over a notice already `sent` on an earlier
+    /// day (`sentAt < resend_before`, the start of today), so one goes out again; one
+    /// sent today is `AlreadySent`, and the cron, finding the marker `sent`, sends no
+    /// second one the same day. `extra` items (conditional) join the claim's
+    /// transaction; `Err(i)`: the `i`-th of them failed its condition, nothing was
+    /// written.
+    fn claim_manual_reminder(
+        &self,
+        c: &MarkerClaim<'_>,
+        resend_before: &str,
+        extra: Vec<TransactWriteItem>,
+    ) -> impl std::future::Future<Output = Result<Result<Claim, (usize, Option<Item>)>, StoreError>> + Send;
+    /// A manual reminder went out: as `mark_sent`, also naming who sent it (`sentBy`).
+    #[allow(clippy::too_many_arguments)]
+    fn mark_manual_sent(
+        &self,
+        partner_id: &str,
+        end: NaiveDate,
+        kind: NoticeKind,
+        owner: &str,
+        sent_at: &str,
+        message_id: &str,
+        sent_by: &str,
+    ) -> impl std::future::Future<Output = Result<bool, StoreError>> + Send;
+    /// The email went out: the marker becomes `sent` and leaves the claims index.
+    /// `Ok(false)`: the claim was no longer ours (our lease ran out and another run
+    /// took it over), which the caller logs.
+    fn mark_sent(
+        &self,
+        partner_id: &str,
+        end: NaiveDate,
+        kind: NoticeKind,
+        owner: &str,
+        sent_at: &str,
+        message_id: &str,
+    ) -> impl std::future::Future<Output = Result<bool, StoreError>> + Send;
     /// Gives a claim up (the send failed, or the notice is not due after all), so the
     /// next run can claim it again. Only our own live claim is deleted.
-    pub async fn release_marker(
+    fn release_marker(
+        &self,
+        partner_id: &str,
+        end: NaiveDate,
+        kind: NoticeKind,
+        owner: &str,
+    ) -> impl std::future::Future<Output = Result<bool, StoreError>> + Send;
+    /// Keeps our claim but ends its lease now, so the next run's sweep retries it. Used
+    /// for the expiry notice, whose partner has already left the window.
+    fn defer_marker(
+        &self,
+        partner_id: &str,
+        end: NaiveDate,
+        kind: NoticeKind,
+        owner: &str,
+        now: &str,
+    ) -> impl std::future::Future<Output = Result<bool, StoreError>> + Send;
+    /// Claims whose lease ended before `now`: what crashed (or deferred) runs left
+    /// behind. Normally empty: one Query.
+    fn stale_claims(
+        &self,
+        now: &str,
+    ) -> impl std::future::Future<Output = Result<(Vec<Marker>, u64), StoreError>> + Send;
+    /// One marker, strongly consistent (tests and the sweep's follow-up).
+    fn get_marker(
+        &self,
+        partner_id: &str,
+        end: NaiveDate,
+        kind: NoticeKind,
+    ) -> impl std::future::Future<Output = Result<Option<Marker>, StoreError>> + Send;
+}
+
+impl ReminderStore for Store {
+    async fn subscription_end_window(&self, months: &[(NaiveDate, NaiveDate)]) -> Result<WindowRead, StoreError> {
+        self.end_window(months, keys::sub_end_pk).await
+    }
+    async fn renewing_end_window(&self, months: &[(NaiveDate, NaiveDate)]) -> Result<WindowRead, StoreError> {
+        self.end_window(months, keys::sub_renew_pk).await
+    }
+    async fn trial_end_window(&self, months: &[(NaiveDate, NaiveDate)]) -> Result<WindowRead, StoreError> {
+        self.end_window(months, keys::trial_end_pk).await
+    }
+    async fn claim_marker(&self, c: &MarkerClaim<'_>) -> Result<Claim, StoreError> {
+        match self.claim_marker_with(c, None, Vec::new()).await? {
+            Ok(claim) => Ok(claim),
+            // No extra items were given.
+            Err(_) => Ok(Claim::HeldByAnotherRun),
+        }
+    }
+    async fn claim_manual_reminder(
+        &self,
+        c: &MarkerClaim<'_>,
+        resend_before: &str,
+        extra: Vec<TransactWriteItem>,
+    ) -> Result<Result<Claim, (usize, Option<Item>)>, StoreError> {
+        self.claim_marker_with(c, Some(resend_before), extra).await
+    }
+    async fn mark_manual_sent(
+        &self,
+        partner_id: &str,
+        end: NaiveDate,
+        kind: NoticeKind,
+        owner: &str,
+        sent_at: &str,
+        message_id: &str,
+        sent_by: &str,
+    ) -> Result<bool, StoreError> {
+        self.mark_sent_by(partner_id, end, kind, owner, sent_at, message_id, Some(sent_by)).await
+    }
+    async fn mark_sent(
+        &self,
+        partner_id: &str,
+        end: NaiveDate,
+        kind: NoticeKind,
+        owner: &str,
+        sent_at: &str,
+        message_id: &str,
+    ) -> Result<bool, StoreError> {
+        self.mark_sent_by(partner_id, end, kind, owner, sent_at, message_id, None).await
+    }
+    async fn release_marker(
         &self,
         partner_id: &str,
         end: NaiveDate,
@@ -394,10 +463,7 @@ impl Store {
             .await;
         conditional(result.map(|_| ()), "DeleteItem")
     }
-
-    /// Keeps our claim but ends its lease now, so the next run's sweep retries it. Used
-    /// for the expiry notice, whose partner has already left the window.
-    pub async fn defer_marker(
+    async fn defer_marker(
         &self,
         partner_id: &str,
         end: NaiveDate,
@@ -424,10 +490,7 @@ impl Store {
             .await;
         conditional(result.map(|_| ()), "UpdateItem")
     }
-
-    /// Claims whose lease ended before `now`: what crashed (or deferred) runs left
-    /// behind. Normally empty: one Query.
-    pub async fn stale_claims(&self, now: &str) -> Result<(Vec<Marker>, u64), StoreError> {
+    async fn stale_claims(&self, now: &str) -> Result<(Vec<Marker>, u64), StoreError> {
         let out = self
             .client
             .query()
@@ -448,9 +511,7 @@ impl Store {
             .collect::<Result<Vec<Marker>, _>>()?;
         Ok((markers, 1))
     }
-
-    /// One marker, strongly consistent (tests and the sweep's follow-up).
-    pub async fn get_marker(
+    async fn get_marker(
         &self,
         partner_id: &str,
         end: NaiveDate,

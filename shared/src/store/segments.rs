@@ -2,6 +2,8 @@
 //! in `keys`).
 
 use super::keys::{self, GSI1, META};
+#[allow(unused_imports)]
+use super::prelude::*;
 use super::{build_err, s, stored_version, ConditionFailed, Item, Store, StoreError, WriteError};
 use crate::domain::audit::AuditEntry;
 use crate::domain::segment::Segment;
@@ -39,39 +41,6 @@ impl Store {
         )
     }
 
-    pub async fn get_segment(&self, segment_id: &str) -> Result<Option<Segment>, StoreError> {
-        match self.get(keys::segment_pk(segment_id), META).await? {
-            Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
-            None => Ok(None),
-        }
-    }
-
-    /// Every segment, retired ones included, in storefront order: one Query.
-    pub async fn list_segments(&self) -> Result<Vec<Segment>, StoreError> {
-        let items = self
-            .query_all(|q| {
-                q.index_name(GSI1)
-                    .key_condition_expression("GSI1PK = :pk")
-                    .expression_attribute_values(":pk", s(keys::SEGMENTS_PARTITION))
-            })
-            .await?;
-        items.into_iter().map(|item| serde_dynamo::from_item(item).map_err(StoreError::from)).collect()
-    }
-
-    /// Creates a segment with its audit entry; an existing id is refused.
-    pub async fn create_segment(
-        &self,
-        segment: &Segment,
-        audit: &AuditEntry,
-    ) -> Result<(), WriteError<SegmentRefusal>> {
-        let items =
-            vec![self.put(Self::segment_item(segment)?, Some("attribute_not_exists(PK)"))?, self.audit_put(audit)?];
-        match self.transact(items).await? {
-            Ok(()) => Ok(()),
-            Err(_) => Err(WriteError::Refused(SegmentRefusal::Exists)),
-        }
-    }
-
     fn versioned_segment_put(&self, before: &Segment, after: &Segment) -> Result<TransactWriteItem, StoreError> {
         let put = Put::builder()
             .table_name(&self.table)
@@ -89,55 +58,6 @@ impl Store {
             None => SegmentRefusal::Missing,
             Some(old) => SegmentRefusal::Stale { current: stored_version(Some(&old)) },
         })
-    }
-
-    /// Writes an edit conditional on the version it was computed from.
-    pub async fn save_segment(
-        &self,
-        before: &Segment,
-        after: &Segment,
-        audit: &AuditEntry,
-    ) -> Result<(), WriteError<SegmentRefusal>> {
-        let items = vec![self.versioned_segment_put(before, after)?, self.audit_put(audit)?];
-        match self.transact(items).await? {
-            Ok(()) => Ok(()),
-            Err(failed) => Err(Self::segment_conflict(failed)),
-        }
-    }
-
-    /// Writes every segment's new place in one transaction, each conditional on the
-    /// version the caller saw, with one audit entry for the whole order.
-    pub async fn reorder_segments(
-        &self,
-        moves: &[(Segment, Segment)],
-        audit: &AuditEntry,
-    ) -> Result<(), WriteError<SegmentRefusal>> {
-        if moves.len() >= 100 {
-            return Err(WriteError::Refused(SegmentRefusal::TooManyItems));
-        }
-        let mut items = Vec::with_capacity(moves.len() + 1);
-        for (before, after) in moves {
-            items.push(self.versioned_segment_put(before, after)?);
-        }
-        items.push(self.audit_put(audit)?);
-        match self.transact(items).await? {
-            Ok(()) => Ok(()),
-            Err(failed) => Err(Self::segment_conflict(failed)),
-        }
-    }
-
-    /// The popular tier of each segment named, as the claims record it.
-    pub async fn popular_tiers(&self, segments: &[String]) -> Result<BTreeMap<String, String>, StoreError> {
-        let wanted: Vec<(String, String)> =
-            segments.iter().map(|id| (keys::segment_pk(id), keys::SEGMENT_POPULAR.to_string())).collect();
-        let found = self.batch_get(&wanted).await?;
-        let mut out = BTreeMap::new();
-        for (id, key) in segments.iter().zip(&wanted) {
-            if let Some(tier) = found.get(key).and_then(|item| item.get("tierId")).and_then(|v| v.as_s().ok()) {
-                out.insert(id.clone(), tier.clone());
-            }
-        }
-        Ok(out)
     }
 
     /// Claims (`Some(tier)` holder) or releases the popular badge of `segment` for
@@ -181,5 +101,109 @@ impl Store {
             items.push(self.popular_put(&new, &after.tier_id, true)?);
         }
         Ok((items, claim))
+    }
+}
+
+/// Storefront segments and their popular-tier badges.
+pub trait SegmentStore {
+    fn get_segment(
+        &self,
+        segment_id: &str,
+    ) -> impl std::future::Future<Output = Result<Option<Segment>, StoreError>> + Send;
+    /// Every segment, retired ones included, in storefront order: one Query.
+    fn list_segments(&self) -> impl std::future::Future<Output = Result<Vec<Segment>, StoreError>> + Send;
+    /// Creates a segment with its audit entry; an existing id is refused.
+    fn create_segment(
+        &self,
+        segment: &Segment,
+        audit: &AuditEntry,
+    ) -> impl std::future::Future<Output = Result<(), WriteError<SegmentRefusal>>> + Send;
+    /// Writes an edit conditional on the version it was computed from.
+    fn save_segment(
+        &self,
+        before: &Segment,
+        after: &Segment,
+        audit: &AuditEntry,
+    ) -> impl std::future::Future<Output = Result<(), WriteError<SegmentRefusal>>> + Send;
+    /// Writes every segment's new place in one transaction, each conditional on the
+    /// version the caller saw, with one audit entry for the whole order.
+    fn reorder_segments(
+        &self,
+        moves: &[(Segment, Segment)],
+        audit: &AuditEntry,
+    ) -> impl std::future::Future<Output = Result<(), WriteError<SegmentRefusal>>> + Send;
+    /// The popular tier of each segment named, as the claims record it.
+    fn popular_tiers(
+        &self,
+        segments: &[String],
+    ) -> impl std::future::Future<Output = Result<BTreeMap<String, String>, StoreError>> + Send;
+}
+
+impl SegmentStore for Store {
+    async fn get_segment(&self, segment_id: &str) -> Result<Option<Segment>, StoreError> {
+        match self.get(keys::segment_pk(segment_id), META).await? {
+            Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
+            None => Ok(None),
+        }
+    }
+    async fn list_segments(&self) -> Result<Vec<Segment>, StoreError> {
+        let items = self
+            .query_all(|q| {
+                q.index_name(GSI1)
+                    .key_condition_expression("GSI1PK = :pk")
+                    .expression_attribute_values(":pk", s(keys::SEGMENTS_PARTITION))
+            })
+            .await?;
+        items.into_iter().map(|item| serde_dynamo::from_item(item).map_err(StoreError::from)).collect()
+    }
+    async fn create_segment(&self, segment: &Segment, audit: &AuditEntry) -> Result<(), WriteError<SegmentRefusal>> {
+        let items =
+            vec![self.put(Self::segment_item(segment)?, Some("attribute_not_exists(PK)"))?, self.audit_put(audit)?];
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(_) => Err(WriteError::Refused(SegmentRefusal::Exists)),
+        }
+    }
+    async fn save_segment(
+        &self,
+        before: &Segment,
+        after: &Segment,
+        audit: &AuditEntry,
+    ) -> Result<(), WriteError<SegmentRefusal>> {
+        let items = vec![self.versioned_segment_put(before, after)?, self.audit_put(audit)?];
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(failed) => Err(Self::segment_conflict(failed)),
+        }
+    }
+    async fn reorder_segments(
+        &self,
+        moves: &[(Segment, Segment)],
+        audit: &AuditEntry,
+    ) -> Result<(), WriteError<SegmentRefusal>> {
+        if moves.len() >= 100 {
+            return Err(WriteError::Refused(SegmentRefusal::TooManyItems));
+        }
+        let mut items = Vec::with_capacity(moves.len() + 1);
+        for (before, after) in moves {
+            items.push(self.versioned_segment_put(before, after)?);
+        }
+        items.push(self.audit_put(audit)?);
+        match self.transact(items).await? {
+            Ok(()) => Ok(()),
+            Err(failed) => Err(Self::segment_conflict(failed)),
+        }
+    }
+    async fn popular_tiers(&self, segments: &[String]) -> Result<BTreeMap<String, String>, StoreError> {
+        let wanted: Vec<(String, String)> =
+            segments.iter().map(|id| (keys::segment_pk(id), keys::SEGMENT_POPULAR.to_string())).collect();
+        let found = self.batch_get(&wanted).await?;
+        let mut out = BTreeMap::new();
+        for (id, key) in segments.iter().zip(&wanted) {
+            if let Some(tier) = found.get(key).and_then(|item| item.get("tierId")).and_then(|v| v.as_s().ok()) {
+                out.insert(id.clone(), tier.clone());
+            }
+        }
+        Ok(out)
     }
 }

@@ -2,16 +2,32 @@
 //! (`STATS#{tier}/CURRENT`) and the daily snapshots (`STATS#{tier}/DAY#{date}`).
 
 use super::keys;
+#[allow(unused_imports)]
+use super::prelude::*;
 use super::{build_err, conditional, s, ClaimAttributes, Store, StoreError};
 use crate::domain::revenue::TierCounts;
 use aws_sdk_dynamodb::types::KeysAndAttributes;
 use chrono::NaiveDate;
 use std::collections::HashMap;
 
-impl Store {
+/// Live tier statistics and the daily snapshots.
+pub trait SnapshotStore {
     /// The live statistics of `tiers` (`STATS#{tier}/CURRENT`), in one BatchGetItem; a
     /// tier without an item yet has all-zero counts.
-    pub async fn tier_stats(&self, tiers: &[String]) -> Result<(Vec<(String, TierCounts)>, u64), StoreError> {
+    fn tier_stats(
+        &self,
+        tiers: &[String],
+    ) -> impl std::future::Future<Output = Result<(Vec<(String, TierCounts)>, u64), StoreError>> + Send;
+    /// Writes `STATS#{tier}/DAY#{date}` unless that day already has one: the first run
+    /// of a day fixes its snapshot, reruns leave it. `Ok(false)`: it existed.
+    fn put_daily_snapshot(
+        &self,
+        snapshot: &DailySnapshot,
+    ) -> impl std::future::Future<Output = Result<bool, StoreError>> + Send;
+}
+
+impl SnapshotStore for Store {
+    async fn tier_stats(&self, tiers: &[String]) -> Result<(Vec<(String, TierCounts)>, u64), StoreError> {
         let mut found: HashMap<String, TierCounts> = HashMap::new();
         let mut reads = 0;
         for chunk in tiers.chunks(100) {
@@ -47,10 +63,7 @@ impl Store {
         let stats = tiers.iter().map(|t| (t.clone(), found.get(t).copied().unwrap_or_default())).collect();
         Ok((stats, reads))
     }
-
-    /// Writes `STATS#{tier}/DAY#{date}` unless that day already has one: the first run
-    /// of a day fixes its snapshot, reruns leave it. `Ok(false)`: it existed.
-    pub async fn put_daily_snapshot(&self, snapshot: &DailySnapshot) -> Result<bool, StoreError> {
+    async fn put_daily_snapshot(&self, snapshot: &DailySnapshot) -> Result<bool, StoreError> {
         let item = Self::item(
             &snapshot.counts,
             &[

@@ -3,6 +3,8 @@
 //! event is kept until its `ttl` so duplicates are acknowledged.
 
 use super::keys::{self, META};
+#[allow(unused_imports)]
+use super::prelude::*;
 use super::{conditional, n, s, ClaimAttributes, Item, Store, StoreError};
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
@@ -23,12 +25,90 @@ pub enum EventClaim {
 }
 
 impl Store {
+    /// Replaces an event record whose `ttl` has passed with a fresh claim,
+    /// conditional on that same expired `ttl` (of two deliveries, one wins).
+    // The claim's own fields plus the expired ttl it is conditional on.
+    #[allow(clippy::too_many_arguments)]
+    async fn reclaim_expired_event(
+        &self,
+        event_id: &str,
+        event_type: &str,
+        payload_hash: &str,
+        token: &str,
+        now: i64,
+        lease_secs: i64,
+        expired_ttl: i64,
+    ) -> Result<EventClaim, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("PK", s(keys::stripe_event_pk(event_id)))
+            .item("SK", s(META))
+            .item("claimToken", s(token))
+            .item("claimExpiresAt", n(now + lease_secs))
+            .item("eventType", s(event_type))
+            .item("payloadHash", s(payload_hash))
+            .item("status", s("INPROGRESS"))
+            .item("attempts", n(1))
+            .condition_expression("#ttl = :expired")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":expired", n(expired_ttl))
+            .send()
+            .await;
+        match conditional(result.map(|_| ()), "PutItem")? {
+            true => Ok(EventClaim::Claimed { applied: false, pending_email: None }),
+            false => Ok(EventClaim::InProgress),
+        }
+    }
+}
+
+/// Stripe webhook event claims.
+pub trait StripeEventStore {
     /// Claims a Stripe event: new, or left behind by a delivery whose lease ran
     /// out. The claim keeps an APPLIED status and the email still to send, so a
     /// retry after a crash finishes the side effects without writing the state
     /// twice. The first claim stores `payload_hash`; a delivery of the same id with
     /// another hash is a `Mismatch` and changes nothing.
-    pub async fn claim_stripe_event(
+    fn claim_stripe_event(
+        &self,
+        event_id: &str,
+        event_type: &str,
+        payload_hash: &str,
+        token: &str,
+        now: i64,
+        lease_secs: i64,
+    ) -> impl std::future::Future<Output = Result<EventClaim, StoreError>> + Send;
+    /// Marks the event done. `notified`: what became of its email (`sent`,
+    /// `capped`), recorded on the claim as its last side effect, and the pending
+    /// email is dropped.
+    fn complete_stripe_event(
+        &self,
+        event_id: &str,
+        token: &str,
+        notified: Option<&str>,
+        ttl: i64,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send;
+    /// Gives a claim back after a failure, so Stripe's retry can take it at once.
+    fn release_stripe_event(
+        &self,
+        event_id: &str,
+        token: &str,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send;
+    /// Keeps a correctly signed event that could not be read, for a human.
+    fn keep_unparseable_event(
+        &self,
+        event_id: &str,
+        event_type: Option<&str>,
+        raw: &str,
+        reason: &str,
+        at: &str,
+        ttl: i64,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send;
+}
+
+impl StripeEventStore for Store {
+    async fn claim_stripe_event(
         &self,
         event_id: &str,
         event_type: &str,
@@ -97,48 +177,7 @@ impl Store {
             }
         }
     }
-
-    /// Replaces an event record whose `ttl` has passed with a fresh claim,
-    /// conditional on that same expired `ttl` (of two deliveries, one wins).
-    // The claim's own fields plus the expired ttl it is conditional on.
-    #[allow(clippy::too_many_arguments)]
-    async fn reclaim_expired_event(
-        &self,
-        event_id: &str,
-        event_type: &str,
-        payload_hash: &str,
-        token: &str,
-        now: i64,
-        lease_secs: i64,
-        expired_ttl: i64,
-    ) -> Result<EventClaim, StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("PK", s(keys::stripe_event_pk(event_id)))
-            .item("SK", s(META))
-            .item("claimToken", s(token))
-            .item("claimExpiresAt", n(now + lease_secs))
-            .item("eventType", s(event_type))
-            .item("payloadHash", s(payload_hash))
-            .item("status", s("INPROGRESS"))
-            .item("attempts", n(1))
-            .condition_expression("#ttl = :expired")
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":expired", n(expired_ttl))
-            .send()
-            .await;
-        match conditional(result.map(|_| ()), "PutItem")? {
-            true => Ok(EventClaim::Claimed { applied: false, pending_email: None }),
-            false => Ok(EventClaim::InProgress),
-        }
-    }
-
-    /// Marks the event done. `notified`: what became of its email (`sent`,
-    /// `capped`), recorded on the claim as its last side effect, and the pending
-    /// email is dropped.
-    pub async fn complete_stripe_event(
+    async fn complete_stripe_event(
         &self,
         event_id: &str,
         token: &str,
@@ -170,9 +209,7 @@ impl Store {
             .await;
         conditional(result.map(|_| ()), "UpdateItem").map(|_| ())
     }
-
-    /// Gives a claim back after a failure, so Stripe's retry can take it at once.
-    pub async fn release_stripe_event(&self, event_id: &str, token: &str) -> Result<(), StoreError> {
+    async fn release_stripe_event(&self, event_id: &str, token: &str) -> Result<(), StoreError> {
         let result = self
             .client
             .update_item()
@@ -189,9 +226,7 @@ impl Store {
             .await;
         conditional(result.map(|_| ()), "UpdateItem").map(|_| ())
     }
-
-    /// Keeps a correctly signed event that could not be read, for a human.
-    pub async fn keep_unparseable_event(
+    async fn keep_unparseable_event(
         &self,
         event_id: &str,
         event_type: Option<&str>,

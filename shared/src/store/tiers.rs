@@ -1,6 +1,8 @@
 //! Tier access patterns (keys and their purpose are in `keys`).
 
 use super::keys::{self, GSI1, META};
+#[allow(unused_imports)]
+use super::prelude::*;
 use super::{
     build_err, cursor_in, cursor_out, s, stored_version, BadCursor, ConditionFailed, IndexQuery, Item, ListError, Page,
     PageRequest, SortRange, Store, StoreError, WriteError,
@@ -91,16 +93,79 @@ impl Store {
         self.put(item, None)
     }
 
-    pub async fn get_tier(&self, tier_id: &str) -> Result<Option<Tier>, StoreError> {
+    async fn catalog_partition(&self, partition: &str) -> Result<Vec<Tier>, StoreError> {
+        let items = self
+            .query_all(|q| {
+                q.index_name(GSI1)
+                    .key_condition_expression("GSI1PK = :pk")
+                    .expression_attribute_values(":pk", s(partition))
+            })
+            .await?;
+        items.into_iter().map(|item| serde_dynamo::from_item(item).map_err(StoreError::from)).collect()
+    }
+}
+
+/// The tier catalog and its price versions.
+pub trait TierStore {
+    fn get_tier(&self, tier_id: &str) -> impl std::future::Future<Output = Result<Option<Tier>, StoreError>> + Send;
+    /// Several tiers in one BatchGetItem, in the order asked for; missing ones are
+    /// left out. Callers pass at most a handful of ids (compare takes 2–3).
+    fn get_tiers(&self, ids: &[String]) -> impl std::future::Future<Output = Result<Vec<Tier>, StoreError>> + Send;
+    /// The catalog in display order (segment, tier level, sort order), one page:
+    /// active tiers, then (unless filtered out) archived ones. The cursor is the
+    /// last key read, so a page that ends at the end of the live partition resumes
+    /// there, finds it done and goes on into the archive partition.
+    fn list_tiers(
+        &self,
+        filter: &TierFilter,
+        page: &PageRequest,
+    ) -> impl std::future::Future<Output = Result<Page<Tier>, ListError>> + Send;
+    /// A tier's price versions, newest first, one page: a Query on the tier's own
+    /// partition (`PRICE#` items sort by version). Strongly consistent, so a price
+    /// change just saved is in the history the editor reloads.
+    fn list_price_versions(
+        &self,
+        tier_id: &str,
+        page: &PageRequest,
+    ) -> impl std::future::Future<Output = Result<Page<PriceVersion>, ListError>> + Send;
+    /// Every active tier, all segments. The catalog is small by nature (tens of tiers), so
+    /// one Query on the catalog partition serves pricing reads in a single call.
+    fn active_catalog(&self) -> impl std::future::Future<Output = Result<Vec<Tier>, StoreError>> + Send;
+    /// The live tiers of one segment in catalog order (level, sort order): one
+    /// Query of the catalog partition's `{segment}#` range.
+    fn segment_tiers(&self, segment: &str) -> impl std::future::Future<Output = Result<Vec<Tier>, StoreError>> + Send;
+    /// Every tier in the catalog, archived ones included (their history still
+    /// counts): one Query per catalog partition.
+    fn all_tiers(&self) -> impl std::future::Future<Output = Result<Vec<Tier>, StoreError>> + Send;
+    /// Backfill: re-indexes every tier's META item under the catalog partition its
+    /// status calls for (archived tiers written before the archive partition
+    /// existed). Idempotent; returns how many items moved. The write is a plain put:
+    /// an archived tier accepts no edits, so there is nothing for it to overwrite.
+    fn reindex_tier_catalog(&self) -> impl std::future::Future<Output = Result<usize, StoreError>> + Send;
+    /// Creates a tier with its first price version and the audit entry, atomically.
+    fn create_tier(
+        &self,
+        tier: &Tier,
+        audit: &AuditEntry,
+    ) -> impl std::future::Future<Output = Result<(), WriteError<TierRefusal>>> + Send;
+    /// Writes a computed change. The write is conditional on the version the change
+    /// was computed from (optimistic locking); a price change adds a price version;
+    /// archiving additionally requires that no partner is on the tier.
+    fn save_tier(
+        &self,
+        update: &TierUpdate,
+        audit: &AuditEntry,
+    ) -> impl std::future::Future<Output = Result<(), WriteError<TierRefusal>>> + Send;
+}
+
+impl TierStore for Store {
+    async fn get_tier(&self, tier_id: &str) -> Result<Option<Tier>, StoreError> {
         match self.get(keys::tier_pk(tier_id), META).await? {
             Some(item) => Ok(Some(serde_dynamo::from_item(item)?)),
             None => Ok(None),
         }
     }
-
-    /// Several tiers in one BatchGetItem, in the order asked for; missing ones are
-    /// left out. Callers pass at most a handful of ids (compare takes 2–3).
-    pub async fn get_tiers(&self, ids: &[String]) -> Result<Vec<Tier>, StoreError> {
+    async fn get_tiers(&self, ids: &[String]) -> Result<Vec<Tier>, StoreError> {
         let wanted: Vec<(String, String)> = ids.iter().map(|id| (keys::tier_pk(id), META.to_string())).collect();
         let found = self.batch_get(&wanted).await?;
         // In the order asked for; missing ones are left out.
@@ -112,12 +177,7 @@ impl Store {
         }
         Ok(tiers)
     }
-
-    /// The catalog in display order (segment, tier level, sort order), one page:
-    /// active tiers, then (unless filtered out) archived ones. The cursor is the
-    /// last key read, so a page that ends at the end of the live partition resumes
-    /// there, finds it done and goes on into the archive partition.
-    pub async fn list_tiers(&self, filter: &TierFilter, page: &PageRequest) -> Result<Page<Tier>, ListError> {
+    async fn list_tiers(&self, filter: &TierFilter, page: &PageRequest) -> Result<Page<Tier>, ListError> {
         const ATTRS: [&str; 4] = ["PK", "SK", "GSI1PK", "GSI1SK"];
         let partitions = keys::tier_catalog_partitions(filter.status);
         let mut start = None;
@@ -188,15 +248,7 @@ impl Store {
             .map_err(StoreError::from)?;
         Ok(Page { items, next_cursor: cursor_out(last_key.as_ref()) })
     }
-
-    /// A tier's price versions, newest first, one page: a Query on the tier's own
-    /// partition (`PRICE#` items sort by version). Strongly consistent, so a price
-    /// change just saved is in the history the editor reloads.
-    pub async fn list_price_versions(
-        &self,
-        tier_id: &str,
-        page: &PageRequest,
-    ) -> Result<Page<PriceVersion>, ListError> {
+    async fn list_price_versions(&self, tier_id: &str, page: &PageRequest) -> Result<Page<PriceVersion>, ListError> {
         let q = IndexQuery {
             index: None,
             partition: keys::tier_pk(tier_id),
@@ -206,19 +258,13 @@ impl Store {
         };
         self.query_page(&q, page).await
     }
-
-    /// Every active tier, all segments. The catalog is small by nature (tens of tiers), so
-    /// one Query on the catalog partition serves pricing reads in a single call.
-    pub async fn active_catalog(&self) -> Result<Vec<Tier>, StoreError> {
+    async fn active_catalog(&self) -> Result<Vec<Tier>, StoreError> {
         let mut tiers = self.catalog_partition(keys::TIER_CATALOG_PARTITION).await?;
         // A tier archived before the archive partition existed (until reindexed).
         tiers.retain(|t| t.status == TierStatus::Active);
         Ok(tiers)
     }
-
-    /// The live tiers of one segment in catalog order (level, sort order): one
-    /// Query of the catalog partition's `{segment}#` range.
-    pub async fn segment_tiers(&self, segment: &str) -> Result<Vec<Tier>, StoreError> {
+    async fn segment_tiers(&self, segment: &str) -> Result<Vec<Tier>, StoreError> {
         let items = self
             .query_all(|q| {
                 q.index_name(GSI1)
@@ -234,10 +280,7 @@ impl Store {
         tiers.retain(|t| t.status == TierStatus::Active);
         Ok(tiers)
     }
-
-    /// Every tier in the catalog, archived ones included (their history still
-    /// counts): one Query per catalog partition.
-    pub async fn all_tiers(&self) -> Result<Vec<Tier>, StoreError> {
+    async fn all_tiers(&self) -> Result<Vec<Tier>, StoreError> {
         // Both partitions at once: every analytics route waits on this read first.
         let (mut tiers, archived) = tokio::try_join!(
             self.catalog_partition(keys::TIER_CATALOG_PARTITION),
@@ -246,23 +289,7 @@ impl Store {
         tiers.extend(archived);
         Ok(tiers)
     }
-
-    async fn catalog_partition(&self, partition: &str) -> Result<Vec<Tier>, StoreError> {
-        let items = self
-            .query_all(|q| {
-                q.index_name(GSI1)
-                    .key_condition_expression("GSI1PK = :pk")
-                    .expression_attribute_values(":pk", s(partition))
-            })
-            .await?;
-        items.into_iter().map(|item| serde_dynamo::from_item(item).map_err(StoreError::from)).collect()
-    }
-
-    /// Backfill: re-indexes every tier's META item under the catalog partition its
-    /// status calls for (archived tiers written before the archive partition
-    /// existed). Idempotent; returns how many items moved. The write is a plain put:
-    /// an archived tier accepts no edits, so there is nothing for it to overwrite.
-    pub async fn reindex_tier_catalog(&self) -> Result<usize, StoreError> {
+    async fn reindex_tier_catalog(&self) -> Result<usize, StoreError> {
         let misplaced: Vec<Tier> = self
             .catalog_partition(keys::TIER_CATALOG_PARTITION)
             .await?
@@ -274,9 +301,7 @@ impl Store {
         self.batch_put(items).await?;
         Ok(moved)
     }
-
-    /// Creates a tier with its first price version and the audit entry, atomically.
-    pub async fn create_tier(&self, tier: &Tier, audit: &AuditEntry) -> Result<(), WriteError<TierRefusal>> {
+    async fn create_tier(&self, tier: &Tier, audit: &AuditEntry) -> Result<(), WriteError<TierRefusal>> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(Self::tier_item(tier)?))
@@ -293,11 +318,7 @@ impl Store {
             Err(failed) => Err(WriteError::Refused(popular_refusal(&failed, claim).unwrap_or(TierRefusal::Exists))),
         }
     }
-
-    /// Writes a computed change. The write is conditional on the version the change
-    /// was computed from (optimistic locking); a price change adds a price version;
-    /// archiving additionally requires that no partner is on the tier.
-    pub async fn save_tier(&self, update: &TierUpdate, audit: &AuditEntry) -> Result<(), WriteError<TierRefusal>> {
+    async fn save_tier(&self, update: &TierUpdate, audit: &AuditEntry) -> Result<(), WriteError<TierRefusal>> {
         let tier = &update.after;
         let put = Put::builder()
             .table_name(&self.table)

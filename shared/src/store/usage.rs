@@ -2,6 +2,8 @@
 //! counters with the partner in one read, and a track call as one transaction.
 
 use super::keys::{self, META};
+#[allow(unused_imports)]
+use super::prelude::*;
 use super::{build_err, n, s, ConditionFailed, Item, Store, StoreError};
 use crate::domain::partner::Partner;
 use crate::domain::usage::{near_limit, Allowance};
@@ -116,94 +118,6 @@ pub(crate) fn counts_of(item: &Item) -> BTreeMap<String, u64> {
 }
 
 impl Store {
-    /// The partner and its counters for `period`: one BatchGetItem.
-    pub async fn read_usage(&self, partner_id: &str, period: &str) -> Result<UsageRead, StoreError> {
-        let partner_key = (keys::partner_pk(partner_id), META.to_string());
-        let usage_key = (keys::partner_pk(partner_id), keys::usage_sk(period));
-        let mut found = self.batch_get(&[partner_key.clone(), usage_key.clone()]).await?;
-        let partner = match found.remove(&partner_key) {
-            Some(item) => Some(serde_dynamo::from_item(item)?),
-            None => None,
-        };
-        let counts = found.remove(&usage_key).map(|item| counts_of(&item)).unwrap_or_default();
-        Ok(UsageRead { partner, counts })
-    }
-
-    /// The partner's monthly counters for the months `from..=to` (`yyyy-mm`), by month,
-    /// read as one key range of its partition (`USAGE#{from}` to `USAGE#{to}`, at most
-    /// 13 small items: one Query page), after a read of the partner (`None`: no such
-    /// partner). Months without an item have no counts.
-    pub async fn usage_history(
-        &self,
-        partner_id: &str,
-        from: &str,
-        to: &str,
-    ) -> Result<Option<BTreeMap<String, BTreeMap<String, u64>>>, StoreError> {
-        let partner_key = (keys::partner_pk(partner_id), META.to_string());
-        if self.batch_get(std::slice::from_ref(&partner_key)).await?.is_empty() {
-            return Ok(None);
-        }
-        let items = self
-            .query_all(|q| {
-                q.key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
-                    .expression_attribute_values(":pk", s(keys::partner_pk(partner_id)))
-                    .expression_attribute_values(":from", s(keys::usage_sk(from)))
-                    .expression_attribute_values(":to", s(keys::usage_sk(to)))
-                    .consistent_read(true)
-            })
-            .await?;
-        let mut out = BTreeMap::new();
-        for item in items {
-            let sk = item.get("SK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-            if let Some(period) = sk.strip_prefix(keys::USAGE_PREFIX) {
-                out.insert(period.to_string(), counts_of(&item));
-            }
-        }
-        Ok(Some(out))
-    }
-
-    /// Records a track call: the idempotency record and the counter update in one
-    /// TransactWriteItems. The counter's condition holds the hard limit and the
-    /// band of old values for which this call's feature-adoption effect is right;
-    /// a refusal is told apart by which item failed (the record: a replay) and by
-    /// the counter's old image (past the ceiling: the limit; else a concurrent call
-    /// moved it, and the write is planned again from the value it found).
-    pub async fn track_usage(&self, t: &UsageTrack<'_>) -> Result<TrackOutcome, StoreError> {
-        let mut seen = t.seen;
-        for _ in 0..TRACK_REPLANS {
-            // Counters only grow within a month, so a value read past the ceiling
-            // refuses as surely as the write would, without writing.
-            if t.ceiling.is_some_and(|c| seen > c) {
-                return Ok(TrackOutcome::LimitReached { used: seen });
-            }
-            let b = band(seen, t.count, &t.allowance, t.ceiling);
-            let items = self.track_items(t, &b)?;
-            let mut outcome = None;
-            for _ in 0..TRACK_ROUNDS {
-                match self.transact(items.clone()).await {
-                    Err(StoreError::TransactionConflict) => continue,
-                    other => {
-                        outcome = Some(other?);
-                        break;
-                    }
-                }
-            }
-            let Some(outcome) = outcome else { return Err(StoreError::TransactionConflict) };
-            match outcome {
-                Ok(()) => return Ok(TrackOutcome::Applied { used: seen.max(b.low).saturating_add(t.count) }),
-                Err(ConditionFailed { index: 0, .. }) => return Ok(TrackOutcome::Replayed),
-                Err(ConditionFailed { old_item, .. }) => {
-                    let found = old_item.as_ref().map_or(0, |i| number(i, &format!("{COUNTER_PREFIX}{}", t.metric)));
-                    if t.ceiling.is_some_and(|c| found > c) {
-                        return Ok(TrackOutcome::LimitReached { used: found });
-                    }
-                    seen = found;
-                }
-            }
-        }
-        Err(StoreError::TransactionConflict)
-    }
-
     fn track_items(&self, t: &UsageTrack<'_>, b: &Band) -> Result<Vec<TransactWriteItem>, StoreError> {
         let record: Item = [
             ("PK", s(keys::usage_idempotency_pk(t.partner_id, t.idempotency_key))),
@@ -296,10 +210,160 @@ impl Store {
         let update = update.update_expression(expression).build().map_err(build_err("Update"))?;
         Ok(TransactWriteItem::builder().update(update).build())
     }
+}
 
+/// A partner's counters by month (`yyyy-mm`), each by metric.
+pub type UsageHistory = BTreeMap<String, BTreeMap<String, u64>>;
+
+/// Usage counters, limits and overage claims.
+pub trait UsageStore {
+    /// The partner and its counters for `period`: one BatchGetItem.
+    fn read_usage(
+        &self,
+        partner_id: &str,
+        period: &str,
+    ) -> impl std::future::Future<Output = Result<UsageRead, StoreError>> + Send;
+    /// The partner's monthly counters for the months `from..=to` (`yyyy-mm`), by month,
+    /// read as one key range of its partition (`USAGE#{from}` to `USAGE#{to}`, at most
+    /// 13 small items: one Query page), after a read of the partner (`None`: no such
+    /// partner). Months without an item have no counts.
+    fn usage_history(
+        &self,
+        partner_id: &str,
+        from: &str,
+        to: &str,
+    ) -> impl std::future::Future<Output = Result<Option<UsageHistory>, StoreError>> + Send;
+    /// Records a track call: the idempotency record and the counter update in one
+    /// TransactWriteItems. The counter's condition holds the hard limit and the
+    /// band of old values for which this call's feature-adoption effect is right;
+    /// a refusal is told apart by which item failed (the record: a replay) and by
+    /// the counter's old image (past the ceiling: the limit; else a concurrent call
+    /// moved it, and the write is planned again from the value it found).
+    fn track_usage(
+        &self,
+        t: &UsageTrack<'_>,
+    ) -> impl std::future::Future<Output = Result<TrackOutcome, StoreError>> + Send;
     /// The partners who used an overage-priced metric in `period`: a key Query of
     /// the sparse overage index, paged.
-    pub async fn overage_candidates(&self, period: &str) -> Result<Vec<String>, StoreError> {
+    fn overage_candidates(
+        &self,
+        period: &str,
+    ) -> impl std::future::Future<Output = Result<Vec<String>, StoreError>> + Send;
+    /// Whether `period`'s overage of the partner was billed already.
+    fn overage_billed(
+        &self,
+        partner_id: &str,
+        period: &str,
+    ) -> impl std::future::Future<Output = Result<bool, StoreError>> + Send;
+    /// Claims the billing of `period`'s overage (`PARTNER#{id}` / `OVERAGEBILLED#{period}`),
+    /// written PENDING before anything goes to Stripe: new, or taken over from a
+    /// run whose lease (`claimUntil`, unix seconds) ran out. A marker without a
+    /// status was written before the PENDING state existed: billed.
+    fn claim_overage(
+        &self,
+        partner_id: &str,
+        period: &str,
+        token: &str,
+        now: i64,
+        lease_secs: i64,
+        at: &str,
+    ) -> impl std::future::Future<Output = Result<OverageClaim, StoreError>> + Send;
+    /// Records that `period`'s overage went to Stripe (`items`: the invoice item
+    /// ids), conditional on the PENDING claim being this run's (`token`). `false`:
+    /// another run took the claim over.
+    fn mark_overage_billed(
+        &self,
+        partner_id: &str,
+        period: &str,
+        token: &str,
+        items: &[String],
+        amount: i64,
+        at: &str,
+    ) -> impl std::future::Future<Output = Result<bool, StoreError>> + Send;
+    /// Feature adoption of one month, summed over its shards: one Query.
+    /// Keyed by `{tier}#{metric}`.
+    fn usage_stats(
+        &self,
+        period: &str,
+    ) -> impl std::future::Future<Output = Result<BTreeMap<String, UsageStats>, StoreError>> + Send;
+}
+
+impl UsageStore for Store {
+    async fn read_usage(&self, partner_id: &str, period: &str) -> Result<UsageRead, StoreError> {
+        let partner_key = (keys::partner_pk(partner_id), META.to_string());
+        let usage_key = (keys::partner_pk(partner_id), keys::usage_sk(period));
+        let mut found = self.batch_get(&[partner_key.clone(), usage_key.clone()]).await?;
+        let partner = match found.remove(&partner_key) {
+            Some(item) => Some(serde_dynamo::from_item(item)?),
+            None => None,
+        };
+        let counts = found.remove(&usage_key).map(|item| counts_of(&item)).unwrap_or_default();
+        Ok(UsageRead { partner, counts })
+    }
+    async fn usage_history(
+        &self,
+        partner_id: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Option<BTreeMap<String, BTreeMap<String, u64>>>, StoreError> {
+        let partner_key = (keys::partner_pk(partner_id), META.to_string());
+        if self.batch_get(std::slice::from_ref(&partner_key)).await?.is_empty() {
+            return Ok(None);
+        }
+        let items = self
+            .query_all(|q| {
+                q.key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
+                    .expression_attribute_values(":pk", s(keys::partner_pk(partner_id)))
+                    .expression_attribute_values(":from", s(keys::usage_sk(from)))
+                    .expression_attribute_values(":to", s(keys::usage_sk(to)))
+                    .consistent_read(true)
+            })
+            .await?;
+        let mut out = BTreeMap::new();
+        for item in items {
+            let sk = item.get("SK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            if let Some(period) = sk.strip_prefix(keys::USAGE_PREFIX) {
+                out.insert(period.to_string(), counts_of(&item));
+            }
+        }
+        Ok(Some(out))
+    }
+    async fn track_usage(&self, t: &UsageTrack<'_>) -> Result<TrackOutcome, StoreError> {
+        let mut seen = t.seen;
+        for _ in 0..TRACK_REPLANS {
+            // Counters only grow within a month, so a value read past the ceiling
+            // refuses as surely as the write would, without writing.
+            if t.ceiling.is_some_and(|c| seen > c) {
+                return Ok(TrackOutcome::LimitReached { used: seen });
+            }
+            let b = band(seen, t.count, &t.allowance, t.ceiling);
+            let items = self.track_items(t, &b)?;
+            let mut outcome = None;
+            for _ in 0..TRACK_ROUNDS {
+                match self.transact(items.clone()).await {
+                    Err(StoreError::TransactionConflict) => continue,
+                    other => {
+                        outcome = Some(other?);
+                        break;
+                    }
+                }
+            }
+            let Some(outcome) = outcome else { return Err(StoreError::TransactionConflict) };
+            match outcome {
+                Ok(()) => return Ok(TrackOutcome::Applied { used: seen.max(b.low).saturating_add(t.count) }),
+                Err(ConditionFailed { index: 0, .. }) => return Ok(TrackOutcome::Replayed),
+                Err(ConditionFailed { old_item, .. }) => {
+                    let found = old_item.as_ref().map_or(0, |i| number(i, &format!("{COUNTER_PREFIX}{}", t.metric)));
+                    if t.ceiling.is_some_and(|c| found > c) {
+                        return Ok(TrackOutcome::LimitReached { used: found });
+                    }
+                    seen = found;
+                }
+            }
+        }
+        Err(StoreError::TransactionConflict)
+    }
+    async fn overage_candidates(&self, period: &str) -> Result<Vec<String>, StoreError> {
         let items = self
             .query_all(|q| {
                 q.index_name(keys::GSI2)
@@ -310,20 +374,13 @@ impl Store {
             .await?;
         Ok(items.iter().filter_map(|i| i.get("GSI2SK")?.as_s().ok().cloned()).collect())
     }
-
-    /// Whether `period`'s overage of the partner was billed already.
-    pub async fn overage_billed(&self, partner_id: &str, period: &str) -> Result<bool, StoreError> {
+    async fn overage_billed(&self, partner_id: &str, period: &str) -> Result<bool, StoreError> {
         Ok(self
             .get(keys::partner_pk(partner_id), &keys::overage_billed_sk(period))
             .await?
             .is_some_and(|item| item.get("status").and_then(|v| v.as_s().ok()).is_none_or(|s| s == "BILLED")))
     }
-
-    /// Claims the billing of `period`'s overage (`PARTNER#{id}` / `OVERAGEBILLED#{period}`),
-    /// written PENDING before anything goes to Stripe: new, or taken over from a
-    /// run whose lease (`claimUntil`, unix seconds) ran out. A marker without a
-    /// status was written before the PENDING state existed: billed.
-    pub async fn claim_overage(
+    async fn claim_overage(
         &self,
         partner_id: &str,
         period: &str,
@@ -377,11 +434,7 @@ impl Store {
             }
         }
     }
-
-    /// Records that `period`'s overage went to Stripe (`items`: the invoice item
-    /// ids), conditional on the PENDING claim being this run's (`token`). `false`:
-    /// another run took the claim over.
-    pub async fn mark_overage_billed(
+    async fn mark_overage_billed(
         &self,
         partner_id: &str,
         period: &str,
@@ -422,10 +475,7 @@ impl Store {
             }
         }
     }
-
-    /// Feature adoption of one month, summed over its shards: one Query.
-    /// Keyed by `{tier}#{metric}`.
-    pub async fn usage_stats(&self, period: &str) -> Result<BTreeMap<String, UsageStats>, StoreError> {
+    async fn usage_stats(&self, period: &str) -> Result<BTreeMap<String, UsageStats>, StoreError> {
         let out = self
             .client
             .query()

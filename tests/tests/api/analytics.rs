@@ -25,6 +25,8 @@ use tierdesk::domain::subscription::{
     TransitionContext, TransitionEvent, Trigger, TriggerType,
 };
 use tierdesk::domain::tier::{Tier, TierType};
+use tierdesk::store::PartnerStore;
+use tierdesk::store::TierStore;
 use tierdesk_tests::{read_repo_file, TestApp};
 
 const PARTNERS: u64 = 2_000;

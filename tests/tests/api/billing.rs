@@ -3,6 +3,7 @@
 //! emails are counted in the SES emulator's store.
 
 use serde_json::{json, Value};
+use tierdesk::store::StripeEventStore;
 use tierdesk_tests::stripe::StripeApp;
 
 fn day(v: &Value) -> chrono::NaiveDate {

@@ -6,6 +6,7 @@
 use serde_json::{json, Value};
 use tierdesk::domain::billing::{InvoiceRecord, InvoiceStatus};
 use tierdesk::store::BillingWrite;
+use tierdesk::store::InvoiceStore;
 use tierdesk_tests::stripe::StripeApp;
 use tierdesk_tests::TestApp;
 

@@ -6,6 +6,7 @@ use futures::future::join_all;
 use tierdesk::domain::money::BillingPeriod;
 use tierdesk::mail::{Email, EmailKind, EmailVars, MailConfig, MailError, Mailer, SendOutcome};
 use tierdesk::store::keys;
+use tierdesk::store::MailQuotaStore;
 use tierdesk_tests::{ses, TestApp};
 
 fn address(tag: &str) -> String {

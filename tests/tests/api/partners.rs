@@ -4,6 +4,9 @@ use chrono::{Days, Utc};
 use serde_json::{json, Value};
 use tierdesk::domain::partner::Partner;
 use tierdesk::domain::revenue::TierCounts;
+use tierdesk::store::InvoiceStore;
+use tierdesk::store::PartnerStore;
+use tierdesk::store::TierStore;
 use tierdesk_tests::TestApp;
 
 fn today() -> chrono::NaiveDate {

@@ -5,6 +5,8 @@
 
 use serde_json::{json, Value};
 use tierdesk::domain::privacy::{self, ERASED_NAME, ERASED_TEXT};
+use tierdesk::store::PartnerStore;
+use tierdesk::store::PrivacyStore;
 use tierdesk_tests::stripe::StripeApp;
 use tierdesk_tests::TestApp;
 

@@ -1,4 +1,5 @@
 use serde_json::{json, Value};
+use tierdesk::store::TierStore;
 use tierdesk_tests::{n, s, TestApp};
 
 fn new_tier(id: &str) -> Value {

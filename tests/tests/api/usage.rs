@@ -9,6 +9,7 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tierdesk::clock::FixedClock;
+use tierdesk::store::UsageStore;
 use tierdesk::{Clock, Config, SystemClock};
 use tierdesk_tests::{read_repo_file, s, TestApp};
 

@@ -26,6 +26,8 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tierdesk::store::total_calls;
+use tierdesk::store::PartnerStore;
+use tierdesk::store::TierStore;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
