@@ -1,6 +1,6 @@
 use lambda_http::{run, service_fn, Error};
 use tierdesk::app::App;
-use tierdesk::stripe_adapter::{StripeConfig, StripeGateway};
+use tierdesk::stripe_adapter::StripeGateway;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -10,9 +10,9 @@ async fn main() -> Result<(), Error> {
     let app = App::connect(tierdesk::Config::from_env()?).await;
     let mailer = app.mailer(&mail).await;
     let mut app = quotes::Quotes::new(app, settings, mailer);
-    match StripeConfig::from_env().await.map(StripeGateway::new) {
-        Ok(Ok(stripe)) => app = app.with_stripe(stripe),
-        _ => tracing::error!("stripe configuration invalid: accepted quotes stay billing-pending"),
+    match StripeGateway::from_env().await {
+        Ok(stripe) => app = app.with_stripe(stripe),
+        Err(_) => tracing::error!("stripe configuration invalid: accepted quotes stay billing-pending"),
     }
     run(service_fn(|req| async { Ok::<_, Error>(quotes::handle(&app, req).await) })).await
 }

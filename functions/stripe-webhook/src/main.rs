@@ -1,11 +1,11 @@
 use lambda_http::{run, service_fn, Error};
 use tierdesk::app::App;
-use tierdesk::stripe_adapter::{StripeConfig, StripeGateway};
+use tierdesk::stripe_adapter::StripeGateway;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     tierdesk::telemetry::init();
-    let stripe = StripeGateway::new(StripeConfig::from_env().await?).map_err(|e| e.to_string())?;
+    let stripe = StripeGateway::from_env().await?;
     let mail = tierdesk::mail::MailConfig::from_env()?;
     let app = App::connect(tierdesk::Config::from_env()?).await;
     let mailer = app.mailer(&mail).await;

@@ -118,6 +118,11 @@ fn idempotent(key: &str) -> Result<RequestStrategy, BillingError> {
 }
 
 impl StripeGateway {
+    /// The gateway the environment configures (`StripeConfig::from_env`), at init.
+    pub async fn from_env() -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self::new(StripeConfig::from_env().await?)?)
+    }
+
     pub fn new(config: StripeConfig) -> Result<Self, BillingError> {
         let mut builder = ClientBuilder::new(config.api_key.clone());
         if let Some(base) = &config.api_base {
