@@ -20,9 +20,7 @@ use tierdesk::http::csv::{csv_response, Cell, CsvWriter};
 use tierdesk::http::request::query;
 use tierdesk::http::router::match_route;
 use tierdesk::http::{serve, Ctx, PathParams, Route};
-use tierdesk::store::AnalyticsStore;
-use tierdesk::store::TierAggregates;
-use tierdesk::store::TierStore;
+use tierdesk::store::{AnalyticsStore, TierAggregates, TierStore};
 use tierdesk::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -35,10 +35,9 @@ use tierdesk::http::identity::Identity;
 use tierdesk::http::request::{json_body, query};
 use tierdesk::http::{json, Ctx, PageRequest};
 use tierdesk::idempotency;
-use tierdesk::store::InvoiceStore;
-use tierdesk::store::PartnerStore;
-use tierdesk::store::TierStore;
-use tierdesk::store::{BillingWrite, BillingWriteError, InvoiceList, Page, Store};
+use tierdesk::store::{
+    BillingWrite, BillingWriteError, InvoiceList, InvoiceStore, Page, PartnerStore, Store, TierStore,
+};
 use tierdesk::ApiError;
 
 /// The most invoices one totals answer adds up; a wider range is refused (narrow it).

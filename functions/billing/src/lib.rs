@@ -32,11 +32,9 @@ use tierdesk::http::{json, serve, Ctx, PageRequest, Route};
 use tierdesk::idempotency;
 use tierdesk::mail::billing::email_for;
 use tierdesk::mail::Mailer;
-use tierdesk::store::CustomerStore;
-use tierdesk::store::InvoiceStore;
-use tierdesk::store::PartnerStore;
-use tierdesk::store::TierStore;
-use tierdesk::store::{BillingWrite, BillingWriteError, Page, Store};
+use tierdesk::store::{
+    BillingWrite, BillingWriteError, CustomerStore, InvoiceStore, Page, PartnerStore, Store, TierStore,
+};
 use tierdesk::stripe_adapter::{facts, CheckoutOffer, CouponOff, CouponSpec, Proration, StripeGateway};
 use tierdesk::ApiError;
 

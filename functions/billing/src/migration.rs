@@ -34,10 +34,7 @@ use tierdesk::domain::tier::{Tier, TierError, TierStatus};
 use tierdesk::domain::validation::ValidationError;
 use tierdesk::http::request::json_body;
 use tierdesk::http::{json, Ctx, PageRequest};
-use tierdesk::store::InvoiceStore;
-use tierdesk::store::PartnerStore;
-use tierdesk::store::TierStore;
-use tierdesk::store::{BillingWrite, BillingWriteError, PartnerList, Store};
+use tierdesk::store::{BillingWrite, BillingWriteError, InvoiceStore, PartnerList, PartnerStore, Store, TierStore};
 use tierdesk::stripe_adapter::Proration;
 use tierdesk::ApiError;
 

@@ -19,8 +19,7 @@ use tierdesk::http::csv::{csv_response, Cell, CsvWriter};
 use tierdesk::http::request::{json_body, query};
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, PageRequest, PathParams, Route};
-use tierdesk::store::ExperimentStore;
-use tierdesk::store::TierStore;
+use tierdesk::store::{ExperimentStore, TierStore};
 use tierdesk::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

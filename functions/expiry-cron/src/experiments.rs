@@ -9,8 +9,7 @@ use crate::{DailyStep, RunDate, StepFuture};
 use std::sync::Arc;
 use tierdesk::domain::audit::AuditEntry;
 use tierdesk::domain::experiment::{self};
-use tierdesk::store::ExperimentStore;
-use tierdesk::store::{ExperimentRefusal, Store, WriteError};
+use tierdesk::store::{ExperimentRefusal, ExperimentStore, Store, WriteError};
 use tierdesk::IdGen;
 
 /// Who the audit trail names for automatic ends.

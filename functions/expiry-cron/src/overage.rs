@@ -21,9 +21,7 @@ use chrono::{Datelike, NaiveDate};
 use std::collections::HashMap;
 use tierdesk::domain::tier::{Tier, DEFAULT_TIER_ID};
 use tierdesk::domain::usage::{self, overage_lines};
-use tierdesk::store::TierStore;
-use tierdesk::store::UsageStore;
-use tierdesk::store::{OverageClaim, Store};
+use tierdesk::store::{OverageClaim, Store, TierStore, UsageStore};
 use tierdesk::stripe_adapter::{InvoiceItemSpec, StripeGateway};
 use tierdesk::{IdGen, UlidGen};
 

@@ -6,8 +6,7 @@ use crate::{DailyStep, RunDate, StepFuture};
 use std::sync::Arc;
 use tierdesk::domain::audit::AuditEntry;
 use tierdesk::domain::promotion::{Action, ApprovalPolicy};
-use tierdesk::store::PromotionStore;
-use tierdesk::store::{PromotionRefusal, Store, WriteError};
+use tierdesk::store::{PromotionRefusal, PromotionStore, Store, WriteError};
 use tierdesk::IdGen;
 
 /// Who the audit trail names for automatic completions.

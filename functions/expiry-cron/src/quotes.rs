@@ -5,8 +5,7 @@
 use crate::{DailyStep, RunDate, StepFuture};
 use std::sync::Arc;
 use tierdesk::domain::audit::AuditEntry;
-use tierdesk::store::QuoteStore;
-use tierdesk::store::{QuoteRefusal, Store, WriteError};
+use tierdesk::store::{QuoteRefusal, QuoteStore, Store, WriteError};
 use tierdesk::IdGen;
 
 pub use crate::promotions::ACTOR;

@@ -12,10 +12,7 @@ use tierdesk::domain::audit::AuditEntry;
 use tierdesk::domain::renewal::upcoming_end_months;
 use tierdesk::domain::scoring::END_DATE_SIGNAL_DAYS;
 use tierdesk::domain::subscription::{refresh_scores, Catalog};
-use tierdesk::store::PartnerStore;
-use tierdesk::store::ReminderStore;
-use tierdesk::store::TierStore;
-use tierdesk::store::{PartnerRefusal, Store, WriteError};
+use tierdesk::store::{PartnerRefusal, PartnerStore, ReminderStore, Store, TierStore, WriteError};
 use tierdesk::IdGen;
 
 pub struct RefreshScores {

@@ -10,10 +10,7 @@ use std::sync::Arc;
 use tierdesk::domain::audit::AuditEntry;
 use tierdesk::domain::renewal::trial_end_months;
 use tierdesk::domain::subscription::{plan_trial_end, Catalog, TransitionContext, Trigger, TriggerType};
-use tierdesk::store::PartnerStore;
-use tierdesk::store::ReminderStore;
-use tierdesk::store::TierStore;
-use tierdesk::store::{PartnerRefusal, Store, WriteError};
+use tierdesk::store::{PartnerRefusal, PartnerStore, ReminderStore, Store, TierStore, WriteError};
 use tierdesk::IdGen;
 
 pub struct EndTrials {

@@ -29,10 +29,7 @@ use tierdesk::domain::subscription::{self, Catalog, SubscriptionError, TierChang
 use tierdesk::domain::tier::Tier;
 use tierdesk::http::request::json_body;
 use tierdesk::http::{json, Ctx, PageRequest};
-use tierdesk::store::JobStore;
-use tierdesk::store::PartnerStore;
-use tierdesk::store::TierStore;
-use tierdesk::store::{Page, PartnerRefusal, Store, WriteError};
+use tierdesk::store::{JobStore, Page, PartnerRefusal, PartnerStore, Store, TierStore, WriteError};
 use tierdesk::ApiError;
 
 /// Days ahead that the `expiring` view covers (as the dashboard's).

@@ -32,11 +32,10 @@ use tierdesk::http::request::{json_body, query};
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, PageRequest, PathParams, Route};
 use tierdesk::mail::Mailer;
-use tierdesk::store::AnalyticsStore;
-use tierdesk::store::PartnerStore;
-use tierdesk::store::PrivacyStore;
-use tierdesk::store::TierStore;
-use tierdesk::store::{Page, PartnerList, PartnerRefusal, SignalList, Store, WriteError};
+use tierdesk::store::{
+    AnalyticsStore, Page, PartnerList, PartnerRefusal, PartnerStore, PrivacyStore, SignalList, Store, TierStore,
+    WriteError,
+};
 use tierdesk::ApiError;
 
 mod jobs;

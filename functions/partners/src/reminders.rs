@@ -16,8 +16,7 @@ use tierdesk::domain::renewal::{manual_reminder, NoReminder, NoticeDetails, Noti
 use tierdesk::domain::subscription::Catalog;
 use tierdesk::domain::tier::Tier;
 use tierdesk::mail::{MailError, SendOutcome};
-use tierdesk::store::ReminderStore;
-use tierdesk::store::{Claim, Item, MarkerClaim, TransactWriteItem};
+use tierdesk::store::{Claim, Item, MarkerClaim, ReminderStore, TransactWriteItem};
 use tierdesk::ApiError;
 
 /// How long a claim is honoured before the cron may take it over (its own lease).

@@ -33,8 +33,7 @@ use tierdesk::http::{json, serve, AuthError, Ctx, PageRequest, PathParams, Route
 use tierdesk::idempotency;
 use tierdesk::mail::staff::{self, PromotionNoticeKind};
 use tierdesk::mail::Mailer;
-use tierdesk::store::PromotionStore;
-use tierdesk::store::{PromotionRefusal, Redemption, WriteError};
+use tierdesk::store::{PromotionRefusal, PromotionStore, Redemption, WriteError};
 use tierdesk::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

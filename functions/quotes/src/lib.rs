@@ -29,10 +29,9 @@ use tierdesk::http::{json, serve, Ctx, PageRequest, PathParams, Route};
 use tierdesk::idempotency;
 use tierdesk::mail::quote::{pdf_file_name, quote_email, quote_notice, quote_pdf, QuoteNoticeKind};
 use tierdesk::mail::{MailAttachment, Mailer, SendOutcome};
-use tierdesk::store::PartnerStore;
-use tierdesk::store::QuoteStore;
-use tierdesk::store::TierStore;
-use tierdesk::store::{AcceptRefusal, PartnerRefusal, QuoteList, QuoteRefusal, WriteError};
+use tierdesk::store::{
+    AcceptRefusal, PartnerRefusal, PartnerStore, QuoteList, QuoteRefusal, QuoteStore, TierStore, WriteError,
+};
 use tierdesk::stripe_adapter::StripeGateway;
 use tierdesk::ApiError;
 

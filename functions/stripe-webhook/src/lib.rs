@@ -45,12 +45,9 @@ use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, Route};
 use tierdesk::mail::billing::email_for;
 use tierdesk::mail::{Email, MailError, Mailer, SendOutcome};
-use tierdesk::store::CustomerStore;
-use tierdesk::store::InvoiceStore;
-use tierdesk::store::PartnerStore;
-use tierdesk::store::StripeEventStore;
-use tierdesk::store::TierStore;
-use tierdesk::store::{BillingWrite, BillingWriteError, EventClaim};
+use tierdesk::store::{
+    BillingWrite, BillingWriteError, CustomerStore, EventClaim, InvoiceStore, PartnerStore, StripeEventStore, TierStore,
+};
 use tierdesk::stripe_adapter::facts::{self, invoice_partner_hint, subscription_partner_hint};
 use tierdesk::stripe_adapter::stripe_shared;
 use tierdesk::stripe_adapter::stripe_webhook::{Event, EventObject};

@@ -25,10 +25,7 @@ use tierdesk::http::request::{json_body, query};
 use tierdesk::http::response::{json_text, to_json};
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, PageRequest, PathParams, Route};
-use tierdesk::store::ExperimentStore;
-use tierdesk::store::SegmentStore;
-use tierdesk::store::TierStore;
-use tierdesk::store::{Page, TierFilter, TierRefusal, WriteError};
+use tierdesk::store::{ExperimentStore, Page, SegmentStore, TierFilter, TierRefusal, TierStore, WriteError};
 use tierdesk::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,9 +23,7 @@ use tierdesk::http::cache::TtlCache;
 use tierdesk::http::request::{json_body, query};
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, AuthError, Ctx, Route};
-use tierdesk::store::TierStore;
-use tierdesk::store::UsageStore;
-use tierdesk::store::{TrackOutcome, UsageRead, UsageTrack};
+use tierdesk::store::{TierStore, TrackOutcome, UsageRead, UsageStore, UsageTrack};
 use tierdesk::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

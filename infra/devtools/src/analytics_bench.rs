@@ -20,9 +20,7 @@ use tierdesk::domain::partner::{NewPartner, Partner};
 use tierdesk::domain::subscription::{
     plan_signup, plan_tier_change, Catalog, TierChange, Transition, TransitionContext, Trigger, TriggerType,
 };
-use tierdesk::store::AnalyticsStore;
-use tierdesk::store::PartnerStore;
-use tierdesk::store::TierStore;
+use tierdesk::store::{AnalyticsStore, PartnerStore, TierStore};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 

@@ -16,9 +16,7 @@ use serde_json::Value;
 use tierdesk::clock::rfc3339;
 use tierdesk::domain::billing::InvoiceRecord;
 use tierdesk::domain::invoice::{apply_credit_note, CreditNoteFacts};
-use tierdesk::store::InvoiceStore;
-use tierdesk::store::PartnerStore;
-use tierdesk::store::{BillingWrite, Store};
+use tierdesk::store::{BillingWrite, InvoiceStore, PartnerStore, Store};
 use tierdesk::stripe_adapter::StripeGateway;
 
 /// What happens to one demo invoice after it is finalized.

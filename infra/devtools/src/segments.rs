@@ -10,9 +10,7 @@ use tierdesk::domain::actor::Actor;
 use tierdesk::domain::audit::AuditEntry;
 use tierdesk::domain::segment::{default_segments, plan_backfill, Segment};
 use tierdesk::domain::tier::TierUpdate;
-use tierdesk::store::SegmentStore;
-use tierdesk::store::TierStore;
-use tierdesk::store::{SegmentRefusal, Store, TierRefusal, WriteError};
+use tierdesk::store::{SegmentRefusal, SegmentStore, Store, TierRefusal, TierStore, WriteError};
 use tierdesk::{IdGen, UlidGen};
 
 pub const ACTOR: &str = "devctl-assign-segments";

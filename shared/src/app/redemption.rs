@@ -10,9 +10,7 @@ use crate::domain::promotion::resolver::{self, Asked};
 use crate::domain::promotion::{self, Application, Customer, Promotion, PromotionError, Purchase, Reason, ReasonCode};
 use crate::domain::tier::{Tier, TierStatus};
 use crate::domain::validation::ValidationError;
-use crate::store::PromotionStore;
-use crate::store::TierStore;
-use crate::store::{RedeemRefusal, Redemption, RedemptionLine, Store, StoreError};
+use crate::store::{PromotionStore, RedeemRefusal, Redemption, RedemptionLine, Store, StoreError, TierStore};
 use crate::IdGen;
 use chrono::{DateTime, NaiveDate, Utc};
 

@@ -25,8 +25,7 @@ pub use templates::{format_amount, format_date, RenderError};
 pub use templates::{render, EmailKind, EmailVars, Locale, RenderedEmail};
 
 use crate::config::ConfigError;
-use crate::store::MailQuotaStore;
-use crate::store::{Store, StoreError};
+use crate::store::{MailQuotaStore, Store, StoreError};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;

@@ -25,8 +25,7 @@ use tierdesk::domain::subscription::{
     TransitionContext, TransitionEvent, Trigger, TriggerType,
 };
 use tierdesk::domain::tier::{Tier, TierType};
-use tierdesk::store::PartnerStore;
-use tierdesk::store::TierStore;
+use tierdesk::store::{PartnerStore, TierStore};
 use tierdesk_tests::{read_repo_file, TestApp};
 
 const PARTNERS: u64 = 2_000;

@@ -13,10 +13,7 @@ use std::sync::Arc;
 use tierdesk::clock::FixedClock;
 use tierdesk::domain::renewal::{ActionKind, NoticeKind, ReminderSchedule, RunSummary};
 use tierdesk::mail::{MailConfig, Mailer};
-use tierdesk::store::PartnerStore;
-use tierdesk::store::ReminderStore;
-use tierdesk::store::TierStore;
-use tierdesk::store::{keys, Claim, MarkerClaim, MarkerState};
+use tierdesk::store::{keys, Claim, MarkerClaim, MarkerState, PartnerStore, ReminderStore, TierStore};
 use tierdesk::{Clock, SystemClock};
 use tierdesk_tests::{read_repo_file, ses, TestApp};
 

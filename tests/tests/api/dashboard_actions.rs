@@ -7,8 +7,7 @@ use expiry_cron::{CronConfig, ExpiryCron, RunDate};
 use serde_json::{json, Value};
 use tierdesk::domain::renewal::NoticeKind;
 use tierdesk::mail::{MailConfig, Mailer};
-use tierdesk::store::JobStore;
-use tierdesk::store::ReminderStore;
+use tierdesk::store::{JobStore, ReminderStore};
 use tierdesk_tests::{ses, TestApp};
 
 fn today() -> NaiveDate {

@@ -5,8 +5,7 @@
 
 use serde_json::{json, Value};
 use tierdesk::domain::billing::{InvoiceRecord, InvoiceStatus};
-use tierdesk::store::BillingWrite;
-use tierdesk::store::InvoiceStore;
+use tierdesk::store::{BillingWrite, InvoiceStore};
 use tierdesk_tests::stripe::StripeApp;
 use tierdesk_tests::TestApp;
 

@@ -5,8 +5,7 @@ use chrono::NaiveDate;
 use futures::future::join_all;
 use tierdesk::domain::money::BillingPeriod;
 use tierdesk::mail::{Email, EmailKind, EmailVars, MailConfig, MailError, Mailer, SendOutcome};
-use tierdesk::store::keys;
-use tierdesk::store::MailQuotaStore;
+use tierdesk::store::{keys, MailQuotaStore};
 use tierdesk_tests::{ses, TestApp};
 
 fn address(tag: &str) -> String {

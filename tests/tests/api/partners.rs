@@ -4,9 +4,7 @@ use chrono::{Days, Utc};
 use serde_json::{json, Value};
 use tierdesk::domain::partner::Partner;
 use tierdesk::domain::revenue::TierCounts;
-use tierdesk::store::InvoiceStore;
-use tierdesk::store::PartnerStore;
-use tierdesk::store::TierStore;
+use tierdesk::store::{InvoiceStore, PartnerStore, TierStore};
 use tierdesk_tests::TestApp;
 
 fn today() -> chrono::NaiveDate {

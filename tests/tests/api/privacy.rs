@@ -5,8 +5,7 @@
 
 use serde_json::{json, Value};
 use tierdesk::domain::privacy::{self, ERASED_NAME, ERASED_TEXT};
-use tierdesk::store::PartnerStore;
-use tierdesk::store::PrivacyStore;
+use tierdesk::store::{PartnerStore, PrivacyStore};
 use tierdesk_tests::stripe::StripeApp;
 use tierdesk_tests::TestApp;
 

@@ -25,9 +25,7 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tierdesk::store::total_calls;
-use tierdesk::store::PartnerStore;
-use tierdesk::store::TierStore;
+use tierdesk::store::{total_calls, PartnerStore, TierStore};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 

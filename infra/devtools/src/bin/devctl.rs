@@ -8,9 +8,7 @@
 
 use devtools::{cron, gateway, invoke, jwt, routes, seed, seed_invoices};
 use std::sync::Arc;
-use tierdesk::store::InvoiceStore;
-use tierdesk::store::PartnerStore;
-use tierdesk::store::TierStore;
+use tierdesk::store::{InvoiceStore, PartnerStore, TierStore};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
