@@ -3,8 +3,7 @@
 //! number of calls depends on tiers and months asked for, never on partners.
 
 use super::keys::{self, META};
-#[allow(unused_imports)]
-use super::prelude::*;
+use super::UsageStore;
 use super::{s, Item, Store, StoreError};
 use crate::domain::analytics::{CohortFlows, CurrentStats, MetricAdoption, TierFlows};
 use crate::domain::tier::Tier;

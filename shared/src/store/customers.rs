@@ -3,8 +3,6 @@
 
 use super::keys;
 use super::partners::version_failure;
-#[allow(unused_imports)]
-use super::prelude::*;
 use super::{s, ConditionFailed, PartnerRefusal, Store, StoreError, WriteError};
 use crate::domain::audit::AuditEntry;
 use crate::domain::partner::Partner;

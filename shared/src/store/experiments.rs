@@ -2,10 +2,9 @@
 
 use super::keys::{self, GSI1, GSI3, META};
 use super::partners::{IndexQuery, SortRange};
-#[allow(unused_imports)]
-use super::prelude::*;
 use super::ListError;
 use super::PageRequest;
+use super::PartnerStore;
 use super::{build_err, n, s, ConditionFailed, Item, Page, Store, StoreError, WriteError};
 use crate::domain::audit::AuditEntry;
 use crate::domain::experiment::{Counts, Delta, Experiment, ExperimentStatus, LiveExperiment, Participant};

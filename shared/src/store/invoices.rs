@@ -6,8 +6,7 @@
 
 use super::keys::{self, META};
 use super::partners::version_failure;
-#[allow(unused_imports)]
-use super::prelude::*;
+use super::PartnerStore;
 use super::{build_err, s, IndexQuery, SortRange, Store, StoreError};
 use crate::domain::audit::AuditEntry;
 use crate::domain::billing::{BillingChange, InvoiceRecord};

@@ -5,8 +5,6 @@
 
 use super::keys::{self, META};
 use super::partners::TransitionIndexes;
-#[allow(unused_imports)]
-use super::prelude::*;
 use super::{build_err, n, ConditionFailed, Item, PartnerRefusal, Store, StoreError, WriteError};
 use crate::domain::audit::AuditEntry;
 use crate::domain::dashboard_job::{Job, JobItem};

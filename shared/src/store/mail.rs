@@ -2,8 +2,6 @@
 //! claimed with a conditional `ADD`, so concurrent senders (cron runs, webhooks)
 //! can never send more than the cap between them.
 
-#[allow(unused_imports)]
-use super::prelude::*;
 use super::{conditional, keys, n, s, Store, StoreError};
 use chrono::NaiveDate;
 

@@ -45,25 +45,6 @@ pub use stripe_events::StripeEventStore;
 pub use tiers::TierStore;
 pub use usage::UsageStore;
 
-/// Every area's capability at once, for the store's own modules, tests and tools.
-pub mod prelude {
-    pub use super::AnalyticsStore;
-    pub use super::CustomerStore;
-    pub use super::ExperimentStore;
-    pub use super::InvoiceStore;
-    pub use super::JobStore;
-    pub use super::MailQuotaStore;
-    pub use super::PartnerStore;
-    pub use super::PrivacyStore;
-    pub use super::PromotionStore;
-    pub use super::QuoteStore;
-    pub use super::ReminderStore;
-    pub use super::SegmentStore;
-    pub use super::SnapshotStore;
-    pub use super::StripeEventStore;
-    pub use super::TierStore;
-    pub use super::UsageStore;
-}
 /// Conditional items a caller adds to a store transaction (built by `Store` methods).
 pub use aws_sdk_dynamodb::types::TransactWriteItem;
 pub use experiments::{shard_of, Assignment, ExperimentRefusal};

@@ -2,8 +2,6 @@
 //! the paged lists behind the dashboard (keys and their purpose are in `keys`).
 
 use super::keys::{self, GSI1, GSI2, GSI3, META};
-#[allow(unused_imports)]
-use super::prelude::*;
 use super::{
     build_err, counters_of, cursor_in, cursor_out, n, s, stored_version, ConditionFailed, Item, ListError, Page,
     PageRequest, Store, StoreError, WriteError,

@@ -14,8 +14,7 @@
 //!    finishes what is left and changes nothing else.
 
 use super::keys;
-#[allow(unused_imports)]
-use super::prelude::*;
+use super::PartnerStore;
 use super::{build_err, s, Item, PartnerRefusal, Store, StoreError, WriteError};
 use crate::domain::audit::AuditEntry;
 use crate::domain::partner::Partner;

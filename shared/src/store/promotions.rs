@@ -4,9 +4,8 @@
 //! limit under concurrency.
 
 use super::keys::{self, GSI1, GSI2, GSI3, META};
-#[allow(unused_imports)]
-use super::prelude::*;
 use super::PageRequest;
+use super::PartnerStore;
 use super::{
     build_err, n, s, ConditionFailed, IndexQuery, Item, ListError, Page, SortRange, Store, StoreError, WriteError,
 };

@@ -4,10 +4,9 @@
 //! with the subscription change it causes.
 
 use super::keys::{self, GSI1, GSI2, GSI3, LOOKUP, META};
-#[allow(unused_imports)]
-use super::prelude::*;
 use super::PageRequest;
 use super::PartnerRefusal;
+use super::PartnerStore;
 use super::{
     build_err, n, s, ConditionFailed, IndexQuery, Item, ListError, Page, SortRange, Store, StoreError, WriteError,
 };

@@ -5,8 +5,6 @@
 //! Every method reports the read calls it made, so a run can say what it cost.
 
 use super::keys::{self, GSI1, GSI2, META};
-#[allow(unused_imports)]
-use super::prelude::*;
 use super::ttl;
 use super::{build_err, conditional, n, s, ConditionFailed, Item, Store, StoreError};
 use crate::domain::partner::Partner;

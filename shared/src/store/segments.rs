@@ -2,8 +2,6 @@
 //! in `keys`).
 
 use super::keys::{self, GSI1, META};
-#[allow(unused_imports)]
-use super::prelude::*;
 use super::{build_err, s, stored_version, ConditionFailed, Item, Store, StoreError, WriteError};
 use crate::domain::audit::AuditEntry;
 use crate::domain::segment::Segment;

@@ -2,8 +2,6 @@
 //! (`STATS#{tier}/CURRENT`) and the daily snapshots (`STATS#{tier}/DAY#{date}`).
 
 use super::keys;
-#[allow(unused_imports)]
-use super::prelude::*;
 use super::{build_err, conditional, s, ClaimAttributes, Store, StoreError};
 use crate::domain::revenue::TierCounts;
 use aws_sdk_dynamodb::types::KeysAndAttributes;

@@ -3,8 +3,6 @@
 //! event is kept until its `ttl` so duplicates are acknowledged.
 
 use super::keys::{self, META};
-#[allow(unused_imports)]
-use super::prelude::*;
 use super::{conditional, n, s, ClaimAttributes, Item, Store, StoreError};
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 

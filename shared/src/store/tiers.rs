@@ -1,8 +1,7 @@
 //! Tier access patterns (keys and their purpose are in `keys`).
 
 use super::keys::{self, GSI1, META};
-#[allow(unused_imports)]
-use super::prelude::*;
+use super::PartnerStore;
 use super::{
     build_err, cursor_in, cursor_out, s, stored_version, BadCursor, ConditionFailed, IndexQuery, Item, ListError, Page,
     PageRequest, SortRange, Store, StoreError, WriteError,

@@ -2,8 +2,6 @@
 //! counters with the partner in one read, and a track call as one transaction.
 
 use super::keys::{self, META};
-#[allow(unused_imports)]
-use super::prelude::*;
 use super::{build_err, n, s, ConditionFailed, Item, Store, StoreError};
 use crate::domain::partner::Partner;
 use crate::domain::usage::{near_limit, Allowance};
