@@ -2,8 +2,8 @@
 //! store's reads and writes (applying promotions to a purchase in `redemption`),
 //! and the one place where a store outcome becomes a domain error (`refusals`).
 //!
-//! The layers run one way: `functions/*` and `http` → `app` → `store`, `billing`
-//! (the Stripe adapter), `mail` → `domain`. The domain knows nothing of storage; the
+//! The layers run one way: `functions/*` and `http` → `app` → `mail`,
+//! `stripe_adapter` → `store` → `domain`. The domain knows nothing of storage; the
 //! store speaks in its own words (an item missing, a stale version, a named guard
 //! that failed); this layer says what that means; `crate::error` maps every area's
 //! error to HTTP once.
