@@ -16,6 +16,7 @@ pub mod money;
 pub mod partner;
 pub mod permissions;
 pub mod pricing;
+pub mod pricing_rules;
 pub mod privacy;
 pub mod promotion;
 pub mod quote;

@@ -227,7 +227,8 @@ fn policies_are_least_privilege_where_the_template_alone_can_tell() {
             }
         }
         // The Stripe secret: granted exactly where the environment names it and the
-        // code reads the Stripe configuration (`StripeConfig::from_env`).
+        // code reads the Stripe configuration (`StripeConfig::from_env`, or
+        // `StripeGateway::from_env`, which reads it).
         let reads_secret_env = !f["Environment"]["Variables"]["STRIPE_SECRET_ARN"].is_null();
         let granted_secret = grants.iter().any(|(a, _)| a == "secretsmanager:GetSecretValue");
         let crate_dir = f["CodeUri"]
@@ -235,7 +236,9 @@ fn policies_are_least_privilege_where_the_template_alone_can_tell() {
             .and_then(|c| c.strip_prefix("functions/"))
             .map(|c| c.trim_end_matches('/').to_string())
             .unwrap_or_else(|| panic!("{function}: CodeUri is not functions/<crate>/"));
-        let code_reads_stripe = crate_sources(&crate_dir).iter().any(|src| src.contains("StripeConfig::from_env"));
+        let code_reads_stripe = crate_sources(&crate_dir)
+            .iter()
+            .any(|src| src.contains("StripeConfig::from_env") || src.contains("StripeGateway::from_env"));
         if reads_secret_env != code_reads_stripe || granted_secret != code_reads_stripe {
             problems.push(format!(
                 "{function}: code reads the Stripe config: {code_reads_stripe}, STRIPE_SECRET_ARN in its environment: {reads_secret_env}, granted secretsmanager:GetSecretValue: {granted_secret}; all three must agree"
