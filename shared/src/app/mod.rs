@@ -124,9 +124,3 @@ where
         }
     }
 }
-
-impl<E> From<serde_dynamo::Error> for Failed<E> {
-    fn from(e: serde_dynamo::Error) -> Self {
-        Self::Store(e.into())
-    }
-}

@@ -67,11 +67,7 @@ impl ExperimentStatus {
     }
 
     pub fn parse(v: &Value) -> Result<Self, String> {
-        let s = v.as_str().unwrap_or_default();
-        Self::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| "must be one of draft, active, paused, completed, cancelled".to_string())
+        crate::domain::wire::one_of(&Self::ALL, v)
     }
 
     /// Active and paused experiments hold their tier: a paused test resumes without

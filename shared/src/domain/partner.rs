@@ -28,11 +28,7 @@ impl SubscriptionStatus {
     }
 
     pub fn parse(v: &Value) -> Result<Self, String> {
-        let s = v.as_str().unwrap_or_default();
-        Self::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| "must be one of active, trialing, past_due, cancelled, expired".into())
+        crate::domain::wire::one_of(&Self::ALL, v)
     }
 
     /// Cancelled and expired partners have no running subscription to renew.

@@ -3,12 +3,23 @@
 //! reads it back, so no `as_str` spells the strings a second time.
 
 use serde::Serialize;
+use serde_json::Value;
 
 /// The serde name of a unit variant (`PastDue` → `"past_due"` under
 /// `rename_all = "snake_case"`). Empty for a value that is not a unit variant,
 /// which no caller passes: `every_wire_name_is_the_serde_name` holds each enum.
 pub fn wire_name<T: Serialize>(value: &T) -> &'static str {
     serde_variant::to_variant_name(value).unwrap_or_default()
+}
+
+/// The value of `all` whose wire name `v` holds, or a message naming every
+/// allowed value in `all`'s order.
+pub fn one_of<T: Serialize + Copy>(all: &[T], v: &Value) -> Result<T, String> {
+    let asked = v.as_str().unwrap_or_default();
+    all.iter().copied().find(|x| wire_name(x) == asked).ok_or_else(|| {
+        let names: Vec<&str> = all.iter().map(wire_name).collect();
+        format!("must be one of {}", names.join(", "))
+    })
 }
 
 #[cfg(test)]
@@ -93,5 +104,18 @@ mod tests {
         for (got, want) in cases {
             assert_eq!(got, want);
         }
+    }
+
+    #[test]
+    fn one_of_finds_by_wire_name_and_names_every_choice() {
+        use crate::domain::experiment::ExperimentStatus;
+        use serde_json::json;
+        let all = ExperimentStatus::ALL;
+        assert_eq!(super::one_of(&all, &json!("paused")), Ok(ExperimentStatus::Paused));
+        assert_eq!(
+            super::one_of(&all, &json!("Paused")),
+            Err("must be one of draft, active, paused, completed, cancelled".to_string())
+        );
+        assert!(super::one_of(&all, &json!(3)).is_err());
     }
 }

@@ -126,12 +126,6 @@ pub enum WriteError<R: std::fmt::Debug> {
     Store(#[from] StoreError),
 }
 
-impl<R: std::fmt::Debug> From<serde_dynamo::Error> for WriteError<R> {
-    fn from(e: serde_dynamo::Error) -> Self {
-        Self::Store(e.into())
-    }
-}
-
 /// The numeric attributes of `value` under its serde names, sorted by name: the
 /// counters of an `ADD` update. The names are written once, on the type.
 pub(crate) fn counters_of<T: Serialize>(value: &T) -> Result<Vec<(String, i64)>, StoreError> {

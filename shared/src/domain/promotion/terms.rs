@@ -28,11 +28,7 @@ impl PromotionStatus {
     }
 
     pub fn parse(v: &Value) -> Result<Self, String> {
-        let s = v.as_str().unwrap_or_default();
-        Self::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| "must be one of draft, pending_approval, active, paused, completed, cancelled".to_string())
+        crate::domain::wire::one_of(&Self::ALL, v)
     }
 
     /// Live promotions are the ones the cron expires at their end date.

@@ -37,10 +37,7 @@ impl QuoteStatus {
     }
 
     pub fn parse(v: &Value) -> Result<Self, String> {
-        let s = v.as_str().unwrap_or_default();
-        Self::ALL.into_iter().find(|st| st.as_str() == s).ok_or_else(|| {
-            "must be one of draft, pending_approval, sent, accepted, rejected, expired, cancelled".into()
-        })
+        crate::domain::wire::one_of(&Self::ALL, v)
     }
 
     pub fn is_open(self) -> bool {
