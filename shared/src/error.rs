@@ -164,6 +164,41 @@ impl From<TierError> for ApiError {
     }
 }
 
+impl From<crate::domain::pricing_rules::PricingRuleError> for ApiError {
+    fn from(e: crate::domain::pricing_rules::PricingRuleError) -> Self {
+        use crate::domain::pricing_rules::PricingRuleError as E;
+        let message = e.to_string();
+        match e {
+            E::NotFound => ApiError::not_found("pricing rule"),
+            E::AlreadyExists => ApiError::new(StatusCode::CONFLICT, "already_exists", message),
+            E::VersionConflict { current } => ApiError::new(StatusCode::CONFLICT, "version_conflict", message)
+                .with_details(json!({ "currentVersion": current })),
+            // Seed 004's PricingConstraintViolation.
+            E::ConstraintViolation { violation, tier_id, period } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "pricing_constraint_violation", message).with_details(
+                    json!({
+                        "constraint": violation.constraint,
+                        "limit": violation.limit,
+                        "proposed": violation.proposed,
+                        "tierId": tier_id,
+                        "billingPeriod": period.as_str(),
+                    }),
+                )
+            }
+            E::TooMany => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too_many_rules", message),
+        }
+    }
+}
+
+impl From<crate::domain::pricing_rules::PricingRuleErrorOr> for ApiError {
+    fn from(e: crate::domain::pricing_rules::PricingRuleErrorOr) -> Self {
+        match e {
+            crate::domain::pricing_rules::PricingRuleErrorOr::Invalid(v) => v.into(),
+            crate::domain::pricing_rules::PricingRuleErrorOr::Rule(r) => r.into(),
+        }
+    }
+}
+
 impl From<crate::domain::segment::SegmentError> for ApiError {
     fn from(e: crate::domain::segment::SegmentError) -> Self {
         use crate::domain::segment::SegmentError;

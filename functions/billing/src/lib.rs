@@ -20,7 +20,8 @@ use tierdesk::domain::billing::{
 };
 use tierdesk::domain::money::BillingPeriod;
 use tierdesk::domain::partner::{Partner, ScheduledChange};
-use tierdesk::domain::promotion::{Application, AppliesTo, DiscountSpec, PromotionError, Reason, ReasonCode};
+use tierdesk::domain::pricing_rules::{PricingConfig, RuledPrice};
+use tierdesk::domain::promotion::{Application, AppliesTo, Customer, DiscountSpec, PromotionError, Reason, ReasonCode};
 use tierdesk::domain::self_service::PaymentMethodRequest;
 use tierdesk::domain::subscription::{is_paid, Catalog, SubscriptionError, TransitionContext, Trigger, TriggerType};
 use tierdesk::domain::tier::Tier;
@@ -33,7 +34,7 @@ use tierdesk::idempotency;
 use tierdesk::mail::billing::email_for;
 use tierdesk::mail::Mailer;
 use tierdesk::store::{
-    BillingWrite, BillingWriteError, CustomerStore, InvoiceStore, Page, PartnerStore, Store, TierStore,
+    BillingWrite, BillingWriteError, CustomerStore, InvoiceStore, Page, PartnerStore, PricingStore, Store, TierStore,
 };
 use tierdesk::stripe_adapter::{facts, CheckoutOffer, CouponOff, CouponSpec, Proration, StripeGateway};
 use tierdesk::ApiError;
@@ -122,6 +123,21 @@ impl Billing {
 
     fn today(&self) -> NaiveDate {
         self.clock.now().date_naive()
+    }
+
+    /// What `partner` pays for `tier` billed `period` on a subscription starting
+    /// today: the list price, then the pricing rules in force, as the storefront
+    /// shows it (a partner who never paid is a new customer).
+    pub(crate) fn ruled_price(
+        &self,
+        config: &PricingConfig,
+        tier: &Tier,
+        period: BillingPeriod,
+        partner: &Partner,
+    ) -> RuledPrice {
+        let today = self.today();
+        let new_customer = !Customer::from_partner(partner).ever_paid;
+        config.price(&tier.list_prices(), today, today, new_customer).for_period(period).clone()
     }
 
     /// The partner acting on its own account, as records name it.
@@ -337,6 +353,8 @@ struct CheckoutAnswer<'a> {
     amount: i64,
     currency: &'a str,
     stripe_customer_id: &'a str,
+    /// The list price and each pricing rule's step to `amount`.
+    pricing: &'a RuledPrice,
     #[serde(skip_serializing_if = "Option::is_none")]
     promotion: Option<&'a PromotionApplied>,
 }
@@ -357,11 +375,13 @@ async fn subscribe(
         .active(&request.tier_id)
         .filter(|t| is_paid(t))
         .ok_or_else(|| ValidationError::single("tierId", "no active paid tier with this id"))?;
+    let config = app.store.pricing_config().await?;
     let promotion = match &request.promotion_code {
-        Some(code) => Some(promotion_offer(app, code, tier, request.billing_period, partner_id).await?),
+        Some(code) => Some(promotion_offer(app, &config, code, tier, request.billing_period, partner_id).await?),
         None => None,
     };
-    let price = app.stripe.price_for(&PriceSpec::current(tier, request.billing_period)).await?;
+    let ruled = app.ruled_price(&config, tier, request.billing_period, &partner);
+    let price = app.stripe.price_for(&PriceSpec::ruled(tier, request.billing_period, ruled.price)).await?;
     let customer = ensure_customer(app, ctx, &mut partner).await?;
     let config = app.stripe.config();
     let session = app
@@ -386,6 +406,7 @@ async fn subscribe(
             amount: price.unit_amount,
             currency: &price.currency,
             stripe_customer_id: partner.stripe_customer_id.as_deref().unwrap_or(&customer),
+            pricing: &ruled,
             promotion: promotion.as_ref().map(|p| &p.answer),
         },
     )
@@ -438,6 +459,7 @@ struct PromotionApplied {
 /// turns it into a Stripe coupon or trial days for the session.
 async fn promotion_offer(
     app: &Billing,
+    pricing: &PricingConfig,
     code: &str,
     tier: &Tier,
     period: BillingPeriod,
@@ -453,7 +475,7 @@ async fn promotion_offer(
         commitment_months: None,
     };
     let redemption::Quoted { promotions, price, customer, .. } =
-        match redemption::quote(&app.store, &ask, partner_id, app.clock.now().date_naive()).await {
+        match redemption::quote(&app.store, &ask, partner_id, app.clock.now().date_naive(), pricing).await {
             Ok(found) => found,
             Err(Failed::Refused(PromotionError::NotEligible(reasons))) => {
                 return Err(BillingError::InvalidPromotionCode(reasons).into())
@@ -583,8 +605,10 @@ async fn change_plan(
     let to = check_plan_change(&partner, &request, Catalog::new(&catalog), up)?.clone();
     let period = request.billing_period.or(partner.billing_period).unwrap_or(BillingPeriod::Monthly);
     let effective = if up { Effective::Immediately } else { request.effective.unwrap_or(Effective::PeriodEnd) };
-    // The target tier's current price version: every move is priced as a new sale.
-    let price = app.stripe.price_for(&PriceSpec::current(&to, period)).await?;
+    // The target tier's current price version after the pricing rules in force
+    // today: every move is priced as a new sale.
+    let ruled = app.ruled_price(&app.store.pricing_config().await?, &to, period, &partner);
+    let price = app.stripe.price_for(&PriceSpec::ruled(&to, period, ruled.price)).await?;
     let subscription_id = partner.stripe_subscription_id.clone().ok_or(BillingError::NoStripeSubscription)?;
     let current = app.stripe.subscription(&subscription_id).await?;
     let proration = match (up, effective) {

@@ -12,7 +12,7 @@ use tierdesk::domain::self_service::{preview_upgrade, PaymentMethodRequest};
 use tierdesk::domain::subscription::{Catalog, SubscriptionError};
 use tierdesk::http::request::json_body;
 use tierdesk::http::{json, Ctx};
-use tierdesk::store::TierStore;
+use tierdesk::store::{PricingStore, TierStore};
 use tierdesk::ApiError;
 
 #[derive(Debug, Serialize)]
@@ -87,7 +87,8 @@ pub(crate) async fn upgrade_preview(
     let to = check_plan_change(&partner, &request, Catalog::new(&catalog), true)?;
     let from = Catalog::new(&catalog).any(&partner.engagement_tier).ok_or(SubscriptionError::NotFound)?;
     let period = request.billing_period.or(partner.billing_period).unwrap_or(BillingPeriod::Monthly);
-    let price = app.stripe.price_for(&PriceSpec::current(to, period)).await?;
+    let ruled = app.ruled_price(&app.store.pricing_config().await?, to, period, &partner);
+    let price = app.stripe.price_for(&PriceSpec::ruled(to, period, ruled.price)).await?;
     let subscription_id = partner.stripe_subscription_id.as_deref().ok_or(BillingError::NoStripeSubscription)?;
     let current = app.stripe.current_period(subscription_id).await?;
     let preview = preview_upgrade(&partner, from, to, period, price.unit_amount, &current, app.clock.now().timestamp());

@@ -92,6 +92,7 @@ async fn subscribe(app: &Quotes, stripe: &StripeGateway, ctx: &Ctx, q: &Quote) -
         period: q.billing_period,
         amount: q.final_price,
         currency: q.currency.clone(),
+        ruled: false,
     };
     let price = stripe.quote_price(&q.quote_id, &spec).await?;
     if let Some(subscription_id) = partner.stripe_subscription_id.clone() {

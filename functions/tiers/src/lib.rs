@@ -3,6 +3,7 @@
 //! upgrade price, segments). Routes are data (`ROUTES`) so a
 //! test can hold them against `template.yaml` and `infra/openapi.yaml`.
 
+use chrono::NaiveDate;
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
@@ -13,11 +14,13 @@ use tierdesk::domain::catalog::{self, UpgradeRequest};
 use tierdesk::domain::defaults::default_tiers;
 use tierdesk::domain::experiment::{self, LiveExperiment};
 use tierdesk::domain::permissions::Permission;
+use tierdesk::domain::pricing_rules::PricingConfig;
 use tierdesk::domain::segment::{
     self, NewSegment, Reorder, ReorderError, Segment, SegmentError, SegmentOrder, SegmentPatch,
 };
 use tierdesk::domain::tier::{
-    ExperimentTag, FeaturePatch, NewFeature, NewTier, PublicTier, Tier, TierError, TierPatch, TierStatus, TierUpdate,
+    ExperimentTag, FeaturePatch, NewFeature, NewTier, Prices, PublicTier, Tier, TierError, TierPatch, TierStatus,
+    TierUpdate,
 };
 use tierdesk::domain::validation::{parse, ValidationError};
 use tierdesk::http::cache::PublicCache;
@@ -25,8 +28,12 @@ use tierdesk::http::request::{json_body, query};
 use tierdesk::http::response::{json_text, to_json};
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, PageRequest, PathParams, Route};
-use tierdesk::store::{ExperimentStore, Page, SegmentStore, TierFilter, TierRefusal, TierStore, WriteError};
+use tierdesk::store::{
+    ExperimentStore, Page, PricingStore, SegmentStore, TierFilter, TierRefusal, TierStore, WriteError,
+};
 use tierdesk::ApiError;
+
+mod pricing;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -50,6 +57,12 @@ pub enum Op {
     RetireSegment,
     PublicSegments,
     PublicSegment,
+    ListPricingRules,
+    CreatePricingRule,
+    UpdatePricingRule,
+    DeletePricingRule,
+    ListPricingConstraints,
+    PutPricingConstraints,
 }
 
 /// Static segments come before `{tierId}` so `/initialize` is never read as a tier id.
@@ -74,6 +87,12 @@ pub const ROUTES: &[Route<Op>] = &[
     Route { method: "DELETE", path: "/api/admin/segments/{segmentId}", op: Op::RetireSegment },
     Route { method: "GET", path: "/api/segments", op: Op::PublicSegments },
     Route { method: "GET", path: "/api/segments/{segmentId}", op: Op::PublicSegment },
+    Route { method: "GET", path: "/api/admin/pricing-rules", op: Op::ListPricingRules },
+    Route { method: "POST", path: "/api/admin/pricing-rules", op: Op::CreatePricingRule },
+    Route { method: "PUT", path: "/api/admin/pricing-rules/{ruleId}", op: Op::UpdatePricingRule },
+    Route { method: "DELETE", path: "/api/admin/pricing-rules/{ruleId}", op: Op::DeletePricingRule },
+    Route { method: "GET", path: "/api/admin/pricing-constraints", op: Op::ListPricingConstraints },
+    Route { method: "PUT", path: "/api/admin/pricing-constraints/{scope}/{scopeId}", op: Op::PutPricingConstraints },
 ];
 
 pub struct Tiers {
@@ -122,6 +141,18 @@ async fn dispatch(app: &Tiers, ctx: Ctx, req: Request) -> Result<Response<Body>,
         Op::UpdateSegment => update_segment(app, &ctx, &req, &params).await,
         Op::RetireSegment => retire_segment(app, &ctx, &params).await,
         Op::PublicSegments | Op::PublicSegment => public_segments(app, &ctx, &req, op, &params).await,
+        Op::ListPricingRules | Op::ListPricingConstraints => {
+            ctx.require(Permission::TierView)?;
+            let config = app.store.pricing_config().await?;
+            match op {
+                Op::ListPricingRules => json(StatusCode::OK, &json!({ "items": config.rules })),
+                _ => json(StatusCode::OK, &json!({ "items": config.constraints })),
+            }
+        }
+        Op::CreatePricingRule | Op::UpdatePricingRule | Op::DeletePricingRule => {
+            pricing::change_rule(app, &ctx, &req, &params, op).await
+        }
+        Op::PutPricingConstraints => pricing::put_constraints(app, &ctx, &req, &params).await,
     }
 }
 
@@ -145,9 +176,11 @@ async fn public_read(app: &Tiers, ctx: &Ctx, req: &Request, op: Op) -> Result<Re
     if let Some(u) = upgrade.as_mut() {
         u.user_id = visitor.clone();
     }
+    // The day is part of the key: which pricing rules are in force changes at midnight.
+    let today = app.clock.now().date_naive();
     let key = match &upgrade {
-        Some(u) => format!("{op:?} {} {} {:?} {:?}", u.from_tier_id, u.to_tier_id, u.billing_period, u.user_id),
-        None => format!("{op:?} {} {visitor:?}", req.uri().query().unwrap_or_default()),
+        Some(u) => format!("{op:?} {today} {} {} {:?} {:?}", u.from_tier_id, u.to_tier_id, u.billing_period, u.user_id),
+        None => format!("{op:?} {today} {} {visitor:?}", req.uri().query().unwrap_or_default()),
     };
     if let Some(body) = app.public_cache.get(&key, Instant::now()) {
         return Ok(json_text(body));
@@ -215,6 +248,7 @@ async fn create_tier(app: &Tiers, ctx: &Ctx, req: &Request) -> Result<Response<B
     let by = ctx.actor(who);
     let tier = new.into_tier(&by);
     check_segment_fields(app, None, &tier).await?;
+    app.store.pricing_config().await?.check_tier(&tier.list_prices())?;
     app.store.create_tier(&tier, &app.audit("tier.create", &by, None, &tier)).await?;
     app.public_cache.clear();
     json(StatusCode::CREATED, &tier)
@@ -256,6 +290,13 @@ async fn update_tier(app: &Tiers, ctx: &Ctx, req: &Request, params: &PathParams)
     let by = ctx.actor(who);
     let update = tier.apply(patch, &by)?;
     check_segment_fields(app, Some(&update.before), &update.after).await?;
+    if update.prices_changed() || update.before.segment != update.after.segment {
+        // Seed 004's constraints: the change within its limit, the new list price
+        // within the bounds, and every rule still within them (one Query).
+        let config = app.store.pricing_config().await?;
+        config.check_list_change(&update.before.list_prices(), &update.after.list_prices())?;
+        config.check_tier(&update.after.list_prices())?;
+    }
     save(app, &by, update, "tier.update").await
 }
 
@@ -306,12 +347,32 @@ async fn live_for(app: &Tiers, visitor: Option<&str>) -> Result<Vec<LiveExperime
     }
 }
 
-/// The tier as `visitor` sees it: a running experiment's variant price, tagged.
-fn priced_for(tier: &Tier, live: &[LiveExperiment], visitor: Option<&str>) -> PublicTier {
+/// What a priced public read applies: the visitor's experiments, the pricing
+/// rules and constraints (one Query), and the day.
+struct Pricing {
+    live: Vec<LiveExperiment>,
+    config: PricingConfig,
+    today: NaiveDate,
+}
+
+async fn pricing_for(app: &Tiers, visitor: Option<&str>) -> Result<Pricing, ApiError> {
+    Ok(Pricing {
+        live: live_for(app, visitor).await?,
+        config: app.store.pricing_config().await?,
+        today: app.clock.now().date_naive(),
+    })
+}
+
+/// The tier as `visitor` sees it: a running experiment's variant price, tagged,
+/// then the pricing rules in force today on a subscription starting today. The
+/// storefront prices for a new customer; a partner's own price is priced at
+/// checkout (functions/billing).
+fn priced_for(tier: &Tier, pricing: &Pricing, visitor: Option<&str>) -> PublicTier {
     let mut tier = tier.clone();
-    let tag = visitor.and_then(|u| experiment::price_for_user(&mut tier, live, u));
+    let tag = visitor.and_then(|u| experiment::price_for_user(&mut tier, &pricing.live, u));
     let mut public = PublicTier::from(&tier);
     public.experiment = tag.map(|(experiment_id, variant_id)| ExperimentTag { experiment_id, variant_id });
+    public.pricing = Some(pricing.config.price(&tier.list_prices(), pricing.today, pricing.today, true));
     public
 }
 
@@ -319,8 +380,8 @@ async fn public_catalog(app: &Tiers, req: &Request, visitor: Option<&str>) -> Re
     let mut filter = list_filter(req)?;
     filter.status = Some(TierStatus::Active);
     let page = app.store.list_tiers(&filter, &page(app, req)?).await?;
-    let live = live_for(app, visitor).await?;
-    let items = page.items.iter().map(|t| priced_for(t, &live, visitor)).collect();
+    let pricing = pricing_for(app, visitor).await?;
+    let items = page.items.iter().map(|t| priced_for(t, &pricing, visitor)).collect();
     to_json(&Page { items, next_cursor: page.next_cursor })
 }
 
@@ -335,13 +396,17 @@ async fn compare(app: &Tiers, req: &Request) -> Result<String, ApiError> {
     to_json(&catalog::compare(&tiers))
 }
 
+/// The upgrade's price difference on the prices an existing customer pays today:
+/// the experiment variant's list price, then the pricing rules.
 async fn upgrade_price(app: &Tiers, ask: UpgradeRequest) -> Result<String, ApiError> {
     let mut active = app.store.active_catalog().await?;
-    if let Some(visitor) = ask.user_id.as_deref() {
-        let live = live_for(app, Some(visitor)).await?;
-        for tier in &mut active {
-            experiment::price_for_user(tier, &live, visitor);
+    let pricing = pricing_for(app, ask.user_id.as_deref()).await?;
+    for tier in &mut active {
+        if let Some(visitor) = ask.user_id.as_deref() {
+            experiment::price_for_user(tier, &pricing.live, visitor);
         }
+        let ruled = pricing.config.price(&tier.list_prices(), pricing.today, pricing.today, false);
+        tier.prices = Prices { monthly: ruled.monthly.price, yearly: ruled.yearly.price };
     }
     let find = |id: &str| active.iter().find(|t| t.tier_id == id).ok_or(TierError::NotFound);
     let priced = catalog::upgrade_price(find(&ask.from_tier_id)?, find(&ask.to_tier_id)?, ask.billing_period, &active)?;
@@ -475,7 +540,7 @@ async fn public_segments(
             .or_else(|| ctx.identity.as_ref().map(|i| i.subject.clone())),
         _ => None,
     };
-    let key = format!("{op:?} {} {visitor:?}", req.uri().path());
+    let key = format!("{op:?} {} {} {visitor:?}", app.clock.now().date_naive(), req.uri().path());
     if let Some(body) = app.public_cache.get(&key, Instant::now()) {
         return Ok(json_text(body));
     }
@@ -487,8 +552,8 @@ async fn public_segments(
             }
             let found = app.store.get_segment(id).await?.filter(|s| s.active).ok_or(SegmentError::NotFound)?;
             let tiers = app.store.segment_tiers(id).await?;
-            let live = live_for(app, visitor.as_deref()).await?;
-            let priced = tiers.iter().map(|t| priced_for(t, &live, visitor.as_deref())).collect();
+            let pricing = pricing_for(app, visitor.as_deref()).await?;
+            let priced = tiers.iter().map(|t| priced_for(t, &pricing, visitor.as_deref())).collect();
             to_json(&segment::segment_packages(&found, &tiers, priced))?
         }
         _ => {

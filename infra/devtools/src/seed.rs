@@ -205,8 +205,33 @@ pub async fn seed(gateway: &Gateway, secret: &str) -> Result<Vec<String>, String
             _ => return Err(format!("demo tier {id} failed: {status} {body}")),
         }
     }
+    log.extend(seed_pricing_rules(gateway, &admin).await?);
     log.extend(seed_partners(gateway, secret).await?);
     log.extend(seed_promotions(gateway, secret).await?);
+    Ok(log)
+}
+
+/// Seed 002's two seasonal rules (docs/pricing-rules.md). Peak season is on; last
+/// minute is seeded switched off, because every Tierdesk subscription starts the
+/// day it is bought (0 days out), so as seed 002 wrote it the rule would take 15 %
+/// off every sale. A rule that exists is left as it is.
+async fn seed_pricing_rules(gateway: &Gateway, admin: &str) -> Result<Vec<String>, String> {
+    let mut log = Vec::new();
+    for rule in tierdesk::domain::pricing_rules::seasonal_defaults(chrono::Utc::now().date_naive()) {
+        let mut body = serde_json::to_value(&rule).map_err(|e| e.to_string())?;
+        if let Some(o) = body.as_object_mut() {
+            for owned in ["version", "updatedAt", "updatedBy"] {
+                o.remove(owned);
+            }
+            o.insert("isActive".into(), json!(rule.rule_id != "last-minute"));
+        }
+        let (status, body) = call_json(gateway, "POST", "/api/admin/pricing-rules", Some(admin), Some(body)).await;
+        match status {
+            201 => log.push(format!("pricing rule {}: created", rule.rule_id)),
+            409 => log.push(format!("pricing rule {}: exists", rule.rule_id)),
+            _ => return Err(format!("pricing rule {} failed: {status} {body}", rule.rule_id)),
+        }
+    }
     Ok(log)
 }
 

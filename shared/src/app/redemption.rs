@@ -6,9 +6,10 @@
 use super::Failed;
 use crate::clock::rfc3339;
 use crate::domain::pricing::PriceBreakdown;
+use crate::domain::pricing_rules::PricingConfig;
 use crate::domain::promotion::resolver::{self, Asked};
 use crate::domain::promotion::{self, Application, Customer, Promotion, PromotionError, Purchase, Reason, ReasonCode};
-use crate::domain::tier::{Tier, TierStatus};
+use crate::domain::tier::{Prices, Tier, TierStatus};
 use crate::domain::validation::ValidationError;
 use crate::store::{PromotionStore, RedeemRefusal, Redemption, RedemptionLine, Store, StoreError, TierStore};
 use crate::IdGen;
@@ -109,16 +110,22 @@ pub struct Settlement<'a> {
 /// recording anything (two reads). Checkout uses it before sending the customer
 /// to pay; the redemption is recorded when the payment is confirmed. The rules are
 /// `promotion::resolver::resolve`'s, as for validate and redeem.
+///
+/// `pricing`: the pricing rules, applied to the tier's list price before the
+/// promotions (docs/pricing-rules.md: list → rules → promotions).
 pub async fn quote(
     store: &Store,
     ask: &Application,
     partner_id: &str,
     today: NaiveDate,
+    pricing: &PricingConfig,
 ) -> Result<Quoted, Failed<PromotionError>> {
     let mut read = store.read_application(&ask.codes, &ask.promotion_ids, &ask.tier_id, Some(partner_id)).await?;
-    let tier = active_tier(read.tier.take())?;
+    let mut tier = active_tier(read.tier.take())?;
     let partner = read.partner.take().ok_or(PromotionError::PartnerNotFound)?;
     let mut customer = Customer::from_partner(&partner);
+    let ruled = pricing.price(&tier.list_prices(), today, today, !customer.ever_paid);
+    tier.prices = Prices { monthly: ruled.monthly.price, yearly: ruled.yearly.price };
     let wanted: Vec<String> =
         ask.codes.iter().filter_map(|c| read.lookups.get(c).map(|l| l.promotion_id.clone())).collect();
     if !wanted.is_empty() {

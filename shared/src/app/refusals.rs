@@ -6,6 +6,7 @@ use super::{DomainError, Meaning};
 use crate::domain::billing::BillingError;
 use crate::domain::experiment::ExperimentError;
 use crate::domain::invoice::InvoiceError;
+use crate::domain::pricing_rules::PricingRuleError;
 use crate::domain::promotion::PromotionError;
 use crate::domain::quote::QuoteError;
 use crate::domain::segment::SegmentError;
@@ -13,11 +14,14 @@ use crate::domain::subscription::SubscriptionError;
 use crate::domain::tier::TierError;
 use crate::domain::usage::UsageError;
 use crate::domain::validation::ValidationError;
-use crate::store::{ExperimentRefusal, PartnerRefusal, PromotionRefusal, QuoteRefusal, SegmentRefusal, TierRefusal};
+use crate::store::{
+    ExperimentRefusal, PartnerRefusal, PricingRefusal, PromotionRefusal, QuoteRefusal, SegmentRefusal, TierRefusal,
+};
 
 impl DomainError for TierError {}
 impl DomainError for ExperimentError {}
 impl DomainError for SegmentError {}
+impl DomainError for PricingRuleError {}
 impl DomainError for PromotionError {}
 impl DomainError for QuoteError {}
 impl DomainError for SubscriptionError {}
@@ -60,6 +64,17 @@ impl Meaning for SegmentRefusal {
             Self::Exists => SegmentError::AlreadyExists,
             Self::Stale { current } => SegmentError::VersionConflict { current },
             Self::TooManyItems => SegmentError::TooMany,
+        }
+    }
+}
+
+impl Meaning for PricingRefusal {
+    type Domain = PricingRuleError;
+    fn meaning(self) -> PricingRuleError {
+        match self {
+            Self::Missing => PricingRuleError::NotFound,
+            Self::Exists => PricingRuleError::AlreadyExists,
+            Self::Stale { current } => PricingRuleError::VersionConflict { current },
         }
     }
 }

@@ -91,6 +91,9 @@ pub struct PriceSpec {
     /// Cents per period.
     pub amount: i64,
     pub currency: String,
+    /// The amount is the list price after pricing rules, not the version's list
+    /// price: it gets a Stripe price of its own.
+    pub ruled: bool,
 }
 
 impl PriceSpec {
@@ -103,12 +106,25 @@ impl PriceSpec {
             period,
             amount: tier.prices.for_period(period),
             currency: tier.currency.clone(),
+            ruled: false,
         }
+    }
+
+    /// The tier's current price version for `period` at `amount`, the price the
+    /// pricing rules gave (docs/pricing-rules.md); the list price when no rule
+    /// changed it.
+    pub fn ruled(tier: &Tier, period: BillingPeriod, amount: i64) -> Self {
+        let list = Self::current(tier, period);
+        Self { ruled: amount != list.amount, amount, ..list }
     }
 
     /// The Stripe lookup key naming this version: `tierdesk_{tier}_v{version}_{period}`.
     pub fn lookup_key(&self) -> String {
-        price_lookup_key(&self.tier_id, self.price_version, self.period)
+        if self.ruled {
+            ruled_price_lookup_key(&self.tier_id, self.price_version, self.amount, self.period)
+        } else {
+            price_lookup_key(&self.tier_id, self.price_version, self.period)
+        }
     }
 }
 
@@ -944,12 +960,28 @@ pub fn price_lookup_key(tier_id: &str, price_version: u32, period: BillingPeriod
     format!("tierdesk_{tier_id}_v{price_version}_{}", period.as_str())
 }
 
-/// Reads `tierdesk_{tier}_v{version}_{period}` back, and the unversioned
+/// The Stripe lookup key of a price version at a rule-adjusted amount:
+/// `tierdesk_{tier}_v{version}_r{cents}_{period}`. One Stripe price per amount, so
+/// every partner charged that amount shares it and a rule change never alters what
+/// an existing subscription pays.
+pub fn ruled_price_lookup_key(tier_id: &str, price_version: u32, amount: i64, period: BillingPeriod) -> String {
+    format!("tierdesk_{tier_id}_v{price_version}_r{amount}_{}", period.as_str())
+}
+
+/// Reads `tierdesk_{tier}_v{version}[_r{cents}]_{period}` back, and the unversioned
 /// `tierdesk_{tier}_{period}` of prices made before versions (no version).
 pub fn parse_lookup_key(key: &str) -> Option<(String, Option<u32>, BillingPeriod)> {
     let rest = key.strip_prefix("tierdesk_")?;
     let (head, period) = rest.rsplit_once('_')?;
     let period = BillingPeriod::parse(&Value::String(period.to_string())).ok()?;
+    let head = match head.rsplit_once("_r") {
+        Some((versioned, cents))
+            if !cents.is_empty() && cents.bytes().all(|b| b.is_ascii_digit()) && versioned.contains("_v") =>
+        {
+            versioned
+        }
+        _ => head,
+    };
     let versioned = head.rsplit_once("_v").and_then(|(tier, v)| {
         let version = v.parse::<u32>().ok().filter(|_| v.bytes().all(|b| b.is_ascii_digit()))?;
         (!tier.is_empty()).then(|| (tier.to_string(), version))
@@ -1322,6 +1354,11 @@ mod tests {
         assert_eq!(parse_lookup_key(&key), Some(("gold_plus".into(), Some(3), BillingPeriod::Yearly)));
         assert_eq!(parse_lookup_key("tierdesk_gold_monthly"), Some(("gold".into(), None, BillingPeriod::Monthly)));
         assert_eq!(parse_lookup_key("other_gold_monthly"), None);
+        let ruled = ruled_price_lookup_key("gold_plus", 3, 367_200, BillingPeriod::Monthly);
+        assert_eq!(ruled, "tierdesk_gold_plus_v3_r367200_monthly");
+        assert_eq!(parse_lookup_key(&ruled), Some(("gold_plus".into(), Some(3), BillingPeriod::Monthly)));
+        // A tier whose id ends in `_r` and digits is not mistaken for a ruled key.
+        assert_eq!(parse_lookup_key("tierdesk_top_r2_monthly"), Some(("top_r2".into(), None, BillingPeriod::Monthly)));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use super::actor::Actor;
 use super::money::Percent;
+use super::pricing_rules::{ListPrices, TierPricing};
 use super::validation::{parse, Fields, ValidationError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -77,6 +78,18 @@ pub struct Prices {
     pub monthly: i64,
     /// Cents charged per year on yearly billing.
     pub yearly: i64,
+}
+
+impl Tier {
+    /// The list prices the pricing rules and constraints judge.
+    pub fn list_prices(&self) -> ListPrices<'_> {
+        ListPrices {
+            tier_id: &self.tier_id,
+            segment: &self.segment,
+            monthly: self.prices.monthly,
+            yearly: self.prices.yearly,
+        }
+    }
 }
 
 impl Prices {
@@ -683,6 +696,10 @@ pub struct PublicTier {
     /// The pricing experiment variant whose price this visitor sees.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub experiment: Option<ExperimentTag>,
+    /// The prices after the pricing rules in force (docs/pricing-rules.md), each
+    /// period with its steps; `prices` stays the list price.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<TierPricing>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -736,6 +753,7 @@ impl From<&Tier> for PublicTier {
                 })
                 .collect(),
             experiment: None,
+            pricing: None,
         }
     }
 }

@@ -97,6 +97,28 @@ pub fn segment_list_sk(sort_order: u32, segment_id: &str) -> String {
     format!("{sort_order:06}#{segment_id}")
 }
 
+// ---- Pricing rules and constraints (docs/pricing-rules.md) -----------------------
+// PRICING / RULE#{ruleId}                one pricing rule; every edit is conditional on
+//                                        its `version`, a create on attribute_not_exists
+// PRICING / LIMITS#{scope}#{id}          the constraints of one tier or segment (scope
+//                                        `tier` or `segment`), versioned the same way
+// The whole configuration is one small partition (at most MAX_RULES rules and one
+// constraints item per tier and segment): one Query reads everything a priced read
+// applies, whatever the number of partners. Priced public reads are served from the
+// per-instance cache, so the partition sees a Query per instance per cache period.
+
+pub const PRICING_PARTITION: &str = "PRICING";
+pub const PRICING_RULE_PREFIX: &str = "RULE#";
+pub const PRICING_LIMITS_PREFIX: &str = "LIMITS#";
+
+pub fn pricing_rule_sk(rule_id: &str) -> String {
+    format!("{PRICING_RULE_PREFIX}{rule_id}")
+}
+
+pub fn pricing_limits_sk(scope: &str, id: &str) -> String {
+    format!("{PRICING_LIMITS_PREFIX}{scope}#{id}")
+}
+
 // ---- Tier statistics ----------------------------------------------------------
 // STATS#{tier} / CURRENT                 live member count and MRR of a tier, changed
 //                                        in the same transaction as every partner

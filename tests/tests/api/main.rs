@@ -22,6 +22,7 @@ mod partners;
 mod partners_permissions;
 mod permissions;
 mod prices;
+mod pricing_rules;
 mod privacy;
 mod promotions;
 mod quotes;

@@ -13,21 +13,34 @@ fn allowed(op: Op, role: Option<&str>) -> bool {
     let is = |names: &[&str]| role.is_some_and(|r| names.contains(&r));
     match op {
         Op::PublicCatalog | Op::Compare | Op::UpgradePrice | Op::PublicSegments | Op::PublicSegment => true,
-        Op::ListTiers | Op::GetTier | Op::PriceHistory | Op::ListSegments => {
-            is(&["sales_rep", "sales_manager", "admin"])
-        }
+        Op::ListTiers
+        | Op::GetTier
+        | Op::PriceHistory
+        | Op::ListSegments
+        | Op::ListPricingRules
+        | Op::ListPricingConstraints => is(&["sales_rep", "sales_manager", "admin"]),
         // Segments are storefront structure: system configuration, admins only.
         Op::CreateSegment | Op::UpdateSegment | Op::RetireSegment | Op::ReorderSegments => is(&["admin"]),
         Op::CreateTier | Op::UpdateTier | Op::ArchiveTier | Op::AddFeature | Op::UpdateFeature | Op::RemoveFeature => {
             is(&["sales_manager", "admin"])
         }
         Op::Initialize => is(&["admin"]),
+        // Pricing rules and constraints change what customers pay: pricing management.
+        Op::CreatePricingRule | Op::UpdatePricingRule | Op::DeletePricingRule | Op::PutPricingConstraints => {
+            is(&["sales_manager", "admin"])
+        }
     }
 }
 
 fn tier_body(id: &str) -> Value {
     json!({"tierId": id, "name": "T", "tierLevel": 5, "prices": {"monthly": 100, "yearly": 1000},
            "features": [{"featureId": "f1", "name": "F1"}]})
+}
+
+/// A rule on one tier only, so the cases' rules never price each other's tiers.
+fn rule_body(rule_id: &str, tier: &str) -> Value {
+    json!({"ruleId": rule_id, "name": "Case rule", "condition": {"tiers": [tier]},
+           "action": {"type": "percentage", "basisPoints": 500}})
 }
 
 fn segment_body(id: &str) -> Value {
@@ -47,6 +60,18 @@ fn request(op: Op, id: &str, order: &Value) -> (&'static str, String, Option<Val
         }
         Op::RetireSegment => ("DELETE", format!("/api/admin/segments/{segment}"), None),
         Op::PublicSegments => ("GET", "/api/segments".into(), None),
+        Op::ListPricingRules => ("GET", "/api/admin/pricing-rules".into(), None),
+        Op::CreatePricingRule => ("POST", "/api/admin/pricing-rules".into(), Some(rule_body(&format!("{id}-new"), id))),
+        Op::UpdatePricingRule => {
+            ("PUT", format!("/api/admin/pricing-rules/p{id}"), Some(json!({"version": 1, "isActive": false})))
+        }
+        Op::DeletePricingRule => ("DELETE", format!("/api/admin/pricing-rules/p{id}"), None),
+        Op::ListPricingConstraints => ("GET", "/api/admin/pricing-constraints".into(), None),
+        Op::PutPricingConstraints => (
+            "PUT",
+            format!("/api/admin/pricing-constraints/tier/{id}"),
+            Some(json!({"version": 0, "constraints": {"minPrice": 50}})),
+        ),
         Op::PublicSegment => ("GET", format!("/api/segments/{segment}"), None),
         Op::ListTiers => ("GET", "/api/admin/tiers".into(), None),
         Op::CreateTier => ("POST", "/api/admin/tiers".into(), Some(tier_body(&format!("{id}-new")))),
@@ -90,6 +115,11 @@ async fn every_role_on_every_tiers_route() {
                 .rev()
                 .map(|s| json!({"segmentId": s["segmentId"], "version": s["version"]}))
                 .collect();
+            if matches!(route.op, Op::UpdatePricingRule | Op::DeletePricingRule) {
+                let rule = rule_body(&format!("p{id}"), &id);
+                let (status, body) = app.call("POST", "/api/admin/pricing-rules", Some("admin"), Some(rule)).await;
+                assert_eq!(status, 201, "{body}");
+            }
             let (method, path, body) = request(route.op, &id, &json!({ "order": order }));
             assert_eq!(method, route.method, "{:?}", route.op);
             app.assert_access(method, &path, *role, body, allowed(route.op, *role)).await;

@@ -405,5 +405,5 @@ async fn make_runs_seed_shows_three_segments_each_with_three_levels_and_the_matr
         tiers::handle(&fresh, req).await
     })
     .await;
-    assert_eq!(calls, 2, "one GetItem of the segment, one Query of its catalog range");
+    assert_eq!(calls, 3, "one GetItem of the segment, one Query of its catalog range, one of the pricing rules");
 }

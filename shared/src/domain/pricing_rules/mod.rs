@@ -13,6 +13,13 @@
 //! away from zero to the cent, per step; a fixed step adds its cents. No step takes
 //! a price below zero.
 
+mod admin;
+
+pub use admin::{
+    ConstraintInput, ConstraintRecord, ConstraintScope, ListPrices, NewRule, PricingConfig, PricingRuleError,
+    PricingRuleErrorOr, RulePatch, TierPricing, MAX_RULES,
+};
+
 use super::money::BillingPeriod;
 use super::validation::ValidationError;
 use chrono::{Datelike, NaiveDate};
@@ -93,6 +100,13 @@ pub struct PricingRule {
     pub is_active: bool,
     pub effective_date: NaiveDate,
     pub expiration_date: Option<NaiveDate>,
+    /// Optimistic locking: every edit names the version it read.
+    #[serde(default)]
+    pub version: u64,
+    #[serde(default)]
+    pub updated_at: String,
+    #[serde(default)]
+    pub updated_by: String,
 }
 
 /// What a price is judged for.
@@ -153,6 +167,23 @@ pub struct PricingConstraints {
     /// The largest change one list-price change or one rule may make, in basis
     /// points of the price it starts from.
     pub max_change_basis_points: Option<u32>,
+}
+
+impl PricingConstraints {
+    /// The bounds a price billed `period` is held to: `minPrice` and `maxPrice` are
+    /// monthly amounts, so a yearly price is held to twelve times them (exact, in
+    /// cents); the change limit is relative and the same for both.
+    pub fn for_period(&self, period: BillingPeriod) -> Self {
+        let months = match period {
+            BillingPeriod::Monthly => 1,
+            BillingPeriod::Yearly => 12,
+        };
+        Self {
+            min_price: self.min_price.map(|m| m.saturating_mul(months)),
+            max_price: self.max_price.map(|m| m.saturating_mul(months)),
+            max_change_basis_points: self.max_change_basis_points,
+        }
+    }
 }
 
 /// One rule's step as the quote shows it.
@@ -291,6 +322,9 @@ pub fn seasonal_defaults(effective: NaiveDate) -> Vec<PricingRule> {
             is_active: true,
             effective_date: effective,
             expiration_date: None,
+            version: 1,
+            updated_at: String::new(),
+            updated_by: String::new(),
         },
         PricingRule {
             rule_id: "last-minute".into(),
@@ -304,6 +338,9 @@ pub fn seasonal_defaults(effective: NaiveDate) -> Vec<PricingRule> {
             is_active: true,
             effective_date: effective,
             expiration_date: None,
+            version: 1,
+            updated_at: String::new(),
+            updated_by: String::new(),
         },
     ]
 }
@@ -435,6 +472,9 @@ mod tests {
                     is_active: true,
                     effective_date: d("2026-01-01"),
                     expiration_date: None,
+                    version: 1,
+                    updated_at: String::new(),
+                    updated_by: String::new(),
                 })
                 .collect();
             let list = rng.range(0, 1_000_000);

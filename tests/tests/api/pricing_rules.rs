@@ -1,0 +1,213 @@
+//! Pricing rules and constraints (docs/pricing-rules.md) through the API: what the
+//! storefront shows, what checkout charges in Stripe, and the constraint refusals.
+
+use chrono::Datelike;
+use serde_json::{json, Value};
+use tierdesk_tests::stripe::StripeApp;
+use tierdesk_tests::TestApp;
+
+/// A month window around today, so the rule is in force whenever the test runs.
+fn around_now() -> Value {
+    let month = chrono::Utc::now().month();
+    let (from, to) = (if month == 1 { 12 } else { month - 1 }, if month == 12 { 1 } else { month + 1 });
+    json!({"from": from, "to": to})
+}
+
+fn tier<'a>(catalog: &'a Value, id: &str) -> &'a Value {
+    catalog["items"].as_array().unwrap().iter().find(|t| t["tierId"] == id).unwrap_or_else(|| panic!("{id}"))
+}
+
+#[tokio::test]
+async fn a_rule_in_force_prices_the_storefront_and_the_checkout_step_by_step_and_stays_with_the_subscriber() {
+    let s = StripeApp::start().await;
+    let rule = json!({"ruleId": "season", "name": "Season", "priority": 10,
+                      "condition": {"startMonths": around_now(), "tiers": ["gold"]},
+                      "action": {"type": "percentage", "basisPoints": 2000}});
+    let (status, created) = s.app.call("POST", "/api/admin/pricing-rules", Some("sales_manager"), Some(rule)).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!((created["version"].as_u64(), created["isActive"].as_bool()), (Some(1), Some(true)));
+
+    let (status, catalog) = s.app.call("GET", "/api/tiers", None, None).await;
+    assert_eq!(status, 200, "{catalog}");
+    let gold = tier(&catalog, "gold");
+    assert_eq!(gold["prices"]["monthly"], 360_000, "the list price stays the list price");
+    assert_eq!(
+        gold["pricing"]["monthly"],
+        json!({"listPrice": 360_000, "steps": [{"ruleId": "season", "name": "Season", "before": 360_000, "after": 432_000}],
+               "clampedBy": null, "price": 432_000})
+    );
+    let yearly = gold["prices"]["yearly"].as_i64().unwrap();
+    assert_eq!(gold["pricing"]["yearly"]["price"].as_i64(), Some(yearly + (yearly * 2 + 5) / 10), "+20 % yearly");
+    assert_eq!(tier(&catalog, "platinum")["pricing"]["monthly"]["steps"], json!([]), "the rule names gold only");
+
+    // Checkout charges the ruled price through a Stripe price of its own.
+    let (_, token, _) = s.partner("Season Co").await;
+    let (status, session) = s
+        .as_partner(
+            &token,
+            "POST",
+            "/api/billing/subscribe",
+            Some(json!({"tierId": "gold", "billingPeriod": "monthly"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{session}");
+    assert_eq!(session["amount"], 432_000);
+    assert_eq!(session["pricing"]["steps"][0]["ruleId"], "season");
+    let id = session["checkoutSessionId"].as_str().unwrap();
+    let (status, done) =
+        tierdesk_tests::stripe::post(&s.control(&format!("checkout/sessions/{id}/complete")), json!({})).await;
+    assert_eq!(status, 200, "{done}");
+    s.emulator.flush().await;
+    let (_, view) = s.as_partner(&token, "GET", "/api/billing/subscription", None).await;
+    assert_eq!((view["tierId"].as_str(), view["pricePerPeriod"].as_i64()), (Some("gold"), Some(432_000)), "{view}");
+    let (_, invoices) = s.as_partner(&token, "GET", "/api/billing/invoices", None).await;
+    assert_eq!(invoices["items"][0]["amount"], 432_000, "{invoices}");
+
+    // Switching the rule off changes the storefront at once, not the subscriber.
+    let off = json!({"version": 1, "isActive": false});
+    let (status, body) = s.app.call("PUT", "/api/admin/pricing-rules/season", Some("admin"), Some(off)).await;
+    assert_eq!((status, body["version"].as_u64()), (200, Some(2)), "{body}");
+    let (_, catalog) = s.app.call("GET", "/api/tiers", None, None).await;
+    assert_eq!(tier(&catalog, "gold")["pricing"]["monthly"]["price"], 360_000);
+    let (_, view) = s.as_partner(&token, "GET", "/api/billing/subscription", None).await;
+    assert_eq!(view["pricePerPeriod"], 432_000, "a rule change never reprices an existing subscription");
+    let audits: Vec<String> = s
+        .app
+        .items()
+        .await
+        .into_iter()
+        .filter(|i| i["PK"] == "AUDIT#pricing_rule#season")
+        .map(|i| i["action"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(audits.len(), 2, "{audits:?}");
+    assert!(audits.contains(&"pricing_rule.create".into()) && audits.contains(&"pricing_rule.update".into()));
+}
+
+#[tokio::test]
+async fn constraints_refuse_rules_list_price_changes_and_bounds_naming_the_limit_and_writing_nothing() {
+    let app = TestApp::seeded().await;
+    let limits =
+        json!({"version": 0, "constraints": {"minPrice": 300_000, "maxPrice": 500_000, "maxChangeBasisPoints": 1000}});
+    let (status, set) = app.call("PUT", "/api/admin/pricing-constraints/tier/gold", Some("admin"), Some(limits)).await;
+    assert_eq!((status, set["version"].as_u64()), (200, Some(1)), "{set}");
+
+    let violation = |body: &Value, constraint: &str| {
+        assert_eq!(body["error"]["code"], "pricing_constraint_violation", "{body}");
+        assert_eq!(body["error"]["details"]["constraint"], constraint, "{body}");
+        assert_eq!(body["error"]["details"]["tierId"], "gold", "{body}");
+    };
+    let before = app.snapshot().await;
+    let steep = json!({"ruleId": "steep", "name": "Steep", "condition": {"tiers": ["gold"]},
+                       "action": {"type": "percentage", "basisPoints": 2000}});
+    let (status, body) = app.call("POST", "/api/admin/pricing-rules", Some("admin"), Some(steep)).await;
+    assert_eq!(status, 422, "{body}");
+    violation(&body, "maxChangePercentage");
+    assert_eq!(body["error"]["details"]["limit"], 1000);
+
+    let (_, gold) = app.call("GET", "/api/admin/tiers/gold", Some("admin"), None).await;
+    let raise = json!({"version": gold["version"], "prices": {"monthly": 400_000, "yearly": gold["prices"]["yearly"]}});
+    let (status, body) = app.call("PUT", "/api/admin/tiers/gold", Some("admin"), Some(raise)).await;
+    assert_eq!(status, 422, "{body}");
+    violation(&body, "maxChangePercentage");
+    assert_eq!(body["error"]["details"]["billingPeriod"], "monthly");
+
+    let cap = json!({"version": 1, "constraints": {"maxPrice": 350_000}});
+    let (status, body) = app.call("PUT", "/api/admin/pricing-constraints/tier/gold", Some("admin"), Some(cap)).await;
+    assert_eq!(status, 422, "{body}");
+    violation(&body, "maxPrice");
+    let stale = json!({"version": 0, "constraints": {}});
+    let (status, body) = app.call("PUT", "/api/admin/pricing-constraints/tier/gold", Some("admin"), Some(stale)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("version_conflict")), "{body}");
+    assert_eq!(body["error"]["details"]["currentVersion"], 1);
+    assert_eq!(app.snapshot().await, before, "every refusal wrote nothing");
+
+    // Exactly the change limit is allowed, and the storefront shows it.
+    let limit = json!({"ruleId": "limit", "name": "At the limit", "condition": {"tiers": ["gold"]},
+                       "action": {"type": "percentage", "basisPoints": 1000}});
+    let (status, body) = app.call("POST", "/api/admin/pricing-rules", Some("admin"), Some(limit)).await;
+    assert_eq!(status, 201, "{body}");
+    let (_, catalog) = app.call("GET", "/api/tiers", None, None).await;
+    assert_eq!(tier(&catalog, "gold")["pricing"]["monthly"]["price"], 396_000);
+    let (status, listed) = app.call("GET", "/api/admin/pricing-constraints", Some("sales_rep"), None).await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["items"][0]["constraints"]["maxPrice"], 500_000, "{listed}");
+}
+
+#[tokio::test]
+async fn bad_rules_name_the_field_and_write_nothing_and_a_rule_lives_and_dies_by_its_version() {
+    let app = TestApp::seeded().await;
+    let before = app.snapshot().await;
+    let cases = [
+        (json!({"name": "No id", "action": {"type": "fixed", "amount": 100}}), "ruleId"),
+        (json!({"ruleId": "a", "name": "A", "action": {"type": "percentage", "basisPoints": 0}}), "action.basisPoints"),
+        (json!({"ruleId": "a", "name": "A", "action": {"type": "discount"}}), "action.type"),
+        (json!({"ruleId": "a", "name": "A"}), "action"),
+        (
+            json!({"ruleId": "a", "name": "A", "action": {"type": "fixed", "amount": 1},
+                   "condition": {"startMonths": {"from": 0, "to": 3}}}),
+            "condition.startMonths.from",
+        ),
+        (
+            json!({"ruleId": "a", "name": "A", "action": {"type": "fixed", "amount": 1},
+                   "effectiveDate": "2027-01-10", "expirationDate": "2027-01-01"}),
+            "expirationDate",
+        ),
+        (
+            json!({"ruleId": "a", "name": "A", "action": {"type": "fixed", "amount": 1},
+                   "condition": {"tiers": ["no-such-tier"]}}),
+            "condition.tiers",
+        ),
+        (json!({"ruleId": "a", "name": "A", "action": {"type": "fixed", "amount": 1}, "version": 3}), "version"),
+        (json!([1, 2]), "body"),
+    ];
+    for (body, field) in cases {
+        let (status, answer) = app.call("POST", "/api/admin/pricing-rules", Some("admin"), Some(body.clone())).await;
+        assert_eq!(status, 400, "{body} → {answer}");
+        assert!(answer["error"]["details"]["fields"][field].is_string(), "{field} in {answer}");
+    }
+    let (status, body) =
+        app.call("PUT", "/api/admin/pricing-rules/nope", Some("admin"), Some(json!({"version": 1}))).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = app
+        .call(
+            "PUT",
+            "/api/admin/pricing-constraints/tier/nope",
+            Some("admin"),
+            Some(json!({"version": 0, "constraints": {}})),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = app
+        .call(
+            "PUT",
+            "/api/admin/pricing-constraints/plan/gold",
+            Some("admin"),
+            Some(json!({"version": 0, "constraints": {}})),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(app.snapshot().await, before, "no bad request wrote anything");
+
+    let rule = json!({"ruleId": "spring", "name": "Spring", "action": {"type": "fixed", "amount": -5000},
+                      "condition": {"startMonths": {"from": 3, "to": 5}, "billingPeriods": ["monthly"]}});
+    let (status, body) = app.call("POST", "/api/admin/pricing-rules", Some("admin"), Some(rule.clone())).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = app.call("POST", "/api/admin/pricing-rules", Some("admin"), Some(rule)).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("already_exists")), "{body}");
+    let (status, body) = app
+        .call("PUT", "/api/admin/pricing-rules/spring", Some("admin"), Some(json!({"version": 1, "priority": 5})))
+        .await;
+    assert_eq!((status, body["priority"].as_u64()), (200, Some(5)), "{body}");
+    let (status, body) = app
+        .call("PUT", "/api/admin/pricing-rules/spring", Some("admin"), Some(json!({"version": 1, "priority": 6})))
+        .await;
+    assert_eq!((status, body["error"]["details"]["currentVersion"].as_u64()), (409, Some(2)), "{body}");
+    let (status, body) = app.call("DELETE", "/api/admin/pricing-rules/spring?version=1", Some("admin"), None).await;
+    assert_eq!(status, 409, "{body}");
+    let (status, _) = app.call("DELETE", "/api/admin/pricing-rules/spring?version=2", Some("admin"), None).await;
+    assert_eq!(status, 204);
+    let (status, listed) = app.call("GET", "/api/admin/pricing-rules", Some("sales_rep"), None).await;
+    assert_eq!((status, listed["items"].as_array().map(Vec::len)), (200, Some(0)), "{listed}");
+    let (status, _) = app.call("DELETE", "/api/admin/pricing-rules/spring", Some("admin"), None).await;
+    assert_eq!(status, 404, "deleting twice finds nothing");
+}
