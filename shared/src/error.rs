@@ -199,6 +199,21 @@ impl From<crate::domain::pricing_rules::PricingRuleErrorOr> for ApiError {
     }
 }
 
+impl From<crate::domain::upsell::UpsellError> for ApiError {
+    fn from(e: crate::domain::upsell::UpsellError) -> Self {
+        use crate::domain::upsell::UpsellError as E;
+        let message = e.to_string();
+        match e {
+            E::NotFound => ApiError::not_found("upsell rule"),
+            E::TierNotFound => ApiError::not_found("tier"),
+            E::AlreadyExists => ApiError::new(StatusCode::CONFLICT, "already_exists", message),
+            E::VersionConflict { current } => ApiError::new(StatusCode::CONFLICT, "version_conflict", message)
+                .with_details(json!({ "currentVersion": current })),
+            E::TooMany => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too_many_rules", message),
+        }
+    }
+}
+
 impl From<crate::domain::segment::SegmentError> for ApiError {
     fn from(e: crate::domain::segment::SegmentError) -> Self {
         use crate::domain::segment::SegmentError;

@@ -14,13 +14,14 @@ use tierdesk::domain::analytics::{
     self, month_distance, month_minus, months_between, parse_month, AnalyticsError, TierData, TierInfo,
 };
 use tierdesk::domain::permissions::Permission;
+use tierdesk::domain::storefront;
 use tierdesk::domain::tier::{Tier, TierType};
 use tierdesk::domain::validation::ValidationError;
 use tierdesk::http::csv::{csv_response, Cell, CsvWriter};
 use tierdesk::http::request::query;
 use tierdesk::http::router::match_route;
 use tierdesk::http::{serve, Ctx, PathParams, Route};
-use tierdesk::store::{AnalyticsStore, TierAggregates, TierStore};
+use tierdesk::store::{AnalyticsStore, PricingStore, SegmentStore, TierAggregates, TierStore};
 use tierdesk::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +32,7 @@ pub enum Op {
     TierMetrics,
     Movements,
     Cohorts,
+    Storefront,
 }
 
 /// Static segments come before `{tierId}` so `/revenue` is never read as a tier.
@@ -41,6 +43,7 @@ pub const ROUTES: &[Route<Op>] = &[
     Route { method: "GET", path: "/api/admin/tiers/{tierId}/metrics", op: Op::TierMetrics },
     Route { method: "GET", path: "/api/admin/analytics/movements", op: Op::Movements },
     Route { method: "GET", path: "/api/admin/analytics/cohorts", op: Op::Cohorts },
+    Route { method: "GET", path: "/api/admin/analytics/storefront", op: Op::Storefront },
 ];
 
 /// Longest range of months (movements) or cohorts one request may ask for.
@@ -50,8 +53,18 @@ pub const MAX_RANGE_MONTHS: i64 = 24;
 pub const MAX_LOOKBACK_MONTHS: i64 = 60;
 
 /// Fields that are revenue figures: shown only with `view_revenue_metrics`.
-const REVENUE_FIELDS: &[&str] =
-    &["totalMRR", "totalARR", "mrr", "arr", "arpu", "lifetimeValue", "revenue", "revenueBreakdown", "netMrrRetention"];
+const REVENUE_FIELDS: &[&str] = &[
+    "totalMRR",
+    "totalARR",
+    "mrr",
+    "arr",
+    "arpu",
+    "lifetimeValue",
+    "revenue",
+    "revenueBreakdown",
+    "netMrrRetention",
+    "newMrr",
+];
 
 pub struct Analytics {
     app: App,
@@ -121,6 +134,7 @@ async fn dispatch(app: &Analytics, ctx: Ctx, req: Request) -> Result<Response<Bo
         Op::TierMetrics => (tier_metrics(app, &params).await?, None),
         Op::Movements => movements(app, &req).await?,
         Op::Cohorts => cohorts(app, &req).await?,
+        Op::Storefront => (storefront(app, &req).await?, None),
     };
     if !sees_revenue {
         redact(&mut body);
@@ -132,6 +146,7 @@ async fn dispatch(app: &Analytics, ctx: Ctx, req: Request) -> Result<Response<Bo
         Op::TierMetrics => "tier-metrics",
         Op::Movements => "mrr-movements",
         Op::Cohorts => "cohorts",
+        Op::Storefront => "storefront",
     };
     if csv {
         let text = match table {
@@ -150,6 +165,46 @@ fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
 /// The trend window: the current month and the eleven before it.
 fn trend_months(now: &str) -> Vec<String> {
     months_between(&month_minus(now, analytics::TREND_MONTHS - 1), now)
+}
+
+/// Seed 002's storefront analytics for `from..=to` (default: this month): the
+/// funnel and revenue by segment, and upsell success by rule. Reads: the
+/// segments, the catalog, the storefront counters (one Query), the configuration
+/// (one Query) and the tiers' month aggregates (BatchGetItem): flat in partners.
+async fn storefront(app: &Analytics, req: &Request) -> Result<Value, ApiError> {
+    let now = app.this_month();
+    let (from, to) = match (query(req, "from"), query(req, "to")) {
+        (None, None) => (now.clone(), now.clone()),
+        _ => month_range(req, &now)?,
+    };
+    if month_distance(&from, &to) >= MAX_RANGE_MONTHS {
+        return Err(ValidationError::single("from", format!("the range is at most {MAX_RANGE_MONTHS} months")).into());
+    }
+    let months = months_between(&from, &to);
+    let (segments, tiers, counts, config) = tokio::join!(
+        app.store.list_segments(),
+        app.store.all_tiers(),
+        app.store.storefront_counts(&from, &to),
+        app.store.storefront_config()
+    );
+    let (segments, tiers, counts, config) = (segments?, tiers?, counts?, config?);
+    let ids: Vec<String> = tiers.iter().map(|t| t.tier_id.clone()).collect();
+    let aggregates = app.store.tier_aggregates(&ids, &months, false).await?;
+    let tier_flows = tiers
+        .iter()
+        .zip(aggregates)
+        .map(|(t, a)| (t.tier_id.clone(), (a.months.into_values().collect(), a.current.live.mrr)))
+        .collect();
+    to_value(&storefront::report(storefront::ReportInput {
+        from: &from,
+        to: &to,
+        segments: &segments,
+        tiers: &tiers,
+        tier_flows,
+        funnel: counts.funnel,
+        upsell: counts.upsell,
+        rules: &config.upsell_rules,
+    }))
 }
 
 async fn summary(app: &Analytics) -> Result<Value, ApiError> {

@@ -34,6 +34,7 @@ use tierdesk::store::{
 use tierdesk::ApiError;
 
 mod pricing;
+mod storefront;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -63,6 +64,14 @@ pub enum Op {
     DeletePricingRule,
     ListPricingConstraints,
     PutPricingConstraints,
+    ListUpsellRules,
+    CreateUpsellRule,
+    UpdateUpsellRule,
+    GetFeatureFlags,
+    PutFeatureFlags,
+    EvaluateUpsell,
+    PartnerUpsell,
+    RecordStorefrontEvent,
 }
 
 /// Static segments come before `{tierId}` so `/initialize` is never read as a tier id.
@@ -93,6 +102,14 @@ pub const ROUTES: &[Route<Op>] = &[
     Route { method: "DELETE", path: "/api/admin/pricing-rules/{ruleId}", op: Op::DeletePricingRule },
     Route { method: "GET", path: "/api/admin/pricing-constraints", op: Op::ListPricingConstraints },
     Route { method: "PUT", path: "/api/admin/pricing-constraints/{scope}/{scopeId}", op: Op::PutPricingConstraints },
+    Route { method: "GET", path: "/api/admin/upsell-rules", op: Op::ListUpsellRules },
+    Route { method: "POST", path: "/api/admin/upsell-rules", op: Op::CreateUpsellRule },
+    Route { method: "PUT", path: "/api/admin/upsell-rules/{ruleId}", op: Op::UpdateUpsellRule },
+    Route { method: "GET", path: "/api/admin/feature-flags", op: Op::GetFeatureFlags },
+    Route { method: "PUT", path: "/api/admin/feature-flags", op: Op::PutFeatureFlags },
+    Route { method: "POST", path: "/api/upsell/evaluate", op: Op::EvaluateUpsell },
+    Route { method: "POST", path: "/api/billing/upsell/evaluate", op: Op::PartnerUpsell },
+    Route { method: "POST", path: "/api/storefront/events", op: Op::RecordStorefrontEvent },
 ];
 
 pub struct Tiers {
@@ -153,6 +170,12 @@ async fn dispatch(app: &Tiers, ctx: Ctx, req: Request) -> Result<Response<Body>,
             pricing::change_rule(app, &ctx, &req, &params, op).await
         }
         Op::PutPricingConstraints => pricing::put_constraints(app, &ctx, &req, &params).await,
+        Op::ListUpsellRules | Op::CreateUpsellRule | Op::UpdateUpsellRule => {
+            storefront::upsell_rules(app, &ctx, &req, &params, op).await
+        }
+        Op::GetFeatureFlags | Op::PutFeatureFlags => storefront::feature_flags(app, &ctx, &req, op).await,
+        Op::EvaluateUpsell | Op::PartnerUpsell => storefront::evaluate(app, &ctx, &req, op).await,
+        Op::RecordStorefrontEvent => storefront::record_event(app, &req).await,
     }
 }
 
@@ -353,13 +376,16 @@ struct Pricing {
     live: Vec<LiveExperiment>,
     config: PricingConfig,
     today: NaiveDate,
+    segments_enabled: bool,
 }
 
 async fn pricing_for(app: &Tiers, visitor: Option<&str>) -> Result<Pricing, ApiError> {
+    let storefront = app.store.storefront_config().await?;
     Ok(Pricing {
         live: live_for(app, visitor).await?,
-        config: app.store.pricing_config().await?,
+        config: storefront.pricing,
         today: app.clock.now().date_naive(),
+        segments_enabled: storefront.flags.segments_enabled,
     })
 }
 
@@ -550,21 +576,29 @@ async fn public_segments(
             if !parse::is_slug(id) {
                 return Err(SegmentError::NotFound.into());
             }
+            let pricing = pricing_for(app, visitor.as_deref()).await?;
+            if !pricing.segments_enabled {
+                return Err(SegmentError::NotFound.into());
+            }
             let found = app.store.get_segment(id).await?.filter(|s| s.active).ok_or(SegmentError::NotFound)?;
             let tiers = app.store.segment_tiers(id).await?;
-            let pricing = pricing_for(app, visitor.as_deref()).await?;
             let priced = tiers.iter().map(|t| priced_for(t, &pricing, visitor.as_deref())).collect();
             to_json(&segment::segment_packages(&found, &tiers, priced))?
         }
         _ => {
-            let items: Vec<segment::PublicSegment> = app
-                .store
-                .list_segments()
-                .await?
-                .iter()
-                .filter(|s| s.active)
-                .map(segment::PublicSegment::from)
-                .collect();
+            // `segments.enabled` off: the storefront shows no segments.
+            let enabled = app.store.storefront_config().await?.flags.segments_enabled;
+            let items: Vec<segment::PublicSegment> = match enabled {
+                true => app
+                    .store
+                    .list_segments()
+                    .await?
+                    .iter()
+                    .filter(|s| s.active)
+                    .map(segment::PublicSegment::from)
+                    .collect(),
+                false => Vec::new(),
+            };
             to_json(&json!({ "items": items }))?
         }
     };

@@ -206,8 +206,31 @@ pub async fn seed(gateway: &Gateway, secret: &str) -> Result<Vec<String>, String
         }
     }
     log.extend(seed_pricing_rules(gateway, &admin).await?);
+    log.extend(seed_upsell_rules(gateway, &admin).await?);
     log.extend(seed_partners(gateway, secret).await?);
     log.extend(seed_promotions(gateway, secret).await?);
+    Ok(log)
+}
+
+/// Seed 002's three upsell rules (docs/storefront.md). A rule that exists is left
+/// as it is.
+async fn seed_upsell_rules(gateway: &Gateway, admin: &str) -> Result<Vec<String>, String> {
+    let seeder = tierdesk::domain::actor::Actor::system("seed", chrono::Utc::now(), "seed");
+    let mut log = Vec::new();
+    for rule in tierdesk::domain::upsell::default_rules(&seeder) {
+        let mut body = serde_json::to_value(&rule).map_err(|e| e.to_string())?;
+        if let Some(o) = body.as_object_mut() {
+            for owned in ["version", "updatedAt", "updatedBy"] {
+                o.remove(owned);
+            }
+        }
+        let (status, body) = call_json(gateway, "POST", "/api/admin/upsell-rules", Some(admin), Some(body)).await;
+        match status {
+            201 => log.push(format!("upsell rule {}: created", rule.rule_id)),
+            409 => log.push(format!("upsell rule {}: exists", rule.rule_id)),
+            _ => return Err(format!("upsell rule {} failed: {status} {body}", rule.rule_id)),
+        }
+    }
     Ok(log)
 }
 

@@ -119,6 +119,43 @@ pub fn pricing_limits_sk(scope: &str, id: &str) -> String {
     format!("{PRICING_LIMITS_PREFIX}{scope}#{id}")
 }
 
+// PRICING / UPSELL#{ruleId}              one upsell rule (docs/storefront.md), versioned
+// PRICING / FLAGS                        the storefront feature flags, versioned
+// The same Query as the pricing rules reads them: the storefront's whole
+// configuration is one partition, one call.
+pub const UPSELL_RULE_PREFIX: &str = "UPSELL#";
+pub const FLAGS_SK: &str = "FLAGS";
+
+pub fn upsell_rule_sk(rule_id: &str) -> String {
+    format!("{UPSELL_RULE_PREFIX}{rule_id}")
+}
+
+// ---- Storefront analytics (docs/storefront.md) -------------------------------------
+// STOREFRONTSTATS / {yyyy-mm}#FUNNEL#{segment}   the month's funnel counters of one
+//                                                segment (ADD, one per event)
+// STOREFRONTSTATS / {yyyy-mm}#UPSELL#{ruleId}    the month's shown/accepted of one
+//                                                upsell rule
+//   Months × (segments + rules) small items: the report is one Query of the
+//   key range `{from}#` … `{to}#~`, whatever the number of partners or events.
+// STOREFRONTEVT#{eventId} / META                 an event already counted (ttl 2
+//                                                days): written in the same
+//                                                transaction as the counters,
+//                                                conditional on not existing, so a
+//                                                resent event counts once
+pub const STOREFRONT_STATS_PARTITION: &str = "STOREFRONTSTATS";
+
+pub fn funnel_sk(month: &str, segment: &str) -> String {
+    format!("{month}#FUNNEL#{segment}")
+}
+
+pub fn upsell_stats_sk(month: &str, rule_id: &str) -> String {
+    format!("{month}#UPSELL#{rule_id}")
+}
+
+pub fn storefront_event_pk(event_id: &str) -> String {
+    format!("STOREFRONTEVT#{event_id}")
+}
+
 // ---- Tier statistics ----------------------------------------------------------
 // STATS#{tier} / CURRENT                 live member count and MRR of a tier, changed
 //                                        in the same transaction as every partner

@@ -36,7 +36,7 @@ pub use invoices::InvoiceStore;
 pub use jobs::JobStore;
 pub use mail::MailQuotaStore;
 pub use partners::PartnerStore;
-pub use pricing::{PricingRefusal, PricingStore};
+pub use pricing::{PricingRefusal, PricingStore, StorefrontCounts};
 pub use privacy::PrivacyStore;
 pub use promotions::PromotionStore;
 pub use quotes::QuoteStore;

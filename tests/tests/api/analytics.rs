@@ -793,6 +793,7 @@ async fn analytics_roles_revenue_redaction_and_bad_input() {
         "/api/admin/tiers/gold/metrics",
         "/api/admin/tiers/funnel",
         "/api/admin/analytics/cohorts",
+        "/api/admin/analytics/storefront",
     ];
     let revenue_routes = ["/api/admin/tiers/revenue", "/api/admin/analytics/movements"];
     for path in analytics_routes.iter().chain(&revenue_routes) {

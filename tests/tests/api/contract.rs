@@ -81,6 +81,9 @@ fn only_the_catalog_reads_are_public() {
         "POST /api/tiers/upgrade-price",
         "GET /api/segments",
         "GET /api/segments/{segmentId}",
+        // The storefront's upsell offers for a visitor, and its funnel events.
+        "POST /api/upsell/evaluate",
+        "POST /api/storefront/events",
         "POST /api/promotions/validate",
         "GET /api/quotes/view/{token}",
         "GET /api/quotes/view/{token}/pdf",

@@ -28,6 +28,7 @@ mod promotions;
 mod quotes;
 mod segments;
 mod self_service;
+mod storefront;
 mod stripe_webhook;
 mod template;
 mod tiers_admin;

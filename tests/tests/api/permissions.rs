@@ -12,13 +12,24 @@ const ROLES: [Option<&str>; 5] = [None, Some("sales_rep"), Some("sales_manager")
 fn allowed(op: Op, role: Option<&str>) -> bool {
     let is = |names: &[&str]| role.is_some_and(|r| names.contains(&r));
     match op {
-        Op::PublicCatalog | Op::Compare | Op::UpgradePrice | Op::PublicSegments | Op::PublicSegment => true,
+        Op::PublicCatalog
+        | Op::Compare
+        | Op::UpgradePrice
+        | Op::PublicSegments
+        | Op::PublicSegment
+        | Op::EvaluateUpsell
+        | Op::RecordStorefrontEvent => true,
+        // The partner's own upsell context: partner tokens only (staff: 403
+        // not_a_partner, like the other /api/billing routes).
+        Op::PartnerUpsell => role == Some("partner"),
         Op::ListTiers
         | Op::GetTier
         | Op::PriceHistory
         | Op::ListSegments
         | Op::ListPricingRules
-        | Op::ListPricingConstraints => is(&["sales_rep", "sales_manager", "admin"]),
+        | Op::ListPricingConstraints
+        | Op::ListUpsellRules
+        | Op::GetFeatureFlags => is(&["sales_rep", "sales_manager", "admin"]),
         // Segments are storefront structure: system configuration, admins only.
         Op::CreateSegment | Op::UpdateSegment | Op::RetireSegment | Op::ReorderSegments => is(&["admin"]),
         Op::CreateTier | Op::UpdateTier | Op::ArchiveTier | Op::AddFeature | Op::UpdateFeature | Op::RemoveFeature => {
@@ -26,9 +37,13 @@ fn allowed(op: Op, role: Option<&str>) -> bool {
         }
         Op::Initialize => is(&["admin"]),
         // Pricing rules and constraints change what customers pay: pricing management.
-        Op::CreatePricingRule | Op::UpdatePricingRule | Op::DeletePricingRule | Op::PutPricingConstraints => {
-            is(&["sales_manager", "admin"])
-        }
+        Op::CreatePricingRule
+        | Op::UpdatePricingRule
+        | Op::DeletePricingRule
+        | Op::PutPricingConstraints
+        | Op::CreateUpsellRule
+        | Op::UpdateUpsellRule => is(&["sales_manager", "admin"]),
+        Op::PutFeatureFlags => is(&["admin"]),
     }
 }
 
@@ -43,13 +58,18 @@ fn rule_body(rule_id: &str, tier: &str) -> Value {
            "action": {"type": "percentage", "basisPoints": 500}})
 }
 
+fn upsell_body(rule_id: &str) -> Value {
+    json!({"ruleId": rule_id, "name": "Case rule", "trigger": {"type": "viewing_level", "tierLevel": 1},
+           "action": {"type": "show_next_tier_benefits"}})
+}
+
 fn segment_body(id: &str) -> Value {
     json!({"segmentId": id, "name": "S", "target": "Everyone", "priceRange": {"min": 0, "max": 100}})
 }
 
 /// The request for `op`, against a tier and a segment prepared for this one case
 /// (`order` is the reorder body naming every segment at its current version).
-fn request(op: Op, id: &str, order: &Value) -> (&'static str, String, Option<Value>) {
+fn request(op: Op, id: &str, order: &Value, flags_version: u64) -> (&'static str, String, Option<Value>) {
     let segment = format!("s{id}");
     match op {
         Op::ListSegments => ("GET", "/api/admin/segments".into(), None),
@@ -67,6 +87,20 @@ fn request(op: Op, id: &str, order: &Value) -> (&'static str, String, Option<Val
         }
         Op::DeletePricingRule => ("DELETE", format!("/api/admin/pricing-rules/p{id}"), None),
         Op::ListPricingConstraints => ("GET", "/api/admin/pricing-constraints".into(), None),
+        Op::ListUpsellRules => ("GET", "/api/admin/upsell-rules".into(), None),
+        Op::CreateUpsellRule => ("POST", "/api/admin/upsell-rules".into(), Some(upsell_body(&format!("u{id}-new")))),
+        Op::UpdateUpsellRule => {
+            ("PUT", format!("/api/admin/upsell-rules/u{id}"), Some(json!({"version": 1, "active": false})))
+        }
+        Op::GetFeatureFlags => ("GET", "/api/admin/feature-flags".into(), None),
+        Op::PutFeatureFlags => ("PUT", "/api/admin/feature-flags".into(), Some(json!({"version": flags_version}))),
+        Op::EvaluateUpsell => ("POST", "/api/upsell/evaluate".into(), Some(json!({"tierId": "free"}))),
+        Op::PartnerUpsell => ("POST", "/api/billing/upsell/evaluate".into(), Some(json!({"tierId": "free"}))),
+        Op::RecordStorefrontEvent => (
+            "POST",
+            "/api/storefront/events".into(),
+            Some(json!({"eventId": format!("evt-{id}"), "event": "segment_selected", "segmentId": segment})),
+        ),
         Op::PutPricingConstraints => (
             "PUT",
             format!("/api/admin/pricing-constraints/tier/{id}"),
@@ -120,8 +154,38 @@ async fn every_role_on_every_tiers_route() {
                 let (status, body) = app.call("POST", "/api/admin/pricing-rules", Some("admin"), Some(rule)).await;
                 assert_eq!(status, 201, "{body}");
             }
-            let (method, path, body) = request(route.op, &id, &json!({ "order": order }));
+            if route.op == Op::UpdateUpsellRule {
+                let rule = upsell_body(&format!("u{id}"));
+                let (status, body) = app.call("POST", "/api/admin/upsell-rules", Some("admin"), Some(rule)).await;
+                assert_eq!(status, 201, "{body}");
+            }
+            let (_, flags) = app.call("GET", "/api/admin/feature-flags", Some("admin"), None).await;
+            let flags_version = flags["version"].as_u64().unwrap_or_default();
+            let (method, path, body) = request(route.op, &id, &json!({ "order": order }), flags_version);
             assert_eq!(method, route.method, "{:?}", route.op);
+            if route.op == Op::PartnerUpsell {
+                // Refused by who the caller is, not by a permission: anonymous 401,
+                // staff 403 not_a_partner; a partner's own token is judged for it.
+                let (status, answer) = match role {
+                    Some("partner") => {
+                        let partner = app.create_partner(&format!("Upsell {id}")).await;
+                        let token = app.partner_token(partner["partnerId"].as_str().unwrap());
+                        app.call_with_token(method, &path, &token, body).await
+                    }
+                    _ => app.call(method, &path, *role, body).await,
+                };
+                let expected = match role {
+                    None => 401,
+                    Some("partner") => 200,
+                    Some(_) => 403,
+                };
+                assert_eq!(status, expected, "{role:?} {path}: {answer}");
+                if expected == 403 {
+                    assert_eq!(answer["error"]["code"], "not_a_partner", "{answer}");
+                }
+                cases += 1;
+                continue;
+            }
             app.assert_access(method, &path, *role, body, allowed(route.op, *role)).await;
             cases += 1;
         }
