@@ -19,7 +19,7 @@ use chrono::DateTime;
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
-use tierdesk::app::Meaning;
+use tierdesk::app::{commission, Meaning};
 use tierdesk::clock::rfc3339;
 use tierdesk::domain::actor::Actor;
 use tierdesk::domain::billing::{record_payment, BillingChange, InvoiceFacts, InvoiceRecord};
@@ -338,7 +338,9 @@ where
         let previous = app.store.invoice(&original.partner_id, original.stripe_created, &original.invoice_id).await?;
         let tctx = context(app, by);
         let change = plan(&partner, previous.as_ref(), &tctx)?;
-        let record = InvoiceRecord::from_facts(facts, change.after().unwrap_or(&partner), previous.as_ref(), &tctx.at);
+        let mut record =
+            InvoiceRecord::from_facts(facts, change.after().unwrap_or(&partner), previous.as_ref(), &tctx.at);
+        let commission = commission::settle(&app.store, previous.as_ref(), &mut record, &by.at, by.today).await?;
         // Events may have recorded the same state already: then only the audit is new.
         let unchanged = previous.as_ref().is_some_and(|p| same_state(p, &record));
         let before = previous.clone().map(InvoiceRecord::normalized).unwrap_or_else(|| original.clone());
@@ -347,6 +349,7 @@ where
             change: Some(&change),
             audit: Some(&entry),
             invoice: (!unchanged).then_some((&record, previous.as_ref())),
+            commission: commission.as_ref().filter(|_| !unchanged),
             ..Default::default()
         };
         match app.store.apply_billing(&write).await {
@@ -428,7 +431,7 @@ async fn refund_invoice(
             .await?
             .ok_or(InvoiceError::NotFound)?
             .normalized();
-        let Some((after, change)) = plan_credit_note(&partner, &previous, &note, &by.at, &by.id) else {
+        let Some((mut after, change)) = plan_credit_note(&partner, &previous, &note, &by.at, &by.id) else {
             // The webhook (or an earlier try) recorded this credit note already.
             return Ok(ActionAnswer {
                 action: "refund",
@@ -437,11 +440,13 @@ async fn refund_invoice(
                 refunded: Some(note.refunded),
             });
         };
+        let commission = commission::settle(&app.store, Some(&previous), &mut after, &by.at, by.today).await?;
         let entry = app.audit(Action::Refund.audit_action(), by, Some(&previous), &after);
         let write = BillingWrite {
             change: Some(&change),
             audit: Some(&entry),
             invoice: Some((&after, Some(&previous))),
+            commission: commission.as_ref(),
             ..Default::default()
         };
         match app.store.apply_billing(&write).await {

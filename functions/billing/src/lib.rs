@@ -39,6 +39,7 @@ use tierdesk::store::{
 use tierdesk::stripe_adapter::{facts, CheckoutOffer, CouponOff, CouponSpec, Proration, StripeGateway};
 use tierdesk::ApiError;
 
+mod commissions;
 mod invoices;
 mod migration;
 mod self_service;
@@ -56,6 +57,11 @@ pub enum Op {
     PriceMigration,
     AdminInvoices,
     InvoiceAction(invoices::Action),
+    CommissionRates,
+    SetCommissionRate,
+    CommissionStatement,
+    CommissionSummary,
+    SetCommissionTargets,
 }
 
 impl Op {
@@ -72,6 +78,11 @@ impl Op {
             Op::PriceMigration => "price-migration",
             Op::AdminInvoices => "admin-invoices",
             Op::InvoiceAction(_) => "invoice-action",
+            Op::CommissionRates => "commission-rates",
+            Op::SetCommissionRate => "commission-rate",
+            Op::CommissionStatement => "commission-statement",
+            Op::CommissionSummary => "commission-summary",
+            Op::SetCommissionTargets => "commission-targets",
         }
     }
 }
@@ -87,6 +98,11 @@ pub const ROUTES: &[Route<Op>] = &[
     Route { method: "POST", path: "/api/billing/upgrade/preview", op: Op::UpgradePreview },
     Route { method: "POST", path: "/api/admin/tiers/{tierId}/price-migrations", op: Op::PriceMigration },
     Route { method: "GET", path: "/api/admin/invoices", op: Op::AdminInvoices },
+    Route { method: "GET", path: "/api/admin/commissions/rates", op: Op::CommissionRates },
+    Route { method: "PUT", path: "/api/admin/commissions/rates/{segmentId}", op: Op::SetCommissionRate },
+    Route { method: "GET", path: "/api/admin/commissions/statement", op: Op::CommissionStatement },
+    Route { method: "GET", path: "/api/admin/commissions/summary", op: Op::CommissionSummary },
+    Route { method: "PUT", path: "/api/admin/commissions/targets/{month}", op: Op::SetCommissionTargets },
     Route {
         method: "POST",
         path: "/api/admin/invoices/{invoiceId}/send",
@@ -171,6 +187,11 @@ async fn dispatch(app: &Billing, ctx: Ctx, req: Request) -> Result<Response<Body
         Op::PriceMigration => return migration::run(app, &ctx, &req, params.get("tierId")).await,
         Op::AdminInvoices => return invoices::list(app, &ctx, &req).await,
         Op::InvoiceAction(action) => return invoices::act(app, &ctx, &req, params.get("invoiceId"), action).await,
+        Op::CommissionRates
+        | Op::SetCommissionRate
+        | Op::CommissionStatement
+        | Op::CommissionSummary
+        | Op::SetCommissionTargets => return commissions::dispatch(app, &ctx, &req, &params, op).await,
         _ => {}
     }
     let partner_id = caller(&ctx)?;
@@ -252,7 +273,12 @@ async fn run(
         | Op::UpgradePreview
         | Op::PriceMigration
         | Op::AdminInvoices
-        | Op::InvoiceAction(_) => Err(ApiError::not_found("route")),
+        | Op::InvoiceAction(_)
+        | Op::CommissionRates
+        | Op::SetCommissionRate
+        | Op::CommissionStatement
+        | Op::CommissionSummary
+        | Op::SetCommissionTargets => Err(ApiError::not_found("route")),
     }
 }
 
@@ -339,7 +365,11 @@ async fn invoices(app: &Billing, req: &Request, partner_id: &str) -> Result<Resp
     let page = PageRequest::from_request(req, app.config.default_page_size, app.config.max_page_size)?;
     let mut invoices: Page<InvoiceRecord> = app.store.query_page(&Store::invoices_query(partner_id), &page).await?;
     // Staff user ids stay with staff: a partner's own list never names its rep.
-    invoices.items = invoices.items.into_iter().map(|r| InvoiceRecord { sales_rep: None, ..r.normalized() }).collect();
+    invoices.items = invoices
+        .items
+        .into_iter()
+        .map(|r| InvoiceRecord { sales_rep: None, commission: None, ..r.normalized() })
+        .collect();
     json(StatusCode::OK, &invoices)
 }
 

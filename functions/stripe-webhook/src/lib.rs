@@ -25,7 +25,7 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use tierdesk::app::App;
-use tierdesk::app::{redemption, Failed, Meaning};
+use tierdesk::app::{commission, redemption, Failed, Meaning};
 use tierdesk::clock::rfc3339;
 use tierdesk::domain::actor::Actor;
 use tierdesk::domain::billing::{
@@ -341,7 +341,11 @@ async fn credit_note_event(
             return Ok(Outcome { action: "ignored_unknown_invoice", ..Outcome::default() });
         };
         let previous = previous.normalized();
-        let planned = plan_credit_note(&partner, &previous, &facts, &actor.at, &actor.id);
+        let mut planned = plan_credit_note(&partner, &previous, &facts, &actor.at, &actor.id);
+        let commission = match planned.as_mut() {
+            Some((after, _)) => commission::settle(&app.store, Some(&previous), after, &actor.at, actor.today).await?,
+            None => None,
+        };
         let entry = planned.as_ref().map(|(after, _)| app.audit("invoice.refund", &actor, Some(&previous), after));
         let write = BillingWrite {
             change: planned.as_ref().map(|(_, change)| change),
@@ -349,6 +353,7 @@ async fn credit_note_event(
             invoice: planned.as_ref().map(|(after, _)| (after, Some(&previous))),
             event: Some((event.id.as_str(), token)),
             pending_email: None,
+            commission: commission.as_ref(),
         };
         match app.store.apply_billing(&write).await {
             Ok(()) => {
@@ -492,6 +497,13 @@ where
         if subscription_order {
             stamp(&mut planned.change, event.created);
         }
+        let at = stripe_actor(app, ctx, event).at;
+        let commission = match planned.record.as_mut() {
+            Some(record) => {
+                commission::settle(&app.store, previous.as_ref(), record, &at, app.clock.now().date_naive()).await?
+            }
+            None => None,
+        };
         let audit = planned.change.after().filter(|after| !only_stamp_moved(&partner, after)).map(|after| {
             // At the time the change was stamped on the partner.
             let by = Actor { at: after.updated_at.clone(), ..stripe_actor(app, ctx, event) };
@@ -511,6 +523,7 @@ where
             invoice: planned.record.as_ref().map(|r| (r, previous.as_ref())),
             event: Some((event.id.as_str(), token)),
             pending_email: pending.as_deref(),
+            commission: commission.as_ref(),
         };
         match app.store.apply_billing(&write).await {
             Ok(()) => return Ok(Written { before: partner, plan: planned, email }),

@@ -207,8 +207,29 @@ pub async fn seed(gateway: &Gateway, secret: &str) -> Result<Vec<String>, String
     }
     log.extend(seed_pricing_rules(gateway, &admin).await?);
     log.extend(seed_upsell_rules(gateway, &admin).await?);
+    log.extend(seed_commission_rates(gateway, &admin).await?);
     log.extend(seed_partners(gateway, secret).await?);
     log.extend(seed_promotions(gateway, secret).await?);
+    Ok(log)
+}
+
+/// Seed 002's commission rates (Essential 8 %, Signature 10 %, Luxury 12 %),
+/// effective from the start of last year so the demo's invoices earn them. Setting
+/// the same day's rate again replaces it, so the seed can run again.
+async fn seed_commission_rates(gateway: &Gateway, admin: &str) -> Result<Vec<String>, String> {
+    use chrono::Datelike;
+    let seeder = tierdesk::domain::actor::Actor::system("seed", chrono::Utc::now(), "seed");
+    let from = chrono::NaiveDate::from_ymd_opt(chrono::Utc::now().year() - 1, 1, 1).unwrap_or_default();
+    let mut log = Vec::new();
+    for rate in tierdesk::domain::commission::default_rates(from, &seeder) {
+        let body = json!({"basisPoints": rate.basis_points, "effectiveFrom": rate.effective_from.to_string()});
+        let path = format!("/api/admin/commissions/rates/{}", rate.segment_id);
+        let (status, answer) = call_json(gateway, "PUT", &path, Some(admin), Some(body)).await;
+        if status != 200 {
+            return Err(format!("commission rate {} failed: {status} {answer}", rate.segment_id));
+        }
+        log.push(format!("commission rate {}: {} bp", rate.segment_id, rate.basis_points));
+    }
     Ok(log)
 }
 

@@ -8,6 +8,7 @@
 //! that failed); this layer says what that means; `crate::error` maps every area's
 //! error to HTTP once.
 
+pub mod commission;
 pub mod redemption;
 mod refusals;
 

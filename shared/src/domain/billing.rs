@@ -298,6 +298,20 @@ pub struct InvoiceRecord {
     /// `REPINVOICES#` index); the rep's access is checked against the partner.
     #[serde(default)]
     pub sales_rep: Option<String>,
+    /// Who earns commission on it and at what rate, fixed when it was first paid
+    /// (`domain::commission`); staff-only, like `salesRep`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commission: Option<CommissionTerms>,
+}
+
+/// Who earns commission on an invoice and at what rate (docs/billing.md
+/// "Commissions"), fixed when it is first paid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommissionTerms {
+    pub rep_id: String,
+    pub segment: String,
+    pub basis_points: u32,
 }
 
 impl InvoiceRecord {
@@ -376,6 +390,8 @@ impl InvoiceRecord {
             refunded_amount: previous.map_or(0, |p| p.refunded_amount),
             credit_notes: previous.map(|p| p.credit_notes.clone()).unwrap_or_default(),
             sales_rep: partner.assigned_sales_rep.clone(),
+            // Kept: the terms are fixed when the invoice is first paid.
+            commission: previous.and_then(|p| p.commission.clone()),
         }
         .normalized()
     }

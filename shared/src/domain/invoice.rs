@@ -270,6 +270,7 @@ mod tests {
             refunded_amount: refunded,
             credit_notes: vec![],
             sales_rep: None,
+            commission: None,
         }
     }
 

@@ -6,6 +6,7 @@ pub mod analytics;
 pub mod audit;
 pub mod billing;
 pub mod catalog;
+pub mod commission;
 pub mod dashboard_job;
 pub mod defaults;
 pub mod experiment;

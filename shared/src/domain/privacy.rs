@@ -182,7 +182,7 @@ pub fn export_document(src: &ExportSource, audience: Audience, exported_at: &str
         .iter()
         .map(|i| {
             let i = if erased { erase_invoice(i) } else { i.clone() }.normalized();
-            let i = if staff { i } else { InvoiceRecord { sales_rep: None, ..i } };
+            let i = if staff { i } else { InvoiceRecord { sales_rep: None, commission: None, ..i } };
             to(serde_json::to_value(&i))
         })
         .collect();

@@ -10,6 +10,7 @@ use super::PartnerStore;
 use super::{build_err, s, IndexQuery, SortRange, Store, StoreError};
 use crate::domain::audit::AuditEntry;
 use crate::domain::billing::{BillingChange, InvoiceRecord};
+use crate::domain::commission::CommissionEntry;
 use crate::domain::invoice::BillingStatus;
 use crate::domain::partner::Partner;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
@@ -44,6 +45,8 @@ pub struct BillingWrite<'a> {
     /// The email the change calls for (JSON of `mail::Email`), kept on the event's
     /// claim with the APPLIED mark until it is sent.
     pub pending_email: Option<&'a str>,
+    /// The commission change of the invoice write (`app::commission::settle`).
+    pub commission: Option<&'a CommissionEntry>,
 }
 
 /// Why a billing write did not happen.
@@ -328,6 +331,11 @@ impl InvoiceStore for Store {
         let event_index = items.len();
         if let Some((id, token)) = w.event {
             items.push(self.event_applied(id, token, w.pending_email)?);
+        }
+        // Unconditional, after every conditioned item: the invoice record's own
+        // condition is what makes the change happen once.
+        if let Some(entry) = w.commission.filter(|_| w.invoice.is_some()) {
+            items.extend(self.commission_items(entry)?);
         }
         if items.is_empty() {
             return Ok(());

@@ -130,6 +130,50 @@ pub fn upsell_rule_sk(rule_id: &str) -> String {
     format!("{UPSELL_RULE_PREFIX}{rule_id}")
 }
 
+// ---- Commissions (docs/billing.md "Commissions") ------------------------------------
+// COMMISSION#{rep} / {yyyy-mm}#{at}#{invoiceId}#{seq}   one ledger line of a rep: an
+//                                       accrual or a reversal, written in the same
+//                                       transaction as the invoice change that
+//                                       caused it; a statement is one Query of the
+//                                       month's key range
+// COMMISSIONSUM#{yyyy-mm} / REP#{rep}    the month's totals of a rep (ADD, same
+//                                       transaction) ...
+// COMMISSIONSUM#{yyyy-mm} / SEGMENT#{s}  ... and of a segment
+// COMMISSIONSUM#{yyyy-mm} / TARGET#REP#{rep} and TARGET#SEGMENT#{s}   targets
+//                                       (`amount`, cents): the month's summary with
+//                                       its targets is one Query
+// COMMISSIONRATES / {segment}#{effectiveFrom}   a segment's rate from a day on;
+//                                       every rate is one Query
+pub const COMMISSION_RATES_PARTITION: &str = "COMMISSIONRATES";
+pub const COMMISSION_REP_PREFIX: &str = "REP#";
+pub const COMMISSION_SEGMENT_PREFIX: &str = "SEGMENT#";
+pub const COMMISSION_TARGET_REP_PREFIX: &str = "TARGET#REP#";
+pub const COMMISSION_TARGET_SEGMENT_PREFIX: &str = "TARGET#SEGMENT#";
+
+pub fn commission_pk(rep_id: &str) -> String {
+    format!("COMMISSION#{rep_id}")
+}
+
+pub fn commission_sk(month: &str, at: &str, invoice_id: &str, seq: u32) -> String {
+    format!("{month}#{at}#{invoice_id}#{seq:03}")
+}
+
+pub fn commission_month_pk(month: &str) -> String {
+    format!("COMMISSIONSUM#{month}")
+}
+
+pub fn commission_rep_sk(rep_id: &str) -> String {
+    format!("{COMMISSION_REP_PREFIX}{rep_id}")
+}
+
+pub fn commission_segment_sk(segment: &str) -> String {
+    format!("{COMMISSION_SEGMENT_PREFIX}{segment}")
+}
+
+pub fn commission_rate_sk(segment: &str, effective_from: chrono::NaiveDate) -> String {
+    format!("{segment}#{effective_from}")
+}
+
 // ---- Storefront analytics (docs/storefront.md) -------------------------------------
 // STOREFRONTSTATS / {yyyy-mm}#FUNNEL#{segment}   the month's funnel counters of one
 //                                                segment (ADD, one per event)

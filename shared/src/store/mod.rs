@@ -3,6 +3,7 @@
 //! (`tiers`, …) adds its access patterns on `Store`.
 
 mod analytics;
+mod commissions;
 mod customers;
 mod experiments;
 mod invoices;
@@ -30,6 +31,7 @@ pub use analytics::TierAggregates;
 // touches (`use tierdesk::store::{PartnerStore, TierStore}`), so its imports say
 // which items it reads and writes.
 pub use analytics::AnalyticsStore;
+pub use commissions::{CommissionMonth, CommissionStore, MAX_TARGETS};
 pub use customers::CustomerStore;
 pub use experiments::ExperimentStore;
 pub use invoices::InvoiceStore;

@@ -70,6 +70,7 @@ async fn record(
         refunded_amount: refunded,
         credit_notes: if refunded > 0 { vec![format!("cn_{id}")] } else { vec![] },
         sales_rep: rep.map(str::to_string),
+        commission: None,
     }
     .normalized();
     app.store.apply_billing(&BillingWrite { invoice: Some((&r, None)), ..Default::default() }).await.expect("write");

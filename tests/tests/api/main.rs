@@ -5,6 +5,7 @@
 mod analytics;
 mod architecture;
 mod billing;
+mod commissions;
 mod concurrency;
 mod contract;
 mod cron;

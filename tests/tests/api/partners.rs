@@ -952,7 +952,14 @@ async fn analytics_and_the_dashboard_count_the_same_active_subscriptions() {
     };
     let (change_, _) = record_payment_failure(&partner, &invoice, None, Catalog::new(&catalog), &ctx).unwrap();
     assert!(matches!(change_, BillingChange::Account(_)));
-    let write = BillingWrite { change: Some(&change_), audit: None, invoice: None, event: None, pending_email: None };
+    let write = BillingWrite {
+        change: Some(&change_),
+        audit: None,
+        invoice: None,
+        event: None,
+        pending_email: None,
+        commission: None,
+    };
     app.store.apply_billing(&write).await.unwrap();
 
     let (status, summary) = app.call("GET", "/api/admin/tiers/analytics", Some("sales_manager"), None).await;
