@@ -186,6 +186,14 @@ impl From<crate::domain::pricing_rules::PricingRuleError> for ApiError {
                 )
             }
             E::TooMany => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too_many_rules", message),
+            E::CustomerImpactTooHigh { affected_customers, revenue_impact, exceeds } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "customer_impact_too_high",
+                message,
+            )
+            .with_details(
+                json!({ "affectedCustomers": affected_customers, "revenueImpact": revenue_impact, "exceeds": exceeds }),
+            ),
         }
     }
 }

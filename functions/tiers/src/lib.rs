@@ -14,7 +14,7 @@ use tierdesk::domain::catalog::{self, UpgradeRequest};
 use tierdesk::domain::defaults::default_tiers;
 use tierdesk::domain::experiment::{self, LiveExperiment};
 use tierdesk::domain::permissions::Permission;
-use tierdesk::domain::pricing_rules::PricingConfig;
+use tierdesk::domain::pricing_rules::{PricingConfig, PricingRuleError};
 use tierdesk::domain::segment::{
     self, NewSegment, Reorder, ReorderError, Segment, SegmentError, SegmentOrder, SegmentPatch,
 };
@@ -72,6 +72,7 @@ pub enum Op {
     EvaluateUpsell,
     PartnerUpsell,
     RecordStorefrontEvent,
+    PriceImpact,
 }
 
 /// Static segments come before `{tierId}` so `/initialize` is never read as a tier id.
@@ -86,6 +87,7 @@ pub const ROUTES: &[Route<Op>] = &[
     Route { method: "PUT", path: "/api/admin/tiers/{tierId}/features/{featureId}", op: Op::UpdateFeature },
     Route { method: "DELETE", path: "/api/admin/tiers/{tierId}/features/{featureId}", op: Op::RemoveFeature },
     Route { method: "GET", path: "/api/admin/tiers/{tierId}/prices", op: Op::PriceHistory },
+    Route { method: "POST", path: "/api/admin/tiers/{tierId}/price-impact", op: Op::PriceImpact },
     Route { method: "GET", path: "/api/tiers", op: Op::PublicCatalog },
     Route { method: "GET", path: "/api/tiers/compare", op: Op::Compare },
     Route { method: "POST", path: "/api/tiers/upgrade-price", op: Op::UpgradePrice },
@@ -176,6 +178,11 @@ async fn dispatch(app: &Tiers, ctx: Ctx, req: Request) -> Result<Response<Body>,
         Op::GetFeatureFlags | Op::PutFeatureFlags => storefront::feature_flags(app, &ctx, &req, op).await,
         Op::EvaluateUpsell | Op::PartnerUpsell => storefront::evaluate(app, &ctx, &req, op).await,
         Op::RecordStorefrontEvent => storefront::record_event(app, &req).await,
+        Op::PriceImpact => {
+            ctx.require(Permission::TierManage)?;
+            let tier = load(app, &params).await?;
+            pricing::preview(app, &ctx, &req, tier).await
+        }
     }
 }
 
@@ -319,6 +326,20 @@ async fn update_tier(app: &Tiers, ctx: &Ctx, req: &Request, params: &PathParams)
         let config = app.store.pricing_config().await?;
         config.check_list_change(&update.before.list_prices(), &update.after.list_prices())?;
         config.check_tier(&update.after.list_prices())?;
+        if update.prices_changed() {
+            // Seed 004's approval limit: over it, only an admin applies the change,
+            // and only by saying so (`?approveImpact=true`).
+            let impact = pricing::impact_of(app, &update.before, &update.after.list_prices()).await?;
+            let approved = query(req, "approveImpact").as_deref() == Some("true") && who.can(Permission::SystemConfig);
+            if impact.requires_approval && !approved {
+                return Err(PricingRuleError::CustomerImpactTooHigh {
+                    affected_customers: impact.affected_customers,
+                    revenue_impact: impact.revenue_impact,
+                    exceeds: impact.exceeds,
+                }
+                .into());
+            }
+        }
     }
     save(app, &by, update, "tier.update").await
 }

@@ -6,15 +6,16 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use std::collections::BTreeSet;
 use tierdesk::domain::permissions::Permission;
+use tierdesk::domain::pricing_rules::impact::{self, PriceImpact, Subscribers};
 use tierdesk::domain::pricing_rules::{
     ConstraintInput, ConstraintScope, ListPrices, NewRule, PricingConfig, PricingRule, PricingRuleError, RulePatch,
     MAX_RULES,
 };
 use tierdesk::domain::tier::Tier;
-use tierdesk::domain::validation::{parse, ValidationError};
+use tierdesk::domain::validation::{parse, Fields, ValidationError};
 use tierdesk::http::request::{json_body, query};
 use tierdesk::http::{json, Ctx, PathParams};
-use tierdesk::store::{PricingStore, SegmentStore, TierStore};
+use tierdesk::store::{AnalyticsStore, PricingStore, SegmentStore, TierStore};
 use tierdesk::ApiError;
 
 /// The pricing configuration and the live catalog a write is judged against
@@ -115,6 +116,41 @@ pub(crate) async fn change_rule(
         Some(rule) => json(status, &rule),
         None => Ok(Response::builder().status(status).body(Body::Empty).unwrap_or_default()),
     }
+}
+
+/// The impact of giving `tier` the list prices `proposed` (seed 004's preview):
+/// the configuration (one Query) and the tier's live statistics (one item).
+pub(crate) async fn impact_of(app: &Tiers, tier: &Tier, proposed: &ListPrices<'_>) -> Result<PriceImpact, ApiError> {
+    let config = app.store.pricing_config().await?;
+    let live = app
+        .store
+        .tier_aggregates(std::slice::from_ref(&tier.tier_id), &[], false)
+        .await?
+        .into_iter()
+        .next()
+        .map(|a| a.current.live)
+        .unwrap_or_default();
+    let subscribers = Subscribers { monthly: live.monthly_count, yearly: live.yearly_count, mrr: live.mrr };
+    Ok(impact::impact(&config, &tier.list_prices(), proposed, subscribers, app.clock.now().date_naive())?)
+}
+
+/// `POST /api/admin/tiers/{tierId}/price-impact`: the dry run of a list-price
+/// change. Nothing is written.
+pub(crate) async fn preview(app: &Tiers, ctx: &Ctx, req: &Request, tier: Tier) -> Result<Response<Body>, ApiError> {
+    ctx.require(Permission::PricingManagement)?;
+    let body = json_body(req, app.config.max_body_bytes)?;
+    let mut f = Fields::new(&body, &["prices"]);
+    if !f.has("prices") {
+        f.fail("prices", "is required");
+    }
+    let prices = f.object("prices", &["monthly", "yearly"], |p| {
+        let (m, y) = (p.required("monthly", parse::cents), p.required("yearly", parse::cents));
+        Some((m?, y?))
+    });
+    f.finish()?;
+    let (monthly, yearly) = prices.ok_or_else(|| ValidationError::single("prices", "is required"))?;
+    let proposed = ListPrices { monthly, yearly, ..tier.list_prices() };
+    json(StatusCode::OK, &impact_of(app, &tier, &proposed).await?)
 }
 
 pub(crate) async fn put_constraints(

@@ -95,6 +95,15 @@ impl BillingPeriod {
     }
 }
 
+/// What a price billed `period` is worth per month, in cents (MRR).
+pub fn monthly_value(price_per_period: i64, period: BillingPeriod) -> i64 {
+    match period {
+        BillingPeriod::Monthly => price_per_period,
+        // Half up: 1000 → 83 (83.33), 1002 → 84 (83.5).
+        BillingPeriod::Yearly => (price_per_period + 6).div_euclid(12),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

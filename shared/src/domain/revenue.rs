@@ -14,14 +14,7 @@ use super::money::BillingPeriod;
 use super::partner::{Partner, SubscriptionState, SubscriptionStatus};
 use serde::{Deserialize, Serialize};
 
-/// Monthly value, in cents, of a price charged once per `period`.
-pub fn monthly_value(price_per_period: i64, period: BillingPeriod) -> i64 {
-    match period {
-        BillingPeriod::Monthly => price_per_period,
-        // Half up: 1000 → 83 (83.33), 1002 → 84 (83.5).
-        BillingPeriod::Yearly => (price_per_period + 6).div_euclid(12),
-    }
-}
+pub use super::money::monthly_value;
 
 /// What a partner in this state contributes to MRR, in cents.
 pub fn mrr_of(status: SubscriptionStatus, price_per_period: i64, period: Option<BillingPeriod>) -> i64 {

@@ -42,7 +42,8 @@ fn allowed(op: Op, role: Option<&str>) -> bool {
         | Op::DeletePricingRule
         | Op::PutPricingConstraints
         | Op::CreateUpsellRule
-        | Op::UpdateUpsellRule => is(&["sales_manager", "admin"]),
+        | Op::UpdateUpsellRule
+        | Op::PriceImpact => is(&["sales_manager", "admin"]),
         Op::PutFeatureFlags => is(&["admin"]),
     }
 }
@@ -119,6 +120,11 @@ fn request(op: Op, id: &str, order: &Value, flags_version: u64) -> (&'static str
         Op::UpdateFeature => ("PUT", format!("/api/admin/tiers/{id}/features/f1"), Some(json!({"enabled": false}))),
         Op::RemoveFeature => ("DELETE", format!("/api/admin/tiers/{id}/features/f1"), None),
         Op::PriceHistory => ("GET", format!("/api/admin/tiers/{id}/prices"), None),
+        Op::PriceImpact => (
+            "POST",
+            format!("/api/admin/tiers/{id}/price-impact"),
+            Some(json!({"prices": {"monthly": 110, "yearly": 1100}})),
+        ),
         Op::PublicCatalog => ("GET", "/api/tiers".into(), None),
         Op::Compare => ("GET", "/api/tiers/compare?ids=free,gold".into(), None),
         Op::UpgradePrice => (

@@ -211,3 +211,60 @@ async fn bad_rules_name_the_field_and_write_nothing_and_a_rule_lives_and_dies_by
     let (status, _) = app.call("DELETE", "/api/admin/pricing-rules/spring", Some("admin"), None).await;
     assert_eq!(status, 404, "deleting twice finds nothing");
 }
+
+#[tokio::test]
+async fn a_price_change_over_the_approval_limits_needs_an_admin_and_the_preview_says_why() {
+    let app = TestApp::seeded().await;
+    let mut partners = Vec::new();
+    for name in ["Impact A", "Impact B"] {
+        let id = app.create_partner(name).await["partnerId"].as_str().unwrap().to_string();
+        let path = format!("/api/admin/partners/{id}/engagement-tier");
+        let (status, body) = app.call("PATCH", &path, Some("admin"), Some(json!({"tier": "gold"}))).await;
+        assert_eq!(status, 200, "{body}");
+        partners.push(id);
+    }
+    let limits = json!({"version": 0, "constraints": {"maxAffectedCustomers": 1, "grandfatherMonths": 6}});
+    let (status, body) = app.call("PUT", "/api/admin/pricing-constraints/tier/gold", Some("admin"), Some(limits)).await;
+    assert_eq!(status, 200, "{body}");
+
+    let before = app.snapshot().await;
+    let proposed = json!({"prices": {"monthly": 396_000, "yearly": 4_752_000}});
+    let (status, preview) =
+        app.call("POST", "/api/admin/tiers/gold/price-impact", Some("sales_manager"), Some(proposed)).await;
+    assert_eq!(status, 200, "{preview}");
+    assert_eq!(
+        (preview["affectedCustomers"].as_i64(), preview["mrrBefore"].as_i64(), preview["mrrAfter"].as_i64()),
+        (Some(2), Some(720_000), Some(792_000))
+    );
+    assert_eq!(preview["revenueImpact"], 72_000);
+    assert_eq!(
+        (preview["requiresApproval"].as_bool(), preview["exceeds"].clone()),
+        (Some(true), json!(["maxAffectedCustomers"]))
+    );
+    let six_months = chrono::Utc::now().date_naive().checked_add_months(chrono::Months::new(6)).unwrap();
+    assert_eq!(preview["grandfatheredUntil"], six_months.to_string());
+
+    let (_, gold) = app.call("GET", "/api/admin/tiers/gold", Some("admin"), None).await;
+    let edit = json!({"version": gold["version"], "prices": {"monthly": 396_000, "yearly": 4_752_000}});
+    for (role, path) in [
+        ("sales_manager", "/api/admin/tiers/gold"),
+        ("sales_manager", "/api/admin/tiers/gold?approveImpact=true"),
+        ("admin", "/api/admin/tiers/gold"),
+    ] {
+        let (status, body) = app.call("PUT", path, Some(role), Some(edit.clone())).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (422, Some("customer_impact_too_high")),
+            "{role} {path}: {body}"
+        );
+        assert_eq!(body["error"]["details"]["affectedCustomers"], 2, "{body}");
+    }
+    assert_eq!(app.snapshot().await, before, "the preview and the refusals wrote nothing");
+    let (status, body) = app.call("PUT", "/api/admin/tiers/gold?approveImpact=true", Some("admin"), Some(edit)).await;
+    assert_eq!((status, body["priceVersion"].as_u64()), (200, Some(2)), "{body}");
+    // Grandfathered: the subscribers keep the price they signed at.
+    for id in partners {
+        let (_, partner) = app.call("GET", &format!("/api/admin/partners/{id}"), Some("admin"), None).await;
+        assert_eq!(partner["pricePerPeriod"], 360_000, "{partner}");
+    }
+}

@@ -36,6 +36,10 @@ pub enum PricingRuleError {
     ConstraintViolation { violation: ConstraintViolation, tier_id: String, period: BillingPeriod },
     #[error("at most {MAX_RULES} pricing rules")]
     TooMany,
+    /// Seed 004's `CustomerImpactTooHigh`: over an approval limit of the tier's
+    /// constraints; an admin approves by applying it with `approveImpact=true`.
+    #[error("the change touches {affected_customers} paying customers and moves MRR by {revenue_impact}: it needs an admin's approval")]
+    CustomerImpactTooHigh { affected_customers: i64, revenue_impact: i64, exceeds: Vec<&'static str> },
 }
 
 /// What a set of constraints applies to. A tier's own constraints win field by
@@ -91,12 +95,24 @@ impl ConstraintInput {
         if !f.has("constraints") {
             f.fail("constraints", "is required");
         }
-        let constraints = f.object("constraints", &["minPrice", "maxPrice", "maxChangeBasisPoints"], |c| {
+        const FIELDS: &[&str] = &[
+            "minPrice",
+            "maxPrice",
+            "maxChangeBasisPoints",
+            "grandfatherMonths",
+            "maxAffectedCustomers",
+            "maxRevenueImpact",
+        ];
+        let constraints = f.object("constraints", FIELDS, |c| {
             Some(PricingConstraints {
                 min_price: c.optional("minPrice", parse::cents),
                 max_price: c.optional("maxPrice", parse::cents),
                 max_change_basis_points: c
                     .optional("maxChangeBasisPoints", |v| parse::int_in(v, 1, 10_000).map(|n| n as u32)),
+                grandfather_months: c.optional("grandfatherMonths", |v| parse::int_in(v, 0, 120).map(|n| n as u32)),
+                max_affected_customers: c
+                    .optional("maxAffectedCustomers", |v| parse::int_in(v, 0, 10_000_000).map(|n| n as u32)),
+                max_revenue_impact: c.optional("maxRevenueImpact", parse::cents),
             })
         });
         if let Some(PricingConstraints { min_price: Some(lo), max_price: Some(hi), .. }) = constraints {
@@ -427,6 +443,9 @@ impl PricingConfig {
             min_price: own.min_price.or(inherited.min_price),
             max_price: own.max_price.or(inherited.max_price),
             max_change_basis_points: own.max_change_basis_points.or(inherited.max_change_basis_points),
+            grandfather_months: own.grandfather_months.or(inherited.grandfather_months),
+            max_affected_customers: own.max_affected_customers.or(inherited.max_affected_customers),
+            max_revenue_impact: own.max_revenue_impact.or(inherited.max_revenue_impact),
         }
     }
 
@@ -618,14 +637,24 @@ mod tests {
                 record(
                     ConstraintScope::Segment,
                     "essential",
-                    PricingConstraints { min_price: Some(1), max_price: Some(9), max_change_basis_points: Some(500) },
+                    PricingConstraints {
+                        min_price: Some(1),
+                        max_price: Some(9),
+                        max_change_basis_points: Some(500),
+                        ..Default::default()
+                    },
                 ),
                 record(ConstraintScope::Tier, "gold", PricingConstraints { max_price: Some(5), ..Default::default() }),
             ],
         };
         assert_eq!(
             config.constraints_for("gold", "essential"),
-            PricingConstraints { min_price: Some(1), max_price: Some(5), max_change_basis_points: Some(500) }
+            PricingConstraints {
+                min_price: Some(1),
+                max_price: Some(5),
+                max_change_basis_points: Some(500),
+                ..Default::default()
+            }
         );
         assert_eq!(config.constraints_for("free", "luxury"), PricingConstraints::default());
         // Bounds are monthly; a yearly price is held to twelve times them.

@@ -14,6 +14,7 @@
 //! a price below zero.
 
 mod admin;
+pub mod impact;
 
 pub use admin::{
     ConstraintInput, ConstraintRecord, ConstraintScope, ListPrices, NewRule, PricingConfig, PricingRuleError,
@@ -167,6 +168,14 @@ pub struct PricingConstraints {
     /// The largest change one list-price change or one rule may make, in basis
     /// points of the price it starts from.
     pub max_change_basis_points: Option<u32>,
+    /// Seed 004 grandfathering: how many months subscribers keep their price
+    /// version after a list-price change (`None`: until migrated by hand).
+    pub grandfather_months: Option<u32>,
+    /// A list-price change touching more paying customers than this, or moving MRR
+    /// (if every one were migrated) by more cents than `maxRevenueImpact`, needs an
+    /// admin's approval (seed 004 `CustomerImpactTooHigh`).
+    pub max_affected_customers: Option<u32>,
+    pub max_revenue_impact: Option<i64>,
 }
 
 impl PricingConstraints {
@@ -181,7 +190,7 @@ impl PricingConstraints {
         Self {
             min_price: self.min_price.map(|m| m.saturating_mul(months)),
             max_price: self.max_price.map(|m| m.saturating_mul(months)),
-            max_change_basis_points: self.max_change_basis_points,
+            ..*self
         }
     }
 }
@@ -501,6 +510,7 @@ mod tests {
             min_price: Some(100_000),
             max_price: Some(700_000),
             max_change_basis_points: Some(2_500),
+            ..Default::default()
         };
         assert!(check_price_change(360_000, 450_000, &c).is_ok(), "+25% is the limit, inclusive");
         let e = check_price_change(360_000, 450_001, &c).unwrap_err();
