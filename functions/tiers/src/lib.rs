@@ -73,6 +73,9 @@ pub enum Op {
     PartnerUpsell,
     RecordStorefrontEvent,
     PriceImpact,
+    ListCompetitorPrices,
+    PutCompetitorPrice,
+    DeleteCompetitorPrice,
 }
 
 /// Static segments come before `{tierId}` so `/initialize` is never read as a tier id.
@@ -103,6 +106,13 @@ pub const ROUTES: &[Route<Op>] = &[
     Route { method: "PUT", path: "/api/admin/pricing-rules/{ruleId}", op: Op::UpdatePricingRule },
     Route { method: "DELETE", path: "/api/admin/pricing-rules/{ruleId}", op: Op::DeletePricingRule },
     Route { method: "GET", path: "/api/admin/pricing-constraints", op: Op::ListPricingConstraints },
+    Route { method: "GET", path: "/api/admin/competitor-prices", op: Op::ListCompetitorPrices },
+    Route { method: "PUT", path: "/api/admin/competitor-prices/{competitorId}/{tierId}", op: Op::PutCompetitorPrice },
+    Route {
+        method: "DELETE",
+        path: "/api/admin/competitor-prices/{competitorId}/{tierId}",
+        op: Op::DeleteCompetitorPrice,
+    },
     Route { method: "PUT", path: "/api/admin/pricing-constraints/{scope}/{scopeId}", op: Op::PutPricingConstraints },
     Route { method: "GET", path: "/api/admin/upsell-rules", op: Op::ListUpsellRules },
     Route { method: "POST", path: "/api/admin/upsell-rules", op: Op::CreateUpsellRule },
@@ -160,13 +170,17 @@ async fn dispatch(app: &Tiers, ctx: Ctx, req: Request) -> Result<Response<Body>,
         Op::UpdateSegment => update_segment(app, &ctx, &req, &params).await,
         Op::RetireSegment => retire_segment(app, &ctx, &params).await,
         Op::PublicSegments | Op::PublicSegment => public_segments(app, &ctx, &req, op, &params).await,
-        Op::ListPricingRules | Op::ListPricingConstraints => {
+        Op::ListPricingRules | Op::ListPricingConstraints | Op::ListCompetitorPrices => {
             ctx.require(Permission::TierView)?;
             let config = app.store.pricing_config().await?;
             match op {
                 Op::ListPricingRules => json(StatusCode::OK, &json!({ "items": config.rules })),
+                Op::ListCompetitorPrices => json(StatusCode::OK, &json!({ "items": config.competitors })),
                 _ => json(StatusCode::OK, &json!({ "items": config.constraints })),
             }
+        }
+        Op::PutCompetitorPrice | Op::DeleteCompetitorPrice => {
+            pricing::competitor_price(app, &ctx, &req, &params, op).await
         }
         Op::CreatePricingRule | Op::UpdatePricingRule | Op::DeletePricingRule => {
             pricing::change_rule(app, &ctx, &req, &params, op).await

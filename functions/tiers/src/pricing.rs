@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use tierdesk::domain::permissions::Permission;
 use tierdesk::domain::pricing_rules::impact::{self, PriceImpact, Subscribers};
 use tierdesk::domain::pricing_rules::{
-    ConstraintInput, ConstraintScope, ListPrices, NewRule, PricingConfig, PricingRule, PricingRuleError, RulePatch,
-    MAX_RULES,
+    CompetitorPrice, ConstraintInput, ConstraintScope, ListPrices, NewRule, PricingConfig, PricingRule,
+    PricingRuleError, RulePatch, MAX_RULES,
 };
 use tierdesk::domain::tier::Tier;
 use tierdesk::domain::validation::{parse, Fields, ValidationError};
@@ -151,6 +151,42 @@ pub(crate) async fn preview(app: &Tiers, ctx: &Ctx, req: &Request, tier: Tier) -
     let (monthly, yearly) = prices.ok_or_else(|| ValidationError::single("prices", "is required"))?;
     let proposed = ListPrices { monthly, yearly, ..tier.list_prices() };
     json(StatusCode::OK, &impact_of(app, &tier, &proposed).await?)
+}
+
+/// A competitor's price point for one of our tiers (seed 004 competitive
+/// thresholds): set or removed, audited. Recording a fact is never refused; the
+/// threshold judges our price changes and rules against it.
+pub(crate) async fn competitor_price(
+    app: &Tiers,
+    ctx: &Ctx,
+    req: &Request,
+    params: &PathParams,
+    op: Op,
+) -> Result<Response<Body>, ApiError> {
+    let who = ctx.require(Permission::PricingManagement)?;
+    let (competitor, tier_id) = (params.get("competitorId"), params.get("tierId"));
+    if !parse::is_slug(competitor) || !parse::is_slug(tier_id) || app.store.get_tier(tier_id).await?.is_none() {
+        return Err(ApiError::not_found("tier"));
+    }
+    let by = ctx.actor(who);
+    if op == Op::DeleteCompetitorPrice {
+        let config = app.store.pricing_config().await?;
+        let point = config
+            .competitors
+            .iter()
+            .find(|c| c.competitor_id == competitor && c.tier_id == tier_id)
+            .ok_or_else(|| ApiError::not_found("competitor price"))?;
+        let audit = app.audit("competitor_price.delete", &by, Some(point), point);
+        if !app.store.delete_competitor_price(point, &audit).await? {
+            return Err(ApiError::not_found("competitor price"));
+        }
+        app.public_cache.clear();
+        return Ok(Response::builder().status(StatusCode::NO_CONTENT).body(Body::Empty).unwrap_or_default());
+    }
+    let point = CompetitorPrice::parse(competitor, tier_id, &json_body(req, app.config.max_body_bytes)?, &by)?;
+    app.store.put_competitor_price(&point, &app.audit("competitor_price.set", &by, None, &point)).await?;
+    app.public_cache.clear();
+    json(StatusCode::OK, &point)
 }
 
 pub(crate) async fn put_constraints(

@@ -123,7 +123,14 @@ pub fn pricing_limits_sk(scope: &str, id: &str) -> String {
 // PRICING / FLAGS                        the storefront feature flags, versioned
 // The same Query as the pricing rules reads them: the storefront's whole
 // configuration is one partition, one call.
+// PRICING / COMPETITOR#{competitor}#{tier}  a competitor's current price point for
+//                                        the equivalent of one of our tiers
 pub const UPSELL_RULE_PREFIX: &str = "UPSELL#";
+pub const COMPETITOR_PREFIX: &str = "COMPETITOR#";
+
+pub fn competitor_sk(competitor_id: &str, tier_id: &str) -> String {
+    format!("{COMPETITOR_PREFIX}{competitor_id}#{tier_id}")
+}
 pub const FLAGS_SK: &str = "FLAGS";
 
 pub fn upsell_rule_sk(rule_id: &str) -> String {

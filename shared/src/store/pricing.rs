@@ -4,7 +4,7 @@
 use super::keys::{self, PRICING_PARTITION, STOREFRONT_STATS_PARTITION};
 use super::{build_err, counters_of, n, s, stored_version, ttl, ConditionFailed, Item, Store, StoreError, WriteError};
 use crate::domain::audit::AuditEntry;
-use crate::domain::pricing_rules::{ConstraintRecord, PricingConfig, PricingRule};
+use crate::domain::pricing_rules::{CompetitorPrice, ConstraintRecord, PricingConfig, PricingRule};
 use crate::domain::storefront::{FeatureFlags, FunnelCounts, StorefrontConfig, StorefrontEvent, UpsellCounts};
 use crate::domain::upsell::UpsellRule;
 use aws_sdk_dynamodb::types::{Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
@@ -107,6 +107,18 @@ pub trait PricingStore {
         after: &UpsellRule,
         audit: &AuditEntry,
     ) -> impl std::future::Future<Output = Result<(), WriteError<PricingRefusal>>> + Send;
+    /// Sets a competitor's price point for a tier (replacing the last one), audited.
+    fn put_competitor_price(
+        &self,
+        point: &CompetitorPrice,
+        audit: &AuditEntry,
+    ) -> impl std::future::Future<Output = Result<(), StoreError>> + Send;
+    /// Removes a price point, audited; `false` when there was none.
+    fn delete_competitor_price(
+        &self,
+        point: &CompetitorPrice,
+        audit: &AuditEntry,
+    ) -> impl std::future::Future<Output = Result<bool, StoreError>> + Send;
     /// Writes the flags conditional on the version read (`flags.version - 1`).
     fn put_flags(
         &self,
@@ -171,6 +183,8 @@ impl PricingStore for Store {
                 config.pricing.constraints.push(serde_dynamo::from_item(item)?);
             } else if sk.starts_with(keys::UPSELL_RULE_PREFIX) {
                 config.upsell_rules.push(serde_dynamo::from_item(item)?);
+            } else if sk.starts_with(keys::COMPETITOR_PREFIX) {
+                config.pricing.competitors.push(serde_dynamo::from_item(item)?);
             } else if sk == keys::FLAGS_SK {
                 config.flags = serde_dynamo::from_item(item)?;
             }
@@ -200,6 +214,25 @@ impl PricingStore for Store {
         let item = Self::config_item(after, keys::upsell_rule_sk(&after.rule_id))?;
         let items = vec![self.versioned_pricing_put(item, before.version)?, self.audit_put(audit)?];
         self.transact(items).await?.map_err(|f| Self::pricing_conflict(f, false))
+    }
+    async fn put_competitor_price(&self, point: &CompetitorPrice, audit: &AuditEntry) -> Result<(), StoreError> {
+        let item = Self::config_item(point, keys::competitor_sk(&point.competitor_id, &point.tier_id))?;
+        let items = vec![self.put(item, None)?, self.audit_put(audit)?];
+        self.transact(items).await?.map_err(|_| StoreError::Sdk {
+            operation: "put_competitor_price",
+            source: "an unconditional write was refused".into(),
+        })
+    }
+    async fn delete_competitor_price(&self, point: &CompetitorPrice, audit: &AuditEntry) -> Result<bool, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .key("PK", s(PRICING_PARTITION))
+            .key("SK", s(keys::competitor_sk(&point.competitor_id, &point.tier_id)))
+            .condition_expression("attribute_exists(PK)")
+            .build()
+            .map_err(build_err("Delete"))?;
+        let items = vec![TransactWriteItem::builder().delete(delete).build(), self.audit_put(audit)?];
+        Ok(self.transact(items).await?.is_ok())
     }
     async fn put_flags(&self, flags: &FeatureFlags, audit: &AuditEntry) -> Result<(), WriteError<PricingRefusal>> {
         let item = Self::config_item(flags, keys::FLAGS_SK.to_string())?;

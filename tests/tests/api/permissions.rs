@@ -29,7 +29,8 @@ fn allowed(op: Op, role: Option<&str>) -> bool {
         | Op::ListPricingRules
         | Op::ListPricingConstraints
         | Op::ListUpsellRules
-        | Op::GetFeatureFlags => is(&["sales_rep", "sales_manager", "admin"]),
+        | Op::GetFeatureFlags
+        | Op::ListCompetitorPrices => is(&["sales_rep", "sales_manager", "admin"]),
         // Segments are storefront structure: system configuration, admins only.
         Op::CreateSegment | Op::UpdateSegment | Op::RetireSegment | Op::ReorderSegments => is(&["admin"]),
         Op::CreateTier | Op::UpdateTier | Op::ArchiveTier | Op::AddFeature | Op::UpdateFeature | Op::RemoveFeature => {
@@ -43,7 +44,9 @@ fn allowed(op: Op, role: Option<&str>) -> bool {
         | Op::PutPricingConstraints
         | Op::CreateUpsellRule
         | Op::UpdateUpsellRule
-        | Op::PriceImpact => is(&["sales_manager", "admin"]),
+        | Op::PriceImpact
+        | Op::PutCompetitorPrice
+        | Op::DeleteCompetitorPrice => is(&["sales_manager", "admin"]),
         Op::PutFeatureFlags => is(&["admin"]),
     }
 }
@@ -94,6 +97,11 @@ fn request(op: Op, id: &str, order: &Value, flags_version: u64) -> (&'static str
             ("PUT", format!("/api/admin/upsell-rules/u{id}"), Some(json!({"version": 1, "active": false})))
         }
         Op::GetFeatureFlags => ("GET", "/api/admin/feature-flags".into(), None),
+        Op::ListCompetitorPrices => ("GET", "/api/admin/competitor-prices".into(), None),
+        Op::PutCompetitorPrice => {
+            ("PUT", format!("/api/admin/competitor-prices/acme/{id}"), Some(json!({"name": "Acme", "price": 90})))
+        }
+        Op::DeleteCompetitorPrice => ("DELETE", format!("/api/admin/competitor-prices/acme/{id}"), None),
         Op::PutFeatureFlags => ("PUT", "/api/admin/feature-flags".into(), Some(json!({"version": flags_version}))),
         Op::EvaluateUpsell => ("POST", "/api/upsell/evaluate".into(), Some(json!({"tierId": "free"}))),
         Op::PartnerUpsell => ("POST", "/api/billing/upsell/evaluate".into(), Some(json!({"tierId": "free"}))),
@@ -159,6 +167,12 @@ async fn every_role_on_every_tiers_route() {
                 let rule = rule_body(&format!("p{id}"), &id);
                 let (status, body) = app.call("POST", "/api/admin/pricing-rules", Some("admin"), Some(rule)).await;
                 assert_eq!(status, 201, "{body}");
+            }
+            if route.op == Op::DeleteCompetitorPrice {
+                let point = json!({"name": "Acme", "price": 95});
+                let path = format!("/api/admin/competitor-prices/acme/{id}");
+                let (status, body) = app.call("PUT", &path, Some("admin"), Some(point)).await;
+                assert_eq!(status, 200, "{body}");
             }
             if route.op == Op::UpdateUpsellRule {
                 let rule = upsell_body(&format!("u{id}"));

@@ -268,3 +268,55 @@ async fn a_price_change_over_the_approval_limits_needs_an_admin_and_the_preview_
         assert_eq!(partner["pricePerPeriod"], 360_000, "{partner}");
     }
 }
+
+#[tokio::test]
+async fn competitor_price_points_bound_list_price_changes_by_the_competitive_threshold() {
+    let app = TestApp::seeded().await;
+    for (competitor, price) in [("acme", 350_000), ("globex", 340_000)] {
+        let path = format!("/api/admin/competitor-prices/{competitor}/gold");
+        let point = json!({"name": competitor.to_uppercase(), "price": price, "observedOn": "2026-01-15"});
+        let (status, body) = app.call("PUT", &path, Some("sales_manager"), Some(point)).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let band = json!({"version": 0, "constraints": {"maxAboveCompetitorBasisPoints": 1000}});
+    let (status, body) = app.call("PUT", "/api/admin/pricing-constraints/tier/gold", Some("admin"), Some(band)).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, gold) = app.call("GET", "/api/admin/tiers/gold", Some("admin"), None).await;
+    let before = app.snapshot().await;
+    let raise = json!({"version": gold["version"], "prices": {"monthly": 374_001, "yearly": gold["prices"]["yearly"]}});
+    let (status, body) = app.call("PUT", "/api/admin/tiers/gold", Some("admin"), Some(raise)).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        (body["error"]["details"]["constraint"].as_str(), body["error"]["details"]["limit"].as_i64()),
+        (Some("competitiveThreshold"), Some(374_000)),
+        "globex 340,000 + 10 %"
+    );
+    assert_eq!(app.snapshot().await, before);
+    let (status, listed) = app.call("GET", "/api/admin/competitor-prices", Some("sales_rep"), None).await;
+    assert_eq!((status, listed["items"].as_array().map(Vec::len)), (200, Some(2)), "{listed}");
+    for (path, body, field) in [
+        ("/api/admin/competitor-prices/acme/gold", json!({"name": "Acme", "price": -1}), "price"),
+        (
+            "/api/admin/competitor-prices/acme/gold",
+            json!({"name": "Acme", "price": 1, "observedOn": "2999-01-01"}),
+            "observedOn",
+        ),
+        ("/api/admin/competitor-prices/acme/gold", json!({"price": 1}), "name"),
+    ] {
+        let (status, answer) = app.call("PUT", path, Some("admin"), Some(body)).await;
+        assert_eq!(status, 400, "{answer}");
+        assert!(answer["error"]["details"]["fields"][field].is_string(), "{field}: {answer}");
+    }
+    let (status, _) = app
+        .call("PUT", "/api/admin/competitor-prices/acme/nope", Some("admin"), Some(json!({"name": "A", "price": 1})))
+        .await;
+    assert_eq!(status, 404);
+    // Without globex the lowest point is acme's: 385,000 is the new ceiling.
+    let (status, _) = app.call("DELETE", "/api/admin/competitor-prices/globex/gold", Some("admin"), None).await;
+    assert_eq!(status, 204);
+    let (status, _) = app.call("DELETE", "/api/admin/competitor-prices/globex/gold", Some("admin"), None).await;
+    assert_eq!(status, 404);
+    let raise = json!({"version": gold["version"], "prices": {"monthly": 380_000, "yearly": gold["prices"]["yearly"]}});
+    let (status, body) = app.call("PUT", "/api/admin/tiers/gold", Some("admin"), Some(raise)).await;
+    assert_eq!(status, 200, "{body}");
+}

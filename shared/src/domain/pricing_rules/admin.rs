@@ -3,8 +3,8 @@
 //! whole: the rules and constraints every priced read applies.
 
 use super::{
-    apply_rules, check_price_change, check_rule, validate, ConstraintViolation, DayRange, MonthWindow, PriceContext,
-    PricingAction, PricingCondition, PricingConstraints, PricingRule, RuledPrice,
+    apply_rules, check_price_change, validate, ConstraintViolation, DayRange, MonthWindow, PriceContext, PricingAction,
+    PricingCondition, PricingConstraints, PricingRule, RuledPrice,
 };
 use crate::domain::actor::Actor;
 use crate::domain::money::BillingPeriod;
@@ -102,6 +102,7 @@ impl ConstraintInput {
             "grandfatherMonths",
             "maxAffectedCustomers",
             "maxRevenueImpact",
+            "maxAboveCompetitorBasisPoints",
         ];
         let constraints = f.object("constraints", FIELDS, |c| {
             Some(PricingConstraints {
@@ -113,6 +114,8 @@ impl ConstraintInput {
                 max_affected_customers: c
                     .optional("maxAffectedCustomers", |v| parse::int_in(v, 0, 10_000_000).map(|n| n as u32)),
                 max_revenue_impact: c.optional("maxRevenueImpact", parse::cents),
+                max_above_competitor_basis_points: c
+                    .optional("maxAboveCompetitorBasisPoints", |v| parse::int_in(v, 0, 10_000).map(|n| n as u32)),
             })
         });
         if let Some(PricingConstraints { min_price: Some(lo), max_price: Some(hi), .. }) = constraints {
@@ -428,6 +431,54 @@ impl TierPricing {
 pub struct PricingConfig {
     pub rules: Vec<PricingRule>,
     pub constraints: Vec<ConstraintRecord>,
+    pub competitors: Vec<CompetitorPrice>,
+}
+
+/// A competitor's monthly price for the equivalent of one of our tiers, entered by
+/// an admin (seed 004 `competitiveThresholds`; Tierdesk scrapes nothing). One
+/// current point per competitor and tier; earlier ones are in the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompetitorPrice {
+    pub competitor_id: String,
+    pub name: String,
+    /// Our tier it is equivalent to.
+    pub tier_id: String,
+    /// Cents per month.
+    pub price: i64,
+    pub observed_on: NaiveDate,
+    pub updated_at: String,
+    pub updated_by: String,
+}
+
+impl crate::domain::audit::Audited for CompetitorPrice {
+    const ENTITY_TYPE: &'static str = "competitor_price";
+    fn entity_id(&self) -> &str {
+        &self.competitor_id
+    }
+}
+
+impl CompetitorPrice {
+    /// `PUT /api/admin/competitor-prices/{competitorId}/{tierId}`: `{name, price, observedOn?}`.
+    pub fn parse(competitor_id: &str, tier_id: &str, body: &Value, by: &Actor) -> Result<Self, ValidationError> {
+        let mut f = Fields::new(body, &["name", "price", "observedOn"]);
+        let name = f.required("name", name);
+        let price = f.required("price", parse::cents);
+        let observed_on = f.optional("observedOn", date);
+        if observed_on.is_some_and(|d| d > by.today) {
+            f.fail("observedOn", "must not be in the future");
+        }
+        f.finish()?;
+        Ok(Self {
+            competitor_id: competitor_id.to_string(),
+            name: name.unwrap_or_default(),
+            tier_id: tier_id.to_string(),
+            price: price.unwrap_or_default(),
+            observed_on: observed_on.unwrap_or(by.today),
+            updated_at: by.at.clone(),
+            updated_by: by.id.clone(),
+        })
+    }
 }
 
 impl PricingConfig {
@@ -446,7 +497,46 @@ impl PricingConfig {
             grandfather_months: own.grandfather_months.or(inherited.grandfather_months),
             max_affected_customers: own.max_affected_customers.or(inherited.max_affected_customers),
             max_revenue_impact: own.max_revenue_impact.or(inherited.max_revenue_impact),
+            max_above_competitor_basis_points: own
+                .max_above_competitor_basis_points
+                .or(inherited.max_above_competitor_basis_points),
         }
+    }
+
+    /// The highest price `period` may be under the competitive threshold: the
+    /// lowest competitor price point for the tier plus `maxAboveCompetitorBasisPoints`
+    /// of it, rounded down to the cent (twelve months of it for yearly). `None`
+    /// without a threshold or a price point.
+    pub fn competitive_ceiling(&self, tier_id: &str, segment: &str, period: BillingPeriod) -> Option<i64> {
+        let bp = self.constraints_for(tier_id, segment).max_above_competitor_basis_points?;
+        let lowest = self.competitors.iter().filter(|c| c.tier_id == tier_id).map(|c| c.price).min()?;
+        let monthly = i64::try_from(i128::from(lowest) * i128::from(10_000 + bp) / 10_000).unwrap_or(i64::MAX);
+        Some(match period {
+            BillingPeriod::Monthly => monthly,
+            BillingPeriod::Yearly => monthly.saturating_mul(12),
+        })
+    }
+
+    /// One price of a tier moving from `was` to `now` within its constraints and
+    /// its competitive threshold. A price above the threshold is refused unless it
+    /// does not go up (a cut toward the band is welcome).
+    fn judge(
+        &self,
+        tier_id: &str,
+        segment: &str,
+        period: BillingPeriod,
+        was: i64,
+        now: i64,
+    ) -> Result<(), PricingRuleError> {
+        let refuse =
+            |violation| PricingRuleError::ConstraintViolation { violation, tier_id: tier_id.to_string(), period };
+        check_price_change(was, now, &self.constraints_for(tier_id, segment).for_period(period)).map_err(refuse)?;
+        if let Some(limit) = self.competitive_ceiling(tier_id, segment, period) {
+            if now > limit && now >= was {
+                return Err(refuse(ConstraintViolation { constraint: "competitiveThreshold", limit, proposed: now }));
+            }
+        }
+        Ok(())
     }
 
     /// The tier's prices for a purchase made `today` that starts on `start`.
@@ -461,7 +551,16 @@ impl PricingConfig {
                 start_date: start,
                 new_customer,
             };
-            apply_rules(tier.for_period(period), &ctx, &self.rules, &constraints.for_period(period))
+            let mut ruled = apply_rules(tier.for_period(period), &ctx, &self.rules, &constraints.for_period(period));
+            if let Some(limit) = self.competitive_ceiling(tier.tier_id, tier.segment, period) {
+                // Rules never lift a price above the competitive band (nor does the
+                // band cut a list price the rules did not raise).
+                if ruled.price > ruled.list_price && ruled.price > limit {
+                    ruled.price = limit.max(ruled.list_price);
+                    ruled.clamped_by = Some("competitiveThreshold");
+                }
+            }
+            ruled
         };
         TierPricing { monthly: one(BillingPeriod::Monthly), yearly: one(BillingPeriod::Yearly) }
     }
@@ -473,11 +572,9 @@ impl PricingConfig {
             return Ok(());
         }
         for tier in tiers {
-            let constraints = self.constraints_for(tier.tier_id, tier.segment);
             for period in PERIODS.into_iter().filter(|p| rule.scopes(tier.tier_id, tier.segment, *p)) {
-                check_rule(rule, tier.for_period(period), &constraints.for_period(period)).map_err(|violation| {
-                    PricingRuleError::ConstraintViolation { violation, tier_id: tier.tier_id.to_string(), period }
-                })?;
+                let list = tier.for_period(period);
+                self.judge(tier.tier_id, tier.segment, period, list, rule.step(list))?;
             }
         }
         Ok(())
@@ -485,13 +582,10 @@ impl PricingConfig {
 
     /// A list-price change of one tier within its constraints.
     pub fn check_list_change(&self, before: &ListPrices<'_>, after: &ListPrices<'_>) -> Result<(), PricingRuleError> {
-        let constraints = self.constraints_for(after.tier_id, after.segment);
         for period in PERIODS {
             let (was, now) = (before.for_period(period), after.for_period(period));
             if was != now {
-                check_price_change(was, now, &constraints.for_period(period)).map_err(|violation| {
-                    PricingRuleError::ConstraintViolation { violation, tier_id: after.tier_id.to_string(), period }
-                })?;
+                self.judge(after.tier_id, after.segment, period, was, now)?;
             }
         }
         Ok(())
@@ -531,12 +625,9 @@ impl PricingConfig {
         };
         let covered: Vec<ListPrices<'_>> = tiers.iter().copied().filter(|t| covered(t)).collect();
         for tier in &covered {
-            let constraints = next.constraints_for(tier.tier_id, tier.segment);
             for period in PERIODS {
                 let list = tier.for_period(period);
-                check_price_change(list, list, &constraints.for_period(period)).map_err(|violation| {
-                    PricingRuleError::ConstraintViolation { violation, tier_id: tier.tier_id.to_string(), period }
-                })?;
+                next.judge(tier.tier_id, tier.segment, period, list, list)?;
             }
         }
         for rule in &next.rules {
@@ -633,6 +724,7 @@ mod tests {
         };
         let config = PricingConfig {
             rules: vec![],
+            competitors: vec![],
             constraints: vec![
                 record(
                     ConstraintScope::Segment,
@@ -667,7 +759,7 @@ mod tests {
 
     #[test]
     fn rules_list_changes_and_constraints_are_refused_with_the_tier_and_period() {
-        let mut config = PricingConfig { rules: super::super::seasonal_defaults(by().today), constraints: vec![] };
+        let mut config = PricingConfig { rules: super::super::seasonal_defaults(by().today), ..Default::default() };
         let tight = ConstraintRecord {
             scope: ConstraintScope::Segment,
             scope_id: "essential".into(),
@@ -714,8 +806,54 @@ mod tests {
     }
 
     #[test]
+    fn the_competitive_threshold_bounds_list_changes_rules_and_the_price() {
+        let competitor = |id: &str, price| CompetitorPrice {
+            competitor_id: id.into(),
+            name: id.into(),
+            tier_id: "gold".into(),
+            price,
+            observed_on: by().today,
+            updated_at: String::new(),
+            updated_by: String::new(),
+        };
+        let band = ConstraintRecord {
+            scope: ConstraintScope::Tier,
+            scope_id: "gold".into(),
+            constraints: PricingConstraints { max_above_competitor_basis_points: Some(1_000), ..Default::default() },
+            version: 1,
+            updated_at: String::new(),
+            updated_by: String::new(),
+        };
+        let mut config = PricingConfig {
+            rules: vec![],
+            constraints: vec![band],
+            competitors: vec![competitor("acme", 350_000), competitor("globex", 340_000)],
+        };
+        // The lowest point (340,000) + 10 % = 374,000; yearly twelve times that.
+        assert_eq!(config.competitive_ceiling("gold", "essential", BillingPeriod::Monthly), Some(374_000));
+        assert_eq!(config.competitive_ceiling("gold", "essential", BillingPeriod::Yearly), Some(4_488_000));
+        assert_eq!(config.competitive_ceiling("free", "essential", BillingPeriod::Monthly), None);
+        let raise = ListPrices { monthly: 374_001, ..gold() };
+        let e = config.check_list_change(&gold(), &raise).unwrap_err();
+        assert!(
+            matches!(&e, PricingRuleError::ConstraintViolation { violation, .. }
+            if violation.constraint == "competitiveThreshold" && violation.limit == 374_000),
+            "{e:?}"
+        );
+        assert!(config.check_list_change(&gold(), &ListPrices { monthly: 374_000, ..gold() }).is_ok());
+        // Peak season (+20 %) would take gold past the band: refused as a rule…
+        let peak = super::super::seasonal_defaults(by().today).remove(0);
+        assert!(config.check_rule(&peak, &[gold()]).is_err());
+        // …and clamped if it is in force anyway (it was there before the band).
+        config.rules.push(peak);
+        let july = NaiveDate::from_ymd_opt(2026, 7, 1).unwrap();
+        let priced = config.price(&gold(), july, july, true);
+        assert_eq!((priced.monthly.price, priced.monthly.clamped_by), (374_000, Some("competitiveThreshold")));
+    }
+
+    #[test]
     fn the_price_applies_rules_then_constraints_per_period() {
-        let mut config = PricingConfig { rules: super::super::seasonal_defaults(by().today), constraints: vec![] };
+        let mut config = PricingConfig { rules: super::super::seasonal_defaults(by().today), ..Default::default() };
         let july = NaiveDate::from_ymd_opt(2026, 7, 1).unwrap();
         let priced = config.price(&gold(), july, july, true);
         // Peak season then last minute (both in force on a same-day July start).

@@ -124,6 +124,7 @@ mod tests {
         };
         let config = PricingConfig {
             rules: vec![],
+            competitors: vec![],
             constraints: vec![ConstraintRecord {
                 scope: ConstraintScope::Segment,
                 scope_id: "essential".into(),

@@ -17,8 +17,8 @@ mod admin;
 pub mod impact;
 
 pub use admin::{
-    ConstraintInput, ConstraintRecord, ConstraintScope, ListPrices, NewRule, PricingConfig, PricingRuleError,
-    PricingRuleErrorOr, RulePatch, TierPricing, MAX_RULES,
+    CompetitorPrice, ConstraintInput, ConstraintRecord, ConstraintScope, ListPrices, NewRule, PricingConfig,
+    PricingRuleError, PricingRuleErrorOr, RulePatch, TierPricing, MAX_RULES,
 };
 
 use super::money::BillingPeriod;
@@ -176,6 +176,9 @@ pub struct PricingConstraints {
     /// admin's approval (seed 004 `CustomerImpactTooHigh`).
     pub max_affected_customers: Option<u32>,
     pub max_revenue_impact: Option<i64>,
+    /// Seed 004 `competitiveThresholds`: the list price (and any rule's result) at
+    /// most this far above the lowest competitor price point for the tier.
+    pub max_above_competitor_basis_points: Option<u32>,
 }
 
 impl PricingConstraints {
