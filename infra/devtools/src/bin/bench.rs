@@ -220,6 +220,7 @@ async fn bench_partners() -> Result<(), Error> {
     ];
     let tiers = store.active_catalog().await?;
     let mut results: Vec<Vec<(u64, f64)>> = Vec::new();
+    let mut storefront: Vec<(u64, u64)> = Vec::new();
     let mut loaded = 0;
     for target in [1_000usize, 50_000] {
         let started = Instant::now();
@@ -253,12 +254,23 @@ async fn bench_partners() -> Result<(), Error> {
             row.push((calls, percentile(&times, 0.5)));
         }
         results.push(row);
+        // The storefront (issue 21): one segment with its tiers and rules, for a
+        // named visitor (the experiment lookup included; a fresh cache key per
+        // size), and the upsell evaluation. Neither reads a partner.
+        let (_, segment) =
+            calls_of(&gw, "GET", &format!("/api/segments/essential?userId=bench-{target}"), None, None).await;
+        let ask = json!({"tierId": "free", "addOns": ["album", "video"], "startDate": "2027-07-01"});
+        let (_, upsell) = calls_of(&gw, "POST", "/api/upsell/evaluate", None, Some(ask)).await;
+        storefront.push((segment, upsell));
     }
     println!("\n| read (one page, default 50 rows) | calls @ 1,000 | calls @ 50,000 | p50 ms @ 1,000 | p50 ms @ 50,000 |\n|---|---|---|---|---|");
     for (i, path) in reads.iter().enumerate() {
         let (a, b) = (results[0][i], results[1][i]);
         println!("| `GET {path}` | {} | {} | {:.1} | {:.1} |", a.0, b.0, a.1, b.1);
     }
+    println!("\n| storefront read | calls @ 1,000 | calls @ 50,000 |\n|---|---|---|");
+    println!("| `GET /api/segments/essential?userId=…` (segment, tiers, rules, experiments) | {} | {} |", storefront[0].0, storefront[1].0);
+    println!("| `POST /api/upsell/evaluate` (configuration, catalog) | {} | {} |", storefront[0].1, storefront[1].1);
     Ok(())
 }
 
