@@ -207,6 +207,24 @@ impl From<crate::domain::pricing_rules::PricingRuleErrorOr> for ApiError {
     }
 }
 
+impl From<crate::domain::addon::AddOnError> for ApiError {
+    fn from(e: crate::domain::addon::AddOnError) -> Self {
+        use crate::domain::addon::AddOnError as E;
+        let message = e.to_string();
+        match e {
+            E::NotFound => ApiError::not_found("add-on"),
+            E::AlreadyExists => ApiError::new(StatusCode::CONFLICT, "already_exists", message),
+            E::VersionConflict { current } => ApiError::new(StatusCode::CONFLICT, "version_conflict", message)
+                .with_details(json!({ "currentVersion": current })),
+            E::TooMany => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too_many_add_ons", message),
+            E::Unavailable(ids) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "add_on_unavailable", message)
+                .with_details(
+                    json!({ "fields": { "addOns": format!("not available for this tier: {ids:?}") }, "addOnIds": ids }),
+                ),
+        }
+    }
+}
+
 impl From<crate::domain::upsell::UpsellError> for ApiError {
     fn from(e: crate::domain::upsell::UpsellError) -> Self {
         use crate::domain::upsell::UpsellError as E;

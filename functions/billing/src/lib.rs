@@ -14,9 +14,10 @@ use serde::Serialize;
 use tierdesk::app::App;
 use tierdesk::app::{redemption, Failed, Meaning};
 use tierdesk::domain::actor::Actor;
+use tierdesk::domain::addon::{self, AddOnQuote};
 use tierdesk::domain::billing::{
-    check_plan_change, schedule_downgrade, sync_subscription, BillingChange, BillingError, BillingNotice,
-    CancelRequest, Effective, InvoiceRecord, PlanChangeRequest, PriceSpec, SubscribeRequest,
+    check_plan_change, schedule_downgrade, sync_subscription, AddOnPriceSpec, BillingChange, BillingError,
+    BillingNotice, CancelRequest, Effective, InvoiceRecord, PlanChangeRequest, PriceSpec, SubscribeRequest,
 };
 use tierdesk::domain::money::BillingPeriod;
 use tierdesk::domain::partner::{Partner, ScheduledChange};
@@ -385,6 +386,10 @@ struct CheckoutAnswer<'a> {
     stripe_customer_id: &'a str,
     /// The list price and each pricing rule's step to `amount`.
     pricing: &'a RuledPrice,
+    /// `amount` plus the add-ons, per period, before any promotion.
+    total: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    add_ons: Option<&'a AddOnQuote>,
     #[serde(skip_serializing_if = "Option::is_none")]
     promotion: Option<&'a PromotionApplied>,
 }
@@ -405,13 +410,33 @@ async fn subscribe(
         .active(&request.tier_id)
         .filter(|t| is_paid(t))
         .ok_or_else(|| ValidationError::single("tierId", "no active paid tier with this id"))?;
-    let config = app.store.pricing_config().await?;
+    let storefront = app.store.storefront_config().await?;
+    let config = &storefront.pricing;
+    let period = request.billing_period;
+    // Add-ons first: an unavailable one refuses the checkout before Stripe is asked.
+    let add_ons = match request.add_ons.is_empty() {
+        true => None,
+        false => Some(addon::quote(&request.add_ons, &storefront.add_ons, &tier.segment, &tier.currency, period)?),
+    };
     let promotion = match &request.promotion_code {
-        Some(code) => Some(promotion_offer(app, &config, code, tier, request.billing_period, partner_id).await?),
+        Some(code) => Some(promotion_offer(app, config, code, tier, period, partner_id).await?),
         None => None,
     };
-    let ruled = app.ruled_price(&config, tier, request.billing_period, &partner);
-    let price = app.stripe.price_for(&PriceSpec::ruled(tier, request.billing_period, ruled.price)).await?;
+    let ruled = app.ruled_price(config, tier, period, &partner);
+    let price = app.stripe.price_for(&PriceSpec::ruled(tier, period, ruled.price)).await?;
+    let mut add_on_prices = Vec::new();
+    for line in add_ons.iter().flat_map(|q| &q.lines) {
+        let spec = AddOnPriceSpec {
+            add_on_id: line.add_on_id.clone(),
+            name: line.name.clone(),
+            price_version: line.price_version,
+            period,
+            amount: line.price,
+            list_amount: line.list_price,
+            currency: tier.currency.clone(),
+        };
+        add_on_prices.push(app.stripe.add_on_price(&spec).await?);
+    }
     let customer = ensure_customer(app, ctx, &mut partner).await?;
     let config = app.stripe.config();
     let session = app
@@ -420,6 +445,7 @@ async fn subscribe(
             &customer,
             partner_id,
             &price,
+            &add_on_prices,
             request.success_url.as_deref().unwrap_or(&config.success_url),
             request.cancel_url.as_deref().unwrap_or(&config.cancel_url),
             promotion.as_ref().map(|p| &p.offer).unwrap_or(&CheckoutOffer::default()),
@@ -437,6 +463,8 @@ async fn subscribe(
             currency: &price.currency,
             stripe_customer_id: partner.stripe_customer_id.as_deref().unwrap_or(&customer),
             pricing: &ruled,
+            total: price.unit_amount + add_ons.as_ref().map_or(0, |q| q.total),
+            add_ons: add_ons.as_ref(),
             promotion: promotion.as_ref().map(|p| &p.answer),
         },
     )

@@ -685,7 +685,7 @@ async fn invoice_event(
     invoice: &stripe_shared::Invoice,
     kind: InvoiceKind,
 ) -> Result<Outcome, ApiError> {
-    let (mut facts, price_id) = facts::invoice_facts(invoice);
+    let (mut facts, price_ids) = facts::invoice_facts(invoice);
     if facts.invoice_id.is_empty() {
         return Ok(Outcome { action: "ignored_invoice_without_id", ..Outcome::default() });
     }
@@ -693,9 +693,7 @@ async fn invoice_event(
         tracing::warn!(event_id = event.id.as_str(), "stripe invoice names no known partner");
         return Ok(Outcome { action: "ignored_unknown_partner", ..Outcome::default() });
     };
-    if let Some(id) = price_id {
-        facts.price = Some(app.stripe.price(&id).await?);
-    }
+    facts.price = app.stripe.tier_price(&price_ids).await?;
     // A paid invoice that may start (or restart) the partner's paid term causes a
     // transition whose history record names the card: read it (one call) only then,
     // not for the renewals of a running subscription.

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 use tierdesk::app::App;
 use tierdesk::domain::actor::Actor;
+use tierdesk::domain::addon::AddOn;
 use tierdesk::domain::catalog::{self, UpgradeRequest};
 use tierdesk::domain::defaults::default_tiers;
 use tierdesk::domain::experiment::{self, LiveExperiment};
@@ -76,6 +77,10 @@ pub enum Op {
     ListCompetitorPrices,
     PutCompetitorPrice,
     DeleteCompetitorPrice,
+    ListAddOns,
+    CreateAddOn,
+    UpdateAddOn,
+    StorefrontPrice,
 }
 
 /// Static segments come before `{tierId}` so `/initialize` is never read as a tier id.
@@ -122,6 +127,10 @@ pub const ROUTES: &[Route<Op>] = &[
     Route { method: "POST", path: "/api/upsell/evaluate", op: Op::EvaluateUpsell },
     Route { method: "POST", path: "/api/billing/upsell/evaluate", op: Op::PartnerUpsell },
     Route { method: "POST", path: "/api/storefront/events", op: Op::RecordStorefrontEvent },
+    Route { method: "GET", path: "/api/admin/add-ons", op: Op::ListAddOns },
+    Route { method: "POST", path: "/api/admin/add-ons", op: Op::CreateAddOn },
+    Route { method: "PUT", path: "/api/admin/add-ons/{addOnId}", op: Op::UpdateAddOn },
+    Route { method: "POST", path: "/api/storefront/price", op: Op::StorefrontPrice },
 ];
 
 pub struct Tiers {
@@ -192,6 +201,8 @@ async fn dispatch(app: &Tiers, ctx: Ctx, req: Request) -> Result<Response<Body>,
         Op::GetFeatureFlags | Op::PutFeatureFlags => storefront::feature_flags(app, &ctx, &req, op).await,
         Op::EvaluateUpsell | Op::PartnerUpsell => storefront::evaluate(app, &ctx, &req, op).await,
         Op::RecordStorefrontEvent => storefront::record_event(app, &req).await,
+        Op::ListAddOns | Op::CreateAddOn | Op::UpdateAddOn => storefront::add_ons(app, &ctx, &req, &params, op).await,
+        Op::StorefrontPrice => storefront::price(app, &req).await,
         Op::PriceImpact => {
             ctx.require(Permission::TierManage)?;
             let tier = load(app, &params).await?;
@@ -412,6 +423,7 @@ struct Pricing {
     config: PricingConfig,
     today: NaiveDate,
     segments_enabled: bool,
+    add_ons: Vec<AddOn>,
 }
 
 async fn pricing_for(app: &Tiers, visitor: Option<&str>) -> Result<Pricing, ApiError> {
@@ -421,6 +433,7 @@ async fn pricing_for(app: &Tiers, visitor: Option<&str>) -> Result<Pricing, ApiE
         config: storefront.pricing,
         today: app.clock.now().date_naive(),
         segments_enabled: storefront.flags.segments_enabled,
+        add_ons: storefront.add_ons,
     })
 }
 
@@ -618,7 +631,16 @@ async fn public_segments(
             let found = app.store.get_segment(id).await?.filter(|s| s.active).ok_or(SegmentError::NotFound)?;
             let tiers = app.store.segment_tiers(id).await?;
             let priced = tiers.iter().map(|t| priced_for(t, &pricing, visitor.as_deref())).collect();
-            to_json(&segment::segment_packages(&found, &tiers, priced))?
+            let mut page = serde_json::to_value(segment::segment_packages(&found, &tiers, priced))
+                .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error"))?;
+            // The add-ons offered in the segment (issue 21 §2), for the storefront.
+            let add_ons: Vec<&AddOn> = pricing.add_ons.iter().filter(|a| a.offered_in(id)).collect();
+            page["addOns"] = json!(add_ons
+                .iter()
+                .map(|a| json!({"addOnId": a.add_on_id, "name": a.name, "description": a.description,
+                                "prices": a.prices, "currency": a.currency}))
+                .collect::<Vec<_>>());
+            page.to_string()
         }
         _ => {
             // `segments.enabled` off: the storefront shows no segments.

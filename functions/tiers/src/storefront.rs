@@ -5,7 +5,9 @@ use crate::{Op, Tiers};
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
+use tierdesk::domain::addon::{self, AddOnError};
 use tierdesk::domain::billing::BillingError;
+use tierdesk::domain::money::BillingPeriod;
 use tierdesk::domain::partner::SubscriptionStatus;
 use tierdesk::domain::permissions::Permission;
 use tierdesk::domain::promotion::Customer;
@@ -14,7 +16,7 @@ use tierdesk::domain::storefront::StorefrontEvent;
 use tierdesk::domain::tier::TierStatus;
 use tierdesk::domain::upsell::{self, EvaluateRequest, UpsellContext, UpsellError, UsageShare, MAX_UPSELL_RULES};
 use tierdesk::domain::usage::period_of;
-use tierdesk::domain::validation::parse;
+use tierdesk::domain::validation::{parse, Fields};
 use tierdesk::http::request::json_body;
 use tierdesk::http::{json, AuthError, Ctx, PathParams};
 use tierdesk::store::{PricingRefusal, PricingStore, SegmentStore, TierStore, UsageStore, WriteError};
@@ -142,6 +144,87 @@ pub(crate) async fn evaluate(app: &Tiers, ctx: &Ctx, req: &Request, op: Op) -> R
     };
     let offers = upsell::evaluate(&config.upsell_rules, &context, &live, price);
     json(StatusCode::OK, &json!({ "offers": offers, "enabled": true }))
+}
+
+fn add_on_refused(e: WriteError<PricingRefusal>) -> ApiError {
+    match e {
+        WriteError::Refused(PricingRefusal::Exists) => AddOnError::AlreadyExists.into(),
+        WriteError::Refused(PricingRefusal::Missing) => AddOnError::NotFound.into(),
+        WriteError::Refused(PricingRefusal::Stale { current }) => AddOnError::VersionConflict { current }.into(),
+        WriteError::Store(e) => e.into(),
+    }
+}
+
+/// The add-on catalog (issue 21 §2): staff read it; `pricing_management` creates
+/// and edits (a price change is a new price version, a new Stripe price).
+pub(crate) async fn add_ons(
+    app: &Tiers,
+    ctx: &Ctx,
+    req: &Request,
+    params: &PathParams,
+    op: Op,
+) -> Result<Response<Body>, ApiError> {
+    if op == Op::ListAddOns {
+        ctx.require(Permission::TierView)?;
+        return json(StatusCode::OK, &json!({ "items": app.store.storefront_config().await?.add_ons }));
+    }
+    let who = ctx.require(Permission::PricingManagement)?;
+    let by = ctx.actor(who);
+    let body = json_body(req, app.config.max_body_bytes)?;
+    let config = app.store.storefront_config().await?;
+    let (status, add_on) = if op == Op::CreateAddOn {
+        let add_on = addon::parse_new(&body, &by)?;
+        if config.add_ons.len() >= addon::MAX_ADD_ONS {
+            return Err(AddOnError::TooMany.into());
+        }
+        app.store
+            .create_add_on(&add_on, &app.audit("add_on.create", &by, None, &add_on))
+            .await
+            .map_err(add_on_refused)?;
+        (StatusCode::CREATED, add_on)
+    } else {
+        let id = params.get("addOnId");
+        let before = config.add_ons.iter().find(|a| a.add_on_id == id).ok_or(AddOnError::NotFound)?;
+        let after = addon::parse_edit(&body, before, &by)??;
+        let audit = app.audit("add_on.update", &by, Some(before), &after);
+        app.store.save_add_on(before, &after, &audit).await.map_err(add_on_refused)?;
+        (StatusCode::OK, after)
+    };
+    app.public_cache.clear();
+    json(status, &add_on)
+}
+
+/// `POST /api/storefront/price`: what a visitor would pay per period for a tier
+/// with add-ons: the tier's ruled price (new customer, today) and the add-on lines
+/// with seed 002's bundle rule. Nothing is written; two reads (the configuration
+/// and the live catalog), flat in the number of partners.
+pub(crate) async fn price(app: &Tiers, req: &Request) -> Result<Response<Body>, ApiError> {
+    let body = json_body(req, app.config.max_body_bytes)?;
+    let mut f = Fields::new(&body, &["tierId", "billingPeriod", "addOns"]);
+    let tier_id = f.required("tierId", parse::slug);
+    let period = f.optional("billingPeriod", BillingPeriod::parse).unwrap_or(BillingPeriod::Monthly);
+    let asked = f.optional("addOns", addon::parse_ids).unwrap_or_default();
+    f.finish()?;
+    let config = app.store.storefront_config().await?;
+    let live = app.store.active_catalog().await?;
+    let tier = live
+        .iter()
+        .find(|t| Some(&t.tier_id) == tier_id.as_ref())
+        .ok_or_else(|| ApiError::not_found("tier").with_details(json!({ "fields": { "tierId": "no live tier" } })))?;
+    let today = app.clock.now().date_naive();
+    let ruled = config.pricing.price(&tier.list_prices(), today, today, true).for_period(period).clone();
+    let add_ons = addon::quote(&asked, &config.add_ons, &tier.segment, &tier.currency, period)?;
+    json(
+        StatusCode::OK,
+        &json!({
+            "tierId": tier.tier_id,
+            "billingPeriod": period,
+            "currency": tier.currency,
+            "pricing": ruled,
+            "addOns": add_ons,
+            "total": ruled.price + add_ons.total,
+        }),
+    )
 }
 
 /// Counts one storefront event (seed 002's tracking events) in this month's

@@ -208,8 +208,27 @@ pub async fn seed(gateway: &Gateway, secret: &str) -> Result<Vec<String>, String
     log.extend(seed_pricing_rules(gateway, &admin).await?);
     log.extend(seed_upsell_rules(gateway, &admin).await?);
     log.extend(seed_commission_rates(gateway, &admin).await?);
+    log.extend(seed_add_ons(gateway, &admin).await?);
     log.extend(seed_partners(gateway, secret).await?);
     log.extend(seed_promotions(gateway, secret).await?);
+    Ok(log)
+}
+
+/// The demo add-ons (docs/storefront.md "Add-ons"). One that exists is left as it is.
+async fn seed_add_ons(gateway: &Gateway, admin: &str) -> Result<Vec<String>, String> {
+    let seeder = tierdesk::domain::actor::Actor::system("seed", chrono::Utc::now(), "seed");
+    let mut log = Vec::new();
+    for add_on in tierdesk::domain::addon::demo_add_ons(&seeder) {
+        let body = json!({"addOnId": add_on.add_on_id, "name": add_on.name, "description": add_on.description,
+                          "prices": add_on.prices, "currency": add_on.currency, "segments": add_on.segments,
+                          "sortOrder": add_on.sort_order});
+        let (status, answer) = call_json(gateway, "POST", "/api/admin/add-ons", Some(admin), Some(body)).await;
+        match status {
+            201 => log.push(format!("add-on {}: created", add_on.add_on_id)),
+            409 => log.push(format!("add-on {}: exists", add_on.add_on_id)),
+            _ => return Err(format!("add-on {} failed: {status} {answer}", add_on.add_on_id)),
+        }
+    }
     Ok(log)
 }
 

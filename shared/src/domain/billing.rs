@@ -78,6 +78,9 @@ pub struct PriceFacts {
     /// The tier's `PRICE#` version this Stripe price charges, when it names one.
     #[serde(default)]
     pub price_version: Option<u32>,
+    /// The add-on this price charges (a subscription item beside the tier's).
+    #[serde(default)]
+    pub add_on_id: Option<String>,
 }
 
 /// The Stripe price Tierdesk needs for one price version of a tier and period:
@@ -126,6 +129,20 @@ impl PriceSpec {
             price_lookup_key(&self.tier_id, self.price_version, self.period)
         }
     }
+}
+
+/// The Stripe price an add-on line needs (issue 21 §2): what
+/// `StripeGateway::add_on_price` finds or creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddOnPriceSpec {
+    pub add_on_id: String,
+    pub name: String,
+    pub price_version: u32,
+    pub period: BillingPeriod,
+    /// Cents per period, after the bundle rule.
+    pub amount: i64,
+    pub list_amount: i64,
+    pub currency: String,
 }
 
 /// The price version a partner is on after its Stripe price became `price`: the
@@ -762,6 +779,8 @@ pub struct SubscribeRequest {
     pub promotion_code: Option<String>,
     pub success_url: Option<String>,
     pub cancel_url: Option<String>,
+    /// Add-on ids to attach as subscription items (issue 21 §2).
+    pub add_ons: Vec<String>,
 }
 
 /// A return URL Stripe's hosted pages send the customer back to.
@@ -789,12 +808,14 @@ fn code(v: &Value) -> Result<String, String> {
 
 impl SubscribeRequest {
     pub fn parse(body: &Value) -> Result<Self, ValidationError> {
-        let mut f = Fields::new(body, &["tierId", "billingPeriod", "promotionCode", "successUrl", "cancelUrl"]);
+        let mut f =
+            Fields::new(body, &["tierId", "billingPeriod", "promotionCode", "successUrl", "cancelUrl", "addOns"]);
         let tier_id = f.required("tierId", parse::slug);
         let billing_period = f.optional("billingPeriod", period);
         let promotion_code = f.optional("promotionCode", code);
         let success_url = f.optional("successUrl", url);
         let cancel_url = f.optional("cancelUrl", url);
+        let add_ons = f.optional("addOns", super::addon::parse_ids).unwrap_or_default();
         f.finish()?;
         Ok(Self {
             tier_id: tier_id.unwrap_or_default(),
@@ -802,6 +823,7 @@ impl SubscribeRequest {
             promotion_code,
             success_url,
             cancel_url,
+            add_ons,
         })
     }
 }
@@ -1137,6 +1159,7 @@ mod tests {
             period: BillingPeriod::Monthly,
             tier_id: Some("gold".into()),
             price_version: Some(1),
+            add_on_id: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! unit-tested without the table.
 
 pub mod actor;
+pub mod addon;
 pub mod analytics;
 pub mod audit;
 pub mod billing;

@@ -116,6 +116,8 @@ fn bucket(id: &str) -> u64 {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StorefrontConfig {
     pub pricing: PricingConfig,
+    /// Every add-on, retired ones too, in `sortOrder`.
+    pub add_ons: Vec<super::addon::AddOn>,
     pub upsell_rules: Vec<UpsellRule>,
     pub flags: FeatureFlags,
 }

@@ -127,6 +127,12 @@ pub fn pricing_limits_sk(scope: &str, id: &str) -> String {
 //                                        the equivalent of one of our tiers
 pub const UPSELL_RULE_PREFIX: &str = "UPSELL#";
 pub const COMPETITOR_PREFIX: &str = "COMPETITOR#";
+// PRICING / ADDON#{addOnId}              one add-on (issue 21 §2), versioned
+pub const ADD_ON_PREFIX: &str = "ADDON#";
+
+pub fn add_on_sk(add_on_id: &str) -> String {
+    format!("{ADD_ON_PREFIX}{add_on_id}")
+}
 
 pub fn competitor_sk(competitor_id: &str, tier_id: &str) -> String {
     format!("{COMPETITOR_PREFIX}{competitor_id}#{tier_id}")

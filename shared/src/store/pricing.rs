@@ -3,6 +3,7 @@
 
 use super::keys::{self, PRICING_PARTITION, STOREFRONT_STATS_PARTITION};
 use super::{build_err, counters_of, n, s, stored_version, ttl, ConditionFailed, Item, Store, StoreError, WriteError};
+use crate::domain::addon::AddOn;
 use crate::domain::audit::AuditEntry;
 use crate::domain::pricing_rules::{CompetitorPrice, ConstraintRecord, PricingConfig, PricingRule};
 use crate::domain::storefront::{FeatureFlags, FunnelCounts, StorefrontConfig, StorefrontEvent, UpsellCounts};
@@ -107,6 +108,19 @@ pub trait PricingStore {
         after: &UpsellRule,
         audit: &AuditEntry,
     ) -> impl std::future::Future<Output = Result<(), WriteError<PricingRefusal>>> + Send;
+    /// Creates an add-on (refused when the id is taken), audited.
+    fn create_add_on(
+        &self,
+        add_on: &AddOn,
+        audit: &AuditEntry,
+    ) -> impl std::future::Future<Output = Result<(), WriteError<PricingRefusal>>> + Send;
+    /// Writes an add-on edit conditional on the version it was computed from.
+    fn save_add_on(
+        &self,
+        before: &AddOn,
+        after: &AddOn,
+        audit: &AuditEntry,
+    ) -> impl std::future::Future<Output = Result<(), WriteError<PricingRefusal>>> + Send;
     /// Sets a competitor's price point for a tier (replacing the last one), audited.
     fn put_competitor_price(
         &self,
@@ -183,6 +197,8 @@ impl PricingStore for Store {
                 config.pricing.constraints.push(serde_dynamo::from_item(item)?);
             } else if sk.starts_with(keys::UPSELL_RULE_PREFIX) {
                 config.upsell_rules.push(serde_dynamo::from_item(item)?);
+            } else if sk.starts_with(keys::ADD_ON_PREFIX) {
+                config.add_ons.push(serde_dynamo::from_item(item)?);
             } else if sk.starts_with(keys::COMPETITOR_PREFIX) {
                 config.pricing.competitors.push(serde_dynamo::from_item(item)?);
             } else if sk == keys::FLAGS_SK {
@@ -191,6 +207,7 @@ impl PricingStore for Store {
         }
         config.pricing.rules.sort_by(|a, b| (a.priority, &a.rule_id).cmp(&(b.priority, &b.rule_id)));
         config.upsell_rules.sort_by(|a, b| (a.priority, &a.rule_id).cmp(&(b.priority, &b.rule_id)));
+        config.add_ons.sort_by(|a, b| (a.sort_order, &a.add_on_id).cmp(&(b.sort_order, &b.add_on_id)));
         Ok(config)
     }
     async fn pricing_config(&self) -> Result<PricingConfig, StoreError> {
@@ -212,6 +229,21 @@ impl PricingStore for Store {
         audit: &AuditEntry,
     ) -> Result<(), WriteError<PricingRefusal>> {
         let item = Self::config_item(after, keys::upsell_rule_sk(&after.rule_id))?;
+        let items = vec![self.versioned_pricing_put(item, before.version)?, self.audit_put(audit)?];
+        self.transact(items).await?.map_err(|f| Self::pricing_conflict(f, false))
+    }
+    async fn create_add_on(&self, add_on: &AddOn, audit: &AuditEntry) -> Result<(), WriteError<PricingRefusal>> {
+        let item = Self::config_item(add_on, keys::add_on_sk(&add_on.add_on_id))?;
+        let items = vec![self.versioned_pricing_put(item, 0)?, self.audit_put(audit)?];
+        self.transact(items).await?.map_err(|f| Self::pricing_conflict(f, true))
+    }
+    async fn save_add_on(
+        &self,
+        before: &AddOn,
+        after: &AddOn,
+        audit: &AuditEntry,
+    ) -> Result<(), WriteError<PricingRefusal>> {
+        let item = Self::config_item(after, keys::add_on_sk(&after.add_on_id))?;
         let items = vec![self.versioned_pricing_put(item, before.version)?, self.audit_put(audit)?];
         self.transact(items).await?.map_err(|f| Self::pricing_conflict(f, false))
     }

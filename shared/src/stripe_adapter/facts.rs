@@ -16,6 +16,10 @@ use stripe_shared::{Invoice, Price, Subscription};
 /// Metadata key linking Stripe objects to a partner.
 pub const PARTNER_ID_KEY: &str = "partner_id";
 pub const TIER_ID_KEY: &str = "tier_id";
+/// On an add-on's Stripe price (and product): which add-on it charges.
+pub const ADD_ON_ID_KEY: &str = "add_on_id";
+/// The lookup-key prefix of add-on prices: `tierdesk_addon_{id}_v{version}_{period}`.
+pub const ADD_ON_KEY_PREFIX: &str = "tierdesk_addon_";
 /// Checkout metadata of a promotion applied at checkout: the webhook records the
 /// redemption from these once the session is paid.
 pub const PROMOTION_ID_KEY: &str = "promotion_id";
@@ -41,7 +45,11 @@ pub fn price_facts(price: &Price) -> Option<PriceFacts> {
         stripe_shared::RecurringInterval::Year => BillingPeriod::Yearly,
         _ => return None,
     };
-    let from_key = price.lookup_key.as_deref().and_then(parse_lookup_key);
+    let add_on_id = price.metadata.get(ADD_ON_ID_KEY).cloned().or_else(|| {
+        let rest = price.lookup_key.as_deref()?.strip_prefix(ADD_ON_KEY_PREFIX)?;
+        rest.rsplit_once("_v").map(|(id, _)| id.to_string())
+    });
+    let from_key = price.lookup_key.as_deref().filter(|_| add_on_id.is_none()).and_then(parse_lookup_key);
     let tier_id =
         price.metadata.get(TIER_ID_KEY).cloned().or_else(|| from_key.as_ref().map(|(tier, _, _)| tier.clone()));
     let price_version = price
@@ -54,8 +62,9 @@ pub fn price_facts(price: &Price) -> Option<PriceFacts> {
         unit_amount: price.unit_amount.unwrap_or(0),
         currency: price.currency.to_string(),
         period,
-        tier_id,
+        tier_id: tier_id.filter(|_| add_on_id.is_none()),
         price_version,
+        add_on_id,
     })
 }
 
@@ -74,7 +83,13 @@ fn stripe_status(status: &stripe_shared::SubscriptionStatus) -> StripeStatus {
 }
 
 pub fn subscription_facts(sub: &Subscription) -> SubscriptionFacts {
-    let item = sub.items.data.first();
+    // The tier's item; add-ons are items of their own beside it.
+    let item = sub
+        .items
+        .data
+        .iter()
+        .find(|i| price_facts(&i.price).is_none_or(|p| p.add_on_id.is_none()))
+        .or_else(|| sub.items.data.first());
     SubscriptionFacts {
         subscription_id: sub.id.as_str().to_string(),
         item_id: item.map(|i| i.id.as_str().to_string()),
@@ -115,9 +130,10 @@ pub fn subscription_partner_hint(sub: &Subscription) -> Option<String> {
     sub.metadata.get(PARTNER_ID_KEY).cloned()
 }
 
-/// An invoice's facts, and the id of its subscription line's price, which the
-/// caller resolves to `PriceFacts` (invoice lines carry only the id).
-pub fn invoice_facts(invoice: &Invoice) -> (InvoiceFacts, Option<String>) {
+/// An invoice's facts, and the ids of its subscription lines' prices in line
+/// order, which the caller resolves to the tier's `PriceFacts` (invoice lines carry
+/// only the id; add-on lines sit beside the tier's).
+pub fn invoice_facts(invoice: &Invoice) -> (InvoiceFacts, Vec<String>) {
     use stripe_shared::InvoiceStatus as S;
     let subscription_parent = invoice.parent.as_ref().and_then(|p| p.subscription_details.as_ref());
     let subscription_id = subscription_parent
@@ -130,10 +146,19 @@ pub fn invoice_facts(invoice: &Invoice) -> (InvoiceFacts, Option<String>) {
         .iter()
         .find(|l| l.parent.as_ref().and_then(|p| p.subscription_item_details.as_ref()).is_some_and(|d| !d.proration))
         .or_else(|| invoice.lines.data.first());
-    let price_id = line
-        .and_then(|l| l.pricing.as_ref())
-        .and_then(|p| p.price_details.as_ref())
-        .map(|d| d.price.id().as_str().to_string());
+    let price_of = |l: &stripe_shared::InvoiceLineItem| {
+        l.pricing.as_ref().and_then(|p| p.price_details.as_ref()).map(|d| d.price.id().as_str().to_string())
+    };
+    let mut price_ids: Vec<String> = invoice
+        .lines
+        .data
+        .iter()
+        .filter(|l| l.parent.as_ref().and_then(|p| p.subscription_item_details.as_ref()).is_some_and(|d| !d.proration))
+        .filter_map(price_of)
+        .collect();
+    if price_ids.is_empty() {
+        price_ids.extend(line.and_then(price_of));
+    }
     let status = match invoice.status.as_ref() {
         Some(S::Paid) => InvoiceStatus::Paid,
         Some(S::Void) => InvoiceStatus::Void,
@@ -160,7 +185,7 @@ pub fn invoice_facts(invoice: &Invoice) -> (InvoiceFacts, Option<String>) {
         next_attempt: invoice.next_payment_attempt.and_then(date),
         price: None,
     };
-    (facts, price_id)
+    (facts, price_ids)
 }
 
 /// A credit note's facts: the cents it gave back (refunds and anything refunded

@@ -3,8 +3,13 @@
 //! customer, session or charge.
 
 use super::config::StripeConfig;
-use super::facts::{self, PARTNER_ID_KEY, PRICE_VERSION_KEY, QUOTE_ID_KEY, SCHEDULED_TIER_ID_KEY, TIER_ID_KEY};
-use crate::domain::billing::{BillingError, InvoiceFacts, PaymentFacts, PriceFacts, PriceSpec, SubscriptionFacts};
+use super::facts::{
+    self, ADD_ON_ID_KEY, ADD_ON_KEY_PREFIX, PARTNER_ID_KEY, PRICE_VERSION_KEY, QUOTE_ID_KEY, SCHEDULED_TIER_ID_KEY,
+    TIER_ID_KEY,
+};
+use crate::domain::billing::{
+    AddOnPriceSpec, BillingError, InvoiceFacts, PaymentFacts, PriceFacts, PriceSpec, SubscriptionFacts,
+};
 use crate::domain::money::BillingPeriod;
 use crate::meter::{MeteredCall, Service};
 use std::collections::HashMap;
@@ -289,14 +294,50 @@ impl StripeGateway {
 
     /// The product of a tier (id `tierdesk_{tier}`), created on first use.
     async fn ensure_product(&self, tier_id: &str, tier_name: &str) -> Result<String, BillingError> {
+        let metadata = HashMap::from([(TIER_ID_KEY.to_string(), tier_id.to_string())]);
+        self.ensure_product_as(&format!("tierdesk_{tier_id}"), &format!("Tierdesk {tier_name}"), metadata).await
+    }
+
+    /// The Stripe price of one add-on line (issue 21 §2): the add-on's price
+    /// version for `period` at `amount` (the bundle rule may have cut it), lookup
+    /// key `tierdesk_addon_{id}_v{version}_{period}` (`_r{cents}` before the period
+    /// when cut), on the add-on's product, created on first use and cached.
+    pub async fn add_on_price(&self, line: &AddOnPriceSpec) -> Result<PriceFacts, BillingError> {
+        let cut = if line.amount == line.list_amount { String::new() } else { format!("_r{}", line.amount) };
+        let key =
+            format!("{ADD_ON_KEY_PREFIX}{}_v{}{cut}_{}", line.add_on_id, line.price_version, line.period.as_str());
+        if let Some(p) = self.by_key.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+            return Ok(p.clone());
+        }
+        let matches = |p: &PriceFacts| p.unit_amount == line.amount && p.period == line.period;
+        if let Some(found) = self.price_by_lookup_key(&key).await?.filter(matches) {
+            self.remember(Some(&key), &found);
+            return Ok(found);
+        }
+        let metadata = HashMap::from([(ADD_ON_ID_KEY.to_string(), line.add_on_id.clone())]);
+        let product = self
+            .ensure_product_as(&format!("{ADD_ON_KEY_PREFIX}{}", line.add_on_id), &line.name, metadata.clone())
+            .await?;
+        let created = self.create_price(&product, line.amount, &line.currency, line.period, &key, metadata).await?;
+        self.remember(Some(&key), &created);
+        Ok(created)
+    }
+
+    /// A product by id, created on first use with `name` and `metadata`.
+    async fn ensure_product_as(
+        &self,
+        id: &str,
+        name: &str,
+        metadata: HashMap<String, String>,
+    ) -> Result<String, BillingError> {
         use stripe_product::product::{CreateProduct, RetrieveProduct};
-        let id = format!("tierdesk_{tier_id}");
+        let id = id.to_string();
         if let Ok(found) = RetrieveProduct::new(id.as_str()).send(&self.client).metered(Service::Stripe).await {
             return Ok(found.id.as_str().to_string());
         }
-        let created = CreateProduct::new(format!("Tierdesk {tier_name}"))
+        let created = CreateProduct::new(name.to_string())
             .id(id.clone())
-            .metadata(HashMap::from([(TIER_ID_KEY.to_string(), tier_id.to_string())]))
+            .metadata(metadata)
             .customize()
             .request_strategy(idempotent(&format!("product-{id}"))?)
             .send(&self.client)
@@ -433,6 +474,7 @@ impl StripeGateway {
         customer_id: &str,
         partner_id: &str,
         price: &PriceFacts,
+        add_ons: &[PriceFacts],
         success_url: &str,
         cancel_url: &str,
         offer: &CheckoutOffer,
@@ -450,6 +492,15 @@ impl StripeGateway {
         let mut line = CreateCheckoutSessionLineItems::new();
         line.price = Some(price.price_id.clone());
         line.quantity = Some(1);
+        // The tier's line first: Tierdesk reads the tier from the first item that is
+        // not an add-on, whatever the order Stripe keeps.
+        let mut lines = vec![line];
+        for add_on in add_ons {
+            let mut extra = CreateCheckoutSessionLineItems::new();
+            extra.price = Some(add_on.price_id.clone());
+            extra.quantity = Some(1);
+            lines.push(extra);
+        }
         let mut subscription_data = CreateCheckoutSessionSubscriptionData::new();
         subscription_data.metadata = Some(metadata.clone());
         subscription_data.trial_period_days = offer.trial_days;
@@ -463,7 +514,7 @@ impl StripeGateway {
             .mode(stripe_shared::CheckoutSessionMode::Subscription)
             .customer(customer_id)
             .client_reference_id(partner_id)
-            .line_items(vec![line])
+            .line_items(lines)
             .metadata(metadata)
             .subscription_data(subscription_data)
             .success_url(success_url)
@@ -642,11 +693,21 @@ impl StripeGateway {
     }
 
     async fn with_price(&self, invoice: &stripe_shared::Invoice) -> Result<InvoiceFacts, BillingError> {
-        let (mut facts, price_id) = facts::invoice_facts(invoice);
-        if let Some(price) = price_id {
-            facts.price = self.price(&price).await.ok();
-        }
+        let (mut facts, price_ids) = facts::invoice_facts(invoice);
+        facts.price = self.tier_price(&price_ids).await.ok().flatten();
         Ok(facts)
+    }
+
+    /// The tier's price among an invoice's line prices (in line order): the first
+    /// that is not an add-on's. Prices are cached per instance.
+    pub async fn tier_price(&self, price_ids: &[String]) -> Result<Option<PriceFacts>, BillingError> {
+        for id in price_ids {
+            let price = self.price(id).await?;
+            if price.add_on_id.is_none() {
+                return Ok(Some(price));
+            }
+        }
+        Ok(None)
     }
 
     /// `POST /v1/invoices/{id}/send`: Stripe emails the invoice to the customer again.

@@ -84,6 +84,7 @@ fn only_the_catalog_reads_are_public() {
         // The storefront's upsell offers for a visitor, and its funnel events.
         "POST /api/upsell/evaluate",
         "POST /api/storefront/events",
+        "POST /api/storefront/price",
         "POST /api/promotions/validate",
         "GET /api/quotes/view/{token}",
         "GET /api/quotes/view/{token}/pdf",

@@ -2,6 +2,7 @@
 //! own `TestApp` (private table, gateway and secret) against the local stack that
 //! `make test` starts.
 
+mod addons;
 mod analytics;
 mod architecture;
 mod billing;

@@ -18,7 +18,8 @@ fn allowed(op: Op, role: Option<&str>) -> bool {
         | Op::PublicSegments
         | Op::PublicSegment
         | Op::EvaluateUpsell
-        | Op::RecordStorefrontEvent => true,
+        | Op::RecordStorefrontEvent
+        | Op::StorefrontPrice => true,
         // The partner's own upsell context: partner tokens only (staff: 403
         // not_a_partner, like the other /api/billing routes).
         Op::PartnerUpsell => role == Some("partner"),
@@ -30,7 +31,8 @@ fn allowed(op: Op, role: Option<&str>) -> bool {
         | Op::ListPricingConstraints
         | Op::ListUpsellRules
         | Op::GetFeatureFlags
-        | Op::ListCompetitorPrices => is(&["sales_rep", "sales_manager", "admin"]),
+        | Op::ListCompetitorPrices
+        | Op::ListAddOns => is(&["sales_rep", "sales_manager", "admin"]),
         // Segments are storefront structure: system configuration, admins only.
         Op::CreateSegment | Op::UpdateSegment | Op::RetireSegment | Op::ReorderSegments => is(&["admin"]),
         Op::CreateTier | Op::UpdateTier | Op::ArchiveTier | Op::AddFeature | Op::UpdateFeature | Op::RemoveFeature => {
@@ -46,7 +48,9 @@ fn allowed(op: Op, role: Option<&str>) -> bool {
         | Op::UpdateUpsellRule
         | Op::PriceImpact
         | Op::PutCompetitorPrice
-        | Op::DeleteCompetitorPrice => is(&["sales_manager", "admin"]),
+        | Op::DeleteCompetitorPrice
+        | Op::CreateAddOn
+        | Op::UpdateAddOn => is(&["sales_manager", "admin"]),
         Op::PutFeatureFlags => is(&["admin"]),
     }
 }
@@ -98,6 +102,14 @@ fn request(op: Op, id: &str, order: &Value, flags_version: u64) -> (&'static str
         }
         Op::GetFeatureFlags => ("GET", "/api/admin/feature-flags".into(), None),
         Op::ListCompetitorPrices => ("GET", "/api/admin/competitor-prices".into(), None),
+        Op::ListAddOns => ("GET", "/api/admin/add-ons".into(), None),
+        Op::CreateAddOn => (
+            "POST",
+            "/api/admin/add-ons".into(),
+            Some(json!({"addOnId": format!("a{id}-new"), "name": "A", "prices": {"monthly": 10, "yearly": 100}})),
+        ),
+        Op::UpdateAddOn => ("PUT", format!("/api/admin/add-ons/a{id}"), Some(json!({"version": 1, "active": false}))),
+        Op::StorefrontPrice => ("POST", "/api/storefront/price".into(), Some(json!({"tierId": "gold"}))),
         Op::PutCompetitorPrice => {
             ("PUT", format!("/api/admin/competitor-prices/acme/{id}"), Some(json!({"name": "Acme", "price": 90})))
         }
@@ -166,6 +178,12 @@ async fn every_role_on_every_tiers_route() {
             if matches!(route.op, Op::UpdatePricingRule | Op::DeletePricingRule) {
                 let rule = rule_body(&format!("p{id}"), &id);
                 let (status, body) = app.call("POST", "/api/admin/pricing-rules", Some("admin"), Some(rule)).await;
+                assert_eq!(status, 201, "{body}");
+            }
+            if route.op == Op::UpdateAddOn {
+                let add_on =
+                    json!({"addOnId": format!("a{id}"), "name": "A", "prices": {"monthly": 10, "yearly": 100}});
+                let (status, body) = app.call("POST", "/api/admin/add-ons", Some("admin"), Some(add_on)).await;
                 assert_eq!(status, 201, "{body}");
             }
             if route.op == Op::DeleteCompetitorPrice {

@@ -269,7 +269,10 @@ async fn bench_partners() -> Result<(), Error> {
         println!("| `GET {path}` | {} | {} | {:.1} | {:.1} |", a.0, b.0, a.1, b.1);
     }
     println!("\n| storefront read | calls @ 1,000 | calls @ 50,000 |\n|---|---|---|");
-    println!("| `GET /api/segments/essential?userId=…` (segment, tiers, rules, experiments) | {} | {} |", storefront[0].0, storefront[1].0);
+    println!(
+        "| `GET /api/segments/essential?userId=…` (segment, tiers, rules, experiments) | {} | {} |",
+        storefront[0].0, storefront[1].0
+    );
     println!("| `POST /api/upsell/evaluate` (configuration, catalog) | {} | {} |", storefront[0].1, storefront[1].1);
     Ok(())
 }
