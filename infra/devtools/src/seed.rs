@@ -233,14 +233,26 @@ async fn seed_add_ons(gateway: &Gateway, admin: &str) -> Result<Vec<String>, Str
 }
 
 /// Seed 002's commission rates (Essential 8 %, Signature 10 %, Luxury 12 %),
-/// effective from the start of last year so the demo's invoices earn them. Setting
-/// the same day's rate again replaces it, so the seed can run again.
+/// effective from the start of last year so the demo's invoices earn them. A
+/// segment that already has a rate from that day is left as it is.
 async fn seed_commission_rates(gateway: &Gateway, admin: &str) -> Result<Vec<String>, String> {
     use chrono::Datelike;
     let seeder = tierdesk::domain::actor::Actor::system("seed", chrono::Utc::now(), "seed");
     let from = chrono::NaiveDate::from_ymd_opt(chrono::Utc::now().year() - 1, 1, 1).unwrap_or_default();
+    let (status, existing) = call_json(gateway, "GET", "/api/admin/commissions/rates", Some(admin), None).await;
+    if status != 200 {
+        return Err(format!("reading commission rates failed: {status} {existing}"));
+    }
     let mut log = Vec::new();
     for rate in tierdesk::domain::commission::default_rates(from, &seeder) {
+        let day = rate.effective_from.to_string();
+        let set = existing["items"].as_array().into_iter().flatten().any(|r| {
+            r["segmentId"] == rate.segment_id.as_str() && r["effectiveFrom"] == day.as_str()
+        });
+        if set {
+            log.push(format!("commission rate {}: exists", rate.segment_id));
+            continue;
+        }
         let body = json!({"basisPoints": rate.basis_points, "effectiveFrom": rate.effective_from.to_string()});
         let path = format!("/api/admin/commissions/rates/{}", rate.segment_id);
         let (status, answer) = call_json(gateway, "PUT", &path, Some(admin), Some(body)).await;
