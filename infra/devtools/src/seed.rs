@@ -246,9 +246,11 @@ async fn seed_commission_rates(gateway: &Gateway, admin: &str) -> Result<Vec<Str
     let mut log = Vec::new();
     for rate in tierdesk::domain::commission::default_rates(from, &seeder) {
         let day = rate.effective_from.to_string();
-        let set = existing["items"].as_array().into_iter().flatten().any(|r| {
-            r["segmentId"] == rate.segment_id.as_str() && r["effectiveFrom"] == day.as_str()
-        });
+        let set = existing["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|r| r["segmentId"] == rate.segment_id.as_str() && r["effectiveFrom"] == day.as_str());
         if set {
             log.push(format!("commission rate {}: exists", rate.segment_id));
             continue;
