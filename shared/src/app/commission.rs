@@ -22,7 +22,10 @@ pub async fn settle(
     if after.commission.is_none() {
         after.commission = previous.and_then(|p| p.commission.clone());
     }
-    if after.commission.is_none() && commission::collected(after) > 0 {
+    // Terms are fixed only when this write is the payment: an invoice paid before
+    // commissions existed earns nothing now, not even on a later refund.
+    let first_paid = previous.is_none_or(|p| !p.is_paid()) && after.is_paid();
+    if after.commission.is_none() && first_paid && commission::collected(after) > 0 {
         if let Some(rep) = after.sales_rep.clone() {
             if let Some(tier) = store.get_tier(&after.tier).await? {
                 let rates = store.commission_rates().await?;
