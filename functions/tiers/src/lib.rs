@@ -354,7 +354,7 @@ async fn update_tier(app: &Tiers, ctx: &Ctx, req: &Request, params: &PathParams)
         if update.prices_changed() {
             // Seed 004's approval limit: over it, only an admin applies the change,
             // and only by saying so (`?approveImpact=true`).
-            let impact = pricing::impact_of(app, &update.before, &update.after.list_prices()).await?;
+            let impact = pricing::impact_of(app, &config, &update.before, &update.after.list_prices()).await?;
             let approved = query(req, "approveImpact").as_deref() == Some("true") && who.can(Permission::SystemConfig);
             if impact.requires_approval && !approved {
                 return Err(PricingRuleError::CustomerImpactTooHigh {

@@ -118,10 +118,14 @@ pub(crate) async fn change_rule(
     }
 }
 
-/// The impact of giving `tier` the list prices `proposed` (seed 004's preview):
-/// the configuration (one Query) and the tier's live statistics (one item).
-pub(crate) async fn impact_of(app: &Tiers, tier: &Tier, proposed: &ListPrices<'_>) -> Result<PriceImpact, ApiError> {
-    let config = app.store.pricing_config().await?;
+/// The impact of giving `tier` the list prices `proposed` (seed 004's preview)
+/// under `config`: reads the tier's live statistics (one item).
+pub(crate) async fn impact_of(
+    app: &Tiers,
+    config: &PricingConfig,
+    tier: &Tier,
+    proposed: &ListPrices<'_>,
+) -> Result<PriceImpact, ApiError> {
     let live = app
         .store
         .tier_aggregates(std::slice::from_ref(&tier.tier_id), &[], false)
@@ -131,7 +135,7 @@ pub(crate) async fn impact_of(app: &Tiers, tier: &Tier, proposed: &ListPrices<'_
         .map(|a| a.current.live)
         .unwrap_or_default();
     let subscribers = Subscribers { monthly: live.monthly_count, yearly: live.yearly_count, mrr: live.mrr };
-    Ok(impact::impact(&config, &tier.list_prices(), proposed, subscribers, app.clock.now().date_naive())?)
+    Ok(impact::impact(config, &tier.list_prices(), proposed, subscribers, app.clock.now().date_naive())?)
 }
 
 /// `POST /api/admin/tiers/{tierId}/price-impact`: the dry run of a list-price
@@ -150,7 +154,8 @@ pub(crate) async fn preview(app: &Tiers, ctx: &Ctx, req: &Request, tier: Tier) -
     f.finish()?;
     let (monthly, yearly) = prices.ok_or_else(|| ValidationError::single("prices", "is required"))?;
     let proposed = ListPrices { monthly, yearly, ..tier.list_prices() };
-    json(StatusCode::OK, &impact_of(app, &tier, &proposed).await?)
+    let config = app.store.pricing_config().await?;
+    json(StatusCode::OK, &impact_of(app, &config, &tier, &proposed).await?)
 }
 
 /// A competitor's price point for one of our tiers (seed 004 competitive

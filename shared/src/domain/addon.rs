@@ -94,18 +94,7 @@ fn prices(f: &mut Fields<'_>, required: bool) -> Option<AddOnPrices> {
 }
 
 fn segments(v: &Value) -> Result<Vec<String>, String> {
-    let items = v.as_array().ok_or("must be an array of segment ids")?;
-    if items.len() > 20 {
-        return Err("names at most 20 segments".into());
-    }
-    let mut out: Vec<String> = Vec::new();
-    for item in items {
-        let id = parse::slug(item)?;
-        if !out.contains(&id) {
-            out.push(id);
-        }
-    }
-    Ok(out)
+    parse::slugs(v, 20)
 }
 
 const FIELDS: &[&str] = &["addOnId", "name", "description", "prices", "currency", "segments", "sortOrder"];

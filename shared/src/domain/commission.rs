@@ -51,13 +51,7 @@ impl CommissionRate {
     pub fn parse(segment_id: &str, body: &Value, by: &Actor) -> Result<Self, ValidationError> {
         let mut f = Fields::new(body, &["basisPoints", "effectiveFrom"]);
         let basis_points = f.required("basisPoints", |v| parse::int_in(v, 0, 5_000).map(|n| n as u32));
-        let effective_from = f.required("effectiveFrom", |v| {
-            let s = v.as_str().ok_or("must be a date YYYY-MM-DD")?;
-            NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .ok()
-                .filter(|_| s.len() == 10)
-                .ok_or_else(|| "must be a real date YYYY-MM-DD".to_string())
-        });
+        let effective_from = f.required("effectiveFrom", parse::date);
         f.finish()?;
         Ok(Self {
             segment_id: segment_id.to_string(),

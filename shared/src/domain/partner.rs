@@ -350,16 +350,7 @@ pub mod fields {
     }
 
     pub fn date(v: &Value) -> Result<NaiveDate, String> {
-        let s = v.as_str().ok_or("must be a date string YYYY-MM-DD")?;
-        if s.len() != 10 {
-            return Err("must be a date YYYY-MM-DD".into());
-        }
-        let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| "must be a real date YYYY-MM-DD".to_string())?;
-        let year = chrono::Datelike::year(&d);
-        if !(2000..=2100).contains(&year) {
-            return Err("must be between 2000 and 2100".into());
-        }
-        Ok(d)
+        parse::date(v)
     }
 
     /// `en-US` or `en-GB` (case-insensitive, `_` accepted for `-`).

@@ -102,18 +102,7 @@ pub enum UpsellError {
 }
 
 fn slugs(v: &Value) -> Result<Vec<String>, String> {
-    let items = v.as_array().ok_or("must be an array of ids")?;
-    if items.len() > 50 {
-        return Err("names at most 50 ids".into());
-    }
-    let mut out: Vec<String> = Vec::new();
-    for item in items {
-        let id = parse::slug(item)?;
-        if !out.contains(&id) {
-            out.push(id);
-        }
-    }
-    Ok(out)
+    parse::slugs(v, 50)
 }
 
 fn month(v: &Value) -> Result<u32, String> {
@@ -329,22 +318,8 @@ impl EvaluateRequest {
         let mut f = Fields::new(body, &["tierId", "billingPeriod", "addOns", "startDate", "visitorId"]);
         let tier_id = f.required("tierId", parse::slug);
         let billing_period = f.optional("billingPeriod", BillingPeriod::parse).unwrap_or(BillingPeriod::Monthly);
-        let add_ons = f
-            .optional("addOns", |v| {
-                let ids = slugs(v)?;
-                if ids.len() > MAX_ADD_ONS {
-                    return Err(format!("names at most {MAX_ADD_ONS} add-ons"));
-                }
-                Ok(ids)
-            })
-            .unwrap_or_default();
-        let start_date = f.optional("startDate", |v| {
-            let s = v.as_str().ok_or("must be a date YYYY-MM-DD")?;
-            chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .ok()
-                .filter(|_| s.len() == 10)
-                .ok_or_else(|| "must be a real date YYYY-MM-DD".to_string())
-        });
+        let add_ons = f.optional("addOns", |v| parse::slugs(v, MAX_ADD_ONS)).unwrap_or_default();
+        let start_date = f.optional("startDate", parse::date);
         let visitor_id = f.optional("visitorId", |v| {
             let s = parse::text(v, 1, 128)?;
             if s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':')) {

@@ -238,6 +238,37 @@ pub mod parse {
         Ok(trimmed.to_string())
     }
 
+    /// A calendar day `YYYY-MM-DD` between the years 2000 and 2100.
+    pub fn date(v: &Value) -> Result<chrono::NaiveDate, String> {
+        let s = v.as_str().ok_or("must be a date string YYYY-MM-DD")?;
+        if s.len() != 10 {
+            return Err("must be a date YYYY-MM-DD".into());
+        }
+        let d = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map_err(|_| "must be a real date YYYY-MM-DD".to_string())?;
+        let year = chrono::Datelike::year(&d);
+        if !(2000..=2100).contains(&year) {
+            return Err("must be between 2000 and 2100".into());
+        }
+        Ok(d)
+    }
+
+    /// An array of slugs, each kept once (a repeat is dropped), at most `max`.
+    pub fn slugs(v: &Value, max: usize) -> Result<Vec<String>, String> {
+        let items = v.as_array().ok_or("must be an array of ids")?;
+        if items.len() > max {
+            return Err(format!("names at most {max} ids"));
+        }
+        let mut out: Vec<String> = Vec::with_capacity(items.len());
+        for item in items {
+            let id = slug(item)?;
+            if !out.contains(&id) {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
     /// Lower-case identifiers used in URLs and keys: `[a-z0-9][a-z0-9_-]{0,39}`.
     /// `#` can never appear, so ids cannot break the `PREFIX#id` key format.
     pub fn slug(v: &Value) -> Result<String, String> {

@@ -148,26 +148,11 @@ fn priority(v: &Value) -> Result<u32, String> {
 }
 
 fn date(v: &Value) -> Result<NaiveDate, String> {
-    let s = v.as_str().ok_or("must be a date YYYY-MM-DD")?;
-    NaiveDate::parse_from_str(s, "%Y-%m-%d")
-        .ok()
-        .filter(|_| s.len() == 10)
-        .ok_or_else(|| "must be a real date YYYY-MM-DD".into())
+    parse::date(v)
 }
 
 fn slugs(v: &Value) -> Result<Vec<String>, String> {
-    let items = v.as_array().ok_or("must be an array of ids")?;
-    if items.len() > MAX_LISTED {
-        return Err(format!("names at most {MAX_LISTED} ids"));
-    }
-    let mut out: Vec<String> = Vec::with_capacity(items.len());
-    for item in items {
-        let id = parse::slug(item)?;
-        if !out.contains(&id) {
-            out.push(id);
-        }
-    }
-    Ok(out)
+    parse::slugs(v, MAX_LISTED)
 }
 
 fn periods(v: &Value) -> Result<Vec<BillingPeriod>, String> {
