@@ -19,6 +19,7 @@ use tierdesk::domain::billing::{
     check_plan_change, schedule_downgrade, sync_subscription, AddOnPriceSpec, BillingChange, BillingError,
     BillingNotice, CancelRequest, Effective, InvoiceRecord, PlanChangeRequest, PriceSpec, SubscribeRequest,
 };
+use tierdesk::domain::experiment;
 use tierdesk::domain::money::BillingPeriod;
 use tierdesk::domain::partner::{Partner, ScheduledChange};
 use tierdesk::domain::pricing_rules::{PricingConfig, RuledPrice};
@@ -35,7 +36,8 @@ use tierdesk::idempotency;
 use tierdesk::mail::billing::email_for;
 use tierdesk::mail::Mailer;
 use tierdesk::store::{
-    BillingWrite, BillingWriteError, CustomerStore, InvoiceStore, Page, PartnerStore, PricingStore, Store, TierStore,
+    BillingWrite, BillingWriteError, CustomerStore, ExperimentStore, InvoiceStore, Page, PartnerStore, PricingStore,
+    Store, TierStore,
 };
 use tierdesk::stripe_adapter::{facts, CheckoutOffer, CouponOff, CouponSpec, Proration, StripeGateway};
 use tierdesk::ApiError;
@@ -406,10 +408,17 @@ async fn subscribe(
         return Err(BillingError::AlreadySubscribed.into());
     }
     let catalog = app.store.active_catalog().await?;
-    let tier = Catalog::new(&catalog)
+    let listed = Catalog::new(&catalog)
         .active(&request.tier_id)
         .filter(|t| is_paid(t))
         .ok_or_else(|| ValidationError::single("tierId", "no active paid tier with this id"))?;
+    // The price the storefront showed this visitor: a running pricing experiment's
+    // variant (one Query of the live experiments, only when a visitor is named).
+    let mut tier_for_visitor = listed.clone();
+    if let Some(visitor) = &request.visitor_id {
+        experiment::price_for_user(&mut tier_for_visitor, &app.store.live_experiments().await?, visitor);
+    }
+    let tier = &tier_for_visitor;
     let storefront = app.store.storefront_config().await?;
     let config = &storefront.pricing;
     let period = request.billing_period;
@@ -423,7 +432,8 @@ async fn subscribe(
         None => None,
     };
     let ruled = app.ruled_price(config, tier, period, &partner);
-    let price = app.stripe.price_for(&PriceSpec::ruled(tier, period, ruled.price)).await?;
+    // Against the catalog's list price, so a variant amount gets a Stripe price of its own.
+    let price = app.stripe.price_for(&PriceSpec::ruled(listed, period, ruled.price)).await?;
     let mut add_on_prices = Vec::new();
     for line in add_ons.iter().flat_map(|q| &q.lines) {
         let spec = AddOnPriceSpec {

@@ -781,6 +781,9 @@ pub struct SubscribeRequest {
     pub cancel_url: Option<String>,
     /// Add-on ids to attach as subscription items (issue 21 §2).
     pub add_ons: Vec<String>,
+    /// The storefront visitor id the partner browsed under: a running pricing
+    /// experiment on the tier charges the variant that visitor was shown.
+    pub visitor_id: Option<String>,
 }
 
 /// A return URL Stripe's hosted pages send the customer back to.
@@ -808,14 +811,17 @@ fn code(v: &Value) -> Result<String, String> {
 
 impl SubscribeRequest {
     pub fn parse(body: &Value) -> Result<Self, ValidationError> {
-        let mut f =
-            Fields::new(body, &["tierId", "billingPeriod", "promotionCode", "successUrl", "cancelUrl", "addOns"]);
+        let mut f = Fields::new(
+            body,
+            &["tierId", "billingPeriod", "promotionCode", "successUrl", "cancelUrl", "addOns", "visitorId"],
+        );
         let tier_id = f.required("tierId", parse::slug);
         let billing_period = f.optional("billingPeriod", period);
         let promotion_code = f.optional("promotionCode", code);
         let success_url = f.optional("successUrl", url);
         let cancel_url = f.optional("cancelUrl", url);
         let add_ons = f.optional("addOns", super::addon::parse_ids).unwrap_or_default();
+        let visitor_id = f.optional("visitorId", super::experiment::user_id);
         f.finish()?;
         Ok(Self {
             tier_id: tier_id.unwrap_or_default(),
@@ -824,6 +830,7 @@ impl SubscribeRequest {
             success_url,
             cancel_url,
             add_ons,
+            visitor_id,
         })
     }
 }

@@ -83,6 +83,58 @@ async fn a_rule_in_force_prices_the_storefront_and_the_checkout_step_by_step_and
     assert!(audits.contains(&"pricing_rule.create".into()) && audits.contains(&"pricing_rule.update".into()));
 }
 
+/// The storefront shows a visitor in a running pricing experiment the variant price;
+/// the checkout they start under the same visitor id charges that price, and a
+/// visitor in the control variant (or none named) pays the list price.
+#[tokio::test]
+async fn a_visitor_in_a_pricing_experiment_is_charged_the_variant_price_they_were_shown() {
+    let s = StripeApp::start().await;
+    let experiment = json!({"name": "Gold up", "hypothesis": "Higher gold converts the same", "targetTier": "gold",
+        "minSampleSize": 1, "variants": [
+            {"variantId": "control", "name": "Control", "isControl": true, "allocation": 50},
+            {"variantId": "higher", "name": "Higher", "allocation": 50, "pricing": {"monthly": 390_000}}]});
+    let (status, e) = s.app.call("POST", "/api/admin/experiments", Some("sales_manager"), Some(experiment)).await;
+    assert_eq!(status, 201, "{e}");
+    let id = e["experimentId"].as_str().unwrap();
+    let (status, _) =
+        s.app.call("POST", &format!("/api/admin/experiments/{id}/start"), Some("sales_manager"), None).await;
+    assert_eq!(status, 200);
+    // One visitor of each variant, found through the catalog the storefront reads.
+    let mut by_variant = std::collections::BTreeMap::new();
+    for n in 0..64 {
+        let visitor = format!("visitor-{n}");
+        let (_, catalog) = s.app.call("GET", &format!("/api/tiers?userId={visitor}"), None, None).await;
+        let gold = tier(&catalog, "gold").clone();
+        by_variant.entry(gold["experiment"]["variantId"].as_str().unwrap().to_string()).or_insert((visitor, gold));
+    }
+    let (higher, shown) = by_variant.get("higher").expect("64 visitors reach both halves").clone();
+    assert_eq!(shown["pricing"]["monthly"]["price"], 390_000, "{shown}");
+    let (control, _) = by_variant.get("control").expect("64 visitors reach both halves").clone();
+
+    for (visitor, charged) in [(Some(higher.as_str()), 390_000), (Some(control.as_str()), 360_000), (None, 360_000)] {
+        let (_, token, _) = s.partner(&format!("Visitor {visitor:?}")).await;
+        let mut ask = json!({"tierId": "gold", "billingPeriod": "monthly"});
+        if let Some(v) = visitor {
+            ask["visitorId"] = json!(v);
+        }
+        let (status, session) = s.as_partner(&token, "POST", "/api/billing/subscribe", Some(ask)).await;
+        assert_eq!(status, 201, "{session}");
+        assert_eq!(session["amount"], charged, "{visitor:?}: {session}");
+        let checkout = session["checkoutSessionId"].as_str().unwrap();
+        let (status, _) =
+            tierdesk_tests::stripe::post(&s.control(&format!("checkout/sessions/{checkout}/complete")), json!({}))
+                .await;
+        assert_eq!(status, 200);
+        s.emulator.flush().await;
+        let (_, view) = s.as_partner(&token, "GET", "/api/billing/subscription", None).await;
+        assert_eq!((view["tierId"].as_str(), view["pricePerPeriod"].as_i64()), (Some("gold"), Some(charged)), "{view}");
+    }
+    let (_, token, _) = s.partner("Visitor with a bad id").await;
+    let ask = json!({"tierId": "gold", "visitorId": "a#b"});
+    let (status, refused) = s.as_partner(&token, "POST", "/api/billing/subscribe", Some(ask)).await;
+    assert_eq!((status, refused["error"]["details"]["fields"]["visitorId"].is_string()), (400, true), "{refused}");
+}
+
 #[tokio::test]
 async fn constraints_refuse_rules_list_price_changes_and_bounds_naming_the_limit_and_writing_nothing() {
     let app = TestApp::seeded().await;
