@@ -10,8 +10,14 @@ describe("public paths", () => {
     // a malformed escape is passed on as it is (the API answers 404)
     expect(publicRoute("/quote/%E0%A4%A")).toEqual({ page: "quote", token: "%E0%A4%A" });
   });
+  it("opens the pricing storefront and one segment's plans without sign-in", () => {
+    expect(publicRoute("/pricing")).toEqual({ page: "pricing", segmentId: null });
+    expect(publicRoute("/pricing/")).toEqual({ page: "pricing", segmentId: null });
+    expect(publicRoute("/pricing/luxury")).toEqual({ page: "pricing", segmentId: "luxury" });
+    expect(publicRoute("/pricing/luxury/extra")).toBeNull();
+  });
   it("leaves every console path to the sign-in", () => {
-    for (const path of ["/", "/quotes", "/quotes/quo_01", "/quotes/new", "/quote", "/quote/", `/quote/${TOKEN}/pdf`, "/analytics", "/auth/dev"]) {
+    for (const path of ["/", "/quotes", "/quotes/quo_01", "/quotes/new", "/quote", "/quote/", `/quote/${TOKEN}/pdf`, "/analytics", "/auth/dev", "/pricingx", "/partner-portal"]) {
       expect(publicRoute(path), path).toBeNull();
     }
   });

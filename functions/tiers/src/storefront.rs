@@ -7,6 +7,7 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use tierdesk::domain::addon::{self, AddOnError};
 use tierdesk::domain::billing::BillingError;
+use tierdesk::domain::experiment;
 use tierdesk::domain::money::BillingPeriod;
 use tierdesk::domain::partner::SubscriptionStatus;
 use tierdesk::domain::permissions::Permission;
@@ -19,7 +20,7 @@ use tierdesk::domain::usage::period_of;
 use tierdesk::domain::validation::{parse, Fields};
 use tierdesk::http::request::json_body;
 use tierdesk::http::{json, AuthError, Ctx, PathParams};
-use tierdesk::store::{PricingRefusal, PricingStore, SegmentStore, TierStore, UsageStore, WriteError};
+use tierdesk::store::{ExperimentStore, PricingRefusal, PricingStore, SegmentStore, TierStore, UsageStore, WriteError};
 use tierdesk::ApiError;
 
 fn refused(e: WriteError<PricingRefusal>) -> ApiError {
@@ -200,17 +201,22 @@ pub(crate) async fn add_ons(
 /// and the live catalog), flat in the number of partners.
 pub(crate) async fn price(app: &Tiers, req: &Request) -> Result<Response<Body>, ApiError> {
     let body = json_body(req, app.config.max_body_bytes)?;
-    let mut f = Fields::new(&body, &["tierId", "billingPeriod", "addOns"]);
+    let mut f = Fields::new(&body, &["tierId", "billingPeriod", "addOns", "visitorId"]);
     let tier_id = f.required("tierId", parse::slug);
     let period = f.optional("billingPeriod", BillingPeriod::parse).unwrap_or(BillingPeriod::Monthly);
     let asked = f.optional("addOns", addon::parse_ids).unwrap_or_default();
+    let visitor = f.optional("visitorId", experiment::user_id);
     f.finish()?;
     let config = app.store.storefront_config().await?;
     let live = app.store.active_catalog().await?;
-    let tier = live
-        .iter()
-        .find(|t| Some(&t.tier_id) == tier_id.as_ref())
-        .ok_or_else(|| ApiError::not_found("tier").with_details(json!({ "fields": { "tierId": "no live tier" } })))?;
+    let mut tier =
+        live.iter().find(|t| Some(&t.tier_id) == tier_id.as_ref()).cloned().ok_or_else(|| {
+            ApiError::not_found("tier").with_details(json!({ "fields": { "tierId": "no live tier" } }))
+        })?;
+    // The visitor's pricing experiment variant, as the segment page and checkout price it.
+    if let Some(visitor) = &visitor {
+        experiment::price_for_user(&mut tier, &app.store.live_experiments().await?, visitor);
+    }
     let today = app.clock.now().date_naive();
     let ruled = config.pricing.price(&tier.list_prices(), today, today, true).for_period(period).clone();
     let add_ons = addon::quote(&asked, &config.add_ons, &tier.segment, &tier.currency, period)?;

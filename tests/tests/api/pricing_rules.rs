@@ -110,6 +110,11 @@ async fn a_visitor_in_a_pricing_experiment_is_charged_the_variant_price_they_wer
     let (higher, shown) = by_variant.get("higher").expect("64 visitors reach both halves").clone();
     assert_eq!(shown["pricing"]["monthly"]["price"], 390_000, "{shown}");
     let (control, _) = by_variant.get("control").expect("64 visitors reach both halves").clone();
+    for (visitor, expected) in [(higher.as_str(), 390_000), (control.as_str(), 360_000)] {
+        let ask = json!({"tierId": "gold", "visitorId": visitor});
+        let (status, quoted) = s.app.call("POST", "/api/storefront/price", None, Some(ask)).await;
+        assert_eq!((status, quoted["total"].as_i64()), (200, Some(expected)), "{quoted}");
+    }
 
     for (visitor, charged) in [(Some(higher.as_str()), 390_000), (Some(control.as_str()), 360_000), (None, 360_000)] {
         let (_, token, _) = s.partner(&format!("Visitor {visitor:?}")).await;

@@ -25,6 +25,8 @@ import {
   type Subscription,
 } from "../portal";
 import { navigate, useLocation } from "../router";
+import { publicApi } from "../api/public";
+import { PENDING_CONVERSION_KEY, planFromQuery, readPendingConversion, type ChosenPlan } from "../storefront/rules";
 import { Badge, Card, ErrorBanner, Field, Loading, PagedTable, Section, fieldError, useAction, useAsync, usePager } from "../ui";
 
 const PERIOD_WORD: Record<Period, string> = { monthly: "month", yearly: "year" };
@@ -89,6 +91,7 @@ function Portal({ partnerId }: { partnerId: string }) {
     if (settled) {
       setWaiting("no");
       sessionStorage.removeItem(CARD_BEFORE_KEY);
+      if (fromCheckout) reportConversion(s);
       navigate("/partner-portal", true);
     }
   }, [s, waiting]);
@@ -111,6 +114,8 @@ function Portal({ partnerId }: { partnerId: string }) {
 
   const tiers = catalog.data ?? [];
   const current = s ? tiers.find((t) => t.tierId === s.tierId) : undefined;
+  // A plan chosen on the pricing page (/pricing hands it over in the address).
+  const plan = planFromQuery(query);
   const nameOf = (tierId: string) => tiers.find((t) => t.tierId === tierId)?.name ?? tierId;
   return (
     <div data-testid="partner-portal">
@@ -144,13 +149,38 @@ function Portal({ partnerId }: { partnerId: string }) {
       ) : (
         <>
           <Overview s={s} tier={current} nameOf={nameOf} onRefresh={refreshAll} />
-          <Plans s={s} catalog={tiers} current={current} nameOf={nameOf} onChanged={subscription.reload} />
+          {plan && hasRunningSubscription(s) && (
+            <p class="banner info" data-testid="plan-already-subscribed">
+              You already have a plan. To move to {nameOf(plan.tierId)}, use the upgrade or downgrade below.
+            </p>
+          )}
+          <Plans s={s} catalog={tiers} current={current} nameOf={nameOf} onChanged={subscription.reload} plan={plan} />
         </>
       )}
       <Usage version={version} />
       <Invoices version={version} />
     </div>
   );
+}
+
+/**
+ * Reports the conversion of the pricing experiment the storefront priced this
+ * purchase under, once: the experiments API counts a participant's conversion once,
+ * and the pending record is removed as it is sent.
+ */
+function reportConversion(s: Subscription): void {
+  let pending: ReturnType<typeof readPendingConversion>;
+  try {
+    pending = readPendingConversion(localStorage.getItem(PENDING_CONVERSION_KEY));
+    localStorage.removeItem(PENDING_CONVERSION_KEY);
+  } catch {
+    return; // storage blocked: nothing was kept to report
+  }
+  if (!pending || pending.tierId !== s.tierId) return;
+  const body: Schemas["TrackRequest"] = { userId: pending.visitor, metric: "conversion", value: s.pricePerPeriod };
+  publicApi
+    .POST("/api/experiments/{experimentId}/track", { params: { path: { experimentId: pending.experimentId } }, body })
+    .catch(() => undefined);
 }
 
 function Overview(props: {
@@ -249,6 +279,7 @@ function Plans(props: {
   current: CatalogTier | undefined;
   nameOf: (tierId: string) => string;
   onChanged: () => void;
+  plan: ChosenPlan | null;
 }) {
   const { s, catalog, current } = props;
   if (cancelledTermRunning(s, today())) {
@@ -261,7 +292,7 @@ function Plans(props: {
       </Section>
     );
   }
-  if (!hasRunningSubscription(s)) return <Subscribe catalog={catalog} s={s} />;
+  if (!hasRunningSubscription(s)) return <Subscribe catalog={catalog} s={s} plan={props.plan} />;
   return (
     <>
       <Upgrade {...props} />
@@ -522,14 +553,20 @@ function Cancel({ s, current, onChanged }: { s: Subscription; current: CatalogTi
   );
 }
 
-function Subscribe({ catalog, s }: { catalog: CatalogTier[]; s: Subscription }) {
-  const [period, setPeriod] = useState<Period>("monthly");
-  const [code, setCode] = useState("");
+function Subscribe({ catalog, s, plan }: { catalog: CatalogTier[]; s: Subscription; plan: ChosenPlan | null }) {
+  const [period, setPeriod] = useState<Period>(plan?.period ?? "monthly");
+  const [code, setCode] = useState(plan?.code ?? "");
+  const planned = plan ? catalog.find((t) => t.tierId === plan.tierId) : undefined;
   // Every paid tier: someone whose term lapsed may take the same tier again.
   const choices = planChoices(catalog, "").up;
   const start = useAction(async (to: CatalogTier) => {
     const body: Schemas["SubscribeRequest"] = { tierId: to.tierId, billingPeriod: period, ...returnUrls(window.location.origin, "checkout") };
     if (code.trim()) body.promotionCode = code.trim();
+    // The storefront's choice: its add-ons, and the visitor id its prices were shown under.
+    if (plan && to.tierId === plan.tierId) {
+      if (plan.addOns.length > 0) body.addOns = plan.addOns;
+      if (plan.visitor) body.visitorId = plan.visitor;
+    }
     const session = await ok(api.POST("/api/billing/subscribe", { params: { header: { "Idempotency-Key": key() } }, body }));
     if (session.url) window.location.assign(session.url);
   });
@@ -539,6 +576,12 @@ function Subscribe({ catalog, s }: { catalog: CatalogTier[]; s: Subscription }) 
     : [];
   return (
     <Section title="Choose a plan" id="subscribe-title">
+      {plan && !planned && (
+        <p class="banner warn" data-testid="plan-unavailable">
+          The plan you picked on the pricing page is no longer offered. Please choose another below.
+        </p>
+      )}
+      {plan && planned && <PlannedPurchase plan={plan} tier={planned} period={period} />}
       <div class="filters">
         <Field label="Billing" name="billingPeriod">
           {(id) => (
@@ -554,7 +597,15 @@ function Subscribe({ catalog, s }: { catalog: CatalogTier[]; s: Subscription }) 
           )}
         </Field>
       </div>
-      <TierChoice tiers={choices} period={period} currency={s.currency} action="Subscribe" onPick={(t) => void start.go(t)} />
+      {plan && planned ? (
+        <div class="form-actions">
+          <button type="button" data-testid="plan-pay" disabled={start.busy} onClick={() => void start.go(planned)}>
+            Continue to payment
+          </button>
+        </div>
+      ) : (
+        <TierChoice tiers={choices} period={period} currency={s.currency} action="Subscribe" onPick={(t) => void start.go(t)} />
+      )}
       <ErrorBanner error={start.error} shownFields={["promotionCode"]} />
       {reasons.length > 0 && (
         <ul data-testid="promotion-reasons">
@@ -564,6 +615,43 @@ function Subscribe({ catalog, s }: { catalog: CatalogTier[]; s: Subscription }) 
         </ul>
       )}
     </Section>
+  );
+}
+
+/** The storefront's choice, priced by the API's one engine (ruled price, add-ons, bundle rule). */
+function PlannedPurchase({ plan, tier, period }: { plan: ChosenPlan; tier: CatalogTier; period: Period }) {
+  const price = useAsync(() => {
+    const body = { tierId: tier.tierId, billingPeriod: period, addOns: plan.addOns, ...(plan.visitor ? { visitorId: plan.visitor } : {}) };
+    return ok(api.POST("/api/storefront/price", { body }));
+  }, [tier.tierId, period]);
+  const p = price.data;
+  return (
+    <div class="card notice" data-testid="planned-purchase">
+      <h3>Your choice from the pricing page</h3>
+      <ErrorBanner error={price.error} />
+      {!p ? (
+        <Loading what="Pricing your plan" />
+      ) : (
+        <table>
+          <tbody>
+            <tr>
+              <td>{tier.name}</td>
+              <td>{formatMoney(p.pricing.price, p.currency)}</td>
+            </tr>
+            {p.addOns.lines.map((l) => (
+              <tr key={l.addOnId}>
+                <td>{l.name}</td>
+                <td>{formatMoney(l.price, p.currency)}</td>
+              </tr>
+            ))}
+            <tr>
+              <th>Total per {PERIOD_WORD[period]}, before any promotion code</th>
+              <th data-testid="planned-total">{formatMoney(p.total, p.currency)}</th>
+            </tr>
+          </tbody>
+        </table>
+      )}
+    </div>
   );
 }
 
