@@ -19,7 +19,7 @@ FN       ?=
 STACK    ?= tierdesk
 PARAMS   ?=
 # Lambda crates under functions/ that `make build` packages.
-FUNCTIONS ?= tiers partners billing stripe-webhook expiry-cron promotions quotes usage experiments analytics
+FUNCTIONS ?= tiers partners billing stripe-webhook expiry-cron promotions quotes usage experiments analytics signup
 export PORT DDB_PORT SES_PORT STRIPE_PORT TABLE STATE STACK PARAMS
 
 .PHONY: help run stop test lint fmt build bench deploy deploy-web token invoke

@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import type { JSX } from "preact";
-import { currentSession, signIn, signOut, authMode } from "./auth";
+import { currentSession, signIn, signOut, signUp, authMode } from "./auth";
 import { onBusy } from "./api/client";
 import { homeOf, screenOf, screensFor } from "./nav";
 import { navigate, useLocation } from "./router";
@@ -31,6 +31,35 @@ export function App() {
   useEffect(() => setMenuOpen(false), [path]);
   const session = currentSession();
 
+  if (!session && (path === PORTAL || path.startsWith(`${PORTAL}/`))) {
+    // A partner (or a visitor who chose a plan on the pricing page): their own words,
+    // and a way to create the account.
+    const next = path + window.location.search;
+    const buying = new URLSearchParams(window.location.search).has("plan");
+    return (
+      <main class="signed-out">
+        <div class="card" data-testid="portal-signed-out">
+          <h1>{buying ? "One more step" : "Partner portal"}</h1>
+          <p>
+            {buying
+              ? "Sign in to your partner account, or create one, to finish your purchase. Nothing is charged until you pay on the next page."
+              : "Sign in to see your subscription, invoices and usage."}
+          </p>
+          <div class="form-actions">
+            <button type="button" onClick={() => void signIn(next)}>
+              Sign in
+            </button>
+            <button type="button" class="secondary" onClick={() => void signUp(next)}>
+              Create a partner account
+            </button>
+          </div>
+          <p class="muted">
+            <a href="/pricing">See plans and prices</a>
+          </p>
+        </div>
+      </main>
+    );
+  }
   if (!session) {
     return (
       <main class="signed-out">

@@ -163,6 +163,18 @@ export async function signIn(next = "/"): Promise<void> {
   await manager.signinRedirect({ state: { next } });
 }
 
+/**
+ * Starts a partner sign-up: the dev sign-up page, or Cognito's hosted UI (its sign-in
+ * page offers "Sign up"; the signup triggers make the new account a partner).
+ */
+export async function signUp(next = "/partner-portal"): Promise<void> {
+  if (config.auth === "dev" || !manager) {
+    window.location.assign(`/dev/sign-up?next=${encodeURIComponent(next)}`);
+    return;
+  }
+  await manager.signinRedirect({ state: { next } });
+}
+
 export async function signOut(): Promise<void> {
   session = null;
   if (config.auth === "dev" || !manager) {

@@ -11,6 +11,15 @@ export const LIMIT_LABEL: Record<LimitName, string> = {
   leads: "Leads",
 };
 
+/** A limit's label: the known ones by name, any other key in words ("maxGuests" → "Max guests"). */
 export function limitLabel(name: string): string {
-  return (LIMIT_LABEL as Record<string, string>)[name] ?? name;
+  const known = (LIMIT_LABEL as Record<string, string>)[name];
+  if (known) return known;
+  const words = name.replace(/([a-z0-9])([A-Z])/g, "$1 $2").replace(/[_-]+/g, " ").trim().toLowerCase();
+  return words ? words[0]!.toUpperCase() + words.slice(1) : name;
+}
+
+/** What a limit counts, for "Up to 50 guests": the label without a leading "max". */
+export function limitNoun(name: string): string {
+  return limitLabel(name).replace(/^max /i, "").toLowerCase();
 }

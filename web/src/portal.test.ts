@@ -90,11 +90,17 @@ describe("partner portal rules", () => {
     expect(cancelledTermRunning(sub({}), "2026-12-06")).toBe(false);
   });
   it("says plainly when the partner keeps an older price", () => {
-    const gold = catalog[1];
+    const gold = catalog[1]!;
     expect(keptPrice(sub({ pricePerPeriod: 300_000 }), gold)).toEqual({ paying: 300_000, today: 360_000 });
     expect(keptPrice(sub({}), gold)).toBeNull();
     expect(keptPrice(sub({ billingPeriod: null, pricePerPeriod: 0 }), gold)).toBeNull();
     expect(keptPrice(sub({ billingPeriod: "yearly", pricePerPeriod: 3_600_000 }), gold)).toBeNull();
+    // Today's price is the one after the pricing rules: a subscriber who paid the
+    // ruled price keeps nothing special.
+    const ruled = { listPrice: 360_000, steps: [{ ruleId: "holiday", name: "Holiday", before: 360_000, after: 396_000 }], clampedBy: null, price: 396_000 };
+    const goldRuled: CatalogTier = { ...gold, pricing: { monthly: ruled, yearly: { ...ruled, listPrice: 3_600_000, steps: [], price: 3_600_000 } } };
+    expect(keptPrice(sub({ pricePerPeriod: 396_000 }), goldRuled)).toBeNull();
+    expect(keptPrice(sub({ pricePerPeriod: 360_000 }), goldRuled)).toEqual({ paying: 360_000, today: 396_000 });
   });
   it("names the dunning step", () => {
     expect(paymentNotice(sub({}))).toBeNull();

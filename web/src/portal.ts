@@ -49,14 +49,19 @@ export function cancelledTermRunning(s: Subscription, today: string): boolean {
   return s.status === "cancelled" && !!s.subscriptionEndDate && s.subscriptionEndDate >= today;
 }
 
-/** What a tier costs per period. */
-export function priceOf(t: Pick<CatalogTier, "prices">, period: Period): number {
+/**
+ * What a tier costs per period today: the price after the pricing rules in force
+ * (the catalog's `pricing`, as checkout charges it), else the list price.
+ */
+export function priceOf(t: Pick<CatalogTier, "prices" | "pricing">, period: Period): number {
+  const ruled = t.pricing?.[period];
+  if (ruled) return ruled.price;
   return period === "yearly" ? t.prices.yearly : t.prices.monthly;
 }
 
 /** What paying yearly saves against twelve monthly payments (never below zero). */
-export function yearlySaving(t: Pick<CatalogTier, "prices">): number {
-  return Math.max(0, t.prices.monthly * 12 - t.prices.yearly);
+export function yearlySaving(t: Pick<CatalogTier, "prices" | "pricing">): number {
+  return Math.max(0, priceOf(t, "monthly") * 12 - priceOf(t, "yearly"));
 }
 
 /**

@@ -1,7 +1,8 @@
 //! `devctl invoke EVENT.json [FUNCTION]` (`make invoke`): which function of
 //! `template.yaml` an event file goes to, as Lambda would route it. An EventBridge
-//! scheduled event goes to the template's scheduled function (the cron); an HTTP API
-//! payload-2.0 event to the function that owns its `routeKey`.
+//! scheduled event goes to the template's scheduled function (the cron); a Cognito
+//! trigger event to the user pool's trigger function; an HTTP API payload-2.0 event
+//! to the function that owns its `routeKey`.
 
 use crate::{cron, routes};
 use serde_json::Value;
@@ -11,6 +12,8 @@ use serde_json::Value;
 pub enum Target {
     /// The scheduled function (its logical id).
     Scheduled(String),
+    /// The user pool's trigger function (its logical id).
+    Cognito(String),
     /// The HTTP function owning the event's route.
     Http(routes::TemplateRoute),
 }
@@ -18,7 +21,7 @@ pub enum Target {
 impl Target {
     pub fn function(&self) -> &str {
         match self {
-            Self::Scheduled(f) => f,
+            Self::Scheduled(f) | Self::Cognito(f) => f,
             Self::Http(r) => &r.function,
         }
     }
@@ -47,6 +50,8 @@ pub fn target(template: &str, event: &Value, expected: Option<&str>, path: &str)
             .find(|f| f == cron::CRON_FUNCTION)
             .ok_or("no scheduled function in the template")?;
         Target::Scheduled(function)
+    } else if event["triggerSource"].is_string() && event["userPoolId"].is_string() {
+        Target::Cognito(signup::LOGICAL_ID.to_string())
     } else {
         let route_key = event["routeKey"].as_str().ok_or("event has no routeKey")?;
         let route = routes::from_template(template)

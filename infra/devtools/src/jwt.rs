@@ -59,6 +59,32 @@ pub fn token_for(
     sign(&claims, secret)
 }
 
+/// A self-registered partner's token, as Cognito issues it after the signup
+/// triggers: the partner claims and the account's address.
+pub fn signed_up_token(
+    partner_id: &str,
+    subject: &str,
+    email: &str,
+    now_epoch: i64,
+    ttl_secs: i64,
+    secret: &str,
+) -> String {
+    let mut claims = json!({
+        "sub": subject,
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": now_epoch,
+        "exp": now_epoch + ttl_secs,
+        "cognito:groups": ["partner"],
+        "custom:partner_id": partner_id,
+        "email": email,
+    });
+    if email.is_empty() {
+        claims.as_object_mut().map(|c| c.remove("email"));
+    }
+    sign(&claims, secret)
+}
+
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum JwtError {
     #[error("malformed token")]

@@ -1,16 +1,19 @@
 //! The console beside the API in the dev gateway: the built web app (`web/dist`) at
 //! `/` with a single-page fallback, `/config.json` saying "dev sign-in", and the dev
-//! sign-in (`/dev/sign-in`), which exists only here, never in the deployed stack.
+//! sign-in (`/dev/sign-in`) and sign-up (`/dev/sign-up`), which exist only here,
+//! never in the deployed stack.
 //! `/api/*` (and anything else the gateway routes) goes to the gateway unchanged.
 
 use crate::event::HttpCall;
 use crate::gateway::{self, Gateway};
 use crate::jwt;
+use axum::body::Bytes;
 use axum::extract::{Query, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{header, HeaderValue, StatusCode};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
@@ -50,6 +53,8 @@ struct WebState {
     gateway: Arc<Gateway>,
     dir: PathBuf,
     secret: String,
+    /// The signup function, fed the events Cognito's hosted sign-up would send.
+    signup: Arc<signup::Signup>,
 }
 
 /// `TIERDESK_WEB_DIR`, else `web/dist` under the working directory.
@@ -62,10 +67,11 @@ pub fn dir_from_env() -> PathBuf {
 }
 
 /// The whole dev gateway's HTTP surface apart from the cron route.
-pub fn router(gateway: Arc<Gateway>, dir: PathBuf, secret: String) -> axum::Router {
-    let state = WebState { gateway, dir, secret };
+pub fn router(gateway: Arc<Gateway>, dir: PathBuf, secret: String, signup: Arc<signup::Signup>) -> axum::Router {
+    let state = WebState { gateway, dir, secret, signup };
     axum::Router::new()
         .route("/dev/sign-in", get(sign_in))
+        .route("/dev/sign-up", get(sign_up_page).post(sign_up))
         .route("/config.json", get(config))
         .fallback(everything_else)
         .with_state(state)
@@ -229,6 +235,7 @@ async fn some_partners(state: &WebState) -> Vec<(String, String)> {
 async fn sign_in_page(state: &WebState, problem: Option<String>, next: Option<&str>) -> Response {
     let next_input =
         next.map(|n| format!(r#"<input type="hidden" name="next" value="{}">"#, html_escape(n))).unwrap_or_default();
+    let next_query = next.map(|n| format!("?next={}", html_escape(&url_encode(n)))).unwrap_or_default();
     let partners = some_partners(state).await;
     let options: String = partners
         .iter()
@@ -257,6 +264,7 @@ button{{margin-top:18px;background:#2754c5;color:#fff;border:0;border-radius:6px
 <label for="user">Name (optional, to be a second person of the same role)</label>
 <input id="user" name="user" placeholder="e.g. second" pattern="[A-Za-z0-9_-]*">
 <button type="submit">Sign in</button></form>
+<p>New partner? <a href="/dev/sign-up{next_query}">Create a partner account</a></p>
 <p>One-click:</p><ul>{links}</ul></main></body></html>"#
     );
     let mut r = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
@@ -299,4 +307,109 @@ mod tests {
         assert!(!is_simple_id("a/b"));
         assert!(!is_simple_id(""));
     }
+}
+
+// ---- Sign-up: what Cognito's hosted sign-up does in AWS --------------------------
+
+#[derive(Debug, Deserialize)]
+struct SignUpParams {
+    next: Option<String>,
+}
+
+fn safe_next(next: Option<String>) -> Option<String> {
+    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+}
+
+async fn sign_up_page(Query(params): Query<SignUpParams>) -> Response {
+    sign_up_form(None, safe_next(params.next).as_deref(), "")
+}
+
+/// The account a dev sign-up stands for: stable per address (as a Cognito user is
+/// per email), so signing up twice with one address is the same account.
+fn dev_account(email: &str) -> String {
+    let digest = Sha256::digest(email.trim().to_lowercase().as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("dev-{hex}")
+}
+
+/// The form posts here (the address stays out of URLs and access logs). The signup
+/// function gets the two events Cognito would send: the confirmation (its email
+/// verified, as the hosted UI's code step does) and the token request, whose
+/// claims become the dev token.
+async fn sign_up(State(state): State<WebState>, body: Bytes) -> Response {
+    let mut email = String::new();
+    let mut next = None;
+    for (k, v) in form_urlencoded::parse(&body) {
+        match k.as_ref() {
+            "email" => email = v.trim().to_string(),
+            "next" => next = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let next = safe_next(next);
+    let account = dev_account(&email);
+    let attributes = serde_json::json!({"sub": account, "email": email, "email_verified": "true",
+                                        "cognito:user_status": "CONFIRMED"});
+    let confirmed = serde_json::json!({
+        "version": "1", "region": "local", "userPoolId": "local_devpool", "userName": account,
+        "callerContext": {"awsSdkVersion": "devgw", "clientId": "dev-console"},
+        "triggerSource": "PostConfirmation_ConfirmSignUp",
+        "request": {"userAttributes": attributes}, "response": {}
+    });
+    if signup::handle(&state.signup, confirmed, "dev-sign-up").await.is_err() {
+        return sign_up_form(Some("Enter an email address such as you@company.example."), next.as_deref(), &email);
+    }
+    let token_request = serde_json::json!({
+        "version": "1", "region": "local", "userPoolId": "local_devpool", "userName": account,
+        "callerContext": {"awsSdkVersion": "devgw", "clientId": "dev-console"},
+        "triggerSource": "TokenGeneration_HostedAuth",
+        "request": {"userAttributes": attributes, "groupConfiguration": {"groupsToOverride": []}},
+        "response": {"claimsOverrideDetails": null}
+    });
+    let claims = match signup::handle(&state.signup, token_request, "dev-sign-up").await {
+        Ok(out) => out["response"]["claimsOverrideDetails"]["claimsToAddOrOverride"]["custom:partner_id"]
+            .as_str()
+            .map(str::to_string),
+        Err(_) => None,
+    };
+    let Some(partner) = claims else {
+        return sign_up_form(Some("The account could not be set up; try again."), next.as_deref(), &email);
+    };
+    let now = chrono::Utc::now().timestamp();
+    let token = jwt::signed_up_token(&partner, &account, &email, now, TOKEN_TTL_SECS, &state.secret);
+    let next = next.unwrap_or_else(|| home_of("partner").to_string());
+    let location = format!("/auth/dev#token={token}&next={}", url_encode(&next));
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn sign_up_form(problem: Option<&str>, next: Option<&str>, email: &str) -> Response {
+    let next_input =
+        next.map(|n| format!(r#"<input type="hidden" name="next" value="{}">"#, html_escape(n))).unwrap_or_default();
+    let problem =
+        problem.map(|p| format!(r#"<p class="problem" role="alert">{}</p>"#, html_escape(p))).unwrap_or_default();
+    let html = format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Create a partner account · Tierdesk</title>
+<style>body{{font:15px/1.5 system-ui,sans-serif;background:#f4f6f9;color:#1b2330;margin:0;display:flex;justify-content:center}}
+main{{background:#fff;margin:48px 16px;padding:24px 28px;border-radius:10px;box-shadow:0 1px 4px #0002;max-width:420px;width:100%}}
+h1{{font-size:20px;margin:0 0 4px}}label{{display:block;font-weight:600;margin:14px 0 4px}}input,button{{font:inherit;width:100%;padding:8px;box-sizing:border-box}}
+button{{margin-top:18px;background:#2754c5;color:#fff;border:0;border-radius:6px;cursor:pointer}}.problem{{color:#b00020}}small{{color:#5b6575}}</style></head>
+<body><main><h1>Create a partner account</h1><small>Local development only: stands in for Cognito's hosted sign-up (the address counts as verified). The account starts on the free tier.</small>
+{problem}
+<form method="post" action="/dev/sign-up">{next_input}
+<label for="email">Work email</label>
+<input id="email" name="email" type="email" required autocomplete="email" value="{email}">
+<button type="submit">Create account</button></form>
+<p>Have an account? <a href="/dev/sign-in">Sign in</a></p></main></body></html>"#,
+        email = html_escape(email)
+    );
+    let status = if problem.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    // Like the sign-in page: a dev-only page with its own inline style, outside the app's CSP.
+    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], html)
+        .into_response()
 }

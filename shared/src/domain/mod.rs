@@ -27,6 +27,7 @@ pub mod revenue;
 pub mod scoring;
 pub mod segment;
 pub mod self_service;
+pub mod signup;
 pub mod stats;
 pub mod storefront;
 pub mod subscription;

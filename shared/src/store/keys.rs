@@ -401,6 +401,19 @@ pub fn partner_name_sk(name_key: &str, id: &str) -> String {
     format!("{name_key}#{id}")
 }
 
+// ---- Self-registered accounts (docs/signup.md) ----------------------------------
+// ACCOUNT#{sub} / PARTNER                the partner a self-registered Cognito user
+//                                        (`sub`) owns: written once by the sign-up
+//                                        trigger, conditional on attribute_not_exists,
+//                                        so a retried confirmation links the same
+//                                        partner; read (GetItem) by the token trigger
+//                                        for users with no group, never for staff
+pub const ACCOUNT_PARTNER: &str = "PARTNER";
+
+pub fn account_pk(sub: &str) -> String {
+    format!("ACCOUNT#{sub}")
+}
+
 pub fn email_pk(email: &str) -> String {
     format!("EMAIL#{}", email.to_lowercase())
 }

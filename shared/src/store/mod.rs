@@ -2,6 +2,7 @@
 //! client, the call counter, error mapping, transactions and paging; each area
 //! (`tiers`, …) adds its access patterns on `Store`.
 
+mod accounts;
 mod analytics;
 mod commissions;
 mod customers;
@@ -26,6 +27,7 @@ mod tiers;
 pub(crate) mod ttl;
 mod usage;
 
+pub use accounts::AccountStore;
 pub use analytics::TierAggregates;
 // The store's capabilities by area: a caller imports the traits of what it
 // touches (`use tierdesk::store::{PartnerStore, TierStore}`), so its imports say

@@ -104,6 +104,70 @@ async fn get_raw(base: &str, path: &str) -> (u16, http::HeaderMap, Bytes) {
     (parts.status.as_u16(), parts.headers, body.collect().await.unwrap().to_bytes())
 }
 
+fn signup_of(app: &TestApp) -> std::sync::Arc<signup::Signup> {
+    std::sync::Arc::new(signup::Signup::new(app.function_app()))
+}
+
+async fn post_form(base: &str, path: &str, form: &str) -> (u16, http::HeaderMap, Bytes) {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let req = http::Request::builder()
+        .method("POST")
+        .uri(format!("{base}{path}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Full::new(Bytes::from(form.to_string())))
+        .unwrap();
+    let resp = client.request(req).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    (parts.status.as_u16(), parts.headers, body.collect().await.unwrap().to_bytes())
+}
+
+/// The dev sign-up stands in for Cognito's hosted sign-up: the form posts the
+/// address, the signup function gets Cognito's two events, and the dev token is
+/// the one those claims make: a partner of its own, on the free tier, the same
+/// partner on a second sign-up with the address, and a form again for a bad one.
+#[tokio::test]
+async fn the_dev_sign_up_makes_a_free_partner_through_the_signup_triggers_once_per_address() {
+    let app = TestApp::seeded().await;
+    let dir = std::env::temp_dir().join(format!("tierdesk-sign-up-{}", ulid::Ulid::new()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("index.html"), "<!doctype html><title>the app</title>").unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let router = devtools::web::router(app.gateway.clone(), dir.clone(), app.secret().to_string(), signup_of(&app));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let (status, _, form) = get_raw(&base, "/dev/sign-up?next=/partner-portal%3Fplan%3Dgold").await;
+    assert_eq!(status, 200);
+    let form = String::from_utf8(form.to_vec()).unwrap();
+    assert!(form.contains(r#"name="next" value="/partner-portal?plan=gold""#), "{form}");
+
+    let email = format!("new-owner-{}@brightstay.example", ulid::Ulid::new().to_string().to_lowercase());
+    let mut partners = Vec::new();
+    for _ in 0..2 {
+        let body = format!("email={}&next=%2Fpartner-portal%3Fplan%3Dgold", email.replace('@', "%40"));
+        let (status, headers, _) = post_form(&base, "/dev/sign-up", &body).await;
+        assert_eq!(status, 303);
+        let location = headers["location"].to_str().unwrap().to_string();
+        assert!(location.starts_with("/auth/dev#token="), "{location}");
+        assert!(location.ends_with("&next=%2Fpartner-portal%3Fplan%3Dgold"), "{location}");
+        let token = location["/auth/dev#token=".len()..].split('&').next().unwrap().to_string();
+        let claims = jwt::verify(&token, app.secret(), chrono::Utc::now().timestamp()).expect("a dev token");
+        assert_eq!(claims["cognito:groups"], json!(["partner"]));
+        let partner = claims["custom:partner_id"].as_str().unwrap().to_string();
+        let (status, me) = app.call_with_token("GET", "/api/billing/subscription", &token, None).await;
+        assert_eq!((status, me["tierId"].as_str()), (200, Some("free")), "{me}");
+        partners.push(partner);
+    }
+    assert_eq!(partners[0], partners[1], "one address, one account, one partner");
+    let (status, list) = app.call("GET", &format!("/api/admin/partners?email={email}"), Some("admin"), None).await;
+    assert_eq!((status, list["items"].as_array().map(Vec::len)), (200, Some(1)), "{list}");
+
+    let (status, _, page) = post_form(&base, "/dev/sign-up", "email=not-an-address").await;
+    assert_eq!(status, 422);
+    assert!(String::from_utf8_lossy(&page).contains("Enter an email address"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// The prospect's link through the whole dev gateway (`devgw`'s router: the app and
 /// the API on one host): `/quote/{token}` is the web app's page, every answer says
 /// `Referrer-Policy: same-origin`, and nothing logged while the page and its API
@@ -132,7 +196,7 @@ async fn the_quote_link_opens_the_app_says_same_origin_referrer_and_never_logs_i
     std::fs::write(dir.join("index.html"), "<!doctype html><title>the app</title>").unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let router = devtools::web::router(app.gateway.clone(), dir.clone(), app.secret().to_string());
+    let router = devtools::web::router(app.gateway.clone(), dir.clone(), app.secret().to_string(), signup_of(&app));
 
     // The test's runtime has one thread: the server task, the handlers and the
     // client all run on it, under this subscriber.

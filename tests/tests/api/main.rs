@@ -30,6 +30,7 @@ mod promotions;
 mod quotes;
 mod segments;
 mod self_service;
+mod signup;
 mod storefront;
 mod stripe_webhook;
 mod template;

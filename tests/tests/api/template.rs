@@ -68,7 +68,7 @@ fn all_roles() -> Vec<Role> {
 fn every_function_is_built_by_sam_build_from_its_crate() {
     let t = template();
     let functions = resources_of_type(&t, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), 10);
+    assert_eq!(functions.len(), 11);
     let makefile = read_repo_file("Makefile");
     let make_functions = makefile
         .lines()
@@ -137,7 +137,31 @@ fn no_app_client_can_write_custom_partner_id() {
     let pool = &t["Resources"]["UserPool"]["Properties"];
     let schema = pool["Schema"].as_sequence().expect("Schema");
     assert!(schema.iter().any(|a| a["Name"].as_str() == Some("partner_id")), "the pool defines custom:partner_id");
-    assert_eq!(pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"].as_bool(), Some(true), "no self sign-up");
+    // Partners may sign up (docs/signup.md); what a self-registered account becomes is
+    // decided by the signup function alone, wired as both triggers and invocable by
+    // this pool only.
+    assert_eq!(pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"].as_bool(), Some(false), "partner sign-up");
+    for trigger in ["PostConfirmation", "PreTokenGeneration"] {
+        let (tag, target) = tagged(&pool["LambdaConfig"][trigger]).unwrap_or_else(|| panic!("{trigger} is not wired"));
+        assert_eq!((tag.as_str(), target.as_str()), ("GetAtt", Some("SignupFunction.Arn")), "{trigger}");
+    }
+    let permission = &t["Resources"]["SignupFunctionCognitoPermission"]["Properties"];
+    assert_eq!(permission["Principal"].as_str(), Some("cognito-idp.amazonaws.com"));
+    assert_eq!(
+        tagged(&permission["SourceArn"]).map(|(tag, v)| (tag, v.as_str())),
+        Some(("GetAtt".into(), Some("UserPool.Arn")))
+    );
+    assert_eq!(
+        t["Resources"]["SignupFunction"]["Properties"]["CodeUri"].as_str(),
+        Some("functions/signup/"),
+        "the triggers run the signup crate"
+    );
+    assert!(
+        t["Resources"]["SignupFunction"]["Properties"]["Policies"]
+            .as_sequence()
+            .is_some_and(|p| !format!("{p:?}").contains("cognito-idp")),
+        "the triggers add claims at token time: no rights over the user pool"
+    );
     let clients = resources_of_type(&t, "AWS::Cognito::UserPoolClient");
     assert_eq!(clients.len(), 2);
     for (name, client) in &clients {

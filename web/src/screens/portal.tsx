@@ -645,8 +645,12 @@ function PlannedPurchase({ plan, tier, period }: { plan: ChosenPlan; tier: Catal
               </tr>
             ))}
             <tr>
-              <th>Total per {PERIOD_WORD[period]}, before any promotion code</th>
-              <th data-testid="planned-total">{formatMoney(p.total, p.currency)}</th>
+              <td>
+                <strong>Total per {PERIOD_WORD[period]}</strong> <span class="muted">before any promotion code</span>
+              </td>
+              <td>
+                <strong data-testid="planned-total">{formatMoney(p.total, p.currency)}</strong>
+              </td>
             </tr>
           </tbody>
         </table>

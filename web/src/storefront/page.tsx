@@ -10,7 +10,7 @@ import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { ApiError, ok, type Schemas } from "../api/client";
 import { publicApi } from "../api/public";
 import { formatMoney } from "../format";
-import { limitLabel } from "../limits";
+import { limitLabel, limitNoun } from "../limits";
 import { navigate } from "../router";
 import { Loading } from "../ui";
 import {
@@ -21,6 +21,7 @@ import {
   PENDING_CONVERSION_KEY,
   priceReasons,
   randomId,
+  sentence,
   shownPrice,
   visitorId as keptVisitorId,
   yearlySaving,
@@ -106,7 +107,7 @@ export function StorefrontPage({ segmentId }: { segmentId: string | null }) {
       </header>
       <main id="main" class="sf-main" tabIndex={-1}>
         <h1>Plans for every partner</h1>
-        <p class="muted sf-lead">Pick the kind of business you run, then the plan that fits. Prices are per listing account, before tax.</p>
+        <p class="muted sf-lead">Pick the kind of business you run, then the plan that fits. Prices are per account, before tax.</p>
         {problem ? (
           <LoadProblem error={problem} />
         ) : !segments ? (
@@ -248,7 +249,7 @@ function PriceLine({ t, period }: { t: StoreTier; period: Period }) {
 }
 
 function TierCard({ t, period, selected, onChoose }: { t: StoreTier; period: Period; selected: boolean; onChoose: () => void }) {
-  const capacity = capacityText(t, limitLabel);
+  const capacity = capacityText(t, limitNoun);
   return (
     <article class={`sf-tier card${t.popular ? " popular" : ""}${selected ? " selected" : ""}`} data-tier={t.tierId} aria-labelledby={`tier-${t.tierId}`}>
       {t.popular && <span class="sf-badge">Most popular</span>}
@@ -456,7 +457,7 @@ function UpsellModal(props: { offers: Offer[]; currency: string; period: Period;
       <h2 id="sf-upsell-title">Before you go on</h2>
       {props.offers.map((o) => (
         <div key={o.ruleId} class="sf-offer" data-rule={o.ruleId}>
-          <p class="sf-offer-reason">{o.reason}</p>
+          <p class="sf-offer-reason">{sentence(o.reason)}</p>
           {o.message && <p>{o.message}</p>}
           {o.toTierName && o.priceDifference !== null && o.priceDifference !== undefined && (
             <p>

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { limitLabel, limitNoun } from "../limits";
 import {
   bestYearlySavingPercent,
   capacityText,
@@ -6,6 +7,7 @@ import {
   planFromQuery,
   priceReasons,
   randomId,
+  sentence,
   readPendingConversion,
   shownPrice,
   stepPercent,
@@ -47,10 +49,14 @@ describe("prices", () => {
   });
 
   it("states the headline capacity, unlimited included", () => {
-    const label = (n: string) => (n === "listings" ? "Listings" : n);
-    expect(capacityText({ capacityLimit: "listings", limits: { listings: 1500 } }, label)).toBe("Up to 1,500 listings");
-    expect(capacityText({ capacityLimit: "listings", limits: { listings: null } }, label)).toBe("Unlimited listings");
-    expect(capacityText({ capacityLimit: null, limits: {} }, label)).toBeNull();
+    expect(capacityText({ capacityLimit: "listings", limits: { listings: 1500 } }, limitNoun)).toBe("Up to 1,500 listings");
+    expect(capacityText({ capacityLimit: "listings", limits: { listings: 1 } }, limitNoun)).toBe("Up to 1 listing");
+    expect(capacityText({ capacityLimit: "listings", limits: { listings: null } }, limitNoun)).toBe("Unlimited listings");
+    expect(capacityText({ capacityLimit: "maxGuests", limits: { maxGuests: 50 } }, limitNoun)).toBe("Up to 50 guests");
+    expect(capacityText({ capacityLimit: null, limits: {} }, limitNoun)).toBeNull();
+    expect(limitLabel("maxGuests")).toBe("Max guests");
+    expect(limitLabel("aiResponses")).toBe("AI responses");
+    expect(sentence("viewing a level-1 tier")).toBe("Viewing a level-1 tier");
   });
 });
 

@@ -56,12 +56,20 @@ export function isPaidTier(t: Pick<StoreTier, "prices">): boolean {
 }
 
 /** The headline capacity ("Up to 25 listings"), or null when the tier names none or it is unlimited. */
-export function capacityText(t: Pick<StoreTier, "capacityLimit" | "limits">, label: (name: string) => string): string | null {
+export function capacityText(t: Pick<StoreTier, "capacityLimit" | "limits">, noun: (name: string) => string): string | null {
   const name = t.capacityLimit;
   if (!name) return null;
   const value = (t.limits as Record<string, number | null | undefined>)[name];
-  if (value === null || value === undefined) return `Unlimited ${label(name).toLowerCase()}`;
-  return `Up to ${value.toLocaleString("en-US")} ${label(name).toLowerCase()}`;
+  const what = noun(name);
+  if (value === null || value === undefined) return `Unlimited ${what}`;
+  // "Up to 1 listing": one of a counted thing is singular.
+  const counted = value === 1 && what.endsWith("s") ? what.slice(0, -1) : what;
+  return `Up to ${value.toLocaleString("en-US")} ${counted}`;
+}
+
+/** The first letter in capitals (the API's reasons are phrases, shown as sentences). */
+export function sentence(text: string): string {
+  return text ? text[0]!.toUpperCase() + text.slice(1) : text;
 }
 
 // ---- Ids ---------------------------------------------------------------------

@@ -114,6 +114,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     }
                     return Ok(());
                 }
+                invoke::Target::Cognito(function) => {
+                    let config = tierdesk::Config::from_env()?;
+                    let signup = signup::Signup::new(tierdesk::app::App::connect(config).await);
+                    match signup::handle(&signup, event, "devctl-invoke").await {
+                        Ok(out) => println!("{function} ok\n{}", serde_json::to_string_pretty(&out)?),
+                        Err(e) => println!("{function} error\n{e}"),
+                    }
+                    return Ok(());
+                }
                 invoke::Target::Http(route) => route,
             };
             let config = tierdesk::Config::from_env()?;

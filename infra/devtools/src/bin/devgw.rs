@@ -21,7 +21,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         cron::spawn_daily(expiry_cron.clone(), at);
         tracing::info!(at = %at, "expiry cron runs daily (UTC)");
     }
-    let app = cron::router(expiry_cron).merge(web::router(gw, web::dir_from_env(), secret));
+    // Cognito's sign-up triggers, which the dev sign-up page feeds (`devtools::web`).
+    let signup = Arc::new(signup::Signup::new(tierdesk::app::App::connect(config.clone()).await));
+    let app = cron::router(expiry_cron).merge(web::router(gw, web::dir_from_env(), secret, signup));
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     tracing::info!(port, "dev gateway listening on 127.0.0.1");
     axum::serve(listener, app).await?;
