@@ -69,6 +69,8 @@ curl -s --noproxy '*' -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/api
 cat <<MSG
 
 Tierdesk is running (stop with: make stop)
+  pricing page   http://127.0.0.1:$PORT/pricing         (public: choose a plan, create a partner account, pay with the Stripe emulator)
+  partner portal http://127.0.0.1:$PORT/partner-portal  (new partner: http://127.0.0.1:$PORT/dev/sign-up)
   console        http://127.0.0.1:$PORT/                (sign in: http://127.0.0.1:$PORT/dev/sign-in)
                  one click: http://127.0.0.1:$PORT/dev/sign-in?role=sales_manager
                             http://127.0.0.1:$PORT/dev/sign-in?role=sales_rep

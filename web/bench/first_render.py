@@ -39,6 +39,12 @@ SCREENS = {
 PARTNER_SCREENS = {
     "/partner-portal": ["current-tier", "usage-table", "portal-invoices", "features-available"],
 }
+# Public pages, no sign-in: the pricing storefront (its first render: the segment
+# list and the first segment's page, both from the API's public cache).
+PUBLIC_SCREENS = {
+    "/pricing": ["segment-selector", "storefront-tiers"],
+    "/pricing/luxury": ["segment-selector", "storefront-tiers"],
+}
 READY = "ids => ids.every(id => document.querySelector(`[data-testid=${id}]`))"
 # Resource timing of the load (same origin, so request and response times are there).
 ENTRIES = """() => performance.getEntriesByType('resource').map(e => ({
@@ -73,6 +79,10 @@ def main():
         _, invoices = api("GET", "/api/admin/invoices?limit=1", dev_token("admin"))
         partner = invoices["items"][0]["partnerId"]
         plan = [("sales_manager", None, SCREENS), ("partner", partner, PARTNER_SCREENS)]
+        # A visitor: a fresh context, never signed in (localStorage keeps one visitor id).
+        ctx = browser.new_context(viewport=DESKTOP)
+        measure(ctx.new_page(), PUBLIC_SCREENS, rows, loaded_by, gz)
+        ctx.close()
         for role, partner_id, screens in plan:
             ctx = browser.new_context(viewport=DESKTOP)
             page = ctx.new_page()
@@ -122,7 +132,7 @@ def measure(page, screens, rows, loaded_by, gz):
 
 
 def report(rows, loaded_by, gz):
-    print(f"\nConsole first render ({RUNS} loads per screen, sales_manager; the portal as a partner; seeded data, headless Chromium)")
+    print(f"\nConsole first render ({RUNS} loads per screen, sales_manager; the portal as a partner; the pricing pages as a visitor, no sign-in; seeded data, headless Chromium)")
     print("| screen | API calls (repeated) | slowest call p50 / p95 (ms) | rendered p50 / p95 (ms) "
           "| code in / first call / last answer p50 (ms) | JS loaded: files, gzip kB |")
     print("|---|---|---|---|---|---|")
@@ -133,7 +143,7 @@ def report(rows, loaded_by, gz):
     print("\nBuilt chunks (gzip -9) and the screens whose first render loaded them:")
     print("| file | gzip kB | loaded by |")
     print("|---|---|---|")
-    every = set(SCREENS) | set(PARTNER_SCREENS)
+    every = set(SCREENS) | set(PARTNER_SCREENS) | set(PUBLIC_SCREENS)
     for name, size in sorted(gz.items(), key=lambda kv: (-kv[1], kv[0])):
         screens = loaded_by.get(name, [])
         who = "every screen" if set(screens) == every else (", ".join(f"`{s}`" for s in screens) or "none of these (Cognito mode only, or unused)")
