@@ -173,6 +173,58 @@ def test_a_visitor_in_a_pricing_experiment_sees_their_variant_and_counts_once(br
         assert status == 200, results
         participants = sum(v["participants"] for v in results["results"])
         assert participants == 1, json.dumps(results)[:400]
+
+        # The visitor buys the tier: Checkout charges the price they were shown, and
+        # the portal reports the conversion once (a reload reports nothing more).
+        page.locator(f'[data-tier="{target["tierId"]}"] button').click()
+        modal = page.get_by_test_id("upsell-modal")
+        expect(modal).to_be_visible()
+        modal.get_by_role("button", name="No thanks").click()
+        page.get_by_role("button", name="Continue to checkout").click()
+        page.get_by_role("button", name="Create a partner account").click()
+        email = f"variant-{uuid.uuid4().hex[:10]}@luxestay.example"
+        page.get_by_label("Work email").fill(email)
+        page.get_by_role("button", name="Create account").click()
+        page.get_by_test_id("plan-pay").click()
+        page.wait_for_url("**/checkout/**")
+        page.get_by_role("button", name="Subscribe").click()
+        page.wait_for_url(f"{BASE}/partner-portal**")
+        expect(page.get_by_test_id("current-tier")).to_contain_text(target["name"], timeout=20_000)
+        expect(page.get_by_test_id("portal-waiting")).to_have_count(0, timeout=20_000)
+        _, found = api("GET", f"/api/admin/partners?email={email}", dev_token("admin"))
+        token = dev_token("partner", found["items"][0]["partnerId"])
+        sub = api("GET", "/api/billing/subscription", token)[1]
+        assert sub["pricePerPeriod"] == shown["pricing"]["monthly"]["price"], (sub, shown["pricing"])
+        page.reload()
+        expect(page.get_by_test_id("current-tier")).to_contain_text(target["name"])
+        page.wait_for_load_state("networkidle")
+        results = api("GET", f"/api/admin/experiments/{eid}/results", manager)[1]
+        variant = next(v for v in results["results"] if v["variantId"] == shown["experiment"]["variantId"])
+        assert (variant["participants"], variant["conversions"]) == (1, 1), variant
         ctx.close()
     finally:
         api("POST", f"/api/admin/experiments/{eid}/cancel", manager)
+
+
+def test_declining_the_offer_raised_at_checkout_goes_on_to_checkout_on_a_phone(browser):
+    essential = tiers_of("essential")
+    level2 = next(t for t in essential if t["tierLevel"] == 2)
+    ctx = browser.new_context(viewport=PHONE)
+    ctx.set_default_timeout(10_000)
+    page = ctx.new_page()
+    page.goto(f"{BASE}/pricing/essential")
+    page.locator(f'[data-tier="{level2["tierId"]}"] button').click()
+    addons = page.locator("[data-addon]")
+    expect(addons.first).to_be_visible()
+    chosen = [addons.nth(i).get_attribute("data-addon") for i in range(2)]
+    for i in range(2):
+        addons.nth(i).check()
+    page.get_by_role("button", name="Continue to checkout").click()
+    modal = page.get_by_test_id("upsell-modal")
+    expect(modal).to_contain_text("2 add-ons selected")
+    modal.get_by_role("button", name="No thanks").click()
+    page.wait_for_url("**/partner-portal?plan=*")
+    query = page.url.split("?", 1)[1]
+    assert f"plan={level2['tierId']}" in query and f"addOns={chosen[0]}%2C{chosen[1]}" in query, query
+    expect(page.get_by_test_id("portal-signed-out")).to_be_visible()
+    ctx.close()

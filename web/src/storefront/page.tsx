@@ -45,10 +45,18 @@ function storage(): Storage | null {
   }
 }
 
-/** Sends a funnel event; a lost beacon never stops the visitor. */
-function track(event: Funnel, segmentId: string, extra: { tierId?: string; ruleId?: string } = {}): void {
+/**
+ * Sends a funnel event; a lost beacon never stops the visitor. The promise settles
+ * when the API has answered (or failed, or 1.5 s have passed), so a step that leaves
+ * the page can wait for it instead of cancelling it.
+ */
+function track(event: Funnel, segmentId: string, extra: { tierId?: string; ruleId?: string } = {}): Promise<void> {
   const body: Schemas["StorefrontEvent"] = { eventId: randomId(24), event, segmentId, ...extra };
-  publicApi.POST("/api/storefront/events", { body }).catch(() => undefined);
+  const sent = publicApi.POST("/api/storefront/events", { body }).then(
+    () => undefined,
+    () => undefined,
+  );
+  return Promise.race([sent, new Promise<void>((done) => setTimeout(done, 1500))]);
 }
 
 export function StorefrontPage({ segmentId }: { segmentId: string | null }) {
@@ -88,7 +96,7 @@ export function StorefrontPage({ segmentId }: { segmentId: string | null }) {
 
   const pick = (id: string) => {
     if (id === current) return;
-    track("segment_selected", id);
+    void track("segment_selected", id);
     navigate(`/pricing/${encodeURIComponent(id)}`);
   };
   const tiers = packages ? packages.tiers.flatMap((l) => l.tiers) : [];
@@ -137,7 +145,7 @@ export function StorefrontPage({ segmentId }: { segmentId: string | null }) {
                       period={period}
                       selected={chosen?.tierId === t.tierId}
                       onChoose={() => {
-                        track("tier_viewed", packages.segment.segmentId, { tierId: t.tierId });
+                        void track("tier_viewed", packages.segment.segmentId, { tierId: t.tierId });
                         setChosen(t);
                       }}
                     />
@@ -150,7 +158,7 @@ export function StorefrontPage({ segmentId }: { segmentId: string | null }) {
                     aria-expanded={comparing}
                     aria-controls="sf-compare"
                     onClick={() => {
-                      if (!comparing) track("tier_compared", packages.segment.segmentId);
+                      if (!comparing) void track("tier_compared", packages.segment.segmentId);
                       setComparing(!comparing);
                     }}
                   >
@@ -355,7 +363,7 @@ function PlanPanel(props: {
       const fresh = answer.offers.filter((o) => !seenRules.current.has(o.ruleId));
       for (const o of fresh) {
         seenRules.current.add(o.ruleId);
-        track("upsell_shown", segment, { tierId: tier.tierId, ruleId: o.ruleId });
+        void track("upsell_shown", segment, { tierId: tier.tierId, ruleId: o.ruleId });
       }
       return fresh;
     } catch {
@@ -366,16 +374,24 @@ function PlanPanel(props: {
     void evaluate().then(setOffers);
   }, [tier.tierId]);
 
+  const [leaving, setLeaving] = useState(false);
+  const [atCheckout, setAtCheckout] = useState(false);
   const checkout = async () => {
+    setLeaving(true);
     const more = await evaluate();
+    setLeaving(false);
     if (more.length > 0) {
+      // Shown on the way to checkout: declining it continues to checkout.
       setOffers(more);
+      setAtCheckout(true);
       return;
     }
-    go();
+    await go();
   };
-  const go = () => {
-    track("checkout_started", segment, { tierId: tier.tierId });
+  const go = async () => {
+    setLeaving(true);
+    // Leaving the page would cancel the beacon: wait for it (bounded).
+    await track("checkout_started", segment, { tierId: tier.tierId });
     const exp = tier.experiment;
     const keep = storage();
     if (exp && visitor && keep) {
@@ -388,12 +404,17 @@ function PlanPanel(props: {
     window.location.assign(checkoutPath({ tierId: tier.tierId, period, addOns, code, visitor: visitor ?? undefined }));
   };
   const accept = (o: Offer) => {
-    track("upsell_accepted", segment, { tierId: tier.tierId, ruleId: o.ruleId });
+    void track("upsell_accepted", segment, { tierId: tier.tierId, ruleId: o.ruleId });
     if (o.promotionCode) setCode(o.promotionCode);
     setOffers([]);
+    setAtCheckout(false);
     if (o.toTierId && o.toTierId !== tier.tierId) props.onSwitch(o.toTierId);
   };
 
+  const decline = () => {
+    setOffers([]);
+    if (atCheckout) void go();
+  };
   const toggle = (id: string) => setAddOns(addOns.includes(id) ? addOns.filter((a) => a !== id) : [...addOns, id]);
   const total = quote?.total ?? shownPrice(tier, period);
   return (
@@ -435,12 +456,12 @@ function PlanPanel(props: {
         </p>
       )}
       <div class="form-actions">
-        <button type="button" onClick={() => (isPaidTier(tier) ? void checkout() : window.location.assign("/partner-portal"))}>
+        <button type="button" disabled={leaving} onClick={() => (isPaidTier(tier) ? void checkout() : window.location.assign("/partner-portal"))}>
           {isPaidTier(tier) ? "Continue to checkout" : "Sign in"}
         </button>
       </div>
       <p class="muted sf-small">You sign in (or create your partner account) next, then pay securely with Stripe. You can enter a promotion code there.</p>
-      {offers.length > 0 && <UpsellModal offers={offers} currency={tier.currency} period={period} onAccept={accept} onDecline={() => setOffers([])} />}
+      {offers.length > 0 && <UpsellModal offers={offers} currency={tier.currency} period={period} onAccept={accept} onDecline={decline} />}
     </section>
   );
 }
