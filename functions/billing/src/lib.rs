@@ -314,6 +314,8 @@ pub(crate) struct SubscriptionView<'a> {
     status: tierdesk::domain::partner::SubscriptionStatus,
     billing_period: Option<BillingPeriod>,
     price_per_period: i64,
+    /// The tier's price version the partner pays (older than the tier's: grandfathered).
+    price_version: Option<u32>,
     currency: &'a str,
     mrr: i64,
     subscription_start_date: Option<NaiveDate>,
@@ -340,6 +342,7 @@ pub(crate) fn view(p: &Partner) -> SubscriptionView<'_> {
         status: p.subscription_status,
         billing_period: p.billing_period,
         price_per_period: p.price_per_period,
+        price_version: p.price_version,
         currency: &p.currency,
         mrr: p.mrr,
         subscription_start_date: p.subscription_start_date,

@@ -9,33 +9,24 @@
 //!   waiting, on an older version (or on `fromVersion` when given).
 //! - Dry run: the count, the MRR change in cents and the first
 //!   `LISTED` candidates; nothing changes.
-//! - Real run: for up to `BATCH` candidates per call, the subscription item is
-//!   moved to the current version's Stripe price with no proration (the new
-//!   price is charged from the next invoice on), then the partner's price,
-//!   version and MRR are written through the transition mechanism (a renewal
-//!   event, its MRR movement and tier statistics, audited, conditional on the
-//!   partner's version). `remaining` says how many are left: call again. A
-//!   partner already moved is no longer a candidate, and the Stripe call's
-//!   idempotency key names the partner and the version, so a retry after a
-//!   failure between the two steps finishes the move once.
+//! - Real run: up to `BATCH` candidates per call, each moved by
+//!   `tierdesk::app::price_migration` (as the daily cron moves partners whose
+//!   grandfathering has ended). `remaining` says how many are left: call again.
 
-use super::{view, Billing, SubscriptionView, WRITE_ATTEMPTS};
+use super::{view, Billing, SubscriptionView};
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
-use tierdesk::app::Meaning;
-use tierdesk::domain::billing::{
-    migration_candidate, sync_subscription, MigrationCandidate, PriceMigrationRequest, PriceSpec,
-};
+use tierdesk::app::price_migration::{self, MigrationError};
+use tierdesk::domain::billing::{MigrationCandidate, PriceMigrationRequest};
 use tierdesk::domain::partner::Partner;
 use tierdesk::domain::permissions::Permission;
-use tierdesk::domain::subscription::{is_paid, Catalog, SubscriptionError, Trigger, TriggerType};
+use tierdesk::domain::subscription::{is_paid, Trigger, TriggerType};
 use tierdesk::domain::tier::{Tier, TierError, TierStatus};
 use tierdesk::domain::validation::ValidationError;
 use tierdesk::http::request::json_body;
-use tierdesk::http::{json, Ctx, PageRequest};
-use tierdesk::store::{BillingWrite, BillingWriteError, InvoiceStore, PartnerList, PartnerStore, Store, TierStore};
-use tierdesk::stripe_adapter::Proration;
+use tierdesk::http::{json, Ctx};
+use tierdesk::store::TierStore;
 use tierdesk::ApiError;
 
 /// Candidates listed in an answer (the count and MRR change cover all).
@@ -82,13 +73,15 @@ pub async fn run(app: &Billing, ctx: &Ctx, req: &Request, tier_id: &str) -> Resu
             ValidationError::single("fromVersion", "must be older than the tier's current price version").into()
         );
     }
-    let candidates = candidates(app, &tier, request.from_version).await?;
+    let candidates =
+        price_migration::candidates(&app.store, &tier, request.from_version, app.config.max_page_size).await?;
     let mut moved = Vec::new();
     let mut failed = Vec::new();
     if !request.dry_run {
         for candidate in candidates.iter().take(BATCH) {
             match migrate_one(app, ctx, &who.subject, &tier, candidate).await {
-                Ok(after) => moved.push(after),
+                Ok(Some(after)) => moved.push(after),
+                Ok(None) => {}
                 Err(e) => failed.push(Failure { partner_id: candidate.partner_id.clone(), code: e.code.into() }),
             }
         }
@@ -111,63 +104,25 @@ pub async fn run(app: &Billing, ctx: &Ctx, req: &Request, tier_id: &str) -> Resu
     json(StatusCode::OK, &answer)
 }
 
-/// Every candidate on the tier, through GSI1 `TIERMEMBERS#{tier}` a page at a time.
-async fn candidates(app: &Billing, tier: &Tier, from: Option<u32>) -> Result<Vec<MigrationCandidate>, ApiError> {
-    let query = Store::partner_list_query(&PartnerList::Tier(tier.tier_id.clone()));
-    let mut page = PageRequest { limit: app.config.max_page_size.max(1), cursor: None };
-    let mut out = Vec::new();
-    loop {
-        let found: tierdesk::store::Page<Partner> = app.store.query_page(&query, &page).await?;
-        out.extend(found.items.iter().filter_map(|p| migration_candidate(p, tier, from)));
-        match found.next_cursor {
-            Some(c) => page.cursor = Some(c),
-            None => break,
-        }
-    }
-    out.sort_by(|a, b| a.partner_id.cmp(&b.partner_id));
-    Ok(out)
-}
-
+/// The admin route's move of one candidate, answered in the API's words.
 async fn migrate_one(
     app: &Billing,
     ctx: &Ctx,
     actor: &str,
     tier: &Tier,
     candidate: &MigrationCandidate,
-) -> Result<Partner, ApiError> {
-    let price = app.stripe.price_for(&PriceSpec::current(tier, candidate.billing_period)).await?;
-    let mut partner = app.store.get_partner(&candidate.partner_id).await?.ok_or(SubscriptionError::NotFound)?;
-    let subscription_id = partner.stripe_subscription_id.clone().ok_or(SubscriptionError::NotFound)?;
-    let current = app.stripe.subscription(&subscription_id).await?;
-    let updated = if current.price.as_ref().is_some_and(|p| p.price_id == price.price_id) {
-        current
-    } else {
-        let key = format!("migrate-{}-{}-v{}", partner.partner_id, tier.tier_id, tier.price_version);
-        app.stripe.change_price(&current, &price, Proration::NextInvoice, &key).await?.0
-    };
-    for _ in 0..WRITE_ATTEMPTS {
-        let reason = format!(
-            "price migration of {} from version {} to {}",
-            tier.tier_id,
-            candidate.from_version.map_or_else(|| "none".to_string(), |v| v.to_string()),
-            tier.price_version
-        );
-        let by = app.acting(actor, &ctx.request_id);
-        let tctx = app.transition_context(&by, Trigger::new(TriggerType::SalesAssisted, Some(reason)));
-        let catalog = app.store.active_catalog().await?;
-        let change = sync_subscription(&partner, &updated, Catalog::new(&catalog), &tctx)?;
-        let Some(after) = change.after().cloned() else { return Ok(partner) };
-        let audit = app.audit("partner.price_migration", &tctx.by(), Some(&partner), &after);
-        let write = BillingWrite { change: Some(&change), audit: Some(&audit), ..Default::default() };
-        match app.store.apply_billing(&write).await {
-            Ok(()) => return Ok(after),
-            Err(BillingWriteError::Stale) => {
-                partner = app.store.get_partner(&candidate.partner_id).await?.ok_or(SubscriptionError::NotFound)?
-            }
-            Err(BillingWriteError::Partner(refusal)) => return Err(refusal.meaning().into()),
-            Err(BillingWriteError::Store(e)) => return Err(e.into()),
-            Err(BillingWriteError::ClaimLost) => break,
-        }
+) -> Result<Option<Partner>, ApiError> {
+    let trigger = Trigger::new(TriggerType::SalesAssisted, Some(price_migration::reason(tier, candidate)));
+    price_migration::migrate_one(app, &app.stripe, actor, &ctx.request_id, trigger, tier, candidate)
+        .await
+        .map_err(api_error)
+}
+
+pub(crate) fn api_error(e: MigrationError) -> ApiError {
+    match e {
+        MigrationError::Billing(e) => e.into(),
+        MigrationError::Subscription(e) => e.into(),
+        MigrationError::Store(e) => e.into(),
+        MigrationError::List(e) => e.into(),
     }
-    Err(SubscriptionError::VersionConflict { current: None }.into())
 }

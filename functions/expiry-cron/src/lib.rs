@@ -18,6 +18,7 @@
 //! finds the markers and the partners' versions and does only what is left.
 
 pub mod experiments;
+pub mod grandfathering;
 pub mod overage;
 pub mod promotions;
 pub mod quotes;
@@ -46,6 +47,7 @@ use tierdesk::store::{
     count_calls, Claim, DailySnapshot, Marker, MarkerClaim, MarkerState, PartnerRefusal, PartnerStore, ReminderStore,
     SnapshotStore, Store, StoreError, TierStore, WriteError,
 };
+use tierdesk::stripe_adapter::StripeGateway;
 
 /// Who the cron's transitions and audit entries name.
 pub const ACTOR: &str = "system:expiry-cron";
@@ -224,6 +226,13 @@ impl ExpiryCron {
     pub fn with_step(mut self, step: Box<dyn DailyStep>) -> Self {
         self.steps.push(step);
         self
+    }
+
+    /// The steps that need Stripe: last month's overage as invoice items, and the
+    /// moves of partners whose grandfathered price has ended.
+    pub fn with_stripe(self, stripe: StripeGateway) -> Self {
+        let migrate = grandfathering::MigrateGrandfathered { app: self.app.clone(), stripe: stripe.clone() };
+        self.with_step(Box::new(overage::BillOverage { stripe })).with_step(Box::new(migrate))
     }
 
     /// One run for `run.date`. `Err` only when the run could not start (catalog or

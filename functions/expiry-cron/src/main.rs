@@ -12,7 +12,6 @@ async fn main() -> Result<(), Error> {
     let stripe = StripeGateway::from_env().await?;
     let app = App::connect(tierdesk::Config::from_env()?).await;
     let mailer = app.mailer(&mail).await;
-    let cron = expiry_cron::ExpiryCron::new(app, mailer, cron_config)
-        .with_step(Box::new(expiry_cron::overage::BillOverage { stripe }));
+    let cron = expiry_cron::ExpiryCron::new(app, mailer, cron_config).with_stripe(stripe);
     run(service_fn(|event: LambdaEvent<Value>| expiry_cron::handle(&cron, event.payload))).await
 }

@@ -343,7 +343,7 @@ async fn update_tier(app: &Tiers, ctx: &Ctx, req: &Request, params: &PathParams)
     }
     let tier = load(app, params).await?;
     let by = ctx.actor(who);
-    let update = tier.apply(patch, &by)?;
+    let mut update = tier.apply(patch, &by)?;
     check_segment_fields(app, Some(&update.before), &update.after).await?;
     if update.prices_changed() || update.before.segment != update.after.segment {
         // Seed 004's constraints: the change within its limit, the new list price
@@ -364,6 +364,9 @@ async fn update_tier(app: &Tiers, ctx: &Ctx, req: &Request, params: &PathParams)
                 }
                 .into());
             }
+            // The schedule the preview showed: subscribers keep their version through
+            // this day, then the daily cron moves them (docs/pricing-rules.md).
+            update.after.grandfathered_until = impact.grandfathered_until;
         }
     }
     save(app, &by, update, "tier.update").await

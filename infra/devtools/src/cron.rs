@@ -39,7 +39,7 @@ pub async fn from_env(config: &tierdesk::Config) -> Result<ExpiryCron, CronSetup
     let cron = CronConfig::from_env()?;
     let mail = MailConfig::from_env()?;
     let stripe = crate::gateway::Services::from_env().await.stripe;
-    Ok(connect(config, cron, &mail).await.with_step(Box::new(expiry_cron::overage::BillOverage { stripe })))
+    Ok(connect(config, cron, &mail).await.with_stripe(stripe))
 }
 
 /// The job over the table `config` names, as the Lambda's `main` wires it (without Stripe).

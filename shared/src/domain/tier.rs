@@ -5,6 +5,7 @@ use super::actor::Actor;
 use super::money::Percent;
 use super::pricing_rules::{ListPrices, TierPricing};
 use super::validation::{parse, Fields, ValidationError};
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -151,6 +152,12 @@ pub struct Tier {
     pub status: TierStatus,
     /// The current `PRICE#` version; a new one is written on each price change.
     pub price_version: u32,
+    /// Seed 004 grandfathering: subscribers on an older price version keep it
+    /// until this day, and the daily cron moves them to the current version from
+    /// that day's run on. Set by a list-price change from the tier's `grandfatherMonths` constraint;
+    /// absent, they keep their price until a price migration moves them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grandfathered_until: Option<NaiveDate>,
     pub version: u64,
     pub created_at: String,
     pub created_by: String,
@@ -430,6 +437,7 @@ impl NewTier {
             features: s.features,
             status: TierStatus::Active,
             price_version: 1,
+            grandfathered_until: None,
             version: 1,
             created_at: by.at.clone(),
             created_by: by.id.clone(),
@@ -601,6 +609,9 @@ impl Tier {
         );
         if t.prices != self.prices || t.currency != self.currency {
             t.price_version = self.price_version + 1;
+            // The change's own grandfathering is set by whoever applies it (from the
+            // constraints); an earlier change's date does not carry over.
+            t.grandfathered_until = None;
         }
         Ok(TierUpdate { before: self.clone(), after: t })
     }
@@ -700,6 +711,11 @@ pub struct PublicTier {
     /// period with its steps; `prices` stays the list price.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pricing: Option<TierPricing>,
+    /// The current price version (subscribers on an older one are grandfathered).
+    pub price_version: u32,
+    /// Subscribers on an older price version keep it until this day.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grandfathered_until: Option<NaiveDate>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -754,6 +770,8 @@ impl From<&Tier> for PublicTier {
                 .collect(),
             experiment: None,
             pricing: None,
+            price_version: t.price_version,
+            grandfathered_until: t.grandfathered_until,
         }
     }
 }

@@ -221,3 +221,76 @@ async fn an_accepted_quote_is_billed_in_stripe_at_the_quoted_amount() {
     assert_eq!(p["pricePerPeriod"], quoted, "{p}");
     assert_eq!(p["stripeSubscriptionId"], sub.as_str(), "the webhook linked the partner: {p}");
 }
+
+/// Seed 004 grandfathering on schedule: under `grandfatherMonths`, a list-price
+/// change records the day the old price ends; the daily cron leaves subscribers
+/// alone before it, moves each once from that day's run (two concurrent runs
+/// included), and the next invoice is at the new price.
+#[tokio::test]
+async fn grandfathered_subscribers_move_to_the_new_price_on_the_scheduled_day_once() {
+    use expiry_cron::{grandfathering::MigrateGrandfathered, DailyStep, RunDate};
+    let s = StripeApp::start().await;
+    let (early_id, early_token, _) = s.partner("Grandfathered Co").await;
+    let early_sub = s.subscribe(&early_token, "gold", "monthly").await;
+    let limits = json!({"version": 0, "constraints": {"grandfatherMonths": 2}});
+    let (status, body) =
+        s.app.call("PUT", "/api/admin/pricing-constraints/tier/gold", Some("admin"), Some(limits)).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, preview) = s
+        .app
+        .call(
+            "POST",
+            "/api/admin/tiers/gold/price-impact",
+            Some("admin"),
+            Some(json!({"prices": {"monthly": 400_000, "yearly": 4_000_000}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{preview}");
+    let tier = reprice(&s, "gold", 400_000, 4_000_000).await;
+    assert_eq!(tier["grandfatheredUntil"], preview["grandfatheredUntil"], "the preview's date is the schedule");
+    let until = chrono::NaiveDate::parse_from_str(tier["grandfatheredUntil"].as_str().unwrap(), "%Y-%m-%d").unwrap();
+    let (_, catalog) = s.app.call("GET", "/api/tiers", None, None).await;
+    let public = catalog["items"].as_array().unwrap().iter().find(|t| t["tierId"] == "gold").unwrap().clone();
+    assert_eq!(public["grandfatheredUntil"], tier["grandfatheredUntil"], "the portal can say when");
+    let (_, late_token, _) = s.partner("After The Change").await;
+    s.subscribe(&late_token, "gold", "monthly").await;
+
+    let step = MigrateGrandfathered { app: s.app.function_app(), stripe: s.stripe.clone() };
+    let run = |date| RunDate::for_date(date);
+    let day_before = until.pred_opt().unwrap();
+    assert_eq!(
+        tierdesk::calls::as_function(expiry_cron::LOGICAL_ID, step.run(&s.app.store, &run(day_before))).await.unwrap(),
+        0,
+        "not before the day"
+    );
+    assert_eq!(partner(&s, &early_id).await["priceVersion"], 1);
+
+    let on_the_day = run(until);
+    let (a, b) = tierdesk::calls::as_function(expiry_cron::LOGICAL_ID, async {
+        futures::join!(step.run(&s.app.store, &on_the_day), step.run(&s.app.store, &on_the_day))
+    })
+    .await;
+    assert_eq!(a.unwrap() + b.unwrap(), 1, "one partner moved once, by one of two concurrent runs");
+    assert_eq!(
+        tierdesk::calls::as_function(expiry_cron::LOGICAL_ID, step.run(&s.app.store, &on_the_day)).await.unwrap(),
+        0,
+        "a rerun moves nobody"
+    );
+    let p = partner(&s, &early_id).await;
+    assert_eq!((p["pricePerPeriod"].clone(), p["priceVersion"].clone()), (json!(400_000), json!(2)), "{p}");
+    let price = &stripe_subscription(&s, &early_sub).await["items"]["data"][0]["price"];
+    assert_eq!(price["lookup_key"], "tierdesk_gold_v2_monthly", "{price}");
+    let history = s.app.items().await;
+    let moved: Vec<&Value> = history.iter().filter(|i| i["action"] == "partner.price_migration").collect();
+    assert_eq!(moved.len(), 1, "one audited move");
+    assert_eq!(moved[0]["actor"], "cron:grandfathering", "{}", moved[0]);
+
+    // From the next invoice on, the new price; the week after the day, no more looking.
+    s.advance(&early_sub).await;
+    assert_eq!(latest_invoice(&s, &early_sub).await["amount_due"], 400_000);
+    let later = until + chrono::Days::new(expiry_cron::grandfathering::WINDOW_DAYS as u64);
+    assert_eq!(
+        tierdesk::calls::as_function(expiry_cron::LOGICAL_ID, step.run(&s.app.store, &run(later))).await.unwrap(),
+        0
+    );
+}

@@ -15,9 +15,12 @@ async fn public_catalog_shows_active_tiers_without_internal_fields() {
     let ids: Vec<&str> = items.iter().map(|t| t["tierId"].as_str().unwrap()).collect();
     assert_eq!(ids, vec!["free", "gold", "platinum"]);
     for t in items {
-        for hidden in ["version", "status", "createdAt", "createdBy", "updatedAt", "updatedBy", "priceVersion"] {
+        for hidden in ["version", "status", "createdAt", "createdBy", "updatedAt", "updatedBy"] {
             assert!(t.get(hidden).is_none(), "{hidden} leaked: {t}");
         }
+        // The price list's version is public: a subscriber's portal compares its own
+        // with it to say whether it keeps an older price, and until when.
+        assert_eq!(t["priceVersion"], 1, "{t}");
     }
     assert_eq!(items[1]["prices"], json!({"monthly": 360000, "yearly": 4320000}));
     assert_eq!(items[1]["popular"], true);

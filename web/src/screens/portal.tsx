@@ -237,7 +237,11 @@ function Overview(props: {
       {kept && (
         <p class="banner info" data-testid="kept-price">
           You keep the price you signed up at: {formatMoney(kept.paying, s.currency)} per{" "}
-          {PERIOD_WORD[s.billingPeriod ?? "monthly"]}. New customers pay {formatMoney(kept.today, s.currency)}.
+          {PERIOD_WORD[s.billingPeriod ?? "monthly"]}
+          {tier?.grandfatheredUntil && typeof s.priceVersion === "number" && typeof tier.priceVersion === "number" && s.priceVersion < tier.priceVersion
+            ? ` until ${formatDate(tier.grandfatheredUntil)}; from your first invoice after that, the current price applies.`
+            : "."}{" "}
+          New customers pay {formatMoney(kept.today, s.currency)}.
         </p>
       )}
       {notice && (
