@@ -32,7 +32,7 @@ use tierdesk::domain::billing::{
     record_payment, record_payment_failure, sync_subscription, AccountChange, BillingChange, BillingNotice,
     InvoiceFacts, InvoiceRecord, PaymentFacts, StripeStatus, SubscriptionFacts,
 };
-use tierdesk::domain::invoice::plan_credit_note;
+use tierdesk::domain::invoice::{apply_dispute, plan_credit_note};
 use tierdesk::domain::money::BillingPeriod;
 use tierdesk::domain::partner::Partner;
 use tierdesk::domain::promotion::{Application, PromotionError};
@@ -313,6 +313,11 @@ async fn process(app: &StripeWebhook, ctx: &Ctx, event: &Event, token: &str) -> 
             invoice_event(app, ctx, event, token, invoice, InvoiceKind::Record).await
         }
         EventObject::CreditNoteCreated(note) => credit_note_event(app, ctx, event, token, note).await,
+        EventObject::ChargeDisputeCreated(dispute)
+        | EventObject::ChargeDisputeUpdated(dispute)
+        | EventObject::ChargeDisputeFundsWithdrawn(dispute)
+        | EventObject::ChargeDisputeFundsReinstated(dispute)
+        | EventObject::ChargeDisputeClosed(dispute) => dispute_event(app, ctx, event, token, dispute).await,
         _ => Ok(Outcome { action: "ignored", ..Outcome::default() }),
     }
 }
@@ -358,6 +363,68 @@ async fn credit_note_event(
         match app.store.apply_billing(&write).await {
             Ok(()) => {
                 let action = if planned.is_some() { "refund_recorded" } else { "unchanged" };
+                return Ok(Outcome { action, ..Outcome::default() });
+            }
+            Err(BillingWriteError::Stale) => continue,
+            Err(BillingWriteError::ClaimLost) => {
+                return Err(ApiError::new(StatusCode::CONFLICT, "event_in_progress", "claim lost"))
+            }
+            Err(BillingWriteError::Partner(refusal)) => return Err(refusal.meaning().into()),
+            Err(BillingWriteError::Store(e)) => return Err(e.into()),
+        }
+    }
+    Err(SubscriptionError::VersionConflict { current: None }.into())
+}
+
+/// `charge.dispute.*`: a chargeback on an invoice's payment, recorded on the invoice
+/// (`invoice::apply_dispute`) with the commission it moves, in one write. The
+/// dispute names only its payment intent: one Stripe call finds the invoice. Every
+/// event carries the dispute's whole state, so a redelivery, `funds_withdrawn` after
+/// `created`, or an older event after the close changes nothing.
+async fn dispute_event(
+    app: &StripeWebhook,
+    ctx: &Ctx,
+    event: &Event,
+    token: &str,
+    dispute: &stripe_shared::Dispute,
+) -> Result<Outcome, ApiError> {
+    let facts = facts::dispute_facts(dispute);
+    let invoice_id = match &facts.payment_intent {
+        Some(pi) => app.stripe.invoice_of_payment_intent(pi).await?,
+        None => None,
+    };
+    let record = match invoice_id {
+        Some(id) => app.store.invoice_by_id(&id).await?,
+        None => None,
+    };
+    let Some(record) = record else {
+        tracing::warn!(event_id = event.id.as_str(), "stripe dispute names no recorded invoice");
+        return Ok(Outcome { action: "ignored_unknown_invoice", ..Outcome::default() });
+    };
+    let actor = stripe_actor(app, ctx, event);
+    for _ in 0..WRITE_ATTEMPTS {
+        let Some(previous) = app.store.invoice(&record.partner_id, record.stripe_created, &record.invoice_id).await?
+        else {
+            return Ok(Outcome { action: "ignored_unknown_invoice", ..Outcome::default() });
+        };
+        let previous = previous.normalized();
+        let mut planned = apply_dispute(&previous, &facts, &actor.at);
+        let commission = match planned.as_mut() {
+            Some(after) => commission::settle(&app.store, Some(&previous), after, &actor.at, actor.today).await?,
+            None => None,
+        };
+        let entry = planned.as_ref().map(|after| app.audit("invoice.dispute", &actor, Some(&previous), after));
+        let write = BillingWrite {
+            change: None,
+            audit: entry.as_ref(),
+            invoice: planned.as_ref().map(|after| (after, Some(&previous))),
+            event: Some((event.id.as_str(), token)),
+            pending_email: None,
+            commission: commission.as_ref(),
+        };
+        match app.store.apply_billing(&write).await {
+            Ok(()) => {
+                let action = if planned.is_some() { "dispute_recorded" } else { "unchanged" };
                 return Ok(Outcome { action, ..Outcome::default() });
             }
             Err(BillingWriteError::Stale) => continue,

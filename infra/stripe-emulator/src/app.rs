@@ -75,6 +75,8 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/_emulator/checkout/sessions/{id}/complete", post(control::complete_checkout))
         .route("/_emulator/subscriptions/{id}/advance", post(control::advance_subscription))
         .route("/_emulator/invoices/{id}/retry", post(control::retry_invoice))
+        .route("/_emulator/invoices/{id}/dispute", post(control::dispute_invoice))
+        .route("/_emulator/disputes/{id}/close", post(control::close_dispute))
         .route("/_emulator/customers/{id}/card", post(control::set_card))
         .route("/_emulator/clock", get(control::get_clock).post(control::set_clock))
         .route("/_emulator/events", get(control::events))

@@ -347,3 +347,39 @@ fn pdf(lines: &[String]) -> Vec<u8> {
     out.push_str(&format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1));
     out.into_bytes()
 }
+
+/// `{"amount"?: cents, "reason"?: "fraudulent"}`: the card network disputes a paid
+/// invoice's payment (by default all of it): `charge.dispute.created` and
+/// `charge.dispute.funds_withdrawn`.
+pub(crate) async fn dispute_invoice(State(app): State<Arc<App>>, Path(id): Path<String>, body: Bytes) -> Response {
+    let body = match json_body(&body) {
+        Ok(v) => v,
+        Err(e) => return result(Err(e)),
+    };
+    let amount = body.get("amount").and_then(Value::as_i64);
+    let reason = body.get("reason").and_then(Value::as_str).map(str::to_owned);
+    result(
+        act(&app, |store| {
+            let dispute = store.open_dispute(&id, amount, reason)?;
+            Ok(store.disputes.get(&dispute).map(objects::dispute).unwrap_or_default())
+        })
+        .await,
+    )
+}
+
+/// `{"status": "won" | "lost"}`: closes a dispute (`charge.dispute.closed`, and
+/// `charge.dispute.funds_reinstated` when won).
+pub(crate) async fn close_dispute(State(app): State<Arc<App>>, Path(id): Path<String>, body: Bytes) -> Response {
+    let body = match json_body(&body) {
+        Ok(v) => v,
+        Err(e) => return result(Err(e)),
+    };
+    let status = body.get("status").and_then(Value::as_str).unwrap_or_default().to_owned();
+    result(
+        act(&app, |store| {
+            store.close_dispute(&id, &status)?;
+            Ok(store.disputes.get(&id).map(objects::dispute).unwrap_or_default())
+        })
+        .await,
+    )
+}

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
-const SOURCES: [(&str, &str); 15] = [
+const SOURCES: [(&str, &str); 17] = [
     ("customer", include_str!("../fixtures/customer.json")),
     ("product", include_str!("../fixtures/product.json")),
     ("price", include_str!("../fixtures/price.json")),
@@ -23,6 +23,8 @@ const SOURCES: [(&str, &str); 15] = [
     ("refund", include_str!("../fixtures/refund.json")),
     ("payment_method", include_str!("../fixtures/payment_method.json")),
     ("setup_intent", include_str!("../fixtures/setup_intent.json")),
+    ("dispute", include_str!("../fixtures/dispute.json")),
+    ("invoice_payment", include_str!("../fixtures/invoice_payment.json")),
 ];
 
 fn parsed() -> &'static HashMap<&'static str, Map<String, Value>> {

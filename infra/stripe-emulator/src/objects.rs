@@ -8,9 +8,9 @@ use serde_json::{json, Map, Value};
 use crate::discount;
 use crate::fixtures::fixture;
 use crate::state::{
-    CheckoutSession, Coupon, CouponValue, CreditNote, Customer, Discount, Invoice, InvoiceItem, InvoiceLine,
-    InvoiceStatus, LineSource, Metadata, PaymentMethod, Price, Product, Refund, SessionStatus, SetupIntent, Store,
-    Subscription, SubscriptionItem,
+    charge_of, payment_intent_of, CheckoutSession, Coupon, CouponValue, CreditNote, Customer, Discount, Dispute,
+    Invoice, InvoiceItem, InvoiceLine, InvoiceStatus, LineSource, Metadata, PaymentMethod, Price, Product, Refund,
+    SessionStatus, SetupIntent, Store, Subscription, SubscriptionItem,
 };
 
 fn set_all(object: &mut Map<String, Value>, values: Value) {
@@ -812,6 +812,51 @@ pub fn refund(r: &Refund) -> Value {
             "reason": "requested_by_customer",
             "status": "succeeded",
             "balance_transaction": null,
+        }),
+    );
+    Value::Object(o)
+}
+
+/// A dispute on an invoice's charge, from Stripe's fixture.
+pub fn dispute(d: &Dispute) -> Value {
+    let mut o = fixture("dispute");
+    set_all(
+        &mut o,
+        json!({
+            "id": d.id,
+            "amount": d.amount,
+            "currency": d.currency,
+            "charge": charge_of(&d.invoice),
+            "payment_intent": payment_intent_of(&d.invoice),
+            "created": d.created,
+            "reason": d.reason,
+            "status": d.status,
+            "livemode": false,
+            "metadata": {},
+            "balance_transactions": [],
+            "is_charge_refundable": false,
+        }),
+    );
+    Value::Object(o)
+}
+
+/// The payment of a paid invoice (`GET /v1/invoice_payments`), from Stripe's fixture.
+pub fn invoice_payment(inv: &Invoice) -> Value {
+    let mut o = fixture("invoice_payment");
+    set_all(
+        &mut o,
+        json!({
+            "id": format!("inpay_{}", inv.id.trim_start_matches("in_")),
+            "invoice": inv.id,
+            "amount_paid": inv.amount_paid,
+            "amount_requested": inv.amount_paid,
+            "currency": inv.currency,
+            "created": inv.paid_at.unwrap_or(inv.created),
+            "is_default": true,
+            "livemode": false,
+            "payment": {"type": "payment_intent", "payment_intent": payment_intent_of(&inv.id)},
+            "status": "paid",
+            "status_transitions": {"canceled_at": null, "paid_at": inv.paid_at},
         }),
     );
     Value::Object(o)

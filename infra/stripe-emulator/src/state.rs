@@ -77,8 +77,33 @@ keyed!(
     CreditNote,
     Refund,
     PaymentMethod,
-    SetupIntent
+    SetupIntent,
+    Dispute
 );
+
+/// A chargeback on a paid invoice's payment (`dp_…`), opened and closed through the
+/// emulator's controls (Stripe's come from the card network).
+#[derive(Debug, Clone)]
+pub struct Dispute {
+    pub id: String,
+    pub invoice: String,
+    pub amount: i64,
+    pub currency: String,
+    pub created: i64,
+    pub reason: String,
+    /// `needs_response` while open; `won` or `lost` once closed.
+    pub status: String,
+}
+
+/// The payment intent that paid an invoice: one per paid invoice, named after it.
+pub fn payment_intent_of(invoice: &str) -> String {
+    format!("pi_{}", invoice.trim_start_matches("in_"))
+}
+
+/// The charge of that payment intent.
+pub fn charge_of(invoice: &str) -> String {
+    format!("ch_{}", invoice.trim_start_matches("in_"))
+}
 
 /// A card saved for later payments (`pm_…`), as a setup-mode checkout collects it. Only
 /// the card's brand, last four digits and expiry are kept.
@@ -710,6 +735,7 @@ pub struct Store {
     pub discounts: Table<Discount>,
     pub payment_methods: Table<PaymentMethod>,
     pub setup_intents: Table<SetupIntent>,
+    pub disputes: Table<Dispute>,
     pub events: Vec<EventRecord>,
     pub idempotency: HashMap<String, SavedResponse>,
     pub request: Option<RequestInfo>,
@@ -733,6 +759,7 @@ impl Store {
             discounts: Table::default(),
             payment_methods: Table::default(),
             setup_intents: Table::default(),
+            disputes: Table::default(),
             events: Vec::new(),
             idempotency: HashMap::new(),
             request: None,

@@ -319,6 +319,43 @@ pub struct InvoiceRecord {
     /// (`domain::commission`); staff-only, like `salesRep`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commission: Option<CommissionTerms>,
+    /// Chargebacks on the invoice's payment, one entry per Stripe dispute
+    /// (`invoice::apply_dispute`, docs/billing.md "Disputes").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub disputes: Vec<DisputeEntry>,
+}
+
+/// One chargeback on an invoice's payment and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DisputeEntry {
+    pub dispute_id: String,
+    pub amount: i64,
+    pub status: DisputeState,
+    pub updated_at: String,
+}
+
+/// Where a dispute stands, as far as the money goes: an inquiry takes nothing, an
+/// open or lost dispute holds its amount back from the business, a won one returns it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DisputeState {
+    Inquiry,
+    Open,
+    Won,
+    Lost,
+}
+
+impl DisputeState {
+    /// Won and lost are final: an older event arriving later never reopens them.
+    pub fn is_closed(self) -> bool {
+        matches!(self, Self::Won | Self::Lost)
+    }
+
+    /// Whether the disputed amount is out of the business's hands.
+    pub fn holds_funds(self) -> bool {
+        matches!(self, Self::Open | Self::Lost)
+    }
 }
 
 /// Who earns commission on an invoice and at what rate (docs/billing.md
@@ -334,6 +371,11 @@ pub struct CommissionTerms {
 impl InvoiceRecord {
     pub fn is_paid(&self) -> bool {
         self.status == "paid"
+    }
+
+    /// Cents held back by open or lost chargebacks.
+    pub fn disputed_amount(&self) -> i64 {
+        self.disputes.iter().filter(|d| d.status.holds_funds()).map(|d| d.amount).sum()
     }
 
     /// Stripe's status, for records written before it was kept too.
@@ -409,6 +451,8 @@ impl InvoiceRecord {
             sales_rep: partner.assigned_sales_rep.clone(),
             // Kept: the terms are fixed when the invoice is first paid.
             commission: previous.and_then(|p| p.commission.clone()),
+            // Tierdesk's record of the disputes, as with refunds.
+            disputes: previous.map(|p| p.disputes.clone()).unwrap_or_default(),
         }
         .normalized()
     }

@@ -96,7 +96,8 @@ pub fn share(net: i64, basis_points: u32) -> i64 {
 /// What was collected on an invoice: paid minus refunded, never below zero.
 pub fn collected(record: &InvoiceRecord) -> i64 {
     if record.is_paid() {
-        (record.amount_paid - record.refunded_amount).max(0)
+        // A chargeback takes the money back as a refund does, until it is won.
+        (record.amount_paid - record.refunded_amount - record.disputed_amount()).max(0)
     } else {
         0
     }
@@ -271,11 +272,54 @@ mod tests {
             credit_notes: (0..notes).map(|i| format!("cn_{i}")).collect(),
             sales_rep: None,
             commission: terms,
+            disputes: vec![],
         }
     }
 
     fn terms(bp: u32) -> Option<CommissionTerms> {
         Some(CommissionTerms { rep_id: "rep-1".into(), segment: "signature".into(), basis_points: bp })
+    }
+
+    /// A chargeback reverses like a refund while open and when lost, and a won
+    /// one restores the commission; events out of order and repeated change nothing
+    /// more (`invoice::apply_dispute`).
+    #[test]
+    fn chargebacks_reverse_commission_until_won_in_any_delivery_order() {
+        use crate::domain::billing::DisputeState;
+        use crate::domain::invoice::{apply_dispute, DisputeFacts};
+        let paid = invoice(200_000, 0, 0, terms(1_000));
+        let facts = |status| DisputeFacts {
+            dispute_id: "dp_1".into(),
+            payment_intent: Some("pi_1".into()),
+            amount: 200_000,
+            status,
+        };
+        let opened = apply_dispute(&paid, &facts(DisputeState::Open), "2026-05-01T00:00:00Z").unwrap();
+        let reversal = change(Some(&paid), &opened, "2026-05-01T00:00:00Z").unwrap();
+        assert_eq!((reversal.amount, reversal.revenue, reversal.kind.as_str()), (-20_000, -200_000, "reversal"));
+        assert_eq!(apply_dispute(&opened, &facts(DisputeState::Open), "2026-05-01T00:00:01Z"), None, "a redelivery");
+        let won = apply_dispute(&opened, &facts(DisputeState::Won), "2026-06-01T00:00:00Z").unwrap();
+        let back = change(Some(&opened), &won, "2026-06-01T00:00:00Z").unwrap();
+        assert_eq!((back.amount, back.kind.as_str()), (20_000, "accrual"), "a won dispute earns again");
+        assert_eq!(
+            apply_dispute(&won, &facts(DisputeState::Open), "2026-06-02T00:00:00Z"),
+            None,
+            "closed stays closed"
+        );
+        // Closed first (the older `created` arrives after): one reversal, then nothing.
+        let lost = apply_dispute(&paid, &facts(DisputeState::Lost), "2026-05-02T00:00:00Z").unwrap();
+        assert_eq!(change(Some(&paid), &lost, "2026-05-02T00:00:00Z").unwrap().amount, -20_000);
+        assert_eq!(apply_dispute(&lost, &facts(DisputeState::Open), "2026-05-03T00:00:00Z"), None);
+        // An inquiry takes no money, so it reverses nothing; a partial dispute its share.
+        let inquiry = apply_dispute(&paid, &facts(DisputeState::Inquiry), "2026-05-01T00:00:00Z").unwrap();
+        assert_eq!(change(Some(&paid), &inquiry, "2026-05-01T00:00:00Z"), None);
+        let part = DisputeFacts { amount: 50_001, ..facts(DisputeState::Open) };
+        let partial = apply_dispute(&paid, &part, "2026-05-01T00:00:00Z").unwrap();
+        assert_eq!(change(Some(&paid), &partial, "2026-05-01T00:00:00Z").unwrap().amount, -5_000, "half away: 5,000.1");
+        // Never more than was paid is held, and a refund plus a dispute never goes below zero.
+        let refunded = invoice(200_000, 150_000, 1, terms(1_000));
+        let both = apply_dispute(&refunded, &facts(DisputeState::Lost), "2026-05-01T00:00:00Z").unwrap();
+        assert_eq!(collected(&both), 0);
     }
 
     #[test]

@@ -183,6 +183,42 @@ pub fn apply_credit_note(record: &InvoiceRecord, note: &CreditNoteFacts, at: &st
     Some((after, refunded))
 }
 
+/// A Stripe dispute's facts (`stripe_adapter::facts::dispute_facts`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisputeFacts {
+    pub dispute_id: String,
+    /// The payment intent it disputes: how its invoice is found.
+    pub payment_intent: Option<String>,
+    pub amount: i64,
+    pub status: super::billing::DisputeState,
+}
+
+/// The invoice with a dispute's news, or `None` when it changes nothing: the same
+/// state again (a redelivery, or `funds_withdrawn` after `created`), or an older
+/// open state after the dispute closed (events out of order). Never more than what
+/// was paid is held.
+pub fn apply_dispute(record: &InvoiceRecord, facts: &DisputeFacts, at: &str) -> Option<InvoiceRecord> {
+    let mut after = record.clone();
+    let entry = match after.disputes.iter_mut().find(|d| d.dispute_id == facts.dispute_id) {
+        Some(e) if e.status == facts.status || e.status.is_closed() => return None,
+        Some(e) => e,
+        None => {
+            after.disputes.push(super::billing::DisputeEntry {
+                dispute_id: facts.dispute_id.clone(),
+                amount: 0,
+                status: facts.status,
+                updated_at: at.to_string(),
+            });
+            after.disputes.last_mut()?
+        }
+    };
+    entry.status = facts.status;
+    entry.amount = facts.amount.clamp(0, record.amount_paid);
+    entry.updated_at = at.to_string();
+    after.updated_at = at.to_string();
+    Some(after)
+}
+
 /// The partner with `refunded` cents of revenue reversed (its lifetime `totalPaid`).
 pub fn reverse_revenue(partner: &Partner, refunded: i64) -> Partner {
     let mut p = partner.clone();
@@ -271,6 +307,7 @@ mod tests {
             credit_notes: vec![],
             sales_rep: None,
             commission: None,
+            disputes: vec![],
         }
     }
 

@@ -200,6 +200,26 @@ pub fn credit_note_facts(note: &stripe_shared::CreditNote) -> crate::domain::inv
     }
 }
 
+/// A dispute's facts: which payment, how much, and where it stands for the money
+/// (an inquiry or a prevented dispute takes nothing; `warning_closed` ends an
+/// inquiry with nothing taken, as a win does).
+pub fn dispute_facts(d: &stripe_shared::Dispute) -> crate::domain::invoice::DisputeFacts {
+    use crate::domain::billing::DisputeState;
+    use stripe_shared::DisputeStatus as S;
+    let status = match &d.status {
+        S::NeedsResponse | S::UnderReview => DisputeState::Open,
+        S::Lost => DisputeState::Lost,
+        S::Won | S::WarningClosed | S::Prevented => DisputeState::Won,
+        _ => DisputeState::Inquiry,
+    };
+    crate::domain::invoice::DisputeFacts {
+        dispute_id: d.id.as_str().to_string(),
+        payment_intent: d.payment_intent.as_ref().map(|p| p.id().as_str().to_string()),
+        amount: d.amount,
+        status,
+    }
+}
+
 /// The partner an invoice names: its own metadata, then its subscription's.
 pub fn invoice_partner_hint(invoice: &Invoice) -> Option<String> {
     let own = invoice.metadata.as_ref().and_then(|m| m.get(PARTNER_ID_KEY)).cloned();

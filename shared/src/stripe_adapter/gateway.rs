@@ -594,6 +594,25 @@ impl StripeGateway {
 
     /// Moves the subscription's item to `price`, charged as `proration` says.
     /// Returns the subscription and the id of the invoice the change produced.
+    /// The invoice a payment intent paid (`GET /v1/invoice_payments`): how a
+    /// dispute, which names only the payment, finds its invoice. `None` when the
+    /// payment paid no invoice (nothing of Tierdesk's).
+    pub async fn invoice_of_payment_intent(&self, payment_intent: &str) -> Result<Option<String>, BillingError> {
+        use stripe_billing::invoice_payment::{
+            ListInvoicePayment, ListInvoicePaymentPayment, ListInvoicePaymentPaymentType,
+        };
+        let mut payment = ListInvoicePaymentPayment::new(ListInvoicePaymentPaymentType::PaymentIntent);
+        payment.payment_intent = Some(payment_intent.to_string());
+        let list = ListInvoicePayment::new()
+            .payment(payment)
+            .limit(1)
+            .send(&self.client)
+            .metered(Service::Stripe)
+            .await
+            .map_err(provider)?;
+        Ok(list.data.first().and_then(|p| p.invoice.id().as_ref()).map(|id| id.as_str().to_string()))
+    }
+
     pub async fn change_price(
         &self,
         subscription: &SubscriptionFacts,

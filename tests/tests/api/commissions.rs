@@ -187,6 +187,88 @@ async fn a_replayed_year_of_invoices_earns_commission_exactly_once_to_the_cent()
     assert!(own["items"].as_array().unwrap().iter().all(|i| i.get("commission").is_none() && i["salesRep"].is_null()));
 }
 
+/// Chargebacks (`charge.dispute.*`) reverse a rep's commission like a refund while
+/// the dispute is open and when it is lost, and restore it when it is won; every
+/// dispute event again, newest first, twice, changes nothing; and the totals equal
+/// a recount from the invoice records.
+#[tokio::test]
+async fn chargebacks_reverse_commission_until_won_exactly_once() {
+    let s = StripeApp::start().await;
+    let start = chrono::Utc::now().date_naive();
+    set_rate(&s, 1_000, NaiveDate::from_ymd_opt(2000, 1, 1).unwrap()).await;
+    let mut reps = BTreeMap::new();
+    for (company, rep) in [("Won Co", "rep-a"), ("Lost Co", "rep-b")] {
+        let (id, token) = partner_of(&s, company, rep).await;
+        s.subscribe(&token, "gold", "monthly").await;
+        reps.insert(id, rep.to_string());
+    }
+    let paid = invoices(s.app.items().await);
+    assert_eq!(paid.len(), 2);
+    let invoice_of = |rep: &str| {
+        let partner = reps.iter().find(|(_, r)| r.as_str() == rep).unwrap().0.clone();
+        paid.iter().find(|i| i["partnerId"] == partner.as_str()).unwrap()["invoiceId"].as_str().unwrap().to_string()
+    };
+    let before = reported(&s, start).await;
+    assert_eq!(before["rep-a"], (36_000, 360_000), "{before:?}");
+
+    // rep-a's customer disputes all of it, and the business wins; rep-b's disputes
+    // a part, and the business loses.
+    let open = |invoice: String, body: Value| {
+        let url = s.control(&format!("invoices/{invoice}/dispute"));
+        async move { tierdesk_tests::stripe::post(&url, body).await }
+    };
+    let (status, won) = open(invoice_of("rep-a"), json!({})).await;
+    assert_eq!(status, 200, "{won}");
+    let (status, lost) = open(invoice_of("rep-b"), json!({"amount": 100_001, "reason": "product_not_received"})).await;
+    assert_eq!(status, 200, "{lost}");
+    s.emulator.flush().await;
+    let during = reported(&s, start).await;
+    assert_eq!(during["rep-a"], (0, 0), "an open dispute holds everything back: {during:?}");
+    assert_eq!(during["rep-b"], (share(259_999, 1_000), 259_999), "{during:?}");
+
+    for (dispute, outcome) in [(&won, "won"), (&lost, "lost")] {
+        let url = s.control(&format!("disputes/{}/close", dispute["id"].as_str().unwrap()));
+        let (status, closed) = tierdesk_tests::stripe::post(&url, json!({"status": outcome})).await;
+        assert_eq!((status, closed["status"].as_str()), (200, Some(outcome)), "{closed}");
+    }
+    s.emulator.flush().await;
+    let after = reported(&s, start).await;
+    assert_eq!(after["rep-a"], (36_000, 360_000), "a won dispute earns it back");
+    assert_eq!(after["rep-b"], (share(259_999, 1_000), 259_999), "a lost one stays reversed");
+
+    // The recount from the records, and the records say why.
+    let records = invoices(s.app.items().await);
+    let mut expected: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for i in &records {
+        let held: i64 = i["disputes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["status"] != "won")
+            .map(|d| d["amount"].as_i64().unwrap())
+            .sum();
+        let net = i["amountPaid"].as_i64().unwrap() - held;
+        let t = expected.entry(reps[i["partnerId"].as_str().unwrap()].clone()).or_default();
+        t.0 += share(net, 1_000);
+        t.1 += net;
+    }
+    assert_eq!(after, expected);
+
+    // Every dispute event again, newest first, twice (a `created` after its `closed`).
+    let replayed: Vec<String> = s
+        .events()
+        .await
+        .iter()
+        .filter(|e| e["type"].as_str().is_some_and(|t| t.starts_with("charge.dispute.")))
+        .map(|e| e["event"].to_string())
+        .collect();
+    assert_eq!(replayed.len(), 7, "2 × (created, funds_withdrawn, closed) and one funds_reinstated");
+    for payload in replayed.iter().rev().chain(replayed.iter().rev()) {
+        assert_eq!(deliver(&s, payload).await, 200);
+    }
+    assert_eq!(reported(&s, start).await, after, "redelivered and out-of-order dispute events moved nothing");
+}
+
 #[tokio::test]
 async fn every_role_on_every_commission_route_and_bad_input_names_the_field() {
     let app = TestApp::seeded().await;

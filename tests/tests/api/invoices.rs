@@ -71,6 +71,7 @@ async fn record(
         credit_notes: if refunded > 0 { vec![format!("cn_{id}")] } else { vec![] },
         sales_rep: rep.map(str::to_string),
         commission: None,
+        disputes: vec![],
     }
     .normalized();
     app.store.apply_billing(&BillingWrite { invoice: Some((&r, None)), ..Default::default() }).await.expect("write");

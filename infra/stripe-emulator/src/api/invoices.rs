@@ -5,7 +5,7 @@ use crate::billing::{NewCreditNote, NewInvoice, NewInvoiceItem};
 use crate::error::ApiError;
 use crate::form::Form;
 use crate::objects;
-use crate::state::{InvoiceStatus, Store};
+use crate::state::{payment_intent_of, Invoice, InvoiceStatus, Store};
 
 pub fn create(store: &mut Store, form: &Form) -> Result {
     let behavior = form.str("pending_invoice_items_behavior").unwrap_or("exclude");
@@ -168,4 +168,28 @@ pub fn list_items(store: &Store, form: &Form) -> Result {
         })
         .collect();
     list_response(store, form, "/v1/invoiceitems", rows, objects::invoice_item)
+}
+
+/// `GET /v1/invoice_payments`: the payments of paid invoices, by `invoice` or by
+/// `payment[payment_intent]` (how a dispute, which names only the payment intent,
+/// finds its invoice). One payment intent per paid invoice.
+pub fn list_invoice_payments(store: &Store, form: &Form) -> Result {
+    let invoice = form.string("invoice");
+    let payment = form.child("payment");
+    let intent = payment.string("payment_intent");
+    if let Some(t) = payment.string("type").filter(|t| t != "payment_intent") {
+        return Err(ApiError::invalid(format!("Invalid payment[type]: {t}"), Some("payment[type]".into())));
+    }
+    let rows: Vec<&Invoice> = store
+        .invoices
+        .iter()
+        .rev()
+        .filter(|i| {
+            i.status == InvoiceStatus::Paid
+                && i.amount_paid > 0
+                && invoice.as_ref().is_none_or(|id| &i.id == id)
+                && intent.as_ref().is_none_or(|pi| &payment_intent_of(&i.id) == pi)
+        })
+        .collect();
+    list_response(store, form, "/v1/invoice_payments", rows, |_, i| objects::invoice_payment(i))
 }

@@ -169,6 +169,10 @@ fn route(store: &mut Store, method: &Method, path: &str, form: &Form) -> Result 
         ("GET", ["credit_notes"]) => invoices::list_credit_notes(store, form),
         ("GET", ["credit_notes", id]) => invoices::retrieve_credit_note(store, id),
         ("GET", ["refunds", id]) => invoices::retrieve_refund(store, id),
+        ("GET", ["invoice_payments"]) => invoices::list_invoice_payments(store, form),
+        ("GET", ["disputes", id]) => {
+            store.disputes.get(id).map(objects::dispute).ok_or_else(|| ApiError::no_such("dispute", id))
+        }
 
         ("GET", ["payment_methods", id]) => objects::by_id(store, id)
             .filter(|_| id.starts_with("pm_"))

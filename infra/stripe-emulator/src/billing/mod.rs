@@ -8,6 +8,7 @@
 mod checkout;
 mod credit_notes;
 mod discounts;
+mod disputes;
 mod dunning;
 mod invoices;
 mod payment_methods;
