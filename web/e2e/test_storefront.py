@@ -228,3 +228,39 @@ def test_declining_the_offer_raised_at_checkout_goes_on_to_checkout_on_a_phone(b
     assert f"plan={level2['tierId']}" in query and f"addOns={chosen[0]}%2C{chosen[1]}" in query, query
     expect(page.get_by_test_id("portal-signed-out")).to_be_visible()
     ctx.close()
+
+
+def test_a_grandfathered_subscriber_is_told_until_when_their_price_holds(sign_in):
+    """A price change under a grandfatherMonths constraint: the subscriber's portal
+    says the kept price lasts until the day the daily cron will move them."""
+    luxury = tiers_of("luxury")
+    tier = next(t for t in luxury if t["tierLevel"] == 3)
+    email = f"kept-{uuid.uuid4().hex[:10]}@example.com"
+    status, created = api("POST", "/api/admin/partners", dev_token("admin"),
+                          {"companyName": "Kept Price Co", "primaryEmail": email})
+    assert status == 201, created
+    partner = created["partnerId"]
+    page = sign_in("partner", partner=partner)
+    page.locator(f'[data-testid="subscribe-choices"] [data-tier="{tier["tierId"]}"] button').click()
+    page.wait_for_url("**/checkout/**")
+    page.get_by_role("button", name="Subscribe").click()
+    page.wait_for_url(f"{BASE}/partner-portal**")
+    expect(page.get_by_test_id("current-tier")).to_contain_text(tier["name"], timeout=20_000)
+    expect(page.get_by_test_id("portal-waiting")).to_have_count(0, timeout=20_000)
+
+    admin = dev_token("admin")
+    status, _ = api("PUT", f"/api/admin/pricing-constraints/tier/{tier['tierId']}", admin,
+                    {"version": 0, "constraints": {"grandfatherMonths": 3}})
+    assert status == 200
+    status, current = api("GET", f"/api/admin/tiers/{tier['tierId']}", admin)
+    new = {"monthly": current["prices"]["monthly"] + 50_000, "yearly": current["prices"]["yearly"] + 600_000}
+    status, changed = api("PUT", f"/api/admin/tiers/{tier['tierId']}?approveImpact=true", admin,
+                          {"version": current["version"], "prices": new})
+    assert status == 200 and changed["grandfatheredUntil"], changed
+    until = datetime.date.fromisoformat(changed["grandfatheredUntil"])
+    page.reload()
+    banner = page.get_by_test_id("kept-price")
+    expect(banner).to_contain_text(f"until {until.strftime('%b')}")
+    expect(banner).to_contain_text(str(until.year))
+    expect(banner).to_contain_text(f'{new["monthly"] / 100:,.2f}')
+    shoot(page, "portal-grandfathered-price")
