@@ -34,7 +34,11 @@ start_stack "$STATE_DIR"
 export DYNAMODB_ENDPOINT="http://127.0.0.1:$DDB_PORT" SES_ENDPOINT="http://127.0.0.1:$SES_PORT"
 export TIERDESK_TEMPLATE="$PWD/template.yaml" AWS_EC2_METADATA_DISABLED=true
 
-echo "== lint" >&2
+# Each stage's start, with the time since `make test` began (CI keeps the log).
+STARTED=$SECONDS
+stage() { echo "== $* (+$((SECONDS - STARTED)) s)" >&2; }
+
+stage lint
 cargo fmt --all -- --check
 cargo clippy -q --workspace --all-targets -- -D warnings
 "$(infra/stack.sh venv-bin cfn-lint)" template.yaml
@@ -49,26 +53,27 @@ export TIERDESK_RECORD_CALLS="${CARGO_TARGET_DIR:-$PWD/target}/iam-recorded-call
 mkdir -p "$(dirname "$TIERDESK_RECORD_CALLS")"
 : >"$TIERDESK_RECORD_CALLS"
 
-echo "== tests" >&2
+stage "tests"
 cargo test -q --workspace -- --skip "$HEAVY_TEST"
 
-echo "== analytics recount (own DynamoDB Local)" >&2
+stage "analytics recount (own DynamoDB Local)"
 infra/stack.sh stop "$STATE_DIR"
 start_stack "$HEAVY_STATE_DIR"
 DYNAMODB_ENDPOINT="http://127.0.0.1:$DDB_PORT" SES_ENDPOINT="http://127.0.0.1:$SES_PORT" \
     cargo test -q -p tierdesk-tests --test api -- --exact "$HEAVY_TEST"
 
-echo "== API contract: schemathesis against the running API, every role" >&2
+stage "API contract: schemathesis against the running API, every role"
 infra/schemathesis.sh
-echo "== IAM: each function's policy against the calls the suite recorded" >&2
+stage "IAM: each function's policy against the calls the suite recorded"
 cargo test -q -p tierdesk-tests --test api -- --ignored --exact iam::every_function_is_granted_exactly_the_dynamodb_and_ses_actions_it_calls
-echo "== the quote link's token in no log line (alone: it captures the process's logs)" >&2
+stage "the quote link's token in no log line (alone: it captures the process's logs)"
 # Run beside other tests, a callsite first seen on a thread without the test's
 # subscriber can stay filtered out for it, and the log line it looks for is missing.
 # The suite's stack is stopped by now; the recount's is still up.
 env -u TIERDESK_RECORD_CALLS DYNAMODB_ENDPOINT="http://127.0.0.1:$DDB_PORT" SES_ENDPOINT="http://127.0.0.1:$SES_PORT" \
     cargo test -q -p tierdesk-tests --test api -- --ignored --exact \
         gateway_http::the_quote_link_opens_the_app_says_same_origin_referrer_and_never_logs_its_token
-echo "== console: browser tests (Chromium, private stack; screenshots in target/screenshots)" >&2
+stage "console: browser tests (Chromium, private stack; screenshots in target/screenshots)"
 # Not recorded for the IAM test above: that compares the suite's calls only.
 env -u TIERDESK_RECORD_CALLS infra/web-e2e.sh
+stage "done"
