@@ -42,6 +42,7 @@ use tierdesk::store::{
 use tierdesk::stripe_adapter::{facts, CheckoutOffer, CouponOff, CouponSpec, Proration, StripeGateway};
 use tierdesk::ApiError;
 
+mod add_ons;
 mod commissions;
 mod invoices;
 mod migration;
@@ -50,6 +51,7 @@ mod self_service;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Subscribe,
+    AddOns,
     Upgrade,
     Downgrade,
     Cancel,
@@ -71,6 +73,7 @@ impl Op {
     fn name(self) -> &'static str {
         match self {
             Op::Subscribe => "subscribe",
+            Op::AddOns => "add-ons",
             Op::Upgrade => "upgrade",
             Op::Downgrade => "downgrade",
             Op::Cancel => "cancel",
@@ -94,6 +97,7 @@ pub const ROUTES: &[Route<Op>] = &[
     Route { method: "POST", path: "/api/billing/subscribe", op: Op::Subscribe },
     Route { method: "PUT", path: "/api/billing/upgrade", op: Op::Upgrade },
     Route { method: "PUT", path: "/api/billing/downgrade", op: Op::Downgrade },
+    Route { method: "PUT", path: "/api/billing/add-ons", op: Op::AddOns },
     Route { method: "DELETE", path: "/api/billing/cancel", op: Op::Cancel },
     Route { method: "GET", path: "/api/billing/subscription", op: Op::Subscription },
     Route { method: "GET", path: "/api/billing/invoices", op: Op::Invoices },
@@ -267,6 +271,10 @@ async fn run(
             cancel(app, ctx, CancelRequest::parse(&optional_body(req, limit)?)?, partner_id, &stripe_key("cancel"))
                 .await
         }
+        Op::AddOns => {
+            let wanted = tierdesk::domain::addon::parse_change(&json_body(req, limit)?)?;
+            add_ons::change(app, ctx, wanted, partner_id, &stripe_key("add-ons")).await
+        }
         Op::PaymentMethod => {
             let request = PaymentMethodRequest::parse(&optional_body(req, limit)?)?;
             self_service::payment_method(app, ctx, request, partner_id, &stripe_key("payment-method")).await
@@ -314,6 +322,9 @@ pub(crate) struct SubscriptionView<'a> {
     status: tierdesk::domain::partner::SubscriptionStatus,
     billing_period: Option<BillingPeriod>,
     price_per_period: i64,
+    /// The add-ons on the subscription, each with its price per period.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    add_ons: &'a [tierdesk::domain::partner::SubscribedAddOn],
     /// The tier's price version the partner pays (older than the tier's: grandfathered).
     price_version: Option<u32>,
     currency: &'a str,
@@ -342,6 +353,7 @@ pub(crate) fn view(p: &Partner) -> SubscriptionView<'_> {
         status: p.subscription_status,
         billing_period: p.billing_period,
         price_per_period: p.price_per_period,
+        add_ons: &p.add_ons,
         price_version: p.price_version,
         currency: &p.currency,
         mrr: p.mrr,

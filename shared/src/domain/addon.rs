@@ -8,6 +8,7 @@
 
 use super::actor::Actor;
 use super::money::BillingPeriod;
+use super::partner::SubscribedAddOn;
 use super::validation::{parse, Fields, ValidationError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -272,6 +273,35 @@ pub fn demo_add_ons(by: &Actor) -> Vec<AddOn> {
     ]
 }
 
+/// `PUT /api/billing/add-ons`: the add-ons the partner wants from now on (the whole
+/// set; empty removes every one).
+pub fn parse_change(body: &Value) -> Result<Vec<String>, ValidationError> {
+    let mut f = Fields::new(body, &["addOns"]);
+    let ids = f.required("addOns", parse_ids);
+    f.finish()?;
+    Ok(ids.unwrap_or_default())
+}
+
+/// What a running subscription's add-on items must become to charge `wanted`
+/// (add-on id and the Stripe price of its line): the items to remove and the prices
+/// to add. An item already at its wanted price stays, so nothing is prorated for it;
+/// one at another price (the bundle rule changed, or a new price version) is
+/// replaced.
+pub fn item_changes(current: &[SubscribedAddOn], wanted: &[(String, String)]) -> (Vec<String>, Vec<String>) {
+    let mut kept: Vec<&str> = Vec::new();
+    let mut remove = Vec::new();
+    for item in current {
+        let still = wanted.iter().any(|(id, price)| id == &item.add_on_id && price == &item.price_id);
+        if still && !kept.contains(&item.add_on_id.as_str()) {
+            kept.push(&item.add_on_id);
+        } else {
+            remove.push(item.item_id.clone());
+        }
+    }
+    let add = wanted.iter().filter(|(id, _)| !kept.contains(&id.as_str())).map(|(_, price)| price.clone()).collect();
+    (remove, add)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,5 +364,35 @@ mod tests {
         for field in ["addOnId", "name", "prices.monthly", "prices.yearly"] {
             assert!(e.fields.contains_key(field), "{field}: {e:?}");
         }
+    }
+
+    #[test]
+    fn a_change_keeps_items_at_their_price_and_replaces_or_adds_the_rest() {
+        let item = |id: &str, price: &str, item: &str| SubscribedAddOn {
+            add_on_id: id.into(),
+            price: 100,
+            price_id: price.into(),
+            item_id: item.into(),
+        };
+        let current = vec![item("photos", "price_p", "si_p"), item("support", "price_s", "si_s")];
+        let wanted = |w: &[(&str, &str)]| w.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect::<Vec<_>>();
+        // Same set, same prices: nothing to do.
+        assert_eq!(item_changes(&current, &wanted(&[("photos", "price_p"), ("support", "price_s")])), (vec![], vec![]));
+        // A third add-on: the bundle rule reprices every line, so each old item goes.
+        let (remove, add) = item_changes(
+            &current,
+            &wanted(&[("photos", "price_p90"), ("support", "price_s90"), ("video", "price_v90")]),
+        );
+        assert_eq!(remove, vec!["si_p".to_string(), "si_s".to_string()]);
+        assert_eq!(add, vec!["price_p90".to_string(), "price_s90".to_string(), "price_v90".to_string()]);
+        // One dropped, one kept.
+        assert_eq!(item_changes(&current, &wanted(&[("support", "price_s")])), (vec!["si_p".to_string()], vec![]));
+        // A duplicate item of one add-on (left by hand in Stripe) goes.
+        let doubled = vec![item("photos", "price_p", "si_1"), item("photos", "price_p", "si_2")];
+        assert_eq!(item_changes(&doubled, &wanted(&[("photos", "price_p")])), (vec!["si_2".to_string()], vec![]));
+        assert_eq!(parse_change(&serde_json::json!({"addOns": ["a", "b"]})).unwrap(), vec!["a", "b"]);
+        let bad = parse_change(&serde_json::json!({"addOns": ["a", "a"], "extra": 1})).unwrap_err();
+        assert!(bad.fields.contains_key("addOns") && bad.fields.contains_key("extra"), "{bad:?}");
+        assert!(parse_change(&serde_json::json!({})).unwrap_err().fields.contains_key("addOns"));
     }
 }

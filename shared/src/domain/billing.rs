@@ -179,6 +179,8 @@ pub struct SubscriptionFacts {
     /// `metadata.scheduled_tier_id`: a downgrade Tierdesk asked Stripe to bill
     /// from the next period; the tier itself changes when that period is paid.
     pub scheduled_tier: Option<String>,
+    /// The subscription's add-on items (their prices name an add-on).
+    pub add_ons: Vec<crate::domain::partner::SubscribedAddOn>,
 }
 
 impl SubscriptionFacts {
@@ -581,6 +583,7 @@ pub fn sync_subscription(
     let mut after = partner.clone();
     after.stripe_subscription_id = Some(facts.subscription_id.clone());
     after.stripe_customer_id = Some(facts.customer_id.clone());
+    after.add_ons = facts.add_ons.clone();
     let tier_changes = after.engagement_tier != to.tier_id || !partner.on_paid_term();
     after.engagement_tier = to.tier_id.clone();
     after.currency = to.currency.clone();
@@ -673,6 +676,7 @@ pub fn subscription_ended(
     after.stripe_subscription_id = None;
     after.scheduled_change = None;
     after.auto_renewal = false;
+    after.add_ons.clear();
     let event = if partner.subscription_status == SubscriptionStatus::Cancelled {
         after.subscription_status = SubscriptionStatus::Expired;
         TransitionEvent::Expiration
@@ -1227,6 +1231,7 @@ mod tests {
             cancel_at_period_end: false,
             tier_hint: None,
             scheduled_tier: None,
+            add_ons: vec![],
         }
     }
 

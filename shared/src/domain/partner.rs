@@ -175,6 +175,10 @@ pub struct Partner {
     /// recorded from: an older event never puts an older card back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_method_event_at: Option<i64>,
+    /// The add-ons on the partner's Stripe subscription (issue 21 §2), as the last
+    /// subscription event showed them: each add-on's item and price per period.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add_ons: Vec<SubscribedAddOn>,
     pub version: u64,
     pub created_at: String,
     pub created_by: String,
@@ -586,4 +590,15 @@ mod tests {
         let p = PartnerPatch::parse(&json!({"subscriptionNotes": null})).unwrap();
         assert_eq!(p.subscription_notes, Some(None));
     }
+}
+
+/// An add-on on a running subscription: its Stripe item and what it costs per
+/// billing period (after the bundle rule, as Stripe charges it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscribedAddOn {
+    pub add_on_id: String,
+    pub price: i64,
+    pub price_id: String,
+    pub item_id: String,
 }

@@ -672,6 +672,7 @@ pub fn plan_signup(
         erasure: None,
         payment_method: None,
         payment_method_event_at: None,
+        add_ons: Vec::new(),
         version: 0,
         created_at: ctx.at.clone(),
         created_by: ctx.actor.clone(),

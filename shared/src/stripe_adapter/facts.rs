@@ -102,6 +102,20 @@ pub fn subscription_facts(sub: &Subscription) -> SubscriptionFacts {
         cancel_at_period_end: sub.cancel_at_period_end,
         tier_hint: sub.metadata.get(TIER_ID_KEY).cloned(),
         scheduled_tier: sub.metadata.get(SCHEDULED_TIER_ID_KEY).cloned().filter(|t| !t.is_empty()),
+        add_ons: sub
+            .items
+            .data
+            .iter()
+            .filter_map(|i| {
+                let price = price_facts(&i.price)?;
+                Some(crate::domain::partner::SubscribedAddOn {
+                    add_on_id: price.add_on_id?,
+                    price: price.unit_amount,
+                    price_id: price.price_id,
+                    item_id: i.id.as_str().to_string(),
+                })
+            })
+            .collect(),
     }
 }
 

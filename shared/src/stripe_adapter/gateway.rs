@@ -594,6 +594,43 @@ impl StripeGateway {
 
     /// Moves the subscription's item to `price`, charged as `proration` says.
     /// Returns the subscription and the id of the invoice the change produced.
+    /// Changes a running subscription's add-on items: `remove` (item ids) go, `add`
+    /// (price ids) come, prorated on the next invoice. The tier's item is untouched.
+    pub async fn change_add_ons(
+        &self,
+        subscription_id: &str,
+        remove: &[String],
+        add: &[String],
+        key: &str,
+    ) -> Result<SubscriptionFacts, BillingError> {
+        use stripe_billing::subscription::{
+            UpdateSubscription, UpdateSubscriptionItems, UpdateSubscriptionProrationBehavior as P,
+        };
+        let mut items = Vec::with_capacity(remove.len() + add.len());
+        for id in remove {
+            let mut item = UpdateSubscriptionItems::new();
+            item.id = Some(id.clone());
+            item.deleted = Some(true);
+            items.push(item);
+        }
+        for price in add {
+            let mut item = UpdateSubscriptionItems::new();
+            item.price = Some(price.clone());
+            item.quantity = Some(1);
+            items.push(item);
+        }
+        let sub = UpdateSubscription::new(subscription_id)
+            .items(items)
+            .proration_behavior(P::CreateProrations)
+            .customize()
+            .request_strategy(idempotent(key)?)
+            .send(&self.client)
+            .metered(Service::Stripe)
+            .await
+            .map_err(provider)?;
+        Ok(facts::subscription_facts(&sub))
+    }
+
     /// The invoice a payment intent paid (`GET /v1/invoice_payments`): how a
     /// dispute, which names only the payment, finds its invoice. `None` when the
     /// payment paid no invoice (nothing of Tierdesk's).

@@ -143,3 +143,88 @@ async fn add_ons_reach_stripe_as_subscription_items_and_the_invoice_carries_them
     let (status, body) = s.as_partner(&other, "POST", "/api/billing/subscribe", Some(ask)).await;
     assert_eq!((status, body["error"]["code"].as_str()), (422, Some("add_on_unavailable")), "{body}");
 }
+
+/// A partner on a running subscription attaches and removes add-ons
+/// (`PUT /api/billing/add-ons`): Stripe's items follow the wanted set, the bundle
+/// rule reprices every line when a third comes, an unchanged set changes nothing,
+/// the renewals charge exactly the tier and the add-ons, and bad asks change
+/// nothing in Stripe.
+#[tokio::test]
+async fn a_running_subscription_attaches_and_removes_add_ons() {
+    let s = StripeApp::start().await;
+    seed_add_ons(&s.app).await;
+    let (_, token, _) = s.partner("Growing Co").await;
+    let sub = s.subscribe(&token, "gold", "monthly").await;
+    let put = |body: Value| s.as_partner(&token, "PUT", "/api/billing/add-ons", Some(body));
+
+    let (status, two) = put(json!({"addOns": ["extra-listings", "priority-support"]})).await;
+    assert_eq!(status, 200, "{two}");
+    assert_eq!(two["addOns"]["total"], 65_000, "{two}");
+    let prices: Vec<i64> =
+        two["subscription"]["addOns"].as_array().unwrap().iter().map(|a| a["price"].as_i64().unwrap()).collect();
+    assert_eq!(prices.len(), 2);
+    assert_eq!(prices.iter().sum::<i64>(), 65_000);
+    let before = stripe_items(&s, &sub).await;
+    assert_eq!(before.iter().map(|(a, _)| *a).collect::<Vec<_>>(), vec![25_000, 40_000, 360_000]);
+    let (status, again) = put(json!({"addOns": ["priority-support", "extra-listings"]})).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(stripe_items(&s, &sub).await, before, "the same set: the same items, nothing prorated");
+
+    let (status, three) = put(json!({"addOns": ["extra-listings", "priority-support", "video-tours"]})).await;
+    assert_eq!(status, 200, "{three}");
+    assert_eq!(
+        (three["addOns"]["bundleApplied"].as_bool(), three["addOns"]["total"].as_i64()),
+        (Some(true), Some(90_000))
+    );
+    let bundled = stripe_items(&s, &sub).await;
+    assert_eq!(bundled.iter().map(|(a, _)| *a).collect::<Vec<_>>(), vec![22_500, 31_500, 36_000, 360_000]);
+    s.emulator.flush().await;
+    let (_, view) = s.as_partner(&token, "GET", "/api/billing/subscription", None).await;
+    assert_eq!(view["addOns"].as_array().map(Vec::len), Some(3), "the webhook agrees: {view}");
+    assert_eq!(view["pricePerPeriod"], 360_000, "the tier's price stays the tier's");
+
+    // The next renewal carries the prorations; the one after, exactly tier + add-ons.
+    s.advance(&sub).await;
+    s.advance(&sub).await;
+    let (_, invoices) = s.as_partner(&token, "GET", "/api/billing/invoices", None).await;
+    assert_eq!(invoices["items"][0]["amount"], 450_000, "{invoices}");
+
+    // Bad asks: refused before Stripe is asked.
+    let events = s.events().await.len();
+    let (status, body) = put(json!({"addOns": ["featured-placement"]})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("add_on_unavailable")), "{body}");
+    for bad in
+        [json!({"addOns": "video-tours"}), json!({"addOns": ["a", "a"]}), json!({}), json!({"addOns": [], "x": 1})]
+    {
+        let (status, body) = put(bad.clone()).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    let (status, body) =
+        s.app.call("PUT", "/api/billing/add-ons", Some("sales_manager"), Some(json!({"addOns": []}))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("not_a_partner")), "{body}");
+    let (_, free_token, _) = s.partner("Free Co").await;
+    let (status, body) =
+        s.as_partner(&free_token, "PUT", "/api/billing/add-ons", Some(json!({"addOns": ["extra-listings"]}))).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("no_stripe_subscription")), "{body}");
+    assert_eq!(s.events().await.len(), events, "nothing reached Stripe");
+
+    // All removed: only the tier's item is left.
+    let (status, none) = put(json!({"addOns": []})).await;
+    assert_eq!(status, 200, "{none}");
+    assert!(none["subscription"].get("addOns").is_none(), "{none}");
+    assert_eq!(stripe_items(&s, &sub).await.len(), 1);
+}
+
+/// The subscription's items in Stripe: (unit amount, item id), cheapest first.
+async fn stripe_items(s: &StripeApp, sub: &str) -> Vec<(i64, String)> {
+    let (status, stripe_sub) = s.stripe_api("GET", &format!("subscriptions/{sub}"), &[], None).await;
+    assert_eq!(status, 200, "{stripe_sub}");
+    let mut found: Vec<(i64, String)> = stripe_sub["items"]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["price"]["unit_amount"].as_i64().unwrap(), i["id"].as_str().unwrap().to_string()))
+        .collect();
+    found.sort();
+    found
+}

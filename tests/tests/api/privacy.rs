@@ -220,6 +220,7 @@ async fn export_then_erasure_end_to_end_through_stripe() {
         ("PUT", "/api/billing/downgrade", json!({"tierId": "free"})),
         ("DELETE", "/api/billing/cancel", json!({})),
         ("POST", "/api/billing/payment-method", json!({})),
+        ("PUT", "/api/billing/add-ons", json!({"addOns": []})),
     ] {
         let (status, body) = s.as_partner(&token, method, path, Some(body)).await;
         assert_eq!((status, body["error"]["code"].as_str()), (409, Some("partner_erased")), "{method} {path}: {body}");
