@@ -264,3 +264,35 @@ def test_a_grandfathered_subscriber_is_told_until_when_their_price_holds(sign_in
     expect(banner).to_contain_text(str(until.year))
     expect(banner).to_contain_text(f'{new["monthly"] / 100:,.2f}')
     shoot(page, "portal-grandfathered-price")
+
+
+def test_a_subscriber_attaches_an_add_on_in_the_portal(sign_in):
+    email = f"addon-{uuid.uuid4().hex[:10]}@example.com"
+    status, created = api("POST", "/api/admin/partners", dev_token("admin"),
+                          {"companyName": "Add-on Later Co", "primaryEmail": email})
+    assert status == 201, created
+    partner = created["partnerId"]
+    page = sign_in("partner", partner=partner)
+    page.locator('[data-testid="subscribe-choices"] [data-tier="gold"] button').click()
+    page.wait_for_url("**/checkout/**")
+    page.get_by_role("button", name="Subscribe").click()
+    page.wait_for_url(f"{BASE}/partner-portal**")
+    expect(page.get_by_test_id("current-tier")).to_contain_text("Gold", timeout=20_000)
+    expect(page.get_by_test_id("portal-waiting")).to_have_count(0, timeout=20_000)
+
+    section = page.get_by_test_id("portal-add-ons")
+    save = section.get_by_role("button", name="Save add-ons")
+    expect(save).to_be_disabled()
+    box = section.locator("[data-addon]").first
+    addon_id = box.get_attribute("data-addon")
+    box.check()
+    status, quoted = api("POST", "/api/storefront/price", body={"tierId": "gold", "addOns": [addon_id]})
+    assert status == 200, quoted
+    total = quoted["addOns"]["total"]
+    expect(section.get_by_test_id("add-ons-total")).to_contain_text(f"{total / 100:,.2f}")
+    save.click()
+    expect(section).to_contain_text("on your plan")
+    expect(page.get_by_test_id("current-price")).to_contain_text(f"plus ${total / 100:,.2f} of add-ons")
+    _, sub = api("GET", "/api/billing/subscription", dev_token("partner", partner))
+    assert [a["addOnId"] for a in sub["addOns"]] == [addon_id], sub
+    shoot(page, "portal-add-ons")

@@ -215,7 +215,11 @@ function Overview(props: {
           testid="current-price"
           title="Price"
           value={s.billingPeriod ? formatMoney(s.pricePerPeriod, s.currency) : "Free"}
-          sub={s.billingPeriod ? `per ${PERIOD_WORD[s.billingPeriod]}` : undefined}
+          sub={
+            s.billingPeriod
+              ? `per ${PERIOD_WORD[s.billingPeriod]}${addOnsTotal(s) > 0 ? `, plus ${formatMoney(addOnsTotal(s), s.currency)} of add-ons` : ""}`
+              : undefined
+          }
         />
         <Card
           testid="renewal"
@@ -301,6 +305,7 @@ function Plans(props: {
     <>
       <Upgrade {...props} />
       <Downgrade {...props} />
+      {s.status !== "cancelled" && current && <AddOns s={s} tier={current} onChanged={props.onChanged} />}
       {s.status !== "cancelled" && current && <Cancel s={s} current={current} onChanged={props.onChanged} />}
     </>
   );
@@ -617,6 +622,72 @@ function Subscribe({ catalog, s, plan }: { catalog: CatalogTier[]; s: Subscripti
             <li key={r.code}>{r.message}</li>
           ))}
         </ul>
+      )}
+    </Section>
+  );
+}
+
+/** What the subscription's add-ons cost per period, as Stripe charges them. */
+function addOnsTotal(s: Subscription): number {
+  return (s.addOns ?? []).reduce((sum, a) => sum + a.price, 0);
+}
+
+/**
+ * The add-ons the tier's segment offers, attached to or removed from the running
+ * subscription (`PUT /api/billing/add-ons`; prorated on the next invoice). The
+ * total shown is the API's price for the chosen set, bundle rule included.
+ */
+function AddOns({ s, tier, onChanged }: { s: Subscription; tier: CatalogTier; onChanged: () => void }) {
+  const offered = useAsync(
+    () => ok(api.GET("/api/segments/{segmentId}", { params: { path: { segmentId: tier.segment }, query: {} } })).then((p) => p.addOns),
+    [tier.segment],
+  );
+  const current = (s.addOns ?? []).map((a) => a.addOnId);
+  const [wanted, setWanted] = useState<string[]>(current);
+  useEffect(() => setWanted(current), [current.join(",")]);
+  const period = s.billingPeriod ?? "monthly";
+  const changed = wanted.slice().sort().join(",") !== current.slice().sort().join(",");
+  const price = useAsync(
+    () => ok(api.POST("/api/storefront/price", { body: { tierId: tier.tierId, billingPeriod: period, addOns: wanted } })),
+    [tier.tierId, period, wanted.join(",")],
+  );
+  const save = useAction(async () => {
+    await ok(api.PUT("/api/billing/add-ons", { params: { header: { "Idempotency-Key": key() } }, body: { addOns: wanted } }));
+    onChanged();
+  });
+  const list = offered.data ?? [];
+  // A segment that offers none (and a subscription that has none) has nothing to show.
+  if (offered.data && list.length === 0 && current.length === 0) return null;
+  const toggle = (id: string) => setWanted(wanted.includes(id) ? wanted.filter((w) => w !== id) : [...wanted, id]);
+  return (
+    <Section title="Add-ons" id="add-ons-title">
+      <ErrorBanner error={offered.error ?? save.error} shownFields={["addOns"]} />
+      {!offered.data ? (
+        <Loading what="Loading add-ons" />
+      ) : (
+        <div data-testid="portal-add-ons">
+          <p class="muted">Three or more take 10% off each. A change is prorated on your next invoice.</p>
+          {list.map((a) => (
+            <label key={a.addOnId} class="checkbox">
+              <input type="checkbox" checked={wanted.includes(a.addOnId)} data-addon={a.addOnId} onChange={() => toggle(a.addOnId)} />
+              <span>
+                {a.name} <span class="muted">{formatMoney(period === "yearly" ? a.prices.yearly : a.prices.monthly, a.currency)} / {PERIOD_WORD[period]}</span>
+                {current.includes(a.addOnId) && <span class="badge badge-active"> on your plan</span>}
+              </span>
+            </label>
+          ))}
+          {price.data && (
+            <p data-testid="add-ons-total">
+              Add-ons: <strong>{formatMoney(price.data.addOns.total, price.data.currency)}</strong> per {PERIOD_WORD[period]}
+              {price.data.addOns.bundleDiscount > 0 && ` (bundle saves ${formatMoney(price.data.addOns.bundleDiscount, price.data.currency)})`}
+            </p>
+          )}
+          <div class="form-actions">
+            <button type="button" disabled={!changed || save.busy} onClick={() => void save.go()}>
+              Save add-ons
+            </button>
+          </div>
+        </div>
       )}
     </Section>
   );
