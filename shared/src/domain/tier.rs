@@ -923,9 +923,11 @@ mod tests {
         let mut t = gold();
         t.features[0].enabled = false;
         let v = serde_json::to_value(PublicTier::from(&t)).unwrap();
-        for hidden in ["version", "status", "createdBy", "updatedBy", "priceVersion"] {
+        for hidden in ["version", "status", "createdBy", "updatedBy"] {
             assert!(v.get(hidden).is_none(), "{hidden}");
         }
+        // Public: a subscriber's portal compares its own price version with it.
+        assert_eq!(v["priceVersion"], json!(1));
         assert_eq!(v["features"], json!([]));
         assert_eq!(v["prices"]["monthly"], json!(360000));
     }
