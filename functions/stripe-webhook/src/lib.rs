@@ -338,42 +338,12 @@ async fn credit_note_event(
         tracing::warn!(event_id = event.id.as_str(), "stripe credit note names no recorded invoice");
         return Ok(Outcome { action: "ignored_unknown_invoice", ..Outcome::default() });
     };
-    let actor = stripe_actor(app, ctx, event);
-    for _ in 0..WRITE_ATTEMPTS {
-        let partner = app.store.get_partner(&record.partner_id).await?.ok_or(SubscriptionError::NotFound)?;
-        let Some(previous) = app.store.invoice(&record.partner_id, record.stripe_created, &record.invoice_id).await?
-        else {
-            return Ok(Outcome { action: "ignored_unknown_invoice", ..Outcome::default() });
-        };
-        let previous = previous.normalized();
-        let mut planned = plan_credit_note(&partner, &previous, &facts, &actor.at, &actor.id);
-        let commission = match planned.as_mut() {
-            Some((after, _)) => commission::settle(&app.store, Some(&previous), after, &actor.at, actor.today).await?,
-            None => None,
-        };
-        let entry = planned.as_ref().map(|(after, _)| app.audit("invoice.refund", &actor, Some(&previous), after));
-        let write = BillingWrite {
-            change: planned.as_ref().map(|(_, change)| change),
-            audit: entry.as_ref(),
-            invoice: planned.as_ref().map(|(after, _)| (after, Some(&previous))),
-            event: Some((event.id.as_str(), token)),
-            pending_email: None,
-            commission: commission.as_ref(),
-        };
-        match app.store.apply_billing(&write).await {
-            Ok(()) => {
-                let action = if planned.is_some() { "refund_recorded" } else { "unchanged" };
-                return Ok(Outcome { action, ..Outcome::default() });
-            }
-            Err(BillingWriteError::Stale) => continue,
-            Err(BillingWriteError::ClaimLost) => {
-                return Err(ApiError::new(StatusCode::CONFLICT, "event_in_progress", "claim lost"))
-            }
-            Err(BillingWriteError::Partner(refusal)) => return Err(refusal.meaning().into()),
-            Err(BillingWriteError::Store(e)) => return Err(e.into()),
-        }
-    }
-    Err(SubscriptionError::VersionConflict { current: None }.into())
+    let step = InvoiceStep { audit: "invoice.refund", done: "refund_recorded", with_partner: true };
+    invoice_record_event(app, ctx, event, token, &record, step, |previous, partner, actor| {
+        let partner = partner.ok_or(SubscriptionError::NotFound)?;
+        Ok(plan_credit_note(partner, previous, &facts, &actor.at, &actor.id))
+    })
+    .await
 }
 
 /// `charge.dispute.*`: a chargeback on an invoice's payment, recorded on the invoice
@@ -401,30 +371,67 @@ async fn dispute_event(
         tracing::warn!(event_id = event.id.as_str(), "stripe dispute names no recorded invoice");
         return Ok(Outcome { action: "ignored_unknown_invoice", ..Outcome::default() });
     };
+    let step = InvoiceStep { audit: "invoice.dispute", done: "dispute_recorded", with_partner: false };
+    invoice_record_event(app, ctx, event, token, &record, step, |previous, _, actor| {
+        Ok(apply_dispute(previous, &facts, &actor.at).map(|after| (after, BillingChange::Nothing)))
+    })
+    .await
+}
+
+/// What an event that changes one invoice record writes and says.
+struct InvoiceStep {
+    /// The audit action of the record's change.
+    audit: &'static str,
+    /// The outcome when something changed (else `unchanged`).
+    done: &'static str,
+    /// Whether `plan` needs the partner (read fresh on every attempt).
+    with_partner: bool,
+}
+
+/// Writes what `plan` makes of an invoice record, with the commission the change
+/// moves, the event's claim and an audit entry, in one transaction conditional on
+/// the record read; re-read and planned again when a concurrent write got there
+/// first. `plan` answers `None` when the event changes nothing.
+async fn invoice_record_event<F>(
+    app: &StripeWebhook,
+    ctx: &Ctx,
+    event: &Event,
+    token: &str,
+    record: &InvoiceRecord,
+    step: InvoiceStep,
+    mut plan: F,
+) -> Result<Outcome, ApiError>
+where
+    F: FnMut(&InvoiceRecord, Option<&Partner>, &Actor) -> Result<Option<(InvoiceRecord, BillingChange)>, ApiError>,
+{
     let actor = stripe_actor(app, ctx, event);
     for _ in 0..WRITE_ATTEMPTS {
+        let partner = match step.with_partner {
+            true => Some(app.store.get_partner(&record.partner_id).await?.ok_or(SubscriptionError::NotFound)?),
+            false => None,
+        };
         let Some(previous) = app.store.invoice(&record.partner_id, record.stripe_created, &record.invoice_id).await?
         else {
             return Ok(Outcome { action: "ignored_unknown_invoice", ..Outcome::default() });
         };
         let previous = previous.normalized();
-        let mut planned = apply_dispute(&previous, &facts, &actor.at);
+        let mut planned = plan(&previous, partner.as_ref(), &actor)?;
         let commission = match planned.as_mut() {
-            Some(after) => commission::settle(&app.store, Some(&previous), after, &actor.at, actor.today).await?,
+            Some((after, _)) => commission::settle(&app.store, Some(&previous), after, &actor.at, actor.today).await?,
             None => None,
         };
-        let entry = planned.as_ref().map(|after| app.audit("invoice.dispute", &actor, Some(&previous), after));
+        let entry = planned.as_ref().map(|(after, _)| app.audit(step.audit, &actor, Some(&previous), after));
         let write = BillingWrite {
-            change: None,
+            change: planned.as_ref().map(|(_, change)| change),
             audit: entry.as_ref(),
-            invoice: planned.as_ref().map(|after| (after, Some(&previous))),
+            invoice: planned.as_ref().map(|(after, _)| (after, Some(&previous))),
             event: Some((event.id.as_str(), token)),
             pending_email: None,
             commission: commission.as_ref(),
         };
         match app.store.apply_billing(&write).await {
             Ok(()) => {
-                let action = if planned.is_some() { "dispute_recorded" } else { "unchanged" };
+                let action = if planned.is_some() { step.done } else { "unchanged" };
                 return Ok(Outcome { action, ..Outcome::default() });
             }
             Err(BillingWriteError::Stale) => continue,
