@@ -52,15 +52,7 @@ pub(crate) async fn change(
     let quote = addon::quote(&wanted, &storefront.add_ons, &tier.segment, &tier.currency, period)?;
     let mut prices = Vec::with_capacity(quote.lines.len());
     for line in &quote.lines {
-        let spec = AddOnPriceSpec {
-            add_on_id: line.add_on_id.clone(),
-            name: line.name.clone(),
-            price_version: line.price_version,
-            period,
-            amount: line.price,
-            list_amount: line.list_price,
-            currency: tier.currency.clone(),
-        };
+        let spec = AddOnPriceSpec::for_line(line, period, &tier.currency);
         prices.push((line.add_on_id.clone(), app.stripe.add_on_price(&spec).await?.price_id));
     }
     let current = app.stripe.subscription(&subscription_id).await?;

@@ -451,16 +451,7 @@ async fn subscribe(
     let price = app.stripe.price_for(&PriceSpec::ruled(listed, period, ruled.price)).await?;
     let mut add_on_prices = Vec::new();
     for line in add_ons.iter().flat_map(|q| &q.lines) {
-        let spec = AddOnPriceSpec {
-            add_on_id: line.add_on_id.clone(),
-            name: line.name.clone(),
-            price_version: line.price_version,
-            period,
-            amount: line.price,
-            list_amount: line.list_price,
-            currency: tier.currency.clone(),
-        };
-        add_on_prices.push(app.stripe.add_on_price(&spec).await?);
+        add_on_prices.push(app.stripe.add_on_price(&AddOnPriceSpec::for_line(line, period, &tier.currency)).await?);
     }
     let customer = ensure_customer(app, ctx, &mut partner).await?;
     let config = app.stripe.config();

@@ -41,6 +41,20 @@ pub fn token_for(
     ttl_secs: i64,
     secret: &str,
 ) -> String {
+    // Cognito puts the user's address in ID tokens; staff get a local one.
+    let email = (role != "partner").then(|| format!("{subject}@staff.tierdesk.local"));
+    sign(&claims(role, partner_id, subject, email.as_deref(), now_epoch, ttl_secs), secret)
+}
+
+/// The claims of a dev token, as Cognito's ID token names them.
+fn claims(
+    role: &str,
+    partner_id: Option<&str>,
+    subject: &str,
+    email: Option<&str>,
+    now_epoch: i64,
+    ttl_secs: i64,
+) -> Value {
     let mut claims = json!({
         "sub": subject,
         "iss": ISSUER,
@@ -52,11 +66,10 @@ pub fn token_for(
     if let Some(p) = partner_id {
         claims["custom:partner_id"] = json!(p);
     }
-    // Cognito puts the user's address in ID tokens; staff get a local one.
-    if role != "partner" {
-        claims["email"] = json!(format!("{subject}@staff.tierdesk.local"));
+    if let Some(e) = email.filter(|e| !e.is_empty()) {
+        claims["email"] = json!(e);
     }
-    sign(&claims, secret)
+    claims
 }
 
 /// A self-registered partner's token, as Cognito issues it after the signup
@@ -69,20 +82,7 @@ pub fn signed_up_token(
     ttl_secs: i64,
     secret: &str,
 ) -> String {
-    let mut claims = json!({
-        "sub": subject,
-        "iss": ISSUER,
-        "aud": AUDIENCE,
-        "iat": now_epoch,
-        "exp": now_epoch + ttl_secs,
-        "cognito:groups": ["partner"],
-        "custom:partner_id": partner_id,
-        "email": email,
-    });
-    if email.is_empty() {
-        claims.as_object_mut().map(|c| c.remove("email"));
-    }
-    sign(&claims, secret)
+    sign(&claims("partner", Some(partner_id), subject, Some(email), now_epoch, ttl_secs), secret)
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]

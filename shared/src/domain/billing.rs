@@ -145,6 +145,21 @@ pub struct AddOnPriceSpec {
     pub currency: String,
 }
 
+impl AddOnPriceSpec {
+    /// The Stripe price one quoted add-on line is charged at.
+    pub fn for_line(line: &super::addon::AddOnLine, period: BillingPeriod, currency: &str) -> Self {
+        Self {
+            add_on_id: line.add_on_id.clone(),
+            name: line.name.clone(),
+            price_version: line.price_version,
+            period,
+            amount: line.price,
+            list_amount: line.list_price,
+            currency: currency.to_string(),
+        }
+    }
+}
+
 /// The price version a partner is on after its Stripe price became `price`: the
 /// version the price names; for a price without one (made before versions), the
 /// partner's recorded version while the amount is unchanged, else the tier's
