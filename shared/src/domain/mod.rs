@@ -11,6 +11,7 @@ pub mod commission;
 pub mod dashboard_job;
 pub mod defaults;
 pub mod experiment;
+pub mod forecast;
 pub mod invoice;
 pub mod journey;
 pub mod locale;
