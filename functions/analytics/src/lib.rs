@@ -11,17 +11,17 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use tierdesk::app::App;
 use tierdesk::domain::analytics::{
-    self, month_distance, month_minus, months_between, parse_month, AnalyticsError, TierData, TierInfo,
+    self, month_distance, month_minus, months_between, parse_month, AnalyticsError, TierData,
 };
+use tierdesk::domain::forecast;
 use tierdesk::domain::permissions::Permission;
 use tierdesk::domain::storefront;
-use tierdesk::domain::tier::{Tier, TierType};
 use tierdesk::domain::validation::ValidationError;
 use tierdesk::http::csv::{csv_response, Cell, CsvWriter};
-use tierdesk::http::request::query;
+use tierdesk::http::request::{json_body, query};
 use tierdesk::http::router::match_route;
 use tierdesk::http::{serve, Ctx, PathParams, Route};
-use tierdesk::store::{AnalyticsStore, PricingStore, SegmentStore, TierAggregates, TierStore};
+use tierdesk::store::{AnalyticsStore, IntelligenceStore, PricingStore, SegmentStore, TierStore};
 use tierdesk::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +33,8 @@ pub enum Op {
     Movements,
     Cohorts,
     Storefront,
+    Forecast,
+    ForecastScenarios,
 }
 
 /// Static segments come before `{tierId}` so `/revenue` is never read as a tier.
@@ -44,6 +46,8 @@ pub const ROUTES: &[Route<Op>] = &[
     Route { method: "GET", path: "/api/admin/analytics/movements", op: Op::Movements },
     Route { method: "GET", path: "/api/admin/analytics/cohorts", op: Op::Cohorts },
     Route { method: "GET", path: "/api/admin/analytics/storefront", op: Op::Storefront },
+    Route { method: "GET", path: "/api/admin/analytics/forecast", op: Op::Forecast },
+    Route { method: "POST", path: "/api/admin/analytics/forecast/scenarios", op: Op::ForecastScenarios },
 ];
 
 /// Longest range of months (movements) or cohorts one request may ask for.
@@ -87,24 +91,7 @@ impl Analytics {
         let tiers = self.store.all_tiers().await?;
         let ids: Vec<String> = tiers.iter().map(|t| t.tier_id.clone()).collect();
         let aggregates = self.store.tier_aggregates(&ids, months, false).await?;
-        Ok(tiers.iter().zip(aggregates).map(|(t, a)| data_of(t, a)).collect())
-    }
-}
-
-fn data_of(t: &Tier, a: TierAggregates) -> TierData {
-    let tier_type = match t.tier_type {
-        TierType::Individual => "individual",
-        TierType::Dealer => "dealer",
-    };
-    TierData {
-        info: TierInfo {
-            tier_id: t.tier_id.clone(),
-            name: t.name.clone(),
-            tier_type: tier_type.to_string(),
-            is_premium: t.is_premium,
-        },
-        current: a.current,
-        months: a.months,
+        Ok(tiers.iter().zip(aggregates).map(|(t, a)| a.into_data(t)).collect())
     }
 }
 
@@ -117,7 +104,7 @@ async fn dispatch(app: &Analytics, ctx: Ctx, req: Request) -> Result<Response<Bo
     // Movements and revenue are revenue through and through; the rest is tier
     // analytics, with its money figures left out for callers who may not see revenue.
     let needed = match op {
-        Op::Revenue | Op::Movements => Permission::ViewRevenueMetrics,
+        Op::Revenue | Op::Movements | Op::Forecast | Op::ForecastScenarios => Permission::ViewRevenueMetrics,
         _ => Permission::TierAnalytics,
     };
     let who = ctx.require(needed)?;
@@ -135,6 +122,8 @@ async fn dispatch(app: &Analytics, ctx: Ctx, req: Request) -> Result<Response<Bo
         Op::Movements => movements(app, &req).await?,
         Op::Cohorts => cohorts(app, &req).await?,
         Op::Storefront => (storefront(app, &req).await?, None),
+        Op::Forecast => (forecast(app, &req).await?, None),
+        Op::ForecastScenarios => (scenarios(app, &req).await?, None),
     };
     if !sees_revenue {
         redact(&mut body);
@@ -147,6 +136,7 @@ async fn dispatch(app: &Analytics, ctx: Ctx, req: Request) -> Result<Response<Bo
         Op::Movements => "mrr-movements",
         Op::Cohorts => "cohorts",
         Op::Storefront => "storefront",
+        Op::Forecast | Op::ForecastScenarios => "forecast",
     };
     if csv {
         let text = match table {
@@ -165,6 +155,52 @@ fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
 /// The trend window: the current month and the eleven before it.
 fn trend_months(now: &str) -> Vec<String> {
     months_between(&month_minus(now, analytics::TREND_MONTHS - 1), now)
+}
+
+/// The stored forecast (docs/intelligence.md): one GetItem. 404 until the daily
+/// job has made one.
+async fn stored_forecast(app: &Analytics) -> Result<forecast::StoredForecast, ApiError> {
+    app.store.forecast().await?.ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "forecast_not_ready", "no forecast yet: the daily job makes it")
+    })
+}
+
+/// `GET /api/admin/analytics/forecast?horizon=&tier=`.
+async fn forecast(app: &Analytics, req: &Request) -> Result<Value, ApiError> {
+    let horizon = match query(req, "horizon") {
+        None => forecast::DEFAULT_HORIZON,
+        Some(raw) => raw
+            .parse::<usize>()
+            .ok()
+            .filter(|h| (1..=forecast::MAX_HORIZON).contains(h))
+            .ok_or_else(|| ValidationError::single("horizon", format!("must be 1 to {}", forecast::MAX_HORIZON)))?,
+    };
+    let doc = stored_forecast(app).await?;
+    let tier = query(req, "tier");
+    if let Some(t) = &tier {
+        if !doc.tiers.iter().any(|s| &s.series_id == t) {
+            return Err(ValidationError::single("tier", "is not a tier in the forecast").into());
+        }
+    }
+    Ok(forecast::view(&doc, horizon, tier.as_deref()))
+}
+
+/// `POST /api/admin/analytics/forecast/scenarios`: the baseline and each what-if,
+/// derived from the stored forecast (no model is fitted on a request).
+async fn scenarios(app: &Analytics, req: &Request) -> Result<Value, ApiError> {
+    let body = json_body(req, app.config.max_body_bytes)?;
+    let doc = stored_forecast(app).await?;
+    let tiers: Vec<&str> = doc.tiers.iter().map(|s| s.series_id.as_str()).collect();
+    let ask = forecast::ScenarioRequest::parse(&body, &tiers)?;
+    let mut out = forecast::view(&doc, ask.horizon, None);
+    let results = ask
+        .scenarios
+        .iter()
+        .map(|s| forecast::scenario(&doc, s, ask.horizon))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "scenario_refused", e.to_string()))?;
+    out["scenarios"] = to_value(&results)?;
+    Ok(out)
 }
 
 /// Seed 002's storefront analytics for `from..=to` (default: this month): the
@@ -229,7 +265,7 @@ async fn tier_metrics(app: &Analytics, params: &PathParams) -> Result<Value, Api
     let mut aggregates = aggregates?;
     let aggregate = aggregates.pop().ok_or(AnalyticsError::TierNotFound)?;
     let tier = aggregate.tier.clone().ok_or(AnalyticsError::TierNotFound)?;
-    let data = data_of(&tier, aggregate);
+    let data = aggregate.into_data(&tier);
     let usage = usage?;
     let empty = BTreeMap::new();
     to_value(&analytics::tier_metrics(&data, &now, usage.get(tier_id).unwrap_or(&empty)))

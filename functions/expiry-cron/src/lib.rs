@@ -18,6 +18,7 @@
 //! finds the markers and the partners' versions and does only what is left.
 
 pub mod experiments;
+pub mod forecasts;
 pub mod grandfathering;
 pub mod overage;
 pub mod promotions;
@@ -219,6 +220,7 @@ impl ExpiryCron {
             Box::new(quotes::ExpireQuotes { ids: ids.clone() }),
             Box::new(trials::EndTrials { ids: ids.clone(), lookback_days: cron.lookback_days }),
             Box::new(scores::RefreshScores { ids: ids.clone() }),
+            Box::new(forecasts::Forecasts),
         ];
         Self { app, mailer, cron, steps }
     }

@@ -355,15 +355,15 @@ pub fn forecast_series(
     };
     let y: Vec<f64> = out.history.iter().map(|p| p.value as f64).collect();
     let n = y.len();
+    if y.iter().all(|v| *v == 0.0) {
+        out.data_quality_issues.push(issue(IssueCode::NoRevenue, "no revenue in any month of the history"));
+        return out;
+    }
     if n < MIN_HISTORY_MONTHS {
         out.data_quality_issues.push(issue(
             IssueCode::InsufficientHistory,
             format!("{n} complete months of history; a forecast needs at least {MIN_HISTORY_MONTHS}"),
         ));
-        return out;
-    }
-    if y.iter().all(|v| *v == 0.0) {
-        out.data_quality_issues.push(issue(IssueCode::NoRevenue, "no revenue in any month of the history"));
         return out;
     }
     let scale = Scale::of(&y);
@@ -539,6 +539,51 @@ pub struct Scenario {
     pub conversion_change_percent: Option<f64>,
 }
 
+/// The forecast as `GET /api/admin/analytics/forecast` serves it (seed 004
+/// `RevenueForecast`), cut to `horizon` months and, with `tier`, to one tier.
+pub fn view(doc: &StoredForecast, horizon: usize, tier: Option<&str>) -> serde_json::Value {
+    let cut = |s: &SeriesForecast| {
+        let mut s = s.clone();
+        s.points.truncate(horizon);
+        s
+    };
+    let total = cut(&doc.total);
+    let tiers: Vec<SeriesForecast> =
+        doc.tiers.iter().filter(|t| tier.is_none_or(|id| id == t.series_id)).map(cut).collect();
+    let headline = match tier {
+        Some(_) => tiers.first().cloned().unwrap_or_else(|| total.clone()),
+        None => total.clone(),
+    };
+    let end = headline.points.last();
+    serde_json::json!({
+        "forecastId": doc.forecast_id,
+        "asOf": doc.as_of,
+        "lastUpdated": doc.last_updated,
+        "metric": "mrr",
+        "timeHorizon": {
+            "months": horizon,
+            "from": headline.points.first().map(|p| p.month.clone()),
+            "to": end.map(|p| p.month.clone()),
+        },
+        "baselineRevenue": headline.history.last().map(|p| p.value),
+        "forecastedRevenue": end.map(|p| p.value),
+        "confidenceInterval": {
+            "level": doc.level,
+            "lower": end.map(|p| p.lower),
+            "upper": end.map(|p| p.upper),
+        },
+        "horizonRevenue": (!headline.points.is_empty()).then(|| horizon_sum(&headline.points)),
+        "accuracy": headline.accuracy,
+        "seasonality": headline.seasonality,
+        "dataQualityIssues": headline.data_quality_issues,
+        "assumptions": ASSUMPTIONS,
+        "total": if tier.is_none() { Some(total) } else { None },
+        "tiers": tiers,
+        "drivers": doc.drivers.iter().filter(|d| tier.is_none_or(|id| id == d.tier_id)).collect::<Vec<_>>(),
+        "scenarios": [],
+    })
+}
+
 fn number_in(min: f64, max: f64) -> impl Fn(&serde_json::Value) -> Result<f64, String> {
     move |v| match v.as_f64() {
         Some(x) if x.is_finite() && (min..=max).contains(&x) => Ok(x),
@@ -567,6 +612,48 @@ impl Scenario {
             churn_change_points: churn,
             conversion_change_percent: conversion,
         })
+    }
+}
+
+/// `POST /api/admin/analytics/forecast/scenarios`: `{horizon?, scenarios: [...]}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScenarioRequest {
+    pub horizon: usize,
+    pub scenarios: Vec<Scenario>,
+}
+
+pub const DEFAULT_HORIZON: usize = 12;
+
+/// A horizon in months: 1 to `MAX_HORIZON`.
+pub fn parse_horizon(v: &serde_json::Value) -> Result<usize, String> {
+    crate::domain::validation::parse::int_in(v, 1, MAX_HORIZON as i64).map(|h| h as usize)
+}
+
+impl ScenarioRequest {
+    /// Parses the body; `tiers` are the forecast's tier ids, so an unknown one is
+    /// named as the field it came in.
+    pub fn parse(body: &serde_json::Value, tiers: &[&str]) -> Result<Self, crate::domain::validation::ValidationError> {
+        let mut f = crate::domain::validation::Fields::new(body, &["horizon", "scenarios"]);
+        let horizon = f.optional("horizon", parse_horizon).unwrap_or(DEFAULT_HORIZON);
+        let allowed = ["name", "tierId", "priceChangePercent", "churnChangePoints", "conversionChangePercent"];
+        let scenarios = f.array_of_objects("scenarios", MAX_SCENARIOS, &allowed, Scenario::read);
+        if !f.has("scenarios") {
+            f.fail("scenarios", "is required");
+        }
+        if let Some(list) = &scenarios {
+            if list.is_empty() {
+                f.fail("scenarios", "must have at least one scenario");
+            }
+            for (i, s) in list.iter().enumerate() {
+                if let Some(t) = &s.tier_id {
+                    if !tiers.contains(&t.as_str()) {
+                        f.fail(&format!("scenarios[{i}].tierId"), "is not a tier in the forecast");
+                    }
+                }
+            }
+        }
+        f.finish()?;
+        Ok(Self { horizon, scenarios: scenarios.unwrap_or_default() })
     }
 }
 
@@ -657,6 +744,70 @@ pub fn scenario(doc: &StoredForecast, s: &Scenario, horizon: usize) -> Result<Sc
         horizon_revenue: horizon_sum(&points),
         points,
     })
+}
+
+// ---- From the analytics aggregates ---------------------------------------------------
+
+/// How many complete months a forecast is fitted on (three seasonal cycles).
+pub const HISTORY_MONTHS: u32 = 36;
+
+/// The months the daily step reads: `HISTORY_MONTHS` complete months and the
+/// current one (month-end values are rebuilt backwards from the live item through
+/// every later month).
+pub fn months_to_read(now: &str) -> Vec<String> {
+    crate::domain::analytics::months_between(&crate::domain::analytics::month_minus(now, HISTORY_MONTHS), now)
+}
+
+/// The whole forecast from the tiers' aggregates, `now` being the run's month:
+/// each tier's month-end MRR and the total over the complete months, the drivers
+/// of the last months, every series forecast `MAX_HORIZON` months ahead.
+pub fn from_aggregates(
+    tiers: &[crate::domain::analytics::TierData],
+    now: &str,
+    as_of: &str,
+    at: &str,
+) -> StoredForecast {
+    use crate::domain::analytics::month_minus;
+    let months: Vec<String> = months_to_read(now).into_iter().filter(|m| m.as_str() < now).collect();
+    let mut total = vec![0i64; months.len()];
+    let mut series = Vec::new();
+    let mut drivers_out = Vec::new();
+    for t in tiers {
+        let values: Vec<i64> = months.iter().map(|m| t.closing(m, now).mrr).collect();
+        for (sum, v) in total.iter_mut().zip(&values) {
+            *sum += v;
+        }
+        let history = months.iter().zip(&values).map(|(m, v)| HistoryPoint { month: m.clone(), value: *v }).collect();
+        series.push(forecast_series(
+            &t.info.tier_id,
+            &t.info.name,
+            trim_leading_zeros(history),
+            MAX_HORIZON,
+            DEFAULT_LEVEL,
+        ));
+        let driver_months: Vec<DriverMonth> = months
+            .iter()
+            .map(|m| {
+                let f = t.flows(m);
+                DriverMonth {
+                    opening_mrr: t.closing(&month_minus(m, 1), now).mrr,
+                    new_mrr: f.new_mrr + f.reactivation_mrr,
+                    churn_mrr: f.churn_mrr,
+                }
+            })
+            .collect();
+        drivers_out.push(drivers(&t.info.tier_id, &driver_months, None));
+    }
+    let total_history = months.iter().zip(&total).map(|(m, v)| HistoryPoint { month: m.clone(), value: *v }).collect();
+    StoredForecast {
+        forecast_id: format!("fc_{as_of}"),
+        as_of: as_of.to_string(),
+        last_updated: at.to_string(),
+        level: DEFAULT_LEVEL,
+        total: forecast_series("total", "All tiers", trim_leading_zeros(total_history), MAX_HORIZON, DEFAULT_LEVEL),
+        tiers: series,
+        drivers: drivers_out,
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,28 @@ pub struct TierAggregates {
     pub months: BTreeMap<String, TierFlows>,
 }
 
+impl TierAggregates {
+    /// The aggregates as analytics reads them, named by the tier `t` they belong to.
+    pub fn into_data(self, t: &Tier) -> crate::domain::analytics::TierData {
+        use crate::domain::analytics::{TierData, TierInfo};
+        use crate::domain::tier::TierType;
+        let tier_type = match t.tier_type {
+            TierType::Individual => "individual",
+            TierType::Dealer => "dealer",
+        };
+        TierData {
+            info: TierInfo {
+                tier_id: t.tier_id.clone(),
+                name: t.name.clone(),
+                tier_type: tier_type.to_string(),
+                is_premium: t.is_premium,
+            },
+            current: self.current,
+            months: self.months,
+        }
+    }
+}
+
 /// The analytics aggregates (live, monthly, cohorts, adoption).
 pub trait AnalyticsStore {
     /// Benchmarks only: writes aggregate items as they would stand after the

@@ -331,6 +331,12 @@ pub const PARTNER_NAME: &str = "NAME";
 pub const LOOKUP: &str = "LOOKUP";
 pub const EVENT_PREFIX: &str = "EVENT#";
 pub const NOTE_PREFIX: &str = "NOTE#";
+// INTEL / FORECAST                      the latest revenue forecast (one item, written
+//                                        by the daily job, read by the forecast routes:
+//                                        one GetItem, flat in partners)
+pub const INTEL_PARTITION: &str = "INTEL";
+pub const INTEL_FORECAST_SK: &str = "FORECAST";
+
 pub const ALL_PARTNERS_PARTITION: &str = "PARTNERS";
 pub const CHURN_RISK_PARTITION: &str = "CHURNRISK";
 pub const UPSELL_PARTITION: &str = "UPSELL";

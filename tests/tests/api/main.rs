@@ -14,6 +14,7 @@ mod dashboard_actions;
 mod events;
 mod experiments;
 mod faults;
+mod forecasts;
 mod gateway_http;
 mod history_fields;
 mod iam;
