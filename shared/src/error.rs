@@ -544,6 +544,17 @@ impl From<crate::domain::usage::UsageError> for ApiError {
     }
 }
 
+impl From<crate::domain::elasticity::RecommendationError> for ApiError {
+    fn from(e: crate::domain::elasticity::RecommendationError) -> Self {
+        use crate::domain::elasticity::RecommendationError as X;
+        match e {
+            X::NotFound => ApiError::not_found("recommendation"),
+            X::AlreadyDecided(status) => ApiError::new(StatusCode::CONFLICT, "recommendation_decided", e.to_string())
+                .with_details(json!({ "status": status })),
+        }
+    }
+}
+
 impl From<crate::domain::experiment::ExperimentError> for ApiError {
     fn from(e: crate::domain::experiment::ExperimentError) -> Self {
         use crate::domain::experiment::ExperimentError as X;

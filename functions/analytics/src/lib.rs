@@ -35,6 +35,7 @@ pub enum Op {
     Storefront,
     Forecast,
     ForecastScenarios,
+    Elasticity,
 }
 
 /// Static segments come before `{tierId}` so `/revenue` is never read as a tier.
@@ -48,6 +49,7 @@ pub const ROUTES: &[Route<Op>] = &[
     Route { method: "GET", path: "/api/admin/analytics/storefront", op: Op::Storefront },
     Route { method: "GET", path: "/api/admin/analytics/forecast", op: Op::Forecast },
     Route { method: "POST", path: "/api/admin/analytics/forecast/scenarios", op: Op::ForecastScenarios },
+    Route { method: "GET", path: "/api/admin/analytics/elasticity", op: Op::Elasticity },
 ];
 
 /// Longest range of months (movements) or cohorts one request may ask for.
@@ -104,7 +106,9 @@ async fn dispatch(app: &Analytics, ctx: Ctx, req: Request) -> Result<Response<Bo
     // Movements and revenue are revenue through and through; the rest is tier
     // analytics, with its money figures left out for callers who may not see revenue.
     let needed = match op {
-        Op::Revenue | Op::Movements | Op::Forecast | Op::ForecastScenarios => Permission::ViewRevenueMetrics,
+        Op::Revenue | Op::Movements | Op::Forecast | Op::ForecastScenarios | Op::Elasticity => {
+            Permission::ViewRevenueMetrics
+        }
         _ => Permission::TierAnalytics,
     };
     let who = ctx.require(needed)?;
@@ -124,6 +128,7 @@ async fn dispatch(app: &Analytics, ctx: Ctx, req: Request) -> Result<Response<Bo
         Op::Storefront => (storefront(app, &req).await?, None),
         Op::Forecast => (forecast(app, &req).await?, None),
         Op::ForecastScenarios => (scenarios(app, &req).await?, None),
+        Op::Elasticity => (elasticity(app).await?, None),
     };
     if !sees_revenue {
         redact(&mut body);
@@ -137,6 +142,7 @@ async fn dispatch(app: &Analytics, ctx: Ctx, req: Request) -> Result<Response<Bo
         Op::Cohorts => "cohorts",
         Op::Storefront => "storefront",
         Op::Forecast | Op::ForecastScenarios => "forecast",
+        Op::Elasticity => "elasticity",
     };
     if csv {
         let text = match table {
@@ -163,6 +169,14 @@ async fn stored_forecast(app: &Analytics) -> Result<forecast::StoredForecast, Ap
     app.store.forecast().await?.ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, "forecast_not_ready", "no forecast yet: the daily job makes it")
     })
+}
+
+/// `GET /api/admin/analytics/elasticity`: the stored estimates (one GetItem).
+async fn elasticity(app: &Analytics) -> Result<Value, ApiError> {
+    let report = app.store.elasticity().await?.ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "forecast_not_ready", "no estimates yet: the daily job makes them")
+    })?;
+    to_value(&report)
 }
 
 /// `GET /api/admin/analytics/forecast?horizon=&tier=`.

@@ -19,7 +19,7 @@ use tierdesk::http::csv::{csv_response, Cell, CsvWriter};
 use tierdesk::http::request::{json_body, query};
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, PageRequest, PathParams, Route};
-use tierdesk::store::{ExperimentStore, TierStore};
+use tierdesk::store::{ExperimentStore, IntelligenceStore, TierStore};
 use tierdesk::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +33,9 @@ pub enum Op {
     Results,
     Assign,
     Track,
+    Recommendations,
+    AcceptRecommendation,
+    DismissRecommendation,
 }
 
 pub const ROUTES: &[Route<Op>] = &[
@@ -51,6 +54,17 @@ pub const ROUTES: &[Route<Op>] = &[
     Route { method: "POST", path: "/api/admin/experiments/{experimentId}/implement-winner", op: Op::ImplementWinner },
     Route { method: "GET", path: "/api/admin/experiments/{experimentId}/results", op: Op::Results },
     Route { method: "POST", path: "/api/experiments/{experimentId}/assign", op: Op::Assign },
+    Route { method: "GET", path: "/api/admin/recommendations", op: Op::Recommendations },
+    Route {
+        method: "POST",
+        path: "/api/admin/recommendations/{recommendationId}/accept",
+        op: Op::AcceptRecommendation,
+    },
+    Route {
+        method: "POST",
+        path: "/api/admin/recommendations/{recommendationId}/dismiss",
+        op: Op::DismissRecommendation,
+    },
     Route { method: "POST", path: "/api/experiments/{experimentId}/track", op: Op::Track },
 ];
 
@@ -107,7 +121,60 @@ async fn dispatch(app: &Experiments, ctx: Ctx, req: Request) -> Result<Response<
         }
         Op::Assign => assign(app, &req, &params).await,
         Op::Track => track(app, &req, &params).await,
+        Op::Recommendations => {
+            ctx.require(Permission::ViewRevenueMetrics)?;
+            let mut list = app.store.recommendations().await?;
+            list.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.recommendation_id.cmp(&b.recommendation_id)));
+            json(StatusCode::OK, &json!({ "recommendations": list }))
+        }
+        Op::AcceptRecommendation => decide(app, &ctx, &req, &params, true).await,
+        Op::DismissRecommendation => decide(app, &ctx, &req, &params, false).await,
     }
+}
+
+/// Attempts at a decision whose recommendation another decision changed meanwhile.
+const DECIDE_ATTEMPTS: usize = 3;
+
+/// Accepts (creating the draft experiment, docs/intelligence.md) or dismisses a
+/// pricing recommendation. Idempotent: a repeat of the decision already taken
+/// answers as the first did; the other decision is a 409.
+async fn decide(
+    app: &Experiments,
+    ctx: &Ctx,
+    req: &Request,
+    params: &PathParams,
+    accept: bool,
+) -> Result<Response<Body>, ApiError> {
+    use tierdesk::domain::elasticity::{self, RecommendationError, RecommendationStatus};
+    use tierdesk::store::{RecommendationRefusal, WriteError};
+    let who = ctx.require(Permission::ExperimentManagement)?;
+    no_body(req)?;
+    let id = params.get("recommendationId");
+    let wanted = if accept { RecommendationStatus::Accepted } else { RecommendationStatus::Dismissed };
+    for _ in 0..DECIDE_ATTEMPTS {
+        let before = app.store.recommendation(id).await?.ok_or(RecommendationError::NotFound)?;
+        if before.status == wanted {
+            return json(StatusCode::OK, &before);
+        }
+        let actor = ctx.actor(who);
+        let (after, experiment) = if accept {
+            let after = before.accept(&actor)?;
+            live_tier(app, &after.tier_id).await?;
+            let new = NewExperiment::parse(&elasticity::draft_experiment_body(&after))?;
+            let exp_id = after.experiment_id.clone().unwrap_or_default();
+            (after, Some(new.into_experiment(exp_id, &actor)))
+        } else {
+            (before.dismiss(&actor)?, None)
+        };
+        let action = if accept { "recommendation.accept" } else { "recommendation.dismiss" };
+        let audit = app.audit(action, &actor, Some(&before), &after);
+        match app.store.decide_recommendation(&after, before.version, experiment.as_ref(), &audit).await {
+            Ok(()) => return json(StatusCode::OK, &after),
+            Err(WriteError::Refused(RecommendationRefusal::Stale)) => continue,
+            Err(WriteError::Store(e)) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::new(StatusCode::CONFLICT, "version_conflict", "the recommendation kept changing; try again"))
 }
 
 async fn load(app: &Experiments, params: &PathParams) -> Result<Experiment, ApiError> {

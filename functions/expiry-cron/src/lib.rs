@@ -18,8 +18,8 @@
 //! finds the markers and the partners' versions and does only what is left.
 
 pub mod experiments;
-pub mod forecasts;
 pub mod grandfathering;
+pub mod intelligence;
 pub mod overage;
 pub mod promotions;
 pub mod quotes;
@@ -220,7 +220,7 @@ impl ExpiryCron {
             Box::new(quotes::ExpireQuotes { ids: ids.clone() }),
             Box::new(trials::EndTrials { ids: ids.clone(), lookback_days: cron.lookback_days }),
             Box::new(scores::RefreshScores { ids: ids.clone() }),
-            Box::new(forecasts::Forecasts),
+            Box::new(intelligence::Intelligence),
         ];
         Self { app, mailer, cron, steps }
     }

@@ -766,6 +766,7 @@ pub fn from_aggregates(
     now: &str,
     as_of: &str,
     at: &str,
+    elasticity: &std::collections::BTreeMap<String, f64>,
 ) -> StoredForecast {
     use crate::domain::analytics::month_minus;
     let months: Vec<String> = months_to_read(now).into_iter().filter(|m| m.as_str() < now).collect();
@@ -796,7 +797,7 @@ pub fn from_aggregates(
                 }
             })
             .collect();
-        drivers_out.push(drivers(&t.info.tier_id, &driver_months, None));
+        drivers_out.push(drivers(&t.info.tier_id, &driver_months, elasticity.get(&t.info.tier_id).copied()));
     }
     let total_history = months.iter().zip(&total).map(|(m, v)| HistoryPoint { month: m.clone(), value: *v }).collect();
     StoredForecast {
@@ -820,7 +821,7 @@ pub(crate) mod tests {
         pub fn new(seed: u64) -> Self {
             Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
         }
-        fn uniform(&mut self) -> f64 {
+        pub fn uniform(&mut self) -> f64 {
             self.0 ^= self.0 >> 12;
             self.0 ^= self.0 << 25;
             self.0 ^= self.0 >> 27;

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod commission;
 pub mod dashboard_job;
 pub mod defaults;
+pub mod elasticity;
 pub mod experiment;
 pub mod forecast;
 pub mod invoice;

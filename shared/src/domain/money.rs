@@ -104,6 +104,62 @@ pub fn monthly_value(price_per_period: i64, period: BillingPeriod) -> i64 {
     }
 }
 
+/// A money amount for people: "$3,600.00", "€12.50", "¥5,000", "-$20.00",
+/// "3,600.00 CHF". `cents` is in the currency's minor unit, as Stripe counts it.
+pub fn format_amount(cents: i64, currency: &str) -> String {
+    let code = currency.trim().to_ascii_lowercase();
+    let code = if code.is_empty() { "usd".to_string() } else { code };
+    let decimals = minor_unit_digits(&code);
+    let magnitude = cents.unsigned_abs();
+    let scale = 10u64.pow(decimals);
+    let whole = group_thousands(magnitude / scale);
+    let number =
+        if decimals == 0 { whole } else { format!("{whole}.{:0width$}", magnitude % scale, width = decimals as usize) };
+    let sign = if cents < 0 { "-" } else { "" };
+    match symbol(&code) {
+        Some(symbol) => format!("{sign}{symbol}{number}"),
+        None => format!("{sign}{number} {}", code.to_ascii_uppercase()),
+    }
+}
+
+fn symbol(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "usd" => "$",
+        "eur" => "€",
+        "gbp" => "£",
+        "jpy" => "¥",
+        "krw" => "₩",
+        _ => return None,
+    })
+}
+
+/// Digits after the decimal point in Stripe's minor unit for a currency.
+fn minor_unit_digits(code: &str) -> u32 {
+    const ZERO_DECIMAL: &[&str] = &[
+        "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf",
+    ];
+    const THREE_DECIMAL: &[&str] = &["bhd", "jod", "kwd", "omr", "tnd"];
+    if ZERO_DECIMAL.contains(&code) {
+        0
+    } else if THREE_DECIMAL.contains(&code) {
+        3
+    } else {
+        2
+    }
+}
+
+fn group_thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -65,7 +65,7 @@ pub fn shard_of(experiment_id: &str, user_id: &str) -> u32 {
 }
 
 impl Store {
-    fn experiment_item(e: &Experiment) -> Result<Item, StoreError> {
+    pub(crate) fn experiment_item(e: &Experiment) -> Result<Item, StoreError> {
         let sort = format!("{}#{}", e.created_at, e.experiment_id);
         Self::item(
             e,

@@ -336,6 +336,13 @@ pub const NOTE_PREFIX: &str = "NOTE#";
 //                                        one GetItem, flat in partners)
 pub const INTEL_PARTITION: &str = "INTEL";
 pub const INTEL_FORECAST_SK: &str = "FORECAST";
+// INTEL / ELASTICITY                    the latest elasticity estimates per tier (same)
+pub const INTEL_ELASTICITY_SK: &str = "ELASTICITY";
+// RECOMMENDATIONS / {recommendationId}  a pricing recommendation and its decision;
+//                                        written once by the daily job (a repeat of
+//                                        the same advice keeps its decision), listed
+//                                        with one Query of the partition
+pub const RECOMMENDATIONS_PARTITION: &str = "RECOMMENDATIONS";
 
 pub const ALL_PARTNERS_PARTITION: &str = "PARTNERS";
 pub const CHURN_RISK_PARTITION: &str = "CHURNRISK";

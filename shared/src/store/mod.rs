@@ -37,7 +37,7 @@ pub use analytics::AnalyticsStore;
 pub use commissions::{CommissionMonth, CommissionStore, MAX_TARGETS};
 pub use customers::CustomerStore;
 pub use experiments::ExperimentStore;
-pub use intelligence::IntelligenceStore;
+pub use intelligence::{IntelligenceStore, RecommendationRefusal};
 pub use invoices::InvoiceStore;
 pub use jobs::JobStore;
 pub use mail::MailQuotaStore;

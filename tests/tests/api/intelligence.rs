@@ -10,6 +10,7 @@
 use super::analytics::{apply, ctx, paid_change};
 use chrono::NaiveDate;
 use expiry_cron::{CronConfig, ExpiryCron, RunDate};
+use futures::StreamExt;
 use serde_json::{json, Value};
 use tierdesk::domain::money::BillingPeriod;
 use tierdesk::domain::partner::NewPartner;
@@ -108,7 +109,7 @@ async fn the_daily_job_forecasts_each_tier_from_its_history_and_the_routes_serve
     let cron = cron(&app).await;
     let summary = cron.run(&RunDate::for_date(day("2026-12-07"))).await.unwrap();
     // Gold and the total are forecast; platinum (5 months) and free (no revenue) are not.
-    assert_eq!(summary.steps.get("forecasts"), Some(&2), "{summary:?}");
+    assert_eq!(summary.steps.get("intelligence"), Some(&2), "{summary:?}");
 
     let (status, body) = app.call("GET", "/api/admin/analytics/forecast?horizon=6", Some("sales_manager"), None).await;
     assert_eq!(status, 200, "{body}");
@@ -253,4 +254,146 @@ async fn scenarios_move_the_baseline_as_documented_and_bad_input_is_named() {
         assert_eq!(status, 400, "{ask}: {body}");
         assert!(body["error"]["details"]["fields"][field].is_string(), "{ask}: {body}");
     }
+}
+
+const EXPERIMENTS: &str = "/api/admin/experiments";
+
+/// A finished gold experiment: the current price against +10%, 1,000 visitors
+/// each way, converting at 20% and 14% (strongly elastic demand). Returns each
+/// variant's (participants, conversions).
+async fn finished_experiment(app: &TestApp) -> Vec<(String, u64, u64)> {
+    let body = json!({
+        "name": "Gold +10%", "hypothesis": "h", "targetTier": "gold", "minSampleSize": 1,
+        "variants": [
+            {"variantId": "control", "name": "Control", "isControl": true, "allocation": 50},
+            {"variantId": "higher", "name": "Higher", "allocation": 50, "pricing": {"monthly": 396_000}}
+        ]
+    });
+    let (status, e) = app.call("POST", EXPERIMENTS, Some("sales_manager"), Some(body)).await;
+    assert_eq!(status, 201, "{e}");
+    let id = e["experimentId"].as_str().unwrap().to_string();
+    let (status, e) = app.call("POST", &format!("{EXPERIMENTS}/{id}/start"), Some("sales_manager"), None).await;
+    assert_eq!(status, 200, "{e}");
+    let assigned: Vec<(String, String)> = futures::stream::iter(0..2_000)
+        .map(|i| {
+            let (app, id) = (app, &id);
+            async move {
+                let user = format!("visitor-{i:05}");
+                let (status, a) = app
+                    .call("POST", &format!("/api/experiments/{id}/assign"), None, Some(json!({"userId": user})))
+                    .await;
+                assert_eq!(status, 200, "{a}");
+                (user, a["variantId"].as_str().unwrap().to_string())
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    let mut out = Vec::new();
+    for (variant, rate) in [("control", 0.20), ("higher", 0.14)] {
+        let users: Vec<&String> = assigned.iter().filter(|(_, v)| v == variant).map(|(u, _)| u).collect();
+        let converting = (users.len() as f64 * rate).round() as usize;
+        futures::stream::iter(users.iter().take(converting))
+            .for_each_concurrent(16, |user| {
+                let (app, id) = (app, &id);
+                async move {
+                    let ask = json!({"userId": user, "metric": "conversion"});
+                    let (status, t) = app.call("POST", &format!("/api/experiments/{id}/track"), None, Some(ask)).await;
+                    assert_eq!(status, 200, "{t}");
+                }
+            })
+            .await;
+        out.push((variant.to_string(), users.len() as u64, converting as u64));
+    }
+    let (status, e) = app.call("POST", &format!("{EXPERIMENTS}/{id}/complete"), Some("sales_manager"), None).await;
+    assert_eq!(status, 200, "{e}");
+    out
+}
+
+#[tokio::test]
+async fn a_finished_experiment_gives_an_elasticity_and_a_recommendation_accepted_once_as_a_draft_experiment() {
+    let app = TestApp::seeded().await;
+    let (status, body) = app.call("GET", "/api/admin/analytics/elasticity", Some("admin"), None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("forecast_not_ready")), "{body}");
+    let counts = finished_experiment(&app).await;
+    let today = chrono::Utc::now().date_naive();
+    let cron = cron(&app).await;
+    cron.run(&RunDate::for_date(today)).await.unwrap();
+
+    // The estimate is the log-log slope through the two prices, with the
+    // delta-method standard error, recomputed here from the counts.
+    let (status, report) = app.call("GET", "/api/admin/analytics/elasticity", Some("sales_manager"), None).await;
+    assert_eq!(status, 200, "{report}");
+    let gold = report["estimates"].as_array().unwrap().iter().find(|e| e["tierId"] == "gold").expect("gold");
+    let rate = |i: usize| counts[i].2 as f64 / counts[i].1 as f64;
+    let log_price = (396_000f64 / 360_000f64).ln();
+    let want = (rate(1).ln() - rate(0).ln()) / log_price;
+    let var = |i: usize| (1.0 - rate(i)) / (counts[i].1 as f64 * rate(i));
+    let se = (var(0) + var(1)).sqrt() / log_price;
+    assert!((gold["elasticity"].as_f64().unwrap() - want).abs() < 0.001, "{gold} vs {want}");
+    assert!((gold["standardError"].as_f64().unwrap() - se).abs() < 0.001, "{gold} vs {se}");
+    assert!((gold["confidenceInterval"]["upper"].as_f64().unwrap() - (want + 1.959964 * se)).abs() < 0.002);
+    assert_eq!(gold["evidence"][0]["kind"], "experiment");
+    assert_eq!(gold["evidence"][0]["observations"], counts[0].1 + counts[1].1);
+    assert!(report["withoutEstimate"].as_array().unwrap().iter().any(|t| t["tierId"] == "platinum"), "{report}");
+
+    // Elastic beyond doubt (the interval is below −1): a 10% cut, never applied by itself.
+    let (status, list) = app.call("GET", "/api/admin/recommendations", Some("sales_manager"), None).await;
+    assert_eq!(status, 200, "{list}");
+    let recs = list["recommendations"].as_array().unwrap();
+    assert_eq!(recs.len(), 1, "{list}");
+    let rec = &recs[0];
+    assert_eq!(rec["recommendationId"], "rec_gold_down_324000");
+    assert_eq!((rec["type"].as_str(), rec["status"].as_str()), (Some("pricing"), Some("open")));
+    assert_eq!((rec["currentPrice"].as_i64(), rec["proposedPrice"].as_i64()), (Some(360_000), Some(324_000)));
+    let impact = &rec["expectedImpact"];
+    assert!(impact["mrr"]["lower"].as_i64() <= impact["mrr"]["value"].as_i64());
+    assert!(impact["conversions"]["value"].as_f64().unwrap() > 0.0, "a cut brings customers: {impact}");
+    assert!(impact["churn"].is_null());
+    assert!(!rec["riskAssessment"]["factors"].as_array().unwrap().is_empty());
+    let (_, tier) = app.call("GET", "/api/admin/tiers/gold", Some("admin"), None).await;
+    assert_eq!(tier["prices"]["monthly"], 360_000, "nothing applied by itself");
+
+    // Roles.
+    let accept = "/api/admin/recommendations/rec_gold_down_324000/accept";
+    app.assert_access("GET", "/api/admin/recommendations", Some("sales_rep"), None, false).await;
+    app.assert_access("GET", "/api/admin/recommendations", Some("partner"), None, false).await;
+    app.assert_access("GET", "/api/admin/analytics/elasticity", Some("sales_rep"), None, false).await;
+    app.assert_access("POST", accept, None, None, false).await;
+    app.assert_access("POST", accept, Some("partner"), None, false).await;
+    app.assert_access("POST", accept, Some("sales_rep"), None, false).await;
+
+    // Eight concurrent acceptances: one decision, one draft experiment, every
+    // answer the same.
+    let answers: Vec<(u16, Value)> =
+        futures::future::join_all((0..8).map(|_| app.call("POST", accept, Some("sales_manager"), None))).await;
+    for (status, a) in &answers {
+        assert_eq!(*status, 200, "{a}");
+        assert_eq!(a, &answers[0].1);
+    }
+    let accepted = &answers[0].1;
+    assert_eq!((accepted["status"].as_str(), accepted["version"].as_i64()), (Some("accepted"), Some(2)));
+    let exp_id = accepted["experimentId"].as_str().unwrap();
+    let (status, exp) = app.call("GET", &format!("{EXPERIMENTS}/{exp_id}"), Some("admin"), None).await;
+    assert_eq!(status, 200, "{exp}");
+    assert_eq!((exp["status"].as_str(), exp["targetTier"].as_str()), (Some("draft"), Some("gold")));
+    assert_eq!(exp["variants"][1]["pricing"]["monthly"], 324_000);
+    let (_, drafts) = app.call("GET", &format!("{EXPERIMENTS}?status=draft"), Some("admin"), None).await;
+    assert_eq!(drafts["items"].as_array().map(Vec::len), Some(1), "{drafts}");
+
+    // The other decision is refused; an unknown one is not found; a body is refused.
+    let (status, body) =
+        app.call("POST", "/api/admin/recommendations/rec_gold_down_324000/dismiss", Some("admin"), None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("recommendation_decided")), "{body}");
+    let (status, _) = app.call("POST", "/api/admin/recommendations/rec_nope/accept", Some("admin"), None).await;
+    assert_eq!(status, 404);
+    let (status, body) = app.call("POST", accept, Some("admin"), Some(json!({"price": 1}))).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["error"]["details"]["fields"]["price"].is_string(), "{body}");
+
+    // The next day's run makes the same advice again: its decision stands.
+    cron.run(&RunDate::for_date(today.succ_opt().unwrap())).await.unwrap();
+    let (_, list) = app.call("GET", "/api/admin/recommendations", Some("admin"), None).await;
+    assert_eq!(list["recommendations"].as_array().unwrap().len(), 1);
+    assert_eq!(list["recommendations"][0]["status"], "accepted");
 }
