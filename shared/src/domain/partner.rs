@@ -491,14 +491,55 @@ pub struct Factor {
 pub struct ChurnRisk {
     pub level: RiskLevel,
     pub probability: u32,
+    /// Seed 004's `contributingFactors`: each with its weight in the probability.
     pub factors: Vec<Factor>,
+    /// Seed 004's four bands (`critical` above `high`); absent on a record scored
+    /// before it existed, until its next rescoring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_level: Option<SeedRiskLevel>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recommended_actions: Vec<RetentionAction>,
+    /// Days until the paid term ends when the partner is on the way out
+    /// (cancelled, or auto-renewal off); none when nothing dates the churn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_to_churn: Option<i64>,
+    /// Percent of the score's inputs that were known (usage, payment status, term
+    /// end): the rules' data completeness, not a statistical confidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<u32>,
 }
 
 impl ChurnRisk {
     /// The score of a partner with nothing to lose (free tier or expired), and of a new partner.
     pub fn none() -> Self {
-        Self { level: RiskLevel::Low, probability: 0, factors: Vec::new() }
+        Self {
+            level: RiskLevel::Low,
+            probability: 0,
+            factors: Vec::new(),
+            risk_level: Some(SeedRiskLevel::Low),
+            recommended_actions: Vec::new(),
+            time_to_churn: None,
+            confidence: None,
+        }
     }
+}
+
+/// Seed 004's `riskLevel`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SeedRiskLevel {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+/// Seed 004's `RetentionAction`: what a rep should do about a factor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetentionAction {
+    pub code: String,
+    pub description: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -508,12 +549,30 @@ pub struct Upsell {
     pub score: u32,
     pub recommended_tier: Option<String>,
     pub reasons: Vec<Factor>,
+    /// Seed 004 `ExpansionOpportunity.opportunityType`: `upgrade` with a tier to
+    /// move to, `usage_increase` at the top tier near its limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opportunity_type: Option<String>,
+    /// MRR gained by the upgrade at list price, cents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub potential_revenue: Option<i64>,
+    /// The score as a percent: a rule score, not a calibrated probability.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<u32>,
 }
 
 impl Upsell {
     /// The score of a partner who is not an upsell target (past due, cancelled or expired), and of a new partner.
     pub fn none() -> Self {
-        Self { opportunity: false, score: 0, recommended_tier: None, reasons: Vec::new() }
+        Self {
+            opportunity: false,
+            score: 0,
+            recommended_tier: None,
+            reasons: Vec::new(),
+            opportunity_type: None,
+            potential_revenue: None,
+            probability: None,
+        }
     }
 }
 

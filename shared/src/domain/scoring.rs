@@ -46,7 +46,7 @@
 
 use super::money::BillingPeriod;
 // The scores' result types are stored on the partner record, so they live there.
-pub use super::partner::{ChurnRisk, Factor, RiskLevel, Upsell};
+pub use super::partner::{ChurnRisk, Factor, RetentionAction, RiskLevel, SeedRiskLevel, Upsell};
 use super::partner::{PaymentStatus, SubscriptionStatus};
 use chrono::NaiveDate;
 
@@ -86,7 +86,14 @@ pub struct ScoringInput<'a> {
     pub usage: Option<UsageSnapshot>,
     /// The next tier up in rank from the current one, if any (the caller knows the catalog).
     pub next_tier_id: Option<&'a str>,
+    /// That tier's monthly list price and the partner's MRR now, cents: the
+    /// upgrade's potential revenue.
+    pub next_tier_monthly_price: Option<i64>,
+    pub mrr: i64,
 }
+
+/// Probability from which seed 004's `riskLevel` is `critical`.
+pub const CRITICAL_RISK_AT: u32 = 85;
 
 const PAYMENT_FAILED_WEIGHT: u32 = 35;
 const CANCELLATION_PENDING_WEIGHT: u32 = 40;
@@ -171,7 +178,43 @@ pub fn churn_risk(input: &ScoringInput) -> ChurnRisk {
 
     sort_by_weight(&mut factors);
     let probability = capped_sum(&factors);
-    ChurnRisk { level: level_for(probability), probability, factors }
+    let leaving = input.status == SubscriptionStatus::Cancelled || !input.auto_renewal;
+    let known = [input.usage.is_some(), input.payment_status.is_some(), input.subscription_end_date.is_some()];
+    ChurnRisk {
+        level: level_for(probability),
+        probability,
+        risk_level: Some(seed_level_for(probability)),
+        recommended_actions: factors.iter().filter_map(|f| action_for(&f.code)).collect(),
+        time_to_churn: if leaving { days_until_end(input).filter(|d| *d >= 0) } else { None },
+        confidence: Some(40 + 20 * known.iter().filter(|k| **k).count() as u32),
+        factors,
+    }
+}
+
+fn seed_level_for(probability: u32) -> SeedRiskLevel {
+    if probability >= CRITICAL_RISK_AT {
+        SeedRiskLevel::Critical
+    } else {
+        match level_for(probability) {
+            RiskLevel::High => SeedRiskLevel::High,
+            RiskLevel::Medium => SeedRiskLevel::Medium,
+            RiskLevel::Low => SeedRiskLevel::Low,
+        }
+    }
+}
+
+/// What a rep does about each churn factor (seed 004 `RetentionAction`).
+fn action_for(code: &str) -> Option<RetentionAction> {
+    let (code, description) = match code {
+        "payment_failed" => ("update_payment_method", "Ask the partner to update the card through the billing portal"),
+        "cancellation_pending" => ("retention_call", "Call before the term ends; a win-back offer may apply"),
+        "renewal_off_near_end" => ("renewal_conversation", "Discuss the renewal before the term ends"),
+        "downgrade_history" => ("account_review", "Review the account's needs against its tier"),
+        "low_usage" => ("onboarding_session", "Offer a session on the features the tier includes"),
+        "inactive" => ("re_engagement", "Reach out: the account has gone quiet"),
+        _ => return None,
+    };
+    Some(RetentionAction { code: code.into(), description: description.into() })
 }
 
 /// Whether the partner is worth a conversation about a higher tier, and why.
@@ -217,7 +260,25 @@ pub fn upsell(input: &ScoringInput) -> Upsell {
     let score = capped_sum(&reasons);
     let recommended_tier = input.next_tier_id.map(str::to_string);
     let opportunity = score >= UPSELL_AT && recommended_tier.is_some();
-    Upsell { opportunity, score, recommended_tier, reasons }
+    let near_limits = reasons.iter().any(|r| r.code == "near_limits");
+    let opportunity_type = match (&recommended_tier, near_limits) {
+        (Some(_), _) if score > 0 => Some("upgrade".to_string()),
+        (None, true) => Some("usage_increase".to_string()),
+        _ => None,
+    };
+    let potential_revenue = match (&opportunity_type, input.next_tier_monthly_price) {
+        (Some(t), Some(price)) if t == "upgrade" => Some((price - input.mrr).max(0)),
+        _ => None,
+    };
+    Upsell {
+        opportunity,
+        score,
+        recommended_tier,
+        reasons,
+        probability: opportunity_type.as_ref().map(|_| score),
+        opportunity_type,
+        potential_revenue,
+    }
 }
 
 /// The sentence for `payment_failed`, or None when payments are in order.
@@ -326,6 +387,8 @@ mod tests {
             last_activity: days_ago(5),
             usage: Some(UsageSnapshot { average_percent: 50, max_percent: 60 }),
             next_tier_id: Some("gold"),
+            next_tier_monthly_price: Some(360_000),
+            mrr: 150_000,
         }
     }
 
@@ -340,6 +403,7 @@ mod tests {
             last_activity: days_ago(45),
             usage: Some(UsageSnapshot { average_percent: 30, max_percent: 50 }),
             next_tier_id: Some("silver"),
+            mrr: 0,
             ..healthy_paid()
         }
     }
@@ -363,7 +427,8 @@ mod tests {
     #[test]
     fn healthy_paid_partner_has_no_risk() {
         let risk = churn_risk(&healthy_paid());
-        assert_eq!(risk, ChurnRisk { level: RiskLevel::Low, probability: 0, factors: vec![] });
+        assert_eq!((risk.probability, risk.factors.len(), risk.recommended_actions.len()), (0, 0, 0));
+        assert_eq!((risk.level, risk.risk_level, risk.time_to_churn), (RiskLevel::Low, Some(SeedRiskLevel::Low), None));
     }
 
     #[test]
@@ -378,7 +443,7 @@ mod tests {
             usage: Some(UsageSnapshot { average_percent: 1, max_percent: 2 }),
             ..quiet_free()
         };
-        assert_eq!(churn_risk(&input), ChurnRisk { level: RiskLevel::Low, probability: 0, factors: vec![] });
+        assert_eq!(churn_risk(&input), ChurnRisk::none());
     }
 
     #[test]
@@ -389,7 +454,7 @@ mod tests {
             last_activity: days_ago(200),
             ..healthy_paid()
         };
-        assert_eq!(churn_risk(&input), ChurnRisk { level: RiskLevel::Low, probability: 0, factors: vec![] });
+        assert_eq!(churn_risk(&input), ChurnRisk::none());
     }
 
     #[test]
@@ -665,6 +730,12 @@ mod tests {
             serde_json::json!({
                 "level": "medium",
                 "probability": 35,
+                "riskLevel": "medium",
+                "recommendedActions": [{
+                    "code": "update_payment_method",
+                    "description": "Ask the partner to update the card through the billing portal"
+                }],
+                "confidence": 100,
                 "factors": [{ "code": "payment_failed", "description": "Payment is past due", "weight": 35 }]
             })
         );
@@ -684,8 +755,51 @@ mod tests {
 
     #[test]
     fn none_is_the_unscored_result() {
-        assert_eq!(ChurnRisk::none(), ChurnRisk { level: RiskLevel::Low, probability: 0, factors: vec![] });
-        assert_eq!(Upsell::none(), Upsell { opportunity: false, score: 0, recommended_tier: None, reasons: vec![] });
+        let none = ChurnRisk::none();
+        assert_eq!((none.level, none.probability, none.factors.len()), (RiskLevel::Low, 0, 0));
+        assert_eq!((none.risk_level, none.confidence, none.time_to_churn), (Some(SeedRiskLevel::Low), None, None));
+        let up = Upsell::none();
+        assert_eq!((up.opportunity, up.score, up.recommended_tier, up.opportunity_type), (false, 0, None, None));
+    }
+
+    // ---- seed 004's fields ----
+
+    #[test]
+    fn critical_is_a_fourth_band_above_high_and_actions_follow_the_factors() {
+        let input = ScoringInput {
+            status: SubscriptionStatus::Cancelled,
+            payment_failures: 2,
+            last_activity: days_ago(90),
+            ..healthy_paid()
+        };
+        let risk = churn_risk(&input);
+        // 40 + 35 + 15 = 90: high on the three-band scale, critical on seed 004's.
+        assert_eq!(
+            (risk.probability, risk.level, risk.risk_level),
+            (90, RiskLevel::High, Some(SeedRiskLevel::Critical))
+        );
+        let actions: Vec<&str> = risk.recommended_actions.iter().map(|a| a.code.as_str()).collect();
+        assert_eq!(actions, ["retention_call", "update_payment_method", "re_engagement"]);
+        // Cancelled: the term's end dates the churn.
+        assert_eq!(risk.time_to_churn, Some(20));
+        assert_eq!(risk.confidence, Some(100));
+        let unknown = churn_risk(&ScoringInput { usage: None, payment_status: None, ..input });
+        assert_eq!(unknown.confidence, Some(60));
+        let staying = churn_risk(&ScoringInput { payment_failures: 1, ..healthy_paid() });
+        assert_eq!((staying.risk_level, staying.time_to_churn), (Some(SeedRiskLevel::Medium), None));
+    }
+
+    #[test]
+    fn an_upgrade_opportunity_names_its_type_revenue_and_probability() {
+        let hot =
+            ScoringInput { usage: Some(UsageSnapshot { average_percent: 85, max_percent: 92 }), ..healthy_paid() };
+        let up = upsell(&hot);
+        assert_eq!(up.opportunity_type.as_deref(), Some("upgrade"));
+        assert_eq!(up.potential_revenue, Some(360_000 - 150_000));
+        assert_eq!(up.probability, Some(up.score));
+        let top = upsell(&ScoringInput { next_tier_id: None, next_tier_monthly_price: None, ..hot });
+        assert_eq!((top.opportunity_type.as_deref(), top.potential_revenue), (Some("usage_increase"), None));
+        assert_eq!(upsell(&healthy_paid()).opportunity_type, None);
     }
 
     // ---- upsell ----
@@ -709,11 +823,7 @@ mod tests {
             ..quiet_free()
         };
         for status in [SubscriptionStatus::PastDue, SubscriptionStatus::Cancelled, SubscriptionStatus::Expired] {
-            assert_eq!(
-                upsell(&hot(status)),
-                Upsell { opportunity: false, score: 0, recommended_tier: None, reasons: vec![] },
-                "{status:?}"
-            );
+            assert_eq!(upsell(&hot(status)), Upsell::none(), "{status:?}");
         }
         for status in [SubscriptionStatus::Active, SubscriptionStatus::Trialing] {
             let up = upsell(&hot(status));
@@ -908,6 +1018,9 @@ mod tests {
             serde_json::to_value(&up).unwrap(),
             serde_json::json!({
                 "opportunity": false,
+                "opportunityType": "upgrade",
+                "potentialRevenue": 360_000,
+                "probability": 10,
                 "score": 10,
                 "recommendedTier": "silver",
                 "reasons": [{

@@ -829,6 +829,8 @@ pub fn rescore(partner: &mut Partner, catalog: Catalog<'_>, today: NaiveDate, us
         last_activity,
         usage,
         next_tier_id: next.map(|t| t.tier_id.as_str()),
+        next_tier_monthly_price: next.map(|t| t.prices.monthly),
+        mrr: partner.mrr,
     };
     partner.churn_risk = scoring::churn_risk(&input);
     partner.upsell = scoring::upsell(&input);
