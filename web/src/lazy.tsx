@@ -1,6 +1,6 @@
 // Each screen is its own chunk, fetched by dynamic import() the first time it is
 // shown, so a screen loads only its own code (Chart.js comes with the two screens
-// that chart, Analytics and Experiments). Vite emits the chunks and a preload helper
+// that chart, Analytics, Experiments and Forecast). Vite emits the chunks and a preload helper
 // that fetches a chunk's shared dependencies beside it; both are files on 'self', so
 // the console still runs under `script-src 'self'; style-src 'self'`.
 import type { FunctionComponent } from "preact";
@@ -22,6 +22,7 @@ const LOADERS: Record<string, () => Promise<ScreenComponent>> = {
   "/promotions": () => import("./screens/promotions").then((m) => m.PromotionsScreen),
   "/quotes": () => import("./screens/quotes").then((m) => m.QuotesScreen),
   "/experiments": () => import("./screens/experiments").then((m) => m.ExperimentsScreen),
+  "/forecast": () => import("./screens/forecast").then((m) => m.ForecastScreen),
   // The partner's own portal; never offered to staff (app.tsx routes the partner role here).
   [PORTAL]: () => import("./screens/portal").then((m) => m.PortalScreen),
 };

@@ -23,6 +23,7 @@ export const SCREENS: Screen[] = [
   { path: "/promotions", label: "Promotions", roles: MANAGERS },
   { path: "/quotes", label: "Quotes", roles: STAFF },
   { path: "/experiments", label: "Experiments", roles: MANAGERS },
+  { path: "/forecast", label: "Forecast", roles: MANAGERS },
 ];
 
 export function screensFor(role: Role): Screen[] {

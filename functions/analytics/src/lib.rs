@@ -21,7 +21,7 @@ use tierdesk::http::csv::{csv_response, Cell, CsvWriter};
 use tierdesk::http::request::{json_body, query};
 use tierdesk::http::router::match_route;
 use tierdesk::http::{serve, Ctx, PathParams, Route};
-use tierdesk::store::{AnalyticsStore, IntelligenceStore, PricingStore, SegmentStore, TierStore};
+use tierdesk::store::{AlertStore, AnalyticsStore, IntelligenceStore, PricingStore, SegmentStore, TierStore};
 use tierdesk::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +36,8 @@ pub enum Op {
     Forecast,
     ForecastScenarios,
     Elasticity,
+    Alerts,
+    Kpis,
 }
 
 /// Static segments come before `{tierId}` so `/revenue` is never read as a tier.
@@ -50,6 +52,8 @@ pub const ROUTES: &[Route<Op>] = &[
     Route { method: "GET", path: "/api/admin/analytics/forecast", op: Op::Forecast },
     Route { method: "POST", path: "/api/admin/analytics/forecast/scenarios", op: Op::ForecastScenarios },
     Route { method: "GET", path: "/api/admin/analytics/elasticity", op: Op::Elasticity },
+    Route { method: "GET", path: "/api/admin/analytics/kpis", op: Op::Kpis },
+    Route { method: "GET", path: "/api/admin/alerts", op: Op::Alerts },
 ];
 
 /// Longest range of months (movements) or cohorts one request may ask for.
@@ -106,7 +110,7 @@ async fn dispatch(app: &Analytics, ctx: Ctx, req: Request) -> Result<Response<Bo
     // Movements and revenue are revenue through and through; the rest is tier
     // analytics, with its money figures left out for callers who may not see revenue.
     let needed = match op {
-        Op::Revenue | Op::Movements | Op::Forecast | Op::ForecastScenarios | Op::Elasticity => {
+        Op::Revenue | Op::Movements | Op::Forecast | Op::ForecastScenarios | Op::Elasticity | Op::Alerts | Op::Kpis => {
             Permission::ViewRevenueMetrics
         }
         _ => Permission::TierAnalytics,
@@ -129,6 +133,8 @@ async fn dispatch(app: &Analytics, ctx: Ctx, req: Request) -> Result<Response<Bo
         Op::Forecast => (forecast(app, &req).await?, None),
         Op::ForecastScenarios => (scenarios(app, &req).await?, None),
         Op::Elasticity => (elasticity(app).await?, None),
+        Op::Alerts => (json!({ "alerts": app.store.alerts().await? }), None),
+        Op::Kpis => (kpis(app, &req).await?, None),
     };
     if !sees_revenue {
         redact(&mut body);
@@ -143,6 +149,8 @@ async fn dispatch(app: &Analytics, ctx: Ctx, req: Request) -> Result<Response<Bo
         Op::Storefront => "storefront",
         Op::Forecast | Op::ForecastScenarios => "forecast",
         Op::Elasticity => "elasticity",
+        Op::Alerts => "alerts",
+        Op::Kpis => "kpis",
     };
     if csv {
         let text = match table {
@@ -169,6 +177,43 @@ async fn stored_forecast(app: &Analytics) -> Result<forecast::StoredForecast, Ap
     app.store.forecast().await?.ok_or_else(|| {
         ApiError::new(StatusCode::NOT_FOUND, "forecast_not_ready", "no forecast yet: the daily job makes it")
     })
+}
+
+/// `GET /api/admin/analytics/kpis?month=` (default: the last complete month):
+/// seed 001's success metrics from the month's operational counts (one Query) and
+/// its tier flows (the catalog and one BatchGetItem). Flat in partners.
+async fn kpis(app: &Analytics, req: &Request) -> Result<Value, ApiError> {
+    let now = app.this_month();
+    let month = match query(req, "month") {
+        None => month_minus(&now, 1),
+        Some(raw) => match parse_month(&raw) {
+            Some(_)
+                if raw.len() == 7
+                    && raw.as_str() <= now.as_str()
+                    && month_distance(&raw, &now) <= MAX_LOOKBACK_MONTHS =>
+            {
+                raw
+            }
+            _ => {
+                return Err(ValidationError::single(
+                    "month",
+                    format!(
+                        "must be a month (YYYY-MM) not after this one and at most {MAX_LOOKBACK_MONTHS} months back"
+                    ),
+                )
+                .into())
+            }
+        },
+    };
+    let first = format!("{month}-01");
+    let last = format!("{month}-31");
+    let months = months_between(&month_minus(&month, 1), &now);
+    let (days, tiers) = tokio::join!(app.store.ops_days(&first, &last), app.tiers(&months));
+    let (days, tiers) = (days?, tiers?);
+    let counts: Vec<_> = days.into_iter().map(|(_, c)| c).collect();
+    let flows = tiers.iter().fold(analytics::TierFlows::default(), |a, t| a.plus(t.flows(&month)));
+    let opening: i64 = tiers.iter().map(|t| t.closing(&month_minus(&month, 1), &now).mrr).sum();
+    to_value(&tierdesk::domain::alerts::kpis(&month, &counts, &flows, opening))
 }
 
 /// `GET /api/admin/analytics/elasticity`: the stored estimates (one GetItem).

@@ -17,6 +17,7 @@
 //! Every step can be repeated: a second run, a concurrent run or a rerun after a crash
 //! finds the markers and the partners' versions and does only what is left.
 
+pub mod alerts;
 pub mod experiments;
 pub mod grandfathering;
 pub mod intelligence;
@@ -55,6 +56,8 @@ pub const ACTOR: &str = "system:expiry-cron";
 /// Attempts at an expiry whose partner keeps changing underneath it.
 const EXPIRY_ATTEMPTS: usize = 3;
 
+pub const DEFAULT_CONSOLE_URL: &str = "http://127.0.0.1:3000/";
+
 /// The job's settings, read once at init (documented in docs/cron.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CronConfig {
@@ -72,6 +75,8 @@ pub struct CronConfig {
     pub lookback_days: u32,
     /// `CRON_CONCURRENCY` (default 8): partners worked on at once.
     pub concurrency: usize,
+    /// `CONSOLE_URL` (default the dev gateway's): the console staff alerts link to.
+    pub console_url: String,
 }
 
 impl Default for CronConfig {
@@ -82,6 +87,7 @@ impl Default for CronConfig {
             lease_secs: 900,
             lookback_days: 31,
             concurrency: 8,
+            console_url: DEFAULT_CONSOLE_URL.to_string(),
         }
     }
 }
@@ -116,6 +122,7 @@ impl CronConfig {
             lease_secs,
             lookback_days: number("EXPIRY_LOOKBACK_DAYS", 31, 366)?,
             concurrency: number("CRON_CONCURRENCY", 8, 64)?.max(1) as usize,
+            console_url: var("CONSOLE_URL").unwrap_or_else(|| DEFAULT_CONSOLE_URL.to_string()),
         })
     }
 }
@@ -214,6 +221,12 @@ impl RunCtx<'_> {
 impl ExpiryCron {
     pub fn new(app: App, mailer: Mailer, cron: CronConfig) -> Self {
         let ids = app.ids.clone();
+        let alerts = alerts::StaffAlerts {
+            mailer: mailer.clone(),
+            clock: app.clock.clone(),
+            lease_secs: cron.lease_secs,
+            console_url: cron.console_url.clone(),
+        };
         let steps: Vec<Box<dyn DailyStep>> = vec![
             Box::new(promotions::CompletePromotions { ids: ids.clone() }),
             Box::new(experiments::EndExperiments { ids: ids.clone() }),
@@ -221,6 +234,8 @@ impl ExpiryCron {
             Box::new(trials::EndTrials { ids: ids.clone(), lookback_days: cron.lookback_days }),
             Box::new(scores::RefreshScores { ids: ids.clone() }),
             Box::new(intelligence::Intelligence),
+            // After the forecast, which its forecast rule reads.
+            Box::new(alerts),
         ];
         Self { app, mailer, cron, steps }
     }

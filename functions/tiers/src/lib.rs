@@ -34,6 +34,7 @@ use tierdesk::store::{
 };
 use tierdesk::ApiError;
 
+mod alerts;
 mod pricing;
 mod storefront;
 
@@ -69,6 +70,8 @@ pub enum Op {
     CreateUpsellRule,
     UpdateUpsellRule,
     GetFeatureFlags,
+    ListAlertRules,
+    PutAlertRule,
     PutFeatureFlags,
     EvaluateUpsell,
     PartnerUpsell,
@@ -123,6 +126,8 @@ pub const ROUTES: &[Route<Op>] = &[
     Route { method: "POST", path: "/api/admin/upsell-rules", op: Op::CreateUpsellRule },
     Route { method: "PUT", path: "/api/admin/upsell-rules/{ruleId}", op: Op::UpdateUpsellRule },
     Route { method: "GET", path: "/api/admin/feature-flags", op: Op::GetFeatureFlags },
+    Route { method: "GET", path: "/api/admin/alert-rules", op: Op::ListAlertRules },
+    Route { method: "PUT", path: "/api/admin/alert-rules/{ruleId}", op: Op::PutAlertRule },
     Route { method: "PUT", path: "/api/admin/feature-flags", op: Op::PutFeatureFlags },
     Route { method: "POST", path: "/api/upsell/evaluate", op: Op::EvaluateUpsell },
     Route { method: "POST", path: "/api/billing/upsell/evaluate", op: Op::PartnerUpsell },
@@ -199,6 +204,7 @@ async fn dispatch(app: &Tiers, ctx: Ctx, req: Request) -> Result<Response<Body>,
             storefront::upsell_rules(app, &ctx, &req, &params, op).await
         }
         Op::GetFeatureFlags | Op::PutFeatureFlags => storefront::feature_flags(app, &ctx, &req, op).await,
+        Op::ListAlertRules | Op::PutAlertRule => alerts::alert_rules(app, &ctx, &req, &params, op).await,
         Op::EvaluateUpsell | Op::PartnerUpsell => storefront::evaluate(app, &ctx, &req, op).await,
         Op::RecordStorefrontEvent => storefront::record_event(app, &req).await,
         Op::ListAddOns | Op::CreateAddOn | Op::UpdateAddOn => storefront::add_ons(app, &ctx, &req, &params, op).await,

@@ -16,6 +16,7 @@ pub mod promotions_bench;
 pub mod quotes_bench;
 pub mod routes;
 pub mod seed;
+pub mod seed_history;
 pub mod seed_invoices;
 pub mod segments;
 pub mod usage_bench;

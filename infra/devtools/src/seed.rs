@@ -209,8 +209,29 @@ pub async fn seed(gateway: &Gateway, secret: &str) -> Result<Vec<String>, String
     log.extend(seed_upsell_rules(gateway, &admin).await?);
     log.extend(seed_commission_rates(gateway, &admin).await?);
     log.extend(seed_add_ons(gateway, &admin).await?);
+    log.extend(seed_alert_rules(gateway, &admin).await?);
     log.extend(seed_partners(gateway, secret).await?);
     log.extend(seed_promotions(gateway, secret).await?);
+    Ok(log)
+}
+
+/// The default staff alert rules (docs/alerts.md), to the local ops mailbox. One
+/// that exists is left as it is.
+async fn seed_alert_rules(gateway: &Gateway, admin: &str) -> Result<Vec<String>, String> {
+    let mut log = Vec::new();
+    for rule in tierdesk::domain::alerts::default_rules("ops@tierdesk.local", "seed", "") {
+        let body = json!({
+            "name": rule.name, "metric": rule.metric.as_str(), "threshold": rule.threshold,
+            "recipients": rule.recipients,
+        });
+        let path = format!("/api/admin/alert-rules/{}", rule.rule_id);
+        let (status, out) = call_json(gateway, "PUT", &path, Some(admin), Some(body)).await;
+        match status {
+            201 => log.push(format!("alert rule {}: created", rule.rule_id)),
+            409 => log.push(format!("alert rule {}: exists", rule.rule_id)),
+            _ => return Err(format!("alert rule {} failed: {status} {out}", rule.rule_id)),
+        }
+    }
     Ok(log)
 }
 
@@ -558,4 +579,72 @@ pub async fn seed_stripe_prices_with(
         }
     }
     lines
+}
+
+/// A finished gold price test for the elasticity estimate and its recommendation
+/// (docs/intelligence.md): the current price against +10%, 2,000 visitors each
+/// way, converting at 12% and 8.5%. Visitors are assigned through the public route
+/// as the storefront does; the first converters of each variant are tracked.
+/// Skipped when it exists (seeding twice).
+pub async fn seed_experiment(gateway: &Gateway, secret: &str) -> Result<Vec<String>, String> {
+    const NAME: &str = "Gold +10% (demo)";
+    let now = chrono::Utc::now().timestamp();
+    let manager = jwt::token_for("sales_manager", None, "demo-manager", now, 600, secret);
+    let (_, done) = call_json(gateway, "GET", "/api/admin/experiments?status=completed", Some(&manager), None).await;
+    if done["items"].as_array().is_some_and(|items| items.iter().any(|e| e["name"] == NAME)) {
+        return Ok(vec![format!("demo experiment {NAME}: exists")]);
+    }
+    let body = json!({
+        "name": NAME,
+        "hypothesis": "Gold customers will pay 10% more without converting less",
+        "targetTier": "gold",
+        "minSampleSize": 100,
+        "variants": [
+            {"variantId": "control", "name": "Current price", "isControl": true, "allocation": 50},
+            {"variantId": "higher", "name": "+10%", "allocation": 50, "pricing": {"monthly": 396_000}}
+        ]
+    });
+    let (status, e) = call_json(gateway, "POST", "/api/admin/experiments", Some(&manager), Some(body)).await;
+    if status != 201 {
+        return Err(format!("demo experiment failed: {status} {e}"));
+    }
+    let id = e["experimentId"].as_str().unwrap_or_default().to_string();
+    let (status, e) =
+        call_json(gateway, "POST", &format!("/api/admin/experiments/{id}/start"), Some(&manager), None).await;
+    if status != 200 {
+        return Err(format!("demo experiment start failed: {status} {e}"));
+    }
+    use futures::StreamExt;
+    let assigned: Vec<(String, String)> = futures::stream::iter(0..4_000)
+        .map(|i| {
+            let id = &id;
+            async move {
+                let user = format!("demo-visitor-{i:05}");
+                let path = format!("/api/experiments/{id}/assign");
+                let (_, a) = call_json(gateway, "POST", &path, None, Some(json!({"userId": user}))).await;
+                (user, a["variantId"].as_str().unwrap_or_default().to_string())
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    for (variant, rate) in [("control", 0.12), ("higher", 0.085)] {
+        let users: Vec<&String> = assigned.iter().filter(|(_, v)| v == variant).map(|(u, _)| u).collect();
+        let converting = (users.len() as f64 * rate).round() as usize;
+        futures::stream::iter(users.into_iter().take(converting))
+            .for_each_concurrent(16, |user| {
+                let id = &id;
+                async move {
+                    let ask = json!({"userId": user, "metric": "conversion"});
+                    call_json(gateway, "POST", &format!("/api/experiments/{id}/track"), None, Some(ask)).await;
+                }
+            })
+            .await;
+    }
+    let (status, e) =
+        call_json(gateway, "POST", &format!("/api/admin/experiments/{id}/complete"), Some(&manager), None).await;
+    if status != 200 {
+        return Err(format!("demo experiment complete failed: {status} {e}"));
+    }
+    Ok(vec![format!("demo experiment {NAME}: 4,000 visitors, completed ({id})")])
 }

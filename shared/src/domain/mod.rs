@@ -3,6 +3,7 @@
 
 pub mod actor;
 pub mod addon;
+pub mod alerts;
 pub mod analytics;
 pub mod audit;
 pub mod billing;

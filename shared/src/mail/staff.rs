@@ -135,6 +135,26 @@ pub fn promotion_notice(
     )
 }
 
+/// A staff alert (docs/alerts.md): what crossed which threshold, in which window.
+pub fn alert_notice(alert: &crate::domain::alerts::Alert, console_url: &str) -> RenderedEmail {
+    let subject = format!("Tierdesk alert: {}", alert.name);
+    let facts = [
+        ("Metric", alert.metric.as_str().replace('_', " ")),
+        ("Window", alert.window.clone()),
+        ("Value", alert.value.to_string()),
+        ("Threshold", format!("{} ({})", alert.threshold, alert.metric.unit())),
+    ];
+    let action = format!("Open the console: {console_url}");
+    staff_notice(
+        subject,
+        &alert.message,
+        &facts,
+        Some(&action),
+        "Tierdesk",
+        Some("You get this because you are a recipient of this alert rule."),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -328,6 +328,12 @@ impl InvoiceStore for Store {
                 items.push(self.invoice_lookup_put(record)?);
             }
         }
+        // Unconditional like the commission's: the record's condition counts it once.
+        let ops = w.invoice.map(|(record, previous)| crate::domain::alerts::invoice_counts(previous, record));
+        let ops_item = match (ops.filter(|o| !o.is_zero()), w.invoice) {
+            (Some(o), Some((record, _))) => Some(self.ops_add(record.updated_at.get(..10).unwrap_or_default(), &o)?),
+            _ => None,
+        };
         let event_index = items.len();
         if let Some((id, token)) = w.event {
             items.push(self.event_applied(id, token, w.pending_email)?);
@@ -337,6 +343,7 @@ impl InvoiceStore for Store {
         if let Some(entry) = w.commission.filter(|_| w.invoice.is_some()) {
             items.extend(self.commission_items(entry)?);
         }
+        items.extend(ops_item);
         if items.is_empty() {
             return Ok(());
         }

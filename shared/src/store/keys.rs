@@ -331,6 +331,24 @@ pub const PARTNER_NAME: &str = "NAME";
 pub const LOOKUP: &str = "LOOKUP";
 pub const EVENT_PREFIX: &str = "EVENT#";
 pub const NOTE_PREFIX: &str = "NOTE#";
+// OPS / DAY#{yyyy-mm-dd}                 a day's operational counts (payments that
+//                                        succeeded or failed, cancellations, first
+//                                        payments): ADDed in the transaction of each
+//                                        invoice record or transition they count; the
+//                                        alerts read 7 days, the KPIs a month (one
+//                                        Query of a date range)
+pub const OPS_PARTITION: &str = "OPS";
+pub const OPS_DAY_PREFIX: &str = "DAY#";
+pub fn ops_day_sk(date: &str) -> String {
+    format!("{OPS_DAY_PREFIX}{date}")
+}
+// ALERTRULES / {ruleId}                  a staff alert rule (docs/alerts.md)
+pub const ALERT_RULES_PARTITION: &str = "ALERTRULES";
+// ALERTS / {window}#{ruleId}             a fired alert, claimed before its email goes
+//                                        out so it fires once per window; listed newest
+//                                        first (one Query)
+pub const ALERTS_PARTITION: &str = "ALERTS";
+
 // INTEL / FORECAST                      the latest revenue forecast (one item, written
 //                                        by the daily job, read by the forecast routes:
 //                                        one GetItem, flat in partners)

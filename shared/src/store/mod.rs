@@ -3,6 +3,7 @@
 //! (`tiers`, …) adds its access patterns on `Store`.
 
 mod accounts;
+mod alerts;
 mod analytics;
 mod commissions;
 mod customers;
@@ -29,6 +30,7 @@ pub(crate) mod ttl;
 mod usage;
 
 pub use accounts::AccountStore;
+pub use alerts::{AlertStore, StaleRule};
 pub use analytics::TierAggregates;
 // The store's capabilities by area: a caller imports the traits of what it
 // touches (`use tierdesk::store::{PartnerStore, TierStore}`), so its imports say

@@ -291,6 +291,10 @@ impl Store {
                 &counters_of(flows)?,
             )?);
         }
+        let ops = crate::domain::alerts::transition_counts(t);
+        if !ops.is_zero() {
+            items.push(self.ops_add(record.timestamp.get(..10).unwrap_or_default(), &ops)?);
+        }
         if let Some(m) = &t.movement {
             let item = Self::item(
                 m,
@@ -311,6 +315,20 @@ impl Store {
             .map_err(build_err("ConditionCheck"))?;
         items.push(TransactWriteItem::builder().condition_check(check).build());
         Ok((items, TransitionIndexes { email: email_index, tier_check: tier_check_index }))
+    }
+
+    /// `ADD` of a day's operational counts (`OPS / DAY#{date}`, docs/alerts.md).
+    pub(crate) fn ops_add(
+        &self,
+        date: &str,
+        counts: &crate::domain::alerts::OpsCounts,
+    ) -> Result<TransactWriteItem, StoreError> {
+        self.add_update(
+            keys::OPS_PARTITION.into(),
+            keys::ops_day_sk(date),
+            &[("date", date.to_string())],
+            &counters_of(counts)?,
+        )
     }
 
     /// `ADD` of a partner's contribution to a tier's live statistics, with the
@@ -343,7 +361,7 @@ impl Store {
 
     /// An `UpdateItem` inside a transaction: `SET` of the labels, `ADD` of the
     /// non-zero counters (a counter never written reads as 0).
-    fn add_update(
+    pub(crate) fn add_update(
         &self,
         pk: String,
         sk: String,

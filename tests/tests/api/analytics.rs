@@ -68,7 +68,7 @@ impl Rec {
     }
 }
 
-pub(super) fn ctx(d: NaiveDate) -> TransitionContext {
+fn ctx(d: NaiveDate) -> TransitionContext {
     let id = || ulid::Ulid::new().to_string().to_lowercase();
     TransitionContext {
         today: d,
@@ -81,7 +81,7 @@ pub(super) fn ctx(d: NaiveDate) -> TransitionContext {
     }
 }
 
-pub(super) async fn apply(app: &TestApp, t: &Transition, c: &TransitionContext) {
+async fn apply(app: &TestApp, t: &Transition, c: &TransitionContext) {
     let audit = AuditEntry {
         audit_id: c.transition_id.clone(),
         entity_type: "partner",
@@ -96,7 +96,7 @@ pub(super) async fn apply(app: &TestApp, t: &Transition, c: &TransitionContext) 
     app.store.apply_transition(t, &audit).await.expect("transition applied");
 }
 
-pub(super) fn paid_change(tier: &str, period: BillingPeriod, end: NaiveDate, discount: Option<f64>) -> TierChange {
+fn paid_change(tier: &str, period: BillingPeriod, end: NaiveDate, discount: Option<f64>) -> TierChange {
     TierChange {
         tier: tier.into(),
         billing_period: Some(period),

@@ -163,6 +163,11 @@ async fn dunning_goes_friendly_urgent_final_and_ends_on_free() {
     let (_, invoices) = s.as_partner(&token, "GET", "/api/billing/invoices", None).await;
     let failed = invoices["items"].as_array().unwrap().iter().find(|i| i["invoiceId"] == invoice_id.as_str()).cloned();
     assert_eq!(failed.unwrap()["attemptCount"], 3);
+    // The staff alerts' daily counts (docs/alerts.md): the first invoice paid, and
+    // each failed attempt once, counted in the invoice record's own writes.
+    let days = tierdesk::store::AlertStore::ops_days(&s.app.store, "2000-01-01", "2100-12-31").await.unwrap();
+    let sum = days.iter().fold(tierdesk::domain::alerts::OpsCounts::default(), |a, (_, c)| a.plus(*c));
+    assert_eq!((sum.payments_succeeded, sum.payment_failures), (1, 3), "{days:?}");
 }
 
 #[tokio::test]

@@ -2,88 +2,35 @@
 //! (a yearly pattern of signups, and cancellations) and five of platinum go through
 //! the real transition mechanism on past dates; the daily job's forecast step reads
 //! the aggregates those transitions wrote and stores the forecast; the routes serve
-//! it. The history is checked against the test's own count to the cent, a series
+//! it. The history is checked against the replay's own count to the cent, a series
 //! too short to forecast says so, reruns are idempotent, an older run never
 //! replaces a newer forecast, scenarios follow their documented formula, and the
 //! role matrix and bad input are checked.
 
-use super::analytics::{apply, ctx, paid_change};
 use chrono::NaiveDate;
 use expiry_cron::{CronConfig, ExpiryCron, RunDate};
 use futures::StreamExt;
 use serde_json::{json, Value};
-use tierdesk::domain::money::BillingPeriod;
-use tierdesk::domain::partner::NewPartner;
-use tierdesk::domain::subscription::{plan_cancel, plan_signup, plan_tier_change, Cancellation, Catalog};
 use tierdesk::mail::{MailConfig, Mailer};
-use tierdesk::store::TierStore;
 use tierdesk_tests::{ses, TestApp};
-
-const GOLD: i64 = 360_000;
-const PLATINUM: i64 = 600_000;
-/// Gold signups by calendar month (January first): a spring and summer peak.
-const SIGNUPS: [usize; 12] = [1, 1, 2, 3, 4, 4, 3, 2, 1, 1, 1, 1];
 
 fn day(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
 }
 
-fn months_from(first: &str, n: u32) -> Vec<String> {
-    (0..n).map(|i| tierdesk::domain::forecast::month_plus(first, i)).collect()
-}
-
-/// Signs a partner up on `date` and moves them onto `tier`, paying monthly.
-async fn subscribe(
-    app: &TestApp,
-    catalog: Catalog<'_>,
-    n: usize,
-    tier: &str,
-    date: NaiveDate,
-) -> tierdesk::domain::partner::Partner {
-    let new = NewPartner::parse(
-        &json!({"companyName": format!("Forecast {n}"), "primaryEmail": format!("f{n}@example.com")}),
-    )
-    .unwrap();
-    let c = ctx(date);
-    let signup = plan_signup(&format!("prt_fc{n:05}"), new, catalog, &c).unwrap();
-    apply(app, &signup, &c).await;
-    let c = ctx(date);
-    let change = paid_change(tier, BillingPeriod::Monthly, day("2031-01-01"), None);
-    let paid = plan_tier_change(&signup.after, &change, catalog, &c).unwrap();
-    apply(app, &paid, &c).await;
-    paid.after
-}
-
-/// Plays the history; returns the month-end MRR of gold and platinum by month.
+/// Plays 33 months from 2024-03 (platinum over the last five); returns the
+/// month-end MRR of gold and platinum by month.
 async fn history(app: &TestApp) -> (Vec<(String, i64)>, Vec<(String, i64)>) {
-    let tiers = app.store.all_tiers().await.unwrap();
-    let catalog = Catalog::new(&tiers);
-    let (mut gold, mut platinum) = (Vec::new(), Vec::new());
-    let (mut active, mut n) = (Vec::new(), 0);
-    let mut platinum_count = 0;
-    for (i, month) in months_from("2024-03", 33).iter().enumerate() {
-        let calendar: usize = month[5..].parse().unwrap();
-        for k in 0..SIGNUPS[calendar - 1] {
-            n += 1;
-            active.push(subscribe(app, catalog, n, "gold", day(&format!("{month}-{:02}", 3 + k))).await);
-        }
-        // Every third month the oldest gold customer leaves.
-        if i % 3 == 2 {
-            let leaving = active.remove(0);
-            let c = ctx(day(&format!("{month}-20")));
-            let cancel = Cancellation { reason: "moving on".into(), immediate: true, version: None };
-            let t = plan_cancel(&leaving, &cancel, catalog, &c).unwrap();
-            apply(app, &t, &c).await;
-        }
-        if month.as_str() >= "2026-07" {
-            n += 1;
-            platinum_count += 1;
-            subscribe(app, catalog, n, "platinum", day(&format!("{month}-10"))).await;
-        }
-        gold.push((month.clone(), active.len() as i64 * GOLD));
-        platinum.push((month.clone(), platinum_count * PLATINUM));
-    }
-    (gold, platinum)
+    let months = devtools::seed_history::replay(&app.store, "2024-03", 33, 5, "forecast.example.com").await.unwrap();
+    assert_eq!(months.last().unwrap().month, "2026-11");
+    // The pattern's own arithmetic: signups by calendar month, one churn every third month.
+    let gold_customers: i64 =
+        (0..33).map(|i| devtools::seed_history::GOLD_SIGNUPS[(2 + i) % 12] as i64).sum::<i64>() - 11;
+    assert_eq!(months.last().unwrap().gold, gold_customers * 360_000);
+    (
+        months.iter().map(|m| (m.month.clone(), m.gold)).collect(),
+        months.iter().map(|m| (m.month.clone(), m.platinum)).collect(),
+    )
 }
 
 async fn cron(app: &TestApp) -> ExpiryCron {
@@ -141,6 +88,7 @@ async fn the_daily_job_forecasts_each_tier_from_its_history_and_the_routes_serve
     assert_eq!(p["points"], json!([]));
     assert_eq!(p["dataQualityIssues"][0]["code"], "insufficient_history");
     assert_eq!(values(&p["history"], "value"), platinum.iter().skip(28).map(|(_, v)| *v).collect::<Vec<_>>());
+    assert_eq!(platinum.last().unwrap().1, 5 * 600_000);
     assert_eq!(series(&body, "free")["dataQualityIssues"][0]["code"], "no_revenue");
 
     // The total is every tier's month-end MRR summed; the headline figures are its.

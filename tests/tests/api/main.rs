@@ -3,6 +3,7 @@
 //! `make test` starts.
 
 mod addons;
+mod alerts;
 mod analytics;
 mod architecture;
 mod billing;

@@ -51,7 +51,9 @@ fn allowed(op: Op, role: Option<&str>) -> bool {
         | Op::DeleteCompetitorPrice
         | Op::CreateAddOn
         | Op::UpdateAddOn => is(&["sales_manager", "admin"]),
-        Op::PutFeatureFlags => is(&["admin"]),
+        Op::PutFeatureFlags | Op::PutAlertRule => is(&["admin"]),
+        // Alerts carry revenue figures (churn, forecast): view_revenue_metrics.
+        Op::ListAlertRules => is(&["sales_manager", "admin"]),
     }
 }
 
@@ -101,6 +103,12 @@ fn request(op: Op, id: &str, order: &Value, flags_version: u64) -> (&'static str
             ("PUT", format!("/api/admin/upsell-rules/u{id}"), Some(json!({"version": 1, "active": false})))
         }
         Op::GetFeatureFlags => ("GET", "/api/admin/feature-flags".into(), None),
+        Op::ListAlertRules => ("GET", "/api/admin/alert-rules".into(), None),
+        Op::PutAlertRule => (
+            "PUT",
+            format!("/api/admin/alert-rules/r{id}"),
+            Some(json!({"name": "R", "metric": "churn_rate", "threshold": 1, "recipients": ["ops@example.com"]})),
+        ),
         Op::ListCompetitorPrices => ("GET", "/api/admin/competitor-prices".into(), None),
         Op::ListAddOns => ("GET", "/api/admin/add-ons".into(), None),
         Op::CreateAddOn => (

@@ -6,7 +6,7 @@
 //! invoices recorded before the staff invoice indexes (and after reps were reassigned, to move
 //! their invoices to the new rep's index).
 
-use devtools::{cron, gateway, invoke, jwt, routes, seed, seed_invoices};
+use devtools::{cron, gateway, invoke, jwt, routes, seed, seed_history, seed_invoices};
 use std::sync::Arc;
 use tierdesk::store::{InvoiceStore, PartnerStore, TierStore};
 
@@ -92,6 +92,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let store = tierdesk::store::Store::connect(&config).await;
             for line in seed_invoices::seed_invoices(&store, &services.stripe).await {
                 println!("{line}");
+            }
+            for line in seed_history::seed_history(&store).await? {
+                println!("{line}");
+            }
+            for line in seed::seed_experiment(&gw, &jwt::secret_from_env()).await? {
+                println!("{line}");
+            }
+            // The daily job's intelligence step now, so the forecast, the elasticity
+            // and the recommendations are there at once.
+            let run = expiry_cron::RunDate::at_instant(chrono::Utc::now());
+            match expiry_cron::DailyStep::run(&expiry_cron::intelligence::Intelligence, &store, &run).await {
+                Ok(n) => println!("intelligence: {n} series, estimates and recommendations stored"),
+                Err(e) => return Err(format!("intelligence step: {e}").into()),
             }
         }
         Some("invoke") => {
