@@ -127,10 +127,11 @@ impl TestApp {
 
     /// As `call_bytes`; `None` calls without a token (the public PDF of a quote link).
     pub async fn call_bytes_as(&self, method: &str, path: &str, role: Option<&str>) -> (u16, http::HeaderMap, Vec<u8>) {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
         let call = devtools::event::HttpCall {
             method: method.into(),
             path: path.into(),
-            query: String::new(),
+            query: query.into(),
             headers: role.map(|r| ("authorization".into(), format!("Bearer {}", self.token(r)))).into_iter().collect(),
             body: None,
         };

@@ -130,7 +130,20 @@ async fn dispatch(app: &Analytics, ctx: Ctx, req: Request) -> Result<Response<Bo
         Op::Movements => movements(app, &req).await?,
         Op::Cohorts => cohorts(app, &req).await?,
         Op::Storefront => (storefront(app, &req).await?, None),
-        Op::Forecast => (forecast(app, &req).await?, None),
+        Op::Forecast => {
+            let mut body = forecast(app, &req).await?;
+            // The growth projection report: one row per series and month.
+            let series: Vec<Value> = body["total"]
+                .as_object()
+                .map(|_| body["total"].clone())
+                .into_iter()
+                .chain(body["tiers"].as_array().cloned().unwrap_or_default())
+                .collect();
+            if csv {
+                body["series"] = Value::Array(series);
+            }
+            (body, Some(Table { rows: "series", nested: Some("points"), columns: FORECAST_COLUMNS }))
+        }
         Op::ForecastScenarios => (scenarios(app, &req).await?, None),
         Op::Elasticity => (elasticity(app).await?, None),
         Op::Alerts => (json!({ "alerts": app.store.alerts().await? }), None),
@@ -470,6 +483,9 @@ const MOVEMENT_COLUMNS: &[&str] = &[
 ];
 
 /// A tabular CSV: where the rows are, and the columns.
+/// The growth projection report's columns (`GET …/forecast?format=csv`).
+const FORECAST_COLUMNS: &[&str] = &["seriesId", "name", "model", "month", "value", "lower", "upper"];
+
 #[derive(Clone, Copy)]
 struct Table {
     rows: &'static str,

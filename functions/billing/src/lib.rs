@@ -47,6 +47,7 @@ mod commissions;
 mod invoices;
 mod migration;
 mod self_service;
+mod statements;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
@@ -57,6 +58,8 @@ pub enum Op {
     Cancel,
     Subscription,
     Invoices,
+    Statement,
+    StaffStatement,
     PaymentMethod,
     UpgradePreview,
     PriceMigration,
@@ -79,6 +82,7 @@ impl Op {
             Op::Cancel => "cancel",
             Op::Subscription => "subscription",
             Op::Invoices => "invoices",
+            Op::Statement | Op::StaffStatement => "statement",
             Op::PaymentMethod => "payment-method",
             Op::UpgradePreview => "upgrade-preview",
             Op::PriceMigration => "price-migration",
@@ -101,6 +105,8 @@ pub const ROUTES: &[Route<Op>] = &[
     Route { method: "DELETE", path: "/api/billing/cancel", op: Op::Cancel },
     Route { method: "GET", path: "/api/billing/subscription", op: Op::Subscription },
     Route { method: "GET", path: "/api/billing/invoices", op: Op::Invoices },
+    Route { method: "GET", path: "/api/billing/statement", op: Op::Statement },
+    Route { method: "GET", path: "/api/admin/partners/{partnerId}/statement", op: Op::StaffStatement },
     Route { method: "POST", path: "/api/billing/payment-method", op: Op::PaymentMethod },
     Route { method: "POST", path: "/api/billing/upgrade/preview", op: Op::UpgradePreview },
     Route { method: "POST", path: "/api/admin/tiers/{tierId}/price-migrations", op: Op::PriceMigration },
@@ -193,6 +199,7 @@ async fn dispatch(app: &Billing, ctx: Ctx, req: Request) -> Result<Response<Body
     match op {
         Op::PriceMigration => return migration::run(app, &ctx, &req, params.get("tierId")).await,
         Op::AdminInvoices => return invoices::list(app, &ctx, &req).await,
+        Op::StaffStatement => return statements::staff(app, &ctx, &req, params.get("partnerId")).await,
         Op::InvoiceAction(action) => return invoices::act(app, &ctx, &req, params.get("invoiceId"), action).await,
         Op::CommissionRates
         | Op::SetCommissionRate
@@ -205,6 +212,7 @@ async fn dispatch(app: &Billing, ctx: Ctx, req: Request) -> Result<Response<Body
     match op {
         Op::Subscription => subscription(app, &partner_id).await,
         Op::Invoices => invoices(app, &req, &partner_id).await,
+        Op::Statement => statements::own(app, &req, &partner_id).await,
         Op::UpgradePreview => self_service::upgrade_preview(app, &req, &partner_id).await,
         _ => idempotent(app, &ctx, &req, &partner_id, op).await,
     }
@@ -281,6 +289,8 @@ async fn run(
         }
         Op::Subscription
         | Op::Invoices
+        | Op::Statement
+        | Op::StaffStatement
         | Op::UpgradePreview
         | Op::PriceMigration
         | Op::AdminInvoices

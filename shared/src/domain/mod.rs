@@ -31,6 +31,7 @@ pub mod scoring;
 pub mod segment;
 pub mod self_service;
 pub mod signup;
+pub mod statement;
 pub mod stats;
 pub mod storefront;
 pub mod subscription;

@@ -19,6 +19,7 @@ pub mod quote;
 pub mod renewal;
 mod ses;
 pub mod staff;
+pub mod statement;
 pub mod templates;
 
 pub use templates::{format_amount, format_date, RenderError};

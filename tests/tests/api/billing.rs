@@ -957,3 +957,66 @@ async fn a_keyed_subscribe_that_failed_on_our_side_runs_again_on_retry() {
     assert_eq!(status, 201, "{retried}");
     assert!(retried["checkoutSessionId"].is_string(), "{retried}");
 }
+
+/// docs/billing.md "Statements": the month's usage and invoices, the same for the
+/// partner and for staff, as JSON, CSV and PDF.
+#[tokio::test]
+async fn a_monthly_statement_has_the_usage_and_the_months_invoices_as_json_csv_and_pdf() {
+    let s = StripeApp::start().await;
+    let (partner_id, token, _) = s.partner("Statement Co").await;
+    s.subscribe(&token, "gold", "monthly").await;
+    let ask = json!({"metric": "listings", "count": 3, "idempotencyKey": "statement-1"});
+    let (status, tracked) = s.as_partner(&token, "POST", "/api/usage/track", Some(ask)).await;
+    assert_eq!(status, 200, "{tracked}");
+
+    let (status, own) = s.as_partner(&token, "GET", "/api/billing/statement", None).await;
+    assert_eq!(status, 200, "{own}");
+    let invoices = own["invoices"].as_array().unwrap();
+    assert_eq!(invoices.len(), 1, "the subscription's first invoice: {own}");
+    assert_eq!(invoices[0]["status"], "paid");
+    assert_eq!(own["totals"]["paid"], invoices[0]["amountPaid"]);
+    assert_eq!(own["totals"]["billed"], invoices[0]["amount"]);
+    assert_eq!(own["totals"]["outstanding"], 0);
+    let listings = own["usage"]["metrics"].as_array().unwrap().iter().find(|m| m["metric"] == "listings").unwrap();
+    assert_eq!(listings["used"], 3);
+    assert_eq!(own["tierId"], "gold");
+
+    let staff_path = format!("/api/admin/partners/{partner_id}/statement");
+    let (status, staff) = s.app.call("GET", &staff_path, Some("sales_manager"), None).await;
+    assert_eq!((status, &staff), (200, &own));
+    let (status, headers, csv) = s.app.call_text("GET", &format!("{staff_path}?format=csv"), "admin").await;
+    assert_eq!(status, 200);
+    assert!(headers["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let rows = tierdesk::http::csv::parse(&csv).unwrap();
+    assert_eq!(rows[0][0], "section");
+    assert!(rows.iter().any(|r| r[0] == "usage" && r[1] == "listings" && r[3] == "3"), "{csv}");
+    let total = rows.iter().find(|r| r[0] == "total").unwrap();
+    assert_eq!(total[6], own["totals"]["paid"].to_string());
+    let (status, headers, pdf) = s.app.call_bytes("GET", &format!("{staff_path}?format=pdf"), "admin").await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "application/pdf");
+    assert!(pdf.starts_with(b"%PDF-"), "a PDF");
+    assert!(String::from_utf8_lossy(&pdf).contains("Statement for"), "its text is in the page stream");
+
+    // Last month: nothing invoiced yet.
+    let month = own["month"].as_str().unwrap().to_string();
+    let earlier = tierdesk::domain::analytics::month_minus(&month, 1);
+    let (_, before) = s.as_partner(&token, "GET", &format!("/api/billing/statement?month={earlier}"), None).await;
+    assert_eq!((before["invoices"].as_array().map(Vec::len), before["totals"]["billed"].as_i64()), (Some(0), Some(0)));
+
+    // Roles and bad input.
+    s.app.assert_access("GET", &staff_path, Some("sales_rep"), None, false).await;
+    s.app.assert_access("GET", &staff_path, Some("partner"), None, false).await;
+    s.app.assert_access("GET", &staff_path, None, None, false).await;
+    let (status, body) = s.app.call("GET", "/api/billing/statement", Some("admin"), None).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("not_a_partner")), "{body}");
+    let (status, _) = s.app.call("GET", "/api/admin/partners/prt_missing/statement", Some("admin"), None).await;
+    assert_eq!(status, 404);
+    for (query, field) in
+        [("month=2026-13", "month"), ("month=2999-01", "month"), ("month=26-1", "month"), ("format=xml", "format")]
+    {
+        let (status, body) = s.as_partner(&token, "GET", &format!("/api/billing/statement?{query}"), None).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(body["error"]["details"]["fields"][field].is_string(), "{query}: {body}");
+    }
+}

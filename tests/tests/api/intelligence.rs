@@ -107,6 +107,16 @@ async fn the_daily_job_forecasts_each_tier_from_its_history_and_the_routes_serve
     assert_eq!(one["baselineRevenue"], gold.last().unwrap().1);
     assert_eq!(one["timeHorizon"]["to"], "2028-11");
 
+    // The growth projection report: a CSV row per series and month, the JSON's figures.
+    let (status, _, csv) = app.call_text("GET", "/api/admin/analytics/forecast?horizon=3&format=csv", "admin").await;
+    assert_eq!(status, 200, "{csv}");
+    let rows = tierdesk::http::csv::parse(&csv).unwrap();
+    assert_eq!(rows[0], ["seriesId", "name", "model", "month", "value", "lower", "upper"]);
+    assert_eq!(rows.len(), 1 + 2 * 3, "total and gold, three months each: {csv}");
+    let (_, three) = app.call("GET", "/api/admin/analytics/forecast?horizon=3", Some("admin"), None).await;
+    assert_eq!(rows[1][0], "total");
+    assert_eq!(rows[3][4], three["total"]["points"][2]["value"].to_string());
+
     // A rerun of the day stores the same forecast; an older day's run never replaces it.
     let (_, before) = app.call("GET", "/api/admin/analytics/forecast", Some("admin"), None).await;
     cron.run(&RunDate::for_date(day("2026-12-07"))).await.unwrap();

@@ -127,7 +127,12 @@ function ForecastBody({ f, scenarios }: { f: Forecast; scenarios: ScenarioResult
                 {s.seasonality.used ? " (used)" : " (not used: plain ETS did better in the backtest)"}
               </>
             )}
-            {acc && <> · interval widened ×{acc.calibrationFactor} to hold {level}% of the backtest</>}
+            {acc &&
+              (acc.calibrationFactor > 1 ? (
+                <> · interval widened ×{acc.calibrationFactor} to hold {level}% of the backtest</>
+              ) : (
+                <> · the model's own interval held {level}% of the backtest</>
+              ))}
           </p>
         )}
       </Section>
