@@ -355,3 +355,40 @@ async fn a_finished_experiment_gives_an_elasticity_and_a_recommendation_accepted
     assert_eq!(list["recommendations"].as_array().unwrap().len(), 1);
     assert_eq!(list["recommendations"][0]["status"], "accepted");
 }
+
+/// §5 of the issue: the daily intelligence and alert steps read aggregates only,
+/// so tripling the partners changes none of their DynamoDB calls.
+#[tokio::test]
+async fn the_daily_steps_make_the_same_calls_whatever_the_number_of_partners() {
+    use expiry_cron::DailyStep;
+    use tierdesk::store::count_calls;
+    let app = TestApp::seeded().await;
+    let (status, _) = app
+        .call(
+            "PUT",
+            "/api/admin/alert-rules/quiet",
+            Some("admin"),
+            Some(json!({"name": "Quiet", "metric": "churn_rate", "threshold": 10_000, "recipients": ["ops@example.com"]})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let mailer = Mailer::connect(&MailConfig::local(ses::endpoint()), app.store.clone()).await;
+    let alerts = expiry_cron::alerts::StaffAlerts {
+        mailer,
+        clock: std::sync::Arc::new(tierdesk::SystemClock),
+        lease_secs: 900,
+        console_url: "http://127.0.0.1:3000/".into(),
+    };
+    let run = RunDate::for_date(day("2026-12-07"));
+    let mut calls = Vec::new();
+    for domain in ["one.example.com", "two.example.com", "three.example.com"] {
+        devtools::seed_history::replay(&app.store, "2025-06", 18, 4, domain).await.unwrap();
+        let (done, intelligence) = count_calls(expiry_cron::intelligence::Intelligence.run(&app.store, &run)).await;
+        done.unwrap();
+        let (done, alerting) = count_calls(alerts.run(&app.store, &run)).await;
+        done.unwrap();
+        calls.push((intelligence, alerting));
+    }
+    assert_eq!(calls[0], calls[2], "calls with 1× and 3× the partners: {calls:?}");
+    eprintln!("intelligence step {} calls, staff alerts step {} calls", calls[0].0, calls[0].1);
+}
