@@ -290,6 +290,17 @@ impl InvoiceStore for Store {
         }
     }
     async fn apply_billing(&self, w: &BillingWrite<'_>) -> Result<(), BillingWriteError> {
+        // The invoice record's operational counts (docs/alerts.md): with a
+        // transition they join its day's item, else they get their own.
+        let invoice_ops = w
+            .invoice
+            .map(|(record, previous)| {
+                (
+                    record.updated_at.get(..10).unwrap_or_default(),
+                    crate::domain::alerts::invoice_counts(previous, record),
+                )
+            })
+            .filter(|(_, counts)| !counts.is_zero());
         let mut items = Vec::new();
         let mut indexes = None;
         let mut partner_index = None;
@@ -299,7 +310,7 @@ impl InvoiceStore for Store {
                     operation: "apply_billing",
                     source: "a transition needs an audit entry".into(),
                 })?;
-                let (t_items, at) = self.transition_items(t, audit)?;
+                let (t_items, at) = self.transition_items_with_ops(t, audit, invoice_ops)?;
                 items = t_items;
                 indexes = Some(at);
                 partner_index = Some(0);
@@ -329,10 +340,9 @@ impl InvoiceStore for Store {
             }
         }
         // Unconditional like the commission's: the record's condition counts it once.
-        let ops = w.invoice.map(|(record, previous)| crate::domain::alerts::invoice_counts(previous, record));
-        let ops_item = match (ops.filter(|o| !o.is_zero()), w.invoice) {
-            (Some(o), Some((record, _))) => Some(self.ops_add(record.updated_at.get(..10).unwrap_or_default(), &o)?),
-            _ => None,
+        let ops_item = match (invoice_ops, w.change) {
+            (Some(_), Some(BillingChange::Transition(_))) | (None, _) => None,
+            (Some((day, counts)), _) => Some(self.ops_add(day, &counts)?),
         };
         let event_index = items.len();
         if let Some((id, token)) = w.event {

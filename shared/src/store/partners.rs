@@ -242,6 +242,18 @@ impl Store {
         t: &Transition,
         audit: &AuditEntry,
     ) -> Result<(Vec<TransactWriteItem>, TransitionIndexes), StoreError> {
+        self.transition_items_with_ops(t, audit, None)
+    }
+
+    /// `transition_items`, with more operational counts of the same transaction
+    /// (`apply_billing`'s invoice record) added to the day's item: one transaction
+    /// may not touch one item twice.
+    pub(crate) fn transition_items_with_ops(
+        &self,
+        t: &Transition,
+        audit: &AuditEntry,
+        extra_ops: Option<(&str, crate::domain::alerts::OpsCounts)>,
+    ) -> Result<(Vec<TransactWriteItem>, TransitionIndexes), StoreError> {
         let p = &t.after;
         let mut items = self.partner_writes(p, t.before.as_ref().map(|b| b.version))?;
         let email_index = items.len();
@@ -291,9 +303,18 @@ impl Store {
                 &counters_of(flows)?,
             )?);
         }
-        let ops = crate::domain::alerts::transition_counts(t);
-        if !ops.is_zero() {
-            items.push(self.ops_add(record.timestamp.get(..10).unwrap_or_default(), &ops)?);
+        let mut ops = vec![(
+            record.timestamp.get(..10).unwrap_or_default().to_string(),
+            crate::domain::alerts::transition_counts(t),
+        )];
+        if let Some((day, counts)) = extra_ops {
+            match ops.iter_mut().find(|(d, _)| d == day) {
+                Some(same) => same.1 = same.1.plus(counts),
+                None => ops.push((day.to_string(), counts)),
+            }
+        }
+        for (day, counts) in ops.iter().filter(|(_, c)| !c.is_zero()) {
+            items.push(self.ops_add(day, counts)?);
         }
         if let Some(m) = &t.movement {
             let item = Self::item(

@@ -195,3 +195,75 @@ async fn alert_rules_roles_versions_and_bad_input() {
         assert!(out["error"]["details"]["fields"]["month"].is_string());
     }
 }
+
+/// A first payment that arrives as the invoice (the activation path of
+/// `record_payment`): the transition and the paid invoice record write their
+/// counts to one day's item, once, in one transaction.
+#[tokio::test]
+async fn a_first_payment_counts_its_transition_and_its_invoice_in_one_item() {
+    use tierdesk::domain::billing::{BillingChange, InvoiceRecord};
+    use tierdesk::domain::money::BillingPeriod;
+    use tierdesk::domain::partner::NewPartner;
+    use tierdesk::domain::subscription::{
+        plan_signup, plan_tier_change, Catalog, TierChange, TransitionContext, Trigger, TriggerType,
+    };
+    use tierdesk::store::{BillingWrite, InvoiceStore, PartnerStore, TierStore};
+    let app = TestApp::seeded().await;
+    let tiers = app.store.all_tiers().await.unwrap();
+    let catalog = Catalog::new(&tiers);
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
+    let ctx = |id: &str| TransitionContext {
+        today: day,
+        at: "2026-11-20T10:00:00.000Z".into(),
+        actor: "stripe".into(),
+        request_id: None,
+        transition_id: format!("t{id}"),
+        movement_id: format!("m{id}"),
+        trigger: Trigger { trigger_type: TriggerType::SelfService, sales_rep: None, promotion_id: None, reason: None },
+    };
+    let new = NewPartner::parse(&json!({"companyName": "First Co", "primaryEmail": address("first")})).unwrap();
+    let signup = plan_signup("prt_first", new, catalog, &ctx("1")).unwrap();
+    let audit = |id: &str| tierdesk::domain::audit::AuditEntry {
+        audit_id: id.into(),
+        entity_type: "partner",
+        entity_id: "prt_first".into(),
+        action: "partner.test",
+        actor: "stripe".into(),
+        at: "2026-11-20T10:00:00.000Z".into(),
+        request_id: "r".into(),
+        before: None,
+        after: None,
+    };
+    app.store.apply_transition(&signup, &audit("a1")).await.unwrap();
+    let change = TierChange {
+        tier: "gold".into(),
+        billing_period: Some(BillingPeriod::Monthly),
+        subscription_end_date: chrono::NaiveDate::from_ymd_opt(2026, 12, 20),
+        ..TierChange::default()
+    };
+    let paid = plan_tier_change(&signup.after, &change, catalog, &ctx("2")).unwrap();
+    assert!(paid.after.first_paid_date.is_some());
+    let record: InvoiceRecord = serde_json::from_value(json!({
+        "invoiceId": "in_first", "partnerId": "prt_first", "invoiceNumber": null, "amount": 360_000,
+        "amountPaid": 360_000, "currency": "usd", "tier": "gold", "billingReason": "subscription_create",
+        "periodStart": null, "periodEnd": null, "status": "paid", "paidAt": "2026-11-20T10:00:00.000Z",
+        "invoiceUrl": null, "pdfUrl": null, "attemptCount": 1, "stripeSubscriptionId": null,
+        "stripeCreated": 1_795_168_800, "createdAt": "2026-11-20T10:00:00.000Z", "updatedAt": "2026-11-20T10:00:00.000Z"
+    }))
+    .unwrap();
+    let change = BillingChange::Transition(Box::new(paid));
+    let write = BillingWrite {
+        change: Some(&change),
+        audit: Some(&audit("a2")),
+        invoice: Some((&record, None)),
+        event: None,
+        pending_email: None,
+        commission: None,
+    };
+    app.store.apply_billing(&write).await.unwrap();
+    let days = app.store.ops_days("2026-11-20", "2026-11-20").await.unwrap();
+    assert_eq!(days.len(), 1);
+    let c = days[0].1;
+    assert_eq!((c.payments_succeeded, c.first_payments, c.payment_failures), (1, 1, 0), "{c:?}");
+    assert_eq!(app.store.get_partner("prt_first").await.unwrap().unwrap().engagement_tier, "gold");
+}
