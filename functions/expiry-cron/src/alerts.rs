@@ -7,8 +7,9 @@
 //! months (the catalog and one BatchGetItem) and the stored forecast (one GetItem):
 //! flat in partners. An alert is claimed before its email goes out; a rerun, or a
 //! concurrent run, finds the claim and sends nothing again. A claim whose email
-//! failed is given back for the next run; one whose run crashed lapses after the
-//! lease.
+//! failed is given back and the step fails, so Lambda's retry of the run (the
+//! same date, so the same windows) sends it; one whose run crashed lapses after
+//! the lease.
 
 use crate::{DailyStep, RunDate, StepFuture};
 use chrono::Duration;
@@ -78,7 +79,7 @@ impl DailyStep for StaffAlerts {
             let now = self.clock.now();
             let claim = ulid::Ulid::new().to_string().to_lowercase();
             let lease_until = rfc3339(now + Duration::seconds(i64::from(self.lease_secs)));
-            let mut sent = 0;
+            let (mut sent, mut failures) = (0, Vec::new());
             for alert in alerts::fire(&rules, &observations, &run.at, &claim, &lease_until) {
                 if !store.claim_alert(&alert, &rfc3339(now)).await.map_err(err)? {
                     continue;
@@ -93,13 +94,20 @@ impl DailyStep for StaffAlerts {
                     }
                 }
                 if failed {
+                    // Given back for Lambda's retry of this run (same date, same
+                    // windows); the other alerts still go out.
                     store.release_alert(&alert).await.map_err(err)?;
-                    return Err(format!("alert {} could not be emailed; the next run retries it", alert.alert_id));
+                    failures.push(alert.alert_id);
+                    continue;
                 }
                 store.mark_alert_sent(&alert, &rfc3339(self.clock.now())).await.map_err(err)?;
                 sent += 1;
             }
-            Ok(sent)
+            if failures.is_empty() {
+                Ok(sent)
+            } else {
+                Err(format!("alerts {} could not be emailed; a retry of this run sends them", failures.join(", ")))
+            }
         })
     }
 }

@@ -53,11 +53,20 @@ impl OpsCounts {
 /// when its status is failed with more attempts than the record it replaces.
 pub fn invoice_counts(previous: Option<&InvoiceRecord>, after: &InvoiceRecord) -> OpsCounts {
     let was_paid = previous.is_some_and(|p| p.status == "paid");
-    let failed_more = after.status == "failed"
-        && previous.is_none_or(|p| p.status != "failed" || p.attempt_count < after.attempt_count);
+    // Every attempt on an unpaid invoice failed: Stripe's attempt count less the
+    // failures already counted (at least the one this record reports).
+    let failures = if after.status == "failed" {
+        match previous.filter(|p| p.status == "failed") {
+            Some(p) => after.attempt_count.saturating_sub(p.attempt_count),
+            None => after.attempt_count.max(1),
+        }
+    } else {
+        0
+    };
     OpsCounts {
-        payments_succeeded: i64::from(after.status == "paid" && !was_paid),
-        payment_failures: i64::from(failed_more),
+        // A $0 invoice (a trial, a 100% discount) is not a payment.
+        payments_succeeded: i64::from(after.status == "paid" && !was_paid && after.amount_paid > 0),
+        payment_failures: i64::from(failures),
         ..OpsCounts::default()
     }
 }
@@ -81,7 +90,8 @@ pub fn transition_counts(t: &Transition) -> OpsCounts {
 pub enum AlertMetric {
     /// Failed payment attempts yesterday (a count), above the threshold.
     PaymentFailuresPerDay,
-    /// Cancellations in the last 7 complete days (a count), above the threshold.
+    /// Cancellations in the ISO week of the day before the run, from its Monday
+    /// (a count), above the threshold.
     CancellationsPerWeek,
     /// Partners at 80% or more of a usage limit this month (a count), above.
     PartnersAtUsageLimit,
@@ -194,8 +204,13 @@ impl AlertRuleInput {
             if items.is_empty() || items.len() > MAX_RECIPIENTS {
                 return Err(format!("must have 1 to {MAX_RECIPIENTS} addresses"));
             }
-            let mut out: Vec<String> = items.iter().map(email).collect::<Result<_, _>>()?;
-            out.dedup();
+            let all: Vec<String> = items.iter().map(email).collect::<Result<_, _>>()?;
+            let mut out: Vec<String> = Vec::with_capacity(all.len());
+            for a in all {
+                if !out.contains(&a) {
+                    out.push(a);
+                }
+            }
             Ok(out)
         });
         let active = f.optional("active", parse::boolean).unwrap_or(true);
@@ -240,7 +255,7 @@ pub struct Observation {
 /// What the daily run knows, for `run_date`.
 #[derive(Debug, Clone, Default)]
 pub struct Signals {
-    /// The last 7 complete days' counts, oldest first (missing days are zero).
+    /// The 7 days before the run date, oldest first (missing days are zero).
     pub last_days: Vec<OpsCounts>,
     pub partners_at_usage_limit: i64,
     /// Last complete month: MRR lost to churn and MRR at its start.
@@ -270,9 +285,20 @@ pub fn observe(run_date: NaiveDate, s: &Signals) -> Vec<Observation> {
         },
         Observation {
             metric: AlertMetric::CancellationsPerWeek,
-            value: s.last_days.iter().map(|d| d.cancellations).sum(),
+            // The ISO week of yesterday, Monday to yesterday: the window and the
+            // count are the same days, so a week's cancellations fire it once.
+            value: s
+                .last_days
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| {
+                    let day = run_date - chrono::Duration::days((s.last_days.len() - i) as i64);
+                    iso_week(day) == iso_week(yesterday)
+                })
+                .map(|(_, d)| d.cancellations)
+                .sum(),
             window: iso_week(yesterday),
-            window_label: format!("in the 7 days to {}", yesterday.format("%Y-%m-%d")),
+            window_label: format!("in week {} (to {})", iso_week(yesterday), yesterday.format("%Y-%m-%d")),
         },
         Observation {
             metric: AlertMetric::PartnersAtUsageLimit,
@@ -573,5 +599,37 @@ mod tests {
         assert_eq!(k.average_days_to_first_payment, Some(12.5));
         assert_eq!(k.cancellations, 1);
         assert_eq!(kpis("2026-11", &[], &Default::default(), 0).payment_success_rate, None);
+    }
+
+    fn invoice(status: &str, attempts: u32, paid: i64) -> InvoiceRecord {
+        serde_json::from_value(serde_json::json!({
+            "invoiceId": "in_1", "partnerId": "p", "invoiceNumber": null, "amount": 1000, "amountPaid": paid,
+            "currency": "usd", "tier": "gold", "billingReason": null, "periodStart": null, "periodEnd": null,
+            "status": status, "paidAt": null, "invoiceUrl": null, "pdfUrl": null, "attemptCount": attempts,
+            "stripeSubscriptionId": null, "stripeCreated": 1, "createdAt": "t", "updatedAt": "t"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn each_failed_attempt_counts_once_and_a_payment_needs_money() {
+        let failed = |prev: Option<&InvoiceRecord>, after: &InvoiceRecord| invoice_counts(prev, after).payment_failures;
+        assert_eq!(failed(None, &invoice("failed", 1, 0)), 1);
+        assert_eq!(failed(Some(&invoice("failed", 1, 0)), &invoice("failed", 3, 0)), 2, "a missed event's attempt too");
+        assert_eq!(failed(Some(&invoice("failed", 3, 0)), &invoice("failed", 3, 0)), 0, "a redelivery");
+        assert_eq!(failed(Some(&invoice("pending", 0, 0)), &invoice("failed", 2, 0)), 2);
+        let paid = |prev: Option<&InvoiceRecord>, after: &InvoiceRecord| invoice_counts(prev, after).payments_succeeded;
+        assert_eq!(paid(Some(&invoice("failed", 2, 0)), &invoice("paid", 3, 1000)), 1);
+        assert_eq!(paid(Some(&invoice("paid", 1, 1000)), &invoice("paid", 1, 1000)), 0);
+        assert_eq!(paid(None, &invoice("paid", 0, 0)), 0, "a $0 invoice is no payment");
+    }
+
+    #[test]
+    fn recipients_are_deduplicated_in_order() {
+        let r = AlertRuleInput::parse(&serde_json::json!({
+            "name": "x", "metric": "churn_rate", "threshold": 1, "recipients": ["a@x.io", "b@x.io", "A@x.io"]
+        }))
+        .unwrap();
+        assert_eq!(r.recipients, ["a@x.io", "b@x.io"]);
     }
 }

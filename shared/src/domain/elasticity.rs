@@ -421,7 +421,8 @@ fn mrr_change(t: &TierNow, x: f64, e: f64) -> i64 {
 /// tier is: wholly above −1 (inelastic: a rise earns more than it loses) proposes
 /// +10%; wholly below −1 (elastic) proposes −10%. Straddling −1 is inconclusive and
 /// proposes nothing. The proposed price is rounded to the whole currency unit, half
-/// up.
+/// up (for a currency with cents), and nothing is proposed when that rounds back to
+/// the current price.
 pub fn recommend(est: &ElasticityEstimate, t: &TierNow, created_at: &str) -> Option<Recommendation> {
     let ci = est.confidence_interval;
     let step = if ci.lower > -1.0 {
@@ -435,6 +436,10 @@ pub fn recommend(est: &ElasticityEstimate, t: &TierNow, created_at: &str) -> Opt
         return None;
     }
     let proposed = (t.price * (100 + step) + 5_000) / 10_000 * 100;
+    // A price so small that the step rounds back to it: nothing to test.
+    if proposed == t.price {
+        return None;
+    }
     let x = step as f64 / 100.0;
     let (a, b) = (mrr_change(t, x, ci.lower), mrr_change(t, x, ci.upper));
     let conv = |e: f64| round_to(100.0 * e * x, 2);
@@ -734,6 +739,8 @@ mod tests {
         let r = recommend(&estimate(-2.0, -2.6, -1.4), &tier_now(), "t").unwrap();
         assert_eq!((r.change_percent, r.proposed_price), (-10, 324_000));
         assert!(recommend(&estimate(-1.0, -1.6, -0.4), &tier_now(), "t").is_none());
+        let cheap = TierNow { price: 500, ..tier_now() };
+        assert!(recommend(&estimate(-2.0, -2.6, -1.4), &cheap, "t").is_none(), "$5 − 10% rounds back to $5");
     }
 
     #[test]

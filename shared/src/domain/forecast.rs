@@ -25,8 +25,8 @@ pub const MIN_HISTORY_MONTHS: usize = 9;
 /// MSTL needs two full cycles (period 12) to fit ...
 pub const SEASONAL_FIT_MONTHS: usize = 24;
 /// ... and seasonality is only tried when it can also be backtested against plain
-/// ETS (at least `MIN_BACKTEST_POINTS` held-out months past the first fit).
-pub const SEASONAL_MIN_MONTHS: usize = 27;
+/// ETS: two origins of `BACKTEST_HORIZON` months past the first fit.
+pub const SEASONAL_MIN_MONTHS: usize = SEASONAL_FIT_MONTHS + BACKTEST_HORIZON + 1;
 pub const SEASON_PERIOD: usize = 12;
 /// The longest horizon stored and served.
 pub const MAX_HORIZON: usize = 24;
@@ -245,10 +245,16 @@ fn min_fit(candidate: Candidate) -> usize {
 /// `BACKTEST_HORIZON` months, compare with what happened.
 fn backtest(z: &[f64], scale: Scale, candidate: Candidate, level: f64) -> Option<Backtest> {
     let n = z.len();
-    let first = n.saturating_sub(BACKTEST_ORIGINS + BACKTEST_HORIZON - 1).max(min_fit(candidate));
+    // Origins whose whole horizon is known: the last `BACKTEST_ORIGINS` of them, or
+    // fewer when the history is short.
+    let last = n.saturating_sub(BACKTEST_HORIZON);
+    let first = (last + 1).saturating_sub(BACKTEST_ORIGINS).max(min_fit(candidate));
     let mut out = Backtest { abs_errors: vec![], pct_errors: vec![], covered: 0, scores: vec![], origins: 0 };
-    for origin in first..n {
-        let h = BACKTEST_HORIZON.min(n - origin);
+    for origin in first..=last {
+        if origin == 0 {
+            continue;
+        }
+        let h = BACKTEST_HORIZON;
         let Ok(p) = fit_predict(&z[..origin], candidate, h, level) else { continue };
         out.origins += 1;
         for (i, actual_z) in z[origin..origin + h].iter().enumerate() {
@@ -298,7 +304,7 @@ fn accuracy_of(b: &Backtest, y: &[f64], level: f64, calibration_factor: f64) -> 
     let mae = mean(&b.abs_errors);
     Accuracy {
         method: format!(
-            "rolling origin: the last {} origins, {} months ahead each, refitted at every origin",
+            "rolling origin: up to the last {} origins, {} months ahead each, refitted at every origin",
             BACKTEST_ORIGINS, BACKTEST_HORIZON
         ),
         origins: b.origins as u32,
@@ -379,8 +385,8 @@ pub fn forecast_series(
         out.data_quality_issues.push(issue(
             IssueCode::TooShortForSeasonality,
             format!(
-                "{n} months; seasonality needs {SEASONAL_MIN_MONTHS} (two full years to fit, three more months to \
-                 backtest), so none is modelled"
+                "{n} months; seasonality needs {SEASONAL_MIN_MONTHS} (two full years to fit, and months to \
+                 backtest it against plain ETS), so none is modelled"
             ),
         ));
     } else {
@@ -637,7 +643,7 @@ impl ScenarioRequest {
         let horizon = f.optional("horizon", parse_horizon).unwrap_or(DEFAULT_HORIZON);
         let allowed = ["name", "tierId", "priceChangePercent", "churnChangePoints", "conversionChangePercent"];
         let scenarios = f.array_of_objects("scenarios", MAX_SCENARIOS, &allowed, Scenario::read);
-        if !f.has("scenarios") {
+        if body.get("scenarios").is_none_or(serde_json::Value::is_null) {
             f.fail("scenarios", "is required");
         }
         if let Some(list) = &scenarios {
@@ -683,7 +689,8 @@ pub enum ScenarioError {
 fn adjust(b: f64, h: usize, d: &TierDrivers, s: &Scenario) -> f64 {
     let p = s.price_change_percent.unwrap_or(0.0) / 100.0;
     let c = s.conversion_change_percent.unwrap_or(0.0) / 100.0;
-    let churn = s.churn_change_points.unwrap_or(0.0) / 100.0;
+    // A cut cannot take churn below zero: at most the tier's own rate.
+    let churn = (s.churn_change_points.unwrap_or(0.0) / 100.0).max(-d.monthly_churn_rate);
     let e = d.elasticity.unwrap_or(0.0);
     let n = d.new_mrr_per_month as f64;
     let v = b * (1.0 + p) + h as f64 * n * (1.0 + p) * (e * p + c);
@@ -726,7 +733,11 @@ pub fn scenario(doc: &StoredForecast, s: &Scenario, horizon: usize) -> Result<Sc
         }
     }
     if s.churn_change_points.is_some() {
-        assumptions.push("Extra churn compounds monthly on the affected tiers' MRR.".into());
+        assumptions.push(
+            "Extra churn compounds monthly on the affected tiers' MRR; a cut is at most each tier's own churn rate \
+             (last 6 months)."
+                .into(),
+        );
     }
     if s.conversion_change_percent.is_some() {
         assumptions.push(
@@ -881,8 +892,9 @@ pub(crate) mod tests {
         for p in &f.points {
             assert!(p.lower <= p.value && p.value <= p.upper, "{p:?}");
         }
-        let acc = f.accuracy.expect("14 months backtest 6 origins");
-        assert!(acc.points >= MIN_BACKTEST_POINTS as u32);
+        let acc = f.accuracy.expect("14 months backtest from month 9");
+        // Origins 9, 10 and 11, each with its three months known.
+        assert_eq!((acc.origins, acc.points), (3, 9));
         assert!(acc.mape.unwrap() < 10.0, "{acc:?}");
     }
 
@@ -1029,6 +1041,15 @@ pub(crate) mod tests {
         assert_eq!(g.points[0].value - 2_000_000, 5_000);
         assert_eq!(g.points[1].value - 2_000_000, 10_000);
         assert_eq!(g.horizon_revenue.value, 4_000_000 + 15_000);
+    }
+
+    #[test]
+    fn a_churn_cut_stops_at_the_tiers_own_churn() {
+        let doc = doc_with(&[1_000_000, 1_000_000], None);
+        // Gold churns 2% a month: a 20-point cut is a 2-point cut.
+        let f = scenario(&doc, &what_if(Some("gold"), None, Some(-20.0), None), 2).unwrap();
+        assert_eq!(f.points[0].value, 2_000_000 + 20_000);
+        assert_eq!(f.points[1].value, 2_000_000 + 40_400);
     }
 
     #[test]

@@ -199,6 +199,7 @@ async fn scenarios_move_the_baseline_as_documented_and_bad_input_is_named() {
     }
     for (ask, field) in [
         (json!({}), "scenarios"),
+        (json!({"scenarios": null}), "scenarios"),
         (json!({"scenarios": []}), "scenarios"),
         (json!({"scenarios": [{"name": "nothing"}]}), "scenarios[0].priceChangePercent"),
         (json!({"scenarios": [{"name": "x", "tierId": "nope", "priceChangePercent": 5}]}), "scenarios[0].tierId"),

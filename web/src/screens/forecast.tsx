@@ -3,7 +3,7 @@
 // elasticity, and the pricing recommendations staff accept (a draft experiment)
 // or dismiss. Everything shown is the API's; the screen computes nothing but sums
 // for display.
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { api, ok, type Schemas } from "../api/client";
 import { ChartView, PALETTE, preloadCharts } from "../chart";
 import { formatDateTime, formatMoney, formatMonth, formatPercent } from "../format";
@@ -32,6 +32,12 @@ export function ForecastScreen() {
     [horizon, tier],
   );
   const [scenarios, setScenarios] = useState<ScenarioResult[]>([]);
+  // The tiers to choose from: the whole forecast's, kept while one tier is shown
+  // (its answer names that tier only).
+  const [tierIds, setTierIds] = useState<string[]>([]);
+  useEffect(() => {
+    if (forecast.data && !tier) setTierIds(forecast.data.drivers.map((d) => d.tierId));
+  }, [forecast.data, tier]);
   const notReady = forecast.error && typeof forecast.error === "object" && "status" in forecast.error && forecast.error.status === 404;
   return (
     <>
@@ -54,9 +60,9 @@ export function ForecastScreen() {
           {(id) => (
             <select id={id} data-testid="series" value={tier} onChange={(e) => setTier(e.currentTarget.value)}>
               <option value="">All tiers</option>
-              {(forecast.data?.drivers ?? []).map((d) => (
-                <option key={d.tierId} value={d.tierId}>
-                  {d.tierId}
+              {tierIds.map((id) => (
+                <option key={id} value={id}>
+                  {id}
                 </option>
               ))}
             </select>
