@@ -90,7 +90,8 @@ pub struct Accuracy {
     /// Mean absolute percentage error, percent; `None` when every actual was zero.
     pub mape: Option<f64>,
     /// Mean absolute scaled error (scale: the history's mean absolute month-on-month
-    /// change); below 1 beats the naive "same as last month" forecast.
+    /// change, the naive one-month error); errors 1–3 months ahead, so about 1 is
+    /// ordinary and below 1 beats a one-month naive forecast.
     pub mase: Option<f64>,
     /// Share of backtested actuals inside the model's own interval, 0–1, against
     /// `level`.
