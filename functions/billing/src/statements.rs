@@ -19,14 +19,13 @@ use tierdesk::domain::validation::ValidationError;
 use tierdesk::http::csv::{csv_response, Cell, CsvWriter};
 use tierdesk::http::request::query;
 use tierdesk::http::{json, Ctx};
-use tierdesk::store::keys;
-use tierdesk::store::{IndexQuery, PageRequest, PartnerStore, SortRange, TierStore, UsageStore};
+use tierdesk::store::{InvoiceStore, PartnerStore, Store, TierStore, UsageStore};
 use tierdesk::ApiError;
 
 /// How far back a statement may be asked for.
 pub const MAX_MONTHS_BACK: i64 = 24;
 /// Invoices read for one month: far more than a month can hold.
-const MONTH_INVOICES: u32 = 100;
+const MONTH_INVOICES: usize = 100;
 
 enum Format {
     Json,
@@ -71,19 +70,11 @@ async fn build(app: &Billing, partner: &Partner, month: &str) -> Result<Statemen
     let report = usage::report(&plan, month, &read.counts);
     let (from, to) =
         statement::month_epochs(month).ok_or_else(|| ValidationError::single("month", "is not a month"))?;
-    let range = SortRange::Between(
-        format!("{}{}", keys::INVOICE_PREFIX, keys::invoice_list_sk(from, "")),
-        format!("{}{}~", keys::INVOICE_PREFIX, keys::invoice_list_sk(to, "")),
-    );
-    let q = IndexQuery {
-        index: None,
-        partition: keys::partner_pk(&partner.partner_id),
-        range,
-        newest_first: false,
-        filters: Vec::new(),
-    };
-    let invoices = app.store.query_page(&q, &PageRequest { limit: MONTH_INVOICES, cursor: None }).await?;
-    Ok(statement::statement(&partner.partner_id, &partner.company_name, month, report, &invoices.items))
+    let q = Store::partner_invoices_created(&partner.partner_id, from, to);
+    let invoices = app.store.invoice_list_all(&q, MONTH_INVOICES).await?.ok_or_else(|| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "too_many_invoices", "the month has too many invoices to list")
+    })?;
+    Ok(statement::statement(&partner.partner_id, &partner.company_name, month, report, &invoices))
 }
 
 fn csv(s: &Statement) -> String {

@@ -93,6 +93,22 @@ impl Store {
     }
 
     /// A partner's invoices, newest first.
+    /// A partner's invoices Stripe created in `from..=to` (epoch seconds), oldest
+    /// first: a key range of its partition (a month's statement).
+    pub fn partner_invoices_created(partner_id: &str, from: i64, to: i64) -> IndexQuery {
+        let prefix = keys::INVOICE_PREFIX;
+        IndexQuery {
+            index: None,
+            partition: keys::partner_pk(partner_id),
+            range: SortRange::Between(
+                format!("{prefix}{}", keys::invoice_list_sk(from, "")),
+                format!("{prefix}{}~", keys::invoice_list_sk(to, "")),
+            ),
+            newest_first: false,
+            filters: Vec::new(),
+        }
+    }
+
     pub fn invoices_query(partner_id: &str) -> IndexQuery {
         IndexQuery {
             index: None,
