@@ -4,8 +4,8 @@ from conftest import BASE, shoot
 
 NAV = {
     "sales_rep": ["Analytics", "Tiers", "Partners", "Subscriptions", "Invoices", "Journeys", "Quotes"],
-    "sales_manager": ["Analytics", "Tiers", "Partners", "Subscriptions", "Invoices", "Journeys", "Promotions", "Quotes", "Experiments"],
-    "admin": ["Analytics", "Tiers", "Partners", "Subscriptions", "Invoices", "Journeys", "Promotions", "Quotes", "Experiments"],
+    "sales_manager": ["Analytics", "Tiers", "Partners", "Subscriptions", "Invoices", "Journeys", "Promotions", "Quotes", "Experiments", "Forecast"],
+    "admin": ["Analytics", "Tiers", "Partners", "Subscriptions", "Invoices", "Journeys", "Promotions", "Quotes", "Experiments", "Forecast"],
 }
 
 

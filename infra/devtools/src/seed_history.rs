@@ -28,7 +28,8 @@ pub const GOLD_SIGNUPS: [usize; 12] = [1, 1, 2, 3, 4, 4, 3, 2, 1, 1, 1, 1];
 /// Every this many months the oldest gold customer leaves.
 pub const CHURN_EVERY: usize = 3;
 
-const NAMES: [&str; 10] = ["Cedar", "Granite", "Harbor", "Summit", "Maple", "River", "Oak", "Pine", "Iron", "Bright"];
+const NAMES: [&str; 10] =
+    ["Upland", "Valley", "Vista", "Walnut", "Westfield", "Willow", "Windmill", "Yarrow", "Yellowstone", "Zenith"];
 const TRADES: [&str; 8] = ["Builders", "Homes", "Roofing", "Supply", "Realty", "Contracting", "Design", "Plumbing"];
 
 /// Month-end MRR of each tier the replay touched, by month.
@@ -84,7 +85,10 @@ async fn subscribe(
     let new = NewPartner::parse(&json!({"companyName": name, "primaryEmail": format!("history-{n:04}@{domain}")}))
         .map_err(|e| format!("{e:?}"))?;
     let c = context(date);
-    let id = format!("prt_{}", ulid::Ulid::new().to_string().to_lowercase());
+    // An id of its signup day, as the API would have given it then: the partner
+    // list (newest id first) shows these after today's demo partners.
+    let born: std::time::SystemTime = date.and_hms_opt(10, 0, 0).unwrap_or_default().and_utc().into();
+    let id = format!("prt_{}", ulid::Ulid::from_datetime(born).to_string().to_lowercase());
     let signup = plan_signup(&id, new, catalog, &c).map_err(|e| e.to_string())?;
     apply(store, &signup, &c).await?;
     let c = context(date);
