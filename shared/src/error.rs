@@ -555,6 +555,28 @@ impl From<crate::domain::elasticity::RecommendationError> for ApiError {
     }
 }
 
+impl From<crate::domain::campaign::CampaignError> for ApiError {
+    fn from(e: crate::domain::campaign::CampaignError) -> Self {
+        use crate::domain::campaign::CampaignError as X;
+        let message = e.to_string();
+        match e {
+            X::NotFound(_) => ApiError::not_found("campaign"),
+            X::InvalidTransition { status, action } => {
+                ApiError::new(StatusCode::CONFLICT, "illegal_transition", message)
+                    .with_details(json!({ "status": status, "action": action }))
+            }
+            X::NotEditable => ApiError::new(StatusCode::CONFLICT, "campaign_not_editable", message),
+            X::VersionConflict(_) => ApiError::new(StatusCode::CONFLICT, "version_conflict", message),
+            // The offer names a promotion that cannot give personal codes: the
+            // field is the client's to fix.
+            X::OfferNotUsable(_) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "offer_not_usable", message.clone())
+                    .with_details(json!({ "fields": { "offer.promotionId": message } }))
+            }
+        }
+    }
+}
+
 impl From<crate::domain::experiment::ExperimentError> for ApiError {
     fn from(e: crate::domain::experiment::ExperimentError) -> Self {
         use crate::domain::experiment::ExperimentError as X;

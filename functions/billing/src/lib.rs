@@ -45,6 +45,7 @@ use tierdesk::ApiError;
 mod add_ons;
 mod commissions;
 mod invoices;
+mod messages;
 mod migration;
 mod self_service;
 mod statements;
@@ -70,6 +71,10 @@ pub enum Op {
     CommissionStatement,
     CommissionSummary,
     SetCommissionTargets,
+    Messages,
+    MessageRead,
+    MarketingPreferences,
+    SetMarketingPreferences,
 }
 
 impl Op {
@@ -93,6 +98,8 @@ impl Op {
             Op::CommissionStatement => "commission-statement",
             Op::CommissionSummary => "commission-summary",
             Op::SetCommissionTargets => "commission-targets",
+            Op::Messages | Op::MessageRead => "messages",
+            Op::MarketingPreferences | Op::SetMarketingPreferences => "marketing-preferences",
         }
     }
 }
@@ -106,6 +113,10 @@ pub const ROUTES: &[Route<Op>] = &[
     Route { method: "GET", path: "/api/billing/subscription", op: Op::Subscription },
     Route { method: "GET", path: "/api/billing/invoices", op: Op::Invoices },
     Route { method: "GET", path: "/api/billing/statement", op: Op::Statement },
+    Route { method: "GET", path: "/api/billing/messages", op: Op::Messages },
+    Route { method: "POST", path: "/api/billing/messages/{messageId}/read", op: Op::MessageRead },
+    Route { method: "GET", path: "/api/billing/marketing-preferences", op: Op::MarketingPreferences },
+    Route { method: "PUT", path: "/api/billing/marketing-preferences", op: Op::SetMarketingPreferences },
     Route { method: "GET", path: "/api/admin/partners/{partnerId}/statement", op: Op::StaffStatement },
     Route { method: "POST", path: "/api/billing/payment-method", op: Op::PaymentMethod },
     Route { method: "POST", path: "/api/billing/upgrade/preview", op: Op::UpgradePreview },
@@ -214,6 +225,10 @@ async fn dispatch(app: &Billing, ctx: Ctx, req: Request) -> Result<Response<Body
         Op::Invoices => invoices(app, &req, &partner_id).await,
         Op::Statement => statements::own(app, &req, &partner_id).await,
         Op::UpgradePreview => self_service::upgrade_preview(app, &req, &partner_id).await,
+        Op::Messages => messages::list(app, &partner_id).await,
+        Op::MessageRead => messages::mark_read(app, &partner_id, &params).await,
+        Op::MarketingPreferences => messages::preferences(app, &partner_id).await,
+        Op::SetMarketingPreferences => messages::set_preferences(app, &req, &partner_id).await,
         _ => idempotent(app, &ctx, &req, &partner_id, op).await,
     }
 }
@@ -299,7 +314,11 @@ async fn run(
         | Op::SetCommissionRate
         | Op::CommissionStatement
         | Op::CommissionSummary
-        | Op::SetCommissionTargets => Err(ApiError::not_found("route")),
+        | Op::SetCommissionTargets
+        | Op::Messages
+        | Op::MessageRead
+        | Op::MarketingPreferences
+        | Op::SetMarketingPreferences => Err(ApiError::not_found("route")),
     }
 }
 

@@ -3,12 +3,16 @@
 //! routes, assign and track. Routes are data (`ROUTES`) so a test can hold them
 //! against `template.yaml` and `infra/openapi.yaml`.
 
+pub mod campaigns;
+
+use campaigns::CampaignOp;
 use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use serde_json::{json, Value};
 use tierdesk::app::App;
 use tierdesk::clock::rfc3339;
+use tierdesk::domain::campaign::LifecycleAction;
 use tierdesk::domain::experiment::{
     self, Action, Experiment, ExperimentError, ExperimentPatch, ExperimentStatus, NewExperiment, Results, Track,
 };
@@ -36,6 +40,7 @@ pub enum Op {
     Recommendations,
     AcceptRecommendation,
     DismissRecommendation,
+    Campaign(CampaignOp),
 }
 
 pub const ROUTES: &[Route<Op>] = &[
@@ -66,6 +71,36 @@ pub const ROUTES: &[Route<Op>] = &[
         op: Op::DismissRecommendation,
     },
     Route { method: "POST", path: "/api/experiments/{experimentId}/track", op: Op::Track },
+    Route { method: "GET", path: "/api/admin/campaigns", op: Op::Campaign(CampaignOp::List) },
+    Route { method: "POST", path: "/api/admin/campaigns", op: Op::Campaign(CampaignOp::Create) },
+    Route { method: "GET", path: "/api/admin/campaigns/{campaignId}", op: Op::Campaign(CampaignOp::Get) },
+    Route { method: "PUT", path: "/api/admin/campaigns/{campaignId}", op: Op::Campaign(CampaignOp::Update) },
+    Route {
+        method: "POST",
+        path: "/api/admin/campaigns/{campaignId}/launch",
+        op: Op::Campaign(CampaignOp::Lifecycle(LifecycleAction::Launch)),
+    },
+    Route {
+        method: "POST",
+        path: "/api/admin/campaigns/{campaignId}/pause",
+        op: Op::Campaign(CampaignOp::Lifecycle(LifecycleAction::Pause)),
+    },
+    Route {
+        method: "POST",
+        path: "/api/admin/campaigns/{campaignId}/resume",
+        op: Op::Campaign(CampaignOp::Lifecycle(LifecycleAction::Resume)),
+    },
+    Route {
+        method: "POST",
+        path: "/api/admin/campaigns/{campaignId}/complete",
+        op: Op::Campaign(CampaignOp::Lifecycle(LifecycleAction::Complete)),
+    },
+    Route {
+        method: "POST",
+        path: "/api/admin/campaigns/{campaignId}/cancel",
+        op: Op::Campaign(CampaignOp::Lifecycle(LifecycleAction::Cancel)),
+    },
+    Route { method: "GET", path: "/api/admin/campaigns/{campaignId}/insights", op: Op::Campaign(CampaignOp::Insights) },
 ];
 
 /// Anonymous assign/track bodies are a user id, a metric and an event id: a
@@ -129,6 +164,7 @@ async fn dispatch(app: &Experiments, ctx: Ctx, req: Request) -> Result<Response<
         }
         Op::AcceptRecommendation => decide(app, &ctx, &req, &params, true).await,
         Op::DismissRecommendation => decide(app, &ctx, &req, &params, false).await,
+        Op::Campaign(op) => campaigns::route(app, &ctx, &req, &params, op).await,
     }
 }
 
@@ -304,7 +340,7 @@ async fn update(app: &Experiments, ctx: &Ctx, req: &Request, params: &PathParams
 }
 
 /// Lifecycle steps take no body (an empty JSON object is tolerated).
-fn no_body(req: &Request) -> Result<(), ApiError> {
+pub(crate) fn no_body(req: &Request) -> Result<(), ApiError> {
     let empty = match req.body() {
         Body::Empty => true,
         Body::Text(s) => s.trim().is_empty(),

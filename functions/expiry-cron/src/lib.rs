@@ -18,6 +18,7 @@
 //! finds the markers and the partners' versions and does only what is left.
 
 pub mod alerts;
+pub mod campaigns;
 pub mod experiments;
 pub mod grandfathering;
 pub mod intelligence;
@@ -77,6 +78,9 @@ pub struct CronConfig {
     pub concurrency: usize,
     /// `CONSOLE_URL` (default the dev gateway's): the console staff alerts link to.
     pub console_url: String,
+    /// `CAMPAIGN_DAILY_EMAIL_CAP` (default 1): marketing emails a partner may get a
+    /// day from all campaigns together (docs/campaigns.md).
+    pub campaign_daily_cap: u32,
 }
 
 impl Default for CronConfig {
@@ -88,7 +92,17 @@ impl Default for CronConfig {
             lookback_days: 31,
             concurrency: 8,
             console_url: DEFAULT_CONSOLE_URL.to_string(),
+            campaign_daily_cap: 1,
         }
+    }
+}
+
+/// `scheme://host[:port]` of a URL (the console's address may name a page).
+pub fn origin_of(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find('/') {
+        Some(slash) => &url[..after_scheme + slash],
+        None => url,
     }
 }
 
@@ -123,6 +137,7 @@ impl CronConfig {
             lookback_days: number("EXPIRY_LOOKBACK_DAYS", 31, 366)?,
             concurrency: number("CRON_CONCURRENCY", 8, 64)?.max(1) as usize,
             console_url: var("CONSOLE_URL").unwrap_or_else(|| DEFAULT_CONSOLE_URL.to_string()),
+            campaign_daily_cap: number("CAMPAIGN_DAILY_EMAIL_CAP", 1, 10)?.max(1),
         })
     }
 }
@@ -227,6 +242,13 @@ impl ExpiryCron {
             lease_secs: cron.lease_secs,
             console_url: cron.console_url.clone(),
         };
+        let campaigns = campaigns::Campaigns {
+            mailer: mailer.clone(),
+            clock: app.clock.clone(),
+            lease_secs: cron.lease_secs,
+            daily_cap: cron.campaign_daily_cap,
+            portal_url: format!("{}/partner-portal", origin_of(&cron.console_url)),
+        };
         let steps: Vec<Box<dyn DailyStep>> = vec![
             Box::new(promotions::CompletePromotions { ids: ids.clone() }),
             Box::new(experiments::EndExperiments { ids: ids.clone() }),
@@ -236,6 +258,8 @@ impl ExpiryCron {
             Box::new(intelligence::Intelligence),
             // After the forecast, which its forecast rule reads.
             Box::new(alerts),
+            // After the scores, which churn-risk campaigns read.
+            Box::new(campaigns),
         ];
         Self { app, mailer, cron, steps }
     }

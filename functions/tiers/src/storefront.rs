@@ -20,7 +20,9 @@ use tierdesk::domain::usage::period_of;
 use tierdesk::domain::validation::{parse, Fields};
 use tierdesk::http::request::json_body;
 use tierdesk::http::{json, AuthError, Ctx, PathParams};
-use tierdesk::store::{ExperimentStore, PricingRefusal, PricingStore, SegmentStore, TierStore, UsageStore, WriteError};
+use tierdesk::store::{
+    CampaignStore, ExperimentStore, PricingRefusal, PricingStore, SegmentStore, TierStore, UsageStore, WriteError,
+};
 use tierdesk::ApiError;
 
 fn refused(e: WriteError<PricingRefusal>) -> ApiError {
@@ -144,6 +146,18 @@ pub(crate) async fn evaluate(app: &Tiers, ctx: &Ctx, req: &Request, op: Op) -> R
         config.pricing.price(&t.list_prices(), today, today, new_customer).for_period(ask.billing_period).price
     };
     let offers = upsell::evaluate(&config.upsell_rules, &context, &live, price);
+    // An offer shown to a signed-in partner is a campaign trigger if it is not
+    // taken (docs/campaigns.md): one signal per offered tier and day.
+    if let (Some(id), Some(to)) = (&partner_id, offers.iter().find_map(|o| o.to_tier_id.clone())) {
+        let signal = tierdesk::store::CampaignSignal {
+            trigger: tierdesk::domain::campaign::TriggerKind::UpsellNotTaken,
+            partner_id: id.clone(),
+            source: format!("{to}#{today}"),
+            at: tierdesk::clock::rfc3339(app.clock.now()),
+            tier: Some(to),
+        };
+        app.store.put_campaign_signal(&today.to_string(), &signal).await?;
+    }
     json(StatusCode::OK, &json!({ "offers": offers, "enabled": true }))
 }
 

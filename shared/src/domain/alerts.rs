@@ -18,7 +18,8 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// One day's operational counts (`OPS / DAY#{date}`), each field a sum of events.
+/// One day's operational counts (`OPS / DAY#{date}#{tier}`, summed over tiers when
+/// read), each field a sum of events.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct OpsCounts {

@@ -490,6 +490,10 @@ pub fn drivers(tier_id: &str, months: &[DriverMonth], elasticity: Option<f64>) -
 #[serde(rename_all = "camelCase")]
 pub struct StoredForecast {
     pub forecast_id: String,
+    /// A digest of everything the fit read (`inputs_digest`): a run whose inputs
+    /// digest the same skips the fit, as it would store the same figures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<String>,
     /// The run date it was made on.
     pub as_of: String,
     pub last_updated: String,
@@ -814,6 +818,7 @@ pub fn from_aggregates(
     let total_history = months.iter().zip(&total).map(|(m, v)| HistoryPoint { month: m.clone(), value: *v }).collect();
     StoredForecast {
         forecast_id: format!("fc_{as_of}"),
+        inputs: None,
         as_of: as_of.to_string(),
         last_updated: at.to_string(),
         level: DEFAULT_LEVEL,
@@ -983,6 +988,7 @@ pub(crate) mod tests {
         };
         StoredForecast {
             forecast_id: "fc".into(),
+            inputs: None,
             as_of: "2026-12-07".into(),
             last_updated: "2026-12-07T06:00:00Z".into(),
             level: DEFAULT_LEVEL,

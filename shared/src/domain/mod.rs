@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod analytics;
 pub mod audit;
 pub mod billing;
+pub mod campaign;
 pub mod catalog;
 pub mod commission;
 pub mod dashboard_job;

@@ -14,6 +14,7 @@
 //! recipient hash (`recipient_hash`, the same hash the quota item is keyed by).
 
 pub mod billing;
+pub mod campaign;
 pub mod pdf;
 pub mod quote;
 pub mod renewal;

@@ -51,21 +51,26 @@ pub trait AlertStore {
 
 impl AlertStore for Store {
     async fn ops_days(&self, from: &str, to: &str) -> Result<Vec<(String, OpsCounts)>, StoreError> {
+        let (first, last) = keys::ops_days_range(from, to);
         let items = self
             .query_all(|q| {
                 q.key_condition_expression("PK = :pk AND SK BETWEEN :from AND :to")
                     .expression_attribute_values(":pk", s(keys::OPS_PARTITION))
-                    .expression_attribute_values(":from", s(keys::ops_day_sk(from)))
-                    .expression_attribute_values(":to", s(keys::ops_day_sk(to)))
+                    .expression_attribute_values(":from", s(&first))
+                    .expression_attribute_values(":to", s(&last))
             })
             .await?;
-        items
-            .into_iter()
-            .map(|item| {
-                let date = super::ClaimAttributes(&item).text("date").unwrap_or_default();
-                Ok((date, serde_dynamo::from_item(item)?))
-            })
-            .collect()
+        // The items come in date order, one per tier and day: summed by date.
+        let mut days: Vec<(String, OpsCounts)> = Vec::new();
+        for item in items {
+            let date = super::ClaimAttributes(&item).text("date").unwrap_or_default();
+            let counts: OpsCounts = serde_dynamo::from_item(item)?;
+            match days.last_mut() {
+                Some((last, sum)) if *last == date => *sum = sum.plus(counts),
+                _ => days.push((date, counts)),
+            }
+        }
+        Ok(days)
     }
 
     async fn alert_rules(&self) -> Result<Vec<AlertRule>, StoreError> {

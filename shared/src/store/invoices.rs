@@ -310,13 +310,12 @@ impl InvoiceStore for Store {
         // transition they join its day's item, else they get their own.
         let invoice_ops = w
             .invoice
-            .map(|(record, previous)| {
-                (
-                    record.updated_at.get(..10).unwrap_or_default(),
-                    crate::domain::alerts::invoice_counts(previous, record),
-                )
+            .map(|(record, previous)| super::partners::OpsOf {
+                day: record.updated_at.get(..10).unwrap_or_default(),
+                tier: &record.tier,
+                counts: crate::domain::alerts::invoice_counts(previous, record),
             })
-            .filter(|(_, counts)| !counts.is_zero());
+            .filter(|o| !o.counts.is_zero());
         let mut items = Vec::new();
         let mut indexes = None;
         let mut partner_index = None;
@@ -358,7 +357,7 @@ impl InvoiceStore for Store {
         // Unconditional like the commission's: the record's condition counts it once.
         let ops_item = match (invoice_ops, w.change) {
             (Some(_), Some(BillingChange::Transition(_))) | (None, _) => None,
-            (Some((day, counts)), _) => Some(self.ops_add(day, &counts)?),
+            (Some(o), _) => Some(self.ops_add(&o)?),
         };
         let event_index = items.len();
         if let Some((id, token)) = w.event {
@@ -370,6 +369,20 @@ impl InvoiceStore for Store {
             items.extend(self.commission_items(entry)?);
         }
         items.extend(ops_item);
+        // A failed payment is a campaign trigger (docs/campaigns.md): its signal is
+        // written with the record that counts it, once per invoice.
+        if let Some((record, previous)) = w.invoice {
+            if crate::domain::alerts::invoice_counts(previous, record).payment_failures > 0 {
+                let signal = super::CampaignSignal {
+                    trigger: crate::domain::campaign::TriggerKind::PaymentFailed,
+                    partner_id: record.partner_id.clone(),
+                    source: record.invoice_id.clone(),
+                    at: record.updated_at.clone(),
+                    tier: Some(record.tier.clone()),
+                };
+                items.push(self.campaign_signal_put(record.updated_at.get(..10).unwrap_or_default(), &signal)?);
+            }
+        }
         if items.is_empty() {
             return Ok(());
         }

@@ -331,16 +331,24 @@ pub const PARTNER_NAME: &str = "NAME";
 pub const LOOKUP: &str = "LOOKUP";
 pub const EVENT_PREFIX: &str = "EVENT#";
 pub const NOTE_PREFIX: &str = "NOTE#";
-// OPS / DAY#{yyyy-mm-dd}                 a day's operational counts (payments that
-//                                        succeeded or failed, cancellations, first
-//                                        payments): ADDed in the transaction of each
-//                                        invoice record or transition they count; the
+// OPS / DAY#{yyyy-mm-dd}#{tierId}        a day's operational counts of one tier
+//                                        (payments that succeeded or failed,
+//                                        cancellations, first payments): ADDed in the
+//                                        transaction of each invoice record or
+//                                        transition they count. Split by tier so the
+//                                        item is no hotter than the tier's STATS item
+//                                        the same transitions already write; the
 //                                        alerts read 7 days, the KPIs a month (one
-//                                        Query of a date range)
+//                                        Query of a date range, summed by date)
 pub const OPS_PARTITION: &str = "OPS";
 pub const OPS_DAY_PREFIX: &str = "DAY#";
-pub fn ops_day_sk(date: &str) -> String {
-    format!("{OPS_DAY_PREFIX}{date}")
+pub fn ops_day_sk(date: &str, tier: &str) -> String {
+    format!("{OPS_DAY_PREFIX}{date}#{tier}")
+}
+/// The first and last sort keys of the days `from`..=`to` (every tier).
+pub fn ops_days_range(from: &str, to: &str) -> (String, String) {
+    // '~' sorts after '#' and after every character of a tier id.
+    (format!("{OPS_DAY_PREFIX}{from}"), format!("{OPS_DAY_PREFIX}{to}~"))
 }
 // ALERTRULES / {ruleId}                  a staff alert rule (docs/alerts.md)
 pub const ALERT_RULES_PARTITION: &str = "ALERTRULES";
@@ -348,6 +356,74 @@ pub const ALERT_RULES_PARTITION: &str = "ALERTRULES";
 //                                        out so it fires once per window; listed newest
 //                                        first (one Query)
 pub const ALERTS_PARTITION: &str = "ALERTS";
+
+// ---- Campaigns (docs/campaigns.md) -------------------------------------------------
+// CAMPAIGNS / {campaignId}               a campaign; the list and the daily job read
+//                                        the partition (one Query: campaigns are few)
+// CAMPAIGN#{id} / STATS                  its counters (sent, emails, in-app, skips by
+//                                        reason, conversions, redemptions, revenue),
+//                                        ADDed in the transaction of what they count
+// CAMPAIGN#{id} / VARIANT#{variantId}    the same counters of one content variant
+// CAMPAIGN#{id} / FREQ#{partnerId}       the partner's frequency state for the campaign
+//                                        (last send, sends this period), written with
+//                                        each send, conditional on the version read
+// CAMPAIGN#{id} / SEND#{partnerId}#{occasion}
+//                                        one send, claimed before anything goes out
+//                                        (attribute_not_exists): the same occasion
+//                                        seen again finds it, so nothing goes twice
+// CAMPAIGN#{id} / CONV#{movementId}      an attributed conversion, written once
+//   (the insights read the campaign's STATS and VARIANT# items: one Query)
+// PARTNER#{id} / CAMPTOUCH#{sentOn}#{campaignId}
+//                                        a send to the partner, for attribution: the
+//                                        partner's touches of the last 90 days are
+//                                        one Query of its own partition
+// PARTNER#{id} / MSG#{sentAt}#{campaignId}   an in-app message; the portal lists the
+//                                        partner's, newest first (one Query)
+// PARTNER#{id} / PREFS                   the partner's marketing preferences
+// PARTNER#{id} / MAILCAP#{date}          marketing emails sent to the partner that day,
+//                                        ADDed in each send's claim under the cap
+// CAMPSIGNALS#{date} / {trigger}#{partnerId}#{source}
+//                                        a trigger seen where it happens (a failed
+//                                        payment in the invoice record's transaction,
+//                                        a usage counter crossing 80% of a limit in
+//                                        its own, an upsell offer shown to a signed-in
+//                                        partner), read by the daily job by day
+pub const CAMPAIGNS_PARTITION: &str = "CAMPAIGNS";
+pub fn campaign_pk(campaign_id: &str) -> String {
+    format!("CAMPAIGN#{campaign_id}")
+}
+pub const CAMPAIGN_STATS: &str = "STATS";
+pub const CAMPAIGN_VARIANT_PREFIX: &str = "VARIANT#";
+pub fn campaign_variant_sk(variant_id: &str) -> String {
+    format!("{CAMPAIGN_VARIANT_PREFIX}{variant_id}")
+}
+pub fn campaign_freq_sk(partner_id: &str) -> String {
+    format!("FREQ#{partner_id}")
+}
+pub fn campaign_send_sk(partner_id: &str, occasion: &str) -> String {
+    format!("SEND#{partner_id}#{occasion}")
+}
+pub fn campaign_conversion_sk(movement_id: &str) -> String {
+    format!("CONV#{movement_id}")
+}
+pub const CAMPAIGN_TOUCH_PREFIX: &str = "CAMPTOUCH#";
+pub fn campaign_touch_sk(sent_on: &str, campaign_id: &str) -> String {
+    format!("{CAMPAIGN_TOUCH_PREFIX}{sent_on}#{campaign_id}")
+}
+pub const MESSAGE_PREFIX: &str = "MSG#";
+pub fn message_sk(sent_at: &str, campaign_id: &str) -> String {
+    format!("{MESSAGE_PREFIX}{sent_at}#{campaign_id}")
+}
+pub const PARTNER_PREFS: &str = "PREFS";
+pub fn mail_cap_sk(date: &str) -> String {
+    format!("MAILCAP#{date}")
+}
+pub fn campaign_signals_pk(date: &str) -> String {
+    format!("CAMPSIGNALS#{date}")
+}
+pub fn campaign_signal_sk(trigger: &str, partner_id: &str, source: &str) -> String {
+    format!("{trigger}#{partner_id}#{source}")
+}
 
 // INTEL / FORECAST                      the latest revenue forecast (one item, written
 //                                        by the daily job, read by the forecast routes:

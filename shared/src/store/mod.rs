@@ -5,6 +5,7 @@
 mod accounts;
 mod alerts;
 mod analytics;
+mod campaigns;
 mod commissions;
 mod customers;
 mod experiments;
@@ -32,6 +33,10 @@ mod usage;
 pub use accounts::AccountStore;
 pub use alerts::{AlertStore, StaleRule};
 pub use analytics::TierAggregates;
+pub use campaigns::{
+    message_id, CampaignSignal, CampaignStore, ClaimOutcome, InAppMessage, MarketingPreferences, RecipientRead,
+    SendClaim, SendRecord, StaleCampaign, Touch,
+};
 // The store's capabilities by area: a caller imports the traits of what it
 // touches (`use tierdesk::store::{PartnerStore, TierStore}`), so its imports say
 // which items it reads and writes.

@@ -252,7 +252,7 @@ impl Store {
         &self,
         t: &Transition,
         audit: &AuditEntry,
-        extra_ops: Option<(&str, crate::domain::alerts::OpsCounts)>,
+        extra_ops: Option<OpsOf<'_>>,
     ) -> Result<(Vec<TransactWriteItem>, TransitionIndexes), StoreError> {
         let p = &t.after;
         let mut items = self.partner_writes(p, t.before.as_ref().map(|b| b.version))?;
@@ -303,18 +303,19 @@ impl Store {
                 &counters_of(flows)?,
             )?);
         }
-        let mut ops = vec![(
-            record.timestamp.get(..10).unwrap_or_default().to_string(),
-            crate::domain::alerts::transition_counts(t),
-        )];
-        if let Some((day, counts)) = extra_ops {
-            match ops.iter_mut().find(|(d, _)| d == day) {
-                Some(same) => same.1 = same.1.plus(counts),
-                None => ops.push((day.to_string(), counts)),
+        let mut ops = vec![OpsOf {
+            day: record.timestamp.get(..10).unwrap_or_default(),
+            tier: &record.to_tier,
+            counts: crate::domain::alerts::transition_counts(t),
+        }];
+        if let Some(extra) = extra_ops {
+            match ops.iter_mut().find(|o| o.day == extra.day && o.tier == extra.tier) {
+                Some(same) => same.counts = same.counts.plus(extra.counts),
+                None => ops.push(extra),
             }
         }
-        for (day, counts) in ops.iter().filter(|(_, c)| !c.is_zero()) {
-            items.push(self.ops_add(day, counts)?);
+        for o in ops.iter().filter(|o| !o.counts.is_zero()) {
+            items.push(self.ops_add(o)?);
         }
         if let Some(m) = &t.movement {
             let item = Self::item(
@@ -338,17 +339,14 @@ impl Store {
         Ok((items, TransitionIndexes { email: email_index, tier_check: tier_check_index }))
     }
 
-    /// `ADD` of a day's operational counts (`OPS / DAY#{date}`, docs/alerts.md).
-    pub(crate) fn ops_add(
-        &self,
-        date: &str,
-        counts: &crate::domain::alerts::OpsCounts,
-    ) -> Result<TransactWriteItem, StoreError> {
+    /// `ADD` of a day's operational counts of a tier (`OPS / DAY#{date}#{tier}`,
+    /// docs/alerts.md).
+    pub(crate) fn ops_add(&self, o: &OpsOf<'_>) -> Result<TransactWriteItem, StoreError> {
         self.add_update(
             keys::OPS_PARTITION.into(),
-            keys::ops_day_sk(date),
-            &[("date", date.to_string())],
-            &counters_of(counts)?,
+            keys::ops_day_sk(o.day, o.tier),
+            &[("date", o.day.to_string()), ("tierId", o.tier.to_string())],
+            &counters_of(&o.counts)?,
         )
     }
 
@@ -723,4 +721,12 @@ pub(crate) fn version_failure(failed: ConditionFailed) -> PartnerRefusal {
         ConditionFailed { index: 0, old_item } => PartnerRefusal::Stale { current: stored_version(old_item.as_ref()) },
         ConditionFailed { .. } => PartnerRefusal::Stale { current: None },
     }
+}
+
+/// A day's operational counts of one tier, to be ADDed to `OPS / DAY#{date}#{tier}`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OpsOf<'a> {
+    pub day: &'a str,
+    pub tier: &'a str,
+    pub counts: crate::domain::alerts::OpsCounts,
 }

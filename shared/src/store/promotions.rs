@@ -13,7 +13,7 @@ use crate::domain::audit::AuditEntry;
 use crate::domain::partner::Partner;
 use crate::domain::promotion::{Promotion, PromotionStatus};
 use crate::domain::tier::Tier;
-use aws_sdk_dynamodb::types::{Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{Delete, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -25,6 +25,10 @@ pub struct CodeLookup {
     pub promotion_id: String,
     pub terms_version: u64,
     pub terms: Promotion,
+    /// A campaign's personal code (docs/campaigns.md): only this partner can use
+    /// it; to anyone else it does not exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound_to: Option<String>,
 }
 
 /// Seed 000 `PromotionRedemption`, plus what a finance reader needs.
@@ -156,8 +160,29 @@ impl Store {
             promotion_id: p.promotion_id.clone(),
             terms_version: p.terms_version,
             terms: p.clone().without_private(),
+            bound_to: None,
         };
         Self::item(&lookup, &[("PK", keys::code_pk(code)), ("SK", keys::LOOKUP.to_string())])
+    }
+
+    /// A campaign's personal code for `partner_id`: a lookup bound to the partner,
+    /// written only if the code is free. The promotion's own code list is left
+    /// alone (a campaign may mint thousands).
+    pub(crate) fn personal_code_put(
+        &self,
+        p: &Promotion,
+        code: &str,
+        partner_id: &str,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let lookup = CodeLookup {
+            code: code.to_string(),
+            promotion_id: p.promotion_id.clone(),
+            terms_version: p.terms_version,
+            terms: p.clone().without_private(),
+            bound_to: Some(partner_id.to_string()),
+        };
+        let item = Self::item(&lookup, &[("PK", keys::code_pk(code)), ("SK", keys::LOOKUP.to_string())])?;
+        self.put(item, Some("attribute_not_exists(PK)"))
     }
 
     fn code_put(&self, p: &Promotion, code: &str, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
@@ -473,7 +498,11 @@ impl PromotionStore for Store {
         let mut read = ApplicationRead::default();
         for code in codes {
             if let Some(item) = found.get(&(keys::code_pk(code), keys::LOOKUP.to_string())) {
-                read.lookups.insert(code.clone(), serde_dynamo::from_item(item.clone())?);
+                let lookup: CodeLookup = serde_dynamo::from_item(item.clone())?;
+                // A personal code is someone else's: as if it did not exist.
+                if lookup.bound_to.as_deref().is_none_or(|b| Some(b) == partner_id) {
+                    read.lookups.insert(code.clone(), lookup);
+                }
             }
         }
         self.collect_promotions(&found, promotion_ids, partner_id, &mut read)?;
@@ -577,15 +606,21 @@ impl PromotionStore for Store {
                 items.push(self.put(marker, Some("attribute_not_exists(PK)"))?);
             }
             if let Some(code) = &line.repair_code {
-                let put = Put::builder()
+                // Only the terms are rewritten: a personal code stays bound.
+                let terms = serde_dynamo::to_attribute_value(p.clone().without_private())?;
+                let update = Update::builder()
                     .table_name(&self.table)
-                    .set_item(Some(Self::code_item(p, code)?))
+                    .key("PK", s(keys::code_pk(code)))
+                    .key("SK", s(keys::LOOKUP))
+                    .update_expression("SET terms = :terms, termsVersion = :tv")
                     .condition_expression("promotionId = :pid")
+                    .expression_attribute_values(":terms", terms)
+                    .expression_attribute_values(":tv", n(p.terms_version as i64))
                     .expression_attribute_values(":pid", s(p.promotion_id.clone()))
                     .build()
-                    .map_err(build_err("Put"))?;
+                    .map_err(build_err("Update"))?;
                 roles.push((line_no, None));
-                items.push(TransactWriteItem::builder().put(put).build());
+                items.push(TransactWriteItem::builder().update(update).build());
             }
         }
         match self.transact(items).await? {

@@ -182,6 +182,18 @@ impl Store {
 
         let mut items = vec![record, TransactWriteItem::builder().update(counter).build()];
         items.push(self.stats_item(t, b)?);
+        // Crossing 80% of a limit is a campaign trigger (docs/campaigns.md), once per
+        // metric and month: the band says this call is the one that crosses.
+        if b.crosses_near_limit {
+            let signal = super::CampaignSignal {
+                trigger: crate::domain::campaign::TriggerKind::UsageNearLimit,
+                partner_id: t.partner_id.to_string(),
+                source: format!("{}#{}", t.metric, t.period),
+                at: t.at.to_string(),
+                tier: Some(t.tier_id.to_string()),
+            };
+            items.push(self.campaign_signal_put(t.at.get(..10).unwrap_or_default(), &signal)?);
+        }
         Ok(items)
     }
 

@@ -7,6 +7,7 @@ mod alerts;
 mod analytics;
 mod architecture;
 mod billing;
+mod campaigns;
 mod commissions;
 mod concurrency;
 mod contract;

@@ -1,0 +1,265 @@
+use super::*;
+use serde_json::json;
+
+fn day(s: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+}
+
+fn body() -> Value {
+    json!({
+        "name": "Trial ending",
+        "type": "onboarding",
+        "trigger": {"type": "trial_ending", "daysBefore": 3},
+        "content": {"subject": "{{companyName}}, your trial ends {{trialEndDate}}", "body": "Keep {{tierName}} with {{promoCode}}."},
+        "offer": {"promotionId": "promo_01hzzzzzzzzzzzzzzzzzzzzzzz"},
+        "channels": ["email", "in_app"],
+        "cooldownDays": 7,
+        "maxFrequency": {"count": 2, "periodDays": 30},
+        "startDate": "2026-01-01"
+    })
+}
+
+fn campaign(v: Value) -> Campaign {
+    CampaignInput::parse(&v).unwrap().into_campaign("cmp_01hzzzzzzzzzzzzzzzzzzzzzzz", None, "admin", "t").unwrap()
+}
+
+fn recipient() -> Recipient {
+    Recipient {
+        partner_id: "prt_1".into(),
+        company_name: "Acme".into(),
+        email: Some("ops@acme.test".into()),
+        tier: "gold".into(),
+        tier_name: "Gold".into(),
+        segment: Some("signature".into()),
+        next_tier_name: Some("Platinum".into()),
+        churn_risk: 70,
+        upsell_score: 20,
+        trial_end_date: None,
+        unsubscribed: false,
+    }
+}
+
+#[test]
+fn a_whole_campaign_parses_with_defaults_and_one_control_variant() {
+    let c = campaign(body());
+    assert_eq!(c.status, CampaignStatus::Draft);
+    assert_eq!(c.version, 1);
+    assert_eq!(c.content.variants.len(), 1);
+    assert_eq!((c.content.variants[0].variant_id.as_str(), c.content.variants[0].allocation), ("control", 100));
+    assert_eq!(c.attribution_window_days, 14);
+    assert_eq!(c.channels, vec![Channel::Email, Channel::InApp]);
+    assert_eq!(c.trigger.days_before, Some(3));
+}
+
+#[test]
+fn bad_input_names_each_field() {
+    let mut b = body();
+    b["trigger"] = json!({"type": "trial_ending", "level": "high"});
+    b["channels"] = json!(["sms"]);
+    b["content"]["body"] = json!("Hi {{firstName}}");
+    b["maxFrequency"] = json!({"count": 0, "periodDays": 30});
+    b["endDate"] = json!("2025-12-31");
+    b["status"] = json!("active");
+    let err = CampaignInput::parse(&b).unwrap_err().fields;
+    assert!(err["trigger.daysBefore"].contains("required"), "{err:?}");
+    assert!(err["trigger.level"].contains("does not apply"), "{err:?}");
+    assert!(err["channels"].contains("sms is not supported"), "{err:?}");
+    assert!(err["content.body"].contains("firstName"), "{err:?}");
+    assert!(err.contains_key("maxFrequency.count"), "{err:?}");
+    assert!(err["endDate"].contains("before startDate"), "{err:?}");
+    assert_eq!(err["status"], "is not a known field");
+}
+
+#[test]
+fn a_promo_code_token_needs_an_offer_and_variants_must_sum_to_100() {
+    let mut b = body();
+    b.as_object_mut().unwrap().remove("offer");
+    let err = CampaignInput::parse(&b).unwrap_err().fields;
+    assert!(err["offer"].contains("promoCode"), "{err:?}");
+
+    let mut b = body();
+    b["content"] = json!({"variants": [
+        {"variantId": "a", "subject": "A", "body": "a", "allocation": 50},
+        {"variantId": "b", "subject": "B", "body": "b", "allocation": 40}
+    ]});
+    let err = CampaignInput::parse(&b).unwrap_err().fields;
+    assert_eq!(err["content.variants"], "allocations must sum to 100");
+
+    let mut b = body();
+    b["content"]["variants"] = json!([{"variantId": "a", "subject": "A", "body": "a", "allocation": 100}]);
+    let err = CampaignInput::parse(&b).unwrap_err().fields;
+    assert!(err["content.variants"].contains("not both"), "{err:?}");
+}
+
+#[test]
+fn a_scheduled_send_day_must_fall_within_the_campaign_dates() {
+    let mut b = body();
+    b["trigger"] = json!({"type": "scheduled", "sendOn": "2025-06-01"});
+    let err = CampaignInput::parse(&b).unwrap_err().fields;
+    assert!(err["trigger"].contains("sendOn"), "{err:?}");
+}
+
+#[test]
+fn the_lifecycle_allows_only_its_documented_moves() {
+    let c = campaign(body());
+    let active = apply_action(&c, LifecycleAction::Launch, "a", "t1").unwrap();
+    assert_eq!((active.status, active.version), (CampaignStatus::Active, 2));
+    let paused = apply_action(&active, LifecycleAction::Pause, "a", "t2").unwrap();
+    assert_eq!(apply_action(&paused, LifecycleAction::Resume, "a", "t3").unwrap().status, CampaignStatus::Active);
+    let done = apply_action(&paused, LifecycleAction::Complete, "a", "t4").unwrap();
+    for action in LifecycleAction::ALL {
+        assert!(apply_action(&done, action, "a", "t5").is_err(), "{action:?} after completion");
+    }
+    assert_eq!(
+        apply_action(&c, LifecycleAction::Pause, "a", "t"),
+        Err(CampaignError::InvalidTransition { status: "draft", action: "pause" })
+    );
+}
+
+#[test]
+fn an_active_campaign_cannot_be_edited_and_an_edit_needs_the_version_read() {
+    let c = campaign(body());
+    let active = apply_action(&c, LifecycleAction::Launch, "a", "t1").unwrap();
+    let input = CampaignInput::parse(&body()).unwrap();
+    assert_eq!(input.clone().into_campaign(&c.campaign_id, Some(&active), "a", "t"), Err(CampaignError::NotEditable));
+    assert_eq!(input.clone().into_campaign(&c.campaign_id, Some(&c), "a", "t"), Err(CampaignError::VersionConflict(0)));
+    let mut b = body();
+    b["version"] = json!(1);
+    b["name"] = json!("Renamed");
+    let edited = CampaignInput::parse(&b).unwrap().into_campaign(&c.campaign_id, Some(&c), "b", "t2").unwrap();
+    assert_eq!((edited.name.as_str(), edited.version, edited.created_by.as_str()), ("Renamed", 2, "admin"));
+}
+
+#[test]
+fn runs_only_while_active_and_within_its_dates() {
+    let mut b = body();
+    b["endDate"] = json!("2026-01-31");
+    let c = apply_action(&campaign(b), LifecycleAction::Launch, "a", "t").unwrap();
+    assert!(!runs_on(&c, day("2025-12-31")));
+    assert!(runs_on(&c, day("2026-01-01")));
+    assert!(runs_on(&c, day("2026-01-31")));
+    assert!(!runs_on(&c, day("2026-02-01")));
+    let paused = apply_action(&c, LifecycleAction::Pause, "a", "t").unwrap();
+    assert!(!runs_on(&paused, day("2026-01-15")));
+}
+
+#[test]
+fn cooldown_and_max_frequency_hold_over_a_run_of_days() {
+    // Cooldown 7 days, at most 2 sends in 30 days: a trigger every day for 90 days.
+    let c = campaign(body());
+    let mut state = FrequencyState::default();
+    let mut sent = Vec::new();
+    let first = day("2026-01-01");
+    for n in 0..90 {
+        let today = first + Duration::days(n);
+        if let Ok(next) = admit_frequency(&c, &state, today) {
+            state = next;
+            sent.push(n);
+        }
+    }
+    // Days 0 and 7 fill the period starting day 0; the next period starts day 30.
+    assert_eq!(sent, vec![0, 7, 30, 37, 60, 67]);
+    // Brute force: no two sends closer than 7 days, no 30-day window from a
+    // period start holds more than 2.
+    assert!(sent.windows(2).all(|w| w[1] - w[0] >= 7));
+    assert_eq!(state.version, 6);
+}
+
+#[test]
+fn a_zero_cooldown_still_obeys_the_frequency_cap() {
+    let mut b = body();
+    b["cooldownDays"] = json!(0);
+    b["maxFrequency"] = json!({"count": 3, "periodDays": 7});
+    let c = campaign(b);
+    let mut state = FrequencyState::default();
+    let today = day("2026-03-02");
+    let mut outcomes = Vec::new();
+    for _ in 0..5 {
+        match admit_frequency(&c, &state, today) {
+            Ok(next) => {
+                state = next;
+                outcomes.push("sent");
+            }
+            Err(skip) => outcomes.push(skip.as_str()),
+        }
+    }
+    assert_eq!(outcomes, ["sent", "sent", "sent", "max_frequency", "max_frequency"]);
+}
+
+#[test]
+fn compliance_keeps_email_from_unsubscribed_partners_and_in_app_still_reaches_them() {
+    let c = campaign(body());
+    let mut r = recipient();
+    assert_eq!(channels_for(&c, &r), Ok(vec![Channel::Email, Channel::InApp]));
+    r.unsubscribed = true;
+    assert_eq!(channels_for(&c, &r), Ok(vec![Channel::InApp]));
+    let mut email_only = body();
+    email_only["channels"] = json!(["email"]);
+    let c = campaign(email_only);
+    assert_eq!(channels_for(&c, &r), Err(Skip::Unsubscribed));
+    r.unsubscribed = false;
+    r.email = None;
+    assert_eq!(channels_for(&c, &r), Err(Skip::NoAddress));
+}
+
+#[test]
+fn the_audience_filters_by_tier_segment_and_scores() {
+    let mut b = body();
+    b["audience"] = json!({"tiers": ["gold"], "segments": ["signature"], "minChurnRisk": 60});
+    let c = campaign(b);
+    let r = recipient();
+    assert!(in_audience(&c.audience, &r));
+    assert!(!in_audience(&c.audience, &Recipient { churn_risk: 59, ..r.clone() }));
+    assert!(!in_audience(&c.audience, &Recipient { tier: "silver".into(), ..r.clone() }));
+    assert!(!in_audience(&c.audience, &Recipient { segment: None, ..r.clone() }));
+    assert_eq!(channels_for(&c, &Recipient { churn_risk: 10, ..r }), Err(Skip::NotInAudience));
+}
+
+#[test]
+fn variants_split_by_their_allocation_and_stay_put_for_a_partner() {
+    let mut b = body();
+    b["content"] = json!({"variants": [
+        {"variantId": "short", "subject": "A", "body": "a", "allocation": 70},
+        {"variantId": "long", "subject": "B", "body": "b", "allocation": 30}
+    ]});
+    let c = campaign(b);
+    let n = 4_000;
+    let short = (0..n).filter(|i| variant_for(&c, &format!("prt_{i}")).variant_id == "short").count();
+    // 70% of 4,000 = 2,800; binomial sd ≈ 29, so ±150 is over 5 sd.
+    assert!((2_650..=2_950).contains(&short), "{short}");
+    assert_eq!(variant_for(&c, "prt_7").variant_id, variant_for(&c, "prt_7").variant_id);
+}
+
+#[test]
+fn tokens_render_with_their_values_and_text_around_them_is_kept() {
+    let values = TokenValues {
+        company_name: "Acme".into(),
+        tier_name: "Gold".into(),
+        promo_code: "STAY-7QK2".into(),
+        trial_end_date: "2026-03-05".into(),
+        ..TokenValues::default()
+    };
+    assert_eq!(
+        render("{{companyName}}, your trial ends {{ trialEndDate }}: use {{promoCode}}!", &values),
+        "Acme, your trial ends 2026-03-05: use STAY-7QK2!"
+    );
+    assert_eq!(render("no tokens", &values), "no tokens");
+    assert_eq!(render("half {{open", &values), "half {{open");
+}
+
+#[test]
+fn attribution_takes_the_latest_send_inside_its_window() {
+    let sends = vec![
+        ("cmp_a".to_string(), day("2026-01-01"), 14),
+        ("cmp_b".to_string(), day("2026-01-10"), 3),
+        ("cmp_c".to_string(), day("2026-01-20"), 14),
+    ];
+    assert_eq!(attribute(&sends, day("2026-01-12")).map(|s| s.0.as_str()), Some("cmp_b"));
+    // cmp_b's window (3 days) is over on the 14th; cmp_a's (14 days) still runs.
+    assert_eq!(attribute(&sends, day("2026-01-14")).map(|s| s.0.as_str()), Some("cmp_a"));
+    assert_eq!(attribute(&sends, day("2026-01-16")).map(|s| s.0.as_str()), None);
+    assert_eq!(attribute(&sends, day("2025-12-31")), None);
+    assert_eq!(rate_bp(1, 3), 3_333);
+    assert_eq!(rate_bp(2, 3), 6_667);
+    assert_eq!(rate_bp(1, 0), 0);
+}
