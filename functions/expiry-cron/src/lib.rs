@@ -233,6 +233,16 @@ impl RunCtx<'_> {
     }
 }
 
+fn campaign_step(app: &App, mailer: &Mailer, cron: &CronConfig) -> campaigns::Campaigns {
+    campaigns::Campaigns {
+        mailer: mailer.clone(),
+        clock: app.clock.clone(),
+        lease_secs: cron.lease_secs,
+        daily_cap: cron.campaign_daily_cap,
+        portal_url: format!("{}/partner-portal", origin_of(&cron.console_url)),
+    }
+}
+
 impl ExpiryCron {
     pub fn new(app: App, mailer: Mailer, cron: CronConfig) -> Self {
         let ids = app.ids.clone();
@@ -242,13 +252,7 @@ impl ExpiryCron {
             lease_secs: cron.lease_secs,
             console_url: cron.console_url.clone(),
         };
-        let campaigns = campaigns::Campaigns {
-            mailer: mailer.clone(),
-            clock: app.clock.clone(),
-            lease_secs: cron.lease_secs,
-            daily_cap: cron.campaign_daily_cap,
-            portal_url: format!("{}/partner-portal", origin_of(&cron.console_url)),
-        };
+        let campaigns = campaign_step(&app, &mailer, &cron);
         let steps: Vec<Box<dyn DailyStep>> = vec![
             Box::new(promotions::CompletePromotions { ids: ids.clone() }),
             Box::new(experiments::EndExperiments { ids: ids.clone() }),
@@ -262,6 +266,11 @@ impl ExpiryCron {
             Box::new(campaigns),
         ];
         Self { app, mailer, cron, steps }
+    }
+
+    /// The campaign step as this job runs it (the seed runs it on its own).
+    pub fn campaign_step(&self) -> campaigns::Campaigns {
+        campaign_step(&self.app, &self.mailer, &self.cron)
     }
 
     pub fn with_step(mut self, step: Box<dyn DailyStep>) -> Self {

@@ -648,3 +648,52 @@ pub async fn seed_experiment(gateway: &Gateway, secret: &str) -> Result<Vec<Stri
     }
     Ok(vec![format!("demo experiment {NAME}: 4,000 visitors, completed ({id})")])
 }
+
+/// `make run`'s running campaign (docs/campaigns.md): a retention campaign for
+/// partners at medium churn risk or above, two subject lines tested 50/50, email and
+/// in-app, launched. One that exists (by name) is left as it is.
+pub async fn seed_campaign(gateway: &Gateway, secret: &str) -> Result<Vec<String>, String> {
+    const NAME: &str = "Keep your plan (churn risk)";
+    let now = chrono::Utc::now();
+    let admin = jwt::token_for("admin", None, "seed-admin", now.timestamp(), 300, secret);
+    let (status, list) = call_json(gateway, "GET", "/api/admin/campaigns", Some(&admin), None).await;
+    if status != 200 {
+        return Err(format!("listing campaigns failed: {status} {list}"));
+    }
+    if list["campaigns"].as_array().is_some_and(|all| all.iter().any(|c| c["name"] == NAME)) {
+        return Ok(vec![format!("campaign {NAME:?}: exists")]);
+    }
+    let start = (now.date_naive() - chrono::Duration::days(30)).to_string();
+    let body = json!({
+        "name": NAME,
+        "type": "retention",
+        "trigger": {"type": "churn_risk", "level": "medium"},
+        "content": {
+            "variants": [
+                {"variantId": "plain", "allocation": 50,
+                 "subject": "{{companyName}}, how is {{tierName}} working for you?",
+                 "body": "We noticed things have been quiet on your {{tierName}} plan.\n\nReply to this email and your account manager will call you this week."},
+                {"variantId": "benefit", "allocation": 50,
+                 "subject": "{{companyName}}: three {{tierName}} features you may have missed",
+                 "body": "Your {{tierName}} plan includes more than most partners use.\n\nYour account manager can show you in 20 minutes."}
+            ],
+            "callToAction": {"label": "Open your portal", "url": "/partner-portal"}
+        },
+        "channels": ["email", "in_app"],
+        "cooldownDays": 14,
+        "maxFrequency": {"count": 2, "periodDays": 60},
+        "startDate": start,
+        "attributionWindowDays": 30
+    });
+    let (status, created) = call_json(gateway, "POST", "/api/admin/campaigns", Some(&admin), Some(body)).await;
+    if status != 201 {
+        return Err(format!("campaign failed: {status} {created}"));
+    }
+    let id = created["campaignId"].as_str().unwrap_or_default();
+    let path = format!("/api/admin/campaigns/{id}/launch");
+    let (status, launched) = call_json(gateway, "POST", &path, Some(&admin), None).await;
+    if status != 200 {
+        return Err(format!("campaign launch failed: {status} {launched}"));
+    }
+    Ok(vec![format!("campaign {NAME:?}: created and launched ({id})")])
+}

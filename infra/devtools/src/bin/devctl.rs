@@ -103,8 +103,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             // and the recommendations are there at once.
             let run = expiry_cron::RunDate::at_instant(chrono::Utc::now());
             match expiry_cron::DailyStep::run(&expiry_cron::intelligence::Intelligence, &store, &run).await {
-                Ok(n) => println!("intelligence: {n} series, estimates and recommendations stored"),
+                Ok(n) => println!("intelligence: {n} series, estimates and recommendations stored (0: inputs unchanged)"),
                 Err(e) => return Err(format!("intelligence step: {e}").into()),
+            }
+            // A running campaign, and today's sends of it (docs/campaigns.md).
+            for line in seed::seed_campaign(&gw, &jwt::secret_from_env()).await? {
+                println!("{line}");
+            }
+            let job = cron::from_env(&config).await?;
+            let step = job.campaign_step();
+            match expiry_cron::DailyStep::run(&step, &store, &run).await {
+                Ok(n) => println!("campaigns: {n} sent today"),
+                Err(e) => return Err(format!("campaign step: {e}").into()),
             }
         }
         Some("invoke") => {
