@@ -83,9 +83,16 @@ impl Campaigns {
         let mut due = Due::new();
         match t.kind {
             TriggerKind::TrialEnding => {
-                let last_day = run.date + Duration::days(i64::from(t.days_before.unwrap_or(1)));
-                let window = store.trial_end_window(&[(last_day, last_day)]).await.map_err(err)?;
-                due.extend(window.partners.into_iter().map(|p| (p.partner_id, ymd(last_day))));
+                // Trials whose last day is `daysBefore` away, or was within the
+                // lookback's days before that (a missed run, an email to retry).
+                let target = run.date + Duration::days(i64::from(t.days_before.unwrap_or(1)));
+                let earliest = (target - Duration::days(LOOKBACK_DAYS - 1)).max(run.date + Duration::days(1));
+                let months = tierdesk::domain::renewal::month_ranges(earliest, target);
+                let window = store.trial_end_window(&months).await.map_err(err)?;
+                due.extend(window.partners.into_iter().filter_map(|p| {
+                    let last = p.trial_end_date.filter(|d| *d >= earliest && *d <= target)?;
+                    Some((p.partner_id, ymd(last)))
+                }));
             }
             TriggerKind::UsageNearLimit | TriggerKind::PaymentFailed => {
                 for d in &days {

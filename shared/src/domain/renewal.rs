@@ -377,6 +377,11 @@ pub fn upcoming_end_months(today: NaiveDate, days: i64) -> Vec<(NaiveDate, Naive
 }
 
 /// `from..=to` cut at month boundaries, oldest first; empty when `to < from`.
+pub fn month_ranges(from: NaiveDate, to: NaiveDate) -> Vec<(NaiveDate, NaiveDate)> {
+    by_month(from, to)
+}
+
+/// `from..=to` cut at month boundaries, oldest first; empty when `to < from`.
 fn by_month(first: NaiveDate, last: NaiveDate) -> Vec<(NaiveDate, NaiveDate)> {
     use chrono::Datelike;
     let mut out = Vec::new();

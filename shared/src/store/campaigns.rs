@@ -442,10 +442,7 @@ impl CampaignStore for Store {
             items.push(self.put(
                 Self::item(
                     m,
-                    &[
-                        ("PK", keys::partner_pk(&send.partner_id)),
-                        ("SK", keys::message_sk(&m.sent_at, &send.campaign_id)),
-                    ],
+                    &[("PK", keys::partner_pk(&send.partner_id)), ("SK", keys::message_sk(&m.sent_at, &m.message_id))],
                 )?,
                 None,
             )?);
@@ -660,7 +657,7 @@ impl CampaignStore for Store {
             .update_item()
             .table_name(&self.table)
             .key("PK", s(keys::partner_pk(partner_id)))
-            .key("SK", s(keys::message_sk(&found.sent_at, &found.campaign_id)))
+            .key("SK", s(keys::message_sk(&found.sent_at, &found.message_id)))
             .update_expression("SET readAt = if_not_exists(readAt, :at)")
             .condition_expression("attribute_exists(PK)")
             .expression_attribute_values(":at", s(at))

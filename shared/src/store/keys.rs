@@ -377,8 +377,9 @@ pub const ALERTS_PARTITION: &str = "ALERTS";
 //                                        a send to the partner, for attribution: the
 //                                        partner's touches of the last 90 days are
 //                                        one Query of its own partition
-// PARTNER#{id} / MSG#{sentAt}#{campaignId}   an in-app message; the portal lists the
-//                                        partner's, newest first (one Query)
+// PARTNER#{id} / MSG#{sentAt}#{messageId}    an in-app message; the portal lists the
+//                                        partner's, newest first (one Query); an
+//                                        erasure blanks their text
 // PARTNER#{id} / PREFS                   the partner's marketing preferences
 // PARTNER#{id} / MAILCAP#{date}          marketing emails sent to the partner that day,
 //                                        ADDed in each send's claim under the cap
@@ -411,8 +412,8 @@ pub fn campaign_touch_sk(sent_on: &str, campaign_id: &str) -> String {
     format!("{CAMPAIGN_TOUCH_PREFIX}{sent_on}#{campaign_id}")
 }
 pub const MESSAGE_PREFIX: &str = "MSG#";
-pub fn message_sk(sent_at: &str, campaign_id: &str) -> String {
-    format!("{MESSAGE_PREFIX}{sent_at}#{campaign_id}")
+pub fn message_sk(sent_at: &str, message_id: &str) -> String {
+    format!("{MESSAGE_PREFIX}{sent_at}#{message_id}")
 }
 pub const PARTNER_PREFS: &str = "PREFS";
 pub fn mail_cap_sk(date: &str) -> String {

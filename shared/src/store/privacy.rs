@@ -143,6 +143,22 @@ impl PrivacyStore for Store {
                 )?);
             }
         }
+        // Campaign messages were written with the partner's name in them
+        // (docs/campaigns.md): their text goes, the record of the send stays.
+        for item in self.partition_items(&pk).await? {
+            let Some(sk) = item.get("SK").and_then(|v| v.as_s().ok()).filter(|sk| sk.starts_with(keys::MESSAGE_PREFIX))
+            else {
+                continue;
+            };
+            let erased = AttributeValue::S(privacy::ERASED_TEXT.to_string());
+            if item.get("body") != Some(&erased) || item.get("subject") != Some(&erased) {
+                updates.push(self.erase_update(
+                    &pk,
+                    sk,
+                    &[("subject", erased.clone()), ("body", erased), ("promoCode", AttributeValue::Null(true))],
+                )?);
+            }
+        }
         let mut audit_partitions = vec![keys::audit_pk("partner", partner_id)];
         for i in &history.invoices {
             audit_partitions.push(keys::audit_pk("invoice", &i.invoice_id));

@@ -193,6 +193,19 @@ async fn thirteen_months_of_daily_runs_send_exactly_what_the_rules_allow() {
     assert_eq!(insights["variants"][0]["sent"], total as i64);
     assert!(insights["skipped"]["cooldown"].as_i64().unwrap_or(0) > 0, "{insights}");
     assert!(insights["opens"].is_null());
+
+    // An erasure blanks the messages' text (they name the partner) and keeps the sends.
+    let (pid, _) = partners.iter().max_by_key(|(p, _)| model.per_partner.get(p).copied().unwrap_or(0)).unwrap();
+    let body = json!({"confirmPartnerId": pid});
+    let (status, report) =
+        app.call("POST", &format!("/api/admin/partners/{pid}/erase"), Some("admin"), Some(body)).await;
+    assert_eq!(status, 200, "{report}");
+    let (_, list) = app.call_with_token("GET", "/api/billing/messages", &app.partner_token(pid), None).await;
+    let messages = list["messages"].as_array().unwrap();
+    assert!(!messages.is_empty());
+    for m in messages {
+        assert_eq!((m["subject"].as_str(), m["body"].as_str()), (Some("[erased]"), Some("[erased]")), "{m}");
+    }
 }
 
 #[tokio::test]
