@@ -153,17 +153,14 @@ pub(crate) async fn route(
                 .variants
                 .iter()
                 .map(|v| {
-                    variants.iter().find(|x| x.variant_id == v.variant_id).cloned().unwrap_or(
-                        campaign::VariantInsight {
-                            variant_id: v.variant_id.clone(),
-                            sent: 0,
-                            conversions: 0,
-                            conversion_rate_bp: 0,
-                            revenue: 0,
-                        },
-                    )
+                    variants
+                        .iter()
+                        .find(|x| x.variant_id == v.variant_id)
+                        .cloned()
+                        .unwrap_or_else(|| campaign::VariantInsight::new(&v.variant_id, 0, 0, 0))
                 })
                 .collect();
+            campaign::compare_variants(&mut variants);
             let insights = CampaignInsights {
                 campaign_id: c.campaign_id.clone(),
                 conversion_rate_bp: campaign::rate_bp(totals.conversions, totals.sent),

@@ -834,7 +834,7 @@ pub struct CampaignCounts {
     pub revenue: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VariantInsight {
     pub variant_id: String,
@@ -843,10 +843,55 @@ pub struct VariantInsight {
     /// Conversions ÷ sends in basis points, half up; 0 without sends.
     pub conversion_rate_bp: i64,
     pub revenue: i64,
+    /// The experiments' statistics (`stats`): the rate's 95% Wilson interval…
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversion_rate_interval: Option<RateInterval>,
+    /// …and, for every variant but the first, the pooled two-proportion z-test's
+    /// two-sided p-value against the first (`null` while either side has no
+    /// sends, or all or none converted).
+    #[serde(default)]
+    pub p_value_vs_first: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RateInterval {
+    pub lower: f64,
+    pub upper: f64,
+}
+
+impl VariantInsight {
+    pub fn new(variant_id: &str, sent: i64, conversions: i64, revenue: i64) -> Self {
+        Self {
+            variant_id: variant_id.to_string(),
+            sent,
+            conversions,
+            conversion_rate_bp: rate_bp(conversions, sent),
+            revenue,
+            conversion_rate_interval: None,
+            p_value_vs_first: None,
+        }
+    }
+}
+
+/// Fills in each variant's interval and its test against the first variant, as
+/// the pricing experiments compute them (`stats::wilson`, `two_proportion_z`).
+pub fn compare_variants(variants: &mut [VariantInsight]) {
+    use crate::domain::stats;
+    let z = stats::z_for_confidence(95.0);
+    let first = variants.first().map(|v| (v.conversions.max(0) as u64, v.sent.max(0) as u64));
+    for (i, v) in variants.iter_mut().enumerate() {
+        let (x, n) = (v.conversions.max(0) as u64, v.sent.max(0) as u64);
+        let w = stats::wilson(x, n, z);
+        v.conversion_rate_interval = Some(RateInterval { lower: w.lower, upper: w.upper });
+        v.p_value_vs_first = match first {
+            Some((xa, na)) if i > 0 => stats::two_proportion_z(xa, na, x, n).map(|(_, p)| p),
+            _ => None,
+        };
+    }
 }
 
 /// `generateCampaignInsights`: totals, per variant, and the skips by reason.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CampaignInsights {
     pub campaign_id: String,

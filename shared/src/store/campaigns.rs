@@ -340,14 +340,12 @@ impl CampaignStore for Store {
                 }
                 totals = serde_dynamo::from_item(item)?;
             } else if let Some(variant_id) = sk.strip_prefix(keys::CAMPAIGN_VARIANT_PREFIX) {
-                let (sent, conversions) = (number(&item, "sent"), number(&item, "conversions"));
-                variants.push(VariantInsight {
-                    variant_id: variant_id.to_string(),
-                    sent,
-                    conversions,
-                    conversion_rate_bp: crate::domain::campaign::rate_bp(conversions, sent),
-                    revenue: number(&item, "revenue"),
-                });
+                variants.push(VariantInsight::new(
+                    variant_id,
+                    number(&item, "sent"),
+                    number(&item, "conversions"),
+                    number(&item, "revenue"),
+                ));
             }
         }
         Ok((totals, skipped, variants))

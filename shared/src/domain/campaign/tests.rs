@@ -263,3 +263,22 @@ fn attribution_takes_the_latest_send_inside_its_window() {
     assert_eq!(rate_bp(2, 3), 6_667);
     assert_eq!(rate_bp(1, 0), 0);
 }
+
+#[test]
+fn variants_are_compared_with_the_experiments_statistics() {
+    // 10/100 against 20/100: pooled p = 0.15, se = √(0.15·0.85·0.02) = 0.050498,
+    // z = 1.9803, two-sided p = 0.04767 (scipy.stats.norm.sf(1.9803) · 2);
+    // Wilson 95% of 10/100: 0.0552–0.1744.
+    let mut v = vec![VariantInsight::new("a", 100, 10, 0), VariantInsight::new("b", 100, 20, 0)];
+    compare_variants(&mut v);
+    assert_eq!(v[0].p_value_vs_first, None);
+    let p = v[1].p_value_vs_first.unwrap();
+    assert!((p - 0.04767).abs() < 5e-4, "{p}");
+    let w = v[0].conversion_rate_interval.unwrap();
+    assert!((w.lower - 0.0552).abs() < 5e-4 && (w.upper - 0.1744).abs() < 5e-4, "{w:?}");
+    assert_eq!((v[0].conversion_rate_bp, v[1].conversion_rate_bp), (1_000, 2_000));
+    // No sends yet: no test.
+    let mut empty = vec![VariantInsight::new("a", 0, 0, 0), VariantInsight::new("b", 5, 1, 0)];
+    compare_variants(&mut empty);
+    assert_eq!(empty[1].p_value_vs_first, None);
+}
