@@ -513,3 +513,67 @@ async fn a_failed_invoice_and_a_usage_crossing_write_their_signals_with_their_re
     assert_eq!(crossings[0].trigger, TriggerKind::UsageNearLimit);
     assert!(crossings[0].source.starts_with("leads#"), "{crossings:?}");
 }
+
+/// Every staff campaign route for every role (anonymous, rep, manager, admin,
+/// partner): refused ones answer 401/403/404 and write nothing; allowed ones
+/// answer 2xx. Each route starts from a campaign in the state it needs.
+#[tokio::test]
+async fn every_role_on_every_campaign_route() {
+    let app = TestApp::seeded().await;
+    let roles: [Option<&str>; 5] = [None, Some("sales_rep"), Some("sales_manager"), Some("admin"), Some("partner")];
+    let reads = [Some("sales_rep"), Some("sales_manager"), Some("admin")];
+    let writes = [Some("sales_manager"), Some("admin")];
+    let revenue = [Some("sales_manager"), Some("admin")];
+    // (method, path suffix, state to start from, roles allowed)
+    type Case<'a> = (&'a str, &'a str, &'a [&'a str], &'a [Option<&'a str>]);
+    let routes: [Case; 10] = [
+        ("GET", "", &[], &reads),
+        ("POST", "", &[], &writes),
+        ("GET", "/{id}", &[], &reads),
+        ("PUT", "/{id}", &[], &writes),
+        ("POST", "/{id}/launch", &[], &writes),
+        ("POST", "/{id}/pause", &["launch"], &writes),
+        ("POST", "/{id}/resume", &["launch", "pause"], &writes),
+        ("POST", "/{id}/complete", &["launch"], &writes),
+        ("POST", "/{id}/cancel", &[], &writes),
+        ("GET", "/{id}/insights", &[], &revenue),
+    ];
+    let mut cases = 0;
+    for (method, suffix, setup, allowed) in routes {
+        let (_, created) = app.call("POST", ADMIN, Some("admin"), Some(campaign_body(json!({})))).await;
+        let id = created["campaignId"].as_str().unwrap().to_string();
+        for step in setup {
+            let (status, out) = app.call("POST", &format!("{ADMIN}/{id}/{step}"), Some("admin"), None).await;
+            assert_eq!(status, 200, "{out}");
+        }
+        let path =
+            if suffix.is_empty() { ADMIN.to_string() } else { format!("{ADMIN}{}", suffix.replace("{id}", &id)) };
+        for role in roles {
+            let body = match (method, suffix) {
+                ("POST", "") => Some(campaign_body(json!({}))),
+                ("PUT", _) => {
+                    let (_, now) = app.call("GET", &format!("{ADMIN}/{id}"), Some("admin"), None).await;
+                    Some(campaign_body(json!({"version": now["version"]})))
+                }
+                _ => None,
+            };
+            app.assert_access(method, &path, role, body, allowed.contains(&role)).await;
+            cases += 1;
+        }
+    }
+    assert_eq!(cases, 50);
+    // The partner's own routes: staff are refused as not partners, anonymous as unauthenticated.
+    for (method, path, body) in [
+        ("GET", "/api/billing/messages", None),
+        ("POST", "/api/billing/messages/msg_00000000000000000000/read", None),
+        ("GET", "/api/billing/marketing-preferences", None),
+        ("PUT", "/api/billing/marketing-preferences", Some(json!({"marketingEmails": false}))),
+    ] {
+        let (status, _) = app.call(method, path, None, body.clone()).await;
+        assert_eq!(status, 401, "anonymous {method} {path}");
+        for role in ["sales_rep", "sales_manager", "admin"] {
+            let (status, out) = app.call(method, path, Some(role), body.clone()).await;
+            assert_eq!((status, out["error"]["code"].as_str()), (403, Some("not_a_partner")), "{role} {method} {path}");
+        }
+    }
+}
