@@ -577,3 +577,109 @@ async fn every_role_on_every_campaign_route() {
         }
     }
 }
+
+/// Four more triggers end to end, each from what the real routes write today,
+/// sent by the next day's run: a usage crossing, a downgrade, a scheduled
+/// broadcast to one tier's partners, and churn risk at a level.
+#[tokio::test]
+async fn usage_downgrade_scheduled_and_churn_risk_triggers_reach_exactly_their_partners() {
+    let app = TestApp::seeded().await;
+    let today = chrono::Utc::now().date_naive();
+    let tomorrow = today + Duration::days(1);
+    let start = today.to_string();
+    let in_app = |name: &str, trigger: Value, audience: Value| {
+        campaign_body(json!({"name": name, "trigger": trigger, "audience": audience, "channels": ["in_app"],
+                             "startDate": start, "cooldownDays": 0}))
+    };
+    let usage = launched(&app, in_app("Near the limit", json!({"type": "usage_near_limit"}), json!({}))).await;
+    let downgrade = launched(&app, in_app("Sorry to see", json!({"type": "downgrade"}), json!({}))).await;
+    let broadcast = launched(
+        &app,
+        in_app(
+            "Platinum news",
+            json!({"type": "scheduled", "sendOn": tomorrow.to_string()}),
+            json!({"tiers": ["platinum"]}),
+        ),
+    )
+    .await;
+    let risk =
+        launched(&app, in_app("At risk", json!({"type": "churn_risk", "level": "medium"}), json!({"tiers": ["gold"]})))
+            .await;
+
+    let id = |v: &Value| v["partnerId"].as_str().unwrap().to_string();
+    let move_to = |pid: String, tier: &'static str| {
+        let app = &app;
+        async move {
+            let path = format!("/api/admin/partners/{pid}/engagement-tier");
+            let (status, body) = app.call("PATCH", &path, Some("admin"), Some(json!({"tier": tier}))).await;
+            assert_eq!(status, 200, "{body}");
+        }
+    };
+    let user = id(&app.create_partner("Trigger Usage").await);
+    let token = app.partner_token(&user);
+    for n in 0..9 {
+        let ask = json!({"metric": "leads", "count": 1, "idempotencyKey": format!("t{n}")});
+        assert_eq!(app.call_with_token("POST", "/api/usage/track", &token, Some(ask)).await.0, 200);
+    }
+    let down = id(&app.create_partner("Trigger Downgrade").await);
+    move_to(down.clone(), "platinum").await;
+    move_to(down.clone(), "gold").await;
+    let mut platinum = Vec::new();
+    for name in ["Trigger Plat One", "Trigger Plat Two"] {
+        let p = id(&app.create_partner(name).await);
+        move_to(p.clone(), "platinum").await;
+        platinum.push(p);
+    }
+    let bystander = id(&app.create_partner("Trigger Bystander").await);
+    // Cancelling a paid term (it runs to its end date) is a pending cancellation:
+    // churn risk 40, medium.
+    let leaving = id(&app.create_partner("Trigger Leaving").await);
+    move_to(leaving.clone(), "gold").await;
+    let path = format!("/api/admin/partners/{leaving}/cancel");
+    let (status, body) = app.call("POST", &path, Some("admin"), Some(json!({"reason": "budget"}))).await;
+    assert_eq!(status, 200, "{body}");
+
+    let step = step(&app).await;
+    step.run(&app.store, &RunDate::for_date(tomorrow)).await.unwrap();
+
+    let campaigns_of = |pid: String| {
+        let app = &app;
+        async move {
+            let (_, list) = app.call_with_token("GET", "/api/billing/messages", &app.partner_token(&pid), None).await;
+            let mut ids: Vec<String> = list["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["campaignId"].as_str().unwrap().to_string())
+                .collect();
+            ids.sort();
+            ids
+        }
+    };
+    let cid = |v: &Value| v["campaignId"].as_str().unwrap().to_string();
+    // The churn-risk campaign is for gold partners at medium risk or above, as
+    // their own scores say: the one leaving (a pending cancellation), not the one
+    // who only downgraded once.
+    let mut at_risk = BTreeSet::new();
+    for pid in [&down, &leaving] {
+        let (_, p) = app.call("GET", &format!("/api/admin/partners/{pid}"), Some("admin"), None).await;
+        if p["churnRisk"]["probability"].as_u64().unwrap() >= 30 {
+            at_risk.insert(pid.clone());
+        }
+    }
+    assert_eq!(at_risk, BTreeSet::from([leaving.clone()]));
+    let expect = |mut ids: Vec<String>| {
+        ids.sort();
+        ids
+    };
+    let risk_of = |pid: &String| if at_risk.contains(pid) { vec![cid(&risk)] } else { vec![] };
+    assert_eq!(campaigns_of(user.clone()).await, expect([vec![cid(&usage)], risk_of(&user)].concat()));
+    assert_eq!(campaigns_of(down.clone()).await, expect([vec![cid(&downgrade)], risk_of(&down)].concat()));
+    for p in &platinum {
+        assert_eq!(campaigns_of(p.clone()).await, vec![cid(&broadcast)], "{p}");
+    }
+    assert_eq!(campaigns_of(bystander.clone()).await, risk_of(&bystander));
+    assert_eq!(campaigns_of(leaving.clone()).await, risk_of(&leaving));
+    // A second run of the day sends nothing more.
+    assert_eq!(step.run(&app.store, &RunDate::for_date(tomorrow)).await.unwrap(), 0);
+}
