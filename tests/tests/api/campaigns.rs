@@ -683,3 +683,86 @@ async fn usage_downgrade_scheduled_and_churn_risk_triggers_reach_exactly_their_p
     // A second run of the day sends nothing more.
     assert_eq!(step.run(&app.store, &RunDate::for_date(tomorrow)).await.unwrap(), 0);
 }
+
+/// `upsell_not_taken`: an offer shown to a signed-in partner today is followed up
+/// the day after, unless the partner took it (moved to the offered tier).
+#[tokio::test]
+async fn an_upsell_shown_and_not_taken_is_followed_up_and_one_taken_is_not() {
+    let app = TestApp::seeded().await;
+    let today = chrono::Utc::now().date_naive();
+    let usage_rule = json!({"ruleId": "near-limit", "name": "Near a limit", "priority": 5,
+                            "trigger": {"type": "usage_share", "basisPoints": 8000},
+                            "action": {"type": "suggest_upgrade", "discountBasisPoints": 500}});
+    let (status, body) = app.call("POST", "/api/admin/upsell-rules", Some("admin"), Some(usage_rule)).await;
+    assert_eq!(status, 201, "{body}");
+    let campaign = launched(
+        &app,
+        campaign_body(json!({"trigger": {"type": "upsell_not_taken", "afterDays": 1}, "channels": ["in_app"],
+                             "startDate": today.to_string()})),
+    )
+    .await;
+    let mut partners = Vec::new();
+    for name in ["Upsell Waits", "Upsell Takes"] {
+        let pid = app.create_partner(name).await["partnerId"].as_str().unwrap().to_string();
+        let token = app.partner_token(&pid);
+        let track = json!({"metric": "listings", "count": 1, "idempotencyKey": "l1"});
+        assert!((200..300).contains(&app.call_with_token("POST", "/api/usage/track", &token, Some(track)).await.0));
+        let ask = json!({"tierId": "free"});
+        let (status, offers) = app.call_with_token("POST", "/api/billing/upsell/evaluate", &token, Some(ask)).await;
+        assert_eq!(status, 200, "{offers}");
+        let to = offers["offers"][0]["toTierId"].as_str().unwrap().to_string();
+        partners.push((pid, token, to));
+    }
+    // The second takes the offer today.
+    let (taker, _, to) = &partners[1];
+    let path = format!("/api/admin/partners/{taker}/engagement-tier");
+    assert_eq!(app.call("PATCH", &path, Some("admin"), Some(json!({"tier": to}))).await.0, 200);
+
+    let step = step(&app).await;
+    step.run(&app.store, &RunDate::for_date(today + Duration::days(1))).await.unwrap();
+    let count = |token: String| {
+        let app = &app;
+        async move {
+            let (_, list) = app.call_with_token("GET", "/api/billing/messages", &token, None).await;
+            list["messages"].as_array().unwrap().len()
+        }
+    };
+    assert_eq!(count(partners[0].1.clone()).await, 1, "not taken: followed up");
+    assert_eq!(count(partners[1].1.clone()).await, 0, "taken: left alone");
+    let id = campaign["campaignId"].as_str().unwrap();
+    let (_, insights) = app.call("GET", &format!("{ADMIN}/{id}/insights"), Some("admin"), None).await;
+    assert_eq!(insights["totals"]["sent"], 1, "{insights}");
+    assert_eq!(insights["skipped"]["not_in_audience"], 1, "{insights}");
+}
+
+/// `trial_ending`: a trial the cron owns gets the campaign once, on the first run
+/// `daysBefore` ahead of its last day, whatever the runs around it.
+#[tokio::test]
+async fn a_trial_ending_campaign_reaches_the_trial_once_days_before_its_last_day() {
+    use tierdesk::store::PartnerStore;
+    let app = TestApp::seeded().await;
+    let pid = app.create_partner("Trial Ending").await["partnerId"].as_str().unwrap().to_string();
+    let path = format!("/api/admin/partners/{pid}/engagement-tier");
+    let (status, out) = app.call("PATCH", &path, Some("admin"), Some(json!({"tier": "gold", "trial": true}))).await;
+    assert_eq!(status, 200, "{out}");
+    let last = app.store.get_partner(&pid).await.unwrap().unwrap().trial_end_date.expect("a trial");
+    let campaign = launched(
+        &app,
+        campaign_body(json!({"trigger": {"type": "trial_ending", "daysBefore": 3}, "channels": ["in_app"],
+                             "content": {"subject": "Your trial ends {{trialEndDate}}", "body": "Keep {{tierName}}."},
+                             "startDate": (last - Duration::days(30)).to_string()})),
+    )
+    .await;
+    let step = step(&app).await;
+    let mut sent_on = Vec::new();
+    for n in (0..=6).rev() {
+        let run = last - Duration::days(n);
+        if step.run(&app.store, &RunDate::for_date(run)).await.unwrap() > 0 {
+            sent_on.push(run);
+        }
+    }
+    assert_eq!(sent_on, vec![last - Duration::days(3)]);
+    let (_, list) = app.call_with_token("GET", "/api/billing/messages", &app.partner_token(&pid), None).await;
+    assert_eq!(list["messages"][0]["subject"], format!("Your trial ends {last}"), "{list}");
+    assert_eq!(list["messages"][0]["campaignId"], campaign["campaignId"]);
+}
