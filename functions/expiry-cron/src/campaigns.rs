@@ -8,7 +8,7 @@
 //! the `CHURNRISK` index from the level's floor, the signal partitions of the last
 //! days (failed payments, usage near a limit, upsell offers), the MRR ledger's
 //! days (downgrades, and conversions for attribution), and for a broadcast its
-//! audience's tiers. Then one BatchGetItem per 30 recipients. So the cost follows
+//! audience's tiers. Then one BatchGetItem per 25 due occasions. So the cost follows
 //! what is due, not the number of partners.
 //!
 //! Exactly once: each (campaign, partner, occasion) is claimed in one transaction
@@ -42,8 +42,8 @@ use tierdesk::store::{
 pub const LOOKBACK_DAYS: i64 = 3;
 /// Days of sends attribution looks back over (the longest window allowed).
 pub const ATTRIBUTION_LOOKBACK_DAYS: i64 = 90;
-/// Partners per BatchGetItem (3 keys each, 100 keys a call).
-const RECIPIENTS_PER_READ: usize = 30;
+/// Due occasions per BatchGetItem (at most 4 keys each, 100 keys a call).
+const RECIPIENTS_PER_READ: usize = 25;
 /// Attempts at a send whose frequency state another send changed meanwhile.
 const SEND_ATTEMPTS: usize = 3;
 
@@ -218,9 +218,23 @@ impl Campaigns {
         source: &str,
         run: &RunDate,
     ) -> Result<Sent, String> {
-        let occasion = occasion(c.trigger.kind, source);
+        let occasion = read.occasion.clone();
         for _ in 0..SEND_ATTEMPTS {
             let r = self.recipient(&read, tiers);
+            let now = self.clock.now();
+            // Claimed before: done, or (a run stopped between its claim and its
+            // email, and the lease lapsed) this run finishes it. The occasion's
+            // caps were counted with the claim, so they are not asked again.
+            if let Some(existing) = read.existing.take() {
+                if existing.state != "claimed" || existing.lease_until.as_str() >= rfc3339(now).as_str() {
+                    return Ok(Sent::Before);
+                }
+                let lease = rfc3339(now + Duration::seconds(i64::from(self.lease_secs)));
+                if !store.renew_claim(&existing, &lease).await.map_err(err)? {
+                    return Ok(Sent::Before);
+                }
+                return self.deliver(store, c, offer, &r, existing, run).await;
+            }
             if c.trigger.kind == TriggerKind::UpsellNotTaken
                 && source.split('#').next().is_some_and(|offered| offered == r.tier)
             {
@@ -236,7 +250,6 @@ impl Campaigns {
                 Err(skip) => return Ok(Sent::Skipped(skip)),
             };
             let variant = variant_for(c, &r.partner_id);
-            let now = self.clock.now();
             let code = offer.map(|_| personal_code());
             let send = SendRecord {
                 campaign_id: c.campaign_id.clone(),
@@ -275,7 +288,7 @@ impl Campaigns {
                 ClaimOutcome::Claimed => send,
                 ClaimOutcome::AlreadyClaimed(None) => return Ok(Sent::Before),
                 ClaimOutcome::AlreadyClaimed(Some(lapsed)) => {
-                    // A run crashed between its claim and the email: finish its send.
+                    // Claimed since the read, by a run that stopped before its email.
                     let lease = rfc3339(now + Duration::seconds(i64::from(self.lease_secs)));
                     if !store.renew_claim(&lapsed, &lease).await.map_err(err)? {
                         return Ok(Sent::Before);
@@ -285,35 +298,51 @@ impl Campaigns {
                 ClaimOutcome::DailyCap => return Ok(Sent::Skipped(Skip::DailyCap)),
                 ClaimOutcome::CodeTaken | ClaimOutcome::FrequencyRace => {
                     // Read the partner's state again and plan the send afresh.
-                    let again = store.recipients(&c.campaign_id, std::slice::from_ref(&r.partner_id)).await;
-                    match again.map_err(err)?.pop() {
+                    let due = [(r.partner_id.clone(), occasion.clone())];
+                    match store.recipients(&c.campaign_id, &due).await.map_err(err)?.pop() {
                         Some(fresh) => read = fresh,
                         None => return Ok(Sent::Before),
                     }
                     continue;
                 }
             };
-            if to_send.channels.contains(&Channel::Email) {
-                let values = self.tokens(&r, offer, to_send.promo_code.as_deref());
-                let variant = c.content.variants.iter().find(|v| v.variant_id == to_send.variant_id).unwrap_or(variant);
-                let email = campaign_email(
-                    &render(&variant.subject, &values),
-                    &render(&variant.body, &values),
-                    c.content.call_to_action.as_ref(),
-                    &r.company_name,
-                    &self.portal_url,
-                );
-                let to = r.email.clone().unwrap_or_default();
-                match self.mailer.deliver("campaign", &to, &email, run.date, true).await {
-                    Ok(SendOutcome::Sent { .. }) | Ok(SendOutcome::Capped) => {}
-                    // The claim stays; its lease lapses and a later run sends it.
-                    Err(e) => return Err(format!("campaign {} email: {e}", c.campaign_id)),
-                }
-            }
-            store.mark_send_done(&to_send).await.map_err(err)?;
-            return Ok(Sent::Now);
+            return self.deliver(store, c, offer, &r, to_send, run).await;
         }
         Err(format!("campaign {}: the partner's state kept changing", c.campaign_id))
+    }
+
+    /// The email of a claimed send (the in-app message was written with the
+    /// claim), then the send marked done.
+    async fn deliver(
+        &self,
+        store: &Store,
+        c: &Campaign,
+        offer: Option<&Promotion>,
+        r: &Recipient,
+        send: SendRecord,
+        run: &RunDate,
+    ) -> Result<Sent, String> {
+        if send.channels.contains(&Channel::Email) {
+            let values = self.tokens(r, offer, send.promo_code.as_deref());
+            let Some(variant) = c.content.variants.iter().find(|v| v.variant_id == send.variant_id) else {
+                return Err(format!("campaign {}: variant {} is gone", c.campaign_id, send.variant_id));
+            };
+            let email = campaign_email(
+                &render(&variant.subject, &values),
+                &render(&variant.body, &values),
+                c.content.call_to_action.as_ref(),
+                &r.company_name,
+                &self.portal_url,
+            );
+            let to = r.email.clone().unwrap_or_default();
+            match self.mailer.deliver("campaign", &to, &email, run.date, true).await {
+                Ok(SendOutcome::Sent { .. }) | Ok(SendOutcome::Capped) => {}
+                // The claim stays; its lease lapses and a later run sends it.
+                Err(e) => return Err(format!("campaign {} email: {e}", c.campaign_id)),
+            }
+        }
+        store.mark_send_done(&send).await.map_err(err)?;
+        Ok(Sent::Now)
     }
 
     fn tokens(&self, r: &Recipient, offer: Option<&Promotion>, code: Option<&str>) -> TokenValues {
@@ -344,10 +373,13 @@ impl Campaigns {
         let mut skips: BTreeMap<Skip, i64> = BTreeMap::new();
         let mut failure = None;
         for chunk in due.chunks(RECIPIENTS_PER_READ) {
-            let ids: Vec<String> = chunk.iter().map(|(p, _)| p.clone()).collect::<BTreeSet<_>>().into_iter().collect();
-            let reads = store.recipients(&c.campaign_id, &ids).await.map_err(err)?;
-            for (partner_id, source) in chunk {
-                let Some(read) = reads.iter().find(|r| &r.partner.partner_id == partner_id).cloned() else {
+            let occasions: Vec<(String, String)> =
+                chunk.iter().map(|(p, source)| (p.clone(), occasion(c.trigger.kind, source))).collect();
+            let reads = store.recipients(&c.campaign_id, &occasions).await.map_err(err)?;
+            for ((partner_id, source), (_, occ)) in chunk.iter().zip(&occasions) {
+                let Some(read) =
+                    reads.iter().find(|r| &r.partner.partner_id == partner_id && &r.occasion == occ).cloned()
+                else {
                     continue;
                 };
                 match self.send_one(store, c, offer.as_ref(), tiers, read, source, run).await {

@@ -69,12 +69,15 @@ impl MarketingPreferences {
     }
 }
 
-/// What the daily job reads of one recipient before a send.
+/// What the daily job reads of one due (partner, occasion) before a send.
 #[derive(Debug, Clone)]
 pub struct RecipientRead {
     pub partner: Partner,
     pub prefs: MarketingPreferences,
     pub frequency: FrequencyState,
+    pub occasion: String,
+    /// The occasion's send, when one was claimed before.
+    pub existing: Option<SendRecord>,
 }
 
 /// One send, as claimed.
@@ -135,12 +138,13 @@ pub trait CampaignStore {
     fn campaigns(&self) -> impl std::future::Future<Output = Result<Vec<Campaign>, StoreError>> + Send;
     /// The campaign's totals, skips by reason and variants: one Query.
     fn campaign_counts(&self, id: &str) -> impl std::future::Future<Output = Result<CounterRead, StoreError>> + Send;
-    /// Each partner's record, preferences and frequency state for the campaign:
-    /// BatchGetItem (partners without a record are left out).
+    /// For each due (partner, occasion): the partner's record, preferences and
+    /// frequency state for the campaign, and the occasion's send if one was
+    /// claimed: BatchGetItem (partners without a record are left out).
     fn recipients(
         &self,
         campaign_id: &str,
-        partner_ids: &[String],
+        due: &[(String, String)],
     ) -> impl std::future::Future<Output = Result<Vec<RecipientRead>, StoreError>> + Send;
     /// The send's claim, in one transaction: the claim (absent, or a lapsed
     /// lease), the frequency state (at the version read), the day's email count
@@ -351,16 +355,20 @@ impl CampaignStore for Store {
         Ok((totals, skipped, variants))
     }
 
-    async fn recipients(&self, campaign_id: &str, partner_ids: &[String]) -> Result<Vec<RecipientRead>, StoreError> {
-        let mut wanted = Vec::with_capacity(partner_ids.len() * 3);
-        for id in partner_ids {
+    async fn recipients(&self, campaign_id: &str, due: &[(String, String)]) -> Result<Vec<RecipientRead>, StoreError> {
+        let partner_ids: std::collections::BTreeSet<&String> = due.iter().map(|(p, _)| p).collect();
+        let mut wanted = Vec::with_capacity(partner_ids.len() * 3 + due.len());
+        for id in &partner_ids {
             wanted.push((keys::partner_pk(id), META.to_string()));
             wanted.push((keys::partner_pk(id), keys::PARTNER_PREFS.to_string()));
             wanted.push((keys::campaign_pk(campaign_id), keys::campaign_freq_sk(id)));
         }
+        for (id, occasion) in due {
+            wanted.push((keys::campaign_pk(campaign_id), keys::campaign_send_sk(id, occasion)));
+        }
         let found = self.batch_get(&wanted).await?;
         let mut out = Vec::new();
-        for id in partner_ids {
+        for (id, occasion) in due {
             let Some(item) = found.get(&(keys::partner_pk(id), META.to_string())) else { continue };
             let partner: Partner = serde_dynamo::from_item(item.clone())?;
             let prefs = match found.get(&(keys::partner_pk(id), keys::PARTNER_PREFS.to_string())) {
@@ -371,7 +379,11 @@ impl CampaignStore for Store {
                 Some(item) => serde_dynamo::from_item(item.clone())?,
                 None => FrequencyState::default(),
             };
-            out.push(RecipientRead { partner, prefs, frequency });
+            let existing = match found.get(&(keys::campaign_pk(campaign_id), keys::campaign_send_sk(id, occasion))) {
+                Some(item) => Some(serde_dynamo::from_item(item.clone())?),
+                None => None,
+            };
+            out.push(RecipientRead { partner, prefs, frequency, occasion: occasion.clone(), existing });
         }
         Ok(out)
     }

@@ -766,3 +766,30 @@ async fn a_trial_ending_campaign_reaches_the_trial_once_days_before_its_last_day
     assert_eq!(list["messages"][0]["subject"], format!("Your trial ends {last}"), "{list}");
     assert_eq!(list["messages"][0]["campaignId"], campaign["campaignId"]);
 }
+
+/// A run whose email fails leaves its claim; once the lease lapses the next run
+/// sends it, once, though the partner's cooldown (counted with the claim) would
+/// refuse a new send.
+#[tokio::test]
+async fn a_send_whose_email_failed_is_finished_by_a_later_run_once() {
+    let app = TestApp::seeded().await;
+    launched(&app, campaign_body(json!({"channels": ["email"]}))).await;
+    let partner = app.create_partner("Failed Email").await;
+    let (pid, email) =
+        (partner["partnerId"].as_str().unwrap().to_string(), partner["primaryEmail"].as_str().unwrap().to_string());
+    let d0 = day("2026-05-04");
+    app.store.put_campaign_signal(&d0.to_string(), &signal(&pid, "in_fail", d0)).await.unwrap();
+    let run = RunDate::for_date(d0 + Duration::days(1));
+    // SES unreachable (nothing listens on port 9), and a lease that lapses at once.
+    let broken = Campaigns {
+        mailer: Mailer::connect(&MailConfig::local("http://127.0.0.1:9"), app.store.clone()).await,
+        lease_secs: 0,
+        ..step(&app).await
+    };
+    assert!(broken.run(&app.store, &run).await.is_err(), "the failed email fails the step");
+    assert!(ses::emails_to(&email).await.is_empty());
+    let working = Campaigns { lease_secs: 0, ..step(&app).await };
+    assert_eq!(working.run(&app.store, &run).await.unwrap(), 1);
+    assert_eq!(working.run(&app.store, &run).await.unwrap(), 0);
+    assert_eq!(ses::emails_to(&email).await.len(), 1);
+}
