@@ -104,11 +104,15 @@ impl Campaigns {
                 }
             }
             TriggerKind::UpsellNotTaken => {
-                // Offers shown `afterDays` ago; "not taken" is checked on the partner.
+                // Offers shown `afterDays` ago, or up to the lookback's days before
+                // that (a missed or postponed run); "not taken" is checked on the
+                // partner.
                 let shown = run.date - Duration::days(i64::from(t.after_days.unwrap_or(3)));
-                for s in store.campaign_signals(&ymd(shown)).await.map_err(err)? {
-                    if s.trigger == TriggerKind::UpsellNotTaken {
-                        due.push((s.partner_id, s.source));
+                for n in 0..LOOKBACK_DAYS {
+                    for s in store.campaign_signals(&ymd(shown - Duration::days(n))).await.map_err(err)? {
+                        if s.trigger == TriggerKind::UpsellNotTaken {
+                            due.push((s.partner_id, s.source));
+                        }
                     }
                 }
             }
@@ -203,6 +207,7 @@ impl Campaigns {
             upsell_score: p.upsell.score,
             trial_end_date: p.trial_end_date,
             unsubscribed: !read.prefs.marketing_emails,
+            erased: p.erasure.is_some(),
         }
     }
 
@@ -234,6 +239,9 @@ impl Campaigns {
                     return Ok(Sent::Before);
                 }
                 return self.deliver(store, c, offer, &r, existing, run).await;
+            }
+            if r.erased {
+                return Ok(Sent::Skipped(Skip::Erased));
             }
             if c.trigger.kind == TriggerKind::UpsellNotTaken
                 && source.split('#').next().is_some_and(|offered| offered == r.tier)
@@ -278,6 +286,7 @@ impl Campaigns {
             });
             let claim = SendClaim {
                 send: &send,
+                sent_at: &run.at,
                 frequency: &frequency,
                 daily_cap: channels.contains(&Channel::Email).then_some(self.daily_cap),
                 attribution_window_days: c.attribution_window_days,
@@ -312,7 +321,9 @@ impl Campaigns {
     }
 
     /// The email of a claimed send (the in-app message was written with the
-    /// claim), then the send marked done.
+    /// claim), then the send marked done. Whether email may go is asked again
+    /// here: a claim taken over days later must not email a partner who turned
+    /// marketing email off, or was erased, in between.
     async fn deliver(
         &self,
         store: &Store,
@@ -322,10 +333,14 @@ impl Campaigns {
         send: SendRecord,
         run: &RunDate,
     ) -> Result<Sent, String> {
-        if send.channels.contains(&Channel::Email) {
+        let email_allowed = channels_for(c, r).is_ok_and(|ch| ch.contains(&Channel::Email));
+        if send.channels.contains(&Channel::Email) && email_allowed {
             let values = self.tokens(r, offer, send.promo_code.as_deref());
             let Some(variant) = c.content.variants.iter().find(|v| v.variant_id == send.variant_id) else {
-                return Err(format!("campaign {}: variant {} is gone", c.campaign_id, send.variant_id));
+                // Edited away while the claim waited: nothing left to send.
+                tracing::warn!(campaign = %c.campaign_id, variant = %send.variant_id, "claimed variant gone; not sent");
+                store.mark_send_done(&send).await.map_err(err)?;
+                return Ok(Sent::Before);
             };
             let email = campaign_email(
                 &render(&variant.subject, &values),
@@ -336,7 +351,10 @@ impl Campaigns {
             );
             let to = r.email.clone().unwrap_or_default();
             match self.mailer.deliver("campaign", &to, &email, run.date, true).await {
-                Ok(SendOutcome::Sent { .. }) | Ok(SendOutcome::Capped) => {}
+                Ok(SendOutcome::Sent { .. }) => {}
+                // The address's daily cap over all email is full: the claim stays,
+                // and a run after its lease (within the lookback) sends it.
+                Ok(SendOutcome::Capped) => return Ok(Sent::Skipped(Skip::DailyCap)),
                 // The claim stays; its lease lapses and a later run sends it.
                 Err(e) => return Err(format!("campaign {} email: {e}", c.campaign_id)),
             }
@@ -408,7 +426,9 @@ impl Campaigns {
                     continue;
                 }
                 let from = ymd(day - Duration::days(ATTRIBUTION_LOOKBACK_DAYS));
-                let touches = store.touches(&m.partner_id, &from).await.map_err(err)?;
+                let mut touches = store.touches(&m.partner_id, &from).await.map_err(err)?;
+                // Only sends made before the conversion (same day: by the instant).
+                touches.retain(|t| t.sent_at.is_empty() || t.sent_at.as_str() <= m.at.as_str());
                 let sends: Vec<(String, NaiveDate, u32)> = touches
                     .iter()
                     .filter_map(|t| {

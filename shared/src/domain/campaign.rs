@@ -530,8 +530,8 @@ impl CampaignInput {
             }
         }
         if let Some(c) = &content {
-            let uses_code =
-                c.variants.iter().any(|v| v.subject.contains("{{promoCode}}") || v.body.contains("{{promoCode}}"));
+            let uses = |text: &str| tokens_of(text).is_ok_and(|t| t.contains(&"promoCode"));
+            let uses_code = c.variants.iter().any(|v| uses(&v.subject) || uses(&v.body));
             if uses_code && offer.is_none() {
                 f.fail("offer", "is required when the content uses {{promoCode}}");
             }
@@ -639,6 +639,9 @@ pub struct Recipient {
     pub trial_end_date: Option<NaiveDate>,
     /// The partner turned marketing email off (`PUT /api/billing/marketing-preferences`).
     pub unsubscribed: bool,
+    /// The partner's personal data was erased (docs/privacy.md): no campaign
+    /// reaches them again.
+    pub erased: bool,
 }
 
 pub fn in_audience(a: &Audience, r: &Recipient) -> bool {
@@ -669,6 +672,8 @@ pub struct FrequencyState {
 #[serde(rename_all = "snake_case")]
 pub enum Skip {
     NotInAudience,
+    /// The partner's personal data was erased.
+    Erased,
     /// Email only, and the partner turned marketing email off.
     Unsubscribed,
     Cooldown,
@@ -714,6 +719,9 @@ pub fn admit_frequency(c: &Campaign, state: &FrequencyState, today: NaiveDate) -
 /// compliance rules of email (an unsubscribed partner, or one without an
 /// address, still gets the in-app message when the campaign has that channel).
 pub fn channels_for(c: &Campaign, r: &Recipient) -> Result<Vec<Channel>, Skip> {
+    if r.erased {
+        return Err(Skip::Erased);
+    }
     if !in_audience(&c.audience, r) {
         return Err(Skip::NotInAudience);
     }

@@ -101,6 +101,8 @@ pub struct SendRecord {
 /// Everything one send's claim writes.
 pub struct SendClaim<'a> {
     pub send: &'a SendRecord,
+    /// The run's instant (attribution compares it with the conversion's).
+    pub sent_at: &'a str,
     pub frequency: &'a FrequencyState,
     /// The cap of marketing emails a partner gets a day, when the send has email.
     pub daily_cap: Option<u32>,
@@ -231,6 +233,9 @@ pub trait CampaignStore {
 pub struct Touch {
     pub campaign_id: String,
     pub sent_on: String,
+    /// The run's instant: a conversion earlier the same day is not this send's.
+    #[serde(default)]
+    pub sent_at: String,
     pub window_days: u32,
     pub variant_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -434,6 +439,7 @@ impl CampaignStore for Store {
         let touch = Touch {
             campaign_id: send.campaign_id.clone(),
             sent_on: send.sent_on.clone(),
+            sent_at: c.sent_at.to_string(),
             window_days: c.attribution_window_days,
             variant_id: send.variant_id.clone(),
             promotion_id: c.code.map(|(p, _)| p.promotion_id.clone()),

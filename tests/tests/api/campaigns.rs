@@ -206,6 +206,15 @@ async fn thirteen_months_of_daily_runs_send_exactly_what_the_rules_allow() {
     for m in messages {
         assert_eq!((m["subject"].as_str(), m["body"].as_str()), (Some("[erased]"), Some("[erased]")), "{m}");
     }
+    // And no campaign reaches an erased partner again.
+    let later = first + Duration::days(400);
+    app.store.put_campaign_signal(&later.to_string(), &signal(pid, "in_after_erasure", later)).await.unwrap();
+    let next = RunDate::for_date(later + Duration::days(1));
+    assert_eq!(step.run(&app.store, &next).await.unwrap(), 0);
+    let (_, after) = app.call_with_token("GET", "/api/billing/messages", &app.partner_token(pid), None).await;
+    assert_eq!(after["messages"].as_array().unwrap().len(), messages.len());
+    let (_, insights) = app.call("GET", &format!("{ADMIN}/{id}/insights"), Some("admin"), None).await;
+    assert_eq!(insights["skipped"]["erased"], 1, "{insights}");
 }
 
 #[tokio::test]

@@ -36,6 +36,7 @@ fn recipient() -> Recipient {
         upsell_score: 20,
         trial_end_date: None,
         unsubscribed: false,
+        erased: false,
     }
 }
 
@@ -74,6 +75,11 @@ fn bad_input_names_each_field() {
 fn a_promo_code_token_needs_an_offer_and_variants_must_sum_to_100() {
     let mut b = body();
     b.as_object_mut().unwrap().remove("offer");
+    let err = CampaignInput::parse(&b).unwrap_err().fields;
+    assert!(err["offer"].contains("promoCode"), "{err:?}");
+    // Spaces inside the braces are the same token.
+    b["content"]["body"] = json!("Use {{ promoCode }} today.");
+    b["content"]["subject"] = json!("Hello");
     let err = CampaignInput::parse(&b).unwrap_err().fields;
     assert!(err["offer"].contains("promoCode"), "{err:?}");
 
@@ -200,6 +206,9 @@ fn compliance_keeps_email_from_unsubscribed_partners_and_in_app_still_reaches_th
     r.unsubscribed = false;
     r.email = None;
     assert_eq!(channels_for(&c, &r), Err(Skip::NoAddress));
+    // An erased partner gets nothing, in-app included.
+    let both = campaign(body());
+    assert_eq!(channels_for(&both, &Recipient { erased: true, ..recipient() }), Err(Skip::Erased));
 }
 
 #[test]
