@@ -253,18 +253,23 @@ pub fn message_id(send: &SendRecord) -> String {
 
 impl Store {
     /// A signal's put, for another area's transaction (the invoice record, usage).
-    pub(crate) fn campaign_signal_put(
-        &self,
-        date: &str,
-        signal: &CampaignSignal,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let item = Self::item(
+    /// `CAMPSIGNALS#{date} / {trigger}#{partnerId}#{source}`: one occasion's signal.
+    fn campaign_signal_item(date: &str, signal: &CampaignSignal) -> Result<Item, StoreError> {
+        Self::item(
             signal,
             &[
                 ("PK", keys::campaign_signals_pk(date)),
                 ("SK", keys::campaign_signal_sk(signal.trigger.as_str(), &signal.partner_id, &signal.source)),
             ],
-        )?;
+        )
+    }
+
+    pub(crate) fn campaign_signal_put(
+        &self,
+        date: &str,
+        signal: &CampaignSignal,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let item = Self::campaign_signal_item(date, signal)?;
         self.put(item, None)
     }
 
@@ -561,13 +566,7 @@ impl CampaignStore for Store {
     }
 
     async fn put_campaign_signal(&self, date: &str, signal: &CampaignSignal) -> Result<(), StoreError> {
-        let item = Self::item(
-            signal,
-            &[
-                ("PK", keys::campaign_signals_pk(date)),
-                ("SK", keys::campaign_signal_sk(signal.trigger.as_str(), &signal.partner_id, &signal.source)),
-            ],
-        )?;
+        let item = Self::campaign_signal_item(date, signal)?;
         self.client
             .put_item()
             .table_name(&self.table)
