@@ -573,6 +573,10 @@ impl From<crate::domain::campaign::CampaignError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "offer_not_usable", message.clone())
                     .with_details(json!({ "fields": { "offer.promotionId": message } }))
             }
+            X::UnderExperiment(experiment_id) => {
+                ApiError::new(StatusCode::CONFLICT, "campaign_under_experiment", message)
+                    .with_details(json!({ "experimentId": experiment_id }))
+            }
         }
     }
 }
@@ -611,6 +615,9 @@ impl From<crate::domain::experiment::ExperimentError> for ApiError {
             X::NoWinner => (StatusCode::UNPROCESSABLE_ENTITY, "no_significant_winner"),
             X::TierGone => (StatusCode::CONFLICT, "tier_changed"),
             X::KeptChanging => (StatusCode::CONFLICT, "concurrent_update"),
+            X::CampaignChanged => (StatusCode::CONFLICT, "campaign_changed"),
+            // The public routes answer as for an id that is not theirs.
+            X::CampaignMeasured => (StatusCode::NOT_FOUND, "not_found"),
         };
         ApiError::new(status, code, message)
     }

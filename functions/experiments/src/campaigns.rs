@@ -8,10 +8,11 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use tierdesk::domain::campaign::{self, apply_action, CampaignError, CampaignInput, CampaignInsights, LifecycleAction};
+use tierdesk::domain::experiment::ExperimentStatus;
 use tierdesk::domain::permissions::Permission;
 use tierdesk::http::request::json_body;
 use tierdesk::http::{json, Ctx, PathParams};
-use tierdesk::store::{CampaignStore, PromotionStore, WriteError};
+use tierdesk::store::{CampaignStore, ExperimentStore, PromotionStore, WriteError};
 use tierdesk::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +39,16 @@ async fn load(app: &Experiments, params: &PathParams) -> Result<campaign::Campai
         return Err(CampaignError::NotFound(id.to_string()).into());
     }
     Ok(app.store.campaign(id).await?.ok_or_else(|| CampaignError::NotFound(id.to_string()))?)
+}
+
+/// The campaign experiment measuring `c`'s variants, if one is not ended yet
+/// (draft, active or paused): its id.
+pub(crate) async fn open_experiment(app: &Experiments, c: &campaign::Campaign) -> Result<Option<String>, ApiError> {
+    let Some(id) = &c.experiment_id else { return Ok(None) };
+    let open = app.store.get_experiment(id).await?.is_some_and(|e| {
+        matches!(e.status, ExperimentStatus::Draft | ExperimentStatus::Active | ExperimentStatus::Paused)
+    });
+    Ok(open.then(|| id.clone()))
 }
 
 /// A campaign's offer must be a promotion that can give single-use personal codes.
@@ -99,6 +110,13 @@ pub(crate) async fn route(
             let before = load(app, params).await?;
             let by = ctx.actor(who);
             let after = input.into_campaign(&before.campaign_id, Some(&before), &by.id, &by.at)?;
+            // Changing who gets what mid-test would break the experiment's
+            // comparison (an experiment ended since this read unlocks them).
+            if campaign::variants_change(&before, &after) {
+                if let Some(open) = open_experiment(app, &before).await? {
+                    return Err(CampaignError::UnderExperiment(open).into());
+                }
+            }
             if after.status == campaign::CampaignStatus::Paused {
                 check_offer(app, &after, &by).await?;
             }

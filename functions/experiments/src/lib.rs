@@ -10,11 +10,12 @@ use http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use serde_json::{json, Value};
+use tierdesk::app::experiment_tracking::{self, Reporter, Tracked};
 use tierdesk::app::App;
-use tierdesk::clock::rfc3339;
-use tierdesk::domain::campaign::LifecycleAction;
+use tierdesk::domain::campaign::{self, CampaignError, LifecycleAction};
 use tierdesk::domain::experiment::{
-    self, Action, Experiment, ExperimentError, ExperimentPatch, ExperimentStatus, NewExperiment, Results, Track,
+    self, Action, Experiment, ExperimentError, ExperimentPatch, ExperimentStatus, ExperimentType, NewExperiment,
+    Results, Rollout, Track,
 };
 use tierdesk::domain::permissions::Permission;
 use tierdesk::domain::tier::{Tier, TierPatch, TierStatus};
@@ -23,7 +24,7 @@ use tierdesk::http::csv::{csv_response, Cell, CsvWriter};
 use tierdesk::http::request::{json_body, query};
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, PageRequest, PathParams, Route};
-use tierdesk::store::{ExperimentStore, IntelligenceStore, TierStore};
+use tierdesk::store::{CampaignStore, ExperimentStore, IntelligenceStore, TierStore, WinnerWrite};
 use tierdesk::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,10 +107,6 @@ pub const ROUTES: &[Route<Op>] = &[
 /// Anonymous assign/track bodies are a user id, a metric and an event id: a
 /// small cap keeps an abusive caller's requests cheap to refuse.
 pub const PUBLIC_BODY_BYTES: usize = 2 * 1024;
-
-/// Rounds of read-then-write for one tracking event whose participant keeps
-/// changing under it (the same user tracked concurrently).
-const TRACK_ATTEMPTS: usize = 8;
 
 pub struct Experiments {
     app: App,
@@ -318,11 +315,41 @@ async fn list(app: &Experiments, ctx: &Ctx, req: &Request) -> Result<Response<Bo
 async fn create(app: &Experiments, ctx: &Ctx, req: &Request) -> Result<Response<Body>, ApiError> {
     let who = ctx.require(Permission::ExperimentManagement)?;
     let new = NewExperiment::parse(&json_body(req, app.config.max_body_bytes)?)?;
-    live_tier(app, &new.target_tier).await?;
     let actor = ctx.actor(who);
-    let exp = new.into_experiment(experiment::new_experiment_id(&app.ids.new_id()), &actor);
-    app.store.create_experiment(&exp, &app.audit("experiment.create", &actor, None, &exp)).await?;
+    let id = experiment::new_experiment_id(&app.ids.new_id());
+    let Some(campaign_id) = new.campaign_id.clone() else {
+        live_tier(app, &new.target_tier).await?;
+        let exp = new.into_experiment(id, &actor);
+        app.store.create_experiment(&exp, &app.audit("experiment.create", &actor, None, &exp), None).await?;
+        return json(StatusCode::CREATED, &exp);
+    };
+    // A campaign experiment: its variants are the campaign's, and it is recorded
+    // on the campaign in the same transaction (one open experiment a campaign).
+    let before = app
+        .store
+        .campaign(&campaign_id)
+        .await?
+        .ok_or_else(|| ValidationError::single("campaignId", "no campaign has this id"))?;
+    if let Some(open) = campaigns::open_experiment(app, &before).await? {
+        return Err(CampaignError::UnderExperiment(open).into());
+    }
+    let exp = new.with_campaign(&before)?.into_experiment(id, &actor);
+    let after = campaign::attach_experiment(&before, &exp.experiment_id, &actor.id, &actor.at)?;
+    let campaign_audit = app.audit("campaign.experiment", &actor, Some(&before), &after);
+    let attach = WinnerWrite::Campaign { before_version: before.version, after: &after, audit: &campaign_audit };
+    app.store.create_experiment(&exp, &app.audit("experiment.create", &actor, None, &exp), Some(attach)).await?;
     json(StatusCode::CREATED, &exp)
+}
+
+/// A campaign experiment's campaign, which must still be running or about to:
+/// an ended campaign sends nothing more to measure or roll out to.
+async fn campaign_of(app: &Experiments, exp: &Experiment) -> Result<campaign::Campaign, ApiError> {
+    let id = exp.campaign_id.as_deref().unwrap_or_default();
+    let c = app.store.campaign(id).await?.ok_or_else(|| CampaignError::NotFound(id.to_string()))?;
+    if matches!(c.status, campaign::CampaignStatus::Completed | campaign::CampaignStatus::Cancelled) {
+        return Err(CampaignError::InvalidTransition { status: c.status.as_str(), action: "experiment" }.into());
+    }
+    Ok(c)
 }
 
 async fn update(app: &Experiments, ctx: &Ctx, req: &Request, params: &PathParams) -> Result<Response<Body>, ApiError> {
@@ -330,7 +357,9 @@ async fn update(app: &Experiments, ctx: &Ctx, req: &Request, params: &PathParams
     let patch = ExperimentPatch::parse(&json_body(req, app.config.max_body_bytes)?)?;
     let before = load(app, params).await?;
     if let Some(tier) = patch.target_tier.as_deref().filter(|t| *t != before.target_tier) {
-        live_tier(app, tier).await?;
+        if before.experiment_type == ExperimentType::Pricing {
+            live_tier(app, tier).await?;
+        }
     }
     let actor = ctx.actor(who);
     let after = before.apply(patch, &actor)?;
@@ -366,7 +395,10 @@ async fn workflow(
     let actor = ctx.actor(who);
     let after = before.transition(action, &actor)?;
     if action == Action::Start {
-        live_tier(app, &after.target_tier).await?;
+        match after.experiment_type {
+            ExperimentType::Pricing => drop(live_tier(app, &after.target_tier).await?),
+            ExperimentType::Campaign => drop(campaign_of(app, &after).await?),
+        }
     }
     let name = match action {
         Action::Start => "experiment.start",
@@ -410,12 +442,15 @@ fn winner_request(req: &Request, limit: usize) -> Result<WinnerRequest, ApiError
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Rollout {
+struct RolloutAnswer {
     experiment: Experiment,
     variant_id: String,
     /// The tier after the rollout; absent when the control won (no price change).
     #[serde(skip_serializing_if = "Option::is_none")]
     tier: Option<Tier>,
+    /// A campaign experiment's campaign after the rollout: the winner at 100%.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    campaign: Option<campaign::Campaign>,
     #[serde(skip_serializing_if = "Option::is_none")]
     price_version: Option<u32>,
     statistical_significance: bool,
@@ -449,6 +484,29 @@ async fn implement_winner(
         .cloned()
         .ok_or_else(|| ValidationError::single("variantId", "is not a variant of this experiment"))?;
     let actor = ctx.actor(who);
+    if before.experiment_type == ExperimentType::Campaign {
+        // The winner goes to every recipient: the campaign's variants are
+        // reallocated (winner 100, the others 0), in one transaction with the
+        // experiment's completion.
+        let c = campaign_of(app, &before).await?;
+        let reallocated = campaign::roll_out(&c, &chosen, &actor.id, &actor.at)?;
+        let rollout = Rollout { price_version: None, campaign_version: Some(reallocated.version) };
+        let after = before.implement(&chosen, rollout, ask.force, ask.reason.clone(), &actor)?;
+        let audit = app.audit("experiment.implement_winner", &actor, Some(&before), &after);
+        let campaign_audit = app.audit("campaign.roll_out", &actor, Some(&c), &reallocated);
+        let write = WinnerWrite::Campaign { before_version: c.version, after: &reallocated, audit: &campaign_audit };
+        app.store.implement_winner(&before, &after, &audit, Some(write)).await?;
+        let answer = RolloutAnswer {
+            experiment: after,
+            variant_id: chosen,
+            tier: None,
+            campaign: Some(reallocated),
+            price_version: None,
+            statistical_significance: results.statistical_significance,
+            p_value: results.p_value,
+        };
+        return json(StatusCode::OK, &answer);
+    }
     let tier = app.store.get_tier(&before.target_tier).await?.filter(|t| t.status == TierStatus::Active);
     let tier = tier.ok_or(ExperimentError::TierGone)?;
     let prices = experiment::rollout_prices(&tier, &variant);
@@ -466,14 +524,16 @@ async fn implement_winner(
         Some(tier.apply(patch, &actor).map_err(|_| ExperimentError::TierGone)?)
     };
     let price_version = tier_update.as_ref().map(|u| u.after.price_version);
-    let after = before.implement(&chosen, price_version, ask.force, ask.reason.clone(), &actor)?;
+    let rollout = Rollout { price_version, campaign_version: None };
+    let after = before.implement(&chosen, rollout, ask.force, ask.reason.clone(), &actor)?;
     let audit = app.audit("experiment.implement_winner", &actor, Some(&before), &after);
     let tier_audit = tier_update.as_ref().map(|u| app.audit("tier.price_change", &actor, Some(&u.before), &u.after));
-    let tier_write = tier_update.as_ref().zip(tier_audit.as_ref());
+    let tier_write = tier_update.as_ref().zip(tier_audit.as_ref()).map(|(u, a)| WinnerWrite::Tier(u, a));
     app.store.implement_winner(&before, &after, &audit, tier_write).await?;
-    let rollout = Rollout {
+    let rollout = RolloutAnswer {
         experiment: after,
         variant_id: chosen,
+        campaign: None,
         tier: tier_update.map(|u| u.after),
         price_version,
         statistical_significance: results.statistical_significance,
@@ -510,10 +570,7 @@ struct AssignAnswer<'a> {
 
 /// Assigns (or re-reads) a participant of `exp`.
 async fn assign_user(app: &Experiments, exp: &Experiment, user: &str) -> Result<tierdesk::store::Assignment, ApiError> {
-    let variant = experiment::assign(&exp.experiment_id, &exp.variants, user)
-        .ok_or_else(|| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error"))?;
-    let at = rfc3339(app.clock.now());
-    Ok(app.store.assign(exp, user, &variant.variant_id, &at).await?)
+    Ok(experiment_tracking::assign_visitor(&app.store, app.clock.as_ref(), exp, user).await?)
 }
 
 /// `POST /api/experiments/{id}/assign` (public): the participant's variant; the
@@ -529,6 +586,9 @@ async fn assign(app: &Experiments, req: &Request, params: &PathParams) -> Result
     }
     let (exp, known) = app.store.experiment_and_participant(id, &user).await?;
     let exp = exp.ok_or(ExperimentError::NotFound)?;
+    if exp.experiment_type != ExperimentType::Pricing {
+        return Err(ExperimentError::CampaignMeasured.into());
+    }
     if exp.status != ExperimentStatus::Active {
         return Err(ExperimentError::NotRunning { status: exp.status.as_str() }.into());
     }
@@ -566,41 +626,15 @@ async fn track(app: &Experiments, req: &Request, params: &PathParams) -> Result<
     if !experiment::is_experiment_id(id) {
         return Err(ExperimentError::NotFound.into());
     }
-    for _ in 0..TRACK_ATTEMPTS {
-        let (exp, participant) = app.store.experiment_and_participant(id, &ask.user_id).await?;
-        let exp = exp.ok_or(ExperimentError::NotFound)?;
-        if !exp.status.holds_tier() {
-            return Err(ExperimentError::NotRunning { status: exp.status.as_str() }.into());
-        }
-        let participant = match participant.filter(|p| p.phase == exp.phase) {
-            Some(p) => p,
-            None if exp.status == ExperimentStatus::Active => assign_user(app, &exp, &ask.user_id).await?.participant,
-            None => return Err(ExperimentError::NotRunning { status: exp.status.as_str() }.into()),
+    let (counted, variant_id) =
+        match experiment_tracking::track(&app.store, app.clock.as_ref(), id, &ask, Reporter::Visitor).await? {
+            Tracked::Counted { variant_id } => (true, variant_id),
+            Tracked::Duplicate { variant_id } => (false, variant_id),
+            // Only the campaign step's reports can meet a non-participant.
+            Tracked::NotParticipant => return Err(ExperimentError::NotFound.into()),
         };
-        let Some(delta) = experiment::delta(&ask, &participant)? else {
-            return json(
-                StatusCode::OK,
-                &json!({"counted": false, "duplicate": true, "variantId": participant.variant_id, "metric": ask.metric}),
-            );
-        };
-        let applied = match app.store.track(&exp, &ask.user_id, &participant, &ask.dedupe_key(), &delta).await {
-            // Nothing was applied: the counters' shard stayed locked through the
-            // store's own retries (DynamoDB Local answers lock timeouts this way).
-            // Back off and run the round again from a fresh read.
-            Err(tierdesk::store::StoreError::TransactionConflict) => {
-                let nanos =
-                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-                tokio::time::sleep(std::time::Duration::from_millis(20 + u64::from(nanos % 80))).await;
-                false
-            }
-            other => other?,
-        };
-        if applied {
-            return json(
-                StatusCode::OK,
-                &json!({"counted": true, "duplicate": false, "variantId": participant.variant_id, "metric": ask.metric}),
-            );
-        }
-    }
-    Err(ExperimentError::KeptChanging.into())
+    json(
+        StatusCode::OK,
+        &json!({"counted": counted, "duplicate": !counted, "variantId": variant_id, "metric": ask.metric}),
+    )
 }

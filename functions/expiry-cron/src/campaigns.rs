@@ -21,20 +21,23 @@ use crate::{DailyStep, RunDate, StepFuture};
 use chrono::{Duration, NaiveDate};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use tierdesk::app::experiment_tracking::{self, Reporter};
+use tierdesk::app::Failed;
 use tierdesk::clock::rfc3339;
 use tierdesk::domain::campaign::{
     self, admit_frequency, channels_for, occasion, render, runs_on, variant_for, Campaign, Channel, Recipient, Skip,
     TokenValues, TriggerKind,
 };
+use tierdesk::domain::experiment::{Experiment, ExperimentStatus, ExperimentType, Track, TrackMetric};
 use tierdesk::domain::partner::Partner;
 use tierdesk::domain::promotion::{self, Promotion};
-use tierdesk::domain::revenue::MovementKind;
+use tierdesk::domain::revenue::{Movement, MovementKind};
 use tierdesk::domain::tier::Tier;
 use tierdesk::mail::campaign::campaign_email;
 use tierdesk::mail::{Mailer, SendOutcome};
 use tierdesk::store::{
-    message_id, CampaignStore, ClaimOutcome, InAppMessage, PageRequest, PartnerList, PartnerStore, PromotionStore,
-    RecipientRead, ReminderStore, SendClaim, SendRecord, SignalList, Store, TierStore,
+    message_id, CampaignStore, ClaimOutcome, ExperimentStore, InAppMessage, PageRequest, PartnerList, PartnerStore,
+    PromotionStore, RecipientRead, ReminderStore, SendClaim, SendRecord, SignalList, Store, StoreError, TierStore,
 };
 
 /// Days of signals and ledger the step reads back over, so a missed run's
@@ -67,6 +70,18 @@ fn ymd(d: NaiveDate) -> String {
 
 /// Partners a trigger names on this run, each with the occasion's source.
 type Due = Vec<(String, String)>;
+
+/// One campaign's run: what every send of it needs.
+struct CampaignRun<'a> {
+    c: &'a Campaign,
+    /// The offer's promotion, when the campaign has one it can still give out.
+    offer: Option<&'a Promotion>,
+    /// The campaign experiment measuring its variants, while it runs (active or
+    /// paused; sends are exposures only while it is active).
+    experiment: Option<&'a Experiment>,
+    tiers: &'a [Tier],
+    run: &'a RunDate,
+}
 
 /// What became of one partner's occasion.
 enum Sent {
@@ -212,17 +227,14 @@ impl Campaigns {
     }
 
     /// One partner's send, from its claim to its email.
-    #[allow(clippy::too_many_arguments)]
     async fn send_one(
         &self,
         store: &Store,
-        c: &Campaign,
-        offer: Option<&Promotion>,
-        tiers: &[Tier],
+        ctx: &CampaignRun<'_>,
         mut read: RecipientRead,
         source: &str,
-        run: &RunDate,
     ) -> Result<Sent, String> {
+        let CampaignRun { c, offer, tiers, run, .. } = *ctx;
         let occasion = read.occasion.clone();
         for _ in 0..SEND_ATTEMPTS {
             let r = self.recipient(&read, tiers);
@@ -238,7 +250,7 @@ impl Campaigns {
                 if !store.renew_claim(&existing, &lease).await.map_err(err)? {
                     return Ok(Sent::Before);
                 }
-                return self.deliver(store, c, offer, &r, existing, run).await;
+                return self.deliver(store, ctx, &r, existing).await;
             }
             if r.erased {
                 return Ok(Sent::Skipped(Skip::Erased));
@@ -315,7 +327,7 @@ impl Campaigns {
                     continue;
                 }
             };
-            return self.deliver(store, c, offer, &r, to_send, run).await;
+            return self.deliver(store, ctx, &r, to_send).await;
         }
         Err(format!("campaign {}: the partner's state kept changing", c.campaign_id))
     }
@@ -327,13 +339,17 @@ impl Campaigns {
     async fn deliver(
         &self,
         store: &Store,
-        c: &Campaign,
-        offer: Option<&Promotion>,
+        ctx: &CampaignRun<'_>,
         r: &Recipient,
         send: SendRecord,
-        run: &RunDate,
     ) -> Result<Sent, String> {
+        let CampaignRun { c, offer, run, .. } = *ctx;
         let email_allowed = channels_for(c, r).is_ok_and(|ch| ch.contains(&Channel::Email));
+        let shown =
+            send.channels.contains(&Channel::InApp) || (send.channels.contains(&Channel::Email) && email_allowed);
+        if shown {
+            self.expose(store, ctx, &send).await?;
+        }
         if send.channels.contains(&Channel::Email) && email_allowed {
             let values = self.tokens(r, offer, send.promo_code.as_deref());
             let Some(variant) = c.content.variants.iter().find(|v| v.variant_id == send.variant_id) else {
@@ -363,6 +379,27 @@ impl Campaigns {
         Ok(Sent::Now)
     }
 
+    /// A send is an exposure of the campaign experiment running on its
+    /// variants: the partner becomes a participant in the variant sent, once
+    /// (a retaken claim or a later send finds the assignment). Recorded before
+    /// the email, so a send marked done was always counted.
+    async fn expose(&self, store: &Store, ctx: &CampaignRun<'_>, send: &SendRecord) -> Result<(), String> {
+        let Some(exp) = ctx.experiment.filter(|e| e.status == ExperimentStatus::Active) else { return Ok(()) };
+        if exp.variant(&send.variant_id).is_none() {
+            return Ok(());
+        }
+        let at = rfc3339(self.clock.now());
+        for _ in 0..SEND_ATTEMPTS {
+            match store.assign(exp, &send.partner_id, &send.variant_id, &at).await {
+                Ok(_) => return Ok(()),
+                // The variant's counter shard was busy with another exposure.
+                Err(StoreError::TransactionConflict) => continue,
+                Err(e) => return Err(format!("campaign {} exposure: {e}", ctx.c.campaign_id)),
+            }
+        }
+        Err(format!("campaign {}: the experiment's counters stayed busy", ctx.c.campaign_id))
+    }
+
     fn tokens(&self, r: &Recipient, offer: Option<&Promotion>, code: Option<&str>) -> TokenValues {
         TokenValues {
             company_name: r.company_name.clone(),
@@ -375,7 +412,14 @@ impl Campaigns {
         }
     }
 
-    async fn run_campaign(&self, store: &Store, c: &Campaign, tiers: &[Tier], run: &RunDate) -> Result<u64, String> {
+    async fn run_campaign(
+        &self,
+        store: &Store,
+        c: &Campaign,
+        experiment: Option<&Experiment>,
+        tiers: &[Tier],
+        run: &RunDate,
+    ) -> Result<u64, String> {
         let due = self.due(store, c, run).await?;
         if due.is_empty() {
             return Ok(0);
@@ -387,6 +431,7 @@ impl Campaigns {
             tracing::warn!(campaign = %c.campaign_id, "offer's promotion not usable; campaign sends nothing");
             return Ok(0);
         }
+        let ctx = CampaignRun { c, offer: offer.as_ref(), experiment, tiers, run };
         let mut sent = 0;
         let mut skips: BTreeMap<Skip, i64> = BTreeMap::new();
         let mut failure = None;
@@ -400,7 +445,7 @@ impl Campaigns {
                 else {
                     continue;
                 };
-                match self.send_one(store, c, offer.as_ref(), tiers, read, source, run).await {
+                match self.send_one(store, &ctx, read, source).await {
                     Ok(Sent::Now) => sent += 1,
                     Ok(Sent::Before) => {}
                     Ok(Sent::Skipped(skip)) => *skips.entry(skip).or_default() += 1,
@@ -417,7 +462,7 @@ impl Campaigns {
 
     /// The last days' conversions, each attributed once to the partner's latest
     /// send inside its campaign's window.
-    async fn attribute(&self, store: &Store, run: &RunDate) -> Result<u64, String> {
+    async fn attribute(&self, store: &Store, run: &RunDate, experiments: &Experiments) -> Result<u64, String> {
         let mut attributed = 0;
         for n in 1..=LOOKBACK_DAYS {
             let day = run.date - Duration::days(n);
@@ -448,9 +493,70 @@ impl Campaigns {
                 if store.record_conversion(touch, &m, redeemed).await.map_err(err)? {
                     attributed += 1;
                 }
+                // Asked on every run that sees the conversion, not only the one
+                // that recorded it: counting is idempotent, so a run stopped in
+                // between is finished by the next.
+                if let Some(exp) = experiments.get(&touch.campaign_id) {
+                    self.count_conversion(store, exp, &m).await?;
+                }
             }
         }
         Ok(attributed)
+    }
+}
+
+/// The campaign experiments running (active or paused), by campaign.
+type Experiments = BTreeMap<String, Experiment>;
+
+impl Campaigns {
+    async fn experiments(&self, store: &Store, campaigns: &[Campaign]) -> Result<Experiments, String> {
+        let mut out = Experiments::new();
+        for c in campaigns {
+            let Some(id) = &c.experiment_id else { continue };
+            if let Some(exp) = store.get_experiment(id).await.map_err(err)? {
+                if exp.experiment_type == ExperimentType::Campaign && exp.status.holds_tier() {
+                    out.insert(c.campaign_id.clone(), exp);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// An attributed conversion, as the campaign experiment's participant's
+    /// conversion and its MRR gain as their revenue (the movement is the event,
+    /// so each counts once).
+    async fn count_conversion(&self, store: &Store, exp: &Experiment, m: &Movement) -> Result<(), String> {
+        let conversion =
+            Track { user_id: m.partner_id.clone(), metric: TrackMetric::Conversion, value: None, event_id: None };
+        let mut events = vec![conversion];
+        if m.amount > 0 {
+            events.push(Track {
+                user_id: m.partner_id.clone(),
+                metric: TrackMetric::Revenue,
+                value: Some(m.amount),
+                event_id: Some(m.movement_id.clone()),
+            });
+        }
+        for ask in &events {
+            let tracked = experiment_tracking::track(
+                store,
+                self.clock.as_ref(),
+                &exp.experiment_id,
+                ask,
+                Reporter::CampaignAttribution,
+            )
+            .await;
+            match tracked {
+                Ok(_) => {}
+                // Ended since it was read, or the participant's event cap: the
+                // campaign's own counters still have the conversion.
+                Err(Failed::Refused(e)) => {
+                    tracing::warn!(experiment = %exp.experiment_id, error = %e, "conversion not counted");
+                }
+                Err(Failed::Store(e)) => return Err(format!("experiment {}: {e}", exp.experiment_id)),
+            }
+        }
+        Ok(())
     }
 }
 
@@ -478,19 +584,20 @@ impl DailyStep for Campaigns {
                 return Ok(0);
             }
             let running: Vec<&Campaign> = campaigns.iter().filter(|c| runs_on(c, run.date)).collect();
+            let experiments = self.experiments(store, &campaigns).await?;
             let mut sent = 0;
             let mut failure = None;
             if !running.is_empty() {
                 let tiers = store.all_tiers().await.map_err(err)?;
                 for c in running {
-                    match self.run_campaign(store, c, &tiers, run).await {
+                    match self.run_campaign(store, c, experiments.get(&c.campaign_id), &tiers, run).await {
                         Ok(n) => sent += n,
                         // The others still run; the step fails for Lambda's retry.
                         Err(e) => failure = Some(e),
                     }
                 }
             }
-            let attributed = self.attribute(store, run).await?;
+            let attributed = self.attribute(store, run, &experiments).await?;
             tracing::info!(sent, attributed, "campaigns");
             match failure {
                 Some(e) => Err(e),

@@ -1,15 +1,16 @@
-//! The daily step that enforces experiments' `endDate`: an experiment still holding
-//! its tier (active or paused) whose last day is before the run date completes, with
-//! its results as of the run recorded on it (`finalResults`), through the same
-//! versioned, audited write as a manual `complete`. Completing releases the tier
-//! slot, so a second run no longer sees it; a concurrent run loses the version
-//! check: the result is recorded exactly once.
+//! The daily step that enforces experiments' `endDate`: an experiment still
+//! running (active or paused; pricing or campaign) whose last day is before the
+//! run date completes, with its results as of the run recorded on it
+//! (`finalResults`), through the same versioned, audited write as a manual
+//! `complete`. A completed experiment is no longer listed, so a second run does
+//! not see it; a concurrent run loses the version check: the result is recorded
+//! exactly once.
 
 use crate::{DailyStep, RunDate, StepFuture};
 use std::sync::Arc;
 use tierdesk::domain::audit::AuditEntry;
-use tierdesk::domain::experiment::{self};
-use tierdesk::store::{ExperimentRefusal, ExperimentStore, Store, WriteError};
+use tierdesk::domain::experiment::{self, ExperimentStatus};
+use tierdesk::store::{ExperimentRefusal, ExperimentStore, PageRequest, Store, WriteError};
 use tierdesk::IdGen;
 
 /// Who the audit trail names for automatic ends.
@@ -24,24 +25,28 @@ impl DailyStep for EndExperiments {
         "experiments_ended"
     }
 
-    /// Reads the `EXPLIVE` partition (the experiments holding a tier: one per tier
-    /// at most, so tens of items) and, for each one past its end date, the
-    /// experiment and its counters.
+    /// Reads the active and the paused experiments (two Queries of the status
+    /// index: pricing experiments are one per tier at most, campaign ones one per
+    /// campaign, so tens of items) and, for each one past its end date, the
+    /// experiment again (consistently) and its counters.
     fn run<'a>(&'a self, store: &'a Store, run: &'a RunDate) -> StepFuture<'a> {
         Box::pin(async move {
-            let live = store.live_experiments().await.map_err(|e| e.to_string())?;
+            let mut open = Vec::new();
+            for status in [ExperimentStatus::Active, ExperimentStatus::Paused] {
+                let mut page = PageRequest { limit: 100, cursor: None };
+                loop {
+                    let found = store.list_experiments(Some(status), &page).await.map_err(|e| e.to_string())?;
+                    open.extend(found.items.into_iter().filter(|e| e.past_end_date(run.date)));
+                    match found.next_cursor {
+                        Some(cursor) => page.cursor = Some(cursor),
+                        None => break,
+                    }
+                }
+            }
             let actor = run.actor();
             let mut ended = 0;
-            for slot in live {
-                let due = slot
-                    .end_date
-                    .as_deref()
-                    .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-                    .is_some_and(|end| end < run.date);
-                if !due {
-                    continue;
-                }
-                let id = slot.experiment_id;
+            for listed in open {
+                let id = listed.experiment_id;
                 let Some(before) = store.get_experiment(&id).await.map_err(|e| e.to_string())? else { continue };
                 if !before.past_end_date(run.date) {
                     continue;

@@ -13,7 +13,7 @@ use crate::{DailyStep, RunDate, StepFuture};
 use std::collections::BTreeMap;
 use tierdesk::domain::analytics::{month_of, TierData};
 use tierdesk::domain::elasticity::{self, ElasticityReport, NoEstimate, PriceHistoryEntry, TierNow};
-use tierdesk::domain::experiment::{Experiment, ExperimentStatus};
+use tierdesk::domain::experiment::{Experiment, ExperimentStatus, ExperimentType};
 use tierdesk::domain::forecast;
 use tierdesk::domain::tier::Tier;
 use tierdesk::store::{AnalyticsStore, ExperimentStore, IntelligenceStore, PageRequest, Store, StoreError, TierStore};
@@ -131,7 +131,8 @@ impl DailyStep for Intelligence {
                 for ((tier, history), d) in tiers.iter().zip(&histories).zip(&data) {
                     let mut evidence: Vec<elasticity::Evidence> = experiments
                         .iter()
-                        .filter(|(e, _)| e.target_tier == tier.tier_id)
+                        // A campaign experiment tests messages, not a price.
+                        .filter(|(e, _)| e.experiment_type == ExperimentType::Pricing && e.target_tier == tier.tier_id)
                         .filter_map(|(e, c)| {
                             elasticity::from_experiment(&elasticity::experiment_evidence(
                                 e,

@@ -9,6 +9,7 @@
 //! error to HTTP once.
 
 pub mod commission;
+pub mod experiment_tracking;
 pub mod price_migration;
 pub mod redemption;
 mod refusals;

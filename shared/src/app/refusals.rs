@@ -52,6 +52,7 @@ impl Meaning for ExperimentRefusal {
             Self::Stale { current } => ExperimentError::VersionConflict { current },
             Self::TierClaimed { holder } => ExperimentError::TierBusy { experiment_id: holder },
             Self::TierChanged => ExperimentError::TierGone,
+            Self::CampaignChanged => ExperimentError::CampaignChanged,
         }
     }
 }

@@ -251,6 +251,10 @@ pub struct Campaign {
     /// the campaign's code is attributed to it.
     pub attribution_window_days: u32,
     pub status: CampaignStatus,
+    /// The campaign experiment measuring its variants (the latest one): while it
+    /// is not ended, the variants are locked (`variants_locked`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub experiment_id: Option<String>,
     pub version: u64,
     pub created_by: String,
     pub created_at: String,
@@ -277,6 +281,10 @@ pub enum CampaignError {
     VersionConflict(u64),
     #[error("the offer's promotion {0} is not an active promotion that takes codes")]
     OfferNotUsable(String),
+    /// The content variants are under a running experiment: changing who gets
+    /// what mid-test breaks its comparison.
+    #[error("the campaign's variants are under experiment {0}; end it first")]
+    UnderExperiment(String),
 }
 
 pub fn is_campaign_id(s: &str) -> bool {
@@ -446,7 +454,9 @@ impl CampaignInput {
                     let variant_id = v.required("variantId", parse::slug);
                     let subject = v.required("subject", |x| text_with_tokens(x, MAX_SUBJECT));
                     let body = v.required("body", |x| text_with_tokens(x, MAX_BODY));
-                    let allocation = v.required("allocation", |x| parse::int_in(x, 1, 100).map(|n| n as u32));
+                    // 0 keeps a variant (and its figures) without sending it, as a
+                    // campaign experiment's rollout leaves the losers.
+                    let allocation = v.required("allocation", |x| parse::int_in(x, 0, 100).map(|n| n as u32));
                     Some(ContentVariant {
                         variant_id: variant_id?,
                         subject: subject?,
@@ -588,6 +598,7 @@ impl CampaignInput {
             end_date: self.end_date,
             attribution_window_days: self.attribution_window_days,
             status: previous.map_or(CampaignStatus::Draft, |p| p.status),
+            experiment_id: previous.and_then(|p| p.experiment_id.clone()),
             version: previous.map_or(1, |p| p.version + 1),
             created_by: previous.map_or_else(|| by.to_string(), |p| p.created_by.clone()),
             created_at: previous.map_or_else(|| at.to_string(), |p| p.created_at.clone()),
@@ -615,6 +626,45 @@ pub fn apply_action(c: &Campaign, action: LifecycleAction, by: &str, at: &str) -
         }
     };
     Ok(Campaign { status: next, version: c.version + 1, updated_by: by.into(), updated_at: at.into(), ..c.clone() })
+}
+
+/// Whether an edit from `before` to `after` changes who gets what: any variant's
+/// id, allocation or text. Refused while an experiment measures the variants.
+pub fn variants_change(before: &Campaign, after: &Campaign) -> bool {
+    before.content.variants != after.content.variants
+}
+
+/// `experiment_id` starts measuring `c`'s variants: recorded on the campaign,
+/// so its variants lock until the experiment ends. Refused once the campaign
+/// has ended (nothing more will be sent to measure).
+pub fn attach_experiment(c: &Campaign, experiment_id: &str, by: &str, at: &str) -> Result<Campaign, CampaignError> {
+    if matches!(c.status, CampaignStatus::Completed | CampaignStatus::Cancelled) {
+        return Err(CampaignError::InvalidTransition { status: c.status.as_str(), action: "experiment" });
+    }
+    Ok(Campaign {
+        experiment_id: Some(experiment_id.to_string()),
+        version: c.version + 1,
+        updated_by: by.into(),
+        updated_at: at.into(),
+        ..c.clone()
+    })
+}
+
+/// A campaign experiment's winner rolled out: `winner` gets every recipient
+/// (allocation 100) and the other variants stay, at 0, with their figures.
+/// Refused for an ended campaign and for a variant it does not have.
+pub fn roll_out(c: &Campaign, winner: &str, by: &str, at: &str) -> Result<Campaign, CampaignError> {
+    if matches!(c.status, CampaignStatus::Completed | CampaignStatus::Cancelled) {
+        return Err(CampaignError::InvalidTransition { status: c.status.as_str(), action: "roll_out" });
+    }
+    if !c.content.variants.iter().any(|v| v.variant_id == winner) {
+        return Err(CampaignError::NotFound(format!("{}/{winner}", c.campaign_id)));
+    }
+    let mut next = Campaign { version: c.version + 1, updated_by: by.into(), updated_at: at.into(), ..c.clone() };
+    for v in &mut next.content.variants {
+        v.allocation = if v.variant_id == winner { 100 } else { 0 };
+    }
+    Ok(next)
 }
 
 /// Whether the campaign sends on `day`: active, and `day` within its dates.

@@ -47,6 +47,12 @@ pub enum ExperimentError {
     TierGone,
     #[error("the participant's tracking kept changing; retry")]
     KeptChanging,
+    #[error("the campaign changed since it was read; reload and retry")]
+    CampaignChanged,
+    /// A campaign experiment is measured by its campaign's sends: there is
+    /// nothing for a visitor to be assigned to.
+    #[error("a campaign experiment is not assigned or tracked through this route")]
+    CampaignMeasured,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
@@ -96,6 +102,23 @@ impl Metric {
             _ => Err("must be one of conversion_rate, revenue, signups, retention".into()),
         }
     }
+}
+
+/// What an experiment tests. A pricing experiment shows visitors a variant's
+/// price on its target tier (and holds the tier's slot while it runs); a
+/// campaign experiment measures a campaign's content variants, whose sends are
+/// its exposures and whose attributed conversions are its conversions
+/// (docs/campaigns.md). It never touches a tier or the public catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ExperimentType {
+    #[default]
+    Pricing,
+    Campaign,
+}
+
+impl ExperimentType {
+    pub const ALL: [Self; 2] = [Self::Pricing, Self::Campaign];
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -151,13 +174,27 @@ pub fn features_over(base: &[Feature], differences: &[Feature]) -> Vec<Feature> 
     out
 }
 
+/// What rolling a winner out changed: the tier's new price version (a pricing
+/// experiment whose challenger won) or the campaign's version that sends the
+/// winner to everyone (a campaign experiment).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Rollout {
+    pub price_version: Option<u32>,
+    pub campaign_version: Option<u64>,
+}
+
 /// How a winner went into the catalog.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Implementation {
     pub variant_id: String,
-    /// The tier's new price version; `None` when the control won (nothing changes).
+    /// The tier's new price version; `None` when the control won (nothing
+    /// changes) and for a campaign experiment.
     pub price_version: Option<u32>,
+    /// A campaign experiment's rollout: the campaign's version that sends the
+    /// winner to everyone (its allocation 100, the others' 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign_version: Option<u64>,
     pub forced: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -169,9 +206,17 @@ pub struct Implementation {
 #[serde(rename_all = "camelCase")]
 pub struct Experiment {
     pub experiment_id: String,
+    /// Stored experiments from before campaign experiments are pricing ones.
+    #[serde(default)]
+    pub experiment_type: ExperimentType,
+    /// The campaign whose content variants a campaign experiment measures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign_id: Option<String>,
     pub name: String,
     pub description: String,
     pub hypothesis: String,
+    /// The tier a pricing experiment prices; empty for a campaign experiment.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub target_tier: String,
     pub variants: Vec<Variant>,
     pub status: ExperimentStatus,
@@ -306,6 +351,8 @@ pub fn assign<'a>(experiment_id: &str, variants: &'a [Variant], user_id: &str) -
 // ---- Parsing ------------------------------------------------------------------
 
 const FIELDS: &[&str] = &[
+    "experimentType",
+    "campaignId",
     "name",
     "description",
     "hypothesis",
@@ -430,8 +477,19 @@ fn read_variants(f: &mut Fields<'_>) -> Option<Vec<Variant>> {
     Some(variants)
 }
 
+/// A campaign experiment is judged on what its sends lead to: conversions or
+/// the revenue they bring. Sign-ups and retention are a visitor's, not a
+/// partner's.
+fn campaign_metric(m: Metric) -> bool {
+    matches!(m, Metric::ConversionRate | Metric::Revenue)
+}
+
+const CAMPAIGN_METRICS: &str = "must be conversion_rate or revenue for a campaign experiment";
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewExperiment {
+    pub experiment_type: ExperimentType,
+    pub campaign_id: Option<String>,
     pub name: String,
     pub description: String,
     pub hypothesis: String,
@@ -449,13 +507,52 @@ pub struct NewExperiment {
 impl NewExperiment {
     pub fn parse(body: &Value) -> Result<Self, ValidationError> {
         let mut f = Fields::new(body, FIELDS);
+        let experiment_type =
+            f.optional("experimentType", |v| crate::domain::wire::one_of(&ExperimentType::ALL, v)).unwrap_or_default();
         let name = f.required("name", name);
-        let target_tier = f.required("targetTier", parse::slug);
-        if !f.has("variants") {
-            f.fail("variants", "is required");
+        let (target_tier, variants, campaign_id) = match experiment_type {
+            ExperimentType::Pricing => {
+                let target_tier = f.required("targetTier", parse::slug);
+                if !f.has("variants") {
+                    f.fail("variants", "is required");
+                }
+                if f.has("campaignId") {
+                    f.fail("campaignId", "only a campaign experiment (experimentType campaign) names a campaign");
+                }
+                (target_tier, read_variants(&mut f), None)
+            }
+            ExperimentType::Campaign => {
+                let campaign_id = f.required("campaignId", |v| {
+                    let s = v.as_str().ok_or("must be a string")?;
+                    if super::campaign::is_campaign_id(s) {
+                        Ok(s.to_string())
+                    } else {
+                        Err("must be a campaign id (cmp_…)".to_string())
+                    }
+                });
+                if f.has("targetTier") {
+                    f.fail("targetTier", "a campaign experiment has no tier; it tests the campaign's content");
+                }
+                if f.has("variants") {
+                    f.fail("variants", "a campaign experiment's variants are the campaign's content variants");
+                }
+                // Filled in from the campaign (`with_campaign`).
+                (Some(String::new()), Some(Vec::new()), campaign_id)
+            }
+        };
+        let primary_metric = f.optional("primaryMetric", Metric::parse).unwrap_or(Metric::ConversionRate);
+        let secondary_metrics = f.optional("secondaryMetrics", metrics).unwrap_or_default();
+        if experiment_type == ExperimentType::Campaign {
+            if !campaign_metric(primary_metric) {
+                f.fail("primaryMetric", CAMPAIGN_METRICS);
+            }
+            if !secondary_metrics.iter().copied().all(campaign_metric) {
+                f.fail("secondaryMetrics", CAMPAIGN_METRICS);
+            }
         }
-        let variants = read_variants(&mut f);
         let new = Self {
+            experiment_type,
+            campaign_id,
             name: name.unwrap_or_default(),
             description: f.optional("description", long_text).unwrap_or_default(),
             hypothesis: f.optional("hypothesis", long_text).unwrap_or_default(),
@@ -464,8 +561,8 @@ impl NewExperiment {
             end_date: f.optional("endDate", date),
             min_sample_size: f.optional("minSampleSize", min_sample).unwrap_or(100),
             confidence_level: f.optional("confidenceLevel", confidence).unwrap_or(95),
-            primary_metric: f.optional("primaryMetric", Metric::parse).unwrap_or(Metric::ConversionRate),
-            secondary_metrics: f.optional("secondaryMetrics", metrics).unwrap_or_default(),
+            primary_metric,
+            secondary_metrics,
             minimum_detectable_effect: f.optional("minimumDetectableEffect", mde).unwrap_or(10.0),
             sequential: f.optional("sequential", parse::boolean).unwrap_or(false),
         };
@@ -473,9 +570,44 @@ impl NewExperiment {
         Ok(new)
     }
 
+    /// A campaign experiment's variants: the campaign's content variants still
+    /// sent (allocation above 0), the first of them the control, each at the
+    /// campaign's allocation (so the sample-ratio check tests the campaign's own
+    /// split).
+    pub fn with_campaign(mut self, c: &super::campaign::Campaign) -> Result<Self, ValidationError> {
+        let sent: Vec<&super::campaign::ContentVariant> =
+            c.content.variants.iter().filter(|v| v.allocation > 0).collect();
+        if sent.len() < 2 {
+            return Err(ValidationError::single(
+                "campaignId",
+                "the campaign needs at least two content variants with an allocation to test",
+            ));
+        }
+        self.variants = sent
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Variant {
+                variant_id: v.variant_id.clone(),
+                name: v.subject.clone(),
+                is_control: i == 0,
+                allocation: v.allocation,
+                pricing: VariantPricing::default(),
+                features: Vec::new(),
+                messaging: Some(Messaging {
+                    headline: Some(v.subject.clone()),
+                    description: None,
+                    call_to_action: c.content.call_to_action.as_ref().map(|a| a.label.clone()),
+                }),
+            })
+            .collect();
+        Ok(self)
+    }
+
     pub fn into_experiment(self, experiment_id: String, actor: &Actor) -> Experiment {
         Experiment {
             experiment_id,
+            experiment_type: self.experiment_type,
+            campaign_id: self.campaign_id,
             name: self.name,
             description: self.description,
             hypothesis: self.hypothesis,
@@ -525,7 +657,10 @@ pub struct ExperimentPatch {
 
 impl ExperimentPatch {
     pub fn parse(body: &Value) -> Result<Self, ValidationError> {
-        let allowed: Vec<&str> = std::iter::once("version").chain(FIELDS.iter().copied()).collect();
+        // What an experiment tests, and which campaign, is fixed at creation.
+        let fixed = ["experimentType", "campaignId"];
+        let allowed: Vec<&str> =
+            std::iter::once("version").chain(FIELDS.iter().copied().filter(|f| !fixed.contains(f))).collect();
         let mut f = Fields::new(body, &allowed);
         let patch = Self {
             version: f.required("version", |v| parse::int_in(v, 1, i64::MAX).map(|n| n as u64)).unwrap_or_default(),
@@ -575,6 +710,13 @@ impl Experiment {
         next
     }
 
+    /// Whether the experiment holds its tier's slot (`EXPLIVE`) and prices the
+    /// public catalog: a pricing experiment while active or paused. A campaign
+    /// experiment never does.
+    pub fn holds_tier(&self) -> bool {
+        self.experiment_type == ExperimentType::Pricing && self.status.holds_tier()
+    }
+
     pub fn control(&self) -> Option<&Variant> {
         self.variants.iter().find(|v| v.is_control)
     }
@@ -598,6 +740,22 @@ impl Experiment {
         if self.status != ExperimentStatus::Draft && patch.target_tier.as_ref().is_some_and(|t| *t != self.target_tier)
         {
             return Err(locked("targetTier"));
+        }
+        if self.experiment_type == ExperimentType::Campaign {
+            let refused = if patch.target_tier.is_some() {
+                Some(("targetTier", "a campaign experiment has no tier"))
+            } else if patch.variants.is_some() {
+                Some(("variants", "a campaign experiment's variants are the campaign's content variants"))
+            } else if patch.primary_metric.is_some_and(|m| !campaign_metric(m)) {
+                Some(("primaryMetric", CAMPAIGN_METRICS))
+            } else if patch.secondary_metrics.as_ref().is_some_and(|m| !m.iter().copied().all(campaign_metric)) {
+                Some(("secondaryMetrics", CAMPAIGN_METRICS))
+            } else {
+                None
+            };
+            if let Some((field, why)) = refused {
+                return Err(ValidationError::single(field, why).into());
+            }
         }
         let variants_change = patch.variants.as_ref().is_some_and(|v| *v != self.variants);
         if self.status == ExperimentStatus::Active {
@@ -712,7 +870,7 @@ impl Experiment {
     pub fn implement(
         &self,
         variant_id: &str,
-        price_version: Option<u32>,
+        rollout: Rollout,
         forced: bool,
         reason: Option<String>,
         actor: &Actor,
@@ -727,7 +885,8 @@ impl Experiment {
         e.winner = Some(variant_id.to_string());
         e.implementation = Some(Implementation {
             variant_id: variant_id.to_string(),
-            price_version,
+            price_version: rollout.price_version,
+            campaign_version: rollout.campaign_version,
             forced,
             reason,
             implemented_by: actor.id.clone(),
@@ -1253,12 +1412,23 @@ fn recommend(
         );
     }
     match winner {
-        Some(w) if exp.control().is_some_and(|c| &c.variant_id == w) => {
-            "The control wins: every tested price did significantly worse. Keep the current price.".into()
-        }
-        Some(w) => {
-            format!("Variant {w} wins at {}% confidence. Implement it to roll its price out.", exp.confidence_level)
-        }
+        Some(w) if exp.control().is_some_and(|c| &c.variant_id == w) => match exp.experiment_type {
+            ExperimentType::Pricing => {
+                "The control wins: every tested price did significantly worse. Keep the current price.".into()
+            }
+            ExperimentType::Campaign => "The control wins: every other message did significantly worse. \
+                                         Implement it to send the control to every recipient."
+                .into(),
+        },
+        Some(w) => match exp.experiment_type {
+            ExperimentType::Pricing => {
+                format!("Variant {w} wins at {}% confidence. Implement it to roll its price out.", exp.confidence_level)
+            }
+            ExperimentType::Campaign => format!(
+                "Variant {w} wins at {}% confidence. Implement it to send it to every recipient of the campaign.",
+                exp.confidence_level
+            ),
+        },
         None if significant => "Significant difference without a clear direction; review the comparisons.".into(),
         None => match size.remaining {
             Some(r) if r > 0 => format!(
@@ -1425,8 +1595,12 @@ mod tests {
         assert_eq!(resumed.start_date, active.start_date);
         let done = resumed.transition(Action::Complete, &actor()).unwrap();
         assert!(done.transition(Action::Cancel, &actor()).is_err());
-        let implemented = done.implement("higher", Some(2), false, None, &actor()).unwrap();
-        assert!(implemented.implement("higher", Some(3), false, None, &actor()).is_err());
+        let implemented = done
+            .implement("higher", Rollout { price_version: Some(2), campaign_version: None }, false, None, &actor())
+            .unwrap();
+        assert!(implemented
+            .implement("higher", Rollout { price_version: Some(3), campaign_version: None }, false, None, &actor())
+            .is_err());
     }
 
     #[test]
@@ -1449,6 +1623,118 @@ mod tests {
         assert_eq!(delta(&t(TrackMetric::Conversion, None, Some("other")), &p).unwrap(), None);
         p.events = (0..MAX_EVENTS_PER_USER).map(|i| format!("revenue:{i}")).collect();
         assert!(matches!(delta(&t(TrackMetric::Revenue, Some(1), Some("x")), &p), Err(ExperimentError::TooManyEvents)));
+    }
+
+    fn a_campaign_with_two_subjects() -> crate::domain::campaign::Campaign {
+        let body = json!({
+            "name": "Keep your plan", "type": "retention", "trigger": {"type": "payment_failed"},
+            "content": {"variants": [
+                {"variantId": "plain", "subject": "Your payment", "body": "Update your card.", "allocation": 60},
+                {"variantId": "urgent", "subject": "Action needed today", "body": "Update your card.", "allocation": 40},
+                {"variantId": "retired", "subject": "Old", "body": "Old.", "allocation": 0}
+            ], "callToAction": {"label": "Update card", "url": "/billing"}},
+            "startDate": "2026-01-01"
+        });
+        crate::domain::campaign::CampaignInput::parse(&body)
+            .unwrap()
+            .into_campaign("cmp_01hzzzzzzzzzzzzzzzzzzzzzzz", None, "mgr", "t")
+            .unwrap()
+    }
+
+    #[test]
+    fn a_campaign_experiment_takes_the_campaigns_sent_variants_and_holds_no_tier() {
+        let body = json!({"experimentType": "campaign", "campaignId": "cmp_01hzzzzzzzzzzzzzzzzzzzzzzz",
+                          "name": "Subject test", "sequential": true});
+        let new = NewExperiment::parse(&body).unwrap();
+        assert_eq!(new.experiment_type, ExperimentType::Campaign);
+        let e = new
+            .with_campaign(&a_campaign_with_two_subjects())
+            .unwrap()
+            .into_experiment(new_experiment_id("01jf0000000000000000000001"), &actor());
+        // The retired variant (allocation 0) is not tested; the first is the control.
+        let got: Vec<(&str, bool, u32)> =
+            e.variants.iter().map(|v| (v.variant_id.as_str(), v.is_control, v.allocation)).collect();
+        assert_eq!(got, vec![("plain", true, 60), ("urgent", false, 40)]);
+        assert_eq!(e.variants[1].messaging.as_ref().unwrap().headline.as_deref(), Some("Action needed today"));
+        assert_eq!(e.campaign_id.as_deref(), Some("cmp_01hzzzzzzzzzzzzzzzzzzzzzzz"));
+        assert_eq!(e.target_tier, "");
+        let wire = serde_json::to_value(&e).unwrap();
+        assert_eq!(wire["experimentType"], "campaign");
+        assert!(wire.get("targetTier").is_none(), "{wire}");
+        // Running, it never takes a tier's slot; a pricing experiment does.
+        let started = e.transition(Action::Start, &actor()).unwrap();
+        assert!(started.status.holds_tier() && !started.holds_tier());
+        assert!(experiment().transition(Action::Start, &actor()).unwrap().holds_tier());
+        // A stored experiment from before the type existed reads as pricing.
+        let mut old = serde_json::to_value(experiment()).unwrap();
+        old.as_object_mut().unwrap().remove("experimentType");
+        assert_eq!(serde_json::from_value::<Experiment>(old).unwrap().experiment_type, ExperimentType::Pricing);
+        // One variant left to send is nothing to test.
+        let mut single = a_campaign_with_two_subjects();
+        single.content.variants[1].allocation = 0;
+        single.content.variants[0].allocation = 100;
+        let err = NewExperiment::parse(&body).unwrap().with_campaign(&single).unwrap_err();
+        assert!(err.fields.contains_key("campaignId"), "{err:?}");
+    }
+
+    #[test]
+    fn a_campaign_experiment_refuses_a_tier_variants_and_visitor_metrics() {
+        let bad = json!({"experimentType": "campaign", "campaignId": "nope", "name": "x", "targetTier": "gold",
+                          "variants": [], "primaryMetric": "signups", "secondaryMetrics": ["retention"]});
+        let err = NewExperiment::parse(&bad).unwrap_err();
+        for field in ["campaignId", "targetTier", "variants", "primaryMetric", "secondaryMetrics"] {
+            assert!(err.fields.contains_key(field), "{field}: {err:?}");
+        }
+        // A pricing experiment names no campaign; a bad type is named.
+        let mut priced = body();
+        priced["campaignId"] = json!("cmp_01hzzzzzzzzzzzzzzzzzzzzzzz");
+        assert!(NewExperiment::parse(&priced).unwrap_err().fields.contains_key("campaignId"));
+        priced["experimentType"] = json!("email");
+        assert!(NewExperiment::parse(&priced).unwrap_err().fields.contains_key("experimentType"));
+        // Edits: the type and campaign are fixed, and so are the variants.
+        let e = NewExperiment::parse(&json!({"experimentType": "campaign",
+                "campaignId": "cmp_01hzzzzzzzzzzzzzzzzzzzzzzz", "name": "x"}))
+        .unwrap()
+        .with_campaign(&a_campaign_with_two_subjects())
+        .unwrap()
+        .into_experiment(new_experiment_id("01jf0000000000000000000001"), &actor());
+        assert!(ExperimentPatch::parse(&json!({"version": 1, "experimentType": "pricing"})).is_err());
+        let patch = |b: Value| ExperimentPatch::parse(&b).unwrap();
+        for (b, field) in [
+            (json!({"version": 1, "targetTier": "gold"}), "targetTier"),
+            (json!({"version": 1, "primaryMetric": "retention"}), "primaryMetric"),
+        ] {
+            match e.apply(patch(b), &actor()) {
+                Err(ExperimentError::Invalid(v)) => assert!(v.fields.contains_key(field), "{v:?}"),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        let renamed = e.apply(patch(json!({"version": 1, "name": "Subjects", "primaryMetric": "revenue"})), &actor());
+        assert_eq!(renamed.unwrap().primary_metric, Metric::Revenue);
+    }
+
+    #[test]
+    fn a_campaign_winner_is_recommended_for_every_recipient() {
+        let e = NewExperiment::parse(&json!({"experimentType": "campaign",
+                "campaignId": "cmp_01hzzzzzzzzzzzzzzzzzzzzzzz", "name": "x"}))
+        .unwrap()
+        .with_campaign(&a_campaign_with_two_subjects())
+        .unwrap()
+        .into_experiment(new_experiment_id("01jf0000000000000000000001"), &actor());
+        let c = |participants, conversions| Counts { participants, conversions, ..Default::default() };
+        // 60/40 as allocated, and "urgent" converts better.
+        let r = results(&e, &[("plain".into(), c(6_000, 300)), ("urgent".into(), c(4_000, 320))]);
+        assert!(!r.srm.mismatch, "{r:?}");
+        assert_eq!(r.winner.as_deref(), Some("urgent"));
+        assert!(r.recommendation.contains("send it to every recipient"), "{}", r.recommendation);
+        // 50/50 against a 60/40 allocation is a sample-ratio mismatch.
+        let r = results(&e, &[("plain".into(), c(5_000, 250)), ("urgent".into(), c(5_000, 400))]);
+        assert!(r.srm.mismatch && r.winner.is_none(), "{r:?}");
+        let done = e.transition(Action::Start, &actor()).unwrap();
+        let rollout = Rollout { price_version: None, campaign_version: Some(3) };
+        let implemented = done.implement("urgent", rollout, false, None, &actor()).unwrap();
+        assert_eq!(implemented.status, ExperimentStatus::Completed);
+        assert_eq!(implemented.implementation.unwrap().campaign_version, Some(3));
     }
 
     #[test]

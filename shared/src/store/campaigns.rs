@@ -285,6 +285,23 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The campaign's write: new (`None`), or at the version it was read at.
+    pub(crate) fn campaign_put(
+        &self,
+        c: &Campaign,
+        expected_version: Option<u64>,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let item = Self::item(c, &[("PK", keys::CAMPAIGNS_PARTITION.into()), ("SK", c.campaign_id.clone())])?;
+        let put = Put::builder().table_name(&self.table).set_item(Some(item));
+        let put = match expected_version {
+            Some(v) => put.condition_expression("version = :v").expression_attribute_values(":v", n(v as i64)),
+            None => put.condition_expression("attribute_not_exists(PK)"),
+        };
+        Ok(TransactWriteItem::builder().put(put.build().map_err(build_err("Put"))?).build())
+    }
+}
+
 fn number(item: &Item, attr: &str) -> i64 {
     item.get(attr).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
@@ -296,14 +313,7 @@ impl CampaignStore for Store {
         expected_version: Option<u64>,
         audit: &AuditEntry,
     ) -> Result<(), WriteError<StaleCampaign>> {
-        let item = Self::item(c, &[("PK", keys::CAMPAIGNS_PARTITION.into()), ("SK", c.campaign_id.clone())])?;
-        let put = Put::builder().table_name(&self.table).set_item(Some(item));
-        let put = match expected_version {
-            Some(v) => put.condition_expression("version = :v").expression_attribute_values(":v", n(v as i64)),
-            None => put.condition_expression("attribute_not_exists(PK)"),
-        };
-        let put = put.build().map_err(build_err("Put"))?;
-        let items = vec![TransactWriteItem::builder().put(put).build(), self.audit_put(audit)?];
+        let items = vec![self.campaign_put(c, expected_version)?, self.audit_put(audit)?];
         match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(_) => Err(WriteError::Refused(StaleCampaign)),

@@ -7,6 +7,7 @@ use super::PageRequest;
 use super::PartnerStore;
 use super::{build_err, n, s, ConditionFailed, Item, Page, Store, StoreError, WriteError};
 use crate::domain::audit::AuditEntry;
+use crate::domain::campaign::Campaign;
 use crate::domain::experiment::{Counts, Delta, Experiment, ExperimentStatus, LiveExperiment, Participant};
 use crate::domain::tier::TierUpdate;
 use aws_sdk_dynamodb::types::{
@@ -27,6 +28,16 @@ pub enum ExperimentRefusal {
     TierClaimed { holder: Option<String> },
     /// Rolling out a winner: the tier changed or was archived since it was read.
     TierChanged,
+    /// A campaign experiment's write: the campaign changed since it was read.
+    CampaignChanged,
+}
+
+/// What rolling a winner out writes besides the experiment: a pricing winner's
+/// new tier version, or a campaign experiment's reallocated campaign (each at
+/// the version read, with its audit entry).
+pub enum WinnerWrite<'a> {
+    Tier(&'a TierUpdate, &'a AuditEntry),
+    Campaign { before_version: u64, after: &'a Campaign, audit: &'a AuditEntry },
 }
 
 /// A participant's assignment as stored; `new` when this call made it.
@@ -100,7 +111,7 @@ impl Store {
     /// The tier slot: claimed when the experiment starts holding its tier (at most
     /// one per tier), refreshed while it holds it, released when it ends.
     fn live_write(&self, before: &Experiment, after: &Experiment) -> Result<Option<TransactWriteItem>, StoreError> {
-        let (was, is) = (before.status.holds_tier(), after.status.holds_tier());
+        let (was, is) = (before.holds_tier(), after.holds_tier());
         let mine = ":mine";
         let write = match (was, is) {
             (false, true) => {
@@ -152,6 +163,37 @@ impl Store {
         })
     }
 
+    /// The catalog writes beside an experiment's: the tier's new version (and
+    /// price version), or the campaign at the version read; each first, then
+    /// its audit entry.
+    fn winner_writes(&self, write: Option<WinnerWrite<'_>>) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let mut items = Vec::new();
+        match write {
+            None => {}
+            Some(WinnerWrite::Tier(update, tier_audit)) => {
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(Self::tier_item(&update.after)?))
+                    .condition_expression("version = :expected AND #status = :active")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":expected", n(update.before.version as i64))
+                    .expression_attribute_values(":active", s("active"))
+                    .build()
+                    .map_err(build_err("Put"))?;
+                items.push(TransactWriteItem::builder().put(put).build());
+                if update.after.price_version != update.before.price_version {
+                    items.push(self.price_put(&update.after)?);
+                }
+                items.push(self.audit_put(tier_audit)?);
+            }
+            Some(WinnerWrite::Campaign { before_version, after, audit }) => {
+                items.push(self.campaign_put(after, Some(before_version))?);
+                items.push(self.audit_put(audit)?);
+            }
+        }
+        Ok(items)
+    }
+
     fn counter_update(
         &self,
         e: &Experiment,
@@ -195,10 +237,14 @@ pub trait ExperimentStore {
         status: Option<ExperimentStatus>,
         page: &PageRequest,
     ) -> impl std::future::Future<Output = Result<Page<Experiment>, ListError>> + Send;
+    /// A new experiment with its audit entry; a campaign experiment also records
+    /// itself on its campaign (at the version read, audited) in the same
+    /// transaction, so two experiments cannot both take one campaign.
     fn create_experiment(
         &self,
         e: &Experiment,
         audit: &AuditEntry,
+        campaign: Option<WinnerWrite<'_>>,
     ) -> impl std::future::Future<Output = Result<(), WriteError<ExperimentRefusal>>> + Send;
     /// An edit or a lifecycle step: META (versioned), the tier slot, the audit entry.
     fn save_experiment(
@@ -216,7 +262,7 @@ pub trait ExperimentStore {
         before: &Experiment,
         after: &Experiment,
         audit: &AuditEntry,
-        tier: Option<(&TierUpdate, &AuditEntry)>,
+        rollout: Option<WinnerWrite<'_>>,
     ) -> impl std::future::Future<Output = Result<(), WriteError<ExperimentRefusal>>> + Send;
     /// First exposure: the assignment and the variant's participant count, in one
     /// transaction. A participant already assigned in this phase gets the stored
@@ -286,11 +332,20 @@ impl ExperimentStore for Store {
         };
         self.query_page(&q, page).await
     }
-    async fn create_experiment(&self, e: &Experiment, audit: &AuditEntry) -> Result<(), WriteError<ExperimentRefusal>> {
-        let items =
+    async fn create_experiment(
+        &self,
+        e: &Experiment,
+        audit: &AuditEntry,
+        campaign: Option<WinnerWrite<'_>>,
+    ) -> Result<(), WriteError<ExperimentRefusal>> {
+        let mut items =
             vec![self.put(Self::experiment_item(e)?, Some("attribute_not_exists(PK)"))?, self.audit_put(audit)?];
+        let with_campaign = campaign.is_some();
+        items.extend(self.winner_writes(campaign)?);
         match self.transact(items).await? {
             Ok(()) => Ok(()),
+            Err(ConditionFailed { index: 0, .. }) => Err(WriteError::Refused(ExperimentRefusal::Exists)),
+            Err(_) if with_campaign => Err(WriteError::Refused(ExperimentRefusal::CampaignChanged)),
             Err(_) => Err(WriteError::Refused(ExperimentRefusal::Exists)),
         }
     }
@@ -315,35 +370,22 @@ impl ExperimentStore for Store {
         before: &Experiment,
         after: &Experiment,
         audit: &AuditEntry,
-        tier: Option<(&TierUpdate, &AuditEntry)>,
+        rollout: Option<WinnerWrite<'_>>,
     ) -> Result<(), WriteError<ExperimentRefusal>> {
         let mut items = vec![self.versioned_put(before, after)?];
         let live = self.live_write(before, after)?;
         let has_live = live.is_some();
         items.extend(live);
         items.push(self.audit_put(audit)?);
-        let tier_index = items.len();
-        if let Some((update, tier_audit)) = tier {
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(Self::tier_item(&update.after)?))
-                .condition_expression("version = :expected AND #status = :active")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":expected", n(update.before.version as i64))
-                .expression_attribute_values(":active", s("active"))
-                .build()
-                .map_err(build_err("Put"))?;
-            items.push(TransactWriteItem::builder().put(put).build());
-            if update.after.price_version != update.before.price_version {
-                items.push(self.price_put(&update.after)?);
-            }
-            items.push(self.audit_put(tier_audit)?);
-        }
+        let rollout_index = items.len();
+        let refusal = match &rollout {
+            Some(WinnerWrite::Campaign { .. }) => ExperimentRefusal::CampaignChanged,
+            _ => ExperimentRefusal::TierChanged,
+        };
+        items.extend(self.winner_writes(rollout)?);
         match self.transact(items).await? {
             Ok(()) => Ok(()),
-            Err(ConditionFailed { index, .. }) if index == tier_index => {
-                Err(WriteError::Refused(ExperimentRefusal::TierChanged))
-            }
+            Err(ConditionFailed { index, .. }) if index == rollout_index => Err(WriteError::Refused(refusal)),
             Err(ConditionFailed { index: 1, .. }) if !has_live => {
                 Err(WriteError::Refused(ExperimentRefusal::Stale { current: None }))
             }

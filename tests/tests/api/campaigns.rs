@@ -802,3 +802,240 @@ async fn a_send_whose_email_failed_is_finished_by_a_later_run_once() {
     assert_eq!(working.run(&app.store, &run).await.unwrap(), 0);
     assert_eq!(ses::emails_to(&email).await.len(), 1);
 }
+
+/// Campaign variants as an experiment of type `campaign` (docs/campaigns.md):
+/// the experiment takes the campaign's variants and no tier; the campaign's
+/// sends are its exposures (once per partner, whatever the reruns) and the
+/// conversions attributed to them its conversions and revenue, so the results
+/// route judges them with the pricing experiments' statistics; the variants are
+/// locked while it runs; the winner is rolled out by reallocating the campaign.
+#[tokio::test]
+async fn a_campaign_experiment_counts_sends_and_attributed_conversions_and_rolls_the_winner_out() {
+    use tierdesk::domain::campaign::{variant_for, Campaign};
+    use tierdesk::domain::partner::NewPartner;
+    use tierdesk::domain::subscription::{
+        plan_signup, plan_tier_change, Catalog, TierChange, TransitionContext, Trigger, TriggerType,
+    };
+    use tierdesk::store::{ExperimentStore, PartnerStore, TierStore};
+    const EXPERIMENTS: &str = "/api/admin/experiments";
+    let app = TestApp::seeded().await;
+    let variants = json!({"variants": [
+        {"variantId": "plain", "subject": "About your payment", "body": "Update your card at {{portalUrl}}.", "allocation": 50},
+        {"variantId": "urgent", "subject": "Action needed: your payment", "body": "Update your card today.", "allocation": 50}
+    ]});
+    let body = campaign_body(json!({
+        "content": variants, "cooldownDays": 0, "maxFrequency": {"count": 5, "periodDays": 30},
+        "attributionWindowDays": 14
+    }));
+    let c = launched(&app, body.clone()).await;
+    let cid = c["campaignId"].as_str().unwrap().to_string();
+
+    // Bad input names its field; a campaign that does not exist is a 400 too.
+    let ask = |extra: Value| {
+        let mut b = json!({"experimentType": "campaign", "campaignId": cid, "name": "Subject line",
+                           "minSampleSize": 1, "sequential": true});
+        for (k, v) in extra.as_object().unwrap() {
+            b[k] = v.clone();
+        }
+        b
+    };
+    for (extra, field) in [
+        (json!({"targetTier": "gold"}), "targetTier"),
+        (json!({"primaryMetric": "signups"}), "primaryMetric"),
+        (json!({"campaignId": "cmp_00000000000000000000000000"}), "campaignId"),
+    ] {
+        let (status, bad) = app.call("POST", EXPERIMENTS, Some("sales_manager"), Some(ask(extra))).await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(bad["error"]["details"]["fields"][field].is_string(), "{field}: {bad}");
+    }
+    // A sales rep may not create experiments.
+    assert_eq!(app.call("POST", EXPERIMENTS, Some("sales_rep"), Some(ask(json!({})))).await.0, 403);
+    let (status, exp) = app.call("POST", EXPERIMENTS, Some("sales_manager"), Some(ask(json!({})))).await;
+    assert_eq!(status, 201, "{exp}");
+    let eid = exp["experimentId"].as_str().unwrap().to_string();
+    assert_eq!(exp["experimentType"], "campaign");
+    assert!(exp.get("targetTier").is_none(), "{exp}");
+    let ids: Vec<(&str, bool)> = exp["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["variantId"].as_str().unwrap(), v["isControl"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(ids, vec![("plain", true), ("urgent", false)]);
+    // Recorded on the campaign in the same write; one open experiment a campaign.
+    let (_, c) = app.call("GET", &format!("{ADMIN}/{cid}"), Some("admin"), None).await;
+    assert_eq!(c["experimentId"], eid.as_str());
+    let (status, second) = app.call("POST", EXPERIMENTS, Some("sales_manager"), Some(ask(json!({})))).await;
+    assert_eq!((status, second["error"]["code"].as_str()), (409, Some("campaign_under_experiment")), "{second}");
+
+    // While it is open the variants are locked; other edits go through.
+    let (status, paused) = app.call("POST", &format!("{ADMIN}/{cid}/pause"), Some("sales_manager"), None).await;
+    assert_eq!(status, 200, "{paused}");
+    let mut edit = body.clone();
+    edit["version"] = paused["version"].clone();
+    edit["content"]["variants"][1]["subject"] = json!("Last chance");
+    let (status, locked) = app.call("PUT", &format!("{ADMIN}/{cid}"), Some("sales_manager"), Some(edit)).await;
+    assert_eq!((status, locked["error"]["code"].as_str()), (409, Some("campaign_under_experiment")), "{locked}");
+    let mut rename = body.clone();
+    rename["version"] = paused["version"].clone();
+    rename["name"] = json!("Payment trouble (subject test)");
+    let (status, renamed) = app.call("PUT", &format!("{ADMIN}/{cid}"), Some("sales_manager"), Some(rename)).await;
+    assert_eq!((status, renamed["experimentId"].as_str()), (200, Some(eid.as_str())), "{renamed}");
+    assert_eq!(app.call("POST", &format!("{ADMIN}/{cid}/resume"), Some("sales_manager"), None).await.0, 200);
+
+    // Started, it holds no tier and is not the public routes' to assign or track.
+    let (status, started) = app.call("POST", &format!("{EXPERIMENTS}/{eid}/start"), Some("sales_manager"), None).await;
+    assert_eq!((status, started["status"].as_str()), (200, Some("active")), "{started}");
+    assert!(app.store.live_experiments().await.unwrap().iter().all(|l| l.experiment_id != eid));
+    for route in ["assign", "track"] {
+        let body = json!({"userId": "visitor-1", "metric": "conversion"});
+        let body = if route == "assign" { json!({"userId": "visitor-1"}) } else { body };
+        let (status, refused) = app.call("POST", &format!("/api/experiments/{eid}/{route}"), None, Some(body)).await;
+        assert_eq!(status, 404, "{route}: {refused}");
+    }
+
+    // 24 partners on free, each with a failed payment on day 0.
+    let tiers = app.store.all_tiers().await.unwrap();
+    let catalog = Catalog::new(&tiers);
+    let d0 = day("2026-05-04");
+    let ctx = |d: NaiveDate, n: &str| TransitionContext {
+        today: d,
+        at: format!("{d}T10:00:00.000Z"),
+        actor: "test".into(),
+        request_id: None,
+        transition_id: format!("t{n}"),
+        movement_id: format!("m{n}"),
+        trigger: Trigger { trigger_type: TriggerType::SelfService, sales_rep: None, promotion_id: None, reason: None },
+    };
+    let audit = |n: &str, pid: &str| tierdesk::domain::audit::AuditEntry {
+        audit_id: format!("a{n}"),
+        entity_type: "partner",
+        entity_id: pid.into(),
+        action: "partner.test",
+        actor: "test".into(),
+        at: format!("{d0}T10:00:00.000Z"),
+        request_id: "r".into(),
+        before: None,
+        after: None,
+    };
+    let tag = ulid::Ulid::new().to_string().to_lowercase();
+    let mut partners = Vec::new();
+    for n in 0..24 {
+        let email = format!("exp{n}-{tag}@campaigns.example.com");
+        let new = NewPartner::parse(&json!({"companyName": format!("Test {n}"), "primaryEmail": email})).unwrap();
+        let pid = format!("prt_x{n}{}", &tag[..10]);
+        let s = plan_signup(&pid, new, catalog, &ctx(d0, &format!("{tag}s{n}"))).unwrap();
+        app.store.apply_transition(&s, &audit(&format!("{tag}s{n}"), &pid)).await.unwrap();
+        app.store.put_campaign_signal(&d0.to_string(), &signal(&pid, "in_exp1", d0)).await.unwrap();
+        partners.push((pid, email, s.after));
+    }
+    let stored: Campaign = app.store.campaign(&cid).await.unwrap().unwrap();
+    let in_variant = |v: &str| partners.iter().filter(|(p, _, _)| variant_for(&stored, p).variant_id == v).count();
+    let (plain, urgent) = (in_variant("plain") as u64, in_variant("urgent") as u64);
+    assert!(plain > 0 && urgent > 0, "both variants are sent: {plain}/{urgent}");
+
+    let results = || async {
+        let (status, r) = app.call("GET", &format!("{EXPERIMENTS}/{eid}/results"), Some("admin"), None).await;
+        assert_eq!(status, 200, "{r}");
+        r
+    };
+    let figures = |r: &Value, i: usize| {
+        let v = &r["results"][i];
+        (v["participants"].as_u64().unwrap(), v["conversions"].as_u64().unwrap(), v["revenue"].as_i64().unwrap())
+    };
+    // Day 1: every partner gets one send; a rerun (and a later run that sees the
+    // same signal) exposes nobody again.
+    let step = step(&app).await;
+    let d1 = d0 + Duration::days(1);
+    assert_eq!(step.run(&app.store, &RunDate::for_date(d1)).await.unwrap(), 24);
+    step.run(&app.store, &RunDate::for_date(d1)).await.unwrap();
+    let r = results().await;
+    assert_eq!((figures(&r, 0), figures(&r, 1)), ((plain, 0, 0), (urgent, 0, 0)), "{r}");
+    assert_eq!(r["totalParticipants"], 24);
+    assert!(r["srm"]["pValue"].is_number(), "SRM is judged on the sends: {r}");
+
+    // Day 2: every "urgent" partner and one "plain" partner upgrade to gold.
+    let gold = tiers.iter().find(|t| t.tier_id == "gold").unwrap().prices.monthly;
+    let d2 = d0 + Duration::days(2);
+    let mut plain_converted = false;
+    for (n, (pid, _, before)) in partners.iter().enumerate() {
+        let converts = match variant_for(&stored, pid).variant_id.as_str() {
+            "urgent" => true,
+            _ if !plain_converted => {
+                plain_converted = true;
+                true
+            }
+            _ => false,
+        };
+        if !converts {
+            continue;
+        }
+        let change = TierChange {
+            tier: "gold".into(),
+            billing_period: Some(tierdesk::domain::money::BillingPeriod::Monthly),
+            subscription_end_date: Some(d2 + Duration::days(30)),
+            ..TierChange::default()
+        };
+        let t = plan_tier_change(before, &change, catalog, &ctx(d2, &format!("{tag}u{n}"))).unwrap();
+        app.store.apply_transition(&t, &audit(&format!("{tag}u{n}"), pid)).await.unwrap();
+    }
+    // Three runs see day 2 (the lookback); each conversion counts once.
+    for n in 3..=5 {
+        step.run(&app.store, &RunDate::for_date(d0 + Duration::days(n))).await.unwrap();
+    }
+    let r = results().await;
+    let expected = ((plain, 1, gold), (urgent, urgent, urgent as i64 * gold));
+    assert_eq!((figures(&r, 0), figures(&r, 1)), expected, "{r}");
+    let (_, insights) = app.call("GET", &format!("{ADMIN}/{cid}/insights"), Some("admin"), None).await;
+    assert_eq!(insights["totals"]["conversions"].as_u64(), Some(urgent + 1), "{insights}");
+    // The framework's statistics: the sample size, the sequential test, SRM.
+    assert!(r["sampleSize"]["requiredPerVariant"].is_number(), "{r}");
+    assert!(r["comparisons"][0]["sequentialPValue"].is_number(), "{r}");
+    assert!(r["comparisons"][0]["conversionPValue"].as_f64().unwrap() < 0.01, "{r}");
+    if r["hasWinner"] == true {
+        assert_eq!(r["winner"], "urgent", "{r}");
+    }
+
+    // The rollout: the campaign's variants reallocated with the experiment's end.
+    let (status, rollout) = app
+        .call(
+            "POST",
+            &format!("{EXPERIMENTS}/{eid}/implement-winner"),
+            Some("sales_manager"),
+            Some(json!({"variantId": "urgent", "force": true, "reason": "urgent converts better"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{rollout}");
+    let split: Vec<(String, u64)> = rollout["campaign"]["content"]["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["variantId"].as_str().unwrap().to_string(), v["allocation"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(split, vec![("plain".to_string(), 0), ("urgent".to_string(), 100)]);
+    assert_eq!(rollout["experiment"]["status"], "completed");
+    assert_eq!(rollout["experiment"]["implementation"]["campaignVersion"], rollout["campaign"]["version"]);
+    assert!(rollout.get("tier").is_none(), "no tier changes: {rollout}");
+
+    // Everyone now gets the winner; the ended experiment counts no more sends.
+    let d6 = d0 + Duration::days(6);
+    for (pid, _, _) in &partners {
+        app.store.put_campaign_signal(&d6.to_string(), &signal(pid, "in_exp2", d6)).await.unwrap();
+    }
+    assert_eq!(step.run(&app.store, &RunDate::for_date(d6 + Duration::days(1))).await.unwrap(), 24);
+    let (_, insights) = app.call("GET", &format!("{ADMIN}/{cid}/insights"), Some("admin"), None).await;
+    let sent: Vec<i64> = insights["variants"].as_array().unwrap().iter().map(|v| v["sent"].as_i64().unwrap()).collect();
+    assert_eq!(sent, vec![plain as i64, urgent as i64 + 24], "{insights}");
+    let r = results().await;
+    assert_eq!(r["totalParticipants"], 24, "{r}");
+    let latest = ses::emails_to(&partners[0].1).await;
+    assert!(latest.iter().any(|m| m["subject"].as_str().is_some_and(|s| s.contains("Action needed"))), "{latest:?}");
+
+    // Ended, the experiment no longer locks the variants.
+    let (_, paused) = app.call("POST", &format!("{ADMIN}/{cid}/pause"), Some("sales_manager"), None).await;
+    let mut edit = body.clone();
+    edit["version"] = paused["version"].clone();
+    edit["content"]["variants"][1]["subject"] = json!("Last chance");
+    let (status, edited) = app.call("PUT", &format!("{ADMIN}/{cid}"), Some("sales_manager"), Some(edit)).await;
+    assert_eq!(status, 200, "{edited}");
+}

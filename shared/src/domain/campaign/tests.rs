@@ -291,3 +291,51 @@ fn variants_are_compared_with_the_experiments_statistics() {
     compare_variants(&mut empty);
     assert_eq!(empty[1].p_value_vs_first, None);
 }
+
+#[test]
+fn an_experiment_locks_the_variants_and_a_rollout_sends_the_winner_to_everyone() {
+    let mut b = body();
+    b["content"] = json!({"variants": [
+        {"variantId": "a", "subject": "A", "body": "Use {{promoCode}}.", "allocation": 50},
+        {"variantId": "b", "subject": "B", "body": "Use {{promoCode}}.", "allocation": 50}
+    ]});
+    let c = campaign(b.clone());
+    let attached = attach_experiment(&c, "exp_01jf0000000000000000000001", "mgr", "t2").unwrap();
+    assert_eq!((attached.experiment_id.as_deref(), attached.version), (Some("exp_01jf0000000000000000000001"), 2));
+    // An edit carries the experiment over; changing a variant is a change of who
+    // gets what, renaming the campaign is not.
+    b["version"] = json!(2);
+    b["name"] = json!("Renamed");
+    let renamed =
+        CampaignInput::parse(&b).unwrap().into_campaign(&c.campaign_id, Some(&attached), "mgr", "t3").unwrap();
+    assert_eq!(renamed.experiment_id, attached.experiment_id);
+    assert!(!variants_change(&attached, &renamed));
+    b["content"]["variants"][1]["subject"] = json!("B2");
+    let edited = CampaignInput::parse(&b).unwrap().into_campaign(&c.campaign_id, Some(&attached), "mgr", "t3").unwrap();
+    assert!(variants_change(&attached, &edited));
+
+    let rolled = roll_out(&attached, "b", "mgr", "t4").unwrap();
+    let split: Vec<(&str, u32)> =
+        rolled.content.variants.iter().map(|v| (v.variant_id.as_str(), v.allocation)).collect();
+    assert_eq!(split, vec![("a", 0), ("b", 100)]);
+    assert_eq!(rolled.version, 3);
+    // Everyone gets the winner now.
+    for n in 0..200 {
+        assert_eq!(variant_for(&rolled, &format!("prt_{n}")).variant_id, "b");
+    }
+    assert!(matches!(roll_out(&attached, "zzz", "mgr", "t4"), Err(CampaignError::NotFound(_))));
+    let ended = apply_action(
+        &apply_action(&attached, LifecycleAction::Launch, "m", "t").unwrap(),
+        LifecycleAction::Complete,
+        "m",
+        "t",
+    )
+    .unwrap();
+    assert!(matches!(roll_out(&ended, "b", "mgr", "t4"), Err(CampaignError::InvalidTransition { .. })));
+    assert!(attach_experiment(&ended, "exp_x", "mgr", "t4").is_err());
+    // Allocation 0 parses (a variant kept, not sent); the sum must still be 100.
+    b["content"]["variants"][0]["allocation"] = json!(0);
+    assert!(CampaignInput::parse(&b).is_err());
+    b["content"]["variants"][1]["allocation"] = json!(100);
+    assert!(CampaignInput::parse(&b).is_ok());
+}
