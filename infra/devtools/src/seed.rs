@@ -650,8 +650,9 @@ pub async fn seed_experiment(gateway: &Gateway, secret: &str) -> Result<Vec<Stri
 }
 
 /// `make run`'s running campaign (docs/campaigns.md): a retention campaign for
-/// partners at medium churn risk or above, two subject lines tested 50/50, email and
-/// in-app, launched. One that exists (by name) is left as it is.
+/// partners at medium churn risk or above, two subject lines tested 50/50 as a
+/// running campaign experiment, email and in-app, launched. One that exists (by
+/// name) is left as it is.
 pub async fn seed_campaign(gateway: &Gateway, secret: &str) -> Result<Vec<String>, String> {
     const NAME: &str = "Keep your plan (churn risk)";
     let now = chrono::Utc::now();
@@ -695,5 +696,25 @@ pub async fn seed_campaign(gateway: &Gateway, secret: &str) -> Result<Vec<String
     if status != 200 {
         return Err(format!("campaign launch failed: {status} {launched}"));
     }
-    Ok(vec![format!("campaign {NAME:?}: created and launched ({id})")])
+    // Its two subject lines as a campaign experiment, started before the day's
+    // step runs, so the seed's sends are its first exposures.
+    let body = json!({
+        "experimentType": "campaign",
+        "campaignId": id,
+        "name": "Churn-risk subject line",
+        "hypothesis": "Naming the features a partner has not used brings more of them back than asking how things are.",
+        "minSampleSize": 50,
+        "sequential": true
+    });
+    let (status, e) = call_json(gateway, "POST", "/api/admin/experiments", Some(&admin), Some(body)).await;
+    if status != 201 {
+        return Err(format!("campaign experiment failed: {status} {e}"));
+    }
+    let eid = e["experimentId"].as_str().unwrap_or_default();
+    let path = format!("/api/admin/experiments/{eid}/start");
+    let (status, started) = call_json(gateway, "POST", &path, Some(&admin), None).await;
+    if status != 200 {
+        return Err(format!("campaign experiment start failed: {status} {started}"));
+    }
+    Ok(vec![format!("campaign {NAME:?}: created and launched ({id}), its subject lines under experiment {eid}")])
 }
