@@ -325,15 +325,16 @@ async fn create(app: &Experiments, ctx: &Ctx, req: &Request) -> Result<Response<
     };
     // A campaign experiment: its variants are the campaign's, and it is recorded
     // on the campaign in the same transaction (one open experiment a campaign).
-    let before = app
-        .store
-        .campaign(&campaign_id)
-        .await?
-        .ok_or_else(|| ValidationError::single("campaignId", "no campaign has this id"))?;
+    let found = match campaign::is_campaign_id(&campaign_id) {
+        true => app.store.campaign(&campaign_id).await?,
+        false => None,
+    };
+    let before = found.ok_or_else(|| ValidationError::single("campaignId", "no campaign has this id"))?;
     if let Some(open) = campaigns::open_experiment(app, &before).await? {
         return Err(CampaignError::UnderExperiment(open).into());
     }
-    let exp = new.with_campaign(&before)?.into_experiment(id, &actor);
+    let variants = campaign::experiment_variants(&before)?;
+    let exp = NewExperiment { variants, ..new }.into_experiment(id, &actor);
     let after = campaign::attach_experiment(&before, &exp.experiment_id, &actor.id, &actor.at)?;
     let campaign_audit = app.audit("campaign.experiment", &actor, Some(&before), &after);
     let attach = WinnerWrite::Campaign { before_version: before.version, after: &after, audit: &campaign_audit };

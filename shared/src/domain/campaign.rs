@@ -14,6 +14,7 @@
 //! state and daily email count in the same transaction, so a trigger seen twice or
 //! a run repeated sends nothing twice.
 
+use crate::domain::experiment;
 use crate::domain::validation::{parse, Fields, ValidationError};
 use crate::domain::wire::{one_of, wire_name};
 use chrono::{Duration, NaiveDate};
@@ -632,6 +633,36 @@ pub fn apply_action(c: &Campaign, action: LifecycleAction, by: &str, at: &str) -
 /// id, allocation or text. Refused while an experiment measures the variants.
 pub fn variants_change(before: &Campaign, after: &Campaign) -> bool {
     before.content.variants != after.content.variants
+}
+
+/// A campaign experiment's variants: the campaign's content variants still sent
+/// (allocation above 0), the first of them the control, each at the campaign's
+/// allocation (so the sample-ratio check tests the campaign's own split).
+pub fn experiment_variants(c: &Campaign) -> Result<Vec<experiment::Variant>, ValidationError> {
+    let sent: Vec<&ContentVariant> = c.content.variants.iter().filter(|v| v.allocation > 0).collect();
+    if sent.len() < 2 {
+        return Err(ValidationError::single(
+            "campaignId",
+            "the campaign needs at least two content variants with an allocation to test",
+        ));
+    }
+    Ok(sent
+        .iter()
+        .enumerate()
+        .map(|(i, v)| experiment::Variant {
+            variant_id: v.variant_id.clone(),
+            name: v.subject.clone(),
+            is_control: i == 0,
+            allocation: v.allocation,
+            pricing: experiment::VariantPricing::default(),
+            features: Vec::new(),
+            messaging: Some(experiment::Messaging {
+                headline: Some(v.subject.clone()),
+                description: None,
+                call_to_action: c.content.call_to_action.as_ref().map(|a| a.label.clone()),
+            }),
+        })
+        .collect())
 }
 
 /// `experiment_id` starts measuring `c`'s variants: recorded on the campaign,

@@ -522,21 +522,15 @@ impl NewExperiment {
                 (target_tier, read_variants(&mut f), None)
             }
             ExperimentType::Campaign => {
-                let campaign_id = f.required("campaignId", |v| {
-                    let s = v.as_str().ok_or("must be a string")?;
-                    if super::campaign::is_campaign_id(s) {
-                        Ok(s.to_string())
-                    } else {
-                        Err("must be a campaign id (cmp_…)".to_string())
-                    }
-                });
+                // Whether a campaign has this id is the route's to ask.
+                let campaign_id = f.required("campaignId", parse::slug);
                 if f.has("targetTier") {
                     f.fail("targetTier", "a campaign experiment has no tier; it tests the campaign's content");
                 }
                 if f.has("variants") {
                     f.fail("variants", "a campaign experiment's variants are the campaign's content variants");
                 }
-                // Filled in from the campaign (`with_campaign`).
+                // Filled in from the campaign (`campaign::experiment_variants`).
                 (Some(String::new()), Some(Vec::new()), campaign_id)
             }
         };
@@ -568,39 +562,6 @@ impl NewExperiment {
         };
         f.finish()?;
         Ok(new)
-    }
-
-    /// A campaign experiment's variants: the campaign's content variants still
-    /// sent (allocation above 0), the first of them the control, each at the
-    /// campaign's allocation (so the sample-ratio check tests the campaign's own
-    /// split).
-    pub fn with_campaign(mut self, c: &super::campaign::Campaign) -> Result<Self, ValidationError> {
-        let sent: Vec<&super::campaign::ContentVariant> =
-            c.content.variants.iter().filter(|v| v.allocation > 0).collect();
-        if sent.len() < 2 {
-            return Err(ValidationError::single(
-                "campaignId",
-                "the campaign needs at least two content variants with an allocation to test",
-            ));
-        }
-        self.variants = sent
-            .iter()
-            .enumerate()
-            .map(|(i, v)| Variant {
-                variant_id: v.variant_id.clone(),
-                name: v.subject.clone(),
-                is_control: i == 0,
-                allocation: v.allocation,
-                pricing: VariantPricing::default(),
-                features: Vec::new(),
-                messaging: Some(Messaging {
-                    headline: Some(v.subject.clone()),
-                    description: None,
-                    call_to_action: c.content.call_to_action.as_ref().map(|a| a.label.clone()),
-                }),
-            })
-            .collect();
-        Ok(self)
     }
 
     pub fn into_experiment(self, experiment_id: String, actor: &Actor) -> Experiment {
@@ -1623,118 +1584,6 @@ mod tests {
         assert_eq!(delta(&t(TrackMetric::Conversion, None, Some("other")), &p).unwrap(), None);
         p.events = (0..MAX_EVENTS_PER_USER).map(|i| format!("revenue:{i}")).collect();
         assert!(matches!(delta(&t(TrackMetric::Revenue, Some(1), Some("x")), &p), Err(ExperimentError::TooManyEvents)));
-    }
-
-    fn a_campaign_with_two_subjects() -> crate::domain::campaign::Campaign {
-        let body = json!({
-            "name": "Keep your plan", "type": "retention", "trigger": {"type": "payment_failed"},
-            "content": {"variants": [
-                {"variantId": "plain", "subject": "Your payment", "body": "Update your card.", "allocation": 60},
-                {"variantId": "urgent", "subject": "Action needed today", "body": "Update your card.", "allocation": 40},
-                {"variantId": "retired", "subject": "Old", "body": "Old.", "allocation": 0}
-            ], "callToAction": {"label": "Update card", "url": "/billing"}},
-            "startDate": "2026-01-01"
-        });
-        crate::domain::campaign::CampaignInput::parse(&body)
-            .unwrap()
-            .into_campaign("cmp_01hzzzzzzzzzzzzzzzzzzzzzzz", None, "mgr", "t")
-            .unwrap()
-    }
-
-    #[test]
-    fn a_campaign_experiment_takes_the_campaigns_sent_variants_and_holds_no_tier() {
-        let body = json!({"experimentType": "campaign", "campaignId": "cmp_01hzzzzzzzzzzzzzzzzzzzzzzz",
-                          "name": "Subject test", "sequential": true});
-        let new = NewExperiment::parse(&body).unwrap();
-        assert_eq!(new.experiment_type, ExperimentType::Campaign);
-        let e = new
-            .with_campaign(&a_campaign_with_two_subjects())
-            .unwrap()
-            .into_experiment(new_experiment_id("01jf0000000000000000000001"), &actor());
-        // The retired variant (allocation 0) is not tested; the first is the control.
-        let got: Vec<(&str, bool, u32)> =
-            e.variants.iter().map(|v| (v.variant_id.as_str(), v.is_control, v.allocation)).collect();
-        assert_eq!(got, vec![("plain", true, 60), ("urgent", false, 40)]);
-        assert_eq!(e.variants[1].messaging.as_ref().unwrap().headline.as_deref(), Some("Action needed today"));
-        assert_eq!(e.campaign_id.as_deref(), Some("cmp_01hzzzzzzzzzzzzzzzzzzzzzzz"));
-        assert_eq!(e.target_tier, "");
-        let wire = serde_json::to_value(&e).unwrap();
-        assert_eq!(wire["experimentType"], "campaign");
-        assert!(wire.get("targetTier").is_none(), "{wire}");
-        // Running, it never takes a tier's slot; a pricing experiment does.
-        let started = e.transition(Action::Start, &actor()).unwrap();
-        assert!(started.status.holds_tier() && !started.holds_tier());
-        assert!(experiment().transition(Action::Start, &actor()).unwrap().holds_tier());
-        // A stored experiment from before the type existed reads as pricing.
-        let mut old = serde_json::to_value(experiment()).unwrap();
-        old.as_object_mut().unwrap().remove("experimentType");
-        assert_eq!(serde_json::from_value::<Experiment>(old).unwrap().experiment_type, ExperimentType::Pricing);
-        // One variant left to send is nothing to test.
-        let mut single = a_campaign_with_two_subjects();
-        single.content.variants[1].allocation = 0;
-        single.content.variants[0].allocation = 100;
-        let err = NewExperiment::parse(&body).unwrap().with_campaign(&single).unwrap_err();
-        assert!(err.fields.contains_key("campaignId"), "{err:?}");
-    }
-
-    #[test]
-    fn a_campaign_experiment_refuses_a_tier_variants_and_visitor_metrics() {
-        let bad = json!({"experimentType": "campaign", "campaignId": "nope", "name": "x", "targetTier": "gold",
-                          "variants": [], "primaryMetric": "signups", "secondaryMetrics": ["retention"]});
-        let err = NewExperiment::parse(&bad).unwrap_err();
-        for field in ["campaignId", "targetTier", "variants", "primaryMetric", "secondaryMetrics"] {
-            assert!(err.fields.contains_key(field), "{field}: {err:?}");
-        }
-        // A pricing experiment names no campaign; a bad type is named.
-        let mut priced = body();
-        priced["campaignId"] = json!("cmp_01hzzzzzzzzzzzzzzzzzzzzzzz");
-        assert!(NewExperiment::parse(&priced).unwrap_err().fields.contains_key("campaignId"));
-        priced["experimentType"] = json!("email");
-        assert!(NewExperiment::parse(&priced).unwrap_err().fields.contains_key("experimentType"));
-        // Edits: the type and campaign are fixed, and so are the variants.
-        let e = NewExperiment::parse(&json!({"experimentType": "campaign",
-                "campaignId": "cmp_01hzzzzzzzzzzzzzzzzzzzzzzz", "name": "x"}))
-        .unwrap()
-        .with_campaign(&a_campaign_with_two_subjects())
-        .unwrap()
-        .into_experiment(new_experiment_id("01jf0000000000000000000001"), &actor());
-        assert!(ExperimentPatch::parse(&json!({"version": 1, "experimentType": "pricing"})).is_err());
-        let patch = |b: Value| ExperimentPatch::parse(&b).unwrap();
-        for (b, field) in [
-            (json!({"version": 1, "targetTier": "gold"}), "targetTier"),
-            (json!({"version": 1, "primaryMetric": "retention"}), "primaryMetric"),
-        ] {
-            match e.apply(patch(b), &actor()) {
-                Err(ExperimentError::Invalid(v)) => assert!(v.fields.contains_key(field), "{v:?}"),
-                other => panic!("{field}: {other:?}"),
-            }
-        }
-        let renamed = e.apply(patch(json!({"version": 1, "name": "Subjects", "primaryMetric": "revenue"})), &actor());
-        assert_eq!(renamed.unwrap().primary_metric, Metric::Revenue);
-    }
-
-    #[test]
-    fn a_campaign_winner_is_recommended_for_every_recipient() {
-        let e = NewExperiment::parse(&json!({"experimentType": "campaign",
-                "campaignId": "cmp_01hzzzzzzzzzzzzzzzzzzzzzzz", "name": "x"}))
-        .unwrap()
-        .with_campaign(&a_campaign_with_two_subjects())
-        .unwrap()
-        .into_experiment(new_experiment_id("01jf0000000000000000000001"), &actor());
-        let c = |participants, conversions| Counts { participants, conversions, ..Default::default() };
-        // 60/40 as allocated, and "urgent" converts better.
-        let r = results(&e, &[("plain".into(), c(6_000, 300)), ("urgent".into(), c(4_000, 320))]);
-        assert!(!r.srm.mismatch, "{r:?}");
-        assert_eq!(r.winner.as_deref(), Some("urgent"));
-        assert!(r.recommendation.contains("send it to every recipient"), "{}", r.recommendation);
-        // 50/50 against a 60/40 allocation is a sample-ratio mismatch.
-        let r = results(&e, &[("plain".into(), c(5_000, 250)), ("urgent".into(), c(5_000, 400))]);
-        assert!(r.srm.mismatch && r.winner.is_none(), "{r:?}");
-        let done = e.transition(Action::Start, &actor()).unwrap();
-        let rollout = Rollout { price_version: None, campaign_version: Some(3) };
-        let implemented = done.implement("urgent", rollout, false, None, &actor()).unwrap();
-        assert_eq!(implemented.status, ExperimentStatus::Completed);
-        assert_eq!(implemented.implementation.unwrap().campaign_version, Some(3));
     }
 
     #[test]

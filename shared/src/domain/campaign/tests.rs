@@ -339,3 +339,141 @@ fn an_experiment_locks_the_variants_and_a_rollout_sends_the_winner_to_everyone()
     b["content"]["variants"][1]["allocation"] = json!(100);
     assert!(CampaignInput::parse(&b).is_ok());
 }
+
+/// Campaign variants as an experiment of type `campaign`: the experiments'
+/// rules seen from a campaign (the experiment module knows nothing of campaigns).
+mod as_experiment {
+    use super::super::*;
+    use crate::domain::experiment::*;
+    use serde_json::{json, Value};
+
+    fn actor() -> Actor {
+        Actor::fixture("mgr", "2026-11-30T10:00:00.000Z")
+    }
+
+    /// A pricing experiment, to hold the campaign one against.
+    fn experiment() -> Experiment {
+        NewExperiment::parse(&body())
+            .unwrap()
+            .into_experiment(new_experiment_id("01jf0000000000000000000000"), &actor())
+    }
+
+    /// A draft campaign experiment over `a_campaign_with_two_subjects`.
+    fn campaign_experiment() -> Experiment {
+        let new = NewExperiment::parse(&json!({"experimentType": "campaign",
+                "campaignId": "cmp_01hzzzzzzzzzzzzzzzzzzzzzzz", "name": "x"}))
+        .unwrap();
+        NewExperiment { variants: experiment_variants(&a_campaign_with_two_subjects()).unwrap(), ..new }
+            .into_experiment(new_experiment_id("01jf0000000000000000000001"), &actor())
+    }
+
+    fn body() -> Value {
+        json!({
+            "name": "Gold price test", "targetTier": "gold",
+            "variants": [
+                {"variantId": "control", "name": "Control", "isControl": true, "allocation": 50},
+                {"variantId": "higher", "name": "Higher", "allocation": 50, "pricing": {"monthly": 390000}}
+            ]
+        })
+    }
+
+    fn a_campaign_with_two_subjects() -> Campaign {
+        let body = json!({
+            "name": "Keep your plan", "type": "retention", "trigger": {"type": "payment_failed"},
+            "content": {"variants": [
+                {"variantId": "plain", "subject": "Your payment", "body": "Update your card.", "allocation": 60},
+                {"variantId": "urgent", "subject": "Action needed today", "body": "Update your card.", "allocation": 40},
+                {"variantId": "retired", "subject": "Old", "body": "Old.", "allocation": 0}
+            ], "callToAction": {"label": "Update card", "url": "/billing"}},
+            "startDate": "2026-01-01"
+        });
+        crate::domain::campaign::CampaignInput::parse(&body)
+            .unwrap()
+            .into_campaign("cmp_01hzzzzzzzzzzzzzzzzzzzzzzz", None, "mgr", "t")
+            .unwrap()
+    }
+
+    #[test]
+    fn a_campaign_experiment_takes_the_campaigns_sent_variants_and_holds_no_tier() {
+        let body = json!({"experimentType": "campaign", "campaignId": "cmp_01hzzzzzzzzzzzzzzzzzzzzzzz",
+                          "name": "Subject test", "sequential": true});
+        let new = NewExperiment::parse(&body).unwrap();
+        assert_eq!(new.experiment_type, ExperimentType::Campaign);
+        let e = NewExperiment { variants: experiment_variants(&a_campaign_with_two_subjects()).unwrap(), ..new }
+            .into_experiment(new_experiment_id("01jf0000000000000000000001"), &actor());
+        // The retired variant (allocation 0) is not tested; the first is the control.
+        let got: Vec<(&str, bool, u32)> =
+            e.variants.iter().map(|v| (v.variant_id.as_str(), v.is_control, v.allocation)).collect();
+        assert_eq!(got, vec![("plain", true, 60), ("urgent", false, 40)]);
+        assert_eq!(e.variants[1].messaging.as_ref().unwrap().headline.as_deref(), Some("Action needed today"));
+        assert_eq!(e.campaign_id.as_deref(), Some("cmp_01hzzzzzzzzzzzzzzzzzzzzzzz"));
+        assert_eq!(e.target_tier, "");
+        let wire = serde_json::to_value(&e).unwrap();
+        assert_eq!(wire["experimentType"], "campaign");
+        assert!(wire.get("targetTier").is_none(), "{wire}");
+        // Running, it never takes a tier's slot; a pricing experiment does.
+        let started = e.transition(Action::Start, &actor()).unwrap();
+        assert!(started.status.holds_tier() && !started.holds_tier());
+        assert!(experiment().transition(Action::Start, &actor()).unwrap().holds_tier());
+        // A stored experiment from before the type existed reads as pricing.
+        let mut old = serde_json::to_value(experiment()).unwrap();
+        old.as_object_mut().unwrap().remove("experimentType");
+        assert_eq!(serde_json::from_value::<Experiment>(old).unwrap().experiment_type, ExperimentType::Pricing);
+        // One variant left to send is nothing to test.
+        let mut single = a_campaign_with_two_subjects();
+        single.content.variants[1].allocation = 0;
+        single.content.variants[0].allocation = 100;
+        let err = experiment_variants(&single).unwrap_err();
+        assert!(err.fields.contains_key("campaignId"), "{err:?}");
+    }
+
+    #[test]
+    fn a_campaign_experiment_refuses_a_tier_variants_and_visitor_metrics() {
+        let bad = json!({"experimentType": "campaign", "campaignId": 42, "name": "x", "targetTier": "gold",
+                          "variants": [], "primaryMetric": "signups", "secondaryMetrics": ["retention"]});
+        let err = NewExperiment::parse(&bad).unwrap_err();
+        for field in ["campaignId", "targetTier", "variants", "primaryMetric", "secondaryMetrics"] {
+            assert!(err.fields.contains_key(field), "{field}: {err:?}");
+        }
+        // A pricing experiment names no campaign; a bad type is named.
+        let mut priced = body();
+        priced["campaignId"] = json!("cmp_01hzzzzzzzzzzzzzzzzzzzzzzz");
+        assert!(NewExperiment::parse(&priced).unwrap_err().fields.contains_key("campaignId"));
+        priced["experimentType"] = json!("email");
+        assert!(NewExperiment::parse(&priced).unwrap_err().fields.contains_key("experimentType"));
+        // Edits: the type and campaign are fixed, and so are the variants.
+        let e = campaign_experiment();
+        assert!(ExperimentPatch::parse(&json!({"version": 1, "experimentType": "pricing"})).is_err());
+        let patch = |b: Value| ExperimentPatch::parse(&b).unwrap();
+        for (b, field) in [
+            (json!({"version": 1, "targetTier": "gold"}), "targetTier"),
+            (json!({"version": 1, "primaryMetric": "retention"}), "primaryMetric"),
+        ] {
+            match e.apply(patch(b), &actor()) {
+                Err(ExperimentError::Invalid(v)) => assert!(v.fields.contains_key(field), "{v:?}"),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
+        let renamed = e.apply(patch(json!({"version": 1, "name": "Subjects", "primaryMetric": "revenue"})), &actor());
+        assert_eq!(renamed.unwrap().primary_metric, Metric::Revenue);
+    }
+
+    #[test]
+    fn a_campaign_winner_is_recommended_for_every_recipient() {
+        let e = campaign_experiment();
+        let c = |participants, conversions| Counts { participants, conversions, ..Default::default() };
+        // 60/40 as allocated, and "urgent" converts better.
+        let r = results(&e, &[("plain".into(), c(6_000, 300)), ("urgent".into(), c(4_000, 320))]);
+        assert!(!r.srm.mismatch, "{r:?}");
+        assert_eq!(r.winner.as_deref(), Some("urgent"));
+        assert!(r.recommendation.contains("send it to every recipient"), "{}", r.recommendation);
+        // 50/50 against a 60/40 allocation is a sample-ratio mismatch.
+        let r = results(&e, &[("plain".into(), c(5_000, 250)), ("urgent".into(), c(5_000, 400))]);
+        assert!(r.srm.mismatch && r.winner.is_none(), "{r:?}");
+        let done = e.transition(Action::Start, &actor()).unwrap();
+        let rollout = Rollout { price_version: None, campaign_version: Some(3) };
+        let implemented = done.implement("urgent", rollout, false, None, &actor()).unwrap();
+        assert_eq!(implemented.status, ExperimentStatus::Completed);
+        assert_eq!(implemented.implementation.unwrap().campaign_version, Some(3));
+    }
+}
