@@ -2,10 +2,10 @@
 # `make test`: lint, then every test against private emulator stacks on free
 # loopback ports. The stacks are torn down on exit, pass or fail.
 #
-# The analytics recount test drives ~9,500 transactions through the transition
-# mechanism. On the suite's shared DynamoDB Local it slows every other test
-# (one emulator serialises all writes), so it runs after the suite, alone, on
-# an emulator of its own.
+# The API suite runs in lanes, each on an emulator of its own
+# (infra/api-lanes.sh). The analytics recount test drives ~9,500 transactions
+# through the transition mechanism, so it runs beside the lanes on one more
+# emulator of its own rather than in a lane.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,14 +60,21 @@ stage "tests: the domain's unit tests and every crate's own"
 cargo test -q --workspace --exclude tierdesk-tests
 cargo test -q -p tierdesk-tests --lib
 
-stage "API tests: $API_TEST_LANES lanes, each on a DynamoDB Local of its own (infra/api-lanes.sh)"
-API_TEST_LANES="$API_TEST_LANES" infra/api-lanes.sh "$HEAVY_TEST"
-
-stage "analytics recount (own DynamoDB Local)"
+stage "API tests: $API_TEST_LANES lanes and the analytics recount, each on a DynamoDB Local of its own (infra/api-lanes.sh)"
+cargo test -q -p tierdesk-tests --test api --no-run
 infra/stack.sh stop "$STATE_DIR"
 start_stack "$HEAVY_STATE_DIR"
+RECOUNT_LOG="$HEAVY_STATE_DIR/recount.log"
 DYNAMODB_ENDPOINT="http://127.0.0.1:$DDB_PORT" SES_ENDPOINT="http://127.0.0.1:$SES_PORT" \
-    cargo test -q -p tierdesk-tests --test api -- --exact "$HEAVY_TEST"
+    cargo test -q -p tierdesk-tests --test api -- --exact "$HEAVY_TEST" >"$RECOUNT_LOG" 2>&1 &
+RECOUNT_PID=$!
+lanes=0
+API_TEST_LANES="$API_TEST_LANES" infra/api-lanes.sh "$HEAVY_TEST" || lanes=$?
+recount=0
+wait "$RECOUNT_PID" || recount=$?
+echo "analytics recount: exit $recount" >&2
+if [ "$recount" != 0 ]; then cat "$RECOUNT_LOG" >&2; else grep "^test result" "$RECOUNT_LOG" >&2 || true; fi
+if [ "$lanes" != 0 ] || [ "$recount" != 0 ]; then exit 1; fi
 
 stage "API contract: schemathesis against the running API, every role"
 infra/schemathesis.sh

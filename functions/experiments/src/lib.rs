@@ -24,7 +24,7 @@ use tierdesk::http::csv::{csv_response, Cell, CsvWriter};
 use tierdesk::http::request::{json_body, query};
 use tierdesk::http::router::match_route;
 use tierdesk::http::{json, serve, Ctx, PageRequest, PathParams, Route};
-use tierdesk::store::{CampaignStore, ExperimentStore, IntelligenceStore, TierStore, WinnerWrite};
+use tierdesk::store::{CampaignStore, ExperimentStore, IntelligenceStore, LinkedWrite, TierStore};
 use tierdesk::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -337,7 +337,7 @@ async fn create(app: &Experiments, ctx: &Ctx, req: &Request) -> Result<Response<
     let exp = NewExperiment { variants, ..new }.into_experiment(id, &actor);
     let after = campaign::attach_experiment(&before, &exp.experiment_id, &actor.id, &actor.at)?;
     let campaign_audit = app.audit("campaign.experiment", &actor, Some(&before), &after);
-    let attach = WinnerWrite::Campaign { before_version: before.version, after: &after, audit: &campaign_audit };
+    let attach = LinkedWrite::Campaign { before_version: before.version, after: &after, audit: &campaign_audit };
     app.store.create_experiment(&exp, &app.audit("experiment.create", &actor, None, &exp), Some(attach)).await?;
     json(StatusCode::CREATED, &exp)
 }
@@ -495,7 +495,7 @@ async fn implement_winner(
         let after = before.implement(&chosen, rollout, ask.force, ask.reason.clone(), &actor)?;
         let audit = app.audit("experiment.implement_winner", &actor, Some(&before), &after);
         let campaign_audit = app.audit("campaign.roll_out", &actor, Some(&c), &reallocated);
-        let write = WinnerWrite::Campaign { before_version: c.version, after: &reallocated, audit: &campaign_audit };
+        let write = LinkedWrite::Campaign { before_version: c.version, after: &reallocated, audit: &campaign_audit };
         app.store.implement_winner(&before, &after, &audit, Some(write)).await?;
         let answer = RolloutAnswer {
             experiment: after,
@@ -529,7 +529,7 @@ async fn implement_winner(
     let after = before.implement(&chosen, rollout, ask.force, ask.reason.clone(), &actor)?;
     let audit = app.audit("experiment.implement_winner", &actor, Some(&before), &after);
     let tier_audit = tier_update.as_ref().map(|u| app.audit("tier.price_change", &actor, Some(&u.before), &u.after));
-    let tier_write = tier_update.as_ref().zip(tier_audit.as_ref()).map(|(u, a)| WinnerWrite::Tier(u, a));
+    let tier_write = tier_update.as_ref().zip(tier_audit.as_ref()).map(|(u, a)| LinkedWrite::Tier(u, a));
     app.store.implement_winner(&before, &after, &audit, tier_write).await?;
     let rollout = RolloutAnswer {
         experiment: after,

@@ -32,10 +32,11 @@ pub enum ExperimentRefusal {
     CampaignChanged,
 }
 
-/// What rolling a winner out writes besides the experiment: a pricing winner's
-/// new tier version, or a campaign experiment's reallocated campaign (each at
-/// the version read, with its audit entry).
-pub enum WinnerWrite<'a> {
+/// A record an experiment's write changes in the same transaction, each at the
+/// version read and with its audit entry: a pricing winner's new tier version,
+/// or a campaign experiment's campaign (recording the experiment when it is
+/// created, reallocated to the winner when it is rolled out).
+pub enum LinkedWrite<'a> {
     Tier(&'a TierUpdate, &'a AuditEntry),
     Campaign { before_version: u64, after: &'a Campaign, audit: &'a AuditEntry },
 }
@@ -163,14 +164,13 @@ impl Store {
         })
     }
 
-    /// The catalog writes beside an experiment's: the tier's new version (and
-    /// price version), or the campaign at the version read; each first, then
-    /// its audit entry.
-    fn winner_writes(&self, write: Option<WinnerWrite<'_>>) -> Result<Vec<TransactWriteItem>, StoreError> {
+    /// The linked record's writes: the tier's new version (and price version),
+    /// or the campaign at the version read; each first, then its audit entry.
+    fn linked_writes(&self, write: Option<LinkedWrite<'_>>) -> Result<Vec<TransactWriteItem>, StoreError> {
         let mut items = Vec::new();
         match write {
             None => {}
-            Some(WinnerWrite::Tier(update, tier_audit)) => {
+            Some(LinkedWrite::Tier(update, tier_audit)) => {
                 let put = Put::builder()
                     .table_name(&self.table)
                     .set_item(Some(Self::tier_item(&update.after)?))
@@ -186,7 +186,7 @@ impl Store {
                 }
                 items.push(self.audit_put(tier_audit)?);
             }
-            Some(WinnerWrite::Campaign { before_version, after, audit }) => {
+            Some(LinkedWrite::Campaign { before_version, after, audit }) => {
                 items.push(self.campaign_put(after, Some(before_version))?);
                 items.push(self.audit_put(audit)?);
             }
@@ -244,7 +244,7 @@ pub trait ExperimentStore {
         &self,
         e: &Experiment,
         audit: &AuditEntry,
-        campaign: Option<WinnerWrite<'_>>,
+        campaign: Option<LinkedWrite<'_>>,
     ) -> impl std::future::Future<Output = Result<(), WriteError<ExperimentRefusal>>> + Send;
     /// An edit or a lifecycle step: META (versioned), the tier slot, the audit entry.
     fn save_experiment(
@@ -262,7 +262,7 @@ pub trait ExperimentStore {
         before: &Experiment,
         after: &Experiment,
         audit: &AuditEntry,
-        rollout: Option<WinnerWrite<'_>>,
+        rollout: Option<LinkedWrite<'_>>,
     ) -> impl std::future::Future<Output = Result<(), WriteError<ExperimentRefusal>>> + Send;
     /// First exposure: the assignment and the variant's participant count, in one
     /// transaction. A participant already assigned in this phase gets the stored
@@ -336,12 +336,12 @@ impl ExperimentStore for Store {
         &self,
         e: &Experiment,
         audit: &AuditEntry,
-        campaign: Option<WinnerWrite<'_>>,
+        campaign: Option<LinkedWrite<'_>>,
     ) -> Result<(), WriteError<ExperimentRefusal>> {
         let mut items =
             vec![self.put(Self::experiment_item(e)?, Some("attribute_not_exists(PK)"))?, self.audit_put(audit)?];
         let with_campaign = campaign.is_some();
-        items.extend(self.winner_writes(campaign)?);
+        items.extend(self.linked_writes(campaign)?);
         match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(ConditionFailed { index: 0, .. }) => Err(WriteError::Refused(ExperimentRefusal::Exists)),
@@ -370,7 +370,7 @@ impl ExperimentStore for Store {
         before: &Experiment,
         after: &Experiment,
         audit: &AuditEntry,
-        rollout: Option<WinnerWrite<'_>>,
+        rollout: Option<LinkedWrite<'_>>,
     ) -> Result<(), WriteError<ExperimentRefusal>> {
         let mut items = vec![self.versioned_put(before, after)?];
         let live = self.live_write(before, after)?;
@@ -379,10 +379,10 @@ impl ExperimentStore for Store {
         items.push(self.audit_put(audit)?);
         let rollout_index = items.len();
         let refusal = match &rollout {
-            Some(WinnerWrite::Campaign { .. }) => ExperimentRefusal::CampaignChanged,
+            Some(LinkedWrite::Campaign { .. }) => ExperimentRefusal::CampaignChanged,
             _ => ExperimentRefusal::TierChanged,
         };
-        items.extend(self.winner_writes(rollout)?);
+        items.extend(self.linked_writes(rollout)?);
         match self.transact(items).await? {
             Ok(()) => Ok(()),
             Err(ConditionFailed { index, .. }) if index == rollout_index => Err(WriteError::Refused(refusal)),

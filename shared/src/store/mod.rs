@@ -62,7 +62,7 @@ pub use usage::UsageStore;
 
 /// Conditional items a caller adds to a store transaction (built by `Store` methods).
 pub use aws_sdk_dynamodb::types::TransactWriteItem;
-pub use experiments::{shard_of, Assignment, ExperimentRefusal, WinnerWrite};
+pub use experiments::{shard_of, Assignment, ExperimentRefusal, LinkedWrite};
 pub use invoices::{BillingWrite, BillingWriteError, InvoiceList};
 pub use page::{BadCursor, ListError, Page, PageRequest};
 pub use partners::{IndexQuery, PartnerHistory, PartnerList, PartnerRefusal, SignalList, SortRange};
