@@ -17,7 +17,10 @@ API_TEST_LANES="${API_TEST_LANES:-4}"
 infra/stack.sh install
 STATE_DIR="$(mktemp -d -t tierdesk-test.XXXXXX)"
 HEAVY_STATE_DIR="$(mktemp -d -t tierdesk-test-heavy.XXXXXX)"
+RECOUNT_PID=""
 cleanup() {
+    # The recount, if an early exit left it running (its own process group).
+    [ -z "$RECOUNT_PID" ] || kill -- "-$RECOUNT_PID" 2>/dev/null || true
     infra/stack.sh stop "$STATE_DIR" || true
     infra/stack.sh stop "$HEAVY_STATE_DIR" || true
     rm -rf "$STATE_DIR" "$HEAVY_STATE_DIR"
@@ -65,13 +68,17 @@ cargo test -q -p tierdesk-tests --test api --no-run
 infra/stack.sh stop "$STATE_DIR"
 start_stack "$HEAVY_STATE_DIR"
 RECOUNT_LOG="$HEAVY_STATE_DIR/recount.log"
-DYNAMODB_ENDPOINT="http://127.0.0.1:$DDB_PORT" SES_ENDPOINT="http://127.0.0.1:$SES_PORT" \
-    cargo test -q -p tierdesk-tests --test api -- --exact "$HEAVY_TEST" >"$RECOUNT_LOG" 2>&1 &
+setsid -w env DYNAMODB_ENDPOINT="http://127.0.0.1:$DDB_PORT" SES_ENDPOINT="http://127.0.0.1:$SES_PORT" \
+    timeout --kill-after=30 2400 cargo test -q -p tierdesk-tests --test api -- --exact "$HEAVY_TEST" \
+    >"$RECOUNT_LOG" 2>&1 &
 RECOUNT_PID=$!
 lanes=0
 API_TEST_LANES="$API_TEST_LANES" infra/api-lanes.sh "$HEAVY_TEST" || lanes=$?
 recount=0
 wait "$RECOUNT_PID" || recount=$?
+RECOUNT_PID=""
+# The recount must have run (a renamed test would match nothing and pass).
+if [ "$recount" = 0 ] && ! grep -q "^test result: ok. 1 passed" "$RECOUNT_LOG"; then recount=1; fi
 echo "analytics recount: exit $recount" >&2
 if [ "$recount" != 0 ]; then cat "$RECOUNT_LOG" >&2; else grep "^test result" "$RECOUNT_LOG" >&2 || true; fi
 if [ "$lanes" != 0 ] || [ "$recount" != 0 ]; then exit 1; fi

@@ -616,8 +616,6 @@ impl From<crate::domain::experiment::ExperimentError> for ApiError {
             X::TierGone => (StatusCode::CONFLICT, "tier_changed"),
             X::KeptChanging => (StatusCode::CONFLICT, "concurrent_update"),
             X::CampaignChanged => (StatusCode::CONFLICT, "campaign_changed"),
-            // The public routes answer as for an id that is not theirs.
-            X::CampaignMeasured => (StatusCode::NOT_FOUND, "not_found"),
         };
         ApiError::new(status, code, message)
     }

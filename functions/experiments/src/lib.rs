@@ -490,6 +490,15 @@ async fn implement_winner(
         // reallocated (winner 100, the others 0), in one transaction with the
         // experiment's completion.
         let c = campaign_of(app, &before).await?;
+        // Only onto the split this experiment measured: not once a later
+        // experiment has taken the campaign, nor once its variants were edited
+        // after this one ended.
+        let measured = campaign::experiment_variants(&c).ok();
+        if c.experiment_id.as_deref() != Some(before.experiment_id.as_str())
+            || measured != Some(before.variants.clone())
+        {
+            return Err(ExperimentError::CampaignChanged.into());
+        }
         let reallocated = campaign::roll_out(&c, &chosen, &actor.id, &actor.at)?;
         let rollout = Rollout { price_version: None, campaign_version: Some(reallocated.version) };
         let after = before.implement(&chosen, rollout, ask.force, ask.reason.clone(), &actor)?;
@@ -587,8 +596,10 @@ async fn assign(app: &Experiments, req: &Request, params: &PathParams) -> Result
     }
     let (exp, known) = app.store.experiment_and_participant(id, &user).await?;
     let exp = exp.ok_or(ExperimentError::NotFound)?;
+    // A campaign experiment is measured by its campaign's sends: to a visitor it
+    // does not exist.
     if exp.experiment_type != ExperimentType::Pricing {
-        return Err(ExperimentError::CampaignMeasured.into());
+        return Err(ExperimentError::NotFound.into());
     }
     if exp.status != ExperimentStatus::Active {
         return Err(ExperimentError::NotRunning { status: exp.status.as_str() }.into());

@@ -388,12 +388,16 @@ impl Campaigns {
         if exp.variant(&send.variant_id).is_none() {
             return Ok(());
         }
-        let at = rfc3339(self.clock.now());
+        // The run's instant, the clock the sends' touches and the conversions
+        // they are held against are on.
+        let at = &ctx.run.at;
         for _ in 0..SEND_ATTEMPTS {
-            match store.assign(exp, &send.partner_id, &send.variant_id, &at).await {
+            match store.assign(exp, &send.partner_id, &send.variant_id, at).await {
+                // Assigned now or before; or the experiment stopped being active
+                // since the step read it, and this send is not an exposure.
                 Ok(_) => return Ok(()),
                 // The variant's counter shard was busy with another exposure.
-                Err(StoreError::TransactionConflict) => continue,
+                Err(StoreError::TransactionConflict) => backoff().await,
                 Err(e) => return Err(format!("campaign {} exposure: {e}", ctx.c.campaign_id)),
             }
         }
@@ -464,6 +468,7 @@ impl Campaigns {
     /// send inside its campaign's window.
     async fn attribute(&self, store: &Store, run: &RunDate, experiments: &Experiments) -> Result<u64, String> {
         let mut attributed = 0;
+        let mut failure = None;
         for n in 1..=LOOKBACK_DAYS {
             let day = run.date - Duration::days(n);
             for m in store.movements_on(&ymd(day)).await.map_err(err)? {
@@ -497,11 +502,17 @@ impl Campaigns {
                 // that recorded it: counting is idempotent, so a run stopped in
                 // between is finished by the next.
                 if let Some(exp) = experiments.get(&touch.campaign_id) {
-                    self.count_conversion(store, exp, &m).await?;
+                    // One experiment's trouble does not stop the others' attribution.
+                    if let Err(e) = self.count_conversion(store, exp, &m).await {
+                        failure = Some(e);
+                    }
                 }
             }
         }
-        Ok(attributed)
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(attributed),
+        }
     }
 }
 
@@ -538,14 +549,9 @@ impl Campaigns {
             });
         }
         for ask in &events {
-            let tracked = experiment_tracking::track(
-                store,
-                self.clock.as_ref(),
-                &exp.experiment_id,
-                ask,
-                Reporter::CampaignAttribution,
-            )
-            .await;
+            let reporter = Reporter::CampaignAttribution { converted_at: &m.at };
+            let tracked =
+                experiment_tracking::track(store, self.clock.as_ref(), &exp.experiment_id, ask, reporter).await;
             match tracked {
                 Ok(_) => {}
                 // Ended since it was read, or the participant's event cap: the
@@ -558,6 +564,12 @@ impl Campaigns {
         }
         Ok(())
     }
+}
+
+/// 20–99 ms, so retries of a busy counter shard do not meet again at once.
+async fn backoff() {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    tokio::time::sleep(std::time::Duration::from_millis(20 + u64::from(nanos % 80))).await;
 }
 
 /// A personal code: `OFFER-` and 8 characters of the promotions' alphabet.

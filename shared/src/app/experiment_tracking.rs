@@ -17,14 +17,15 @@ const TRACK_ATTEMPTS: usize = 8;
 /// Who reports the event, which decides the experiments it may reach and
 /// whether an unseen participant is enrolled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reporter {
+pub enum Reporter<'a> {
     /// The public route: pricing experiments only. A visitor not yet assigned
     /// is assigned first (their first exposure) while the experiment is active.
     Visitor,
-    /// The campaign step: campaign experiments only. A partner the campaign
-    /// never sent to while the experiment ran is not a participant, and their
-    /// conversion is not the experiment's.
-    CampaignAttribution,
+    /// The campaign step, for a conversion at `converted_at` (RFC 3339):
+    /// campaign experiments only. A partner not exposed by then (never sent to
+    /// while the experiment was active, or first sent to afterwards) is not a
+    /// participant in it, and their conversion is not the experiment's.
+    CampaignAttribution { converted_at: &'a str },
 }
 
 /// What became of an event.
@@ -37,7 +38,8 @@ pub enum Tracked {
     Duplicate {
         variant_id: String,
     },
-    /// `CampaignAttribution` only: the partner is not a participant.
+    /// `CampaignAttribution` only: the partner was not a participant when they
+    /// converted.
     NotParticipant,
 }
 
@@ -53,7 +55,9 @@ pub async fn assign_visitor(
     let variant = experiment::assign(&exp.experiment_id, &exp.variants, user)
         .or_else(|| exp.variants.last())
         .ok_or(ExperimentError::NotFound)?;
-    Ok(store.assign(exp, user, &variant.variant_id, &rfc3339(clock.now())).await?)
+    // `None`: paused, ended or rolled out since it was read; a retry reads it again.
+    let assigned = store.assign(exp, user, &variant.variant_id, &rfc3339(clock.now())).await?;
+    Ok(assigned.ok_or(ExperimentError::KeptChanging)?)
 }
 
 /// Counts `ask` on experiment `experiment_id` as `reporter` may.
@@ -62,25 +66,29 @@ pub async fn track(
     clock: &dyn Clock,
     experiment_id: &str,
     ask: &Track,
-    reporter: Reporter,
+    reporter: Reporter<'_>,
 ) -> Result<Tracked, Failed<ExperimentError>> {
     for _ in 0..TRACK_ATTEMPTS {
         let (exp, participant) = store.experiment_and_participant(experiment_id, &ask.user_id).await?;
         let exp = exp.ok_or(ExperimentError::NotFound)?;
         let wanted = match reporter {
             Reporter::Visitor => ExperimentType::Pricing,
-            Reporter::CampaignAttribution => ExperimentType::Campaign,
+            Reporter::CampaignAttribution { .. } => ExperimentType::Campaign,
         };
+        // A campaign experiment does not exist to a visitor (and the reverse).
         if exp.experiment_type != wanted {
-            return Err(ExperimentError::CampaignMeasured.into());
+            return Err(ExperimentError::NotFound.into());
         }
         // Events keep counting while paused: they belong to exposures made.
         if !exp.status.holds_tier() {
             return Err(ExperimentError::NotRunning { status: exp.status.as_str() }.into());
         }
         let participant = match (participant.filter(|p| p.phase == exp.phase), reporter) {
+            (Some(p), Reporter::CampaignAttribution { converted_at }) if p.assigned_at.as_str() > converted_at => {
+                return Ok(Tracked::NotParticipant)
+            }
             (Some(p), _) => p,
-            (None, Reporter::CampaignAttribution) => return Ok(Tracked::NotParticipant),
+            (None, Reporter::CampaignAttribution { .. }) => return Ok(Tracked::NotParticipant),
             (None, Reporter::Visitor) if exp.status == ExperimentStatus::Active => {
                 assign_visitor(store, clock, &exp, &ask.user_id).await?.participant
             }

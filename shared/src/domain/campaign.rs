@@ -253,7 +253,7 @@ pub struct Campaign {
     pub attribution_window_days: u32,
     pub status: CampaignStatus,
     /// The campaign experiment measuring its variants (the latest one): while it
-    /// is not ended, the variants are locked (`variants_locked`).
+    /// is not ended, edits that change the variants are refused (`variants_change`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub experiment_id: Option<String>,
     pub version: u64,

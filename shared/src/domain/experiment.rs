@@ -49,10 +49,6 @@ pub enum ExperimentError {
     KeptChanging,
     #[error("the campaign changed since it was read; reload and retry")]
     CampaignChanged,
-    /// A campaign experiment is measured by its campaign's sends: there is
-    /// nothing for a visitor to be assigned to.
-    #[error("a campaign experiment is not assigned or tracked through this route")]
-    CampaignMeasured,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
@@ -1007,6 +1003,8 @@ pub struct Participant {
     pub events: Vec<String>,
     /// Total revenue in cents so far.
     pub revenue: i64,
+    /// When the participant was first exposed in this phase (RFC 3339).
+    pub assigned_at: String,
 }
 
 /// The counter changes one tracking event makes to its variant's aggregate, and

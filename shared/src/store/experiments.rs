@@ -11,7 +11,7 @@ use crate::domain::campaign::Campaign;
 use crate::domain::experiment::{Counts, Delta, Experiment, ExperimentStatus, LiveExperiment, Participant};
 use crate::domain::tier::TierUpdate;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use std::collections::HashMap;
 
@@ -67,6 +67,7 @@ fn participant_from(item: &Item) -> Participant {
             .map(|l| l.iter().filter_map(|e| e.as_s().ok().cloned()).collect())
             .unwrap_or_default(),
         revenue: num(item, "revenue") as i64,
+        assigned_at: text(item, "assignedAt"),
     }
 }
 
@@ -265,15 +266,17 @@ pub trait ExperimentStore {
         rollout: Option<LinkedWrite<'_>>,
     ) -> impl std::future::Future<Output = Result<(), WriteError<ExperimentRefusal>>> + Send;
     /// First exposure: the assignment and the variant's participant count, in one
-    /// transaction. A participant already assigned in this phase gets the stored
-    /// assignment back (from the failed condition's old image, no extra read).
+    /// transaction, conditional on the experiment still being active in `e`'s
+    /// phase (`None` when it is not any more). A participant already assigned in
+    /// this phase gets the stored assignment back (from the failed condition's
+    /// old image, no extra read).
     fn assign(
         &self,
         e: &Experiment,
         user_id: &str,
         variant_id: &str,
         at: &str,
-    ) -> impl std::future::Future<Output = Result<Assignment, StoreError>> + Send;
+    ) -> impl std::future::Future<Output = Result<Option<Assignment>, StoreError>> + Send;
     /// The experiment and one participant's assignment in one BatchGetItem.
     fn experiment_and_participant(
         &self,
@@ -398,7 +401,7 @@ impl ExperimentStore for Store {
         user_id: &str,
         variant_id: &str,
         at: &str,
-    ) -> Result<Assignment, StoreError> {
+    ) -> Result<Option<Assignment>, StoreError> {
         let item: Item = HashMap::from([
             ("PK".to_string(), s(keys::experiment_pk(&e.experiment_id))),
             ("SK".to_string(), s(keys::assignment_sk(user_id))),
@@ -420,17 +423,36 @@ impl ExperimentStore for Store {
             .build()
             .map_err(build_err("Put"))?;
         let count = self.counter_update(e, variant_id, user_id, &[("participants", 1)])?;
-        match self.transact(vec![TransactWriteItem::builder().put(put).build(), count]).await? {
-            Ok(()) => Ok(Assignment {
+        // Only while the experiment is still active in this phase: a pause, an
+        // end or a rollout since it was read counts nobody more.
+        let running = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key("PK", s(keys::experiment_pk(&e.experiment_id)))
+            .key("SK", s(META))
+            .condition_expression("#status = :active AND phase = :phase")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":active", s("active"))
+            .expression_attribute_values(":phase", n(i64::from(e.phase)))
+            .build()
+            .map_err(build_err("ConditionCheck"))?;
+        let items = vec![
+            TransactWriteItem::builder().put(put).build(),
+            count,
+            TransactWriteItem::builder().condition_check(running).build(),
+        ];
+        match self.transact(items).await? {
+            Ok(()) => Ok(Some(Assignment {
                 participant: Participant {
                     variant_id: variant_id.to_string(),
                     phase: e.phase,
+                    assigned_at: at.to_string(),
                     ..Participant::default()
                 },
                 new: true,
-            }),
+            })),
+            Err(ConditionFailed { index: 2, .. }) => Ok(None),
             Err(ConditionFailed { old_item: Some(old), .. }) => {
-                Ok(Assignment { participant: participant_from(&old), new: false })
+                Ok(Some(Assignment { participant: participant_from(&old), new: false }))
             }
             // The condition only fails on an existing item, which DynamoDB returns.
             Err(ConditionFailed { .. }) => Err(StoreError::TransactionConflict),

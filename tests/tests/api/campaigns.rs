@@ -883,17 +883,6 @@ async fn a_campaign_experiment_counts_sends_and_attributed_conversions_and_rolls
     assert_eq!((status, renamed["experimentId"].as_str()), (200, Some(eid.as_str())), "{renamed}");
     assert_eq!(app.call("POST", &format!("{ADMIN}/{cid}/resume"), Some("sales_manager"), None).await.0, 200);
 
-    // Started, it holds no tier and is not the public routes' to assign or track.
-    let (status, started) = app.call("POST", &format!("{EXPERIMENTS}/{eid}/start"), Some("sales_manager"), None).await;
-    assert_eq!((status, started["status"].as_str()), (200, Some("active")), "{started}");
-    assert!(app.store.live_experiments().await.unwrap().iter().all(|l| l.experiment_id != eid));
-    for route in ["assign", "track"] {
-        let body = json!({"userId": "visitor-1", "metric": "conversion"});
-        let body = if route == "assign" { json!({"userId": "visitor-1"}) } else { body };
-        let (status, refused) = app.call("POST", &format!("/api/experiments/{eid}/{route}"), None, Some(body)).await;
-        assert_eq!(status, 404, "{route}: {refused}");
-    }
-
     // 24 partners on free, each with a failed payment on day 0.
     let tiers = app.store.all_tiers().await.unwrap();
     let catalog = Catalog::new(&tiers);
@@ -934,6 +923,45 @@ async fn a_campaign_experiment_counts_sends_and_attributed_conversions_and_rolls
     let (plain, urgent) = (in_variant("plain") as u64, in_variant("urgent") as u64);
     assert!(plain > 0 && urgent > 0, "both variants are sent: {plain}/{urgent}");
 
+    // A partner reached while the experiment is a draft (no exposure), who
+    // upgrades the day before its first send under the running experiment: the
+    // conversion is the campaign's (attributed to the earlier send), not the
+    // experiment's, as it came before the partner's exposure.
+    let step = step(&app).await;
+    let early = {
+        let email = format!("early-{tag}@campaigns.example.com");
+        let new = NewPartner::parse(&json!({"companyName": "Early Co", "primaryEmail": email})).unwrap();
+        let pid = format!("prt_early{}", &tag[..10]);
+        let on = d0 - Duration::days(3);
+        let s = plan_signup(&pid, new, catalog, &ctx(on, &format!("{tag}se"))).unwrap();
+        app.store.apply_transition(&s, &audit(&format!("{tag}se"), &pid)).await.unwrap();
+        app.store.put_campaign_signal(&on.to_string(), &signal(&pid, "in_early", on)).await.unwrap();
+        assert_eq!(step.run(&app.store, &RunDate::for_date(on + Duration::days(1))).await.unwrap(), 1);
+        let change = TierChange {
+            tier: "gold".into(),
+            billing_period: Some(tierdesk::domain::money::BillingPeriod::Monthly),
+            subscription_end_date: Some(d0 + Duration::days(29)),
+            ..TierChange::default()
+        };
+        let t =
+            plan_tier_change(&s.after, &change, catalog, &ctx(d0 - Duration::days(1), &format!("{tag}ue"))).unwrap();
+        app.store.apply_transition(&t, &audit(&format!("{tag}ue"), &pid)).await.unwrap();
+        app.store.put_campaign_signal(&d0.to_string(), &signal(&pid, "in_exp1", d0)).await.unwrap();
+        pid
+    };
+    let early_in = |v: &str| u64::from(variant_for(&stored, &early).variant_id == v);
+
+    // Started, it holds no tier and is not the public routes' to assign or track.
+    let (status, started) = app.call("POST", &format!("{EXPERIMENTS}/{eid}/start"), Some("sales_manager"), None).await;
+    assert_eq!((status, started["status"].as_str()), (200, Some("active")), "{started}");
+    assert!(app.store.live_experiments().await.unwrap().iter().all(|l| l.experiment_id != eid));
+    for route in ["assign", "track"] {
+        let body = json!({"userId": "visitor-1", "metric": "conversion"});
+        let body = if route == "assign" { json!({"userId": "visitor-1"}) } else { body };
+        let (status, refused) = app.call("POST", &format!("/api/experiments/{eid}/{route}"), None, Some(body)).await;
+        assert_eq!(status, 404, "{route}: {refused}");
+    }
+
     let results = || async {
         let (status, r) = app.call("GET", &format!("{EXPERIMENTS}/{eid}/results"), Some("admin"), None).await;
         assert_eq!(status, 200, "{r}");
@@ -944,14 +972,15 @@ async fn a_campaign_experiment_counts_sends_and_attributed_conversions_and_rolls
         (v["participants"].as_u64().unwrap(), v["conversions"].as_u64().unwrap(), v["revenue"].as_i64().unwrap())
     };
     // Day 1: every partner gets one send; a rerun (and a later run that sees the
-    // same signal) exposes nobody again.
-    let step = step(&app).await;
+    // same signal) exposes nobody again. The early partner's conversion, seen by
+    // this run, came before their exposure: nobody has converted.
     let d1 = d0 + Duration::days(1);
-    assert_eq!(step.run(&app.store, &RunDate::for_date(d1)).await.unwrap(), 24);
+    assert_eq!(step.run(&app.store, &RunDate::for_date(d1)).await.unwrap(), 25);
     step.run(&app.store, &RunDate::for_date(d1)).await.unwrap();
+    let (plain_n, urgent_n) = (plain + early_in("plain"), urgent + early_in("urgent"));
     let r = results().await;
-    assert_eq!((figures(&r, 0), figures(&r, 1)), ((plain, 0, 0), (urgent, 0, 0)), "{r}");
-    assert_eq!(r["totalParticipants"], 24);
+    assert_eq!((figures(&r, 0), figures(&r, 1)), ((plain_n, 0, 0), (urgent_n, 0, 0)), "{r}");
+    assert_eq!(r["totalParticipants"], 25);
     assert!(r["srm"]["pValue"].is_number(), "SRM is judged on the sends: {r}");
 
     // Day 2: every "urgent" partner and one "plain" partner upgrade to gold.
@@ -984,10 +1013,11 @@ async fn a_campaign_experiment_counts_sends_and_attributed_conversions_and_rolls
         step.run(&app.store, &RunDate::for_date(d0 + Duration::days(n))).await.unwrap();
     }
     let r = results().await;
-    let expected = ((plain, 1, gold), (urgent, urgent, urgent as i64 * gold));
+    let expected = ((plain_n, 1, gold), (urgent_n, urgent, urgent as i64 * gold));
     assert_eq!((figures(&r, 0), figures(&r, 1)), expected, "{r}");
     let (_, insights) = app.call("GET", &format!("{ADMIN}/{cid}/insights"), Some("admin"), None).await;
-    assert_eq!(insights["totals"]["conversions"].as_u64(), Some(urgent + 1), "{insights}");
+    // The campaign's own figures count the early partner's conversion too.
+    assert_eq!(insights["totals"]["conversions"].as_u64(), Some(urgent + 2), "{insights}");
     // The framework's statistics: the sample size, the sequential test, SRM.
     assert!(r["sampleSize"]["requiredPerVariant"].is_number(), "{r}");
     assert!(r["comparisons"][0]["sequentialPValue"].is_number(), "{r}");
@@ -1025,9 +1055,14 @@ async fn a_campaign_experiment_counts_sends_and_attributed_conversions_and_rolls
     assert_eq!(step.run(&app.store, &RunDate::for_date(d6 + Duration::days(1))).await.unwrap(), 24);
     let (_, insights) = app.call("GET", &format!("{ADMIN}/{cid}/insights"), Some("admin"), None).await;
     let sent: Vec<i64> = insights["variants"].as_array().unwrap().iter().map(|v| v["sent"].as_i64().unwrap()).collect();
-    assert_eq!(sent, vec![plain as i64, urgent as i64 + 24], "{insights}");
+    let early_sends = |v: &str| 2 * early_in(v) as i64;
+    assert_eq!(
+        sent,
+        vec![plain as i64 + early_sends("plain"), urgent as i64 + early_sends("urgent") + 24],
+        "{insights}"
+    );
     let r = results().await;
-    assert_eq!(r["totalParticipants"], 24, "{r}");
+    assert_eq!(r["totalParticipants"], 25, "{r}");
     let latest = ses::emails_to(&partners[0].1).await;
     assert!(latest.iter().any(|m| m["subject"].as_str().is_some_and(|s| s.contains("Action needed"))), "{latest:?}");
 
@@ -1038,4 +1073,30 @@ async fn a_campaign_experiment_counts_sends_and_attributed_conversions_and_rolls
     edit["content"]["variants"][1]["subject"] = json!("Last chance");
     let (status, edited) = app.call("PUT", &format!("{ADMIN}/{cid}"), Some("sales_manager"), Some(edit)).await;
     assert_eq!(status, 200, "{edited}");
+
+    // An experiment that ended without a rollout cannot reallocate the campaign
+    // once another experiment has taken it.
+    let (status, second) = app.call("POST", EXPERIMENTS, Some("sales_manager"), Some(ask(json!({})))).await;
+    assert_eq!(status, 201, "{second}");
+    let second = second["experimentId"].as_str().unwrap().to_string();
+    for action in ["start", "complete"] {
+        let (status, moved) =
+            app.call("POST", &format!("{EXPERIMENTS}/{second}/{action}"), Some("sales_manager"), None).await;
+        assert_eq!(status, 200, "{action}: {moved}");
+    }
+    let (status, third) = app.call("POST", EXPERIMENTS, Some("sales_manager"), Some(ask(json!({})))).await;
+    assert_eq!(status, 201, "{third}");
+    let (status, stale) = app
+        .call(
+            "POST",
+            &format!("{EXPERIMENTS}/{second}/implement-winner"),
+            Some("sales_manager"),
+            Some(json!({"variantId": "plain", "force": true, "reason": "late"})),
+        )
+        .await;
+    assert_eq!((status, stale["error"]["code"].as_str()), (409, Some("campaign_changed")), "{stale}");
+    let (_, c) = app.call("GET", &format!("{ADMIN}/{cid}"), Some("admin"), None).await;
+    let split: Vec<u64> =
+        c["content"]["variants"].as_array().unwrap().iter().map(|v| v["allocation"].as_u64().unwrap()).collect();
+    assert_eq!(split, vec![50, 50], "the campaign kept its split: {c}");
 }
