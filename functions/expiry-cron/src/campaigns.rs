@@ -397,7 +397,7 @@ impl Campaigns {
                 // since the step read it, and this send is not an exposure.
                 Ok(_) => return Ok(()),
                 // The variant's counter shard was busy with another exposure.
-                Err(StoreError::TransactionConflict) => backoff().await,
+                Err(StoreError::TransactionConflict) => experiment_tracking::backoff().await,
                 Err(e) => return Err(format!("campaign {} exposure: {e}", ctx.c.campaign_id)),
             }
         }
@@ -564,12 +564,6 @@ impl Campaigns {
         }
         Ok(())
     }
-}
-
-/// 20–99 ms, so retries of a busy counter shard do not meet again at once.
-async fn backoff() {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    tokio::time::sleep(std::time::Duration::from_millis(20 + u64::from(nanos % 80))).await;
 }
 
 /// A personal code: `OFFER-` and 8 characters of the promotions' alphabet.

@@ -103,13 +103,16 @@ pub async fn track(
             Ok(false) => {}
             // The counters' shard stayed locked through the store's own retries
             // (DynamoDB Local answers lock timeouts this way): back off, read again.
-            Err(StoreError::TransactionConflict) => {
-                let nanos =
-                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-                tokio::time::sleep(std::time::Duration::from_millis(20 + u64::from(nanos % 80))).await;
-            }
+            Err(StoreError::TransactionConflict) => backoff().await,
             Err(e) => return Err(e.into()),
         }
     }
     Err(ExperimentError::KeptChanging.into())
+}
+
+/// 20–99 ms before another round at an experiment's counters that stayed busy
+/// through the store's own retries (jitter spreads rounds apart; not business time).
+pub async fn backoff() {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    tokio::time::sleep(std::time::Duration::from_millis(20 + u64::from(nanos % 80))).await;
 }
